@@ -1,0 +1,297 @@
+package custody
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Sentinel errors. Errors returned by this package wrap one of these (or a
+// bbolt error) and name what was being done.
+var (
+	// ErrNotFound: no such item (or no event names it).
+	ErrNotFound = errors.New("custody: not found")
+	// ErrLocked: another process (or another Ledger in this one) holds the
+	// file; it wraps bbolt's timeout error.
+	ErrLocked = errors.New("custody: ledger is locked by another process")
+	// ErrReadOnly: Append on a ledger opened with Options.ReadOnly.
+	ErrReadOnly = errors.New("custody: ledger is open read-only")
+	// ErrInvalid: Append refused an event or item (bad UTF-8, missing actor,
+	// an item change the ledger's rules forbid). Permanent: retrying the same
+	// call fails the same way.
+	ErrInvalid = errors.New("custody: invalid event or item")
+	// ErrCorrupt: stored bytes do not decode. Verify reports these as
+	// problems; read paths return them.
+	ErrCorrupt = errors.New("custody: ledger data corrupt")
+	// ErrHostMismatch: the ledger was created by another host id.
+	ErrHostMismatch = errors.New("custody: ledger belongs to another host")
+	// ErrSchema: the file is not a ledger this release can read.
+	ErrSchema = errors.New("custody: unsupported ledger schema")
+)
+
+// schemaVersion is the version kept in v1/meta. Migrations, when there are
+// any, are applied in order by Open; there are none yet.
+const schemaVersion = 1
+
+// defaultChunk is how many records a long walk reads per read transaction.
+// bbolt read transactions never block writers, but every page a read
+// transaction can see stays pinned: a writer cannot reuse it, so a single
+// transaction held across a walk of millions of records (while ingest keeps
+// appending) makes the file grow by every page rewritten meanwhile. Short
+// transactions of a bounded number of records keep the free list usable and
+// also keep callbacks (which may do I/O) outside any transaction.
+const defaultChunk = 10_000
+
+var (
+	bucketV1         = []byte("v1")
+	bucketMeta       = []byte("meta")
+	bucketEvents     = []byte("events")
+	bucketItems      = []byte("items")
+	bucketItemEvents = []byte("item_events")
+	bucketByCamera   = []byte("by_camera")
+	bucketByAssignee = []byte("by_assignee")
+	bucketByTime     = []byte("by_time")
+
+	metaVersion   = []byte("version")
+	metaHost      = []byte("host")
+	metaCreatedAt = []byte("created_at")
+	metaHeadSeq   = []byte("head_seq")
+	metaHeadHash  = []byte("head_hash")
+)
+
+var childBuckets = [][]byte{
+	bucketMeta, bucketEvents, bucketItems, bucketItemEvents,
+	bucketByCamera, bucketByAssignee, bucketByTime,
+}
+
+// Options configure Open.
+type Options struct {
+	// Host is this docking-station host's id, stamped on every event. It is
+	// required to create a ledger; afterwards it may be empty (the stored id
+	// is used) or must equal the stored id (else ErrHostMismatch).
+	Host string
+	// Timeout is how long Open waits for bbolt's file lock; default 5s.
+	Timeout time.Duration
+	// Logger receives operational logs (never footage or personal data);
+	// nil discards them.
+	Logger *slog.Logger
+	// ReadOnly opens with a shared lock: several read-only opens may coexist,
+	// none with a writer. Append then fails with ErrReadOnly.
+	ReadOnly bool
+}
+
+// Ledger is an open custody ledger. It is safe for concurrent use.
+type Ledger struct {
+	db       *bolt.DB
+	path     string
+	host     string
+	readOnly bool
+	log      *slog.Logger
+	chunk    int // records per read transaction in long walks; tests lower it
+}
+
+// Open opens (creating if needed, unless read-only) the ledger at path and
+// its v1 layout.
+func Open(path string, o Options) (*Ledger, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// Never NoSync: a custody step counts as done only when its record is on
+	// disk. 0600 because the ledger names officers and cameras (POPIA).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("open ledger %s: %w: %w", path, ErrLocked, err)
+		}
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	l := &Ledger{db: db, path: path, readOnly: o.ReadOnly, log: log, chunk: defaultChunk}
+	if o.ReadOnly {
+		err = db.View(func(tx *bolt.Tx) error { return l.checkLayout(tx, o.Host) })
+	} else {
+		err = db.Update(func(tx *bolt.Tx) error { return l.initLayout(tx, o.Host) })
+	}
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	seq, _, _ := l.Head(context.Background())
+	log.Info("custody ledger open", "path", path, "head_seq", seq, "read_only", o.ReadOnly)
+	return l, nil
+}
+
+// initLayout creates the v1 buckets and meta of a new ledger, or checks those
+// of an existing one. Buckets missing from an existing ledger are NOT
+// recreated: that would paper over tampering; Verify reports them instead.
+func (l *Ledger) initLayout(tx *bolt.Tx, host string) error {
+	if v1 := tx.Bucket(bucketV1); v1 != nil {
+		if meta := v1.Bucket(bucketMeta); meta != nil && meta.Get(metaVersion) != nil {
+			return l.checkLayout(tx, host)
+		}
+		if ev := v1.Bucket(bucketEvents); ev != nil {
+			if k, _ := ev.Cursor().First(); k != nil {
+				return fmt.Errorf("%w: v1/meta has no version but v1/events has records", ErrSchema)
+			}
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("%w: a host id is required to create a ledger", ErrInvalid)
+	}
+	if err := checkString("host", host); err != nil {
+		return err
+	}
+	v1, err := tx.CreateBucketIfNotExists(bucketV1)
+	if err != nil {
+		return fmt.Errorf("create bucket v1: %w", err)
+	}
+	for _, name := range childBuckets {
+		if _, err := v1.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket v1/%s: %w", name, err)
+		}
+	}
+	meta := v1.Bucket(bucketMeta)
+	for _, kv := range [...][2][]byte{
+		{metaVersion, seqKey(schemaVersion)},
+		{metaHost, []byte(host)},
+		{metaCreatedAt, []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+		{metaHeadSeq, seqKey(0)},
+		{metaHeadHash, []byte(GenesisHash)},
+	} {
+		if err := meta.Put(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("write v1/meta %s: %w", kv[0], err)
+		}
+	}
+	return l.checkLayout(tx, host)
+}
+
+// checkLayout checks only what identifies the file as this schema and this
+// host's ledger, so that a damaged ledger can still be opened and Verified.
+func (l *Ledger) checkLayout(tx *bolt.Tx, host string) error {
+	v1 := tx.Bucket(bucketV1)
+	if v1 == nil {
+		return fmt.Errorf("%w: no v1 bucket", ErrSchema)
+	}
+	meta := v1.Bucket(bucketMeta)
+	if meta == nil {
+		return fmt.Errorf("%w: no v1/meta bucket", ErrSchema)
+	}
+	v := meta.Get(metaVersion)
+	if len(v) != 8 {
+		return fmt.Errorf("%w: v1/meta version missing or malformed", ErrSchema)
+	}
+	if n := binary.BigEndian.Uint64(v); n != schemaVersion {
+		return fmt.Errorf("%w: schema version %d, this release reads %d", ErrSchema, n, schemaVersion)
+	}
+	stored := string(meta.Get(metaHost))
+	if stored == "" {
+		return fmt.Errorf("%w: v1/meta has no host id", ErrSchema)
+	}
+	if host != "" && host != stored {
+		return fmt.Errorf("%w: created by host %q, opened as %q", ErrHostMismatch, stored, host)
+	}
+	l.host = stored
+	return nil
+}
+
+// Close closes the file, waiting for running transactions.
+func (l *Ledger) Close() error {
+	if err := l.db.Close(); err != nil {
+		return fmt.Errorf("close ledger %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// Path is the file the ledger was opened from.
+func (l *Ledger) Path() string { return l.path }
+
+// Host is the host id stored in the ledger (stamped on every event).
+func (l *Ledger) Host() string { return l.host }
+
+// Head returns the seq and hash of the last record: (0, GenesisHash) for an
+// empty ledger. Anchoring the head elsewhere (the object store) is what makes
+// a truncation of the tail detectable even by someone who rewrites v1/meta.
+func (l *Ledger) Head(ctx context.Context) (seq uint64, hash string, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, "", err
+	}
+	err = l.db.View(func(tx *bolt.Tx) error {
+		b, err := buckets(tx)
+		if err != nil {
+			return err
+		}
+		seq, hash, err = readHead(b.meta)
+		return err
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("ledger %s head: %w", l.path, err)
+	}
+	return seq, hash, nil
+}
+
+// Check runs bbolt's own consistency check (page structure, free list), not
+// the chain check (that is Verify). On a writable ledger it holds bbolt's
+// writer lock while it runs, so Appends wait for it: meant for tests and the
+// verify command, not for a periodic job on a busy host.
+func (l *Ledger) Check() error {
+	// tx.Check is only safe alongside writers when run in a writable
+	// transaction; it is rolled back, so nothing is written.
+	var tx *bolt.Tx
+	var err error
+	if l.readOnly {
+		tx, err = l.db.Begin(false)
+	} else {
+		tx, err = l.db.Begin(true)
+	}
+	if err != nil {
+		return fmt.Errorf("check ledger %s: %w", l.path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var errs []error
+	for e := range tx.Check() {
+		errs = append(errs, e)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("check ledger %s: %w", l.path, err)
+	}
+	return nil
+}
+
+// bkts are the v1 buckets of one transaction.
+type bkts struct {
+	meta, events, items, itemEvents, byCamera, byAssignee, byTime *bolt.Bucket
+}
+
+func buckets(tx *bolt.Tx) (bkts, error) {
+	v1 := tx.Bucket(bucketV1)
+	if v1 == nil {
+		return bkts{}, fmt.Errorf("%w: no v1 bucket", ErrSchema)
+	}
+	b := bkts{
+		meta: v1.Bucket(bucketMeta), events: v1.Bucket(bucketEvents), items: v1.Bucket(bucketItems),
+		itemEvents: v1.Bucket(bucketItemEvents), byCamera: v1.Bucket(bucketByCamera),
+		byAssignee: v1.Bucket(bucketByAssignee), byTime: v1.Bucket(bucketByTime),
+	}
+	if b.meta == nil || b.events == nil || b.items == nil || b.itemEvents == nil ||
+		b.byCamera == nil || b.byAssignee == nil || b.byTime == nil {
+		return bkts{}, fmt.Errorf("%w: v1 bucket missing", ErrSchema)
+	}
+	return b, nil
+}
+
+func readHead(meta *bolt.Bucket) (uint64, string, error) {
+	s, h := meta.Get(metaHeadSeq), meta.Get(metaHeadHash)
+	if len(s) != 8 || !isHex64(string(h)) {
+		return 0, "", fmt.Errorf("%w: v1/meta head missing or malformed", ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(s), string(h), nil
+}

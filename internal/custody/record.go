@@ -1,0 +1,542 @@
+package custody
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/evidenced/evidenced/internal/digest"
+)
+
+// EventType names a custody step. Types are upper-case ASCII words joined by
+// underscores; the constants below are the ones evidenced writes, but the
+// record format accepts any name of that shape so a later release can add a
+// step without a schema change.
+type EventType string
+
+// Custody steps.
+const (
+	Docked        EventType = "DOCKED"         // a camera appeared on a bay (Camera set)
+	Copied        EventType = "COPIED"         // a file was copied off a camera and hashed (Item, SHA256)
+	Vaulted       EventType = "VAULTED"        // the copy was verified in the vault; creates the Item
+	Uploaded      EventType = "UPLOADED"       // the object store acknowledged the object (Item, SHA256)
+	Verified      EventType = "VERIFIED"       // the stored object was read back and its hash matched (Item, SHA256)
+	Accessed      EventType = "ACCESSED"       // a person opened or retrieved an item; Details say why
+	Refused       EventType = "REFUSED"        // a request or device was refused; Details say why
+	UnknownDevice EventType = "UNKNOWN_DEVICE" // a device not in the camera inventory was docked
+	SafeToUndock  EventType = "SAFE_TO_UNDOCK" // everything on a docked camera is vaulted
+	Undocked      EventType = "UNDOCKED"       // a camera left its bay
+	CopyFailed    EventType = "COPY_FAILED"    // a copy attempt failed; Details say why
+	UploadFailed  EventType = "UPLOAD_FAILED"  // an upload attempt failed; Details say why
+	HostStarted   EventType = "HOST_STARTED"   // the daemon started on this host
+
+	// VerifyFailed records a read-back whose hash did NOT match. It exists so
+	// that VERIFIED always means "matched": Append and Verify require the
+	// SHA256 of COPIED/VAULTED/UPLOADED/VERIFIED events naming a vaulted item to
+	// equal the item's, so a mismatching observation must use this type.
+	VerifyFailed EventType = "VERIFY_FAILED"
+	// RetentionChanged records a change of an item's retention class or
+	// retain-until date (an investigator categorising footage).
+	RetentionChanged EventType = "RETENTION_CHANGED"
+)
+
+// GenesisHash is the PrevHash of the first record (seq 1), and the head hash
+// of an empty ledger.
+const GenesisHash = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Event is one custody record. Seq, Host, PrevHash, ItemHash and Hash are
+// assigned by Append; At is set by Append when zero. Hash is not part of the
+// stored record: it is the SHA-256 of the stored record bytes, filled on read.
+type Event struct {
+	Seq     uint64            `json:"seq"`
+	Type    EventType         `json:"type"`
+	At      time.Time         `json:"at"`   // UTC, set by Append if zero
+	Host    string            `json:"host"` // set by Append from Options.Host
+	Actor   string            `json:"actor"`
+	Item    string            `json:"item,omitempty"`
+	Camera  string            `json:"camera,omitempty"`
+	SHA256  string            `json:"sha256,omitempty"`
+	Details map[string]string `json:"details,omitempty"`
+	// ItemHash is the lower-hex SHA-256 of the item projection bytes this
+	// event wrote (Append with item != nil), empty otherwise. It binds the
+	// mutable projection in v1/items to the chain, so editing an item without
+	// a new event is detected by Verify.
+	ItemHash string `json:"item_hash,omitempty"`
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
+}
+
+const (
+	// maxSeq keeps seq exactly representable as an IEEE double, which RFC 8785
+	// requires of numbers; 2^53 events is not a limit anyone will meet.
+	maxSeq = 1<<53 - 1
+	// maxRecordSize bounds one record so a runaway Details map cannot bloat
+	// every later read transaction; custody records are a few hundred bytes.
+	maxRecordSize = 1 << 20
+	maxTypeLen    = 64
+)
+
+// RecordHash is the hash that chains records: lower-hex SHA-256 of the exact
+// stored record bytes.
+func RecordHash(rec []byte) string { return digest.Bytes(rec).Hex() }
+
+// EncodeRecord returns the canonical record bytes of ev (every field except
+// Hash, see the package documentation). It fails with ErrInvalid when a field
+// cannot be represented exactly: invalid UTF-8, a zero or out-of-range time, a
+// malformed hash, an empty Host or Actor.
+func EncodeRecord(ev Event) ([]byte, error) {
+	if err := validateEvent(ev); err != nil {
+		return nil, err
+	}
+	if ev.Seq < 1 || ev.Seq > maxSeq {
+		return nil, fmt.Errorf("%w: seq %d out of range", ErrInvalid, ev.Seq)
+	}
+	if !isHex64(ev.PrevHash) {
+		return nil, fmt.Errorf("%w: prev_hash %q is not 64 lower-case hex digits", ErrInvalid, ev.PrevHash)
+	}
+	at, err := canonicalTime(ev.At)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(ev.Details))
+	for k := range ev.Details {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, compareUTF16)
+
+	b := make([]byte, 0, 320)
+	b = append(b, `{"actor":`...)
+	b = appendString(b, ev.Actor)
+	b = append(b, `,"at":`...)
+	b = appendString(b, at)
+	b = append(b, `,"camera":`...)
+	b = appendString(b, ev.Camera)
+	b = append(b, `,"details":{`...)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendString(b, ev.Details[k])
+	}
+	b = append(b, `},"host":`...)
+	b = appendString(b, ev.Host)
+	b = append(b, `,"item":`...)
+	b = appendString(b, ev.Item)
+	b = append(b, `,"item_hash":`...)
+	b = appendString(b, ev.ItemHash)
+	b = append(b, `,"prev_hash":`...)
+	b = appendString(b, ev.PrevHash)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = append(b, `,"sha256":`...)
+	b = appendString(b, ev.SHA256)
+	b = append(b, `,"type":`...)
+	b = appendString(b, string(ev.Type))
+	b = append(b, '}')
+	if len(b) > maxRecordSize {
+		return nil, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrInvalid, len(b), maxRecordSize)
+	}
+	return b, nil
+}
+
+// DecodeRecord parses stored record bytes. It accepts only the canonical
+// encoding: any input that EncodeRecord would not have produced byte for
+// byte (extra, missing or reordered members, whitespace, non-canonical
+// escapes, numbers or times, unsorted or duplicate details, invalid UTF-8) is
+// rejected with ErrCorrupt. The returned event has Hash set to
+// RecordHash(rec). It never panics.
+//
+// The parser reads the fixed member sequence directly rather than through
+// encoding/json (which matches names case-insensitively, keeps the last of
+// duplicate names and repairs bad UTF-8, and is several times slower: Verify
+// decodes every record twice). As a final guard the event is re-encoded and
+// must equal the input.
+func DecodeRecord(rec []byte) (Event, error) {
+	ev, err := parseRecord(rec)
+	if err != nil {
+		return Event{}, err
+	}
+	again, err := EncodeRecord(ev)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if !bytes.Equal(again, rec) {
+		return Event{}, fmt.Errorf("%w: not in canonical form", ErrCorrupt)
+	}
+	ev.Hash = RecordHash(rec)
+	return ev, nil
+}
+
+// parseRecord is the parsing half of DecodeRecord, without the final
+// re-encode and without Hash; Verify uses it to re-read records it has
+// already checked.
+func parseRecord(rec []byte) (Event, error) {
+	if len(rec) > maxRecordSize {
+		return Event{}, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrCorrupt, len(rec), maxRecordSize)
+	}
+	p := recParser{b: rec}
+	var ev Event
+	var at string
+	p.lit(`{"actor":`)
+	ev.Actor = p.str()
+	p.lit(`,"at":`)
+	at = p.str()
+	p.lit(`,"camera":`)
+	ev.Camera = p.str()
+	p.lit(`,"details":{`)
+	if p.peek('}') {
+		p.i++
+	} else {
+		ev.Details = map[string]string{}
+		prev := ""
+		for n := 0; p.err == nil; n++ {
+			k := p.str()
+			p.lit(":")
+			v := p.str()
+			if n > 0 && compareUTF16(prev, k) >= 0 {
+				p.fail("details not sorted, or a name repeats")
+			}
+			ev.Details[k], prev = v, k
+			if !p.peek(',') {
+				break
+			}
+			p.i++
+		}
+		p.lit("}")
+	}
+	p.lit(`,"host":`)
+	ev.Host = p.str()
+	p.lit(`,"item":`)
+	ev.Item = p.str()
+	p.lit(`,"item_hash":`)
+	ev.ItemHash = p.str()
+	p.lit(`,"prev_hash":`)
+	ev.PrevHash = p.str()
+	p.lit(`,"seq":`)
+	ev.Seq = p.uint()
+	p.lit(`,"sha256":`)
+	ev.SHA256 = p.str()
+	p.lit(`,"type":`)
+	ev.Type = EventType(p.str())
+	p.lit("}")
+	if p.err == nil && p.i != len(rec) {
+		p.fail("data after the record")
+	}
+	if p.err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, p.err)
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: at: %v", ErrCorrupt, err)
+	}
+	ev.At = t.UTC()
+	return ev, nil
+}
+
+// recParser reads the canonical record grammar; after the first error every
+// method is a no-op, so DecodeRecord reads straight through and checks once.
+type recParser struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (p *recParser) fail(format string, args ...any) {
+	if p.err == nil {
+		p.err = fmt.Errorf("at byte %d: "+format, append([]any{p.i}, args...)...)
+	}
+}
+
+func (p *recParser) peek(c byte) bool {
+	return p.err == nil && p.i < len(p.b) && p.b[p.i] == c
+}
+
+func (p *recParser) lit(s string) {
+	if p.err != nil {
+		return
+	}
+	if len(p.b)-p.i < len(s) || string(p.b[p.i:p.i+len(s)]) != s {
+		p.fail("want %q", s)
+		return
+	}
+	p.i += len(s)
+}
+
+// str reads a string with only the escapes appendString writes. UTF-8
+// validity is left to the final re-encode (checkString).
+func (p *recParser) str() string {
+	if p.err != nil {
+		return ""
+	}
+	if !p.peek('"') {
+		p.fail("want a string")
+		return ""
+	}
+	p.i++
+	start := p.i
+	var out []byte // nil until the first escape
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			var s string
+			if out == nil {
+				s = string(p.b[start:p.i])
+			} else {
+				s = string(out)
+			}
+			p.i++
+			return s
+		case c < 0x20:
+			p.fail("raw control character")
+			return ""
+		case c != '\\':
+			if out != nil {
+				out = append(out, c)
+			}
+			p.i++
+			continue
+		}
+		if out == nil {
+			out = append([]byte{}, p.b[start:p.i]...)
+		}
+		if p.i+1 >= len(p.b) {
+			break
+		}
+		e := p.b[p.i+1]
+		switch e {
+		case '"', '\\':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 't':
+			out = append(out, '\t')
+		case 'n':
+			out = append(out, '\n')
+		case 'f':
+			out = append(out, '\f')
+		case 'r':
+			out = append(out, '\r')
+		case 'u':
+			// Only \u00xx (lower-case hex) for a control character
+			// without a short form.
+			if p.i+6 > len(p.b) || p.b[p.i+2] != '0' || p.b[p.i+3] != '0' {
+				p.fail("non-canonical \\u escape")
+				return ""
+			}
+			hi, lo := unhex(p.b[p.i+4]), unhex(p.b[p.i+5])
+			if hi > 1 || lo > 15 {
+				p.fail("non-canonical \\u escape")
+				return ""
+			}
+			out = append(out, hi<<4|lo)
+			p.i += 6
+			continue
+		default:
+			p.fail("non-canonical escape \\%c", e)
+			return ""
+		}
+		p.i += 2
+	}
+	p.fail("unterminated string")
+	return ""
+}
+
+// unhex decodes a lower-case hex digit; 0xFF for anything else.
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0xFF
+}
+
+// uint reads a decimal integer without sign, leading zeros, fraction or
+// exponent, at most maxSeq.
+func (p *recParser) uint() uint64 {
+	if p.err != nil {
+		return 0
+	}
+	start := p.i
+	var n uint64
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		if p.i-start == 16 { // maxSeq has 16 digits
+			p.fail("number too long")
+			return 0
+		}
+		n = n*10 + uint64(p.b[p.i]-'0')
+		p.i++
+	}
+	if p.i == start || (p.b[start] == '0') {
+		p.i = start
+		p.fail("want a decimal integer without leading zeros")
+		return 0
+	}
+	return n
+}
+
+// validateEvent checks the fields a caller supplies; Seq and PrevHash are
+// checked by EncodeRecord because Append assigns them.
+func validateEvent(ev Event) error {
+	if !validType(ev.Type) {
+		return fmt.Errorf("%w: event type %q is not upper-case ASCII words joined by underscores", ErrInvalid, ev.Type)
+	}
+	if ev.Host == "" {
+		return fmt.Errorf("%w: event host is empty", ErrInvalid)
+	}
+	if ev.Actor == "" {
+		return fmt.Errorf("%w: event actor is empty: every custody step names who took it", ErrInvalid)
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"host", ev.Host}, {"actor", ev.Actor}, {"item", ev.Item}, {"camera", ev.Camera},
+	} {
+		if err := checkString(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if ev.SHA256 != "" && !isHex64(ev.SHA256) {
+		return fmt.Errorf("%w: sha256 %q is not 64 lower-case hex digits", ErrInvalid, ev.SHA256)
+	}
+	if ev.ItemHash != "" && !isHex64(ev.ItemHash) {
+		return fmt.Errorf("%w: item_hash %q is not 64 lower-case hex digits", ErrInvalid, ev.ItemHash)
+	}
+	for k, v := range ev.Details {
+		if err := checkString("details key", k); err != nil {
+			return err
+		}
+		if err := checkString("details["+strconv.Quote(k)+"]", v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func validType(t EventType) bool {
+	if len(t) == 0 || len(t) > maxTypeLen || t[0] < 'A' || t[0] > 'Z' {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkString enforces what RFC 8785 (via I-JSON, RFC 7493) needs of a
+// string: valid UTF-8 and no Unicode noncharacters. Invalid input is refused
+// rather than repaired, because a silently replaced byte would make the record
+// say something other than what the caller observed.
+func checkString(name, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: %s is not valid UTF-8 (escape raw bytes before recording them)", ErrInvalid, name)
+	}
+	for _, r := range s {
+		if isNoncharacter(r) {
+			return fmt.Errorf("%w: %s contains the Unicode noncharacter %U", ErrInvalid, name, r)
+		}
+	}
+	return nil
+}
+
+func isNoncharacter(r rune) bool {
+	return (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
+}
+
+// canonicalTime renders t the one way records store times.
+func canonicalTime(t time.Time) (string, error) {
+	if t.IsZero() {
+		return "", fmt.Errorf("%w: event time is zero", ErrInvalid)
+	}
+	t = t.UTC()
+	if y := t.Year(); y < 1 || y > 9999 {
+		return "", fmt.Errorf("%w: event time %v outside years 1-9999", ErrInvalid, t)
+	}
+	return t.Format(time.RFC3339Nano), nil
+}
+
+func isHex64(s string) bool {
+	if len(s) != 2*digest.Size {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// appendString writes s as an RFC 8785 string: only '"', '\\' and U+0000 to
+// U+001F are escaped, the five with short forms (\b \t \n \f \r) use them and
+// the rest use \u00xx with lower-case hex; every other character, including
+// '/', U+2028 and non-ASCII, is copied as UTF-8.
+func appendString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	run := 0 // start of the pending run of bytes copied as they are
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[run:i]...)
+		run = i + 1
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+	}
+	b = append(b, s[run:]...)
+	return append(b, '"')
+}
+
+// compareUTF16 orders strings by their UTF-16 code units, as RFC 8785 sorts
+// member names. It differs from byte order only when a character at or above
+// U+10000 meets one in U+E000..U+FFFF.
+func compareUTF16(a, b string) int {
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			ua, ub := firstUnit(ra), firstUnit(rb)
+			if ua != ub {
+				return int(ua) - int(ub)
+			}
+			// Same high surrogate: the low surrogates order as the runes do.
+			return int(ra) - int(rb)
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return len(a) - len(b)
+}
+
+func firstUnit(r rune) uint16 {
+	if r >= 0x10000 {
+		hi, _ := utf16.EncodeRune(r)
+		return uint16(hi)
+	}
+	return uint16(r)
+}

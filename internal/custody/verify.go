@@ -1,0 +1,667 @@
+package custody
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/evidenced/evidenced/internal/digest"
+)
+
+// Problem is one thing Verify found wrong. Seq is the record it concerns (0
+// when none), Item the item (empty when none); What is a plain sentence for
+// a custodian's report.
+type Problem struct {
+	Seq  uint64 `json:"seq,omitempty"`
+	Item string `json:"item,omitempty"`
+	What string `json:"what"`
+}
+
+// VerifyStats says how much Verify looked at.
+type VerifyStats struct {
+	Events   uint64 // records walked
+	Items    uint64 // item projections checked
+	Problems uint64 // problems passed to fn
+}
+
+// Verify re-walks the whole ledger and passes every inconsistency to fn (nil
+// fn only counts them). It never stops at the first problem and never
+// panics on garbage; its error is reserved for not being able to look (ctx
+// cancelled, file closed). It checks, in order:
+//
+//   - v1/meta: schema version, host id, a well-formed head;
+//   - the chain: every record decodes canonically, its seq matches its key,
+//     seqs run from 1 without gaps, each prev_hash is the hash of the record
+//     before it, and the head in v1/meta is the last record's seq and hash.
+//     A broken link is reported against the EARLIER record, whose bytes no
+//     longer hash to what its successor vouches for: that is the record
+//     whose bytes were altered (unless the successor's prev_hash was);
+//   - every record naming an item is in that item's v1/item_events, and
+//     every item a record wrote still exists;
+//   - every item: it decodes, its key is its id, its bytes hash to the
+//     item_hash of the last record that wrote it, the first such record is
+//     VAULTED, its sha256 equals its VAULTED record's (and that of every
+//     later COPIED/VAULTED/UPLOADED/VERIFIED record naming it), its host is
+//     the VAULTED record's, its state is backed by an UPLOADED or VERIFIED
+//     record, its dock_seq is an earlier DOCKED record of its camera, every
+//     v1/item_events entry is a record naming it, and it is in each index;
+//   - every v1/item_events entry of ids never vaulted, and every entry of
+//     by_time, by_camera and by_assignee, points at what it claims to.
+//
+// The walk reads in chunks of short read transactions (see defaultChunk)
+// and may run while Append does. Each record and each item is checked
+// within one transaction, so concurrent appends cause no false reports; the
+// chain is checked up to the last record present when the walk reached the
+// end, against the head in the same transaction.
+//
+// What the chain cannot show by itself: someone able to rewrite the file
+// could drop tail records, clean the indexes and rewrite the head. Compare
+// Head with a copy anchored elsewhere (the object store) to rule that out.
+func (l *Ledger) Verify(ctx context.Context, fn func(Problem)) (VerifyStats, error) {
+	v := &verifier{l: l, fn: fn, expect: 1, lastHash: GenesisHash, indexWant: map[string]uint64{}}
+	for _, step := range []func(context.Context) error{v.meta, v.chain, v.items, v.orphans, v.indexes} {
+		if err := step(ctx); err != nil {
+			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
+		}
+		if v.noV1 {
+			break
+		}
+	}
+	l.log.Info("custody ledger verified", "events", v.stats.Events, "items", v.stats.Items, "problems", v.stats.Problems)
+	return v.stats, nil
+}
+
+type verifier struct {
+	l     *Ledger
+	fn    func(Problem)
+	stats VerifyStats
+	// found holds the problems of the current transaction; fn is called
+	// after it ends, because fn may do I/O.
+	found []Problem
+	noV1  bool
+
+	// chain walk state, carried across chunks
+	expect   uint64 // next seq expected
+	havePrev bool   // prevHash is the hash of record expect-1
+	prevSeq  uint64
+	prevItem string
+	prevHash string
+	lastSeq  uint64
+	lastHash string
+
+	// index entries the item walk found present, by index name
+	indexWant    map[string]uint64
+	indexMissing bool
+}
+
+func (v *verifier) report(seq uint64, item, format string, args ...any) {
+	v.found = append(v.found, Problem{Seq: seq, Item: item, What: fmt.Sprintf(format, args...)})
+}
+
+func (v *verifier) flush() {
+	for _, p := range v.found {
+		v.stats.Problems++
+		if v.fn != nil {
+			v.fn(p)
+		}
+	}
+	v.found = v.found[:0]
+}
+
+// view runs fn in a read transaction with whatever v1 buckets exist (nil
+// for missing ones), then hands the problems it found to the caller.
+func (v *verifier) view(ctx context.Context, fn func(b bkts) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := v.l.db.View(func(tx *bolt.Tx) error {
+		v1 := tx.Bucket(bucketV1)
+		if v1 == nil {
+			return fn(bkts{})
+		}
+		return fn(bkts{
+			meta: v1.Bucket(bucketMeta), events: v1.Bucket(bucketEvents), items: v1.Bucket(bucketItems),
+			itemEvents: v1.Bucket(bucketItemEvents), byCamera: v1.Bucket(bucketByCamera),
+			byAssignee: v1.Bucket(bucketByAssignee), byTime: v1.Bucket(bucketByTime),
+		})
+	})
+	v.flush()
+	return err
+}
+
+func (v *verifier) meta(ctx context.Context) error {
+	return v.view(ctx, func(b bkts) error {
+		if b == (bkts{}) {
+			v.report(0, "", "bucket v1 is missing: this is not a custody ledger")
+			v.noV1 = true
+			return nil
+		}
+		for _, c := range [...]struct {
+			name string
+			bk   *bolt.Bucket
+		}{
+			{"meta", b.meta}, {"events", b.events}, {"items", b.items}, {"item_events", b.itemEvents},
+			{"by_camera", b.byCamera}, {"by_assignee", b.byAssignee}, {"by_time", b.byTime},
+		} {
+			if c.bk == nil {
+				v.report(0, "", "bucket v1/%s is missing", c.name)
+			}
+		}
+		if b.meta == nil {
+			return nil
+		}
+		if ver := b.meta.Get(metaVersion); len(ver) != 8 || binary.BigEndian.Uint64(ver) != schemaVersion {
+			v.report(0, "", "v1/meta schema version is %x, expected %d", ver, schemaVersion)
+		}
+		if host := b.meta.Get(metaHost); len(host) == 0 {
+			v.report(0, "", "v1/meta has no host id")
+		}
+		if _, _, err := readHead(b.meta); err != nil {
+			v.report(0, "", "v1/meta head is missing or malformed")
+		}
+		return nil
+	})
+}
+
+// walk resumes a cursor after key `after` (from the start when nil).
+func walk(c *bolt.Cursor, after []byte) (k, val []byte) {
+	if after == nil {
+		return c.First()
+	}
+	k, val = c.Seek(after)
+	if k != nil && bytes.Equal(k, after) {
+		k, val = c.Next()
+	}
+	return k, val
+}
+
+func (v *verifier) chain(ctx context.Context) error {
+	var after []byte
+	for {
+		done := true
+		err := v.view(ctx, func(b bkts) error {
+			if b.events == nil {
+				return nil
+			}
+			c := b.events.Cursor()
+			n := 0
+			for k, val := walk(c, after); k != nil; k, val = c.Next() {
+				if n == v.l.chunk {
+					done = false
+					return nil
+				}
+				n++
+				after = slices.Clone(k)
+				v.record(b, k, val)
+			}
+			v.head(b)
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (v *verifier) record(b bkts, k, val []byte) {
+	if val == nil {
+		v.report(0, "", "v1/events key %x is a bucket, not a record", k)
+		return
+	}
+	if len(k) != 8 {
+		v.report(0, "", "v1/events key %x is not an 8-byte sequence number", k)
+		return
+	}
+	seq := binary.BigEndian.Uint64(k)
+	v.stats.Events++
+	if seq != v.expect {
+		if seq == v.expect+1 {
+			v.report(v.expect, "", "record %d is missing", v.expect)
+		} else {
+			v.report(v.expect, "", "records %d to %d are missing", v.expect, seq-1)
+		}
+		v.havePrev = false
+	}
+	h := RecordHash(val)
+	ev, err := DecodeRecord(val)
+	if err != nil {
+		v.report(seq, "", "record %d does not decode: %v", seq, err)
+	} else {
+		if ev.Seq != seq {
+			v.report(seq, ev.Item, "record stored at seq %d says it is seq %d", seq, ev.Seq)
+		}
+		switch {
+		case seq == 1 && ev.PrevHash != GenesisHash:
+			v.report(seq, ev.Item, "record 1's prev_hash is %s, not the genesis hash", ev.PrevHash)
+		case v.havePrev && ev.PrevHash != v.prevHash:
+			v.report(v.prevSeq, v.prevItem,
+				"record %d's bytes hash to %s, but record %d holds prev_hash %s for it: record %d was altered (or record %d's prev_hash was)",
+				v.prevSeq, v.prevHash, seq, ev.PrevHash, v.prevSeq, seq)
+		}
+		if ev.Item != "" {
+			var listed bool
+			if b.itemEvents != nil {
+				if ie := b.itemEvents.Bucket([]byte(ev.Item)); ie != nil {
+					listed = ie.Get(k) != nil
+				}
+			}
+			if !listed {
+				v.report(seq, ev.Item, "record %d names item %s but that item's custody index (v1/item_events) does not list it", seq, ev.Item)
+			}
+			// Items are never deleted, and the item is written in the
+			// same transaction as the record, so this cannot be a race.
+			if ev.ItemHash != "" && b.items != nil && b.items.Get([]byte(ev.Item)) == nil {
+				v.report(seq, ev.Item, "record %d wrote item %s, which no longer exists", seq, ev.Item)
+			}
+		}
+	}
+	v.expect = seq + 1
+	v.havePrev, v.prevSeq, v.prevHash, v.prevItem = true, seq, h, ev.Item
+	v.lastSeq, v.lastHash = seq, h
+}
+
+// head compares the end of the chain with v1/meta, in the transaction that
+// found the end, so an Append racing the walk cannot cause a false report.
+func (v *verifier) head(b bkts) {
+	if b.meta == nil {
+		return
+	}
+	hs, hh, err := readHead(b.meta)
+	if err != nil {
+		return // reported by meta
+	}
+	switch {
+	case hs > v.lastSeq:
+		v.report(v.lastSeq+1, "", "v1/meta says the head is record %d but the last record is %d: records %d to %d were removed from the tail",
+			hs, v.lastSeq, v.lastSeq+1, hs)
+	case hs < v.lastSeq:
+		v.report(hs+1, "", "records %d to %d lie beyond the head recorded in v1/meta (%d)", hs+1, v.lastSeq, hs)
+	case hh != v.lastHash && hs == 0:
+		v.report(0, "", "the ledger is empty but the head hash in v1/meta is %s, not the genesis hash", hh)
+	case hh != v.lastHash:
+		v.report(hs, v.prevItem, "record %d's bytes hash to %s, but the head in v1/meta holds %s: record %d was altered (or the head was)",
+			hs, v.lastHash, hh, hs)
+	}
+}
+
+// itemFacts is what an item's records say about it.
+type itemFacts struct {
+	firstWrite, lastWrite    uint64
+	firstWriteType           EventType
+	lastWriteHash            string
+	firstVaulted             uint64
+	vaultedSHA, vaultedHost  string
+	hasUploaded, hasVerified bool
+	shaClaims                []shaClaim
+}
+
+type shaClaim struct {
+	seq uint64
+	typ EventType
+	sha string
+}
+
+// itemRecords checks the item_events entries of id and gathers what the
+// records they point at say.
+func (v *verifier) itemRecords(b bkts, id string) itemFacts {
+	var f itemFacts
+	if b.itemEvents == nil || b.events == nil {
+		return f
+	}
+	ie := b.itemEvents.Bucket([]byte(id))
+	if ie == nil {
+		return f
+	}
+	c := ie.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) != 8 {
+			v.report(0, id, "the custody index of item %s has a malformed key %x", id, k)
+			continue
+		}
+		seq := binary.BigEndian.Uint64(k)
+		raw := b.events.Get(k)
+		if raw == nil {
+			v.report(seq, id, "the custody index of item %s lists record %d, which does not exist", id, seq)
+			continue
+		}
+		// Fully decoded and reported by the chain walk already.
+		ev, err := parseRecord(raw)
+		if err != nil {
+			continue
+		}
+		if ev.Item != id {
+			v.report(seq, id, "the custody index of item %s lists record %d, which names item %q", id, seq, ev.Item)
+			continue
+		}
+		if ev.ItemHash != "" {
+			if f.firstWrite == 0 {
+				f.firstWrite, f.firstWriteType = seq, ev.Type
+			}
+			f.lastWrite, f.lastWriteHash = seq, ev.ItemHash
+		}
+		switch ev.Type {
+		case Vaulted:
+			if f.firstVaulted == 0 {
+				f.firstVaulted, f.vaultedSHA, f.vaultedHost = seq, ev.SHA256, ev.Host
+			}
+		case Uploaded:
+			f.hasUploaded = true
+		case Verified:
+			f.hasVerified = true
+		}
+		if hashBearing(ev.Type) && ev.SHA256 != "" {
+			f.shaClaims = append(f.shaClaims, shaClaim{seq, ev.Type, ev.SHA256})
+		}
+	}
+	return f
+}
+
+func (v *verifier) items(ctx context.Context) error {
+	var after []byte
+	for {
+		done := true
+		err := v.view(ctx, func(b bkts) error {
+			if b.items == nil {
+				return nil
+			}
+			c := b.items.Cursor()
+			n := 0
+			for k, val := walk(c, after); k != nil; k, val = c.Next() {
+				if n == v.l.chunk {
+					done = false
+					return nil
+				}
+				n++
+				after = slices.Clone(k)
+				v.item(b, string(k), val)
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (v *verifier) item(b bkts, id string, raw []byte) {
+	if raw == nil {
+		v.report(0, id, "v1/items key %q is a bucket, not an item", id)
+		return
+	}
+	v.stats.Items++
+	it, err := decodeItem(raw)
+	if err != nil {
+		v.report(0, id, "item %s does not decode: %v", id, err)
+		return
+	}
+	if it.ID != id {
+		v.report(0, id, "item stored under %q has id %q", id, it.ID)
+	}
+	f := v.itemRecords(b, id)
+
+	switch h := digest.Bytes(raw).Hex(); {
+	case f.lastWrite == 0:
+		v.report(0, id, "no record wrote item %s (none carries an item_hash for it)", id)
+	case h != f.lastWriteHash:
+		v.report(f.lastWrite, id, "item %s does not hash to the item_hash of record %d, the last record that wrote it: the item was altered", id, f.lastWrite)
+	}
+	if f.firstWrite != 0 && f.firstWriteType != Vaulted {
+		v.report(f.firstWrite, id, "item %s was first written by a %s record (%d), not VAULTED", id, f.firstWriteType, f.firstWrite)
+	}
+	if f.firstVaulted == 0 {
+		v.report(0, id, "no VAULTED record names item %s", id)
+	} else {
+		if it.SHA256 != f.vaultedSHA {
+			v.report(f.firstVaulted, id, "item %s has sha256 %s but its VAULTED record %d has %s", id, it.SHA256, f.firstVaulted, f.vaultedSHA)
+		}
+		if it.Host != f.vaultedHost {
+			v.report(f.firstVaulted, id, "item %s has host %q but its VAULTED record %d was made by %q", id, it.Host, f.firstVaulted, f.vaultedHost)
+		}
+		for _, c := range f.shaClaims {
+			if c.seq > f.firstVaulted && c.sha != it.SHA256 {
+				v.report(c.seq, id, "%s record %d carries sha256 %s but item %s has %s", c.typ, c.seq, c.sha, id, it.SHA256)
+			}
+		}
+	}
+	switch {
+	case !it.State.valid():
+		v.report(0, id, "item %s has unknown state %q", id, it.State)
+	case it.State == StateUploaded && !f.hasUploaded:
+		v.report(0, id, "item %s is uploaded but no UPLOADED record names it", id)
+	case it.State == StateVerified && !f.hasVerified:
+		v.report(0, id, "item %s is verified but no VERIFIED record names it", id)
+	}
+	if it.DockSeq != 0 && b.events != nil {
+		raw := b.events.Get(seqKey(it.DockSeq))
+		if raw == nil {
+			v.report(it.DockSeq, id, "item %s names dock record %d, which does not exist", id, it.DockSeq)
+		} else if dock, err := DecodeRecord(raw); err == nil {
+			switch {
+			case dock.Type != Docked:
+				v.report(it.DockSeq, id, "item %s names dock record %d, which is %s, not DOCKED", id, it.DockSeq, dock.Type)
+			case dock.Camera != "" && it.Camera != "" && dock.Camera != it.Camera:
+				v.report(it.DockSeq, id, "item %s is from camera %q but its dock record %d docked %q", id, it.Camera, it.DockSeq, dock.Camera)
+			case f.firstVaulted != 0 && it.DockSeq > f.firstVaulted:
+				v.report(it.DockSeq, id, "item %s names dock record %d, which is after its VAULTED record %d", id, it.DockSeq, f.firstVaulted)
+			}
+		}
+	}
+	for _, e := range indexEntries(it) {
+		v.indexWant[e.index]++
+		bk := b.lenientIndex(e)
+		if bk == nil || bk.Get(e.key) == nil {
+			v.indexMissing = true
+			if e.sub == "" {
+				v.report(0, id, "item %s is missing from index %s", id, e.index)
+			} else {
+				v.report(0, id, "item %s is missing from index %s/%s", id, e.index, e.sub)
+			}
+		}
+	}
+}
+
+func (b bkts) lenientIndex(e indexEntry) *bolt.Bucket {
+	switch e.index {
+	case "by_time":
+		return b.byTime
+	case "by_camera":
+		if b.byCamera != nil {
+			return b.byCamera.Bucket([]byte(e.sub))
+		}
+	case "by_assignee":
+		if b.byAssignee != nil {
+			return b.byAssignee.Bucket([]byte(e.sub))
+		}
+	}
+	return nil
+}
+
+// orphans checks the v1/item_events buckets of ids that have no item (steps
+// of footage never vaulted, such as a failed copy). Those of items were
+// checked with the item.
+func (v *verifier) orphans(ctx context.Context) error {
+	var after []byte
+	for {
+		done := true
+		err := v.view(ctx, func(b bkts) error {
+			if b.itemEvents == nil || b.items == nil || b.events == nil {
+				return nil
+			}
+			c := b.itemEvents.Cursor()
+			n := 0
+			for k, val := walk(c, after); k != nil; k, val = c.Next() {
+				if n >= v.l.chunk {
+					done = false
+					return nil
+				}
+				after = slices.Clone(k)
+				id := string(k)
+				if val != nil {
+					v.report(0, id, "v1/item_events key %q is not a bucket", id)
+					continue
+				}
+				if b.items.Get(k) != nil {
+					continue
+				}
+				ie := b.itemEvents.Bucket(k)
+				ic := ie.Cursor()
+				for ek, _ := ic.First(); ek != nil; ek, _ = ic.Next() {
+					n++
+					if len(ek) != 8 {
+						v.report(0, id, "the custody index of item %s has a malformed key %x", id, ek)
+						continue
+					}
+					seq := binary.BigEndian.Uint64(ek)
+					raw := b.events.Get(ek)
+					if raw == nil {
+						v.report(seq, id, "the custody index of item %s lists record %d, which does not exist", id, seq)
+						continue
+					}
+					if ev, err := DecodeRecord(raw); err == nil && ev.Item != id {
+						v.report(seq, id, "the custody index of item %s lists record %d, which names item %q", id, seq, ev.Item)
+					}
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// indexes checks that every index entry points at an item that belongs
+// there (the reverse direction was checked per item). The detailed walk
+// reads the item behind every entry; it is skipped for an index whose entry
+// count equals the number of entries the item walk found present (and found
+// none missing), because then there is no other entry: each item has one
+// entry per index, an item's entry is only ever replaced, never removed, and
+// an item or entry added since the item walk makes the count larger.
+func (v *verifier) indexes(ctx context.Context) error {
+	for _, ix := range [...]struct {
+		name   string
+		get    func(bkts) *bolt.Bucket
+		nested bool
+	}{
+		{"by_time", func(b bkts) *bolt.Bucket { return b.byTime }, false},
+		{"by_camera", func(b bkts) *bolt.Bucket { return b.byCamera }, true},
+		{"by_assignee", func(b bkts) *bolt.Bucket { return b.byAssignee }, true},
+	} {
+		if !v.indexMissing {
+			var n uint64
+			err := v.index(ctx, ix.name, ix.get, ix.nested, func(bkts, []byte, []byte) { n++ })
+			if err != nil {
+				return err
+			}
+			if n == v.indexWant[ix.name] {
+				continue
+			}
+		}
+		err := v.index(ctx, ix.name, ix.get, ix.nested, func(b bkts, sub, k []byte) {
+			if sub == nil && ix.nested {
+				v.report(0, "", "v1/%s key %q is not a bucket", ix.name, k)
+				return
+			}
+			v.indexEntry(b, ix.name, string(sub), k)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// index walks one index, flat or nested one level (by_camera/<serial>/...),
+// calling visit for every entry (and, with a nil sub, for every key of a
+// nested index that is not a bucket), resuming at (sub, after) between
+// chunks.
+func (v *verifier) index(ctx context.Context, name string, get func(bkts) *bolt.Bucket, nested bool,
+	visit func(b bkts, sub, k []byte)) error {
+	var sub, after []byte
+	for {
+		done := true
+		err := v.view(ctx, func(b bkts) error {
+			top := get(b)
+			if top == nil || b.items == nil {
+				return nil
+			}
+			n := 0
+			// entries walks one flat bucket from after; false means the
+			// chunk is full and the walk resumes at after.
+			entries := func(bk *bolt.Bucket, sub []byte) bool {
+				c := bk.Cursor()
+				for k, _ := walk(c, after); k != nil; k, _ = c.Next() {
+					if n == v.l.chunk {
+						return false
+					}
+					n++
+					after = slices.Clone(k)
+					visit(b, sub, k)
+				}
+				after = nil
+				return true
+			}
+			if !nested {
+				done = entries(top, nil)
+				return nil
+			}
+			c := top.Cursor()
+			var k, val []byte
+			if sub == nil {
+				k, val = c.First()
+			} else if k, val = c.Seek(sub); !bytes.Equal(k, sub) {
+				after = nil // the sub bucket we were in is gone
+			}
+			for ; k != nil; k, val = c.Next() {
+				sub = slices.Clone(k)
+				if val != nil {
+					visit(b, nil, k)
+					continue
+				}
+				if !entries(top.Bucket(k), k) {
+					done = false
+					return nil
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func (v *verifier) indexEntry(b bkts, name, sub string, k []byte) {
+	where := "v1/" + name
+	if sub != "" {
+		where += "/" + sub
+	}
+	if len(k) < 9 {
+		v.report(0, "", "index %s has a malformed key %x", where, k)
+		return
+	}
+	id := string(k[8:])
+	raw := b.items.Get(k[8:])
+	if raw == nil {
+		v.report(0, id, "index %s lists item %s, which does not exist", where, id)
+		return
+	}
+	it, err := decodeItem(raw)
+	if err != nil {
+		return // reported by the item walk
+	}
+	if !bytes.Equal(timeKey(it.RecordedAt, it.ID), k) {
+		v.report(0, id, "index %s lists item %s under a time that is not its recorded_at", where, id)
+	}
+	switch {
+	case name == "by_camera" && it.Camera != sub:
+		v.report(0, id, "index %s lists item %s, whose camera is %q", where, id, it.Camera)
+	case name == "by_assignee" && it.AssignedTo != sub:
+		v.report(0, id, "index %s lists item %s, which is assigned to %q", where, id, it.AssignedTo)
+	}
+}

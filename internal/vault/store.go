@@ -1,0 +1,367 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/evidenced/evidenced/internal/digest"
+)
+
+const (
+	partialSuffix = ".partial"
+
+	// bufSize is one read from the source. 1 MiB is large enough that USB
+	// mass storage sees big requests and syscall overhead vanishes, small
+	// enough that the pipeline below stays cheap.
+	bufSize = 1 << 20
+	// nbuf buffers per Store: while the caller's goroutine hashes and writes
+	// one, the reader fills the others, so camera reads overlap vault writes.
+	nbuf = 4
+
+	// writeback is how much written data is handed to the kernel for
+	// writeback at a time (sync_file_range), and the window kept dirty: data
+	// two windows back is waited for and dropped from the page cache. This
+	// bounds the dirty memory a 30 GB copy creates, keeps the ledger's own
+	// fsyncs from queueing behind gigabytes of footage, and makes the final
+	// fsync short.
+	writeback = 16 << 20
+
+	// progressEvery is the minimum interval between progress calls.
+	progressEvery = 100 * time.Millisecond
+	// maxEmptyReads is how many (0, nil) reads in a row count as a source
+	// that makes no progress (io.ErrNoProgress).
+	maxEmptyReads = 100
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// Stored describes a complete copy in the vault.
+type Stored struct {
+	Path   string     // the final path, items/<id[0:2]>/<id>
+	Size   int64      // bytes copied, equal to the size asked for
+	SHA256 digest.Sum // of exactly the bytes read from the source and written
+}
+
+// Store copies src into the vault as item id in one pass.
+//
+// Every byte is read from src exactly once; the same buffer is hashed
+// (digest.New) and written to a partial file in tmp/. src is read until it
+// returns io.EOF, even after size bytes, so a reader that checks something at
+// end of file (ingest re-stats the camera file there) gets to do so, and a
+// source longer than size is caught (ErrLongCopy, stopped as soon as it
+// shows) as well as a shorter one (ErrShortCopy). Then the partial is made
+// read-only (0440), fsynced, renamed into items/ and its directory fsynced;
+// only then does Store return. The mode is set before the fsync so that one
+// fsync makes both the bytes and the read-only mode durable.
+//
+// Before anything is written Store checks the file system has size +
+// Options.Reserve bytes free and fails fast with ErrNoSpace naming the
+// numbers; it then reserves the space (fallocate) where supported. ENOSPC or
+// EDQUOT during the copy is reported as ErrNoSpace too.
+//
+// progress, if not nil, is called from the calling goroutine with the bytes
+// copied so far, at most about ten times a second and once more at the end.
+//
+// On any error the partial is removed and nothing under items/ changes. If
+// items/ already holds id (a crash after the rename but before the ledger
+// recorded it), it is replaced by the new copy only once that is complete:
+// the rename is atomic.
+//
+// Cancelling ctx aborts the copy with ctx's error. A Read blocked in the
+// kernel cannot be interrupted: Store returns once it comes back, and never
+// while src is still being read, so the caller may close src afterwards.
+func (v *Vault) Store(ctx context.Context, id string, src io.Reader, size int64, progress func(int64)) (Stored, error) {
+	if err := checkID("store", id); err != nil {
+		return Stored{}, err
+	}
+	if size < 0 {
+		return Stored{}, fmt.Errorf("vault store %s: negative size %d", id, size)
+	}
+	if err := ctx.Err(); err != nil {
+		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
+	}
+	free, err := v.free()
+	if err != nil {
+		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
+	}
+	if need := uint64(size) + uint64(v.reserve); free < need {
+		return Stored{}, fmt.Errorf("vault store %s: %w: need %d bytes (%d to copy + %d reserve), %d free in %s",
+			id, ErrNoSpace, need, size, v.reserve, free, v.dir)
+	}
+
+	start := time.Now()
+	f, tmp, err := v.createPartial(id)
+	if err != nil {
+		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
+	}
+	st, err := v.fill(ctx, f, id, src, size, progress)
+	if err == nil {
+		err = finish(f)
+	} else {
+		f.Close()
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
+	}
+	final, err := v.publish(tmp, id)
+	if err != nil {
+		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
+	}
+	st.Path = final
+	elapsed := time.Since(start)
+	v.log.Debug("vault stored", "item", id, "bytes", st.Size, "seconds", elapsed.Seconds(),
+		"mb_per_s", float64(st.Size)/1e6/max(elapsed.Seconds(), 1e-9))
+	return st, nil
+}
+
+// createPartial creates tmp/<id>.<random>.partial, exclusively.
+func (v *Vault) createPartial(id string) (*os.File, string, error) {
+	for range 10 {
+		name := filepath.Join(v.tmp, id+"."+strconv.FormatUint(rand.Uint64(), 36)+partialSuffix)
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", noSpace(err)
+		}
+		return f, name, nil
+	}
+	return nil, "", fmt.Errorf("create partial copy in %s: no free name after 10 tries", v.tmp)
+}
+
+// fill reserves space, then copies src into f, hashing, and checks the length.
+// It does not close f.
+func (v *Vault) fill(ctx context.Context, f *os.File, id string, src io.Reader, size int64, progress func(int64)) (Stored, error) {
+	fd := int(f.Fd())
+	if v.preallocate && size > 0 {
+		if err := fallocate(fd, size); err != nil {
+			return Stored{}, err
+		}
+	}
+	h := digest.New()
+	var (
+		total           int64 // bytes written
+		kicked          int64 // bytes handed to writeback
+		settled         int64 // bytes known written and dropped from the cache
+		reported        int64 = -1
+		lastReport      time.Time
+		errCopy         error
+		chunks, release = readAhead(src)
+	)
+	defer release()
+	for c := range chunks {
+		if c.n > 0 {
+			if total+int64(c.n) > size {
+				errCopy = fmt.Errorf("%w: more than %d bytes", ErrLongCopy, size)
+				break
+			}
+			b := (*c.buf)[:c.n]
+			h.Write(b)
+			if _, err := f.Write(b); err != nil {
+				errCopy = noSpace(fmt.Errorf("write %s: %w", f.Name(), err))
+				break
+			}
+			total += int64(c.n)
+			if total-kicked >= writeback {
+				startWriteback(fd, kicked, total-kicked)
+				settle(fd, settled, kicked-settled)
+				settled, kicked = kicked, total
+			}
+			if progress != nil && time.Since(lastReport) >= progressEvery {
+				progress(total)
+				reported, lastReport = total, time.Now()
+			}
+		}
+		bufPool.Put(c.buf)
+		if errors.Is(c.err, io.EOF) {
+			break
+		}
+		if c.err != nil {
+			errCopy = fmt.Errorf("read source: %w", c.err)
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			errCopy = err
+			break
+		}
+	}
+	if errCopy != nil {
+		return Stored{}, errCopy
+	}
+	if err := ctx.Err(); err != nil {
+		return Stored{}, err
+	}
+	if total != size {
+		return Stored{}, fmt.Errorf("%w: %d of %d bytes", ErrShortCopy, total, size)
+	}
+	if progress != nil && reported != total {
+		progress(total)
+	}
+	return Stored{Size: total, SHA256: digest.FromHash(h)}, nil
+}
+
+// finish makes the complete partial read-only and durable, and closes it.
+func finish(f *os.File) error {
+	if err := f.Chmod(0o440); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return noSpace(fmt.Errorf("fsync %s: %w", f.Name(), err))
+	}
+	if err := f.Close(); err != nil {
+		return noSpace(err)
+	}
+	return nil
+}
+
+// publish renames the finished partial into items/ and makes the rename
+// durable. If that last step fails the final file is removed again: a copy
+// whose directory entry may not survive a crash is not a copy.
+func (v *Vault) publish(tmp, id string) (string, error) {
+	shard := filepath.Join(v.items, id[:2])
+	if err := os.Mkdir(shard, 0o750); err == nil {
+		if err := syncDir(v.items); err != nil {
+			os.Remove(tmp)
+			return "", err
+		}
+	} else if !errors.Is(err, os.ErrExist) {
+		os.Remove(tmp)
+		return "", err
+	}
+	final := filepath.Join(shard, id)
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return "", err
+	}
+	if err := syncDir(shard); err != nil {
+		os.Remove(final)
+		return "", err
+	}
+	return final, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// fallocate reserves size bytes for fd without changing its length, so the
+// copy cannot run out of space half way (and the file is laid out in few
+// extents). File systems without it copy anyway: the free-space check
+// already ran.
+func fallocate(fd int, size int64) error {
+	for {
+		err := unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, 0, size)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		case errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT):
+			return fmt.Errorf("%w: reserving %d bytes: %w", ErrNoSpace, size, err)
+		}
+		return nil // EOPNOTSUPP and the like: the reservation is an optimisation
+	}
+}
+
+// startWriteback hands [off, off+n) to the kernel for writeback without
+// waiting. Errors are ignored here and below: the final fsync reports any
+// write error.
+func startWriteback(fd int, off, n int64) {
+	_ = unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
+// settle waits until [off, off+n), handed to writeback one window earlier,
+// is written and drops it from the page cache: it is on disk, and ReadBack
+// wants to read it from there anyway.
+func settle(fd int, off, n int64) {
+	if n <= 0 {
+		return
+	}
+	_ = unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	_ = unix.Fadvise(fd, off, n, unix.FADV_DONTNEED)
+}
+
+// noSpace marks ENOSPC and EDQUOT as ErrNoSpace, keeping the original error.
+func noSpace(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}
+
+type chunk struct {
+	buf *[]byte
+	n   int
+	err error
+}
+
+// readAhead reads src on its own goroutine into pooled buffers and delivers
+// each read (bytes and error) in order on the returned channel, which is
+// closed after the first error (io.EOF included). At most nbuf buffers are in
+// flight: one being read into, nbuf-2 waiting in the channel, one with the
+// consumer (who returns it to bufPool). release stops the reader and waits
+// until it has returned: once release returns no Read of src is running or
+// will start.
+func readAhead(src io.Reader) (<-chan chunk, func()) {
+	out := make(chan chunk, nbuf-2)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		for {
+			buf := bufPool.Get().(*[]byte)
+			var n int
+			var err error
+			for empty := 0; n == 0 && err == nil; empty++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if empty == maxEmptyReads {
+					err = io.ErrNoProgress
+					break
+				}
+				n, err = src.Read(*buf)
+			}
+			select {
+			case out <- chunk{buf, n, err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return out, func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+		})
+	}
+}
