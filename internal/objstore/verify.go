@@ -1,0 +1,186 @@
+package objstore
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/evidenced/evidenced/internal/digest"
+)
+
+// Verification methods, as recorded in the custody ledger.
+const (
+	MethodStoreChecksum     = "store-checksum"
+	MethodCompositeChecksum = "store-composite-checksum"
+	MethodReadBack          = "read-back"
+)
+
+// Verify checks that the stored version of key holds size bytes whose
+// SHA-256 is want, choosing the cheapest proof the store allows:
+//
+//   - "store-checksum": the store reports a full-object SHA-256 (it computed
+//     and checked it on upload) equal to want.
+//   - "store-composite-checksum": the store reports a composite multipart
+//     checksum and local (the vault copy) is at hand: the per-part SHA-256s
+//     are recomputed from local with the part size Put used (PartSize(size),
+//     checked against the part count the store reports) and the composite
+//     compared. A composite that does not match is settled by a read-back,
+//     so a damaged local copy is never blamed on the store.
+//   - "read-back": otherwise (no checksum reported, as Ceph RGW does, or no
+//     local copy) the version is streamed and hashed.
+//
+// A mismatch returns an error wrapping ErrChecksumMismatch that names the key
+// and version. Other errors are the store's (see IsPermanent).
+func Verify(ctx context.Context, s Store, key, versionID string, size int64, want digest.Sum, local io.ReaderAt) (method string, err error) {
+	info, err := s.Stat(ctx, key, versionID)
+	if err != nil {
+		return "", fmt.Errorf("verify %s (version %s): %w", key, versionID, err)
+	}
+	if info.Size != size {
+		return "", fmt.Errorf("verify %s (version %s): store holds %d bytes, want %d: %w", key, versionID, info.Size, size, ErrChecksumMismatch)
+	}
+	sum, parts, composite := splitChecksum(info.ChecksumSHA256, info.ChecksumType)
+	switch {
+	case sum == "":
+		// Nothing reported: only reading it back proves anything.
+	case !composite:
+		if sum != want.Base64() {
+			return MethodStoreChecksum, fmt.Errorf("verify %s (version %s): store checksum sha256 %s, want %s: %w", key, versionID, sum, want.Base64(), ErrChecksumMismatch)
+		}
+		return MethodStoreChecksum, nil
+	case local != nil && parts > 0:
+		if ps, ok := compositePartSize(size, parts); ok {
+			got, err := CompositeChecksum(ctx, local, size, ps)
+			if err != nil {
+				return "", fmt.Errorf("verify %s (version %s): hash local copy: %w", key, versionID, err)
+			}
+			if got == info.ChecksumSHA256 || got == sum+"-"+strconv.Itoa(parts) {
+				return MethodCompositeChecksum, nil
+			}
+		}
+	}
+	return MethodReadBack, readBack(ctx, s, key, versionID, size, want)
+}
+
+func readBack(ctx context.Context, s Store, key, versionID string, size int64, want digest.Sum) error {
+	rc, err := s.Open(ctx, key, versionID)
+	if err != nil {
+		return fmt.Errorf("verify %s (version %s): read back: %w", key, versionID, err)
+	}
+	defer rc.Close()
+	got, n, err := digest.Reader(ctxReader{ctx, rc})
+	if err != nil {
+		return fmt.Errorf("verify %s (version %s): read back: %w", key, versionID, err)
+	}
+	if n != size || got != want {
+		return fmt.Errorf("verify %s (version %s): read back %d bytes with sha256 %s, want %d bytes with %s: %w", key, versionID, n, got.Hex(), size, want.Hex(), ErrChecksumMismatch)
+	}
+	return nil
+}
+
+// splitChecksum parses a reported checksum: "abc=" is a full-object
+// checksum, "abc=-3" a composite one of 3 parts. typ, when the store gives
+// it, overrides the guess from the suffix.
+func splitChecksum(v, typ string) (sum string, parts int, composite bool) {
+	if v == "" {
+		return "", 0, false
+	}
+	sum = v
+	if i := strings.LastIndexByte(v, '-'); i > 0 {
+		if n, err := strconv.Atoi(v[i+1:]); err == nil && n > 0 {
+			sum, parts, composite = v[:i], n, true
+		}
+	}
+	switch typ {
+	case ChecksumFullObject:
+		composite = false
+		sum = v
+	case ChecksumComposite:
+		composite = true
+	}
+	return sum, parts, composite
+}
+
+// compositePartSize finds the part size that cut size bytes into parts
+// parts: PartSize(size) (what Put uses), else the smallest whole-MiB size
+// that gives that count (what other uploaders with even parts would use).
+func compositePartSize(size int64, parts int) (int64, bool) {
+	if ps := PartSize(size); PartCount(size, ps) == parts {
+		return ps, true
+	}
+	ps := (size + int64(parts) - 1) / int64(parts)
+	ps = (ps + MiB - 1) / MiB * MiB
+	if ps > 0 && PartCount(size, ps) == parts {
+		return ps, true
+	}
+	return 0, false
+}
+
+// PartSums hashes r (size bytes) in parts of partSize bytes, the per-part
+// SHA-256s S3 checks on UploadPart.
+func PartSums(ctx context.Context, r io.ReaderAt, size, partSize int64) ([]digest.Sum, error) {
+	_, sums, err := HashParts(ctx, r, size, partSize)
+	return sums, err
+}
+
+// HashParts reads r (size bytes) once and returns both the SHA-256 of the
+// whole and of each partSize part: a multipart upload needs the part sums
+// for the store to check, and the whole to prove the parts are the content
+// the caller meant (the store never sees a whole-object SHA-256 then).
+func HashParts(ctx context.Context, r io.ReaderAt, size, partSize int64) (digest.Sum, []digest.Sum, error) {
+	if partSize <= 0 {
+		return digest.Sum{}, nil, fmt.Errorf("part size %d", partSize)
+	}
+	n := PartCount(size, partSize)
+	sums := make([]digest.Sum, 0, n)
+	whole, part := digest.New(), digest.New()
+	buf := make([]byte, 1<<20)
+	for i := range n {
+		off := int64(i) * partSize
+		l := min(partSize, size-off)
+		part.Reset()
+		got, err := io.CopyBuffer(io.MultiWriter(whole, part), ctxReader{ctx, io.NewSectionReader(r, off, l)}, buf)
+		if err != nil {
+			return digest.Sum{}, nil, fmt.Errorf("part %d: %w", i+1, err)
+		}
+		if got != l {
+			return digest.Sum{}, nil, fmt.Errorf("part %d: read %d bytes, want %d: %w", i+1, got, l, io.ErrUnexpectedEOF)
+		}
+		sums = append(sums, digest.FromHash(part))
+	}
+	return digest.FromHash(whole), sums, nil
+}
+
+// Composite is S3's composite checksum of a multipart object: the SHA-256
+// of the concatenated part digests, base64, with "-N" appended.
+func Composite(parts []digest.Sum) string {
+	buf := make([]byte, 0, len(parts)*digest.Size)
+	for _, p := range parts {
+		buf = append(buf, p[:]...)
+	}
+	return digest.Bytes(buf).Base64() + "-" + strconv.Itoa(len(parts))
+}
+
+// CompositeChecksum is Composite(PartSums(r, size, partSize)).
+func CompositeChecksum(ctx context.Context, r io.ReaderAt, size, partSize int64) (string, error) {
+	sums, err := PartSums(ctx, r, size, partSize)
+	if err != nil {
+		return "", err
+	}
+	return Composite(sums), nil
+}
+
+// ctxReader stops a long hash when the context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
