@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
+)
+
+func findCommand() *command {
+	return &command{
+		name: "find", summary: "find recordings by camera, officer or vehicle, and recording time",
+		setup: func(fs *flag.FlagSet) runner {
+			camera := fs.String("camera", "", "camera serial")
+			assigned := fs.String("assigned-to", "", "officer or vehicle the camera is issued to")
+			since := fs.String("since", "", "recorded at or after (RFC 3339 or YYYY-MM-DD, UTC)")
+			until := fs.String("until", "", "recorded before (RFC 3339 or YYYY-MM-DD, UTC)")
+			asJSON := fs.Bool("json", false, "print a JSON array")
+			return func(ctx context.Context, e *env) error {
+				f := custody.Filter{Camera: *camera, AssignedTo: *assigned}
+				var err error
+				if f.Since, err = parseTime("since", *since); err != nil {
+					return err
+				}
+				if f.Until, err = parseTime("until", *until); err != nil {
+					return err
+				}
+				items := []custody.Item{}
+				if err := e.svc.Ledger.Items(ctx, f, func(it custody.Item) error {
+					items = append(items, it)
+					return nil
+				}); err != nil {
+					return fmt.Errorf("find: %w", err)
+				}
+				if *asJSON {
+					enc := json.NewEncoder(e.stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(items)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tCAMERA\tASSIGNED_TO\tRECORDED_AT\tSIZE\tSTATE\tSOURCE_PATH")
+				for _, it := range items {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ID, it.Camera, it.AssignedTo,
+						it.RecordedAt.UTC().Format(time.RFC3339), humanBytes(it.Size), it.State, printable(it.SourcePath))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "%d item(s)\n", len(items))
+				return nil
+			}
+		},
+	}
+}
+
+func parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, usageErrorf("--%s %q: want RFC 3339 (2026-11-24T08:00:00Z) or a date (2026-11-24)", name, v)
+}

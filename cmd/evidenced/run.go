@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/control"
+	"github.com/evidenced/evidenced/internal/service"
+)
+
+func runCommand() *command {
+	return &command{
+		name: "run", summary: "run the daemon: watch for docked cameras, ingest, upload, verify", local: true,
+		setup: func(fs *flag.FlagSet) runner { return nil },
+	}
+}
+
+// runDaemon is `evidenced run`. The first signal stops intake and drains
+// within shutdown_timeout; the second cancels at once. Exit 0 after a drain.
+func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+	// The daemon waits longer for the ledger lock than a CLI command: a
+	// command that was working locally when the daemon started finishes first.
+	svc, err := service.Open(hard, cfg, log, service.Options{LockTimeout: 60 * time.Second})
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc), log)
+	if err != nil {
+		return err
+	}
+	log.Info("evidenced running", "host", cfg.HostID, "version", service.Version, "watch", strings.Join(cfg.Sources.Watch, ","),
+		"object_store", cfg.ObjectStore != nil, "socket", cfg.SocketPath())
+	if err := svc.Run(intake, hard, srv.Serve); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	log.Info("evidenced stopped")
+	return nil
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/service"
+)
+
+func statusCommand() *command {
+	return &command{
+		name: "status", summary: "each dock bay's state (copying, safe to undock, problem) and the upload queue",
+		setup: func(fs *flag.FlagSet) runner {
+			asJSON := fs.Bool("json", false, "print as JSON")
+			return func(ctx context.Context, e *env) error {
+				out := struct {
+					Daemon bool                  `json:"daemon_running"`
+					Bays   []service.Bay         `json:"bays"`
+					Queue  map[custody.State]int `json:"items_by_state"`
+				}{Daemon: e.inDaemon, Bays: e.svc.Bays.List(), Queue: map[custody.State]int{}}
+				if err := e.svc.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
+					out.Queue[it.State]++
+					return nil
+				}); err != nil {
+					return err
+				}
+				if *asJSON {
+					enc := json.NewEncoder(e.stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(out)
+				}
+				if !e.inDaemon {
+					fmt.Fprintln(e.stdout, "daemon: not running (no bays are being watched)")
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CAMERA\tSTATE\tPROGRESS\tDETAIL")
+				for _, b := range out.Bays {
+					detail := b.Problem
+					if detail == "" {
+						detail = printable(b.Current)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%.0f%% of %s\t%s\n", b.Camera, b.State, b.Percent(), humanBytes(b.Bytes), detail)
+				}
+				tw.Flush()
+				fmt.Fprintf(e.stdout, "items: %d vaulted (awaiting upload), %d uploaded (awaiting verification), %d verified\n",
+					out.Queue[custody.StateVaulted], out.Queue[custody.StateUploaded], out.Queue[custody.StateVerified])
+				return nil
+			}
+		},
+	}
+}

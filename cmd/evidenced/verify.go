@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/upload"
+)
+
+// verifyProblem is one thing that does not check out.
+type verifyProblem struct {
+	Kind   string `json:"kind"` // "record", "item", "object", "ledger"
+	Seq    uint64 `json:"seq,omitempty"`
+	Item   string `json:"item,omitempty"`
+	Object string `json:"object,omitempty"`
+	What   string `json:"what"`
+}
+
+type verifyReport struct {
+	OK       bool            `json:"ok"`
+	Events   int             `json:"events"`
+	Items    int             `json:"items"`
+	Vault    int             `json:"vault_files_checked"`
+	Objects  int             `json:"objects_checked"`
+	Problems []verifyProblem `json:"problems"`
+}
+
+func verifyCommand() *command {
+	return &command{
+		name: "verify", summary: "re-walk the custody chain and re-hash every vault file (and with --remote every object)",
+		setup: func(fs *flag.FlagSet) runner {
+			remote := fs.Bool("remote", false, "also check every object in the store: exists, size, SHA-256, retention")
+			asJSON := fs.Bool("json", false, "print the report as JSON")
+			return func(ctx context.Context, e *env) error {
+				rep := runVerify(ctx, e, *remote)
+				if *asJSON {
+					enc := json.NewEncoder(e.stdout)
+					enc.SetIndent("", "  ")
+					if err := enc.Encode(rep); err != nil {
+						return err
+					}
+				} else {
+					for _, p := range rep.Problems {
+						switch p.Kind {
+						case "record":
+							fmt.Fprintf(e.stdout, "FAIL record %d: %s\n", p.Seq, p.What)
+						case "item":
+							fmt.Fprintf(e.stdout, "FAIL item %s: %s\n", p.Item, p.What)
+						case "object":
+							fmt.Fprintf(e.stdout, "FAIL object %s (item %s): %s\n", p.Object, p.Item, p.What)
+						default:
+							fmt.Fprintf(e.stdout, "FAIL %s: %s\n", p.Kind, p.What)
+						}
+					}
+					status := "OK"
+					if !rep.OK {
+						status = "INTEGRITY FAILURE"
+					}
+					fmt.Fprintf(e.stdout, "%s: %d events, %d items, %d vault files, %d objects checked, %d problem(s)\n",
+						status, rep.Events, rep.Items, rep.Vault, rep.Objects, len(rep.Problems))
+				}
+				if !rep.OK {
+					return &exitError{code: exitIntegrity, err: errReported}
+				}
+				return nil
+			}
+		},
+	}
+}
+
+func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
+	rep := verifyReport{Problems: []verifyProblem{}}
+	add := func(p verifyProblem) { rep.Problems = append(rep.Problems, p) }
+	if err := e.svc.Ledger.Check(); err != nil {
+		add(verifyProblem{Kind: "ledger", What: "database consistency check: " + err.Error()})
+	}
+	stats, err := e.svc.Ledger.Verify(ctx, func(p custody.Problem) {
+		if p.Seq != 0 {
+			add(verifyProblem{Kind: "record", Seq: p.Seq, Item: p.Item, What: p.What})
+		} else {
+			add(verifyProblem{Kind: "item", Item: p.Item, What: p.What})
+		}
+	})
+	if err != nil {
+		add(verifyProblem{Kind: "ledger", What: "chain walk stopped: " + err.Error()})
+	}
+	rep.Events = int(stats.Events)
+	var items []custody.Item
+	if err := e.svc.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
+		items = append(items, it)
+		return nil
+	}); err != nil {
+		add(verifyProblem{Kind: "ledger", What: "list items: " + err.Error()})
+	}
+	rep.Items = len(items)
+	for _, it := range items {
+		if ctx.Err() != nil {
+			add(verifyProblem{Kind: "ledger", What: "verification interrupted: " + ctx.Err().Error()})
+			break
+		}
+		sum, n, err := e.svc.Vault.ReadBack(ctx, it.ID)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			add(verifyProblem{Kind: "item", Item: it.ID, What: "vault copy is missing: " + e.svc.Vault.Path(it.ID)})
+		case err != nil:
+			add(verifyProblem{Kind: "item", Item: it.ID, What: "vault copy unreadable: " + err.Error()})
+		case sum.Hex() != it.SHA256 || n != it.Size:
+			add(verifyProblem{Kind: "item", Item: it.ID, What: fmt.Sprintf("vault copy %s hashes %s (%d bytes), recorded %s (%d bytes)",
+				e.svc.Vault.Path(it.ID), sum.Hex(), n, it.SHA256, it.Size)})
+		default:
+			rep.Vault++
+		}
+		if !remote || it.State == custody.StateVaulted {
+			continue
+		}
+		if e.svc.Store == nil {
+			add(verifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: "no object_store configured to check it against"})
+			continue
+		}
+		method, _, err := upload.VerifyObject(ctx, e.svc.Store, e.svc.Vault, it, e.svc.Config)
+		if err != nil {
+			add(verifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey + "@" + it.VersionID, What: err.Error()})
+			continue
+		}
+		_ = method
+		rep.Objects++
+	}
+	if remote {
+		pending := 0
+		for _, it := range items {
+			if it.State == custody.StateVaulted {
+				pending++
+			}
+		}
+		if pending > 0 {
+			fmt.Fprintf(e.stderr, "note: %s item(s) are vaulted but not yet uploaded\n", strconv.Itoa(pending))
+		}
+	}
+	rep.OK = len(rep.Problems) == 0
+	return rep
+}

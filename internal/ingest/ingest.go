@@ -1,0 +1,408 @@
+// Package ingest takes the recordings off one docked camera into the vault and
+// records every step in the custody ledger. It owns the dock session: DOCKED,
+// then per file COPIED and VAULTED (or REFUSED / COPY_FAILED), then
+// SAFE_TO_UNDOCK once every recording on the camera is vaulted and read back.
+//
+// Invariants:
+//   - The camera is read-only to us and every byte of a file is read from it once
+//     per copy: camfs opens it O_RDONLY|O_NOFOLLOW and the same read feeds the
+//     vault file and the hash (vault.Store).
+//   - An item exists in the ledger (state "vaulted") only after the vault copy was
+//     fsynced, renamed, re-read cold and found to hash the same as the stream.
+//   - A file that changed while it was copied is never vaulted; it is left on the
+//     camera and retried on the next pass.
+//   - Identity is camera serial + source path + size + mtime (ItemID). A re-dock of
+//     the same files finds their items and copies nothing again.
+//   - A serial that is not in the inventory is never ingested: UNKNOWN_DEVICE.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/camfs"
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/vault"
+)
+
+// Ledger is what ingest needs of the custody ledger.
+//
+// Append must be durable when it returns nil (synced transaction) and must write
+// the event and the item projection atomically; Item returns custody.ErrNotFound
+// for an unknown id.
+type Ledger interface {
+	Append(ctx context.Context, ev custody.Event, item *custody.Item) (custody.Event, error)
+	Item(ctx context.Context, id string) (custody.Item, error)
+}
+
+// Vault is what ingest needs of the local vault (see package vault for the
+// durability contract of Store and the cold read of ReadBack).
+type Vault interface {
+	Store(ctx context.Context, id string, src io.Reader, size int64, progress func(int64)) (vault.Stored, error)
+	ReadBack(ctx context.Context, id string) (digest.Sum, int64, error)
+	Path(id string) string
+}
+
+var (
+	_ Ledger = (*custody.Ledger)(nil)
+	_ Vault  = (*vault.Vault)(nil)
+)
+
+// Sentinel errors callers map to user-facing outcomes.
+var (
+	// ErrUnknownDevice: the serial is not in the camera inventory.
+	ErrUnknownDevice = errors.New("camera serial not in the inventory")
+	// ErrIncomplete: the dock finished but some file was refused, failed or
+	// changed during the copy; Result says which.
+	ErrIncomplete = errors.New("not every file on the camera was vaulted")
+	// errChanged: the source changed while it was copied.
+	errChanged = errors.New("file changed while it was being copied")
+)
+
+// Progress is told what a dock is doing, for a terminal or the bay status.
+// Calls come from the goroutine running Dock; implementations must be cheap.
+type Progress interface {
+	Start(serial string, files int, bytes int64)
+	File(serial, rel string, done, size int64)
+	Done(serial string, r Result)
+}
+
+// Ingester runs dock sessions. It is safe for concurrent use by docks of
+// different cameras; two docks of the same serial are serialised.
+type Ingester struct {
+	ledger Ledger
+	vault  Vault
+	cfg    *config.Config
+	log    *slog.Logger
+	now    func() time.Time
+
+	mu   sync.Mutex
+	busy map[string]*sync.Mutex // per-serial dock lock
+}
+
+// New returns an Ingester. log may be nil.
+func New(cfg *config.Config, l Ledger, v Vault, log *slog.Logger) *Ingester {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Ingester{ledger: l, vault: v, cfg: cfg, log: log, now: time.Now, busy: map[string]*sync.Mutex{}}
+}
+
+// Request describes one dock.
+type Request struct {
+	Serial string
+	Root   string // camera root: a mounted file system or a watched folder
+	Actor  string // who or what initiated it (the daemon's watcher, a custodian's CLI)
+	Via    string // "watch", "cli", "usb"
+}
+
+// FileError names a file that was not vaulted and why.
+type FileError struct {
+	Rel    string `json:"source_path"`
+	Reason string `json:"reason"`
+}
+
+// Result summarises a dock.
+type Result struct {
+	Camera       string      `json:"camera"`
+	DockSeq      uint64      `json:"dock_seq"`
+	Files        int         `json:"files"`          // regular files found
+	Vaulted      int         `json:"vaulted"`        // newly vaulted in this dock
+	AlreadyHeld  int         `json:"already_held"`   // found already vaulted (re-dock)
+	Bytes        int64       `json:"bytes"`          // bytes copied in this dock
+	Items        []string    `json:"items"`          // ids of every recording on the camera that is vaulted
+	Refused      []FileError `json:"refused"`        // non-regular entries, never followed
+	Failed       []FileError `json:"failed"`         // copy failures; left on the camera
+	SafeToUndock bool        `json:"safe_to_undock"` // every regular file is vaulted and read back
+}
+
+// ItemID derives the item identity from what the camera says about the file.
+// It is deterministic so that a crash-and-retry or a re-dock finds the same item.
+func ItemID(serial, rel string, size int64, mtime time.Time) string {
+	h := digest.New()
+	fmt.Fprintf(h, "evidenced-item-v1\x00%s\x00%s\x00%d\x00%d", serial, rel, size, mtime.UnixNano())
+	return digest.FromHash(h).Hex()[:24]
+}
+
+func (in *Ingester) serialLock(serial string) *sync.Mutex {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	m, ok := in.busy[serial]
+	if !ok {
+		m = &sync.Mutex{}
+		in.busy[serial] = m
+	}
+	return m
+}
+
+// Dock ingests every regular file under req.Root for camera req.Serial.
+//
+// It returns ErrUnknownDevice for a serial not in the inventory (recorded as
+// UNKNOWN_DEVICE), ErrIncomplete (wrapped) when anything was refused or not
+// copied, and other errors when the ledger or the vault itself fails. The
+// Result is meaningful whenever DockSeq != 0.
+func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, error) {
+	res := Result{Camera: req.Serial}
+	cam, ok := in.cfg.Camera(req.Serial)
+	if !ok {
+		if _, err := in.ledger.Append(ctx, custody.Event{
+			Type: custody.UnknownDevice, Actor: req.Actor, Camera: displaySerial(req.Serial),
+			Details: map[string]string{"source": req.Root, "via": req.Via},
+		}, nil); err != nil {
+			return res, fmt.Errorf("record unknown device %q: %w", req.Serial, err)
+		}
+		return res, fmt.Errorf("dock %q at %s: %w", req.Serial, req.Root, ErrUnknownDevice)
+	}
+	lock := in.serialLock(cam.Serial)
+	lock.Lock()
+	defer lock.Unlock()
+
+	docked, err := in.ledger.Append(ctx, custody.Event{
+		Type: custody.Docked, Actor: req.Actor, Camera: cam.Serial,
+		Details: map[string]string{
+			"source": req.Root, "via": req.Via, "kind": cam.Kind, "assigned_to": cam.AssignedTo,
+		},
+	}, nil)
+	if err != nil {
+		return res, fmt.Errorf("record dock of %s: %w", cam.Serial, err)
+	}
+	res.DockSeq = docked.Seq
+	in.log.Info("docked", "camera", cam.Serial, "via", req.Via, "seq", docked.Seq)
+
+	var entries []camfs.Entry
+	var total int64
+	unexamined := 0
+	walkErr := camfs.Walk(ctx, req.Root, func(e camfs.Entry) error {
+		entries = append(entries, e)
+		total += e.Size
+		return nil
+	}, func(r camfs.Refusal) {
+		res.Refused = append(res.Refused, FileError{Rel: camfs.DisplayPath(r.Rel), Reason: r.Reason})
+		if r.Err != nil {
+			// Not a link or a device refused for what it is: something could
+			// not be examined, and recordings may be hiding behind it.
+			unexamined++
+		}
+	})
+	for _, r := range res.Refused {
+		if _, err := in.ledger.Append(ctx, custody.Event{
+			Type: custody.Refused, Actor: req.Actor, Camera: cam.Serial,
+			Details: map[string]string{"source_path": r.Rel, "reason": r.Reason, "dock_seq": strconv.FormatUint(docked.Seq, 10)},
+		}, nil); err != nil {
+			return res, fmt.Errorf("record refusal of %q on %s: %w", r.Rel, cam.Serial, err)
+		}
+	}
+	if walkErr != nil {
+		// A walk error (yanked camera, corrupt file system) still leaves what was
+		// listed so far worth copying; it is reported as a failure of the dock.
+		res.Failed = append(res.Failed, FileError{Rel: ".", Reason: walkErr.Error()})
+		in.log.Warn("camera walk failed", "camera", cam.Serial, "err", walkErr)
+	}
+	res.Files = len(entries)
+	if p != nil {
+		p.Start(cam.Serial, len(entries), total)
+	}
+
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			res.Failed = append(res.Failed, FileError{Rel: camfs.DisplayPath(e.Rel), Reason: "not copied: " + err.Error()})
+			continue
+		}
+		id := ItemID(cam.Serial, e.Rel, e.Size, e.ModTime)
+		if _, err := in.ledger.Item(ctx, id); err == nil {
+			res.AlreadyHeld++
+			res.Items = append(res.Items, id)
+			continue
+		} else if !errors.Is(err, custody.ErrNotFound) {
+			return res, fmt.Errorf("look up item %s: %w", id, err)
+		}
+		n, err := in.copyOne(ctx, req, cam, docked.Seq, id, e, p)
+		res.Bytes += n
+		if err != nil {
+			if isLedgerErr(err) {
+				return res, err
+			}
+			res.Failed = append(res.Failed, FileError{Rel: camfs.DisplayPath(e.Rel), Reason: err.Error()})
+			in.log.Warn("file not vaulted", "camera", cam.Serial, "item", id, "err", err)
+			continue
+		}
+		res.Vaulted++
+		res.Items = append(res.Items, id)
+	}
+
+	if len(res.Failed) == 0 && unexamined == 0 {
+		// Entries refused for what they are (links, FIFOs, devices) are not
+		// recordings we can take; every regular file is vaulted, so the
+		// camera may go.
+		res.SafeToUndock = true
+		if _, err := in.ledger.Append(ctx, custody.Event{
+			Type: custody.SafeToUndock, Actor: req.Actor, Camera: cam.Serial,
+			Details: map[string]string{
+				"dock_seq": strconv.FormatUint(docked.Seq, 10), "files": strconv.Itoa(res.Files),
+				"vaulted": strconv.Itoa(res.Vaulted), "already_held": strconv.Itoa(res.AlreadyHeld),
+				"refused": strconv.Itoa(len(res.Refused)),
+			},
+		}, nil); err != nil {
+			return res, fmt.Errorf("record safe-to-undock of %s: %w", cam.Serial, err)
+		}
+	}
+	if p != nil {
+		p.Done(cam.Serial, res)
+	}
+	in.log.Info("dock pass done", "camera", cam.Serial, "files", res.Files, "vaulted", res.Vaulted,
+		"already_held", res.AlreadyHeld, "refused", len(res.Refused), "failed", len(res.Failed), "bytes", res.Bytes)
+	if len(res.Failed) > 0 || len(res.Refused) > 0 {
+		return res, fmt.Errorf("dock %s: %d refused, %d failed: %w", cam.Serial, len(res.Refused), len(res.Failed), ErrIncomplete)
+	}
+	return res, nil
+}
+
+// ledgerError marks failures of the ledger itself: the dock cannot go on
+// without its record, unlike a single file that failed to copy.
+type ledgerError struct{ err error }
+
+func (e ledgerError) Error() string { return e.err.Error() }
+func (e ledgerError) Unwrap() error { return e.err }
+
+func isLedgerErr(err error) bool {
+	var le ledgerError
+	return errors.As(err, &le)
+}
+
+// copyOne copies one file: open read-only, stream into the vault while hashing,
+// check the source did not change, record COPIED, read the vault copy back
+// cold, and record VAULTED with the item. It returns the bytes read.
+func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera, dockSeq uint64, id string, e camfs.Entry, p Progress) (int64, error) {
+	display := camfs.DisplayPath(e.Rel)
+	f, err := camfs.Open(req.Root, e.Rel)
+	if err != nil {
+		return 0, fmt.Errorf("open on camera: %w", err)
+	}
+	defer f.Close()
+	if f.Size() != e.Size || !f.ModTime().Equal(e.ModTime) {
+		return 0, fmt.Errorf("%w (between listing and opening)", errChanged)
+	}
+	src := &guardedReader{f: f}
+	var progress func(int64)
+	if p != nil {
+		progress = func(n int64) { p.File(cam.Serial, display, n, e.Size) }
+	}
+	stored, err := in.vault.Store(ctx, id, src, e.Size, progress)
+	if errors.Is(err, vault.ErrShortCopy) || errors.Is(err, vault.ErrLongCopy) {
+		// The file's size moved under us: it is still being written, or the
+		// device lies about it. Either way it stays on the camera.
+		err = fmt.Errorf("%w: %w", errChanged, err)
+	}
+	if err != nil {
+		in.recordCopyFailed(ctx, req, cam, id, display, err)
+		return src.n, fmt.Errorf("copy to vault: %w", err)
+	}
+	copied, err := in.ledger.Append(ctx, custody.Event{
+		Type: custody.Copied, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: stored.SHA256.Hex(),
+		Details: map[string]string{
+			"source_path": display, "size": strconv.FormatInt(stored.Size, 10),
+			"recorded_at": e.ModTime.UTC().Format(time.RFC3339Nano), "dock_seq": strconv.FormatUint(dockSeq, 10),
+		},
+	}, nil)
+	if err != nil {
+		return src.n, ledgerError{fmt.Errorf("record copy of %s: %w", id, err)}
+	}
+	cold, n, err := in.vault.ReadBack(ctx, id)
+	if err != nil {
+		in.recordCopyFailed(ctx, req, cam, id, display, err)
+		return src.n, fmt.Errorf("read back vault copy: %w", err)
+	}
+	if cold != stored.SHA256 || n != stored.Size {
+		err := fmt.Errorf("vault copy reads back as %s (%d bytes), streamed %s (%d bytes)", cold.Hex(), n, stored.SHA256.Hex(), stored.Size)
+		in.recordCopyFailed(ctx, req, cam, id, display, err)
+		// The bad copy must not be mistaken for a good one later.
+		_ = os.Remove(in.vault.Path(id))
+		return src.n, err
+	}
+	now := in.now().UTC()
+	class := in.cfg.Retention.DefaultClass
+	item := &custody.Item{
+		ID: id, Camera: cam.Serial, Kind: cam.Kind, AssignedTo: cam.AssignedTo,
+		SourcePath: display, Size: stored.Size, SHA256: stored.SHA256.Hex(),
+		RecordedAt: e.ModTime.UTC(), IngestedAt: now, State: custody.StateVaulted,
+		VaultPath: in.vault.Path(id), RetentionClass: class, Host: in.cfg.HostID, DockSeq: dockSeq,
+	}
+	if _, err := in.ledger.Append(ctx, custody.Event{
+		Type: custody.Vaulted, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: cold.Hex(),
+		Details: map[string]string{
+			"read_back": "cold", "copied_seq": strconv.FormatUint(copied.Seq, 10), "vault_path": item.VaultPath,
+		},
+	}, item); err != nil {
+		return src.n, ledgerError{fmt.Errorf("record vaulting of %s: %w", id, err)}
+	}
+	return src.n, nil
+}
+
+func (in *Ingester) recordCopyFailed(ctx context.Context, req Request, cam config.Camera, id, display string, cause error) {
+	if _, err := in.ledger.Append(ctx, custody.Event{
+		Type: custody.CopyFailed, Actor: req.Actor, Camera: cam.Serial, Item: id,
+		Details: map[string]string{"source_path": display, "reason": cause.Error()},
+	}, nil); err != nil {
+		in.log.Error("record copy failure", "camera", cam.Serial, "item", id, "err", err)
+	}
+}
+
+// guardedReader passes the camera file through and, at end of file, checks
+// that the file did not change while it was read: a recording still being
+// written (or a device that lies) turns the clean EOF into an error, so the
+// vault discards the copy instead of keeping a mix of old and new bytes.
+type guardedReader struct {
+	f *camfs.File
+	n int64
+}
+
+func (g *guardedReader) Read(b []byte) (int, error) {
+	n, err := g.f.Read(b)
+	g.n += int64(n)
+	if errors.Is(err, io.EOF) {
+		same, serr := g.f.Unchanged()
+		if serr != nil {
+			return n, fmt.Errorf("re-check source: %w", serr)
+		}
+		if !same {
+			return n, errChanged
+		}
+	}
+	return n, err
+}
+
+// displaySerial keeps an arbitrary folder or device name printable in the
+// ledger (which refuses invalid UTF-8).
+func displaySerial(s string) string { return camfs.DisplayPath(s) }
+
+// ObjectKey is the documented key layout of an item in the object store
+// (before the configured prefix): <camera>/<YYYY>/<MM>/<DD>/<item id><.ext>,
+// dated by the recording time in UTC. The extension is kept (lower-cased,
+// alphanumeric only) so that a downloaded object opens in a player; everything
+// else about the source path lives in the ledger and the object's metadata.
+func ObjectKey(it custody.Item) string {
+	ext := strings.ToLower(path.Ext(it.SourcePath))
+	clean := strings.Builder{}
+	for _, r := range strings.TrimPrefix(ext, ".") {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			clean.WriteRune(r)
+		}
+	}
+	suffix := ""
+	if c := clean.String(); c != "" && len(c) <= 8 {
+		suffix = "." + c
+	}
+	t := it.RecordedAt.UTC()
+	return fmt.Sprintf("%s/%04d/%02d/%02d/%s%s", it.Camera, t.Year(), t.Month(), t.Day(), it.ID, suffix)
+}

@@ -1,0 +1,152 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/vault"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(`host_id: unit
+state_dir: /tmp/unused
+retention:
+  default_class: uncategorized
+  classes:
+    - {name: uncategorized, days: 90, mode: GOVERNANCE}
+cameras:
+  - {serial: BWC-0001, kind: body, assigned_to: officer-1}
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+type fixture struct {
+	in     *Ingester
+	ledger *custody.Ledger
+	vault  *vault.Vault
+	cam    string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := custody.Open(filepath.Join(dir, "ledger.db"), custody.Options{Host: "unit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Check(); err != nil {
+			t.Errorf("ledger check: %v", err)
+		}
+		l.Close()
+	})
+	v, err := vault.Open(filepath.Join(dir, "vault"), nil, vault.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := filepath.Join(dir, "cam")
+	os.MkdirAll(filepath.Join(cam, "DCIM"), 0o755)
+	return &fixture{in: New(testConfig(t), l, v, nil), ledger: l, vault: v, cam: cam}
+}
+
+func (f *fixture) write(t *testing.T, rel string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(f.cam, rel), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendOnProgress grows the file being copied at its first progress report:
+// a recording still being written while it is copied.
+type appendOnProgress struct {
+	path string
+	done bool
+}
+
+func (a *appendOnProgress) Start(string, int, int64) {}
+func (a *appendOnProgress) Done(string, Result)      {}
+func (a *appendOnProgress) File(_, rel string, _, _ int64) {
+	if a.done || !strings.HasSuffix(a.path, rel) {
+		return
+	}
+	a.done = true
+	f, _ := os.OpenFile(a.path, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("more"))
+	f.Close()
+}
+
+func TestFileChangedDuringCopyIsNotVaulted(t *testing.T) {
+	f := newFixture(t)
+	big := make([]byte, 8<<20)
+	f.write(t, "DCIM/GROWING.MP4", big)
+	f.write(t, "DCIM/STILL.MP4", []byte("still"))
+	p := &appendOnProgress{path: filepath.Join(f.cam, "DCIM/GROWING.MP4")}
+	res, err := f.in.Dock(context.Background(), Request{Serial: "BWC-0001", Root: f.cam, Actor: "t", Via: "test"}, p)
+	if !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("dock of a growing file: %v, want ErrIncomplete", err)
+	}
+	if !p.done {
+		t.Fatal("the test did not manage to change the file during the copy")
+	}
+	if res.Vaulted != 1 || len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Reason, "changed") || res.SafeToUndock {
+		t.Fatalf("result %+v: want 1 vaulted, the growing file failed as changed, not safe to undock", res)
+	}
+	// Retried on the next pass, now that it is quiet: vaulted with its new content.
+	res, err = f.in.Dock(context.Background(), Request{Serial: "BWC-0001", Root: f.cam, Actor: "t", Via: "test"}, nil)
+	if err != nil || res.Vaulted != 1 || res.AlreadyHeld != 1 || !res.SafeToUndock {
+		t.Fatalf("second pass: %+v, %v", res, err)
+	}
+	want := digest.Bytes(append(big, "more"...)).Hex()
+	var found bool
+	f.ledger.Items(context.Background(), custody.Filter{}, func(it custody.Item) error {
+		if it.SourcePath == "DCIM/GROWING.MP4" {
+			found = it.SHA256 == want && it.Size == int64(len(big)+4)
+		}
+		return nil
+	})
+	if !found {
+		t.Error("the grown file was not vaulted with its final content")
+	}
+}
+
+func TestItemIDIsStableAndDistinct(t *testing.T) {
+	mt := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	a := ItemID("BWC-0001", "DCIM/A.MP4", 10, mt)
+	if a != ItemID("BWC-0001", "DCIM/A.MP4", 10, mt) {
+		t.Error("ItemID is not deterministic")
+	}
+	for _, other := range []string{
+		ItemID("BWC-0002", "DCIM/A.MP4", 10, mt),
+		ItemID("BWC-0001", "DCIM/B.MP4", 10, mt),
+		ItemID("BWC-0001", "DCIM/A.MP4", 11, mt),
+		ItemID("BWC-0001", "DCIM/A.MP4", 10, mt.Add(time.Nanosecond)),
+	} {
+		if other == a {
+			t.Errorf("ItemID collision for a different identity: %s", a)
+		}
+	}
+}
+
+func TestObjectKeyLayout(t *testing.T) {
+	it := custody.Item{ID: "abc123", Camera: "BWC-0001", SourcePath: "DCIM/100MEDIA/VID 0001.Mp4",
+		RecordedAt: time.Date(2026, 11, 23, 22, 0, 0, 0, time.FixedZone("SAST", 2*3600))}
+	if got, want := ObjectKey(it), "BWC-0001/2026/11/23/abc123.mp4"; got != want {
+		t.Errorf("ObjectKey = %q, want %q", got, want)
+	}
+	it.SourcePath = "weird/name.\xff\\x;rm"
+	if got := ObjectKey(it); got != "BWC-0001/2026/11/23/abc123.xrm" {
+		t.Errorf("hostile extension leaked into the key: %q", got)
+	}
+}

@@ -1,0 +1,354 @@
+// Package service wires one host's evidenced together: the custody ledger, the
+// vault, the object store, the ingester and the uploader, opened from one
+// config. The daemon (Run) and every CLI command use the same Service, so a
+// command does exactly the same thing whether it runs inside the daemon (over
+// the control socket) or in its own process when no daemon is up.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/ingest"
+	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/s3store"
+	"github.com/evidenced/evidenced/internal/upload"
+	"github.com/evidenced/evidenced/internal/vault"
+	"github.com/evidenced/evidenced/internal/watch"
+)
+
+// Version is stamped into HOST_STARTED events; set at build time with
+// -ldflags "-X github.com/evidenced/evidenced/internal/service.Version=...".
+var Version = "dev"
+
+// Service is one host's open evidenced state.
+type Service struct {
+	Config   *config.Config
+	Ledger   *custody.Ledger
+	Vault    *vault.Vault
+	Store    objstore.Store // nil: no object store configured (vault only)
+	Ingester *ingest.Ingester
+	Uploader *upload.Uploader // nil when Store is nil
+	Bays     *Bays
+	Log      *slog.Logger
+}
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout is how long to wait for the ledger's file lock. The daemon
+	// waits longer than a CLI command, which holds it only briefly.
+	LockTimeout time.Duration
+	// Actor names who drives automatic steps (uploads) in this process.
+	Actor string
+}
+
+// Open opens everything cfg describes. The caller must Close it.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) (*Service, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = 5 * time.Second
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create state dir %s: %w", cfg.StateDir, err)
+	}
+	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	v, err := vault.Open(cfg.VaultDir(), log, vaultOptions(cfg))
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open vault: %w", err)
+	}
+	s := &Service{Config: cfg, Ledger: l, Vault: v, Log: log, Bays: NewBays()}
+	s.Ingester = ingest.New(cfg, l, v, log)
+	if cfg.ObjectStore != nil {
+		st, err := s3store.New(ctx, s3store.Config{
+			Endpoint: cfg.ObjectStore.Endpoint, Bucket: cfg.ObjectStore.Bucket, Region: cfg.ObjectStore.Region,
+			PathStyle: cfg.ObjectStore.PathStyle, Prefix: cfg.ObjectStore.Prefix,
+			MultipartThreshold: int64(cfg.ObjectStore.MultipartThreshold),
+		}, log)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("object store: %w", err)
+		}
+		s.Store = st
+		actor := o.Actor
+		if actor == "" {
+			actor = "evidenced@" + cfg.HostID
+		}
+		s.Uploader = upload.New(cfg, l, v, st, actor, log)
+	}
+	return s, nil
+}
+
+// Close releases the vault and the ledger (the ledger's file lock last, so
+// that a second process never sees the ledger free while this one still
+// writes to the vault).
+func (s *Service) Close() error {
+	var errs []error
+	if s.Vault != nil {
+		if err := s.Vault.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close vault: %w", err))
+		}
+	}
+	if s.Ledger != nil {
+		if err := s.Ledger.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close ledger: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DaemonActor is the actor recorded for what the daemon does on its own.
+func (s *Service) DaemonActor() string { return "evidenced@" + s.Config.HostID }
+
+// Run is the daemon: it watches the configured folders for docked cameras,
+// ingests them, uploads and verifies, until intake is cancelled (first
+// SIGTERM). Then it stops taking new docks and lets work in flight finish
+// until the shutdown timeout passes or hard is cancelled (second signal).
+// serve, when non-nil, runs beside it (the control socket) with the same
+// stop and work contexts.
+func (s *Service) Run(intake, hard context.Context, serve func(stop, work context.Context) error) error {
+	work, cancelWork := context.WithCancel(hard)
+	defer cancelWork()
+	go func() {
+		select {
+		case <-intake.Done():
+			s.Log.Info("stopping intake; draining", "timeout", s.Config.ShutdownTimeout.Duration)
+			t := time.NewTimer(s.Config.ShutdownTimeout.Duration)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				s.Log.Warn("drain deadline passed; cancelling work in flight")
+			case <-work.Done():
+			}
+			cancelWork()
+		case <-work.Done():
+		}
+	}()
+
+	if _, err := s.Ledger.Append(work, custody.Event{
+		Type: custody.HostStarted, Actor: s.DaemonActor(),
+		Details: map[string]string{"version": Version, "pid": strconv.Itoa(os.Getpid())},
+	}, nil); err != nil {
+		return fmt.Errorf("record host start: %w", err)
+	}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	start := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancelWork()
+			}
+		}()
+	}
+	if s.Uploader != nil {
+		start("uploader", func() error { return s.Uploader.Run(intake, work) })
+	} else {
+		s.Log.Warn("no object_store configured: recordings stay in the vault until one is")
+	}
+	if len(s.Config.Sources.Watch) > 0 {
+		w, err := watch.New(s.Config.Sources.Watch, s.Config.Sources.Settle.Duration, s.Log)
+		if err != nil {
+			return fmt.Errorf("watch: %w", err)
+		}
+		start("watcher", func() error { return w.Run(intake, &dockHandler{s: s, work: work}) })
+	}
+	if serve != nil {
+		start("control socket", func() error { return serve(intake, work) })
+	}
+	wg.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// dockHandler turns watched camera folders into dock sessions.
+type dockHandler struct {
+	s    *Service
+	work context.Context
+}
+
+func (h *dockHandler) Settled(_ context.Context, d watch.Dock) {
+	// Docks run under the work context, not intake: a dock in progress when
+	// SIGTERM arrives finishes (within the drain deadline) instead of leaving
+	// a half-copied camera.
+	s := h.s
+	res, err := s.Ingester.Dock(h.work, ingest.Request{Serial: d.Serial, Root: d.Path, Actor: s.DaemonActor(), Via: "watch"}, s.Bays)
+	switch {
+	case errors.Is(err, ingest.ErrUnknownDevice):
+		s.Bays.Problem(d.Serial, "unknown camera: not in the inventory, not ingested")
+		s.Log.Error("unknown camera docked; not ingested", "camera", d.Serial)
+	case err != nil:
+		s.Bays.Problem(d.Serial, err.Error())
+		s.Log.Error("dock incomplete", "camera", d.Serial, "err", err)
+	}
+	if res.Vaulted > 0 && s.Uploader != nil {
+		s.Uploader.Wake()
+	}
+}
+
+func (h *dockHandler) Removed(d watch.Dock) {
+	s := h.s
+	st := s.Bays.Remove(d.Serial)
+	if _, ok := s.Config.Camera(d.Serial); !ok {
+		return
+	}
+	clean := st.State == BaySafe
+	if _, err := s.Ledger.Append(h.work, custody.Event{
+		Type: custody.Undocked, Actor: s.DaemonActor(), Camera: d.Serial,
+		Details: map[string]string{"clean": strconv.FormatBool(clean), "last_state": string(st.State), "source": d.Path},
+	}, nil); err != nil {
+		s.Log.Error("record undock", "camera", d.Serial, "err", err)
+	}
+}
+
+// BayState is what an officer glancing at the dock needs to know.
+type BayState string
+
+// Bay states.
+const (
+	BayCopying BayState = "copying"
+	BaySafe    BayState = "safe to undock"
+	BayProblem BayState = "problem"
+)
+
+// Bay is one docked camera's status.
+type Bay struct {
+	Camera    string    `json:"camera"`
+	State     BayState  `json:"state"`
+	Files     int       `json:"files"`
+	Bytes     int64     `json:"bytes"`
+	Done      int64     `json:"done_bytes"`
+	Current   string    `json:"current,omitempty"`
+	Problem   string    `json:"problem,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	doneFiles int64
+}
+
+// Percent is the share of bytes copied or already held.
+func (b Bay) Percent() float64 {
+	if b.Bytes == 0 {
+		return 100
+	}
+	return 100 * float64(b.Done) / float64(b.Bytes)
+}
+
+// Bays tracks docked cameras for `evidenced status`; it is the ingest
+// Progress of the daemon.
+type Bays struct {
+	mu   sync.Mutex
+	bays map[string]*Bay
+}
+
+// NewBays returns an empty tracker.
+func NewBays() *Bays { return &Bays{bays: map[string]*Bay{}} }
+
+var _ ingest.Progress = (*Bays)(nil)
+
+func (b *Bays) get(serial string) *Bay {
+	x, ok := b.bays[serial]
+	if !ok {
+		x = &Bay{Camera: serial}
+		b.bays[serial] = x
+	}
+	x.UpdatedAt = time.Now().UTC()
+	return x
+}
+
+// Start implements ingest.Progress.
+func (b *Bays) Start(serial string, files int, bytes int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	x.State, x.Files, x.Bytes, x.Done, x.doneFiles, x.Problem = BayCopying, files, bytes, 0, 0, ""
+}
+
+// File implements ingest.Progress.
+func (b *Bays) File(serial, rel string, done, size int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	if x.Current != rel {
+		x.doneFiles = x.Done
+	}
+	x.Current, x.Done = rel, x.doneFiles+done
+}
+
+// Done implements ingest.Progress.
+func (b *Bays) Done(serial string, r ingest.Result) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	x.Current = ""
+	if r.SafeToUndock {
+		x.State, x.Done = BaySafe, x.Bytes
+	} else {
+		x.State = BayProblem
+		x.Problem = fmt.Sprintf("%d file(s) not vaulted; leave the camera docked or re-dock it", len(r.Failed))
+	}
+}
+
+// Problem marks a bay as needing attention.
+func (b *Bays) Problem(serial, why string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	x.State, x.Problem = BayProblem, why
+}
+
+// Remove forgets a bay and returns its last status.
+func (b *Bays) Remove(serial string) Bay {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	delete(b.bays, serial)
+	return *x
+}
+
+// List returns the bays by camera.
+func (b *Bays) List() []Bay {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Bay, 0, len(b.bays))
+	for _, x := range b.bays {
+		out = append(out, *x)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Camera < out[j].Camera })
+	return out
+}
+
+func vaultOptions(cfg *config.Config) vault.Options {
+	return vault.Options{Reserve: int64(cfg.VaultReserve)}
+}
+
+// Abs makes p absolute against the working directory.
+func Abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
