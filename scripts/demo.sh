@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The README's demo: on a fresh machine, installs what it needs, starts a real
+# S3 server (versitygw) with an Object-Locked bucket, generates real H.264
+# footage with ffmpeg, docks two cameras into the running evidenced daemon,
+# waits until every recording is verified in the store, then prints `find`,
+# one recording's `custody` (DOCKED … VERIFIED), `verify --remote` and the
+# object's lock as the store reports it.
+#
+# DEMO_DIR (default /tmp/evidenced-demo) holds everything; it is recreated.
+# LARGE_MB (default 512) sizes the large in-vehicle recording.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+DEMO_DIR=${DEMO_DIR:-/tmp/evidenced-demo}
+LARGE_MB=${LARGE_MB:-512}
+S3_PORT=${S3_PORT:-7070}
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "setup (Debian packages, Go modules, S3 server)"
+scripts/setup.sh
+
+say "build"
+mkdir -p .build/bin
+go build -o .build/bin/evidenced ./cmd/evidenced
+EV=$ROOT/.build/bin/evidenced
+
+rm -rf "$DEMO_DIR"; mkdir -p "$DEMO_DIR"/{media,staging,state}
+DEMO_DIR=$(cd "$DEMO_DIR" && pwd)
+
+cleanup() {
+  [ -n "${DAEMON_PID:-}" ] && kill "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null || true
+  S3_DIR=$DEMO_DIR/s3 S3_PORT=$S3_PORT scripts/s3-server.sh stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+say "start the S3 server on 127.0.0.1:$S3_PORT"
+S3_DIR=$DEMO_DIR/s3 S3_PORT=$S3_PORT scripts/s3-server.sh start
+eval "$(S3_PORT=$S3_PORT scripts/s3-server.sh env)"
+
+cat > "$DEMO_DIR/evidenced.yaml" <<YAML
+host_id: demo-dock-01
+state_dir: $DEMO_DIR/state
+sources:
+  watch: [$DEMO_DIR/media]
+  settle: 1s
+object_store:
+  endpoint: http://127.0.0.1:$S3_PORT
+  bucket: evidence-demo
+  region: us-east-1
+  path_style: true
+  multipart_threshold: 64MiB
+retention:
+  default_class: uncategorized
+  classes:
+    - {name: uncategorized, days: 90, mode: GOVERNANCE}
+    - {name: incident, days: 2555, mode: COMPLIANCE}
+cameras:
+  - {serial: BWC-0001, kind: body, assigned_to: officer-4711}
+  - {serial: CAR-0001, kind: vehicle, assigned_to: vehicle-CA123456}
+shutdown_timeout: 30s
+vault_reserve: 64MiB
+YAML
+CFG=$DEMO_DIR/evidenced.yaml
+
+say "create the bucket (versioning + Object Lock)"
+$EV store-init --config "$CFG"
+
+say "generate footage with ffmpeg"
+scripts/make-footage.sh "$DEMO_DIR/staging/BWC-0001" 16
+scripts/make-footage.sh "$DEMO_DIR/staging/CAR-0001" "$LARGE_MB"
+find "$DEMO_DIR/staging" -type f -printf '%P  %s bytes\n' | sort
+
+say "start the daemon"
+$EV run --config "$CFG" > "$DEMO_DIR/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do [ -S "$DEMO_DIR/state/evidenced.sock" ] && break; sleep 0.1; done
+[ -S "$DEMO_DIR/state/evidenced.sock" ] || { cat "$DEMO_DIR/daemon.log"; echo "daemon did not start" >&2; exit 1; }
+
+say "dock the cameras (each folder appearing in the watched directory is a docked camera)"
+total=$(find "$DEMO_DIR/staging" -type f | wc -l)
+mv "$DEMO_DIR/staging/BWC-0001" "$DEMO_DIR/media/"
+mv "$DEMO_DIR/staging/CAR-0001" "$DEMO_DIR/media/"
+
+say "waiting until all $total recordings are verified in the store"
+deadline=$((SECONDS + 600))
+while :; do
+  verified=$($EV find --config "$CFG" --json | grep -c '"state": "verified"' || true)
+  printf '\r  %s/%s verified ' "$verified" "$total"
+  [ "$verified" -ge "$total" ] && break
+  if [ $SECONDS -gt $deadline ]; then echo; cat "$DEMO_DIR/daemon.log"; echo "timed out" >&2; exit 1; fi
+  sleep 1
+done
+echo
+$EV status --config "$CFG"
+
+say "evidenced find"
+$EV find --config "$CFG"
+
+ID=$($EV find --config "$CFG" --camera BWC-0001 --json | sed -n 's/^    "id": "\(.*\)",$/\1/p' | head -1)
+say "evidenced custody $ID"
+$EV custody --config "$CFG" "$ID"
+
+say "evidenced verify --remote"
+$EV verify --config "$CFG" --remote
+
+say "evidenced get $ID (verified before the file appears; the access is recorded)"
+$EV get --config "$CFG" "$ID" --reason "demo: complaint review" --out "$DEMO_DIR/retrieved.mp4"
+ffprobe -v error -show_entries format=format_name,duration -of default=nw=1 "$DEMO_DIR/retrieved.mp4"
+
+KEY=$($EV find --config "$CFG" --camera BWC-0001 --json | sed -n 's/^    "object_key": "\(.*\)",$/\1/p' | head -1)
+say "the object as the store reports it (independent client: Debian's aws)"
+if [ -x /usr/bin/aws ]; then
+  env -u AWS_CA_BUNDLE /usr/bin/aws --endpoint-url "http://127.0.0.1:$S3_PORT" s3api head-object \
+    --bucket evidence-demo --key "$KEY" --checksum-mode ENABLED \
+    --query '{Size:ContentLength,SHA256:ChecksumSHA256,LockMode:ObjectLockMode,RetainUntil:ObjectLockRetainUntilDate,Version:VersionId}'
+fi
+
+say "stop the daemon (SIGTERM: stop intake, drain, exit 0)"
+kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"; echo "daemon exit code $?"; DAEMON_PID=
+echo "demo done: everything is under $DEMO_DIR"

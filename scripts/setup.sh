@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything evidenced's demo and tests need on a fresh Debian machine
+# of this kind (Go is already there): Debian packages, Go modules and the S3
+# server (versitygw, built from the Go module proxy and cached). Idempotent and
+# quick when everything is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
+command -v ffprobe >/dev/null || need+=(ffmpeg)
+[ -x /usr/bin/aws ] || need+=(awscli)
+command -v curl >/dev/null || need+=(curl)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+dpkg -s libusb-1.0-0-dev >/dev/null 2>&1 || need+=(libusb-1.0-0-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+go mod download
+scripts/s3-server.sh install
+echo "setup: ok"
