@@ -97,7 +97,8 @@ $EV status --config "$CFG"
 say "evidenced find"
 $EV find --config "$CFG"
 
-ID=$($EV find --config "$CFG" --camera BWC-0001 --json | sed -n 's/^    "id": "\(.*\)",$/\1/p' | head -1)
+# The body camera's first video (find --json lists "id" before the other fields).
+ID=$($EV find --config "$CFG" --camera BWC-0001 --json | awk -F'"' '$2=="id"{id=$4} $2=="source_path" && $4 ~ /\.MP4$/ {print id; exit}')
 say "evidenced custody $ID"
 $EV custody --config "$CFG" "$ID"
 
@@ -108,7 +109,7 @@ say "evidenced get $ID (verified before the file appears; the access is recorded
 $EV get --config "$CFG" "$ID" --reason "demo: complaint review" --out "$DEMO_DIR/retrieved.mp4"
 ffprobe -v error -show_entries format=format_name,duration -of default=nw=1 "$DEMO_DIR/retrieved.mp4"
 
-KEY=$($EV find --config "$CFG" --camera BWC-0001 --json | sed -n 's/^    "object_key": "\(.*\)",$/\1/p' | head -1)
+KEY=$($EV find --config "$CFG" --camera BWC-0001 --json | awk -F'"' -v id="$ID" '$2=="id"{cur=$4} $2=="object_key" && cur==id {print $4; exit}')
 say "the object as the store reports it (independent client: Debian's aws)"
 if [ -x /usr/bin/aws ]; then
   env -u AWS_CA_BUNDLE /usr/bin/aws --endpoint-url "http://127.0.0.1:$S3_PORT" s3api head-object \
