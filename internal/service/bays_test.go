@@ -1,0 +1,43 @@
+package service
+
+import (
+	"testing"
+
+	"github.com/evidenced/evidenced/internal/ingest"
+)
+
+// The bay status is what an officer reads before walking away: it must say
+// "safe" only after the dock said so, and report a problem otherwise.
+func TestBaysLifecycle(t *testing.T) {
+	b := NewBays()
+	b.Start("BWC-0001", 2, 300)
+	b.File("BWC-0001", "a.mp4", 100, 100)
+	b.File("BWC-0001", "b.mp4", 50, 200)
+	bays := b.List()
+	if len(bays) != 1 || bays[0].State != BayCopying {
+		t.Fatalf("while copying: %+v", bays)
+	}
+	if got := bays[0].Percent(); got != 50 {
+		t.Errorf("percent %v after 150 of 300 bytes, want 50", got)
+	}
+	b.Done("BWC-0001", ingest.Result{SafeToUndock: false, Failed: []ingest.FileError{{Rel: "b.mp4", Reason: "yanked"}}})
+	if x := b.List()[0]; x.State != BayProblem || x.Problem == "" {
+		t.Errorf("after a failed file: %+v, want problem", x)
+	}
+	b.Start("BWC-0001", 2, 300)
+	b.Done("BWC-0001", ingest.Result{SafeToUndock: true})
+	x := b.List()[0]
+	if x.State != BaySafe || x.Problem != "" || x.Percent() != 100 {
+		t.Errorf("after a clean re-dock: %+v, want safe at 100%%", x)
+	}
+	b.Start("CAR-0001", 0, 0)
+	if l := b.List(); len(l) != 2 || l[0].Camera != "BWC-0001" || l[1].Camera != "CAR-0001" {
+		t.Errorf("List not sorted by camera: %+v", l)
+	}
+	if last := b.Remove("BWC-0001"); last.State != BaySafe {
+		t.Errorf("Remove returned %+v", last)
+	}
+	if l := b.List(); len(l) != 1 {
+		t.Errorf("after Remove: %+v", l)
+	}
+}
