@@ -85,7 +85,10 @@ mv "$DEMO_DIR/staging/CAR-0001" "$DEMO_DIR/media/"
 say "waiting until all $total recordings are verified in the store"
 deadline=$((SECONDS + 600))
 while :; do
-  verified=$($EV find --config "$CFG" --json | grep -c '"state": "verified"' || true)
+  # status, not find: a search is an investigator's access and goes in the
+  # custody chain; the queue counts are not.
+  verified=$($EV status --config "$CFG" --json | sed -n 's/^ *"verified": \([0-9]*\).*/\1/p')
+  verified=${verified:-0}
   printf '\r  %s/%s verified ' "$verified" "$total"
   [ "$verified" -ge "$total" ] && break
   if [ $SECONDS -gt $deadline ]; then echo; cat "$DEMO_DIR/daemon.log"; echo "timed out" >&2; exit 1; fi
@@ -95,7 +98,7 @@ echo
 $EV status --config "$CFG"
 
 say "evidenced find"
-$EV find --config "$CFG"
+$EV find --config "$CFG" --actor investigator-7 --reason "demo: complaint 2026-118"
 
 # The body camera's first video (find --json lists "id" before the other fields).
 ID=$($EV find --config "$CFG" --camera BWC-0001 --json | awk -F'"' '$2=="id"{id=$4} $2=="source_path" && $4 ~ /\.MP4$/ {print id; exit}')

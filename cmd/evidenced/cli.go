@@ -293,6 +293,33 @@ func daemonHandler(svc *service.Service) control.Handler {
 	}
 }
 
+// recordAccess writes who looked at what, and why, into the custody chain
+// before the command shows anything: investigators' searches and custodians'
+// checks are part of an item's custody as much as a retrieval is. it may be
+// nil (a search or a whole-ledger check names no single item).
+func recordAccess(ctx context.Context, e *env, action, reason string, it *custody.Item, details map[string]string) error {
+	d := map[string]string{"action": action}
+	for k, v := range details {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	if reason != "" {
+		d["reason"] = reason
+	}
+	if e.peer != "" {
+		d["peer"] = e.peer
+	}
+	ev := custody.Event{Type: custody.Accessed, Actor: e.actor, Details: d}
+	if it != nil {
+		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
+	}
+	if _, err := e.svc.Ledger.Append(ctx, ev, nil); err != nil {
+		return fmt.Errorf("record %s access in the custody ledger: %w", action, err)
+	}
+	return nil
+}
+
 // printable makes a display string safe for a terminal table: control
 // characters (a newline in a hostile file name) are shown escaped.
 func printable(s string) string {

@@ -18,15 +18,25 @@ func custodyCommand() *command {
 		name: "custody", args: "ID", summary: "print the ordered custody events of one item",
 		setup: func(fs *flag.FlagSet) runner {
 			asJSON := fs.Bool("json", false, "print a JSON array")
+			reason := fs.String("reason", "", "why you are looking (recorded in the custody ledger)")
 			return func(ctx context.Context, e *env) error {
 				if fs.NArg() != 1 {
 					return usageErrorf("custody needs exactly one item ID")
 				}
 				id := fs.Arg(0)
-				evs, err := e.svc.Ledger.Custody(ctx, id)
+				it, err := e.svc.Ledger.Item(ctx, id)
 				if errors.Is(err, custody.ErrNotFound) {
 					return fmt.Errorf("item %q: not in the ledger", id)
 				}
+				if err != nil {
+					return fmt.Errorf("custody of %s: %w", id, err)
+				}
+				// The viewing is itself custody, so it is recorded first and
+				// appears in what is shown.
+				if err := recordAccess(ctx, e, "custody", *reason, &it, nil); err != nil {
+					return err
+				}
+				evs, err := e.svc.Ledger.Custody(ctx, id)
 				if err != nil {
 					return fmt.Errorf("custody of %s: %w", id, err)
 				}

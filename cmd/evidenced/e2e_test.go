@@ -86,12 +86,20 @@ func TestIngestEndToEnd(t *testing.T) {
 		}
 	}
 
-	// The custody of one item runs from DOCKED to VERIFIED, chained.
+	// The custody of one item runs from DOCKED to VERIFIED, chained; looking
+	// at it is itself recorded, before it is shown.
 	evs := h.custody(items[0].ID)
 	got := eventTypes(evs)
-	want := []string{"DOCKED", "COPIED", "VAULTED", "UPLOADED", "VERIFIED"}
+	want := []string{"DOCKED", "COPIED", "VAULTED", "UPLOADED", "VERIFIED", "ACCESSED"}
 	if !slices.Equal(got, want) {
 		t.Errorf("custody types %v, want %v", got, want)
+	}
+	if d := evs[0].Details; d["host_time"] == "" || d["clock_method"] != "adjtimex" ||
+		(d["clock_synced"] != "true" && d["clock_synced"] != "false") {
+		t.Errorf("DOCKED does not record the host clock's state: %v", d)
+	}
+	if v := evs[len(evs)-1]; v.Details["action"] != "custody" || v.Actor == "" {
+		t.Errorf("viewing the custody recorded as %+v", v)
 	}
 	for i, ev := range evs {
 		if ev.Hash == "" || ev.PrevHash == "" || ev.Host != "test-dock" || ev.At.IsZero() {
@@ -114,9 +122,11 @@ func TestIngestEndToEnd(t *testing.T) {
 		t.Fatalf("get wrote %d bytes (err %v), want the original %d", len(b), err, len(content[items[0].SourcePath]))
 	}
 	evs = h.custody(items[0].ID)
-	last := evs[len(evs)-1]
-	if last.Type != custody.Accessed || last.Actor != "investigator-7" || last.Details["reason"] != "complaint 42" {
-		t.Errorf("last event after get: %+v", last)
+	// The last two: the retrieval, then this look at the custody.
+	last := evs[len(evs)-2]
+	if last.Type != custody.Accessed || last.Actor != "investigator-7" || last.Details["reason"] != "complaint 42" ||
+		last.Details["action"] != "retrieve" {
+		t.Errorf("event recorded for get: %+v", last)
 	}
 	if code, _, errs := h.cli("get", items[0].ID, "--reason", "again", "--out", outFile); code == 0 || !strings.Contains(errs, "exists") {
 		t.Errorf("get over an existing file: exit %d, stderr %q", code, errs)
@@ -328,12 +338,22 @@ func TestVerifyDetectsFlippedLedgerRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The VAULTED record's bytes: flip one inside its "read_back" detail.
-	i := bytes.Index(raw, []byte(`"read_back":"cold"`))
-	if i < 0 {
+	// The VAULTED record's bytes: flip one inside its "read_back" detail, in
+	// every copy bbolt has of the page (freed older copies included).
+	needle := []byte(`"read_back":"cold"`)
+	n := 0
+	for i := bytes.Index(raw, needle); i >= 0; {
+		flipByte(t, db, int64(i+len(`"read_back":"co`)))
+		n++
+		j := bytes.Index(raw[i+1:], needle)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	if n == 0 {
 		t.Fatal("VAULTED record not found in the ledger file")
 	}
-	flipByte(t, db, int64(i+len(`"read_back":"co`)))
 	code, out, errs := h.cli("verify")
 	if code != exitIntegrity {
 		t.Fatalf("verify after flipping a record byte: exit %d\n%s%s", code, out, errs)
@@ -432,7 +452,7 @@ func TestDaemonDockThroughWatchedFolder(t *testing.T) {
 	})
 	items := h.find("--assigned-to", "officer-0815")
 	evs := h.custody(items[0].ID)
-	if got := eventTypes(evs); !slices.Equal(got, []string{"DOCKED", "COPIED", "VAULTED", "UPLOADED", "VERIFIED"}) {
+	if got := eventTypes(evs); !slices.Equal(got, []string{"DOCKED", "COPIED", "VAULTED", "UPLOADED", "VERIFIED", "ACCESSED"}) {
 		t.Errorf("custody %v", got)
 	}
 	if evs[0].Details["via"] != "watch" {
@@ -525,5 +545,43 @@ func TestKillDuringIngest(t *testing.T) {
 	}
 	if code, out, errs := h.cli("verify", "--remote"); code != 0 {
 		t.Fatalf("verify --remote after kills: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// Investigators' searches and custodians' checks are custody: each is in the
+// chain with who did it and why, whether or not a daemon runs.
+func TestEveryAccessIsRecorded(t *testing.T) {
+	h := newHarness(t, harnessOpts{noStore: true})
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 10 << 10})
+	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+	h.mustCLI("find", "--camera", "BWC-0001", "--actor", "investigator-7", "--reason", "complaint 42")
+	h.mustCLI("verify", "--actor", "custodian-3", "--reason", "monthly audit")
+
+	l, err := custody.Open(filepath.Join(h.state, "ledger.db"), custody.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accesses []custody.Event
+	if err := l.Events(context.Background(), 1, func(ev custody.Event) error {
+		if ev.Type == custody.Accessed {
+			accesses = append(accesses, ev)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(accesses) != 2 {
+		t.Fatalf("ACCESSED events: %+v, want one for find and one for verify", accesses)
+	}
+	f, v := accesses[0], accesses[1]
+	if f.Actor != "investigator-7" || f.Details["action"] != "find" || f.Details["reason"] != "complaint 42" ||
+		f.Details["camera"] != "BWC-0001" || f.Details["results"] != "1" {
+		t.Errorf("find recorded as %+v", f)
+	}
+	if v.Actor != "custodian-3" || v.Details["action"] != "verify" || v.Details["reason"] != "monthly audit" ||
+		v.Details["outcome"] != "ok" {
+		t.Errorf("verify recorded as %+v", v)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -20,6 +21,7 @@ func findCommand() *command {
 			since := fs.String("since", "", "recorded at or after (RFC 3339 or YYYY-MM-DD, UTC)")
 			until := fs.String("until", "", "recorded before (RFC 3339 or YYYY-MM-DD, UTC)")
 			asJSON := fs.Bool("json", false, "print a JSON array")
+			reason := fs.String("reason", "", "why you are searching (recorded in the custody ledger)")
 			return func(ctx context.Context, e *env) error {
 				f := custody.Filter{Camera: *camera, AssignedTo: *assigned}
 				var err error
@@ -35,6 +37,12 @@ func findCommand() *command {
 					return nil
 				}); err != nil {
 					return fmt.Errorf("find: %w", err)
+				}
+				if err := recordAccess(ctx, e, "find", *reason, nil, map[string]string{
+					"camera": *camera, "assigned_to": *assigned, "since": *since, "until": *until,
+					"results": strconv.Itoa(len(items)),
+				}); err != nil {
+					return err
 				}
 				if *asJSON {
 					enc := json.NewEncoder(e.stdout)

@@ -57,7 +57,7 @@ func streamItem(ctx context.Context, e *env, id, reason, out string) error {
 		return fmt.Errorf("item %s: not in the vault (%v) and not in an object store", id, err)
 	}
 	defer src.Close()
-	details := map[string]string{"reason": reason, "purpose": "retrieve", "from": from, "out": out}
+	details := map[string]string{"reason": reason, "action": "retrieve", "from": from, "out": out}
 	if e.peer != "" {
 		details["peer"] = e.peer
 	}
