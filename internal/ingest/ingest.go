@@ -33,6 +33,7 @@ import (
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/hostclock"
 	"github.com/evidenced/evidenced/internal/vault"
 )
 
@@ -86,6 +87,7 @@ type Ingester struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	now    func() time.Time
+	clock  func() hostclock.Status
 
 	mu   sync.Mutex
 	busy map[string]*sync.Mutex // per-serial dock lock
@@ -96,7 +98,7 @@ func New(cfg *config.Config, l Ledger, v Vault, log *slog.Logger) *Ingester {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Ingester{ledger: l, vault: v, cfg: cfg, log: log, now: time.Now, busy: map[string]*sync.Mutex{}}
+	return &Ingester{ledger: l, vault: v, cfg: cfg, log: log, now: time.Now, clock: hostclock.Read, busy: map[string]*sync.Mutex{}}
 }
 
 // Request describes one dock.
@@ -168,11 +170,19 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 	lock.Lock()
 	defer lock.Unlock()
 
+	// The dock records how far the host's clock can be trusted at that
+	// moment; every later time in this session leans on it.
+	details := in.clock().Details()
+	for k, v := range map[string]string{
+		"source": req.Root, "via": req.Via, "kind": cam.Kind, "assigned_to": cam.AssignedTo,
+		// A folder or mass-storage camera exposes no clock of its own to
+		// compare; USB profiles that do will add camera_clock_offset.
+		"camera_clock": "not exposed",
+	} {
+		details[k] = v
+	}
 	docked, err := in.ledger.Append(ctx, custody.Event{
-		Type: custody.Docked, Actor: req.Actor, Camera: cam.Serial,
-		Details: map[string]string{
-			"source": req.Root, "via": req.Via, "kind": cam.Kind, "assigned_to": cam.AssignedTo,
-		},
+		Type: custody.Docked, Actor: req.Actor, Camera: cam.Serial, Details: details,
 	}, nil)
 	if err != nil {
 		return res, fmt.Errorf("record dock of %s: %w", cam.Serial, err)
