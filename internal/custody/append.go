@@ -3,13 +3,16 @@ package custody
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"maps"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/tlog"
 )
 
 // Append writes ev and, if item != nil, the item projection and its indexes,
@@ -47,22 +50,40 @@ import (
 // uncontended step; at a few steps per second per host the fsync per Append
 // is affordable. ctx is checked before the transaction starts; a started
 // transaction is not abandoned.
+//
+// With Options.Signer, the record is signed (v1/sigs) in the same
+// transaction; on a ledger without a host key yet, a HOST_KEY record is
+// written first (see the package documentation), and the returned event is
+// still the caller's. Without a Signer, Append on a ledger that has a host
+// key fails with ErrNoSigner.
 func (l *Ledger) Append(ctx context.Context, ev Event, item *Item) (Event, error) {
 	out, err := l.appendAll(ctx, []pending{{ev: ev, item: item}})
 	if err != nil {
 		return Event{}, err
 	}
-	return out[0], nil
+	return out[len(out)-1], nil
 }
 
 type pending struct {
 	ev   Event
 	item *Item
+	// rotateTo is the next key of a KEY_ROTATED record: in force from the
+	// record after it.
+	rotateTo *keyInfo
 }
 
-// appendAll appends several events in one transaction, all or none. Append
-// is its only production caller; tests use it to build large ledgers quickly.
+// appendAll appends several events in one transaction, all or none, and
+// returns them (preceded by the HOST_KEY record when one was written).
+// Append is its only production caller; tests use it to build large ledgers
+// quickly.
 func (l *Ledger) appendAll(ctx context.Context, ps []pending) ([]Event, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.appendLocked(ctx, ps, l.signer)
+}
+
+// appendLocked is appendAll with l.mu held and the signer to use.
+func (l *Ledger) appendLocked(ctx context.Context, ps []pending, key *keyInfo) ([]Event, error) {
 	if l.readOnly {
 		return nil, fmt.Errorf("append to ledger %s: %w", l.path, ErrReadOnly)
 	}
@@ -89,13 +110,60 @@ func (l *Ledger) appendAll(ctx context.Context, ps []pending) ([]Event, error) {
 		if err != nil {
 			return err
 		}
-		for _, p := range prepared {
-			ev, err := l.appendOne(b, seq+1, prev, p.ev, p.item)
+		tree, err := readTree(b.meta)
+		if err != nil {
+			return err
+		}
+		if tree.Size != seq {
+			return fmt.Errorf("%w: the Merkle tree in v1/meta has %d leaves but the head is record %d", ErrCorrupt, tree.Size, seq)
+		}
+		all := prepared
+		inForce, _ := keyInForce(b.keys)
+		switch {
+		case key == nil && inForce != nil:
+			return fmt.Errorf("%w: this ledger has a host key, so every record must be signed: open it with Options.Signer", ErrNoSigner)
+		case key != nil && inForce == nil:
+			kev := keyEvent(HostKey, key, nil)
+			addNoteKey(kev.Details, l.host, key.pub)
+			// Bind the ledger's identity in v1/meta to the signed chain.
+			kev.Details["ledger_created_at"] = string(b.meta.Get(metaCreatedAt))
+			if m := b.meta.Get(metaMigrated); len(m) == 8 {
+				kev.Details["migrated_from_v1"] = strconv.FormatUint(binary.BigEndian.Uint64(m), 10)
+			}
+			hk, err := l.prepare(pending{ev: kev})
+			if err != nil {
+				return err
+			}
+			all = append([]pending{hk}, prepared...)
+		case key != nil && !bytes.Equal(inForce, key.pem):
+			return fmt.Errorf("%w: the signer is key %s; rotate keys with RotateKey, signed by the key in force", ErrKeyMismatch, key.id)
+		}
+		for _, p := range all {
+			ev, rec, err := l.appendOne(b, seq+1, prev, p.ev, p.item)
 			if err != nil {
 				return fmt.Errorf("append %s event as seq %d: %w", p.ev.Type, seq+1, err)
 			}
+			tree.Append(tlog.LeafHash(rec))
+			if key != nil {
+				if err := signRecord(b, key, ev.Seq, rec); err != nil {
+					return err
+				}
+			}
+			switch {
+			case ev.Type == HostKey:
+				if err := b.keys.Put(seqKey(ev.Seq), key.pem); err != nil {
+					return fmt.Errorf("write v1/keys: %w", err)
+				}
+			case p.rotateTo != nil:
+				if err := b.keys.Put(seqKey(ev.Seq+1), p.rotateTo.pem); err != nil {
+					return fmt.Errorf("write v1/keys: %w", err)
+				}
+			}
 			seq, prev = ev.Seq, ev.Hash
 			out = append(out, ev)
+		}
+		if err := b.meta.Put(metaTree, mustFrontier(tree)); err != nil {
+			return fmt.Errorf("write tree: %w", err)
 		}
 		if err := b.meta.Put(metaHeadSeq, seqKey(seq)); err != nil {
 			return fmt.Errorf("write head: %w", err)
@@ -159,14 +227,15 @@ func (l *Ledger) prepare(p pending) (pending, error) {
 	if err := validateEvent(ev); err != nil {
 		return pending{}, err
 	}
-	return pending{ev: ev, item: it}, nil
+	return pending{ev: ev, item: it, rotateTo: p.rotateTo}, nil
 }
 
-// appendOne writes one record (and item) inside the write transaction.
-func (l *Ledger) appendOne(b bkts, seq uint64, prev string, ev Event, it *Item) (Event, error) {
+// appendOne writes one record (and item) inside the write transaction and
+// returns the stored event and record bytes.
+func (l *Ledger) appendOne(b bkts, seq uint64, prev string, ev Event, it *Item) (Event, []byte, error) {
 	key := seqKey(seq)
 	if b.events.Get(key) != nil {
-		return Event{}, fmt.Errorf("%w: a record already exists at seq %d beyond the head in v1/meta", ErrCorrupt, seq)
+		return Event{}, nil, fmt.Errorf("%w: a record already exists at seq %d beyond the head in v1/meta", ErrCorrupt, seq)
 	}
 	ev.Seq, ev.PrevHash = seq, prev
 	if ev.At.IsZero() {
@@ -175,38 +244,38 @@ func (l *Ledger) appendOne(b bkts, seq uint64, prev string, ev Event, it *Item) 
 	if it != nil {
 		h, err := l.putItem(b, &ev, *it)
 		if err != nil {
-			return Event{}, err
+			return Event{}, nil, err
 		}
 		ev.ItemHash = h
 	} else if ev.Item != "" && hashBearing(ev.Type) && ev.SHA256 != "" {
 		if raw := b.items.Get([]byte(ev.Item)); raw != nil {
 			cur, err := decodeItem(raw)
 			if err != nil {
-				return Event{}, fmt.Errorf("item %s: %w", ev.Item, err)
+				return Event{}, nil, fmt.Errorf("item %s: %w", ev.Item, err)
 			}
 			if ev.SHA256 != cur.SHA256 {
-				return Event{}, fmt.Errorf("%w: %s sha256 %s differs from item %s's %s", ErrInvalid, ev.Type, ev.SHA256, ev.Item, cur.SHA256)
+				return Event{}, nil, fmt.Errorf("%w: %s sha256 %s differs from item %s's %s", ErrInvalid, ev.Type, ev.SHA256, ev.Item, cur.SHA256)
 			}
 		}
 	}
 	rec, err := EncodeRecord(ev)
 	if err != nil {
-		return Event{}, err
+		return Event{}, nil, err
 	}
 	if err := b.events.Put(key, rec); err != nil {
-		return Event{}, fmt.Errorf("write record: %w", err)
+		return Event{}, nil, fmt.Errorf("write record: %w", err)
 	}
 	if ev.Item != "" {
 		ie, err := b.itemEvents.CreateBucketIfNotExists([]byte(ev.Item))
 		if err != nil {
-			return Event{}, fmt.Errorf("index item %s: %w", ev.Item, err)
+			return Event{}, nil, fmt.Errorf("index item %s: %w", ev.Item, err)
 		}
 		if err := ie.Put(key, []byte{}); err != nil {
-			return Event{}, fmt.Errorf("index item %s: %w", ev.Item, err)
+			return Event{}, nil, fmt.Errorf("index item %s: %w", ev.Item, err)
 		}
 	}
 	ev.Hash = RecordHash(rec)
-	return ev, nil
+	return ev, rec, nil
 }
 
 // hashBearing types assert the item's content hash; a vaulted item's

@@ -3,8 +3,12 @@ package custody
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/signing"
 )
 
 // BenchmarkAppend measures one synced custody step: the cost every copied
@@ -38,9 +42,15 @@ func BenchmarkAppend(b *testing.B) {
 // buildLedger appends about n events in large transactions (appendAll, the
 // same code path as Append without an fsync per event): 25 items per dock,
 // each COPIED, VAULTED, UPLOADED and VERIFIED.
-func buildLedger(b *testing.B, n int) *fixture {
+//
+// With key, the ledger is signed (HOST_KEY first, a signature per record).
+func buildLedger(b *testing.B, n int, key Signer) *fixture {
 	b.Helper()
 	f := newFixture(b)
+	if key != nil {
+		f.close()
+		f.open(Options{Signer: key})
+	}
 	f.l.chunk = defaultChunk
 	ctx := context.Background()
 	var batch []pending
@@ -51,6 +61,9 @@ func buildLedger(b *testing.B, n int) *fixture {
 		batch = batch[:0]
 	}
 	seq := uint64(0)
+	if key != nil {
+		seq = 1 // the HOST_KEY record the first append writes
+	}
 	var dockSeq uint64
 	for i := 0; int(seq) < n; i++ {
 		cam := fmt.Sprintf("BWC-%03d", i/25%450)
@@ -78,20 +91,69 @@ func buildLedger(b *testing.B, n int) *fixture {
 	return f
 }
 
-// BenchmarkVerify re-walks a 100k-event ledger: chain, items and indexes.
+// benchEvents is the ledger size of BenchmarkVerify: 100k by default,
+// EVIDENCED_BENCH_EVENTS to change it (the figure is 1,000,000).
+func benchEvents(b *testing.B) int {
+	n := 100_000
+	if s := os.Getenv("EVIDENCED_BENCH_EVENTS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 1 {
+			b.Fatalf("EVIDENCED_BENCH_EVENTS=%q is not a positive integer", s)
+		}
+		n = v
+	}
+	return n
+}
+
+// BenchmarkVerify re-walks a ledger of benchEvents events: chain, items and
+// indexes, unsigned and signed (signatures and the Merkle tree too), and
+// recomputes the root for VerifyAgainst.
 func BenchmarkVerify(b *testing.B) {
-	f := buildLedger(b, 100_000)
+	n := benchEvents(b)
+	key, err := signing.Generate(testHost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, signed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("signed=%t", signed), func(b *testing.B) {
+			var k Signer
+			if signed {
+				k = key
+			}
+			f := buildLedger(b, n, k)
+			ctx := context.Background()
+			var st VerifyStats
+			for b.Loop() {
+				var err error
+				st, err = f.l.Verify(ctx, func(p Problem) { b.Errorf("problem: %+v", p) })
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(st.Events), "events")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(st.Events), "ns/event")
+		})
+	}
+}
+
+// BenchmarkVerifyAgainst recomputes the Merkle root of a benchEvents ledger
+// from its records and checks it against a signed checkpoint.
+func BenchmarkVerifyAgainst(b *testing.B) {
+	key, err := signing.Generate(testHost)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := buildLedger(b, benchEvents(b), key)
 	ctx := context.Background()
-	var st VerifyStats
+	cp, err := f.l.Checkpoint(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		var err error
-		st, err = f.l.Verify(ctx, func(p Problem) { b.Errorf("problem: %+v", p) })
-		if err != nil {
+		if _, err := f.l.VerifyAgainst(ctx, cp, key.NoteVerifier()); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(st.Events), "events")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(st.Events), "ns/event")
 }
 
 func BenchmarkDecodeRecord(b *testing.B) {

@@ -1,7 +1,8 @@
 // Package custody owns the chain-of-custody ledger: an append-only,
-// hash-chained record of every custody step (docked, copied, vaulted,
-// uploaded, verified, accessed, ...) kept in one bbolt file per host, and the
-// item projection that find and upload read.
+// hash-chained, signed record of every custody step (docked, copied,
+// vaulted, uploaded, verified, accessed, ...) kept in one bbolt file per
+// host, the Merkle tree over those records from which checkpoints and
+// proofs are made, and the item projection that find and upload read.
 //
 // # Invariants
 //
@@ -16,17 +17,29 @@
 //     as stored.
 //   - No transaction is held across other I/O; long walks read in chunks of
 //     short read transactions, and callbacks run outside any transaction.
+//   - Once a ledger has a host key (a HOST_KEY record), every record from
+//     that one on is signed, in the transaction that writes it, by the key
+//     in force at its seq; keys change only by a KEY_ROTATED record signed
+//     by the key in force.
+//   - v1/meta tree is always the Merkle tree over exactly the records
+//     1..head_seq, updated in the transaction that appends.
 //
-// # Layout (bbolt buckets)
+// # Layout (bbolt buckets), schema 2
 //
-//	v1/                                 schema version 1 (containerd style)
+//	v1/                                 bucket namespace (containerd style; not the schema version)
 //	├── meta/
-//	│   ├── version    → 8-byte big-endian uint64, 1
+//	│   ├── version    → 8-byte big-endian uint64, 2
 //	│   ├── host       → host id (UTF-8), fixed when the ledger is created
 //	│   ├── created_at → RFC 3339 UTC time the ledger was created
 //	│   ├── head_seq   → 8-byte big-endian seq of the last record (0: empty)
-//	│   └── head_hash  → 64 lower-hex digits, hash of the last record
-//	│                    (GenesisHash when empty); a removed tail shows here
+//	│   ├── head_hash  → 64 lower-hex digits, hash of the last record
+//	│   │                (GenesisHash when empty); a removed tail shows here
+//	│   ├── tree       → Merkle tree state over records 1..head_seq: 8-byte
+//	│   │                big-endian size, then the 32-byte roots of the perfect
+//	│   │                subtrees of size's binary decomposition, largest first
+//	│   │                (tlog.Frontier; root in O(log n), updated on Append)
+//	│   └── migrated_from_v1 → 8-byte big-endian head seq when the ledger was
+//	│                    migrated from schema 1 (absent if created as schema 2)
 //	├── events/
 //	│   └── <seq: 8-byte big-endian> → record bytes (see below)
 //	├── items/
@@ -40,8 +53,13 @@
 //	├── by_assignee/
 //	│   └── <assigned_to>/
 //	│       └── <recorded_at: 8-byte big-endian Unix ns><item id> → empty
-//	└── by_time/
-//	    └── <recorded_at: 8-byte big-endian Unix ns><item id> → empty
+//	├── by_time/
+//	│   └── <recorded_at: 8-byte big-endian Unix ns><item id> → empty
+//	├── sigs/                           schema 2
+//	│   └── <seq: 8-byte big-endian> → 64-byte Ed25519 signature of that record
+//	└── keys/                           schema 2
+//	    └── <from seq: 8-byte big-endian> → PKIX "PUBLIC KEY" PEM of the host
+//	                  key in force from that record until the next entry
 //
 // item_events, by_camera, by_assignee and by_time are indexes derived from
 // the records and items, maintained in the same transaction; Verify checks
@@ -49,9 +67,99 @@
 // 2^63-1 in index keys (the item keeps the exact time). Bucket names and
 // ids are raw UTF-8 bytes.
 //
-// Migrations: Open reads v1/meta version and refuses any version but 1
-// (ErrSchema). A later schema adds an ordered list of migrations, each with
-// its test, run by Open in one write transaction.
+// v1/sigs and v1/keys are not part of the hash chain (the record encoding
+// and its chain are exactly schema 1's); keys/ is an index of what the key
+// records say, and Verify checks one against the other.
+//
+// # Migrations
+//
+// Open reads v1/meta version. A writable Open migrates an older ledger to
+// schema 2 in the same write transaction that checks it (all or nothing),
+// and refuses a newer one (ErrSchema). A read-only Open reads a schema 1
+// ledger as it is (unsigned, tree computed from the records when asked).
+//
+// Schema 1 to 2 (migrate1to2): records, items and indexes are untouched;
+// v1/sigs and v1/keys are created empty; the Merkle tree over the existing
+// records is computed and stored in meta tree; meta migrated_from_v1 records
+// the head at migration; version becomes 2. A schema 1 ledger with a
+// missing record or a head that disagrees with its records is not migrated
+// (ErrCorrupt; open it read-only and run Verify). Records written under
+// schema 1 are NOT signed at migration: the key would vouch for steps it
+// never witnessed. Verify reports them as a Notice, "records 1 to N are
+// unsigned (created before signing, schema v1)", not a problem. The first
+// signed record after them, the HOST_KEY record, carries the hash of
+// record N as its prev_hash, so its signature covers the earlier chain.
+//
+// # Signing
+//
+// Options.Signer (an Ed25519 key: signing.Key, from the host key file)
+// signs every record appended. What is signed is exactly the stored record
+// bytes (the value in v1/events, the same bytes whose SHA-256 is the
+// record's hash): pure Ed25519 (RFC 8032) over those bytes, no prefix, no
+// hashing first. So a third party with the record bytes, the 64-byte
+// signature and the public key checks it with openssl alone:
+//
+//	bbolt get --parse-format hex --format bytes ledger.db v1 events 0000000000000011 | head -c -1 > rec
+//	bbolt get --parse-format hex --format bytes ledger.db v1 sigs 0000000000000011 | head -c -1 > sig
+//	openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in rec -sigfile sig
+//
+// (exports carry rec, sig and pub.pem as files; the key id is
+// `openssl pkey -pubin -in pub.pem -outform DER | sha256sum`).
+//
+// The key in force at a seq comes from the records themselves:
+//
+//   - HOST_KEY introduces the first key. Append writes it in the same
+//     transaction, just before the caller's event, the first time a Signer
+//     appends to a ledger with no key (record 1 of a new ledger; the record
+//     after the last unsigned one otherwise). It is signed by the key it
+//     introduces, which is in force from it on. Its Details: algorithm
+//     "ed25519", key_id (lower-hex SHA-256 of the PKIX DER public key),
+//     public_key (standard base64 of that DER), note_key (the signed-note
+//     verifier key for this host's checkpoints), ledger_created_at (v1/meta
+//     created_at) and, in a migrated ledger, migrated_from_v1: Verify
+//     checks v1/meta against these, so they are covered by a signature.
+//   - KEY_ROTATED (RotateKey) names the next key in the same Details plus
+//     previous_key_id. It is signed by the key in force; the next key is in
+//     force from the record after it.
+//   - Append with a Signer that is not the key in force fails
+//     (ErrKeyMismatch); Append without a Signer on a ledger with a key fails
+//     (ErrNoSigner). A ledger opened without a Signer stays readable and
+//     verifiable. A lost key cannot be replaced by this package: a second
+//     HOST_KEY record is reported by Verify as a problem.
+//
+// Before any cursor touches a file opened read-only (and in Verify and
+// Check), the B+tree pages are walked from the file itself (page ids
+// within the file, no page referenced twice, page types exact, elements
+// inside their page), because bbolt trusts them and a damaged page can
+// loop its cursors forever or fault; such a file gives ErrCorrupt.
+//
+// Verify reports "record N: signature does not verify with key <id>",
+// "record N: signature missing (key <id> is in force since record M)", and
+// any mismatch between v1/keys and the key records.
+//
+// # Merkle tree and checkpoints
+//
+// The records form an RFC 6962 / C2SP tlog Merkle tree (package tlog): leaf
+// i (0-based) is record i+1, and its leaf data is the stored record bytes,
+// so leaf hash = SHA-256(0x00 || record bytes). The tree over the first n
+// records is the ledger "at size n". TreeHead reads the current size and
+// root from meta tree in O(log n); Checkpoint signs it as a C2SP
+// tlog-checkpoint note:
+//
+//	evidenced/<host id>
+//	<size>
+//	<base64 root>
+//
+//	— evidenced-<host id> <base64 signature>
+//
+// RootAt, InclusionProof and ConsistencyProof recompute from the records
+// (O(n); they never trust meta). VerifyAgainst checks that the ledger
+// reproduces an earlier checkpoint (anchored off-host): a ledger that was
+// truncated, restored from an older copy, or rewritten with every hash and
+// signature recomputed (by someone holding the key) fails it. Anchor bundles
+// a fresh checkpoint with the records and signatures since the previous one
+// and the consistency proof between them, for the anchoring job to store
+// under Object Lock.
 //
 // # Record encoding
 //

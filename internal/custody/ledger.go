@@ -1,15 +1,22 @@
 package custody
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/tlog"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of these (or a
@@ -33,11 +40,32 @@ var (
 	ErrHostMismatch = errors.New("custody: ledger belongs to another host")
 	// ErrSchema: the file is not a ledger this release can read.
 	ErrSchema = errors.New("custody: unsupported ledger schema")
+	// ErrNoSigner: an Append, RotateKey or Checkpoint that needs a signing
+	// key on a ledger opened without Options.Signer. Once a ledger has a
+	// host key in force, every record must be signed.
+	ErrNoSigner = errors.New("custody: no signing key")
+	// ErrKeyMismatch: Options.Signer is not the host key in force in the
+	// ledger. A key changes only through RotateKey, signed by the old key.
+	ErrKeyMismatch = errors.New("custody: signing key is not the ledger's host key in force")
+	// ErrCheckpoint: the ledger does not reproduce a checkpoint (it was
+	// truncated, rewritten, forked or restored from an older copy), or the
+	// checkpoint is not validly signed.
+	ErrCheckpoint = errors.New("custody: ledger does not match checkpoint")
 )
 
-// schemaVersion is the version kept in v1/meta. Migrations, when there are
-// any, are applied in order by Open; there are none yet.
-const schemaVersion = 1
+// Signer signs custody records and checkpoints with the host's Ed25519 key:
+// Sign returns the pure Ed25519 (RFC 8032) signature of msg under the key
+// whose public half Public returns. *signing.Key implements it.
+type Signer interface {
+	Sign(msg []byte) ([]byte, error)
+	Public() ed25519.PublicKey
+}
+
+var _ Signer = (*signing.Key)(nil)
+
+// schemaVersion is the version kept in v1/meta. Open migrates older
+// versions forward (see migrations), in one write transaction.
+const schemaVersion = 2
 
 // defaultChunk is how many records a long walk reads per read transaction.
 // bbolt read transactions never block writers, but every page a read
@@ -57,17 +85,21 @@ var (
 	bucketByCamera   = []byte("by_camera")
 	bucketByAssignee = []byte("by_assignee")
 	bucketByTime     = []byte("by_time")
+	bucketSigs       = []byte("sigs")
+	bucketKeys       = []byte("keys")
 
 	metaVersion   = []byte("version")
 	metaHost      = []byte("host")
 	metaCreatedAt = []byte("created_at")
 	metaHeadSeq   = []byte("head_seq")
 	metaHeadHash  = []byte("head_hash")
+	metaTree      = []byte("tree")
+	metaMigrated  = []byte("migrated_from_v1")
 )
 
 var childBuckets = [][]byte{
 	bucketMeta, bucketEvents, bucketItems, bucketItemEvents,
-	bucketByCamera, bucketByAssignee, bucketByTime,
+	bucketByCamera, bucketByAssignee, bucketByTime, bucketSigs, bucketKeys,
 }
 
 // Options configure Open.
@@ -84,6 +116,12 @@ type Options struct {
 	// ReadOnly opens with a shared lock: several read-only opens may coexist,
 	// none with a writer. Append then fails with ErrReadOnly.
 	ReadOnly bool
+	// Signer, when set, signs every record appended (and checkpoints). The
+	// first Append with a Signer on a ledger without a host key writes a
+	// HOST_KEY record first; a Signer that is not the key in force is
+	// refused (ErrKeyMismatch). Without a Signer a ledger is readable and
+	// verifiable, and appendable only until it has a host key.
+	Signer Signer
 }
 
 // Ledger is an open custody ledger. It is safe for concurrent use.
@@ -93,7 +131,33 @@ type Ledger struct {
 	host     string
 	readOnly bool
 	log      *slog.Logger
-	chunk    int // records per read transaction in long walks; tests lower it
+	chunk    int    // records per read transaction in long walks; tests lower it
+	version  uint64 // schema version of the file (1 only for a read-only open of an unmigrated ledger)
+
+	// mu guards signer: Append holds it shared for its whole transaction,
+	// RotateKey exclusively, so no record is signed by a key that is no
+	// longer (or not yet) in force.
+	mu     sync.RWMutex
+	signer *keyInfo
+}
+
+// keyInfo is a signer with its derived forms.
+type keyInfo struct {
+	s   Signer
+	pub ed25519.PublicKey
+	id  string
+	pem []byte
+	b64 string
+}
+
+func newKeyInfo(s Signer) (*keyInfo, error) {
+	pub := s.Public()
+	pemb, err := signing.PublicPEM(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: signer: %w", ErrInvalid, err)
+	}
+	b64, _ := signing.PublicBase64(pub)
+	return &keyInfo{s: s, pub: pub, id: signing.KeyID(pub), pem: pemb, b64: b64}, nil
 }
 
 // Open opens (creating if needed, unless read-only) the ledger at path and
@@ -108,7 +172,13 @@ func Open(path string, o Options) (*Ledger, error) {
 	}
 	// Never NoSync: a custody step counts as done only when its record is on
 	// disk. 0600 because the ledger names officers and cameras (POPIA).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+	var db *bolt.DB
+	err := safely(func() (err error) {
+		// PreLoadFreelist: read the free list here, where a damaged one is
+		// caught by safely, not later in the goroutine tx.Check starts.
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, PreLoadFreelist: true})
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open ledger %s: %w: %w", path, ErrLocked, err)
@@ -116,11 +186,24 @@ func Open(path string, o Options) (*Ledger, error) {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	l := &Ledger{db: db, path: path, readOnly: o.ReadOnly, log: log, chunk: defaultChunk}
-	if o.ReadOnly {
-		err = db.View(func(tx *bolt.Tx) error { return l.checkLayout(tx, o.Host) })
-	} else {
-		err = db.Update(func(tx *bolt.Tx) error { return l.initLayout(tx, o.Host) })
+	if o.Signer != nil {
+		if l.signer, err = newKeyInfo(o.Signer); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		}
 	}
+	err = safely(func() error {
+		if o.ReadOnly {
+			// Read-only opens serve verify and the read commands: make sure
+			// bbolt's cursors can walk the file safely before any does.
+			// (No writer can change it while the shared lock is held.)
+			if err := l.checkStructure(); err != nil {
+				return err
+			}
+			return db.View(func(tx *bolt.Tx) error { return l.checkLayout(tx, o.Host) })
+		}
+		return db.Update(func(tx *bolt.Tx) error { return l.initLayout(tx, o.Host) })
+	})
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
@@ -136,7 +219,10 @@ func Open(path string, o Options) (*Ledger, error) {
 func (l *Ledger) initLayout(tx *bolt.Tx, host string) error {
 	if v1 := tx.Bucket(bucketV1); v1 != nil {
 		if meta := v1.Bucket(bucketMeta); meta != nil && meta.Get(metaVersion) != nil {
-			return l.checkLayout(tx, host)
+			if err := l.checkLayout(tx, host); err != nil {
+				return err
+			}
+			return l.migrate(tx)
 		}
 		if ev := v1.Bucket(bucketEvents); ev != nil {
 			if k, _ := ev.Cursor().First(); k != nil {
@@ -166,6 +252,7 @@ func (l *Ledger) initLayout(tx *bolt.Tx, host string) error {
 		{metaCreatedAt, []byte(time.Now().UTC().Format(time.RFC3339Nano))},
 		{metaHeadSeq, seqKey(0)},
 		{metaHeadHash, []byte(GenesisHash)},
+		{metaTree, mustFrontier(tlog.Frontier{})},
 	} {
 		if err := meta.Put(kv[0], kv[1]); err != nil {
 			return fmt.Errorf("write v1/meta %s: %w", kv[0], err)
@@ -189,9 +276,11 @@ func (l *Ledger) checkLayout(tx *bolt.Tx, host string) error {
 	if len(v) != 8 {
 		return fmt.Errorf("%w: v1/meta version missing or malformed", ErrSchema)
 	}
-	if n := binary.BigEndian.Uint64(v); n != schemaVersion {
-		return fmt.Errorf("%w: schema version %d, this release reads %d", ErrSchema, n, schemaVersion)
+	n := binary.BigEndian.Uint64(v)
+	if n < 1 || n > schemaVersion {
+		return fmt.Errorf("%w: schema version %d, this release reads 1 to %d", ErrSchema, n, schemaVersion)
 	}
+	l.version = n
 	stored := string(meta.Get(metaHost))
 	if stored == "" {
 		return fmt.Errorf("%w: v1/meta has no host id", ErrSchema)
@@ -256,9 +345,23 @@ func (l *Ledger) Check() error {
 		return fmt.Errorf("check ledger %s: %w", l.path, err)
 	}
 	defer func() { _ = tx.Rollback() }()
+	// tx.Check walks the file in a goroutine of its own, where a page id
+	// pointing outside the file is a fatal fault that cannot be recovered.
+	// Walk every page here first, where safely turns that into ErrCorrupt.
+	if err := l.checkStructure(); err != nil {
+		return fmt.Errorf("check ledger %s: %w", l.path, err)
+	}
+	if err := safely(func() error { return touchAll(tx) }); err != nil {
+		return fmt.Errorf("check ledger %s: %w", l.path, err)
+	}
 	var errs []error
-	for e := range tx.Check() {
-		errs = append(errs, e)
+	if err := safely(func() error {
+		for e := range tx.Check() {
+			errs = append(errs, e)
+		}
+		return nil
+	}); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("check ledger %s: %w", l.path, err)
@@ -266,9 +369,11 @@ func (l *Ledger) Check() error {
 	return nil
 }
 
-// bkts are the v1 buckets of one transaction.
+// bkts are the v1 buckets of one transaction. sigs and keys are nil in a
+// schema 1 ledger opened read-only.
 type bkts struct {
 	meta, events, items, itemEvents, byCamera, byAssignee, byTime *bolt.Bucket
+	sigs, keys                                                    *bolt.Bucket
 }
 
 func buckets(tx *bolt.Tx) (bkts, error) {
@@ -280,6 +385,7 @@ func buckets(tx *bolt.Tx) (bkts, error) {
 		meta: v1.Bucket(bucketMeta), events: v1.Bucket(bucketEvents), items: v1.Bucket(bucketItems),
 		itemEvents: v1.Bucket(bucketItemEvents), byCamera: v1.Bucket(bucketByCamera),
 		byAssignee: v1.Bucket(bucketByAssignee), byTime: v1.Bucket(bucketByTime),
+		sigs: v1.Bucket(bucketSigs), keys: v1.Bucket(bucketKeys),
 	}
 	if b.meta == nil || b.events == nil || b.items == nil || b.itemEvents == nil ||
 		b.byCamera == nil || b.byAssignee == nil || b.byTime == nil {
@@ -294,4 +400,83 @@ func readHead(meta *bolt.Bucket) (uint64, string, error) {
 		return 0, "", fmt.Errorf("%w: v1/meta head missing or malformed", ErrCorrupt)
 	}
 	return binary.BigEndian.Uint64(s), string(h), nil
+}
+
+// safely runs fn, turning a panic (bbolt panics on some corrupt pages) or a
+// memory fault while reading the mapped file into an error wrapping
+// ErrCorrupt, so a damaged ledger is reported, never crashes the caller.
+func safely(fn func() error) (err error) {
+	old := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(old)
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: the database file is damaged: %v", ErrCorrupt, r)
+		}
+	}()
+	return fn()
+}
+
+func mustFrontier(f tlog.Frontier) []byte {
+	b, err := f.MarshalBinary()
+	if err != nil {
+		panic(err) // a Frontier built by Append always marshals
+	}
+	return b
+}
+
+// readTree reads the Merkle tree state kept in v1/meta.
+func readTree(meta *bolt.Bucket) (tlog.Frontier, error) {
+	raw := meta.Get(metaTree)
+	if raw == nil {
+		return tlog.Frontier{}, fmt.Errorf("%w: v1/meta has no Merkle tree state", ErrCorrupt)
+	}
+	f, err := tlog.UnmarshalFrontier(raw)
+	if err != nil {
+		return tlog.Frontier{}, fmt.Errorf("%w: v1/meta tree: %v", ErrCorrupt, err)
+	}
+	return f, nil
+}
+
+// keyInForce returns the PEM of the last v1/keys entry and the seq it is in
+// force from (nil, 0 when the ledger has no host key).
+func keyInForce(keys *bolt.Bucket) (pem []byte, from uint64) {
+	if keys == nil {
+		return nil, 0
+	}
+	k, v := keys.Cursor().Last()
+	if k == nil || len(k) != 8 {
+		return nil, 0
+	}
+	return bytes.Clone(v), binary.BigEndian.Uint64(k)
+}
+
+// touchAll reads every bucket, key and value reachable in tx (the first and
+// last byte of each), so every page is visited in the calling goroutine.
+func touchAll(tx *bolt.Tx) error {
+	var sink byte
+	touch := func(b []byte) {
+		if len(b) > 0 {
+			sink ^= b[0] ^ b[len(b)-1]
+		}
+	}
+	var walk func(b *bolt.Bucket) error
+	walk = func(b *bolt.Bucket) error {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			touch(k)
+			if v == nil {
+				if sub := b.Bucket(k); sub != nil {
+					if err := walk(sub); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			touch(v)
+		}
+		return nil
+	}
+	err := tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) })
+	_ = sink
+	return err
 }

@@ -354,9 +354,9 @@ func TestOpenRefuses(t *testing.T) {
 	if _, err := Open(filepath.Join(t.TempDir(), "absent.db"), Options{ReadOnly: true}); err == nil {
 		t.Errorf("read-only open of a missing file succeeded")
 	}
-	rawUpdate(t, f.path, func(b bkts) error { return b.meta.Put(metaVersion, seqKey(2)) })
+	rawUpdate(t, f.path, func(b bkts) error { return b.meta.Put(metaVersion, seqKey(schemaVersion+1)) })
 	if _, err := Open(f.path, Options{}); !errors.Is(err, ErrSchema) {
-		t.Errorf("schema 2: %v, want ErrSchema", err)
+		t.Errorf("schema %d: %v, want ErrSchema", schemaVersion+1, err)
 	}
 	rawUpdate(t, f.path, func(b bkts) error { return b.meta.Put(metaVersion, seqKey(schemaVersion)) })
 	f.open(Options{})

@@ -34,6 +34,18 @@ const (
 	UploadFailed  EventType = "UPLOAD_FAILED"  // an upload attempt failed; Details say why
 	HostStarted   EventType = "HOST_STARTED"   // the daemon started on this host
 
+	// UploadStarted records a multipart upload id (with key, part size and
+	// part count) before its first part is sent, so a restart resumes it and
+	// no upload is ever left in the store that the ledger does not name.
+	UploadStarted EventType = "UPLOAD_STARTED"
+	// UploadParts records parts of a multipart upload the store acknowledged
+	// (number, SHA-256, ETag), batched; the store's ListParts stays the truth
+	// for what it holds.
+	UploadParts EventType = "UPLOAD_PARTS"
+	// UploadAborted records a multipart upload given up (superseded, gone
+	// from the store, or abandoned) and aborted.
+	UploadAborted EventType = "UPLOAD_ABORTED"
+
 	// VerifyFailed records a read-back whose hash did NOT match. It exists so
 	// that VERIFIED always means "matched": Append and Verify require the
 	// SHA256 of COPIED/VAULTED/UPLOADED/VERIFIED events naming a vaulted item to
@@ -42,6 +54,28 @@ const (
 	// RetentionChanged records a change of an item's retention class or
 	// retain-until date (an investigator categorising footage).
 	RetentionChanged EventType = "RETENTION_CHANGED"
+
+	// Legal holds (issue #5): one HOLD_SET per case that holds an item, one
+	// HOLD_RELEASED when that case lets go; the object's own legal hold is
+	// off only once no case holds it. Details: case, reason, legal_hold.
+	HoldSet      EventType = "HOLD_SET"
+	HoldReleased EventType = "HOLD_RELEASED"
+
+	// The wipe rule (issue #5, package wipe): a camera file is deleted only
+	// after WIPE_STARTED (the source's identity), one WIPE_CHECKED per
+	// condition that held (Details check = stream_vault, store, lock or
+	// source), and WIPE_UNLINKING (the intent, so a crash after the unlink
+	// is told apart from a file someone else removed); WIPED records the
+	// deletion. WIPE_REFUSED ends an attempt whose check failed; the file
+	// stays on the camera.
+	WipeStarted   EventType = "WIPE_STARTED"
+	WipeChecked   EventType = "WIPE_CHECKED"
+	WipeUnlinking EventType = "WIPE_UNLINKING"
+	Wiped         EventType = "WIPED"
+	WipeRefused   EventType = "WIPE_REFUSED"
+	// VaultReleased records the removal of a verified item's vault copy
+	// after the configured grace (the object store holds it).
+	VaultReleased EventType = "VAULT_RELEASED"
 )
 
 // GenesisHash is the PrevHash of the first record (seq 1), and the head hash

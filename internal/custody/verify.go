@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/tlog"
 )
 
 // Problem is one thing Verify found wrong. Seq is the record it concerns (0
@@ -21,11 +23,21 @@ type Problem struct {
 	What string `json:"what"`
 }
 
+// Notice is something Verify reports that is not a failure but that a
+// custodian's report should show (records from before signing, a schema 1
+// ledger not yet migrated). Seq is the first record it concerns.
+type Notice struct {
+	Seq  uint64 `json:"seq,omitempty"`
+	What string `json:"what"`
+}
+
 // VerifyStats says how much Verify looked at.
 type VerifyStats struct {
 	Events   uint64 // records walked
 	Items    uint64 // item projections checked
 	Problems uint64 // problems passed to fn
+	Signed   uint64 // records whose signature verified with the key in force
+	Unsigned uint64 // records before the first host key (a Notice, not a problem)
 }
 
 // Verify re-walks the whole ledger and passes every inconsistency to fn (nil
@@ -58,20 +70,58 @@ type VerifyStats struct {
 // chain is checked up to the last record present when the walk reached the
 // end, against the head in the same transaction.
 //
-// What the chain cannot show by itself: someone able to rewrite the file
-// could drop tail records, clean the indexes and rewrite the head. Compare
-// Head with a copy anchored elsewhere (the object store) to rule that out.
+// What the chain and signatures cannot show by themselves: someone able to
+// rewrite the file could drop tail records, clean the indexes and rewrite
+// the head (and, holding the key, re-sign a rewritten chain). VerifyAgainst
+// each checkpoint anchored elsewhere (the object store) rules that out.
+//
+// Schema 2 adds, in the chain walk: every record from the first HOST_KEY
+// record on has a signature in v1/sigs that verifies over its stored bytes
+// with the key in force at its seq (keys followed through HOST_KEY and
+// KEY_ROTATED records, and v1/keys checked against them); records before it
+// are counted as Unsigned and reported as a Notice; and the Merkle tree
+// state in v1/meta is the tree over the records (checked only when the chain
+// is otherwise sound, since any altered record already shows there).
+//
+// A panic or memory fault from a damaged file is returned as an error
+// wrapping ErrCorrupt.
 func (l *Ledger) Verify(ctx context.Context, fn func(Problem)) (VerifyStats, error) {
-	v := &verifier{l: l, fn: fn, expect: 1, lastHash: GenesisHash, indexWant: map[string]uint64{}}
-	for _, step := range []func(context.Context) error{v.meta, v.chain, v.items, v.orphans, v.indexes} {
-		if err := step(ctx); err != nil {
+	return l.VerifyNotices(ctx, fn, nil)
+}
+
+// VerifyNotices is Verify that also passes notices (not failures) to notice.
+func (l *Ledger) VerifyNotices(ctx context.Context, fn func(Problem), notice func(Notice)) (VerifyStats, error) {
+	v := &verifier{l: l, fn: fn, expect: 1, lastHash: GenesisHash, indexWant: map[string]uint64{},
+		keysWant: map[uint64][]byte{}, sigc: newSigChecker()}
+	defer v.sigc.wait()
+	if !l.readOnly { // a read-only Open did this already
+		if err := safely(l.checkStructure); err != nil {
+			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
+		}
+	}
+	chain := func(ctx context.Context) error {
+		err := v.chain(ctx)
+		v.finishSignatures()
+		return err
+	}
+	for _, step := range []func(context.Context) error{v.meta, chain, v.keysIndex, v.items, v.orphans, v.indexes} {
+		if err := safely(func() error { return step(ctx) }); err != nil {
 			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
 		}
 		if v.noV1 {
 			break
 		}
 	}
-	l.log.Info("custody ledger verified", "events", v.stats.Events, "items", v.stats.Items, "problems", v.stats.Problems)
+	if v.unsignedFirst != 0 {
+		v.notices = append(v.notices, v.unsignedNotices()...)
+	}
+	if notice != nil {
+		for _, n := range v.notices {
+			notice(n)
+		}
+	}
+	l.log.Info("custody ledger verified", "events", v.stats.Events, "items", v.stats.Items,
+		"problems", v.stats.Problems, "signed", v.stats.Signed, "unsigned", v.stats.Unsigned)
 	return v.stats, nil
 }
 
@@ -96,6 +146,35 @@ type verifier struct {
 	// index entries the item walk found present, by index name
 	indexWant    map[string]uint64
 	indexMissing bool
+
+	// schema 2: signatures, keys and the Merkle tree
+	notices                     []Notice
+	version                     uint64
+	migratedAt                  uint64 // head seq when migrated from schema 1; 0 if never
+	key, pendingKey             *verKey
+	keysWant                    map[uint64][]byte
+	unsignedFirst, unsignedLast uint64
+	tree                        tlog.Frontier
+	sigc                        *sigChecker
+	hostKeySeq                  uint64            // the first HOST_KEY record
+	hostKeyDetails              map[string]string // and what it says
+}
+
+// unsignedNotices describes the records before the first host key.
+func (v *verifier) unsignedNotices() []Notice {
+	var out []Notice
+	first, last := v.unsignedFirst, v.unsignedLast
+	if v.migratedAt >= first {
+		end := min(last, v.migratedAt)
+		out = append(out, Notice{Seq: first, What: fmt.Sprintf(
+			"records %d to %d are unsigned (created before signing, schema v1); the first signed record after them vouches for them through the hash chain", first, end)})
+		first = end + 1
+	}
+	if first <= last {
+		out = append(out, Notice{Seq: first, What: fmt.Sprintf(
+			"records %d to %d are unsigned (appended before this ledger had a host key)", first, last)})
+	}
+	return out
 }
 
 func (v *verifier) report(seq uint64, item, format string, args ...any) {
@@ -127,6 +206,7 @@ func (v *verifier) view(ctx context.Context, fn func(b bkts) error) error {
 			meta: v1.Bucket(bucketMeta), events: v1.Bucket(bucketEvents), items: v1.Bucket(bucketItems),
 			itemEvents: v1.Bucket(bucketItemEvents), byCamera: v1.Bucket(bucketByCamera),
 			byAssignee: v1.Bucket(bucketByAssignee), byTime: v1.Bucket(bucketByTime),
+			sigs: v1.Bucket(bucketSigs), keys: v1.Bucket(bucketKeys),
 		})
 	})
 	v.flush()
@@ -154,8 +234,31 @@ func (v *verifier) meta(ctx context.Context) error {
 		if b.meta == nil {
 			return nil
 		}
-		if ver := b.meta.Get(metaVersion); len(ver) != 8 || binary.BigEndian.Uint64(ver) != schemaVersion {
+		ver := b.meta.Get(metaVersion)
+		if len(ver) == 8 {
+			v.version = binary.BigEndian.Uint64(ver)
+		}
+		switch {
+		case v.version == schemaVersion:
+			for _, c := range [...]struct {
+				name string
+				bk   *bolt.Bucket
+			}{{"sigs", b.sigs}, {"keys", b.keys}} {
+				if c.bk == nil {
+					v.report(0, "", "bucket v1/%s is missing", c.name)
+				}
+			}
+			if m := b.meta.Get(metaMigrated); len(m) == 8 {
+				v.migratedAt = binary.BigEndian.Uint64(m)
+			}
+		case v.version == 1 && v.l.readOnly:
+			v.notices = append(v.notices, Notice{What: "schema 1 ledger opened read-only: not migrated yet, so no record is signed and the Merkle tree is not stored (open it writable once to migrate)"})
+			v.migratedAt = ^uint64(0) // every record predates signing
+		default:
 			v.report(0, "", "v1/meta schema version is %x, expected %d", ver, schemaVersion)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, string(b.meta.Get(metaCreatedAt))); err != nil {
+			v.report(0, "", "v1/meta created_at is missing or not an RFC 3339 time")
 		}
 		if host := b.meta.Get(metaHost); len(host) == 0 {
 			v.report(0, "", "v1/meta has no host id")
@@ -227,12 +330,18 @@ func (v *verifier) record(b bkts, k, val []byte) {
 		v.havePrev = false
 	}
 	h := RecordHash(val)
+	v.tree.Append(tlog.LeafHash(val))
 	ev, err := DecodeRecord(val)
 	if err != nil {
 		v.report(seq, "", "record %d does not decode: %v", seq, err)
+		v.signature(b, k, seq, val, nil)
 	} else {
+		v.signature(b, k, seq, val, &ev)
 		if ev.Seq != seq {
 			v.report(seq, ev.Item, "record stored at seq %d says it is seq %d", seq, ev.Seq)
+		}
+		if ev.Host != v.l.host {
+			v.report(seq, ev.Item, "record %d was made by host %q, but this ledger belongs to host %q", seq, ev.Host, v.l.host)
 		}
 		switch {
 		case seq == 1 && ev.PrevHash != GenesisHash:
@@ -286,6 +395,25 @@ func (v *verifier) head(b bkts) {
 		v.report(hs, v.prevItem, "record %d's bytes hash to %s, but the head in v1/meta holds %s: record %d was altered (or the head was)",
 			hs, v.lastHash, hh, hs)
 	}
+	if b.sigs != nil {
+		if k, _ := b.sigs.Cursor().Last(); len(k) == 8 && binary.BigEndian.Uint64(k) > v.lastSeq {
+			v.report(binary.BigEndian.Uint64(k), "", "v1/sigs holds a signature for record %d, which does not exist", binary.BigEndian.Uint64(k))
+		}
+	}
+	if v.version < 2 {
+		return
+	}
+	v.checkMetaBinding(b)
+	stored, err := readTree(b.meta)
+	switch {
+	case err != nil:
+		v.report(0, "", "the Merkle tree state in v1/meta is missing or malformed")
+	case v.stats.Problems+uint64(len(v.found)) > 0:
+		// Any altered record is already reported, and changes the tree.
+	case stored.Size != v.tree.Size || stored.Root() != v.tree.Root():
+		v.report(0, "", "the Merkle tree state in v1/meta (size %d, root %s) is not the tree over the records (size %d, root %s)",
+			stored.Size, stored.Root(), v.tree.Size, v.tree.Root())
+	}
 }
 
 // itemFacts is what an item's records say about it.
@@ -317,12 +445,15 @@ func (v *verifier) itemRecords(b bkts, id string) itemFacts {
 		return f
 	}
 	c := ie.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+	for k, val := c.First(); k != nil; k, val = c.Next() {
 		if len(k) != 8 {
 			v.report(0, id, "the custody index of item %s has a malformed key %x", id, k)
 			continue
 		}
 		seq := binary.BigEndian.Uint64(k)
+		if len(val) != 0 {
+			v.report(seq, id, "the custody index of item %s holds data for record %d (entries are empty)", id, seq)
+		}
 		raw := b.events.Get(k)
 		if raw == nil {
 			v.report(seq, id, "the custody index of item %s lists record %d, which does not exist", id, seq)
@@ -509,13 +640,16 @@ func (v *verifier) orphans(ctx context.Context) error {
 				}
 				ie := b.itemEvents.Bucket(k)
 				ic := ie.Cursor()
-				for ek, _ := ic.First(); ek != nil; ek, _ = ic.Next() {
+				for ek, ev := ic.First(); ek != nil; ek, ev = ic.Next() {
 					n++
 					if len(ek) != 8 {
 						v.report(0, id, "the custody index of item %s has a malformed key %x", id, ek)
 						continue
 					}
 					seq := binary.BigEndian.Uint64(ek)
+					if len(ev) != 0 {
+						v.report(seq, id, "the custody index of item %s holds data for record %d (entries are empty)", id, seq)
+					}
 					raw := b.events.Get(ek)
 					if raw == nil {
 						v.report(seq, id, "the custody index of item %s lists record %d, which does not exist", id, seq)
@@ -552,9 +686,22 @@ func (v *verifier) indexes(ctx context.Context) error {
 		{"by_camera", func(b bkts) *bolt.Bucket { return b.byCamera }, true},
 		{"by_assignee", func(b bkts) *bolt.Bucket { return b.byAssignee }, true},
 	} {
+		// Entries are keys only; data in one is damage (or a hiding place).
+		checkValue := func(sub, k, val []byte) {
+			if (sub != nil || !ix.nested) && len(val) != 0 {
+				where := "v1/" + ix.name
+				if sub != nil {
+					where += "/" + string(sub)
+				}
+				v.report(0, "", "index %s entry %x holds data (entries are empty)", where, k)
+			}
+		}
 		if !v.indexMissing {
 			var n uint64
-			err := v.index(ctx, ix.name, ix.get, ix.nested, func(bkts, []byte, []byte) { n++ })
+			err := v.index(ctx, ix.name, ix.get, ix.nested, func(_ bkts, sub, k, val []byte) {
+				n++
+				checkValue(sub, k, val)
+			})
 			if err != nil {
 				return err
 			}
@@ -562,7 +709,10 @@ func (v *verifier) indexes(ctx context.Context) error {
 				continue
 			}
 		}
-		err := v.index(ctx, ix.name, ix.get, ix.nested, func(b bkts, sub, k []byte) {
+		err := v.index(ctx, ix.name, ix.get, ix.nested, func(b bkts, sub, k, val []byte) {
+			if v.indexMissing { // the counting pass did not run
+				checkValue(sub, k, val)
+			}
 			if sub == nil && ix.nested {
 				v.report(0, "", "v1/%s key %q is not a bucket", ix.name, k)
 				return
@@ -581,7 +731,7 @@ func (v *verifier) indexes(ctx context.Context) error {
 // nested index that is not a bucket), resuming at (sub, after) between
 // chunks.
 func (v *verifier) index(ctx context.Context, name string, get func(bkts) *bolt.Bucket, nested bool,
-	visit func(b bkts, sub, k []byte)) error {
+	visit func(b bkts, sub, k, val []byte)) error {
 	var sub, after []byte
 	for {
 		done := true
@@ -595,13 +745,13 @@ func (v *verifier) index(ctx context.Context, name string, get func(bkts) *bolt.
 			// chunk is full and the walk resumes at after.
 			entries := func(bk *bolt.Bucket, sub []byte) bool {
 				c := bk.Cursor()
-				for k, _ := walk(c, after); k != nil; k, _ = c.Next() {
+				for k, val := walk(c, after); k != nil; k, val = c.Next() {
 					if n == v.l.chunk {
 						return false
 					}
 					n++
 					after = slices.Clone(k)
-					visit(b, sub, k)
+					visit(b, sub, k, val)
 				}
 				after = nil
 				return true
@@ -620,7 +770,7 @@ func (v *verifier) index(ctx context.Context, name string, get func(bkts) *bolt.
 			for ; k != nil; k, val = c.Next() {
 				sub = slices.Clone(k)
 				if val != nil {
-					visit(b, nil, k)
+					visit(b, nil, k, val)
 					continue
 				}
 				if !entries(top.Bucket(k), k) {
