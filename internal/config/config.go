@@ -43,8 +43,22 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// VaultReserve is free space kept on the vault's file system.
 	VaultReserve ByteSize `yaml:"vault_reserve"`
+	// Vault is the vault's buffer policy: how long verified copies are kept
+	// and when new docks are refused for lack of space.
+	Vault VaultPolicy `yaml:"vault"`
+	// WipeAfterVerify deletes a camera's file once it is verified in the
+	// object store and every condition of the wipe rule holds (package
+	// wipe). Off by default; a cameras: entry may override it.
+	WipeAfterVerify bool `yaml:"wipe_after_verify"`
+	// VerifySourceBeforeWipe re-reads the camera file before a wipe and
+	// requires it to hash as it did when copied. A cameras: entry may
+	// override it.
+	VerifySourceBeforeWipe bool `yaml:"verify_source_before_wipe"`
 	// Upload tunes the uploader.
 	Upload Upload `yaml:"upload"`
+	// Custody configures the off-host anchoring of the custody ledger
+	// (package anchor): checkpoints, time-stamps and the host key.
+	Custody Custody `yaml:"custody"`
 	// ControlSocket is the daemon's Unix socket; empty means
 	// <state_dir>/evidenced.sock (see SocketPath).
 	ControlSocket string `yaml:"control_socket"`
@@ -68,7 +82,62 @@ type Sources struct {
 	// Settle is how long a camera folder must be unchanged before it is
 	// ingested (again).
 	Settle Duration `yaml:"settle"`
+	// USB is direct USB detection of docked cameras (mass storage).
+	USB USB `yaml:"usb"`
 }
+
+// USB configures detection of cameras docked over USB: which device models
+// are cameras (Profiles), how often the bus is looked at, and where their
+// storage is mounted read-only.
+type USB struct {
+	// Enabled turns USB detection on; off, the other keys are still checked
+	// but nothing is polled or mounted.
+	Enabled bool `yaml:"enabled"`
+	// Poll is how often the USB device list is compared with the last one.
+	// libusb on a host without udevd has no hot-plug events, so polling is
+	// what notices a dock; at most 500ms keeps dock-to-DOCKED under a second.
+	Poll Duration `yaml:"poll"`
+	// MountDir holds a private, read-only mount point per docked camera.
+	MountDir string `yaml:"mount_dir"`
+	// PerBus is how many cameras on one USB bus copy at the same time: the
+	// bays of one hub share its bandwidth, so more only makes them thrash.
+	// Cameras on different buses always copy in parallel.
+	PerBus int `yaml:"per_bus"`
+	// Profiles are the camera models, by vendor:product id. A USB device
+	// that matches none is not a camera and is ignored.
+	Profiles []Profile `yaml:"profiles"`
+}
+
+// Profile is one camera model.
+type Profile struct {
+	// Name names the model in logs and custody details.
+	Name string `yaml:"name"`
+	// VendorID and ProductID identify the model on USB (hex, as lsusb
+	// prints them).
+	VendorID  USBID `yaml:"vendor_id"`
+	ProductID USBID `yaml:"product_id"`
+	// Recordings are the folders (relative to the volume root) that hold
+	// recordings and sidecars; the volume that has one is the one mounted
+	// when a camera presents several.
+	Recordings []string `yaml:"recordings"`
+	// FS are the file system types the camera may present: vfat, exfat.
+	// Anything else on the device is not mounted. Empty means both.
+	FS []string `yaml:"fs"`
+}
+
+// FileSystems is FS with its default applied.
+func (p Profile) FileSystems() []string {
+	if len(p.FS) == 0 {
+		return []string{FSVFAT, FSExFAT}
+	}
+	return p.FS
+}
+
+// File system types a camera profile may name (Linux mount type names).
+const (
+	FSVFAT  = "vfat"
+	FSExFAT = "exfat"
+)
 
 // ObjectStore is the S3-compatible store of record.
 type ObjectStore struct {
@@ -118,6 +187,58 @@ type Camera struct {
 	Kind string `yaml:"kind"`
 	// AssignedTo is the officer or vehicle the camera is issued to.
 	AssignedTo string `yaml:"assigned_to"`
+	// WipeAfterVerify and VerifySourceBeforeWipe override the top-level
+	// keys of the same name for this camera; nil keeps them.
+	WipeAfterVerify        *bool `yaml:"wipe_after_verify"`
+	VerifySourceBeforeWipe *bool `yaml:"verify_source_before_wipe"`
+}
+
+// VaultPolicy makes the vault a buffer rather than an archive.
+type VaultPolicy struct {
+	// Grace is how long a vault copy is kept after its item is VERIFIED in
+	// the object store; then it is removed (VAULT_RELEASED). 0 keeps every
+	// copy for good.
+	Grace Duration `yaml:"grace"`
+	// MinFree is the free space a dock must leave on the vault's file
+	// system once all its new footage is copied; a dock that would not is
+	// refused before any copy starts. 0 leaves only vault_reserve.
+	MinFree ByteSize `yaml:"min_free"`
+}
+
+// WipePolicy is the wipe rule as it applies to one camera.
+type WipePolicy struct {
+	// Enabled: delete the camera's file once the wipe rule holds.
+	Enabled bool
+	// VerifySource: re-read the camera file first (condition e).
+	VerifySource bool
+}
+
+// WipePolicy returns the wipe rule for camera serial: the top-level keys,
+// overridden by the camera's own. A serial not in the inventory is never
+// wiped.
+func (c *Config) WipePolicy(serial string) WipePolicy {
+	cam, ok := c.Camera(serial)
+	if !ok {
+		return WipePolicy{}
+	}
+	p := WipePolicy{Enabled: c.WipeAfterVerify, VerifySource: c.VerifySourceBeforeWipe}
+	if cam.WipeAfterVerify != nil {
+		p.Enabled = *cam.WipeAfterVerify
+	}
+	if cam.VerifySourceBeforeWipe != nil {
+		p.VerifySource = *cam.VerifySourceBeforeWipe
+	}
+	return p
+}
+
+// AnyWipe reports whether the wipe rule is on for any camera.
+func (c *Config) AnyWipe() bool {
+	for _, cam := range c.Cameras {
+		if c.WipePolicy(cam.Serial).Enabled {
+			return true
+		}
+	}
+	return false
 }
 
 // Camera kinds.
@@ -134,6 +255,66 @@ type Upload struct {
 	// after a transient failure.
 	RetryMin Duration `yaml:"retry_min"`
 	RetryMax Duration `yaml:"retry_max"`
+	// PartConcurrency is how many parts of one multipart recording are in
+	// flight at once; concurrency × part_concurrency bounds the requests.
+	PartConcurrency int `yaml:"part_concurrency"`
+	// Bandwidth caps the bytes per second all uploads together send, outside
+	// Windows; 0 means unlimited.
+	Bandwidth ByteSize `yaml:"bandwidth"`
+	// Windows are times of day (host local time) with their own bandwidth
+	// cap, e.g. full speed at night.
+	Windows []Window `yaml:"windows"`
+	// AbandonedAfter is the age from which a multipart upload in the bucket
+	// that this host's ledger does not know is aborted at start-up; 0 means
+	// never (uploads of this host's own items are always reconciled).
+	AbandonedAfter Duration `yaml:"abandoned_after"`
+}
+
+// Window is a daily time range [From, To) in the host's local time; it may
+// wrap past midnight (22:00-06:00).
+type Window struct {
+	From string `yaml:"from"` // HH:MM
+	To   string `yaml:"to"`   // HH:MM
+	// Bandwidth is the cap inside the window; 0 means unlimited.
+	Bandwidth ByteSize `yaml:"bandwidth"`
+}
+
+// ParseClock parses "HH:MM" (00:00-23:59) into minutes after midnight.
+func ParseClock(s string) (int, error) {
+	var h, m int
+	if len(s) != 5 || s[2] != ':' {
+		return 0, fmt.Errorf("%q is not a time of day; write HH:MM, e.g. 22:00", s)
+	}
+	if _, err := fmt.Sscanf(s, "%02d:%02d", &h, &m); err != nil || h < 0 || h > 23 || m < 0 || m > 59 {
+		return 0, fmt.Errorf("%q is not a time of day; write HH:MM, e.g. 22:00", s)
+	}
+	return h*60 + m, nil
+}
+
+// Contains reports whether t (taken in its own location) falls in w. A
+// window whose times do not parse contains nothing (Validate refuses it).
+func (w Window) Contains(t time.Time) bool {
+	from, err1 := ParseClock(w.From)
+	to, err2 := ParseClock(w.To)
+	if err1 != nil || err2 != nil || from == to {
+		return false
+	}
+	m := t.Hour()*60 + t.Minute()
+	if from < to {
+		return m >= from && m < to
+	}
+	return m >= from || m < to
+}
+
+// BandwidthAt is the upload cap in bytes per second at t: the first window
+// containing t, else Bandwidth. 0 means unlimited.
+func (u Upload) BandwidthAt(t time.Time) int64 {
+	for _, w := range u.Windows {
+		if w.Contains(t) {
+			return int64(w.Bandwidth)
+		}
+	}
+	return int64(u.Bandwidth)
 }
 
 // Defaults for keys the file leaves out.
@@ -148,7 +329,12 @@ const (
 	DefaultUploadConcurrency  = 2
 	DefaultRetryMin           = time.Second
 	DefaultRetryMax           = 5 * time.Minute
+	DefaultPartConcurrency    = 4
+	DefaultAbandonedAfter     = 7 * 24 * time.Hour
 	DefaultLogLevel           = "info"
+	DefaultUSBPoll            = 500 * time.Millisecond
+	DefaultUSBMountDir        = "/run/evidenced/mnt"
+	DefaultUSBPerBus          = 1
 )
 
 // Default returns a configuration holding every default. It is not valid on
@@ -156,8 +342,10 @@ const (
 // host's identity and a retention policy are decisions, not defaults.
 func Default() *Config {
 	return &Config{
-		StateDir:        DefaultStateDir,
-		Sources:         Sources{Settle: Duration{DefaultSettle}},
+		StateDir: DefaultStateDir,
+		Sources: Sources{Settle: Duration{DefaultSettle}, USB: USB{
+			Poll: Duration{DefaultUSBPoll}, MountDir: DefaultUSBMountDir, PerBus: DefaultUSBPerBus,
+		}},
 		Retention:       Retention{DefaultClass: DefaultClass},
 		ShutdownTimeout: Duration{DefaultShutdownTimeout},
 		VaultReserve:    DefaultVaultReserve,
@@ -165,6 +353,9 @@ func Default() *Config {
 			Concurrency: DefaultUploadConcurrency,
 			RetryMin:    Duration{DefaultRetryMin},
 			RetryMax:    Duration{DefaultRetryMax},
+
+			PartConcurrency: DefaultPartConcurrency,
+			AbandonedAfter:  Duration{DefaultAbandonedAfter},
 		},
 		LogLevel: DefaultLogLevel,
 	}
@@ -260,6 +451,7 @@ func (c *Config) resolvePaths() error {
 		c.Sources.Watch[i] = abs(w)
 	}
 	c.ControlSocket = abs(c.ControlSocket)
+	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	return nil
 }
 
@@ -271,6 +463,16 @@ func (c *Config) Camera(serial string) (Camera, bool) {
 		}
 	}
 	return Camera{}, false
+}
+
+// Profile returns the camera profile for a USB vendor:product id.
+func (c *Config) Profile(vendor, product uint16) (Profile, bool) {
+	for _, p := range c.Sources.USB.Profiles {
+		if uint16(p.VendorID) == vendor && uint16(p.ProductID) == product {
+			return p, true
+		}
+	}
+	return Profile{}, false
 }
 
 // Class returns the retention class called name.

@@ -154,6 +154,7 @@ var (
 	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 	durationType    = reflect.TypeOf(Duration{})
 	byteSizeType    = reflect.TypeOf(ByteSize(0))
+	usbIDType       = reflect.TypeOf(USBID(0))
 )
 
 func (k *checker) check(n *yaml.Node, t reflect.Type, path string) {
@@ -344,6 +345,8 @@ func expected(t reflect.Type) string {
 		return "a duration such as 2s or 5m"
 	case t == byteSizeType:
 		return "a size such as 64MiB or 1GiB"
+	case t == usbIDType:
+		return "a USB id such as 1209"
 	}
 	switch t.Kind() {
 	case reflect.Struct:

@@ -167,3 +167,42 @@ func (b *ByteSize) UnmarshalText(t []byte) error {
 	*b = v
 	return nil
 }
+
+// USBID is a USB vendor or product id. The file writes it as four hex
+// digits, as lsusb prints it ("1209", or "0x1209"), never as a decimal
+// number: an id copied from lsusb must mean the same thing here.
+type USBID uint16
+
+var _ yaml.Unmarshaler = (*USBID)(nil)
+
+// ParseUSBID parses a USB id as the config file accepts it.
+func ParseUSBID(s string) (USBID, error) {
+	h := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(s), "0x"), "0X")
+	if len(h) != 4 {
+		return 0, fmt.Errorf("%q is not a USB id: write four hex digits as lsusb prints them, e.g. 1209 or 0x1209", s)
+	}
+	v, err := strconv.ParseUint(h, 16, 16)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a USB id: write four hex digits as lsusb prints them, e.g. 1209 or 0x1209", s)
+	}
+	return USBID(v), nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (id *USBID) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("expected a USB id such as 1209")
+	}
+	v, err := ParseUSBID(n.Value)
+	if err != nil {
+		return err
+	}
+	*id = v
+	return nil
+}
+
+// String is the id as lsusb prints it.
+func (id USBID) String() string { return fmt.Sprintf("%04x", uint16(id)) }
+
+// MarshalText lets JSON output show "1209".
+func (id USBID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }

@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -31,7 +33,19 @@ const (
 	// maxUploadConcurrency bounds parallel uploads: more only splits the
 	// uplink further and holds more files open.
 	maxUploadConcurrency = 64
-	maxAssignedTo        = 128
+	// maxPartConcurrency: parts beyond this only queue in the same uplink.
+	maxPartConcurrency = 32
+	// minBandwidth: below 64 KiB/s a single 8 MiB part takes minutes and
+	// request timeouts start to fail uploads that are merely slow.
+	minBandwidth  = 64 * KiB
+	maxAssignedTo = 128
+	// USB polling: faster than minUSBPoll costs CPU for nothing a person
+	// can notice; slower than maxUSBPoll misses the one-second promise
+	// from dock to DOCKED by a wide margin.
+	minUSBPoll = 50 * time.Millisecond
+	maxUSBPoll = 5 * time.Second
+	// maxPerBus: even a USB 3 bus gains nothing from more parallel copies.
+	maxPerBus = 16
 )
 
 // Identifiers (host id, serials, class names) become folder names, object
@@ -70,6 +84,7 @@ func (c *Config) Validate() error {
 	if c.Sources.Settle.Duration <= 0 {
 		v.add("sources.settle", "must be more than 0, got %s", c.Sources.Settle)
 	}
+	v.usb(&c.Sources.USB, watched)
 
 	if o := c.ObjectStore; o != nil {
 		v.objectStore(o)
@@ -101,6 +116,8 @@ func (c *Config) Validate() error {
 	if c.VaultReserve < 0 {
 		v.add("vault_reserve", "must not be negative, got %d", int64(c.VaultReserve))
 	}
+	v.wipe(c)
+	v.custody(c)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {
@@ -111,6 +128,32 @@ func (c *Config) Validate() error {
 	}
 	if u.RetryMax.Duration < u.RetryMin.Duration {
 		v.add("upload.retry_max", "must not be less than upload.retry_min (%s), got %s", u.RetryMin, u.RetryMax)
+	}
+	if u.PartConcurrency < 1 || u.PartConcurrency > maxPartConcurrency {
+		v.add("upload.part_concurrency", "must be between 1 and %d, got %d", maxPartConcurrency, u.PartConcurrency)
+	}
+	if u.Bandwidth != 0 && (u.Bandwidth < minBandwidth) {
+		v.add("upload.bandwidth", "must be 0 (unlimited) or at least %s per second, got %d", minBandwidth, int64(u.Bandwidth))
+	}
+	if u.AbandonedAfter.Duration < 0 {
+		v.add("upload.abandoned_after", "must not be negative, got %s", u.AbandonedAfter)
+	}
+	for i, w := range u.Windows {
+		key := fmt.Sprintf("upload.windows[%d]", i)
+		from, err := ParseClock(w.From)
+		if err != nil {
+			v.add(key+".from", "%v", err)
+		}
+		to, err2 := ParseClock(w.To)
+		if err2 != nil {
+			v.add(key+".to", "%v", err2)
+		}
+		if err == nil && err2 == nil && from == to {
+			v.add(key+".to", "must differ from from (%s): an empty window", w.From)
+		}
+		if w.Bandwidth != 0 && w.Bandwidth < minBandwidth {
+			v.add(key+".bandwidth", "must be 0 (unlimited) or at least %s per second, got %d", minBandwidth, int64(w.Bandwidth))
+		}
 	}
 
 	if c.ControlSocket != "" {
@@ -199,6 +242,78 @@ func (v *validator) text(key, s string, max int) {
 		v.add(key, "not valid UTF-8")
 	case strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
 		v.add(key, "contains control characters")
+	}
+}
+
+// usb checks sources.usb; watched maps watched directories to their keys.
+func (v *validator) usb(u *USB, watched map[string]string) {
+	if d := u.Poll.Duration; d < minUSBPoll || d > maxUSBPoll {
+		v.add("sources.usb.poll", "must be between %s and %s, got %s", minUSBPoll, maxUSBPoll, u.Poll)
+	}
+	if u.PerBus < 1 || u.PerBus > maxPerBus {
+		v.add("sources.usb.per_bus", "must be between 1 and %d, got %d", maxPerBus, u.PerBus)
+	}
+	if v.absPath("sources.usb.mount_dir", u.MountDir) {
+		sd := v.c.StateDir
+		if sd != "" && (within(u.MountDir, sd) || within(sd, u.MountDir)) {
+			v.add("sources.usb.mount_dir", "%s overlaps state_dir %s: camera mounts and the vault must stay apart", u.MountDir, sd)
+		}
+		for w, key := range watched {
+			if within(u.MountDir, w) || within(w, u.MountDir) {
+				v.add("sources.usb.mount_dir", "%s overlaps %s (%s): a USB camera would be ingested twice", u.MountDir, key, w)
+			}
+		}
+	}
+	if u.Enabled && len(u.Profiles) == 0 {
+		v.add("sources.usb.profiles", "at least one camera profile is required when USB is enabled: without one no device is a camera")
+	}
+	names := map[string]string{}
+	ids := map[[2]USBID]string{}
+	for i, p := range u.Profiles {
+		key := fmt.Sprintf("sources.usb.profiles[%d]", i)
+		if v.ident(key+".name", p.Name, "profile name") {
+			if prev, dup := names[p.Name]; dup {
+				v.add(key+".name", "%q is already defined at %s", p.Name, prev)
+			} else {
+				names[p.Name] = key
+			}
+		}
+		if p.VendorID == 0 {
+			v.add(key+".vendor_id", "required (and 0000 is not a vendor)")
+		}
+		// A product id of 0000 is real for some vendors: only the pair
+		// must be unique.
+		id := [2]USBID{p.VendorID, p.ProductID}
+		if prev, dup := ids[id]; dup && p.VendorID != 0 {
+			v.add(key, "%s:%s is already the model of %s", p.VendorID, p.ProductID, prev)
+		} else {
+			ids[id] = key
+		}
+		if len(p.Recordings) == 0 {
+			v.add(key+".recordings", "at least one folder is required, e.g. [DCIM]")
+		}
+		for j, r := range p.Recordings {
+			rkey := fmt.Sprintf("%s.recordings[%d]", key, j)
+			switch {
+			case r == "" || strings.ContainsRune(r, 0):
+				v.add(rkey, "required")
+			case strings.HasPrefix(r, "/") || strings.Contains(r, "\\"):
+				v.add(rkey, "%q must be relative to the volume root, with / between folders", r)
+			case path.Clean(r) != r || r == "." || r == ".." || strings.HasPrefix(r, "../"):
+				v.add(rkey, "%q must be a clean path inside the volume (no ., .., or //)", r)
+			}
+		}
+		seen := map[string]bool{}
+		for j, fs := range p.FS {
+			fkey := fmt.Sprintf("%s.fs[%d]", key, j)
+			switch {
+			case fs != FSVFAT && fs != FSExFAT:
+				v.add(fkey, "must be %s or %s, got %q", FSVFAT, FSExFAT, fs)
+			case seen[fs]:
+				v.add(fkey, "%s is listed twice", fs)
+			}
+			seen[fs] = true
+		}
 	}
 }
 
@@ -342,4 +457,27 @@ func within(p, dir string) bool {
 		return true
 	}
 	return strings.HasPrefix(p, dir+string(filepath.Separator))
+}
+
+// wipe checks the vault buffer policy and the wipe rule keys.
+func (v *validator) wipe(c *Config) {
+	if c.Vault.Grace.Duration < 0 {
+		v.add("vault.grace", "must not be negative, got %s", c.Vault.Grace)
+	}
+	if c.Vault.MinFree < 0 {
+		v.add("vault.min_free", "must not be negative, got %d", int64(c.Vault.MinFree))
+	}
+	if c.ObjectStore != nil {
+		return
+	}
+	// Without an object store nothing is ever verified, so a wipe could
+	// never happen: a config asking for one is a mistake worth stopping on.
+	if c.WipeAfterVerify {
+		v.add("wipe_after_verify", "needs object_store: a camera file is deleted only once verified in the object store")
+	}
+	for i, cam := range c.Cameras {
+		if cam.WipeAfterVerify != nil && *cam.WipeAfterVerify {
+			v.add(fmt.Sprintf("cameras[%d].wipe_after_verify", i), "needs object_store: a camera file is deleted only once verified in the object store")
+		}
+	}
 }
