@@ -1,0 +1,385 @@
+// Package usbdock notices cameras docked over USB and presents each one's
+// storage, mounted read-only, to a Handler — the same Settled / Removed shape
+// as package watch, so the daemon treats a USB bay and a watched folder
+// alike.
+//
+// It owns USB detection (poll and diff the device list every Poll), the
+// mapping of a device to its block device and file system through sysfs,
+// and the read-only mounts under the mount directory. Invariants:
+//
+//   - Detection only reads descriptors: the serial comes from sysfs (the
+//     string the kernel read at enumeration) or, where sysfs lacks it, from
+//     one GET_DESCRIPTOR on the control endpoint. No interface is ever
+//     claimed, so the kernel's usb-storage driver is never disturbed.
+//   - A device whose vendor:product matches no profile is not a camera and is
+//     ignored (logged once at debug). A known model whose serial the Known
+//     function rejects is reported to Handler.Settled with an empty Path and
+//     never mounted: unknown media is not read.
+//   - Camera media is only ever mounted ro,nosuid,nodev,noexec (with UTF-8
+//     names for vfat and exfat), or an existing mount (udisks, systemd) is
+//     used as it is. Every mount this package made is undone, lazily when
+//     busy, when the camera's Settled call returns or the camera goes.
+//   - For one device, Settled (or Failed), then Removed, run one after another
+//     and never overlap; Removed is called once per disappearance of a device
+//     that was announced. Calls for different devices run concurrently, but
+//     at most PerBus Settled calls per USB bus at a time, because the bays of
+//     one hub share its bandwidth. Run returns only after every call it
+//     started has returned.
+//
+// Privilege: reading descriptors needs none (sysfs is world-readable; usbfs
+// is opened only for a device without a sysfs serial). Mounting needs
+// CAP_SYS_ADMIN, and nothing else does: the systemd unit runs the daemon as
+// its own user with
+//
+//	AmbientCapabilities=CAP_SYS_ADMIN
+//	CapabilityBoundingSet=CAP_SYS_ADMIN
+//	NoNewPrivileges=yes
+//	SupplementaryGroups=disk
+//	PrivateMounts=yes
+//
+// The disk group lets DetectFS read a camera's boot sector (block devices
+// are only ever opened O_RDONLY). PrivateMounts keeps the camera mounts in
+// the daemon's mount namespace, out of the rest of the host's view, while
+// mounts the host makes (udisks) still propagate in. A host that prefers udisks or
+// systemd-mount to mount cameras read-only needs no capability at all: an
+// existing read-only mount of the camera's block device is used as it is.
+package usbdock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/config"
+)
+
+// Errors reported through Handler.Failed.
+var (
+	// ErrNoVolume: the camera presented no block device with a file system
+	// its profile allows (or none appeared in time).
+	ErrNoVolume = errors.New("no readable camera volume")
+	// ErrMount: the volume was found but the kernel refused to mount it
+	// (a corrupt file system, a missing driver, no privilege).
+	ErrMount = errors.New("cannot mount camera volume")
+)
+
+// Device is one USB device as the enumerator sees it.
+type Device struct {
+	VendorID, ProductID uint16
+	Serial              string // iSerial; "" when the device has none
+	Bus                 int
+	Address             int    // changes at every re-plug, even on the same port
+	PortPath            []int  // ports from the root hub: [1] or [1, 3]
+	SysPath             string // /sys/bus/usb/devices/<bus>-<port path>
+}
+
+// Name is the kernel's name for the device, "<bus>-<p1>.<p2>…": the bay.
+func (d Device) Name() string {
+	if len(d.PortPath) == 0 {
+		return fmt.Sprintf("usb%d", d.Bus)
+	}
+	p := make([]string, len(d.PortPath))
+	for i, v := range d.PortPath {
+		p[i] = strconv.Itoa(v)
+	}
+	return fmt.Sprintf("%d-%s", d.Bus, strings.Join(p, "."))
+}
+
+// key tells attachments apart: the same port re-plugged gets a new address.
+func (d Device) key() string { return d.Name() + "@" + strconv.Itoa(d.Address) }
+
+// Enumerator lists the USB devices present now.
+//
+// Devices must not claim interfaces or otherwise disturb kernel drivers. It
+// returns every device it could identify; a device it cannot identify yet
+// (its serial is not readable in the moment after it appears) is left out
+// and listed on a later call. A non-nil error means the list as a whole is
+// not to be trusted, and the caller keeps its previous view.
+type Enumerator interface {
+	Devices(ctx context.Context) ([]Device, error)
+}
+
+// Dock is one docked camera: a Device matching a profile, with its storage.
+type Dock struct {
+	Serial  string
+	Path    string // root of the mounted volume; "" when not mounted
+	Device  Device
+	Profile string // the profile (model) name
+	Source  string // the block device, e.g. /dev/sda1
+	FS      string // vfat or exfat
+}
+
+// Bus is the key of the bandwidth domain the camera's copy shares: cameras
+// with the same Bus sit behind one host controller root port tree.
+func (d Dock) Bus() string { return "usb" + strconv.Itoa(d.Device.Bus) }
+
+// Bay is the physical port the camera is docked in.
+func (d Dock) Bay() string { return d.Device.Name() }
+
+// Handler is told about docked cameras.
+type Handler interface {
+	// Settled is called once the camera's volume is mounted (Path set), or
+	// at once with Path "" for a known model whose serial is not known.
+	// ctx is cancelled when the camera is yanked or Run stops. When it
+	// returns, the volume is unmounted: a USB camera's content does not
+	// change while it is docked, so there is no second call.
+	Settled(ctx context.Context, d Dock)
+	// Failed is called instead of Settled when the camera's storage cannot
+	// be read (err wraps ErrNoVolume or ErrMount).
+	Failed(d Dock, err error)
+	// Removed is called when a camera for which Settled or Failed was
+	// called is gone, after that call returned.
+	Removed(d Dock)
+}
+
+// Volume is a camera's file system made readable.
+type Volume struct {
+	Path   string // where it is mounted
+	Source string // block device
+	FS     string
+	Ours   bool // mounted by us: Detach unmounts it
+}
+
+// Storage finds a docked device's volume and mounts it read-only.
+type Storage interface {
+	// Attach waits (until ctx is done) for the device's block device, picks
+	// the volume with a file system the profile allows, preferring one that
+	// holds a recordings folder, and returns it mounted read-only.
+	Attach(ctx context.Context, d Device, p config.Profile) (Volume, error)
+	// Detach unmounts a volume Attach mounted (lazily if busy) and removes
+	// its mount point; for a volume it found mounted it does nothing.
+	Detach(v Volume) error
+}
+
+// Options configure a Source.
+type Options struct {
+	Profiles []config.Profile
+	// Known reports whether a serial is in the inventory; nil means every
+	// serial is mounted and handed over.
+	Known func(serial string) bool
+	// Poll is the enumeration interval (default 500ms).
+	Poll time.Duration
+	// PerBus bounds concurrent Settled calls per bus (default 1).
+	PerBus int
+	// Work is the parent of every Settled call's context (default: Run's
+	// ctx). A daemon passes its drain context here: when Run's ctx ends,
+	// polling stops and no new copy starts, but copies in progress run on
+	// until their camera is yanked or Work ends.
+	Work       context.Context
+	Enumerator Enumerator
+	Storage    Storage
+	Log        *slog.Logger
+}
+
+// Source polls an Enumerator and drives a Handler.
+type Source struct {
+	o       Options
+	log     *slog.Logger
+	started sync.Once
+}
+
+// New returns a Source. Enumerator and Storage are required.
+func New(o Options) (*Source, error) {
+	if o.Enumerator == nil || o.Storage == nil {
+		return nil, errors.New("usbdock: an Enumerator and a Storage are required")
+	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+	if o.PerBus <= 0 {
+		o.PerBus = 1
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Source{o: o, log: o.Log}, nil
+}
+
+// FromConfig builds the production Source for cfg.Sources.USB: gousb
+// enumeration, sysfs mapping and read-only mounts under mount_dir, the
+// inventory as Known.
+// work is Options.Work: copies in progress run on it after Run's ctx ends.
+func FromConfig(work context.Context, cfg *config.Config, log *slog.Logger) (*Source, error) {
+	u := cfg.Sources.USB
+	en, err := NewGoUSB(log)
+	if err != nil {
+		return nil, err
+	}
+	return New(Options{
+		Profiles:   u.Profiles,
+		Known:      func(s string) bool { _, ok := cfg.Camera(s); return ok },
+		Poll:       u.Poll.Duration,
+		PerBus:     u.PerBus,
+		Enumerator: en,
+		Storage:    NewSysfsStorage(u.MountDir, log),
+		Work:       work,
+		Log:        log,
+	})
+}
+
+func (s *Source) profile(d Device) (config.Profile, bool) {
+	for _, p := range s.o.Profiles {
+		if uint16(p.VendorID) == d.VendorID && uint16(p.ProductID) == d.ProductID {
+			return p, true
+		}
+	}
+	return config.Profile{}, false
+}
+
+// attached is one present device matching a profile.
+type attached struct {
+	dev    Device
+	cancel context.CancelFunc
+	done   chan struct{} // closed when its goroutine (Settled…Removed) ended
+	gone   chan struct{} // closed when the device disappeared
+}
+
+// Run polls until ctx is done (then returns nil, after every Handler call
+// it started has returned). It may be called once.
+func (s *Source) Run(ctx context.Context, h Handler) error {
+	first := false
+	s.started.Do(func() { first = true })
+	if !first {
+		return errors.New("usbdock: Run called more than once")
+	}
+	var wg sync.WaitGroup
+	buses := map[int]chan struct{}{}
+	present := map[string]*attached{}
+	ignored := map[string]bool{}
+	work := s.o.Work
+	if work == nil {
+		work = ctx
+	}
+	defer func() {
+		wg.Wait()
+		for _, a := range present {
+			a.cancel()
+		}
+	}()
+	s.log.Info("watching USB for docked cameras", "poll", s.o.Poll, "profiles", len(s.o.Profiles))
+	t := time.NewTicker(s.o.Poll)
+	defer t.Stop()
+	for {
+		devs, err := s.o.Enumerator.Devices(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Warn("list USB devices", "err", err)
+		} else {
+			seen := map[string]bool{}
+			for _, d := range devs {
+				k := d.key()
+				seen[k] = true
+				if present[k] != nil || ignored[k] {
+					continue
+				}
+				p, ok := s.profile(d)
+				if !ok {
+					ignored[k] = true
+					s.log.Debug("USB device is not a camera model; ignored", "bay", d.Name(),
+						"vendor_id", fmt.Sprintf("%04x", d.VendorID), "product_id", fmt.Sprintf("%04x", d.ProductID))
+					continue
+				}
+				sem, ok := buses[d.Bus]
+				if !ok {
+					sem = make(chan struct{}, s.o.PerBus)
+					buses[d.Bus] = sem
+				}
+				dctx, cancel := context.WithCancel(work)
+				a := &attached{dev: d, cancel: cancel, done: make(chan struct{}), gone: make(chan struct{})}
+				present[k] = a
+				s.log.Info("camera docked", "camera", d.Serial, "bay", d.Name(), "profile", p.Name)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer close(a.done)
+					s.session(ctx, dctx, h, a, p, sem)
+				}()
+			}
+			for k, a := range present {
+				if !seen[k] {
+					s.log.Info("camera undocked", "camera", a.dev.Serial, "bay", a.dev.Name())
+					close(a.gone)
+					a.cancel()
+					delete(present, k)
+				}
+			}
+			for k := range ignored {
+				if !seen[k] {
+					delete(ignored, k)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// session is one device's life: attach, Settled (or Failed), detach, and
+// Removed once the device is gone.
+//
+// runCtx is Run's context: when it ends while the camera is still docked,
+// the camera was not undocked and Removed is not called.
+func (s *Source) session(runCtx, ctx context.Context, h Handler, a *attached, p config.Profile, sem chan struct{}) {
+	d := Dock{Serial: a.dev.Serial, Device: a.dev, Profile: p.Name}
+	announced := false
+	defer func() {
+		if !announced {
+			return
+		}
+		select {
+		case <-a.gone:
+			h.Removed(d)
+		case <-runCtx.Done():
+		}
+	}()
+	if s.o.Known != nil && !s.o.Known(d.Serial) {
+		s.log.Warn("camera model docked with a serial not in the inventory; not mounted", "camera", d.Serial, "bay", d.Bay())
+		announced = true
+		h.Settled(ctx, d)
+		return
+	}
+	// Waiting for the volume and for a bus slot also ends when Run stops:
+	// no new copy starts after that.
+	wait, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(runCtx, cancel)()
+	v, err := s.o.Storage.Attach(wait, a.dev, p)
+	if err != nil {
+		if wait.Err() != nil {
+			return // yanked (or stopping) before the volume was readable
+		}
+		s.log.Error("camera storage not readable", "camera", d.Serial, "bay", d.Bay(), "err", err)
+		announced = true
+		h.Failed(d, err)
+		return
+	}
+	d.Path, d.Source, d.FS = v.Path, v.Source, v.FS
+	s.log.Info("camera volume mounted read-only", "camera", d.Serial, "bay", d.Bay(), "source", v.Source,
+		"fs", v.FS, "path", v.Path, "ours", v.Ours)
+	defer func() {
+		if err := s.o.Storage.Detach(v); err != nil {
+			s.log.Error("unmount camera volume", "camera", d.Serial, "path", v.Path, "err", err)
+		}
+	}()
+	select {
+	case sem <- struct{}{}:
+	case <-wait.Done():
+		return
+	}
+	defer func() { <-sem }()
+	if wait.Err() != nil {
+		return // both were ready: stopping wins
+	}
+	announced = true
+	h.Settled(ctx, d)
+}
