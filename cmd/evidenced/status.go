@@ -21,9 +21,15 @@ func statusCommand() *command {
 					Daemon bool                  `json:"daemon_running"`
 					Bays   []service.Bay         `json:"bays"`
 					Queue  map[custody.State]int `json:"items_by_state"`
+					// Failed counts items not verified whose last upload or
+					// verification failed permanently (last_error set).
+					Failed int `json:"items_failed"`
 				}{Daemon: e.inDaemon, Bays: e.svc.Bays.List(), Queue: map[custody.State]int{}}
 				if err := e.svc.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
 					out.Queue[it.State]++
+					if it.State != custody.StateVerified && it.LastError != "" {
+						out.Failed++
+					}
 					return nil
 				}); err != nil {
 					return err
@@ -48,6 +54,9 @@ func statusCommand() *command {
 				tw.Flush()
 				fmt.Fprintf(e.stdout, "items: %d vaulted (awaiting upload), %d uploaded (awaiting verification), %d verified\n",
 					out.Queue[custody.StateVaulted], out.Queue[custody.StateUploaded], out.Queue[custody.StateVerified])
+				if out.Failed > 0 {
+					fmt.Fprintf(e.stdout, "PROBLEM: %d item(s) failed permanently and are not retried until the next start (see last_error in `evidenced find --json`)\n", out.Failed)
+				}
 				return nil
 			}
 		},

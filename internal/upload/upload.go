@@ -12,9 +12,19 @@
 //     retention read back is at least what its class requires.
 //   - A retry never creates a second object version: objstore.Store.Put reuses a
 //     version that already holds the same SHA-256 under the same key.
-//   - Permanent errors (access denied, checksum mismatch, no such bucket) are
-//     recorded once as UPLOAD_FAILED and not retried in a loop; transient ones
-//     back off exponentially with jitter.
+//   - Permanent errors (access denied, no such bucket, a vault copy that no
+//     longer hashes to the recorded SHA-256, a verified-for version that
+//     vanished from the store) are recorded once per run as UPLOAD_FAILED /
+//     VERIFY_FAILED with the item's last_error set, and not retried until the
+//     next start; transient ones back off exponentially with jitter. A body
+//     the store refuses as not matching its checksum is re-read from the
+//     vault first: intact means damaged in transit (transient).
+//   - A multipart upload is named in the ledger (UPLOAD_STARTED) before its
+//     first part is sent and resumed after a crash from the parts the store
+//     holds with the right SHA-256 (see resume.go); uploads the ledger does
+//     not resume are aborted at start (Sweep).
+//   - The most urgent items go first (a retention class other than the
+//     default), and all uploads share one bandwidth Limiter.
 package upload
 
 import (
@@ -23,12 +33,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
@@ -43,6 +56,9 @@ type Ledger interface {
 	Append(ctx context.Context, ev custody.Event, item *custody.Item) (custody.Event, error)
 	Item(ctx context.Context, id string) (custody.Item, error)
 	Items(ctx context.Context, f custody.Filter, fn func(custody.Item) error) error
+	// Custody is the item's chain, by seq: where a multipart upload to
+	// resume is found.
+	Custody(ctx context.Context, id string) ([]custody.Event, error)
 }
 
 // Vault opens the local copy of an item for reading.
@@ -73,6 +89,8 @@ type Uploader struct {
 	retryAt  map[string]time.Time // transient failure: not before
 	attempts map[string]int
 	failed   map[string]error // permanent failure in this run
+	hashes   map[string]partHashes
+	stats    map[string]ResumeStats
 }
 
 // New returns an Uploader. log may be nil.
@@ -85,6 +103,7 @@ func New(cfg *config.Config, l Ledger, v Vault, s objstore.Store, actor string, 
 		wake:  make(chan struct{}, 1),
 		locks: map[string]*sync.Mutex{}, retryAt: map[string]time.Time{},
 		attempts: map[string]int{}, failed: map[string]error{},
+		hashes: map[string]partHashes{}, stats: map[string]ResumeStats{},
 	}
 }
 
@@ -108,13 +127,18 @@ func (u *Uploader) itemLock(id string) *sync.Mutex {
 }
 
 // Run works the queue until stop is done: every item not yet verified is
-// uploaded and verified, with up to upload.concurrency items at a time.
-// Uploads in flight when stop ends run on under work (the drain) and Run
-// waits for them.
+// uploaded and verified, with up to upload.concurrency items at a time, the
+// most urgent first (see pending). At start it sweeps multipart uploads
+// that will never be completed (Sweep). Uploads in flight when stop ends
+// run on under work (the drain) and Run waits for them.
 func (u *Uploader) Run(stop, work context.Context) error {
 	ctx := stop
+	if n, err := u.Sweep(ctx); err != nil {
+		u.log.Warn("sweep of abandoned multipart uploads failed; trying again at the next start", "err", err)
+	} else if n > 0 {
+		u.log.Info("abandoned multipart uploads aborted", "count", n)
+	}
 	conc := max(u.cfg.Upload.Concurrency, 1)
-	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	inflight := map[string]bool{}
@@ -130,6 +154,9 @@ func (u *Uploader) Run(stop, work context.Context) error {
 			next = u.cfg.Upload.RetryMin.Duration
 		}
 		now := u.now()
+		// Slots are taken in queue order and only while free: when one
+		// frees, the worker wakes this loop, which reads the queue again,
+		// so a recording classified urgent meanwhile goes next.
 		for _, id := range ids {
 			u.mu.Lock()
 			_, perm := u.failed[id]
@@ -145,23 +172,21 @@ func (u *Uploader) Run(stop, work context.Context) error {
 				continue
 			}
 			inflightMu.Lock()
-			busy := inflight[id]
-			if !busy {
+			busy, full := inflight[id], len(inflight) >= conc
+			if !busy && !full {
 				inflight[id] = true
 			}
 			inflightMu.Unlock()
+			if full {
+				break
+			}
 			if busy {
 				continue
-			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return nil
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { <-sem; inflightMu.Lock(); delete(inflight, id); inflightMu.Unlock(); u.Wake() }()
+				defer func() { inflightMu.Lock(); delete(inflight, id); inflightMu.Unlock(); u.Wake() }()
 				if err := u.Process(work, id); err != nil && work.Err() == nil {
 					u.log.Warn("upload not done", "item", id, "err", err)
 				}
@@ -182,13 +207,37 @@ func (u *Uploader) Run(stop, work context.Context) error {
 	}
 }
 
+// pending is the queue, most urgent first: items whose retention class is
+// not the default (an investigator or policy raised it: incident,
+// complaint) before the rest, then by ingest time, oldest first.
 func (u *Uploader) pending(ctx context.Context) ([]string, error) {
-	var ids []string
+	type entry struct {
+		id     string
+		urgent bool
+		at     time.Time
+	}
+	var q []entry
 	err := u.ledger.Items(ctx, custody.Filter{States: []custody.State{custody.StateVaulted, custody.StateUploaded}}, func(it custody.Item) error {
-		ids = append(ids, it.ID)
+		q = append(q, entry{it.ID, u.Urgent(it), it.IngestedAt})
 		return nil
 	})
+	sort.SliceStable(q, func(i, j int) bool {
+		if q[i].urgent != q[j].urgent {
+			return q[i].urgent
+		}
+		return q[i].at.Before(q[j].at)
+	})
+	ids := make([]string, len(q))
+	for i, e := range q {
+		ids[i] = e.id
+	}
 	return ids, err
+}
+
+// Urgent reports whether it goes to the front of the upload queue: its
+// retention class is not the default one.
+func (u *Uploader) Urgent(it custody.Item) bool {
+	return it.RetentionClass != "" && it.RetentionClass != u.cfg.Retention.DefaultClass
 }
 
 // Sync uploads and verifies the given items now, retrying transient failures
@@ -245,22 +294,45 @@ func (u *Uploader) Process(ctx context.Context, id string) error {
 	return nil
 }
 
-// fail classifies err: a permanent one is recorded in the ledger once; a
-// transient one schedules a retry with backoff.
+// fail classifies err: a permanent one is recorded in the ledger once per
+// run (UPLOAD_FAILED, or VERIFY_FAILED for the verify step, with the item's
+// last_error set so status shows it after a restart) and logged once; the
+// item is not tried again until the next start. A transient one schedules
+// a retry with backoff. At verify, a recorded version the store no longer
+// has (ErrNotFound) is permanent: it is an incident to look into, not
+// something to paper over with a new upload.
 func (u *Uploader) fail(ctx context.Context, it custody.Item, step string, err error) error {
-	if objstore.IsPermanent(err) {
+	vanished := step == "verify" && errors.Is(err, objstore.ErrNotFound)
+	if objstore.IsPermanent(err) || errors.Is(err, ErrPermanent) || vanished {
 		u.mu.Lock()
 		_, seen := u.failed[it.ID]
 		u.failed[it.ID] = err
 		u.mu.Unlock()
 		if !seen {
 			u.log.Error("permanent upload failure", "item", it.ID, "step", step, "err", err)
-			if _, aerr := u.ledger.Append(ctx, custody.Event{
-				Type: custody.UploadFailed, Actor: u.actor, Camera: it.Camera, Item: it.ID, SHA256: it.SHA256,
+			typ := custody.UploadFailed
+			if step == "verify" {
+				typ = custody.VerifyFailed
+			}
+			ev := custody.Event{
+				Type: typ, Actor: u.actor, Camera: it.Camera, Item: it.ID, SHA256: it.SHA256,
 				Details: map[string]string{"step": step, "reason": err.Error(), "permanent": "true"},
-			}, nil); aerr != nil {
+			}
+			if vanished {
+				ev.Details["vanished"] = "true"
+			}
+			var item *custody.Item
+			if cur, gerr := u.ledger.Item(ctx, it.ID); gerr == nil {
+				cur.LastError = truncate(step+": "+err.Error(), 512)
+				cur.UploadAttempts++
+				item = &cur
+			}
+			if _, aerr := u.ledger.Append(ctx, ev, item); aerr != nil {
 				u.log.Error("record upload failure", "item", it.ID, "err", aerr)
 			}
+		}
+		if errors.Is(err, ErrPermanent) {
+			return fmt.Errorf("%s %s: %w", step, it.ID, err)
 		}
 		return fmt.Errorf("%s %s: %w: %w", step, it.ID, ErrPermanent, err)
 	}
@@ -269,6 +341,23 @@ func (u *Uploader) fail(ctx context.Context, it custody.Item, step string, err e
 	u.retryAt[it.ID] = u.now().Add(u.backoff(u.attempts[it.ID]))
 	u.mu.Unlock()
 	return fmt.Errorf("%s %s: %w", step, it.ID, err)
+}
+
+// Failed returns the items that failed permanently in this run, with why.
+func (u *Uploader) Failed() map[string]error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return maps.Clone(u.failed)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // backoff is capped exponential with full jitter in [d/2, d], so that many
@@ -325,7 +414,7 @@ func (u *Uploader) put(ctx context.Context, it custody.Item) (custody.Item, erro
 	}
 	defer f.Close()
 	key := ingest.ObjectKey(it)
-	res, err := u.store.Put(ctx, objstore.PutRequest{
+	req := objstore.PutRequest{
 		Key: key, Body: f, Size: it.Size, SHA256: sum,
 		Tags: map[string]string{
 			"camera": it.Camera, "assigned_to": it.AssignedTo,
@@ -338,22 +427,46 @@ func (u *Uploader) put(ctx context.Context, it custody.Item) (custody.Item, erro
 		},
 		ContentType: contentType(key),
 		LockMode:    class.Mode, RetainUntil: until,
-	})
+	}
+	var res objstore.PutResult
+	uploadID := ""
+	if mp, ok := u.store.(objstore.Multipart); ok && it.Size >= mp.MultipartThreshold() {
+		res, err = u.putMultipart(ctx, mp, it, req)
+		if st, ok := u.LastResume(it.ID); ok && !res.Reused {
+			uploadID = st.UploadID
+		}
+	} else {
+		res, err = u.store.Put(ctx, req)
+		if errors.Is(err, objstore.ErrChecksumMismatch) {
+			// The store refused the body: damaged on the way, or the vault
+			// copy changed? Only a re-read tells.
+			if got, n, rerr := digest.Reader(io.NewSectionReader(f, 0, it.Size)); rerr == nil && n == it.Size && got == sum {
+				u.log.Warn("store refused the upload as damaged in transit; the vault copy is intact, retrying", "item", it.ID)
+				err = transient(err)
+			} else if rerr == nil {
+				err = fmt.Errorf("vault copy of %s no longer hashes to the recorded sha256: %w: %w", it.ID, ErrPermanent, err)
+			}
+		}
+	}
 	if err != nil {
 		return it, fmt.Errorf("put %s: %w", key, err)
 	}
 	it.State = custody.StateUploaded
 	it.ObjectKey, it.VersionID, it.RetainUntil = key, res.VersionID, until
 	it.LastError = ""
+	details := map[string]string{
+		"key": key, "version_id": res.VersionID, "etag": res.ETag,
+		"checksum_sha256": res.ChecksumSHA256, "parts": strconv.Itoa(res.Parts),
+		"reused_existing_version": strconv.FormatBool(res.Reused),
+		"lock_mode":               class.Mode, "retain_until": until.Format(time.RFC3339),
+		"retention_class": it.RetentionClass,
+	}
+	if uploadID != "" {
+		details["upload_id"] = uploadID
+	}
 	if _, err := u.ledger.Append(ctx, custody.Event{
 		Type: custody.Uploaded, Actor: u.actor, Camera: it.Camera, Item: it.ID, SHA256: it.SHA256,
-		Details: map[string]string{
-			"key": key, "version_id": res.VersionID, "etag": res.ETag,
-			"checksum_sha256": res.ChecksumSHA256, "parts": strconv.Itoa(res.Parts),
-			"reused_existing_version": strconv.FormatBool(res.Reused),
-			"lock_mode":               class.Mode, "retain_until": until.Format(time.RFC3339),
-			"retention_class": it.RetentionClass,
-		},
+		Details: details,
 	}, &it); err != nil {
 		return it, fmt.Errorf("record upload of %s: %w", it.ID, err)
 	}
@@ -367,6 +480,7 @@ func (u *Uploader) verify(ctx context.Context, it custody.Item) (custody.Item, e
 		return it, err
 	}
 	it.State = custody.StateVerified
+	it.LastError = ""
 	if _, err := u.ledger.Append(ctx, custody.Event{
 		Type: custody.Verified, Actor: u.actor, Camera: it.Camera, Item: it.ID, SHA256: it.SHA256,
 		Details: map[string]string{

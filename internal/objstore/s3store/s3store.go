@@ -64,6 +64,12 @@ type Config struct {
 	// MultipartThreshold is the size from which Put uploads in parts;
 	// 0 means DefaultMultipartThreshold.
 	MultipartThreshold int64
+	// Limiter, when set, paces every byte written to the network (the
+	// upload bandwidth limit); nil means unlimited.
+	Limiter objstore.Limiter
+	// ResponseTimeout bounds the wait for a response after a request was
+	// sent; 0 means DefaultResponseTimeout.
+	ResponseTimeout time.Duration
 }
 
 // Store is an objstore.Store on one S3 bucket.
@@ -91,6 +97,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Store, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		config.WithHTTPClient(newHTTPClient(c.Limiter, c.ResponseTimeout)),
 	}
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))

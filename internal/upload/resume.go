@@ -1,0 +1,456 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/ingest"
+	"github.com/evidenced/evidenced/internal/objstore"
+)
+
+// Resumable multipart uploads.
+//
+// The ledger names every multipart upload before a byte of it is sent
+// (UPLOAD_STARTED: upload_id, key, part_size, parts, size), so a crash at
+// any point leaves either nothing in the store or an upload the next run
+// finds. Completed parts are recorded in batches (UPLOAD_PARTS: one record
+// per partsPerRecord parts or checkpointEvery, whichever comes first, and
+// at the end of every attempt): a part record is an audit trail, not the
+// resume state. The store's ListParts is the truth for what it holds, so a
+// part acknowledged but not yet recorded when the process died is still not
+// sent again; batching keeps a 60 GB recording (7,000+ parts) to a few
+// hundred records instead of one fsynced record per 8 MiB.
+//
+// Resume (resumeOrStart):
+//  1. Existing: the newest version of the key already holds our SHA-256
+//     (Complete succeeded but UPLOADED was not recorded) → reuse it.
+//  2. The vault copy is hashed in parts; the whole must equal the item's
+//     SHA-256 (a damaged vault copy is never uploaded as evidence).
+//  3. The open upload of the item is the last UPLOAD_STARTED not closed by
+//     UPLOAD_ABORTED or UPLOADED. With a different key or part size it is
+//     aborted (UPLOAD_ABORTED, superseded).
+//  4. ListParts: a part the store holds with the size and SHA-256 of our
+//     local part is kept; anything else (missing, the ledger has it but the
+//     store does not, wrong checksum or none reported) is sent again. An
+//     upload the store no longer has is recorded UPLOAD_ABORTED and a new
+//     one started.
+//  5. Missing parts are sent, part_concurrency at a time; then Complete.
+const (
+	partsPerRecord  = 16
+	checkpointEvery = 5 * time.Second
+	// partAttempts is how often one part is tried within one attempt
+	// before the attempt fails (and the item backs off): a flaky link
+	// should not make the uploader re-read a large file from the start.
+	partAttempts = 4
+)
+
+// openUpload is the multipart upload the ledger says is in progress.
+type openUpload struct {
+	uploadID string
+	key      string
+	partSize int64
+	parts    int
+	recorded map[int]string // part number → sha256 hex, from UPLOAD_PARTS
+}
+
+// findOpenUpload reads the item's custody chain for its open upload.
+func findOpenUpload(evs []custody.Event) *openUpload {
+	var st *openUpload
+	for _, e := range evs {
+		switch e.Type {
+		case custody.UploadStarted:
+			ps, _ := strconv.ParseInt(e.Details["part_size"], 10, 64)
+			n, _ := strconv.Atoi(e.Details["parts"])
+			st = &openUpload{uploadID: e.Details["upload_id"], key: e.Details["key"], partSize: ps, parts: n, recorded: map[int]string{}}
+		case custody.UploadParts:
+			if st != nil && e.Details["upload_id"] == st.uploadID {
+				for k, v := range e.Details {
+					if num, ok := strings.CutPrefix(k, "part_"); ok {
+						if n, err := strconv.Atoi(num); err == nil {
+							sha, _, _ := strings.Cut(v, " ")
+							st.recorded[n] = sha
+						}
+					}
+				}
+			}
+		case custody.UploadAborted:
+			if st != nil && e.Details["upload_id"] == st.uploadID {
+				st = nil
+			}
+		case custody.Uploaded:
+			st = nil
+		}
+	}
+	if st != nil && st.uploadID == "" {
+		return nil
+	}
+	return st
+}
+
+// partHashes caches the part sums of an item across attempts in this
+// process, so a transient failure does not make a large file be read again.
+type partHashes struct {
+	size, partSize int64
+	sums           []digest.Sum
+}
+
+func (u *Uploader) hashParts(ctx context.Context, it custody.Item, body io.ReaderAt, want digest.Sum, ps int64) ([]digest.Sum, error) {
+	u.mu.Lock()
+	h, ok := u.hashes[it.ID]
+	u.mu.Unlock()
+	if ok && h.size == it.Size && h.partSize == ps {
+		return h.sums, nil
+	}
+	whole, sums, err := objstore.HashParts(ctx, body, it.Size, ps)
+	if err != nil {
+		return nil, fmt.Errorf("hash vault copy of %s: %w", it.ID, err)
+	}
+	if whole != want {
+		return nil, fmt.Errorf("vault copy of %s hashes to sha256 %s, recorded %s: %w: %w", it.ID, whole.Hex(), want.Hex(), ErrPermanent, objstore.ErrChecksumMismatch)
+	}
+	u.mu.Lock()
+	u.hashes[it.ID] = partHashes{size: it.Size, partSize: ps, sums: sums}
+	u.mu.Unlock()
+	return sums, nil
+}
+
+func (u *Uploader) forgetHashes(id string) {
+	u.mu.Lock()
+	delete(u.hashes, id)
+	u.mu.Unlock()
+}
+
+// ResumeStats says what one multipart attempt did, for logs and tests.
+type ResumeStats struct {
+	UploadID  string
+	Resumed   bool
+	PartsKept int // held by the store with the right checksum: not sent
+	PartsSent int
+}
+
+// putMultipart uploads req as a resumable multipart upload (see above).
+func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it custody.Item, req objstore.PutRequest) (objstore.PutResult, error) {
+	if res, ok, err := mp.Existing(ctx, req); err != nil || ok {
+		return res, err
+	}
+	ps := objstore.PartSize(req.Size)
+	n := objstore.PartCount(req.Size, ps)
+	sums, err := u.hashParts(ctx, it, req.Body, req.SHA256, ps)
+	if err != nil {
+		return objstore.PutResult{}, err
+	}
+	evs, err := u.ledger.Custody(ctx, it.ID)
+	if err != nil {
+		return objstore.PutResult{}, fmt.Errorf("read custody of %s: %w", it.ID, err)
+	}
+	st := findOpenUpload(evs)
+	if st != nil && (st.key != req.Key || st.partSize != ps || st.parts != n) {
+		u.abortUpload(ctx, mp, it, st.key, st.uploadID, "superseded: key or part size changed")
+		st = nil
+	}
+	have := map[int]objstore.Part{}
+	stats := ResumeStats{}
+	if st != nil {
+		parts, err := mp.ListParts(ctx, req.Key, st.uploadID)
+		switch {
+		case errors.Is(err, objstore.ErrNotFound):
+			u.abortUpload(ctx, mp, it, req.Key, st.uploadID, "the store no longer has the upload")
+			st = nil
+		case err != nil:
+			return objstore.PutResult{}, err
+		default:
+			for _, p := range parts {
+				i := p.Number - 1
+				if i < 0 || i >= n {
+					continue
+				}
+				l := min(ps, req.Size-int64(i)*ps)
+				if p.Size == l && p.ChecksumSHA256 == sums[i].Base64() && p.ETag != "" {
+					have[p.Number] = p
+				}
+			}
+			for num := range st.recorded {
+				if _, ok := have[num]; !ok {
+					u.log.Warn("part recorded in the ledger is not in the store; sending it again", "item", it.ID, "part", num)
+				}
+			}
+			stats.Resumed, stats.UploadID = true, st.uploadID
+		}
+	}
+	if st == nil {
+		id, err := mp.CreateMultipart(ctx, req)
+		if err != nil {
+			return objstore.PutResult{}, err
+		}
+		if _, err := u.ledger.Append(ctx, custody.Event{
+			Type: custody.UploadStarted, Actor: u.actor, Camera: it.Camera, Item: it.ID, SHA256: it.SHA256,
+			Details: map[string]string{
+				"upload_id": id, "key": req.Key, "part_size": strconv.FormatInt(ps, 10),
+				"parts": strconv.Itoa(n), "size": strconv.FormatInt(req.Size, 10),
+			},
+		}, nil); err != nil {
+			// Not recorded: nobody would ever resume it, so do not leave it.
+			u.abortQuiet(mp, req.Key, id)
+			return objstore.PutResult{}, fmt.Errorf("record multipart upload of %s: %w", it.ID, err)
+		}
+		st = &openUpload{uploadID: id, key: req.Key, partSize: ps, parts: n}
+		stats.UploadID = id
+	}
+	stats.PartsKept = len(have)
+	if stats.Resumed {
+		u.log.Info("resuming multipart upload", "item", it.ID, "parts", n, "parts_in_store", len(have))
+	}
+
+	cp := &checkpoint{u: u, it: it, uploadID: st.uploadID, last: u.now()}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(u.cfg.Upload.PartConcurrency, 1))
+	var missing []int
+	for i := range n {
+		if _, ok := have[i+1]; !ok {
+			missing = append(missing, i)
+		}
+	}
+	for _, i := range missing {
+		g.Go(func() error {
+			off := int64(i) * ps
+			l := min(ps, req.Size-off)
+			p, err := u.sendPart(gctx, mp, it, req, st.uploadID, i+1, off, l, sums[i])
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			have[p.Number] = p
+			stats.PartsSent++
+			mu.Unlock()
+			cp.add(gctx, p, sums[i].Hex())
+			return nil
+		})
+	}
+	err = g.Wait()
+	// Record what was acknowledged even when the attempt failed or is being
+	// cancelled: the ledger is local and quick.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	cp.flush(fctx)
+	cancel()
+	u.setStats(it.ID, stats)
+	if err != nil {
+		return objstore.PutResult{}, err
+	}
+	parts := make([]objstore.Part, 0, n)
+	for i := 1; i <= n; i++ {
+		parts = append(parts, have[i])
+	}
+	res, err := mp.CompleteMultipart(ctx, req.Key, st.uploadID, parts)
+	if err != nil {
+		if errors.Is(err, objstore.ErrInvalidRequest) {
+			// The store refuses to assemble these parts (a part it listed is
+			// gone, an ETag changed): start afresh next time rather than fail
+			// the recording for good.
+			u.abortUpload(ctx, mp, it, req.Key, st.uploadID, "complete refused: "+err.Error())
+			return objstore.PutResult{}, fmt.Errorf("complete multipart upload of %s (will start a new upload): %s", it.ID, err.Error())
+		}
+		return objstore.PutResult{}, err
+	}
+	u.forgetHashes(it.ID)
+	return res, nil
+}
+
+// sendPart uploads one part, retrying transient failures a few times. A
+// part the store refuses as not matching its checksum is re-read from the
+// vault: if the vault still gives the recorded part hash, the bytes were
+// damaged on the way (retry); otherwise the vault copy changed (permanent).
+func (u *Uploader) sendPart(ctx context.Context, mp objstore.Multipart, it custody.Item, req objstore.PutRequest, uploadID string, num int, off, l int64, sum digest.Sum) (objstore.Part, error) {
+	var err error
+	for try := 1; try <= partAttempts; try++ {
+		var p objstore.Part
+		p, err = mp.UploadPart(ctx, req.Key, uploadID, num, req.Body, off, l, sum)
+		if err == nil {
+			return p, nil
+		}
+		if ctx.Err() != nil {
+			return p, err
+		}
+		if errors.Is(err, objstore.ErrChecksumMismatch) {
+			got, n, rerr := digest.Reader(io.NewSectionReader(req.Body, off, l))
+			if rerr != nil {
+				return p, fmt.Errorf("re-read part %d of %s: %w", num, it.ID, rerr)
+			}
+			if n != l || got != sum {
+				return p, fmt.Errorf("part %d of %s changed in the vault (sha256 %s, hashed %s before sending): %w: %w", num, it.ID, got.Hex(), sum.Hex(), ErrPermanent, err)
+			}
+			u.log.Warn("store refused a part as damaged in transit; the vault copy is intact, sending it again", "item", it.ID, "part", num)
+			err = transient(err)
+		} else if objstore.IsPermanent(err) || errors.Is(err, objstore.ErrNotFound) {
+			// ErrNotFound: the upload itself is gone; the next attempt
+			// reconciles and starts a new one.
+			return p, err
+		}
+		if try < partAttempts {
+			if serr := sleep(ctx, u.backoff(try)); serr != nil {
+				return p, err
+			}
+		}
+	}
+	return objstore.Part{}, err
+}
+
+// transientErr hides the sentinels of an error that re-reading showed to
+// be a transport fault, so that fail() backs off instead of giving up.
+type transientErr struct{ msg string }
+
+func (e transientErr) Error() string { return e.msg }
+
+func transient(err error) error {
+	return transientErr{"damaged in transit (vault copy intact): " + err.Error()}
+}
+
+// checkpoint batches UPLOAD_PARTS records.
+type checkpoint struct {
+	u        *Uploader
+	it       custody.Item
+	uploadID string
+
+	mu      sync.Mutex
+	pending []donePart
+	last    time.Time
+}
+
+type donePart struct {
+	objstore.Part
+	sha256 string // hex
+}
+
+func (c *checkpoint) add(ctx context.Context, p objstore.Part, sha256 string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = append(c.pending, donePart{p, sha256})
+	if len(c.pending) >= partsPerRecord || c.u.now().Sub(c.last) >= checkpointEvery {
+		c.flushLocked(ctx)
+	}
+}
+
+func (c *checkpoint) flush(ctx context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.flushLocked(ctx)
+}
+
+func (c *checkpoint) flushLocked(ctx context.Context) {
+	c.last = c.u.now()
+	if len(c.pending) == 0 {
+		return
+	}
+	sort.Slice(c.pending, func(i, j int) bool { return c.pending[i].Number < c.pending[j].Number })
+	d := map[string]string{"upload_id": c.uploadID}
+	nums := make([]string, 0, len(c.pending))
+	for _, p := range c.pending {
+		d["part_"+strconv.Itoa(p.Number)] = p.sha256 + " " + strconv.FormatInt(p.Size, 10) + " " + strings.Trim(p.ETag, `"`)
+		nums = append(nums, strconv.Itoa(p.Number))
+	}
+	d["parts"] = strings.Join(nums, ",")
+	if _, err := c.u.ledger.Append(ctx, custody.Event{
+		Type: custody.UploadParts, Actor: c.u.actor, Camera: c.it.Camera, Item: c.it.ID, Details: d,
+	}, nil); err != nil {
+		// The store holds the parts; ListParts finds them next time.
+		c.u.log.Warn("record uploaded parts", "item", c.it.ID, "err", err)
+		return
+	}
+	c.pending = c.pending[:0]
+}
+
+// abortUpload aborts an upload of one of our items and records it.
+func (u *Uploader) abortUpload(ctx context.Context, mp objstore.Multipart, it custody.Item, key, uploadID, reason string) {
+	u.abortQuiet(mp, key, uploadID)
+	if _, err := u.ledger.Append(ctx, custody.Event{
+		Type: custody.UploadAborted, Actor: u.actor, Camera: it.Camera, Item: it.ID,
+		Details: map[string]string{"upload_id": uploadID, "key": key, "reason": reason},
+	}, nil); err != nil {
+		u.log.Warn("record aborted upload", "item", it.ID, "err", err)
+	}
+	u.log.Info("multipart upload aborted", "item", it.ID, "reason", reason)
+}
+
+func (u *Uploader) abortQuiet(mp objstore.Multipart, key, uploadID string) {
+	// Abort even when ctx has ended: parts left behind hold space.
+	actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := mp.AbortMultipart(actx, key, uploadID); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		u.log.Warn("abort multipart upload", "key", key, "err", err)
+	}
+}
+
+// Sweep aborts multipart uploads in the bucket that will never be
+// completed: an upload of one of this host's items that is not the one its
+// ledger resumes (a crash between CreateMultipartUpload and UPLOAD_STARTED,
+// or a superseded one), and, once older than upload.abandoned_after, any
+// upload this ledger does not know. It returns how many it aborted.
+func (u *Uploader) Sweep(ctx context.Context) (int, error) {
+	mp, ok := u.store.(objstore.Multipart)
+	if !ok {
+		return 0, nil
+	}
+	ups, err := mp.ListMultipart(ctx, "")
+	if err != nil {
+		return 0, fmt.Errorf("sweep abandoned uploads: %w", err)
+	}
+	n := 0
+	for _, up := range ups {
+		id, _, _ := strings.Cut(path.Base(up.Key), ".")
+		it, err := u.ledger.Item(ctx, id)
+		ours := err == nil && ingest.ObjectKey(it) == up.Key
+		if ours {
+			lock := u.itemLock(it.ID)
+			lock.Lock()
+			keep := false
+			if it.State == custody.StateVaulted {
+				evs, err := u.ledger.Custody(ctx, it.ID)
+				if err != nil {
+					lock.Unlock()
+					return n, fmt.Errorf("sweep: read custody of %s: %w", it.ID, err)
+				}
+				st := findOpenUpload(evs)
+				keep = st != nil && st.uploadID == up.UploadID
+			}
+			if !keep {
+				u.abortUpload(ctx, mp, it, up.Key, up.UploadID, "abandoned: not the upload the ledger resumes")
+				n++
+			}
+			lock.Unlock()
+			continue
+		}
+		if age := u.cfg.Upload.AbandonedAfter.Duration; age > 0 && !up.Initiated.IsZero() && u.now().Sub(up.Initiated) > age {
+			u.abortQuiet(mp, up.Key, up.UploadID)
+			u.log.Info("multipart upload unknown to this ledger aborted", "key", up.Key, "initiated", up.Initiated)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (u *Uploader) setStats(id string, s ResumeStats) {
+	u.mu.Lock()
+	u.stats[id] = s
+	u.mu.Unlock()
+}
+
+// LastResume returns what the last multipart attempt on item id did in
+// this process (for logs and tests).
+func (u *Uploader) LastResume(id string) (ResumeStats, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s, ok := u.stats[id]
+	return s, ok
+}
