@@ -1,0 +1,368 @@
+package anchor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/tlog"
+	"github.com/evidenced/evidenced/internal/tsa"
+)
+
+// Problem is one thing wrong with what is anchored, or with the local
+// ledger measured against it.
+type Problem struct {
+	// Object is the key of the object concerned (relative to the store's
+	// prefix); VersionID the version, when one version is meant.
+	Object    string
+	VersionID string
+	// What says what is wrong, in words for an operator or a court.
+	What string
+}
+
+func (p Problem) String() string {
+	if p.VersionID != "" {
+		return fmt.Sprintf("%s (version %s): %s", p.Object, p.VersionID, p.What)
+	}
+	return p.Object + ": " + p.What
+}
+
+// Report is what Check found.
+type Report struct {
+	// Checkpoints is how many checkpoint sizes are anchored; Valid how
+	// many of them have a validly signed note.
+	Checkpoints, Valid int
+	// Reproduced is the largest anchored size the local ledger reproduces
+	// (0 when none, or when Check ran without a ledger).
+	Reproduced uint64
+	// Timestamps is how many checkpoints have a time-stamp that matches.
+	Timestamps int
+	// Records is how many anchored records were re-hashed into the
+	// checkpoints' roots.
+	Records uint64
+	// Problems lists everything wrong; empty means all is consistent.
+	Problems []Problem
+}
+
+// OK reports whether Check found nothing wrong.
+func (r Report) OK() bool { return len(r.Problems) == 0 }
+
+// CheckOptions tune CheckWith.
+type CheckOptions struct {
+	// Verifiers are the host keys whose checkpoint signatures are trusted
+	// (every key the host ever had, for a ledger whose key was rotated).
+	Verifiers []note.Verifier
+	// TSARoots, when set, also verifies each time-stamp's signature and
+	// certificate chain; otherwise only that it stamps the note.
+	TSARoots *x509.CertPool
+	// SkipRecords skips re-hashing the anchored records (which reads them
+	// all from the store).
+	SkipRecords bool
+}
+
+// Check fetches every anchored checkpoint of host and verifies, naming the
+// object for each failure: its signature with v; that the local ledger
+// reproduces its root at its size (so a ledger rewritten, truncated, forked
+// or restored from an older copy is detected even if every local hash was
+// recomputed); the consistency proofs between successive checkpoints; the
+// time-stamps' imprints; and that the anchored records hash to every root.
+// The error is for an operational failure (the store cannot be listed);
+// integrity failures are Problems.
+func Check(ctx context.Context, l Ledger, s Store, hostID string, v note.Verifier) (Report, error) {
+	return CheckWith(ctx, l, s, hostID, CheckOptions{Verifiers: []note.Verifier{v}})
+}
+
+type goodCheckpoint struct {
+	c    tlog.Checkpoint
+	note []byte
+}
+
+// CheckWith is Check with options. l may be nil: then only the anchored
+// objects are checked against each other (what a third party without the
+// host's ledger can do).
+func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOptions) (Report, error) {
+	var rep Report
+	problem := func(key, version, format string, args ...any) {
+		rep.Problems = append(rep.Problems, Problem{Object: key, VersionID: version, What: fmt.Sprintf(format, args...)})
+	}
+	if s == nil {
+		return rep, ErrNoStore
+	}
+	if len(o.Verifiers) == 0 {
+		return rep, errors.New("anchor check: no host key to verify checkpoints with")
+	}
+	vs, err := s.ListVersions(ctx, Prefix(hostID)+"checkpoints/")
+	if err != nil {
+		return rep, fmt.Errorf("anchor check %s: list checkpoints: %w", hostID, err)
+	}
+	notes := map[uint64][]Version{}
+	proofs := map[uint64][]Version{}
+	stamps := map[uint64][]Version{}
+	for _, v := range vs {
+		n, ext, ok := parseCheckpointName(hostID, v.Key)
+		switch {
+		case ok && ext == "note":
+			notes[n] = append(notes[n], v)
+		case ok && ext == "proof":
+			proofs[n] = append(proofs[n], v)
+		case ok && ext == "tsr":
+			stamps[n] = append(stamps[n], v)
+		default:
+			problem(v.Key, v.VersionID, "an object evidenced does not write in checkpoints/")
+		}
+	}
+	sizes := make([]uint64, 0, len(notes))
+	for n := range notes {
+		sizes = append(sizes, n)
+	}
+	slices.Sort(sizes)
+	rep.Checkpoints = len(sizes)
+	origin := custody.CheckpointOrigin(hostID)
+
+	var good []goodCheckpoint
+	for _, size := range sizes {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		key := CheckpointKey(hostID, size)
+		versions := notes[size]
+		if len(versions) > 1 {
+			problem(key, "", "%d versions: evidenced writes a checkpoint once, so a version was added after it was anchored (Object Lock keeps every version; each is checked)", len(versions))
+		}
+		var valid []goodCheckpoint
+		for _, v := range versions {
+			b, err := readObject(ctx, s, key, v.VersionID)
+			if err != nil {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				problem(key, v.VersionID, "cannot be read: %v", err)
+				continue
+			}
+			c, ver, err := openNote(b, origin, o.Verifiers)
+			if err != nil {
+				problem(key, v.VersionID, "the signed checkpoint does not verify with the host key: %v", err)
+				continue
+			}
+			if c.Size != size {
+				problem(key, v.VersionID, "holds a checkpoint of size %d, not %d as its name says", c.Size, size)
+				continue
+			}
+			valid = append(valid, goodCheckpoint{c: c, note: b})
+			if l != nil {
+				if _, err := l.VerifyAgainst(ctx, b, ver); err != nil {
+					problem(key, v.VersionID, "the local ledger does not reproduce this checkpoint (size %d, root %s): %v", size, c.Root, err)
+				} else if size > rep.Reproduced {
+					rep.Reproduced = size
+				}
+			}
+		}
+		switch {
+		case len(valid) == 0:
+			continue
+		case slices.ContainsFunc(valid[1:], func(g goodCheckpoint) bool { return g.c.Root != valid[0].c.Root }):
+			problem(key, "", "validly signed versions with different roots: the host key signed two histories of size %d (a fork)", size)
+			continue
+		}
+		rep.Valid++
+		good = append(good, valid[0])
+		checkStamps(ctx, s, hostID, size, valid[0].note, stamps[size], o.TSARoots, &rep, problem)
+	}
+
+	// Successive checkpoints must be consistent: each later tree extends
+	// the earlier one. The proofs are in the store, so this holds or fails
+	// without the local ledger.
+	for i := 1; i < len(good); i++ {
+		prev, cur := good[i-1].c, good[i].c
+		key := proofKey(hostID, cur.Size)
+		pv := proofs[cur.Size]
+		if len(pv) == 0 {
+			problem(key, "", "missing: nothing proves checkpoint %d extends checkpoint %d", cur.Size, prev.Size)
+			continue
+		}
+		if len(pv) > 1 {
+			problem(key, "", "%d versions: a proof is written once", len(pv))
+		}
+		for _, v := range pv {
+			b, err := readObject(ctx, s, key, v.VersionID)
+			if err != nil {
+				problem(key, v.VersionID, "cannot be read: %v", err)
+				continue
+			}
+			p, err := tlog.ParseProof(b)
+			if err != nil {
+				problem(key, v.VersionID, "not a proof: %v", err)
+				continue
+			}
+			if p.Kind != tlog.Consistency || p.A != prev.Size || p.B != cur.Size {
+				problem(key, v.VersionID, "is a %s proof %d→%d, want consistency %d→%d (the previous valid checkpoint)", p.Kind, p.A, p.B, prev.Size, cur.Size)
+				continue
+			}
+			if err := p.Verify(tlog.Hash{}, prev.Root, cur.Root); err != nil {
+				problem(key, v.VersionID, "checkpoint %d (root %s) is not an extension of checkpoint %d (root %s): %v",
+					cur.Size, cur.Root, prev.Size, prev.Root, err)
+			}
+		}
+	}
+	for n, pv := range proofs {
+		if _, ok := notes[n]; !ok {
+			for _, v := range pv {
+				problem(v.Key, v.VersionID, "a proof for a checkpoint that is not anchored (an anchor interrupted before its checkpoint was written)")
+			}
+		}
+	}
+
+	if !o.SkipRecords && len(good) > 0 {
+		if err := checkRecords(ctx, s, hostID, good, &rep, problem); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// openNote verifies msg with whichever of vs signed it and parses it.
+func openNote(msg []byte, origin string, vs []note.Verifier) (tlog.Checkpoint, note.Verifier, error) {
+	var firstErr error
+	for _, v := range vs {
+		c, err := tlog.OpenCheckpoint(msg, origin, v)
+		if err == nil {
+			return c, v, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return tlog.Checkpoint{}, nil, firstErr
+}
+
+// checkStamps checks the time-stamps of one checkpoint.
+func checkStamps(ctx context.Context, s Store, hostID string, size uint64, noteBytes []byte, versions []Version,
+	roots *x509.CertPool, rep *Report, problem func(key, version, format string, args ...any)) {
+	key := TimestampKey(hostID, size)
+	sum := digest.Bytes(noteBytes)
+	ok := false
+	for _, v := range versions {
+		b, err := readObject(ctx, s, key, v.VersionID)
+		if err != nil {
+			problem(key, v.VersionID, "cannot be read: %v", err)
+			continue
+		}
+		tok, err := tsa.ParseResponse(b, sum, nil)
+		if err != nil {
+			problem(key, v.VersionID, "is not a time-stamp of checkpoint %d (SHA-256 %s): %v", size, sum.Hex(), err)
+			continue
+		}
+		if roots != nil {
+			if err := tok.Verify(roots); err != nil {
+				problem(key, v.VersionID, "the time-stamp does not verify: %v", err)
+				continue
+			}
+		}
+		ok = true
+	}
+	if ok {
+		rep.Timestamps++
+	}
+}
+
+// maxLine bounds one record line (custody records are at most 1 MiB).
+const maxLine = 1<<20 + 1
+
+// checkRecords re-hashes the anchored records, file by file in checkpoint
+// order, into the Merkle tree and compares the root at every checkpoint:
+// the check a third party can make with the anchored objects alone. It
+// stops at the first file that fails, since every later root depends on
+// it.
+func checkRecords(ctx context.Context, s Store, hostID string, good []goodCheckpoint, rep *Report,
+	problem func(key, version, format string, args ...any)) error {
+	vs, err := s.ListVersions(ctx, Prefix(hostID)+"records/")
+	if err != nil {
+		return fmt.Errorf("anchor check %s: list records: %w", hostID, err)
+	}
+	count := map[string]int{}
+	for _, v := range vs {
+		count[v.Key]++
+	}
+	var f tlog.Frontier
+	prevHash := custody.GenesisHash
+	for _, g := range good {
+		from, to := f.Size+1, g.c.Size
+		key := RecordsKey(hostID, from, to)
+		if count[key] == 0 {
+			problem(key, "", "missing: the records covered by checkpoint %d are not anchored", to)
+			return nil
+		}
+		if count[key] > 1 {
+			problem(key, "", "%d versions: records are written once", count[key])
+		}
+		rc, err := s.Open(ctx, key, "")
+		if err != nil {
+			problem(key, "", "cannot be read: %v", err)
+			return nil
+		}
+		msg := hashRecords(bufio.NewReaderSize(rc, 64<<10), &f, to, &prevHash)
+		rc.Close()
+		if msg != "" {
+			problem(key, "", "%s", msg)
+			return nil
+		}
+		if root := f.Root(); root != g.c.Root {
+			problem(key, "", "the records 1..%d hash to root %s but %s says %s: an anchored record was altered",
+				to, root, CheckpointKey(hostID, to), g.c.Root)
+			return nil
+		}
+		rep.Records = f.Size
+	}
+	return nil
+}
+
+// hashRecords reads records up to seq to from r into f, checking each
+// record's seq and prev_hash; it returns what is wrong, or "".
+func hashRecords(r *bufio.Reader, f *tlog.Frontier, to uint64, prevHash *string) string {
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return fmt.Sprintf("record %d: line longer than a record can be", f.Size+1)
+		}
+		if errors.Is(err, io.EOF) {
+			if len(line) != 0 {
+				return fmt.Sprintf("record %d: the last line has no newline", f.Size+1)
+			}
+			break
+		}
+		if err != nil {
+			return fmt.Sprintf("read after record %d: %v", f.Size, err)
+		}
+		rec := bytes.TrimSuffix(line, []byte("\n"))
+		seq := f.Size + 1
+		if seq > to {
+			return fmt.Sprintf("holds more than the %d records its name says", to)
+		}
+		ev, err := custody.DecodeRecord(rec)
+		if err != nil {
+			return fmt.Sprintf("line for record %d does not decode: %v", seq, err)
+		}
+		if ev.Seq != seq {
+			return fmt.Sprintf("line for record %d holds seq %d", seq, ev.Seq)
+		}
+		if !strings.EqualFold(ev.PrevHash, *prevHash) {
+			return fmt.Sprintf("record %d: prev_hash %s does not chain to record %d (%s)", seq, ev.PrevHash, seq-1, *prevHash)
+		}
+		*prevHash = custody.RecordHash(rec)
+		f.Append(tlog.LeafHash(rec))
+	}
+	if f.Size != to {
+		return fmt.Sprintf("ends at record %d, its name says %d", f.Size, to)
+	}
+	return ""
+}

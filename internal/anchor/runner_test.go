@@ -1,0 +1,138 @@
+package anchor_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/tsa"
+)
+
+// memStore is objstore.Memory with a Lister that remembers what was put.
+type memStore struct {
+	*objstore.Memory
+	mu   sync.Mutex
+	vers []anchor.Version
+}
+
+func newMemStore() *memStore { return &memStore{Memory: objstore.NewMemory()} }
+
+func (m *memStore) Put(ctx context.Context, req objstore.PutRequest) (objstore.PutResult, error) {
+	res, err := m.Memory.Put(ctx, req)
+	if err == nil && !res.Reused {
+		m.mu.Lock()
+		m.vers = append(m.vers, anchor.Version{Key: req.Key, VersionID: res.VersionID})
+		m.mu.Unlock()
+	}
+	return res, err
+}
+
+func (m *memStore) ListVersions(_ context.Context, prefix string) ([]anchor.Version, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []anchor.Version
+	for _, v := range m.vers {
+		if len(v.Key) >= len(prefix) && v.Key[:len(prefix)] == prefix {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+var _ anchor.Store = (*memStore)(nil)
+
+func TestRunnerAnchorsOnKick(t *testing.T) {
+	key, err := signing.Generate(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), key)
+	defer l.Close()
+	s := newMemStore()
+	appendDocks(t, l, 0, 2)
+
+	results := make(chan anchor.Result, 10)
+	r := anchor.NewRunner(l, s, host, time.Hour, 24*time.Hour, anchor.Options{})
+	r.OnAnchor = func(res anchor.Result, err error) {
+		if err != nil {
+			t.Errorf("anchor: %v", err)
+		}
+		results <- res
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+
+	if res := <-results; res.Size != 3 || len(res.Written) == 0 {
+		t.Fatalf("first run: %+v", res)
+	}
+	appendDocks(t, l, 2, 2) // a dock session ends
+	r.Kick()
+	if res := <-results; res.Size != 5 || res.Since != 3 {
+		t.Fatalf("after kick: %+v", res)
+	}
+	r.Kick() // nothing new
+	if res := <-results; len(res.Written) != 0 || res.Size != 5 {
+		t.Fatalf("kick with nothing new: %+v", res)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run returned %v", err)
+	}
+	rep, err := anchor.Check(context.Background(), l, s, host, key.NoteVerifier())
+	if err != nil || !rep.OK() || rep.Checkpoints != 2 || rep.Records != 5 {
+		t.Fatalf("check: %+v %v\n%s", rep, err, problems(rep))
+	}
+}
+
+func TestAnchorRefusals(t *testing.T) {
+	key, err := signing.Generate(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), key)
+	defer l.Close()
+	s := newMemStore()
+
+	// An empty ledger is not anchored.
+	if res, err := anchor.Anchor(ctx, l, s, host, time.Now().Add(time.Hour), anchor.Options{}); err != nil || len(res.Written) != 0 {
+		t.Fatalf("empty ledger: %+v %v", res, err)
+	}
+	appendDocks(t, l, 0, 1)
+	if _, err := anchor.Anchor(ctx, l, s, host, time.Now().Add(-time.Hour), anchor.Options{}); err == nil {
+		t.Fatal("a retain-until in the past was accepted")
+	}
+	if _, err := anchor.Anchor(ctx, l, nil, host, time.Now().Add(time.Hour), anchor.Options{}); !errors.Is(err, anchor.ErrNoStore) {
+		t.Fatalf("nil store: %v", err)
+	}
+	// A TSA that fails fails the anchor, and the checkpoint is not written.
+	failing := tsaFunc(func() error { return errors.New("tsa down") })
+	if _, err := anchor.Anchor(ctx, l, s, host, time.Now().Add(time.Hour), anchor.Options{TSA: failing}); err == nil {
+		t.Fatal("anchor with a failing TSA succeeded")
+	}
+	if vs, _ := s.ListVersions(ctx, anchor.CheckpointKey(host, 2)); len(vs) != 0 {
+		t.Fatal("a checkpoint was written although its time-stamp failed")
+	}
+	// Another key's checkpoint does not verify.
+	other, _ := signing.Generate(host)
+	if _, err := anchor.Anchor(ctx, l, s, host, time.Now().Add(time.Hour), anchor.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := anchor.Check(ctx, l, s, host, other.NoteVerifier())
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireProblem(t, rep, anchor.CheckpointKey(host, 2), "does not verify with the host key")
+}
+
+type tsaFunc func() error
+
+func (f tsaFunc) Timestamp(context.Context, digest.Sum) (*tsa.Token, error) { return nil, f() }
