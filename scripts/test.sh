@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export EVIDENCED_REQUIRE_S3=1
+# The USB end-to-end test boots a real kernel under QEMU; its kernel, initramfs
+# and camera images are built from Debian packages and cached.
+scripts/usb-e2e-setup.sh
+export EVIDENCED_REQUIRE_S3=1 EVIDENCED_REQUIRE_USB=1
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "not gofmt'ed:"; echo "$unformatted"; exit 1; fi

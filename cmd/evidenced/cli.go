@@ -87,6 +87,8 @@ func init() {
 	commands = []*command{
 		runCommand(), ingestCommand(), findCommand(), custodyCommand(), verifyCommand(),
 		getCommand(), statusCommand(), storeInitCommand(), versionCommand(),
+		classifyCommand(), holdCommand(), releaseCommand(),
+		exportCommand(), verifyExportCommand(),
 	}
 }
 
@@ -126,7 +128,7 @@ func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	fs := flag.NewFlagSet("evidenced "+c.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cm common
-	if c.name != "version" {
+	if c.name != "version" && c.name != "verify-export" {
 		cm.config = fs.String("config", "/etc/evidenced/evidenced.yaml", "config file")
 	}
 	if !c.local {
@@ -169,7 +171,7 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		return exitUsage
 	}
-	if c.name == "version" {
+	if c.name == "version" || c.name == "verify-export" { // need no config
 		return report(stderr, run(intake, &env{stdout: stdout, stderr: stderr}))
 	}
 	cfg, err := config.Load(*cm.config)
@@ -183,6 +185,9 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 	ctx := hard
 	if c.name == "get" {
 		return getToFile(ctx, cfg, c, fs, run, *cm.actor, stdout, stderr)
+	}
+	if c.name == "export" {
+		return exportToDir(ctx, cfg, c, fs, run, *cm.actor, stdout, stderr)
 	}
 	code, err := viaDaemon(ctx, cfg, c, fs, *cm.actor, stdout, stderr, nil)
 	if err == nil {

@@ -46,6 +46,12 @@ func runIngest(ctx context.Context, e *env, serial, from string, asJSON bool) er
 		// The daemon's bays show this dock in `evidenced status` too.
 		p = e.svc.Bays
 	}
+	if err := e.svc.Wiper.AdmitDock(ctx, serial, from, e.actor, "cli"); err != nil {
+		if e.inDaemon {
+			e.svc.Bays.Problem(serial, err.Error())
+		}
+		return err
+	}
 	res, err := e.svc.Ingester.Dock(ctx, ingest.Request{Serial: serial, Root: from, Actor: e.actor, Via: "cli"}, p)
 	out := ingestOutput{Result: res}
 	var upErr error

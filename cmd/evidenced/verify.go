@@ -125,6 +125,9 @@ func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
 		}
 		sum, n, err := e.svc.Vault.ReadBack(ctx, it.ID)
 		switch {
+		case it.VaultPath == "" && it.State == custody.StateVerified:
+			// Released after vault.grace (VAULT_RELEASED): the object
+			// store holds it; --remote checks that.
 		case errors.Is(err, os.ErrNotExist):
 			add(verifyProblem{Kind: "item", Item: it.ID, What: "vault copy is missing: " + e.svc.Vault.Path(it.ID)})
 		case err != nil:

@@ -360,6 +360,9 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 }
 
 func (in *Ingester) recordCopyFailed(ctx context.Context, req Request, cam config.Camera, id, display string, cause error) {
+	// A yank or shutdown cancels ctx; the failure it caused must still be
+	// recorded, or the custody would show a copy that began and never ended.
+	ctx = context.WithoutCancel(ctx)
 	if _, err := in.ledger.Append(ctx, custody.Event{
 		Type: custody.CopyFailed, Actor: req.Actor, Camera: cam.Serial, Item: id,
 		Details: map[string]string{"source_path": display, "reason": cause.Error()},

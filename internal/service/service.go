@@ -23,8 +23,10 @@ import (
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/upload"
+	"github.com/evidenced/evidenced/internal/usbdock"
 	"github.com/evidenced/evidenced/internal/vault"
 	"github.com/evidenced/evidenced/internal/watch"
+	"github.com/evidenced/evidenced/internal/wipe"
 )
 
 // Version is stamped into HOST_STARTED events; set at build time with
@@ -39,6 +41,7 @@ type Service struct {
 	Store    objstore.Store // nil: no object store configured (vault only)
 	Ingester *ingest.Ingester
 	Uploader *upload.Uploader // nil when Store is nil
+	Wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
 	Bays     *Bays
 	Log      *slog.Logger
 }
@@ -79,6 +82,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 			Endpoint: cfg.ObjectStore.Endpoint, Bucket: cfg.ObjectStore.Bucket, Region: cfg.ObjectStore.Region,
 			PathStyle: cfg.ObjectStore.PathStyle, Prefix: cfg.ObjectStore.Prefix,
 			MultipartThreshold: int64(cfg.ObjectStore.MultipartThreshold),
+			Limiter:            upload.NewLimiter(cfg.Upload),
 		}, log)
 		if err != nil {
 			s.Close()
@@ -89,7 +93,13 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		if actor == "" {
 			actor = "evidenced@" + cfg.HostID
 		}
-		s.Uploader = upload.New(cfg, l, v, st, actor, log)
+		s.Wiper = wipe.New(cfg, l, v, st, wipe.Options{Actor: actor, Log: log})
+		// The uploader's VERIFIED appends go through a hook that hands the
+		// item to the wipe rule; the uploader itself knows nothing of it.
+		s.Uploader = upload.New(cfg, wipe.OnVerified(l, s.Wiper.Notify), v, st, actor, log)
+	}
+	if s.Wiper == nil {
+		s.Wiper = wipe.New(cfg, l, v, nil, wipe.Options{Actor: "evidenced@" + cfg.HostID, Log: log})
 	}
 	return s, nil
 }
@@ -148,7 +158,7 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	}
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 8)
 	start := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -164,12 +174,23 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	} else {
 		s.Log.Warn("no object_store configured: recordings stay in the vault until one is")
 	}
+	start("wiper", func() error { return s.Wiper.Run(intake) })
 	if len(s.Config.Sources.Watch) > 0 {
 		w, err := watch.New(s.Config.Sources.Watch, s.Config.Sources.Settle.Duration, s.Log)
 		if err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
-		start("watcher", func() error { return w.Run(intake, &dockHandler{s: s, work: work}) })
+		dh := &dockHandler{s: s, work: work}
+		// A dock refused for lack of vault space resumes once there is room.
+		s.Wiper.RetryDocks(func(serial, root string) { dh.Settled(work, watch.Dock{Serial: serial, Path: root}) })
+		start("watcher", func() error { return w.Run(intake, dh) })
+	}
+	if s.Config.Sources.USB.Enabled {
+		src, err := usbdock.FromConfig(work, s.Config, s.Log)
+		if err != nil {
+			return fmt.Errorf("usb: %w", err)
+		}
+		start("usb", func() error { return src.Run(intake, &usbHandler{s: s, work: work}) })
 	}
 	if serve != nil {
 		start("control socket", func() error { return serve(intake, work) })
@@ -194,6 +215,11 @@ func (h *dockHandler) Settled(_ context.Context, d watch.Dock) {
 	// SIGTERM arrives finishes (within the drain deadline) instead of leaving
 	// a half-copied camera.
 	s := h.s
+	if err := s.Wiper.AdmitDock(h.work, d.Serial, d.Path, s.DaemonActor(), "watch"); err != nil {
+		s.Bays.Problem(d.Serial, err.Error())
+		s.Log.Error("dock refused", "camera", d.Serial, "err", err)
+		return
+	}
 	res, err := s.Ingester.Dock(h.work, ingest.Request{Serial: d.Serial, Root: d.Path, Actor: s.DaemonActor(), Via: "watch"}, s.Bays)
 	switch {
 	case errors.Is(err, ingest.ErrUnknownDevice):

@@ -1,0 +1,438 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/tlog"
+)
+
+// Sentinel errors.
+var (
+	// ErrIntegrity: what the ledger, the vault or the store gave does not
+	// check out (a record that does not hash to the chain, a root the
+	// records do not reproduce, footage with another SHA-256). Build writes
+	// no package that fails its own checks.
+	ErrIntegrity = errors.New("export: integrity check failed")
+	// ErrLayout: a file name or archive entry outside the package layout.
+	ErrLayout = errors.New("export: not in the package layout")
+	// ErrNotFound: an item to export is not in the ledger.
+	ErrNotFound = errors.New("export: item not found")
+)
+
+// Ledger is what Build reads from the custody ledger. *custody.Ledger
+// implements it. Every method is a read; none is held across another.
+type Ledger interface {
+	Host() string
+	// Item and Custody: the item projection and its custody by seq
+	// (errors wrap custody.ErrNotFound for an unknown id).
+	Item(ctx context.Context, id string) (custody.Item, error)
+	Custody(ctx context.Context, id string) ([]custody.Event, error)
+	// Records calls fn with the exact stored bytes of each record from
+	// fromSeq, in seq order.
+	Records(ctx context.Context, fromSeq uint64, fn func(seq uint64, rec []byte) error) error
+	// Signature is record seq's Ed25519 signature (nil if unsigned).
+	Signature(ctx context.Context, seq uint64) ([]byte, error)
+	// Keys lists the host keys and the record each is in force from.
+	Keys(ctx context.Context) ([]custody.KeyPeriod, error)
+	// Checkpoint is the signed note of the tree now (custody.ErrNoSigner
+	// when this process has no signing key); TreeHead the unsigned head.
+	Checkpoint(ctx context.Context) ([]byte, error)
+	TreeHead(ctx context.Context) (tlog.Checkpoint, error)
+}
+
+var _ Ledger = (*custody.Ledger)(nil)
+
+// Footage opens an item's recording (from the vault, or the object store
+// when the vault no longer holds it); from names where it came from. The
+// bytes are checked against the item's SHA-256 and size by Build.
+type Footage interface {
+	Open(ctx context.Context, it custody.Item) (rc io.ReadCloser, from string, err error)
+}
+
+// Options say what to export and on whose behalf.
+type Options struct {
+	IDs        []string
+	Footage    bool // include the recordings (needs a Footage source)
+	ExportedBy string
+	Reason     string
+	Tool       string    // "evidenced <version>"
+	Now        time.Time // the export time; zero: time.Now
+}
+
+// Summary says what Build wrote.
+type Summary struct {
+	Items, Records, Signatures int
+	FootageBytes               int64
+	TreeSize                   uint64
+	Root                       string
+	CheckpointSigned           bool
+}
+
+// Build writes the package for o.IDs to sink. The caller records the access
+// (an ACCESSED event per item) before calling Build, so the export's own
+// record is part of the package. On any error the sink's output must be
+// discarded.
+func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Summary, error) {
+	var sum Summary
+	ids := dedupe(o.IDs)
+	if len(ids) == 0 {
+		return sum, fmt.Errorf("export: no items")
+	}
+	if o.Footage && src == nil {
+		return sum, fmt.Errorf("export: footage asked for but no footage source")
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	host := l.Host()
+
+	// 1. Each item and its custody, consistent with each other.
+	items := make([]*itemData, 0, len(ids))
+	need := map[uint64]bool{}
+	for _, id := range ids {
+		d, err := readItem(ctx, l, id)
+		if err != nil {
+			return sum, err
+		}
+		items = append(items, d)
+		for _, ev := range d.events {
+			need[ev.Seq] = true
+		}
+	}
+
+	// 2. The checkpoint, taken after the custody was read, so it covers it.
+	keys, err := l.Keys(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("export: host keys: %w", err)
+	}
+	info := &Info{
+		Format: Format, Tool: o.Tool, Host: host, ExportedAt: now.UTC().Round(0), ExportedBy: o.ExportedBy,
+		Reason: o.Reason, Items: ids, Footage: o.Footage, Keys: []KeyRef{},
+	}
+	for _, k := range keys {
+		info.Keys = append(info.Keys, KeyRef{KeyID: k.KeyID, FromSeq: k.FromSeq, File: keyPath(k.KeyID)})
+	}
+	cpBytes, cp, signed, err := checkpoint(ctx, l, host, keys)
+	if err != nil {
+		return sum, err
+	}
+	info.Checkpoint, info.Signed, info.TreeSize, info.Root = checkpointPath(cp.Size, signed), signed, cp.Size, cp.Root.String()
+
+	// 3. One walk of the records: the leaves for the proofs and the exact
+	// bytes of the records the package holds.
+	leaves, recs, err := walk(ctx, l, cp.Size, need)
+	if err != nil {
+		return sum, err
+	}
+	if root := tlog.RootOf(leaves); root != cp.Root {
+		return sum, fmt.Errorf("export: %w: the ledger's first %d records have Merkle root %s, the checkpoint says %s; run evidenced verify",
+			ErrIntegrity, cp.Size, root, cp.Root)
+	}
+	seqs := make([]uint64, 0, len(need))
+	for s := range need {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	for _, d := range items {
+		for i, ev := range d.events {
+			rec, ok := recs[ev.Seq]
+			if !ok {
+				return sum, fmt.Errorf("export: %w: record %d of item %s is beyond the checkpoint of size %d", ErrIntegrity, ev.Seq, d.item.ID, cp.Size)
+			}
+			again, err := custody.DecodeRecord(rec)
+			if err != nil || again.Hash != ev.Hash {
+				return sum, fmt.Errorf("export: %w: record %d changed between reads (%v)", ErrIntegrity, ev.Seq, err)
+			}
+			d.events[i] = again
+		}
+	}
+
+	m := &manifest{sink: sink, sums: map[string]string{}}
+	// 4. Records, signatures, proofs.
+	sigs := map[uint64]bool{}
+	for _, s := range seqs {
+		rec := recs[s]
+		if err := m.put(recordPath(s), rec); err != nil {
+			return sum, err
+		}
+		sig, err := l.Signature(ctx, s)
+		if err != nil {
+			return sum, fmt.Errorf("export: %w", err)
+		}
+		if sig != nil {
+			if err := m.put(sigPath(s), sig); err != nil {
+				return sum, err
+			}
+			sigs[s] = true
+			sum.Signatures++
+		}
+		path, err := tlog.InclusionProof(leaves, s-1)
+		if err != nil {
+			return sum, fmt.Errorf("export: inclusion proof of record %d: %w", s, err)
+		}
+		p := Proof{
+			Algorithm: proofAlgorithm, Seq: s, Record: recordPath(s), LeafIndex: s - 1, TreeSize: cp.Size,
+			LeafHash: leaves[s-1].String(), Checkpoint: info.Checkpoint, Root: cp.Root.String(), Hashes: []string{},
+		}
+		for _, h := range path {
+			p.Hashes = append(p.Hashes, h.String())
+		}
+		if err := m.putJSON(proofPath(s), p); err != nil {
+			return sum, err
+		}
+	}
+	// 5. Host keys and the checkpoint.
+	for _, k := range keys {
+		if err := m.put(keyPath(k.KeyID), []byte(k.PublicPEM)); err != nil {
+			return sum, err
+		}
+	}
+	if err := m.put(info.Checkpoint, cpBytes); err != nil {
+		return sum, err
+	}
+	// 6. Items.
+	for _, d := range items {
+		dir := itemDir(d.item.ID)
+		if err := m.put(dir+"/item.json", d.itemBytes); err != nil {
+			return sum, err
+		}
+		es := entries(info, d.events, sigs)
+		if err := m.putJSON(dir+"/custody.json", Custody{Item: d.item.ID, Entries: es}); err != nil {
+			return sum, err
+		}
+		c, err := renderCSV(es)
+		if err != nil {
+			return sum, fmt.Errorf("export: custody.csv of %s: %w", d.item.ID, err)
+		}
+		if err := m.put(dir+"/custody.csv", c); err != nil {
+			return sum, err
+		}
+		if o.Footage {
+			n, err := m.putFootage(ctx, src, d.item)
+			if err != nil {
+				return sum, err
+			}
+			sum.FootageBytes += n
+		}
+	}
+	// 7. package.json, VERIFY.md, report.html, then the manifest.
+	if err := m.putJSON(infoName, info); err != nil {
+		return sum, err
+	}
+	v, err := renderVerify(info, items, sigs)
+	if err != nil {
+		return sum, err
+	}
+	if err := m.put(verifyName, v); err != nil {
+		return sum, err
+	}
+	r, err := renderReport(info, items, sigs)
+	if err != nil {
+		return sum, err
+	}
+	if err := m.put(reportName, r); err != nil {
+		return sum, err
+	}
+	mf := m.render()
+	if err := sink.Put(manifestName, int64(len(mf)), bytes.NewReader(mf)); err != nil {
+		return sum, err
+	}
+	sum.Items, sum.Records, sum.TreeSize, sum.Root, sum.CheckpointSigned = len(items), len(seqs), cp.Size, cp.Root.String(), signed
+	return sum, nil
+}
+
+func dedupe(ids []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// readItem reads an item and its custody so that the item bytes are the ones
+// the last item-writing record in the custody hashed (item_hash): an upload
+// landing between the two reads is retried.
+func readItem(ctx context.Context, l Ledger, id string) (*itemData, error) {
+	var last string
+	for range 5 {
+		it, err := l.Item(ctx, id)
+		if errors.Is(err, custody.ErrNotFound) {
+			return nil, fmt.Errorf("export: item %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		evs, err := l.Custody(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		b, err := encodeItem(it)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		last = lastItemHash(evs)
+		if last == digest.Bytes(b).Hex() {
+			return &itemData{item: it, itemBytes: b, events: evs}, nil
+		}
+	}
+	return nil, fmt.Errorf("export: %w: item %s does not hash to item_hash %s of its last record; run evidenced verify", ErrIntegrity, id, last)
+}
+
+// lastItemHash is the item_hash of the last record in evs that wrote the
+// item.
+func lastItemHash(evs []custody.Event) string {
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].ItemHash != "" {
+			return evs[i].ItemHash
+		}
+	}
+	return ""
+}
+
+// checkpoint returns the signed checkpoint note, or the unsigned tree head
+// when this process has no signing key.
+func checkpoint(ctx context.Context, l Ledger, host string, keys []custody.KeyPeriod) ([]byte, tlog.Checkpoint, bool, error) {
+	msg, err := l.Checkpoint(ctx)
+	if errors.Is(err, custody.ErrNoSigner) {
+		c, err := l.TreeHead(ctx)
+		if err != nil {
+			return nil, c, false, fmt.Errorf("export: tree head: %w", err)
+		}
+		text, err := c.Marshal()
+		if err != nil {
+			return nil, c, false, fmt.Errorf("export: tree head: %w", err)
+		}
+		return text, c, false, nil
+	}
+	if err != nil {
+		return nil, tlog.Checkpoint{}, false, fmt.Errorf("export: checkpoint: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, tlog.Checkpoint{}, false, fmt.Errorf("export: %w: a signed checkpoint but no host key in the ledger", ErrIntegrity)
+	}
+	pub, err := signing.ParsePublicPEM([]byte(keys[len(keys)-1].PublicPEM))
+	if err != nil {
+		return nil, tlog.Checkpoint{}, false, fmt.Errorf("export: host key: %w", err)
+	}
+	v, err := signing.NoteVerifier(host, pub)
+	if err != nil {
+		return nil, tlog.Checkpoint{}, false, fmt.Errorf("export: host key: %w", err)
+	}
+	c, err := tlog.OpenCheckpoint(msg, custody.CheckpointOrigin(host), v)
+	if err != nil {
+		return nil, tlog.Checkpoint{}, false, fmt.Errorf("export: %w: the checkpoint does not verify with the key in force: %w", ErrIntegrity, err)
+	}
+	return msg, c, true, nil
+}
+
+var errStop = errors.New("stop")
+
+// walk reads records 1..size once: their leaf hashes, and the bytes of the
+// records in need.
+func walk(ctx context.Context, l Ledger, size uint64, need map[uint64]bool) ([]tlog.Hash, map[uint64][]byte, error) {
+	leaves := make([]tlog.Hash, 0, size)
+	recs := map[uint64][]byte{}
+	if size == 0 {
+		return leaves, recs, nil
+	}
+	err := l.Records(ctx, 1, func(seq uint64, rec []byte) error {
+		if seq != uint64(len(leaves))+1 {
+			return fmt.Errorf("%w: record %d is missing", ErrIntegrity, len(leaves)+1)
+		}
+		leaves = append(leaves, tlog.LeafHash(rec))
+		if need[seq] {
+			recs[seq] = rec
+		}
+		if seq == size {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return nil, nil, fmt.Errorf("export: read records: %w", err)
+	}
+	if uint64(len(leaves)) != size {
+		return nil, nil, fmt.Errorf("export: %w: the checkpoint has %d records, the ledger %d", ErrIntegrity, size, len(leaves))
+	}
+	return leaves, recs, nil
+}
+
+// manifest writes files through to the sink and keeps their SHA-256.
+type manifest struct {
+	sink Sink
+	sums map[string]string
+}
+
+func (m *manifest) put(name string, b []byte) error {
+	if _, dup := m.sums[name]; dup {
+		return fmt.Errorf("export: %w: %s written twice", ErrLayout, name)
+	}
+	if err := m.sink.Put(name, int64(len(b)), bytes.NewReader(b)); err != nil {
+		return err
+	}
+	m.sums[name] = digest.Bytes(b).Hex()
+	return nil
+}
+
+func (m *manifest) putJSON(name string, v any) error {
+	b, err := renderJSON(v)
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", name, err)
+	}
+	return m.put(name, b)
+}
+
+// putFootage copies the recording, hashing the same bytes it writes; it
+// counts only if the SHA-256 and size equal the recorded ones.
+func (m *manifest) putFootage(ctx context.Context, src Footage, it custody.Item) (int64, error) {
+	name := footagePath(it)
+	rc, from, err := src.Open(ctx, it)
+	if err != nil {
+		return 0, fmt.Errorf("export: footage of %s: %w", it.ID, err)
+	}
+	defer rc.Close()
+	h := digest.New()
+	if err := m.sink.Put(name, it.Size, io.TeeReader(rc, h)); err != nil {
+		return 0, fmt.Errorf("export: footage of %s from the %s: %w", it.ID, from, err)
+	}
+	var one [1]byte
+	if n, _ := io.ReadFull(rc, one[:]); n != 0 {
+		return 0, fmt.Errorf("export: %w: footage of %s from the %s is longer than the recorded %d bytes", ErrIntegrity, it.ID, from, it.Size)
+	}
+	got := digest.FromHash(h).Hex()
+	if got != it.SHA256 {
+		return 0, fmt.Errorf("export: %w: footage of %s from the %s hashes %s, recorded %s", ErrIntegrity, it.ID, from, got, it.SHA256)
+	}
+	m.sums[name] = got
+	return it.Size, nil
+}
+
+// render is MANIFEST.sha256: "<hex>  <path>\n" per file, sorted by path,
+// the format `sha256sum -c` reads.
+func (m *manifest) render() []byte {
+	names := make([]string, 0, len(m.sums))
+	for n := range m.sums {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(m.sums[n] + "  " + n + "\n")
+	}
+	return []byte(b.String())
+}

@@ -1,0 +1,52 @@
+// Package export owns the court export package: a self-contained directory
+// that lets a third party (a court, a defence expert) check the custody of
+// recordings without the dock host, without evidenced's ledger and without a
+// network, using only sha256sum, openssl and the package itself. Build
+// writes a package from the custody ledger; Verify (the standalone
+// `evidenced verify-export`) checks one.
+//
+// # Layout (format "evidenced-export/v1")
+//
+//	MANIFEST.sha256              sha256sum -c format over every other file, sorted by path
+//	VERIFY.md                    the steps a third party follows with sha256sum and openssl
+//	report.html                  printable report: hashes, the chain in plain language,
+//	                             host clock status, certificate block (ECT Act s15(4))
+//	package.json                 what was exported, by whom, why, when; the checkpoint,
+//	                             the host keys and the record range each key signs
+//	host/<key id>.pem            host Ed25519 public keys (PKIX PEM), key id = SHA-256 of the DER
+//	checkpoints/<size>.note      C2SP signed-note checkpoint (tree size, Merkle root)
+//	checkpoints/<size>.txt       ... or the unsigned tree head, when the ledger is unsigned
+//	records/<seq>.json           the exact canonical record bytes: sha256sum gives the record hash
+//	records/<seq>.sig            raw 64-byte Ed25519 signature over records/<seq>.json (signed ledgers)
+//	proofs/<seq>.json            RFC 6962 inclusion proof of the record in the checkpoint's tree
+//	items/<id>/item.json         the item as the ledger stores it (its SHA-256 is the item_hash
+//	                             of the last record that wrote it)
+//	items/<id>/custody.json      the item's full ordered custody, each entry naming its files
+//	items/<id>/custody.csv       the same as CSV
+//	items/<id>/footage[.ext]     with --footage: the recording, checked against its SHA-256
+//
+// Records are shared: a DOCKED record that several items' custody names is
+// written once under records/.
+//
+// # Invariants
+//
+//   - Every file but MANIFEST.sha256 is in the manifest, and nothing else is.
+//   - Every derived file (custody.json, custody.csv, report.html, VERIFY.md)
+//     is a pure function of package.json, the item.json files and the record
+//     bytes, so Verify regenerates each and compares bytes: a report that says
+//     something the records do not is named, even with a recomputed manifest.
+//   - A record in the package is the ledger's stored bytes, its hash the
+//     ledger's hash; every record has an inclusion proof against the one
+//     checkpoint in the package; footage counts only when its SHA-256 and size
+//     equal the recorded ones.
+//   - Build never writes a package whose own checks fail: it refuses when the
+//     ledger does not reproduce the checkpoint root, a record does not hash to
+//     the chain's hash, or footage does not match (ErrIntegrity). Callers
+//     write into a temporary place and keep it only when Build and Verify both
+//     succeed.
+//
+// What the package does not prove on its own: that the host key is the
+// host's. Compare the key id (and the checkpoint) with ones obtained
+// independently: the HOST_KEY record, the checkpoints anchored in the object
+// store under Object Lock, or the custodian's own record of the key.
+package export

@@ -1,0 +1,500 @@
+package export
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
+)
+
+// The report and VERIFY.md are pure functions of the package's own data
+// (package.json, item.json, the records, which signatures are present), so
+// Verify regenerates them and compares bytes.
+
+type reportView struct {
+	Info       *Info
+	ExportedAt string
+	Items      []itemView
+}
+
+type itemView struct {
+	It                              custody.Item
+	Size                            string
+	Recorded, Ingested, RetainUntil string
+	Footage                         string
+	Clocks                          []clockView
+	Steps                           []stepView
+	First, Last                     uint64
+}
+
+type clockView struct {
+	Seq                                      uint64
+	Host, HostTime, Synced, MaxError, Method string
+	EstError, Error, CameraClock             string
+}
+
+type stepView struct {
+	Seq                    uint64
+	When, Type, Actor      string
+	Sentence               string
+	Hash, PrevHash, SHA256 string
+	Signed                 bool
+}
+
+// humanTime is how the report writes a time: "2026-11-30 07:21:37 UTC".
+func humanTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func detailTime(s string) string {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return humanTime(t)
+	}
+	return s
+}
+
+// groupDigits writes 1993509 as "1,993,509".
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func short(h string) string {
+	if len(h) > 8 {
+		return h[:8] + "…"
+	}
+	return h
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func yesNo(s string) string {
+	switch s {
+	case "true":
+		return "yes"
+	case "false":
+		return "NO"
+	}
+	return orDash(s)
+}
+
+// sentence says one custody step in plain language.
+func sentence(it custody.Item, ev custody.Event) string {
+	d := ev.Details
+	on := fmt.Sprintf("On %s at host %s, ", humanTime(ev.At), ev.Host)
+	cam := ev.Camera
+	if cam == "" {
+		cam = it.Camera
+	}
+	issued := d["assigned_to"]
+	if issued == "" {
+		issued = it.AssignedTo
+	}
+	camera := "camera " + cam
+	if issued != "" {
+		camera += " issued to " + issued
+	}
+	by := fmt.Sprintf(" (recorded by %s)", ev.Actor)
+	switch ev.Type {
+	case custody.Docked:
+		s := on + camera + " was docked"
+		if d["via"] != "" {
+			s += " (" + d["via"] + ")"
+		}
+		s += fmt.Sprintf(". Host clock: %s; NTP-synchronised: %s", orDash(detailTime(d["host_time"])), yesNo(d["clock_synced"]))
+		if d["clock_max_error"] != "" {
+			s += ", maximum error " + d["clock_max_error"]
+		}
+		if d["clock_method"] != "" {
+			s += ", as reported by " + d["clock_method"]
+		}
+		if d["camera_clock"] != "" {
+			s += "; camera clock: " + d["camera_clock"]
+		}
+		return s + by + "."
+	case custody.Copied:
+		size := d["size"]
+		if n, err := strconv.ParseInt(size, 10, 64); err == nil {
+			size = groupDigits(n)
+		}
+		src := d["source_path"]
+		if src == "" {
+			src = it.SourcePath
+		}
+		return on + fmt.Sprintf("evidenced copied %s (%s bytes, SHA-256 %s) off %s", src, size, short(ev.SHA256), camera) + by + "."
+	case custody.Vaulted:
+		return on + fmt.Sprintf("the copy was read back from the host's vault and hashed again: SHA-256 %s matched; the item was created", short(ev.SHA256)) + by + "."
+	case custody.Uploaded:
+		s := on + fmt.Sprintf("the recording was uploaded to the object store as %s (version %s)", orDash(d["key"]), orDash(d["version_id"]))
+		if d["lock_mode"] != "" {
+			s += fmt.Sprintf(", under Object Lock %s until %s", d["lock_mode"], detailTime(d["retain_until"]))
+		}
+		return s + by + "."
+	case custody.Verified:
+		return on + fmt.Sprintf("the stored object %s (version %s) was checked by %s: SHA-256 %s matched", orDash(d["key"]), orDash(d["version_id"]), orDash(d["method"]), short(ev.SHA256)) + by + "."
+	case custody.Accessed:
+		s := on + fmt.Sprintf("%s accessed the item (%s)", ev.Actor, orDash(d["action"]))
+		if d["reason"] != "" {
+			s += fmt.Sprintf("; reason given: “%s”", d["reason"])
+		}
+		return s + "."
+	}
+	s := on + fmt.Sprintf("%s was recorded by %s", ev.Type, ev.Actor)
+	if len(d) > 0 {
+		var kv []string
+		for _, k := range sortedKeys(d) {
+			kv = append(kv, k+"="+d[k])
+		}
+		s += " (" + strings.Join(kv, "; ") + ")"
+	}
+	return s + "."
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+func buildView(info *Info, items []*itemData, sigs map[uint64]bool) reportView {
+	v := reportView{Info: info, ExportedAt: humanTime(info.ExportedAt)}
+	for _, d := range items {
+		it := d.item
+		iv := itemView{
+			It: it, Size: groupDigits(it.Size), Recorded: humanTime(it.RecordedAt), Ingested: humanTime(it.IngestedAt),
+			RetainUntil: humanTime(it.RetainUntil),
+		}
+		if info.Footage {
+			iv.Footage = footagePath(it)
+		}
+		for _, ev := range d.events {
+			if ev.Type == custody.Docked {
+				dd := ev.Details
+				iv.Clocks = append(iv.Clocks, clockView{
+					Seq: ev.Seq, Host: ev.Host, HostTime: orDash(detailTime(dd["host_time"])), Synced: yesNo(dd["clock_synced"]),
+					MaxError: orDash(dd["clock_max_error"]), EstError: orDash(dd["clock_est_error"]), Method: orDash(dd["clock_method"]),
+					Error: dd["clock_error"], CameraClock: orDash(dd["camera_clock"]),
+				})
+			}
+			iv.Steps = append(iv.Steps, stepView{
+				Seq: ev.Seq, When: humanTime(ev.At), Type: string(ev.Type), Actor: ev.Actor, Sentence: sentence(it, ev),
+				Hash: ev.Hash, PrevHash: ev.PrevHash, SHA256: ev.SHA256, Signed: sigs[ev.Seq],
+			})
+		}
+		if len(d.events) > 0 {
+			iv.First, iv.Last = d.events[0].Seq, d.events[len(d.events)-1].Seq
+		}
+		v.Items = append(v.Items, iv)
+	}
+	return v
+}
+
+func renderReport(info *Info, items []*itemData, sigs map[uint64]bool) ([]byte, error) {
+	var b bytes.Buffer
+	if err := reportTmpl.Execute(&b, buildView(info, items, sigs)); err != nil {
+		return nil, fmt.Errorf("export: render %s: %w", reportName, err)
+	}
+	return b.Bytes(), nil
+}
+
+var reportTmpl = htmltemplate.Must(htmltemplate.New("report").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Chain of custody report — {{.Info.Host}} — {{.ExportedAt}}</title>
+<style>
+body { font-family: "DejaVu Serif", Georgia, serif; font-size: 11pt; line-height: 1.4; margin: 2em auto; max-width: 60em; color: #000; }
+h1 { font-size: 18pt; margin-bottom: 0.2em; }
+h2 { font-size: 14pt; border-bottom: 1px solid #000; margin-top: 1.6em; }
+h3 { font-size: 12pt; margin-top: 1.2em; }
+table { border-collapse: collapse; width: 100%; margin: 0.5em 0; }
+th, td { border: 1px solid #444; padding: 0.25em 0.4em; text-align: left; vertical-align: top; }
+th { background: #eee; width: 14em; }
+.hash, code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 9pt; word-break: break-all; }
+ol.chain li { margin-bottom: 0.5em; }
+.small { font-size: 9pt; color: #333; }
+.warn { font-weight: bold; }
+.cert { border: 2px solid #000; padding: 1em; margin-top: 2em; page-break-inside: avoid; }
+.cert .line { border-bottom: 1px solid #000; height: 2em; margin: 0.6em 0 0.2em; }
+.cert .label { font-size: 9pt; }
+@page { size: A4; margin: 18mm 15mm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10pt; }
+  h2 { page-break-after: avoid; }
+  table, li, .item-head { page-break-inside: avoid; }
+  .item { page-break-before: always; }
+  .item:first-of-type { page-break-before: auto; }
+  a { color: #000; text-decoration: none; }
+}
+</style>
+</head>
+<body>
+<h1>Chain of custody report</h1>
+<p>Recordings held by the evidenced custody system on host <strong>{{.Info.Host}}</strong>: what came off which camera, when,
+where, with which SHA-256 hash, and every step taken with each recording since, as recorded in the host's hash-chained
+custody ledger.</p>
+<table>
+<tr><th>Exported</th><td>{{.ExportedAt}} by {{.Info.ExportedBy}}</td></tr>
+<tr><th>Reason for export</th><td>{{.Info.Reason}}</td></tr>
+<tr><th>Produced by</th><td>{{.Info.Tool}}</td></tr>
+<tr><th>Recordings</th><td>{{len .Items}}{{if .Info.Footage}} (footage included){{else}} (footage not included; hashes only){{end}}</td></tr>
+<tr><th>Ledger checkpoint</th><td>{{.Info.TreeSize}} records, Merkle root <span class="hash">{{.Info.Root}}</span><br>
+{{if .Info.Signed}}signed by the host key (<code>{{.Info.Checkpoint}}</code>){{else}}<span class="warn">unsigned</span>: this host did not sign its ledger at the time of export (<code>{{.Info.Checkpoint}}</code>){{end}}</td></tr>
+<tr><th>Host signing keys</th><td>{{range .Info.Keys}}<span class="hash">{{.KeyID}}</span> (records {{.FromSeq}} onwards; <code>{{.File}}</code>)<br>{{else}}<span class="warn">none</span>: the records in this package are not signed{{end}}</td></tr>
+</table>
+<p class="small">Every statement below is taken from a custody record included in this package (<code>records/&lt;seq&gt;.json</code>).
+Anyone can re-check the hashes, signatures and proofs with the standard tools sha256sum and openssl by following
+<code>VERIFY.md</code>, or with <code>evidenced verify-export</code>. Times are UTC, as recorded by the host.</p>
+{{range .Items}}
+<section class="item">
+<h2 class="item-head">Recording {{.It.ID}}</h2>
+<table>
+<tr><th>Camera</th><td>{{.It.Camera}}{{if .It.Kind}} ({{.It.Kind}}){{end}}</td></tr>
+<tr><th>Issued to</th><td>{{.It.AssignedTo}}</td></tr>
+<tr><th>File on the camera</th><td><code>{{.It.SourcePath}}</code></td></tr>
+<tr><th>Size</th><td>{{.Size}} bytes</td></tr>
+<tr><th>SHA-256</th><td class="hash">{{.It.SHA256}}</td></tr>
+<tr><th>Recorded at (camera)</th><td>{{.Recorded}}</td></tr>
+<tr><th>Taken into custody</th><td>{{.Ingested}} at host {{.It.Host}}</td></tr>
+<tr><th>Object store</th><td>{{if .It.ObjectKey}}<code>{{.It.ObjectKey}}</code>, version <code>{{.It.VersionID}}</code>{{else}}not uploaded{{end}}</td></tr>
+<tr><th>Retention</th><td>{{.It.RetentionClass}}{{if not .It.RetainUntil.IsZero}}, until {{.RetainUntil}}{{end}}</td></tr>
+<tr><th>State</th><td>{{.It.State}}</td></tr>
+<tr><th>Footage in this package</th><td>{{if .Footage}}<code>{{.Footage}}</code> (checked against the SHA-256 above){{else}}not included{{end}}</td></tr>
+</table>
+<h3>Host clock when the camera was docked</h3>
+{{range .Clocks}}<table>
+<tr><th>Host / record</th><td>{{.Host}}, record {{.Seq}}</td></tr>
+<tr><th>Host time</th><td>{{.HostTime}}</td></tr>
+<tr><th>NTP-synchronised</th><td>{{.Synced}}{{if .Error}} ({{.Error}}){{end}}</td></tr>
+<tr><th>Maximum / estimated error</th><td>{{.MaxError}} / {{.EstError}}</td></tr>
+<tr><th>How determined</th><td>{{.Method}}</td></tr>
+<tr><th>Camera clock</th><td>{{.CameraClock}}</td></tr>
+</table>
+{{else}}<p>No docking record is part of this recording's custody.</p>
+{{end}}
+<h3>Chain of custody</h3>
+<ol class="chain">
+{{range .Steps}}<li>{{.Sentence}}<br><span class="small">Record {{.Seq}} ({{.Type}}), SHA-256 of the record <span class="hash">{{.Hash}}</span>; previous record <span class="hash">{{.PrevHash}}</span>; {{if .Signed}}signed by the host key{{else}}not signed{{end}}.</span></li>
+{{end}}</ol>
+<p class="small">Records {{.First}} to {{.Last}} of the host's ledger. Each record carries the SHA-256 of the record before it, so a
+record changed or removed shows as a break in the chain unless every later hash is recomputed; the host's signatures
+and the checkpoint (compared with those anchored off the host) show that did not happen. The inclusion proofs in
+<code>proofs/</code> show each record is in the checkpoint's Merkle tree.</p>
+</section>
+{{end}}
+<section class="cert">
+<h2>Certificate</h2>
+<p>I, the undersigned custodian, certify that this report and the package it belongs to are a correct printout of and
+extract from the data messages (the custody records{{if .Info.Footage}} and recordings{{end}}) held in the evidenced custody system, produced by
+that system on {{.ExportedAt}}, and that the checks described in VERIFY.md succeeded on the package. Certified to be correct
+(Electronic Communications and Transactions Act 25 of 2002, section 15(4)).</p>
+<p>SHA-256 of <code>MANIFEST.sha256</code> (<code>sha256sum MANIFEST.sha256</code>):</p>
+<div class="line"></div>
+<table>
+<tr><th>Name</th><td><div class="line"></div></td></tr>
+<tr><th>Rank / appointment</th><td><div class="line"></div></td></tr>
+<tr><th>Signature</th><td><div class="line"></div></td></tr>
+<tr><th>Date and place</th><td><div class="line"></div></td></tr>
+</table>
+</section>
+</body>
+</html>
+`))
+
+// verifyView feeds VERIFY.md: concrete file names for the examples.
+type verifyView struct {
+	Info             *Info
+	Host             string
+	Seq              uint64
+	Record, Sig, Key string
+	ProofFile        string
+	Footage          string
+	FootageItem      string
+	Checkpoint       string
+}
+
+func renderVerify(info *Info, items []*itemData, sigs map[uint64]bool) ([]byte, error) {
+	v := verifyView{Info: info, Host: info.Host, Checkpoint: info.Checkpoint}
+	// The example record: the first signed one, else the first one.
+	for _, d := range items {
+		for _, ev := range d.events {
+			if v.Record == "" || (v.Sig == "" && sigs[ev.Seq]) {
+				v.Seq, v.Record, v.ProofFile = ev.Seq, recordPath(ev.Seq), proofPath(ev.Seq)
+				if k := info.keyFor(ev.Seq); k != nil && sigs[ev.Seq] {
+					v.Sig, v.Key = sigPath(ev.Seq), k.File
+				}
+			}
+		}
+		if info.Footage && v.Footage == "" {
+			v.Footage, v.FootageItem = footagePath(d.item), d.item.ID
+		}
+	}
+	var b bytes.Buffer
+	if err := verifyTmpl.Execute(&b, v); err != nil {
+		return nil, fmt.Errorf("export: render %s: %w", verifyName, err)
+	}
+	return b.Bytes(), nil
+}
+
+var verifyTmpl = template.Must(template.New("verify").Parse(`# How to verify this package
+
+This package was exported from the evidenced custody ledger of host ` + "`{{.Host}}`" + ` on
+{{.Info.ExportedAt.Format "2006-01-02 15:04:05 UTC"}}. Everything below needs only ` + "`sha256sum`" + `, ` + "`openssl`" + ` (1.1.1 or
+later) and a POSIX shell, run in this directory; nothing here trusts evidenced, the host or a network.
+` + "`evidenced verify-export DIR`" + ` performs all of these checks (and more) in one go.
+
+Layout ("format": "{{.Info.Format}}" in package.json):
+
+| file | what it is |
+|---|---|
+| MANIFEST.sha256 | SHA-256 of every other file (sha256sum format) |
+| package.json | what was exported, by whom, why, when; the checkpoint; which host key signs which records |
+| report.html | the printable report and the custodian's certificate |
+| records/<seq>.json | one custody record: the exact bytes the host's ledger stores |
+| records/<seq>.sig | its raw Ed25519 signature (signed ledgers) |
+| proofs/<seq>.json | its inclusion proof in the checkpoint's Merkle tree |
+| checkpoints/ | the ledger's checkpoint at export (tree size and root) |
+| host/<key id>.pem | the host's public key(s) |
+| items/<id>/item.json | the recording's metadata as the ledger holds it |
+| items/<id>/custody.json, custody.csv | its full custody, in order, naming the files above |
+| items/<id>/footage.* | the recording itself, when exported with footage |
+
+## 1. Every file is intact
+
+    sha256sum -c MANIFEST.sha256
+
+Every line must say ` + "`OK`" + `. Write the SHA-256 of the manifest itself (` + "`sha256sum MANIFEST.sha256`" + `) on the
+certificate in report.html: it fixes every file of the package.
+
+## 2. Each custody record has the hash the chain says
+
+A record is ` + "`records/<seq>.json`" + `, the exact bytes the ledger stores (RFC 8785 canonical JSON, no newline). Its
+hash is their SHA-256:
+
+    sha256sum {{.Record}}
+
+It must equal the ` + "`hash`" + ` of record {{.Seq}} in ` + "`items/<id>/custody.json`" + ` (and ` + "`custody.csv`" + `), and the
+` + "`prev_hash`" + ` inside the next record when that record is in the package:
+
+    for f in records/*.json; do
+      s=${f#records/}; s=${s%.json}; n=records/$((s + 1)).json
+      [ -f "$n" ] || continue
+      h=$(sha256sum "$f" | cut -d' ' -f1)
+      grep -q "\"prev_hash\":\"$h\"" "$n" && echo "$n links to $f: OK" || echo "$n does NOT link to $f: FAILED"
+    done
+
+## 3. Each record is signed by the host key
+{{if .Sig}}
+` + "`records/<seq>.sig`" + ` is the raw 64-byte Ed25519 signature (RFC 8032) of the record bytes; ` + "`host/<key id>.pem`" + `
+is the host's public key. For record {{.Seq}}:
+
+    openssl pkeyutl -verify -pubin -inkey {{.Key}} -rawin -in {{.Record}} -sigfile {{.Sig}}
+
+It must print ` + "`Signature Verified Successfully`" + `. All records at once (package.json "keys" says which key signs
+which records; with one key, every signature verifies with it):
+
+    for s in records/*.sig; do
+      ok=no
+      for k in host/*.pem; do
+        openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "${s%.sig}.json" -sigfile "$s" >/dev/null 2>&1 && ok=yes
+      done
+      echo "$s: $ok"
+    done
+
+The key id (the file name) is the SHA-256 of the key's DER form; compare it with the host key you obtained
+independently (the HOST_KEY record of the host's ledger, or the custodian's record of the key):
+
+    openssl pkey -pubin -in {{.Key}} -outform DER | sha256sum
+{{else}}
+The records in this package are not signed: the host's ledger had no signing key when they were written. Their
+integrity rests on the hash chain (step 2), the checkpoint (step 4) and the manifest.
+{{end}}
+## 4. The checkpoint
+{{if .Info.Signed}}
+` + "`{{.Checkpoint}}`" + ` is a signed note (C2SP tlog-checkpoint): the host states that its ledger had
+{{.Info.TreeSize}} records with the Merkle root on its third line (base64). Its signature is Ed25519 over the text before the
+blank line; the signature line is "— evidenced-{{.Host}} " and base64 of a 4-byte key hash followed by the 64-byte signature:
+
+    t=$(mktemp -d)
+    sed '/^$/,$d' {{.Checkpoint}} > "$t/checkpoint.txt"
+    grep '^— evidenced-{{.Host}} ' {{.Checkpoint}} | cut -d' ' -f3 | openssl base64 -d -A | tail -c 64 > "$t/checkpoint.sig"
+    openssl pkeyutl -verify -pubin -inkey {{.Key}} -rawin -in "$t/checkpoint.txt" -sigfile "$t/checkpoint.sig"
+
+Compare the root with the checkpoints the host anchored in the object store under Object Lock
+(` + "`_custody/{{.Host}}/`" + `): the same size must have the same root.
+{{else}}
+` + "`{{.Checkpoint}}`" + ` is the ledger's tree head at export ({{.Info.TreeSize}} records, root on its third line, base64).
+It is NOT signed: this host had no signing key at the time of export. Compare it with a checkpoint obtained
+independently (one anchored in the object store) before relying on it.
+{{end}}
+The root in hex, to compare with the proofs:
+
+    sed -n 3p {{.Checkpoint}} | openssl base64 -d -A | od -An -tx1 | tr -d ' \n'; echo
+
+## 5. Each record is in the checkpoint's tree
+
+` + "`proofs/<seq>.json`" + ` is an RFC 6962 inclusion proof: leaf = SHA-256(0x00 || record bytes), interior node =
+SHA-256(0x01 || left || right). The leaf hash:
+
+    (printf '\000'; cat {{.Record}}) | sha256sum
+
+must equal ` + "`leaf_hash`" + ` in {{.ProofFile}}. To walk the proof to the root (bash, for its printf \x escapes):
+
+    proof={{.ProofFile}}
+    num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$proof"; }
+    bin() { printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"; }
+    node() { { printf '\001'; bin "$1"; bin "$2"; } | sha256sum | cut -d' ' -f1; }
+    fn=$(num leaf_index); sn=$(( $(num tree_size) - 1 ))
+    r=$( (printf '\000'; cat "$(sed -n 's/.*"record": "\(.*\)".*/\1/p' "$proof")") | sha256sum | cut -d' ' -f1)
+    for p in $(sed -n '/"hashes"/,/]/p' "$proof" | grep -o '[0-9a-f]\{64\}'); do
+      if [ $((fn & 1)) -eq 1 ] || [ "$fn" -eq "$sn" ]; then
+        r=$(node "$p" "$r")
+        while [ $((fn & 1)) -eq 0 ] && [ "$fn" -ne 0 ]; do fn=$((fn >> 1)); sn=$((sn >> 1)); done
+      else
+        r=$(node "$r" "$p")
+      fi
+      fn=$((fn >> 1)); sn=$((sn >> 1))
+    done
+    echo "root $r"
+
+The printed root must equal the checkpoint's root in hex (step 4).
+{{if .Footage}}
+## 6. The footage is what came off the camera
+
+    sha256sum {{.Footage}}
+
+must equal ` + "`sha256`" + ` in ` + "`items/{{.FootageItem}}/item.json`" + ` and the ` + "`sha256`" + ` of the item's COPIED and VAULTED records
+(recorded when the file was copied off the camera).
+{{end}}`))

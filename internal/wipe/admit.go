@@ -1,0 +1,144 @@
+package wipe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/evidenced/evidenced/internal/camfs"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/ingest"
+)
+
+// ErrVaultFull: a dock was refused because its new footage would not fit in
+// the vault with the configured free space left.
+var ErrVaultFull = errors.New("vault is too full to take this camera")
+
+// AdmitDock decides, before any copy starts, whether the vault can take the
+// camera at root: the files not yet held (by item identity, as ingest would
+// decide) must fit in the vault's free space with max(vault.min_free,
+// vault_reserve) left over. A refusal is recorded as REFUSED for the camera
+// (reason, bytes needed, bytes free) and returned wrapping ErrVaultFull, with
+// a sentence fit for the bay status. Nothing is touched either way. A camera
+// not in the inventory is admitted: ingest reports it as UNKNOWN_DEVICE.
+//
+// A dock refused with via "watch" is remembered: Run retries it (through
+// the function given to RetryDocks) once the vault has room for it, unless
+// its folder is gone by then.
+func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string) error {
+	cam, ok := w.cfg.Camera(serial)
+	if !ok {
+		return nil
+	}
+	need, keep, free, err := w.room(ctx, cam.Serial, root)
+	if err != nil {
+		return err
+	}
+	if need+keep <= free {
+		w.mu.Lock()
+		delete(w.waiting, cam.Serial)
+		w.mu.Unlock()
+		return nil
+	}
+	if via == "watch" {
+		w.mu.Lock()
+		w.waiting[cam.Serial] = root
+		w.mu.Unlock()
+	}
+	reason := fmt.Sprintf("vault full: this camera needs %s for new footage and %s must stay free, but only %s is free; nothing was copied — free space (verified copies are released after vault.grace) and dock again",
+		human(need), human(keep), human(free))
+	if _, aerr := w.ledger.Append(ctx, custody.Event{
+		Type: custody.Refused, Actor: actor, Camera: cam.Serial,
+		Details: map[string]string{
+			"reason": reason, "via": via, "source": root,
+			"need_bytes": strconv.FormatUint(need, 10), "free_bytes": strconv.FormatUint(free, 10),
+			"keep_free_bytes": strconv.FormatUint(keep, 10),
+		},
+	}, nil); aerr != nil {
+		return fmt.Errorf("record refusal of %s: %w (%s)", serial, aerr, reason)
+	}
+	w.log.Error("dock refused: vault full", "camera", serial, "need_bytes", need, "free_bytes", free, "keep_free_bytes", keep)
+	return fmt.Errorf("camera %s: %s: %w", serial, reason, ErrVaultFull)
+}
+
+// room is what a dock of serial at root needs (bytes of the files not yet
+// held), what must stay free, and what is free now.
+func (w *Wiper) room(ctx context.Context, serial, root string) (need, keep, free uint64, err error) {
+	werr := camfs.Walk(ctx, root, func(e camfs.Entry) error {
+		id := ingest.ItemID(serial, e.Rel, e.Size, e.ModTime)
+		if _, err := w.ledger.Item(ctx, id); err == nil {
+			return nil
+		} else if !errors.Is(err, custody.ErrNotFound) {
+			return err
+		}
+		need += uint64(e.Size)
+		return nil
+	}, nil)
+	if werr != nil {
+		// The dock itself walks again and reports what it cannot read.
+		w.log.Warn("space check: camera walk incomplete", "camera", serial, "err", werr)
+	}
+	keep = uint64(max(int64(w.cfg.Vault.MinFree), int64(w.cfg.VaultReserve), 0))
+	free, err = w.vault.Free()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("space check for %s: %w", serial, err)
+	}
+	return need, keep, free, nil
+}
+
+// RetryDocks sets fn, which Run calls (in a goroutine of its own) for a
+// watched dock refused for space once the vault has room for it: the
+// daemon passes its dock handler, so the dock resumes without the officer
+// re-docking.
+func (w *Wiper) RetryDocks(fn func(serial, root string)) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.retry = fn
+}
+
+// retryDocks re-docks every waiting dock that fits now; a dock whose folder
+// is gone (undocked) is forgotten.
+func (w *Wiper) retryDocks(ctx context.Context) {
+	w.mu.Lock()
+	fn := w.retry
+	waiting := make(map[string]string, len(w.waiting))
+	for k, v := range w.waiting {
+		waiting[k] = v
+	}
+	w.mu.Unlock()
+	if fn == nil {
+		return
+	}
+	for serial, root := range waiting {
+		if _, err := os.Stat(root); err != nil {
+			w.mu.Lock()
+			delete(w.waiting, serial)
+			w.mu.Unlock()
+			continue
+		}
+		need, keep, free, err := w.room(ctx, serial, root)
+		if err != nil || need+keep > free {
+			continue
+		}
+		w.mu.Lock()
+		delete(w.waiting, serial)
+		w.mu.Unlock()
+		w.log.Info("vault has room again; resuming refused dock", "camera", serial)
+		go fn(serial, root)
+	}
+}
+
+func human(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
