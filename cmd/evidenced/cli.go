@@ -88,7 +88,7 @@ func init() {
 		runCommand(), ingestCommand(), findCommand(), custodyCommand(), verifyCommand(),
 		getCommand(), statusCommand(), storeInitCommand(), versionCommand(),
 		classifyCommand(), holdCommand(), releaseCommand(),
-		exportCommand(), verifyExportCommand(),
+		exportCommand(), verifyExportCommand(), keyCommand(),
 	}
 }
 

@@ -169,7 +169,12 @@ func countVersions(t *testing.T, h *harness) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	// Custody checkpoints anchored under _custody/ are not footage.
+	c, err := st.CountVersions(context.Background(), "_custody/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n - c
 }
 
 func TestUnknownCameraIsNotIngested(t *testing.T) {
@@ -358,8 +363,8 @@ func TestVerifyDetectsFlippedLedgerRecord(t *testing.T) {
 	if code != exitIntegrity {
 		t.Fatalf("verify after flipping a record byte: exit %d\n%s%s", code, out, errs)
 	}
-	if !strings.Contains(out, "FAIL record 3") {
-		t.Errorf("verify does not name record 3 (the VAULTED event):\n%s", out)
+	if !strings.Contains(out, "FAIL record 4") { // 1 HOST_KEY, 2 DOCKED, 3 COPIED, 4 VAULTED
+		t.Errorf("verify does not name record 4 (the VAULTED event):\n%s", out)
 	}
 }
 
@@ -583,5 +588,47 @@ func TestEveryAccessIsRecorded(t *testing.T) {
 	if v.Actor != "custodian-3" || v.Details["action"] != "verify" || v.Details["reason"] != "monthly audit" ||
 		v.Details["outcome"] != "ok" {
 		t.Errorf("verify recorded as %+v", v)
+	}
+}
+
+// Whoever controls the host can put back an older copy of the ledger (and
+// every local hash and signature in it still checks out). The checkpoints
+// anchored in the object store under COMPLIANCE lock cannot be put back:
+// verify --remote names the checkpoint the ledger no longer reproduces.
+func TestRestoredOlderLedgerDetectedByAnchors(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 10 << 10})
+	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+	db := filepath.Join(h.state, "ledger.db")
+	old, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := h.mustCLI("verify", "--remote")
+	if !strings.Contains(out, "OK: ") || strings.Contains(out, " 0 anchored checkpoints") {
+		t.Fatalf("verify --remote after ingest should check at least one anchored checkpoint:\n%s", out)
+	}
+	if !strings.Contains(out, "signed)") {
+		t.Errorf("verify does not report signed records:\n%s", out)
+	}
+
+	cam2 := filepath.Join(h.dir, "cam2")
+	writeCamera(t, cam2, map[string]int{"DCIM/B.MP4": 12 << 10})
+	h.mustCLI("ingest", "--camera", "BWC-0002", "--from", cam2)
+
+	// The attacker restores the earlier ledger: locally it is flawless.
+	if err := os.WriteFile(db, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := h.cli("verify"); code != 0 {
+		t.Fatalf("local verify of the restored ledger: exit %d (it should look clean locally)\n%s%s", code, out, errs)
+	}
+	code, out, errs := h.cli("verify", "--remote")
+	if code != exitIntegrity {
+		t.Fatalf("verify --remote of a restored older ledger: exit %d, want %d\n%s%s", code, exitIntegrity, out, errs)
+	}
+	if !strings.Contains(out, "FAIL checkpoint _custody/test-dock/checkpoints/") {
+		t.Errorf("verify --remote does not name the anchored checkpoint:\n%s", out)
 	}
 }

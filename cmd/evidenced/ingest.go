@@ -63,6 +63,15 @@ func runIngest(ctx context.Context, e *env, serial, from string, asJSON bool) er
 			}
 		}
 	}
+	// The dock session ended: its records are anchored off-host now (in the
+	// daemon, by its anchor loop; here, directly). A failed anchor is a
+	// warning, not a failed ingest: the records are signed locally and the
+	// next anchor covers them.
+	if res.DockSeq != 0 {
+		if err := e.svc.AnchorNow(ctx, e.inDaemon); err != nil {
+			fmt.Fprintf(e.stderr, "warning: custody checkpoint not anchored yet: %v\n", err)
+		}
+	}
 	for _, id := range res.Items {
 		if it, err := e.svc.Ledger.Item(ctx, id); err == nil {
 			out.Recorded = append(out.Recorded, it)

@@ -9,7 +9,11 @@ import (
 	"os"
 	"strconv"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/upload"
 )
 
@@ -23,12 +27,17 @@ type verifyProblem struct {
 }
 
 type verifyReport struct {
-	OK       bool            `json:"ok"`
-	Events   int             `json:"events"`
-	Items    int             `json:"items"`
-	Vault    int             `json:"vault_files_checked"`
-	Objects  int             `json:"objects_checked"`
-	Problems []verifyProblem `json:"problems"`
+	OK      bool `json:"ok"`
+	Events  int  `json:"events"`
+	Items   int  `json:"items"`
+	Vault   int  `json:"vault_files_checked"`
+	Objects int  `json:"objects_checked"`
+	Signed  int  `json:"signed_records"`
+	// Checkpoints is how many checkpoints anchored in the object store
+	// were checked against this ledger (with --remote).
+	Checkpoints int              `json:"checkpoints_checked"`
+	Problems    []verifyProblem  `json:"problems"`
+	Notices     []custody.Notice `json:"notices"`
 }
 
 func verifyCommand() *command {
@@ -68,6 +77,8 @@ func verifyCommand() *command {
 							fmt.Fprintf(e.stdout, "FAIL record %d: %s\n", p.Seq, p.What)
 						case "item":
 							fmt.Fprintf(e.stdout, "FAIL item %s: %s\n", p.Item, p.What)
+						case "checkpoint":
+							fmt.Fprintf(e.stdout, "FAIL checkpoint %s: %s\n", p.Object, p.What)
 						case "object":
 							fmt.Fprintf(e.stdout, "FAIL object %s (item %s): %s\n", p.Object, p.Item, p.What)
 						default:
@@ -78,8 +89,11 @@ func verifyCommand() *command {
 					if !rep.OK {
 						status = "INTEGRITY FAILURE"
 					}
-					fmt.Fprintf(e.stdout, "%s: %d events, %d items, %d vault files, %d objects checked, %d problem(s)\n",
-						status, rep.Events, rep.Items, rep.Vault, rep.Objects, len(rep.Problems))
+					for _, n := range rep.Notices {
+						fmt.Fprintf(e.stdout, "note: %s\n", n.What)
+					}
+					fmt.Fprintf(e.stdout, "%s: %d events (%d signed), %d items, %d vault files, %d objects, %d anchored checkpoints checked, %d problem(s)\n",
+						status, rep.Events, rep.Signed, rep.Items, rep.Vault, rep.Objects, rep.Checkpoints, len(rep.Problems))
 				}
 				if !rep.OK {
 					return &exitError{code: exitIntegrity, err: errReported}
@@ -91,12 +105,12 @@ func verifyCommand() *command {
 }
 
 func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
-	rep := verifyReport{Problems: []verifyProblem{}}
+	rep := verifyReport{Problems: []verifyProblem{}, Notices: []custody.Notice{}}
 	add := func(p verifyProblem) { rep.Problems = append(rep.Problems, p) }
 	if err := e.svc.Ledger.Check(); err != nil {
 		add(verifyProblem{Kind: "ledger", What: "database consistency check: " + err.Error()})
 	}
-	stats, err := e.svc.Ledger.Verify(ctx, func(p custody.Problem) {
+	stats, err := e.svc.Ledger.VerifyNotices(ctx, func(p custody.Problem) {
 		switch {
 		case p.Seq != 0:
 			add(verifyProblem{Kind: "record", Seq: p.Seq, Item: p.Item, What: p.What})
@@ -105,11 +119,17 @@ func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
 		default:
 			add(verifyProblem{Kind: "item", Item: p.Item, What: p.What})
 		}
+	}, func(n custody.Notice) {
+		rep.Notices = append(rep.Notices, n)
 	})
 	if err != nil {
 		add(verifyProblem{Kind: "ledger", What: "chain walk stopped: " + err.Error()})
 	}
 	rep.Events = int(stats.Events)
+	rep.Signed = int(stats.Signed)
+	if remote && e.svc.AnchorStore != nil {
+		checkAnchors(ctx, e, &rep, add)
+	}
 	var items []custody.Item
 	if err := e.svc.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
 		items = append(items, it)
@@ -166,4 +186,44 @@ func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// checkAnchors replays every checkpoint this host anchored in the object
+// store against the local ledger: a ledger rewritten, truncated, forked or
+// restored from an older copy fails here even if every local hash and
+// signature was recomputed, because the anchored checkpoints are locked
+// (COMPLIANCE) where the host cannot change them.
+func checkAnchors(ctx context.Context, e *env, rep *verifyReport, add func(verifyProblem)) {
+	keys, err := e.svc.Ledger.Keys(ctx)
+	if err != nil {
+		add(verifyProblem{Kind: "ledger", What: "list host keys: " + err.Error()})
+		return
+	}
+	var vs []note.Verifier
+	for _, k := range keys {
+		pub, err := signing.ParsePublicPEM([]byte(k.PublicPEM))
+		if err != nil {
+			add(verifyProblem{Kind: "ledger", What: fmt.Sprintf("host key %s: %v", k.KeyID, err)})
+			continue
+		}
+		v, err := signing.NoteVerifier(e.svc.Config.HostID, pub)
+		if err != nil {
+			add(verifyProblem{Kind: "ledger", What: fmt.Sprintf("host key %s: %v", k.KeyID, err)})
+			continue
+		}
+		vs = append(vs, v)
+	}
+	ar, err := anchor.CheckWith(ctx, e.svc.Ledger, e.svc.AnchorStore, e.svc.Config.HostID, anchor.CheckOptions{Verifiers: vs})
+	if err != nil {
+		add(verifyProblem{Kind: "checkpoint", Object: anchor.Prefix(e.svc.Config.HostID), What: "could not check the anchored checkpoints: " + err.Error()})
+		return
+	}
+	rep.Checkpoints = ar.Checkpoints
+	for _, p := range ar.Problems {
+		obj := p.Object
+		if p.VersionID != "" {
+			obj += "@" + p.VersionID
+		}
+		add(verifyProblem{Kind: "checkpoint", Object: obj, What: p.What})
+	}
 }

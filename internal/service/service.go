@@ -17,11 +17,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/ingest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/tsa"
 	"github.com/evidenced/evidenced/internal/upload"
 	"github.com/evidenced/evidenced/internal/usbdock"
 	"github.com/evidenced/evidenced/internal/vault"
@@ -42,8 +45,13 @@ type Service struct {
 	Ingester *ingest.Ingester
 	Uploader *upload.Uploader // nil when Store is nil
 	Wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
-	Bays     *Bays
-	Log      *slog.Logger
+	Key      *signing.Key     // the host key that signs every custody record
+	// Anchor writes signed checkpoints to the object store (nil: vault only);
+	// AnchorStore is where they are, for verify.
+	Anchor      *anchor.Runner
+	AnchorStore anchor.Store
+	Bays        *Bays
+	Log         *slog.Logger
 }
 
 // Options tune Open.
@@ -66,7 +74,16 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create state dir %s: %w", cfg.StateDir, err)
 	}
-	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log})
+	// Every record is signed with the host key; the first start creates it
+	// (0600) and the ledger records it in a signed HOST_KEY event.
+	key, created, err := signing.LoadOrCreate(cfg.KeyPath(), cfg.HostID)
+	if err != nil {
+		return nil, fmt.Errorf("host signing key: %w", err)
+	}
+	if created {
+		log.Info("created host signing key", "path", cfg.KeyPath(), "key_id", key.KeyID())
+	}
+	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key})
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -75,7 +92,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		l.Close()
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
-	s := &Service{Config: cfg, Ledger: l, Vault: v, Log: log, Bays: NewBays()}
+	s := &Service{Config: cfg, Ledger: l, Vault: v, Key: key, Log: log, Bays: NewBays()}
 	s.Ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
 		st, err := s3store.New(ctx, s3store.Config{
@@ -93,6 +110,19 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		if actor == "" {
 			actor = "evidenced@" + cfg.HostID
 		}
+		ao := anchor.Options{Logger: log}
+		if cfg.Custody.TSAURL != "" {
+			c := &tsa.Client{URL: cfg.Custody.TSAURL}
+			if cfg.Custody.TSACA != "" {
+				if c.Roots, err = tsa.LoadRoots(cfg.Custody.TSACA); err != nil {
+					s.Close()
+					return nil, fmt.Errorf("custody.tsa_ca: %w", err)
+				}
+			}
+			ao.TSA = c
+		}
+		s.AnchorStore = anchor.S3(st, cfg.ObjectStore.Prefix)
+		s.Anchor = anchor.NewRunner(l, s.AnchorStore, cfg.HostID, cfg.CheckpointInterval(), cfg.CustodyRetention(), ao)
 		s.Wiper = wipe.New(cfg, l, v, st, wipe.Options{Actor: actor, Log: log})
 		// The uploader's VERIFIED appends go through a hook that hands the
 		// item to the wipe rule; the uploader itself knows nothing of it.
@@ -175,6 +205,17 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		s.Log.Warn("no object_store configured: recordings stay in the vault until one is")
 	}
 	start("wiper", func() error { return s.Wiper.Run(intake) })
+	if s.Anchor != nil {
+		// Anchors at start, after each dock session and every
+		// custody.checkpoint_interval; an anchor that fails is retried at the
+		// next one and does not stop the daemon. On the way out, once the
+		// other work has drained, one last anchor covers the final records.
+		start("anchor", func() error {
+			_ = s.Anchor.Run(intake)
+			return nil
+		})
+		defer s.finalAnchor(work)
+	}
 	if len(s.Config.Sources.Watch) > 0 {
 		w, err := watch.New(s.Config.Sources.Watch, s.Config.Sources.Settle.Duration, s.Log)
 		if err != nil {
@@ -204,6 +245,33 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	return errors.Join(all...)
 }
 
+// AnchorNow anchors the ledger's records in the object store: inside the
+// daemon by kicking its anchor loop (one writer of checkpoints), otherwise
+// directly. It does nothing without an object store.
+func (s *Service) AnchorNow(ctx context.Context, inDaemon bool) error {
+	if s.Anchor == nil {
+		return nil
+	}
+	if inDaemon {
+		s.Anchor.Kick()
+		return nil
+	}
+	r := s.Anchor
+	_, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
+	return err
+}
+
+// finalAnchor anchors what the daemon recorded since the last checkpoint,
+// within the drain deadline (work). A failure is logged: the records stay in
+// the signed local ledger and are anchored at the next start.
+func (s *Service) finalAnchor(work context.Context) {
+	r := s.Anchor
+	until := time.Now().Add(r.RetainFor)
+	if _, err := anchor.Anchor(work, r.Ledger, r.Store, r.Host, until, r.Options); err != nil {
+		s.Log.Warn("final custody anchor failed; it is retried at the next start", "err", err)
+	}
+}
+
 // dockHandler turns watched camera folders into dock sessions.
 type dockHandler struct {
 	s    *Service
@@ -231,6 +299,9 @@ func (h *dockHandler) Settled(_ context.Context, d watch.Dock) {
 	}
 	if res.Vaulted > 0 && s.Uploader != nil {
 		s.Uploader.Wake()
+	}
+	if s.Anchor != nil {
+		s.Anchor.Kick() // a dock session ended: anchor its records
 	}
 }
 

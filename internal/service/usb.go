@@ -49,6 +49,9 @@ func (h *usbHandler) Settled(ctx context.Context, d usbdock.Dock) {
 	if res.Vaulted > 0 && s.Uploader != nil {
 		s.Uploader.Wake()
 	}
+	if s.Anchor != nil {
+		s.Anchor.Kick() // a dock session ended: anchor its records
+	}
 }
 
 // Failed: the camera's storage could not be read (corrupt file system, no
