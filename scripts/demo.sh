@@ -106,11 +106,19 @@ say "evidenced custody $ID"
 $EV custody --config "$CFG" "$ID"
 
 say "evidenced verify --remote"
-$EV verify --config "$CFG" --remote
+$EV verify --config "$CFG" --remote --actor custodian-3 --reason "demo: monthly audit"
 
 say "evidenced get $ID (verified before the file appears; the access is recorded)"
 $EV get --config "$CFG" "$ID" --reason "demo: complaint review" --out "$DEMO_DIR/retrieved.mp4"
 ffprobe -v error -show_entries format=format_name,duration -of default=nw=1 "$DEMO_DIR/retrieved.mp4"
+
+say "evidenced export $ID (a court package a third party checks with sha256sum and openssl alone)"
+rm -rf "$DEMO_DIR/export"
+$EV export --config "$CFG" "$ID" --footage --actor custodian-3 --reason "demo: disclosure to defence" --out "$DEMO_DIR/export"
+ls "$DEMO_DIR/export"
+say "evidenced verify-export (no config, no ledger, no network)"
+$EV verify-export "$DEMO_DIR/export"
+(cd "$DEMO_DIR/export" && sha256sum -c --quiet MANIFEST.sha256 && echo "sha256sum -c MANIFEST.sha256: every file OK")
 
 KEY=$($EV find --config "$CFG" --camera BWC-0001 --json | awk -F'"' -v id="$ID" '$2=="id"{cur=$4} $2=="object_key" && cur==id {print $4; exit}')
 say "the object as the store reports it (independent client: Debian's aws)"
