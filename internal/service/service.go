@@ -282,20 +282,39 @@ func (h *dockHandler) Settled(_ context.Context, d watch.Dock) {
 	// Docks run under the work context, not intake: a dock in progress when
 	// SIGTERM arrives finishes (within the drain deadline) instead of leaving
 	// a half-copied camera.
-	s := h.s
-	if err := s.Wiper.AdmitDock(h.work, d.Serial, d.Path, s.DaemonActor(), "watch"); err != nil {
-		s.Bays.Problem(d.Serial, err.Error())
-		s.Log.Error("dock refused", "camera", d.Serial, "err", err)
-		return
+	h.s.dock(h.work, d.Serial, d.Path, "watch", "", true)
+}
+
+func (h *dockHandler) Removed(d watch.Dock) {
+	h.s.undocked(h.work, d.Serial, map[string]string{"source": d.Path, "via": "watch"})
+}
+
+// dock runs one dock session for a camera that appeared on a bay, whatever
+// the source. readable is false for a camera whose media was not opened (an
+// unknown serial on a USB bay): it is recorded, never admitted or copied.
+func (s *Service) dock(ctx context.Context, serial, root, via, bay string, readable bool) {
+	log := s.Log.With("camera", serial, "via", via)
+	if bay != "" {
+		log = log.With("bay", bay)
 	}
-	res, err := s.Ingester.Dock(h.work, ingest.Request{Serial: d.Serial, Root: d.Path, Actor: s.DaemonActor(), Via: "watch"}, s.Bays)
+	if readable && s.Wiper != nil {
+		if err := s.Wiper.AdmitDock(ctx, serial, root, s.DaemonActor(), via); err != nil {
+			s.Bays.Problem(serial, err.Error())
+			log.Error("dock refused", "err", err)
+			return
+		}
+	}
+	res, err := s.Ingester.Dock(ctx, ingest.Request{Serial: serial, Root: root, Actor: s.DaemonActor(), Via: via}, s.Bays)
 	switch {
 	case errors.Is(err, ingest.ErrUnknownDevice):
-		s.Bays.Problem(d.Serial, "unknown camera: not in the inventory, not ingested")
-		s.Log.Error("unknown camera docked; not ingested", "camera", d.Serial)
+		s.Bays.Problem(serial, "unknown camera: not in the inventory, not ingested")
+		log.Error("unknown camera docked; not ingested")
 	case err != nil:
-		s.Bays.Problem(d.Serial, err.Error())
-		s.Log.Error("dock incomplete", "camera", d.Serial, "err", err)
+		s.Bays.Problem(serial, err.Error())
+		log.Error("dock incomplete", "err", err)
+	default:
+		log.Info("dock complete", "vaulted", res.Vaulted, "already_held", res.AlreadyHeld,
+			"bytes", res.Bytes, "safe_to_undock", res.SafeToUndock)
 	}
 	if res.Vaulted > 0 && s.Uploader != nil {
 		s.Uploader.Wake()
@@ -305,19 +324,24 @@ func (h *dockHandler) Settled(_ context.Context, d watch.Dock) {
 	}
 }
 
-func (h *dockHandler) Removed(d watch.Dock) {
-	s := h.s
-	st := s.Bays.Remove(d.Serial)
-	if _, ok := s.Config.Camera(d.Serial); !ok {
+// undocked records UNDOCKED for a camera in the inventory that left its bay:
+// clean when the bay said "safe to undock", and its last state either way.
+func (s *Service) undocked(ctx context.Context, serial string, details map[string]string) {
+	st := s.Bays.Remove(serial)
+	if _, ok := s.Config.Camera(serial); !ok {
 		return
 	}
 	clean := st.State == BaySafe
-	if _, err := s.Ledger.Append(h.work, custody.Event{
-		Type: custody.Undocked, Actor: s.DaemonActor(), Camera: d.Serial,
-		Details: map[string]string{"clean": strconv.FormatBool(clean), "last_state": string(st.State), "source": d.Path},
-	}, nil); err != nil {
-		s.Log.Error("record undock", "camera", d.Serial, "err", err)
+	d := map[string]string{"clean": strconv.FormatBool(clean), "last_state": string(st.State)}
+	for k, v := range details {
+		d[k] = v
 	}
+	if _, err := s.Ledger.Append(ctx, custody.Event{
+		Type: custody.Undocked, Actor: s.DaemonActor(), Camera: serial, Details: d,
+	}, nil); err != nil {
+		s.Log.Error("record undock", "camera", serial, "err", err)
+	}
+	s.Log.Info("camera undocked", "camera", serial, "clean", clean)
 }
 
 // BayState is what an officer glancing at the dock needs to know.
