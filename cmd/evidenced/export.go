@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/control"
 	"github.com/evidenced/evidenced/internal/custody"
@@ -70,10 +71,23 @@ func exportPackage(ctx context.Context, e *env, ids []string, reason, out string
 			return err
 		}
 	}
-	ts := export.NewTarSink(e.stdout, time.Now())
-	sum, err := export.Build(ctx, e.svc.Ledger, footageFrom{e.svc}, ts, export.Options{
+	opts := export.Options{
 		IDs: ids, Footage: footage, ExportedBy: e.actor, Reason: reason, Tool: "evidenced " + service.Version,
-	})
+	}
+	// The checkpoints anchored off the host go into the package, with the
+	// TSA's CA the host trusts to check their time-stamps.
+	if e.svc.AnchorStore != nil {
+		opts.Anchors = anchoredFrom{store: e.svc.AnchorStore, host: e.svc.Config.HostID}
+		if p := e.svc.Config.Custody.TSACA; p != "" {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return fmt.Errorf("custody.tsa_ca: %w", err)
+			}
+			opts.TSACA = b
+		}
+	}
+	ts := export.NewTarSink(e.stdout, time.Now())
+	sum, err := export.Build(ctx, e.svc.Ledger, footageFrom{e.svc}, ts, opts)
 	if errors.Is(err, export.ErrIntegrity) {
 		return integrityErrorf("%w", err)
 	}
@@ -85,6 +99,22 @@ func exportPackage(ctx context.Context, e *env, ids []string, reason, out string
 	}
 	e.meta("records", strconv.Itoa(sum.Records))
 	return nil
+}
+
+// anchoredFrom reads the checkpoints anchored in the object store.
+type anchoredFrom struct {
+	store anchor.Store
+	host  string
+}
+
+var _ export.Anchors = anchoredFrom{}
+
+func (a anchoredFrom) Latest(ctx context.Context, maxSize uint64) (export.Anchored, bool, error) {
+	got, found, err := anchor.Latest(ctx, a.store, a.host, maxSize)
+	if err != nil || !found {
+		return export.Anchored{}, found, err
+	}
+	return export.Anchored{Object: got.Object, Size: got.Size, Note: got.Note, Timestamp: got.Timestamp}, true, nil
 }
 
 // footageFrom reads footage from the vault, or from the object store when

@@ -13,6 +13,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/upload"
 )
@@ -165,12 +166,24 @@ func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
 			add(verifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: "no object_store configured to check it against"})
 			continue
 		}
-		method, _, err := upload.VerifyObject(ctx, e.svc.Store, e.svc.Vault, it, e.svc.Config)
-		if err != nil {
+		_, _, err = upload.VerifyObject(ctx, e.svc.Store, e.svc.Vault, it, e.svc.Config)
+		if errors.Is(err, objstore.ErrNotFound) {
+			add(verifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey + "@" + it.VersionID,
+				What: "the recorded version " + it.VersionID + " is gone from the store (deleted; with a governance retention bypass if it was still locked): " + err.Error()})
+		} else if err != nil {
 			add(verifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey + "@" + it.VersionID, What: err.Error()})
+		}
+		// The current version must be the recorded one: whoever fetches the
+		// key without a version id gets the current version, so another one
+		// on top (a PUT after ours, or after deleting ours) is a problem even
+		// while the recorded version is intact.
+		if cur := currentVersionProblem(ctx, e, it); cur != "" {
+			add(verifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: cur})
 			continue
 		}
-		_ = method
+		if err != nil {
+			continue
+		}
 		rep.Objects++
 	}
 	if remote {
@@ -186,6 +199,26 @@ func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// currentVersionProblem says what is wrong with the current (latest)
+// version of it's object key, or "" when it is the recorded version.
+func currentVersionProblem(ctx context.Context, e *env, it custody.Item) string {
+	cur, err := e.svc.Store.Stat(ctx, it.ObjectKey, "")
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		return fmt.Sprintf("the key has no current version (deleted, or hidden by a delete marker): fetching it without the recorded version id %s finds nothing", it.VersionID)
+	case err != nil:
+		return "cannot stat the current version: " + err.Error()
+	case cur.VersionID != it.VersionID:
+		sha := cur.SHA256
+		if sha == "" {
+			sha = "none"
+		}
+		return fmt.Sprintf("version %s (%d bytes, sha256 metadata %s) is the current version, not the recorded version %s (%d bytes, sha256 %s): anyone fetching the key gets those bytes, not the evidence",
+			cur.VersionID, cur.Size, sha, it.VersionID, it.Size, it.SHA256)
+	}
+	return ""
 }
 
 // checkAnchors replays every checkpoint this host anchored in the object

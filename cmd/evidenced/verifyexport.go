@@ -47,6 +47,18 @@ func verifyExportCommand() *command {
 				fmt.Fprintf(e.stdout, "  %d item(s); %d record(s) hash-chained where consecutive; %d signature(s) verified; %d footage file(s) match their SHA-256\n",
 					res.Items, res.Records, res.Signatures, res.Footage)
 				fmt.Fprintf(e.stdout, "  %d inclusion proof(s) against the %s checkpoint: tree size %d, root %s\n", res.Proofs, signed, in.TreeSize, in.Root)
+				if a := in.Anchored; a != nil && res.Anchored {
+					fmt.Fprintf(e.stdout, "  anchored checkpoint %s (%s): tree size %d, root %s; the export's checkpoint extends it\n", a.Checkpoint, a.Object, a.TreeSize, a.Root)
+					if a.Timestamp != "" {
+						how := "checked against its checkpoint only (no TSA CA in the package)"
+						if res.Timestamped {
+							how = "verified with " + a.TSACA
+						}
+						fmt.Fprintf(e.stdout, "  RFC 3161 time-stamp %s at %s: %s\n", a.Timestamp, a.TimestampTime.UTC().Format("2006-01-02 15:04:05 UTC"), how)
+					}
+				} else if in.Anchored == nil {
+					fmt.Fprintf(e.stdout, "  no anchored checkpoint in the package\n")
+				}
 				for _, k := range in.Keys {
 					fmt.Fprintf(e.stdout, "  host key %s from record %d (compare with the host's key obtained independently)\n", k.KeyID, k.FromSeq)
 				}

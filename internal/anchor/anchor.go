@@ -63,6 +63,10 @@
 //     a version with the same SHA-256).
 //   - The last anchored size is learned from the store itself (Lister), not
 //     from local state the host could roll back.
+//   - Check re-hashes the anchored records into every anchored root and
+//     checks each anchored signature (records/<from>-<to>.sig) over the
+//     anchored record bytes with the key in force at that record, followed
+//     through the HOST_KEY and KEY_ROTATED records themselves.
 //   - Check reads every version of every checkpoint object: a second
 //     version of a checkpoint (possible for a privileged insider despite
 //     the lock, or through a delete marker) is itself reported.
@@ -421,4 +425,53 @@ func readObject(ctx context.Context, s objstore.Store, key, versionID string) ([
 		return nil, fmt.Errorf("read %s: larger than %d bytes", key, maxObject)
 	}
 	return b, nil
+}
+
+// Anchored is one checkpoint as the store holds it, for a court export.
+type Anchored struct {
+	// Object is the key of the checkpoint note; Size its tree size.
+	Object string
+	Size   uint64
+	// Note is the signed checkpoint's bytes (latest version); Timestamp the
+	// latest version of its RFC 3161 reply, nil when none was anchored.
+	Note, Timestamp []byte
+}
+
+// Latest returns the newest checkpoint of host anchored in s whose size is
+// at most maxSize (the export's own checkpoint: one anchored meanwhile is
+// not covered by it), with its time-stamp. found is false when there is
+// none. Nothing is verified here: the caller checks the note against the
+// host keys and the ledger, and the time-stamp against the note.
+func Latest(ctx context.Context, s Store, hostID string, maxSize uint64) (a Anchored, found bool, err error) {
+	if s == nil {
+		return a, false, ErrNoStore
+	}
+	vs, err := s.ListVersions(ctx, Prefix(hostID)+"checkpoints/")
+	if err != nil {
+		return a, false, fmt.Errorf("anchor %s: list checkpoints: %w", hostID, err)
+	}
+	stamped := map[uint64]bool{}
+	for _, v := range vs {
+		n, ext, ok := parseCheckpointName(hostID, v.Key)
+		switch {
+		case !ok || n > maxSize:
+		case ext == "tsr":
+			stamped[n] = true
+		case ext == "note" && (!found || n > a.Size):
+			a.Size, found = n, true
+		}
+	}
+	if !found {
+		return a, false, nil
+	}
+	a.Object = CheckpointKey(hostID, a.Size)
+	if a.Note, err = readObject(ctx, s, a.Object, ""); err != nil {
+		return a, false, fmt.Errorf("anchor %s: %w", hostID, err)
+	}
+	if stamped[a.Size] {
+		if a.Timestamp, err = readObject(ctx, s, TimestampKey(hostID, a.Size), ""); err != nil {
+			return a, false, fmt.Errorf("anchor %s: %w", hostID, err)
+		}
+	}
+	return a, true, nil
 }

@@ -220,7 +220,7 @@ func TestAnchorAndCheckOnS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Checkpoints != 2 || rep.Reproduced != 9 || rep.Records != 9 || rep.Timestamps != 2 {
+	if !rep.OK() || rep.Checkpoints != 2 || rep.Reproduced != 9 || rep.Records != 9 || rep.Signatures != 9 || rep.Timestamps != 2 {
 		t.Fatalf("clean check: %+v\n%s", rep, problems(rep))
 	}
 	l.Close()

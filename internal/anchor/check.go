@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
 	"github.com/evidenced/evidenced/internal/tsa"
 )
@@ -48,8 +52,10 @@ type Report struct {
 	// Timestamps is how many checkpoints have a time-stamp that matches.
 	Timestamps int
 	// Records is how many anchored records were re-hashed into the
-	// checkpoints' roots.
-	Records uint64
+	// checkpoints' roots; Signatures how many of their anchored
+	// signatures (records/<from>-<to>.sig) verify with the key in force.
+	Records    uint64
+	Signatures uint64
 	// Problems lists everything wrong; empty means all is consistent.
 	Problems []Problem
 }
@@ -75,7 +81,8 @@ type CheckOptions struct {
 // reproduces its root at its size (so a ledger rewritten, truncated, forked
 // or restored from an older copy is detected even if every local hash was
 // recomputed); the consistency proofs between successive checkpoints; the
-// time-stamps' imprints; and that the anchored records hash to every root.
+// time-stamps' imprints; that the anchored records hash to every root; and
+// that each anchored record signature verifies with the key in force.
 // The error is for an operational failure (the store cannot be listed);
 // integrity failures are Problems.
 func Check(ctx context.Context, l Ledger, s Store, hostID string, v note.Verifier) (Report, error) {
@@ -294,6 +301,7 @@ func checkRecords(ctx context.Context, s Store, hostID string, good []goodCheckp
 		count[v.Key]++
 	}
 	var f tlog.Frontier
+	var keys keyState
 	prevHash := custody.GenesisHash
 	for _, g := range good {
 		from, to := f.Size+1, g.c.Size
@@ -305,12 +313,31 @@ func checkRecords(ctx context.Context, s Store, hostID string, good []goodCheckp
 		if count[key] > 1 {
 			problem(key, "", "%d versions: records are written once", count[key])
 		}
+		sk := SigsKey(hostID, from, to)
+		sigs, sigsFound, sigErr := readSigs(ctx, s, sk, count[sk], from, to)
+		if sigErr != nil {
+			problem(sk, "", "%v", sigErr)
+		}
+		if count[sk] > 1 {
+			problem(sk, "", "%d versions: signatures are written once", count[sk])
+		}
 		rc, err := s.Open(ctx, key, "")
 		if err != nil {
 			problem(key, "", "cannot be read: %v", err)
 			return nil
 		}
-		msg := hashRecords(bufio.NewReaderSize(rc, 64<<10), &f, to, &prevHash)
+		bad := 0
+		msg := hashRecords(bufio.NewReaderSize(rc, 64<<10), &f, to, &prevHash, func(seq uint64, rec []byte, ev custody.Event) {
+			if what := keys.check(seq, rec, ev, sigs, sigsFound && sigErr == nil); what != "" {
+				if bad++; bad <= maxSigProblems {
+					problem(sk, "", "record %d: %s", seq, what)
+				} else if bad == maxSigProblems+1 {
+					problem(sk, "", "more records fail their signature check; only the first %d are named", maxSigProblems)
+				}
+			} else if keys.pub != nil {
+				rep.Signatures++
+			}
+		})
 		rc.Close()
 		if msg != "" {
 			problem(key, "", "%s", msg)
@@ -327,8 +354,9 @@ func checkRecords(ctx context.Context, s Store, hostID string, good []goodCheckp
 }
 
 // hashRecords reads records up to seq to from r into f, checking each
-// record's seq and prev_hash; it returns what is wrong, or "".
-func hashRecords(r *bufio.Reader, f *tlog.Frontier, to uint64, prevHash *string) string {
+// record's seq and prev_hash and handing it to each; it returns what is
+// wrong, or "".
+func hashRecords(r *bufio.Reader, f *tlog.Frontier, to uint64, prevHash *string, each func(seq uint64, rec []byte, ev custody.Event)) string {
 	for {
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -360,9 +388,105 @@ func hashRecords(r *bufio.Reader, f *tlog.Frontier, to uint64, prevHash *string)
 		}
 		*prevHash = custody.RecordHash(rec)
 		f.Append(tlog.LeafHash(rec))
+		each(seq, rec, ev)
 	}
 	if f.Size != to {
 		return fmt.Sprintf("ends at record %d, its name says %d", f.Size, to)
+	}
+	return ""
+}
+
+// maxSigProblems bounds how many records of one .sig file are named.
+const maxSigProblems = 10
+
+// readSigs reads records/<from>-<to>.sig (latest version): seq → raw
+// signature (nil for a record anchored unsigned). found is false when no
+// such object exists. A malformed file is an error naming the line.
+func readSigs(ctx context.Context, s Store, key string, versions int, from, to uint64) (map[uint64][]byte, bool, error) {
+	if versions == 0 {
+		return nil, false, nil
+	}
+	b, err := readObject(ctx, s, key, "")
+	if err != nil {
+		return nil, true, fmt.Errorf("cannot be read: %v", err)
+	}
+	sigs, err := parseSigs(b, from, to)
+	return sigs, true, err
+}
+
+// parseSigs parses a .sig file: one line per record from..to, in order,
+// "<seq> <base64 signature>" or "<seq>".
+func parseSigs(b []byte, from, to uint64) (map[uint64][]byte, error) {
+	out := map[uint64][]byte{}
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		return nil, errors.New("does not end in a newline")
+	}
+	lines := strings.Split(string(b[:len(b)-1]), "\n")
+	if uint64(len(lines)) != to-from+1 {
+		return nil, fmt.Errorf("has %d lines for the %d records %d..%d", len(lines), to-from+1, from, to)
+	}
+	for i, l := range lines {
+		want := from + uint64(i)
+		num, sig, hasSig := strings.Cut(l, " ")
+		if num != strconv.FormatUint(want, 10) {
+			return nil, fmt.Errorf("line %d is %.40q, want record %d", i+1, l, want)
+		}
+		if !hasSig {
+			out[want] = nil
+			continue
+		}
+		raw, err := base64.StdEncoding.Strict().DecodeString(sig)
+		if err != nil || len(raw) != ed25519.SignatureSize {
+			return nil, fmt.Errorf("line %d: the signature of record %d is not base64 of %d bytes", i+1, want, ed25519.SignatureSize)
+		}
+		out[want] = raw
+	}
+	return out, nil
+}
+
+// keyState follows the host key in force through the anchored records: a
+// HOST_KEY record introduces a key in force from itself on (it signs
+// itself), a KEY_ROTATED record names the key in force from the next
+// record. The records are bound to the signed checkpoints by their roots,
+// so the keys they name are as trustworthy as the checkpoints.
+type keyState struct {
+	pub  ed25519.PublicKey // in force; nil before the first HOST_KEY
+	next ed25519.PublicKey // named by KEY_ROTATED, in force from the next record
+}
+
+// check checks record seq's anchored signature and advances the key in
+// force; it returns what is wrong, or "". usable is false when the .sig
+// file is absent or unreadable.
+func (k *keyState) check(seq uint64, rec []byte, ev custody.Event, sigs map[uint64][]byte, usable bool) string {
+	if k.next != nil {
+		k.pub, k.next = k.next, nil
+	}
+	if ev.Type == custody.HostKey {
+		pub, err := signing.ParsePublicBase64(ev.Details["public_key"])
+		if err != nil {
+			return fmt.Sprintf("the HOST_KEY record's public key: %v", err)
+		}
+		k.pub = pub
+	}
+	if ev.Type == custody.KeyRotated {
+		defer func() {
+			if pub, err := signing.ParsePublicBase64(ev.Details["public_key"]); err == nil {
+				k.next = pub
+			}
+		}()
+	}
+	sig := sigs[seq]
+	switch {
+	case k.pub == nil && sig != nil:
+		return "signed, but no host key is in force at this record"
+	case k.pub == nil:
+		return ""
+	case !usable:
+		return "no anchored signature, but a host key is in force (the .sig file is missing or unusable)"
+	case sig == nil:
+		return "no anchored signature, but a host key is in force"
+	case !ed25519.Verify(k.pub, rec, sig):
+		return fmt.Sprintf("the signature does not verify with the key in force (%s) over the anchored record", signing.KeyID(k.pub))
 	}
 	return ""
 }

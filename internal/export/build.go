@@ -14,6 +14,7 @@ import (
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
+	"github.com/evidenced/evidenced/internal/tsa"
 )
 
 // Sentinel errors.
@@ -59,8 +60,32 @@ type Footage interface {
 	Open(ctx context.Context, it custody.Item) (rc io.ReadCloser, from string, err error)
 }
 
+// Anchors supplies the checkpoints the host anchored off the host (package
+// anchor), so the package carries evidence the host cannot rewrite.
+type Anchors interface {
+	// Latest returns the newest anchored checkpoint whose size is at most
+	// maxSize; found is false when none is anchored. It verifies nothing:
+	// Build checks the note against the host keys and the ledger, and the
+	// time-stamp against the note.
+	Latest(ctx context.Context, maxSize uint64) (a Anchored, found bool, err error)
+}
+
+// Anchored is one checkpoint as the object store holds it.
+type Anchored struct {
+	Object string // its key in the store
+	Size   uint64
+	// Note is the signed checkpoint; Timestamp its RFC 3161 reply (nil: none).
+	Note, Timestamp []byte
+}
+
 // Options say what to export and on whose behalf.
 type Options struct {
+	// Anchors, when set, adds the newest anchored checkpoint, its
+	// time-stamp and a consistency proof to the export's checkpoint.
+	Anchors Anchors
+	// TSACA is the PEM of the TSA's CA certificate(s) (custody.tsa_ca),
+	// added beside a time-stamp and used to check it; nil: none.
+	TSACA      []byte
 	IDs        []string
 	Footage    bool // include the recordings (needs a Footage source)
 	ExportedBy string
@@ -158,6 +183,20 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 		}
 	}
 
+	// 3b. The checkpoint anchored off the host, bound to the export's.
+	var anchored *anchoredFiles
+	if o.Anchors != nil {
+		if anchored, err = anchoredEvidence(ctx, o.Anchors, o.TSACA, host, keys, cp, leaves); err != nil {
+			return sum, err
+		}
+		if anchored != nil {
+			info.Anchored = &anchored.ref
+			if anchored.ref.Checkpoint == info.Checkpoint {
+				cpBytes = anchored.note // the same checkpoint: the anchored bytes
+			}
+		}
+	}
+
 	m := &manifest{sink: sink, sums: map[string]string{}}
 	// 4. Records, signatures, proofs.
 	sigs := map[uint64]bool{}
@@ -200,6 +239,11 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 	}
 	if err := m.put(info.Checkpoint, cpBytes); err != nil {
 		return sum, err
+	}
+	if anchored != nil {
+		if err := anchored.write(m, info.Checkpoint); err != nil {
+			return sum, err
+		}
 	}
 	// 6. Items.
 	for _, d := range items {
@@ -435,4 +479,119 @@ func (m *manifest) render() []byte {
 		b.WriteString(m.sums[n] + "  " + n + "\n")
 	}
 	return []byte(b.String())
+}
+
+// anchoredFiles is what the package carries of the anchored checkpoint.
+type anchoredFiles struct {
+	ref                         AnchoredRef
+	note, proof, tsr, tsaCAFile []byte
+}
+
+// anchoredEvidence fetches the newest checkpoint anchored at or below the
+// export's and checks it as verify-export will: signed by a host key, its
+// root reproduced by the ledger's first records, its time-stamp over its
+// bytes (and signed by a TSA chaining to tsaCA, when given). A package is
+// never written with anchored evidence that does not check out: the ledger
+// and the store disagree, and `evidenced verify --remote` says how.
+func anchoredEvidence(ctx context.Context, src Anchors, tsaCA []byte, host string, keys []custody.KeyPeriod,
+	cp tlog.Checkpoint, leaves []tlog.Hash) (*anchoredFiles, error) {
+	a, found, err := src.Latest(ctx, cp.Size)
+	if err != nil {
+		return nil, fmt.Errorf("export: the anchored checkpoints: %w", err)
+	}
+	if !found {
+		return nil, nil
+	}
+	if a.Size == 0 || a.Size > cp.Size {
+		return nil, fmt.Errorf("export: anchored checkpoint %s of size %d is not within the export's %d", a.Object, a.Size, cp.Size)
+	}
+	ac, err := openWithKeys(a.Note, host, keys)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w: anchored checkpoint %s: %w; run evidenced verify --remote", ErrIntegrity, a.Object, err)
+	}
+	if ac.Size != a.Size {
+		return nil, fmt.Errorf("export: %w: anchored checkpoint %s holds size %d", ErrIntegrity, a.Object, ac.Size)
+	}
+	if root := tlog.RootOf(leaves[:a.Size]); root != ac.Root {
+		return nil, fmt.Errorf("export: %w: the ledger's first %d records have root %s, the anchored checkpoint %s says %s; run evidenced verify --remote",
+			ErrIntegrity, a.Size, root, a.Object, ac.Root)
+	}
+	f := &anchoredFiles{note: a.Note, ref: AnchoredRef{
+		Object: a.Object, Checkpoint: anchoredPath(a.Size), TreeSize: a.Size, Root: ac.Root.String(),
+	}}
+	if a.Size < cp.Size {
+		hashes, err := tlog.ConsistencyProof(leaves, a.Size)
+		if err != nil {
+			return nil, fmt.Errorf("export: consistency proof %d→%d: %w", a.Size, cp.Size, err)
+		}
+		if f.proof, err = (tlog.Proof{Kind: tlog.Consistency, A: a.Size, B: cp.Size, Hashes: hashes}).Marshal(); err != nil {
+			return nil, fmt.Errorf("export: consistency proof %d→%d: %w", a.Size, cp.Size, err)
+		}
+		f.ref.Consistency = consistencyPath(cp.Size)
+	}
+	if a.Timestamp != nil {
+		tok, err := tsa.ParseResponse(a.Timestamp, digest.Bytes(a.Note), nil)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w: the time-stamp of anchored checkpoint %s: %w", ErrIntegrity, a.Object, err)
+		}
+		if len(tsaCA) > 0 {
+			roots, err := tsa.ParseRoots("custody.tsa_ca", tsaCA)
+			if err != nil {
+				return nil, fmt.Errorf("export: %w", err)
+			}
+			if err := tok.Verify(roots); err != nil {
+				return nil, fmt.Errorf("export: %w: the time-stamp of anchored checkpoint %s: %w", ErrIntegrity, a.Object, err)
+			}
+			f.tsaCAFile, f.ref.TSACA = tsaCA, tsaCAPath
+		}
+		gt := tok.GenTime.UTC()
+		f.tsr, f.ref.Timestamp, f.ref.TimestampTime = a.Timestamp, timestampPath(a.Size), &gt
+	}
+	return f, nil
+}
+
+// write puts the anchored files; the note only when it is not already the
+// export's checkpoint (exportCheckpoint).
+func (f *anchoredFiles) write(m *manifest, exportCheckpoint string) error {
+	if f.ref.Checkpoint != exportCheckpoint {
+		if err := m.put(f.ref.Checkpoint, f.note); err != nil {
+			return err
+		}
+	}
+	for _, x := range []struct {
+		name string
+		b    []byte
+	}{{f.ref.Consistency, f.proof}, {f.ref.Timestamp, f.tsr}, {f.ref.TSACA, f.tsaCAFile}} {
+		if x.name == "" {
+			continue
+		}
+		if err := m.put(x.name, x.b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openWithKeys opens a signed checkpoint of host with whichever host key
+// signed it.
+func openWithKeys(msg []byte, host string, keys []custody.KeyPeriod) (tlog.Checkpoint, error) {
+	err := errors.New("no host key in the ledger")
+	for _, k := range keys {
+		pub, perr := signing.ParsePublicPEM([]byte(k.PublicPEM))
+		if perr != nil {
+			err = perr
+			continue
+		}
+		v, verr := signing.NoteVerifier(host, pub)
+		if verr != nil {
+			err = verr
+			continue
+		}
+		c, oerr := tlog.OpenCheckpoint(msg, custody.CheckpointOrigin(host), v)
+		if oerr == nil {
+			return c, nil
+		}
+		err = fmt.Errorf("does not verify with any host key: %w", oerr)
+	}
+	return tlog.Checkpoint{}, err
 }

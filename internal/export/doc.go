@@ -16,6 +16,11 @@
 //	host/<key id>.pem            host Ed25519 public keys (PKIX PEM), key id = SHA-256 of the DER
 //	checkpoints/<size>.note      C2SP signed-note checkpoint (tree size, Merkle root)
 //	checkpoints/<size>.txt       ... or the unsigned tree head, when the ledger is unsigned
+//	checkpoints/<n>.note         the newest checkpoint anchored in the object store at or below
+//	                             the export's size, as anchored (package.json "anchored")
+//	checkpoints/<size>.proof     consistency proof (tlog text form) from <n> to the export's size
+//	checkpoints/<n>.tsr          its RFC 3161 reply over SHA-256 of checkpoints/<n>.note
+//	checkpoints/tsa-ca.pem       the TSA CA certificate(s) from custody.tsa_ca
 //	records/<seq>.json           the exact canonical record bytes: sha256sum gives the record hash
 //	records/<seq>.sig            raw 64-byte Ed25519 signature over records/<seq>.json (signed ledgers)
 //	proofs/<seq>.json            RFC 6962 inclusion proof of the record in the checkpoint's tree
@@ -39,6 +44,10 @@
 //     ledger's hash; every record has an inclusion proof against the one
 //     checkpoint in the package; footage counts only when its SHA-256 and size
 //     equal the recorded ones.
+//   - An anchored checkpoint in the package verifies with a host key, the
+//     ledger reproduces its root, the export's tree extends it (consistency
+//     proof), and its time-stamp is over its exact bytes (and chains to the
+//     TSA CA when one is configured); Build refuses otherwise (ErrIntegrity).
 //   - Build never writes a package whose own checks fail: it refuses when the
 //     ledger does not reproduce the checkpoint root, a record does not hash to
 //     the chain's hash, or footage does not match (ErrIntegrity). Callers

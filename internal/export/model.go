@@ -38,6 +38,36 @@ type Info struct {
 	// FromSeq up to the next key's FromSeq-1. Records before the first key's
 	// FromSeq are unsigned (a ledger from before signing).
 	Keys []KeyRef `json:"keys"`
+	// Anchored is the newest checkpoint the host anchored in the object
+	// store under Object Lock at or below TreeSize, tying the package to
+	// evidence the host cannot rewrite; nil when the host anchors nothing
+	// (no object store) or had not anchored yet.
+	Anchored *AnchoredRef `json:"anchored,omitempty"`
+}
+
+// AnchoredRef is the anchored checkpoint in the package and what ties it
+// to the export's checkpoint.
+type AnchoredRef struct {
+	// Object is its key in the object store (relative to the configured
+	// prefix): _custody/<host>/checkpoints/<size>.note.
+	Object string `json:"object"`
+	// Checkpoint is the package file: checkpoints/<size>.note, the
+	// anchored bytes (the export's own checkpoint when the sizes are equal).
+	Checkpoint string `json:"checkpoint"`
+	TreeSize   uint64 `json:"tree_size"`
+	Root       string `json:"root"` // lower hex
+	// Consistency is checkpoints/<export size>.proof: the RFC 9162
+	// consistency proof from this tree to the export's ("" when the sizes
+	// are equal), so every record of the package up to TreeSize is in the
+	// anchored tree.
+	Consistency string `json:"consistency"`
+	// Timestamp is checkpoints/<size>.tsr, the RFC 3161 reply over the
+	// SHA-256 of the note's bytes as anchored ("" when none); TimestampTime
+	// is the TSA's time in it. TSACA is checkpoints/tsa-ca.pem, the TSA CA
+	// certificate(s) the host was configured with ("" when none).
+	Timestamp     string     `json:"timestamp"`
+	TimestampTime *time.Time `json:"timestamp_time,omitempty"`
+	TSACA         string     `json:"tsa_ca"`
 }
 
 // KeyRef is one host key in the package.
@@ -114,6 +144,14 @@ func sigPath(seq uint64) string    { return "records/" + strconv.FormatUint(seq,
 func proofPath(seq uint64) string  { return "proofs/" + strconv.FormatUint(seq, 10) + ".json" }
 func itemDir(id string) string     { return "items/" + id }
 func keyPath(id string) string     { return "host/" + id + ".pem" }
+
+func anchoredPath(size uint64) string { return "checkpoints/" + strconv.FormatUint(size, 10) + ".note" }
+func consistencyPath(size uint64) string {
+	return "checkpoints/" + strconv.FormatUint(size, 10) + ".proof"
+}
+func timestampPath(size uint64) string { return "checkpoints/" + strconv.FormatUint(size, 10) + ".tsr" }
+
+const tsaCAPath = "checkpoints/tsa-ca.pem"
 
 func checkpointPath(size uint64, signed bool) string {
 	if signed {

@@ -272,6 +272,11 @@ custody ledger.</p>
 <tr><th>Recordings</th><td>{{len .Items}}{{if .Info.Footage}} (footage included){{else}} (footage not included; hashes only){{end}}</td></tr>
 <tr><th>Ledger checkpoint</th><td>{{.Info.TreeSize}} records, Merkle root <span class="hash">{{.Info.Root}}</span><br>
 {{if .Info.Signed}}signed by the host key (<code>{{.Info.Checkpoint}}</code>){{else}}<span class="warn">unsigned</span>: this host did not sign its ledger at the time of export (<code>{{.Info.Checkpoint}}</code>){{end}}</td></tr>
+<tr><th>Anchored off the host</th><td>{{with .Info.Anchored}}checkpoint of {{.TreeSize}} records, Merkle root <span class="hash">{{.Root}}</span>,
+stored in the object store under Object Lock as <code>{{.Object}}</code> (<code>{{.Checkpoint}}</code>){{if .Consistency}}; the export's
+checkpoint extends it (consistency proof <code>{{.Consistency}}</code>){{end}}: records 1 to {{.TreeSize}} were on record outside the host's control.
+{{if .Timestamp}}Time-stamped by an independent time-stamping authority (RFC 3161) at {{.TimestampTime.UTC.Format "2006-01-02 15:04:05 UTC"}} (<code>{{.Timestamp}}</code>{{if .TSACA}}, its CA <code>{{.TSACA}}</code>{{end}}).{{else}}Not time-stamped (no time-stamping authority configured).{{end}}
+{{else}}<span class="warn">none in this package</span>: the host had no object store or had not anchored a checkpoint yet{{end}}</td></tr>
 <tr><th>Host signing keys</th><td>{{range .Info.Keys}}<span class="hash">{{.KeyID}}</span> (records {{.FromSeq}} onwards; <code>{{.File}}</code>)<br>{{else}}<span class="warn">none</span>: the records in this package are not signed{{end}}</td></tr>
 </table>
 <p class="small">Every statement below is taken from a custody record included in this package (<code>records/&lt;seq&gt;.json</code>).
@@ -385,7 +390,7 @@ Layout ("format": "{{.Info.Format}}" in package.json):
 | records/<seq>.json | one custody record: the exact bytes the host's ledger stores |
 | records/<seq>.sig | its raw Ed25519 signature (signed ledgers) |
 | proofs/<seq>.json | its inclusion proof in the checkpoint's Merkle tree |
-| checkpoints/ | the ledger's checkpoint at export (tree size and root) |
+| checkpoints/ | the ledger's checkpoint at export (tree size and root); the checkpoint anchored off the host, its RFC 3161 time-stamp (.tsr), the TSA's CA and a consistency proof, when the host anchors |
 | host/<key id>.pem | the host's public key(s) |
 | items/<id>/item.json | the recording's metadata as the ledger holds it |
 | items/<id>/custody.json, custody.csv | its full custody, in order, naming the files above |
@@ -459,6 +464,40 @@ Compare the root with the checkpoints the host anchored in the object store unde
 It is NOT signed: this host had no signing key at the time of export. Compare it with a checkpoint obtained
 independently (one anchored in the object store) before relying on it.
 {{end}}
+{{with .Info.Anchored}}
+### The checkpoint anchored off the host
+
+` + "`{{.Checkpoint}}`" + ` is the checkpoint of {{.TreeSize}} records the host anchored in the object store under Object Lock
+(` + "`{{.Object}}`" + `), byte for byte. It is signed like the one above:
+
+    t=$(mktemp -d)
+    sed '/^$/,$d' {{.Checkpoint}} > "$t/anchored.txt"
+    grep '^— evidenced-{{$.Host}} ' {{.Checkpoint}} | cut -d' ' -f3 | openssl base64 -d -A | tail -c 64 > "$t/anchored.sig"
+    ok=no
+    for k in host/*.pem; do
+      openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "$t/anchored.txt" -sigfile "$t/anchored.sig" >/dev/null 2>&1 && ok=yes
+    done
+    echo "{{.Checkpoint}} signed by a host key: $ok"
+{{if .Consistency}}
+` + "`{{.Consistency}}`" + ` is the RFC 9162 consistency proof that the export's tree of {{$.Info.TreeSize}} records extends this one of
+{{.TreeSize}} records (` + "`evidenced verify-export`" + ` checks it), so every record up to {{.TreeSize}} in this package is in the
+anchored tree.
+{{else}}
+It is the export's own checkpoint: the host had anchored every record in this package.
+{{end}}{{if .Timestamp}}
+` + "`{{.Timestamp}}`" + ` is the RFC 3161 time-stamp of the SHA-256 of ` + "`{{.Checkpoint}}`" + ` by an independent time-stamping
+authority: the checkpoint, and every record it covers, existed at the time in it.
+{{if .TSACA}}` + "`{{.TSACA}}`" + ` is the TSA's CA certificate as the host was configured with it; compare it with the one the TSA
+publishes, then:
+
+    openssl ts -verify -in {{.Timestamp}} -data {{.Checkpoint}} -CAfile {{.TSACA}}
+
+It must print ` + "`Verification: OK`" + `. (Years later the TSA's certificate may have expired: add ` + "`-attime`" + ` with the
+stamp's time as seconds since 1970 to check it as of then.){{else}}Check it with the CA certificate the TSA publishes
+(` + "`openssl ts -verify -in {{.Timestamp}} -data {{.Checkpoint}} -CAfile <the TSA's CA>`" + `).{{end}} The time in it:
+
+    openssl ts -reply -in {{.Timestamp}} -text | grep 'Time stamp:'
+{{end}}{{end}}
 The root in hex, to compare with the proofs:
 
     sed -n 3p {{.Checkpoint}} | openssl base64 -d -A | od -An -tx1 | tr -d ' \n'; echo

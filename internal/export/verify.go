@@ -15,11 +15,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
+	"github.com/evidenced/evidenced/internal/tsa"
 )
 
 // Problem is one thing in a package that does not check out.
@@ -37,6 +39,11 @@ type Result struct {
 	Info     *Info // nil when package.json is unusable
 	// Counts of what was checked and held.
 	Files, Items, Records, Signatures, Proofs, Footage int
+	// Anchored is true when the package's anchored checkpoint, its
+	// consistency with the export's checkpoint and (when present) its
+	// time-stamp all check out; Timestamped when the time-stamp verified
+	// against the package's TSA CA.
+	Anchored, Timestamped bool
 	// ManifestSHA256 is the SHA-256 of MANIFEST.sha256: the one value that
 	// fixes the whole package (the custodian writes it on the certificate).
 	ManifestSHA256 string
@@ -98,6 +105,7 @@ func Verify(ctx context.Context, dir string) (*Result, error) {
 	v.res.Info = v.info
 	v.hostKeys()
 	v.checkpoint()
+	v.anchored()
 	v.records()
 	items := v.items()
 	v.derived(items)
@@ -689,4 +697,137 @@ func sortedSet(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// anchored checks the checkpoint the host anchored off the host: signed by
+// a host key in the package, consistent with the export's checkpoint (so
+// every record up to its size is in the anchored tree), and time-stamped
+// over its exact bytes by a TSA chaining to the package's TSA CA.
+func (v *verifier) anchored() {
+	a := v.info.Anchored
+	if a == nil {
+		return
+	}
+	in := v.info
+	switch {
+	case a.TreeSize == 0 || a.TreeSize > in.TreeSize:
+		v.problem(infoName, "anchored checkpoint of size %d is not within the export's checkpoint of size %d", a.TreeSize, in.TreeSize)
+		return
+	case a.Checkpoint != anchoredPath(a.TreeSize):
+		v.problem(infoName, "anchored checkpoint %q, want %q", a.Checkpoint, anchoredPath(a.TreeSize))
+		return
+	case (a.TreeSize == in.TreeSize) != (a.Consistency == ""),
+		a.Consistency != "" && a.Consistency != consistencyPath(in.TreeSize):
+		v.problem(infoName, "anchored consistency proof %q does not fit sizes %d→%d", a.Consistency, a.TreeSize, in.TreeSize)
+		return
+	case a.Timestamp != "" && a.Timestamp != timestampPath(a.TreeSize),
+		a.Timestamp == "" && (a.TimestampTime != nil || a.TSACA != ""),
+		a.TSACA != "" && a.TSACA != tsaCAPath:
+		v.problem(infoName, "anchored time-stamp %q / TSA CA %q are not where the layout puts them", a.Timestamp, a.TSACA)
+		return
+	}
+	for _, f := range []string{a.Checkpoint, a.Consistency, a.Timestamp, a.TSACA} {
+		if f != "" {
+			v.expect[f] = true
+		}
+	}
+	b, ok := v.read(a.Checkpoint)
+	if !ok {
+		return
+	}
+	var c tlog.Checkpoint
+	var errs []string
+	found := false
+	for _, k := range in.Keys {
+		pub, ok := v.keys[k.File]
+		if !ok {
+			continue
+		}
+		nv, err := signing.NoteVerifier(in.Host, pub)
+		if err != nil {
+			continue
+		}
+		var err2 error
+		if c, err2 = tlog.OpenCheckpoint(b, custody.CheckpointOrigin(in.Host), nv); err2 == nil {
+			found = true
+			break
+		}
+		errs = append(errs, k.File+": "+err2.Error())
+	}
+	if !found {
+		v.problem(a.Checkpoint, "the anchored checkpoint's signature does not verify with any host key in the package (%s)", strings.Join(errs, "; "))
+		return
+	}
+	if c.Size != a.TreeSize || c.Root.String() != a.Root {
+		v.problem(infoName, "says the anchored checkpoint has size %d root %s, %s says size %d root %s", a.TreeSize, a.Root, a.Checkpoint, c.Size, c.Root)
+		return
+	}
+	consistent := false
+	switch {
+	case !v.cpOK:
+	case a.Consistency == "":
+		if c.Root != v.cp.Root {
+			v.problem(a.Checkpoint, "has root %s, the export's checkpoint %s of the same size %s", c.Root, in.Checkpoint, v.cp.Root)
+		} else {
+			consistent = true
+		}
+	default:
+		pb, ok := v.read(a.Consistency)
+		if !ok {
+			break
+		}
+		p, err := tlog.ParseProof(pb)
+		switch {
+		case err != nil:
+			v.problem(a.Consistency, "not a proof: %v", err)
+		case p.Kind != tlog.Consistency || p.A != c.Size || p.B != v.cp.Size:
+			v.problem(a.Consistency, "is a %s proof %d→%d, want consistency %d→%d", p.Kind, p.A, p.B, c.Size, v.cp.Size)
+		case p.Verify(tlog.Hash{}, c.Root, v.cp.Root) != nil:
+			v.problem(a.Consistency, "does not prove the export's checkpoint (size %d, root %s) extends the anchored one (size %d, root %s)",
+				v.cp.Size, v.cp.Root, c.Size, c.Root)
+		default:
+			consistent = true
+		}
+	}
+	stamped := true
+	if a.Timestamp != "" {
+		stamped = v.timestamp(a, b)
+	}
+	v.res.Anchored = consistent && stamped
+}
+
+// timestamp checks the anchored checkpoint's RFC 3161 reply.
+func (v *verifier) timestamp(a *AnchoredRef, noteBytes []byte) bool {
+	b, ok := v.read(a.Timestamp)
+	if !ok {
+		return false
+	}
+	tok, err := tsa.ParseResponse(b, digest.Bytes(noteBytes), nil)
+	if err != nil {
+		v.problem(a.Timestamp, "is not a time-stamp of %s: %v", a.Checkpoint, err)
+		return false
+	}
+	if a.TimestampTime == nil || !a.TimestampTime.Equal(tok.GenTime) {
+		v.problem(infoName, "says the anchored checkpoint was time-stamped at %v, %s says %s", a.TimestampTime, a.Timestamp, tok.GenTime.Format(time.RFC3339))
+		return false
+	}
+	if a.TSACA == "" {
+		v.res.Notices = append(v.res.Notices, a.Timestamp+" is checked against its checkpoint only: the package has no TSA CA certificate; check it with `openssl ts -verify` and the TSA's published CA")
+		return true
+	}
+	pem, ok := v.read(a.TSACA)
+	if !ok {
+		return false
+	}
+	roots, err := tsa.ParseRoots(a.TSACA, pem)
+	if err != nil {
+		v.problem(a.TSACA, "%v", err)
+		return false
+	}
+	if err := tok.Verify(roots); err != nil {
+		v.problem(a.Timestamp, "the time-stamp does not verify with %s: %v", a.TSACA, err)
+		return false
+	}
+	v.res.Timestamped = true
+	return true
 }

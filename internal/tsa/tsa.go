@@ -532,6 +532,13 @@ func LoadRoots(path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tsa roots %s: %w", path, err)
 	}
+	return ParseRoots(path, b)
+}
+
+// ParseRoots reads PEM certificates from b (a CA file carried in an export
+// package); name is what errors call it.
+func ParseRoots(name string, b []byte) (*x509.CertPool, error) {
+	path := name
 	pool := x509.NewCertPool()
 	n := 0
 	for rest := b; ; {
