@@ -10,6 +10,7 @@ need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 [ -x /usr/bin/aws ] || need+=(awscli)
+command -v rclone >/dev/null || need+=(rclone)   # scripts/bench-upload.sh compares against it
 command -v curl >/dev/null || need+=(curl)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 dpkg -s libusb-1.0-0-dev >/dev/null 2>&1 || need+=(libusb-1.0-0-dev)
