@@ -252,6 +252,9 @@ func checkAnchors(ctx context.Context, e *env, rep *verifyReport, add func(verif
 		return
 	}
 	rep.Checkpoints = ar.Checkpoints
+	for _, n := range ar.Notices {
+		rep.Notices = append(rep.Notices, custody.Notice{What: n})
+	}
 	for _, p := range ar.Problems {
 		obj := p.Object
 		if p.VersionID != "" {

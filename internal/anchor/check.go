@@ -56,6 +56,9 @@ type Report struct {
 	// signatures (records/<from>-<to>.sig) verify with the key in force.
 	Records    uint64
 	Signatures uint64
+	// Notices are things worth knowing that are not wrong (leftovers of an
+	// anchor interrupted by a crash).
+	Notices []string
 	// Problems lists everything wrong; empty means all is consistent.
 	Problems []Problem
 }
@@ -224,7 +227,10 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 	for n, pv := range proofs {
 		if _, ok := notes[n]; !ok {
 			for _, v := range pv {
-				problem(v.Key, v.VersionID, "a proof for a checkpoint that is not anchored (an anchor interrupted before its checkpoint was written)")
+				// Not an attack: the checkpoint is written last, so a process
+				// killed mid-anchor leaves the proof behind, locked for good.
+				// Nothing trusts a proof without its signed checkpoint.
+				rep.Notices = append(rep.Notices, fmt.Sprintf("%s (version %s): a proof for a checkpoint that was never written (an anchor interrupted before its checkpoint; harmless, nothing relies on it)", v.Key, v.VersionID))
 			}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +115,40 @@ func TestCheckAnchoredSignatures(t *testing.T) {
 
 func join(lines ...[]byte) []byte {
 	return append(bytes.Join(lines, []byte("\n")), '\n')
+}
+
+// A process killed mid-anchor leaves a proof whose checkpoint was never
+// written (the checkpoint goes last), locked for good. That is a notice, not
+// an integrity failure: a crash must not make verify fail forever.
+func TestInterruptedAnchorIsANotice(t *testing.T) {
+	ctx := context.Background()
+	k, err := signing.Generate(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), k)
+	defer l.Close()
+	s := newMemStore()
+	until := time.Now().Add(time.Hour)
+	appendDocks(t, l, 0, 3)
+	if _, err := anchor.Anchor(ctx, l, s, host, until, anchor.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// The leftover of an anchor at size 9 killed before its checkpoint.
+	putObject(t, s, anchor.CheckpointKey(host, 9)[:len(anchor.CheckpointKey(host, 9))-len(".note")]+".proof",
+		[]byte("evidenced-tlog-proof/v1\nconsistency 4 9\n"))
+	appendDocks(t, l, 3, 2)
+	if _, err := anchor.Anchor(ctx, l, s, host, until, anchor.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := anchor.CheckWith(ctx, l, s, host, anchor.CheckOptions{Verifiers: []note.Verifier{k.NoteVerifier()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() {
+		t.Errorf("an interrupted anchor's leftover made the check fail:\n%s", problems(rep))
+	}
+	if len(rep.Notices) != 1 || !strings.Contains(rep.Notices[0], "9.proof") {
+		t.Errorf("notices %q, want one naming 9.proof", rep.Notices)
+	}
 }
