@@ -20,8 +20,10 @@ T0=$(date +%s.%N)
 step() { printf '[usb-e2e-setup %5.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | bc)" "$*"; }
 
 # 1. Host packages. pkg-config + libusb-1.0-0-dev: gousb's '#cgo pkg-config'.
+# e2fsprogs: mkfs.ext4 for the long run's vault disk (EVIDENCED_USB_LONG=1).
+# libkmod2 libssl3 libacl1 libselinux1: what udevadm (step 5) links against.
 PKGS="qemu-system-x86 qemu-utils busybox-static libusb-1.0-0-dev pkg-config dosfstools mtools
-      exfatprogs cpio kmod fdisk socat xz-utils bc ffmpeg"
+      exfatprogs cpio kmod fdisk socat xz-utils bc ffmpeg e2fsprogs libkmod2 libssl3 libacl1 libselinux1"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -67,7 +69,10 @@ if [ "$(cat build/base.stamp 2>/dev/null)" != "$stamp" ] || [ ! -s build/base.cp
   install -m755 "$GUEST/gadget.sh" "$ST/bin/gadget.sh"
   MODS="xhci-pci usb-storage sd_mod vfat exfat nls_cp437 nls_iso8859-1 nls_utf8 nls_ascii
         virtio_pci virtio_net 9pnet_virtio 9p virtio_blk configfs dummy_hcd libcomposite usb_f_mass_storage"
-  for m in $MODS; do
+  # Shipped but not loaded at boot: ext4 for the vault disk of the long run
+  # (EVIDENCED_USB_LONG=1), whose >4 GiB recording does not fit in guest RAM.
+  LAZY_MODS="ext4 crc32c_generic"   # ext4 needs crc32c (a softdep, so named here)
+  for m in $MODS $LAZY_MODS; do
     modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'
   done | sort -u | while read -r ko; do
     rel=${ko#"$KROOT"/}; mkdir -p "$ST/$(dirname "$rel")"; cp "$ko" "$ST/$rel"
@@ -85,4 +90,19 @@ if [ "$(cat build/base.stamp 2>/dev/null)" != "$stamp" ] || [ ! -s build/base.cp
   echo "$stamp" > build/base.stamp
 fi
 step "base initramfs $(du -h build/base.cpio | cut -f1)"
+
+# 5. udevadm from the udev package (unpacked, never installed: the host needs
+# no udevd). The test runs `udevadm test` in the guest on a gadget camera's
+# block device, to check systemd/99-evidenced-cameras.rules against a real
+# device; it reaches the guest through 9p with its libraries (libkmod2 etc.).
+UPKG=$(apt-cache policy udev | awk '/Candidate:/{print $2}')
+if [ ! -x udev/bin/udevadm ] || [ "$(cat deb/udev.stamp 2>/dev/null)" != "$UPKG" ]; then
+  (cd deb && rm -f udev_*.deb && apt-get download -qq -o APT::Sandbox::User=root udev >/dev/null)
+  rm -rf udev && dpkg -x deb/udev_*.deb udev
+  echo "$UPKG" > deb/udev.stamp
+fi
+if ldd udev/bin/udevadm | grep -q 'not found'; then
+  echo "usb-e2e-setup: udevadm lacks libraries: $(ldd udev/bin/udevadm | grep 'not found' | tr -s ' \t\n' ' ')" >&2; exit 1
+fi
+step "udevadm $UPKG"
 echo "$U"

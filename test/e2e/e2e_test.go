@@ -148,10 +148,43 @@ func sharedLibs(t *testing.T, bin string) map[string]File {
 	return files
 }
 
+// udevBundle puts udevadm (unpacked by scripts/usb-e2e-setup.sh), its
+// libraries and systemd/99-evidenced-cameras.rules in dst, which the guest
+// sees as /out/udev: `udevadm test` there checks the rules against a real
+// USB device without udevd running.
+func udevBundle(t *testing.T, cache, dst string) {
+	t.Helper()
+	bin := filepath.Join(cache, "udev/bin/udevadm")
+	must(t, os.MkdirAll(filepath.Join(dst, "lib"), 0o755))
+	for p, f := range sharedLibs(t, bin) {
+		must(t, os.WriteFile(filepath.Join(dst, "lib", filepath.Base(p)), f.Data, 0o755))
+	}
+	b, err := os.ReadFile(bin)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dst, "udevadm"), b, 0o755))
+	b, err = os.ReadFile(filepath.Join(repoRoot(t), "systemd/99-evidenced-cameras.rules"))
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dst, "99-evidenced-cameras.rules"), b, 0o644))
+}
+
+// udevTest runs the dock host's udev rules on a guest block device (no
+// udevd: `udevadm test` only evaluates them) and returns the properties
+// and RUN programs they produce.
+func udevTest(t *testing.T, vm *VM, dev string) string {
+	t.Helper()
+	out, rc, err := vm.Sh("mkdir -p /run/udev/rules.d && cp /out/udev/99-evidenced-cameras.rules /run/udev/rules.d/ && "+
+		"LD_LIBRARY_PATH=/out/udev/lib:/lib/x86_64-linux-gnu /out/udev/udevadm test --action=add /sys/class/block/"+dev+" 2>&1 | grep -E '^[A-Z_]+=|^run: |rules:[0-9]+'", 60*time.Second)
+	if err != nil || rc != 0 {
+		t.Fatalf("udevadm test %s in the guest: rc=%d %v\n%s", dev, rc, err, out)
+	}
+	return out
+}
+
 // camera is one fake camera volume and what is on it.
 type camera struct {
 	image    string
 	manifest map[string]string // path on the volume → sha256
+	sum      string            // sha256 of the image, as made (and found again)
 }
 
 func sha256File(t *testing.T, p string) string {
@@ -237,7 +270,8 @@ func makeCamera(t *testing.T, dir, name string, sizeMiB int, partitioned bool, f
 		run(t, work, env, "mcopy", "-i", target, src, "::"+rel)
 		cam.manifest[rel] = sha256File(t, src)
 	}
-	b, err := json.Marshal(map[string]any{"Manifest": cam.manifest, "SHA256": sha256File(t, img)})
+	cam.sum = sha256File(t, img)
+	b, err := json.Marshal(map[string]any{"Manifest": cam.manifest, "SHA256": cam.sum})
 	must(t, err)
 	must(t, os.Rename(img, final))
 	must(t, os.WriteFile(final+".json", b, 0o644))
@@ -249,6 +283,12 @@ func makeCamera(t *testing.T, dir, name string, sizeMiB int, partitioned bool, f
 // cards over 32 GB ship). No tool writes files into exFAT without mounting
 // it, so a short-lived VM does: the image is its virtio disk, the files come
 // through 9p. Cached like makeCamera's images.
+//
+// A "sparse:SIZE" recipe is a SIZE-byte file of zeros with markers
+// (sparseMarks) where 32-bit offsets would wrap. The VM makes it in place
+// (truncate, then the markers), not through 9p, and the disk is attached
+// with detect-zeroes=unmap, so its zeros stay holes in the image file: a
+// >4 GiB recording costs a few MiB on the host's disk.
 func makeExFATCamera(t *testing.T, cache, dir, name string, sizeMiB int, files map[string]string) camera {
 	t.Helper()
 	keys := make([]string, 0, len(files))
@@ -276,30 +316,101 @@ func makeExFATCamera(t *testing.T, cache, dir, name string, sizeMiB int, files m
 	rd := runDir(t)
 	src := filepath.Join(rd, "out/src")
 	cam := camera{manifest: map[string]string{}}
+	must(t, os.MkdirAll(src, 0o755))
+	var sparse []string // shell commands that make the sparse files in place
 	for rel, recipe := range files {
+		if size, ok := strings.CutPrefix(recipe, "sparse:"); ok {
+			var n int64
+			if _, err := fmt.Sscan(size, &n); err != nil || n < 1<<20 {
+				t.Fatalf("recipe %q: want sparse:BYTES (at least 1 MiB)", recipe)
+			}
+			dst := "/mnt/fill/" + rel
+			sparse = append(sparse, fmt.Sprintf("mkdir -p '%s' && truncate -s %d '%s'", filepath.Dir(dst), n, dst))
+			for _, mk := range sparseMarks(n) {
+				sparse = append(sparse, fmt.Sprintf("printf '%%s' '%s' | dd of='%s' bs=1 seek=%d conv=notrunc 2>/dev/null", mk.text, dst, mk.off))
+			}
+			h := sha256.New()
+			must(t, writeSparse(h, n))
+			cam.manifest[rel] = hex.EncodeToString(h.Sum(nil))
+			continue
+		}
 		p := filepath.Join(src, rel)
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		makeFile(t, p, name+"/"+rel, recipe)
 		cam.manifest[rel] = sha256File(t, p)
 	}
 	vm, err := Start(Options{Kernel: filepath.Join(cache, "build/vmlinux"), Initrd: filepath.Join(cache, "build/base.cpio"),
-		Dir: rd, Extra: []string{"-drive", "if=none,id=fill,format=raw,file=" + img, "-device", "virtio-blk-pci,drive=fill"}})
+		Dir: rd, Extra: []string{"-drive", "if=none,id=fill,format=raw,discard=unmap,detect-zeroes=unmap,file=" + img, "-device", "virtio-blk-pci,drive=fill"}})
 	must(t, err)
 	defer vm.Close()
 	if _, _, err := vm.Wait(0, `^READY `, 120*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	out, rc, err := vm.Sh("mkdir -p /mnt/fill && mount -t exfat -o iocharset=utf8 /dev/vda /mnt/fill && cp -r /out/src/. /mnt/fill/ && umount /mnt/fill && sync", 300*time.Second)
+	fill := "mkdir -p /mnt/fill && mount -t exfat -o iocharset=utf8 /dev/vda /mnt/fill && cp -r /out/src/. /mnt/fill/"
+	for _, c := range sparse {
+		fill += " && " + c
+	}
+	tFill := time.Now()
+	out, rc, err := vm.Sh(fill+" && umount /mnt/fill && sync", 1800*time.Second)
 	if err != nil || rc != 0 {
 		t.Fatalf("fill exFAT image in a VM: rc=%d %v\n%s", rc, err, out)
 	}
+	t.Logf("exFAT image %s filled in a VM in %s", name, time.Since(tFill).Round(time.Second))
 	vm.Close()
-	b, err := json.Marshal(map[string]any{"Manifest": cam.manifest, "SHA256": sha256File(t, img)})
+	cam.sum = sha256File(t, img)
+	b, err := json.Marshal(map[string]any{"Manifest": cam.manifest, "SHA256": cam.sum})
 	must(t, err)
 	must(t, os.Rename(img, final))
 	must(t, os.WriteFile(final+".json", b, 0o644))
 	cam.image = final
 	return cam
+}
+
+// mark is a few bytes at an offset of a "sparse:" file.
+type mark struct {
+	off  int64
+	text string
+}
+
+// sparseMarks are the non-zero bytes of a "sparse:SIZE" file: at its start,
+// across 2^31 and 2^32 (where a signed or unsigned 32-bit offset or length
+// wraps), just past 4 GiB, and at its very end. A copy that loses the high
+// bits of an offset puts them elsewhere and its SHA-256 no longer matches.
+func sparseMarks(size int64) []mark {
+	var ms []mark
+	for _, off := range []int64{0, 1<<31 - 8, 1<<32 - 8, 1<<32 + 1<<20 + 3} {
+		if off+64 < size {
+			ms = append(ms, mark{off, fmt.Sprintf("evidenced-e2e mark at %d;", off)})
+		}
+	}
+	end := "evidenced-e2e mark: end of file;"
+	return append(ms, mark{size - int64(len(end)), end})
+}
+
+// writeSparse writes the content of a "sparse:SIZE" file to w.
+func writeSparse(w io.Writer, size int64) error {
+	zeros := make([]byte, 1<<20)
+	var at int64
+	pad := func(to int64) error {
+		for at < to {
+			n := min(int64(len(zeros)), to-at)
+			if _, err := w.Write(zeros[:n]); err != nil {
+				return err
+			}
+			at += n
+		}
+		return nil
+	}
+	for _, m := range sparseMarks(size) {
+		if err := pad(m.off); err != nil {
+			return err
+		}
+		if _, err := io.WriteString(w, m.text); err != nil {
+			return err
+		}
+		at += int64(len(m.text))
+	}
+	return pad(size)
 }
 
 // cachedCamera returns the cached image at path if it still hashes as made.
@@ -315,7 +426,7 @@ func cachedCamera(t *testing.T, path string) (camera, bool) {
 	if json.Unmarshal(b, &c) != nil || sha256File(t, path) != c.SHA256 {
 		return camera{}, false
 	}
-	return camera{image: path, manifest: c.Manifest}, true
+	return camera{image: path, manifest: c.Manifest, sum: c.SHA256}, true
 }
 
 // makeFile writes one recording or sidecar from its recipe (see makeCamera).
@@ -356,6 +467,8 @@ sources:
     profiles:
       # QEMU's usb-storage is always 46f4:0001 ("QEMU USB HARDDRIVE").
       - {name: qemu-bodycam, vendor_id: "46f4", product_id: "0001", recordings: [DCIM], fs: [vfat, exfat]}
+      # The dummy_hcd gadget (guest/gadget.sh) can be any vendor:product.
+      - {name: bodycam-x1, vendor_id: "1209", product_id: "0001", recordings: [DCIM], fs: [vfat]}
 %s
 retention:
   default_class: short
@@ -369,6 +482,9 @@ cameras:
   - {serial: BWC-0005, kind: body, assigned_to: officer-0005}
   - {serial: BWC-0006, kind: body, assigned_to: officer-0006}
   - {serial: CAR-0001, kind: vehicle, assigned_to: vehicle-CA123456}
+  - {serial: CAR-0002, kind: vehicle, assigned_to: vehicle-CA654321}
+  - {serial: BWC-0007, kind: body, assigned_to: officer-0007}
+  - {serial: BWC-0008, kind: body, assigned_to: officer-0008}
 vault_reserve: 0
 upload:
   concurrency: 2
@@ -380,11 +496,24 @@ log_level: debug
 const startScript = `#!/bin/sh
 export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 mkdir -p /run/evidenced/mnt /var/lib/evidenced
+%s
 echo "@@ DAEMON_START" > /dev/ttyS1
 ( %s; echo "daemon exited rc=$?" ) 2>&1 | while IFS= read -r l; do echo "@@ LOG $l"; done > /dev/ttyS1
 # The custody record goes to the host for checking once the daemon is gone.
 cp /var/lib/evidenced/ledger.db /out/ledger.db && sync && echo "@@ LEDGER_OUT" > /dev/ttyS1
 `
+
+// longRun: EVIDENCED_USB_LONG=1 copies the >4 GiB exFAT recording in full
+// (about 10+ minutes under TCG), onto a vault disk of its own.
+func longRun() bool { return os.Getenv("EVIDENCED_USB_LONG") == "1" }
+
+// bigSize is the >4 GiB recording on CAR-0002: past 2^32 by 24 MiB and an
+// odd 123 bytes, so neither its size nor its last chunk is aligned.
+const bigSize = 1<<32 + 24<<20 + 123
+
+// vaultDiskStart mounts the long run's vault disk (/dev/vda, ext4 made on
+// the host) at the state directory before the daemon starts.
+const vaultDiskStart = `modprobe crc32c_generic && modprobe ext4 && mount -t ext4 /dev/vda /var/lib/evidenced && echo "@@ VAULT_DISK $(df -k /var/lib/evidenced | tail -1)" > /dev/ttyS1 || echo "@@ VAULT_DISK_FAILED" > /dev/ttyS1`
 
 type metrics struct {
 	t *testing.T
@@ -402,6 +531,10 @@ func (m *metrics) add(k string, v any) {
 // model with an unknown serial, and a camera yanked mid-file and re-docked.
 func TestUSBDock(t *testing.T) {
 	cache := prepare(t)
+	long := longRun()
+	if dl, ok := t.Deadline(); long && ok && time.Until(dl) < 80*time.Minute {
+		t.Fatalf("EVIDENCED_USB_LONG=1 copies a >4 GiB file under TCG: run with -timeout 90m (%s left)", time.Until(dl).Round(time.Minute))
+	}
 	tStart := time.Now()
 	m := &metrics{t: t}
 	dir := runDir(t)
@@ -446,7 +579,26 @@ func TestUSBDock(t *testing.T) {
 		"ANPR/READS001.CSV":                  "text:time,plate,confidence\n2026-11-30T07:00:00Z,CA123456,0.97\n",
 		"DCIM/100MEDIA/Zoë-métadonnées.JSON": `text:{"officer":"Ndlovu","note":"naïve UTF-8 name"}`,
 	})
-	bigBefore := sha256File(t, big.image)
+	// CAR-0002's card holds a >4 GiB recording (sparse: a few MiB on disk).
+	const bigRel = "DCIM/100MEDIA/CAR10002.MP4"
+	car4g := makeExFATCamera(t, cache, imgDir, "car4g", 4608, map[string]string{
+		"DCIM/100MEDIA/CAR10001.MP4": "clip:3", bigRel: fmt.Sprintf("sparse:%d", bigSize),
+		"ANPR/READS002.CSV": "text:time,plate,confidence\n2026-11-30T07:05:00Z,CA654321,0.91\n",
+	})
+	car4gWant := map[string]string{} // the default run refuses the whole dock
+	if long {
+		car4gWant = car4g.manifest
+	}
+	gadget := makeCamera(t, imgDir, "gadget", 64, true, map[string]string{
+		"DCIM/100MEDIA/GDG00001.MP4": "clip:3", "DCIM/100MEDIA/GDG00001.NMEA": "text:$GPGGA,101010.000,2546.0001,S,02814.0002,E,1,8,1.03,1340.0,M,,,,*70\n",
+	})
+	// The gadget's backing file reaches the guest through the 9p share.
+	gb, err := os.ReadFile(gadget.image)
+	must(t, err)
+	must(t, os.MkdirAll(filepath.Join(dir, "out"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "out/gadget.img"), gb, 0o644))
+	udevBundle(t, cache, filepath.Join(dir, "out/udev"))
+	bigBefore := big.sum // hashed just now, as it is checked for the cache
 	m.add("images_s", time.Since(t0).Round(time.Millisecond))
 
 	// The guest: base initramfs + overlay (daemon, libraries, config, start).
@@ -456,7 +608,21 @@ func TestUSBDock(t *testing.T) {
 	files := sharedLibs(t, bin)
 	files["/usr/bin/"+filepath.Base(bin)] = File{Mode: 0o755, Data: binData}
 	files["/etc/evidenced/evidenced.yaml"] = File{Mode: 0o644, Data: []byte(fmt.Sprintf(guestConfig, storeCfg))}
-	files["/etc/e2e/start"] = File{Mode: 0o755, Data: []byte(fmt.Sprintf(startScript, s3srv.AccessKey, s3srv.SecretKey, cmdline))}
+	prelude, extra := "", []string(nil)
+	if long {
+		// The >4 GiB copy needs a vault on disk: the guest's root is RAM.
+		// A sparse ext4 image, attached with detect-zeroes=unmap so that
+		// the recording's zeros cost nothing on the host.
+		vimg := filepath.Join(dir, "vault.img")
+		vf, err := os.Create(vimg)
+		must(t, err)
+		must(t, vf.Truncate(10<<30))
+		must(t, vf.Close())
+		run(t, dir, nil, "mkfs.ext4", "-q", "-F", "-L", "vault", "-E", "lazy_itable_init=0,lazy_journal_init=0", vimg)
+		extra = []string{"-drive", "if=none,id=vault,format=raw,discard=unmap,detect-zeroes=unmap,file=" + vimg, "-device", "virtio-blk-pci,drive=vault"}
+		prelude = vaultDiskStart
+	}
+	files["/etc/e2e/start"] = File{Mode: 0o755, Data: []byte(fmt.Sprintf(startScript, s3srv.AccessKey, s3srv.SecretKey, prelude, cmdline))}
 	var overlay bytes.Buffer
 	must(t, WriteCPIO(&overlay, files))
 	base, err := os.ReadFile(filepath.Join(cache, "build/base.cpio"))
@@ -471,7 +637,7 @@ func TestUSBDock(t *testing.T) {
 		fmt.Sscan(u.Port(), &port)
 	}
 	accel := os.Getenv("EVIDENCED_USBVM_ACCEL")
-	vm, err := Start(Options{Accel: accel, Kernel: filepath.Join(cache, "build/vmlinux"), Initrd: initrd, MemMB: 1536, HostPort: port, Dir: dir})
+	vm, err := Start(Options{Accel: accel, Kernel: filepath.Join(cache, "build/vmlinux"), Initrd: initrd, MemMB: 1536, HostPort: port, Dir: dir, Extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,6 +653,11 @@ func TestUSBDock(t *testing.T) {
 	ready, _, err := vm.Wait(0, `^READY `, 120*time.Second)
 	must(t, err)
 	m.add("boot_to_ready_s", ready.At.Sub(vm.Started).Seconds())
+	if long {
+		if l, _, err := vm.Wait(0, `^VAULT_DISK`, 60*time.Second); err != nil || strings.Contains(l.Text, "FAILED") {
+			t.Fatalf("vault disk for the long run: %v %s", err, l.Text)
+		}
+	}
 	if _, _, err := vm.Wait(0, `msg="watching USB for docked cameras"`, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -498,6 +669,37 @@ func TestUSBDock(t *testing.T) {
 			t.Fatal(err)
 		}
 		return l
+	}
+
+	// undocked waits for the USB source to see the camera leave its bay and
+	// for the service's verdict on it (clean: it was safe to undock).
+	undocked := func(t *testing.T, from int, serial, bay string, clean bool, d time.Duration) Line {
+		t.Helper()
+		wait(t, from, `msg="camera undocked" camera=`+serial+` bay=`+bay+`( |$)`, d)
+		return wait(t, from, fmt.Sprintf(`msg="camera undocked" camera=%s .*clean=%t`, serial, clean), d)
+	}
+	// waitVerified waits until the daemon has verified want items in the store.
+	waitVerified := func(t *testing.T, want int, d time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(d)
+		for {
+			ids := map[string]bool{}
+			for _, l := range vm.Lines(0, `msg=verified item=`) {
+				ids[strings.Fields(strings.SplitN(l.Text, "item=", 2)[1])[0]] = true
+			}
+			if len(ids) >= want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d recordings verified in the store", len(ids), want)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	allManifests := []map[string]string{body.manifest, big.manifest, car.manifest, pair[0].manifest, pair[1].manifest, pair[2].manifest, gadget.manifest, car4gWant}
+	wantItems := 0
+	for _, mf := range allManifests {
+		wantItems += len(mf)
 	}
 
 	t.Run("body_camera", func(t *testing.T) {
@@ -521,7 +723,7 @@ func TestUSBDock(t *testing.T) {
 		mk = vm.Mark()
 		tDel := time.Now()
 		must(t, vm.Yank("cam1"))
-		und := wait(t, mk, `camera undocked" camera=BWC-0001 bay=2-1 clean=true`, 30*time.Second)
+		und := undocked(t, mk, "BWC-0001", "2-1", true, 30*time.Second)
 		m.add("device_del_to_UNDOCKED_ms", und.At.Sub(tDel).Milliseconds())
 	})
 
@@ -554,7 +756,7 @@ func TestUSBDock(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		tDel := time.Now()
 		must(t, vm.Yank("cam2"))
-		und := wait(t, mk, `camera undocked" camera=BWC-0002 bay=2-4 clean=false`, 60*time.Second)
+		und := undocked(t, mk, "BWC-0002", "2-4", false, 60*time.Second)
 		m.add("yank_to_UNDOCKED_ms", und.At.Sub(tDel).Milliseconds())
 		if out, _, _ := vm.Sh("grep /run/evidenced/mnt /proc/mounts", 30*time.Second); out != "" {
 			t.Errorf("yanked camera still mounted: %s", out)
@@ -575,7 +777,7 @@ func TestUSBDock(t *testing.T) {
 			m.add("vault_store_"+strings.Fields(l.Text[strings.Index(l.Text, "bytes="):])[0], l.Text[strings.Index(l.Text, "mb_per_s="):])
 		}
 		must(t, vm.Yank("cam2b"))
-		wait(t, mk, `camera undocked" camera=BWC-0002 bay=2-4 clean=true`, 60*time.Second)
+		undocked(t, mk, "BWC-0002", "2-4", true, 60*time.Second)
 		if after := sha256File(t, big.image); after != bigBefore {
 			t.Errorf("camera image changed: sha256 %s before, %s after", bigBefore, after)
 		}
@@ -589,7 +791,7 @@ func TestUSBDock(t *testing.T) {
 		wait(t, mk, `camera volume mounted read-only" camera=CAR-0001 bay=2-7 source=/dev/sd[a-z] fs=exfat`, 60*time.Second)
 		wait(t, mk, `msg="dock complete" camera=CAR-0001 .*vaulted=4 .*safe_to_undock=true`, 180*time.Second)
 		must(t, vm.Yank("car"))
-		wait(t, mk, `camera undocked" camera=CAR-0001 .*clean=true`, 60*time.Second)
+		undocked(t, mk, "CAR-0001", "2-7", true, 60*time.Second)
 	})
 
 	t.Run("several_bays", func(t *testing.T) {
@@ -629,7 +831,119 @@ func TestUSBDock(t *testing.T) {
 			must(t, vm.Yank(id))
 		}
 		for _, c := range []string{"BWC-0004", "BWC-0005", "BWC-0006"} {
-			wait(t, mk, `camera undocked" camera=`+c+` .*clean=true`, 60*time.Second)
+			undocked(t, mk, c, "[0-9-]+", true, 60*time.Second)
+		}
+	})
+	t.Run("custom_vid_pid", func(t *testing.T) {
+		// A configfs mass-storage gadget on dummy_hcd, in the guest: a USB
+		// device with any vendor:product (QEMU's usb-storage is always
+		// 46f4:0001). Plugged and pulled through the agent, not QMP.
+		sh := func(cmd string) {
+			t.Helper()
+			if out, rc, err := vm.Sh(cmd, 60*time.Second); err != nil || rc != 0 {
+				t.Fatalf("guest: %s: rc=%d %v\n%s", cmd, rc, err, out)
+			}
+		}
+		sh("cp /out/gadget.img /tmp/gadget.img")
+		// 1209:0002 matches no profile: not a camera, even with a serial
+		// that is in the inventory. It is looked at once and ignored.
+		mk := vm.Mark()
+		sh("gadget.sh add other 0x1209 0x0002 BWC-0008 /tmp/gadget.img 'Other Co' 'Not A Camera'")
+		l := wait(t, mk, `msg="USB device is not a camera model; ignored" bay=[0-9]+-[0-9.]+ vendor_id=1209 product_id=0002`, 30*time.Second)
+		obay := strings.Fields(l.Text[strings.Index(l.Text, "bay=")+len("bay="):])[0]
+		// Its disk, as the kernel named it (the rules must leave it alone).
+		out, rc, err := vm.Sh("for i in $(seq 100); do for b in /sys/block/sd*; do readlink -f $b | grep -q /"+obay+"/ && basename $b && exit 0; done; sleep 0.1; done; exit 1", 60*time.Second)
+		if err != nil || rc != 0 {
+			t.Fatalf("no block device under %s: rc=%d %v %s", obay, rc, err, out)
+		}
+		if u := udevTest(t, vm, strings.TrimSpace(out)); strings.Contains(u, "UDISKS") || strings.Contains(u, "EVIDENCED_CAMERA") || strings.Contains(u, "blockdev") {
+			t.Errorf("udev rules act on a device of no camera model (1209:0002):\n%s", u)
+		}
+		sh("gadget.sh del other")
+		if l := vm.Lines(mk, `BWC-0008`); len(l) != 0 {
+			t.Errorf("a device of no camera model was acted on: %s", l[0].Text)
+		}
+		// 1209:0001 is the bodycam-x1 profile, BWC-0007 is in the inventory.
+		mk = vm.Mark()
+		sh("gadget.sh add cam 0x1209 0x0001 BWC-0007 /tmp/gadget.img 'Fake Camera Co' 'BodyCam X1'")
+		l = wait(t, mk, `camera docked" camera=BWC-0007 bay=[0-9]+-[0-9.]+ profile=bodycam-x1`, 30*time.Second)
+		bay := strings.Fields(l.Text[strings.Index(l.Text, "bay=")+len("bay="):])[0]
+		if strings.HasPrefix(bay, "2-") || strings.HasPrefix(bay, "4-") {
+			t.Errorf("gadget on an xHCI bus (%s), not on dummy_hcd", bay)
+		}
+		l = wait(t, mk, `camera volume mounted read-only" camera=BWC-0007 bay=`+bay+` source=/dev/sd[a-z]1 fs=vfat`, 60*time.Second)
+		part := strings.TrimPrefix(strings.Fields(l.Text[strings.Index(l.Text, "source=")+len("source="):])[0], "/dev/")
+		// The gadget is write-protected (gadget.sh sets lun ro=1), so the
+		// kernel holds the disk read-only, as the udev rule's blockdev
+		// --setro would: evidenced mounted it all the same.
+		if out, _, _ := vm.Sh("cat /sys/block/"+strings.TrimRight(part, "0123456789")+"/ro", 30*time.Second); strings.TrimSpace(out) != "1" {
+			t.Errorf("gadget disk not read-only in the kernel (ro=%q)", out)
+		}
+		// The dock host's udev rules, on this real 1209:0001 partition and its disk.
+		for _, dev := range []string{part, strings.TrimRight(part, "0123456789")} {
+			u := udevTest(t, vm, dev)
+			for _, want := range []string{"UDISKS_IGNORE=1", "UDISKS_AUTO=0", "EVIDENCED_CAMERA=bodycam-x1", ":evidenced-camera:", "run: '/sbin/blockdev --setro /dev/" + dev + "'"} {
+				if !strings.Contains(u, want) {
+					t.Errorf("udev rules on %s (1209:0001): no %q in\n%s", dev, want, u)
+				}
+			}
+		}
+		wait(t, mk, `msg="dock complete" camera=BWC-0007 .*vaulted=2 .*safe_to_undock=true`, 120*time.Second)
+		sh("gadget.sh unplug cam")
+		undocked(t, mk, "BWC-0007", bay, true, 60*time.Second)
+		sh("gadget.sh del cam")
+		if srv != nil {
+			checkStore(t, srv, bucket, merge(allManifests[:len(allManifests)-1]...), 300*time.Second)
+		}
+	})
+
+	// Last, so that its long copy (EVIDENCED_USB_LONG=1) holds up no other
+	// camera on bus 2.
+	t.Run("exfat_over_4gib", func(t *testing.T) {
+		mk := vm.Mark()
+		tAdd := time.Now()
+		must(t, vm.Plug("car4g", car4g.image, "CAR-0002", 8))
+		wait(t, mk, `camera volume mounted read-only" camera=CAR-0002 bay=2-8 source=/dev/sd[a-z] fs=exfat`, 60*time.Second)
+		if !long {
+			// The vault (guest RAM, ~0.5 GiB free) cannot take the card:
+			// the admission check lists it, sums its files with the
+			// recording at its full 64-bit size, and refuses the whole dock
+			// before a byte is copied. The bay is never safe to undock.
+			// Reading past 4 GiB is proven only by EVIDENCED_USB_LONG=1.
+			l := wait(t, mk, `msg="dock refused: vault full" camera=CAR-0002 need_bytes=[0-9]+`, 120*time.Second)
+			var need int64
+			fmt.Sscan(l.Text[strings.Index(l.Text, "need_bytes=")+len("need_bytes="):], &need)
+			if need < bigSize || need > bigSize+16<<20 {
+				t.Errorf("refusal needs %d bytes; the card holds %d in the big recording plus a few small files", need, int64(bigSize))
+			}
+			must(t, vm.Yank("car4g"))
+			undocked(t, mk, "CAR-0002", "2-8", false, 60*time.Second)
+			if l := vm.Lines(mk, `msg=docked camera=CAR-0002|dock complete" camera=CAR-0002`); len(l) != 0 {
+				t.Errorf("a refused dock went ahead: %s", l[0].Text)
+			}
+			if srv != nil {
+				// Nothing of CAR-0002 in the bucket.
+				checkStore(t, srv, bucket, merge(allManifests...), 300*time.Second)
+			}
+			return
+		}
+		docked := wait(t, mk, `msg=docked camera=CAR-0002 via=usb`, 60*time.Second)
+		m.add("car4g_device_add_to_DOCKED_ms", docked.At.Sub(tAdd).Milliseconds())
+		before := car4g.sum
+		done := wait(t, mk, `msg="dock complete" camera=CAR-0002 .*vaulted=3 .*safe_to_undock=true`, 60*time.Minute)
+		m.add("car4g_DOCKED_to_safe_s", done.At.Sub(docked.At).Seconds())
+		for _, l := range vm.Lines(mk, fmt.Sprintf(`msg="vault stored" .*bytes=%d .*mb_per_s=`, int64(bigSize))) {
+			m.add("car4g_big_vault_store", l.Text[strings.Index(l.Text, "seconds="):])
+		}
+		must(t, vm.Yank("car4g"))
+		undocked(t, mk, "CAR-0002", "2-8", true, 60*time.Second)
+		if after := sha256File(t, car4g.image); after != before {
+			t.Errorf("exFAT camera image changed: sha256 %s before, %s after", before, after)
+		}
+		if srv != nil {
+			waitVerified(t, wantItems, 30*time.Minute)
+			m.add("car4g_device_add_to_all_verified_s", time.Since(tAdd).Seconds())
+			checkStore(t, srv, bucket, merge(allManifests...), 10*time.Minute)
 		}
 	})
 	must(t, vm.Yank("bad"))
@@ -637,21 +951,7 @@ func TestUSBDock(t *testing.T) {
 
 	// Every recording uploaded and verified before the daemon stops.
 	if srv != nil {
-		want := len(body.manifest) + len(big.manifest) + len(car.manifest) + len(pair[0].manifest) + len(pair[1].manifest) + len(pair[2].manifest)
-		deadline := time.Now().Add(300 * time.Second)
-		for {
-			ids := map[string]bool{}
-			for _, l := range vm.Lines(0, `msg=verified item=`) {
-				ids[strings.Fields(strings.SplitN(l.Text, "item=", 2)[1])[0]] = true
-			}
-			if len(ids) >= want {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d recordings verified in the store", len(ids), want)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+		waitVerified(t, wantItems, 300*time.Second)
 	}
 
 	// The custody record, read on the host from the guest's ledger.
@@ -664,7 +964,8 @@ func TestUSBDock(t *testing.T) {
 	checkLedger(t, filepath.Join(dir, "out/ledger.db"), map[string]map[string]string{
 		"BWC-0001": body.manifest, "BWC-0002": big.manifest, "CAR-0001": car.manifest,
 		"BWC-0004": pair[0].manifest, "BWC-0005": pair[1].manifest, "BWC-0006": pair[2].manifest,
-	}, srv != nil)
+		"CAR-0002": car4gWant, "BWC-0007": gadget.manifest,
+	}, srv != nil, bigCheck{camera: "CAR-0002", rel: bigRel, size: bigSize, copied: long})
 	m.add("total_s", time.Since(tStart).Seconds())
 	t.Logf("metrics:\n  %s", strings.Join(m.m, "\n  "))
 }
@@ -741,8 +1042,17 @@ func checkStore(t *testing.T, srv *s3srv.Server, bucket string, want map[string]
 	}
 }
 
+// bigCheck is what the ledger must say of the >4 GiB recording: COPIED at
+// its full size when the long run copied it; otherwise the dock REFUSED with
+// need_bytes counting it, never DOCKED, nothing COPIED, UNDOCKED unclean.
+type bigCheck struct {
+	camera, rel string
+	size        int64
+	copied      bool
+}
+
 // checkLedger reads the guest's ledger and checks the custody story.
-func checkLedger(t *testing.T, path string, cams map[string]map[string]string, uploads bool) {
+func checkLedger(t *testing.T, path string, cams map[string]map[string]string, uploads bool, big bigCheck) {
 	t.Helper()
 	l, err := custody.Open(path, custody.Options{ReadOnly: true})
 	if err != nil {
@@ -758,6 +1068,9 @@ func checkLedger(t *testing.T, path string, cams map[string]map[string]string, u
 	must(t, l.Events(ctx, 0, func(e custody.Event) error { evs = append(evs, e); return nil }))
 	story := map[string][]string{} // camera → event types in order
 	copied := map[string]map[string]string{}
+	copiedSize := map[string]string{} // camera/path → COPIED size
+	var bigFailed []string            // COPY_FAILED reasons on big.camera
+	var bigNeed []string              // need_bytes of REFUSED docks of big.camera
 	vaultedItems := map[string]int{}
 	verified := map[string]bool{}
 	for _, e := range evs {
@@ -772,6 +1085,15 @@ func checkLedger(t *testing.T, path string, cams map[string]map[string]string, u
 				copied[e.Camera] = map[string]string{}
 			}
 			copied[e.Camera][e.Details["source_path"]] = e.SHA256
+			copiedSize[e.Camera+"/"+e.Details["source_path"]] = e.Details["size"]
+		case custody.CopyFailed:
+			if e.Camera == big.camera {
+				bigFailed = append(bigFailed, e.Details["reason"])
+			}
+		case custody.Refused:
+			if e.Camera == big.camera {
+				bigNeed = append(bigNeed, e.Details["need_bytes"])
+			}
 		case custody.Vaulted:
 			vaultedItems[e.Item]++
 		case custody.Verified:
@@ -818,5 +1140,31 @@ func checkLedger(t *testing.T, path string, cams map[string]map[string]string, u
 	}
 	if s := story["BWC-0003"]; !has("BWC-0003", "REFUSED") || has("BWC-0003", "DOCKED") {
 		t.Errorf("BWC-0003 (corrupt) custody: %v; want REFUSED, no DOCKED", s)
+	}
+	if s := story["BWC-0007"]; !has("BWC-0007", "SAFE_TO_UNDOCK") || !has("BWC-0007", "UNDOCKED(clean=true)") {
+		t.Errorf("BWC-0007 (gadget 1209:0001) custody: %v; want DOCKED … SAFE_TO_UNDOCK UNDOCKED(clean=true)", s)
+	}
+	if s := story["BWC-0008"]; len(s) != 0 {
+		t.Errorf("BWC-0008 (gadget 1209:0002, no profile) custody: %v; want none", s)
+	}
+	sb := strings.Join(story[big.camera], " ")
+	if big.copied {
+		if got := copiedSize[big.camera+"/"+big.rel]; got != fmt.Sprint(big.size) {
+			t.Errorf("%s %s: COPIED size %q, want %d", big.camera, big.rel, got, big.size)
+		}
+		if !has(big.camera, "SAFE_TO_UNDOCK") || !has(big.camera, "UNDOCKED(clean=true)") || len(bigFailed) != 0 {
+			t.Errorf("%s custody: %s (copy failures %q); want DOCKED … SAFE_TO_UNDOCK UNDOCKED(clean=true)", big.camera, sb, bigFailed)
+		}
+	} else {
+		var need int64
+		if len(bigNeed) == 1 {
+			fmt.Sscan(bigNeed[0], &need)
+		}
+		if need < big.size || need > big.size+16<<20 {
+			t.Errorf("%s: REFUSED need_bytes %q; want one refusal counting the recording's %d bytes", big.camera, bigNeed, big.size)
+		}
+		if sb != "REFUSED UNDOCKED(clean=false)" {
+			t.Errorf("%s custody: %s; want REFUSED UNDOCKED(clean=false): no DOCKED, nothing copied", big.camera, sb)
+		}
 	}
 }
