@@ -107,6 +107,14 @@ type Request struct {
 	Root   string // camera root: a mounted file system or a watched folder
 	Actor  string // who or what initiated it (the daemon's watcher, a custodian's CLI)
 	Via    string // "watch", "cli", "usb"
+	// Identity is recorded in DOCKED beside the camera's inventory entry:
+	// what the source knows of the device (for USB: bay, vendor and product
+	// id, profile).
+	Identity map[string]string
+	// DockSeq, when not zero, is the DOCKED record Arrive wrote when the
+	// camera appeared: the pass continues that session instead of opening
+	// one.
+	DockSeq uint64
 }
 
 // FileError names a file that was not vaulted and why.
@@ -148,31 +156,35 @@ func (in *Ingester) serialLock(serial string) *sync.Mutex {
 	return m
 }
 
-// Dock ingests every regular file under req.Root for camera req.Serial.
+// Arrive opens a dock session: it records DOCKED (the camera's inventory
+// entry, req.Identity, how far the host clock can be trusted) and returns
+// its sequence number for Request.DockSeq. A USB source calls it the moment
+// the camera appears, so the arrival is on record within a poll, however
+// long the mount or a busy hub keeps the copy waiting; Dock calls it itself
+// when DockSeq is zero.
 //
-// It returns ErrUnknownDevice for a serial not in the inventory (recorded as
-// UNKNOWN_DEVICE), ErrIncomplete (wrapped) when anything was refused or not
-// copied, and other errors when the ledger or the vault itself fails. The
-// Result is meaningful whenever DockSeq != 0.
-func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, error) {
-	res := Result{Camera: req.Serial}
+// A serial not in the inventory is recorded as UNKNOWN_DEVICE and returns
+// ErrUnknownDevice: nothing of that camera is read.
+func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
 	cam, ok := in.cfg.Camera(req.Serial)
 	if !ok {
-		if _, err := in.ledger.Append(ctx, custody.Event{
-			Type: custody.UnknownDevice, Actor: req.Actor, Camera: displaySerial(req.Serial),
-			Details: map[string]string{"source": req.Root, "via": req.Via},
-		}, nil); err != nil {
-			return res, fmt.Errorf("record unknown device %q: %w", req.Serial, err)
+		details := map[string]string{"source": req.Root, "via": req.Via}
+		for k, v := range req.Identity {
+			details[k] = v
 		}
-		return res, fmt.Errorf("dock %q at %s: %w", req.Serial, req.Root, ErrUnknownDevice)
+		if _, err := in.ledger.Append(ctx, custody.Event{
+			Type: custody.UnknownDevice, Actor: req.Actor, Camera: displaySerial(req.Serial), Details: details,
+		}, nil); err != nil {
+			return 0, fmt.Errorf("record unknown device %q: %w", req.Serial, err)
+		}
+		return 0, fmt.Errorf("dock %q at %s: %w", req.Serial, req.Root, ErrUnknownDevice)
 	}
-	lock := in.serialLock(cam.Serial)
-	lock.Lock()
-	defer lock.Unlock()
-
 	// The dock records how far the host's clock can be trusted at that
 	// moment; every later time in this session leans on it.
 	details := in.clock().Details()
+	for k, v := range req.Identity {
+		details[k] = v
+	}
 	for k, v := range map[string]string{
 		"source": req.Root, "via": req.Via, "kind": cam.Kind, "assigned_to": cam.AssignedTo,
 		// A folder or mass-storage camera exposes no clock of its own to
@@ -185,10 +197,33 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		Type: custody.Docked, Actor: req.Actor, Camera: cam.Serial, Details: details,
 	}, nil)
 	if err != nil {
-		return res, fmt.Errorf("record dock of %s: %w", cam.Serial, err)
+		return 0, fmt.Errorf("record dock of %s: %w", cam.Serial, err)
 	}
-	res.DockSeq = docked.Seq
 	in.log.Info("docked", "camera", cam.Serial, "via", req.Via, "seq", docked.Seq)
+	return docked.Seq, nil
+}
+
+// Dock ingests every regular file under req.Root for camera req.Serial.
+//
+// It returns ErrUnknownDevice for a serial not in the inventory (recorded as
+// UNKNOWN_DEVICE), ErrIncomplete (wrapped) when anything was refused or not
+// copied, and other errors when the ledger or the vault itself fails. The
+// Result is meaningful whenever DockSeq != 0.
+func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, error) {
+	res := Result{Camera: req.Serial}
+	cam, ok := in.cfg.Camera(req.Serial)
+	if !ok || req.DockSeq == 0 {
+		seq, err := in.Arrive(ctx, req)
+		if err != nil {
+			return res, err
+		}
+		req.DockSeq = seq
+	}
+	lock := in.serialLock(cam.Serial)
+	lock.Lock()
+	defer lock.Unlock()
+	res.DockSeq = req.DockSeq
+	in.log.Info("dock pass started", "camera", cam.Serial, "via", req.Via, "dock_seq", req.DockSeq)
 
 	var entries []camfs.Entry
 	var total int64
@@ -208,7 +243,7 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 	for _, r := range res.Refused {
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.Refused, Actor: req.Actor, Camera: cam.Serial,
-			Details: map[string]string{"source_path": r.Rel, "reason": r.Reason, "dock_seq": strconv.FormatUint(docked.Seq, 10)},
+			Details: map[string]string{"source_path": r.Rel, "reason": r.Reason, "dock_seq": strconv.FormatUint(req.DockSeq, 10)},
 		}, nil); err != nil {
 			return res, fmt.Errorf("record refusal of %q on %s: %w", r.Rel, cam.Serial, err)
 		}
@@ -237,7 +272,7 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		} else if !errors.Is(err, custody.ErrNotFound) {
 			return res, fmt.Errorf("look up item %s: %w", id, err)
 		}
-		n, err := in.copyOne(ctx, req, cam, docked.Seq, id, e, p)
+		n, err := in.copyOne(ctx, req, cam, req.DockSeq, id, e, p)
 		res.Bytes += n
 		if err != nil {
 			if isLedgerErr(err) {
@@ -259,7 +294,7 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.SafeToUndock, Actor: req.Actor, Camera: cam.Serial,
 			Details: map[string]string{
-				"dock_seq": strconv.FormatUint(docked.Seq, 10), "files": strconv.Itoa(res.Files),
+				"dock_seq": strconv.FormatUint(req.DockSeq, 10), "files": strconv.Itoa(res.Files),
 				"vaulted": strconv.Itoa(res.Vaulted), "already_held": strconv.Itoa(res.AlreadyHeld),
 				"refused": strconv.Itoa(len(res.Refused)),
 			},

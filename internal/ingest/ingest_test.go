@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,64 @@ func TestObjectKeyLayout(t *testing.T) {
 	it.SourcePath = "weird/name.\xff\\x;rm"
 	if got := ObjectKey(it); got != "BWC-0001/2026/11/23/abc123.xrm" {
 		t.Errorf("hostile extension leaked into the key: %q", got)
+	}
+}
+
+// TestArriveThenDock: a USB source records DOCKED when the camera appears
+// (with the device identity) and the copy pass, later, continues that
+// session: one DOCKED, and every later record points at it.
+func TestArriveThenDock(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.write(t, "DCIM/A.MP4", []byte("recording"))
+	req := Request{Serial: "BWC-0001", Root: "usb:2-1", Actor: "daemon", Via: "usb",
+		Identity: map[string]string{"bay": "2-1", "usb_id": "1209:0001"}}
+	seq, err := f.in.Arrive(ctx, req)
+	if err != nil || seq == 0 {
+		t.Fatalf("Arrive = %d, %v", seq, err)
+	}
+	req.Root, req.DockSeq = f.cam, seq
+	res, err := f.in.Dock(ctx, req, nil)
+	if err != nil || res.DockSeq != seq || res.Vaulted != 1 || !res.SafeToUndock {
+		t.Fatalf("Dock = %+v, %v; want the session of seq %d, one file vaulted", res, err, seq)
+	}
+	var docked []custody.Event
+	var safe custody.Event
+	if err := f.ledger.Events(ctx, 0, func(e custody.Event) error {
+		switch e.Type {
+		case custody.Docked:
+			docked = append(docked, e)
+		case custody.SafeToUndock:
+			safe = e
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(docked) != 1 {
+		t.Fatalf("%d DOCKED records, want 1", len(docked))
+	}
+	if d := docked[0].Details; d["bay"] != "2-1" || d["usb_id"] != "1209:0001" || d["assigned_to"] != "officer-1" || d["host_time"] == "" || d["clock_synced"] == "" {
+		t.Errorf("DOCKED details %v: want the bay, the device id, the inventory entry and the clock state", d)
+	}
+	if safe.Details["dock_seq"] != strconv.FormatUint(seq, 10) {
+		t.Errorf("SAFE_TO_UNDOCK dock_seq %q, want %d", safe.Details["dock_seq"], seq)
+	}
+}
+
+// TestArriveUnknown: a serial not in the inventory is recorded as such,
+// with what the source knows of the device, and opens no session.
+func TestArriveUnknown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	seq, err := f.in.Arrive(ctx, Request{Serial: "STRANGER", Root: "usb:3-1", Actor: "daemon", Via: "usb", Identity: map[string]string{"bay": "3-1"}})
+	if !errors.Is(err, ErrUnknownDevice) || seq != 0 {
+		t.Fatalf("Arrive = %d, %v; want ErrUnknownDevice", seq, err)
+	}
+	var got []custody.Event
+	f.ledger.Events(ctx, 0, func(e custody.Event) error { got = append(got, e); return nil })
+	last := got[len(got)-1]
+	if last.Type != custody.UnknownDevice || last.Details["bay"] != "3-1" {
+		t.Errorf("last record %s %v; want UNKNOWN_DEVICE naming the bay", last.Type, last.Details)
 	}
 }

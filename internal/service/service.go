@@ -282,29 +282,31 @@ func (h *dockHandler) Settled(_ context.Context, d watch.Dock) {
 	// Docks run under the work context, not intake: a dock in progress when
 	// SIGTERM arrives finishes (within the drain deadline) instead of leaving
 	// a half-copied camera.
-	h.s.dock(h.work, d.Serial, d.Path, "watch", "", true)
+	h.s.dock(h.work, ingest.Request{Serial: d.Serial, Root: d.Path, Via: "watch"})
 }
 
 func (h *dockHandler) Removed(d watch.Dock) {
 	h.s.undocked(h.work, d.Serial, map[string]string{"source": d.Path, "via": "watch"})
 }
 
-// dock runs one dock session for a camera that appeared on a bay, whatever
-// the source. readable is false for a camera whose media was not opened (an
-// unknown serial on a USB bay): it is recorded, never admitted or copied.
-func (s *Service) dock(ctx context.Context, serial, root, via, bay string, readable bool) {
-	log := s.Log.With("camera", serial, "via", via)
-	if bay != "" {
+// dock runs one dock session's copy pass for a camera whose media is
+// readable at req.Root, whatever the source (req.DockSeq set when the source
+// opened the session at arrival).
+func (s *Service) dock(ctx context.Context, req ingest.Request) {
+	serial := req.Serial
+	req.Actor = s.DaemonActor()
+	log := s.Log.With("camera", serial, "via", req.Via)
+	if bay := req.Identity["bay"]; bay != "" {
 		log = log.With("bay", bay)
 	}
-	if readable && s.Wiper != nil {
-		if err := s.Wiper.AdmitDock(ctx, serial, root, s.DaemonActor(), via); err != nil {
+	if s.Wiper != nil {
+		if err := s.Wiper.AdmitDock(ctx, serial, req.Root, req.Actor, req.Via); err != nil {
 			s.Bays.Problem(serial, err.Error())
 			log.Error("dock refused", "err", err)
 			return
 		}
 	}
-	res, err := s.Ingester.Dock(ctx, ingest.Request{Serial: serial, Root: root, Actor: s.DaemonActor(), Via: via}, s.Bays)
+	res, err := s.Ingester.Dock(ctx, req, s.Bays)
 	switch {
 	case errors.Is(err, ingest.ErrUnknownDevice):
 		s.Bays.Problem(serial, "unknown camera: not in the inventory, not ingested")
@@ -349,6 +351,7 @@ type BayState string
 
 // Bay states.
 const (
+	BayDocked  BayState = "docked, waiting to copy"
 	BayCopying BayState = "copying"
 	BaySafe    BayState = "safe to undock"
 	BayProblem BayState = "problem"
@@ -395,6 +398,15 @@ func (b *Bays) get(serial string) *Bay {
 	}
 	x.UpdatedAt = time.Now().UTC()
 	return x
+}
+
+// Arrived shows a camera whose dock is on record but whose copy has not
+// started (its volume is not readable yet, or its hub is busy).
+func (b *Bays) Arrived(serial string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	x.State, x.Problem = BayDocked, ""
 }
 
 // Start implements ingest.Progress.

@@ -2,42 +2,99 @@ package service
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/ingest"
 	"github.com/evidenced/evidenced/internal/usbdock"
 )
 
 // usbHandler turns USB-docked cameras into dock sessions, the same sessions
-// a watched folder gets, with the bay (bus-port path) recorded.
+// a watched folder gets. The session opens (DOCKED) when the camera is
+// seen, not when its volume is mounted: the officer's dock is on record
+// within a poll of the arrival even when the kernel is slow to present the
+// storage or another camera on the same hub is still copying.
 type usbHandler struct {
 	s    *Service
 	work context.Context
+
+	mu       sync.Mutex
+	sessions map[string]uint64 // attachment → DOCKED seq, from Arrived to Settled
 }
 
 var _ usbdock.Handler = (*usbHandler)(nil)
 
-// Settled runs the dock under ctx, which ends when the camera is yanked (the
-// copy must stop: its media is gone) or the work context ends.
-func (h *usbHandler) Settled(ctx context.Context, d usbdock.Dock) {
-	root := d.Path
-	if root == "" {
-		root = "usb:" + d.Bay() // unknown serial: never mounted
+func attachment(d usbdock.Dock) string { return d.Bay() + "@" + strconv.Itoa(d.Device.Address) }
+
+// identity is what the custody record says about the device beyond the
+// inventory entry: where it sat and what it presented itself as.
+func identity(d usbdock.Dock) map[string]string {
+	return map[string]string{
+		"bay":     d.Bay(),
+		"usb_id":  fmt.Sprintf("%04x:%04x", d.Device.VendorID, d.Device.ProductID),
+		"profile": d.Profile,
 	}
-	h.s.dock(ctx, d.Serial, root, "usb", d.Bay(), d.Path != "")
+}
+
+// Arrived records DOCKED (or UNKNOWN_DEVICE) and admits the camera for
+// mounting only when its arrival is on record.
+func (h *usbHandler) Arrived(_ context.Context, d usbdock.Dock) bool {
+	s := h.s
+	seq, err := s.Ingester.Arrive(h.work, ingest.Request{
+		Serial: d.Serial, Root: "usb:" + d.Bay(), Actor: s.DaemonActor(), Via: "usb", Identity: identity(d),
+	})
+	switch {
+	case errors.Is(err, ingest.ErrUnknownDevice):
+		s.Bays.Problem(d.Serial, "unknown camera: not in the inventory, not ingested")
+		s.Log.Error("unknown camera docked; not mounted, not ingested", "camera", d.Serial, "bay", d.Bay())
+		return false
+	case err != nil:
+		// Without its DOCKED record nothing of the camera may be copied.
+		s.Bays.Problem(d.Serial, "dock not recorded: "+err.Error())
+		s.Log.Error("record dock; camera not read", "camera", d.Serial, "bay", d.Bay(), "err", err)
+		return false
+	}
+	s.Bays.Arrived(d.Serial)
+	h.mu.Lock()
+	if h.sessions == nil {
+		h.sessions = map[string]uint64{}
+	}
+	h.sessions[attachment(d)] = seq
+	h.mu.Unlock()
+	return true
+}
+
+// take returns (and forgets) the DOCKED seq Arrived recorded for d.
+func (h *usbHandler) take(d usbdock.Dock) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	seq := h.sessions[attachment(d)]
+	delete(h.sessions, attachment(d))
+	return seq
+}
+
+// Settled runs the copy pass of the session Arrived opened, under ctx, which
+// ends when the camera is yanked (the copy must stop: its media is gone) or
+// the work context ends.
+func (h *usbHandler) Settled(ctx context.Context, d usbdock.Dock) {
+	seq := h.take(d)
+	h.s.dock(ctx, ingest.Request{Serial: d.Serial, Root: d.Path, Via: "usb", Identity: identity(d), DockSeq: seq})
 }
 
 // Failed: the camera's storage could not be read (corrupt file system, no
 // volume). The bay shows it; the camera stays on the bay until undocked.
 func (h *usbHandler) Failed(d usbdock.Dock, err error) {
 	s := h.s
+	seq := h.take(d)
 	s.Bays.Problem(d.Serial, "camera storage unreadable: "+err.Error())
 	s.Log.Error("camera storage unreadable", "camera", d.Serial, "bay", d.Bay(), "err", err)
-	if _, ok := s.Config.Camera(d.Serial); !ok {
-		return // an unknown camera is recorded as such, not its storage
-	}
 	if _, aerr := s.Ledger.Append(h.work, custody.Event{
 		Type: custody.Refused, Actor: s.DaemonActor(), Camera: d.Serial,
-		Details: map[string]string{"reason": "camera storage unreadable: " + err.Error(), "bay": d.Bay(), "via": "usb"},
+		Details: map[string]string{"reason": "camera storage unreadable: " + err.Error(), "bay": d.Bay(), "via": "usb",
+			"dock_seq": strconv.FormatUint(seq, 10)},
 	}, nil); aerr != nil {
 		s.Log.Error("record unreadable camera", "camera", d.Serial, "err", aerr)
 	}
@@ -45,5 +102,6 @@ func (h *usbHandler) Failed(d usbdock.Dock, err error) {
 
 // Removed records UNDOCKED, clean or not, for cameras in the inventory.
 func (h *usbHandler) Removed(d usbdock.Dock) {
+	h.take(d) // yanked before its volume was readable
 	h.s.undocked(h.work, d.Serial, map[string]string{"bay": d.Bay(), "via": "usb"})
 }

@@ -1,7 +1,8 @@
 // Package usbdock notices cameras docked over USB and presents each one's
-// storage, mounted read-only, to a Handler — the same Settled / Removed shape
-// as package watch, so the daemon treats a USB bay and a watched folder
-// alike.
+// storage, mounted read-only, to a Handler — the Settled / Removed shape of
+// package watch, so the daemon treats a USB bay and a watched folder alike,
+// plus Arrived, because a USB camera is seen well before its storage is
+// readable.
 //
 // It owns USB detection (poll and diff the device list every Poll), the
 // mapping of a device to its block device and file system through sysfs,
@@ -12,16 +13,16 @@
 //     one GET_DESCRIPTOR on the control endpoint. No interface is ever
 //     claimed, so the kernel's usb-storage driver is never disturbed.
 //   - A device whose vendor:product matches no profile is not a camera and is
-//     ignored (logged once at debug). A known model whose serial the Known
-//     function rejects is reported to Handler.Settled with an empty Path and
-//     never mounted: unknown media is not read.
+//     ignored (logged once at debug). A camera model is reported to
+//     Handler.Arrived at once; one it does not admit (a serial not in the
+//     inventory) is never mounted: unknown media is not read.
 //   - Camera media is only ever mounted ro,nosuid,nodev,noexec (with UTF-8
 //     names for vfat and exfat), or an existing mount (udisks, systemd) is
 //     used as it is. Every mount this package made is undone, lazily when
 //     busy, when the camera's Settled call returns or the camera goes.
-//   - For one device, Settled (or Failed), then Removed, run one after another
-//     and never overlap; Removed is called once per disappearance of a device
-//     that was announced. Calls for different devices run concurrently, but
+//   - For one device, Arrived, Settled (or Failed), then Removed, run one
+//     after another and never overlap; Removed is called once per
+//     disappearance of a device that was reported to Arrived. Calls for different devices run concurrently, but
 //     at most PerBus Settled calls per USB bus at a time, because the bays of
 //     one hub share its bandwidth. Run returns only after every call it
 //     started has returned.
@@ -121,10 +122,19 @@ func (d Dock) Bus() string { return "usb" + strconv.Itoa(d.Device.Bus) }
 // Bay is the physical port the camera is docked in.
 func (d Dock) Bay() string { return d.Device.Name() }
 
-// Handler is told about docked cameras.
+// Handler is told about docked cameras. For one attachment the calls are
+// Arrived, then (if it admitted the camera) Settled or Failed, then Removed,
+// each after the previous one returned.
 type Handler interface {
-	// Settled is called once the camera's volume is mounted (Path set), or
-	// at once with Path "" for a known model whose serial is not known.
+	// Arrived is called as soon as a device of a camera model is seen on a
+	// bay, before its storage is looked for or its bus has a free copy
+	// slot: the arrival can be put on record within one poll, however long
+	// the kernel takes to present the volume or other cameras on the same
+	// hub keep this one waiting. It returns false for a camera that must
+	// not be read (a serial not in the inventory, or one whose arrival
+	// could not be recorded): it is never mounted, and only Removed follows.
+	Arrived(ctx context.Context, d Dock) bool
+	// Settled is called once the camera's volume is mounted (Path set).
 	// ctx is cancelled when the camera is yanked or Run stops. When it
 	// returns, the volume is unmounted: a USB camera's content does not
 	// change while it is docked, so there is no second call.
@@ -132,8 +142,9 @@ type Handler interface {
 	// Failed is called instead of Settled when the camera's storage cannot
 	// be read (err wraps ErrNoVolume or ErrMount).
 	Failed(d Dock, err error)
-	// Removed is called when a camera for which Settled or Failed was
-	// called is gone, after that call returned.
+	// Removed is called when a camera for which Arrived was called is gone,
+	// after the handler's other calls for it returned. It is not called
+	// when Run stops with the camera still docked: it was not undocked.
 	Removed(d Dock)
 }
 
@@ -159,9 +170,6 @@ type Storage interface {
 // Options configure a Source.
 type Options struct {
 	Profiles []config.Profile
-	// Known reports whether a serial is in the inventory; nil means every
-	// serial is mounted and handed over.
-	Known func(serial string) bool
 	// Poll is the enumeration interval (default 500ms).
 	Poll time.Duration
 	// PerBus bounds concurrent Settled calls per bus (default 1).
@@ -202,7 +210,7 @@ func New(o Options) (*Source, error) {
 
 // FromConfig builds the production Source for cfg.Sources.USB: gousb
 // enumeration, sysfs mapping and read-only mounts under mount_dir, the
-// inventory as Known.
+// inventory checked by the Handler's Arrived.
 // work is Options.Work: copies in progress run on it after Run's ctx ends.
 func FromConfig(work context.Context, cfg *config.Config, log *slog.Logger) (*Source, error) {
 	u := cfg.Sources.USB
@@ -212,7 +220,6 @@ func FromConfig(work context.Context, cfg *config.Config, log *slog.Logger) (*So
 	}
 	return New(Options{
 		Profiles:   u.Profiles,
-		Known:      func(s string) bool { _, ok := cfg.Camera(s); return ok },
 		Poll:       u.Poll.Duration,
 		PerBus:     u.PerBus,
 		Enumerator: en,
@@ -324,28 +331,22 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 	}
 }
 
-// session is one device's life: attach, Settled (or Failed), detach, and
-// Removed once the device is gone.
+// session is one device's life: Arrived, attach, Settled (or Failed),
+// detach, and Removed once the device is gone.
 //
 // runCtx is Run's context: when it ends while the camera is still docked,
 // the camera was not undocked and Removed is not called.
 func (s *Source) session(runCtx, ctx context.Context, h Handler, a *attached, p config.Profile, sem chan struct{}) {
 	d := Dock{Serial: a.dev.Serial, Device: a.dev, Profile: p.Name}
-	announced := false
 	defer func() {
-		if !announced {
-			return
-		}
 		select {
 		case <-a.gone:
 			h.Removed(d)
 		case <-runCtx.Done():
 		}
 	}()
-	if s.o.Known != nil && !s.o.Known(d.Serial) {
-		s.log.Warn("camera model docked with a serial not in the inventory; not mounted", "camera", d.Serial, "bay", d.Bay())
-		announced = true
-		h.Settled(ctx, d)
+	if !h.Arrived(ctx, d) {
+		s.log.Warn("camera not admitted; not mounted", "camera", d.Serial, "bay", d.Bay())
 		return
 	}
 	// Waiting for the volume and for a bus slot also ends when Run stops:
@@ -359,7 +360,6 @@ func (s *Source) session(runCtx, ctx context.Context, h Handler, a *attached, p 
 			return // yanked (or stopping) before the volume was readable
 		}
 		s.log.Error("camera storage not readable", "camera", d.Serial, "bay", d.Bay(), "err", err)
-		announced = true
 		h.Failed(d, err)
 		return
 	}
@@ -380,6 +380,5 @@ func (s *Source) session(runCtx, ctx context.Context, h Handler, a *attached, p 
 	if wait.Err() != nil {
 		return // both were ready: stopping wins
 	}
-	announced = true
 	h.Settled(ctx, d)
 }

@@ -61,11 +61,19 @@ func (f *fakeEnum) polled(t *testing.T) {
 type fakeStorage struct {
 	mu       sync.Mutex
 	failFor  map[string]error // serial → Attach error
+	slow     map[string]bool  // serial → Attach waits until its ctx ends (no volume yet)
 	attached []string
 	detached []string
 }
 
 func (s *fakeStorage) Attach(ctx context.Context, d Device, p config.Profile) (Volume, error) {
+	s.mu.Lock()
+	slow := s.slow[d.Serial]
+	s.mu.Unlock()
+	if slow {
+		<-ctx.Done()
+		return Volume{}, fmt.Errorf("wait for the volume of %s: %w", d.Serial, ctx.Err())
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.failFor[d.Serial]; err != nil {
@@ -91,6 +99,7 @@ func (s *fakeStorage) snapshot() (a, d []string) {
 // recorder is a Handler logging every call; Settled blocks until the test
 // releases it (or the dock's context ends) when hold is set.
 type recorder struct {
+	known   []string // serials Arrived admits; nil admits every one
 	mu      sync.Mutex
 	events  []string
 	hold    map[string]chan struct{}
@@ -109,6 +118,11 @@ func (r *recorder) log(e string) {
 	r.events = append(r.events, e)
 	r.mu.Unlock()
 	r.ch <- e
+}
+
+func (r *recorder) Arrived(_ context.Context, d Dock) bool {
+	r.log(fmt.Sprintf("arrived %s bay=%s", d.Serial, d.Bay()))
+	return r.known == nil || slices.Contains(r.known, d.Serial)
 }
 
 func (r *recorder) Settled(ctx context.Context, d Dock) {
@@ -188,10 +202,10 @@ type rig struct {
 
 func start(t *testing.T, perBus int, known ...string) *rig {
 	t.Helper()
-	r := &rig{en: &fakeEnum{poll: make(chan struct{})}, st: &fakeStorage{failFor: map[string]error{}}, rec: newRecorder()}
+	r := &rig{en: &fakeEnum{poll: make(chan struct{})}, st: &fakeStorage{failFor: map[string]error{}, slow: map[string]bool{}}, rec: newRecorder()}
+	r.rec.known = append([]string{}, known...)
 	src, err := New(Options{
 		Profiles: profiles, Poll: time.Millisecond, PerBus: perBus, Enumerator: r.en, Storage: r.st,
-		Known: func(s string) bool { return slices.Contains(known, s) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -218,6 +232,9 @@ func TestDockLifecycle(t *testing.T) {
 	r := start(t, 1, "BWC-1")
 	other := Device{VendorID: 0x046d, ProductID: 0xc52b, Serial: "MOUSE", Bus: 1, Address: 3, PortPath: []int{2}}
 	r.en.set(other, cam("BWC-1", 2, 1, 5))
+	if e := r.rec.next(t, "arrived"); e != "arrived BWC-1 bay=2-1" {
+		t.Errorf("got %q", e)
+	}
 	if e := r.rec.next(t, "settled"); e != "settled BWC-1 path=/mnt/BWC-1 bay=2-1 bus=usb2" {
 		t.Errorf("got %q", e)
 	}
@@ -239,13 +256,33 @@ func TestDockLifecycle(t *testing.T) {
 func TestUnknownSerialNotMounted(t *testing.T) {
 	r := start(t, 1, "BWC-1")
 	r.en.set(cam("STRANGER", 2, 1, 5))
-	if e := r.rec.next(t, "settled"); e != "settled STRANGER path= bay=2-1 bus=usb2" {
-		t.Errorf("got %q, want Settled with no path", e)
-	}
+	r.rec.next(t, "arrived STRANGER")
 	r.en.set()
 	r.rec.next(t, "removed STRANGER")
 	if a, _ := r.st.snapshot(); len(a) != 0 {
 		t.Errorf("an unknown camera was mounted: %v", a)
+	}
+	for _, e := range r.rec.all() {
+		if strings.HasPrefix(e, "settled") || strings.HasPrefix(e, "failed") {
+			t.Errorf("a camera Arrived did not admit reached %q", e)
+		}
+	}
+}
+
+// A camera is on record at once, even when its volume never shows up; a
+// yank then still ends its session with Removed.
+func TestArrivedBeforeVolume(t *testing.T) {
+	r := start(t, 1, "BWC-1")
+	r.st.mu.Lock()
+	r.st.slow["BWC-1"] = true
+	r.st.mu.Unlock()
+	r.en.set(cam("BWC-1", 2, 1, 5))
+	r.rec.next(t, "arrived BWC-1")
+	r.en.polled(t)
+	r.en.set()
+	r.rec.next(t, "removed BWC-1")
+	if got := r.rec.all(); len(got) != 2 {
+		t.Errorf("events %q: want only arrived and removed (no volume: not settled, not failed)", got)
 	}
 }
 
@@ -297,6 +334,10 @@ func TestPerBusSerialises(t *testing.T) {
 		holds[s] = r.rec.setHold(s)
 	}
 	r.en.set(cam("A", 2, 1, 2), cam("B", 2, 2, 3), cam("C", 3, 1, 2))
+	// Every camera is on record at once, busy bus or not.
+	for _, s := range []string{"A", "B", "C"} {
+		r.rec.next(t, "arrived "+s)
+	}
 	first := r.rec.next(t, "settled")
 	second := r.rec.next(t, "settled")
 	// One of A/B and C run at once (separate buses); the other of A/B waits.
