@@ -21,7 +21,7 @@ const (
 // SHA-256 is want, choosing the cheapest proof the store allows:
 //
 //   - "store-checksum": the store reports a full-object SHA-256 (it computed
-//     and checked it on upload) equal to want.
+//     and checked it on upload) equal to want. local is not read.
 //   - "store-composite-checksum": the store reports a composite multipart
 //     checksum and local (the vault copy) is at hand: the per-part SHA-256s
 //     are recomputed from local with the part size Put used (PartSize(size),
@@ -34,6 +34,45 @@ const (
 // A mismatch returns an error wrapping ErrChecksumMismatch that names the key
 // and version. Other errors are the store's (see IsPermanent).
 func Verify(ctx context.Context, s Store, key, versionID string, size int64, want digest.Sum, local io.ReaderAt) (method string, err error) {
+	return VerifyKnown(ctx, s, key, versionID, size, want, local, nil)
+}
+
+// KnownParts are the per-part SHA-256s of content whose whole SHA-256 is
+// Whole, cut in parts of PartSize bytes: what HashParts returned for it.
+type KnownParts struct {
+	Whole    digest.Sum
+	PartSize int64
+	Sums     []digest.Sum
+}
+
+// usable reports whether k describes the want-content of size bytes cut
+// the way the store's composite checksum of parts parts was (part size ps,
+// from compositePartSize). Anything else is not used: the composite of
+// other boundaries could never match, and sums of other content prove
+// nothing about this object.
+func (k *KnownParts) usable(want digest.Sum, size, ps int64, parts int) bool {
+	return k != nil && k.Whole == want && k.PartSize == ps && len(k.Sums) == parts &&
+		PartCount(size, k.PartSize) == parts
+}
+
+// VerifyKnown is Verify for a caller that already holds the part sums of
+// the content (known, may be nil): where the store reports a composite
+// checksum and known matches its part count and part size, the composite is
+// computed from known instead of hashing local, so a multipart object is
+// proven without reading the vault copy again. Otherwise it is Verify.
+//
+// Why this is sound: known.Sums must come from the same pass over the bytes
+// that found their whole SHA-256 to be known.Whole (HashParts does both), and
+// known is only used when known.Whole == want. The store's composite is the
+// SHA-256 of its parts' SHA-256s, so a match means each stored part hashes to
+// the part of the content that hashes to want, which is what Verify proves
+// by hashing local. It is the stronger proof when local may have changed
+// since: it rests on the bytes that were checked against want, not on what
+// the file holds now. A composite that does not match is settled by a
+// read-back exactly as in Verify (local is not consulted then: the read-back
+// decides either way), so wrong sums can cost a read-back, never a false
+// pass.
+func VerifyKnown(ctx context.Context, s Store, key, versionID string, size int64, want digest.Sum, local io.ReaderAt, known *KnownParts) (method string, err error) {
 	info, err := s.Stat(ctx, key, versionID)
 	if err != nil {
 		return "", fmt.Errorf("verify %s (version %s): %w", key, versionID, err)
@@ -50,15 +89,22 @@ func Verify(ctx context.Context, s Store, key, versionID string, size int64, wan
 			return MethodStoreChecksum, fmt.Errorf("verify %s (version %s): store checksum sha256 %s, want %s: %w", key, versionID, sum, want.Base64(), ErrChecksumMismatch)
 		}
 		return MethodStoreChecksum, nil
-	case local != nil && parts > 0:
-		if ps, ok := compositePartSize(size, parts); ok {
-			got, err := CompositeChecksum(ctx, local, size, ps)
-			if err != nil {
+	case parts > 0:
+		ps, ok := compositePartSize(size, parts)
+		if !ok {
+			break
+		}
+		var got string
+		switch {
+		case known.usable(want, size, ps, parts):
+			got = Composite(known.Sums)
+		case local != nil:
+			if got, err = CompositeChecksum(ctx, local, size, ps); err != nil {
 				return "", fmt.Errorf("verify %s (version %s): hash local copy: %w", key, versionID, err)
 			}
-			if got == info.ChecksumSHA256 || got == sum+"-"+strconv.Itoa(parts) {
-				return MethodCompositeChecksum, nil
-			}
+		}
+		if got != "" && (got == info.ChecksumSHA256 || got == sum+"-"+strconv.Itoa(parts)) {
+			return MethodCompositeChecksum, nil
 		}
 	}
 	return MethodReadBack, readBack(ctx, s, key, versionID, size, want)

@@ -37,7 +37,11 @@ import (
 //  1. Existing: the newest version of the key already holds our SHA-256
 //     (Complete succeeded but UPLOADED was not recorded) → reuse it.
 //  2. The vault copy is hashed in parts; the whole must equal the item's
-//     SHA-256 (a damaged vault copy is never uploaded as evidence).
+//     SHA-256 (a damaged vault copy is never uploaded as evidence). This is
+//     the only SHA-256 pass over the file: the part sums are the signed
+//     payload hashes of the parts (the SDK does not hash them again) and,
+//     kept until the item is verified, prove the store's composite checksum
+//     without reading the vault copy once more (objstore.VerifyKnown).
 //  3. The open upload of the item is the last UPLOAD_STARTED not closed by
 //     UPLOAD_ABORTED or UPLOADED. With a different key or part size it is
 //     aborted (UPLOAD_ABORTED, superseded).
@@ -100,9 +104,15 @@ func findOpenUpload(evs []custody.Event) *openUpload {
 }
 
 // partHashes caches the part sums of an item across attempts in this
-// process, so a transient failure does not make a large file be read again.
+// process, so a transient failure does not make a large file be read again,
+// and keeps them from the upload to the verification, which recomputes the
+// store's composite checksum from them instead of hashing the vault copy a
+// second time (see knownParts). whole is the SHA-256 of the whole copy from
+// the same pass; only sums whose whole matched the item's recorded SHA-256
+// are ever cached.
 type partHashes struct {
 	size, partSize int64
+	whole          digest.Sum
 	sums           []digest.Sum
 }
 
@@ -121,11 +131,32 @@ func (u *Uploader) hashParts(ctx context.Context, it custody.Item, body io.Reade
 		return nil, fmt.Errorf("vault copy of %s hashes to sha256 %s, recorded %s: %w: %w", it.ID, whole.Hex(), want.Hex(), ErrPermanent, objstore.ErrChecksumMismatch)
 	}
 	u.mu.Lock()
-	u.hashes[it.ID] = partHashes{size: it.Size, partSize: ps, sums: sums}
+	u.hashes[it.ID] = partHashes{size: it.Size, partSize: ps, whole: whole, sums: sums}
 	u.mu.Unlock()
 	return sums, nil
 }
 
+// knownParts returns the cached part sums of it for objstore.VerifyKnown,
+// or nil when there are none for its size and recorded SHA-256 (the upload
+// was done by an earlier process, or reused an existing version). They are
+// sound evidence of the vault copy's content: hashParts caches them only
+// from the pass that found the whole copy to hash to it.SHA256.
+func (u *Uploader) knownParts(it custody.Item) *objstore.KnownParts {
+	want, err := digest.ParseHex(it.SHA256)
+	if err != nil {
+		return nil
+	}
+	u.mu.Lock()
+	h, ok := u.hashes[it.ID]
+	u.mu.Unlock()
+	if !ok || h.size != it.Size || h.whole != want {
+		return nil
+	}
+	return &objstore.KnownParts{Whole: h.whole, PartSize: h.partSize, Sums: h.sums}
+}
+
+// forgetHashes drops the cached part sums of an item once nothing will use
+// them again in this run: it is verified, or failed for good.
 func (u *Uploader) forgetHashes(id string) {
 	u.mu.Lock()
 	delete(u.hashes, id)
@@ -264,7 +295,8 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		}
 		return objstore.PutResult{}, err
 	}
-	u.forgetHashes(it.ID)
+	// The part sums stay cached: the verification that follows proves the
+	// store's composite checksum from them (Process forgets them after).
 	return res, nil
 }
 

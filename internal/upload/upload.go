@@ -9,7 +9,10 @@
 //   - An item becomes "verified" only after objstore.Verify matched its SHA-256
 //     against what the store holds (the store's own checksum, a recomputed
 //     composite, or a full read-back where the store reports none) and the
-//     retention read back is at least what its class requires.
+//     retention read back is at least what its class requires. The composite
+//     is recomputed from the part sums of the upload's own hashing pass when
+//     this process still holds them (objstore.VerifyKnown), else from the
+//     vault copy.
 //   - A retry never creates a second object version: objstore.Store.Put reuses a
 //     version that already holds the same SHA-256 under the same key.
 //   - Permanent errors (access denied, no such bucket, a vault copy that no
@@ -287,6 +290,7 @@ func (u *Uploader) Process(ctx context.Context, id string) error {
 			return u.fail(ctx, it, "verify", err)
 		}
 	}
+	u.forgetHashes(id)
 	u.mu.Lock()
 	delete(u.retryAt, id)
 	delete(u.attempts, id)
@@ -304,6 +308,7 @@ func (u *Uploader) Process(ctx context.Context, id string) error {
 func (u *Uploader) fail(ctx context.Context, it custody.Item, step string, err error) error {
 	vanished := step == "verify" && errors.Is(err, objstore.ErrNotFound)
 	if objstore.IsPermanent(err) || errors.Is(err, ErrPermanent) || vanished {
+		u.forgetHashes(it.ID) // not tried again in this run
 		u.mu.Lock()
 		_, seen := u.failed[it.ID]
 		u.failed[it.ID] = err
@@ -475,7 +480,7 @@ func (u *Uploader) put(ctx context.Context, it custody.Item) (custody.Item, erro
 }
 
 func (u *Uploader) verify(ctx context.Context, it custody.Item) (custody.Item, error) {
-	method, info, err := VerifyObject(ctx, u.store, u.vault, it, u.cfg)
+	method, info, err := verifyObject(ctx, u.store, u.vault, it, u.cfg, u.knownParts(it))
 	if err != nil {
 		return it, err
 	}
@@ -499,6 +504,15 @@ func (u *Uploader) verify(ctx context.Context, it custody.Item) (custody.Item, e
 // size), our sha256 metadata, and that Object Lock holds it at least as long
 // as its class requires. Used after upload and by `verify --remote`.
 func VerifyObject(ctx context.Context, s objstore.Store, v Vault, it custody.Item, cfg *config.Config) (string, objstore.ObjectInfo, error) {
+	return verifyObject(ctx, s, v, it, cfg, nil)
+}
+
+// verifyObject is VerifyObject with the part sums the uploader still holds
+// from hashing the vault copy for the upload (known, nil if none): a
+// multipart object's composite checksum is then proven from them without
+// reading the vault copy again (see objstore.VerifyKnown for why that is
+// sound). Everything else is checked exactly as VerifyObject does.
+func verifyObject(ctx context.Context, s objstore.Store, v Vault, it custody.Item, cfg *config.Config, known *objstore.KnownParts) (string, objstore.ObjectInfo, error) {
 	sum, err := digest.ParseHex(it.SHA256)
 	if err != nil {
 		return "", objstore.ObjectInfo{}, fmt.Errorf("item %s: %w", it.ID, err)
@@ -532,7 +546,7 @@ func VerifyObject(ctx context.Context, s objstore.Store, v Vault, it custody.Ite
 	if local != nil {
 		ra = local
 	}
-	method, err := objstore.Verify(ctx, s, it.ObjectKey, it.VersionID, it.Size, sum, ra)
+	method, err := objstore.VerifyKnown(ctx, s, it.ObjectKey, it.VersionID, it.Size, sum, ra, known)
 	if err != nil {
 		return method, info, err
 	}

@@ -31,7 +31,7 @@ const DefaultResponseTimeout = 2 * time.Minute
 // newHTTPClient is the SDK's own client with a response-header timeout and,
 // when lim is set, every write to the network paced by lim: the bandwidth
 // limit is applied to the bytes on the wire, not to reads of the body, which
-// the SDK makes more than once (payload signing over plain HTTP, retries).
+// the SDK makes more than once when it retries.
 func newHTTPClient(lim objstore.Limiter, respTimeout time.Duration) *awshttp.BuildableClient {
 	if respTimeout <= 0 {
 		respTimeout = DefaultResponseTimeout
@@ -152,7 +152,7 @@ func (s *Store) UploadPart(ctx context.Context, key, uploadID string, n int, bod
 		ContentLength:     aws.Int64(size),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(sum.Base64()),
-	})
+	}, withPayloadSHA256(sum))
 	if err != nil {
 		return objstore.Part{}, mapErr(fmt.Sprintf("upload part %d of", n), key, err)
 	}

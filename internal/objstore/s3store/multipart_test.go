@@ -93,3 +93,41 @@ func TestMultipartPrimitives(t *testing.T) {
 		t.Errorf("uploads after abort: %+v %v", ups, err)
 	}
 }
+
+// TestVerifyKnownOnServer: against the server's own composite checksum, the
+// part sums from the hashing pass prove a multipart object without reading
+// the local copy, and a wrong sum among them falls to a read-back that
+// decides (here: the object is intact).
+func TestVerifyKnownOnServer(t *testing.T) {
+	e := setup(t, "")
+	ctx := context.Background()
+	size := 2*objstore.MinPartSize + 99
+	data := randBytes(51, size)
+	req := request("known/mp.mp4", data, "", time.Time{})
+	res, err := e.st.Put(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := objstore.PartSize(int64(size))
+	whole, sums, err := objstore.HashParts(ctx, bytes.NewReader(data), int64(size), ps)
+	if err != nil || res.Parts != len(sums) {
+		t.Fatalf("hash parts: %v; put %+v", err, res)
+	}
+	local := &countingReaderAt{r: bytes.NewReader(data)}
+	known := &objstore.KnownParts{Whole: whole, PartSize: ps, Sums: sums}
+	if m, err := objstore.VerifyKnown(ctx, e.st, req.Key, res.VersionID, int64(size), whole, local, known); err != nil || m != objstore.MethodCompositeChecksum {
+		t.Errorf("verify with known sums: %s %v, want %s", m, err, objstore.MethodCompositeChecksum)
+	}
+	wrong := &objstore.KnownParts{Whole: whole, PartSize: ps, Sums: append([]digest.Sum{digest.Bytes(nil)}, sums[1:]...)}
+	if m, err := objstore.VerifyKnown(ctx, e.st, req.Key, res.VersionID, int64(size), whole, local, wrong); err != nil || m != objstore.MethodReadBack {
+		t.Errorf("verify with a wrong known sum: %s %v, want %s", m, err, objstore.MethodReadBack)
+	}
+	if n := local.n.Load(); n != 0 {
+		t.Errorf("verify with known sums read %d bytes of the local copy, want 0", n)
+	}
+	// Sums of other content are not used against want: the local copy is.
+	other := digest.Bytes([]byte("other"))
+	if m, err := objstore.VerifyKnown(ctx, e.st, req.Key, res.VersionID, int64(size), other, nil, known); !errors.Is(err, objstore.ErrChecksumMismatch) || m != objstore.MethodReadBack {
+		t.Errorf("verify against another sha256 with these sums: %s %v, want a read-back mismatch", m, err)
+	}
+}

@@ -13,7 +13,9 @@
 //     CRC32 checksums are switched off (WhenRequired) because other
 //     S3-compatible servers reject or ignore them.
 //   - Bodies are io.SectionReaders over the caller's io.ReaderAt: seekable,
-//     so the SDK can sign and retry them over plain HTTP.
+//     so the SDK can retry them. Their SHA-256 is known before they are sent
+//     and is handed to the SigV4 signer (withPayloadSHA256), so the SDK
+//     never reads a body just to hash it: the transport reads it once.
 //   - Put first looks at the newest version of the key and reuses it when it
 //     already holds the same SHA-256 and size (see objstore.Store).
 //   - A multipart upload that fails is aborted, so no orphaned parts are
@@ -176,7 +178,7 @@ func (s *Store) Put(ctx context.Context, req objstore.PutRequest) (objstore.PutR
 			Metadata:          req.Metadata,
 			Tagging:           optString(tagging),
 			ObjectLockMode:    mode, ObjectLockRetainUntilDate: until,
-		})
+		}, withPayloadSHA256(req.SHA256))
 		if err != nil {
 			return objstore.PutResult{}, mapErr("put", req.Key, err)
 		}
@@ -255,7 +257,7 @@ func (s *Store) multipart(ctx context.Context, req objstore.PutRequest, mode typ
 				ContentLength:     aws.Int64(l),
 				ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 				ChecksumSHA256:    aws.String(sum.Base64()),
-			})
+			}, withPayloadSHA256(sum))
 			if err != nil {
 				return mapErr(fmt.Sprintf("upload part %d of", i+1), req.Key, err)
 			}
