@@ -63,6 +63,9 @@ stamp=$(cat "$GUEST"/* "$SELF" | sha256sum | cut -c1-16)-$KPKG
 if [ "$(cat build/base.stamp 2>/dev/null)" != "$stamp" ] || [ ! -s build/base.cpio ]; then
   KROOT=$U/kroot KVER=$(ls kroot/lib/modules)
   ST=$(mktemp -d); trap 'rm -rf "$ST"' EXIT
+  # mktemp's 0700 would become the guest's / and lock out the daemon's own
+  # user (it runs unprivileged, as on a dock host).
+  chmod 755 "$ST"
   mkdir -p "$ST"/{bin,sbin,usr/bin,dev,proc,sys,tmp,run,mnt,out,etc,lib64,lib/x86_64-linux-gnu,etc/modprobe.d}
   cp /bin/busybox "$ST/bin/busybox"
   install -m755 "$GUEST/init" "$ST/init"

@@ -45,6 +45,9 @@ type SysfsStorage struct {
 	MountInfo string
 	// Retry is how often a device that is not ready yet is looked at again.
 	Retry time.Duration
+	// UnreadableGrace is how long a device node may stay unreadable (udev
+	// not done setting its group yet) before a warning says so.
+	UnreadableGrace time.Duration
 	// Mount and Unmount default to unix.Mount / unix.Unmount.
 	Mount   func(source, target, fstype string, flags uintptr, data string) error
 	Unmount func(target string, flags int) error
@@ -60,7 +63,7 @@ func NewSysfsStorage(mountDir string, log *slog.Logger) *SysfsStorage {
 	}
 	return &SysfsStorage{
 		MountDir: mountDir, Sys: "/sys", Dev: "/dev", MountInfo: "/proc/self/mountinfo",
-		Retry: 50 * time.Millisecond, Mount: unix.Mount, Unmount: unix.Unmount, log: log,
+		Retry: 50 * time.Millisecond, UnreadableGrace: 2 * time.Second, Mount: unix.Mount, Unmount: unix.Unmount, log: log,
 	}
 }
 
@@ -74,13 +77,28 @@ type candidate struct {
 func (s *SysfsStorage) Attach(ctx context.Context, d Device, p config.Profile) (Volume, error) {
 	allowed := p.FileSystems()
 	var last string
+	var unreadableSince time.Time
+	warned := false
 	for {
 		cands, why := s.candidates(d, allowed)
 		if len(cands) > 0 {
 			return s.attach(d, p, cands)
 		}
+		// A device node that stays unreadable is not the kernel being slow
+		// but a host set up wrongly (the daemon's user lacks the group udev
+		// gives disks): once it outlasts udev's usual delay it is said where
+		// an operator looks, and still retried.
+		if !strings.Contains(why, "unreadable") {
+			unreadableSince, warned = time.Time{}, false
+		} else if unreadableSince.IsZero() {
+			unreadableSince = time.Now()
+		}
+		if !unreadableSince.IsZero() && !warned && time.Since(unreadableSince) >= s.UnreadableGrace {
+			s.log.Warn("camera volume not readable", "camera", d.Serial, "bay", d.Name(), "why", why)
+			warned = true
+		}
 		if why != last {
-			s.log.Debug("camera volume not ready", "bay", d.Name(), "why", why)
+			s.log.Debug("camera volume not ready", "camera", d.Serial, "bay", d.Name(), "why", why)
 			last = why
 		}
 		select {
@@ -102,7 +120,11 @@ func (s *SysfsStorage) candidates(d Device, allowed []string) ([]candidate, stri
 	var seen []string
 	for _, disk := range disks {
 		for _, name := range Partitions(filepath.Join(s.Sys, "class/block"), disk) {
-			fs := DetectFS(filepath.Join(s.Dev, name))
+			fs, err := DetectFS(filepath.Join(s.Dev, name))
+			if err != nil {
+				seen = append(seen, name+" unreadable: "+err.Error())
+				continue
+			}
 			seen = append(seen, name+"="+orNone(fs))
 			if fs != "" && slices.Contains(allowed, fs) {
 				out = append(out, candidate{name: name, fs: fs})
@@ -262,19 +284,22 @@ func Partitions(classBlock, disk string) []string {
 	return parts
 }
 
-// DetectFS reads a volume's boot sector and returns "vfat", "exfat" or "".
-// It only reads: the device node is opened O_RDONLY.
-func DetectFS(dev string) string {
+// DetectFS reads a volume's boot sector and returns "vfat", "exfat" or ""
+// (no file system it knows). It only reads: the device node is opened
+// O_RDONLY. An error says the sector could not be read at all — most often
+// permission (the daemon's user is not in the group the host's udev gives
+// disks), which the caller must report rather than wait out silently.
+func DetectFS(dev string) (string, error) {
 	f, err := os.OpenFile(dev, os.O_RDONLY, 0)
 	if err != nil {
-		return ""
+		return "", err
 	}
 	defer f.Close()
 	b := make([]byte, 512)
 	if _, err := io.ReadFull(f, b); err != nil {
-		return ""
+		return "", fmt.Errorf("read boot sector of %s: %w", dev, err)
 	}
-	return detectBootSector(b)
+	return detectBootSector(b), nil
 }
 
 func detectBootSector(b []byte) string {

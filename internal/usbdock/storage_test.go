@@ -1,8 +1,10 @@
 package usbdock
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -189,6 +191,28 @@ func TestAttachErrors(t *testing.T) {
 	}
 }
 
+// A device node the daemon cannot read (its user lacks the disk group) is
+// named, with the reason, at warning level — not waited on in silence.
+func TestAttachUnreadableDeviceIsSaid(t *testing.T) {
+	s := fakeSys(t, "sda", map[string]string{"sda1": "fat32"})
+	// Tests may run as root, whom file modes do not stop: a directory in
+	// place of the node fails the boot-sector read instead.
+	must(t, os.Remove(filepath.Join(s.Dev, "sda1")))
+	must(t, os.Mkdir(filepath.Join(s.Dev, "sda1"), 0o755))
+	var logs bytes.Buffer
+	s.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s.UnreadableGrace = 5 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	_, err := s.Attach(ctx, Device{Serial: "S", Bus: 2, PortPath: []int{1}}, config.Profile{})
+	if !errors.Is(err, ErrNoVolume) || !strings.Contains(err.Error(), "sda1 unreadable") {
+		t.Errorf("Attach = %v, want ErrNoVolume naming sda1 as unreadable", err)
+	}
+	if l := logs.String(); strings.Count(l, "level=WARN") != 1 || !strings.Contains(l, "sda1 unreadable") {
+		t.Errorf("log %q: want one warning naming the unreadable node", l)
+	}
+}
+
 func TestDetachBusyIsLazy(t *testing.T) {
 	s := NewSysfsStorage(t.TempDir(), nil)
 	mp := filepath.Join(s.MountDir, "x")
@@ -225,7 +249,7 @@ func TestDetectBootSector(t *testing.T) {
 	if detectBootSector(b) != "" {
 		t.Error("a sector without the 55AA signature was taken for a file system")
 	}
-	if DetectFS(filepath.Join(t.TempDir(), "missing")) != "" {
+	if fs, err := DetectFS(filepath.Join(t.TempDir(), "missing")); fs != "" || !errors.Is(err, os.ErrNotExist) {
 		t.Error("a missing device has a file system")
 	}
 }

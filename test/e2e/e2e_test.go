@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -493,12 +494,20 @@ upload:
 log_level: debug
 `
 
+// startScript starts the daemon with the privileges a dock host gives it
+// (systemd/evidenced.service with the evidenced-usb.conf drop-in): its own
+// user, group disk, CAP_SYS_ADMIN and no other capability, no new
+// privileges. On a dock host udev's default rules give disks group disk;
+// here busybox mdev, listening to the kernel's uevents, does the same.
 const startScript = `#!/bin/sh
 export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 mkdir -p /run/evidenced/mnt /var/lib/evidenced
 %s
+echo 'sd[a-z].* 0:6 0660' > /etc/mdev.conf
+/bin/mdev -d   # netlink daemon: the kernel has no uevent helper
+chown -R 999:999 /var/lib/evidenced /run/evidenced
 echo "@@ DAEMON_START" > /dev/ttyS1
-( %s; echo "daemon exited rc=$?" ) 2>&1 | while IFS= read -r l; do echo "@@ LOG $l"; done > /dev/ttyS1
+( /usr/bin/setpriv --reuid=999 --regid=999 --groups=6 --inh-caps=-all,+sys_admin --ambient-caps=-all,+sys_admin --bounding-set=-all,+sys_admin --no-new-privs -- %s; echo "daemon exited rc=$?" ) 2>&1 | while IFS= read -r l; do echo "@@ LOG $l"; done > /dev/ttyS1
 # The custody record goes to the host for checking once the daemon is gone.
 cp /var/lib/evidenced/ledger.db /out/ledger.db && sync && echo "@@ LEDGER_OUT" > /dev/ttyS1
 `
@@ -607,6 +616,16 @@ func TestUSBDock(t *testing.T) {
 	must(t, err)
 	files := sharedLibs(t, bin)
 	files["/usr/bin/"+filepath.Base(bin)] = File{Mode: 0o755, Data: binData}
+	// util-linux setpriv (busybox's cannot change the user) drops the
+	// daemon's privileges in the start script.
+	setpriv, err := exec.LookPath("setpriv")
+	must(t, err)
+	sp, err := os.ReadFile(setpriv)
+	must(t, err)
+	for p, f := range sharedLibs(t, setpriv) {
+		files[p] = f
+	}
+	files["/usr/bin/setpriv"] = File{Mode: 0o755, Data: sp}
 	files["/etc/evidenced/evidenced.yaml"] = File{Mode: 0o644, Data: []byte(fmt.Sprintf(guestConfig, storeCfg))}
 	prelude, extra := "", []string(nil)
 	if long {
@@ -660,6 +679,12 @@ func TestUSBDock(t *testing.T) {
 	}
 	if _, _, err := vm.Wait(0, `msg="watching USB for docked cameras"`, 60*time.Second); err != nil {
 		t.Fatal(err)
+	}
+	// Everything below runs with the daemon unprivileged but for mounting.
+	if out, _, err := vm.Sh("grep -E '^(Uid|Gid|Groups|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/$(pidof "+filepath.Base(bin)+")/status", 30*time.Second); err != nil ||
+		!regexp.MustCompile(`Uid:\s+999\s+999\s+999\s+999`).MatchString(out) || !regexp.MustCompile(`Groups:\s+6\s`).MatchString(out+" ") ||
+		!strings.Contains(out, "CapEff:\t0000000000200000") || !strings.Contains(out, "CapBnd:\t0000000000200000") || !regexp.MustCompile(`NoNewPrivs:\s+1`).MatchString(out) {
+		t.Fatalf("the daemon does not run as the unit runs it (uid 999, group disk, CAP_SYS_ADMIN only, no new privileges): %v\n%s", err, out)
 	}
 
 	wait := func(t *testing.T, from int, re string, d time.Duration) Line {
