@@ -49,7 +49,11 @@ func statusCommand() *command {
 					if detail == "" {
 						detail = printable(b.Current)
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%.0f%% of %s\t%s\n", b.Camera, b.State, b.Percent(), humanBytes(b.Bytes), detail)
+					progress := fmt.Sprintf("%.0f%% of %s", b.Percent(), humanBytes(b.Bytes))
+					if b.State == service.BayDocked {
+						progress = "-" // on record, nothing listed yet: no percentage to give
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Camera, b.State, progress, detail)
 				}
 				tw.Flush()
 				fmt.Fprintf(e.stdout, "items: %d vaulted (awaiting upload), %d uploaded (awaiting verification), %d verified\n",

@@ -41,3 +41,18 @@ func TestBaysLifecycle(t *testing.T) {
 		t.Errorf("after Remove: %+v", l)
 	}
 }
+
+// A camera on record but not yet copying (its volume or its bus slot is not
+// ready) is never "safe", and leaving in that state is not a clean undock.
+func TestBaysArrivedIsNotSafe(t *testing.T) {
+	b := NewBays()
+	b.Problem("BWC-0002", "an earlier problem")
+	b.Arrived("BWC-0002")
+	x := b.List()[0]
+	if x.State != BayDocked || x.Problem != "" {
+		t.Errorf("after Arrived: %+v, want %q and no problem", x, BayDocked)
+	}
+	if last := b.Remove("BWC-0002"); last.State == BaySafe {
+		t.Errorf("a camera removed before its copy began was %q", last.State)
+	}
+}
