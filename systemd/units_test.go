@@ -137,12 +137,20 @@ func TestUnitsVerifyCatchesTypos(t *testing.T) {
 // TestUnitsExposure keeps the sandbox from eroding: systemd's own exposure
 // score (0 best, 10 worst) for the unit, with and without the USB drop-in
 // that adds CAP_SYS_ADMIN and @mount.
+//
+// 1.6 and 2.5 now (were 1.2 and 2.1; limits were 1.5 and 2.5): real systemd
+// (test/e2e TestUSBDockSystemd) showed the unit denying two calls evidenced
+// needs, mincore and a read-only adjtimex. Allowing adjtimex costs 0.6 in
+// this score - ProtectClock=no (its own filter denies all of @clock) and the
+// analyser counting @clock and @privileged as allowed once any member is -
+// though the clock cannot be set without CAP_SYS_TIME, which is outside the
+// bounding set. The limits keep a 0.3 margin above the new scores.
 func TestUnitsExposure(t *testing.T) {
 	score := regexp.MustCompile(`Overall exposure level for evidenced.service: ([0-9.]+)`)
 	for _, c := range []struct {
 		usb bool
 		max float64
-	}{{false, 1.5}, {true, 2.5}} {
+	}{{false, 1.9}, {true, 2.8}} {
 		root := scratchRoot(t, c.usb, nil)
 		out, err := exec.Command(tool(t, "systemd-analyze"), "security", "--offline=yes", "--root="+root, "evidenced.service").CombinedOutput()
 		m := score.FindSubmatch(out)

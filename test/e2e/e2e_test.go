@@ -541,8 +541,8 @@ func (m *metrics) add(k string, v any) {
 func TestUSBDock(t *testing.T) {
 	cache := prepare(t)
 	long := longRun()
-	if dl, ok := t.Deadline(); long && ok && time.Until(dl) < 80*time.Minute {
-		t.Fatalf("EVIDENCED_USB_LONG=1 copies a >4 GiB file under TCG: run with -timeout 90m (%s left)", time.Until(dl).Round(time.Minute))
+	if dl, ok := t.Deadline(); long && ok && time.Until(dl) < 60*time.Minute {
+		t.Fatalf("EVIDENCED_USB_LONG=1 copies a >4 GiB file under TCG: run with -timeout 70m (%s left)", time.Until(dl).Round(time.Minute))
 	}
 	tStart := time.Now()
 	m := &metrics{t: t}
@@ -703,24 +703,7 @@ func TestUSBDock(t *testing.T) {
 		wait(t, from, `msg="camera undocked" camera=`+serial+` bay=`+bay+`( |$)`, d)
 		return wait(t, from, fmt.Sprintf(`msg="camera undocked" camera=%s .*clean=%t`, serial, clean), d)
 	}
-	// waitVerified waits until the daemon has verified want items in the store.
-	waitVerified := func(t *testing.T, want int, d time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(d)
-		for {
-			ids := map[string]bool{}
-			for _, l := range vm.Lines(0, `msg=verified item=`) {
-				ids[strings.Fields(strings.SplitN(l.Text, "item=", 2)[1])[0]] = true
-			}
-			if len(ids) >= want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d of %d recordings verified in the store", len(ids), want)
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-	}
+	waitVerified := func(t *testing.T, want int, d time.Duration) { t.Helper(); waitVerified(t, vm, want, d) }
 	allManifests := []map[string]string{body.manifest, big.manifest, car.manifest, pair[0].manifest, pair[1].manifest, pair[2].manifest, gadget.manifest, car4gWant}
 	wantItems := 0
 	for _, mf := range allManifests {
@@ -997,6 +980,26 @@ func TestUSBDock(t *testing.T) {
 	}, srv != nil, bigCheck{camera: "CAR-0002", rel: bigRel, size: bigSize, copied: long})
 	m.add("total_s", time.Since(tStart).Seconds())
 	t.Logf("metrics:\n  %s", strings.Join(m.m, "\n  "))
+}
+
+// waitVerified waits until the daemon in vm has logged want distinct items
+// verified in the store.
+func waitVerified(t *testing.T, vm *VM, want int, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ids := map[string]bool{}
+		for _, l := range vm.Lines(0, `msg=verified item=`) {
+			ids[strings.Fields(strings.SplitN(l.Text, "item=", 2)[1])[0]] = true
+		}
+		if len(ids) >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d recordings verified in the store", len(ids), want)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // merge joins manifests of several cameras (keys made unique per camera).
