@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -87,13 +88,22 @@ func TestIngestEndToEnd(t *testing.T) {
 	}
 
 	// The custody of one item runs from DOCKED to VERIFIED, chained; looking
-	// at it is itself recorded, before it is shown.
-	evs := h.custody(items[0].ID)
-	got := eventTypes(evs)
-	want := []string{"DOCKED", "COPIED", "VAULTED", "UPLOADED", "VERIFIED", "ACCESSED"}
-	if !slices.Equal(got, want) {
-		t.Errorf("custody types %v, want %v", got, want)
+	// at it is itself recorded, before it is shown. The recording above the
+	// multipart threshold also records its upload's id and parts (find's
+	// order follows item ids, which change with mtimes: pick by size).
+	byPath := map[string]custody.Item{}
+	for _, it := range items {
+		byPath[it.SourcePath] = it
 	}
+	for path, want := range map[string][]string{
+		"DCIM/100MEDIA/VID_0001.MP4": {"DOCKED", "COPIED", "VAULTED", "UPLOADED", "VERIFIED", "ACCESSED"},
+		"DCIM/100MEDIA/VID_0002.MP4": {"DOCKED", "COPIED", "VAULTED", "UPLOAD_STARTED", "UPLOAD_PARTS", "UPLOADED", "VERIFIED", "ACCESSED"},
+	} {
+		if got := eventTypes(h.custody(byPath[path].ID)); !slices.Equal(got, want) {
+			t.Errorf("%s: custody types %v, want %v", path, got, want)
+		}
+	}
+	evs := h.custody(byPath["DCIM/100MEDIA/VID_0001.MP4"].ID)
 	if d := evs[0].Details; d["host_time"] == "" || d["clock_method"] != "adjtimex" ||
 		(d["clock_synced"] != "true" && d["clock_synced"] != "false") {
 		t.Errorf("DOCKED does not record the host clock's state: %v", d)
@@ -456,6 +466,12 @@ func TestDaemonDockThroughWatchedFolder(t *testing.T) {
 		return true
 	})
 	items := h.find("--assigned-to", "officer-0815")
+	// A recording below the multipart threshold (find's order follows item
+	// ids, which change with mtimes).
+	slices.SortFunc(items, func(a, b custody.Item) int { return cmp.Compare(a.SourcePath, b.SourcePath) })
+	if items[0].SourcePath != "DCIM/100MEDIA/VID_0001.MP4" {
+		t.Fatalf("first item by path %s", items[0].SourcePath)
+	}
 	evs := h.custody(items[0].ID)
 	if got := eventTypes(evs); !slices.Equal(got, []string{"DOCKED", "COPIED", "VAULTED", "UPLOADED", "VERIFIED", "ACCESSED"}) {
 		t.Errorf("custody %v", got)
