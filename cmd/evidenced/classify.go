@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
@@ -82,7 +83,15 @@ func runClassify(ctx context.Context, e *env, id, className, reason string) erro
 		return errors.New(refusal)
 	}
 	if it.RetentionClass == to.Name && it.RetainUntil.Equal(until) {
+		// A run whose tag update failed is finished by running it again.
+		changed, err := retagClass(ctx, e.svc.Store, it, to.Name)
+		if err != nil {
+			return fmt.Errorf("%s is class %s, but its object's retention_class tag could not be updated: %w", id, to.Name, err)
+		}
 		fmt.Fprintf(e.stdout, "%s is already class %s (%s until %s)\n", id, to.Name, to.Mode, until.Format(time.RFC3339))
+		if changed {
+			fmt.Fprintf(e.stdout, "%s: the object's retention_class tag now says %s\n", id, to.Name)
+		}
 		return nil
 	}
 	// The store first: the ledger must never claim a retention the object
@@ -90,6 +99,17 @@ func runClassify(ctx context.Context, e *env, id, className, reason string) erro
 	// longer than recorded; running classify again records it.
 	if err := r.PutRetention(ctx, it.ObjectKey, it.VersionID, to.Mode, until); err != nil {
 		return fmt.Errorf("extend retention of %s (version %s): %w", it.ObjectKey, it.VersionID, err)
+	}
+	// Then the label: the lock is what protects the footage; the tag only
+	// has to stop contradicting the ledger. Its failure is recorded and
+	// reported, never hidden, and does not undo the extension.
+	tagState := "updated"
+	changed, tagErr := retagClass(ctx, e.svc.Store, it, to.Name)
+	switch {
+	case tagErr != nil:
+		tagState = "not updated: " + tagErr.Error()
+	case !changed:
+		tagState = "unchanged"
 	}
 	old := it
 	it.RetentionClass, it.RetainUntil = to.Name, until
@@ -99,11 +119,40 @@ func runClassify(ctx context.Context, e *env, id, className, reason string) erro
 			"reason": reason, "old_class": old.RetentionClass, "new_class": to.Name,
 			"old_mode": from.Mode, "new_mode": to.Mode,
 			"old_retain_until": old.RetainUntil.UTC().Format(time.RFC3339), "new_retain_until": until.Format(time.RFC3339),
-			"key": it.ObjectKey, "version_id": it.VersionID, "peer": e.peer,
+			"key": it.ObjectKey, "version_id": it.VersionID, "peer": e.peer, "retention_class_tag": tagState,
 		},
 	}, &it); err != nil {
 		return fmt.Errorf("record retention change of %s: %w", id, err)
 	}
 	fmt.Fprintf(e.stdout, "%s: class %s → %s, %s until %s\n", id, old.RetentionClass, to.Name, to.Mode, until.Format(time.RFC3339))
+	if tagErr != nil {
+		return fmt.Errorf("%s: retention extended and recorded, but the object's retention_class tag still says %s: %w (run classify again to retry the tag)", id, old.RetentionClass, tagErr)
+	}
 	return nil
+}
+
+// retagClass makes the object version's retention_class tag say class,
+// keeping its other tags. It reports whether it changed anything; a store
+// without tagging support changes nothing.
+func retagClass(ctx context.Context, store objstore.Store, it custody.Item, class string) (bool, error) {
+	tg, ok := store.(objstore.Tagger)
+	if !ok {
+		return false, nil
+	}
+	info, err := store.Stat(ctx, it.ObjectKey, it.VersionID)
+	if err != nil {
+		return false, fmt.Errorf("read tags of %s (version %s): %w", it.ObjectKey, it.VersionID, err)
+	}
+	if info.Tags["retention_class"] == class {
+		return false, nil
+	}
+	tags := maps.Clone(info.Tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	tags["retention_class"] = class
+	if err := tg.PutTags(ctx, it.ObjectKey, it.VersionID, tags); err != nil {
+		return false, fmt.Errorf("tag %s (version %s): %w", it.ObjectKey, it.VersionID, err)
+	}
+	return true, nil
 }

@@ -106,8 +106,22 @@ func TestClassifyExtendsRetentionNeverShortens(t *testing.T) {
 	rc := lastOf(t, evs, custody.RetentionChanged)
 	if rc.Actor != "investigator-7" || rc.Details["reason"] != "complaint 2026-114" || rc.Details["old_class"] != "uncategorized" ||
 		rc.Details["new_class"] != "incident" || rc.Details["old_mode"] != "GOVERNANCE" || rc.Details["new_mode"] != "COMPLIANCE" ||
-		rc.Details["new_retain_until"] != wantUntil.Format(time.RFC3339) {
+		rc.Details["new_retain_until"] != wantUntil.Format(time.RFC3339) || rc.Details["retention_class_tag"] != "updated" {
 		t.Errorf("RETENTION_CHANGED %s %v", rc.Actor, rc.Details)
+	}
+	// The object's label follows the ledger; its other tags stay.
+	tg, err := h.srv.Client().GetObjectTagging(ctx, &s3.GetObjectTaggingInput{
+		Bucket: aws.String(h.bucket), Key: aws.String(it.ObjectKey), VersionId: aws.String(it.VersionID),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string]string{}
+	for _, x := range tg.TagSet {
+		tags[aws.ToString(x.Key)] = aws.ToString(x.Value)
+	}
+	if tags["retention_class"] != "incident" || tags["camera"] != "BWC-0001" || tags["sha256"] != it.SHA256 {
+		t.Errorf("object tags after classify: %v; want retention_class=incident and the upload's other tags", tags)
 	}
 
 	// Shortening (COMPLIANCE 2555 days → GOVERNANCE 90 days) is refused.

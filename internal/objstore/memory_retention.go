@@ -3,6 +3,7 @@ package objstore
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -40,6 +41,24 @@ func (m *Memory) PutLegalHold(ctx context.Context, key, versionID string, on boo
 		return fmt.Errorf("put legal hold %s: %w", key, err)
 	}
 	return m.SetLegalHold(key, versionID, on)
+}
+
+// PutTags implements Tagger; a hook sees it as "put-tags".
+func (m *Memory) PutTags(ctx context.Context, key, versionID string, tags map[string]string) error {
+	if err := m.check("put-tags", key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put tags %s: %w", key, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, err := m.versionLocked(key, versionID)
+	if err != nil {
+		return err
+	}
+	v.tags = maps.Clone(tags)
+	return nil
 }
 
 // ClearRetention removes a version's retention as a privileged GOVERNANCE

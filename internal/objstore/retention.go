@@ -31,6 +31,19 @@ type Retainer interface {
 	PutLegalHold(ctx context.Context, key, versionID string, on bool) error
 }
 
+// Tagger replaces the object tags of a stored version. Tags are labels for
+// lifecycle rules and searches in the store (camera, assigned_to,
+// retention_class, sha256 — see the uploader); evidence never rests on them,
+// but a label that contradicts the ledger misleads whoever reads the bucket,
+// so a class change rewrites retention_class.
+//
+// Contract: PutTags replaces the whole tag set of the version (S3
+// PutObjectTagging semantics; Object Lock does not cover tags), is
+// idempotent, and wraps the package sentinels like Retainer.
+type Tagger interface {
+	PutTags(ctx context.Context, key, versionID string, tags map[string]string) error
+}
+
 // ErrRetentionShortened: a retention change that would shorten the
 // retention or weaken its mode. It wraps ErrInvalidRequest, so IsPermanent
 // says what it is: sending it again cannot succeed.

@@ -3,6 +3,8 @@ package s3store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,6 +63,23 @@ func (s *Store) PutLegalHold(ctx context.Context, key, versionID string, on bool
 	})
 	if err != nil {
 		return mapErr("put legal hold", key, err)
+	}
+	return nil
+}
+
+// PutTags implements objstore.Tagger with PutObjectTagging on the version.
+func (s *Store) PutTags(ctx context.Context, key, versionID string, tags map[string]string) error {
+	set := make([]types.Tag, 0, len(tags))
+	for k, v := range tags {
+		set = append(set, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	slices.SortFunc(set, func(a, b types.Tag) int { return strings.Compare(aws.ToString(a.Key), aws.ToString(b.Key)) })
+	_, err := s.c.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(s.key(key)), VersionId: optString(versionID),
+		Tagging: &types.Tagging{TagSet: set},
+	})
+	if err != nil {
+		return mapErr("put tags", key, err)
 	}
 	return nil
 }
