@@ -43,7 +43,7 @@ func statusCommand() *command {
 					fmt.Fprintln(e.stdout, "daemon: not running (no bays are being watched)")
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CAMERA\tSTATE\tPROGRESS\tDETAIL")
+				fmt.Fprintln(tw, "CAMERA\tBAY\tSTATE\tPROGRESS\tDETAIL")
 				for _, b := range out.Bays {
 					detail := b.Problem
 					if detail == "" {
@@ -53,7 +53,11 @@ func statusCommand() *command {
 					if b.State == service.BayDocked {
 						progress = "-" // on record, nothing listed yet: no percentage to give
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Camera, b.State, progress, detail)
+					bay := b.Bay
+					if bay == "" {
+						bay = "-"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Camera, bay, b.State, progress, detail)
 				}
 				tw.Flush()
 				fmt.Fprintf(e.stdout, "items: %d vaulted (awaiting upload), %d uploaded (awaiting verification), %d verified\n",

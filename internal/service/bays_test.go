@@ -47,9 +47,9 @@ func TestBaysLifecycle(t *testing.T) {
 func TestBaysArrivedIsNotSafe(t *testing.T) {
 	b := NewBays()
 	b.Problem("BWC-0002", "an earlier problem")
-	b.Arrived("BWC-0002")
+	b.Arrived("BWC-0002", "2-1.4")
 	x := b.List()[0]
-	if x.State != BayDocked || x.Problem != "" {
+	if x.State != BayDocked || x.Problem != "" || x.Bay != "2-1.4" {
 		t.Errorf("after Arrived: %+v, want %q and no problem", x, BayDocked)
 	}
 	if last := b.Remove("BWC-0002"); last.State == BaySafe {

@@ -360,6 +360,7 @@ const (
 // Bay is one docked camera's status.
 type Bay struct {
 	Camera    string    `json:"camera"`
+	Bay       string    `json:"bay,omitempty"` // USB bus-port path; "" for a watched folder
 	State     BayState  `json:"state"`
 	Files     int       `json:"files"`
 	Bytes     int64     `json:"bytes"`
@@ -401,12 +402,14 @@ func (b *Bays) get(serial string) *Bay {
 }
 
 // Arrived shows a camera whose dock is on record but whose copy has not
-// started (its volume is not readable yet, or its hub is busy).
-func (b *Bays) Arrived(serial string) {
+// started (its volume is not readable yet, or its hub is busy), and where it
+// sits (the USB bay, "" for a folder), so an officer at a multi-bay dock
+// knows which camera the line is about.
+func (b *Bays) Arrived(serial, bay string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	x := b.get(serial)
-	x.State, x.Problem = BayDocked, ""
+	x.State, x.Problem, x.Bay = BayDocked, "", bay
 }
 
 // Start implements ingest.Progress.

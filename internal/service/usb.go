@@ -57,7 +57,7 @@ func (h *usbHandler) Arrived(_ context.Context, d usbdock.Dock) bool {
 		s.Log.Error("record dock; camera not read", "camera", d.Serial, "bay", d.Bay(), "err", err)
 		return false
 	}
-	s.Bays.Arrived(d.Serial)
+	s.Bays.Arrived(d.Serial, d.Bay())
 	h.mu.Lock()
 	if h.sessions == nil {
 		h.sessions = map[string]uint64{}
