@@ -166,8 +166,11 @@ func TestUSBDockSystemd(t *testing.T) {
 		t.Log("no S3 server binary (scripts/s3-server.sh install): vault only, uploads not checked")
 	}
 
-	body := makeCamera(t, filepath.Join(cache, "images"), "body", 64, true, map[string]string{
-		"DCIM/100MEDIA/BWC00001.MP4": "clip:4", "DCIM/100MEDIA/BWC00002.MP4": "clip:6",
+	// A ~20 MB recording beside the clips keeps the camera mounted for a few
+	// seconds even on a fast host, so the mount-table check below does not
+	// race the end of the dock.
+	body := makeCamera(t, filepath.Join(cache, "images"), "sdbody", 64, true, map[string]string{
+		"DCIM/100MEDIA/BWC00001.MP4": "clip:4", "DCIM/100MEDIA/BWC00002.MP4": "clip:6", "DCIM/100MEDIA/BWC00003.MP4": "noise:3",
 		"DCIM/100MEDIA/BWC00001.NMEA": "text:$GPGGA,092750.000,2546.2345,S,02814.3456,E,1,8,1.03,1340.0,M,,,,*76\n",
 	})
 	// The camera is plugged writable, as a real card is (QEMU reports a
@@ -349,7 +352,7 @@ func TestUSBDockSystemd(t *testing.T) {
 	m.add("device_add_to_mounted_ms", mounted.At.Sub(tAdd).Milliseconds())
 	part := strings.TrimPrefix(strings.Fields(mounted.Text[strings.Index(mounted.Text, "source=")+len("source="):])[0], "/dev/")
 	disk := strings.TrimRight(part, "0123456789")
-	done := wait(mk, `msg="dock complete" camera=BWC-0001 .*vaulted=3 .*safe_to_undock=true`, 180*time.Second)
+	done := wait(mk, `msg="dock complete" camera=BWC-0001 .*vaulted=4 .*safe_to_undock=true`, 180*time.Second)
 	m.add("DOCKED_to_safe_ms", done.At.Sub(docked.At).Milliseconds())
 
 	// PrivateMounts=: the camera's mount was in the daemon's namespace only.
