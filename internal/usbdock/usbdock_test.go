@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -463,5 +465,54 @@ func TestDeviceNames(t *testing.T) {
 	}
 	if k := (Dock{Device: d}).Bus(); k != "usb3" {
 		t.Errorf("Bus() = %q", k)
+	}
+}
+
+// With a Topology, the device list is read as soon as the fingerprint
+// changes, not only every Poll: a camera is seen within about Poll/5.
+func TestTopologyTriggersListing(t *testing.T) {
+	en := &fakeEnum{poll: make(chan struct{}, 100)}
+	var mu sync.Mutex
+	topo := "usb1 usb2"
+	rec := newRecorder()
+	src, err := New(Options{
+		Profiles: profiles, Poll: time.Hour, Enumerator: en, Storage: &fakeStorage{},
+		Topology: func() string { mu.Lock(); defer mu.Unlock(); return topo },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, rec) }()
+	defer func() { cancel(); <-done }()
+	<-en.poll // the first listing, at start
+	// Unchanged topology, Poll far away: no second listing.
+	select {
+	case <-en.poll:
+		t.Fatal("listed again with the topology unchanged and Poll an hour away")
+	case <-time.After(100 * time.Millisecond):
+	}
+	en.set(cam("BWC-1", 2, 1, 5))
+	mu.Lock()
+	topo = "2-1 2-1:1.0 usb1 usb2"
+	mu.Unlock()
+	// Poll is an hour: only the topology change can list the camera
+	// before next gives up.
+	if e := rec.next(t, "arrived"); e != "arrived BWC-1 bay=2-1" {
+		t.Errorf("got %q", e)
+	}
+}
+
+func TestSysfsTopology(t *testing.T) {
+	dir := t.TempDir()
+	f := SysfsTopology(dir)
+	a := f()
+	must(t, os.Mkdir(filepath.Join(dir, "2-1"), 0o755))
+	if b := f(); b == a || !strings.Contains(b, "2-1") {
+		t.Errorf("fingerprint %q after a device appeared, was %q", b, a)
+	}
+	if e := SysfsTopology(filepath.Join(dir, "missing"))(); !strings.HasPrefix(e, "error: ") {
+		t.Errorf("fingerprint of a missing directory %q", e)
 	}
 }
