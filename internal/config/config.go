@@ -93,9 +93,11 @@ type USB struct {
 	// Enabled turns USB detection on; off, the other keys are still checked
 	// but nothing is polled or mounted.
 	Enabled bool `yaml:"enabled"`
-	// Poll is how often the USB device list is compared with the last one.
-	// libusb on a host without udevd has no hot-plug events, so polling is
-	// what notices a dock; at most 500ms keeps dock-to-DOCKED under a second.
+	// Poll is how often the USB device list is read through libusb and
+	// compared with the last one. libusb on a host without udevd has no
+	// hot-plug events, so polling is what notices a dock; between reads a
+	// change of the sysfs USB tree (checked every 100ms) triggers a read at
+	// once (usbdock.Options.Topology).
 	Poll Duration `yaml:"poll"`
 	// MountDir holds a private, read-only mount point per docked camera.
 	MountDir string `yaml:"mount_dir"`

@@ -1083,8 +1083,9 @@ type bigCheck struct {
 	copied      bool
 }
 
-// checkLedger reads the guest's ledger and checks the custody story.
-func checkLedger(t *testing.T, path string, cams map[string]map[string]string, uploads bool, big bigCheck) {
+// ledgerEvents opens a ledger copied out of a guest read-only, checks that
+// it verifies (chain, signatures, tree) and returns every event.
+func ledgerEvents(t *testing.T, path string) []custody.Event {
 	t.Helper()
 	l, err := custody.Open(path, custody.Options{ReadOnly: true})
 	if err != nil {
@@ -1098,6 +1099,13 @@ func checkLedger(t *testing.T, path string, cams map[string]map[string]string, u
 	}
 	var evs []custody.Event
 	must(t, l.Events(ctx, 0, func(e custody.Event) error { evs = append(evs, e); return nil }))
+	return evs
+}
+
+// checkLedger reads the guest's ledger and checks the custody story.
+func checkLedger(t *testing.T, path string, cams map[string]map[string]string, uploads bool, big bigCheck) {
+	t.Helper()
+	evs := ledgerEvents(t, path)
 	story := map[string][]string{} // camera → event types in order
 	copied := map[string]map[string]string{}
 	copiedSize := map[string]string{} // camera/path → COPIED size
