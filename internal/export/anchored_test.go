@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -114,9 +115,17 @@ func TestAnchoredEvidence(t *testing.T) {
 				case "flip":
 					editFile(t, p, func(b []byte) []byte { b = bytes.Clone(b); b[len(b)-2] ^= 1; return b })
 				case "proof":
+					// A well-formed proof with one hash changed: flip a bit
+					// of the decoded hash, not of its base64 text (which
+					// can turn 'A' into '@' and test the parser instead).
 					editFile(t, p, func(b []byte) []byte {
 						l := bytes.Split(bytes.Clone(b), []byte("\n"))
-						l[2][1] ^= 1
+						h, err := base64.StdEncoding.DecodeString(string(l[2]))
+						if err != nil || len(h) != 32 {
+							t.Fatalf("proof line 3 %q is not a base64 hash: %v", l[2], err)
+						}
+						h[0] ^= 1
+						l[2] = []byte(base64.StdEncoding.EncodeToString(h))
 						return bytes.Join(l, []byte("\n"))
 					})
 				case "time":
