@@ -106,7 +106,7 @@ func (v *Vault) Store(ctx context.Context, id string, src io.Reader, size int64,
 	}
 	st, err := v.fill(ctx, f, id, src, size, progress)
 	if err == nil {
-		err = finish(f)
+		err = v.finish(f)
 	} else {
 		f.Close()
 	}
@@ -213,12 +213,12 @@ func (v *Vault) fill(ctx context.Context, f *os.File, id string, src io.Reader, 
 }
 
 // finish makes the complete partial read-only and durable, and closes it.
-func finish(f *os.File) error {
+func (v *Vault) finish(f *os.File) error {
 	if err := f.Chmod(0o440); err != nil {
 		f.Close()
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	if err := v.syncFile(f); err != nil {
 		f.Close()
 		return noSpace(fmt.Errorf("fsync %s: %w", f.Name(), err))
 	}
@@ -234,7 +234,7 @@ func finish(f *os.File) error {
 func (v *Vault) publish(tmp, id string) (string, error) {
 	shard := filepath.Join(v.items, id[:2])
 	if err := os.Mkdir(shard, 0o750); err == nil {
-		if err := syncDir(v.items); err != nil {
+		if err := v.syncDir(v.items); err != nil {
 			os.Remove(tmp)
 			return "", err
 		}
@@ -247,7 +247,7 @@ func (v *Vault) publish(tmp, id string) (string, error) {
 		os.Remove(tmp)
 		return "", err
 	}
-	if err := syncDir(shard); err != nil {
+	if err := v.syncDir(shard); err != nil {
 		os.Remove(final)
 		return "", err
 	}

@@ -98,6 +98,13 @@ type Vault struct {
 	// Seams for tests that cannot otherwise reach a real ENOSPC mid-copy.
 	free        func() (uint64, error)
 	preallocate bool
+
+	// Durability seams: every fsync Store relies on goes through these, so
+	// a test can see that each one happens, in order, and make one fail.
+	// Open sets them to (*os.File).Sync and syncDir; nothing else does
+	// outside tests.
+	syncFile func(*os.File) error
+	syncDir  func(dir string) error
 }
 
 // Open opens the vault at dir, creating dir, items/ and tmp/ (0750) as
@@ -121,6 +128,7 @@ func Open(dir string, log *slog.Logger, opts Options) (*Vault, error) {
 		reserve: opts.Reserve, log: log, lockFD: -1, preallocate: true,
 	}
 	v.free = v.Free
+	v.syncFile, v.syncDir = (*os.File).Sync, syncDir
 	for _, d := range []string{dir, v.items, v.tmp} {
 		if err := os.MkdirAll(d, 0o750); err != nil {
 			return nil, fmt.Errorf("vault open %s: %w", dir, err)
