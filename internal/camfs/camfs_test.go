@@ -458,3 +458,27 @@ func TestWalkRootMayBeALink(t *testing.T) {
 	must(t, err)
 	f.Close()
 }
+
+// TestOpenRegularRefusesLinkToFile: an entry swapped for a link to a
+// regular file after Open's fstatat (a file elsewhere on the host, with the
+// size and mtime the listing saw) must fail in the open itself: the
+// O_NOFOLLOW there is the only thing between the race and reading outside
+// the camera.
+func TestOpenRegularRefusesLinkToFile(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "secret.txt")
+	mustWrite(t, outside, "not on the camera")
+	must(t, os.Symlink(outside, filepath.Join(dir, "VID.MP4")))
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	must(t, err)
+	defer unix.Close(dirfd)
+	f, err := openRegular(dirfd, "VID.MP4", "VID.MP4")
+	if err == nil {
+		b, _ := io.ReadAll(f)
+		f.Close()
+		t.Fatalf("openRegular followed the link and read %q", b)
+	}
+	if !errors.Is(err, ErrNotRegular) || !errors.Is(err, unix.ELOOP) {
+		t.Errorf("openRegular(link to a file) = %v, want ErrNotRegular wrapping ELOOP", err)
+	}
+}

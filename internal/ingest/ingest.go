@@ -364,15 +364,18 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 		return src.n, ledgerError{fmt.Errorf("record copy of %s: %w", id, err)}
 	}
 	cold, n, err := in.vault.ReadBack(ctx, id)
-	if err != nil {
-		in.recordCopyFailed(ctx, req, cam, id, display, err)
-		return src.n, fmt.Errorf("read back vault copy: %w", err)
+	if err == nil && (cold != stored.SHA256 || n != stored.Size) {
+		err = fmt.Errorf("vault copy reads back as %s (%d bytes), streamed %s (%d bytes)", cold.Hex(), n, stored.SHA256.Hex(), stored.Size)
+	} else if err != nil {
+		err = fmt.Errorf("read back vault copy: %w", err)
 	}
-	if cold != stored.SHA256 || n != stored.Size {
-		err := fmt.Errorf("vault copy reads back as %s (%d bytes), streamed %s (%d bytes)", cold.Hex(), n, stored.SHA256.Hex(), stored.Size)
+	if err != nil {
+		// A copy that did not read back as streamed, or could not be read
+		// back at all, is not a copy: it is recorded as failed and removed,
+		// so that nothing later mistakes it for a good one. The camera
+		// still holds the recording and the next pass copies it again.
 		in.recordCopyFailed(ctx, req, cam, id, display, err)
-		// The bad copy must not be mistaken for a good one later.
-		_ = os.Remove(in.vault.Path(id))
+		in.discard(id)
 		return src.n, err
 	}
 	now := in.now().UTC()
@@ -403,6 +406,14 @@ func (in *Ingester) recordCopyFailed(ctx context.Context, req Request, cam confi
 		Details: map[string]string{"source_path": display, "reason": cause.Error()},
 	}, nil); err != nil {
 		in.log.Error("record copy failure", "camera", cam.Serial, "item", id, "err", err)
+	}
+}
+
+// discard removes the vault copy of id, which is not (or no longer) known
+// to hold what was streamed.
+func (in *Ingester) discard(id string) {
+	if err := os.Remove(in.vault.Path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		in.log.Error("remove vault copy that failed its read-back", "item", id, "path", in.vault.Path(id), "err", err)
 	}
 }
 
