@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -309,4 +311,57 @@ func (s *Server) SetEnv(t testing.TB) {
 	} {
 		t.Setenv(k, v)
 	}
+}
+
+// AWSCLI is where the AWS CLI is expected (Debian's awscli package).
+const AWSCLI = "/usr/bin/aws"
+
+// CLIRetention reads the Object Lock retention of one object version with
+// the AWS CLI (`aws s3api get-object-retention`): a reader independent of
+// evidenced's own client and of the SDK it uses. The CLI gets the server's
+// endpoint and root credentials and nothing of the user's AWS files. When
+// the CLI is missing the test is skipped, unless CI or EVIDENCED_REQUIRE_S3
+// is set, where it fails.
+func (s *Server) CLIRetention(t testing.TB, bucket, key, versionID string) (mode string, until time.Time) {
+	t.Helper()
+	if _, err := os.Stat(AWSCLI); err != nil {
+		if os.Getenv("CI") != "" || os.Getenv("EVIDENCED_REQUIRE_S3") != "" {
+			t.Fatalf("the AWS CLI is required (CI / EVIDENCED_REQUIRE_S3 set): %v", err)
+		}
+		t.Skipf("no AWS CLI to read the retention back: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, AWSCLI, "s3api", "get-object-retention", "--endpoint-url", s.Endpoint,
+		"--bucket", bucket, "--key", key, "--version-id", versionID, "--output", "json")
+	// The CLI reads an empty AWS_PROFILE as a profile named "": every AWS_
+	// variable of the process is dropped and only the server's are set.
+	none := filepath.Join(s.Dir, "no-aws-config")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+s.AccessKey, "AWS_SECRET_ACCESS_KEY="+s.SecretKey,
+		"AWS_DEFAULT_REGION="+Region, "AWS_CONFIG_FILE="+none, "AWS_SHARED_CREDENTIALS_FILE="+none,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("aws s3api get-object-retention %s %s: %v\n%s", key, versionID, err, stderr)
+	}
+	var r struct {
+		Retention struct{ Mode, RetainUntilDate string }
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("aws s3api get-object-retention output %q: %v", out, err)
+	}
+	until, err = time.Parse(time.RFC3339, r.Retention.RetainUntilDate)
+	if err != nil {
+		t.Fatalf("aws s3api get-object-retention: RetainUntilDate %q: %v", r.Retention.RetainUntilDate, err)
+	}
+	return r.Retention.Mode, until
 }
