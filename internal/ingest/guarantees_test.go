@@ -223,7 +223,9 @@ type rewriteOnProgress struct {
 	t    *testing.T
 	path string
 	off  int64 // where to write; negative: from the end
-	done bool
+	// shift moves the mtime; 0 means 2 s later.
+	shift time.Duration
+	done  bool
 }
 
 func (r *rewriteOnProgress) Start(string, int, int64) {}
@@ -251,8 +253,12 @@ func (r *rewriteOnProgress) File(_, rel string, _, _ int64) {
 		r.t.Error(err)
 	}
 	fh.Close()
-	later := fi.ModTime().Add(2 * time.Second)
-	if err := os.Chtimes(r.path, later, later); err != nil {
+	shift := r.shift
+	if shift == 0 {
+		shift = 2 * time.Second
+	}
+	mt := fi.ModTime().Add(shift)
+	if err := os.Chtimes(r.path, mt, mt); err != nil {
 		r.t.Error(err)
 	}
 }
@@ -268,37 +274,49 @@ func TestSameSizeRewriteDuringCopyIsNotVaulted(t *testing.T) {
 		off  int64
 	}{{"already copied part", 0}, {"part not yet read", -64}} {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			big := make([]byte, 8<<20)
-			for i := range big {
-				big[i] = byte(i % 251)
-			}
-			const rel = "DCIM/REWRITE.MP4"
-			f.write(t, rel, big)
-			old := time.Now().Add(-time.Hour).Truncate(time.Second)
-			if err := os.Chtimes(filepath.Join(f.cam, rel), old, old); err != nil {
-				t.Fatal(err)
-			}
-			id := f.itemOf(t, rel)
-			p := &rewriteOnProgress{t: t, path: filepath.Join(f.cam, rel), off: tt.off}
-			res, err := f.dock(t, p)
-			if !p.done {
-				t.Fatal("the test did not manage to rewrite the file during the copy")
-			}
-			if fi, _ := os.Stat(filepath.Join(f.cam, rel)); fi.Size() != int64(len(big)) {
-				t.Fatalf("the rewrite changed the length to %d", fi.Size())
-			}
-			f.requireNotVaulted(t, res, err, id, rel, "changed", custody.CopyFailed)
-			if got := f.vaultFiles(t); len(got) != 0 {
-				t.Errorf("items/ holds %v after a changed file", got)
-			}
-			now, err := os.ReadFile(filepath.Join(f.cam, rel))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.requireVaultedAs(t, rel, now)
+			testRewriteDuringCopy(t, &rewriteOnProgress{t: t, off: tt.off})
 		})
 	}
+}
+
+// TestRewriteWithEarlierMtimeDuringCopyIsNotVaulted: the same rewrite by a
+// camera whose clock was set back, so the new mtime is a day earlier than
+// the one listed. "Changed" means different, not newer.
+func TestRewriteWithEarlierMtimeDuringCopyIsNotVaulted(t *testing.T) {
+	testRewriteDuringCopy(t, &rewriteOnProgress{t: t, off: 4096, shift: -24 * time.Hour})
+}
+
+func testRewriteDuringCopy(t *testing.T, p *rewriteOnProgress) {
+	t.Helper()
+	f := newFixture(t)
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i % 251)
+	}
+	const rel = "DCIM/REWRITE.MP4"
+	f.write(t, rel, big)
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(filepath.Join(f.cam, rel), old, old); err != nil {
+		t.Fatal(err)
+	}
+	id := f.itemOf(t, rel)
+	p.path = filepath.Join(f.cam, rel)
+	res, err := f.dock(t, p)
+	if !p.done {
+		t.Fatal("the test did not manage to rewrite the file during the copy")
+	}
+	if fi, _ := os.Stat(p.path); fi.Size() != int64(len(big)) {
+		t.Fatalf("the rewrite changed the length to %d", fi.Size())
+	}
+	f.requireNotVaulted(t, res, err, id, rel, "changed", custody.CopyFailed)
+	if got := f.vaultFiles(t); len(got) != 0 {
+		t.Errorf("items/ holds %v after a changed file", got)
+	}
+	now, err := os.ReadFile(p.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.requireVaultedAs(t, rel, now)
 }
 
 // TestDirectorySwappedForLinkIsNotFollowed: between the listing and the
