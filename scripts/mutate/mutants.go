@@ -1,0 +1,349 @@
+package main
+
+// The curated evidence-safety mutants. Each one is the smallest edit that
+// removes one guarantee the README or docs/RELIABILITY.md makes; the tests of
+// the packages that own that guarantee must fail with it in place.
+//
+// Rules for an entry:
+//   - Original is copied from the file exactly (tabs and all) and occurs in it
+//     exactly once; Replacement differs from it and compiles. A mutant whose
+//     Original no longer matches is stale: the run fails before testing
+//     anything, and TestMutantsApply fails in the default test command, so a
+//     refactor that moves the guarded code must move the mutant with it.
+//   - Packages are the packages that own the guarantee (not every package
+//     that would notice), so the table says which tests guard what. Run, when
+//     set, narrows a package set to the tests that concern the guarantee and
+//     must never be chosen to leave out a test that fails.
+var mutants = []Mutant{
+	// --- custody ledger: hash chain, signatures, Merkle tree --------------
+	{
+		ID:          "custody-prev-hash",
+		File:        "internal/custody/verify.go",
+		Desc:        "Verify does not compare a record's prev_hash with the hash of the record before it",
+		Original:    `case v.havePrev && ev.PrevHash != v.prevHash:`,
+		Replacement: `case false && v.havePrev && ev.PrevHash != v.prevHash:`,
+		Packages:    []string{"./internal/custody"},
+	},
+	{
+		ID:          "custody-signature",
+		File:        "internal/custody/signed.go",
+		Desc:        "Verify counts every present Ed25519 signature as good without checking it",
+		Original:    `if ed25519.Verify(j.key.pub, j.rec, j.sig) {`,
+		Replacement: `if len(j.sig) > 0 {`,
+		Packages:    []string{"./internal/custody"},
+	},
+	{
+		ID:          "custody-item-hash",
+		File:        "internal/custody/verify.go",
+		Desc:        "Verify does not compare an item with the item_hash of the last record that wrote it",
+		Original:    `case h != f.lastWriteHash:`,
+		Replacement: `case false && h != f.lastWriteHash:`,
+		Packages:    []string{"./internal/custody"},
+	},
+	{
+		ID:          "custody-meta-root",
+		File:        "internal/custody/verify.go",
+		Desc:        "Verify compares only the size of the Merkle tree kept in v1/meta, not its root",
+		Original:    `case stored.Size != v.tree.Size || stored.Root() != v.tree.Root():`,
+		Replacement: `case stored.Size != v.tree.Size:`,
+		Packages:    []string{"./internal/custody"},
+	},
+	{
+		ID:          "custody-verifyagainst-root",
+		File:        "internal/custody/tree.go",
+		Desc:        "VerifyAgainst accepts a checkpoint of the same size with another Merkle root",
+		Original:    `if root != c.Root {`,
+		Replacement: `if false && root != c.Root {`,
+		Packages:    []string{"./internal/custody", "./internal/anchor"},
+	},
+
+	// --- vault: durable, complete, read-only copies -----------------------
+	{
+		ID:          "vault-partial-fsync",
+		File:        "internal/vault/store.go",
+		Desc:        "Store skips the fsync of the finished partial before the rename",
+		Original:    `if err := f.Sync(); err != nil {`,
+		Replacement: `if err := error(nil); err != nil {`,
+		Packages:    []string{"./internal/vault"},
+	},
+	{
+		ID:          "vault-dir-fsync",
+		File:        "internal/vault/store.go",
+		Desc:        "Store fsyncs items/ instead of the shard directory the rename went into",
+		Original:    `syncDir(shard); err != nil {`,
+		Replacement: `syncDir(v.items); err != nil {`,
+		Packages:    []string{"./internal/vault"},
+	},
+	{
+		ID:          "vault-short-copy",
+		File:        "internal/vault/store.go",
+		Desc:        "Store keeps a copy shorter than the size the camera listed",
+		Original:    `if total != size {`,
+		Replacement: `if total > size {`,
+		Packages:    []string{"./internal/vault"},
+	},
+	{
+		ID:          "vault-read-only",
+		File:        "internal/vault/store.go",
+		Desc:        "Store leaves the vault copy writable by its owner (0640, not 0440)",
+		Original:    `if err := f.Chmod(0o440); err != nil {`,
+		Replacement: `if err := f.Chmod(0o640); err != nil {`,
+		Packages:    []string{"./internal/vault"},
+	},
+	{
+		ID:          "vault-readback-follows-link",
+		File:        "internal/vault/readback.go",
+		Desc:        "ReadBack follows a symbolic link planted in place of the vault copy",
+		Original:    `f, err := os.OpenFile(v.Path(id), os.O_RDONLY|unix.O_NOFOLLOW, 0)`,
+		Replacement: `f, err := os.OpenFile(v.Path(id), os.O_RDONLY, 0)`,
+		Packages:    []string{"./internal/vault"},
+	},
+
+	// --- ingest: VAULTED only after a cold read-back of an unchanged file --
+	{
+		ID:          "ingest-readback-streamed",
+		File:        "internal/ingest/ingest.go",
+		Desc:        "the read-back's hash is taken as the streamed one (cold = stored.SHA256)",
+		Original:    `if cold != stored.SHA256 || n != stored.Size {`,
+		Replacement: `if cold = stored.SHA256; cold != stored.SHA256 || n != stored.Size {`,
+		Packages:    []string{"./internal/ingest"},
+	},
+	{
+		ID:          "ingest-readback-size-only",
+		File:        "internal/ingest/ingest.go",
+		Desc:        "only the size is compared after the read-back",
+		Original:    `if cold != stored.SHA256 || n != stored.Size {`,
+		Replacement: `if n != stored.Size {`,
+		Packages:    []string{"./internal/ingest"},
+	},
+	{
+		ID:          "ingest-eof-unchanged",
+		File:        "internal/ingest/ingest.go",
+		Desc:        "the end-of-file check that the camera file did not change during the copy is disabled",
+		Original:    `if !same {`,
+		Replacement: `if false && !same {`,
+		Packages:    []string{"./internal/ingest"},
+	},
+	{
+		ID:          "ingest-listed-vs-opened",
+		File:        "internal/ingest/ingest.go",
+		Desc:        "a file whose size or mtime moved between listing and opening is copied under the listed identity",
+		Original:    `if f.Size() != e.Size || !f.ModTime().Equal(e.ModTime) {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/ingest"},
+	},
+
+	// --- upload and the store's proof ---------------------------------------
+	{
+		ID:          "upload-lock-governance",
+		File:        "internal/upload/upload.go",
+		Desc:        "uploads are locked GOVERNANCE whatever the item's retention class says",
+		Original:    `LockMode:    class.Mode, RetainUntil: until,`,
+		Replacement: `LockMode:    objstore.LockGovernance, RetainUntil: until,`,
+		Packages:    []string{"./internal/upload"},
+	},
+	{
+		ID:          "upload-verify-lock-mode",
+		File:        "internal/upload/upload.go",
+		Desc:        "verification accepts an object whose lock mode is not the one its class requires",
+		Original:    `if info.LockMode != class.Mode {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/upload"},
+	},
+	{
+		ID:          "s3store-checksum-not-sent",
+		File:        "internal/objstore/s3store/s3store.go",
+		Desc:        "a single PUT does not send the recorded SHA-256 for the server to check the body against",
+		Original:    `ChecksumSHA256:    aws.String(req.SHA256.Base64()),`,
+		Replacement: `ChecksumSHA256:    nil,`,
+		Packages:    []string{"./internal/objstore/s3store"},
+	},
+	{
+		ID:          "objstore-verify-size",
+		File:        "internal/objstore/verify.go",
+		Desc:        "Verify does not compare the stored object's size with the recorded size",
+		Original:    `if info.Size != size {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/objstore"},
+	},
+	{
+		ID:          "objstore-verify-checksum",
+		File:        "internal/objstore/verify.go",
+		Desc:        "Verify accepts any full-object checksum the store reports",
+		Original:    `if sum != want.Base64() {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/objstore"},
+	},
+	{
+		ID:          "objstore-readback-hash",
+		File:        "internal/objstore/verify.go",
+		Desc:        "Verify's read-back compares the byte count only, not the SHA-256",
+		Original:    `if n != size || got != want {`,
+		Replacement: `if n != size {`,
+		Packages:    []string{"./internal/objstore"},
+	},
+
+	// --- wipe: the camera file goes only when every check held --------------
+	{
+		ID:   "wipe-store-verify-ignored",
+		File: "internal/wipe/wipe.go",
+		Desc: "check (c) passes although the store's verification failed",
+		Original: `method, err := objstore.Verify(ctx, r.w.store, it.ObjectKey, it.VersionID, it.Size, r.sum, local)
+	if err != nil {`,
+		Replacement: `method, err := objstore.Verify(ctx, r.w.store, it.ObjectKey, it.VersionID, it.Size, r.sum, local)
+	if false && err != nil {`,
+		Packages: []string{"./internal/wipe"},
+	},
+	{
+		ID:          "wipe-newest-version",
+		File:        "internal/wipe/wipe.go",
+		Desc:        "check (c) does not require the recorded version to be the key's newest",
+		Original:    `if latest.VersionID != it.VersionID {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/wipe"},
+	},
+	{
+		ID:          "wipe-lock-expired",
+		File:        "internal/wipe/wipe.go",
+		Desc:        "check (d) counts a lock whose retain-until date has passed as protection",
+		Original:    `locked := (info.LockMode == objstore.LockGovernance || info.LockMode == objstore.LockCompliance) && info.RetainUntil.After(now)`,
+		Replacement: `locked := (info.LockMode == objstore.LockGovernance || info.LockMode == objstore.LockCompliance) && now.After(time.Time{})`,
+		Packages:    []string{"./internal/wipe"},
+	},
+	{
+		ID:          "wipe-vault-readback-hash",
+		File:        "internal/wipe/wipe.go",
+		Desc:        "check (a)=(b) compares the vault copy's length, not its hash",
+		Original:    `if cold != r.sum || n != it.Size {`,
+		Replacement: `if n != it.Size {`,
+		Packages:    []string{"./internal/wipe"},
+	},
+	{
+		ID:          "wipe-unlink-identity",
+		File:        "internal/wipe/source.go",
+		Desc:        "the unlink does not re-check that the file is the one pinned at WIPE_STARTED",
+		Original:    `if got := identityOf(&st); got != want {`,
+		Replacement: `if got := identityOf(&st); false && got != want {`,
+		Packages:    []string{"./internal/wipe"},
+	},
+
+	// --- camfs: the camera is read, never followed out of ------------------
+	{
+		ID:          "camfs-open-nofollow",
+		File:        "internal/camfs/open.go",
+		Desc:        "O_NOFOLLOW dropped from the open of the camera file itself",
+		Original:    `unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY`,
+		Replacement: `unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY`,
+		Packages:    []string{"./internal/camfs"},
+	},
+	{
+		ID:          "camfs-dir-nofollow",
+		File:        "internal/camfs/open.go",
+		Desc:        "O_NOFOLLOW dropped from the opens of the directories on the way to a camera file",
+		Original:    `next, err := openat(dirfd, p, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)`,
+		Replacement: `next, err := openat(dirfd, p, unix.O_RDONLY|unix.O_DIRECTORY)`,
+		Packages:    []string{"./internal/camfs"},
+	},
+	{
+		ID:          "camfs-stat-follows-link",
+		File:        "internal/camfs/sys.go",
+		Desc:        "the walk and open stat a symbolic link's target instead of refusing the link",
+		Original:    `err := unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)`,
+		Replacement: `err := unix.Fstatat(dirfd, name, st, 0)`,
+		Packages:    []string{"./internal/camfs"},
+	},
+	{
+		ID:          "camfs-unchanged-size-only",
+		File:        "internal/camfs/open.go",
+		Desc:        "Unchanged compares the size only, so a rewrite in place with a new mtime counts as unchanged",
+		Original:    `return st.Size == f.size && st.Mtim == f.mtime, nil`,
+		Replacement: `return st.Size == f.size, nil`,
+		Packages:    []string{"./internal/camfs"},
+	},
+
+	// --- anchor: the ledger on record off the host ---------------------------
+	{
+		ID:          "anchor-governance",
+		File:        "internal/anchor/anchor.go",
+		Desc:        "custody objects are anchored under GOVERNANCE (removable with a bypass), not COMPLIANCE",
+		Original:    `ContentType: ctype, LockMode: objstore.LockCompliance, RetainUntil: w.until,`,
+		Replacement: `ContentType: ctype, LockMode: objstore.LockGovernance, RetainUntil: w.until,`,
+		Packages:    []string{"./internal/anchor"},
+	},
+	{
+		ID:          "anchor-consistency-unchecked",
+		File:        "internal/anchor/anchor.go",
+		Desc:        "Anchor writes a checkpoint without proving it extends the last anchored one",
+		Original:    `if err := tlog.VerifyConsistency(last.Size, c.Size, last.Root, c.Root, a.Consistency.Hashes); err != nil {`,
+		Replacement: `if err := tlog.VerifyConsistency(last.Size, c.Size, last.Root, c.Root, a.Consistency.Hashes); false && err != nil {`,
+		Packages:    []string{"./internal/anchor"},
+	},
+	{
+		ID:          "anchor-check-records-root",
+		File:        "internal/anchor/check.go",
+		Desc:        "Check does not compare the anchored records' Merkle root with their checkpoint",
+		Original:    `if root := f.Root(); root != g.c.Root {`,
+		Replacement: `if root := f.Root(); false && root != g.c.Root {`,
+		Packages:    []string{"./internal/anchor"},
+	},
+	{
+		ID:          "anchor-check-signature",
+		File:        "internal/anchor/check.go",
+		Desc:        "Check does not verify the anchored Ed25519 signatures",
+		Original:    `case !ed25519.Verify(k.pub, rec, sig):`,
+		Replacement: `case false:`,
+		Packages:    []string{"./internal/anchor"},
+	},
+
+	// --- export: the court package and verify-export ------------------------
+	{
+		ID:          "export-manifest-hash",
+		File:        "internal/export/verify.go",
+		Desc:        "verify-export does not compare a file's SHA-256 with MANIFEST.sha256",
+		Original:    `case v.sums[name] != sum:`,
+		Replacement: `case false:`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
+		ID:          "export-footage-hash",
+		File:        "internal/export/verify.go",
+		Desc:        "verify-export checks the footage's size only, not its SHA-256",
+		Original:    `case v.sums[f] != it.SHA256 || v.sizes[f] != it.Size:`,
+		Replacement: `case v.sizes[f] != it.Size:`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
+		ID:          "export-signature",
+		File:        "internal/export/verify.go",
+		Desc:        "verify-export checks a record signature's length, not the signature",
+		Original:    `if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, v.recs[seq], sig) {`,
+		Replacement: `if len(sig) != ed25519.SignatureSize {`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
+		ID:          "export-prev-hash",
+		File:        "internal/export/verify.go",
+		Desc:        "verify-export does not follow the prev_hash chain between records",
+		Original:    `case ok && ev.PrevHash != prev.Hash:`,
+		Replacement: `case false && ok && ev.PrevHash != prev.Hash:`,
+		Packages:    []string{"./internal/export"},
+	},
+
+	// --- config: strict decoding and the lock mode ---------------------------
+	{
+		ID:          "config-unknown-key",
+		File:        "internal/config/decode.go",
+		Desc:        "an unknown (e.g. misspelt) key is not reported by the strict check",
+		Original:    `k.fail(key, p, "%s", unknownKey(key.Value, fields))`,
+		Replacement: `_ = unknownKey`,
+		Packages:    []string{"./internal/config"},
+	},
+	{
+		ID:          "config-lock-mode",
+		File:        "internal/config/validate.go",
+		Desc:        "a retention class with a lock mode other than GOVERNANCE or COMPLIANCE is accepted",
+		Original:    `if cl.Mode != ModeGovernance && cl.Mode != ModeCompliance {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/config"},
+	},
+}
