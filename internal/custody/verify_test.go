@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/tlog"
 )
 
 // populate builds a small but complete ledger; the record at seq 5 carries a
@@ -142,6 +144,23 @@ func TestVerifyReportsTampering(t *testing.T) {
 		}, 11, "item-b", "which does not exist"},
 		{"head hash rewritten", func(_ *fixture, b bkts) error { return b.meta.Put(metaHeadHash, []byte(GenesisHash)) },
 			11, "item-b", "head in v1/meta"},
+		{"Merkle tree state of the right size with another root", func(_ *fixture, b bkts) error {
+			// What checkpoints and anchors are cut from: a tree over the
+			// same number of records, the last leaf not the last record's.
+			var leaves []tlog.Hash
+			if err := b.events.ForEach(func(_, rec []byte) error {
+				leaves = append(leaves, tlog.LeafHash(rec))
+				return nil
+			}); err != nil {
+				return err
+			}
+			leaves[len(leaves)-1] = tlog.LeafHash([]byte("not a record"))
+			var tree tlog.Frontier
+			for _, h := range leaves {
+				tree.Append(h)
+			}
+			return b.meta.Put(metaTree, mustFrontier(tree))
+		}, 0, "", "is not the tree over the records"},
 		{"record appended past head", func(_ *fixture, b bkts) error {
 			ev, _ := DecodeRecord(b.events.Get(seqKey(11)))
 			ev.Seq, ev.PrevHash, ev.Item = 12, ev.Hash, ""

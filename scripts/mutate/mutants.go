@@ -317,7 +317,7 @@ var mutants = []Mutant{
 		File:        "internal/export/verify.go",
 		Desc:        "verify-export checks a record signature's length, not the signature",
 		Original:    `if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, v.recs[seq], sig) {`,
-		Replacement: `if len(sig) != ed25519.SignatureSize {`,
+		Replacement: `if len(sig) != ed25519.SignatureSize || (false && !ed25519.Verify(pub, v.recs[seq], sig)) {`,
 		Packages:    []string{"./internal/export"},
 	},
 	{
