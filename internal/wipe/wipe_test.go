@@ -228,6 +228,19 @@ func TestWipeRefusedUnlessEveryConditionHolds(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"newer version claiming the recorded sha256", "", CheckStore, func(t *testing.T, f *fixture) {
+			// Another client's write whose metadata copies ours: the
+			// recorded version still verifies, but it is no longer what a
+			// GET of the key returns.
+			it := f.item(t)
+			other := []byte("not the evidence, same claim")
+			if _, err := f.store.Put(context.Background(), objstore.PutRequest{
+				Key: it.ObjectKey, Body: strings.NewReader(string(other)), Size: int64(len(other)), SHA256: digest.Bytes(other),
+				Metadata: map[string]string{"sha256": it.SHA256},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"store holds other bytes", "", CheckStore, func(t *testing.T, f *fixture) {
 			f.store.Corrupt(f.item(t).ObjectKey)
 		}},
