@@ -3,6 +3,7 @@ package anchor_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -248,6 +249,20 @@ func TestAnchorAndCheckOnS3(t *testing.T) {
 		if _, err := anchor.Anchor(ctx, fl, e.store, host, until, opts); !errors.Is(err, anchor.ErrDiverged) {
 			t.Errorf("anchoring the forged ledger: %v, want ErrDiverged", err)
 		}
+		// Grown past the anchored size, the forged ledger hands Anchor a
+		// checkpoint and a consistency proof of its own that are fine in
+		// themselves: only the proof from the anchored root refuses it.
+		appendDocks(t, fl, 8, 3)
+		before, err := e.st.CountVersions(ctx, anchor.Prefix(host))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := anchor.Anchor(ctx, fl, e.store, host, until, opts); !errors.Is(err, anchor.ErrDiverged) {
+			t.Errorf("anchoring the forged ledger grown to 11 records: %+v, %v, want ErrDiverged", res, err)
+		}
+		if after, _ := e.st.CountVersions(ctx, anchor.Prefix(host)); after != before {
+			t.Errorf("anchoring the forged ledger wrote %d versions", after-before)
+		}
 	})
 
 	// (b) The ledger restored from an older copy (truncated to 6 records).
@@ -264,6 +279,57 @@ func TestAnchorAndCheckOnS3(t *testing.T) {
 		}
 		if _, err := anchor.Anchor(ctx, ol, e.store, host, until, opts); !errors.Is(err, anchor.ErrDiverged) {
 			t.Errorf("anchoring the older copy: %v, want ErrDiverged", err)
+		}
+	})
+
+	// (b2) The key holder adds a new version of the last records object in
+	// which the last record is rewritten and re-signed: the chain (no later
+	// record vouches for it) and the signatures check; the checkpoint's root
+	// does not.
+	t.Run("anchored record rewritten and re-signed", func(t *testing.T) {
+		c := e.srv.Client()
+		put := func(key string, b []byte) {
+			t.Helper()
+			if _, err := c.PutObject(ctx, &s3.PutObjectInput{
+				Bucket: aws.String(e.bucket), Key: aws.String("evidence/" + key), Body: bytes.NewReader(b),
+				Metadata: map[string]string{"sha256": digest.Bytes(b).Hex()},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lines := bytes.Split(bytes.TrimSuffix(read(t, e.st, anchor.RecordsKey(host, 7, 9), ""), []byte("\n")), []byte("\n"))
+		sigs := bytes.Split(bytes.TrimSuffix(read(t, e.st, anchor.SigsKey(host, 7, 9), ""), []byte("\n")), []byte("\n"))
+		if len(lines) != 3 || len(sigs) != 3 {
+			t.Fatalf("%d records, %d signatures anchored for 7-9", len(lines), len(sigs))
+		}
+		ev, err := custody.DecodeRecord(lines[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Camera = "BWC-Z"
+		if lines[2], err = custody.EncodeRecord(ev); err != nil {
+			t.Fatal(err)
+		}
+		sig, err := key.Sign(lines[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs[2] = []byte("9 " + base64.StdEncoding.EncodeToString(sig))
+		put(anchor.RecordsKey(host, 7, 9), append(bytes.Join(lines, []byte("\n")), '\n'))
+		put(anchor.SigsKey(host, 7, 9), append(bytes.Join(sigs, []byte("\n")), '\n'))
+		l := openLedger(t, path, key)
+		defer l.Close()
+		rep, err := anchor.Check(ctx, l, e.store, host, key.NoteVerifier())
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireProblem(t, rep, anchor.RecordsKey(host, 7, 9), "an anchored record was altered")
+		for _, p := range rep.Problems {
+			// Besides the root, only the added versions are named: the
+			// rewrite chains and its signature verifies.
+			if !strings.Contains(p.What, "an anchored record was altered") && !strings.Contains(p.What, "2 versions") {
+				t.Errorf("unexpected problem: %s", p)
+			}
 		}
 	})
 
