@@ -12,4 +12,8 @@
 # It installs nothing: the S3 server comes from scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go run ./scripts/mutate "$@"
+# Built, not `go run`, so that its exit status (1: a survivor or an invalid
+# mutant, 2: a stale mutant or a failing baseline) reaches the caller.
+bin=${TMPDIR:-/tmp}/evidenced-mutate.bin
+go build -o "$bin" ./scripts/mutate
+exec "$bin" "$@"

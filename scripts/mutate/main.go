@@ -287,43 +287,93 @@ func checkAll(root string, ms []Mutant) []error {
 	return errs
 }
 
-// copyTree copies the working tree at src (committed or not, .git and
-// build output left out) to dst, keeping modes and symbolic links.
+// copyTree copies the source tree at src to dst, keeping modes and
+// symbolic links: the files git lists as tracked or untracked-but-not-
+// ignored (so uncommitted changes are tested, and build output, soak
+// artefacts and the like are not copied), or, outside a git checkout,
+// everything but .git.
 func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	files, err := gitFiles(src)
+	if err != nil {
+		files, err = walkFiles(src)
+	}
+	if err != nil {
+		return err
+	}
+	for _, rel := range files {
+		if err := copyEntry(filepath.Join(src, rel), filepath.Join(dst, rel)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func gitFiles(root string) ([]string, error) {
+	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("git ls-files: %w", err)
+	}
+	var files []string
+	for _, f := range strings.Split(string(out), "\x00") {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(root, f)); errors.Is(err, fs.ErrNotExist) {
+			continue // deleted in the working tree, not yet committed
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+func walkFiles(root string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (rel == ".git" || rel == ".build" || rel == ".s3") {
+		if d.IsDir() && d.Name() == ".git" {
 			return filepath.SkipDir
 		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
+		if !d.IsDir() {
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			files = append(files, rel)
+		}
+		return nil
+	})
+	return files, err
+}
+
+// copyEntry copies one regular file or symbolic link, creating its
+// directory.
+func copyEntry(from, to string) error {
+	fi, err := os.Lstat(from)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		link, err := os.Readlink(from)
 		if err != nil {
 			return err
 		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(target, info.Mode().Perm()|0o700)
-		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			return os.Symlink(link, target)
-		case d.Type().IsRegular():
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(target, b, info.Mode().Perm())
+		return os.Symlink(link, to)
+	case fi.Mode().IsRegular():
+		b, err := os.ReadFile(from)
+		if err != nil {
+			return err
 		}
-		return nil // sockets and the like are no source
-	})
+		return os.WriteFile(to, b, fi.Mode().Perm())
+	}
+	return nil // sockets and the like are no source
 }
 
 // runMutant applies m in tree, runs its tests and restores the file.

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -119,6 +120,55 @@ func TestClassify(t *testing.T) {
 		r := classify([]byte(tc.out), tc.err)
 		if r.Outcome != tc.want || !slices.Equal(r.Killers, tc.killers) {
 			t.Errorf("%s: classify = %s %q, want %s %q", tc.name, r.Outcome, r.Killers, tc.want, tc.killers)
+		}
+	}
+}
+
+// TestCopyTreeTakesWhatGitSees: the scratch copy holds committed and
+// uncommitted source, but not what .gitignore leaves out (build output, large
+// artefacts) nor .git itself.
+func TestCopyTreeTakesWhatGitSees(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "tree")
+	write := func(rel, content string) {
+		t.Helper()
+		p := filepath.Join(src, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(".gitignore", "/evidenced\n*.test\n")
+	write("go.mod", "module x\n")
+	write("p/committed.go", "package p\n")
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = src
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Skipf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-qm", "x")
+	write("p/committed.go", "package p // changed\n")
+	write("p/new.go", "package p\n")
+	write("evidenced", "a build")
+	write("p/p.test", "a test binary")
+	if err := copyTree(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	for rel, want := range map[string]string{"p/committed.go": "package p // changed\n", "p/new.go": "package p\n", "go.mod": "module x\n"} {
+		if b, err := os.ReadFile(filepath.Join(dst, rel)); err != nil || string(b) != want {
+			t.Errorf("%s in the copy: %q, %v; want %q", rel, b, err, want)
+		}
+	}
+	for _, rel := range []string{"evidenced", "p/p.test", ".git"} {
+		if _, err := os.Lstat(filepath.Join(dst, rel)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s was copied (%v)", rel, err)
 		}
 	}
 }
