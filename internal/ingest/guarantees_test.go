@@ -225,13 +225,26 @@ type rewriteOnProgress struct {
 	off  int64 // where to write; negative: from the end
 	// shift moves the mtime; 0 means 2 s later.
 	shift time.Duration
-	done  bool
+	// atStart rewrites when the dock reports its listing, before any file
+	// is opened, instead of at the first progress report.
+	atStart bool
+	done    bool
 }
 
-func (r *rewriteOnProgress) Start(string, int, int64) {}
-func (r *rewriteOnProgress) Done(string, Result)      {}
+func (r *rewriteOnProgress) Start(string, int, int64) {
+	if r.atStart {
+		r.rewrite()
+	}
+}
+func (r *rewriteOnProgress) Done(string, Result) {}
 func (r *rewriteOnProgress) File(_, rel string, _, _ int64) {
-	if r.done || !strings.HasSuffix(r.path, rel) {
+	if !r.atStart && strings.HasSuffix(r.path, rel) {
+		r.rewrite()
+	}
+}
+
+func (r *rewriteOnProgress) rewrite() {
+	if r.done {
 		return
 	}
 	r.done = true
@@ -286,6 +299,17 @@ func TestRewriteWithEarlierMtimeDuringCopyIsNotVaulted(t *testing.T) {
 	testRewriteDuringCopy(t, &rewriteOnProgress{t: t, off: 4096, shift: -24 * time.Hour})
 }
 
+// TestRewriteBetweenListingAndOpeningIsNotVaulted: the same rewrite lands
+// after the camera was listed and before the file is opened. The copy
+// itself then sees a steady file; only the comparison of what was opened
+// with what was listed can tell that the bytes are not those of the listed
+// recording (whose size and mtime name the item).
+// Nothing was read, so nothing of the item is on record: the dock's result
+// names the file as changed, and the next pass takes it.
+func TestRewriteBetweenListingAndOpeningIsNotVaulted(t *testing.T) {
+	testRewriteDuringCopy(t, &rewriteOnProgress{t: t, off: 0, atStart: true})
+}
+
 func testRewriteDuringCopy(t *testing.T, p *rewriteOnProgress) {
 	t.Helper()
 	f := newFixture(t)
@@ -308,7 +332,11 @@ func testRewriteDuringCopy(t *testing.T, p *rewriteOnProgress) {
 	if fi, _ := os.Stat(p.path); fi.Size() != int64(len(big)) {
 		t.Fatalf("the rewrite changed the length to %d", fi.Size())
 	}
-	f.requireNotVaulted(t, res, err, id, rel, "changed", custody.CopyFailed)
+	var want []custody.EventType
+	if !p.atStart {
+		want = []custody.EventType{custody.CopyFailed}
+	}
+	f.requireNotVaulted(t, res, err, id, rel, "changed", want...)
 	if got := f.vaultFiles(t); len(got) != 0 {
 		t.Errorf("items/ holds %v after a changed file", got)
 	}
