@@ -9,13 +9,14 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/memstore"
 )
 
 // retagClass rewrites only retention_class, reports whether it changed
 // anything, and passes a store failure up instead of swallowing it.
 func TestRetagClass(t *testing.T) {
 	ctx := context.Background()
-	m := objstore.NewMemory()
+	m := memstore.New()
 	body := []byte("footage")
 	res, err := m.Put(ctx, objstore.PutRequest{Key: "k", Body: bytes.NewReader(body), Size: int64(len(body)), SHA256: digest.Bytes(body),
 		Tags: map[string]string{"camera": "BWC-1", "retention_class": "uncategorized"}})

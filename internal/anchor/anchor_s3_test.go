@@ -47,7 +47,7 @@ func startS3(t *testing.T) s3env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s3env{srv: srv, bucket: bucket, st: st, store: anchor.S3(st, prefix)}
+	return s3env{srv: srv, bucket: bucket, st: st, store: st}
 }
 
 func openLedger(t *testing.T, path string, key *signing.Key) *custody.Ledger {

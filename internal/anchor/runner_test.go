@@ -4,47 +4,20 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/digest"
-	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tsa"
 )
 
-// memStore is objstore.Memory with a Lister that remembers what was put.
-type memStore struct {
-	*objstore.Memory
-	mu   sync.Mutex
-	vers []anchor.Version
-}
+// memStore is the in-memory store, which lists versions itself.
+type memStore = memstore.Store
 
-func newMemStore() *memStore { return &memStore{Memory: objstore.NewMemory()} }
-
-func (m *memStore) Put(ctx context.Context, req objstore.PutRequest) (objstore.PutResult, error) {
-	res, err := m.Memory.Put(ctx, req)
-	if err == nil && !res.Reused {
-		m.mu.Lock()
-		m.vers = append(m.vers, anchor.Version{Key: req.Key, VersionID: res.VersionID})
-		m.mu.Unlock()
-	}
-	return res, err
-}
-
-func (m *memStore) ListVersions(_ context.Context, prefix string) ([]anchor.Version, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []anchor.Version
-	for _, v := range m.vers {
-		if len(v.Key) >= len(prefix) && v.Key[:len(prefix)] == prefix {
-			out = append(out, v)
-		}
-	}
-	return out, nil
-}
+func newMemStore() *memStore { return memstore.New() }
 
 var _ anchor.Store = (*memStore)(nil)
 

@@ -97,6 +97,10 @@ type ObjectInfo struct {
 	// composite); ChecksumType is FULL_OBJECT, COMPOSITE or "" (none reported).
 	ChecksumSHA256 string
 	ChecksumType   string
+	// ETag is the store's entity tag of the version (quoted, as S3 sends
+	// it); some stores return none from CompleteMultipartUpload but do
+	// report it here.
+	ETag string
 	// SHA256 is evidenced's own sha256 metadata (lower hex), "" if absent.
 	SHA256      string
 	Metadata    map[string]string

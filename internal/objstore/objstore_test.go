@@ -12,6 +12,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/memstore"
 )
 
 const mib = 1 << 20
@@ -116,141 +117,6 @@ func put(t *testing.T, s objstore.Store, key string, data []byte, mutate ...func
 	return s.Put(context.Background(), req)
 }
 
-func TestMemoryPutStatOpen(t *testing.T) {
-	ctx := context.Background()
-	m := objstore.NewMemory()
-	data := randBytes(1000)
-	res, err := put(t, m, "a/b.mp4", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Reused || res.VersionID == "" || res.ChecksumSHA256 != digest.Bytes(data).Base64() || res.Parts != 0 {
-		t.Errorf("first put: %+v", res)
-	}
-	info, err := m.Stat(ctx, "a/b.mp4", res.VersionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Size != 1000 || info.SHA256 != digest.Bytes(data).Hex() || info.ChecksumType != objstore.ChecksumFullObject ||
-		info.LockMode != objstore.LockGovernance || !info.RetainUntil.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) ||
-		info.Tags["camera"] != "BWC-0001" {
-		t.Errorf("stat: %+v", info)
-	}
-	rc, err := m.Open(ctx, "a/b.mp4", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
-	if !bytes.Equal(got, data) {
-		t.Error("open returned different bytes")
-	}
-	if _, err := m.Stat(ctx, "nope", ""); !errors.Is(err, objstore.ErrNotFound) {
-		t.Errorf("stat missing: %v", err)
-	}
-	if _, err := m.Stat(ctx, "a/b.mp4", "v999"); !errors.Is(err, objstore.ErrNotFound) {
-		t.Errorf("stat missing version: %v", err)
-	}
-}
-
-func TestMemoryReuseAndVersions(t *testing.T) {
-	m := objstore.NewMemory()
-	data := randBytes(100)
-	first, err := put(t, m, "k", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := put(t, m, "k", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !again.Reused || again.VersionID != first.VersionID || m.Versions("k") != 1 || m.Puts() != 1 {
-		t.Errorf("second put: %+v, %d versions", again, m.Versions("k"))
-	}
-	other := randBytes(101)
-	third, err := put(t, m, "k", other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if third.Reused || third.VersionID == first.VersionID || m.Versions("k") != 2 {
-		t.Errorf("different content: %+v, %d versions", third, m.Versions("k"))
-	}
-	if n, _ := m.CountVersions(context.Background(), ""); n != 2 {
-		t.Errorf("CountVersions = %d, want 2", n)
-	}
-}
-
-func TestMemoryChecksumMismatch(t *testing.T) {
-	m := objstore.NewMemory()
-	data := randBytes(100)
-	_, err := put(t, m, "k", data, func(r *objstore.PutRequest) { r.SHA256 = digest.Bytes([]byte("other")) })
-	if !errors.Is(err, objstore.ErrChecksumMismatch) || !objstore.IsPermanent(err) {
-		t.Errorf("wrong sha256: err %v", err)
-	}
-	if m.Versions("k") != 0 {
-		t.Error("a refused put left a version behind")
-	}
-	m.NoChecksums = true
-	if _, err := put(t, m, "k", data, func(r *objstore.PutRequest) { r.SHA256 = digest.Bytes([]byte("other")) }); err != nil {
-		t.Errorf("NoChecksums store refused: %v", err)
-	}
-}
-
-// TestMemoryLostResponse is the crash-after-write case: the version is
-// stored, the caller sees an error, and the retry must reuse the version.
-func TestMemoryLostResponse(t *testing.T) {
-	m := objstore.NewMemory()
-	lost := errors.New("connection reset")
-	m.SetHook(func(op, key string) error {
-		if op == "put-stored" {
-			return lost
-		}
-		return nil
-	})
-	data := randBytes(100)
-	if _, err := put(t, m, "k", data); !errors.Is(err, lost) {
-		t.Fatalf("put: %v", err)
-	}
-	m.SetHook(nil)
-	res, err := put(t, m, "k", data)
-	if err != nil || !res.Reused || m.Versions("k") != 1 {
-		t.Errorf("retry: %+v %v, %d versions", res, err, m.Versions("k"))
-	}
-}
-
-func TestMemoryFail(t *testing.T) {
-	m := objstore.NewMemory()
-	m.Fail(objstore.ErrAccessDenied)
-	_, err := put(t, m, "k", randBytes(10))
-	if !errors.Is(err, objstore.ErrAccessDenied) {
-		t.Errorf("put: %v", err)
-	}
-	if _, err := m.Stat(context.Background(), "k", ""); !errors.Is(err, objstore.ErrAccessDenied) {
-		t.Errorf("stat: %v", err)
-	}
-	m.Fail(nil)
-	if _, err := put(t, m, "k", randBytes(10)); err != nil {
-		t.Errorf("after Fail(nil): %v", err)
-	}
-}
-
-func TestMemoryMultipart(t *testing.T) {
-	m := &objstore.Memory{MultipartThreshold: 8 * mib}
-	data := randBytes(9 * mib)
-	res, err := put(t, m, "big", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _ := objstore.CompositeChecksum(context.Background(), bytes.NewReader(data), int64(len(data)), 8*mib)
-	if res.Parts != 2 || res.ChecksumSHA256 != want {
-		t.Errorf("multipart put: %+v, want checksum %s", res, want)
-	}
-	info, _ := m.Stat(context.Background(), "big", "")
-	if info.ChecksumType != objstore.ChecksumComposite {
-		t.Errorf("checksum type %q", info.ChecksumType)
-	}
-}
-
 func TestVerify(t *testing.T) {
 	ctx := context.Background()
 	small := randBytes(4096)
@@ -259,7 +125,7 @@ func TestVerify(t *testing.T) {
 	damaged[0] ^= 1
 	tests := []struct {
 		name        string
-		store       func() *objstore.Memory
+		store       func() *memstore.Store
 		data        []byte
 		local       []byte // nil: no local copy
 		corrupt     bool
@@ -267,8 +133,8 @@ func TestVerify(t *testing.T) {
 		wantErr     error
 		overrideLen int64
 	}{
-		{name: "full object checksum", store: objstore.NewMemory, data: small, local: small, wantMethod: objstore.MethodStoreChecksum},
-		{name: "full object checksum corrupt", store: objstore.NewMemory, data: small, corrupt: true, wantMethod: objstore.MethodStoreChecksum, wantErr: objstore.ErrChecksumMismatch},
+		{name: "full object checksum", store: memstore.New, data: small, local: small, wantMethod: objstore.MethodStoreChecksum},
+		{name: "full object checksum corrupt", store: memstore.New, data: small, corrupt: true, wantMethod: objstore.MethodStoreChecksum, wantErr: objstore.ErrChecksumMismatch},
 		{name: "composite with local", store: mp, data: big, local: big, wantMethod: objstore.MethodCompositeChecksum},
 		{name: "composite corrupt with local", store: mp, data: big, local: big, corrupt: true, wantMethod: objstore.MethodReadBack, wantErr: objstore.ErrChecksumMismatch},
 		{name: "composite without local", store: mp, data: big, wantMethod: objstore.MethodReadBack},
@@ -276,8 +142,8 @@ func TestVerify(t *testing.T) {
 		{name: "composite damaged local copy", store: mp, data: big, local: damaged, wantMethod: objstore.MethodReadBack},
 		{name: "no checksum reported", store: noSums, data: small, local: small, wantMethod: objstore.MethodReadBack},
 		{name: "no checksum reported corrupt", store: noSums, data: small, local: small, corrupt: true, wantMethod: objstore.MethodReadBack, wantErr: objstore.ErrChecksumMismatch},
-		{name: "size differs", store: objstore.NewMemory, data: small, overrideLen: 4095, wantErr: objstore.ErrChecksumMismatch},
-		{name: "empty object", store: objstore.NewMemory, data: []byte{}, local: []byte{}, wantMethod: objstore.MethodStoreChecksum},
+		{name: "size differs", store: memstore.New, data: small, overrideLen: 4095, wantErr: objstore.ErrChecksumMismatch},
+		{name: "empty object", store: memstore.New, data: []byte{}, local: []byte{}, wantMethod: objstore.MethodStoreChecksum},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,7 +178,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestVerifyStoreErrors(t *testing.T) {
-	m := objstore.NewMemory()
+	m := memstore.New()
 	if _, err := objstore.Verify(context.Background(), m, "missing", "", 1, digest.Bytes(nil), nil); !errors.Is(err, objstore.ErrNotFound) {
 		t.Errorf("missing object: %v", err)
 	}
@@ -338,5 +204,5 @@ func TestVerifyStoreErrors(t *testing.T) {
 	}
 }
 
-func mp() *objstore.Memory     { return &objstore.Memory{MultipartThreshold: 8 * mib} }
-func noSums() *objstore.Memory { return &objstore.Memory{NoChecksums: true} }
+func mp() *memstore.Store     { return &memstore.Store{MultipartThreshold: 8 * mib} }
+func noSums() *memstore.Store { return &memstore.Store{NoChecksums: true} }

@@ -1,13 +1,9 @@
 package objstore
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/evidenced/evidenced/internal/digest"
 )
 
 func TestCheckExtension(t *testing.T) {
@@ -43,32 +39,5 @@ func TestCheckExtension(t *testing.T) {
 		if err != nil && !IsPermanent(err) {
 			t.Errorf("%s: %v is not permanent", tt.name, err)
 		}
-	}
-}
-
-func TestMemoryRetainer(t *testing.T) {
-	ctx := context.Background()
-	m := NewMemory()
-	data := []byte("recording")
-	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	res, err := m.Put(ctx, PutRequest{Key: "k", Body: bytes.NewReader(data), Size: int64(len(data)), SHA256: digest.Bytes(data), LockMode: LockGovernance, RetainUntil: until})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.PutRetention(ctx, "k", res.VersionID, LockCompliance, until.Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.PutRetention(ctx, "k", res.VersionID, LockCompliance, until); !errors.Is(err, ErrRetentionShortened) {
-		t.Errorf("shorten: %v", err)
-	}
-	if err := m.PutLegalHold(ctx, "k", res.VersionID, true); err != nil {
-		t.Fatal(err)
-	}
-	info, _ := m.Stat(ctx, "k", res.VersionID)
-	if info.LockMode != LockCompliance || !info.RetainUntil.Equal(until.Add(time.Hour)) || !info.LegalHold {
-		t.Errorf("after changes: %+v", info)
-	}
-	if err := m.PutRetention(ctx, "missing", "", LockGovernance, until); !errors.Is(err, ErrNotFound) {
-		t.Errorf("missing: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/memstore"
 )
 
 // countingLocal is a vault copy that counts the bytes read from it.
@@ -53,7 +54,7 @@ func TestVerifyKnown(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		store      func() *objstore.Memory
+		store      func() *memstore.Store
 		data       []byte
 		corrupt    bool
 		local      bool // a local copy at hand
@@ -75,8 +76,8 @@ func TestVerifyKnown(t *testing.T) {
 		{name: "no checksum reported", store: noSums, data: big, local: true, known: good, wantMethod: objstore.MethodReadBack},
 		// A single put: the store's full-object checksum is the proof, the
 		// local copy is not read with or without known sums.
-		{name: "full object, no known sums", store: objstore.NewMemory, data: small, local: true, wantMethod: objstore.MethodStoreChecksum},
-		{name: "full object, known sums ignored", store: objstore.NewMemory, data: small, local: true, known: good, wantMethod: objstore.MethodStoreChecksum},
+		{name: "full object, no known sums", store: memstore.New, data: small, local: true, wantMethod: objstore.MethodStoreChecksum},
+		{name: "full object, known sums ignored", store: memstore.New, data: small, local: true, known: good, wantMethod: objstore.MethodStoreChecksum},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

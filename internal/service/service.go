@@ -121,7 +121,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 			}
 			ao.TSA = c
 		}
-		s.AnchorStore = anchor.S3(st, cfg.ObjectStore.Prefix)
+		s.AnchorStore = st
 		s.Anchor = anchor.NewRunner(l, s.AnchorStore, cfg.HostID, cfg.CheckpointInterval(), cfg.CustodyRetention(), ao)
 		s.Wiper = wipe.New(cfg, l, v, st, wipe.Options{Actor: actor, Log: log})
 		// The uploader's VERIFIED appends go through a hook that hands the

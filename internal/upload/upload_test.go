@@ -14,6 +14,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/memstore"
 )
 
 type dirVault struct{ dir string }
@@ -24,7 +25,7 @@ type fixture struct {
 	l     *custody.Ledger
 	v     dirVault
 	cfg   *config.Config
-	store *objstore.Memory
+	store *memstore.Store
 	u     *Uploader
 	dock  uint64
 }
@@ -46,7 +47,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := objstore.NewMemory()
+	st := memstore.New()
 	f := &fixture{l: l, v: dirVault{dir}, cfg: cfg, store: st, dock: ev.Seq}
 	f.u = New(cfg, l, f.v, st, "unit", nil)
 	return f

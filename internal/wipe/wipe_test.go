@@ -16,6 +16,7 @@ import (
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/ingest"
 	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/upload"
 	"github.com/evidenced/evidenced/internal/vault"
 )
@@ -27,7 +28,7 @@ type fixture struct {
 	cfg    *config.Config
 	ledger *custody.Ledger
 	vault  *vault.Vault
-	store  *objstore.Memory
+	store  *memstore.Store
 	w      *Wiper
 	cam    string
 	file   string // absolute path of the camera file
@@ -78,7 +79,7 @@ func (v freeVault) Free() (uint64, error) {
 func newFixture(t *testing.T, extra string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	f := &fixture{cfg: testConfig(t, extra), store: objstore.NewMemory(), now: time.Now()}
+	f := &fixture{cfg: testConfig(t, extra), store: memstore.New(), now: time.Now()}
 	var err error
 	f.ledger, err = custody.Open(filepath.Join(dir, "ledger.db"), custody.Options{Host: "unit"})
 	if err != nil {

@@ -339,7 +339,7 @@ func (s *Store) Stat(ctx context.Context, key, versionID string) (objstore.Objec
 		vid = versionID
 	}
 	info := objstore.ObjectInfo{
-		Key: key, VersionID: vid, Size: aws.ToInt64(head.ContentLength),
+		Key: key, VersionID: vid, Size: aws.ToInt64(head.ContentLength), ETag: aws.ToString(head.ETag),
 		ChecksumSHA256: aws.ToString(head.ChecksumSHA256), ChecksumType: string(head.ChecksumType),
 		SHA256: strings.ToLower(head.Metadata["sha256"]), Metadata: head.Metadata,
 		LockMode: string(head.ObjectLockMode), LegalHold: head.ObjectLockLegalHoldStatus == types.ObjectLockLegalHoldStatusOn,
@@ -467,18 +467,8 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 // CountVersions counts the object versions (not delete markers) whose keys
 // start with prefix (relative to the configured Prefix).
 func (s *Store) CountVersions(ctx context.Context, prefix string) (int, error) {
-	p := s3.NewListObjectVersionsPaginator(s.c, &s3.ListObjectVersionsInput{
-		Bucket: aws.String(s.bucket), Prefix: optString(s.key(prefix)),
-	})
-	n := 0
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return n, mapErr("list versions under", prefix, err)
-		}
-		n += len(page.Versions)
-	}
-	return n, nil
+	vs, err := s.ListVersions(ctx, prefix)
+	return len(vs), err
 }
 
 // mapErr wraps err with the operation, the key and the objstore sentinel
@@ -512,7 +502,8 @@ func sentinel(err error) error {
 		return objstore.ErrChecksumMismatch
 	case "InvalidRequest", "InvalidArgument", "InvalidTag", "MalformedXML", "InvalidBucketName",
 		"KeyTooLongError", "EntityTooLarge", "EntityTooSmall", "InvalidPart", "InvalidPartOrder",
-		"MetadataTooLarge", "InvalidRetentionPeriod", "InvalidObjectState", "MissingContentLength":
+		"MetadataTooLarge", "InvalidRetentionPeriod", "InvalidObjectState", "MissingContentLength",
+		"InvalidRange":
 		return objstore.ErrInvalidRequest
 	case "RequestTimeTooSkewed", "RequestTimeout", "SlowDown", "ExpiredToken":
 		return nil // transient: a retry (after the SDK's clock-skew fix) can succeed

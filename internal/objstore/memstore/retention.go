@@ -1,18 +1,18 @@
-package objstore
+package memstore
 
 import (
 	"context"
 	"fmt"
 	"maps"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/objstore"
 )
 
-var _ Retainer = (*Memory)(nil)
-
-// PutRetention implements Retainer. Like S3 it refuses to shorten or weaken
+// PutRetention implements objstore.Retainer. Like S3 it refuses to shorten or weaken
 // a version's retention (ErrRetentionShortened); a hook sees it as
 // "put-retention".
-func (m *Memory) PutRetention(ctx context.Context, key, versionID, mode string, until time.Time) error {
+func (m *Store) PutRetention(ctx context.Context, key, versionID, mode string, until time.Time) error {
 	if err := m.check("put-retention", key); err != nil {
 		return err
 	}
@@ -25,15 +25,15 @@ func (m *Memory) PutRetention(ctx context.Context, key, versionID, mode string, 
 	if err != nil {
 		return fmt.Errorf("put retention %w", err)
 	}
-	if err := CheckExtension(v.mode, v.until, mode, until); err != nil {
+	if err := objstore.CheckExtension(v.mode, v.until, mode, until); err != nil {
 		return fmt.Errorf("put retention %s version %s: %w", key, v.id, err)
 	}
 	v.mode, v.until = mode, until.UTC().Truncate(time.Second)
 	return nil
 }
 
-// PutLegalHold implements Retainer; a hook sees it as "put-legal-hold".
-func (m *Memory) PutLegalHold(ctx context.Context, key, versionID string, on bool) error {
+// PutLegalHold implements objstore.Retainer; a hook sees it as "put-legal-hold".
+func (m *Store) PutLegalHold(ctx context.Context, key, versionID string, on bool) error {
 	if err := m.check("put-legal-hold", key); err != nil {
 		return err
 	}
@@ -43,8 +43,8 @@ func (m *Memory) PutLegalHold(ctx context.Context, key, versionID string, on boo
 	return m.SetLegalHold(key, versionID, on)
 }
 
-// PutTags implements Tagger; a hook sees it as "put-tags".
-func (m *Memory) PutTags(ctx context.Context, key, versionID string, tags map[string]string) error {
+// PutTags implements objstore.Tagger; a hook sees it as "put-tags".
+func (m *Store) PutTags(ctx context.Context, key, versionID string, tags map[string]string) error {
 	if err := m.check("put-tags", key); err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (m *Memory) PutTags(ctx context.Context, key, versionID string, tags map[st
 // ClearRetention removes a version's retention as a privileged GOVERNANCE
 // bypass would (or a store that silently dropped it): for tests that check
 // evidenced notices an object that is no longer locked.
-func (m *Memory) ClearRetention(key, versionID string) error {
+func (m *Store) ClearRetention(key, versionID string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v, err := m.versionLocked(key, versionID)
