@@ -6,25 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
+	"github.com/evidenced/evidenced/internal/objstore/storetest"
 )
 
 const mib = 1 << 20
 
-func randBytes(n int) []byte {
-	r := rand.New(rand.NewPCG(uint64(n), 42))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+func randBytes(n int) []byte { return storetest.RandBytes(42, n) }
 
 func TestPartSize(t *testing.T) {
 	tests := []struct {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -19,19 +18,13 @@ import (
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
+	"github.com/evidenced/evidenced/internal/objstore/storetest"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
 
 const mib = 1 << 20
 
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, uint64(n)))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var randBytes = storetest.RandBytes
 
 type env struct {
 	srv    *s3srv.Server

@@ -1,6 +1,7 @@
-// Package s3srv runs a real S3 server (VersityGW, posix backend) for tests,
-// so that object-store behaviour — checksum refusal, versioning, Object Lock,
-// composite checksums — is tested against a server, not a fake.
+// Package s3srv runs real S3 servers for tests (VersityGW with its posix
+// backend, and Ceph RGW: see rgw.go), so that object-store behaviour —
+// checksum refusal, versioning, Object Lock, composite checksums — is
+// tested against a server, not a fake.
 //
 // Each Start is one server process with its own data directory under the
 // test's temporary directory, on a free 127.0.0.1 port; the test's cleanup
@@ -55,8 +56,11 @@ const (
 // takes ~0.25 s; the margin is for a loaded CI machine).
 const startTimeout = 30 * time.Second
 
-// Server is one running VersityGW.
+// Server is one running S3 server: a VersityGW of its own (Start) or the
+// test binary's shared Ceph RGW (RGW).
 type Server struct {
+	// Name says which implementation it is: "versitygw" or "rgw".
+	Name      string
 	Endpoint  string // http://127.0.0.1:PORT
 	AccessKey string
 	SecretKey string
@@ -119,6 +123,7 @@ func Start(t testing.TB) *Server {
 		unavailable(t, "find a free port: %v", err)
 	}
 	s := &Server{
+		Name:      "versitygw",
 		Endpoint:  "http://127.0.0.1:" + strconv.Itoa(port),
 		AccessKey: AccessKey, SecretKey: SecretKey, Dir: dir,
 		bin: bin, port: port,
@@ -247,6 +252,9 @@ func (s *Server) signal(sig syscall.Signal) {
 // half of a fault test.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
+	if s.bin == "" {
+		t.Fatalf("restart: the shared %s server cannot be restarted by a test", s.Name)
+	}
 	s.Stop()
 	if err := s.start(); err != nil {
 		t.Fatalf("restart S3 server: %v", err)
