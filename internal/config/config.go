@@ -478,6 +478,28 @@ func (c *Config) Profile(vendor, product uint16) (Profile, bool) {
 }
 
 // Class returns the retention class called name.
+// BackstopRetention is the bucket default retention store-init sets: the
+// shortest class's days, in the weaker of the classes' modes (GOVERNANCE
+// when any class uses it), so that the default never outlasts or
+// out-ranks the lock any recording's own class asks for — it only keeps a
+// version from being unlocked when a store drops the lock an upload named
+// (Ceph RGW does on multipart uploads). ok is false without classes.
+func (c *Config) BackstopRetention() (mode string, days int, ok bool) {
+	for _, cl := range c.Retention.Classes {
+		if cl.Days <= 0 {
+			continue
+		}
+		if !ok || cl.Days < days {
+			days = cl.Days
+		}
+		if !ok || cl.Mode == ModeGovernance {
+			mode = cl.Mode
+		}
+		ok = true
+	}
+	return mode, days, ok
+}
+
 func (c *Config) Class(name string) (Class, bool) {
 	for _, cl := range c.Retention.Classes {
 		if cl.Name == name {

@@ -95,11 +95,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	s := &Service{Config: cfg, Ledger: l, Vault: v, Key: key, Log: log, Bays: NewBays()}
 	s.Ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
+		backstop := s3store.DefaultRetention{}
+		backstop.Mode, backstop.Days, _ = cfg.BackstopRetention()
 		st, err := s3store.New(ctx, s3store.Config{
 			Endpoint: cfg.ObjectStore.Endpoint, Bucket: cfg.ObjectStore.Bucket, Region: cfg.ObjectStore.Region,
 			PathStyle: cfg.ObjectStore.PathStyle, Prefix: cfg.ObjectStore.Prefix,
 			MultipartThreshold: int64(cfg.ObjectStore.MultipartThreshold),
 			Limiter:            upload.NewLimiter(cfg.Upload),
+			DefaultRetention:   backstop,
 		}, log)
 		if err != nil {
 			s.Close()

@@ -46,10 +46,16 @@ import (
 //     UPLOAD_ABORTED or UPLOADED. With a different key or part size it is
 //     aborted (UPLOAD_ABORTED, superseded).
 //  4. ListParts: a part the store holds with the size and SHA-256 of our
-//     local part is kept; anything else (missing, the ledger has it but the
-//     store does not, wrong checksum or none reported) is sent again. An
-//     upload the store no longer has is recorded UPLOAD_ABORTED and a new
-//     one started.
+//     local part is kept. A store that reports no checksum (Ceph RGW) still
+//     refused any part whose bytes did not hash to the SHA-256 it was signed
+//     with (the SigV4 payload hash, x-amz-content-sha256), so a part the
+//     ledger recorded as accepted (UPLOAD_PARTS: its SHA-256, size and the
+//     ETag the store returned) is kept when ListParts shows it with that
+//     same size and ETag: the store still holds what it accepted. Anything
+//     else (missing, the ledger has it but the store does not, a different
+//     checksum, ETag or size) is sent again; the verification after the
+//     upload proves the whole content either way. An upload the store no
+//     longer has is recorded UPLOAD_ABORTED and a new one started.
 //  5. Missing parts are sent, part_concurrency at a time; then Complete.
 const (
 	partsPerRecord  = 16
@@ -66,7 +72,15 @@ type openUpload struct {
 	key      string
 	partSize int64
 	parts    int
-	recorded map[int]string // part number → sha256 hex, from UPLOAD_PARTS
+	recorded map[int]recordedPart // by part number, from UPLOAD_PARTS
+}
+
+// recordedPart is a part as UPLOAD_PARTS recorded it: accepted by the
+// store with this size and ETag, after being sent with this SHA-256.
+type recordedPart struct {
+	sha256 string // hex
+	size   int64
+	etag   string // without quotes
 }
 
 // findOpenUpload reads the item's custody chain for its open upload.
@@ -77,14 +91,13 @@ func findOpenUpload(evs []custody.Event) *openUpload {
 		case custody.UploadStarted:
 			ps, _ := strconv.ParseInt(e.Details["part_size"], 10, 64)
 			n, _ := strconv.Atoi(e.Details["parts"])
-			st = &openUpload{uploadID: e.Details["upload_id"], key: e.Details["key"], partSize: ps, parts: n, recorded: map[int]string{}}
+			st = &openUpload{uploadID: e.Details["upload_id"], key: e.Details["key"], partSize: ps, parts: n, recorded: map[int]recordedPart{}}
 		case custody.UploadParts:
 			if st != nil && e.Details["upload_id"] == st.uploadID {
 				for k, v := range e.Details {
 					if num, ok := strings.CutPrefix(k, "part_"); ok {
 						if n, err := strconv.Atoi(num); err == nil {
-							sha, _, _ := strings.Cut(v, " ")
-							st.recorded[n] = sha
+							st.recorded[n] = parseRecordedPart(v)
 						}
 					}
 				}
@@ -101,6 +114,37 @@ func findOpenUpload(evs []custody.Event) *openUpload {
 		return nil
 	}
 	return st
+}
+
+// parseRecordedPart reads an UPLOAD_PARTS value: "sha256 size etag".
+func parseRecordedPart(v string) recordedPart {
+	f := strings.Fields(v)
+	var r recordedPart
+	if len(f) > 0 {
+		r.sha256 = f[0]
+	}
+	if len(f) > 1 {
+		r.size, _ = strconv.ParseInt(f[1], 10, 64)
+	}
+	if len(f) > 2 {
+		r.etag = f[2]
+	}
+	return r
+}
+
+// reusable reports whether part p, as ListParts shows it, can stand in the
+// resumed upload as local part of size l and SHA-256 sum: it has that size
+// and an ETag, and either the store reports sum as its checksum, or the
+// store reports none and the ledger recorded this very part (sum, size,
+// ETag) as accepted (see step 4 above).
+func reusable(p objstore.Part, l int64, sum digest.Sum, rec recordedPart) bool {
+	if p.Size != l || p.ETag == "" {
+		return false
+	}
+	if p.ChecksumSHA256 != "" {
+		return p.ChecksumSHA256 == sum.Base64()
+	}
+	return rec.sha256 == sum.Hex() && rec.size == l && rec.etag != "" && rec.etag == strings.Trim(p.ETag, `"`)
 }
 
 // partHashes caches the part sums of an item across attempts in this
@@ -208,7 +252,7 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 					continue
 				}
 				l := min(ps, req.Size-int64(i)*ps)
-				if p.Size == l && p.ChecksumSHA256 == sums[i].Base64() && p.ETag != "" {
+				if reusable(p, l, sums[i], st.recorded[p.Number]) {
 					have[p.Number] = p
 				}
 			}

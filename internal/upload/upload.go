@@ -24,8 +24,12 @@
 //     vault first: intact means damaged in transit (transient).
 //   - A multipart upload is named in the ledger (UPLOAD_STARTED) before its
 //     first part is sent and resumed after a crash from the parts the store
-//     holds with the right SHA-256 (see resume.go); uploads the ledger does
-//     not resume are aborted at start (Sweep).
+//     holds with the right SHA-256, or with the size and ETag the ledger
+//     recorded when the store reports no checksum (see resume.go); uploads
+//     the ledger does not resume are aborted at start (Sweep).
+//   - After a multipart upload the new version is read back and any Object
+//     Lock retention or tag the store dropped is applied to it and recorded
+//     (settle.go): Ceph RGW drops them.
 //   - The most urgent items go first (a retention class other than the
 //     default), and all uploads share one bandwidth Limiter.
 package upload
@@ -42,6 +46,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -435,7 +440,9 @@ func (u *Uploader) put(ctx context.Context, it custody.Item) (custody.Item, erro
 	}
 	var res objstore.PutResult
 	uploadID := ""
+	multipart := false
 	if mp, ok := u.store.(objstore.Multipart); ok && it.Size >= mp.MultipartThreshold() {
+		multipart = true
 		res, err = u.putMultipart(ctx, mp, it, req)
 		if st, ok := u.LastResume(it.ID); ok && !res.Reused {
 			uploadID = st.UploadID
@@ -456,6 +463,18 @@ func (u *Uploader) put(ctx context.Context, it custody.Item) (custody.Item, erro
 	if err != nil {
 		return it, fmt.Errorf("put %s: %w", key, err)
 	}
+	var applied []string
+	if multipart || res.Parts > 0 || res.ETag == "" {
+		// See settle: a multipart upload's lock and tags are not taken on
+		// trust, and an ETag the store did not return is read back.
+		var etag string
+		if applied, etag, err = u.settle(ctx, req, res.VersionID); err != nil {
+			return it, fmt.Errorf("put %s: %w", key, err)
+		}
+		if res.ETag == "" {
+			res.ETag = etag
+		}
+	}
 	it.State = custody.StateUploaded
 	it.ObjectKey, it.VersionID, it.RetainUntil = key, res.VersionID, until
 	it.LastError = ""
@@ -468,6 +487,9 @@ func (u *Uploader) put(ctx context.Context, it custody.Item) (custody.Item, erro
 	}
 	if uploadID != "" {
 		details["upload_id"] = uploadID
+	}
+	if len(applied) > 0 {
+		details["applied_after_upload"] = strings.Join(applied, ",")
 	}
 	if _, err := u.ledger.Append(ctx, custody.Event{
 		Type: custody.Uploaded, Actor: u.actor, Camera: it.Camera, Item: it.ID, SHA256: it.SHA256,

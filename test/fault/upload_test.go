@@ -53,7 +53,12 @@ type rig struct {
 
 func newRig(t *testing.T, tune func(*config.Config)) *rig {
 	t.Helper()
-	srv := s3srv.Start(t)
+	return newRigOn(t, s3srv.Start(t), tune)
+}
+
+// newRigOn is newRig on a given server (the shared Ceph RGW, say).
+func newRigOn(t *testing.T, srv *s3srv.Server, tune func(*config.Config)) *rig {
+	t.Helper()
 	bucket := srv.NewBucket(t)
 	srv.SetEnv(t)
 	proxy := faultproxy.Start(t, srv.Endpoint)

@@ -2,8 +2,10 @@ package s3store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
@@ -46,4 +48,71 @@ func TestContractVersityGW(t *testing.T) {
 func TestContractRGW(t *testing.T) {
 	q := storetest.Quirks{NoChecksums: true, MultipartDropsLock: true, MultipartNoETag: true}
 	storetest.Run(t, q, newStore(s3srv.RGW(t)))
+}
+
+// TestEnsureBucketDefaultRetention: store-init sets the bucket default
+// retention (the backstop for a store that drops an upload's lock) on a new
+// bucket and leaves an existing default alone. RGW applies it to a version
+// put without a lock of its own, multipart ones included, which is where
+// the backstop matters; VersityGW 1.8.0 stores the default but does not
+// apply it (its uploads keep their own lock, so nothing depends on it).
+func TestEnsureBucketDefaultRetention(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		srv     func(t *testing.T) *s3srv.Server
+		applies bool
+	}{
+		{"versitygw", func(t *testing.T) *s3srv.Server { return s3srv.Start(t) }, false},
+		{"rgw", func(t *testing.T) *s3srv.Server { return s3srv.RGW(t) }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := c.srv(t)
+			srv.SetEnv(t)
+			bucket := fmt.Sprintf("evt-default-%s-%d", c.name, time.Now().UnixNano()%1e9)
+			open := func(d s3store.DefaultRetention) *s3store.Store {
+				st, err := s3store.New(ctx, s3store.Config{
+					Endpoint: srv.Endpoint, Bucket: bucket, Region: s3srv.Region, PathStyle: true,
+					MultipartThreshold: storetest.MultipartSize, DefaultRetention: d,
+				}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			want := s3store.DefaultRetention{Mode: objstore.LockGovernance, Days: 3}
+			st := open(want)
+			if err := st.EnsureBucket(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := st.BucketDefaultRetention(ctx); err != nil || got != want {
+				t.Fatalf("default retention after store-init: %+v %v, want %+v", got, err, want)
+			}
+			// Run again with another default: the one in place stays.
+			if err := open(s3store.DefaultRetention{Mode: objstore.LockCompliance, Days: 1}).EnsureBucket(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := st.BucketDefaultRetention(ctx); got != want {
+				t.Errorf("default retention after a second store-init: %+v, want %+v kept", got, want)
+			}
+			for _, size := range []int{1000, storetest.MultipartSize} {
+				req := storetest.Request(fmt.Sprintf("nolock-%d.mp4", size), randBytes(20, size))
+				req.LockMode, req.RetainUntil = "", time.Time{}
+				res, err := st.Put(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				info, err := st.Stat(ctx, req.Key, res.VersionID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				minUntil := time.Now().Add(3*24*time.Hour - time.Hour)
+				applied := info.LockMode == objstore.LockGovernance && !info.RetainUntil.Before(minUntil)
+				if applied != c.applies {
+					t.Errorf("%d-byte version (%d parts) put without a lock: lock %q until %v; bucket default (GOVERNANCE, 3 days) applied: %v, want %v",
+						size, res.Parts, info.LockMode, info.RetainUntil, applied, c.applies)
+				}
+			}
+		})
+	}
 }

@@ -72,6 +72,18 @@ type Config struct {
 	// ResponseTimeout bounds the wait for a response after a request was
 	// sent; 0 means DefaultResponseTimeout.
 	ResponseTimeout time.Duration
+	// DefaultRetention is the bucket default retention EnsureBucket sets
+	// when the bucket has none (zero: none set). Every upload names its own
+	// lock; the default is a backstop for a store that drops it (Ceph RGW
+	// does on multipart uploads) until the uploader re-applies it.
+	DefaultRetention DefaultRetention
+}
+
+// DefaultRetention is an Object Lock bucket default: Mode (GOVERNANCE or
+// COMPLIANCE) for Days days from each version's creation.
+type DefaultRetention struct {
+	Mode string
+	Days int
 }
 
 // Store is an objstore.Store on one S3 bucket.
@@ -81,6 +93,7 @@ type Store struct {
 	region    string
 	prefix    string
 	threshold int64
+	defRet    DefaultRetention
 	log       *slog.Logger
 }
 
@@ -120,7 +133,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Store, error) {
 	if th <= 0 {
 		th = DefaultMultipartThreshold
 	}
-	return &Store{c: client, bucket: c.Bucket, region: awsCfg.Region, prefix: c.Prefix, threshold: th, log: log}, nil
+	return &Store{c: client, bucket: c.Bucket, region: awsCfg.Region, prefix: c.Prefix, threshold: th, defRet: c.DefaultRetention, log: log}, nil
 }
 
 // Client is the underlying SDK client, for tests and tools that need an S3
@@ -420,7 +433,9 @@ func (s *Store) Open(ctx context.Context, key, versionID string) (io.ReadCloser,
 // EnsureBucket creates the bucket with Object Lock (which brings
 // versioning) when it is missing, and otherwise checks that versioning and
 // Object Lock are both enabled: evidence must never land in a bucket where
-// a version can be overwritten or deleted at will.
+// a version can be overwritten or deleted at will. It then sets
+// Config.DefaultRetention as the bucket default when the bucket has none
+// (an existing default is left alone: it may only be stricter by design).
 func (s *Store) EnsureBucket(ctx context.Context) error {
 	_, err := s.c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
 	if err != nil {
@@ -461,7 +476,45 @@ func (s *Store) EnsureBucket(ctx context.Context) error {
 	if err != nil || lc.ObjectLockConfiguration == nil || lc.ObjectLockConfiguration.ObjectLockEnabled != types.ObjectLockEnabledEnabled {
 		return fmt.Errorf("bucket %s: Object Lock is not enabled; it can only be enabled when a bucket is created (use a new bucket name and store-init): %w", s.bucket, objstore.ErrInvalidRequest)
 	}
+	if s.defRet.Mode == "" || s.defRet.Days <= 0 {
+		return nil
+	}
+	if r := lc.ObjectLockConfiguration.Rule; r != nil && r.DefaultRetention != nil {
+		d := r.DefaultRetention
+		s.log.Info("bucket default retention present, left as is", "bucket", s.bucket,
+			"mode", d.Mode, "days", aws.ToInt32(d.Days), "years", aws.ToInt32(d.Years))
+		return nil
+	}
+	if _, err := s.c.PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
+		Bucket: aws.String(s.bucket),
+		ObjectLockConfiguration: &types.ObjectLockConfiguration{
+			ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+			Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
+				Mode: types.ObjectLockRetentionMode(s.defRet.Mode), Days: aws.Int32(int32(s.defRet.Days)),
+			}},
+		},
+	}); err != nil {
+		return mapErr("set the default retention of bucket", s.bucket, err)
+	}
+	s.log.Info("bucket default retention set", "bucket", s.bucket, "mode", s.defRet.Mode, "days", s.defRet.Days)
 	return nil
+}
+
+// BucketDefaultRetention is the bucket's Object Lock default retention
+// (zero when it has none).
+func (s *Store) BucketDefaultRetention(ctx context.Context) (DefaultRetention, error) {
+	lc, err := s.c.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(s.bucket)})
+	if err != nil {
+		if noLockConfig(err) {
+			return DefaultRetention{}, nil
+		}
+		return DefaultRetention{}, mapErr("get Object Lock configuration of bucket", s.bucket, err)
+	}
+	if lc.ObjectLockConfiguration == nil || lc.ObjectLockConfiguration.Rule == nil || lc.ObjectLockConfiguration.Rule.DefaultRetention == nil {
+		return DefaultRetention{}, nil
+	}
+	d := lc.ObjectLockConfiguration.Rule.DefaultRetention
+	return DefaultRetention{Mode: string(d.Mode), Days: int(aws.ToInt32(d.Days)) + 365*int(aws.ToInt32(d.Years))}, nil
 }
 
 // CountVersions counts the object versions (not delete markers) whose keys
