@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything evidenced's demo and tests need on a fresh Debian machine
-# of this kind (Go is already there): Debian packages, Go modules and the S3
-# server (versitygw, built from the Go module proxy and cached). Idempotent and
-# quick when everything is already present.
+# of this kind (Go is already there): Debian packages, Go modules and the two S3
+# servers the tests run against (versitygw, built from the Go module proxy and
+# cached; Ceph RGW, Debian's ceph-mon ceph-osd radosgw). Idempotent and quick
+# when everything is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,4 +27,5 @@ fi
 
 go mod download
 scripts/s3-server.sh install
+scripts/ceph-rgw.sh install
 echo "setup: ok"

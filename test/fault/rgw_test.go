@@ -59,6 +59,7 @@ func TestRGWMultipartLockedTaggedResumed(t *testing.T) {
 	}
 	sent := r.proxy.BodyBytes() - before
 	st, _ := r.up.LastResume(it.ID)
+	t.Logf("first attempt sent %d bytes; the resumed one %d bytes for a %d-byte recording (%+v)", before, sent, it.Size, st)
 	if !st.Resumed || st.PartsKept != 2 || st.PartsSent != 1 || sent > it.Size-2*ps+mib {
 		t.Errorf("resume: %+v, %d bytes sent; want parts 1-2 kept and only part 3 (%d bytes) sent", st, sent, it.Size-2*ps)
 	}

@@ -7,13 +7,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/objstore/storetest"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
 
-// TestMain stops the Ceph RGW TestContractRGW starts.
+// TestMain stops the Ceph RGW the RGW tests start (once per test binary).
 func TestMain(m *testing.M) { os.Exit(s3srv.Main(m)) }
 
 // newStore returns a constructor of stores on fresh buckets of srv, with a
@@ -111,6 +114,43 @@ func TestEnsureBucketDefaultRetention(t *testing.T) {
 				if applied != c.applies {
 					t.Errorf("%d-byte version (%d parts) put without a lock: lock %q until %v; bucket default (GOVERNANCE, 3 days) applied: %v, want %v",
 						size, res.Parts, info.LockMode, info.RetainUntil, applied, c.applies)
+				}
+			}
+		})
+	}
+}
+
+// TestLockedVersionNotDeletable: what Object Lock is for, asked of the
+// server itself (the Store has no delete): a COMPLIANCE version cannot be
+// deleted, even with a governance bypass; a GOVERNANCE one not without it.
+func TestLockedVersionNotDeletable(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		srv  func(t *testing.T) *s3srv.Server
+	}{
+		{"versitygw", func(t *testing.T) *s3srv.Server { return s3srv.Start(t) }},
+		{"rgw", func(t *testing.T) *s3srv.Server { return s3srv.RGW(t) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := c.srv(t)
+			st := newStore(srv)(t).(*s3store.Store)
+			for _, mode := range []string{objstore.LockCompliance, objstore.LockGovernance} {
+				req := storetest.Request("locked-"+mode+".mp4", randBytes(21, 2000))
+				req.LockMode = mode
+				res, err := st.Put(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				del := &s3.DeleteObjectInput{Bucket: aws.String(st.Bucket()), Key: aws.String("evidence/" + req.Key), VersionId: aws.String(res.VersionID)}
+				if mode == objstore.LockCompliance {
+					del.BypassGovernanceRetention = aws.Bool(true)
+				}
+				if _, err := srv.Client().DeleteObject(ctx, del); err == nil {
+					t.Errorf("%s version deleted (bypass %v)", mode, mode == objstore.LockCompliance)
+				}
+				if _, err := st.Stat(ctx, req.Key, res.VersionID); err != nil {
+					t.Errorf("%s version after the refused delete: %v", mode, err)
 				}
 			}
 		})
