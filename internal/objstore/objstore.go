@@ -6,11 +6,17 @@
 // uploads, and Verify, the one function that decides whether a stored version
 // really holds the bytes the custody ledger recorded.
 //
+// internal/objstore/storetest states this contract as tests and runs it on
+// memstore, VersityGW and Ceph RGW; where a server departs from S3 it says
+// so there (storetest.Quirks).
+//
 // Invariants every Store implementation keeps:
 //   - Put never trusts the transport: the SHA-256 the caller computed travels
 //     with the upload and the store checks it (whole object for a single put,
 //     each part for a multipart one); a mismatch fails with ErrChecksumMismatch
-//     and leaves no version behind.
+//     and leaves no version behind. (s3store sends it twice: as
+//     x-amz-checksum-sha256 and as the signed payload hash; Ceph RGW ignores
+//     the first and enforces the second.)
 //   - Put is idempotent per (key, SHA-256, size): when the newest version of
 //     the key already holds that content, Put returns it (Reused) and writes
 //     nothing, so a retry after a crash or a lost response never creates a

@@ -15,15 +15,21 @@ import (
 // from zero.
 //
 // Contract:
-//   - CreateMultipart applies req's metadata, tags, content type and Object
-//     Lock to the object the upload will become; req.Body is not read.
+//   - CreateMultipart asks for req's metadata, tags, content type and Object
+//     Lock on the object the upload will become; req.Body is not read. Some
+//     stores drop the lock and tags (Ceph RGW 16.2), so whoever completes
+//     an upload checks the new version and applies what is missing
+//     (Retainer, Tagger; the uploader does).
 //   - UploadPart sends size bytes of body from off as part n (1-based) with
 //     sum as its x-amz-checksum-sha256; the store refuses a part whose bytes
 //     do not hash to sum (ErrChecksumMismatch). Sending a part number again
 //     replaces the part.
 //   - ListParts returns the parts the store holds for the upload, by number,
-//     each with the SHA-256 the store computed (base64) when it reports one;
-//     ErrNotFound when the upload no longer exists (completed or aborted).
+//     each with its size, its ETag (as UploadPart returned it) and the
+//     SHA-256 the store computed (base64) when it reports one (RGW does
+//     not); ErrNotFound when the upload no longer exists (completed or
+//     aborted).
+//   - CompleteMultipart's result may carry no ETag (RGW); Stat reports it.
 //   - CompleteMultipart assembles parts (1..N, all present) into a new
 //     version and returns it; AbortMultipart discards the upload and its
 //     parts (ErrNotFound if it is gone already).
