@@ -11,7 +11,8 @@
 #        scripts/ceph-rgw.sh stop [DIR]        stop the cluster started with DIR (by its PIDs)
 #        scripts/ceph-rgw.sh env [DIR]         print the AWS_* exports for a client
 #
-# Environment: RGW_DIR (default /tmp/evidenced-rgw), RGW_PORT (gateway,
+# Environment: RGW_OWNER_PID (when set, the cluster is stopped once that
+# process is gone: the tests set it), RGW_DIR (default /tmp/evidenced-rgw), RGW_PORT (gateway,
 # default 7480), RGW_MON_PORT (monitor, default 3300), RGW_ACCESS_KEY /
 # RGW_SECRET_KEY (default testaccess / testsecret123), RGW_MEM_BYTES (the
 # in-memory OSD's capacity, default 2 GiB; RAM is used only as data arrives).
@@ -159,6 +160,14 @@ CONF
   radosgw-admin -c "$conf" user create --uid=evidenced-test --display-name=evidenced-test \
     --access-key="$RGW_ACCESS_KEY" --secret-key="$RGW_SECRET_KEY" >>"$log" 2>&1 \
     || { cat "$log" >&2; cmd_stop; die "radosgw-admin user create failed"; }
+  if [ -n "${RGW_OWNER_PID:-}" ]; then
+    # Stop the cluster when its owner (a test binary) is gone, even if it was
+    # killed before it could stop it.
+    local self; self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+    setsid bash -c 'while kill -0 "$1" 2>/dev/null; do sleep 2; done; "$2" stop "$3"' watchdog \
+      "$RGW_OWNER_PID" "$self" "$RGW_DIR" </dev/null >/dev/null 2>&1 &
+    echo $! >"$RGW_DIR/run/watchdog.pid"
+  fi
   echo "ceph-rgw: radosgw ready on $(endpoint) in $((SECONDS - t0)) s (state $RGW_DIR)"
   echo "ceph-rgw: client environment:"
   cmd_env | sed 's/^/  /'
@@ -166,16 +175,26 @@ CONF
 
 cmd_stop() {
   [ $# -ge 1 ] && RGW_DIR=$1
-  local stopped=()
-  # The gateway first, the monitor last: each depends on the ones after it.
+  local stopped=() pids=()
+  # All at once, then SIGKILL after 2 s: the cluster is throwaway (its OSD
+  # keeps everything in memory), so a slow clean shutdown buys nothing.
   for d in client.rgw.a osd.0 mon.a; do
     local pid
     pid=$(pid_of $d) || continue
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    stopped+=("$d:$pid")
+    pids+=("$pid"); stopped+=("$d:$pid")
   done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  done
+  if [ -f "$RGW_DIR/run/watchdog.pid" ]; then
+    local w; w=$(cat "$RGW_DIR/run/watchdog.pid")
+    # Only the watchdog this script started (not the one running this stop).
+    if [ "$w" != "$$" ] && [ "$w" != "${PPID:-}" ] && tr '\0' ' ' <"/proc/$w/cmdline" 2>/dev/null | grep -q watchdog; then
+      kill "$w" 2>/dev/null || true
+    fi
+  fi
   rm -f "$RGW_DIR"/run/*.pid 2>/dev/null || true
   if [ ${#stopped[@]} -gt 0 ]; then echo "ceph-rgw: stopped ${stopped[*]}"; else echo "ceph-rgw: not running for $RGW_DIR"; fi
 }

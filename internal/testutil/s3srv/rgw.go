@@ -115,10 +115,12 @@ func startRGW() (*Server, error) {
 	cmd := exec.CommandContext(ctx, script, "start", dir)
 	cmd.Env = append(os.Environ(),
 		"RGW_PORT="+strconv.Itoa(port), "RGW_MON_PORT="+strconv.Itoa(monPort),
+		"RGW_OWNER_PID="+strconv.Itoa(os.Getpid()), // stopped even if this binary is killed
 		"RGW_ACCESS_KEY="+AccessKey, "RGW_SECRET_KEY="+SecretKey)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		_ = stopRGW(dir)
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("%s start %s: %w\n%s", script, dir, err, out)
 	}
 	return &Server{
