@@ -159,6 +159,23 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/upload"},
 	},
 	{
+		ID:          "upload-multipart-lock-not-reapplied",
+		File:        "internal/upload/settle.go",
+		Desc:        "a lock a store dropped from a multipart upload (Ceph RGW) is not put back on the version",
+		Original:    `	if lockMissing(info, req) {`,
+		Replacement: `	if false {`,
+		Packages:    []string{"./internal/upload"},
+		Run:         "TestMultipartLockReapplied",
+	},
+	{
+		ID:          "memstore-no-sha256-check",
+		File:        "internal/objstore/memstore/memstore.go",
+		Desc:        "the in-memory stand-in stores a body that does not hash to the SHA-256 it was sent with",
+		Original:    `	if digest.Bytes(data) != req.SHA256 {`,
+		Replacement: `	if false {`,
+		Packages:    []string{"./internal/objstore/memstore"},
+	},
+	{
 		ID:          "s3store-checksum-not-sent",
 		File:        "internal/objstore/s3store/s3store.go",
 		Desc:        "a single PUT does not send the recorded SHA-256 for the server to check the body against",
