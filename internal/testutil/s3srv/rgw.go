@@ -22,7 +22,7 @@ import (
 //
 // When Ceph is not installed or does not start, the test is skipped —
 // unless EVIDENCED_REQUIRE_RGW is set (scripts/test.sh sets it), where it
-// fails.
+// fails. With -short the RGW tests are skipped.
 
 // rgwStartTimeout bounds scripts/ceph-rgw.sh start (~15 s when the machine
 // is quiet).
@@ -39,6 +39,11 @@ var rgw struct {
 // Give each test its own bucket (NewBucket).
 func RGW(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		// Starting a cluster costs ~15-20 s; -short runs (the mutation
+		// gate) leave it out.
+		t.Skip("Ceph RGW: not in -short")
+	}
 	rgw.once.Do(func() { rgw.srv, rgw.err = startRGW() })
 	if rgw.err != nil {
 		if os.Getenv("EVIDENCED_REQUIRE_RGW") != "" {
