@@ -14,17 +14,24 @@ import (
 
 // powerCutDaemon starts the daemon the way startScript does (uid 999, group
 // disk, CAP_SYS_ADMIN only), vault only. Its argument is the run number.
-// In run 1 the first VAULTED record the daemon logs (it logs each event
-// after the ledger's commit, fsync included, returned) cuts the power to
-// the vault disk at once, from the guest, with no round trip to the host.
+//
+// In run 1 the power goes at a chosen moment, from the guest, with no round
+// trip to the host: when the daemon logs the second recording's "vault
+// stored" (Store has returned: the copy is renamed into items/ and, by the
+// vault's contract, durable; the first recording is VAULTED by then), the
+// loop that reads its log freezes it (SIGSTOP, before even echoing the
+// line) and runs /etc/e2e/cut.
 const powerCutDaemon = `#!/bin/sh
 echo "@@ DAEMON_START run=$1" > /dev/ttyS1
+n=0 pid=
 ( /usr/bin/setpriv --reuid=999 --regid=999 --groups=6 --inh-caps=-all,+sys_admin --ambient-caps=-all,+sys_admin --bounding-set=-all,+sys_admin --no-new-privs -- %s; echo "daemon exited rc=$?" ) 2>&1 | while IFS= read -r l; do
-  echo "@@ LOG $l"
+  [ -n "$pid" ] || pid=$(pidof evidenced)
   case "$l" in
-    *'msg="custody event appended"'*'type=VAULTED'*)
-      [ "$1" = 1 ] && mkdir /tmp/cut 2>/dev/null && /etc/e2e/cut "$l" ;;
+    *'msg="vault stored"'*)
+      n=$((n+1))
+      if [ "$1" = 1 ] && [ $n = 2 ]; then kill -STOP $pid; echo "@@ LOG $l"; /etc/e2e/cut $pid "$l"; continue; fi ;;
   esac
+  echo "@@ LOG $l"
 done > /dev/ttyS1
 `
 
@@ -45,17 +52,25 @@ chown -R 999:999 /var/lib/evidenced /run/evidenced
 /etc/e2e/daemon 1
 `
 
-// powerCut is the cut: the vault disk's table becomes dm-flakey with no up
-// time and drop_writes, so from now on every write and every flush is
-// acknowledged and lost, as in a machine whose power just went (its disk
-// keeps what it had been given). --nolockfs: suspending must not freeze
-// the file system, which would write back everything first.
+// powerCut is the cut. The daemon ($1) is frozen; six seconds pass, more
+// than ext4's journal commit interval (5 s) and less than the page cache's
+// dirty expiry (30 s), so the file system's metadata (a rename into items/)
+// is on disk by the journal's own clock whether or not anyone synced, and
+// data nobody synced is not. Then the vault disk's table becomes dm-flakey
+// with no up time and drop_writes: from now on every write and every flush
+// is acknowledged and lost, as in a machine whose power just went (its disk
+// keeps what it had been given). --nolockfs: suspending must not freeze the
+// file system, which would write back everything first. The daemon then
+// runs on, into the void, until the host kills it.
 const powerCut = `#!/bin/sh
 export DM_DISABLE_UDEV=1
+echo "@@ FROZEN $1" > /dev/ttyS1
+sleep 6
 dmsetup suspend --nolockfs --noflush vault &&
   dmsetup load vault --table "0 $(cat /sys/block/vda/size) flakey /dev/vda 0 0 3600 1 drop_writes" &&
   dmsetup resume vault &&
-  echo "@@ CUT after: $1" || echo "@@ CUT_FAILED"
+  echo "@@ CUT after: $2" > /dev/ttyS1 || echo "@@ CUT_FAILED" > /dev/ttyS1
+kill -CONT $1
 `
 
 // powerBack is what a reboot does to the state directory: the daemon is
@@ -138,14 +153,17 @@ func readCustody(t *testing.T, path, camera string) custodyOf {
 
 // TestUSBPowerCut cuts the power to the vault disk during an ingest and
 // restarts the daemon on what survived. The state directory (ledger, vault,
-// key) is ext4 on a device-mapper device; the moment the ledger has a
-// VAULTED record, the device starts dropping every write. The daemon is
-// killed, the file system unmounted, the page cache dropped and the device
-// re-created plain: only what reached the disk before the cut is there.
-// Then every recording the surviving ledger calls VAULTED must be in the
-// vault byte-identical to the camera's file, the ledger must verify, and a
-// restarted daemon must copy the rest from the camera, each recording
-// vaulted exactly once in the end.
+// key) is ext4 on a device-mapper device; once the first recording is
+// VAULTED and the second one's Store has returned, the daemon is frozen and
+// the device starts dropping every write (powerCut says why it waits 6 s
+// first). The daemon is killed, the file system unmounted, the page cache
+// dropped and the device re-created plain: only what reached the disk
+// before the cut is there. Then every event logged as committed must be in
+// the ledger, which must verify (on the host and with evidenced verify);
+// every recording the ledger calls COPIED or VAULTED, and the one whose
+// Store returned, must be in the vault, and every file there must be
+// byte-identical to the camera's; a restarted daemon must copy the rest
+// from the camera, each recording vaulted exactly once in the end.
 func TestUSBPowerCut(t *testing.T) {
 	cache := prepare(t)
 	tStart := time.Now()
@@ -179,36 +197,45 @@ func TestUSBPowerCut(t *testing.T) {
 	ready := wait(0, `msg="watching USB for docked cameras"`, 60*time.Second)
 	t.Logf("boot to daemon ready: %s", ready.At.Sub(vm.Started).Round(time.Millisecond))
 
-	// Run 1: dock; the first VAULTED cuts the power.
+	// Run 1: dock; the second recording's "vault stored" cuts the power.
 	mk := vm.Mark()
 	tPlug := time.Now()
 	must(t, vm.Plug("cam", cam.image, "BWC-0001", 1))
-	cut := wait(mk, `^CUT`, 180*time.Second)
+	frozen := wait(mk, `^FROZEN `, 180*time.Second)
+	cut := wait(mk, `^CUT`, 60*time.Second)
 	if strings.HasPrefix(cut.Text, "CUT_FAILED") {
 		t.Fatal("dmsetup could not switch the vault disk to dm-flakey")
 	}
-	var cutSeq uint64
-	if m := regexp.MustCompile(` seq=([0-9]+) type=VAULTED`).FindStringSubmatch(cut.Text); m != nil {
-		fmt.Sscan(m[1], &cutSeq)
-	} else {
-		t.Fatalf("cut line names no VAULTED seq: %s", cut.Text)
+	m := regexp.MustCompile(`msg="vault stored" item=([a-z0-9_-]+) `).FindStringSubmatch(cut.Text)
+	if m == nil {
+		t.Fatalf("cut line names no stored item: %s", cut.Text)
 	}
-	t.Logf("power cut %s after the camera was plugged, after VAULTED seq %d", cut.At.Sub(tPlug).Round(time.Millisecond), cutSeq)
+	stored := m[1]
+	// Every event the daemon logged before it was frozen had been committed
+	// (lines still in the log pipe then are read after the cut: not counted).
+	var committed uint64
+	for _, l := range vm.Lines(mk, `msg="custody event appended" seq=`) {
+		if l.At.After(frozen.At) {
+			break
+		}
+		var seq uint64
+		fmt.Sscan(l.Text[strings.Index(l.Text, "seq=")+len("seq="):], &seq)
+		committed = max(committed, seq)
+	}
+	t.Logf("power cut %s after the camera was plugged; frozen after item %s was stored, ledger seq %d committed",
+		cut.At.Sub(tPlug).Round(time.Millisecond), stored, committed)
 	// Let the daemon write into the void for a moment, as it would until
 	// the power supply's capacitors drain: the more it believes it did,
 	// the more the restart must find undone.
 	time.Sleep(time.Second)
 	t.Logf("after the cut: %s", sh("/etc/e2e/powerback"))
-	if l := vm.Lines(mk, `dock complete|SAFE_TO_UNDOCK`); len(l) != 0 {
-		t.Logf("the daemon finished the dock after the cut (lost with it): %s", l[0].Text)
-	}
 
 	// What survived.
 	sh("cp /var/lib/evidenced/ledger.db /out/ledger-cut.db && sync")
 	before := readCustody(t, filepath.Join(dir, "out/ledger-cut.db"), "BWC-0001")
 	held := vaultHashes(t, vm)
-	if before.head < cutSeq {
-		t.Errorf("the ledger came back with head seq %d; VAULTED seq %d was committed (fsync returned) before the cut", before.head, cutSeq)
+	if before.head < committed {
+		t.Errorf("the ledger came back with head seq %d; seq %d was committed (fsync returned) before the cut", before.head, committed)
 	}
 	survived := 0
 	for rel, want := range cam.manifest {
@@ -219,12 +246,6 @@ func TestUSBPowerCut(t *testing.T) {
 		survived++
 		if v := before.vaulted[id]; len(v) != 1 || v[0] != want {
 			t.Errorf("%s (%s): VAULTED %v before the cut, camera file %s", rel, id, v, want)
-		}
-		switch got, ok := held[id]; {
-		case !ok:
-			t.Errorf("%s (%s) is VAULTED in the ledger but its vault file did not survive the power cut", rel, id)
-		case got != want:
-			t.Errorf("%s (%s) is VAULTED in the ledger but its vault file reads back as %s after the power cut, camera file %s", rel, id, got, want)
 		}
 	}
 	if survived == 0 || survived == len(cam.manifest) {
@@ -265,6 +286,31 @@ func TestUSBPowerCut(t *testing.T) {
 			}
 		} else if n := len(after.copiedAt[rel]); n != len(before.copiedAt[rel]) {
 			t.Errorf("%s: VAULTED before the cut, yet copied again (%d COPIED, %d before)", rel, n, len(before.copiedAt[rel]))
+		}
+	}
+	// The vault after the cut, now that every recording's item is known:
+	// each file under items/ is a complete copy (never a torn one), and the
+	// recordings the ledger had COPIED or VAULTED, and the one whose Store
+	// had returned, are there.
+	relOf := map[string]string{}
+	for rel, id := range after.itemOf {
+		relOf[id] = rel
+	}
+	for id, got := range held {
+		if rel, ok := relOf[id]; !ok || got != cam.manifest[rel] {
+			t.Errorf("after the power cut the vault holds %s (%s) reading as %s; the camera file is %s", id, rel, got, cam.manifest[rel])
+		}
+	}
+	durable := map[string]string{stored: "its Store returned before the cut"}
+	for _, id := range before.itemOf {
+		durable[id] = "COPIED in the surviving ledger"
+		if len(before.vaulted[id]) > 0 {
+			durable[id] = "VAULTED in the surviving ledger"
+		}
+	}
+	for id, why := range durable {
+		if _, ok := held[id]; !ok {
+			t.Errorf("%s (%s): %s, but its vault file did not survive the power cut", id, relOf[id], why)
 		}
 	}
 	if len(after.vaulted) != len(cam.manifest) {
