@@ -39,12 +39,18 @@ done > /dev/ttyS1
 // the ext4 disk /dev/vda behind a device-mapper device that passes
 // everything through (a linear table), then starts run 1. DM_DISABLE_UDEV:
 // no udevd runs; dmsetup makes /dev/mapper/* itself.
+//
+// commit=60: ext4 commits its journal on its own every 60 s instead of 5,
+// so what reaches the disk before the cut is what someone synced (an
+// fsync, the directory's or the ledger's), not what the journal's timer
+// happened to commit in the second or two the cut takes under TCG. Data
+// nobody synced stays in the page cache for 30 s (the dirty expiry).
 const powerCutStart = `#!/bin/sh
 export DM_DISABLE_UDEV=1
 mkdir -p /run/evidenced/mnt /var/lib/evidenced
 modprobe crc32c_generic && modprobe ext4 && modprobe dm-flakey &&
   dmsetup create vault --table "0 $(cat /sys/block/vda/size) linear /dev/vda 0" &&
-  mount -t ext4 /dev/mapper/vault /var/lib/evidenced &&
+  mount -t ext4 -o commit=60 /dev/mapper/vault /var/lib/evidenced &&
   echo "@@ VAULT_DISK $(df -k /var/lib/evidenced | tail -1)" > /dev/ttyS1 || { echo "@@ VAULT_DISK_FAILED" > /dev/ttyS1; exit 1; }
 echo 'sd[a-z].* 0:6 0660' > /etc/mdev.conf
 /bin/mdev -d   # netlink daemon: the kernel has no uevent helper
@@ -52,20 +58,16 @@ chown -R 999:999 /var/lib/evidenced /run/evidenced
 /etc/e2e/daemon 1
 `
 
-// powerCut is the cut. The daemon ($1) is frozen; six seconds pass, more
-// than ext4's journal commit interval (5 s) and less than the page cache's
-// dirty expiry (30 s), so the file system's metadata (a rename into items/)
-// is on disk by the journal's own clock whether or not anyone synced, and
-// data nobody synced is not. Then the vault disk's table becomes dm-flakey
-// with no up time and drop_writes: from now on every write and every flush
-// is acknowledged and lost, as in a machine whose power just went (its disk
-// keeps what it had been given). --nolockfs: suspending must not freeze the
-// file system, which would write back everything first. The daemon then
-// runs on, into the void, until the host kills it.
+// powerCut is the cut. The daemon ($1) is frozen; the vault disk's table
+// becomes dm-flakey with no up time and drop_writes: from now on every
+// write and every flush is acknowledged and lost, as in a machine whose
+// power just went (its disk keeps what it had been given). --nolockfs:
+// suspending must not freeze the file system, which would write back
+// everything first. The daemon then runs on, into the void, until the host
+// kills it.
 const powerCut = `#!/bin/sh
 export DM_DISABLE_UDEV=1
 echo "@@ FROZEN $1" > /dev/ttyS1
-sleep 6
 dmsetup suspend --nolockfs --noflush vault &&
   dmsetup load vault --table "0 $(cat /sys/block/vda/size) flakey /dev/vda 0 0 3600 1 drop_writes" &&
   dmsetup resume vault &&
@@ -155,8 +157,7 @@ func readCustody(t *testing.T, path, camera string) custodyOf {
 // restarts the daemon on what survived. The state directory (ledger, vault,
 // key) is ext4 on a device-mapper device; once the first recording is
 // VAULTED and the second one's Store has returned, the daemon is frozen and
-// the device starts dropping every write (powerCut says why it waits 6 s
-// first). The daemon is killed, the file system unmounted, the page cache
+// the device starts dropping every write. The daemon is killed, the file system unmounted, the page cache
 // dropped and the device re-created plain: only what reached the disk
 // before the cut is there. Then every event logged as committed must be in
 // the ledger, which must verify (on the host and with evidenced verify);
