@@ -202,7 +202,10 @@ func TestUSBPowerCut(t *testing.T) {
 	mk := vm.Mark()
 	tPlug := time.Now()
 	must(t, vm.Plug("cam", cam.image, "BWC-0001", 1))
-	frozen := wait(mk, `^FROZEN `, 180*time.Second)
+	frozen := wait(mk, `^FROZEN`, 180*time.Second)
+	if !regexp.MustCompile(`^FROZEN [0-9]+$`).MatchString(frozen.Text) {
+		t.Fatalf("the daemon was not frozen before the cut (no pid): %s", frozen.Text)
+	}
 	cut := wait(mk, `^CUT`, 60*time.Second)
 	if strings.HasPrefix(cut.Text, "CUT_FAILED") {
 		t.Fatal("dmsetup could not switch the vault disk to dm-flakey")
