@@ -22,8 +22,10 @@ step() { printf '[usb-e2e-setup %5.1fs] %s\n' "$(echo "$(date +%s.%N) - $T0" | b
 # 1. Host packages. pkg-config + libusb-1.0-0-dev: gousb's '#cgo pkg-config'.
 # e2fsprogs: mkfs.ext4 for the long run's vault disk (EVIDENCED_USB_LONG=1).
 # libkmod2 libssl3 libacl1 libselinux1: what udevadm (step 5) links against.
+# dmsetup: the power-cut test's device-mapper tables (copied into the guest).
 PKGS="qemu-system-x86 qemu-utils busybox-static libusb-1.0-0-dev pkg-config dosfstools mtools
-      exfatprogs cpio kmod fdisk socat xz-utils bc ffmpeg e2fsprogs libkmod2 libssl3 libacl1 libselinux1"
+      exfatprogs cpio kmod fdisk socat xz-utils bc ffmpeg e2fsprogs libkmod2 libssl3 libacl1 libselinux1
+      dmsetup"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -73,8 +75,10 @@ if [ "$(cat build/base.stamp 2>/dev/null)" != "$stamp" ] || [ ! -s build/base.cp
   MODS="xhci-pci usb-storage sd_mod vfat exfat nls_cp437 nls_iso8859-1 nls_utf8 nls_ascii
         virtio_pci virtio_net 9pnet_virtio 9p virtio_blk configfs dummy_hcd libcomposite usb_f_mass_storage"
   # Shipped but not loaded at boot: ext4 for the vault disk of the long run
-  # (EVIDENCED_USB_LONG=1), whose >4 GiB recording does not fit in guest RAM.
-  LAZY_MODS="ext4 crc32c_generic"   # ext4 needs crc32c (a softdep, so named here)
+  # (EVIDENCED_USB_LONG=1), whose >4 GiB recording does not fit in guest RAM,
+  # and of the power-cut test (TestUSBPowerCut), which puts it behind
+  # device-mapper: linear, then dm-flakey dropping every write.
+  LAZY_MODS="ext4 crc32c_generic dm-flakey"   # ext4 needs crc32c (a softdep, so named here)
   for m in $MODS $LAZY_MODS; do
     modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1=="insmod"{print $2}'
   done | sort -u | while read -r ko; do

@@ -117,6 +117,21 @@ func daemon(t *testing.T, out string) (bin, cmdline string) {
 	return bin, "/usr/bin/evidenced run --config /etc/evidenced/evidenced.yaml"
 }
 
+// daemonFiles is the guest's part of the overlay that runs the daemon as
+// startScript does: the binary, its libraries, util-linux setpriv (busybox's
+// cannot change the user) and the config (guestConfig with storeCfg).
+func daemonFiles(t *testing.T, dir, storeCfg string) (bin, cmdline string, files map[string]File) {
+	t.Helper()
+	bin, cmdline = daemon(t, dir)
+	binData, err := os.ReadFile(bin)
+	must(t, err)
+	files = sharedLibs(t, bin)
+	files["/usr/bin/"+filepath.Base(bin)] = File{Mode: 0o755, Data: binData}
+	addHostTool(t, files, "setpriv")
+	files["/etc/evidenced/evidenced.yaml"] = File{Mode: 0o644, Data: []byte(fmt.Sprintf(guestConfig, storeCfg))}
+	return bin, cmdline, files
+}
+
 // sharedLibs lists what the dynamic binary needs (ldd), for the guest.
 func sharedLibs(t *testing.T, bin string) map[string]File {
 	t.Helper()
@@ -177,6 +192,87 @@ func udevTest(t *testing.T, vm *VM, dev string) string {
 		"LD_LIBRARY_PATH=/out/udev/lib:/lib/x86_64-linux-gnu /out/udev/udevadm test --action=add /sys/class/block/"+dev+" 2>&1 | grep -E '^[A-Z_]+=|^run: |rules:[0-9]+'", 60*time.Second)
 	if err != nil || rc != 0 {
 		t.Fatalf("udevadm test %s in the guest: rc=%d %v\n%s", dev, rc, err, out)
+	}
+	return out
+}
+
+// addHostTool puts a program of this machine (found on PATH) in the guest
+// at /usr/bin/<name>, with the libraries it links against.
+func addHostTool(t *testing.T, files map[string]File, name string) {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		unavailable(t, "%s not installed", name)
+	}
+	b, err := os.ReadFile(p)
+	must(t, err)
+	for lib, f := range sharedLibs(t, p) {
+		files[lib] = f
+	}
+	files["/usr/bin/"+name] = File{Mode: 0o755, Data: b}
+}
+
+// writeInitrd writes dir/initrd.cpio: the cached base initramfs, then parts
+// (more archives), then an overlay archive of files.
+func writeInitrd(t *testing.T, cache, dir string, files map[string]File, parts ...[]byte) string {
+	t.Helper()
+	initrd, err := os.ReadFile(filepath.Join(cache, "build/base.cpio"))
+	must(t, err)
+	for _, p := range parts {
+		initrd = append(initrd, p...)
+	}
+	var overlay bytes.Buffer
+	must(t, WriteCPIO(&overlay, files))
+	path := filepath.Join(dir, "initrd.cpio")
+	must(t, os.WriteFile(path, append(initrd, overlay.Bytes()...), 0o644))
+	return path
+}
+
+// vaultDisk makes an empty ext4 image of size bytes in dir and returns the
+// QEMU options that attach it as the guest's /dev/vda. The image is sparse
+// and attached with detect-zeroes=unmap, so zeros written to it cost
+// nothing on the host.
+func vaultDisk(t *testing.T, dir string, size int64) []string {
+	t.Helper()
+	vimg := filepath.Join(dir, "vault.img")
+	vf, err := os.Create(vimg)
+	must(t, err)
+	must(t, vf.Truncate(size))
+	must(t, vf.Close())
+	run(t, dir, nil, "mkfs.ext4", "-q", "-F", "-L", "vault", "-E", "lazy_itable_init=0,lazy_journal_init=0", vimg)
+	return []string{"-drive", "if=none,id=vault,format=raw,discard=unmap,detect-zeroes=unmap,file=" + vimg, "-device", "virtio-blk-pci,drive=vault"}
+}
+
+// closeOnCleanup powers vm off when the test ends and, if it failed, logs
+// the harness channel and the last consoleTail bytes of the kernel console.
+func closeOnCleanup(t *testing.T, vm *VM, consoleTail int) {
+	t.Cleanup(func() {
+		vm.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(vm.Opts.Dir, "ev.log"))
+			t.Logf("ev.log:\n%s", tail(string(b), 12000))
+			b, _ = os.ReadFile(filepath.Join(vm.Opts.Dir, "console.log"))
+			t.Logf("console.log (tail):\n%s", tail(string(b), consoleTail))
+		}
+	})
+}
+
+// mustWait is vm.Wait that fails the test on a timeout.
+func mustWait(t *testing.T, vm *VM, from int, re string, d time.Duration) Line {
+	t.Helper()
+	l, _, err := vm.Wait(from, re, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// mustSh runs a guest command that must succeed and returns its output.
+func mustSh(t *testing.T, vm *VM, cmd string, d time.Duration) string {
+	t.Helper()
+	out, rc, err := vm.Sh(cmd, d)
+	if err != nil || rc != 0 {
+		t.Fatalf("guest: %s: rc=%d %v\n%s", cmd, rc, err, out)
 	}
 	return out
 }
@@ -611,43 +707,15 @@ func TestUSBDock(t *testing.T) {
 	m.add("images_s", time.Since(t0).Round(time.Millisecond))
 
 	// The guest: base initramfs + overlay (daemon, libraries, config, start).
-	bin, cmdline := daemon(t, dir)
-	binData, err := os.ReadFile(bin)
-	must(t, err)
-	files := sharedLibs(t, bin)
-	files["/usr/bin/"+filepath.Base(bin)] = File{Mode: 0o755, Data: binData}
-	// util-linux setpriv (busybox's cannot change the user) drops the
-	// daemon's privileges in the start script.
-	setpriv, err := exec.LookPath("setpriv")
-	must(t, err)
-	sp, err := os.ReadFile(setpriv)
-	must(t, err)
-	for p, f := range sharedLibs(t, setpriv) {
-		files[p] = f
-	}
-	files["/usr/bin/setpriv"] = File{Mode: 0o755, Data: sp}
-	files["/etc/evidenced/evidenced.yaml"] = File{Mode: 0o644, Data: []byte(fmt.Sprintf(guestConfig, storeCfg))}
+	bin, cmdline, files := daemonFiles(t, dir, storeCfg)
 	prelude, extra := "", []string(nil)
 	if long {
 		// The >4 GiB copy needs a vault on disk: the guest's root is RAM.
-		// A sparse ext4 image, attached with detect-zeroes=unmap so that
-		// the recording's zeros cost nothing on the host.
-		vimg := filepath.Join(dir, "vault.img")
-		vf, err := os.Create(vimg)
-		must(t, err)
-		must(t, vf.Truncate(10<<30))
-		must(t, vf.Close())
-		run(t, dir, nil, "mkfs.ext4", "-q", "-F", "-L", "vault", "-E", "lazy_itable_init=0,lazy_journal_init=0", vimg)
-		extra = []string{"-drive", "if=none,id=vault,format=raw,discard=unmap,detect-zeroes=unmap,file=" + vimg, "-device", "virtio-blk-pci,drive=vault"}
+		extra = vaultDisk(t, dir, 10<<30)
 		prelude = vaultDiskStart
 	}
 	files["/etc/e2e/start"] = File{Mode: 0o755, Data: []byte(fmt.Sprintf(startScript, s3srv.AccessKey, s3srv.SecretKey, prelude, cmdline))}
-	var overlay bytes.Buffer
-	must(t, WriteCPIO(&overlay, files))
-	base, err := os.ReadFile(filepath.Join(cache, "build/base.cpio"))
-	must(t, err)
-	initrd := filepath.Join(dir, "initrd.cpio")
-	must(t, os.WriteFile(initrd, append(base, overlay.Bytes()...), 0o644))
+	initrd := writeInitrd(t, cache, dir, files)
 
 	port := 0
 	if srv != nil {
@@ -660,15 +728,7 @@ func TestUSBDock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		vm.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "ev.log"))
-			t.Logf("ev.log:\n%s", tail(string(b), 12000))
-			b, _ = os.ReadFile(filepath.Join(dir, "console.log"))
-			t.Logf("console.log (tail):\n%s", tail(string(b), 3000))
-		}
-	})
+	closeOnCleanup(t, vm, 3000)
 	ready, _, err := vm.Wait(0, `^READY `, 120*time.Second)
 	must(t, err)
 	m.add("boot_to_ready_s", ready.At.Sub(vm.Started).Seconds())
@@ -689,11 +749,7 @@ func TestUSBDock(t *testing.T) {
 
 	wait := func(t *testing.T, from int, re string, d time.Duration) Line {
 		t.Helper()
-		l, _, err := vm.Wait(from, re, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
+		return mustWait(t, vm, from, re, d)
 	}
 
 	// undocked waits for the USB source to see the camera leave its bay and

@@ -202,14 +202,9 @@ func TestUSBDockSystemd(t *testing.T) {
 	creds := fmt.Sprintf("AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n", s3srv.AccessKey, s3srv.SecretKey)
 	install := installScript(t, root, creds)
 	files["/e2e/install.sh"] = File{Mode: 0o755, Data: []byte(install)}
-	var overlay strings.Builder
-	must(t, WriteCPIO(&overlay, files))
-	base, err := os.ReadFile(filepath.Join(cache, "build/base.cpio"))
-	must(t, err)
 	sroot, err := os.ReadFile(rootCPIO)
 	must(t, err)
-	initrd := filepath.Join(dir, "initrd.cpio")
-	must(t, os.WriteFile(initrd, append(append(base, sroot...), overlay.String()...), 0o644))
+	initrd := writeInitrd(t, cache, dir, files, sroot)
 
 	port := 0
 	if srv != nil {
@@ -223,36 +218,16 @@ func TestUSBDockSystemd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closeOnCleanup(t, vm, 6000) // runs after the journal is read (cleanups run last first)
 	t.Cleanup(func() {
 		if t.Failed() {
 			if out, _, err := vm.Sh("journalctl -b --no-pager -o short-monotonic | grep -v -e ' kernel: ' -e systemd-sysusers | tail -80; systemctl --failed --no-legend", 60*time.Second); err == nil {
 				t.Logf("guest journal (tail):\n%s", out)
 			}
 		}
-		vm.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "ev.log"))
-			t.Logf("ev.log:\n%s", tail(string(b), 12000))
-			b, _ = os.ReadFile(filepath.Join(dir, "console.log"))
-			t.Logf("console.log (tail):\n%s", tail(string(b), 6000))
-		}
 	})
-	wait := func(from int, re string, d time.Duration) Line {
-		t.Helper()
-		l, _, err := vm.Wait(from, re, d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	sh := func(cmd string, d time.Duration) string {
-		t.Helper()
-		out, rc, err := vm.Sh(cmd, d)
-		if err != nil || rc != 0 {
-			t.Fatalf("guest: %s: rc=%d %v\n%s", cmd, rc, err, out)
-		}
-		return out
-	}
+	wait := func(from int, re string, d time.Duration) Line { t.Helper(); return mustWait(t, vm, from, re, d) }
+	sh := func(cmd string, d time.Duration) string { t.Helper(); return mustSh(t, vm, cmd, d) }
 
 	// Boot: systemd as PID 1, udevd, journald; the agent says READY once
 	// `systemctl is-system-running --wait` returns.
