@@ -50,8 +50,10 @@ func codeOf(err error) int {
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, config.ErrInvalid), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, flag.ErrHelp), errors.Is(err, service.ErrInvalid):
 		return exitUsage
+	case errors.Is(err, service.ErrIntegrity):
+		return exitIntegrity
 	default:
 		return exitFailure
 	}
@@ -69,17 +71,32 @@ type env struct {
 	inDaemon       bool
 }
 
+// caller is who the service records as asking.
+func (e *env) caller() service.Caller { return service.Caller{Actor: e.actor, Peer: e.peer} }
+
 // runner is a command after its flags were parsed.
 type runner func(ctx context.Context, e *env) error
 
 // command is one subcommand. setup registers its flags on fs and returns the
-// runner that reads them.
+// runner that reads them. What sets a command apart from the common path
+// (open the config, run through the daemon or else locally) is a field here,
+// never a test of its name.
 type command struct {
 	name, args, summary string
-	// local commands never go through the daemon.
-	local bool
-	setup func(fs *flag.FlagSet) runner
+	// noConfig commands need no config, ledger or daemon (version,
+	// verify-export): their runner gets an env without a service.
+	noConfig bool
+	setup    func(fs *flag.FlagSet) runner
+	// daemon, when set, is the whole command (run): it never goes through
+	// a running daemon.
+	daemon func(intake, hard context.Context, cfg *config.Config, stderr io.Writer) error
+	// client, when set, is how the invoking process runs the command (get
+	// and export place files on the caller's side); otherwise inv.exec.
+	client func(ctx context.Context, inv *invocation) int
 }
+
+// local reports whether the command runs only in the invoking process.
+func (c *command) local() bool { return c.noConfig || c.daemon != nil }
 
 var commands []*command
 
@@ -128,10 +145,10 @@ func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	fs := flag.NewFlagSet("evidenced "+c.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cm common
-	if c.name != "version" && c.name != "verify-export" {
+	if !c.noConfig {
 		cm.config = fs.String("config", "/etc/evidenced/evidenced.yaml", "config file")
 	}
-	if !c.local {
+	if !c.local() {
 		cm.actor = fs.String("actor", defaultActor(), "who is acting (recorded in the custody ledger)")
 	}
 	fs.Usage = func() {
@@ -171,7 +188,7 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 		}
 		return exitUsage
 	}
-	if c.name == "version" || c.name == "verify-export" { // need no config
+	if c.noConfig {
 		return report(stderr, run(intake, &env{stdout: stdout, stderr: stderr}))
 	}
 	cfg, err := config.Load(*cm.config)
@@ -179,25 +196,40 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "evidenced: %v\n", err)
 		return exitUsage
 	}
-	if c.local {
-		return report(stderr, runDaemon(intake, hard, cfg, stderr))
+	if c.daemon != nil {
+		return report(stderr, c.daemon(intake, hard, cfg, stderr))
 	}
-	ctx := hard
-	if c.name == "get" {
-		return getToFile(ctx, cfg, c, fs, run, *cm.actor, stdout, stderr)
+	inv := &invocation{cfg: cfg, c: c, fs: fs, run: run, actor: *cm.actor, stdout: stdout, stderr: stderr}
+	if c.client != nil {
+		return c.client(hard, inv)
 	}
-	if c.name == "export" {
-		return exportToDir(ctx, cfg, c, fs, run, *cm.actor, stdout, stderr)
-	}
-	code, err := viaDaemon(ctx, cfg, c, fs, *cm.actor, stdout, stderr, nil)
+	return inv.exec(hard, stdout, nil)
+}
+
+// invocation is one command as the user invoked it, flags parsed.
+type invocation struct {
+	cfg   *config.Config
+	c     *command
+	fs    *flag.FlagSet
+	run   runner
+	actor string
+	// stdout and stderr are the user's; exec may be given another stdout
+	// (the file being written).
+	stdout, stderr io.Writer
+}
+
+// exec runs the command in the daemon when one answers, else in this
+// process, writing its standard output to stdout; meta receives what the
+// command reports beside it. It returns the exit code.
+func (inv *invocation) exec(ctx context.Context, stdout io.Writer, meta func(k, v string)) int {
+	code, err := viaDaemon(ctx, inv.cfg, inv.c, inv.fs, inv.actor, stdout, inv.stderr, meta)
 	if err == nil {
 		return code
 	}
 	if !errors.Is(err, control.ErrNoDaemon) {
-		fmt.Fprintf(stderr, "evidenced: %v\n", err)
-		return exitFailure
+		return report(inv.stderr, err)
 	}
-	return report(stderr, runLocal(ctx, cfg, run, *cm.actor, stdout, stderr, nil))
+	return report(inv.stderr, runLocal(ctx, inv.cfg, inv.run, inv.actor, stdout, inv.stderr, meta))
 }
 
 // parseArgs parses flags wherever they appear among the arguments
@@ -277,7 +309,7 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, actor string,
 func daemonHandler(svc *service.Service) control.Handler {
 	return func(ctx context.Context, req control.Request, peer control.Peer, stdout, stderr io.Writer, meta func(k, v string)) int {
 		c := lookup(req.Args[0])
-		if c == nil || c.local {
+		if c == nil || c.local() {
 			fmt.Fprintf(stderr, "evidenced: command %q cannot run through the daemon\n", req.Args[0])
 			return exitUsage
 		}
@@ -296,33 +328,6 @@ func daemonHandler(svc *service.Service) control.Handler {
 		}
 		return report(stderr, run(ctx, e))
 	}
-}
-
-// recordAccess writes who looked at what, and why, into the custody chain
-// before the command shows anything: investigators' searches and custodians'
-// checks are part of an item's custody as much as a retrieval is. it may be
-// nil (a search or a whole-ledger check names no single item).
-func recordAccess(ctx context.Context, e *env, action, reason string, it *custody.Item, details map[string]string) error {
-	d := map[string]string{"action": action}
-	for k, v := range details {
-		if v != "" {
-			d[k] = v
-		}
-	}
-	if reason != "" {
-		d["reason"] = reason
-	}
-	if e.peer != "" {
-		d["peer"] = e.peer
-	}
-	ev := custody.Event{Type: custody.Accessed, Actor: e.actor, Details: d}
-	if it != nil {
-		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
-	}
-	if _, err := e.svc.Ledger.Append(ctx, ev, nil); err != nil {
-		return fmt.Errorf("record %s access in the custody ledger: %w", action, err)
-	}
-	return nil
 }
 
 // printable makes a display string safe for a terminal table: control

@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	"github.com/evidenced/evidenced/internal/custody"
 )
 
 func custodyCommand() *command {
@@ -23,22 +20,9 @@ func custodyCommand() *command {
 				if fs.NArg() != 1 {
 					return usageErrorf("custody needs exactly one item ID")
 				}
-				id := fs.Arg(0)
-				it, err := e.svc.Ledger.Item(ctx, id)
-				if errors.Is(err, custody.ErrNotFound) {
-					return fmt.Errorf("item %q: not in the ledger", id)
-				}
+				evs, err := e.svc.Custody(ctx, e.caller(), fs.Arg(0), *reason)
 				if err != nil {
-					return fmt.Errorf("custody of %s: %w", id, err)
-				}
-				// The viewing is itself custody, so it is recorded first and
-				// appears in what is shown.
-				if err := recordAccess(ctx, e, "custody", *reason, &it, nil); err != nil {
 					return err
-				}
-				evs, err := e.svc.Ledger.Custody(ctx, id)
-				if err != nil {
-					return fmt.Errorf("custody of %s: %w", id, err)
 				}
 				if *asJSON {
 					enc := json.NewEncoder(e.stdout)

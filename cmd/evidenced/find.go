@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/service"
 )
 
 func findCommand() *command {
@@ -31,17 +31,10 @@ func findCommand() *command {
 				if f.Until, err = parseTime("until", *until); err != nil {
 					return err
 				}
-				items := []custody.Item{}
-				if err := e.svc.Ledger.Items(ctx, f, func(it custody.Item) error {
-					items = append(items, it)
-					return nil
-				}); err != nil {
-					return fmt.Errorf("find: %w", err)
-				}
-				if err := recordAccess(ctx, e, "find", *reason, nil, map[string]string{
+				items, err := e.svc.Find(ctx, e.caller(), service.FindOptions{Filter: f, Reason: *reason, Asked: map[string]string{
 					"camera": *camera, "assigned_to": *assigned, "since": *since, "until": *until,
-					"results": strconv.Itoa(len(items)),
-				}); err != nil {
+				}})
+				if err != nil {
 					return err
 				}
 				if *asJSON {

@@ -17,21 +17,8 @@ func statusCommand() *command {
 		setup: func(fs *flag.FlagSet) runner {
 			asJSON := fs.Bool("json", false, "print as JSON")
 			return func(ctx context.Context, e *env) error {
-				out := struct {
-					Daemon bool                  `json:"daemon_running"`
-					Bays   []service.Bay         `json:"bays"`
-					Queue  map[custody.State]int `json:"items_by_state"`
-					// Failed counts items not verified whose last upload or
-					// verification failed permanently (last_error set).
-					Failed int `json:"items_failed"`
-				}{Daemon: e.inDaemon, Bays: e.svc.Bays.List(), Queue: map[custody.State]int{}}
-				if err := e.svc.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
-					out.Queue[it.State]++
-					if it.State != custody.StateVerified && it.LastError != "" {
-						out.Failed++
-					}
-					return nil
-				}); err != nil {
+				out, err := e.svc.Status(ctx, e.inDaemon)
+				if err != nil {
 					return err
 				}
 				if *asJSON {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/evidenced/evidenced/internal/export"
+	"github.com/evidenced/evidenced/internal/service"
 )
 
 func verifyExportCommand() *command {
 	return &command{
-		name: "verify-export", args: "DIR", local: true,
+		name: "verify-export", args: "DIR", noConfig: true,
 		summary: "check an export package using only its own content (no config, ledger or network)",
 		setup: func(fs *flag.FlagSet) runner {
 			return func(ctx context.Context, e *env) error {
@@ -22,7 +22,7 @@ func verifyExportCommand() *command {
 				if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 					return usageErrorf("verify-export: %s is not a package directory", dir)
 				}
-				res, err := export.Verify(ctx, dir)
+				res, err := service.VerifyExport(ctx, dir)
 				if err != nil {
 					return err
 				}

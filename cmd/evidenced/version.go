@@ -10,7 +10,7 @@ import (
 
 func versionCommand() *command {
 	return &command{
-		name: "version", summary: "print the version", local: true,
+		name: "version", summary: "print the version", noConfig: true,
 		setup: func(fs *flag.FlagSet) runner {
 			return func(ctx context.Context, e *env) error {
 				_, err := fmt.Fprintln(e.stdout, "evidenced", service.Version)
