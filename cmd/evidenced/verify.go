@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strconv"
 
 	"github.com/evidenced/evidenced/internal/service"
 )
@@ -41,6 +42,11 @@ func verifyCommand() *command {
 				if !rep.OK {
 					return &exitError{code: exitIntegrity, err: errReported}
 				}
+				if !rep.Complete() {
+					// Nothing found wrong, but not everything asked for
+					// was checked: a failure to check, not a finding.
+					return fmt.Errorf("%s; %d object(s) not checked, the local checks passed", rep.StoreUnchecked, rep.ObjectsUnchecked)
+				}
 				return nil
 			}
 		},
@@ -63,12 +69,19 @@ func printVerify(e *env, rep service.VerifyReport) {
 		}
 	}
 	status := "OK"
-	if !rep.OK {
+	switch {
+	case !rep.OK:
 		status = "INTEGRITY FAILURE"
+	case !rep.Complete():
+		status = "INCOMPLETE"
 	}
 	for _, n := range rep.Notices {
 		fmt.Fprintf(e.stdout, "note: %s\n", n.What)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d events (%d signed), %d items, %d vault files, %d objects, %d anchored checkpoints checked, %d problem(s)\n",
-		status, rep.Events, rep.Signed, rep.Items, rep.Vault, rep.Objects, rep.Checkpoints, len(rep.Problems))
+	objects := strconv.Itoa(rep.Objects) + " objects"
+	if rep.ObjectsUnchecked > 0 {
+		objects += fmt.Sprintf(" (%d not checked)", rep.ObjectsUnchecked)
+	}
+	fmt.Fprintf(e.stdout, "%s: %d events (%d signed), %d items, %d vault files, %s, %d anchored checkpoints checked, %d problem(s)\n",
+		status, rep.Events, rep.Signed, rep.Items, rep.Vault, objects, rep.Checkpoints, len(rep.Problems))
 }

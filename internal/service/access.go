@@ -56,6 +56,25 @@ func (s *Service) RecordAccess(ctx context.Context, c Caller, action, reason str
 	return nil
 }
 
+// RecordFailedAccess records an access that did not complete: its
+// outcome ("failed") and the error, so the ledger tells an attempted
+// retrieval or export from a completed one. An access recorded before it
+// ran (as every retrieval and export is) is followed by this record when
+// it then fails. It returns the operation's error, joined with the
+// recording's own failure if the ledger refused it.
+func (s *Service) RecordFailedAccess(ctx context.Context, c Caller, action, reason string, it *custody.Item, details map[string]string, failure error) error {
+	d := map[string]string{"outcome": "failed", "error": failure.Error()}
+	for k, v := range details {
+		d[k] = v
+	}
+	// The caller may have gone away (the reason it failed): the record is
+	// written all the same.
+	if err := s.RecordAccess(context.WithoutCancel(ctx), c, action, reason, it, d); err != nil {
+		return errors.Join(failure, err)
+	}
+	return failure
+}
+
 // item loads one item, saying plainly when the ledger does not know it.
 func (s *Service) item(ctx context.Context, id string) (custody.Item, error) {
 	it, err := s.ledger.Item(ctx, id)

@@ -50,13 +50,24 @@ func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Wr
 	}
 	// Every item's export is custody, recorded before anything leaves, so
 	// the package carries the record of its own making.
+	details := map[string]string{"out": o.Out, "footage": strconv.FormatBool(o.Footage), "items": strconv.Itoa(len(items))}
 	for i := range items {
-		if err := s.RecordAccess(ctx, c, "export", o.Reason, &items[i], map[string]string{
-			"out": o.Out, "footage": strconv.FormatBool(o.Footage), "items": strconv.Itoa(len(items)),
-		}); err != nil {
+		if err := s.RecordAccess(ctx, c, "export", o.Reason, &items[i], details); err != nil {
 			return ExportSummary{}, err
 		}
 	}
+	sum, err := s.buildExport(ctx, c, o, ids, w)
+	if err != nil {
+		// The package did not leave: each item's record says so.
+		for i := range items {
+			err = s.RecordFailedAccess(ctx, c, "export", o.Reason, &items[i], details, err)
+		}
+	}
+	return sum, err
+}
+
+// buildExport writes the package of ids to w.
+func (s *Service) buildExport(ctx context.Context, c Caller, o ExportOptions, ids []string, w io.Writer) (ExportSummary, error) {
 	opts := export.Options{
 		IDs: ids, Footage: o.Footage, ExportedBy: c.Actor, Reason: o.Reason, Tool: "evidenced " + Version,
 	}
@@ -78,7 +89,7 @@ func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Wr
 		return sum, &kindError{kind: ErrIntegrity, err: err}
 	}
 	if err != nil {
-		return sum, err
+		return sum, s.storeErr(err)
 	}
 	if err := ts.Close(); err != nil {
 		return sum, fmt.Errorf("export: %w", err)

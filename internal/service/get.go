@@ -26,12 +26,14 @@ func (s *Service) Get(ctx context.Context, c Caller, o GetOptions, w io.Writer, 
 	if err != nil {
 		return err
 	}
+	details := map[string]string{"out": o.Out}
 	src, from, err := s.OpenFootage(ctx, it)
 	if err != nil {
-		return err
+		return s.RecordFailedAccess(ctx, c, "retrieve", o.Reason, &it, details, s.storeErr(err))
 	}
 	defer src.Close()
-	if err := s.RecordAccess(ctx, c, "retrieve", o.Reason, &it, map[string]string{"from": from, "out": o.Out}); err != nil {
+	details["from"] = from
+	if err := s.RecordAccess(ctx, c, "retrieve", o.Reason, &it, details); err != nil {
 		return err
 	}
 	if started != nil {
@@ -40,10 +42,11 @@ func (s *Service) Get(ctx context.Context, c Caller, o GetOptions, w io.Writer, 
 	h := digest.New()
 	n, err := io.CopyBuffer(io.MultiWriter(w, h), src, make([]byte, 1<<20))
 	if err != nil {
-		return fmt.Errorf("read %s from the %s: %w", it.ID, from, err)
+		return s.RecordFailedAccess(ctx, c, "retrieve", o.Reason, &it, details, fmt.Errorf("read %s from the %s: %w", it.ID, from, s.storeErr(err)))
 	}
 	if got := digest.FromHash(h).Hex(); got != it.SHA256 || n != it.Size {
-		return integrityf("item %s from the %s hashes %s (%d bytes), recorded %s (%d bytes)", it.ID, from, got, n, it.SHA256, it.Size)
+		return s.RecordFailedAccess(ctx, c, "retrieve", o.Reason, &it, details,
+			integrityf("item %s from the %s hashes %s (%d bytes), recorded %s (%d bytes)", it.ID, from, got, n, it.SHA256, it.Size))
 	}
 	return nil
 }

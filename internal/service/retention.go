@@ -94,7 +94,7 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 		res.Already = true
 		res.TagChanged, err = retagClass(ctx, s.store, it, to.Name)
 		if err != nil {
-			return ClassifyResult{}, fmt.Errorf("%s is class %s, but its object's retention_class tag could not be updated: %w", id, to.Name, err)
+			return ClassifyResult{}, fmt.Errorf("%s is class %s, but its object's retention_class tag could not be updated: %w", id, to.Name, s.storeErr(err))
 		}
 		return res, nil
 	}
@@ -102,13 +102,14 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	// does not have. A crash before the record leaves the object retained
 	// longer than recorded; running classify again records it.
 	if err := r.PutRetention(ctx, it.ObjectKey, it.VersionID, to.Mode, until); err != nil {
-		return ClassifyResult{}, fmt.Errorf("extend retention of %s (version %s): %w", it.ObjectKey, it.VersionID, err)
+		return ClassifyResult{}, fmt.Errorf("extend retention of %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
 	}
 	// Then the label: the lock is what protects the footage; the tag only
 	// has to stop contradicting the ledger. Its failure is recorded and
 	// reported, never hidden, and does not undo the extension.
 	tagState := "updated"
 	changed, tagErr := retagClass(ctx, s.store, it, to.Name)
+	tagErr = s.storeErr(tagErr)
 	switch {
 	case tagErr != nil:
 		tagState = "not updated: " + tagErr.Error()
@@ -233,7 +234,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	details := map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer}
 	if on {
 		if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, true); err != nil {
-			return HoldResult{}, fmt.Errorf("legal hold on %s (version %s): %w", it.ObjectKey, it.VersionID, err)
+			return HoldResult{}, fmt.Errorf("legal hold on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
 		}
 		if slices.Contains(cases, kase) {
 			res.HeldBy, res.Unchanged = cases, true
@@ -251,7 +252,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 		if len(cases) == 0 && lastHoldOff(evs) {
 			// A release recorded before a failed store call: finish it.
 			if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, false); err != nil {
-				return HoldResult{}, fmt.Errorf("legal hold off on %s (version %s): %w", it.ObjectKey, it.VersionID, err)
+				return HoldResult{}, fmt.Errorf("legal hold off on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
 			}
 		}
 		return HoldResult{}, fmt.Errorf("item %s is not held by case %q (held by: %s)", id, kase, strings.Join(cases, ", "))
@@ -269,7 +270,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 		return res, nil
 	}
 	if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, false); err != nil {
-		return HoldResult{}, fmt.Errorf("release recorded, but turning the legal hold off on %s (version %s) failed (run release again): %w", it.ObjectKey, it.VersionID, err)
+		return HoldResult{}, fmt.Errorf("release recorded, but turning the legal hold off on %s (version %s) failed (run release again): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
 	}
 	return res, nil
 }

@@ -43,7 +43,7 @@ func (s *Service) StoreInit(ctx context.Context) (string, error) {
 		return "", errors.New("no object_store configured")
 	}
 	if err := st.EnsureBucket(ctx); err != nil {
-		return "", err
+		return "", s.storeErr(err)
 	}
 	return s.config.ObjectStore.Bucket, nil
 }

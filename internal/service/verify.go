@@ -41,7 +41,17 @@ type VerifyReport struct {
 	// Pending counts items vaulted but not yet uploaded (with Remote):
 	// nothing to check in the store yet, and not a problem.
 	Pending int `json:"items_pending_upload"`
+	// StoreUnchecked says why the object store could not be checked (with
+	// Remote): it could not be reached or would not let evidenced in. The
+	// local checks are still done and reported; what the store holds is
+	// neither proven nor found wrong.
+	StoreUnchecked string `json:"store_unchecked,omitempty"`
+	// ObjectsUnchecked counts the objects that were therefore not checked.
+	ObjectsUnchecked int `json:"objects_unchecked,omitempty"`
 }
+
+// Complete reports whether everything asked for was checked.
+func (r VerifyReport) Complete() bool { return r.StoreUnchecked == "" }
 
 // VerifyOptions say what to check.
 type VerifyOptions struct {
@@ -59,8 +69,11 @@ type VerifyOptions struct {
 func (s *Service) Verify(ctx context.Context, c Caller, o VerifyOptions) (VerifyReport, error) {
 	rep := s.verify(ctx, o.Remote)
 	outcome := "ok"
-	if !rep.OK {
+	switch {
+	case !rep.OK:
 		outcome = strconv.Itoa(len(rep.Problems)) + " problem(s)"
+	case !rep.Complete():
+		outcome = "incomplete: " + rep.StoreUnchecked
 	}
 	err := s.RecordAccess(ctx, c, "verify", o.Reason, nil, map[string]string{
 		"remote": strconv.FormatBool(o.Remote), "outcome": outcome,
@@ -92,8 +105,27 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 	}
 	rep.Events = int(stats.Events)
 	rep.Signed = int(stats.Signed)
-	if remote && s.anchorStore != nil {
-		s.checkAnchors(ctx, &rep, add)
+	storeDown := func(err error) bool {
+		if whyUnavailable(err) == "" {
+			return false
+		}
+		if rep.StoreUnchecked == "" {
+			rep.StoreUnchecked = s.storeErrAs("checked", err).Error()
+		}
+		return true
+	}
+	if remote && s.store != nil {
+		// One question first: a store that cannot be asked would
+		// otherwise fail every object one by one, which says nothing
+		// about the evidence.
+		if err := s.probeStore(ctx); err != nil {
+			if !storeDown(err) {
+				rep.StoreUnchecked = fmt.Sprintf("object store %s could not be checked: %v", s.endpoint(), err)
+			}
+		}
+	}
+	if remote && s.anchorStore != nil && rep.Complete() {
+		s.checkAnchors(ctx, &rep, add, storeDown)
 	}
 	var items []custody.Item
 	if err := s.ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
@@ -134,7 +166,15 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: "no object_store configured to check it against"})
 			continue
 		}
+		if !rep.Complete() {
+			rep.ObjectsUnchecked++
+			continue
+		}
 		_, _, err = upload.VerifyObject(ctx, s.store, s.vault, it, s.config)
+		if storeDown(err) {
+			rep.ObjectsUnchecked++
+			continue
+		}
 		if errors.Is(err, objstore.ErrNotFound) {
 			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey + "@" + it.VersionID,
 				What: "the recorded version " + it.VersionID + " is gone from the store (deleted; with a governance retention bypass if it was still locked): " + err.Error()})
@@ -145,7 +185,12 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 		// key without a version id gets the current version, so another one
 		// on top (a PUT after ours, or after deleting ours) is a problem even
 		// while the recorded version is intact.
-		if cur := s.currentVersionProblem(ctx, it); cur != "" {
+		cur, cerr := s.currentVersionProblem(ctx, it)
+		if storeDown(cerr) {
+			rep.ObjectsUnchecked++
+			continue
+		}
+		if cur != "" {
 			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: cur})
 			continue
 		}
@@ -159,23 +204,24 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 }
 
 // currentVersionProblem says what is wrong with the current (latest)
-// version of it's object key, or "" when it is the recorded version.
-func (s *Service) currentVersionProblem(ctx context.Context, it custody.Item) string {
+// version of it's object key, or "" when it is the recorded version; the
+// error is the store's when it could not be asked.
+func (s *Service) currentVersionProblem(ctx context.Context, it custody.Item) (string, error) {
 	cur, err := s.store.Stat(ctx, it.ObjectKey, "")
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
-		return fmt.Sprintf("the key has no current version (deleted, or hidden by a delete marker): fetching it without the recorded version id %s finds nothing", it.VersionID)
+		return fmt.Sprintf("the key has no current version (deleted, or hidden by a delete marker): fetching it without the recorded version id %s finds nothing", it.VersionID), nil
 	case err != nil:
-		return "cannot stat the current version: " + err.Error()
+		return "cannot stat the current version: " + err.Error(), err
 	case cur.VersionID != it.VersionID:
 		sha := cur.SHA256
 		if sha == "" {
 			sha = "none"
 		}
 		return fmt.Sprintf("version %s (%d bytes, sha256 metadata %s) is the current version, not the recorded version %s (%d bytes, sha256 %s): anyone fetching the key gets those bytes, not the evidence",
-			cur.VersionID, cur.Size, sha, it.VersionID, it.Size, it.SHA256)
+			cur.VersionID, cur.Size, sha, it.VersionID, it.Size, it.SHA256), nil
 	}
-	return ""
+	return "", nil
 }
 
 // checkAnchors replays every checkpoint this host anchored in the object
@@ -183,7 +229,7 @@ func (s *Service) currentVersionProblem(ctx context.Context, it custody.Item) st
 // restored from an older copy fails here even if every local hash and
 // signature was recomputed, because the anchored checkpoints are locked
 // (COMPLIANCE) where the host cannot change them.
-func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(VerifyProblem)) {
+func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(VerifyProblem), storeDown func(error) bool) {
 	keys, err := s.ledger.Keys(ctx)
 	if err != nil {
 		add(VerifyProblem{Kind: "ledger", What: "list host keys: " + err.Error()})
@@ -204,6 +250,9 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 		vs = append(vs, v)
 	}
 	ar, err := anchor.CheckWith(ctx, s.ledger, s.anchorStore, s.config.HostID, anchor.CheckOptions{Verifiers: vs})
+	if storeDown(err) {
+		return
+	}
 	if err != nil {
 		add(VerifyProblem{Kind: "checkpoint", Object: anchor.Prefix(s.config.HostID), What: "could not check the anchored checkpoints: " + err.Error()})
 		return
