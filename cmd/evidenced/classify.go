@@ -11,14 +11,11 @@ import (
 
 func classifyCommand() *command {
 	return &command{
-		name: "classify", args: "ID", summary: "raise a recording's retention class and extend its Object Lock retention (never shorten)",
+		name: "classify", args: "ID", required: []string{"class", "reason"}, summary: "raise a recording's retention class and extend its Object Lock retention (never shorten)",
 		setup: func(fs *flag.FlagSet) runner {
 			class := fs.String("class", "", "the new retention class (one of retention.classes)")
 			reason := fs.String("reason", "", "why (required; recorded in the custody ledger)")
 			return func(ctx context.Context, e *env) error {
-				if fs.NArg() != 1 || *class == "" || *reason == "" {
-					return usageErrorf("classify needs one item ID, --class and --reason")
-				}
 				res, err := e.svc.Classify(ctx, e.caller(), service.ClassifyOptions{ID: fs.Arg(0), Class: *class, Reason: *reason})
 				if res.ID == "" {
 					return err

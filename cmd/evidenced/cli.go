@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/user"
 	"sort"
@@ -93,6 +95,11 @@ type command struct {
 	// client, when set, is how the invoking process runs the command (get
 	// and export place files on the caller's side); otherwise inv.exec.
 	client func(ctx context.Context, inv *invocation) int
+	// required flags must be given, and not blank.
+	required []string
+	// ownActor: the command's --actor is its own (access filters by it);
+	// the acting user is then the login user.
+	ownActor bool
 }
 
 // local reports whether the command runs only in the invoking process.
@@ -105,7 +112,7 @@ func init() {
 		runCommand(), ingestCommand(), findCommand(), custodyCommand(), verifyCommand(),
 		getCommand(), statusCommand(), storeInitCommand(), versionCommand(),
 		classifyCommand(), holdCommand(), releaseCommand(),
-		exportCommand(), verifyExportCommand(), keyCommand(),
+		exportCommand(), verifyExportCommand(), keyCommand(), accessCommand(),
 	}
 }
 
@@ -134,28 +141,112 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 integrity failure.
 `)
 }
 
-// newFlagSet registers the flags every command has.
+// common are the flags every command has.
 type common struct {
 	config *string
 	actor  *string
-	json   *bool
+}
+
+// defaultConfig is the config file when --config is not given:
+// $EVIDENCED_CONFIG, else the packaged path.
+func defaultConfig() string {
+	if p := os.Getenv("EVIDENCED_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/evidenced/evidenced.yaml"
 }
 
 func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	fs := flag.NewFlagSet("evidenced "+c.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var cm common
-	if !c.noConfig {
-		cm.config = fs.String("config", "/etc/evidenced/evidenced.yaml", "config file")
-	}
-	if !c.local() {
+	// Every command accepts --config, even one that reads no config, so a
+	// script can pass it to each; the flag names the file, EVIDENCED_CONFIG
+	// when it is absent.
+	cm := common{config: fs.String("config", defaultConfig(), "config file (default from $EVIDENCED_CONFIG when set)")}
+	if !c.local() && !c.ownActor {
 		cm.actor = fs.String("actor", defaultActor(), "who is acting (recorded in the custody ledger)")
+	} else {
+		a := defaultActor()
+		cm.actor = &a
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: evidenced %s [flags] %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
-		fs.PrintDefaults()
-	}
+	// The flag package would print usage on its own (to stderr, even for
+	// --help); Main prints it where it belongs instead.
+	fs.Usage = func() {}
 	return fs, cm
+}
+
+// usage prints a command's usage, its flags written as they are typed
+// (--flag).
+func usage(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: evidenced %s [flags] %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(help, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// validate refuses what no command accepts: positional arguments beyond
+// what the command takes (`find officer-4711` must not list everything), a
+// required flag left empty, and a reason or case that is only whitespace.
+func validate(c *command, fs *flag.FlagSet) error {
+	min, max := c.arity()
+	switch {
+	case fs.NArg() > max:
+		return usageErrorf("%s: unexpected argument %q (usage: evidenced %s [flags] %s)", c.name, fs.Arg(max), c.name, c.args)
+	case fs.NArg() < min:
+		return usageErrorf("%s: missing %s (usage: evidenced %s [flags] %s)", c.name, strings.TrimSuffix(c.args, "..."), c.name, c.args)
+	}
+	for _, name := range c.required {
+		if strings.TrimSpace(fs.Lookup(name).Value.String()) == "" {
+			return usageErrorf("%s: --%s is required", c.name, name)
+		}
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if (f.Name == "reason" || f.Name == "case") && strings.TrimSpace(f.Value.String()) == "" && err == nil {
+			err = usageErrorf("%s: --%s must not be empty or only whitespace", c.name, f.Name)
+		}
+	})
+	return err
+}
+
+// arity is how many positional arguments the command takes, read from its
+// args ("" none, "ID" one, "ID..." one or more).
+func (c *command) arity() (min, max int) {
+	switch {
+	case c.args == "":
+		return 0, 0
+	case strings.HasSuffix(c.args, "..."):
+		return 1, math.MaxInt
+	default:
+		return 1, 1
+	}
+}
+
+// suggest is the command closest to an unknown name (at most two edits
+// away, or one it begins), or "".
+func suggest(name string) string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	if best := config.Closest(name, names); best != "" {
+		return best
+	}
+	for _, n := range names {
+		if len(name) >= 2 && strings.HasPrefix(n, name) {
+			return n
+		}
+	}
+	return ""
 }
 
 func defaultActor() string {
@@ -167,26 +258,36 @@ func defaultActor() string {
 
 // Main runs the CLI and returns the exit code.
 func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		topUsage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		topUsage(stdout)
 		return exitOK
 	}
 	c := lookup(args[0])
 	if c == nil {
-		fmt.Fprintf(stderr, "evidenced: unknown command %q\n\n", args[0])
-		topUsage(stderr)
+		fmt.Fprintf(stderr, "evidenced: unknown command %q", args[0])
+		if s := suggest(args[0]); s != "" {
+			fmt.Fprintf(stderr, "; did you mean %q?", s)
+		}
+		fmt.Fprint(stderr, "\nRun \"evidenced --help\" for the list of commands.\n")
 		return exitUsage
 	}
 	fs, cm := newFlagSet(c, stderr)
 	run := c.setup(fs)
 	if err := parseArgs(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, c, fs)
 			return exitOK
 		}
+		// The flag package has said what is wrong, on stderr.
+		usage(stderr, c, fs)
 		return exitUsage
+	}
+	if err := validate(c, fs); err != nil {
+		return report(stderr, err)
 	}
 	if c.noConfig {
 		return report(stderr, run(intake, &env{stdout: stdout, stderr: stderr}))
@@ -318,6 +419,9 @@ func daemonHandler(svc *service.Service) control.Handler {
 		if err := parseArgs(fs, req.Args[1:]); err != nil {
 			return exitUsage
 		}
+		if err := validate(c, fs); err != nil {
+			return report(stderr, err)
+		}
 		actor := req.Actor
 		if actor == "" {
 			actor = fmt.Sprintf("uid:%d", peer.UID)
@@ -328,6 +432,13 @@ func daemonHandler(svc *service.Service) control.Handler {
 		}
 		return report(stderr, run(ctx, e))
 	}
+}
+
+// printJSON writes v as indented JSON, the form every --json takes.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // printable makes a display string safe for a terminal table: control

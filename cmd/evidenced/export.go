@@ -22,9 +22,6 @@ func exportCommand() *command {
 			out := fs.String("out", "", "directory to create (must not exist, or be empty)")
 			footage := fs.Bool("footage", false, "include the recordings, verified against their SHA-256")
 			return func(ctx context.Context, e *env) error {
-				if fs.NArg() == 0 || *reason == "" || *out == "" {
-					return usageErrorf("export needs item IDs, --reason and --out")
-				}
 				sum, err := e.svc.Export(ctx, e.caller(), service.ExportOptions{
 					IDs: fs.Args(), Reason: *reason, Out: *out, Footage: *footage,
 				}, e.stdout)
@@ -38,7 +35,8 @@ func exportCommand() *command {
 				return nil
 			}
 		},
-		client: exportToDir,
+		client:   exportToDir,
+		required: []string{"reason", "out"},
 	}
 }
 
@@ -49,9 +47,6 @@ func exportCommand() *command {
 func exportToDir(ctx context.Context, inv *invocation) int {
 	fs, stderr, stdout := inv.fs, inv.stderr, inv.stdout
 	outFlag := fs.Lookup("out")
-	if fs.NArg() == 0 || outFlag.Value.String() == "" || fs.Lookup("reason").Value.String() == "" {
-		return report(stderr, usageErrorf("export needs item IDs, --reason and --out"))
-	}
 	out, err := filepath.Abs(outFlag.Value.String())
 	if err != nil {
 		return report(stderr, usageErrorf("--out: %v", err))
@@ -64,9 +59,12 @@ func exportToDir(ctx context.Context, inv *invocation) int {
 	if err := outFlag.Value.Set(out); err != nil {
 		return report(stderr, err)
 	}
+	if err := outDir("export", out); err != nil {
+		return report(stderr, err)
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(out), ".evidenced-export-*")
 	if err != nil {
-		return report(stderr, fmt.Errorf("create the package beside %s: %w", out, err))
+		return report(stderr, fmt.Errorf("export: cannot write %s: %w", out, pathCause(err)))
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	pr, pw := io.Pipe()

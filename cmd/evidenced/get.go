@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,9 +22,6 @@ func getCommand() *command {
 			reason := fs.String("reason", "", "why it is retrieved (required; recorded in the custody ledger)")
 			out := fs.String("out", "", "output file (must not exist), or - for standard output")
 			return func(ctx context.Context, e *env) error {
-				if fs.NArg() != 1 || *reason == "" || *out == "" {
-					return usageErrorf("get needs one item ID, --reason and --out")
-				}
 				return e.svc.Get(ctx, e.caller(), service.GetOptions{ID: fs.Arg(0), Reason: *reason, Out: *out}, e.stdout, func(it custody.Item) {
 					// The client checks what it received against these.
 					e.meta("sha256", it.SHA256)
@@ -31,7 +29,8 @@ func getCommand() *command {
 				})
 			}
 		},
-		client: getToFile,
+		client:   getToFile,
+		required: []string{"reason", "out"},
 	}
 }
 
@@ -50,9 +49,12 @@ func getToFile(ctx context.Context, inv *invocation) int {
 	if _, err := os.Lstat(out); err == nil {
 		return report(stderr, usageErrorf("--out %s already exists; evidenced does not overwrite files", out))
 	}
+	if err := outDir("get", out); err != nil {
+		return report(stderr, err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), ".evidenced-get-*")
 	if err != nil {
-		return report(stderr, fmt.Errorf("create output beside %s: %w", out, err))
+		return report(stderr, fmt.Errorf("get: cannot write %s: %w", out, pathCause(err)))
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
@@ -83,4 +85,30 @@ func getToFile(ctx context.Context, inv *invocation) int {
 	}
 	fmt.Fprintf(stderr, "%s: sha256 %s verified\n", out, got)
 	return exitOK
+}
+
+// outDir checks that the directory --out goes into exists, so the user
+// hears about that directory, not about a temporary file in it.
+func outDir(cmd, out string) error {
+	dir := filepath.Dir(out)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return usageErrorf("%s: --out %s: directory %s does not exist", cmd, out, dir)
+	case err != nil:
+		return fmt.Errorf("%s: --out %s: %w", cmd, out, pathCause(err))
+	case !st.IsDir():
+		return usageErrorf("%s: --out %s: %s is not a directory", cmd, out, dir)
+	}
+	return nil
+}
+
+// pathCause is the reason of a file-system error without the path it
+// names (a temporary file's name means nothing to the user).
+func pathCause(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -11,14 +11,11 @@ import (
 
 func holdCommand() *command {
 	return &command{
-		name: "hold", args: "ID", summary: "place a recording on legal hold for a case (S3 legal hold; one hold per case)",
+		name: "hold", args: "ID", required: []string{"case", "reason"}, summary: "place a recording on legal hold for a case (S3 legal hold; one hold per case)",
 		setup: func(fs *flag.FlagSet) runner {
 			kase := fs.String("case", "", "the case that holds it (required)")
 			reason := fs.String("reason", "", "why (required; recorded in the custody ledger)")
 			return func(ctx context.Context, e *env) error {
-				if fs.NArg() != 1 || *kase == "" || *reason == "" {
-					return usageErrorf("hold needs one item ID, --case and --reason")
-				}
 				res, err := e.svc.Hold(ctx, e.caller(), service.HoldOptions{ID: fs.Arg(0), Case: *kase, Reason: *reason})
 				if err != nil {
 					return err
@@ -37,14 +34,11 @@ func holdCommand() *command {
 
 func releaseCommand() *command {
 	return &command{
-		name: "release", args: "ID", summary: "release a case's legal hold; the object's hold ends when no case holds it",
+		name: "release", args: "ID", required: []string{"case", "reason"}, summary: "release a case's legal hold; the object's hold ends when no case holds it",
 		setup: func(fs *flag.FlagSet) runner {
 			kase := fs.String("case", "", "the case whose hold ends (required)")
 			reason := fs.String("reason", "", "why (required; recorded in the custody ledger)")
 			return func(ctx context.Context, e *env) error {
-				if fs.NArg() != 1 || *kase == "" || *reason == "" {
-					return usageErrorf("release needs one item ID, --case and --reason")
-				}
 				res, err := e.svc.Release(ctx, e.caller(), service.HoldOptions{ID: fs.Arg(0), Case: *kase, Reason: *reason})
 				if err != nil {
 					return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -15,15 +14,12 @@ import (
 
 func ingestCommand() *command {
 	return &command{
-		name: "ingest", summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
+		name: "ingest", required: []string{"camera", "from"}, summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
 		setup: func(fs *flag.FlagSet) runner {
 			camera := fs.String("camera", "", "camera serial (must be in the inventory)")
 			from := fs.String("from", "", "the camera's root folder or mount point")
 			asJSON := fs.Bool("json", false, "print the result as JSON")
 			return func(ctx context.Context, e *env) error {
-				if *camera == "" || *from == "" {
-					return usageErrorf("ingest needs --camera and --from")
-				}
 				return runIngest(ctx, e, *camera, *from, *asJSON)
 			}
 		},
@@ -44,9 +40,7 @@ func runIngest(ctx context.Context, e *env, serial, from string, asJSON bool) er
 		if !out.Ran {
 			return err // refused before the copy: no report to print
 		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(out); jerr != nil {
+		if jerr := printJSON(e.stdout, out); jerr != nil {
 			return jerr
 		}
 	} else if res.DockSeq != 0 {

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/evidenced/evidenced/internal/custody"
-	"github.com/evidenced/evidenced/internal/service"
 )
 
 func statusCommand() *command {
@@ -22,9 +20,7 @@ func statusCommand() *command {
 					return err
 				}
 				if *asJSON {
-					enc := json.NewEncoder(e.stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(out)
+					return printJSON(e.stdout, out)
 				}
 				if !e.inDaemon {
 					fmt.Fprintln(e.stdout, "daemon: not running (no bays are being watched)")
@@ -36,9 +32,9 @@ func statusCommand() *command {
 					if detail == "" {
 						detail = printable(b.Current)
 					}
-					progress := fmt.Sprintf("%.0f%% of %s", b.Percent(), humanBytes(b.Bytes))
-					if b.State == service.BayDocked {
-						progress = "-" // on record, nothing listed yet: no percentage to give
+					progress := "-" // nothing listed (yet, or ever): no percentage to give
+					if b.HasProgress() {
+						progress = fmt.Sprintf("%.0f%% of %s", b.Percent(), humanBytes(b.Bytes))
 					}
 					bay := b.Bay
 					if bay == "" {

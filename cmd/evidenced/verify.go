@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"strconv"
@@ -31,9 +30,7 @@ func verifyCommand() *command {
 					fmt.Fprintf(e.stderr, "note: %d item(s) are vaulted but not yet uploaded\n", rep.Pending)
 				}
 				if *asJSON {
-					enc := json.NewEncoder(e.stdout)
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(rep); err != nil {
+					if err := printJSON(e.stdout, rep); err != nil {
 						return err
 					}
 				} else {

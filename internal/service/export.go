@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -34,6 +35,9 @@ type ExportCheck = export.Result
 // the package. The daemon so never writes outside its state directory, and
 // the package's files belong to whoever asked for it.
 func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Writer) (ExportSummary, error) {
+	if err := needReason(o.Reason); err != nil {
+		return ExportSummary{}, err
+	}
 	var ids []string
 	for _, id := range o.IDs {
 		if !slices.Contains(ids, id) {
@@ -102,7 +106,16 @@ func ExtractExport(r io.Reader, dir string) error { return export.Extract(r, dir
 
 // VerifyExport checks a package using only its own content (no config,
 // ledger or network), as anyone who receives it can.
+// A directory without MANIFEST.sha256 is not a package at all: that is an
+// ErrInvalid (the wrong directory was named), not a package that fails.
 func VerifyExport(ctx context.Context, dir string) (*ExportCheck, error) {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() {
+		return nil, Invalidf("%s is not a directory", dir)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "MANIFEST.sha256")); err != nil {
+		return nil, Invalidf("%s is not an export package (no MANIFEST.sha256)", dir)
+	}
 	return export.Verify(ctx, dir)
 }
 

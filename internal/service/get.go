@@ -22,6 +22,9 @@ type GetOptions struct {
 // first byte is written. A mismatch at the end is an ErrIntegrity: a caller
 // that writes a file then throws the file away.
 func (s *Service) Get(ctx context.Context, c Caller, o GetOptions, w io.Writer, started func(custody.Item)) error {
+	if err := needReason(o.Reason); err != nil {
+		return err
+	}
 	it, err := s.item(ctx, o.ID)
 	if err != nil {
 		return err

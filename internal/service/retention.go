@@ -60,6 +60,9 @@ func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, objs
 // The result is valid (and the change recorded) even when the error says
 // only the object's retention_class tag could not be rewritten.
 func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (ClassifyResult, error) {
+	if err := needReason(o.Reason); err != nil {
+		return ClassifyResult{}, err
+	}
 	id := o.ID
 	to, ok := s.config.Class(o.Class)
 	if !ok {
@@ -213,6 +216,9 @@ func (s *Service) Release(ctx context.Context, c Caller, o HoldOptions) (HoldRes
 }
 
 func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (HoldResult, error) {
+	if err := needReason(o.Reason); err != nil {
+		return HoldResult{}, err
+	}
 	id, kase := o.ID, o.Case
 	if err := CustodyText("--case", kase); err != nil {
 		return HoldResult{}, err

@@ -313,7 +313,7 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	res, err := s.ingester.Dock(ctx, req, s.bays)
 	switch {
 	case errors.Is(err, ingest.ErrUnknownDevice):
-		s.bays.Problem(serial, "unknown camera: not in the inventory, not ingested")
+		s.bays.Unknown(serial, req.Identity["bay"])
 		log.Error("unknown camera docked; not ingested")
 	case err != nil:
 		s.bays.Problem(serial, err.Error())
@@ -359,6 +359,9 @@ const (
 	BayCopying BayState = "copying"
 	BaySafe    BayState = "safe to undock"
 	BayProblem BayState = "problem"
+	// BayUnknown: a camera that is not in the inventory; it is never
+	// read, so there is no progress to show.
+	BayUnknown BayState = "not in the inventory"
 )
 
 // Bay is one docked camera's status.
@@ -373,6 +376,19 @@ type Bay struct {
 	Problem   string    `json:"problem,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 	doneFiles int64
+}
+
+// HasProgress reports whether the bay's copy has a size to measure against:
+// one on record but not listed yet, or a camera never read (not in the
+// inventory, refused before its copy), has none.
+func (b Bay) HasProgress() bool {
+	switch b.State {
+	case BayCopying, BaySafe:
+		return true
+	case BayProblem:
+		return b.Bytes > 0
+	}
+	return false
 }
 
 // Percent is the share of bytes copied or already held.
@@ -447,6 +463,14 @@ func (b *Bays) Done(serial string, r ingest.Result) {
 		x.State = BayProblem
 		x.Problem = fmt.Sprintf("%d file(s) not vaulted; leave the camera docked or re-dock it", len(r.Failed))
 	}
+}
+
+// Unknown shows a camera that is not in the inventory and is not read.
+func (b *Bays) Unknown(serial, bay string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	x.State, x.Bay, x.Problem = BayUnknown, bay, "not ingested: add it to cameras in the config to take its footage"
 }
 
 // Problem marks a bay as needing attention.

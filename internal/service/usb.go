@@ -48,7 +48,7 @@ func (h *usbHandler) Arrived(_ context.Context, d usbdock.Dock) bool {
 	})
 	switch {
 	case errors.Is(err, ingest.ErrUnknownDevice):
-		s.bays.Problem(d.Serial, "unknown camera: not in the inventory, not ingested")
+		s.bays.Unknown(d.Serial, d.Bay())
 		s.log.Error("unknown camera docked; not mounted, not ingested", "camera", d.Serial, "bay", d.Bay())
 		return false
 	case err != nil:
