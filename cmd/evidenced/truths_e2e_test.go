@@ -173,12 +173,27 @@ func TestStoreUnavailableCommands(t *testing.T) {
 		}
 		oneLine(t, args[0], errs, "object store "+down+" could not be reached: connection refused")
 	}
+	// get reads the vault first; with the vault copy gone it must ask the
+	// store, which cannot be reached.
+	if err := os.Remove(it.VaultPath); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := hd.bin(nil, "get", it.ID, "--reason", "review", "--out", filepath.Join(h.dir, "a.mp4"))
+	if code != exitFailure {
+		t.Errorf("get: exit %d, want %d\n%s%s", code, exitFailure, out, errs)
+	}
+	oneLine(t, "get", errs, "object store "+down+" could not be reached: connection refused")
 	if _, err := os.Stat(filepath.Join(h.dir, "pkg")); !os.IsNotExist(err) {
 		t.Errorf("a failed export left %s behind (%v)", filepath.Join(h.dir, "pkg"), err)
 	}
-	// The export was recorded before it ran, and then recorded as failed.
-	var started, failed int
+	// The export was recorded before it ran, and then recorded as failed;
+	// the retrieval that could not open the recording, as failed.
+	var started, failed, getFailed int
 	for _, ev := range h.custody(it.ID) {
+		if ev.Type == custody.Accessed && ev.Details["action"] == "retrieve" && ev.Details["outcome"] == "failed" &&
+			strings.Contains(ev.Details["error"], "connection refused") {
+			getFailed++
+		}
 		if ev.Type != custody.Accessed || ev.Details["action"] != "export" {
 			continue
 		}
@@ -192,7 +207,7 @@ func TestStoreUnavailableCommands(t *testing.T) {
 			}
 		}
 	}
-	if started != 1 || failed != 1 {
-		t.Errorf("export records: %d before it ran, %d failed; want 1 and 1", started, failed)
+	if started != 1 || failed != 1 || getFailed != 1 {
+		t.Errorf("export records: %d before it ran, %d failed; failed retrievals %d; want 1, 1 and 1", started, failed, getFailed)
 	}
 }
