@@ -37,6 +37,9 @@ func verifyCommand() *command {
 					printVerify(e, rep)
 				}
 				if !rep.OK {
+					if !rep.Complete() {
+						fmt.Fprintf(e.stderr, "evidenced: %s; %d object(s) not checked\n", rep.StoreUnchecked, rep.ObjectsUnchecked)
+					}
 					return &exitError{code: exitIntegrity, err: errReported}
 				}
 				if !rep.Complete() {

@@ -136,16 +136,16 @@ func (s *Service) Custody(ctx context.Context, c Caller, id, reason string) ([]c
 // whitespace says nothing a court could read.
 func needReason(reason string) error {
 	if strings.TrimSpace(reason) == "" {
-		return Invalidf("--reason is required")
+		return invalidf("--reason is required")
 	}
 	return nil
 }
 
-// CustodyText refuses a value the ledger cannot hold as is (a case name that
+// custodyText refuses a value the ledger cannot hold as is (a case name that
 // is also a list separator, a control character).
-func CustodyText(flag, v string) error {
+func custodyText(flag, v string) error {
 	if len(v) > 256 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ',' }) {
-		return Invalidf("%s %q: at most 256 characters, no control characters or commas", flag, v)
+		return invalidf("%s %q: at most 256 characters, no control characters or commas", flag, v)
 	}
 	return nil
 }

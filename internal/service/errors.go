@@ -28,8 +28,8 @@ func (e *kindError) Error() string        { return e.err.Error() }
 func (e *kindError) Unwrap() error        { return e.err }
 func (e *kindError) Is(target error) bool { return target == e.kind }
 
-// Invalidf is an ErrInvalid with the given message.
-func Invalidf(format string, a ...any) error {
+// invalidf is an ErrInvalid with the given message.
+func invalidf(format string, a ...any) error {
 	return &kindError{kind: ErrInvalid, err: fmt.Errorf(format, a...)}
 }
 

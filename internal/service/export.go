@@ -111,10 +111,10 @@ func ExtractExport(r io.Reader, dir string) error { return export.Extract(r, dir
 func VerifyExport(ctx context.Context, dir string) (*ExportCheck, error) {
 	st, err := os.Stat(dir)
 	if err != nil || !st.IsDir() {
-		return nil, Invalidf("%s is not a directory", dir)
+		return nil, invalidf("%s is not a directory", dir)
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "MANIFEST.sha256")); err != nil {
-		return nil, Invalidf("%s is not an export package (no MANIFEST.sha256)", dir)
+		return nil, invalidf("%s is not an export package (no MANIFEST.sha256)", dir)
 	}
 	return export.Verify(ctx, dir)
 }

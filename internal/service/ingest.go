@@ -49,9 +49,9 @@ func (s *Service) Ingest(ctx context.Context, c Caller, o IngestOptions) (Ingest
 	st, err := os.Stat(o.From)
 	switch {
 	case err != nil:
-		return IngestReport{}, Invalidf("--from %s: %v", o.From, errors.Unwrap(err))
+		return IngestReport{}, invalidf("--from %s: %v", o.From, errors.Unwrap(err))
 	case !st.IsDir():
-		return IngestReport{}, Invalidf("--from %s: not a directory", o.From)
+		return IngestReport{}, invalidf("--from %s: not a directory", o.From)
 	}
 	p := o.Progress
 	if p == nil && o.InDaemon {

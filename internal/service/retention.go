@@ -66,7 +66,7 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	id := o.ID
 	to, ok := s.config.Class(o.Class)
 	if !ok {
-		return ClassifyResult{}, Invalidf("--class %q is not one of the configured retention classes", o.Class)
+		return ClassifyResult{}, invalidf("--class %q is not one of the configured retention classes", o.Class)
 	}
 	it, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
@@ -220,7 +220,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 		return HoldResult{}, err
 	}
 	id, kase := o.ID, o.Case
-	if err := CustodyText("--case", kase); err != nil {
+	if err := custodyText("--case", kase); err != nil {
 		return HoldResult{}, err
 	}
 	it, r, unlock, err := s.lockedItem(ctx, id)
