@@ -158,7 +158,9 @@ func defaultConfig() string {
 
 func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	fs := flag.NewFlagSet("evidenced "+c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Parse errors are returned and printed by the caller, with flags
+	// written as they are typed (--flag).
+	fs.SetOutput(io.Discard)
 	// Every command accepts --config, even one that reads no config, so a
 	// script can pass it to each; the flag names the file, EVIDENCED_CONFIG
 	// when it is absent.
@@ -175,10 +177,16 @@ func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	return fs, cm
 }
 
+// flagMessage is the flag package's error with the flag written as it is
+// typed ("flag provided but not defined: --bogus").
+func flagMessage(err error) string {
+	return strings.NewReplacer(": -", ": --", "flag -", "flag --", "for -", "for --").Replace(err.Error())
+}
+
 // usage prints a command's usage, its flags written as they are typed
 // (--flag).
 func usage(w io.Writer, c *command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: evidenced %s [flags] %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", c.synopsis(), c.summary)
 	fs.VisitAll(func(f *flag.Flag) {
 		name, help := flag.UnquoteUsage(f)
 		line := "  --" + f.Name
@@ -200,9 +208,9 @@ func validate(c *command, fs *flag.FlagSet) error {
 	min, max := c.arity()
 	switch {
 	case fs.NArg() > max:
-		return usageErrorf("%s: unexpected argument %q (usage: evidenced %s [flags] %s)", c.name, fs.Arg(max), c.name, c.args)
+		return usageErrorf("%s: unexpected argument %q (usage: %s)", c.name, fs.Arg(max), c.synopsis())
 	case fs.NArg() < min:
-		return usageErrorf("%s: missing %s (usage: evidenced %s [flags] %s)", c.name, strings.TrimSuffix(c.args, "..."), c.name, c.args)
+		return usageErrorf("%s: missing %s (usage: %s)", c.name, strings.TrimSuffix(c.args, "..."), c.synopsis())
 	}
 	for _, name := range c.required {
 		if strings.TrimSpace(fs.Lookup(name).Value.String()) == "" {
@@ -216,6 +224,11 @@ func validate(c *command, fs *flag.FlagSet) error {
 		}
 	})
 	return err
+}
+
+// synopsis is how the command is typed.
+func (c *command) synopsis() string {
+	return strings.TrimSpace("evidenced " + c.name + " [flags] " + c.args)
 }
 
 // arity is how many positional arguments the command takes, read from its
@@ -282,7 +295,7 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 			usage(stdout, c, fs)
 			return exitOK
 		}
-		// The flag package has said what is wrong, on stderr.
+		fmt.Fprintf(stderr, "evidenced %s: %s\n\n", c.name, flagMessage(err))
 		usage(stderr, c, fs)
 		return exitUsage
 	}
@@ -417,6 +430,7 @@ func daemonHandler(svc *service.Service) control.Handler {
 		fs, _ := newFlagSet(c, stderr)
 		run := c.setup(fs)
 		if err := parseArgs(fs, req.Args[1:]); err != nil {
+			fmt.Fprintf(stderr, "evidenced %s: %s\n", c.name, flagMessage(err))
 			return exitUsage
 		}
 		if err := validate(c, fs); err != nil {

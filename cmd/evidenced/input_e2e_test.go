@@ -163,7 +163,8 @@ func TestHelpAndUsageErrors(t *testing.T) {
 		{args: []string{"get", "--help"}, code: 0, stdout: "--reason string"},
 		{args: []string{"verify", "-h"}, code: 0, stdout: "Usage: evidenced verify"},
 		{args: []string{}, code: 2, stderr: "Commands:"},
-		{args: []string{"get", "--bogus"}, code: 2, stderr: "flag provided but not defined: -bogus"},
+		{args: []string{"get", "--bogus"}, code: 2, stderr: "get: flag provided but not defined: --bogus"},
+		{args: []string{"find", "--json=maybe"}, code: 2, stderr: `invalid boolean value "maybe" for --json`},
 		{args: []string{"fnd"}, code: 2, stderr: `unknown command "fnd"; did you mean "find"?`},
 		{args: []string{"verfy-export"}, code: 2, stderr: `did you mean "verify-export"?`},
 	} {
