@@ -164,7 +164,7 @@ func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	// Every command accepts --config, even one that reads no config, so a
 	// script can pass it to each; the flag names the file, EVIDENCED_CONFIG
 	// when it is absent.
-	cm := common{config: fs.String("config", defaultConfig(), "config file (default from $EVIDENCED_CONFIG when set)")}
+	cm := common{config: fs.String("config", defaultConfig(), "config file (when absent: $EVIDENCED_CONFIG if set, else the default)")}
 	if !c.local() && !c.ownActor {
 		cm.actor = fs.String("actor", defaultActor(), "who is acting (recorded in the custody ledger)")
 	} else {
