@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/user"
 	"sort"
@@ -50,8 +52,10 @@ func codeOf(err error) int {
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.Is(err, config.ErrInvalid), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, config.ErrInvalid), errors.Is(err, flag.ErrHelp), errors.Is(err, service.ErrInvalid):
 		return exitUsage
+	case errors.Is(err, service.ErrIntegrity):
+		return exitIntegrity
 	default:
 		return exitFailure
 	}
@@ -69,17 +73,37 @@ type env struct {
 	inDaemon       bool
 }
 
+// caller is who the service records as asking.
+func (e *env) caller() service.Caller { return service.Caller{Actor: e.actor, Peer: e.peer} }
+
 // runner is a command after its flags were parsed.
 type runner func(ctx context.Context, e *env) error
 
 // command is one subcommand. setup registers its flags on fs and returns the
-// runner that reads them.
+// runner that reads them. What sets a command apart from the common path
+// (open the config, run through the daemon or else locally) is a field here,
+// never a test of its name.
 type command struct {
 	name, args, summary string
-	// local commands never go through the daemon.
-	local bool
-	setup func(fs *flag.FlagSet) runner
+	// noConfig commands need no config, ledger or daemon (version,
+	// verify-export): their runner gets an env without a service.
+	noConfig bool
+	setup    func(fs *flag.FlagSet) runner
+	// daemon, when set, is the whole command (run): it never goes through
+	// a running daemon.
+	daemon func(intake, hard context.Context, cfg *config.Config, stderr io.Writer) error
+	// client, when set, is how the invoking process runs the command (get
+	// and export place files on the caller's side); otherwise inv.exec.
+	client func(ctx context.Context, inv *invocation) int
+	// required flags must be given, and not blank.
+	required []string
+	// ownActor: the command's --actor is its own (access filters by it);
+	// the acting user is then the login user.
+	ownActor bool
 }
+
+// local reports whether the command runs only in the invoking process.
+func (c *command) local() bool { return c.noConfig || c.daemon != nil }
 
 var commands []*command
 
@@ -88,7 +112,7 @@ func init() {
 		runCommand(), ingestCommand(), findCommand(), custodyCommand(), verifyCommand(),
 		getCommand(), statusCommand(), storeInitCommand(), versionCommand(),
 		classifyCommand(), holdCommand(), releaseCommand(),
-		exportCommand(), verifyExportCommand(), keyCommand(),
+		exportCommand(), verifyExportCommand(), keyCommand(), accessCommand(),
 	}
 }
 
@@ -117,28 +141,125 @@ Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 integrity failure.
 `)
 }
 
-// newFlagSet registers the flags every command has.
+// common are the flags every command has.
 type common struct {
 	config *string
 	actor  *string
-	json   *bool
+}
+
+// defaultConfig is the config file when --config is not given:
+// $EVIDENCED_CONFIG, else the packaged path.
+func defaultConfig() string {
+	if p := os.Getenv("EVIDENCED_CONFIG"); p != "" {
+		return p
+	}
+	return "/etc/evidenced/evidenced.yaml"
 }
 
 func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	fs := flag.NewFlagSet("evidenced "+c.name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cm common
-	if c.name != "version" && c.name != "verify-export" {
-		cm.config = fs.String("config", "/etc/evidenced/evidenced.yaml", "config file")
-	}
-	if !c.local {
+	// Parse errors are returned and printed by the caller, with flags
+	// written as they are typed (--flag).
+	fs.SetOutput(io.Discard)
+	// Every command accepts --config, even one that reads no config, so a
+	// script can pass it to each; the flag names the file, EVIDENCED_CONFIG
+	// when it is absent.
+	cm := common{config: fs.String("config", defaultConfig(), "config file (when absent: $EVIDENCED_CONFIG if set, else the default)")}
+	if !c.local() && !c.ownActor {
 		cm.actor = fs.String("actor", defaultActor(), "who is acting (recorded in the custody ledger)")
+	} else {
+		a := defaultActor()
+		cm.actor = &a
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: evidenced %s [flags] %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
-		fs.PrintDefaults()
-	}
+	// The flag package would print usage on its own (to stderr, even for
+	// --help); Main prints it where it belongs instead.
+	fs.Usage = func() {}
 	return fs, cm
+}
+
+// flagMessage is the flag package's error with the flag written as it is
+// typed ("flag provided but not defined: --bogus").
+func flagMessage(err error) string {
+	return strings.NewReplacer(": -", ": --", "flag -", "flag --", "for -", "for --").Replace(err.Error())
+}
+
+// usage prints a command's usage, its flags written as they are typed
+// (--flag).
+func usage(w io.Writer, c *command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", c.synopsis(), c.summary)
+	fs.VisitAll(func(f *flag.Flag) {
+		name, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		fmt.Fprintf(w, "%s\n    \t%s", line, strings.ReplaceAll(help, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(w, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	})
+}
+
+// validate refuses what no command accepts: positional arguments beyond
+// what the command takes (`find officer-4711` must not list everything), a
+// required flag left empty, and a reason or case that is only whitespace.
+func validate(c *command, fs *flag.FlagSet) error {
+	min, max := c.arity()
+	switch {
+	case fs.NArg() > max:
+		return usageErrorf("%s: unexpected argument %q (usage: %s)", c.name, fs.Arg(max), c.synopsis())
+	case fs.NArg() < min:
+		return usageErrorf("%s: missing %s (usage: %s)", c.name, strings.TrimSuffix(c.args, "..."), c.synopsis())
+	}
+	for _, name := range c.required {
+		if strings.TrimSpace(fs.Lookup(name).Value.String()) == "" {
+			return usageErrorf("%s: --%s is required", c.name, name)
+		}
+	}
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if (f.Name == "reason" || f.Name == "case") && strings.TrimSpace(f.Value.String()) == "" && err == nil {
+			err = usageErrorf("%s: --%s must not be empty or only whitespace", c.name, f.Name)
+		}
+	})
+	return err
+}
+
+// synopsis is how the command is typed.
+func (c *command) synopsis() string {
+	return strings.TrimSpace("evidenced " + c.name + " [flags] " + c.args)
+}
+
+// arity is how many positional arguments the command takes, read from its
+// args ("" none, "ID" one, "ID..." one or more).
+func (c *command) arity() (min, max int) {
+	switch {
+	case c.args == "":
+		return 0, 0
+	case strings.HasSuffix(c.args, "..."):
+		return 1, math.MaxInt
+	default:
+		return 1, 1
+	}
+}
+
+// suggest is the command closest to an unknown name (at most two edits
+// away, or one it begins), or "".
+func suggest(name string) string {
+	names := make([]string, len(commands))
+	for i, c := range commands {
+		names[i] = c.name
+	}
+	if best := config.Closest(name, names); best != "" {
+		return best
+	}
+	for _, n := range names {
+		if len(name) >= 2 && strings.HasPrefix(n, name) {
+			return n
+		}
+	}
+	return ""
 }
 
 func defaultActor() string {
@@ -150,28 +271,38 @@ func defaultActor() string {
 
 // Main runs the CLI and returns the exit code.
 func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		topUsage(stderr)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		topUsage(stdout)
 		return exitOK
 	}
 	c := lookup(args[0])
 	if c == nil {
-		fmt.Fprintf(stderr, "evidenced: unknown command %q\n\n", args[0])
-		topUsage(stderr)
+		fmt.Fprintf(stderr, "evidenced: unknown command %q", args[0])
+		if s := suggest(args[0]); s != "" {
+			fmt.Fprintf(stderr, "; did you mean %q?", s)
+		}
+		fmt.Fprint(stderr, "\nRun \"evidenced --help\" for the list of commands.\n")
 		return exitUsage
 	}
 	fs, cm := newFlagSet(c, stderr)
 	run := c.setup(fs)
 	if err := parseArgs(fs, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout, c, fs)
 			return exitOK
 		}
+		fmt.Fprintf(stderr, "evidenced %s: %s\n\n", c.name, flagMessage(err))
+		usage(stderr, c, fs)
 		return exitUsage
 	}
-	if c.name == "version" || c.name == "verify-export" { // need no config
+	if err := validate(c, fs); err != nil {
+		return report(stderr, err)
+	}
+	if c.noConfig {
 		return report(stderr, run(intake, &env{stdout: stdout, stderr: stderr}))
 	}
 	cfg, err := config.Load(*cm.config)
@@ -179,25 +310,40 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "evidenced: %v\n", err)
 		return exitUsage
 	}
-	if c.local {
-		return report(stderr, runDaemon(intake, hard, cfg, stderr))
+	if c.daemon != nil {
+		return report(stderr, c.daemon(intake, hard, cfg, stderr))
 	}
-	ctx := hard
-	if c.name == "get" {
-		return getToFile(ctx, cfg, c, fs, run, *cm.actor, stdout, stderr)
+	inv := &invocation{cfg: cfg, c: c, fs: fs, run: run, actor: *cm.actor, stdout: stdout, stderr: stderr}
+	if c.client != nil {
+		return c.client(hard, inv)
 	}
-	if c.name == "export" {
-		return exportToDir(ctx, cfg, c, fs, run, *cm.actor, stdout, stderr)
-	}
-	code, err := viaDaemon(ctx, cfg, c, fs, *cm.actor, stdout, stderr, nil)
+	return inv.exec(hard, stdout, nil)
+}
+
+// invocation is one command as the user invoked it, flags parsed.
+type invocation struct {
+	cfg   *config.Config
+	c     *command
+	fs    *flag.FlagSet
+	run   runner
+	actor string
+	// stdout and stderr are the user's; exec may be given another stdout
+	// (the file being written).
+	stdout, stderr io.Writer
+}
+
+// exec runs the command in the daemon when one answers, else in this
+// process, writing its standard output to stdout; meta receives what the
+// command reports beside it. It returns the exit code.
+func (inv *invocation) exec(ctx context.Context, stdout io.Writer, meta func(k, v string)) int {
+	code, err := viaDaemon(ctx, inv.cfg, inv.c, inv.fs, inv.actor, stdout, inv.stderr, meta)
 	if err == nil {
 		return code
 	}
 	if !errors.Is(err, control.ErrNoDaemon) {
-		fmt.Fprintf(stderr, "evidenced: %v\n", err)
-		return exitFailure
+		return report(inv.stderr, err)
 	}
-	return report(stderr, runLocal(ctx, cfg, run, *cm.actor, stdout, stderr, nil))
+	return report(inv.stderr, runLocal(ctx, inv.cfg, inv.run, inv.actor, stdout, inv.stderr, meta))
 }
 
 // parseArgs parses flags wherever they appear among the arguments
@@ -277,14 +423,18 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, actor string,
 func daemonHandler(svc *service.Service) control.Handler {
 	return func(ctx context.Context, req control.Request, peer control.Peer, stdout, stderr io.Writer, meta func(k, v string)) int {
 		c := lookup(req.Args[0])
-		if c == nil || c.local {
+		if c == nil || c.local() {
 			fmt.Fprintf(stderr, "evidenced: command %q cannot run through the daemon\n", req.Args[0])
 			return exitUsage
 		}
 		fs, _ := newFlagSet(c, stderr)
 		run := c.setup(fs)
 		if err := parseArgs(fs, req.Args[1:]); err != nil {
+			fmt.Fprintf(stderr, "evidenced %s: %s\n", c.name, flagMessage(err))
 			return exitUsage
+		}
+		if err := validate(c, fs); err != nil {
+			return report(stderr, err)
 		}
 		actor := req.Actor
 		if actor == "" {
@@ -298,31 +448,11 @@ func daemonHandler(svc *service.Service) control.Handler {
 	}
 }
 
-// recordAccess writes who looked at what, and why, into the custody chain
-// before the command shows anything: investigators' searches and custodians'
-// checks are part of an item's custody as much as a retrieval is. it may be
-// nil (a search or a whole-ledger check names no single item).
-func recordAccess(ctx context.Context, e *env, action, reason string, it *custody.Item, details map[string]string) error {
-	d := map[string]string{"action": action}
-	for k, v := range details {
-		if v != "" {
-			d[k] = v
-		}
-	}
-	if reason != "" {
-		d["reason"] = reason
-	}
-	if e.peer != "" {
-		d["peer"] = e.peer
-	}
-	ev := custody.Event{Type: custody.Accessed, Actor: e.actor, Details: d}
-	if it != nil {
-		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
-	}
-	if _, err := e.svc.Ledger.Append(ctx, ev, nil); err != nil {
-		return fmt.Errorf("record %s access in the custody ledger: %w", action, err)
-	}
-	return nil
+// printJSON writes v as indented JSON, the form every --json takes.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 // printable makes a display string safe for a terminal table: control

@@ -8,15 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"time"
 
-	"github.com/evidenced/evidenced/internal/anchor"
-	"github.com/evidenced/evidenced/internal/config"
-	"github.com/evidenced/evidenced/internal/control"
-	"github.com/evidenced/evidenced/internal/custody"
-	"github.com/evidenced/evidenced/internal/export"
 	"github.com/evidenced/evidenced/internal/service"
 )
 
@@ -29,124 +22,31 @@ func exportCommand() *command {
 			out := fs.String("out", "", "directory to create (must not exist, or be empty)")
 			footage := fs.Bool("footage", false, "include the recordings, verified against their SHA-256")
 			return func(ctx context.Context, e *env) error {
-				if fs.NArg() == 0 || *reason == "" || *out == "" {
-					return usageErrorf("export needs item IDs, --reason and --out")
+				sum, err := e.svc.Export(ctx, e.caller(), service.ExportOptions{
+					IDs: fs.Args(), Reason: *reason, Out: *out, Footage: *footage,
+				}, e.stdout)
+				if err != nil {
+					return err
 				}
-				return exportPackage(ctx, e, fs.Args(), *reason, *out, *footage)
+				// The client extracts the package from the tar stream
+				// on stdout (exportToDir): the daemon never writes
+				// outside its state directory.
+				e.meta("records", strconv.Itoa(sum.Records))
+				return nil
 			}
 		},
+		client:   exportToDir,
+		required: []string{"reason", "out"},
 	}
-}
-
-// exportPackage is the side that holds the ledger (the daemon, or this
-// process when none runs): it records one ACCESSED event per item, then
-// streams the package as a tar archive to e.stdout, which the client
-// extracts (exportToDir). The daemon so never writes outside its state
-// directory, and the package's files belong to whoever asked for it.
-func exportPackage(ctx context.Context, e *env, ids []string, reason, out string, footage bool) error {
-	var uniq []string
-	for _, id := range ids {
-		if !slices.Contains(uniq, id) {
-			uniq = append(uniq, id)
-		}
-	}
-	ids = uniq
-	items := make([]custody.Item, 0, len(ids))
-	for _, id := range ids {
-		it, err := e.svc.Ledger.Item(ctx, id)
-		if errors.Is(err, custody.ErrNotFound) {
-			return fmt.Errorf("item %q: not in the ledger", id)
-		}
-		if err != nil {
-			return err
-		}
-		items = append(items, it)
-	}
-	// Every item's export is custody, recorded before anything leaves, so
-	// the package carries the record of its own making.
-	for i := range items {
-		if err := recordAccess(ctx, e, "export", reason, &items[i], map[string]string{
-			"out": out, "footage": strconv.FormatBool(footage), "items": strconv.Itoa(len(items)),
-		}); err != nil {
-			return err
-		}
-	}
-	opts := export.Options{
-		IDs: ids, Footage: footage, ExportedBy: e.actor, Reason: reason, Tool: "evidenced " + service.Version,
-	}
-	// The checkpoints anchored off the host go into the package, with the
-	// TSA's CA the host trusts to check their time-stamps.
-	if e.svc.AnchorStore != nil {
-		opts.Anchors = anchoredFrom{store: e.svc.AnchorStore, host: e.svc.Config.HostID}
-		if p := e.svc.Config.Custody.TSACA; p != "" {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return fmt.Errorf("custody.tsa_ca: %w", err)
-			}
-			opts.TSACA = b
-		}
-	}
-	ts := export.NewTarSink(e.stdout, time.Now())
-	sum, err := export.Build(ctx, e.svc.Ledger, footageFrom{e.svc}, ts, opts)
-	if errors.Is(err, export.ErrIntegrity) {
-		return integrityErrorf("%w", err)
-	}
-	if err != nil {
-		return err
-	}
-	if err := ts.Close(); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	e.meta("records", strconv.Itoa(sum.Records))
-	return nil
-}
-
-// anchoredFrom reads the checkpoints anchored in the object store.
-type anchoredFrom struct {
-	store anchor.Store
-	host  string
-}
-
-var _ export.Anchors = anchoredFrom{}
-
-func (a anchoredFrom) Latest(ctx context.Context, maxSize uint64) (export.Anchored, bool, error) {
-	got, found, err := anchor.Latest(ctx, a.store, a.host, maxSize)
-	if err != nil || !found {
-		return export.Anchored{}, found, err
-	}
-	return export.Anchored{Object: got.Object, Size: got.Size, Note: got.Note, Timestamp: got.Timestamp}, true, nil
-}
-
-// footageFrom reads footage from the vault, or from the object store when
-// the vault no longer holds it.
-type footageFrom struct{ svc *service.Service }
-
-var _ export.Footage = footageFrom{}
-
-func (f footageFrom) Open(ctx context.Context, it custody.Item) (io.ReadCloser, string, error) {
-	v, verr := f.svc.Vault.Open(it.ID)
-	if verr == nil {
-		return v, "vault", nil
-	}
-	if f.svc.Store == nil || it.ObjectKey == "" {
-		return nil, "", fmt.Errorf("item %s: not in the vault (%v) and not in an object store", it.ID, verr)
-	}
-	rc, err := f.svc.Store.Open(ctx, it.ObjectKey, it.VersionID)
-	if err != nil {
-		return nil, "", fmt.Errorf("open %s (version %s) in the object store: %w", it.ObjectKey, it.VersionID, err)
-	}
-	return rc, "object store", nil
 }
 
 // exportToDir is `export` as the user calls it: the package arrives as a
 // tar stream, is extracted into a temporary directory beside --out, is
 // checked with the standalone verifier, and only then takes the name
 // --out. A failed or tampered export leaves nothing behind.
-func exportToDir(ctx context.Context, cfg *config.Config, c *command, fs *flag.FlagSet, run runner, actor string, stdout, stderr io.Writer) int {
+func exportToDir(ctx context.Context, inv *invocation) int {
+	fs, stderr, stdout := inv.fs, inv.stderr, inv.stdout
 	outFlag := fs.Lookup("out")
-	if fs.NArg() == 0 || outFlag.Value.String() == "" || fs.Lookup("reason").Value.String() == "" {
-		return report(stderr, usageErrorf("export needs item IDs, --reason and --out"))
-	}
 	out, err := filepath.Abs(outFlag.Value.String())
 	if err != nil {
 		return report(stderr, usageErrorf("--out: %v", err))
@@ -159,26 +59,22 @@ func exportToDir(ctx context.Context, cfg *config.Config, c *command, fs *flag.F
 	if err := outFlag.Value.Set(out); err != nil {
 		return report(stderr, err)
 	}
+	if err := outDir("export", out); err != nil {
+		return report(stderr, err)
+	}
 	tmp, err := os.MkdirTemp(filepath.Dir(out), ".evidenced-export-*")
 	if err != nil {
-		return report(stderr, fmt.Errorf("create the package beside %s: %w", out, err))
+		return report(stderr, fmt.Errorf("export: cannot write %s: %w", out, pathCause(err)))
 	}
 	defer os.RemoveAll(tmp) // a no-op once renamed
 	pr, pw := io.Pipe()
 	extracted := make(chan error, 1)
 	go func() {
-		err := export.Extract(pr, tmp)
+		err := service.ExtractExport(pr, tmp)
 		pr.CloseWithError(err) // unblocks the writer if extraction stopped early
 		extracted <- err
 	}()
-	code, err := viaDaemon(ctx, cfg, c, fs, actor, pw, stderr, nil)
-	if errors.Is(err, control.ErrNoDaemon) {
-		code = report(stderr, runLocal(ctx, cfg, run, actor, pw, stderr, nil))
-	} else if err != nil {
-		pw.CloseWithError(err)
-		<-extracted
-		return report(stderr, err)
-	}
+	code := inv.exec(ctx, pw, nil)
 	pw.Close()
 	xerr := <-extracted
 	if code != exitOK {
@@ -187,7 +83,7 @@ func exportToDir(ctx context.Context, cfg *config.Config, c *command, fs *flag.F
 	if xerr != nil {
 		return report(stderr, xerr)
 	}
-	res, err := export.Verify(ctx, tmp)
+	res, err := service.VerifyExport(ctx, tmp)
 	if err != nil {
 		return report(stderr, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
 )
 
 // verifyExport runs the real binary's standalone verifier, with no config
@@ -61,6 +62,26 @@ func exportEdit(t *testing.T, p string, fn func([]byte) []byte) {
 	if err := os.WriteFile(p, nb, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// remanifest rewrites file's line in the package's MANIFEST.sha256 to its
+// current hash, as someone covering an edit would.
+func remanifest(t *testing.T, dir, file string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp := filepath.Join(dir, "MANIFEST.sha256")
+	exportEdit(t, mp, func(m []byte) []byte {
+		lines := strings.Split(string(m), "\n")
+		for i, l := range lines {
+			if strings.HasSuffix(l, "  "+file) {
+				lines[i] = digest.Bytes(b).Hex() + "  " + file
+			}
+		}
+		return []byte(strings.Join(lines, "\n"))
+	})
 }
 
 func flipAt(off int) func([]byte) []byte {
@@ -169,6 +190,7 @@ func TestExportEndToEnd(t *testing.T) {
 	cases := []struct{ name, file string }{
 		{"report", "report.html"},
 		{"custody.json", "items/" + ids[0] + "/custody.json"},
+		{"item.json", "items/" + ids[0] + "/item.json"},
 		{"record", rel(recs[0])},
 		{"proof", rel(proofs[len(proofs)-1])},
 		{"footage", "items/" + ids[0] + "/footage.mp4"},
@@ -181,6 +203,12 @@ func TestExportEndToEnd(t *testing.T) {
 			switch c.name {
 			case "report":
 				exportEdit(t, p, func(b []byte) []byte { return bytes.Replace(b, []byte("officer-4711"), []byte("officer-4712"), 1) })
+			case "item.json":
+				// An edit whose MANIFEST line is regenerated too: what is
+				// named must be the file that was changed, not the report
+				// derived from it.
+				exportEdit(t, p, func(b []byte) []byte { return bytes.Replace(b, []byte("officer-4711"), []byte("officer-4712"), 1) })
+				remanifest(t, dir, c.file)
 			case "custody.json":
 				exportEdit(t, p, func(b []byte) []byte {
 					return bytes.Replace(b, []byte(`"actor": "custodian-1"`), []byte(`"actor": "nobody"`), 1)
@@ -200,6 +228,9 @@ func TestExportEndToEnd(t *testing.T) {
 			}
 			if !strings.Contains(errs, "FAILED "+c.file+":") && !(c.name == "manifest" && strings.Contains(errs, "MANIFEST.sha256 (line 1)")) {
 				t.Errorf("stderr does not name %s:\n%s", c.file, errs)
+			}
+			if c.name == "item.json" && strings.Contains(errs, "FAILED report.html") {
+				t.Errorf("the report regenerated from the edited item.json is blamed instead of following from it:\n%s", errs)
 			}
 		})
 	}

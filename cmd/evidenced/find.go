@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/service"
 )
 
 func findCommand() *command {
@@ -25,29 +24,17 @@ func findCommand() *command {
 			return func(ctx context.Context, e *env) error {
 				f := custody.Filter{Camera: *camera, AssignedTo: *assigned}
 				var err error
-				if f.Since, err = parseTime("since", *since); err != nil {
+				if f.Since, f.Until, err = parseSpan(*since, *until); err != nil {
 					return err
 				}
-				if f.Until, err = parseTime("until", *until); err != nil {
-					return err
-				}
-				items := []custody.Item{}
-				if err := e.svc.Ledger.Items(ctx, f, func(it custody.Item) error {
-					items = append(items, it)
-					return nil
-				}); err != nil {
-					return fmt.Errorf("find: %w", err)
-				}
-				if err := recordAccess(ctx, e, "find", *reason, nil, map[string]string{
+				items, err := e.svc.Find(ctx, e.caller(), service.FindOptions{Filter: f, Reason: *reason, Asked: map[string]string{
 					"camera": *camera, "assigned_to": *assigned, "since": *since, "until": *until,
-					"results": strconv.Itoa(len(items)),
-				}); err != nil {
+				}})
+				if err != nil {
 					return err
 				}
 				if *asJSON {
-					enc := json.NewEncoder(e.stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(items)
+					return printJSON(e.stdout, items)
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tCAMERA\tASSIGNED_TO\tRECORDED_AT\tSIZE\tSTATE\tSOURCE_PATH")
@@ -75,4 +62,19 @@ func parseTime(name, v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, usageErrorf("--%s %q: want RFC 3339 (2026-11-24T08:00:00Z) or a date (2026-11-24)", name, v)
+}
+
+// parseSpan reads --since and --until, refusing a span that ends before
+// it starts: it would select nothing, silently.
+func parseSpan(since, until string) (from, to time.Time, err error) {
+	if from, err = parseTime("since", since); err != nil {
+		return
+	}
+	if to, err = parseTime("until", until); err != nil {
+		return
+	}
+	if !from.IsZero() && !to.IsZero() && from.After(to) {
+		err = usageErrorf("--since %s is later than --until %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return
 }

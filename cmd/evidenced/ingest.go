@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,78 +9,39 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
-	"github.com/evidenced/evidenced/internal/ingest"
+	"github.com/evidenced/evidenced/internal/service"
 )
 
 func ingestCommand() *command {
 	return &command{
-		name: "ingest", summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
+		name: "ingest", required: []string{"camera", "from"}, summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
 		setup: func(fs *flag.FlagSet) runner {
 			camera := fs.String("camera", "", "camera serial (must be in the inventory)")
 			from := fs.String("from", "", "the camera's root folder or mount point")
 			asJSON := fs.Bool("json", false, "print the result as JSON")
 			return func(ctx context.Context, e *env) error {
-				if *camera == "" || *from == "" {
-					return usageErrorf("ingest needs --camera and --from")
-				}
 				return runIngest(ctx, e, *camera, *from, *asJSON)
 			}
 		},
 	}
 }
 
-type ingestOutput struct {
-	ingest.Result
-	Upload   []string       `json:"upload_errors,omitempty"`
-	Recorded []custody.Item `json:"items_detail"`
-	OK       bool           `json:"ok"`
-}
-
 func runIngest(ctx context.Context, e *env, serial, from string, asJSON bool) error {
-	var p ingest.Progress
+	o := service.IngestOptions{Camera: serial, From: from, InDaemon: e.inDaemon}
 	if e.progress && !asJSON {
-		p = newTermProgress(e.stderr)
-	} else if e.inDaemon {
-		// The daemon's bays show this dock in `evidenced status` too.
-		p = e.svc.Bays
+		o.Progress = newTermProgress(e.stderr)
 	}
-	if err := e.svc.Wiper.AdmitDock(ctx, serial, from, e.actor, "cli"); err != nil {
-		if e.inDaemon {
-			e.svc.Bays.Problem(serial, err.Error())
-		}
-		return err
+	out, err := e.svc.Ingest(ctx, e.caller(), o)
+	if out.AnchorWarning != "" {
+		fmt.Fprintf(e.stderr, "warning: custody checkpoint not anchored yet: %s\n", out.AnchorWarning)
 	}
-	res, err := e.svc.Ingester.Dock(ctx, ingest.Request{Serial: serial, Root: from, Actor: e.actor, Via: "cli"}, p)
-	out := ingestOutput{Result: res}
-	var upErr error
-	if e.svc.Uploader != nil && len(res.Items) > 0 {
-		upErr = e.svc.Uploader.Sync(ctx, res.Items, 5)
-		if upErr != nil {
-			for _, u := range unwrapJoined(upErr) {
-				out.Upload = append(out.Upload, u.Error())
-			}
-		}
-	}
-	// The dock session ended: its records are anchored off-host now (in the
-	// daemon, by its anchor loop; here, directly). A failed anchor is a
-	// warning, not a failed ingest: the records are signed locally and the
-	// next anchor covers them.
-	if res.DockSeq != 0 {
-		if err := e.svc.AnchorNow(ctx, e.inDaemon); err != nil {
-			fmt.Fprintf(e.stderr, "warning: custody checkpoint not anchored yet: %v\n", err)
-		}
-	}
-	for _, id := range res.Items {
-		if it, err := e.svc.Ledger.Item(ctx, id); err == nil {
-			out.Recorded = append(out.Recorded, it)
-		}
-	}
-	out.OK = err == nil && upErr == nil
+	res := out.IngestResult
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
+		if !out.Ran {
+			return err // refused before the copy: no report to print
+		}
+		if jerr := printJSON(e.stdout, out); jerr != nil {
+			return jerr
 		}
 	} else if res.DockSeq != 0 {
 		fmt.Fprintf(e.stdout, "camera %s: %d file(s), %d vaulted now, %d already held, %d refused, %d failed, %s copied\n",
@@ -107,23 +66,7 @@ func runIngest(ctx context.Context, e *env, serial, from string, asJSON bool) er
 			fmt.Fprintf(e.stdout, "NOT SAFE TO UNDOCK: leave %s docked or dock it again\n", res.Camera)
 		}
 	}
-	if err != nil {
-		if errors.Is(err, ingest.ErrUnknownDevice) {
-			return fmt.Errorf("camera %q is not in the inventory: not ingested (recorded as UNKNOWN_DEVICE)", serial)
-		}
-		return err
-	}
-	if upErr != nil {
-		return fmt.Errorf("vaulted, but not every item is verified in the object store: %w", upErr)
-	}
-	return nil
-}
-
-func unwrapJoined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
+	return err
 }
 
 // termProgress draws one status line on a terminal.
@@ -165,7 +108,7 @@ func (t *termProgress) File(serial, rel string, done, size int64) {
 	fmt.Fprintf(t.w, "\r\033[K[%d/%d] %s  %s / %s  %s/s", t.n, t.files, printable(rel), humanBytes(t.done), humanBytes(t.total), humanBytes(int64(rate)))
 }
 
-func (t *termProgress) Done(serial string, r ingest.Result) {
+func (t *termProgress) Done(serial string, r service.IngestResult) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	fmt.Fprint(t.w, "\r\033[K")

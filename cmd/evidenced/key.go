@@ -15,7 +15,7 @@ func keyCommand() *command {
 				if !*public {
 					return usageErrorf("key needs --public (the private key is never printed)")
 				}
-				k := e.svc.Key
+				k := e.svc.HostKey()
 				fmt.Fprintf(e.stderr, "host %s, key id %s (SHA-256 of the DER public key), note key %s\n",
 					k.HostID(), k.KeyID(), k.VerifierKey())
 				_, err := e.stdout.Write(k.PublicPEM())

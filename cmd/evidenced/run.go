@@ -16,8 +16,9 @@ import (
 
 func runCommand() *command {
 	return &command{
-		name: "run", summary: "run the daemon: watch for docked cameras, ingest, upload, verify", local: true,
-		setup: func(fs *flag.FlagSet) runner { return nil },
+		name: "run", summary: "run the daemon: watch for docked cameras, ingest, upload, verify",
+		setup:  func(fs *flag.FlagSet) runner { return nil },
+		daemon: runDaemon,
 	}
 }
 

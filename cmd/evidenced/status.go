@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/evidenced/evidenced/internal/custody"
-	"github.com/evidenced/evidenced/internal/service"
 )
 
 func statusCommand() *command {
@@ -17,27 +15,12 @@ func statusCommand() *command {
 		setup: func(fs *flag.FlagSet) runner {
 			asJSON := fs.Bool("json", false, "print as JSON")
 			return func(ctx context.Context, e *env) error {
-				out := struct {
-					Daemon bool                  `json:"daemon_running"`
-					Bays   []service.Bay         `json:"bays"`
-					Queue  map[custody.State]int `json:"items_by_state"`
-					// Failed counts items not verified whose last upload or
-					// verification failed permanently (last_error set).
-					Failed int `json:"items_failed"`
-				}{Daemon: e.inDaemon, Bays: e.svc.Bays.List(), Queue: map[custody.State]int{}}
-				if err := e.svc.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
-					out.Queue[it.State]++
-					if it.State != custody.StateVerified && it.LastError != "" {
-						out.Failed++
-					}
-					return nil
-				}); err != nil {
+				out, err := e.svc.Status(ctx, e.inDaemon)
+				if err != nil {
 					return err
 				}
 				if *asJSON {
-					enc := json.NewEncoder(e.stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(out)
+					return printJSON(e.stdout, out)
 				}
 				if !e.inDaemon {
 					fmt.Fprintln(e.stdout, "daemon: not running (no bays are being watched)")
@@ -49,9 +32,9 @@ func statusCommand() *command {
 					if detail == "" {
 						detail = printable(b.Current)
 					}
-					progress := fmt.Sprintf("%.0f%% of %s", b.Percent(), humanBytes(b.Bytes))
-					if b.State == service.BayDocked {
-						progress = "-" // on record, nothing listed yet: no percentage to give
+					progress := "-" // nothing listed (yet, or ever): no percentage to give
+					if b.HasProgress() {
+						progress = fmt.Sprintf("%.0f%% of %s", b.Percent(), humanBytes(b.Bytes))
 					}
 					bay := b.Bay
 					if bay == "" {

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-
-	"github.com/evidenced/evidenced/internal/objstore/s3store"
 )
 
 func storeInitCommand() *command {
@@ -14,14 +11,11 @@ func storeInitCommand() *command {
 		name: "store-init", summary: "create the configured bucket with versioning and Object Lock, or check an existing one",
 		setup: func(fs *flag.FlagSet) runner {
 			return func(ctx context.Context, e *env) error {
-				st, ok := e.svc.Store.(*s3store.Store)
-				if !ok || st == nil {
-					return errors.New("no object_store configured")
-				}
-				if err := st.EnsureBucket(ctx); err != nil {
+				bucket, err := e.svc.StoreInit(ctx)
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "bucket %s: versioning and Object Lock enabled\n", e.svc.Config.ObjectStore.Bucket)
+				fmt.Fprintf(e.stdout, "bucket %s: versioning and Object Lock enabled\n", bucket)
 				return nil
 			}
 		},

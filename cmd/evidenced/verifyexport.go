@@ -4,27 +4,20 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 
-	"github.com/evidenced/evidenced/internal/export"
+	"github.com/evidenced/evidenced/internal/service"
 )
 
 func verifyExportCommand() *command {
 	return &command{
-		name: "verify-export", args: "DIR", local: true,
+		name: "verify-export", args: "DIR", noConfig: true,
 		summary: "check an export package using only its own content (no config, ledger or network)",
 		setup: func(fs *flag.FlagSet) runner {
 			return func(ctx context.Context, e *env) error {
-				if fs.NArg() != 1 {
-					return usageErrorf("verify-export needs exactly one package directory")
-				}
 				dir := fs.Arg(0)
-				if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-					return usageErrorf("verify-export: %s is not a package directory", dir)
-				}
-				res, err := export.Verify(ctx, dir)
+				res, err := service.VerifyExport(ctx, dir)
 				if err != nil {
-					return err
+					return fmt.Errorf("verify-export: %w", err)
 				}
 				for _, p := range res.Problems {
 					fmt.Fprintf(e.stderr, "FAILED %s\n", p)

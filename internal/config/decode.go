@@ -306,16 +306,22 @@ func unknownKey(key string, fields map[string]reflect.StructField) string {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	best, bestD := "", 3
-	for _, name := range names {
-		if d := editDistance(lk, name); d < bestD {
-			best, bestD = name, d
-		}
-	}
-	if best != "" {
+	if best := Closest(lk, names); best != "" {
 		return fmt.Sprintf("unknown key (did you mean %s?)", best)
 	}
 	return "unknown key; known here: " + strings.Join(names, ", ")
+}
+
+// Closest is the name among names nearest to a mistyped one (at most two
+// edits away), for "did you mean"; "" when none is that near.
+func Closest(name string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(name, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance, for "did you mean".

@@ -37,21 +37,25 @@ import (
 var Version = "dev"
 
 // Service is one host's open evidenced state.
+//
+// Its parts are unexported: whoever drives evidenced (the CLI, the control
+// socket, a console) goes through the operations below, so every caller
+// records the same custody and applies the same checks.
 type Service struct {
-	Config   *config.Config
-	Ledger   *custody.Ledger
-	Vault    *vault.Vault
-	Store    objstore.Store // nil: no object store configured (vault only)
-	Ingester *ingest.Ingester
-	Uploader *upload.Uploader // nil when Store is nil
-	Wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
-	Key      *signing.Key     // the host key that signs every custody record
-	// Anchor writes signed checkpoints to the object store (nil: vault only);
-	// AnchorStore is where they are, for verify.
-	Anchor      *anchor.Runner
-	AnchorStore anchor.Store
-	Bays        *Bays
-	Log         *slog.Logger
+	config   *config.Config
+	ledger   *custody.Ledger
+	vault    *vault.Vault
+	store    objstore.Store // nil: no object store configured (vault only)
+	ingester *ingest.Ingester
+	uploader *upload.Uploader // nil when store is nil
+	wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
+	key      *signing.Key     // the host key that signs every custody record
+	// anchors writes signed checkpoints to the object store (nil: vault
+	// only); anchorStore is where they are, for verify and export.
+	anchors     *anchor.Runner
+	anchorStore anchor.Store
+	bays        *Bays
+	log         *slog.Logger
 }
 
 // Options tune Open.
@@ -92,8 +96,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		l.Close()
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
-	s := &Service{Config: cfg, Ledger: l, Vault: v, Key: key, Log: log, Bays: NewBays()}
-	s.Ingester = ingest.New(cfg, l, v, log)
+	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays()}
+	s.ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
 		backstop := s3store.DefaultRetention{}
 		backstop.Mode, backstop.Days, _ = cfg.BackstopRetention()
@@ -108,7 +112,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 			s.Close()
 			return nil, fmt.Errorf("object store: %w", err)
 		}
-		s.Store = st
+		s.store = st
 		actor := o.Actor
 		if actor == "" {
 			actor = "evidenced@" + cfg.HostID
@@ -124,15 +128,15 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 			}
 			ao.TSA = c
 		}
-		s.AnchorStore = st
-		s.Anchor = anchor.NewRunner(l, s.AnchorStore, cfg.HostID, cfg.CheckpointInterval(), cfg.CustodyRetention(), ao)
-		s.Wiper = wipe.New(cfg, l, v, st, wipe.Options{Actor: actor, Log: log})
+		s.anchorStore = st
+		s.anchors = anchor.NewRunner(l, s.anchorStore, cfg.HostID, cfg.CheckpointInterval(), cfg.CustodyRetention(), ao)
+		s.wiper = wipe.New(cfg, l, v, st, wipe.Options{Actor: actor, Log: log})
 		// The uploader's VERIFIED appends go through a hook that hands the
 		// item to the wipe rule; the uploader itself knows nothing of it.
-		s.Uploader = upload.New(cfg, wipe.OnVerified(l, s.Wiper.Notify), v, st, actor, log)
+		s.uploader = upload.New(cfg, wipe.OnVerified(l, s.wiper.Notify), v, st, actor, log)
 	}
-	if s.Wiper == nil {
-		s.Wiper = wipe.New(cfg, l, v, nil, wipe.Options{Actor: "evidenced@" + cfg.HostID, Log: log})
+	if s.wiper == nil {
+		s.wiper = wipe.New(cfg, l, v, nil, wipe.Options{Actor: "evidenced@" + cfg.HostID, Log: log})
 	}
 	return s, nil
 }
@@ -142,13 +146,13 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 // writes to the vault).
 func (s *Service) Close() error {
 	var errs []error
-	if s.Vault != nil {
-		if err := s.Vault.Close(); err != nil {
+	if s.vault != nil {
+		if err := s.vault.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close vault: %w", err))
 		}
 	}
-	if s.Ledger != nil {
-		if err := s.Ledger.Close(); err != nil {
+	if s.ledger != nil {
+		if err := s.ledger.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close ledger: %w", err))
 		}
 	}
@@ -156,7 +160,7 @@ func (s *Service) Close() error {
 }
 
 // DaemonActor is the actor recorded for what the daemon does on its own.
-func (s *Service) DaemonActor() string { return "evidenced@" + s.Config.HostID }
+func (s *Service) DaemonActor() string { return "evidenced@" + s.config.HostID }
 
 // Run is the daemon: it watches the configured folders for docked cameras,
 // ingests them, uploads and verifies, until intake is cancelled (first
@@ -170,12 +174,12 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	go func() {
 		select {
 		case <-intake.Done():
-			s.Log.Info("stopping intake; draining", "timeout", s.Config.ShutdownTimeout.Duration)
-			t := time.NewTimer(s.Config.ShutdownTimeout.Duration)
+			s.log.Info("stopping intake; draining", "timeout", s.config.ShutdownTimeout.Duration)
+			t := time.NewTimer(s.config.ShutdownTimeout.Duration)
 			defer t.Stop()
 			select {
 			case <-t.C:
-				s.Log.Warn("drain deadline passed; cancelling work in flight")
+				s.log.Warn("drain deadline passed; cancelling work in flight")
 			case <-work.Done():
 			}
 			cancelWork()
@@ -183,7 +187,7 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		}
 	}()
 
-	if _, err := s.Ledger.Append(work, custody.Event{
+	if _, err := s.ledger.Append(work, custody.Event{
 		Type: custody.HostStarted, Actor: s.DaemonActor(),
 		Details: map[string]string{"version": Version, "pid": strconv.Itoa(os.Getpid())},
 	}, nil); err != nil {
@@ -202,35 +206,35 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 			}
 		}()
 	}
-	if s.Uploader != nil {
-		start("uploader", func() error { return s.Uploader.Run(intake, work) })
+	if s.uploader != nil {
+		start("uploader", func() error { return s.uploader.Run(intake, work) })
 	} else {
-		s.Log.Warn("no object_store configured: recordings stay in the vault until one is")
+		s.log.Warn("no object_store configured: recordings stay in the vault until one is")
 	}
-	start("wiper", func() error { return s.Wiper.Run(intake) })
-	if s.Anchor != nil {
+	start("wiper", func() error { return s.wiper.Run(intake) })
+	if s.anchors != nil {
 		// Anchors at start, after each dock session and every
 		// custody.checkpoint_interval; an anchor that fails is retried at the
 		// next one and does not stop the daemon. On the way out, once the
 		// other work has drained, one last anchor covers the final records.
 		start("anchor", func() error {
-			_ = s.Anchor.Run(intake)
+			_ = s.anchors.Run(intake)
 			return nil
 		})
 		defer s.finalAnchor(work)
 	}
-	if len(s.Config.Sources.Watch) > 0 {
-		w, err := watch.New(s.Config.Sources.Watch, s.Config.Sources.Settle.Duration, s.Log)
+	if len(s.config.Sources.Watch) > 0 {
+		w, err := watch.New(s.config.Sources.Watch, s.config.Sources.Settle.Duration, s.log)
 		if err != nil {
 			return fmt.Errorf("watch: %w", err)
 		}
 		dh := &dockHandler{s: s, work: work}
 		// A dock refused for lack of vault space resumes once there is room.
-		s.Wiper.RetryDocks(func(serial, root string) { dh.Settled(work, watch.Dock{Serial: serial, Path: root}) })
+		s.wiper.RetryDocks(func(serial, root string) { dh.Settled(work, watch.Dock{Serial: serial, Path: root}) })
 		start("watcher", func() error { return w.Run(intake, dh) })
 	}
-	if s.Config.Sources.USB.Enabled {
-		src, err := usbdock.FromConfig(work, s.Config, s.Log)
+	if s.config.Sources.USB.Enabled {
+		src, err := usbdock.FromConfig(work, s.config, s.log)
 		if err != nil {
 			return fmt.Errorf("usb: %w", err)
 		}
@@ -252,14 +256,14 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 // daemon by kicking its anchor loop (one writer of checkpoints), otherwise
 // directly. It does nothing without an object store.
 func (s *Service) AnchorNow(ctx context.Context, inDaemon bool) error {
-	if s.Anchor == nil {
+	if s.anchors == nil {
 		return nil
 	}
 	if inDaemon {
-		s.Anchor.Kick()
+		s.anchors.Kick()
 		return nil
 	}
-	r := s.Anchor
+	r := s.anchors
 	_, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
 	return err
 }
@@ -268,10 +272,10 @@ func (s *Service) AnchorNow(ctx context.Context, inDaemon bool) error {
 // within the drain deadline (work). A failure is logged: the records stay in
 // the signed local ledger and are anchored at the next start.
 func (s *Service) finalAnchor(work context.Context) {
-	r := s.Anchor
+	r := s.anchors
 	until := time.Now().Add(r.RetainFor)
 	if _, err := anchor.Anchor(work, r.Ledger, r.Store, r.Host, until, r.Options); err != nil {
-		s.Log.Warn("final custody anchor failed; it is retried at the next start", "err", err)
+		s.log.Warn("final custody anchor failed; it is retried at the next start", "err", err)
 	}
 }
 
@@ -298,42 +302,42 @@ func (h *dockHandler) Removed(d watch.Dock) {
 func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	serial := req.Serial
 	req.Actor = s.DaemonActor()
-	log := s.Log.With("camera", serial, "via", req.Via)
+	log := s.log.With("camera", serial, "via", req.Via)
 	if bay := req.Identity["bay"]; bay != "" {
 		log = log.With("bay", bay)
 	}
-	if s.Wiper != nil {
-		if err := s.Wiper.AdmitDock(ctx, serial, req.Root, req.Actor, req.Via); err != nil {
-			s.Bays.Problem(serial, err.Error())
+	if s.wiper != nil {
+		if err := s.wiper.AdmitDock(ctx, serial, req.Root, req.Actor, req.Via); err != nil {
+			s.bays.Problem(serial, err.Error())
 			log.Error("dock refused", "err", err)
 			return
 		}
 	}
-	res, err := s.Ingester.Dock(ctx, req, s.Bays)
+	res, err := s.ingester.Dock(ctx, req, s.bays)
 	switch {
 	case errors.Is(err, ingest.ErrUnknownDevice):
-		s.Bays.Problem(serial, "unknown camera: not in the inventory, not ingested")
+		s.bays.Unknown(serial, req.Identity["bay"])
 		log.Error("unknown camera docked; not ingested")
 	case err != nil:
-		s.Bays.Problem(serial, err.Error())
+		s.bays.Problem(serial, err.Error())
 		log.Error("dock incomplete", "err", err)
 	default:
 		log.Info("dock complete", "vaulted", res.Vaulted, "already_held", res.AlreadyHeld,
 			"bytes", res.Bytes, "safe_to_undock", res.SafeToUndock)
 	}
-	if res.Vaulted > 0 && s.Uploader != nil {
-		s.Uploader.Wake()
+	if res.Vaulted > 0 && s.uploader != nil {
+		s.uploader.Wake()
 	}
-	if s.Anchor != nil {
-		s.Anchor.Kick() // a dock session ended: anchor its records
+	if s.anchors != nil {
+		s.anchors.Kick() // a dock session ended: anchor its records
 	}
 }
 
 // undocked records UNDOCKED for a camera in the inventory that left its bay:
 // clean when the bay said "safe to undock", and its last state either way.
 func (s *Service) undocked(ctx context.Context, serial string, details map[string]string) {
-	st := s.Bays.Remove(serial)
-	if _, ok := s.Config.Camera(serial); !ok {
+	st := s.bays.Remove(serial)
+	if _, ok := s.config.Camera(serial); !ok {
 		return
 	}
 	clean := st.State == BaySafe
@@ -341,12 +345,12 @@ func (s *Service) undocked(ctx context.Context, serial string, details map[strin
 	for k, v := range details {
 		d[k] = v
 	}
-	if _, err := s.Ledger.Append(ctx, custody.Event{
+	if _, err := s.ledger.Append(ctx, custody.Event{
 		Type: custody.Undocked, Actor: s.DaemonActor(), Camera: serial, Details: d,
 	}, nil); err != nil {
-		s.Log.Error("record undock", "camera", serial, "err", err)
+		s.log.Error("record undock", "camera", serial, "err", err)
 	}
-	s.Log.Info("camera undocked", "camera", serial, "clean", clean)
+	s.log.Info("camera undocked", "camera", serial, "clean", clean)
 }
 
 // BayState is what an officer glancing at the dock needs to know.
@@ -358,6 +362,9 @@ const (
 	BayCopying BayState = "copying"
 	BaySafe    BayState = "safe to undock"
 	BayProblem BayState = "problem"
+	// BayUnknown: a camera that is not in the inventory; it is never
+	// read, so there is no progress to show.
+	BayUnknown BayState = "not in the inventory"
 )
 
 // Bay is one docked camera's status.
@@ -372,6 +379,19 @@ type Bay struct {
 	Problem   string    `json:"problem,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 	doneFiles int64
+}
+
+// HasProgress reports whether the bay's copy has a size to measure against:
+// one on record but not listed yet, or a camera never read (not in the
+// inventory, refused before its copy), has none.
+func (b Bay) HasProgress() bool {
+	switch b.State {
+	case BayCopying, BaySafe:
+		return true
+	case BayProblem:
+		return b.Bytes > 0
+	}
+	return false
 }
 
 // Percent is the share of bytes copied or already held.
@@ -446,6 +466,14 @@ func (b *Bays) Done(serial string, r ingest.Result) {
 		x.State = BayProblem
 		x.Problem = fmt.Sprintf("%d file(s) not vaulted; leave the camera docked or re-dock it", len(r.Failed))
 	}
+}
+
+// Unknown shows a camera that is not in the inventory and is not read.
+func (b *Bays) Unknown(serial, bay string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	x := b.get(serial)
+	x.State, x.Bay, x.Problem = BayUnknown, bay, "not ingested: add it to cameras in the config to take its footage"
 }
 
 // Problem marks a bay as needing attention.

@@ -43,21 +43,21 @@ func identity(d usbdock.Dock) map[string]string {
 // mounting only when its arrival is on record.
 func (h *usbHandler) Arrived(_ context.Context, d usbdock.Dock) bool {
 	s := h.s
-	seq, err := s.Ingester.Arrive(h.work, ingest.Request{
+	seq, err := s.ingester.Arrive(h.work, ingest.Request{
 		Serial: d.Serial, Root: "usb:" + d.Bay(), Actor: s.DaemonActor(), Via: "usb", Identity: identity(d),
 	})
 	switch {
 	case errors.Is(err, ingest.ErrUnknownDevice):
-		s.Bays.Problem(d.Serial, "unknown camera: not in the inventory, not ingested")
-		s.Log.Error("unknown camera docked; not mounted, not ingested", "camera", d.Serial, "bay", d.Bay())
+		s.bays.Unknown(d.Serial, d.Bay())
+		s.log.Error("unknown camera docked; not mounted, not ingested", "camera", d.Serial, "bay", d.Bay())
 		return false
 	case err != nil:
 		// Without its DOCKED record nothing of the camera may be copied.
-		s.Bays.Problem(d.Serial, "dock not recorded: "+err.Error())
-		s.Log.Error("record dock; camera not read", "camera", d.Serial, "bay", d.Bay(), "err", err)
+		s.bays.Problem(d.Serial, "dock not recorded: "+err.Error())
+		s.log.Error("record dock; camera not read", "camera", d.Serial, "bay", d.Bay(), "err", err)
 		return false
 	}
-	s.Bays.Arrived(d.Serial, d.Bay())
+	s.bays.Arrived(d.Serial, d.Bay())
 	h.mu.Lock()
 	if h.sessions == nil {
 		h.sessions = map[string]uint64{}
@@ -89,14 +89,14 @@ func (h *usbHandler) Settled(ctx context.Context, d usbdock.Dock) {
 func (h *usbHandler) Failed(d usbdock.Dock, err error) {
 	s := h.s
 	seq := h.take(d)
-	s.Bays.Problem(d.Serial, "camera storage unreadable: "+err.Error())
-	s.Log.Error("camera storage unreadable", "camera", d.Serial, "bay", d.Bay(), "err", err)
-	if _, aerr := s.Ledger.Append(h.work, custody.Event{
+	s.bays.Problem(d.Serial, "camera storage unreadable: "+err.Error())
+	s.log.Error("camera storage unreadable", "camera", d.Serial, "bay", d.Bay(), "err", err)
+	if _, aerr := s.ledger.Append(h.work, custody.Event{
 		Type: custody.Refused, Actor: s.DaemonActor(), Camera: d.Serial,
 		Details: map[string]string{"reason": "camera storage unreadable: " + err.Error(), "bay": d.Bay(), "via": "usb",
 			"dock_seq": strconv.FormatUint(seq, 10)},
 	}, nil); aerr != nil {
-		s.Log.Error("record unreadable camera", "camera", d.Serial, "err", aerr)
+		s.log.Error("record unreadable camera", "camera", d.Serial, "err", aerr)
 	}
 }
 

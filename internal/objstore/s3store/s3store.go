@@ -94,6 +94,7 @@ type Store struct {
 	prefix    string
 	threshold int64
 	defRet    DefaultRetention
+	endpoint  string
 	log       *slog.Logger
 }
 
@@ -113,6 +114,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Store, error) {
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 		config.WithHTTPClient(newHTTPClient(c.Limiter, c.ResponseTimeout)),
+		config.WithLogger(sdkLogger(log)),
 	}
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))
@@ -120,6 +122,9 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Store, error) {
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("s3 store %s: load AWS configuration: %w", c.Bucket, err)
+	}
+	if awsCfg.Credentials != nil {
+		awsCfg.Credentials = namedCredentials{awsCfg.Credentials}
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
@@ -133,7 +138,7 @@ func New(ctx context.Context, c Config, log *slog.Logger) (*Store, error) {
 	if th <= 0 {
 		th = DefaultMultipartThreshold
 	}
-	return &Store{c: client, bucket: c.Bucket, region: awsCfg.Region, prefix: c.Prefix, threshold: th, defRet: c.DefaultRetention, log: log}, nil
+	return &Store{c: client, bucket: c.Bucket, region: awsCfg.Region, prefix: c.Prefix, threshold: th, defRet: c.DefaultRetention, endpoint: c.Endpoint, log: log}, nil
 }
 
 // Client is the underlying SDK client, for tests and tools that need an S3

@@ -1,0 +1,190 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/signing"
+)
+
+// Caller is who asks for an operation: the actor they claim to be and, when
+// the request came over the control socket, what the kernel says about the
+// connecting process. Both go into the custody records the operation writes.
+type Caller struct {
+	Actor string
+	Peer  string // "uid=…,pid=…" when run inside the daemon for a client
+}
+
+// Config is the configuration the service was opened with.
+func (s *Service) Config() *config.Config { return s.config }
+
+// HostKey is the key that signs this host's custody records.
+func (s *Service) HostKey() *signing.Key { return s.key }
+
+// Bays is the docked cameras' status (the daemon's; empty in a CLI process).
+func (s *Service) Bays() *Bays { return s.bays }
+
+// RecordAccess writes who looked at what, and why, into the custody chain
+// before anything is shown: investigators' searches and custodians' checks
+// are part of an item's custody as much as a retrieval is. it may be nil (a
+// search or a whole-ledger check names no single item).
+func (s *Service) RecordAccess(ctx context.Context, c Caller, action, reason string, it *custody.Item, details map[string]string) error {
+	d := map[string]string{"action": action}
+	for k, v := range details {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	if reason != "" {
+		d["reason"] = reason
+	}
+	if c.Peer != "" {
+		d["peer"] = c.Peer
+	}
+	ev := custody.Event{Type: custody.Accessed, Actor: c.Actor, Details: d}
+	if it != nil {
+		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
+	}
+	if _, err := s.ledger.Append(ctx, ev, nil); err != nil {
+		return fmt.Errorf("record %s access in the custody ledger: %w", action, err)
+	}
+	return nil
+}
+
+// RecordFailedAccess records an access that did not complete: its
+// outcome ("failed") and the error, so the ledger tells an attempted
+// retrieval or export from a completed one. An access recorded before it
+// ran (as every retrieval and export is) is followed by this record when
+// it then fails. It returns the operation's error, joined with the
+// recording's own failure if the ledger refused it.
+func (s *Service) RecordFailedAccess(ctx context.Context, c Caller, action, reason string, it *custody.Item, details map[string]string, failure error) error {
+	d := map[string]string{"outcome": "failed", "error": failure.Error()}
+	for k, v := range details {
+		d[k] = v
+	}
+	// The caller may have gone away (the reason it failed): the record is
+	// written all the same.
+	if err := s.RecordAccess(context.WithoutCancel(ctx), c, action, reason, it, d); err != nil {
+		return errors.Join(failure, err)
+	}
+	return failure
+}
+
+// item loads one item, saying plainly when the ledger does not know it.
+func (s *Service) item(ctx context.Context, id string) (custody.Item, error) {
+	it, err := s.ledger.Item(ctx, id)
+	if errors.Is(err, custody.ErrNotFound) {
+		return it, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: not in the ledger", id)}
+	}
+	if err != nil {
+		return it, fmt.Errorf("read item %s: %w", id, err)
+	}
+	return it, nil
+}
+
+// FindOptions select recordings.
+type FindOptions struct {
+	Filter custody.Filter
+	Reason string
+	// Asked is the search as the caller typed it, recorded with the access.
+	Asked map[string]string
+}
+
+// Find lists the items the filter selects; the search is recorded first.
+func (s *Service) Find(ctx context.Context, c Caller, o FindOptions) ([]custody.Item, error) {
+	items := []custody.Item{}
+	if err := s.ledger.Items(ctx, o.Filter, func(it custody.Item) error {
+		items = append(items, it)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("find: %w", err)
+	}
+	d := map[string]string{"results": strconv.Itoa(len(items))}
+	for k, v := range o.Asked {
+		d[k] = v
+	}
+	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, d); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// Custody returns the ordered custody events of one item. The viewing is
+// itself custody, so it is recorded first and appears in what is returned.
+func (s *Service) Custody(ctx context.Context, c Caller, id, reason string) ([]custody.Event, error) {
+	it, err := s.item(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.RecordAccess(ctx, c, "custody", reason, &it, nil); err != nil {
+		return nil, err
+	}
+	evs, err := s.ledger.Custody(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("custody of %s: %w", id, err)
+	}
+	return evs, nil
+}
+
+// needReason refuses an access or change without a reason: empty or only
+// whitespace says nothing a court could read.
+func needReason(reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return invalidf("--reason is required")
+	}
+	return nil
+}
+
+// custodyText refuses a value the ledger cannot hold as is (a case name that
+// is also a list separator, a control character).
+func custodyText(flag, v string) error {
+	if len(v) > 256 || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ',' }) {
+		return invalidf("%s %q: at most 256 characters, no control characters or commas", flag, v)
+	}
+	return nil
+}
+
+// AccessFilter selects access events.
+type AccessFilter struct {
+	Actor        string    // "" any
+	Since, Until time.Time // zero: unbounded; Until is exclusive
+	Reason       string
+}
+
+// Accesses lists the ACCESSED events the filter selects, in ledger order,
+// also those that belong to no item (searches, verifies, listings like this
+// one): "who searched for officer-4711 last week" is answerable. The
+// listing is itself recorded before it is returned.
+func (s *Service) Accesses(ctx context.Context, c Caller, f AccessFilter) ([]custody.Event, error) {
+	evs := []custody.Event{}
+	if err := s.ledger.Events(ctx, 1, func(ev custody.Event) error {
+		switch {
+		case ev.Type != custody.Accessed,
+			f.Actor != "" && ev.Actor != f.Actor,
+			!f.Since.IsZero() && ev.At.Before(f.Since),
+			!f.Until.IsZero() && !ev.At.Before(f.Until):
+			return nil
+		}
+		evs = append(evs, ev)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list accesses: %w", err)
+	}
+	d := map[string]string{"actor": f.Actor, "results": strconv.Itoa(len(evs))}
+	if !f.Since.IsZero() {
+		d["since"] = f.Since.UTC().Format(time.RFC3339)
+	}
+	if !f.Until.IsZero() {
+		d["until"] = f.Until.UTC().Format(time.RFC3339)
+	}
+	if err := s.RecordAccess(ctx, c, "access", f.Reason, nil, d); err != nil {
+		return nil, err
+	}
+	return evs, nil
+}

@@ -1,0 +1,271 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/upload"
+)
+
+// VerifyProblem is one thing that does not check out.
+type VerifyProblem struct {
+	Kind   string `json:"kind"` // "record", "item", "object", "checkpoint", "ledger"
+	Seq    uint64 `json:"seq,omitempty"`
+	Item   string `json:"item,omitempty"`
+	Object string `json:"object,omitempty"`
+	What   string `json:"what"`
+}
+
+// VerifyReport is what a verification found.
+type VerifyReport struct {
+	OK      bool `json:"ok"`
+	Events  int  `json:"events"`
+	Items   int  `json:"items"`
+	Vault   int  `json:"vault_files_checked"`
+	Objects int  `json:"objects_checked"`
+	Signed  int  `json:"signed_records"`
+	// Checkpoints is how many checkpoints anchored in the object store
+	// were checked against this ledger (with Remote).
+	Checkpoints int              `json:"checkpoints_checked"`
+	Problems    []VerifyProblem  `json:"problems"`
+	Notices     []custody.Notice `json:"notices"`
+	// Pending counts items vaulted but not yet uploaded (with Remote):
+	// nothing to check in the store yet, and not a problem.
+	Pending int `json:"items_pending_upload"`
+	// StoreUnchecked says why the object store could not be checked (with
+	// Remote): it could not be reached or would not let evidenced in. The
+	// local checks are still done and reported; what the store holds is
+	// neither proven nor found wrong.
+	StoreUnchecked string `json:"store_unchecked,omitempty"`
+	// ObjectsUnchecked counts the objects that were therefore not checked.
+	ObjectsUnchecked int `json:"objects_unchecked,omitempty"`
+}
+
+// Complete reports whether everything asked for was checked.
+func (r VerifyReport) Complete() bool { return r.StoreUnchecked == "" }
+
+// VerifyOptions say what to check.
+type VerifyOptions struct {
+	// Remote also checks every object and the anchored checkpoints in the
+	// object store.
+	Remote bool
+	Reason string
+}
+
+// Verify re-walks the custody chain, re-hashes every vault file and (with
+// Remote) checks every object and anchored checkpoint. The check and its
+// outcome are custody too: it is recorded after it ran. A ledger too
+// damaged to take that record still gets its report; the error then says
+// the record failed.
+func (s *Service) Verify(ctx context.Context, c Caller, o VerifyOptions) (VerifyReport, error) {
+	rep := s.verify(ctx, o.Remote)
+	outcome := "ok"
+	switch {
+	case !rep.OK:
+		outcome = strconv.Itoa(len(rep.Problems)) + " problem(s)"
+	case !rep.Complete():
+		outcome = "incomplete: " + rep.StoreUnchecked
+	}
+	err := s.RecordAccess(ctx, c, "verify", o.Reason, nil, map[string]string{
+		"remote": strconv.FormatBool(o.Remote), "outcome": outcome,
+		"events": strconv.Itoa(rep.Events), "items": strconv.Itoa(rep.Items),
+	})
+	return rep, err
+}
+
+func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
+	rep := VerifyReport{Problems: []VerifyProblem{}, Notices: []custody.Notice{}}
+	add := func(p VerifyProblem) { rep.Problems = append(rep.Problems, p) }
+	if err := s.ledger.Check(); err != nil {
+		add(VerifyProblem{Kind: "ledger", What: "database consistency check: " + err.Error()})
+	}
+	stats, err := s.ledger.VerifyNotices(ctx, func(p custody.Problem) {
+		switch {
+		case p.Seq != 0:
+			add(VerifyProblem{Kind: "record", Seq: p.Seq, Item: p.Item, What: p.What})
+		case p.Item == "":
+			add(VerifyProblem{Kind: "ledger", What: p.What})
+		default:
+			add(VerifyProblem{Kind: "item", Item: p.Item, What: p.What})
+		}
+	}, func(n custody.Notice) {
+		rep.Notices = append(rep.Notices, n)
+	})
+	if err != nil {
+		add(VerifyProblem{Kind: "ledger", What: "chain walk stopped: " + err.Error()})
+	}
+	rep.Events = int(stats.Events)
+	rep.Signed = int(stats.Signed)
+	storeDown := func(err error) bool {
+		if whyUnavailable(err) == "" {
+			return false
+		}
+		if rep.StoreUnchecked == "" {
+			rep.StoreUnchecked = s.storeErrAs("checked", err).Error()
+		}
+		return true
+	}
+	if remote && s.store != nil {
+		// One question first: a store that cannot be asked would
+		// otherwise fail every object one by one, which says nothing
+		// about the evidence.
+		if err := s.probeStore(ctx); err != nil {
+			if !storeDown(err) {
+				rep.StoreUnchecked = fmt.Sprintf("object store %s could not be checked: %v", s.endpoint(), err)
+			}
+		}
+	}
+	if remote && s.anchorStore != nil && rep.Complete() {
+		s.checkAnchors(ctx, &rep, add, storeDown)
+	}
+	var items []custody.Item
+	if err := s.ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
+		items = append(items, it)
+		return nil
+	}); err != nil {
+		add(VerifyProblem{Kind: "ledger", What: "list items: " + err.Error()})
+	}
+	rep.Items = len(items)
+	for _, it := range items {
+		if ctx.Err() != nil {
+			add(VerifyProblem{Kind: "ledger", What: "verification interrupted: " + ctx.Err().Error()})
+			break
+		}
+		sum, n, err := s.vault.ReadBack(ctx, it.ID)
+		switch {
+		case it.VaultPath == "" && it.State == custody.StateVerified:
+			// Released after vault.grace (VAULT_RELEASED): the object
+			// store holds it; remote checks that.
+		case errors.Is(err, os.ErrNotExist):
+			add(VerifyProblem{Kind: "item", Item: it.ID, What: "vault copy is missing: " + s.vault.Path(it.ID)})
+		case err != nil:
+			add(VerifyProblem{Kind: "item", Item: it.ID, What: "vault copy unreadable: " + err.Error()})
+		case sum.Hex() != it.SHA256 || n != it.Size:
+			add(VerifyProblem{Kind: "item", Item: it.ID, What: fmt.Sprintf("vault copy %s hashes %s (%d bytes), recorded %s (%d bytes)",
+				s.vault.Path(it.ID), sum.Hex(), n, it.SHA256, it.Size)})
+		default:
+			rep.Vault++
+		}
+		if !remote {
+			continue
+		}
+		if it.State == custody.StateVaulted {
+			rep.Pending++
+			continue
+		}
+		if s.store == nil {
+			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: "no object_store configured to check it against"})
+			continue
+		}
+		if !rep.Complete() {
+			rep.ObjectsUnchecked++
+			continue
+		}
+		_, _, err = upload.VerifyObject(ctx, s.store, s.vault, it, s.config)
+		if storeDown(err) {
+			rep.ObjectsUnchecked++
+			continue
+		}
+		if errors.Is(err, objstore.ErrNotFound) {
+			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey + "@" + it.VersionID,
+				What: "the recorded version " + it.VersionID + " is gone from the store (deleted; with a governance retention bypass if it was still locked): " + err.Error()})
+		} else if err != nil {
+			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey + "@" + it.VersionID, What: err.Error()})
+		}
+		// The current version must be the recorded one: whoever fetches the
+		// key without a version id gets the current version, so another one
+		// on top (a PUT after ours, or after deleting ours) is a problem even
+		// while the recorded version is intact.
+		cur, cerr := s.currentVersionProblem(ctx, it)
+		if storeDown(cerr) {
+			rep.ObjectsUnchecked++
+			continue
+		}
+		if cur != "" {
+			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: cur})
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		rep.Objects++
+	}
+	rep.OK = len(rep.Problems) == 0
+	return rep
+}
+
+// currentVersionProblem says what is wrong with the current (latest)
+// version of it's object key, or "" when it is the recorded version; the
+// error is the store's when it could not be asked.
+func (s *Service) currentVersionProblem(ctx context.Context, it custody.Item) (string, error) {
+	cur, err := s.store.Stat(ctx, it.ObjectKey, "")
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		return fmt.Sprintf("the key has no current version (deleted, or hidden by a delete marker): fetching it without the recorded version id %s finds nothing", it.VersionID), nil
+	case err != nil:
+		return "cannot stat the current version: " + err.Error(), err
+	case cur.VersionID != it.VersionID:
+		sha := cur.SHA256
+		if sha == "" {
+			sha = "none"
+		}
+		return fmt.Sprintf("version %s (%d bytes, sha256 metadata %s) is the current version, not the recorded version %s (%d bytes, sha256 %s): anyone fetching the key gets those bytes, not the evidence",
+			cur.VersionID, cur.Size, sha, it.VersionID, it.Size, it.SHA256), nil
+	}
+	return "", nil
+}
+
+// checkAnchors replays every checkpoint this host anchored in the object
+// store against the local ledger: a ledger rewritten, truncated, forked or
+// restored from an older copy fails here even if every local hash and
+// signature was recomputed, because the anchored checkpoints are locked
+// (COMPLIANCE) where the host cannot change them.
+func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(VerifyProblem), storeDown func(error) bool) {
+	keys, err := s.ledger.Keys(ctx)
+	if err != nil {
+		add(VerifyProblem{Kind: "ledger", What: "list host keys: " + err.Error()})
+		return
+	}
+	var vs []note.Verifier
+	for _, k := range keys {
+		pub, err := signing.ParsePublicPEM([]byte(k.PublicPEM))
+		if err != nil {
+			add(VerifyProblem{Kind: "ledger", What: fmt.Sprintf("host key %s: %v", k.KeyID, err)})
+			continue
+		}
+		v, err := signing.NoteVerifier(s.config.HostID, pub)
+		if err != nil {
+			add(VerifyProblem{Kind: "ledger", What: fmt.Sprintf("host key %s: %v", k.KeyID, err)})
+			continue
+		}
+		vs = append(vs, v)
+	}
+	ar, err := anchor.CheckWith(ctx, s.ledger, s.anchorStore, s.config.HostID, anchor.CheckOptions{Verifiers: vs})
+	if storeDown(err) {
+		return
+	}
+	if err != nil {
+		add(VerifyProblem{Kind: "checkpoint", Object: anchor.Prefix(s.config.HostID), What: "could not check the anchored checkpoints: " + err.Error()})
+		return
+	}
+	rep.Checkpoints = ar.Checkpoints
+	for _, n := range ar.Notices {
+		rep.Notices = append(rep.Notices, custody.Notice{What: n})
+	}
+	for _, p := range ar.Problems {
+		obj := p.Object
+		if p.VersionID != "" {
+			obj += "@" + p.VersionID
+		}
+		add(VerifyProblem{Kind: "checkpoint", Object: obj, What: p.What})
+	}
+}
