@@ -48,7 +48,10 @@ func mvhd(version byte, ctime, mtime uint64, timescale uint32, duration uint64) 
 
 func mp4Secs(t time.Time) uint64 { return uint64(t.Unix() - mp4EpochUnix) }
 
-func mediaInfos(t testing.TB, facts []Fact) []*MediaInfo { t.Helper(); return factsAs[*MediaInfo](t, facts) }
+func mediaInfos(t testing.TB, facts []Fact) []*MediaInfo {
+	t.Helper()
+	return factsAs[*MediaInfo](t, facts)
+}
 
 func TestMP4MovieHeader(t *testing.T) {
 	created := time.Date(2026, 12, 3, 19, 7, 9, 0, time.UTC)
