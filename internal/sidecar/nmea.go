@@ -124,7 +124,7 @@ func (p *NMEA) sentence(ln textLine, st *nmeaState, notBefore time.Time) (*Fix, 
 	}
 	body := s[1:star]
 	for _, c := range body {
-		if c < 0x20 || c > 0x7e {
+		if c < 0x20 || c > 0x7e || c == '*' { // '*' is reserved for the checksum delimiter
 			return nil, ReasonBadChar, false
 		}
 	}
