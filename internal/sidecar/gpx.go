@@ -100,6 +100,15 @@ func (p *GPX) Parse(ctx context.Context, in Input, emit Emit) (sum Summary, err 
 	d := xml.NewDecoder(g)
 	depth := 0
 	var pt *gpxPoint
+	// fatal ends the file: the point being read, if any, is the record
+	// rejected; otherwise the failure is a record of its own.
+	fatal := func(r Reason) (Summary, error) {
+		if pt == nil {
+			sum.Records++
+		}
+		sum.reject(r)
+		return sum, nil
+	}
 	for n := 0; ; n++ {
 		if n%checkEvery == 0 {
 			if err := ctx.Err(); err != nil {
@@ -112,8 +121,7 @@ func (p *GPX) Parse(ctx context.Context, in Input, emit Emit) (sum Summary, err 
 		tok, err := d.Token()
 		if err == io.EOF {
 			if depth != 0 || n == 0 {
-				sum.Records++
-				sum.reject(ReasonBadXML) // truncated, or empty
+				return fatal(ReasonBadXML) // truncated, or empty
 			}
 			return sum, nil
 		}
@@ -121,28 +129,20 @@ func (p *GPX) Parse(ctx context.Context, in Input, emit Emit) (sum Summary, err 
 			var rerr error
 			switch {
 			case errors.Is(err, errTokenTooLong):
-				sum.Records++
-				sum.reject(ReasonTokenTooLong)
+				return fatal(ReasonTokenTooLong)
 			case isReadError(err, &rerr):
 				return sum, rerr
-			default:
-				sum.Records++
-				sum.reject(ReasonBadXML)
 			}
-			return sum, nil
+			return fatal(ReasonBadXML)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
 			if depth > gpxMaxDepth {
-				sum.Records++
-				sum.reject(ReasonTooDeep)
-				return sum, nil
+				return fatal(ReasonTooDeep)
 			}
 			if depth == 1 && (t.Name.Local != "gpx" || !gpxSpace(t.Name.Space)) {
-				sum.Records++
-				sum.reject(ReasonNotGPX)
-				return sum, nil
+				return fatal(ReasonNotGPX)
 			}
 			switch {
 			case pt == nil && t.Name.Local == "trkpt" && gpxSpace(t.Name.Space):
