@@ -10,7 +10,6 @@ import (
 	"path"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -266,11 +265,14 @@ func jsonFields(line []byte) (anprFields, Reason) {
 
 // anprRead validates one read: a reject reason, or the read and its flags.
 func anprRead(f anprFields) (*PlateRead, []Reason, Reason) {
-	t, err := time.Parse(time.RFC3339Nano, f.time)
-	if err != nil {
+	t, ok := parseTimestamp(f.time, false)
+	if !ok {
 		return nil, nil, ReasonBadTime
 	}
-	r := &PlateRead{Time: t.UTC(), AsRead: f.plate, Region: f.region, Camera: f.camera, Crop: f.crop}
+	if t.Before(plausibleSince) {
+		return nil, nil, ReasonImplausibleDate
+	}
+	r := &PlateRead{Time: t, AsRead: f.plate, Region: f.region, Camera: f.camera, Crop: f.crop}
 	conf, ok := finite(f.confidence)
 	if !ok || conf < 0 || conf > 1 {
 		return nil, nil, ReasonBadConf

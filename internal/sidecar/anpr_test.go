@@ -115,3 +115,35 @@ func TestANPRJSONLMatchesCSV(t *testing.T) {
 	wantRejects(t, jsum, map[Reason]int64{ReasonBadJSON: 3})
 	checkAccounting(t, jsum, len(jf))
 }
+
+func TestParseTimestampStrict(t *testing.T) {
+	good := map[string]time.Time{
+		"2026-12-03T21:07:09+02:00":      time.Date(2026, 12, 3, 19, 7, 9, 0, time.UTC),
+		"2026-12-03T19:07:09.123456789Z": time.Date(2026, 12, 3, 19, 7, 9, 123456789, time.UTC),
+		"2026-12-03T19:07:09.5-01:30":    time.Date(2026, 12, 3, 20, 37, 9, 5e8, time.UTC),
+	}
+	for s, want := range good {
+		if got, ok := parseTimestamp(s, false); !ok || !got.Equal(want) || got.Location() != time.UTC {
+			t.Errorf("parseTimestamp(%q) = %v, %v; want %v", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{
+		"2026-12-03T9:07:09Z", "2026-12-03 19:07:09Z", "2026-12-03T19:07:09+0200", "2026-12-03T19:07:09",
+		"2026-12-03T19:07:09.Z", "2026-12-03T19:07:09.1234567890Z", "2026-02-30T19:07:09Z", "2026-12-03T24:00:00Z",
+		"+2026-12-03T19:07:09Z", "2026-12-03T19:07:09Z ", "",
+	} {
+		if got, ok := parseTimestamp(s, false); ok {
+			t.Errorf("parseTimestamp(%q) accepted: %v", s, got)
+		}
+	}
+	if got, ok := parseTimestamp("2026-12-03T19:07:09", true); !ok || !got.Equal(time.Date(2026, 12, 3, 19, 7, 9, 0, time.UTC)) {
+		t.Errorf("zone optional: %v %v", got, ok)
+	}
+	// A camera whose clock was never set: counted, not trusted.
+	data := "time,plate,confidence,camera\n1970-01-01T00:00:05Z,CA 123-456,0.9,VEH-017\n2000-01-01T00:00:00Z,CA 123-456,0.9,VEH-017\n"
+	facts, sum := parseAll(t, &ANPR{}, []byte(data))
+	if len(facts) != 0 {
+		t.Errorf("unset-clock reads trusted: %+v", facts[0])
+	}
+	wantRejects(t, sum, map[Reason]int64{ReasonImplausibleDate: 2})
+}

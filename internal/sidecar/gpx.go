@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"strings"
-	"time"
 )
 
 // GPX reasons.
@@ -223,15 +222,15 @@ func (pt *gpxPoint) childDone() {
 		}
 		pt.fix.Ele, pt.fix.HasEle = e, true
 	case "time":
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			t, err = time.Parse("2006-01-02T15:04:05.999999999", v) // no zone: UTC per GPX
-		}
-		if err != nil {
+		t, ok := parseTimestamp(v, true) // no zone: UTC per GPX
+		switch {
+		case !ok:
 			pt.reason = ReasonBadTime
-			return
+		case t.Before(plausibleSince):
+			pt.reason = ReasonImplausibleDate
+		default:
+			pt.fix.Time, pt.hasTime = t, true
 		}
-		pt.fix.Time, pt.hasTime = t.UTC(), true
 	}
 }
 

@@ -21,6 +21,7 @@ const sampleGPX = `<?xml version="1.0" encoding="UTF-8"?>
     <trkpt lat="-33.9208" lon="18.4243"><time>2026-12-03 19:07:14</time></trkpt>
     <trkpt lat="-33.9209" lon="18.4244"><ele>high</ele><time>2026-12-03T19:07:15Z</time></trkpt>
     <trkpt lat="-33.9210" lon="18.4245"><time>2026-12-03T19:07:16</time></trkpt>
+    <trkpt lat="-33.9211" lon="18.4246"><time>2000-01-01T00:00:00Z</time></trkpt>
   </trkseg></trk>
 </gpx>
 `
@@ -56,6 +57,7 @@ func TestGPXTrackPoints(t *testing.T) {
 	}
 	wantRejects(t, sum, map[Reason]int64{
 		ReasonNoTime: 1, ReasonBadPosition: 1, ReasonNullIsland: 1, ReasonBadTime: 1, ReasonBadField: 1,
+		ReasonImplausibleDate: 1,
 	})
 	checkAccounting(t, sum, len(facts))
 	if sum.Bytes != int64(len(data)) {

@@ -76,7 +76,7 @@ func (p *NMEA) Parse(ctx context.Context, in Input, emit Emit) (sum Summary, err
 	sum = newSummary(p, in)
 	notBefore := p.Options.NotBefore
 	if notBefore.IsZero() {
-		notBefore = time.Date(2010, 1, 1, 0, 0, 0, 0, time.UTC)
+		notBefore = plausibleSince
 	}
 	var st nmeaState
 	err = eachLine(ctx, in.R, nmeaMaxLine, &sum, func(ln textLine) error {
