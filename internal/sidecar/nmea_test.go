@@ -72,6 +72,7 @@ func TestNMEABadInputCountedNotTrusted(t *testing.T) {
 		{"garbage", "\x00\xff\x13garbage\xfe", ReasonNoSentence},
 		{"control byte in body", nmea("GPRMC,213000,A,3355.23\x01,S,01825.42,E,,,031226,,"), ReasonBadChar},
 		{"status V", nmea("GPRMC,213000.00,V,3355.2300,S,01825.4200,E,,,031226,,,N"), ReasonNoFix},
+		{"status V, NMEA 2.0 (no mode)", nmea("GPRMC,213000.00,V,3355.2300,S,01825.4200,E,,,031226,,"), ReasonNoFix},
 		{"mode N", nmea("GPRMC,213000.00,A,3355.2300,S,01825.4200,E,,,031226,,,N"), ReasonNoFix},
 		{"simulator", nmea("GPRMC,213000.00,A,3355.2300,S,01825.4200,E,,,031226,,,S"), ReasonNotMeasured},
 		{"gga no fix", nmea("GPGGA,213000.00,3355.2300,S,01825.4200,E,0,00,,,M,,M,,"), ReasonNoFix},

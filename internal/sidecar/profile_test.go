@@ -50,7 +50,7 @@ func TestProfileValidate(t *testing.T) {
 		{Rule{Glob: "../*.NMEA", Kind: KindNMEA}, "'..'"},
 		{Rule{Glob: "[*.NMEA", Kind: KindNMEA}, "syntax error"},
 		{Rule{Glob: "*.KML", Kind: "kml"}, "unknown kind"},
-		{Rule{Glob: "*.nmea", Kind: KindGPX}, "same glob as rule 1"},
+		{Rule{Glob: "*.Nmea", Kind: KindGPX}, "same glob as rule 1"}, // FAT: one name
 	}
 	for _, tc := range cases {
 		p := Profile{Name: "cam", Rules: []Rule{{Glob: "*.NMEA", Kind: KindNMEA}, tc.rule}}
