@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strings"
@@ -54,6 +55,7 @@ type tokenGuard struct {
 	since int64
 	max   int64
 	total int64
+	err   error // a failure of the underlying reader (not EOF), kept apart from XML errors
 }
 
 func (g *tokenGuard) ReadByte() (byte, error) {
@@ -61,9 +63,12 @@ func (g *tokenGuard) ReadByte() (byte, error) {
 		return 0, errTokenTooLong
 	}
 	b, err := g.r.ReadByte()
-	if err == nil {
+	switch {
+	case err == nil:
 		g.since++
 		g.total++
+	case err != io.EOF:
+		g.err = err
 	}
 	return b, err
 }
@@ -125,12 +130,11 @@ func (p *GPX) Parse(ctx context.Context, in Input, emit Emit) (sum Summary, err 
 			return sum, nil
 		}
 		if err != nil {
-			var rerr error
 			switch {
 			case errors.Is(err, errTokenTooLong):
 				return fatal(ReasonTokenTooLong)
-			case isReadError(err, &rerr):
-				return sum, rerr
+			case g.err != nil:
+				return sum, fmt.Errorf("gpx: reading at offset %d: %w", g.total, g.err)
 			}
 			return fatal(ReasonBadXML)
 		}
@@ -187,20 +191,6 @@ func (p *GPX) Parse(ctx context.Context, in Input, emit Emit) (sum Summary, err 
 			}
 		}
 	}
-}
-
-// isReadError picks out a failure of the underlying reader (as opposed to a
-// syntax error, which encoding/xml reports as *xml.SyntaxError).
-func isReadError(err error, out *error) bool {
-	var se *xml.SyntaxError
-	if errors.As(err, &se) {
-		return false
-	}
-	if strings.HasPrefix(err.Error(), "xml:") {
-		return false // other decoder complaints (unexpected end element, bad encoding)
-	}
-	*out = err
-	return true
 }
 
 func gpxSpace(s string) bool { return s == gpxNamespace11 || s == gpxNamespace10 || s == "" }

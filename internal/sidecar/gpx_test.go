@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -102,6 +103,41 @@ func TestGPX10AndNoNamespace(t *testing.T) {
 		facts, sum := parseAll(t, &GPX{}, []byte(doc))
 		if len(facts) != 1 || sum.Rejected() != 0 {
 			t.Errorf("namespace %q: %s", ns, sum)
+		}
+	}
+}
+
+// failingReader serves data up to after bytes, then fails as a disk would.
+type failingReader struct {
+	data  []byte
+	after int
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.after <= 0 || len(f.data) == 0 {
+		return 0, errDisk
+	}
+	n := copy(p[:min(len(p), f.after)], f.data)
+	f.data, f.after = f.data[n:], f.after-n
+	return n, nil
+}
+
+var errDisk = errors.New("read error: input/output error")
+
+// A failing disk is an error, not a malformed file, for every parser.
+func TestReadErrorsAreReturned(t *testing.T) {
+	inputs := map[Kind][]byte{
+		KindNMEA:      []byte(strings.Repeat(nmea(goodRMC)+"\n", 10)),
+		KindGPX:       []byte(sampleGPX),
+		KindANPRCSV:   []byte(sampleCSV),
+		KindANPRJSONL: []byte(strings.Repeat(`{"time":"2026-12-03T19:07:10Z","plate":"GP JOHN","confidence":0.61,"camera":"VEH-017"}`+"\n", 10)),
+		KindMP4:       box("mdat", make([]byte, 1000)),
+	}
+	for _, k := range Kinds() {
+		p, _ := New(k)
+		_, sum, err := parseReader(p, &failingReader{data: inputs[k], after: 100}, digest.Sum{})
+		if !errors.Is(err, errDisk) || sum.Rejected() != 0 {
+			t.Errorf("%s: err %v, %s; want the read error and no reject", k, err, sum)
 		}
 	}
 }
