@@ -147,7 +147,7 @@ func (p *NMEA) sentence(ln textLine, st *nmeaState, notBefore time.Time) (*Fix, 
 	if reason != "" {
 		return nil, reason, false
 	}
-	fix.Sentence = string(f[0])
+	fix.Sentence = sentenceName(f[0])
 	fix.At.Offset = offset
 	return fix, "", false
 }
@@ -164,6 +164,25 @@ func isWanted(body []byte) bool {
 	}
 	t := string(body[2:5])
 	return t == "RMC" || t == "GGA"
+}
+
+// sentenceNames interns the names isWanted accepts, so a fix costs one
+// allocation, not two.
+var sentenceNames = func() map[string]string {
+	m := map[string]string{}
+	for _, talker := range []string{"GP", "GN", "GL", "GA", "GB", "BD", "GQ", "GI"} {
+		for _, typ := range []string{"RMC", "GGA"} {
+			m[talker+typ] = talker + typ
+		}
+	}
+	return m
+}()
+
+func sentenceName(b []byte) string {
+	if s, ok := sentenceNames[string(b)]; ok {
+		return s
+	}
+	return string(b)
 }
 
 func xorSum(b []byte) byte {
