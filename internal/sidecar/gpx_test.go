@@ -81,6 +81,8 @@ func TestGPXBadFiles(t *testing.T) {
 		{"foreign namespace", strings.NewReader(`<gpx xmlns="urn:other"/>`), 0, ReasonNotGPX},
 		{"huge comment", io.MultiReader(strings.NewReader(`<gpx><!--`), &endless{n: 8 << 20, b: 'x'}), 0, ReasonTokenTooLong},
 		{"deep nesting", strings.NewReader("<gpx>" + strings.Repeat("<a>", 100)), 0, ReasonTooDeep},
+		{"an <ele> in a thousand pieces", strings.NewReader(`<gpx><trk><trkseg><trkpt lat="1" lon="1"><ele>` +
+			strings.Repeat("0<!---->", 1000) + `1</ele><time>2026-12-03T19:07:09Z</time></trkpt></trkseg></trk></gpx>`), 0, ReasonBadField},
 		{"latin-1", strings.NewReader(`<?xml version="1.0" encoding="ISO-8859-1"?><gpx/>`), 0, ReasonBadXML},
 	}
 	for _, tc := range cases {
