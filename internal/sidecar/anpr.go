@@ -59,9 +59,6 @@ func (p *ANPR) Name() string {
 // Version implements Parser.
 func (*ANPR) Version() string { return "1" }
 
-// anprColumns are the documented fields, in the documented order.
-var anprColumns = []string{"time", "plate", "confidence", "region", "lat", "lon", "heading", "camera", "crop"}
-
 // anprRequired are the columns a CSV header must have.
 var anprRequired = []string{"time", "plate", "confidence", "camera"}
 

@@ -17,7 +17,7 @@ const (
 	ReasonBadMvhd      Reason = "bad_mvhd"      // unknown version, zero timescale, too short
 	ReasonNoMvhd       Reason = "no_mvhd"       // the walk ended without a movie header (e.g. recording cut before moov was written)
 	ReasonExtraMoov    Reason = "extra_moov"    // a second moov; only the first is read
-	FlagUnknownTime    Reason = "time_out_of_range"
+	FlagTimeOutOfRange Reason = "time_out_of_range"
 	FlagDurationRange  Reason = "duration_out_of_range"
 )
 
@@ -294,10 +294,10 @@ func (w *mp4Walk) parseMvhd(at, boxEnd int64) error {
 	}
 	var bad bool
 	if m.Created, bad = mp4Time(ctime); bad {
-		w.sum.flag(FlagUnknownTime)
+		w.sum.flag(FlagTimeOutOfRange)
 	}
 	if m.Modified, bad = mp4Time(mtime); bad {
-		w.sum.flag(FlagUnknownTime)
+		w.sum.flag(FlagTimeOutOfRange)
 	}
 	if dur != unknownDur { // all ones: "duration cannot be determined"
 		m.DurationTicks = dur

@@ -148,7 +148,7 @@ func TestMP4BadFiles(t *testing.T) {
 		})
 	}
 	facts, sum := parseAll(t, &MP4{}, box("moov", mvhd(1, 1<<62, 0, 1000, 1000)))
-	if m := facts[0].(*MediaInfo); !m.Created.IsZero() || sum.Flags[FlagUnknownTime] != 1 {
+	if m := facts[0].(*MediaInfo); !m.Created.IsZero() || sum.Flags[FlagTimeOutOfRange] != 1 {
 		t.Errorf("absurd creation time: %v, %s", m.Created, sum)
 	}
 }
