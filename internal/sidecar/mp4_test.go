@@ -245,54 +245,61 @@ func TestMP4AgainstFFprobe(t *testing.T) {
 	for _, tc := range []struct{ name, dur, faststart string }{
 		{"moov-last.mp4", "2.5", ""}, {"moov-first.mp4", "1.3", "+faststart"},
 	} {
-		path := filepath.Join(t.TempDir(), tc.name)
-		args := []string{"-v", "error", "-f", "lavfi", "-i", "testsrc=duration=" + tc.dur + ":size=64x48:rate=10",
-			"-c:v", "mpeg4", "-metadata", "creation_time=2026-12-03T19:07:09Z"}
-		if tc.faststart != "" {
-			args = append(args, "-movflags", tc.faststart)
-		}
-		if out, err := exec.Command(ffmpeg, append(args, path)...).CombinedOutput(); err != nil {
-			t.Fatalf("ffmpeg: %v\n%s", err, out)
-		}
-		out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration:format_tags=creation_time", "-of", "json", path).Output()
-		if err != nil {
-			t.Fatalf("ffprobe: %v", err)
-		}
-		var probe struct {
-			Format struct {
-				Duration string
-				Tags     struct {
-					CreationTime string `json:"creation_time"`
-				}
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // the cost is two processes' start-up, not the work
+			mp4AgainstFFprobe(t, ffmpeg, ffprobe, tc.name, tc.dur, tc.faststart)
+		})
+	}
+}
+
+func mp4AgainstFFprobe(t *testing.T, ffmpeg, ffprobe, name, dur, faststart string) {
+	path := filepath.Join(t.TempDir(), name)
+	args := []string{"-v", "error", "-f", "lavfi", "-i", "color=c=gray:size=32x32:rate=5:duration=" + dur,
+		"-c:v", "mpeg4", "-metadata", "creation_time=2026-12-03T19:07:09Z"}
+	if faststart != "" {
+		args = append(args, "-movflags", faststart)
+	}
+	if out, err := exec.Command(ffmpeg, append(args, path)...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	out, err := exec.Command(ffprobe, "-v", "error", "-show_entries", "format=duration:format_tags=creation_time", "-of", "json", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var probe struct {
+		Format struct {
+			Duration string
+			Tags     struct {
+				CreationTime string `json:"creation_time"`
 			}
 		}
-		if err := json.Unmarshal(out, &probe); err != nil {
-			t.Fatalf("ffprobe output %s: %v", out, err)
-		}
-		wantCreated, err := time.Parse(time.RFC3339Nano, probe.Format.Tags.CreationTime)
-		if err != nil {
-			t.Fatal(err)
-		}
-		secs, err := strconv.ParseFloat(probe.Format.Duration, 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		facts, sum, err := parseReader(&MP4{}, f, digest.Sum{})
-		f.Close()
-		if err != nil || len(facts) != 1 {
-			t.Fatalf("%s: %v %s", tc.name, err, sum)
-		}
-		m := facts[0].(*MediaInfo)
-		wantDur := time.Duration(secs * float64(time.Second))
-		if !m.Created.Equal(wantCreated) || (m.Duration-wantDur).Abs() > time.Millisecond || m.Brand != "isom" {
-			t.Errorf("%s: created %v duration %v brand %q; ffprobe says %v and %v", tc.name, m.Created, m.Duration, m.Brand, wantCreated, wantDur)
-		}
-		if !wantCreated.Equal(time.Date(2026, 12, 3, 19, 7, 9, 0, time.UTC)) {
-			t.Errorf("ffprobe read creation time %v", wantCreated)
-		}
+	}
+	if err := json.Unmarshal(out, &probe); err != nil {
+		t.Fatalf("ffprobe output %s: %v", out, err)
+	}
+	wantCreated, err := time.Parse(time.RFC3339Nano, probe.Format.Tags.CreationTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs, err := strconv.ParseFloat(probe.Format.Duration, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, sum, err := parseReader(&MP4{}, f, digest.Sum{})
+	f.Close()
+	if err != nil || len(facts) != 1 {
+		t.Fatalf("%s: %v %s", name, err, sum)
+	}
+	m := facts[0].(*MediaInfo)
+	wantDur := time.Duration(secs * float64(time.Second))
+	if !m.Created.Equal(wantCreated) || (m.Duration-wantDur).Abs() > time.Millisecond || m.Brand != "isom" {
+		t.Errorf("%s: created %v duration %v brand %q; ffprobe says %v and %v", name, m.Created, m.Duration, m.Brand, wantCreated, wantDur)
+	}
+	if !wantCreated.Equal(time.Date(2026, 12, 3, 19, 7, 9, 0, time.UTC)) {
+		t.Errorf("ffprobe read creation time %v", wantCreated)
 	}
 }
