@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -10,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,13 +51,32 @@ const (
 	rotated  = "rotated"  // signed, and the key rotated before the accesses
 )
 
+// hostKeys are the public keys of every host key the fixtures made: what a
+// verifier obtains out of band in these tests. A forger's key is made with
+// signing.Generate directly, never here.
+var hostKeys struct {
+	sync.Mutex
+	pubs []ed25519.PublicKey
+}
+
 func newKey(t testing.TB) *signing.Key {
 	t.Helper()
 	k, err := signing.Generate(host)
 	if err != nil {
 		t.Fatal(err)
 	}
+	hostKeys.Lock()
+	hostKeys.pubs = append(hostKeys.pubs, k.Public())
+	hostKeys.Unlock()
 	return k
+}
+
+// hostTrust trusts the fixtures' host keys (and, for the unsigned
+// fixtures, unsigned packages).
+func hostTrust() Trust {
+	hostKeys.Lock()
+	defer hostKeys.Unlock()
+	return Trust{Keys: slices.Clone(hostKeys.pubs), AllowUnsigned: true}
 }
 
 func newFixture(t testing.TB, mode string) *fixture {
@@ -149,7 +171,12 @@ func (f *fixture) build(t testing.TB, dir string, footage bool) Summary {
 
 func mustVerify(t testing.TB, dir string) *Result {
 	t.Helper()
-	r, err := Verify(context.Background(), dir)
+	return mustVerifyWith(t, dir, hostTrust())
+}
+
+func mustVerifyWith(t testing.TB, dir string, trust Trust) *Result {
+	t.Helper()
+	r, err := Verify(context.Background(), dir, trust)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,29 +263,31 @@ func TestBuildRefusesWrongFootage(t *testing.T) {
 func TestSigningModes(t *testing.T) {
 	cases := []struct {
 		mode            string
-		sigs, keys      int
+		recs, sigs      int
+		keys            int
 		size            uint64
 		checkpointFile  string
 		checkpointNotes int
 	}{
-		{unsigned, 0, 0, 7, "checkpoints/7.txt", 1},
+		{unsigned, 7, 0, 0, 7, "checkpoints/7.txt", 1},
 		// HOST_KEY (record 6) is not in any item's custody; the two
 		// ACCESSED records after it are signed.
-		{mixed, 2, 1, 8, "checkpoints/8.note", 0},
-		// HOST_KEY 1 ... KEY_ROTATED 7 (signed by the first key), ACCESSED
-		// 8 and 9 by the second.
-		{rotated, 7, 2, 9, "checkpoints/9.note", 0},
+		{mixed, 7, 2, 1, 8, "checkpoints/8.note", 0},
+		// HOST_KEY 1 ... KEY_ROTATED 7 (signed by the first key, in the
+		// package so the second key can be accepted), ACCESSED 8 and 9 by
+		// the second.
+		{rotated, 8, 8, 2, 9, "checkpoints/9.note", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			f := newFixture(t, c.mode)
 			dir := filepath.Join(t.TempDir(), "pkg")
 			s := f.build(t, dir, false)
-			if s.Signatures != c.sigs || s.Records != 7 || s.TreeSize != c.size {
+			if s.Signatures != c.sigs || s.Records != c.recs || s.TreeSize != c.size {
 				t.Errorf("summary %+v", s)
 			}
 			r := mustVerify(t, dir)
-			if !r.OK() || r.Proofs != 7 || r.Signatures != c.sigs || len(r.Notices) != c.checkpointNotes || len(r.Info.Keys) != c.keys {
+			if !r.OK() || r.Proofs != c.recs || r.Signatures != c.sigs || len(r.Notices) != c.checkpointNotes || len(r.Info.Keys) != c.keys {
 				t.Fatalf("problems %v notices %v result %+v", r.Problems, r.Notices, r)
 			}
 			if r.Info.Checkpoint != c.checkpointFile {
