@@ -96,7 +96,7 @@ func TestAnchoredEvidence(t *testing.T) {
 			t.Error("checkpoints/8.note is not the anchored bytes")
 		}
 		md, _ := os.ReadFile(filepath.Join(dir, "VERIFY.md"))
-		if !strings.Contains(string(md), "    openssl ts -verify -in checkpoints/8.tsr -data checkpoints/8.note -CAfile checkpoints/tsa-ca.pem\n") {
+		if !strings.Contains(string(md), "    openssl ts -verify -in checkpoints/8.tsr -data checkpoints/8.note -CAfile \"$TSA_CA\"\n") {
 			t.Error("VERIFY.md lacks the openssl ts -verify step")
 		}
 		rep, _ := os.ReadFile(filepath.Join(dir, "report.html"))

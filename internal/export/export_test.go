@@ -506,33 +506,56 @@ func TestVerifyMarkdownSteps(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	f := newFixture(t, signed)
+	for _, mode := range []string{signed, rotated} {
+		t.Run(mode, func(t *testing.T) { verifyMarkdownSteps(t, mode) })
+	}
+}
+
+// verifyMarkdownSteps runs every command block of VERIFY.md, starting (step
+// 0) from the first host key's fingerprint as obtained out of band: here,
+// from the genuine package the test built.
+func verifyMarkdownSteps(t *testing.T, mode string) {
+	f := newFixture(t, mode)
 	dir := filepath.Join(t.TempDir(), "pkg")
 	f.build(t, dir, true)
+	genuine := mustVerify(t, dir)
+	fp := signing.Fingerprint(packageKey(t, dir, genuine, 0))
 	md, err := os.ReadFile(filepath.Join(dir, verifyName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	blocks := codeBlocks(string(md))
-	if len(blocks) < 8 {
+	if len(blocks) < 10 {
 		t.Fatalf("VERIFY.md has %d command blocks:\n%s", len(blocks), md)
 	}
-	work := t.TempDir() // the steps write checkpoint.txt/.sig in the working dir
 	run := func(script string) string {
 		t.Helper()
 		cmd := exec.Command("bash", "-euc", "cd \"$1\"; shift; "+script, "bash", dir)
-		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "FP="+fp)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s\n-> %v\n%s", script, err, out)
 		}
 		return string(out)
 	}
-	_ = work
 	var proofRoot, cpRoot string
+	var trusted, rotations int
 	for _, b := range blocks {
+		if strings.HasPrefix(b, "export ") {
+			continue // the reader's out-of-band input: FP is set above
+		}
 		out := run(b)
 		switch {
+		case strings.HasPrefix(b, "for k in host/*.pem"):
+			trusted = strings.Count(out, "is your key: TRUSTED")
+			if got := strings.Count(out, "\n"); got != len(genuine.Info.Keys) {
+				t.Errorf("step 0 printed %d lines for %d keys:\n%s", got, len(genuine.Info.Keys), out)
+			}
+		case strings.Contains(b, "KEY_ROTATED") || strings.Contains(b, "introduces host/"):
+			if !strings.Contains(out, "Signature Verified Successfully") || !strings.Contains(out, ": OK") {
+				t.Errorf("rotation step:\n%s\n%s", b, out)
+			}
+			rotations++
 		case strings.HasPrefix(b, "sha256sum -c"):
 			if strings.Count(out, ": OK") < 20 || strings.Contains(out, "FAILED") {
 				t.Errorf("sha256sum -c:\n%s", out)
@@ -542,7 +565,7 @@ func TestVerifyMarkdownSteps(t *testing.T) {
 				t.Errorf("%s\n%s", b, out)
 			}
 		case strings.HasPrefix(b, "for s in records/*.sig"):
-			if strings.Count(out, ": yes") != 7 || strings.Contains(out, ": no") {
+			if strings.Count(out, ": yes") != genuine.Signatures || strings.Contains(out, ": no") {
 				t.Errorf("signature loop:\n%s", out)
 			}
 		case strings.HasPrefix(b, "for f in records/*.json"):
@@ -559,12 +582,25 @@ func TestVerifyMarkdownSteps(t *testing.T) {
 			proofRoot = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "root "))
 		}
 	}
+	if trusted != 1 || rotations != len(genuine.Info.Keys)-1 {
+		t.Errorf("step 0: %d key(s) matched the fingerprint (want 1), %d rotation(s) checked (want %d)", trusted, rotations, len(genuine.Info.Keys)-1)
+	}
 	r := mustVerify(t, dir) // the steps' scratch files must not land in the package
 	if !r.OK() {
 		t.Errorf("package after the steps: %v", r.Problems)
 	}
 	if cpRoot == "" || cpRoot != proofRoot || cpRoot != r.Info.Root {
 		t.Errorf("checkpoint root %q, proof walk gives %q, package.json %q", cpRoot, proofRoot, r.Info.Root)
+	}
+	// Step 0 with another host's fingerprint trusts nothing.
+	other, _ := signing.Generate(host)
+	fp = signing.Fingerprint(other.Public())
+	for _, b := range blocks {
+		if strings.HasPrefix(b, "for k in host/*.pem") {
+			if out := run(b); strings.Contains(out, "TRUSTED") {
+				t.Errorf("step 0 trusted a key with another fingerprint:\n%s", out)
+			}
+		}
 	}
 }
 
