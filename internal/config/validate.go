@@ -166,6 +166,7 @@ func (c *Config) Validate() error {
 		}
 		v.add(key, "the control socket path %s is %d bytes; Unix sockets allow at most %d (set control_socket to a shorter path)", sp, len(sp), maxSocketPath)
 	}
+	v.socketDir(c)
 
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
