@@ -46,6 +46,11 @@ const (
 	maxUSBPoll = 5 * time.Second
 	// maxPerBus: even a USB 3 bus gains nothing from more parallel copies.
 	maxPerBus = 16
+	// maxFilesPerDock: each file costs ledger records kept forever; ten
+	// million is far beyond any camera and still bounds the damage.
+	maxFilesPerDock = 10_000_000
+	// maxDepth is camfs.MaxDepth: the walk holds one descriptor per level.
+	maxDepth = 64
 )
 
 // Identifiers (host id, serials, class names) become folder names, object
@@ -83,6 +88,13 @@ func (c *Config) Validate() error {
 	}
 	if c.Sources.Settle.Duration <= 0 {
 		v.add("sources.settle", "must be more than 0, got %s", c.Sources.Settle)
+	}
+	v.manual(c)
+	if n := c.Sources.MaxFilesPerDock; n < 1 || n > maxFilesPerDock {
+		v.add("sources.max_files_per_dock", "must be 1-%d, got %d", maxFilesPerDock, n)
+	}
+	if d := c.Sources.MaxDepth; d < 1 || d > maxDepth {
+		v.add("sources.max_depth", "must be 1-%d, got %d", maxDepth, d)
 	}
 	v.usb(&c.Sources.USB, watched)
 
