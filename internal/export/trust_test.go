@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,5 +240,42 @@ func TestUnsignedNeedsAllowing(t *testing.T) {
 	r = mustVerifyWith(t, dir, Trust{Keys: []ed25519.PublicKey{packageKey(t, dir, all, 0)}})
 	if !r.OK() || r.Unsigned != 5 {
 		t.Fatalf("pre-key records under a trusted checkpoint: %v %+v", r.Problems, r)
+	}
+}
+
+// Finding 9: export --footage wrote 0644 under umask 022 while get wrote
+// 0440. Every package file, written directly or extracted from the
+// daemon's tar stream, is 0440.
+func TestPackageFilesAreReadOnly(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	f := newFixture(t, signed)
+	dir := filepath.Join(t.TempDir(), "pkg")
+	f.build(t, dir, true)
+	var buf bytes.Buffer
+	ts := NewTarSink(&buf, time.Now())
+	if _, err := Build(context.Background(), f.l, memFootage(f.footage), ts, Options{IDs: f.ids, Footage: true, ExportedBy: "x", Reason: "y"}); err != nil {
+		t.Fatal(err)
+	}
+	ts.Close()
+	extracted := t.TempDir()
+	if err := Extract(&buf, extracted); err != nil {
+		t.Fatal(err)
+	}
+	for _, root := range []string{dir, extracted} {
+		n := 0
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			n++
+			if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o440 {
+				t.Errorf("%s: mode %v (%v), want 0440", p, st.Mode().Perm(), err)
+			}
+			return nil
+		})
+		if n < 20 {
+			t.Errorf("%s: only %d files", root, n)
+		}
 	}
 }
