@@ -207,6 +207,10 @@ type Camera struct {
 	// keys of the same name for this camera; nil keeps them.
 	WipeAfterVerify        *bool `yaml:"wipe_after_verify"`
 	VerifySourceBeforeWipe *bool `yaml:"verify_source_before_wipe"`
+	// USBID, when set, pins the camera to one USB model (vendor:product,
+	// as lsusb prints it): a device presenting this serial as another
+	// model is refused, never mounted. nil: any configured profile.
+	USBID *USBPair `yaml:"usb_id"`
 }
 
 // VaultPolicy makes the vault a buffer rather than an archive.

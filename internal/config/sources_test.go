@@ -93,3 +93,27 @@ func TestSourcesLimitsValidate(t *testing.T) {
 		t.Errorf("defaults: %+v", c.Sources)
 	}
 }
+
+// cameras[].usb_id pins a camera to a configured USB model.
+func TestCameraUSBPin(t *testing.T) {
+	pinned := strings.Replace(full, "cameras:\n", "cameras:\n"+`  - {serial: BWC-0002, kind: body, assigned_to: officer-2, usb_id: "1209:0001"}`+"\n", 1)
+	_, err := Parse([]byte(pinned), "test.yaml")
+	found := false
+	for _, fe := range fieldErrors(err) {
+		found = found || (fe.Key == "cameras[0].usb_id" && strings.Contains(fe.Msg, "no sources.usb.profiles entry"))
+	}
+	if !found {
+		t.Errorf("a pin to a model no profile names: %v, want refused", err)
+	}
+	withProfile := strings.Replace(pinned, "  settle: 2s\n", "  settle: 2s\n  usb:\n    profiles:\n"+
+		`      - {name: x1, vendor_id: "1209", product_id: "0001", recordings: [DCIM]}`+"\n", 1)
+	c := mustParse(t, withProfile)
+	if pin := c.Cameras[0].USBID; pin == nil || pin.String() != "1209:0001" {
+		t.Fatalf("usb_id parsed as %v", pin)
+	}
+	for _, bad := range []string{"1209", "1209:1", "zzzz:0001", "1209:0001:1"} {
+		if _, err := ParseUSBPair(bad); err == nil {
+			t.Errorf("ParseUSBPair(%q) accepted", bad)
+		}
+	}
+}

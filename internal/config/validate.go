@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,11 @@ func (c *Config) Validate() error {
 			v.add(key+".kind", "must be %s or %s, got %q", KindBody, KindVehicle, cam.Kind)
 		}
 		v.text(key+".assigned_to", cam.AssignedTo, maxAssignedTo)
+		if pin := cam.USBID; pin != nil && !slices.ContainsFunc(c.Sources.USB.Profiles, func(p Profile) bool {
+			return p.VendorID == pin.Vendor && p.ProductID == pin.Product
+		}) {
+			v.add(key+".usb_id", "%s is the model of no sources.usb.profiles entry: the camera could never dock over USB", pin)
+		}
 	}
 
 	if c.ShutdownTimeout.Duration <= 0 {
