@@ -165,6 +165,15 @@ func LoadOrCreate(path, hostID string) (k *Key, created bool, err error) {
 	return k, true, nil
 }
 
+// Load loads the host key at path and never creates one: a read-only
+// command must not mint a new host identity for a host whose key is gone.
+func Load(path, hostID string) (*Key, error) {
+	if err := checkHostID(hostID); err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	return load(path, hostID)
+}
+
 func load(path, hostID string) (*Key, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -242,3 +242,21 @@ func TestTrustFileAndFingerprint(t *testing.T) {
 		t.Errorf("ParseFingerprint: %s %v", id, err)
 	}
 }
+
+// Load never creates a key (a read-only command on a host whose key is gone).
+func TestLoadCreatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "host.key")
+	if _, err := Load(path, "h1"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load of a missing key: %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load created %s: %v", path, err)
+	}
+	k, _, err := LoadOrCreate(path, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Load(path, "h1"); err != nil || got.KeyID() != k.KeyID() {
+		t.Fatalf("Load of the key: %v %v", got, err)
+	}
+}
