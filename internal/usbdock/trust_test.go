@@ -17,6 +17,10 @@ func (r *recorder) Refused(d Dock, others []Dock, err error) {
 	r.log(fmt.Sprintf("refused %s bay=%s others=%v: %v", d.Serial, d.Bay(), bays, err))
 }
 
+func (r *recorder) RefusedGone(d Dock) {
+	r.log(fmt.Sprintf("refused-gone %s bay=%s", d.Serial, d.Bay()))
+}
+
 // startPinned is start with an inventory pin.
 func startPinned(t *testing.T, pinned func(string) (uint16, uint16, bool)) *rig {
 	t.Helper()
@@ -57,6 +61,10 @@ func TestDuplicateSerialRefused(t *testing.T) {
 		t.Errorf("refusal %q: want the second bay refused naming the first", e)
 	}
 	r.en.polled(t)
+	r.en.set(genuine)
+	if e := r.rec.next(t, "refused-gone"); e != "refused-gone bwc-0008 bay=1-2" {
+		t.Errorf("got %q, want the refused device's departure", e)
+	}
 	close(hold)
 	r.rec.next(t, "released BWC-0008")
 	r.en.set()

@@ -88,9 +88,11 @@ var (
 // Arrived, once per attachment; the device is never mounted and no other
 // call follows for it. others are the devices already docked with the same
 // serial (their sessions go on: they were admitted first), so the handler
-// can show the problem on every bay concerned.
+// can show the problem on every bay concerned. RefusedGone follows, after
+// Refused returned, when that device leaves its bay.
 type Refuser interface {
 	Refused(d Dock, others []Dock, err error)
+	RefusedGone(d Dock)
 }
 
 // Device is one USB device as the enumerator sees it.
@@ -324,6 +326,13 @@ func (s *Source) profile(d Device) (config.Profile, bool) {
 	return config.Profile{}, false
 }
 
+// refusedAttach is a refused device still on its bay; told is closed once
+// the Handler's Refused call returned.
+type refusedAttach struct {
+	dev  Device
+	told chan struct{}
+}
+
 // attached is one present device matching a profile.
 type attached struct {
 	dev    Device
@@ -344,7 +353,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 	buses := map[int]chan struct{}{}
 	present := map[string]*attached{}
 	ignored := map[string]bool{}
-	refused := map[string]bool{} // attachments refused, until they leave
+	refused := map[string]*refusedAttach{} // until they leave
 	work := s.o.Work
 	if work == nil {
 		work = ctx
@@ -391,7 +400,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 			for _, d := range devs {
 				k := d.key()
 				seen[k] = true
-				if present[k] != nil || ignored[k] || refused[k] {
+				if present[k] != nil || ignored[k] || refused[k] != nil {
 					continue
 				}
 				p, ok := s.profile(d)
@@ -402,15 +411,19 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 					continue
 				}
 				if others, err := s.refusal(d, present, listed); err != nil {
-					refused[k] = true
+					told := make(chan struct{})
+					refused[k] = &refusedAttach{dev: d, told: told}
 					s.log.Error("camera refused; not mounted", "camera", d.Serial, "bay", d.Name(), "err", err)
 					if r, ok := h.(Refuser); ok {
 						dock := Dock{Serial: d.Serial, Device: d, Profile: p.Name}
 						wg.Add(1)
 						go func() {
 							defer wg.Done()
+							defer close(told)
 							r.Refused(dock, others, err)
 						}()
+					} else {
+						close(told)
 					}
 					continue
 				}
@@ -443,9 +456,19 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 					delete(ignored, k)
 				}
 			}
-			for k := range refused {
-				if !seen[k] {
-					delete(refused, k)
+			for k, ra := range refused {
+				if seen[k] {
+					continue
+				}
+				delete(refused, k)
+				s.log.Info("refused device left", "camera", ra.dev.Serial, "bay", ra.dev.Name())
+				if r, ok := h.(Refuser); ok {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-ra.told
+						r.RefusedGone(Dock{Serial: ra.dev.Serial, Device: ra.dev})
+					}()
 				}
 			}
 		}
