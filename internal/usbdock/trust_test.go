@@ -120,3 +120,22 @@ func TestPinnedModel(t *testing.T) {
 		t.Errorf("mounted %v: want only the pinned model", attached)
 	}
 }
+
+// A camera moved to another bay between two listings is not its own
+// duplicate: the departure is seen first.
+func TestMovedCameraIsNotADuplicate(t *testing.T) {
+	r := start(t, 2, "BWC-0008")
+	r.en.set(cam("BWC-0008", 1, 1, 4))
+	r.rec.next(t, "settled BWC-0008")
+	r.en.set(cam("BWC-0008", 1, 2, 7)) // unplugged from 1-1, plugged into 1-2
+	if e := r.rec.next(t, "arrived BWC-0008 bay=1-2"); e != "arrived BWC-0008 bay=1-2" {
+		t.Errorf("got %q", e)
+	}
+	r.rec.next(t, "settled BWC-0008 path=/mnt/BWC-0008 bay=1-2")
+	r.stop()
+	for _, ev := range r.rec.all() {
+		if strings.HasPrefix(ev, "refused") {
+			t.Errorf("the moved camera was refused: %s", ev)
+		}
+	}
+}

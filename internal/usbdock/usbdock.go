@@ -390,16 +390,47 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 			}
 			s.log.Warn("list USB devices", "err", err)
 		} else {
+			// Departures first: a camera moved to another bay between two
+			// listings is gone from the first before it is judged in the
+			// second, not refused as its own duplicate.
 			seen := map[string]bool{}
 			listed := map[string][]Device{}
 			for _, d := range devs {
+				seen[d.key()] = true
 				if _, ok := s.profile(d); ok && d.Serial != "" {
 					listed[strings.ToLower(d.Serial)] = append(listed[strings.ToLower(d.Serial)], d)
 				}
 			}
+			for k, a := range present {
+				if !seen[k] {
+					s.log.Info("camera undocked", "camera", a.dev.Serial, "bay", a.dev.Name())
+					close(a.gone)
+					a.cancel()
+					delete(present, k)
+				}
+			}
+			for k := range ignored {
+				if !seen[k] {
+					delete(ignored, k)
+				}
+			}
+			for k, ra := range refused {
+				if seen[k] {
+					continue
+				}
+				delete(refused, k)
+				s.log.Info("refused device left", "camera", ra.dev.Serial, "bay", ra.dev.Name())
+				if r, ok := h.(Refuser); ok {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-ra.told
+						r.RefusedGone(Dock{Serial: ra.dev.Serial, Device: ra.dev})
+					}()
+				}
+			}
 			for _, d := range devs {
 				k := d.key()
-				seen[k] = true
 				if present[k] != nil || ignored[k] || refused[k] != nil {
 					continue
 				}
@@ -442,34 +473,6 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 					defer close(a.done)
 					s.session(ctx, dctx, h, a, p, sem)
 				}()
-			}
-			for k, a := range present {
-				if !seen[k] {
-					s.log.Info("camera undocked", "camera", a.dev.Serial, "bay", a.dev.Name())
-					close(a.gone)
-					a.cancel()
-					delete(present, k)
-				}
-			}
-			for k := range ignored {
-				if !seen[k] {
-					delete(ignored, k)
-				}
-			}
-			for k, ra := range refused {
-				if seen[k] {
-					continue
-				}
-				delete(refused, k)
-				s.log.Info("refused device left", "camera", ra.dev.Serial, "bay", ra.dev.Name())
-				if r, ok := h.(Refuser); ok {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						<-ra.told
-						r.RefusedGone(Dock{Serial: ra.dev.Serial, Device: ra.dev})
-					}()
-				}
 			}
 		}
 		select {
