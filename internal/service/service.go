@@ -61,6 +61,12 @@ type Options struct {
 	LockTimeout time.Duration
 	// Actor names who drives automatic steps (uploads) in this process.
 	Actor string
+	// MustExist opens only what is there: no state dir, host key or ledger
+	// is created, and a missing ledger is custody.ErrNoLedger ("no ledger
+	// at PATH"). Every command but run and ingest sets it: reading a
+	// deleted ledger must not mint a new host identity and report it
+	// intact.
+	MustExist bool
 }
 
 // Open opens everything cfg describes. The caller must Close it.
@@ -71,19 +77,31 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	if o.LockTimeout == 0 {
 		o.LockTimeout = 5 * time.Second
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create state dir %s: %w", cfg.StateDir, err)
+	var key *signing.Key
+	var created bool
+	var err error
+	if o.MustExist {
+		// The ledger first: "no ledger" is the finding, a missing key
+		// beside it only its consequence.
+		if _, err := os.Lstat(cfg.LedgerPath()); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger at %s: %w", cfg.LedgerPath(), custody.ErrNoLedger)
+		}
+		key, err = signing.Load(cfg.KeyPath(), cfg.HostID)
+	} else {
+		if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create state dir %s: %w", cfg.StateDir, err)
+		}
+		// Every record is signed with the host key; the first start creates
+		// it (0600) and the ledger records it in a signed HOST_KEY event.
+		key, created, err = signing.LoadOrCreate(cfg.KeyPath(), cfg.HostID)
 	}
-	// Every record is signed with the host key; the first start creates it
-	// (0600) and the ledger records it in a signed HOST_KEY event.
-	key, created, err := signing.LoadOrCreate(cfg.KeyPath(), cfg.HostID)
 	if err != nil {
 		return nil, fmt.Errorf("host signing key: %w", err)
 	}
 	if created {
 		log.Info("created host signing key", "path", cfg.KeyPath(), "key_id", key.KeyID())
 	}
-	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key})
+	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key, MustExist: o.MustExist})
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -369,6 +387,10 @@ type Bay struct {
 	Problem   string    `json:"problem,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 	doneFiles int64
+	// conflict is a refusal that concerns this serial (another device
+	// presenting it): it stays the bay's problem until the camera leaves,
+	// whatever its own copy does.
+	conflict string
 }
 
 // Percent is the share of bytes copied or already held.
@@ -410,6 +432,41 @@ func (b *Bays) Arrived(serial, bay string) {
 	defer b.mu.Unlock()
 	x := b.get(serial)
 	x.State, x.Problem, x.Bay = BayDocked, "", bay
+	x.keepConflict()
+}
+
+// keepConflict puts a standing conflict back over whatever state a step set.
+func (x *Bay) keepConflict() {
+	if x.conflict != "" {
+		x.State, x.Problem = BayProblem, x.conflict
+	}
+}
+
+// conflictKey is the entry of a device refused on bay for presenting
+// serial: its own line, so both bays show.
+func conflictKey(serial, bay string) string { return serial + "\x00" + bay }
+
+// Conflict shows a device refused on bay for presenting serial
+// (usbdock.ErrDuplicateSerial, ErrWrongModel) as a problem on its own
+// line, and on the line of the camera already docked with that serial, if
+// any, until each leaves.
+func (b *Bays) Conflict(serial, bay, why string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if x, ok := b.bays[serial]; ok {
+		x.conflict = why
+		x.keepConflict()
+	}
+	y := b.get(conflictKey(serial, bay))
+	y.Camera, y.Bay, y.conflict = serial, bay, why
+	y.keepConflict()
+}
+
+// Cleared forgets the refused device's line once it left bay.
+func (b *Bays) Cleared(serial, bay string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.bays, conflictKey(serial, bay))
 }
 
 // Start implements ingest.Progress.
@@ -418,6 +475,7 @@ func (b *Bays) Start(serial string, files int, bytes int64) {
 	defer b.mu.Unlock()
 	x := b.get(serial)
 	x.State, x.Files, x.Bytes, x.Done, x.doneFiles, x.Problem = BayCopying, files, bytes, 0, 0, ""
+	x.keepConflict()
 }
 
 // File implements ingest.Progress.
@@ -443,6 +501,7 @@ func (b *Bays) Done(serial string, r ingest.Result) {
 		x.State = BayProblem
 		x.Problem = fmt.Sprintf("%d file(s) not vaulted; leave the camera docked or re-dock it", len(r.Failed))
 	}
+	x.keepConflict()
 }
 
 // Problem marks a bay as needing attention.
@@ -470,7 +529,12 @@ func (b *Bays) List() []Bay {
 	for _, x := range b.bays {
 		out = append(out, *x)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Camera < out[j].Camera })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Camera != out[j].Camera {
+			return out[i].Camera < out[j].Camera
+		}
+		return out[i].Bay < out[j].Bay
+	})
 	return out
 }
 
