@@ -198,6 +198,9 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		}
 	}()
 
+	if err := s.checkNotBehind(work); err != nil {
+		return err
+	}
 	if _, err := s.Ledger.Append(work, custody.Event{
 		Type: custody.HostStarted, Actor: s.DaemonActor(),
 		Details: map[string]string{"version": Version, "pid": strconv.Itoa(os.Getpid())},
@@ -261,6 +264,51 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// ErrBehindAnchor: at start, the ledger is not an extension of the newest
+// checkpoint anchored off the host: records were trimmed from its tail, or
+// an older copy was put back. The daemon signs nothing on top of it.
+var ErrBehindAnchor = errors.New("the custody ledger does not extend the checkpoint anchored off the host (trimmed or restored?); refusing to write")
+
+// checkNotBehind anchors once before the daemon writes anything: an anchor
+// that finds the ledger diverged from (behind, or forked off) the newest
+// anchored checkpoint stops the start, so a trimmed tail is not papered
+// over with a new, signed history. A store that cannot be reached does not
+// stop it: the runner retries, and verify --remote checks later.
+func (s *Service) checkNotBehind(ctx context.Context) error {
+	if s.Anchor == nil {
+		return nil
+	}
+	r := s.Anchor
+	_, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
+	switch {
+	case errors.Is(err, anchor.ErrDiverged):
+		s.Log.Error("custody ledger behind or off the anchored checkpoint; not starting", "err", err)
+		return fmt.Errorf("%w: %w", ErrBehindAnchor, err)
+	case err != nil:
+		s.Log.Warn("custody anchor at start failed; the ledger is checked against the anchors at the next one", "err", err)
+	}
+	return nil
+}
+
+// AnchorBeforeRelease anchors, and waits for, everything the ledger holds
+// now, before an access releases data (get, export): the access's own
+// record is then off the host, and trimming it from the ledger shows
+// (the daemon refuses to start on a ledger behind its anchors, verify
+// --remote names the checkpoint). Inside the daemon it goes through the
+// anchor loop (one writer of checkpoints). Without an object store there
+// is nothing to anchor to and it returns nil.
+func (s *Service) AnchorBeforeRelease(ctx context.Context, inDaemon bool) error {
+	if s.Anchor == nil {
+		return nil
+	}
+	if inDaemon {
+		return s.Anchor.Sync(ctx)
+	}
+	r := s.Anchor
+	_, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
+	return err
 }
 
 // AnchorNow anchors the ledger's records in the object store: inside the
