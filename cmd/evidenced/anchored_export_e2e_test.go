@@ -106,9 +106,11 @@ func TestExportCarriesAnchoredTimestamp(t *testing.T) {
 		t.Fatalf("%s differs from the anchored object %s", a.Checkpoint, a.Object)
 	}
 
-	code, vout, verrs := verifyExport(t, out)
+	fp := h.fingerprint(t)
+	trust := []string{"--key-fingerprint", fp, "--tsa-ca", ts.CAFile}
+	code, vout, verrs := verifyExport(t, out, trust...)
 	t.Logf("verify-export:\n%s", vout)
-	if code != 0 || !strings.Contains(vout, "RFC 3161 time-stamp "+a.Timestamp) || !strings.Contains(vout, "verified with "+a.TSACA) ||
+	if code != 0 || !strings.Contains(vout, "RFC 3161 time-stamp "+a.Timestamp) || !strings.Contains(vout, "verified with the TSA CA given") ||
 		!strings.Contains(vout, "anchored checkpoint "+a.Checkpoint) {
 		t.Fatalf("verify-export: exit %d\n%s%s", code, vout, verrs)
 	}
@@ -118,7 +120,7 @@ func TestExportCarriesAnchoredTimestamp(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := fmt.Sprintf("    openssl ts -verify -in %s -data %s -CAfile %s\n", a.Timestamp, a.Checkpoint, a.TSACA)
+		want := fmt.Sprintf("    openssl ts -verify -in %s -data %s -CAfile \"$TSA_CA\"\n", a.Timestamp, a.Checkpoint)
 		if !strings.Contains(string(md), want) {
 			t.Fatalf("VERIFY.md lacks %q", want)
 		}
@@ -126,6 +128,7 @@ func TestExportCarriesAnchoredTimestamp(t *testing.T) {
 		for _, blk := range verifyBlocks(string(md)) {
 			cmd := exec.Command("bash", "-euc", blk)
 			cmd.Dir = out
+			cmd.Env = append(os.Environ(), "FP="+fp, "TSA_CA="+ts.CAFile)
 			o, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("VERIFY.md step failed: %v\n%s\n%s", err, blk, o)
@@ -156,7 +159,7 @@ func TestExportCarriesAnchoredTimestamp(t *testing.T) {
 			if fix {
 				rehashManifest(t, dir)
 			}
-			code, vout, verrs := verifyExport(t, dir)
+			code, vout, verrs := verifyExport(t, dir, trust...)
 			if code != exitIntegrity || !strings.Contains(verrs, "FAILED "+a.Timestamp+":") {
 				t.Fatalf("verify-export: exit %d, want %d naming %s\n%s%s", code, exitIntegrity, a.Timestamp, vout, verrs)
 			}
@@ -181,7 +184,7 @@ func TestExportCarriesAnchoredTimestamp(t *testing.T) {
 			return bytes.Join(lines, []byte("\n"))
 		})
 		rehashManifest(t, dir)
-		code, vout, verrs := verifyExport(t, dir)
+		code, vout, verrs := verifyExport(t, dir, trust...)
 		if code != exitIntegrity || !strings.Contains(verrs, "FAILED "+a.Consistency+":") {
 			t.Fatalf("verify-export: exit %d, want %d naming %s\n%s%s", code, exitIntegrity, a.Consistency, vout, verrs)
 		}

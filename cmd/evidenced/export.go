@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/anchor"
@@ -86,6 +87,18 @@ func exportPackage(ctx context.Context, e *env, ids []string, reason, out string
 			opts.TSACA = b
 		}
 	}
+	// The client checks the package against the keys of this ledger (it
+	// trusts this process: the control socket's peer is checked), never
+	// against the keys the package carries.
+	keys, err := e.svc.Ledger.Keys(ctx)
+	if err != nil {
+		return err
+	}
+	keyIDs := make([]string, len(keys))
+	for i, k := range keys {
+		keyIDs[i] = k.KeyID
+	}
+	e.meta("host_key_ids", strings.Join(keyIDs, ","))
 	ts := export.NewTarSink(e.stdout, time.Now())
 	sum, err := export.Build(ctx, e.svc.Ledger, footageFrom{e.svc}, ts, opts)
 	if errors.Is(err, export.ErrIntegrity) {
@@ -171,9 +184,15 @@ func exportToDir(ctx context.Context, cfg *config.Config, c *command, fs *flag.F
 		pr.CloseWithError(err) // unblocks the writer if extraction stopped early
 		extracted <- err
 	}()
-	code, err := viaDaemon(ctx, cfg, c, fs, actor, pw, stderr, nil)
+	var keyIDs []string
+	meta := func(k, v string) {
+		if k == "host_key_ids" && v != "" {
+			keyIDs = strings.Split(v, ",")
+		}
+	}
+	code, err := viaDaemon(ctx, cfg, c, fs, actor, pw, stderr, meta)
 	if errors.Is(err, control.ErrNoDaemon) {
-		code = report(stderr, runLocal(ctx, cfg, run, actor, pw, stderr, nil))
+		code = report(stderr, runLocal(ctx, cfg, run, actor, pw, stderr, meta))
 	} else if err != nil {
 		pw.CloseWithError(err)
 		<-extracted
@@ -187,7 +206,13 @@ func exportToDir(ctx context.Context, cfg *config.Config, c *command, fs *flag.F
 	if xerr != nil {
 		return report(stderr, xerr)
 	}
-	res, err := export.Verify(ctx, tmp)
+	trust := export.Trust{KeyIDs: keyIDs}
+	if p := cfg.Custody.TSACA; p != "" {
+		if b, err := os.ReadFile(p); err == nil {
+			trust.TSACA = b
+		}
+	}
+	res, err := export.Verify(ctx, tmp, trust)
 	if err != nil {
 		return report(stderr, err)
 	}

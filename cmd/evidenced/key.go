@@ -4,20 +4,37 @@ import (
 	"context"
 	"flag"
 	"fmt"
+
+	"github.com/evidenced/evidenced/internal/signing"
 )
 
 func keyCommand() *command {
 	return &command{
-		name: "key", summary: "print the host's public signing key (PEM), for anyone who checks its custody records",
+		name: "key", summary: "print the host's public signing key (PEM) or its fingerprint, for anyone who checks its custody records",
 		setup: func(fs *flag.FlagSet) runner {
 			public := fs.Bool("public", false, "print the public key (the only form ever printed)")
+			fingerprint := fs.Bool("fingerprint", false, "print the fingerprint (SHA256:…) of every host key of the ledger, oldest first: what the custodian writes on the certificate and verify-export --key-fingerprint takes")
 			return func(ctx context.Context, e *env) error {
-				if !*public {
-					return usageErrorf("key needs --public (the private key is never printed)")
+				if *public == *fingerprint {
+					return usageErrorf("key needs --public or --fingerprint (the private key is never printed)")
 				}
 				k := e.svc.Key
-				fmt.Fprintf(e.stderr, "host %s, key id %s (SHA-256 of the DER public key), note key %s\n",
-					k.HostID(), k.KeyID(), k.VerifierKey())
+				if *fingerprint {
+					periods, err := e.svc.Ledger.Keys(ctx)
+					if err != nil {
+						return err
+					}
+					if len(periods) == 0 {
+						fmt.Fprintf(e.stdout, "%s\n", signing.Fingerprint(k.Public()))
+						return nil
+					}
+					for _, p := range periods {
+						fmt.Fprintf(e.stdout, "SHA256:%s from record %d\n", p.KeyID, p.FromSeq)
+					}
+					return nil
+				}
+				fmt.Fprintf(e.stderr, "host %s, key id %s (SHA-256 of the DER public key), fingerprint %s, note key %s\n",
+					k.HostID(), k.KeyID(), signing.Fingerprint(k.Public()), k.VerifierKey())
 				_, err := e.stdout.Write(k.PublicPEM())
 				return err
 			}
