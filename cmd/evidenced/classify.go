@@ -76,7 +76,7 @@ func runClassify(ctx context.Context, e *env, id, className, reason string) erro
 			id, to.Name, to.Mode, until.Format(time.RFC3339), err, id, it.RetentionClass, from.Mode, it.RetainUntil.UTC().Format(time.RFC3339))
 		if _, aerr := e.svc.Ledger.Append(ctx, custody.Event{
 			Type: custody.Refused, Actor: e.actor, Camera: it.Camera, Item: id,
-			Details: map[string]string{"request": "classify", "reason": reason, "refusal": refusal, "class": to.Name, "peer": e.peer},
+			Details: e.withBehalf(map[string]string{"request": "classify", "reason": reason, "refusal": refusal, "class": to.Name, "peer": e.peer}),
 		}, nil); aerr != nil {
 			return fmt.Errorf("%s (and recording the refusal failed: %v)", refusal, aerr)
 		}
@@ -115,12 +115,12 @@ func runClassify(ctx context.Context, e *env, id, className, reason string) erro
 	it.RetentionClass, it.RetainUntil = to.Name, until
 	if _, err := e.svc.Ledger.Append(ctx, custody.Event{
 		Type: custody.RetentionChanged, Actor: e.actor, Camera: it.Camera, Item: id,
-		Details: map[string]string{
+		Details: e.withBehalf(map[string]string{
 			"reason": reason, "old_class": old.RetentionClass, "new_class": to.Name,
 			"old_mode": from.Mode, "new_mode": to.Mode,
 			"old_retain_until": old.RetainUntil.UTC().Format(time.RFC3339), "new_retain_until": until.Format(time.RFC3339),
 			"key": it.ObjectKey, "version_id": it.VersionID, "peer": e.peer, "retention_class_tag": tagState,
-		},
+		}),
 	}, &it); err != nil {
 		return fmt.Errorf("record retention change of %s: %w", id, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"sort"
 	"strings"
 
@@ -62,11 +61,14 @@ func codeOf(err error) int {
 type env struct {
 	stdout, stderr io.Writer
 	svc            *service.Service
-	actor          string
-	peer           string // "uid=…,pid=…" when run inside the daemon for a client
-	meta           func(k, v string)
-	progress       bool // stderr is a terminal: show live progress
-	inDaemon       bool
+	// actor is who acts, as the kernel says: the OS user of the process,
+	// or of the control socket's peer (SO_PEERCRED). onBehalfOf is what
+	// --actor claimed; it is recorded beside the actor, never instead.
+	actor, onBehalfOf string
+	peer              string // "uid=…,pid=…" when run inside the daemon for a client
+	meta              func(k, v string)
+	progress          bool // stderr is a terminal: show live progress
+	inDaemon          bool
 }
 
 // runner is a command after its flags were parsed.
@@ -132,7 +134,7 @@ func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 		cm.config = fs.String("config", "/etc/evidenced/evidenced.yaml", "config file")
 	}
 	if !c.local {
-		cm.actor = fs.String("actor", defaultActor(), "who is acting (recorded in the custody ledger)")
+		cm.actor = fs.String("actor", "", "on whose behalf you act (recorded as on_behalf_of; the actor recorded is always your OS user)")
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: evidenced %s [flags] %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
@@ -141,11 +143,17 @@ func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	return fs, cm
 }
 
-func defaultActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
+// localActor is this process's OS identity, the actor of a command run
+// without the daemon.
+func localActor() string { return control.OSIdentity(os.Geteuid()) }
+
+// withBehalf adds on_behalf_of to a record's details when --actor named
+// someone.
+func (e *env) withBehalf(d map[string]string) map[string]string {
+	if e.onBehalfOf != "" {
+		d["on_behalf_of"] = e.onBehalfOf
 	}
-	return fmt.Sprintf("uid:%d", os.Getuid())
+	return d
 }
 
 // Main runs the CLI and returns the exit code.
@@ -258,7 +266,8 @@ func viaDaemon(ctx context.Context, cfg *config.Config, c *command, fs *flag.Fla
 
 // runLocal opens the ledger in this process (no daemon is running) and runs
 // the command.
-func runLocal(ctx context.Context, cfg *config.Config, run runner, actor string, stdout, stderr io.Writer, meta func(k, v string)) error {
+func runLocal(ctx context.Context, cfg *config.Config, run runner, onBehalfOf string, stdout, stderr io.Writer, meta func(k, v string)) error {
+	actor := localActor()
 	svc, err := service.Open(ctx, cfg, nil, service.Options{Actor: actor})
 	if err != nil {
 		if errors.Is(err, custody.ErrLocked) {
@@ -270,7 +279,7 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, actor string,
 	if meta == nil {
 		meta = func(string, string) {}
 	}
-	return run(ctx, &env{stdout: stdout, stderr: stderr, svc: svc, actor: actor, meta: meta, progress: isTerminal(stderr)})
+	return run(ctx, &env{stdout: stdout, stderr: stderr, svc: svc, actor: actor, onBehalfOf: onBehalfOf, meta: meta, progress: isTerminal(stderr)})
 }
 
 // daemonHandler runs a client's command inside the daemon.
@@ -286,12 +295,10 @@ func daemonHandler(svc *service.Service) control.Handler {
 		if err := parseArgs(fs, req.Args[1:]); err != nil {
 			return exitUsage
 		}
-		actor := req.Actor
-		if actor == "" {
-			actor = fmt.Sprintf("uid:%d", peer.UID)
-		}
+		// The kernel says who is on the other end; the request only says on
+		// whose behalf.
 		e := &env{
-			stdout: stdout, stderr: stderr, svc: svc, actor: actor, meta: meta, inDaemon: true,
+			stdout: stdout, stderr: stderr, svc: svc, actor: peer.Identity(), onBehalfOf: req.Actor, meta: meta, inDaemon: true,
 			peer: fmt.Sprintf("uid=%d,pid=%d", peer.UID, peer.PID),
 		}
 		return report(stderr, run(ctx, e))
@@ -315,7 +322,7 @@ func recordAccess(ctx context.Context, e *env, action, reason string, it *custod
 	if e.peer != "" {
 		d["peer"] = e.peer
 	}
-	ev := custody.Event{Type: custody.Accessed, Actor: e.actor, Details: d}
+	ev := custody.Event{Type: custody.Accessed, Actor: e.actor, Details: e.withBehalf(d)}
 	if it != nil {
 		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
 	}

@@ -134,7 +134,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	evs = h.custody(items[0].ID)
 	// The last two: the retrieval, then this look at the custody.
 	last := evs[len(evs)-2]
-	if last.Type != custody.Accessed || last.Actor != "investigator-7" || last.Details["reason"] != "complaint 42" ||
+	if last.Type != custody.Accessed || last.Actor != osUser || last.Details["on_behalf_of"] != "investigator-7" || last.Details["reason"] != "complaint 42" ||
 		last.Details["action"] != "retrieve" {
 		t.Errorf("event recorded for get: %+v", last)
 	}
@@ -597,11 +597,11 @@ func TestEveryAccessIsRecorded(t *testing.T) {
 		t.Fatalf("ACCESSED events: %+v, want one for find and one for verify", accesses)
 	}
 	f, v := accesses[0], accesses[1]
-	if f.Actor != "investigator-7" || f.Details["action"] != "find" || f.Details["reason"] != "complaint 42" ||
+	if f.Actor != osUser || f.Details["on_behalf_of"] != "investigator-7" || f.Details["action"] != "find" || f.Details["reason"] != "complaint 42" ||
 		f.Details["camera"] != "BWC-0001" || f.Details["results"] != "1" {
 		t.Errorf("find recorded as %+v", f)
 	}
-	if v.Actor != "custodian-3" || v.Details["action"] != "verify" || v.Details["reason"] != "monthly audit" ||
+	if v.Actor != osUser || v.Details["on_behalf_of"] != "custodian-3" || v.Details["action"] != "verify" || v.Details["reason"] != "monthly audit" ||
 		v.Details["outcome"] != "ok" {
 		t.Errorf("verify recorded as %+v", v)
 	}

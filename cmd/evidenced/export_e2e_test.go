@@ -132,7 +132,7 @@ func TestExportEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if len(exports) != 2 || exports[0].Actor != "custodian-1" || exports[0].Details["reason"] != "case 2026/113, subpoena" ||
+	if len(exports) != 2 || exports[0].Actor != osUser || exports[0].Details["on_behalf_of"] != "custodian-1" || exports[0].Details["reason"] != "case 2026/113, subpoena" ||
 		exports[0].Item != ids[0] || exports[1].Item != ids[1] || exports[0].Details["footage"] != "true" {
 		t.Fatalf("ACCESSED events for the export: %+v", exports)
 	}
@@ -212,7 +212,7 @@ func TestExportEndToEnd(t *testing.T) {
 				exportEdit(t, p, func(b []byte) []byte { return bytes.Replace(b, []byte("officer-4711"), []byte("officer-4712"), 1) })
 			case "custody.json":
 				exportEdit(t, p, func(b []byte) []byte {
-					return bytes.Replace(b, []byte(`"actor": "custodian-1"`), []byte(`"actor": "nobody"`), 1)
+					return bytes.Replace(b, []byte(`"on_behalf_of": "custodian-1"`), []byte(`"on_behalf_of": "nobody"`), 1)
 				})
 			case "proof":
 				exportEdit(t, p, func(b []byte) []byte {
@@ -384,7 +384,9 @@ func TestExportThroughDaemon(t *testing.T) {
 		t.Fatalf("verify-export: exit %d\n%s%s", code, vout, verrs)
 	}
 	cj, _ := os.ReadFile(filepath.Join(out, "items", items[0].ID, "custody.json"))
-	if !strings.Contains(string(cj), `"actor": "custodian-2"`) || !strings.Contains(string(cj), `"peer": "uid=`) {
+	// The actor is the client's OS user as the kernel reported it on the
+	// socket; --actor is only on whose behalf.
+	if !strings.Contains(string(cj), `"actor": "`+osUser+`"`) || !strings.Contains(string(cj), `"on_behalf_of": "custodian-2"`) || !strings.Contains(string(cj), `"peer": "uid=`) {
 		t.Errorf("the export's ACCESSED record (actor, peer) is not in the package:\n%s", cj)
 	}
 	if code := stop(); code != 0 {

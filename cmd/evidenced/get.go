@@ -62,7 +62,7 @@ func streamItem(ctx context.Context, e *env, id, reason, out string) error {
 		details["peer"] = e.peer
 	}
 	if _, err := e.svc.Ledger.Append(ctx, custody.Event{
-		Type: custody.Accessed, Actor: e.actor, Camera: it.Camera, Item: id, SHA256: it.SHA256, Details: details,
+		Type: custody.Accessed, Actor: e.actor, Camera: it.Camera, Item: id, SHA256: it.SHA256, Details: e.withBehalf(details),
 	}, nil); err != nil {
 		return fmt.Errorf("record access to %s: %w", id, err)
 	}

@@ -13,9 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/control"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
+
+// osUser is the actor every record of these tests names: the OS user
+// running them, as the kernel reports it (--actor is only on_behalf_of).
+var osUser = control.OSIdentity(os.Geteuid())
 
 // binPath is the evidenced binary built once for the tests that need a real
 // process (the daemon, SIGKILL).

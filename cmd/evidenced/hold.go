@@ -82,7 +82,7 @@ func runHold(ctx context.Context, e *env, id, kase, reason string, on bool) erro
 		return err
 	}
 	cases := holdingCases(evs)
-	details := map[string]string{"case": kase, "reason": reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": e.peer}
+	details := e.withBehalf(map[string]string{"case": kase, "reason": reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": e.peer})
 	if on {
 		if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, true); err != nil {
 			return fmt.Errorf("legal hold on %s (version %s): %w", it.ObjectKey, it.VersionID, err)

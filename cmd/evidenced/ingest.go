@@ -52,7 +52,7 @@ func runIngest(ctx context.Context, e *env, serial, from string, asJSON bool) er
 		}
 		return err
 	}
-	res, err := e.svc.Ingester.Dock(ctx, ingest.Request{Serial: serial, Root: from, Actor: e.actor, Via: "cli"}, p)
+	res, err := e.svc.Ingester.Dock(ctx, ingest.Request{Serial: serial, Root: from, Actor: e.actor, Via: "cli", Identity: e.withBehalf(map[string]string{})}, p)
 	out := ingestOutput{Result: res}
 	var upErr error
 	if e.svc.Uploader != nil && len(res.Items) > 0 {

@@ -48,8 +48,11 @@ import (
 
 // Request is one command invocation.
 type Request struct {
-	Args  []string `json:"args"`  // command name then its arguments, paths already absolute
-	Actor string   `json:"actor"` // who the client says is acting
+	Args []string `json:"args"` // command name then its arguments, paths already absolute
+	// Actor is on whose behalf the client says it acts (--actor). The
+	// server records it as on_behalf_of; the actor is the peer's OS
+	// identity (Peer.Identity), whatever this says.
+	Actor string `json:"actor"`
 }
 
 // Peer is what the kernel says about the connecting process (SO_PEERCRED).
