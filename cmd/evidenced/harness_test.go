@@ -83,6 +83,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 state_dir: %s
 sources:
   watch: [%s]
+  manual: [%s, %s, %s]
   settle: 200ms
 %sretention:
   default_class: uncategorized
@@ -99,7 +100,7 @@ upload:
   concurrency: 2
   retry_min: 100ms
   retry_max: 2s
-%s`, h.state, h.media, store, o.extra)
+%s`, h.state, h.media, filepath.Join(dir, "cam"), filepath.Join(dir, "cam2"), filepath.Join(dir, "cam-car"), store, o.extra)
 	h.cfgPath = filepath.Join(dir, "evidenced.yaml")
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,16 @@ type ingestOutput struct {
 }
 
 func runIngest(ctx context.Context, e *env, serial, from string, asJSON bool) error {
+	if e.inDaemon {
+		// The daemon reads with its own rights (the host key, the vault):
+		// a client may point it only at configured sources.
+		real, err := e.svc.Config.ResolveIngestSource(from)
+		if err != nil {
+			e.svc.Bays.Problem(serial, "REFUSED: "+err.Error())
+			return fmt.Errorf("ingest --from: %w", err)
+		}
+		from = real
+	}
 	var p ingest.Progress
 	if e.progress && !asJSON {
 		p = newTermProgress(e.stderr)

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Issue #12, finding 3: `ingest --from <state_dir>` through the daemon
+// vaulted and uploaded host.key, and a hard link to the key in a camera
+// folder was ingested too. The daemon now reads only under configured
+// sources, and refuses a file with a second name by name.
+func TestDaemonIngestConfined(t *testing.T) {
+	h := newHarness(t, harnessOpts{noStore: true})
+	stop, logs := h.daemon(t)
+	defer stop()
+	key := filepath.Join(h.state, "host.key")
+	if _, err := os.Stat(key); err != nil {
+		t.Fatalf("the daemon's key: %v", err)
+	}
+	outside := filepath.Join(h.dir, "elsewhere")
+	writeCamera(t, outside, map[string]int{"DCIM/A.MP4": 1000})
+	for _, from := range []string{h.state, filepath.Join(h.state, "vault"), h.dir, outside} {
+		code, out, errs := h.cli("ingest", "--camera", "BWC-0001", "--from", from)
+		if code == 0 || !strings.Contains(errs, "not a configured source") {
+			t.Errorf("ingest --from %s through the daemon: exit %d\n%s%s", from, code, out, errs)
+		}
+	}
+	if items := h.find(); len(items) != 0 {
+		t.Fatalf("items after refused ingests: %+v", items)
+	}
+
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 1000})
+	if err := os.Link(key, filepath.Join(cam, "DCIM", "B.MP4")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := h.cli("ingest", "--camera", "BWC-0001", "--from", cam)
+	if code == 0 || !strings.Contains(out, "REFUSED DCIM/B.MP4: has 2 hard links") || strings.Contains(out, "\nSAFE TO UNDOCK:") {
+		t.Errorf("a hard link to the host key in a camera folder: exit %d\n%s%s", code, out, errs)
+	}
+	items := h.find()
+	if len(items) != 1 || items[0].SourcePath != "DCIM/A.MP4" {
+		t.Errorf("items %+v: want only the camera's own recording", items)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("daemon exit %d\n%s", code, logs)
+	}
+}
