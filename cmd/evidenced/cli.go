@@ -8,11 +8,11 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/control"
 	"github.com/evidenced/evidenced/internal/custody"
+	esc "github.com/evidenced/evidenced/internal/printable"
 	"github.com/evidenced/evidenced/internal/service"
 )
 
@@ -332,22 +332,11 @@ func recordAccess(ctx context.Context, e *env, action, reason string, it *custod
 	return nil
 }
 
-// printable makes a display string safe for a terminal table: control
-// characters (a newline in a hostile file name) are shown escaped.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// printable makes a value from a camera, a USB descriptor or a user safe
+// for a terminal table: control and format characters (ESC, CSI, a
+// newline, a right-to-left override in a hostile file name or serial) are
+// shown escaped (package printable).
+func printable(s string) string { return esc.Escape(s) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

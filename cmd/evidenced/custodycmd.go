@@ -50,13 +50,13 @@ func custodyCommand() *command {
 				for _, ev := range evs {
 					var d []string
 					for _, k := range sortedKeys(ev.Details) {
-						d = append(d, k+"="+printable(ev.Details[k]))
+						d = append(d, printable(k)+"="+printable(ev.Details[k]))
 					}
 					sha := ev.SHA256
 					if len(sha) > 16 {
 						sha = sha[:16] + "…"
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.At.UTC().Format(time.RFC3339), ev.Type, ev.Host, ev.Actor, sha, strings.Join(d, " "))
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.At.UTC().Format(time.RFC3339), ev.Type, printable(ev.Host), printable(ev.Actor), printable(sha), strings.Join(d, " "))
 				}
 				return tw.Flush()
 			}

@@ -48,3 +48,27 @@ func TestDaemonIngestConfined(t *testing.T) {
 		t.Errorf("daemon exit %d\n%s", code, logs)
 	}
 }
+
+// Finding 7: an --actor with a terminal escape, and a camera file named
+// with one, reached the screen raw in `custody` and `find`. Every value
+// from a camera or a user is printed escaped.
+func TestTablesEscapeHostileText(t *testing.T) {
+	h := newHarness(t, harnessOpts{noStore: true})
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/X\x1b[2J\x1b[HSAFE TO UNDOCK\u202e.MP4": 1000})
+	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+	items := h.find()
+	if len(items) != 1 {
+		t.Fatalf("items %+v", items)
+	}
+	out := h.mustCLI("find", "--actor", "a\x1b[31mred")
+	out += h.mustCLI("custody", items[0].ID, "--actor", "b\u009b31mred")
+	if strings.ContainsAny(out, "\x1b\u009b\u202e") {
+		t.Errorf("raw control characters on the terminal:\n%q", out)
+	}
+	for _, want := range []string{`X\x1b[2J\x1b[HSAFE TO UNDOCK\u202e.MP4`, `on_behalf_of=b\u009b31mred`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
