@@ -80,7 +80,11 @@ type command struct {
 	name, args, summary string
 	// local commands never go through the daemon.
 	local bool
-	setup func(fs *flag.FlagSet) runner
+	// creates: without a daemon, the command may create the host key and
+	// the ledger (a first ingest, store-init). Every other command opens
+	// only what exists and fails with "no ledger at PATH".
+	creates bool
+	setup   func(fs *flag.FlagSet) runner
 }
 
 var commands []*command
@@ -205,7 +209,7 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 		fmt.Fprintf(stderr, "evidenced: %v\n", err)
 		return exitFailure
 	}
-	return report(stderr, runLocal(ctx, cfg, run, *cm.actor, stdout, stderr, nil))
+	return report(stderr, runLocal(ctx, cfg, run, c.creates, *cm.actor, stdout, stderr, nil))
 }
 
 // parseArgs parses flags wherever they appear among the arguments
@@ -266,9 +270,9 @@ func viaDaemon(ctx context.Context, cfg *config.Config, c *command, fs *flag.Fla
 
 // runLocal opens the ledger in this process (no daemon is running) and runs
 // the command.
-func runLocal(ctx context.Context, cfg *config.Config, run runner, onBehalfOf string, stdout, stderr io.Writer, meta func(k, v string)) error {
+func runLocal(ctx context.Context, cfg *config.Config, run runner, creates bool, onBehalfOf string, stdout, stderr io.Writer, meta func(k, v string)) error {
 	actor := localActor()
-	svc, err := service.Open(ctx, cfg, nil, service.Options{Actor: actor})
+	svc, err := service.Open(ctx, cfg, nil, service.Options{Actor: actor, MustExist: !creates})
 	if err != nil {
 		if errors.Is(err, custody.ErrLocked) {
 			return fmt.Errorf("%w (another process holds the ledger, but no daemon answers on %s)", err, cfg.SocketPath())

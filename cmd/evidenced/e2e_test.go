@@ -632,9 +632,23 @@ func TestRestoredOlderLedgerDetectedByAnchors(t *testing.T) {
 	cam2 := filepath.Join(h.dir, "cam2")
 	writeCamera(t, cam2, map[string]int{"DCIM/B.MP4": 12 << 10})
 	h.mustCLI("ingest", "--camera", "BWC-0002", "--from", cam2)
+	later := h.find("--camera", "BWC-0002")
+	if len(later) != 1 {
+		t.Fatalf("items of BWC-0002: %+v", later)
+	}
 
-	// The attacker restores the earlier ledger: locally it is flawless.
+	// The attacker restores the earlier ledger. The vault still holds the
+	// later recording, which no item of the restored ledger claims: local
+	// verify names it (issue #12, finding 6).
 	if err := os.WriteFile(db, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := h.cli("verify"); code != exitIntegrity || !strings.Contains(out, "FAIL vault: file no item in the ledger claims: ") ||
+		!strings.Contains(out, later[0].ID) {
+		t.Fatalf("local verify of the restored ledger beside the later vault file: exit %d\n%s%s", code, out, errs)
+	}
+	// With that file removed too, the restored ledger is flawless locally.
+	if err := os.Remove(later[0].VaultPath); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, errs := h.cli("verify"); code != 0 {

@@ -192,7 +192,7 @@ func exportToDir(ctx context.Context, cfg *config.Config, c *command, fs *flag.F
 	}
 	code, err := viaDaemon(ctx, cfg, c, fs, actor, pw, stderr, meta)
 	if errors.Is(err, control.ErrNoDaemon) {
-		code = report(stderr, runLocal(ctx, cfg, run, actor, pw, stderr, meta))
+		code = report(stderr, runLocal(ctx, cfg, run, false, actor, pw, stderr, meta))
 	} else if err != nil {
 		pw.CloseWithError(err)
 		<-extracted

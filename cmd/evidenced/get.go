@@ -89,7 +89,7 @@ func getToFile(ctx context.Context, cfg *config.Config, c *command, fs *flag.Fla
 	if out == "-" || out == "" {
 		code, err := viaDaemon(ctx, cfg, c, fs, actor, stdout, stderr, nil)
 		if errors.Is(err, control.ErrNoDaemon) {
-			return report(stderr, runLocal(ctx, cfg, run, actor, stdout, stderr, nil))
+			return report(stderr, runLocal(ctx, cfg, run, false, actor, stdout, stderr, nil))
 		}
 		if err != nil {
 			return report(stderr, err)
@@ -116,7 +116,7 @@ func getToFile(ctx context.Context, cfg *config.Config, c *command, fs *flag.Fla
 	}
 	code, err := viaDaemon(ctx, cfg, c, fs, actor, w, stderr, setMeta)
 	if errors.Is(err, control.ErrNoDaemon) {
-		code = report(stderr, runLocal(ctx, cfg, run, actor, w, stderr, setMeta))
+		code = report(stderr, runLocal(ctx, cfg, run, false, actor, w, stderr, setMeta))
 	} else if err != nil {
 		return report(stderr, err)
 	}

@@ -16,7 +16,7 @@ import (
 
 func ingestCommand() *command {
 	return &command{
-		name: "ingest", summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
+		name: "ingest", creates: true, summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
 		setup: func(fs *flag.FlagSet) runner {
 			camera := fs.String("camera", "", "camera serial (must be in the inventory)")
 			from := fs.String("from", "", "the camera's root folder or mount point")

@@ -72,3 +72,41 @@ func TestTablesEscapeHostileText(t *testing.T) {
 		}
 	}
 }
+
+// Finding 6: `verify` on a deleted ledger created a new key and ledger and
+// said OK (exit 0), ignoring the vault's files. Read-only commands now say
+// "no ledger at PATH" (exit 1) and create nothing; verify on a fresh
+// ledger beside an old vault names every file no item claims.
+func TestVerifyDeletedLedger(t *testing.T) {
+	h := newHarness(t, harnessOpts{noStore: true})
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 1000})
+	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+	items := h.find()
+	ledger, key := filepath.Join(h.state, "ledger.db"), filepath.Join(h.state, "host.key")
+	if err := os.Remove(ledger); err != nil {
+		t.Fatal(err)
+	}
+	os.Rename(key, key+".old")
+	for _, args := range [][]string{{"verify"}, {"find"}, {"custody", items[0].ID}, {"key", "--public"}, {"status"}} {
+		code, out, errs := h.cli(args...)
+		if code != exitFailure || !strings.Contains(errs, "no ledger at "+ledger) {
+			t.Errorf("%v on a deleted ledger: exit %d, want %d naming it\n%s%s", args, code, exitFailure, out, errs)
+		}
+	}
+	for _, p := range []string{ledger, key} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s was created by a read-only command: %v", p, err)
+		}
+	}
+	// A new ledger (a first ingest makes one) beside the old vault: verify
+	// names the footage no item claims.
+	os.Rename(key+".old", key)
+	other := filepath.Join(h.dir, "cam2")
+	writeCamera(t, other, map[string]int{"DCIM/B.MP4": 500})
+	h.mustCLI("ingest", "--camera", "BWC-0002", "--from", other)
+	code, out, errs := h.cli("verify")
+	if code != exitIntegrity || !strings.Contains(out, "FAIL vault: file no item in the ledger claims: ") || !strings.Contains(out, items[0].ID) {
+		t.Errorf("verify beside an unclaimed vault file: exit %d\n%s%s", code, out, errs)
+	}
+}

@@ -186,6 +186,19 @@ func runVerify(ctx context.Context, e *env, remote bool) verifyReport {
 		}
 		rep.Objects++
 	}
+	// Footage the ledger does not account for is a finding too (a ledger
+	// replaced or lost beside a full vault).
+	known := make(map[string]bool, len(items))
+	for _, it := range items {
+		known[it.ID] = true
+	}
+	stray, err := e.svc.Vault.Unclaimed(ctx, func(id string) bool { return known[id] })
+	if err != nil {
+		add(verifyProblem{Kind: "vault", What: err.Error()})
+	}
+	for _, p := range stray {
+		add(verifyProblem{Kind: "vault", What: "file no item in the ledger claims: " + p})
+	}
 	if remote {
 		pending := 0
 		for _, it := range items {
