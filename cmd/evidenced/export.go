@@ -72,6 +72,9 @@ func exportPackage(ctx context.Context, e *env, ids []string, reason, out string
 			return err
 		}
 	}
+	if err := e.svc.AnchorBeforeRelease(ctx, e.inDaemon); err != nil {
+		return fmt.Errorf("the export is recorded but could not be anchored off the host, so nothing is released: %w", err)
+	}
 	opts := export.Options{
 		IDs: ids, Footage: footage, ExportedBy: e.actor, Reason: reason, Tool: "evidenced " + service.Version,
 	}

@@ -66,6 +66,9 @@ func streamItem(ctx context.Context, e *env, id, reason, out string) error {
 	}, nil); err != nil {
 		return fmt.Errorf("record access to %s: %w", id, err)
 	}
+	if err := e.svc.AnchorBeforeRelease(ctx, e.inDaemon); err != nil {
+		return fmt.Errorf("the retrieval of %s is recorded but could not be anchored off the host, so nothing is released: %w", id, err)
+	}
 	e.meta("sha256", it.SHA256)
 	e.meta("size", strconv.FormatInt(it.Size, 10))
 	h := digest.New()

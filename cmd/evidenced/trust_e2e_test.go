@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
 )
 
 // Issue #12, finding 3: `ingest --from <state_dir>` through the daemon
@@ -108,5 +114,60 @@ func TestVerifyDeletedLedger(t *testing.T) {
 	code, out, errs := h.cli("verify")
 	if code != exitIntegrity || !strings.Contains(out, "FAIL vault: file no item in the ledger claims: ") || !strings.Contains(out, items[0].ID) {
 		t.Errorf("verify beside an unclaimed vault file: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// Finding 2: with the ledger anchored, a `get` and an `export` sat in the
+// unanchored tail; trimming them (here: putting back the ledger as it was
+// before them, head and tree consistent, no key needed) let the daemon
+// sign a new history on top. A release is now anchored before its first
+// byte, so the trimmed ledger is behind its anchors: the daemon refuses to
+// start and verify --remote names the checkpoint.
+func TestTrimmedTailRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 10 << 10})
+	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+	items := h.find()
+	db := filepath.Join(h.state, "ledger.db")
+	before, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mustCLI("get", items[0].ID, "--reason", "complaint 42", "--out", filepath.Join(h.dir, "out.mp4"))
+	h.mustCLI("export", items[0].ID, "--reason", "case 7", "--out", filepath.Join(h.dir, "pkg"))
+
+	if err := os.WriteFile(db, before, 0o600); err != nil { // the tail trimmed
+		t.Fatal(err)
+	}
+	code, out, errs := h.cli("verify", "--remote")
+	if code != exitIntegrity || !strings.Contains(out, "FAIL checkpoint _custody/test-dock/checkpoints/") {
+		t.Errorf("verify --remote of the trimmed ledger: exit %d\n%s%s", code, out, errs)
+	}
+	size := func() uint64 {
+		t.Helper()
+		l, err := custody.Open(db, custody.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		th, err := l.TreeHead(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return th.Size
+	}
+	was := size()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a daemon that starts is killed
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, "run", "--config", h.cfgPath)
+	cmd.Env = os.Environ()
+	o, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if ctx.Err() != nil || !errors.As(err, &ee) || !strings.Contains(string(o), "does not extend the checkpoint anchored off the host") {
+		t.Fatalf("the daemon on a trimmed ledger: %v\n%s", err, o)
+	}
+	if now := size(); now != was {
+		t.Errorf("the daemon appended to the trimmed ledger before refusing: %d records, was %d", now, was)
 	}
 }
