@@ -116,8 +116,10 @@ say "evidenced export $ID (a court package a third party checks with sha256sum a
 rm -rf "$DEMO_DIR/export"
 $EV export --config "$CFG" "$ID" --footage --actor custodian-3 --reason "demo: disclosure to defence" --out "$DEMO_DIR/export"
 ls "$DEMO_DIR/export"
-say "evidenced verify-export (no config, no ledger, no network)"
-$EV verify-export "$DEMO_DIR/export"
+say "evidenced verify-export, trusting the host key's fingerprint obtained out of band (no config, no ledger, no network)"
+FP=$($EV key --config "$CFG" --fingerprint | head -n1 | cut -d' ' -f1)
+echo "host key fingerprint (for the custodian's certificate): $FP"
+$EV verify-export --key-fingerprint "$FP" "$DEMO_DIR/export"
 (cd "$DEMO_DIR/export" && sha256sum -c --quiet MANIFEST.sha256 && echo "sha256sum -c MANIFEST.sha256: every file OK")
 
 KEY=$($EV find --config "$CFG" --camera BWC-0001 --json | awk -F'"' -v id="$ID" '$2=="id"{cur=$4} $2=="object_key" && cur==id {print $4; exit}')

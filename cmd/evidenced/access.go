@@ -13,11 +13,12 @@ import (
 func accessCommand() *command {
 	return &command{
 		name: "access", summary: "list access events (searches, retrievals, exports, verifies), also those of no single item; the listing is recorded",
-		// --actor here selects whose accesses are listed; the one listing
-		// them is recorded as the login user.
+		// --actor here selects whose accesses are listed (the OS user who
+		// acted, or the name acted on behalf of); nothing is recorded on
+		// anyone's behalf.
 		ownActor: true,
 		setup: func(fs *flag.FlagSet) runner {
-			actor := fs.String("actor", "", "only the accesses of this actor")
+			actor := fs.String("actor", "", "only the accesses of this person: the OS user who acted, or whom they acted on behalf of (--actor of the command)")
 			since := fs.String("since", "", "at or after (RFC 3339 or YYYY-MM-DD, UTC)")
 			until := fs.String("until", "", "before (RFC 3339 or YYYY-MM-DD, UTC)")
 			asJSON := fs.Bool("json", false, "print a JSON array of the custody events")

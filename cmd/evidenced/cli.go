@@ -9,13 +9,13 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/user"
 	"sort"
 	"strings"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/control"
 	"github.com/evidenced/evidenced/internal/custody"
+	esc "github.com/evidenced/evidenced/internal/printable"
 	"github.com/evidenced/evidenced/internal/service"
 )
 
@@ -66,15 +66,20 @@ func codeOf(err error) int {
 type env struct {
 	stdout, stderr io.Writer
 	svc            *service.Service
-	actor          string
-	peer           string // "uid=…,pid=…" when run inside the daemon for a client
-	meta           func(k, v string)
-	progress       bool // stderr is a terminal: show live progress
-	inDaemon       bool
+	// actor is who acts, as the kernel says: the OS user of the process,
+	// or of the control socket's peer (SO_PEERCRED). onBehalfOf is what
+	// --actor claimed; it is recorded beside the actor, never instead.
+	actor, onBehalfOf string
+	peer              string // "uid=…,pid=…" when run inside the daemon for a client
+	meta              func(k, v string)
+	progress          bool // stderr is a terminal: show live progress
+	inDaemon          bool
 }
 
 // caller is who the service records as asking.
-func (e *env) caller() service.Caller { return service.Caller{Actor: e.actor, Peer: e.peer} }
+func (e *env) caller() service.Caller {
+	return service.Caller{Actor: e.actor, OnBehalfOf: e.onBehalfOf, Peer: e.peer}
+}
 
 // runner is a command after its flags were parsed.
 type runner func(ctx context.Context, e *env) error
@@ -98,8 +103,12 @@ type command struct {
 	// required flags must be given, and not blank.
 	required []string
 	// ownActor: the command's --actor is its own (access filters by it);
-	// the acting user is then the login user.
+	// nothing is then recorded on anyone's behalf.
 	ownActor bool
+	// creates: without a daemon, the command may create the host key and
+	// the ledger (a first ingest, store-init). Every other command opens
+	// only what exists and fails with "no ledger at PATH".
+	creates bool
 }
 
 // local reports whether the command runs only in the invoking process.
@@ -166,10 +175,9 @@ func newFlagSet(c *command, stderr io.Writer) (*flag.FlagSet, common) {
 	// when it is absent.
 	cm := common{config: fs.String("config", defaultConfig(), "config file (when absent: $EVIDENCED_CONFIG if set, else the default)")}
 	if !c.local() && !c.ownActor {
-		cm.actor = fs.String("actor", defaultActor(), "who is acting (recorded in the custody ledger)")
+		cm.actor = fs.String("actor", "", "on whose behalf you act (recorded as on_behalf_of; the actor recorded is always your OS user)")
 	} else {
-		a := defaultActor()
-		cm.actor = &a
+		cm.actor = new(string)
 	}
 	// The flag package would print usage on its own (to stderr, even for
 	// --help); Main prints it where it belongs instead.
@@ -262,12 +270,9 @@ func suggest(name string) string {
 	return ""
 }
 
-func defaultActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return fmt.Sprintf("uid:%d", os.Getuid())
-}
+// localActor is this process's OS identity, the actor of a command run
+// without the daemon.
+func localActor() string { return control.OSIdentity(os.Geteuid()) }
 
 // Main runs the CLI and returns the exit code.
 func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -313,7 +318,7 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 	if c.daemon != nil {
 		return report(stderr, c.daemon(intake, hard, cfg, stderr))
 	}
-	inv := &invocation{cfg: cfg, c: c, fs: fs, run: run, actor: *cm.actor, stdout: stdout, stderr: stderr}
+	inv := &invocation{cfg: cfg, c: c, fs: fs, run: run, onBehalfOf: *cm.actor, stdout: stdout, stderr: stderr}
 	if c.client != nil {
 		return c.client(hard, inv)
 	}
@@ -322,11 +327,12 @@ func Main(intake, hard context.Context, args []string, stdin io.Reader, stdout, 
 
 // invocation is one command as the user invoked it, flags parsed.
 type invocation struct {
-	cfg   *config.Config
-	c     *command
-	fs    *flag.FlagSet
-	run   runner
-	actor string
+	cfg *config.Config
+	c   *command
+	fs  *flag.FlagSet
+	run runner
+	// onBehalfOf is what --actor claimed; the actor is the OS identity.
+	onBehalfOf string
 	// stdout and stderr are the user's; exec may be given another stdout
 	// (the file being written).
 	stdout, stderr io.Writer
@@ -336,14 +342,14 @@ type invocation struct {
 // process, writing its standard output to stdout; meta receives what the
 // command reports beside it. It returns the exit code.
 func (inv *invocation) exec(ctx context.Context, stdout io.Writer, meta func(k, v string)) int {
-	code, err := viaDaemon(ctx, inv.cfg, inv.c, inv.fs, inv.actor, stdout, inv.stderr, meta)
+	code, err := viaDaemon(ctx, inv.cfg, inv.c, inv.fs, inv.onBehalfOf, stdout, inv.stderr, meta)
 	if err == nil {
 		return code
 	}
 	if !errors.Is(err, control.ErrNoDaemon) {
 		return report(inv.stderr, err)
 	}
-	return report(inv.stderr, runLocal(ctx, inv.cfg, inv.run, inv.actor, stdout, inv.stderr, meta))
+	return report(inv.stderr, runLocal(ctx, inv.cfg, inv.run, inv.c.creates, inv.onBehalfOf, stdout, inv.stderr, meta))
 }
 
 // parseArgs parses flags wherever they appear among the arguments
@@ -385,7 +391,7 @@ var errReported = errors.New("reported")
 
 // viaDaemon sends the command to the running daemon. Paths in flags are made
 // absolute first, since the daemon has its own working directory.
-func viaDaemon(ctx context.Context, cfg *config.Config, c *command, fs *flag.FlagSet, actor string, stdout, stderr io.Writer, meta func(k, v string)) (int, error) {
+func viaDaemon(ctx context.Context, cfg *config.Config, c *command, fs *flag.FlagSet, onBehalfOf string, stdout, stderr io.Writer, meta func(k, v string)) (int, error) {
 	args := []string{c.name}
 	fs.Visit(func(f *flag.Flag) {
 		v := f.Value.String()
@@ -399,13 +405,14 @@ func viaDaemon(ctx context.Context, cfg *config.Config, c *command, fs *flag.Fla
 	})
 	args = append(args, "--")
 	args = append(args, fs.Args()...)
-	return control.Exec(ctx, cfg.SocketPath(), control.Request{Args: args, Actor: actor}, stdout, stderr, meta)
+	return control.Exec(ctx, cfg.SocketPath(), control.Request{Args: args, Actor: onBehalfOf}, stdout, stderr, meta)
 }
 
 // runLocal opens the ledger in this process (no daemon is running) and runs
 // the command.
-func runLocal(ctx context.Context, cfg *config.Config, run runner, actor string, stdout, stderr io.Writer, meta func(k, v string)) error {
-	svc, err := service.Open(ctx, cfg, nil, service.Options{Actor: actor})
+func runLocal(ctx context.Context, cfg *config.Config, run runner, creates bool, onBehalfOf string, stdout, stderr io.Writer, meta func(k, v string)) error {
+	actor := localActor()
+	svc, err := service.Open(ctx, cfg, nil, service.Options{Actor: actor, MustExist: !creates})
 	if err != nil {
 		if errors.Is(err, custody.ErrLocked) {
 			return fmt.Errorf("%w (another process holds the ledger, but no daemon answers on %s)", err, cfg.SocketPath())
@@ -416,7 +423,7 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, actor string,
 	if meta == nil {
 		meta = func(string, string) {}
 	}
-	return run(ctx, &env{stdout: stdout, stderr: stderr, svc: svc, actor: actor, meta: meta, progress: isTerminal(stderr)})
+	return run(ctx, &env{stdout: stdout, stderr: stderr, svc: svc, actor: actor, onBehalfOf: onBehalfOf, meta: meta, progress: isTerminal(stderr)})
 }
 
 // daemonHandler runs a client's command inside the daemon.
@@ -436,12 +443,10 @@ func daemonHandler(svc *service.Service) control.Handler {
 		if err := validate(c, fs); err != nil {
 			return report(stderr, err)
 		}
-		actor := req.Actor
-		if actor == "" {
-			actor = fmt.Sprintf("uid:%d", peer.UID)
-		}
+		// The kernel says who is on the other end; the request only says on
+		// whose behalf.
 		e := &env{
-			stdout: stdout, stderr: stderr, svc: svc, actor: actor, meta: meta, inDaemon: true,
+			stdout: stdout, stderr: stderr, svc: svc, actor: peer.Identity(), onBehalfOf: req.Actor, meta: meta, inDaemon: true,
 			peer: fmt.Sprintf("uid=%d,pid=%d", peer.UID, peer.PID),
 		}
 		return report(stderr, run(ctx, e))
@@ -455,22 +460,11 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// printable makes a display string safe for a terminal table: control
-// characters (a newline in a hostile file name) are shown escaped.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// printable makes a value from a camera, a USB descriptor or a user safe
+// for a terminal table: control and format characters (ESC, CSI, a
+// newline, a right-to-left override in a hostile file name or serial) are
+// shown escaped (package printable).
+func printable(s string) string { return esc.Escape(s) }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)

@@ -31,7 +31,7 @@ func custodyCommand() *command {
 					if len(sha) > 16 {
 						sha = sha[:16] + "…"
 					}
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.At.UTC().Format(time.RFC3339), ev.Type, ev.Host, ev.Actor, sha, detailsText(ev.Details))
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ev.Seq, ev.At.UTC().Format(time.RFC3339), ev.Type, printable(ev.Host), printable(ev.Actor), printable(sha), detailsText(ev.Details))
 				}
 				return tw.Flush()
 			}
@@ -45,7 +45,7 @@ func detailsText(d map[string]string, shown ...string) string {
 	var out []string
 	for _, k := range sortedKeys(d) {
 		if !slices.Contains(shown, k) {
-			out = append(out, k+"="+printable(d[k]))
+			out = append(out, printable(k)+"="+printable(d[k]))
 		}
 	}
 	return strings.Join(out, " ")

@@ -134,7 +134,7 @@ func TestIngestEndToEnd(t *testing.T) {
 	evs = h.custody(items[0].ID)
 	// The last two: the retrieval, then this look at the custody.
 	last := evs[len(evs)-2]
-	if last.Type != custody.Accessed || last.Actor != "investigator-7" || last.Details["reason"] != "complaint 42" ||
+	if last.Type != custody.Accessed || last.Actor != osUser || last.Details["on_behalf_of"] != "investigator-7" || last.Details["reason"] != "complaint 42" ||
 		last.Details["action"] != "retrieve" {
 		t.Errorf("event recorded for get: %+v", last)
 	}
@@ -599,11 +599,11 @@ func TestEveryAccessIsRecorded(t *testing.T) {
 		t.Fatalf("ACCESSED events: %+v, want one for find and one for verify", accesses)
 	}
 	f, v := accesses[0], accesses[1]
-	if f.Actor != "investigator-7" || f.Details["action"] != "find" || f.Details["reason"] != "complaint 42" ||
+	if f.Actor != osUser || f.Details["on_behalf_of"] != "investigator-7" || f.Details["action"] != "find" || f.Details["reason"] != "complaint 42" ||
 		f.Details["camera"] != "BWC-0001" || f.Details["results"] != "1" {
 		t.Errorf("find recorded as %+v", f)
 	}
-	if v.Actor != "custodian-3" || v.Details["action"] != "verify" || v.Details["reason"] != "monthly audit" ||
+	if v.Actor != osUser || v.Details["on_behalf_of"] != "custodian-3" || v.Details["action"] != "verify" || v.Details["reason"] != "monthly audit" ||
 		v.Details["outcome"] != "ok" {
 		t.Errorf("verify recorded as %+v", v)
 	}
@@ -634,9 +634,23 @@ func TestRestoredOlderLedgerDetectedByAnchors(t *testing.T) {
 	cam2 := filepath.Join(h.dir, "cam2")
 	writeCamera(t, cam2, map[string]int{"DCIM/B.MP4": 12 << 10})
 	h.mustCLI("ingest", "--camera", "BWC-0002", "--from", cam2)
+	later := h.find("--camera", "BWC-0002")
+	if len(later) != 1 {
+		t.Fatalf("items of BWC-0002: %+v", later)
+	}
 
-	// The attacker restores the earlier ledger: locally it is flawless.
+	// The attacker restores the earlier ledger. The vault still holds the
+	// later recording, which no item of the restored ledger claims: local
+	// verify names it (issue #12, finding 6).
 	if err := os.WriteFile(db, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := h.cli("verify"); code != exitIntegrity || !strings.Contains(out, "FAIL vault: file no item in the ledger claims: ") ||
+		!strings.Contains(out, later[0].ID) {
+		t.Fatalf("local verify of the restored ledger beside the later vault file: exit %d\n%s%s", code, out, errs)
+	}
+	// With that file removed too, the restored ledger is flawless locally.
+	if err := os.Remove(later[0].VaultPath); err != nil {
 		t.Fatal(err)
 	}
 	if code, out, errs := h.cli("verify"); code != 0 {

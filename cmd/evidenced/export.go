@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/evidenced/evidenced/internal/service"
 )
@@ -23,11 +24,20 @@ func exportCommand() *command {
 			footage := fs.Bool("footage", false, "include the recordings, verified against their SHA-256")
 			return func(ctx context.Context, e *env) error {
 				sum, err := e.svc.Export(ctx, e.caller(), service.ExportOptions{
-					IDs: fs.Args(), Reason: *reason, Out: *out, Footage: *footage,
+					IDs: fs.Args(), Reason: *reason, Out: *out, Footage: *footage, InDaemon: e.inDaemon,
 				}, e.stdout)
 				if err != nil {
 					return err
 				}
+				// The client checks the package against the keys of this
+				// ledger (it trusts this process: the control socket's
+				// peer is checked), never against the keys the package
+				// carries.
+				ids, err := e.svc.HostKeyIDs(ctx)
+				if err != nil {
+					return err
+				}
+				e.meta("host_key_ids", strings.Join(ids, ","))
 				// The client extracts the package from the tar stream
 				// on stdout (exportToDir): the daemon never writes
 				// outside its state directory.
@@ -74,7 +84,13 @@ func exportToDir(ctx context.Context, inv *invocation) int {
 		pr.CloseWithError(err) // unblocks the writer if extraction stopped early
 		extracted <- err
 	}()
-	code := inv.exec(ctx, pw, nil)
+	var keyIDs []string
+	meta := func(k, v string) {
+		if k == "host_key_ids" && v != "" {
+			keyIDs = strings.Split(v, ",")
+		}
+	}
+	code := inv.exec(ctx, pw, meta)
 	pw.Close()
 	xerr := <-extracted
 	if code != exitOK {
@@ -83,7 +99,7 @@ func exportToDir(ctx context.Context, inv *invocation) int {
 	if xerr != nil {
 		return report(stderr, xerr)
 	}
-	res, err := service.VerifyExport(ctx, tmp)
+	res, err := service.VerifyExport(ctx, tmp, service.ExportTrust{KeyIDs: keyIDs, TSACAFile: inv.cfg.Custody.TSACA})
 	if err != nil {
 		return report(stderr, err)
 	}

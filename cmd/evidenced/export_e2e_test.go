@@ -17,10 +17,11 @@ import (
 )
 
 // verifyExport runs the real binary's standalone verifier, with no config
-// and from another working directory, as a third party would.
-func verifyExport(t *testing.T, dir string) (int, string, string) {
+// and from another working directory, as a third party would, trusting
+// what trust says (--key-fingerprint …, --tsa-ca …).
+func verifyExport(t *testing.T, dir string, trust ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(binPath, "verify-export", dir)
+	cmd := exec.Command(binPath, append(append([]string{"verify-export"}, trust...), dir)...)
 	cmd.Dir = t.TempDir()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -34,6 +35,18 @@ func verifyExport(t *testing.T, dir string) (int, string, string) {
 	}
 	t.Fatalf("run verify-export: %v", err)
 	return 0, "", ""
+}
+
+// fingerprint is the host's first key fingerprint as `evidenced key
+// --fingerprint` prints it: what a verifier obtains out of band.
+func (h *harness) fingerprint(t *testing.T) string {
+	t.Helper()
+	out := h.mustCLI("key", "--fingerprint")
+	fp, _, _ := strings.Cut(strings.TrimSpace(out), " ")
+	if !strings.HasPrefix(fp, "SHA256:") || len(fp) != 7+64 {
+		t.Fatalf("key --fingerprint printed %q", out)
+	}
+	return fp
 }
 
 func exportCopy(t *testing.T, src string) string {
@@ -140,7 +153,7 @@ func TestExportEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
-	if len(exports) != 2 || exports[0].Actor != "custodian-1" || exports[0].Details["reason"] != "case 2026/113, subpoena" ||
+	if len(exports) != 2 || exports[0].Actor != osUser || exports[0].Details["on_behalf_of"] != "custodian-1" || exports[0].Details["reason"] != "case 2026/113, subpoena" ||
 		exports[0].Item != ids[0] || exports[1].Item != ids[1] || exports[0].Details["footage"] != "true" {
 		t.Fatalf("ACCESSED events for the export: %+v", exports)
 	}
@@ -174,9 +187,25 @@ func TestExportEndToEnd(t *testing.T) {
 	if code, _, errs := verifyExport(t, filepath.Join(h.dir, "no-such-package")); code != exitUsage {
 		t.Errorf("verify-export of a missing directory: exit %d (%s)", code, errs)
 	}
-	code, vout, verrs := verifyExport(t, out)
-	if code != 0 || !strings.HasPrefix(vout, "OK ") {
+	fp := h.fingerprint(t)
+	code, vout, verrs := verifyExport(t, out, "--key-fingerprint", fp)
+	if code != 0 || !strings.HasPrefix(vout, "OK ") || !strings.Contains(vout, "host key "+fp+" from record 1: a key you trust") {
 		t.Fatalf("verify-export of a fresh package: exit %d\n%s%s", code, vout, verrs)
+	}
+	// Issue #12: nothing to trust is a usage error asking for the key;
+	// trusting the package's own key says so on the first line.
+	if code, _, errs := verifyExport(t, out); code != exitUsage || !strings.Contains(errs, "which host key do you trust") {
+		t.Errorf("verify-export without a trusted key: exit %d\n%s", code, errs)
+	}
+	if code, vout, _ := verifyExport(t, out, "--trust-package-key"); code != 0 || !strings.HasPrefix(vout, "UNTRUSTED KEY: ") {
+		t.Errorf("verify-export --trust-package-key: exit %d\n%s", code, vout)
+	}
+	other := h.dir + "/other.pem"
+	if err := os.WriteFile(other, []byte("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := verifyExport(t, out, "--key", other); code != exitIntegrity || !strings.Contains(errs, "is not a key you trust") {
+		t.Errorf("verify-export against another host's key: exit %d\n%s", code, errs)
 	}
 	signed := len(mustGlob(t, filepath.Join(out, "records", "*.sig"))) > 0
 	if !signed {
@@ -211,7 +240,7 @@ func TestExportEndToEnd(t *testing.T) {
 				remanifest(t, dir, c.file)
 			case "custody.json":
 				exportEdit(t, p, func(b []byte) []byte {
-					return bytes.Replace(b, []byte(`"actor": "custodian-1"`), []byte(`"actor": "nobody"`), 1)
+					return bytes.Replace(b, []byte(`"on_behalf_of": "custodian-1"`), []byte(`"on_behalf_of": "nobody"`), 1)
 				})
 			case "proof":
 				exportEdit(t, p, func(b []byte) []byte {
@@ -222,7 +251,7 @@ func TestExportEndToEnd(t *testing.T) {
 			default:
 				exportEdit(t, p, flipAt(100))
 			}
-			code, out, errs := verifyExport(t, dir)
+			code, out, errs := verifyExport(t, dir, "--key-fingerprint", fp)
 			if code != exitIntegrity {
 				t.Fatalf("exit %d, want %d\n%s%s", code, exitIntegrity, out, errs)
 			}
@@ -264,11 +293,14 @@ func TestExportEndToEnd(t *testing.T) {
 		for _, b := range blocks {
 			cmd := exec.Command("bash", "-euc", b)
 			cmd.Dir = out
+			cmd.Env = append(os.Environ(), "FP="+fp)
 			o, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("VERIFY.md step failed: %v\n%s\n%s", err, b, o)
 			}
 			switch {
+			case strings.HasPrefix(b, "for k in host/*.pem") && !strings.Contains(string(o), "is your key: TRUSTED"):
+				t.Errorf("step 0 did not find the key with the host's fingerprint:\n%s", o)
 			// A single openssl check prints its verdict; the loop over every
 			// signature prints "<file>: yes|no" (caught by ": no" below).
 			case strings.Contains(b, "pkeyutl -verify") && !strings.Contains(b, "for ") && !strings.Contains(string(o), "Signature Verified Successfully"):
@@ -287,7 +319,9 @@ func TestExportEndToEnd(t *testing.T) {
 	})
 }
 
-// verifyBlocks returns VERIFY.md's indented command blocks.
+// verifyBlocks returns VERIFY.md's indented command blocks, but for the
+// ones that set the reader's out-of-band input (export FP=…, TSA_CA=…):
+// the tests set those in the environment.
 func verifyBlocks(md string) []string {
 	var out, cur []string
 	for _, l := range append(strings.Split(md, "\n"), "") {
@@ -295,10 +329,10 @@ func verifyBlocks(md string) []string {
 			cur = append(cur, s)
 			continue
 		}
-		if len(cur) > 0 {
+		if len(cur) > 0 && !strings.HasPrefix(cur[0], "export ") {
 			out = append(out, strings.Join(cur, "\n"))
-			cur = nil
 		}
+		cur = nil
 	}
 	return out
 }
@@ -329,7 +363,7 @@ func TestExportFromObjectStore(t *testing.T) {
 	if !strings.Contains(string(ij), it.VersionID) || !strings.Contains(string(ij), it.ObjectKey) {
 		t.Errorf("item.json lacks the object key/version: %s", ij)
 	}
-	if code, vout, verrs := verifyExport(t, out); code != 0 {
+	if code, vout, verrs := verifyExport(t, out, "--key-fingerprint", h.fingerprint(t)); code != 0 {
 		t.Fatalf("verify-export: exit %d\n%s%s", code, vout, verrs)
 	}
 }
@@ -377,11 +411,13 @@ func TestExportThroughDaemon(t *testing.T) {
 	if err != nil || !bytes.Equal(b, content[items[0].SourcePath]) {
 		t.Fatalf("footage through the daemon: %d bytes, err %v", len(b), err)
 	}
-	if code, vout, verrs := verifyExport(t, out); code != 0 {
+	if code, vout, verrs := verifyExport(t, out, "--key-fingerprint", h.fingerprint(t)); code != 0 {
 		t.Fatalf("verify-export: exit %d\n%s%s", code, vout, verrs)
 	}
 	cj, _ := os.ReadFile(filepath.Join(out, "items", items[0].ID, "custody.json"))
-	if !strings.Contains(string(cj), `"actor": "custodian-2"`) || !strings.Contains(string(cj), `"peer": "uid=`) {
+	// The actor is the client's OS user as the kernel reported it on the
+	// socket; --actor is only on whose behalf.
+	if !strings.Contains(string(cj), `"actor": "`+osUser+`"`) || !strings.Contains(string(cj), `"on_behalf_of": "custodian-2"`) || !strings.Contains(string(cj), `"peer": "uid=`) {
 		t.Errorf("the export's ACCESSED record (actor, peer) is not in the package:\n%s", cj)
 	}
 	if code := stop(); code != 0 {

@@ -39,7 +39,7 @@ func findCommand() *command {
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tCAMERA\tASSIGNED_TO\tRECORDED_AT\tSIZE\tSTATE\tSOURCE_PATH")
 				for _, it := range items {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ID, it.Camera, it.AssignedTo,
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(it.ID), printable(it.Camera), printable(it.AssignedTo),
 						it.RecordedAt.UTC().Format(time.RFC3339), humanBytes(it.Size), it.State, printable(it.SourcePath))
 				}
 				if err := tw.Flush(); err != nil {

@@ -22,7 +22,7 @@ func getCommand() *command {
 			reason := fs.String("reason", "", "why it is retrieved (required; recorded in the custody ledger)")
 			out := fs.String("out", "", "output file (must not exist), or - for standard output")
 			return func(ctx context.Context, e *env) error {
-				return e.svc.Get(ctx, e.caller(), service.GetOptions{ID: fs.Arg(0), Reason: *reason, Out: *out}, e.stdout, func(it custody.Item) {
+				return e.svc.Get(ctx, e.caller(), service.GetOptions{ID: fs.Arg(0), Reason: *reason, Out: *out, InDaemon: e.inDaemon}, e.stdout, func(it custody.Item) {
 					// The client checks what it received against these.
 					e.meta("sha256", it.SHA256)
 					e.meta("size", strconv.FormatInt(it.Size, 10))

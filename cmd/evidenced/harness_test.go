@@ -13,9 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/control"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
+
+// osUser is the actor every record of these tests names: the OS user
+// running them, as the kernel reports it (--actor is only on_behalf_of).
+var osUser = control.OSIdentity(os.Geteuid())
 
 // binPath is the evidenced binary built once for the tests that need a real
 // process (the daemon, SIGKILL).
@@ -78,6 +83,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 state_dir: %s
 sources:
   watch: [%s]
+  manual: [%s, %s, %s]
   settle: 200ms
 %sretention:
   default_class: uncategorized
@@ -94,7 +100,7 @@ upload:
   concurrency: 2
   retry_min: 100ms
   retry_max: 2s
-%s`, h.state, h.media, store, o.extra)
+%s`, h.state, h.media, filepath.Join(dir, "cam"), filepath.Join(dir, "cam2"), filepath.Join(dir, "cam-car"), store, o.extra)
 	h.cfgPath = filepath.Join(dir, "evidenced.yaml")
 	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

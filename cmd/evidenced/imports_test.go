@@ -9,13 +9,14 @@ import (
 
 // The CLI speaks; internal/service does the work. cmd/evidenced may import
 // from this module only the service, the control socket's transport, the
-// config loader and the custody and digest types it prints and checks. In
+// config loader, the custody and digest types it prints and checks, and the
+// escaper every value from outside goes through when printed. In
 // particular it never reaches the object store, the uploader, the ingester,
 // the anchors, the wipe rule or the export builder itself: what the CLI can
 // do, every other front end (the control socket, a console) can do through
 // the same service methods.
 var cmdMayImport = []string{
-	"internal/config", "internal/control", "internal/custody", "internal/digest", "internal/service",
+	"internal/config", "internal/control", "internal/custody", "internal/digest", "internal/printable", "internal/service",
 }
 
 // Named so that a failure says which rule of docs/ARCHITECTURE.md broke.

@@ -14,7 +14,7 @@ import (
 
 func ingestCommand() *command {
 	return &command{
-		name: "ingest", required: []string{"camera", "from"}, summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
+		name: "ingest", creates: true, required: []string{"camera", "from"}, summary: "ingest one camera's files now, exactly as the daemon does when it docks; upload and verify",
 		setup: func(fs *flag.FlagSet) runner {
 			camera := fs.String("camera", "", "camera serial (must be in the inventory)")
 			from := fs.String("from", "", "the camera's root folder or mount point")

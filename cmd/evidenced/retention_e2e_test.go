@@ -104,7 +104,7 @@ func TestClassifyExtendsRetentionNeverShortens(t *testing.T) {
 	}
 	evs := h.custody(it.ID)
 	rc := lastOf(t, evs, custody.RetentionChanged)
-	if rc.Actor != "investigator-7" || rc.Details["reason"] != "complaint 2026-114" || rc.Details["old_class"] != "uncategorized" ||
+	if rc.Actor != osUser || rc.Details["on_behalf_of"] != "investigator-7" || rc.Details["reason"] != "complaint 2026-114" || rc.Details["old_class"] != "uncategorized" ||
 		rc.Details["new_class"] != "incident" || rc.Details["old_mode"] != "GOVERNANCE" || rc.Details["new_mode"] != "COMPLIANCE" ||
 		rc.Details["new_retain_until"] != wantUntil.Format(time.RFC3339) || rc.Details["retention_class_tag"] != "updated" {
 		t.Errorf("RETENTION_CHANGED %s %v", rc.Actor, rc.Details)
@@ -189,7 +189,10 @@ func TestHoldAndReleaseTwoCases(t *testing.T) {
 	var got []string
 	for _, e := range h.custody(it.ID) {
 		if e.Type == custody.HoldSet || e.Type == custody.HoldReleased {
-			got = append(got, strings.Join([]string{string(e.Type), e.Details["case"], e.Actor, e.Details["reason"], e.Details["legal_hold"]}, "|"))
+			got = append(got, strings.Join([]string{string(e.Type), e.Details["case"], e.Details["on_behalf_of"], e.Details["reason"], e.Details["legal_hold"]}, "|"))
+			if e.Actor != osUser {
+				t.Errorf("%s recorded actor %q, want the OS user %q", e.Type, e.Actor, osUser)
+			}
 		}
 	}
 	want := []string{

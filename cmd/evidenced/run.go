@@ -11,6 +11,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/control"
+	esc "github.com/evidenced/evidenced/internal/printable"
 	"github.com/evidenced/evidenced/internal/service"
 )
 
@@ -25,7 +26,10 @@ func runCommand() *command {
 // runDaemon is `evidenced run`. The first signal stops intake and drains
 // within shutdown_timeout; the second cancels at once. Exit 0 after a drain.
 func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+	// Every string and error a log line carries (serials, file names, USB
+	// descriptors, what a client sent) is escaped: no terminal control
+	// reaches the journal or the console.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel), ReplaceAttr: esc.ReplaceAttr}))
 	// The daemon waits longer for the ledger lock than a CLI command: a
 	// command that was working locally when the daemon started finishes first.
 	svc, err := service.Open(hard, cfg, log, service.Options{LockTimeout: 60 * time.Second})

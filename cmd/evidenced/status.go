@@ -28,7 +28,7 @@ func statusCommand() *command {
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "CAMERA\tBAY\tSTATE\tPROGRESS\tDETAIL")
 				for _, b := range out.Bays {
-					detail := b.Problem
+					detail := printable(b.Problem)
 					if detail == "" {
 						detail = printable(b.Current)
 					}
@@ -36,11 +36,11 @@ func statusCommand() *command {
 					if b.HasProgress() {
 						progress = fmt.Sprintf("%.0f%% of %s", b.Percent(), humanBytes(b.Bytes))
 					}
-					bay := b.Bay
+					bay := printable(b.Bay)
 					if bay == "" {
 						bay = "-"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Camera, bay, b.State, progress, detail)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(b.Camera), bay, b.State, progress, detail)
 				}
 				tw.Flush()
 				fmt.Fprintf(e.stdout, "items: %d vaulted (awaiting upload), %d uploaded (awaiting verification), %d verified\n",

@@ -8,7 +8,7 @@ import (
 
 func storeInitCommand() *command {
 	return &command{
-		name: "store-init", summary: "create the configured bucket with versioning and Object Lock, or check an existing one",
+		name: "store-init", creates: true, summary: "create the configured bucket with versioning and Object Lock, or check an existing one",
 		setup: func(fs *flag.FlagSet) runner {
 			return func(ctx context.Context, e *env) error {
 				bucket, err := e.svc.StoreInit(ctx)

@@ -29,12 +29,34 @@ type Runner struct {
 	OnAnchor func(Result, error)
 
 	kick chan struct{}
+	sync chan chan error
 }
 
 // NewRunner returns a Runner; see the field docs.
 func NewRunner(l Ledger, s Store, hostID string, interval, retainFor time.Duration, o Options) *Runner {
 	return &Runner{Ledger: l, Store: s, Host: hostID, Interval: interval, RetainFor: retainFor, Options: o,
-		kick: make(chan struct{}, 1)}
+		kick: make(chan struct{}, 1), sync: make(chan chan error)}
+}
+
+// Sync anchors now and returns that anchor's error: what the ledger holds
+// at the call is anchored off the host when it returns nil. The anchor
+// runs in Run's goroutine, so it never overlaps another; Sync waits for
+// Run to take the request, or for ctx. An access that releases data
+// (get, export) calls it before the first byte leaves, so the record of
+// the release cannot be trimmed from the unanchored tail unnoticed.
+func (r *Runner) Sync(ctx context.Context) error {
+	done := make(chan error, 1)
+	select {
+	case r.sync <- done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Kick asks for an anchor soon (a dock session ended). It never blocks;
@@ -56,6 +78,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.kick == nil {
 		r.kick = make(chan struct{}, 1)
 	}
+	if r.sync == nil {
+		r.sync = make(chan chan error)
+	}
+	var waiting []chan error
 	iv := r.Interval
 	if iv <= 0 {
 		iv = DefaultInterval
@@ -67,6 +93,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			log.Error("custody anchor failed; retrying later", "host", r.Host, "err", err)
 		}
+		for _, w := range waiting {
+			w <- err
+		}
+		waiting = nil
 		if r.OnAnchor != nil {
 			r.OnAnchor(res, err)
 		}
@@ -75,6 +105,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		case <-r.kick:
+		case w := <-r.sync:
+			waiting = append(waiting, w)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,3 +110,42 @@ func TestAnchorRefusals(t *testing.T) {
 type tsaFunc func() error
 
 func (f tsaFunc) Timestamp(context.Context, digest.Sum) (*tsa.Token, error) { return nil, f() }
+
+// Sync anchors what the ledger holds when it is called, in Run's
+// goroutine, and returns that anchor's error.
+func TestRunnerSync(t *testing.T) {
+	key, err := signing.Generate(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), key)
+	defer l.Close()
+	s := newMemStore()
+	appendDocks(t, l, 0, 2)
+	r := anchor.NewRunner(l, s, host, time.Hour, 24*time.Hour, anchor.Options{})
+	first := make(chan struct{})
+	var once sync.Once
+	r.OnAnchor = func(anchor.Result, error) { once.Do(func() { close(first) }) }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	<-first                 // the start's anchor is done
+	appendDocks(t, l, 2, 1) // an access that is about to release data
+	head, err := l.TreeHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, found, err := anchor.Latest(ctx, s, host, ^uint64(0)); err != nil || !found || got.Size != head.Size {
+		t.Fatalf("after Sync the newest anchored checkpoint has size %d (found %v, %v), want %d", got.Size, found, err, head.Size)
+	}
+	cancel()
+	<-done
+	stopped, stop := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer stop()
+	if err := r.Sync(stopped); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Sync with Run stopped: %v, want the context's error", err)
+	}
+}

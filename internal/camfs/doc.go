@@ -22,6 +22,10 @@
 //     swapped for a FIFO or device between the listing and the open neither
 //     blocks nor becomes our controlling terminal, and is refused
 //     (ErrNotRegular).
+//   - A regular file with more than one hard link is refused by name, in
+//     the walk and again at open (ErrHardLinked): camera file systems have
+//     no hard links, and on a folder source a second name is how a file from
+//     outside the camera (the host key) would be slipped in.
 //   - Nothing is written to the camera. Files and directories are opened
 //     read-only and, where the kernel allows it (we own the files or hold
 //     CAP_FOWNER), with O_NOATIME so even access times stay as they were.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,16 @@ var (
 	// ErrEscapes: rel is not a clean relative path below root (absolute,
 	// empty, with "." or ".." or empty components, or a NUL byte).
 	ErrEscapes = errors.New("path is not a clean relative path below the root")
+	// ErrHardLinked: the file has more than one name (hard link). Camera
+	// file systems (FAT, exFAT) have no hard links; on a folder source a
+	// second name is how a file from outside the camera (the host key, a
+	// vault file) would be slipped in, so it is refused by name, never read.
+	ErrHardLinked = errors.New("file has more than one hard link")
 )
+
+func hardLinkReason(n uint64) string {
+	return "has " + strconv.FormatUint(n, 10) + " hard links: another name for a file that may lie outside the camera (not taken)"
+}
 
 // File is a camera file open read-only for one sequential pass. It is not
 // safe for concurrent use.
@@ -83,6 +93,9 @@ func Open(root, rel string) (*File, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, fmt.Errorf("camfs open %s: %w: %s", DisplayPath(rel), ErrNotRegular, typeName(st.Mode))
 	}
+	if st.Nlink > 1 {
+		return nil, fmt.Errorf("camfs open %s: %w: %s", DisplayPath(rel), ErrHardLinked, hardLinkReason(uint64(st.Nlink)))
+	}
 	f, err := openRegular(dirfd, last, DisplayPath(rel))
 	if err != nil {
 		return nil, fmt.Errorf("camfs open %s: %w", DisplayPath(rel), err)
@@ -112,6 +125,10 @@ func openRegular(dirfd int, name, display string) (*File, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		closeFD(fd)
 		return nil, fmt.Errorf("%w: %s", ErrNotRegular, typeName(st.Mode))
+	}
+	if st.Nlink > 1 { // linked since the listing
+		closeFD(fd)
+		return nil, fmt.Errorf("%w: %s", ErrHardLinked, hardLinkReason(uint64(st.Nlink)))
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		closeFD(fd)

@@ -68,6 +68,15 @@ var (
 // that it is failing or gone (EIO, ENODEV, ENXIO, ...): a walk of a failing
 // card is stopped rather than hammered, and what was visited so far stands.
 func Walk(ctx context.Context, root string, visit func(Entry) error, refuse func(Refusal)) error {
+	return WalkDepth(ctx, root, MaxDepth, visit, refuse)
+}
+
+// WalkDepth is Walk descending at most maxDepth levels below root (at most
+// MaxDepth; less than 1 means MaxDepth): sources.max_depth.
+func WalkDepth(ctx context.Context, root string, maxDepth int, visit func(Entry) error, refuse func(Refusal)) error {
+	if maxDepth < 1 || maxDepth > MaxDepth {
+		maxDepth = MaxDepth
+	}
 	if root == "" {
 		return fmt.Errorf("camfs walk: empty root")
 	}
@@ -85,7 +94,7 @@ func Walk(ctx context.Context, root string, visit func(Entry) error, refuse func
 	if err := fstat(fd, &st); err != nil {
 		return fmt.Errorf("camfs walk %s: stat root: %w", DisplayPath(root), err)
 	}
-	w := &walker{ctx: ctx, root: root, visit: visit, refuse: refuse, ancestors: []fileID{{st.Dev, st.Ino}}}
+	w := &walker{ctx: ctx, root: root, visit: visit, refuse: refuse, ancestors: []fileID{{st.Dev, st.Ino}}, maxDepth: maxDepth}
 	return w.dir(fd, "")
 }
 
@@ -97,6 +106,7 @@ type walker struct {
 	visit     func(Entry) error
 	refuse    func(Refusal)
 	ancestors []fileID // of the directories currently open, root first
+	maxDepth  int
 }
 
 // dir lists the directory open at fd (whose path is rel, "" for root) and
@@ -129,6 +139,10 @@ func (w *walker) dir(fd int, rel string) error {
 		}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
+			if st.Nlink > 1 {
+				w.refuse(Refusal{Rel: child, Reason: hardLinkReason(uint64(st.Nlink)), Err: ErrHardLinked})
+				continue
+			}
 			if err := w.visit(Entry{Rel: child, Size: st.Size, ModTime: mtime(&st)}); err != nil {
 				return err
 			}
@@ -146,8 +160,8 @@ func (w *walker) dir(fd int, rel string) error {
 // descend opens the subdirectory name of fd without following links and
 // walks it, refusing it instead when it cannot be taken.
 func (w *walker) descend(parent int, name, rel string) error {
-	if len(w.ancestors) > MaxDepth {
-		w.refuse(Refusal{Rel: rel, Reason: "nested deeper than " + strconv.Itoa(MaxDepth) + " directories (not descended)", Err: errTooDeep})
+	if len(w.ancestors) > w.maxDepth {
+		w.refuse(Refusal{Rel: rel, Reason: "nested deeper than " + strconv.Itoa(w.maxDepth) + " directories (not descended)", Err: errTooDeep})
 		return nil
 	}
 	fd, err := openat(parent, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW)

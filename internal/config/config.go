@@ -84,6 +84,20 @@ type Sources struct {
 	Settle Duration `yaml:"settle"`
 	// USB is direct USB detection of docked cameras (mass storage).
 	USB USB `yaml:"usb"`
+	// Manual lists the further directories `evidenced ingest --from` may
+	// read through the daemon (a card reader's mount, an offload share).
+	// The daemon reads with its own rights, so --from is confined to these,
+	// the watched directories and the USB mount directory: never state_dir
+	// (the host key, the vault) or the config's directory.
+	Manual []string `yaml:"manual"`
+	// MaxFilesPerDock caps the regular files one camera may present: each
+	// file becomes ledger records that are never deleted, so a camera with
+	// more is refused by name with its count and nothing of it is ingested.
+	MaxFilesPerDock int `yaml:"max_files_per_dock"`
+	// MaxDepth is how many directory levels below a camera's root are
+	// read; a deeper directory is refused by name (cameras use two or
+	// three: DCIM/100MEDIA).
+	MaxDepth int `yaml:"max_depth"`
 }
 
 // USB configures detection of cameras docked over USB: which device models
@@ -193,6 +207,10 @@ type Camera struct {
 	// keys of the same name for this camera; nil keeps them.
 	WipeAfterVerify        *bool `yaml:"wipe_after_verify"`
 	VerifySourceBeforeWipe *bool `yaml:"verify_source_before_wipe"`
+	// USBID, when set, pins the camera to one USB model (vendor:product,
+	// as lsusb prints it): a device presenting this serial as another
+	// model is refused, never mounted. nil: any configured profile.
+	USBID *USBPair `yaml:"usb_id"`
 }
 
 // VaultPolicy makes the vault a buffer rather than an archive.
@@ -337,6 +355,8 @@ const (
 	DefaultUSBPoll            = 500 * time.Millisecond
 	DefaultUSBMountDir        = "/run/evidenced/mnt"
 	DefaultUSBPerBus          = 1
+	DefaultMaxFilesPerDock    = 100000
+	DefaultMaxDepth           = 16
 )
 
 // Default returns a configuration holding every default. It is not valid on
@@ -345,7 +365,7 @@ const (
 func Default() *Config {
 	return &Config{
 		StateDir: DefaultStateDir,
-		Sources: Sources{Settle: Duration{DefaultSettle}, USB: USB{
+		Sources: Sources{Settle: Duration{DefaultSettle}, MaxFilesPerDock: DefaultMaxFilesPerDock, MaxDepth: DefaultMaxDepth, USB: USB{
 			Poll: Duration{DefaultUSBPoll}, MountDir: DefaultUSBMountDir, PerBus: DefaultUSBPerBus,
 		}},
 		Retention:       Retention{DefaultClass: DefaultClass},
@@ -451,6 +471,9 @@ func (c *Config) resolvePaths() error {
 	c.StateDir = abs(c.StateDir)
 	for i, w := range c.Sources.Watch {
 		c.Sources.Watch[i] = abs(w)
+	}
+	for i, m := range c.Sources.Manual {
+		c.Sources.Manual[i] = abs(m)
 	}
 	c.ControlSocket = abs(c.ControlSocket)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)

@@ -201,6 +201,47 @@ func (id *USBID) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// USBPair is a USB vendor:product pair as lsusb prints it ("1209:0001").
+type USBPair struct{ Vendor, Product USBID }
+
+var _ yaml.Unmarshaler = (*USBPair)(nil)
+
+// ParseUSBPair parses "vvvv:pppp".
+func ParseUSBPair(s string) (USBPair, error) {
+	v, p, ok := strings.Cut(strings.TrimSpace(s), ":")
+	if !ok {
+		return USBPair{}, fmt.Errorf("%q is not vendor:product: write it as lsusb prints it, e.g. 1209:0001", s)
+	}
+	vid, err := ParseUSBID(v)
+	if err != nil {
+		return USBPair{}, err
+	}
+	pid, err := ParseUSBID(p)
+	if err != nil {
+		return USBPair{}, err
+	}
+	return USBPair{vid, pid}, nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (u *USBPair) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return errors.New("expected vendor:product such as 1209:0001")
+	}
+	v, err := ParseUSBPair(n.Value)
+	if err != nil {
+		return err
+	}
+	*u = v
+	return nil
+}
+
+// String is the pair as lsusb prints it.
+func (u USBPair) String() string { return u.Vendor.String() + ":" + u.Product.String() }
+
+// MarshalText lets JSON output show "1209:0001".
+func (u USBPair) MarshalText() ([]byte, error) { return []byte(u.String()), nil }
+
 // String is the id as lsusb prints it.
 func (id USBID) String() string { return fmt.Sprintf("%04x", uint16(id)) }
 

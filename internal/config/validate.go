@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,11 @@ const (
 	maxUSBPoll = 5 * time.Second
 	// maxPerBus: even a USB 3 bus gains nothing from more parallel copies.
 	maxPerBus = 16
+	// maxFilesPerDock: each file costs ledger records kept forever; ten
+	// million is far beyond any camera and still bounds the damage.
+	maxFilesPerDock = 10_000_000
+	// maxDepth is camfs.MaxDepth: the walk holds one descriptor per level.
+	maxDepth = 64
 )
 
 // Identifiers (host id, serials, class names) become folder names, object
@@ -84,6 +90,13 @@ func (c *Config) Validate() error {
 	if c.Sources.Settle.Duration <= 0 {
 		v.add("sources.settle", "must be more than 0, got %s", c.Sources.Settle)
 	}
+	v.manual(c)
+	if n := c.Sources.MaxFilesPerDock; n < 1 || n > maxFilesPerDock {
+		v.add("sources.max_files_per_dock", "must be 1-%d, got %d", maxFilesPerDock, n)
+	}
+	if d := c.Sources.MaxDepth; d < 1 || d > maxDepth {
+		v.add("sources.max_depth", "must be 1-%d, got %d", maxDepth, d)
+	}
 	v.usb(&c.Sources.USB, watched)
 
 	if o := c.ObjectStore; o != nil {
@@ -108,6 +121,11 @@ func (c *Config) Validate() error {
 			v.add(key+".kind", "must be %s or %s, got %q", KindBody, KindVehicle, cam.Kind)
 		}
 		v.text(key+".assigned_to", cam.AssignedTo, maxAssignedTo)
+		if pin := cam.USBID; pin != nil && !slices.ContainsFunc(c.Sources.USB.Profiles, func(p Profile) bool {
+			return p.VendorID == pin.Vendor && p.ProductID == pin.Product
+		}) {
+			v.add(key+".usb_id", "%s is the model of no sources.usb.profiles entry: the camera could never dock over USB", pin)
+		}
 	}
 
 	if c.ShutdownTimeout.Duration <= 0 {
@@ -166,6 +184,7 @@ func (c *Config) Validate() error {
 		}
 		v.add(key, "the control socket path %s is %d bytes; Unix sockets allow at most %d (set control_socket to a shorter path)", sp, len(sp), maxSocketPath)
 	}
+	v.socketDir(c)
 
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {

@@ -14,6 +14,16 @@
 // bytes, 'e' stderr bytes, 'm' one JSON object of string metadata, 'x' the exit
 // code as a 4-byte big-endian int (always last). The client closing its end
 // cancels the command.
+//
+// Trust: the server records the client's OS identity from SO_PEERCRED
+// (Peer), never the name the client claims; the client checks the server's
+// SO_PEERCRED uid before it sends anything (root, its own uid, or the owner
+// of the socket's directory when no one else can write there), so another
+// user's fake server on a misconfigured socket path gets no command and can
+// answer none. A connection that sends no request within RequestTimeout is
+// closed, every frame write has WriteTimeout, and connections still waiting
+// for their request are closed at shutdown, so one idle client cannot hold
+// the daemon up.
 package control
 
 import (
@@ -27,6 +37,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -34,14 +48,32 @@ import (
 
 // Request is one command invocation.
 type Request struct {
-	Args  []string `json:"args"`  // command name then its arguments, paths already absolute
-	Actor string   `json:"actor"` // who the client says is acting
+	Args []string `json:"args"` // command name then its arguments, paths already absolute
+	// Actor is on whose behalf the client says it acts (--actor). The
+	// server records it as on_behalf_of; the actor is the peer's OS
+	// identity (Peer.Identity), whatever this says.
+	Actor string `json:"actor"`
 }
 
-// Peer is what the kernel says about the connecting process (SO_PEERCRED);
-// it is recorded beside the claimed actor.
+// Peer is what the kernel says about the connecting process (SO_PEERCRED).
+// Its identity, not the claimed actor, is who acted.
 type Peer struct {
 	PID, UID, GID int
+}
+
+// Identity is the peer's OS identity for the custody record: the user
+// name of its uid, or "uid:<n>" when the uid has no name.
+func (p Peer) Identity() string { return OSIdentity(p.UID) }
+
+// OSIdentity names a uid: its user name, or "uid:<n>" (also for -1, an
+// unknown peer).
+func OSIdentity(uid int) string {
+	if uid >= 0 {
+		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil && u.Username != "" {
+			return u.Username
+		}
+	}
+	return "uid:" + strconv.Itoa(uid)
 }
 
 // Handler runs one command. It writes to stdout/stderr, may call meta, and
@@ -61,6 +93,22 @@ const (
 // ErrNoDaemon: nothing listens on the socket (the CLI then works locally).
 var ErrNoDaemon = errors.New("no daemon answering on the control socket")
 
+// ErrUntrustedPeer: the process answering on the socket runs as a user the
+// client does not trust to be the daemon. The client sends it nothing and
+// believes nothing it says; it must not fall back to working locally
+// either, since the socket path is under someone else's control.
+var ErrUntrustedPeer = errors.New("the process on the control socket is not the evidenced daemon's user")
+
+// Default timeouts (Server fields override them).
+const (
+	// DefaultRequestTimeout bounds how long a connection may take to send
+	// its request line.
+	DefaultRequestTimeout = 10 * time.Second
+	// DefaultWriteTimeout bounds each frame write: a client that stops
+	// reading fails the command's output instead of blocking it forever.
+	DefaultWriteTimeout = 2 * time.Minute
+)
+
 // Server serves the control socket.
 type Server struct {
 	path string
@@ -68,6 +116,13 @@ type Server struct {
 	log  *slog.Logger
 	ln   *net.UnixListener
 	wg   sync.WaitGroup
+	// RequestTimeout and WriteTimeout: see the defaults. Set them before
+	// Serve.
+	RequestTimeout, WriteTimeout time.Duration
+
+	mu      sync.Mutex
+	idle    map[*net.UnixConn]bool // connections still waiting for their request
+	stopped bool
 }
 
 // Listen creates the socket at path with mode 0600. A stale socket file left
@@ -94,7 +149,8 @@ func Listen(path string, h Handler, log *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("chmod control socket %s: %w", path, err)
 	}
-	return &Server{path: path, h: h, log: log, ln: ln}, nil
+	return &Server{path: path, h: h, log: log, ln: ln, RequestTimeout: DefaultRequestTimeout, WriteTimeout: DefaultWriteTimeout,
+		idle: map[*net.UnixConn]bool{}}, nil
 }
 
 // Serve accepts connections until stop is done, then waits for commands in
@@ -103,6 +159,14 @@ func (s *Server) Serve(stop, work context.Context) error {
 	go func() {
 		<-stop.Done()
 		s.ln.Close()
+		// Commands in progress drain under work; a connection that has not
+		// sent its request yet has nothing to drain.
+		s.mu.Lock()
+		s.stopped = true
+		for c := range s.idle {
+			c.Close()
+		}
+		s.mu.Unlock()
 	}()
 	defer s.wg.Wait()
 	for {
@@ -136,18 +200,42 @@ func peerOf(c *net.UnixConn) Peer {
 	return p
 }
 
+// setIdle marks c as waiting for its request (closed at shutdown) or not;
+// it reports false when the server is already stopping.
+func (s *Server) setIdle(c *net.UnixConn, idle bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if idle {
+		if s.stopped {
+			return false
+		}
+		s.idle[c] = true
+	} else {
+		delete(s.idle, c)
+	}
+	return !s.stopped
+}
+
 func (s *Server) serveConn(work context.Context, c *net.UnixConn) {
 	defer c.Close()
 	peer := peerOf(c)
-	br := bufio.NewReaderSize(io.LimitReader(c, maxRequest), 64<<10)
-	line, err := br.ReadBytes('\n')
-	if err != nil {
-		s.log.Warn("control request unreadable", "err", err)
+	if !s.setIdle(c, true) {
 		return
 	}
+	c.SetReadDeadline(time.Now().Add(s.RequestTimeout))
+	br := bufio.NewReaderSize(io.LimitReader(c, maxRequest), 64<<10)
+	line, err := br.ReadBytes('\n')
+	if !s.setIdle(c, false) {
+		return
+	}
+	if err != nil {
+		s.log.Warn("control request unreadable", "err", err, "uid", peer.UID, "pid", peer.PID)
+		return
+	}
+	c.SetReadDeadline(time.Time{})
 	var req Request
 	if err := json.Unmarshal(line, &req); err != nil || len(req.Args) == 0 {
-		fw := &frameWriter{w: c}
+		fw := &frameWriter{w: c, c: c, timeout: s.WriteTimeout}
 		fw.write(kindStderr, []byte("evidenced: malformed control request\n"))
 		fw.exit(2)
 		return
@@ -161,7 +249,7 @@ func (s *Server) serveConn(work context.Context, c *net.UnixConn) {
 		_, _ = br.Read(b[:])
 		cancel()
 	}()
-	fw := &frameWriter{w: c}
+	fw := &frameWriter{w: c, c: c, timeout: s.WriteTimeout}
 	out := fw.stream(kindStdout)
 	errw := fw.stream(kindStderr)
 	code := s.h(ctx, req, peer, out, errw, func(k, v string) {
@@ -172,9 +260,11 @@ func (s *Server) serveConn(work context.Context, c *net.UnixConn) {
 }
 
 type frameWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
+	mu      sync.Mutex
+	w       io.Writer
+	c       *net.UnixConn // for write deadlines; nil: none
+	timeout time.Duration
+	err     error
 }
 
 func (f *frameWriter) write(kind byte, p []byte) (int, error) {
@@ -192,6 +282,9 @@ func (f *frameWriter) write(kind byte, p []byte) (int, error) {
 		var hdr [5]byte
 		hdr[0] = kind
 		binary.BigEndian.PutUint32(hdr[1:], uint32(len(chunk)))
+		if f.c != nil && f.timeout > 0 {
+			f.c.SetWriteDeadline(time.Now().Add(f.timeout))
+		}
 		if _, err := f.w.Write(hdr[:]); err != nil {
 			f.err = err
 			return written, err
@@ -241,6 +334,9 @@ func Exec(ctx context.Context, path string, req Request, stdout, stderr io.Write
 		return 0, fmt.Errorf("connect to daemon at %s: %w", path, err)
 	}
 	defer c.Close()
+	if err := checkServer(c.(*net.UnixConn), path); err != nil {
+		return 0, err
+	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	b, err := json.Marshal(req)
@@ -291,4 +387,43 @@ func Exec(ctx context.Context, path string, req Request, stdout, stderr io.Write
 			return 0, fmt.Errorf("daemon at %s sent unknown frame kind %q", path, hdr[0])
 		}
 	}
+}
+
+// checkServer refuses a server whose SO_PEERCRED uid is not one the client
+// trusts to be the daemon: root, the client's own uid, or the owner of the
+// socket's directory when that directory is writable by its owner only
+// (config validation requires the daemon's socket directory to be so).
+func checkServer(c *net.UnixConn, path string) error {
+	peer := peerOf(c)
+	if peer.UID < 0 {
+		return fmt.Errorf("control socket %s: %w (its uid cannot be read)", path, ErrUntrustedPeer)
+	}
+	if slices.Contains(trustedServerUIDs(path), peer.UID) {
+		return nil
+	}
+	return fmt.Errorf("control socket %s: %w: it runs as %s (uid %d, pid %d); check control_socket and who can write its directory",
+		path, ErrUntrustedPeer, OSIdentity(peer.UID), peer.UID, peer.PID)
+}
+
+// trustedServerUIDs are the uids checkServer accepts for the socket at path.
+func trustedServerUIDs(path string) []int {
+	uids := []int{0, os.Geteuid()}
+	if owner, ok := privateDirOwner(filepath.Dir(path)); ok {
+		uids = append(uids, owner)
+	}
+	return uids
+}
+
+// privateDirOwner returns the owner of dir when dir is a directory no one
+// but its owner can write.
+func privateDirOwner(dir string) (int, bool) {
+	st, err := os.Stat(dir)
+	if err != nil || !st.IsDir() || st.Mode().Perm()&0o022 != 0 {
+		return 0, false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(sys.Uid), true
 }

@@ -7,7 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -47,6 +49,10 @@ var (
 	// ErrKeyMismatch: Options.Signer is not the host key in force in the
 	// ledger. A key changes only through RotateKey, signed by the old key.
 	ErrKeyMismatch = errors.New("custody: signing key is not the ledger's host key in force")
+	// ErrNoLedger: Options.MustExist and there is no ledger file. A read
+	// command on a deleted ledger must say so, not create an empty one and
+	// report it intact.
+	ErrNoLedger = errors.New("custody: no ledger")
 	// ErrCheckpoint: the ledger does not reproduce a checkpoint (it was
 	// truncated, rewritten, forked or restored from an older copy), or the
 	// checkpoint is not validly signed.
@@ -122,6 +128,9 @@ type Options struct {
 	// refused (ErrKeyMismatch). Without a Signer a ledger is readable and
 	// verifiable, and appendable only until it has a host key.
 	Signer Signer
+	// MustExist refuses to create the ledger: without a file at path, Open
+	// fails with ErrNoLedger ("no ledger at PATH").
+	MustExist bool
 }
 
 // Ledger is an open custody ledger. It is safe for concurrent use.
@@ -169,6 +178,11 @@ func Open(path string, o Options) (*Ledger, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if o.MustExist {
+		if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger at %s: %w", path, ErrNoLedger)
+		}
 	}
 	// Never NoSync: a custody step counts as done only when its record is on
 	// disk. 0600 because the ledger names officers and cameras (POPIA).

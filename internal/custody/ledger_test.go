@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -569,4 +571,26 @@ func TestItemsFilters(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 	f.requireClean()
+}
+
+// Finding 6: `verify` on a deleted ledger created a new one and said OK.
+// With MustExist, Open names the missing file and creates nothing.
+func TestMustExistCreatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	if _, err := Open(path, Options{Host: "h", MustExist: true}); !errors.Is(err, ErrNoLedger) || !strings.Contains(err.Error(), "no ledger at "+path) {
+		t.Fatalf("Open of a missing ledger: %v, want ErrNoLedger naming the path", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the ledger file was created: %v", err)
+	}
+	l, err := Open(path, Options{Host: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	l, err = Open(path, Options{Host: "h", MustExist: true})
+	if err != nil {
+		t.Fatalf("MustExist on an existing ledger: %v", err)
+	}
+	l.Close()
 }

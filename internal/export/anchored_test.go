@@ -85,7 +85,9 @@ func TestAnchoredEvidence(t *testing.T) {
 		if _, err := f.buildWith(t, dir, fakeAnchors{anchored, true}, ca); err != nil {
 			t.Fatal(err)
 		}
-		r := mustVerify(t, dir)
+		withCA := hostTrust()
+		withCA.TSACA = ca
+		r := mustVerifyWith(t, dir, withCA)
 		if !r.OK() || !r.Anchored || !r.Timestamped || r.Info.Anchored.Consistency != "checkpoints/10.proof" {
 			t.Fatalf("result %+v, anchored %+v", r, r.Info.Anchored)
 		}
@@ -94,7 +96,7 @@ func TestAnchoredEvidence(t *testing.T) {
 			t.Error("checkpoints/8.note is not the anchored bytes")
 		}
 		md, _ := os.ReadFile(filepath.Join(dir, "VERIFY.md"))
-		if !strings.Contains(string(md), "    openssl ts -verify -in checkpoints/8.tsr -data checkpoints/8.note -CAfile checkpoints/tsa-ca.pem\n") {
+		if !strings.Contains(string(md), "    openssl ts -verify -in checkpoints/8.tsr -data checkpoints/8.note -CAfile \"$TSA_CA\"\n") {
 			t.Error("VERIFY.md lacks the openssl ts -verify step")
 		}
 		rep, _ := os.ReadFile(filepath.Join(dir, "report.html"))
@@ -103,9 +105,9 @@ func TestAnchoredEvidence(t *testing.T) {
 		}
 		// Tampering, each with the manifest recomputed: named by file.
 		for _, c := range []struct{ file, edit, want string }{
-			{"checkpoints/8.note", "flip", "does not verify with any host key"},
+			{"checkpoints/8.note", "flip", "does not verify with any accepted host key"},
 			{"checkpoints/10.proof", "proof", "does not prove the export's checkpoint"},
-			{"checkpoints/8.tsr", "flip", "does not verify with checkpoints/tsa-ca.pem"},
+			{"checkpoints/8.tsr", "flip", "does not verify with the TSA CA given"},
 			{"package.json", "time", "time-stamped at"},
 		} {
 			t.Run(c.file, func(t *testing.T) {
@@ -134,11 +136,38 @@ func TestAnchoredEvidence(t *testing.T) {
 					})
 				}
 				rehash(t, d)
-				r := mustVerify(t, d)
+				r := mustVerifyWith(t, d, withCA)
 				if !problemOn(r, c.file, c.want) {
 					t.Fatalf("no problem on %s containing %q: %v", c.file, c.want, r.Problems)
 				}
 			})
+		}
+	})
+
+	// A package that brings its own TSA and CA: the CA inside is only
+	// informational, so the stamp is attributed to no TSA without a CA
+	// from outside, and fails against the genuine TSA's CA.
+	t.Run("a TSA CA inside the package is not trusted", func(t *testing.T) {
+		forger := tsatest.Start(t)
+		forgerCA, err := os.ReadFile(forger.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ftok, err := (&tsa.Client{URL: forger.URL}).Timestamp(ctx, digest.Bytes(noteAt8))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "pkg")
+		if _, err := f.buildWith(t, dir, fakeAnchors{Anchored{Object: anchored.Object, Size: 8, Note: noteAt8, Timestamp: ftok.Response}, true}, forgerCA); err != nil {
+			t.Fatal(err)
+		}
+		if r := mustVerify(t, dir); !r.OK() || r.Timestamped || !strings.Contains(strings.Join(r.Notices, "\n"), "informational") {
+			t.Fatalf("the package's own CA made the stamp count: %+v", r)
+		}
+		genuine := hostTrust()
+		genuine.TSACA = ca
+		if r := mustVerifyWith(t, dir, genuine); r.OK() || r.Timestamped || !problemOn(r, "checkpoints/8.tsr", "does not verify with the TSA CA given") {
+			t.Fatalf("a stamp by another TSA passed against the genuine CA: %+v", r)
 		}
 	})
 

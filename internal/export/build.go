@@ -153,6 +153,13 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 		return sum, err
 	}
 	info.Checkpoint, info.Signed, info.TreeSize, info.Root = checkpointPath(cp.Size, signed), signed, cp.Size, cp.Root.String()
+	// Each later key's KEY_ROTATED record, signed by the key before it, is
+	// what lets a verifier who trusts the first key accept the next one.
+	for _, k := range keys[min(1, len(keys)):] {
+		if k.FromSeq >= 2 && k.FromSeq-1 <= cp.Size {
+			need[k.FromSeq-1] = true
+		}
+	}
 
 	// 3. One walk of the records: the leaves for the proofs and the exact
 	// bytes of the records the package holds.

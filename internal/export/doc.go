@@ -54,8 +54,18 @@
 //     write into a temporary place and keep it only when Build and Verify both
 //     succeed.
 //
-// What the package does not prove on its own: that the host key is the
-// host's. Compare the key id (and the checkpoint) with ones obtained
-// independently: the HOST_KEY record, the checkpoints anchored in the object
-// store under Object Lock, or the custodian's own record of the key.
+// # Trust
+//
+// A package cannot vouch for itself: its host keys, its TSA CA and an
+// unsigned checkpoint are all files a forger can write. Verify therefore
+// takes the trust from outside (Trust): the host key(s) or their
+// fingerprints ("SHA256:<key id>", `evidenced key --fingerprint`) obtained
+// out of band, the TSA's CA, and whether unsigned records are acceptable.
+// The package's first key must be trusted (or the verifier explicitly trusts
+// the package's own key, and says so); every later key must be trusted or
+// introduced by its KEY_ROTATED record, in the package and signed by the
+// accepted key before it. Signatures and checkpoints are checked only with
+// accepted keys; a record without a signature of its own counts only when
+// a checkpoint signed by an accepted key holds it, or when unsigned records
+// are allowed. The TSA CA inside the package is informational only.
 package export

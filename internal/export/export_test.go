@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -10,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,13 +51,32 @@ const (
 	rotated  = "rotated"  // signed, and the key rotated before the accesses
 )
 
+// hostKeys are the public keys of every host key the fixtures made: what a
+// verifier obtains out of band in these tests. A forger's key is made with
+// signing.Generate directly, never here.
+var hostKeys struct {
+	sync.Mutex
+	pubs []ed25519.PublicKey
+}
+
 func newKey(t testing.TB) *signing.Key {
 	t.Helper()
 	k, err := signing.Generate(host)
 	if err != nil {
 		t.Fatal(err)
 	}
+	hostKeys.Lock()
+	hostKeys.pubs = append(hostKeys.pubs, k.Public())
+	hostKeys.Unlock()
 	return k
+}
+
+// hostTrust trusts the fixtures' host keys (and, for the unsigned
+// fixtures, unsigned packages).
+func hostTrust() Trust {
+	hostKeys.Lock()
+	defer hostKeys.Unlock()
+	return Trust{Keys: slices.Clone(hostKeys.pubs), AllowUnsigned: true}
 }
 
 func newFixture(t testing.TB, mode string) *fixture {
@@ -149,7 +171,12 @@ func (f *fixture) build(t testing.TB, dir string, footage bool) Summary {
 
 func mustVerify(t testing.TB, dir string) *Result {
 	t.Helper()
-	r, err := Verify(context.Background(), dir)
+	return mustVerifyWith(t, dir, hostTrust())
+}
+
+func mustVerifyWith(t testing.TB, dir string, trust Trust) *Result {
+	t.Helper()
+	r, err := Verify(context.Background(), dir, trust)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,29 +263,31 @@ func TestBuildRefusesWrongFootage(t *testing.T) {
 func TestSigningModes(t *testing.T) {
 	cases := []struct {
 		mode            string
-		sigs, keys      int
+		recs, sigs      int
+		keys            int
 		size            uint64
 		checkpointFile  string
 		checkpointNotes int
 	}{
-		{unsigned, 0, 0, 7, "checkpoints/7.txt", 1},
+		{unsigned, 7, 0, 0, 7, "checkpoints/7.txt", 1},
 		// HOST_KEY (record 6) is not in any item's custody; the two
 		// ACCESSED records after it are signed.
-		{mixed, 2, 1, 8, "checkpoints/8.note", 0},
-		// HOST_KEY 1 ... KEY_ROTATED 7 (signed by the first key), ACCESSED
-		// 8 and 9 by the second.
-		{rotated, 7, 2, 9, "checkpoints/9.note", 0},
+		{mixed, 7, 2, 1, 8, "checkpoints/8.note", 0},
+		// HOST_KEY 1 ... KEY_ROTATED 7 (signed by the first key, in the
+		// package so the second key can be accepted), ACCESSED 8 and 9 by
+		// the second.
+		{rotated, 8, 8, 2, 9, "checkpoints/9.note", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
 			f := newFixture(t, c.mode)
 			dir := filepath.Join(t.TempDir(), "pkg")
 			s := f.build(t, dir, false)
-			if s.Signatures != c.sigs || s.Records != 7 || s.TreeSize != c.size {
+			if s.Signatures != c.sigs || s.Records != c.recs || s.TreeSize != c.size {
 				t.Errorf("summary %+v", s)
 			}
 			r := mustVerify(t, dir)
-			if !r.OK() || r.Proofs != 7 || r.Signatures != c.sigs || len(r.Notices) != c.checkpointNotes || len(r.Info.Keys) != c.keys {
+			if !r.OK() || r.Proofs != c.recs || r.Signatures != c.sigs || len(r.Notices) != c.checkpointNotes || len(r.Info.Keys) != c.keys {
 				t.Fatalf("problems %v notices %v result %+v", r.Problems, r.Notices, r)
 			}
 			if r.Info.Checkpoint != c.checkpointFile {
@@ -477,33 +506,56 @@ func TestVerifyMarkdownSteps(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	f := newFixture(t, signed)
+	for _, mode := range []string{signed, rotated} {
+		t.Run(mode, func(t *testing.T) { verifyMarkdownSteps(t, mode) })
+	}
+}
+
+// verifyMarkdownSteps runs every command block of VERIFY.md, starting (step
+// 0) from the first host key's fingerprint as obtained out of band: here,
+// from the genuine package the test built.
+func verifyMarkdownSteps(t *testing.T, mode string) {
+	f := newFixture(t, mode)
 	dir := filepath.Join(t.TempDir(), "pkg")
 	f.build(t, dir, true)
+	genuine := mustVerify(t, dir)
+	fp := signing.Fingerprint(packageKey(t, dir, genuine, 0))
 	md, err := os.ReadFile(filepath.Join(dir, verifyName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	blocks := codeBlocks(string(md))
-	if len(blocks) < 8 {
+	if len(blocks) < 10 {
 		t.Fatalf("VERIFY.md has %d command blocks:\n%s", len(blocks), md)
 	}
-	work := t.TempDir() // the steps write checkpoint.txt/.sig in the working dir
 	run := func(script string) string {
 		t.Helper()
 		cmd := exec.Command("bash", "-euc", "cd \"$1\"; shift; "+script, "bash", dir)
-		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8")
+		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "FP="+fp)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s\n-> %v\n%s", script, err, out)
 		}
 		return string(out)
 	}
-	_ = work
 	var proofRoot, cpRoot string
+	var trusted, rotations int
 	for _, b := range blocks {
+		if strings.HasPrefix(b, "export ") {
+			continue // the reader's out-of-band input: FP is set above
+		}
 		out := run(b)
 		switch {
+		case strings.HasPrefix(b, "for k in host/*.pem"):
+			trusted = strings.Count(out, "is your key: TRUSTED")
+			if got := strings.Count(out, "\n"); got != len(genuine.Info.Keys) {
+				t.Errorf("step 0 printed %d lines for %d keys:\n%s", got, len(genuine.Info.Keys), out)
+			}
+		case strings.Contains(b, "KEY_ROTATED") || strings.Contains(b, "introduces host/"):
+			if !strings.Contains(out, "Signature Verified Successfully") || !strings.Contains(out, ": OK") {
+				t.Errorf("rotation step:\n%s\n%s", b, out)
+			}
+			rotations++
 		case strings.HasPrefix(b, "sha256sum -c"):
 			if strings.Count(out, ": OK") < 20 || strings.Contains(out, "FAILED") {
 				t.Errorf("sha256sum -c:\n%s", out)
@@ -513,7 +565,7 @@ func TestVerifyMarkdownSteps(t *testing.T) {
 				t.Errorf("%s\n%s", b, out)
 			}
 		case strings.HasPrefix(b, "for s in records/*.sig"):
-			if strings.Count(out, ": yes") != 7 || strings.Contains(out, ": no") {
+			if strings.Count(out, ": yes") != genuine.Signatures || strings.Contains(out, ": no") {
 				t.Errorf("signature loop:\n%s", out)
 			}
 		case strings.HasPrefix(b, "for f in records/*.json"):
@@ -530,12 +582,25 @@ func TestVerifyMarkdownSteps(t *testing.T) {
 			proofRoot = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "root "))
 		}
 	}
+	if trusted != 1 || rotations != len(genuine.Info.Keys)-1 {
+		t.Errorf("step 0: %d key(s) matched the fingerprint (want 1), %d rotation(s) checked (want %d)", trusted, rotations, len(genuine.Info.Keys)-1)
+	}
 	r := mustVerify(t, dir) // the steps' scratch files must not land in the package
 	if !r.OK() {
 		t.Errorf("package after the steps: %v", r.Problems)
 	}
 	if cpRoot == "" || cpRoot != proofRoot || cpRoot != r.Info.Root {
 		t.Errorf("checkpoint root %q, proof walk gives %q, package.json %q", cpRoot, proofRoot, r.Info.Root)
+	}
+	// Step 0 with another host's fingerprint trusts nothing.
+	other, _ := signing.Generate(host)
+	fp = signing.Fingerprint(other.Public())
+	for _, b := range blocks {
+		if strings.HasPrefix(b, "for k in host/*.pem") {
+			if out := run(b); strings.Contains(out, "TRUSTED") {
+				t.Errorf("step 0 trusted a key with another fingerprint:\n%s", out)
+			}
+		}
 	}
 }
 

@@ -277,7 +277,7 @@ stored in the object store under Object Lock as <code>{{.Object}}</code> (<code>
 checkpoint extends it (consistency proof <code>{{.Consistency}}</code>){{end}}: records 1 to {{.TreeSize}} were on record outside the host's control.
 {{if .Timestamp}}Time-stamped by an independent time-stamping authority (RFC 3161) at {{.TimestampTime.UTC.Format "2006-01-02 15:04:05 UTC"}} (<code>{{.Timestamp}}</code>{{if .TSACA}}, its CA <code>{{.TSACA}}</code>{{end}}).{{else}}Not time-stamped (no time-stamping authority configured).{{end}}
 {{else}}<span class="warn">none in this package</span>: the host had no object store or had not anchored a checkpoint yet{{end}}</td></tr>
-<tr><th>Host signing keys</th><td>{{range .Info.Keys}}<span class="hash">{{.KeyID}}</span> (records {{.FromSeq}} onwards; <code>{{.File}}</code>)<br>{{else}}<span class="warn">none</span>: the records in this package are not signed{{end}}</td></tr>
+<tr><th>Host signing keys</th><td>{{range .Info.Keys}}<span class="hash">SHA256:{{.KeyID}}</span> (records {{.FromSeq}} onwards; <code>{{.File}}</code>)<br>{{else}}<span class="warn">none</span>: the records in this package are not signed{{end}}</td></tr>
 </table>
 <p class="small">Every statement below is taken from a custody record included in this package (<code>records/&lt;seq&gt;.json</code>).
 Anyone can re-check the hashes, signatures and proofs with the standard tools sha256sum and openssl by following
@@ -327,6 +327,13 @@ that system on {{.ExportedAt}}, and that the checks described in VERIFY.md succe
 (Electronic Communications and Transactions Act 25 of 2002, section 15(4)).</p>
 <p>SHA-256 of <code>MANIFEST.sha256</code> (<code>sha256sum MANIFEST.sha256</code>):</p>
 <div class="line"></div>
+<p>Fingerprint of the host's signing key, as I obtained it from the host itself (<code>evidenced key --fingerprint</code>),
+not from this package:</p>
+<div class="line"></div>
+<p class="small">The package's own key{{if gt (len .Info.Keys) 1}}s are{{else}} is{{end}} {{range $i, $k := .Info.Keys}}{{if $i}}, then {{end}}<span class="hash">SHA256:{{$k.KeyID}}</span>{{else}}<span class="warn">none</span>{{end}}{{if gt (len .Info.Keys) 1}} (each later key introduced by a KEY_ROTATED record signed by the key before it){{end}}.
+A verifier starts from the fingerprint on the signed copy of this certificate, never from this file, which anyone who
+can write the package can rewrite: <code>evidenced verify-export --key-fingerprint SHA256:… DIR</code>, or step 0 of
+<code>VERIFY.md</code>.</p>
 <table>
 <tr><th>Name</th><td><div class="line"></div></td></tr>
 <tr><th>Rank / appointment</th><td><div class="line"></div></td></tr>
@@ -348,10 +355,28 @@ type verifyView struct {
 	Footage          string
 	FootageItem      string
 	Checkpoint       string
+	// CheckpointKey is the key in force at export, which signs the
+	// checkpoint (the newest key, not necessarily the example record's).
+	CheckpointKey string
+	// Rotations are the KEY_ROTATED records that introduce each later key.
+	Rotations []rotationView
+}
+
+// rotationView is one KEY_ROTATED record in VERIFY.md's step 0.
+type rotationView struct {
+	Record, Sig, PrevKey, NextKey string
 }
 
 func renderVerify(info *Info, items []*itemData, sigs map[uint64]bool) ([]byte, error) {
 	v := verifyView{Info: info, Host: info.Host, Checkpoint: info.Checkpoint}
+	if n := len(info.Keys); n > 0 {
+		v.CheckpointKey = info.Keys[n-1].File
+	}
+	for i := 1; i < len(info.Keys); i++ {
+		if s := info.Keys[i].FromSeq; s >= 2 {
+			v.Rotations = append(v.Rotations, rotationView{Record: recordPath(s - 1), Sig: sigPath(s - 1), PrevKey: info.Keys[i-1].File, NextKey: info.Keys[i].File})
+		}
+	}
 	// The example record: the first signed one, else the first one.
 	for _, d := range items {
 		for _, ev := range d.events {
@@ -396,6 +421,36 @@ Layout ("format": "{{.Info.Format}}" in package.json):
 | items/<id>/custody.json, custody.csv | its full custody, in order, naming the files above |
 | items/<id>/footage.* | the recording itself, when exported with footage |
 
+## 0. Start from the host key you trust
+
+Nothing in a package can vouch for itself: whoever can write this directory can write keys, signatures and this
+file too. Start from the fingerprint of the host's signing key obtained OUT OF BAND: the certificate the custodian
+signed (the signed copy, not report.html in this directory), or ` + "`evidenced key --fingerprint`" + ` run on the host.
+Set it, and every step below uses it:
+
+    export FP='SHA256:<the fingerprint you obtained>'
+
+The first host key of the package (package.json "keys") must be that key. The key id (the file name) is the SHA-256
+of the key's DER form:
+
+    for k in host/*.pem; do
+      f="SHA256:$(openssl pkey -pubin -in "$k" -outform DER | sha256sum | cut -d' ' -f1)"
+      if [ "$f" = "$FP" ]; then echo "$k is your key: TRUSTED"; else echo "$k is another key ($f)"; fi
+    done
+{{range .Rotations}}
+` + "`{{.NextKey}}`" + ` is a later key: it counts only because ` + "`{{.Record}}`" + `, a KEY_ROTATED record, is signed by the key
+before it and carries it (its "public_key" is the new key's DER in base64):
+
+    openssl pkeyutl -verify -pubin -inkey {{.PrevKey}} -rawin -in {{.Record}} -sigfile {{.Sig}}
+    grep -q "\"public_key\":\"$(openssl pkey -pubin -in {{.NextKey}} -outform DER | openssl base64 -A)\"" {{.Record}} && echo "{{.Record}} introduces {{.NextKey}}: OK"
+{{end}}
+If any file in host/ is neither your key nor introduced this way, stop: the package was not made by the host you
+trust, whatever the steps below say.
+{{if .Info.Anchored}}{{if .Info.Anchored.TSACA}}For the time-stamp (step 4) you also need the time-stamping authority's CA certificate from the TSA itself
+(` + "`{{.Info.Anchored.TSACA}}`" + ` is the one the host was configured with; compare it, do not just use it):
+
+    export TSA_CA=<the TSA's CA certificate file, as the TSA publishes it>
+{{end}}{{end}}
 ## 1. Every file is intact
 
     sha256sum -c MANIFEST.sha256
@@ -438,10 +493,7 @@ which records; with one key, every signature verifies with it):
       echo "$s: $ok"
     done
 
-The key id (the file name) is the SHA-256 of the key's DER form; compare it with the host key you obtained
-independently (the HOST_KEY record of the host's ledger, or the custodian's record of the key):
-
-    openssl pkey -pubin -in {{.Key}} -outform DER | sha256sum
+Every key used here must be one step 0 accepted.
 {{else}}
 The records in this package are not signed: the host's ledger had no signing key when they were written. Their
 integrity rests on the hash chain (step 2), the checkpoint (step 4) and the manifest.
@@ -455,7 +507,7 @@ blank line; the signature line is "— evidenced-{{.Host}} " and base64 of a 4-b
     t=$(mktemp -d)
     sed '/^$/,$d' {{.Checkpoint}} > "$t/checkpoint.txt"
     grep '^— evidenced-{{.Host}} ' {{.Checkpoint}} | cut -d' ' -f3 | openssl base64 -d -A | tail -c 64 > "$t/checkpoint.sig"
-    openssl pkeyutl -verify -pubin -inkey {{.Key}} -rawin -in "$t/checkpoint.txt" -sigfile "$t/checkpoint.sig"
+    openssl pkeyutl -verify -pubin -inkey {{.CheckpointKey}} -rawin -in "$t/checkpoint.txt" -sigfile "$t/checkpoint.sig"
 
 Compare the root with the checkpoints the host anchored in the object store under Object Lock
 (` + "`_custody/{{.Host}}/`" + `): the same size must have the same root.
@@ -487,10 +539,10 @@ It is the export's own checkpoint: the host had anchored every record in this pa
 {{end}}{{if .Timestamp}}
 ` + "`{{.Timestamp}}`" + ` is the RFC 3161 time-stamp of the SHA-256 of ` + "`{{.Checkpoint}}`" + ` by an independent time-stamping
 authority: the checkpoint, and every record it covers, existed at the time in it.
-{{if .TSACA}}` + "`{{.TSACA}}`" + ` is the TSA's CA certificate as the host was configured with it; compare it with the one the TSA
-publishes, then:
+{{if .TSACA}}With the TSA's CA certificate obtained from the TSA (step 0; ` + "`{{.TSACA}}`" + ` in the package is only what the
+host was configured with):
 
-    openssl ts -verify -in {{.Timestamp}} -data {{.Checkpoint}} -CAfile {{.TSACA}}
+    openssl ts -verify -in {{.Timestamp}} -data {{.Checkpoint}} -CAfile "$TSA_CA"
 
 It must print ` + "`Verification: OK`" + `. (Years later the TSA's certificate may have expired: add ` + "`-attime`" + ` with the
 stamp's time as seconds since 1970 to check it as of then.){{else}}Check it with the CA certificate the TSA publishes

@@ -43,7 +43,7 @@ func (s *TarSink) Put(name string, size int64, r io.Reader) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: 0o644, ModTime: s.mtime, Format: tar.FormatPAX}
+	hdr := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: size, Mode: packageFileMode, ModTime: s.mtime, Format: tar.FormatPAX}
 	if err := s.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("export %s: %w", name, err)
 	}
@@ -76,11 +76,16 @@ func (s DirSink) Put(name string, size int64, r io.Reader) error {
 	return writeFile(filepath.Join(s.root, filepath.FromSlash(name)), size, r)
 }
 
+// packageFileMode is every package file's mode, the same rule as `get`'s
+// output: read-only, and not readable by others whatever the umask (a
+// package holds footage and personal data).
+const packageFileMode = 0o440
+
 func writeFile(p string, size int64, r io.Reader) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, packageFileMode)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

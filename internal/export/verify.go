@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -39,11 +40,23 @@ type Result struct {
 	Info     *Info // nil when package.json is unusable
 	// Counts of what was checked and held.
 	Files, Items, Records, Signatures, Proofs, Footage int
-	// Anchored is true when the package's anchored checkpoint, its
-	// consistency with the export's checkpoint and (when present) its
-	// time-stamp all check out; Timestamped when the time-stamp verified
-	// against the package's TSA CA.
+	// Anchored is true when the package's anchored checkpoint (signed by
+	// an accepted key), its consistency with the export's checkpoint and
+	// (when present) its time-stamp's binding to it all check out;
+	// Timestamped when the time-stamp also verified against the TSA CA
+	// given from outside the package (Trust.TSACA).
 	Anchored, Timestamped bool
+	// Keys are the package's host keys that were accepted, and why.
+	Keys []KeyTrust
+	// PackageKeyTrusted is true when the first key was accepted only
+	// because the verifier asked to trust the package's own key: the
+	// result then proves nothing about who made the package, and any
+	// report of it must say so first.
+	PackageKeyTrusted bool
+	// Unsigned counts records accepted without a signature of their own
+	// (before the host had a key) because a trusted checkpoint's tree
+	// holds them, or because unsigned records were allowed.
+	Unsigned int
 	// ManifestSHA256 is the SHA-256 of MANIFEST.sha256: the one value that
 	// fixes the whole package (the custodian writes it on the certificate).
 	ManifestSHA256 string
@@ -57,31 +70,51 @@ func (r *Result) OK() bool { return len(r.Problems) == 0 }
 const maxSmallFile = 64 << 20
 
 type verifier struct {
-	ctx    context.Context
-	dir    string
-	res    *Result
-	files  map[string]bool   // every regular file, slash paths
-	sums   map[string]string // SHA-256 of every regular file
-	sizes  map[string]int64
-	info   *Info
-	cp     tlog.Checkpoint
-	cpOK   bool
-	keys   map[string]ed25519.PublicKey // by file
-	recs   map[uint64][]byte
-	evs    map[uint64]custody.Event
-	sigs   map[uint64]bool
-	expect map[string]bool // files the layout accounts for
+	ctx   context.Context
+	dir   string
+	res   *Result
+	files map[string]bool   // every regular file, slash paths
+	sums  map[string]string // SHA-256 of every regular file
+	sizes map[string]int64
+	info  *Info
+	cp    tlog.Checkpoint
+	cpOK  bool
+	keys  map[string]ed25519.PublicKey // by file, as the package has them
+	// trusted are the package keys trustKeys accepted, by file: the only
+	// keys any signature is checked with.
+	trusted   map[string]ed25519.PublicKey
+	trust     Trust
+	tsaRoots  *x509.CertPool // from Trust.TSACA; nil: none given
+	cpTrusted bool           // the checkpoint's signature is by an accepted key
+	recs      map[uint64][]byte
+	evs       map[uint64]custody.Event
+	sigs      map[uint64]bool
+	expect    map[string]bool // files the layout accounts for
 }
 
-// Verify checks the package in dir with nothing but its own content: the
+// Verify checks the package in dir against what the verifier trusts (see
+// Trust; with nothing trusted it returns ErrNoTrust and reads nothing): the
 // manifest, every record's hash and the prev_hash links between records
-// present, each custody.json and custody.csv against the record bytes, each
-// signature against the package's public keys, each inclusion proof against
-// the checkpoint root, the checkpoint's signature, item.json against the
-// item_hash of its last record, the footage against the recorded SHA-256,
+// present, each custody.json and custody.csv against the record bytes, the
+// package's host keys against the trusted ones and their KEY_ROTATED
+// records, each signature against the accepted keys, each inclusion proof
+// against the checkpoint root, the checkpoint's signature, item.json
+// against the item_hash of its last record, the footage against the
+// recorded SHA-256, the time-stamp against the TSA CA given from outside,
 // and report.html and VERIFY.md against what the records say. Each problem
-// names the file. The error is for a package that cannot be read at all.
-func Verify(ctx context.Context, dir string) (*Result, error) {
+// names the file. The error is for a package that cannot be read at all,
+// or trust input that is unusable.
+func Verify(ctx context.Context, dir string, trust Trust) (*Result, error) {
+	if trust.empty() {
+		return nil, ErrNoTrust
+	}
+	var roots *x509.CertPool
+	if trust.TSACA != nil {
+		var err error
+		if roots, err = tsa.ParseRoots("the TSA CA given", trust.TSACA); err != nil {
+			return nil, fmt.Errorf("verify export %s: %w", dir, err)
+		}
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("verify export %s: %w", dir, err)
@@ -93,6 +126,7 @@ func Verify(ctx context.Context, dir string) (*Result, error) {
 		ctx: ctx, dir: dir, res: &Result{}, files: map[string]bool{}, sums: map[string]string{}, sizes: map[string]int64{},
 		keys: map[string]ed25519.PublicKey{}, recs: map[uint64][]byte{}, evs: map[uint64]custody.Event{},
 		sigs: map[uint64]bool{}, expect: map[string]bool{manifestName: true},
+		trusted: map[string]ed25519.PublicKey{}, trust: trust, tsaRoots: roots,
 	}
 	if err := v.scan(); err != nil {
 		return nil, err
@@ -104,9 +138,11 @@ func Verify(ctx context.Context, dir string) (*Result, error) {
 	}
 	v.res.Info = v.info
 	v.hostKeys()
+	seqs := v.loadRecords()
+	v.trustKeys()
 	v.checkpoint()
 	v.anchored()
-	v.records()
+	v.records(seqs)
 	items := v.items()
 	v.derived(items)
 	for _, f := range sortedSet(v.files) {
@@ -311,7 +347,7 @@ func (v *verifier) checkpoint() {
 		var errs []string
 		found := false
 		for _, k := range in.Keys {
-			pub, ok := v.keys[k.File]
+			pub, ok := v.trusted[k.File]
 			if !ok {
 				continue
 			}
@@ -327,9 +363,10 @@ func (v *verifier) checkpoint() {
 			errs = append(errs, k.File+": "+err.Error())
 		}
 		if !found {
-			v.problem(name, "signature does not verify with any host key in the package (%s)", strings.Join(errs, "; "))
+			v.problem(name, "signature does not verify with any accepted host key (%s)", strings.Join(errs, "; "))
 			return
 		}
+		v.cpTrusted = true
 	} else {
 		var err error
 		if c, err = tlog.ParseCheckpoint(b); err != nil {
@@ -340,7 +377,11 @@ func (v *verifier) checkpoint() {
 			v.problem(name, "origin %q, want %q", c.Origin, origin)
 			return
 		}
-		v.res.Notices = append(v.res.Notices, name+" is not signed: the host had no signing key at export; compare its root with an independently obtained checkpoint")
+		if v.trust.AllowUnsigned {
+			v.res.Notices = append(v.res.Notices, name+" is not signed (allowed): the host had no signing key at export; compare its root with an independently obtained checkpoint")
+		} else {
+			v.problem(name, "is not signed: nothing vouches for the tree it describes (allow unsigned packages explicitly to accept it)")
+		}
 	}
 	if c.Size != in.TreeSize || c.Root.String() != in.Root {
 		v.problem(infoName, "says tree size %d root %s, %s says size %d root %s", in.TreeSize, in.Root, name, c.Size, c.Root)
@@ -349,9 +390,9 @@ func (v *verifier) checkpoint() {
 	v.cp, v.cpOK = c, true
 }
 
-// records checks each record's bytes, the links between consecutive
-// records, its signature and its inclusion proof.
-func (v *verifier) records() {
+// loadRecords reads and decodes each record file and returns their seqs in
+// order; records checks them.
+func (v *verifier) loadRecords() []uint64 {
 	var seqs []uint64
 	for f := range v.files {
 		rest, ok := strings.CutPrefix(f, "records/")
@@ -403,6 +444,12 @@ func (v *verifier) records() {
 		}
 		v.recs[seq], v.evs[seq] = b, ev
 	}
+	return seqs
+}
+
+// records checks each record's links to its neighbours, its inclusion
+// proof and its signature.
+func (v *verifier) records(seqs []uint64) {
 	for _, seq := range seqs {
 		ev, ok := v.evs[seq]
 		if !ok {
@@ -433,6 +480,7 @@ func (v *verifier) signature(seq uint64, proven bool) {
 		v.problem(name, "signs record %d, but no host key in package.json is in force at that record", seq)
 		return
 	case k == nil:
+		v.unsigned(seq, proven)
 		return
 	case !has:
 		v.problem(name, "is missing: host key %s signs every record from %d", k.KeyID, k.FromSeq)
@@ -444,9 +492,13 @@ func (v *verifier) signature(seq uint64, proven bool) {
 	if !ok {
 		return
 	}
-	pub, ok := v.keys[k.File]
+	pub, ok := v.trusted[k.File]
 	if !ok {
-		v.problem(name, "cannot be checked: %s is unusable", k.File)
+		if _, usable := v.keys[k.File]; usable {
+			v.problem(name, "is by host key %s, which is not accepted: record %d is not vouched for", k.File, seq)
+		} else {
+			v.problem(name, "cannot be checked: %s is unusable", k.File)
+		}
 		return
 	}
 	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, v.recs[seq], sig) {
@@ -458,6 +510,34 @@ func (v *verifier) signature(seq uint64, proven bool) {
 		return
 	}
 	v.res.Signatures++
+}
+
+// unsigned decides about a record no host key was in force for (written
+// before the host had a key): it counts when its inclusion proof holds in a
+// checkpoint signed by an accepted key (that signature covers it), or when
+// unsigned records are allowed; otherwise it is a problem.
+func (v *verifier) unsigned(seq uint64, proven bool) {
+	switch {
+	case proven && v.cpTrusted:
+	case v.trust.AllowUnsigned:
+	default:
+		v.problem(recordPath(seq), "has no signature and no checkpoint signed by an accepted key holds it: nothing vouches for it (allow unsigned records explicitly to accept it)")
+		return
+	}
+	v.res.Unsigned++
+}
+
+// readQuiet reads a small file that may be absent without reporting it
+// (the check that needs it reports).
+func (v *verifier) readQuiet(name string) ([]byte, bool) {
+	if !v.files[name] || v.sizes[name] > maxSmallFile {
+		return nil, false
+	}
+	b, err := os.ReadFile(filepath.Join(v.dir, filepath.FromSlash(name)))
+	if err != nil || digest.Bytes(b).Hex() != v.sums[name] {
+		return nil, false
+	}
+	return b, true
 }
 
 // proof checks record seq's inclusion proof and reports whether the record
@@ -717,9 +797,9 @@ func sortedSet(m map[string]bool) []string {
 }
 
 // anchored checks the checkpoint the host anchored off the host: signed by
-// a host key in the package, consistent with the export's checkpoint (so
-// every record up to its size is in the anchored tree), and time-stamped
-// over its exact bytes by a TSA chaining to the package's TSA CA.
+// an accepted host key, consistent with the export's checkpoint (so every
+// record up to its size is in the anchored tree), and time-stamped over its
+// exact bytes by a TSA chaining to the TSA CA given from outside.
 func (v *verifier) anchored() {
 	a := v.info.Anchored
 	if a == nil {
@@ -756,7 +836,7 @@ func (v *verifier) anchored() {
 	var errs []string
 	found := false
 	for _, k := range in.Keys {
-		pub, ok := v.keys[k.File]
+		pub, ok := v.trusted[k.File]
 		if !ok {
 			continue
 		}
@@ -772,7 +852,7 @@ func (v *verifier) anchored() {
 		errs = append(errs, k.File+": "+err2.Error())
 	}
 	if !found {
-		v.problem(a.Checkpoint, "the anchored checkpoint's signature does not verify with any host key in the package (%s)", strings.Join(errs, "; "))
+		v.problem(a.Checkpoint, "the anchored checkpoint's signature does not verify with any accepted host key (%s)", strings.Join(errs, "; "))
 		return
 	}
 	if c.Size != a.TreeSize || c.Root.String() != a.Root {
@@ -828,21 +908,15 @@ func (v *verifier) timestamp(a *AnchoredRef, noteBytes []byte) bool {
 		v.problem(infoName, "says the anchored checkpoint was time-stamped at %v, %s says %s", a.TimestampTime, a.Timestamp, tok.GenTime.Format(time.RFC3339))
 		return false
 	}
-	if a.TSACA == "" {
-		v.res.Notices = append(v.res.Notices, a.Timestamp+" is checked against its checkpoint only: the package has no TSA CA certificate; check it with `openssl ts -verify` and the TSA's published CA")
+	// A CA in the package is the forger's to choose: the time-stamp is
+	// attributed to a TSA only with a CA given from outside.
+	if v.tsaRoots == nil {
+		v.res.Notices = append(v.res.Notices, a.Timestamp+" is checked against its checkpoint only: no TSA CA was given from outside the package (the package's own "+
+			tsaCAPath+", if any, is informational); check it with `openssl ts -verify` and the TSA's published CA")
 		return true
 	}
-	pem, ok := v.read(a.TSACA)
-	if !ok {
-		return false
-	}
-	roots, err := tsa.ParseRoots(a.TSACA, pem)
-	if err != nil {
-		v.problem(a.TSACA, "%v", err)
-		return false
-	}
-	if err := tok.Verify(roots); err != nil {
-		v.problem(a.Timestamp, "the time-stamp does not verify with %s: %v", a.TSACA, err)
+	if err := tok.Verify(v.tsaRoots); err != nil {
+		v.problem(a.Timestamp, "the time-stamp does not verify with the TSA CA given: %v", err)
 		return false
 	}
 	v.res.Timestamped = true

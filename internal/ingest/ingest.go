@@ -67,6 +67,11 @@ var (
 	// ErrIncomplete: the dock finished but some file was refused, failed or
 	// changed during the copy; Result says which.
 	ErrIncomplete = errors.New("not every file on the camera was vaulted")
+	// ErrTooManyFiles: the camera presents more entries than
+	// sources.max_files_per_dock; it was refused whole and nothing of it
+	// was ingested (each file would add ledger records that are never
+	// deleted).
+	ErrTooManyFiles = errors.New("camera presents more files than sources.max_files_per_dock")
 	// errChanged: the source changed while it was copied.
 	errChanged = errors.New("file changed while it was being copied")
 )
@@ -203,11 +208,36 @@ func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
 	return docked.Seq, nil
 }
 
+// refuseWhole records one REFUSED record for a camera over
+// sources.max_files_per_dock, naming it and its counts, and ingests nothing.
+func (in *Ingester) refuseWhole(ctx context.Context, req Request, cam config.Camera, res Result, files, others, capped int, walkErr error) (Result, error) {
+	reason := fmt.Sprintf("camera %s presents %d files and %d other entries, more than sources.max_files_per_dock (%d): REFUSED, nothing ingested",
+		cam.Serial, files, others, capped)
+	if walkErr != nil {
+		reason += " (the walk also failed: " + walkErr.Error() + ")"
+	}
+	res.Files = files
+	res.Refused = []FileError{{Rel: ".", Reason: reason}}
+	if _, err := in.ledger.Append(ctx, custody.Event{
+		Type: custody.Refused, Actor: req.Actor, Camera: cam.Serial,
+		Details: map[string]string{
+			"source_path": ".", "reason": reason, "dock_seq": strconv.FormatUint(req.DockSeq, 10),
+			"files": strconv.Itoa(files), "other_entries": strconv.Itoa(others), "max_files_per_dock": strconv.Itoa(capped),
+		},
+	}, nil); err != nil {
+		return res, fmt.Errorf("record refusal of %s: %w", cam.Serial, err)
+	}
+	in.log.Warn("camera refused: too many files", "camera", cam.Serial, "files", files, "other_entries", others, "max", capped)
+	return res, fmt.Errorf("dock %s: %w (%w): %s", cam.Serial, ErrTooManyFiles, ErrIncomplete, reason)
+}
+
 // Dock ingests every regular file under req.Root for camera req.Serial.
 //
 // It returns ErrUnknownDevice for a serial not in the inventory (recorded as
 // UNKNOWN_DEVICE), ErrIncomplete (wrapped) when anything was refused or not
-// copied, and other errors when the ledger or the vault itself fails. The
+// copied, ErrTooManyFiles (wrapped, with ErrIncomplete) when the camera
+// presents more entries than sources.max_files_per_dock (one REFUSED record
+// with the counts; nothing ingested), and other errors when the ledger or the vault itself fails. The
 // Result is meaningful whenever DockSeq != 0.
 func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, error) {
 	res := Result{Camera: req.Serial}
@@ -228,18 +258,33 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 	var entries []camfs.Entry
 	var total int64
 	unexamined := 0
-	walkErr := camfs.Walk(ctx, req.Root, func(e camfs.Entry) error {
-		entries = append(entries, e)
-		total += e.Size
+	// Past the cap nothing more is kept, only counted: the camera is
+	// refused whole, and a hostile one cannot make the walk hold millions
+	// of entries.
+	capped := in.cfg.Sources.MaxFilesPerDock
+	if capped <= 0 {
+		capped = config.DefaultMaxFilesPerDock
+	}
+	seen, refusedN := 0, 0
+	walkErr := camfs.WalkDepth(ctx, req.Root, in.cfg.Sources.MaxDepth, func(e camfs.Entry) error {
+		if seen++; seen+refusedN <= capped {
+			entries = append(entries, e)
+			total += e.Size
+		}
 		return nil
 	}, func(r camfs.Refusal) {
-		res.Refused = append(res.Refused, FileError{Rel: camfs.DisplayPath(r.Rel), Reason: r.Reason})
+		if refusedN++; seen+refusedN <= capped {
+			res.Refused = append(res.Refused, FileError{Rel: camfs.DisplayPath(r.Rel), Reason: r.Reason})
+		}
 		if r.Err != nil {
 			// Not a link or a device refused for what it is: something could
 			// not be examined, and recordings may be hiding behind it.
 			unexamined++
 		}
 	})
+	if n := seen + refusedN; n > capped {
+		return in.refuseWhole(ctx, req, cam, res, seen, refusedN, capped, walkErr)
+	}
 	for _, r := range res.Refused {
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.Refused, Actor: req.Actor, Camera: cam.Serial,

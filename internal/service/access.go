@@ -13,12 +13,25 @@ import (
 	"github.com/evidenced/evidenced/internal/signing"
 )
 
-// Caller is who asks for an operation: the actor they claim to be and, when
-// the request came over the control socket, what the kernel says about the
-// connecting process. Both go into the custody records the operation writes.
+// Caller is who asks for an operation: the actor, the OS identity the
+// kernel reports (the control socket peer's user, or the local process's),
+// whom they say they act for, and, when the request came over the control
+// socket, the connecting process. All go into the custody records the
+// operation writes; a claimed name is recorded as on_behalf_of, never as
+// the actor.
 type Caller struct {
-	Actor string
-	Peer  string // "uid=…,pid=…" when run inside the daemon for a client
+	Actor      string
+	OnBehalfOf string // what --actor claimed; "" when nobody was named
+	Peer       string // "uid=…,pid=…" when run inside the daemon for a client
+}
+
+// details adds on_behalf_of to a record's details when the caller named
+// someone: beside the actor, never instead.
+func (c Caller) details(d map[string]string) map[string]string {
+	if c.OnBehalfOf != "" {
+		d["on_behalf_of"] = c.OnBehalfOf
+	}
+	return d
 }
 
 // Config is the configuration the service was opened with.
@@ -26,6 +39,10 @@ func (s *Service) Config() *config.Config { return s.config }
 
 // HostKey is the key that signs this host's custody records.
 func (s *Service) HostKey() *signing.Key { return s.key }
+
+// HostKeyFingerprint is the host key's fingerprint (SHA256:…), as
+// verify-export --key-fingerprint takes it.
+func (s *Service) HostKeyFingerprint() string { return signing.Fingerprint(s.key.Public()) }
 
 // Bays is the docked cameras' status (the daemon's; empty in a CLI process).
 func (s *Service) Bays() *Bays { return s.bays }
@@ -47,7 +64,7 @@ func (s *Service) RecordAccess(ctx context.Context, c Caller, action, reason str
 	if c.Peer != "" {
 		d["peer"] = c.Peer
 	}
-	ev := custody.Event{Type: custody.Accessed, Actor: c.Actor, Details: d}
+	ev := custody.Event{Type: custody.Accessed, Actor: c.Actor, Details: c.details(d)}
 	if it != nil {
 		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
 	}
@@ -152,7 +169,9 @@ func custodyText(flag, v string) error {
 
 // AccessFilter selects access events.
 type AccessFilter struct {
-	Actor        string    // "" any
+	// Actor selects the accesses of one person: the OS user who acted, or
+	// the name they acted on behalf of (on_behalf_of). "" any.
+	Actor        string
 	Since, Until time.Time // zero: unbounded; Until is exclusive
 	Reason       string
 }
@@ -166,7 +185,7 @@ func (s *Service) Accesses(ctx context.Context, c Caller, f AccessFilter) ([]cus
 	if err := s.ledger.Events(ctx, 1, func(ev custody.Event) error {
 		switch {
 		case ev.Type != custody.Accessed,
-			f.Actor != "" && ev.Actor != f.Actor,
+			f.Actor != "" && ev.Actor != f.Actor && ev.Details["on_behalf_of"] != f.Actor,
 			!f.Since.IsZero() && ev.At.Before(f.Since),
 			!f.Until.IsZero() && !ev.At.Before(f.Until):
 			return nil

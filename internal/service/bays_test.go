@@ -56,3 +56,27 @@ func TestBaysArrivedIsNotSafe(t *testing.T) {
 		t.Errorf("a camera removed before its copy began was %q", last.State)
 	}
 }
+
+// Finding 10: a second device presenting a docked camera's serial is shown
+// as a problem on both bays, and the conflict outlives the genuine
+// camera's own copy finishing cleanly.
+func TestBaysConflictOnBothBays(t *testing.T) {
+	b := NewBays()
+	b.Arrived("BWC-0008", "1-1")
+	b.Start("BWC-0008", 1, 10)
+	b.Conflict("BWC-0008", "1-2", "REFUSED: serial already docked in another bay")
+	b.Done("BWC-0008", ingest.Result{SafeToUndock: true})
+	l := b.List()
+	if len(l) != 2 || l[0].Bay != "1-1" || l[1].Bay != "1-2" {
+		t.Fatalf("bays %+v, want both bays listed", l)
+	}
+	for _, x := range l {
+		if x.State != BayProblem || x.Camera != "BWC-0008" || x.Problem == "" {
+			t.Errorf("bay %s: %+v, want a problem", x.Bay, x)
+		}
+	}
+	b.Cleared("BWC-0008", "1-2")
+	if l := b.List(); len(l) != 1 || l[0].Bay != "1-1" || l[0].State != BayProblem {
+		t.Errorf("after the refused device left: %+v", l)
+	}
+}

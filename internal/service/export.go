@@ -14,6 +14,7 @@ import (
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/export"
+	"github.com/evidenced/evidenced/internal/signing"
 )
 
 // ExportOptions describe one court export package.
@@ -22,6 +23,8 @@ type ExportOptions struct {
 	Reason  string
 	Out     string // where the caller places the package (recorded)
 	Footage bool   // include the recordings
+	// InDaemon: the accesses are anchored through the daemon's anchor loop.
+	InDaemon bool
 }
 
 // ExportSummary counts what went into a package.
@@ -30,9 +33,9 @@ type ExportSummary = export.Summary
 // ExportCheck is what the standalone verifier found in a package.
 type ExportCheck = export.Result
 
-// Export records one ACCESSED event per item, then streams the package as a
-// tar archive to w, which the caller extracts (ExtractExport) where it wants
-// the package. The daemon so never writes outside its state directory, and
+// Export records one ACCESSED event per item, anchors them off the host,
+// then streams the package as a tar archive to w, which the caller extracts
+// (ExtractExport) where it wants the package. The daemon so never writes outside its state directory, and
 // the package's files belong to whoever asked for it.
 func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Writer) (ExportSummary, error) {
 	if err := needReason(o.Reason); err != nil {
@@ -60,7 +63,15 @@ func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Wr
 			return ExportSummary{}, err
 		}
 	}
-	sum, err := s.buildExport(ctx, c, o, ids, w)
+	// The records of the export are off the host before anything leaves;
+	// if they cannot be, nothing is released.
+	var sum ExportSummary
+	err := s.anchorBeforeRelease(ctx, o.InDaemon)
+	if err != nil {
+		err = fmt.Errorf("the export is recorded but could not be anchored off the host, so nothing is released: %w", s.storeErr(err))
+	} else {
+		sum, err = s.buildExport(ctx, c, o, ids, w)
+	}
 	if err != nil {
 		// The package did not leave: each item's record says so.
 		for i := range items {
@@ -104,11 +115,70 @@ func (s *Service) buildExport(ctx context.Context, c Caller, o ExportOptions, id
 // ExtractExport unpacks the tar stream Export writes into dir.
 func ExtractExport(r io.Reader, dir string) error { return export.Extract(r, dir) }
 
-// VerifyExport checks a package using only its own content (no config,
-// ledger or network), as anyone who receives it can.
-// A directory without MANIFEST.sha256 is not a package at all: that is an
-// ErrInvalid (the wrong directory was named), not a package that fails.
-func VerifyExport(ctx context.Context, dir string) (*ExportCheck, error) {
+// ExportTrust is what a package is checked against, all of it from outside
+// the package: a package carries its own keys, so checking it against them
+// proves nothing about who made it.
+type ExportTrust struct {
+	// KeyFile is a PEM file of host public keys obtained out of band
+	// (`evidenced key --public`; several hosts' keys may be in one file).
+	KeyFile string
+	// Fingerprints are "SHA256:…" fingerprints of trusted host keys (the
+	// custodian's signed certificate, `evidenced key --fingerprint`).
+	Fingerprints []string
+	// KeyIDs are trusted key ids as the ledger holds them: what export
+	// checks the package it just built against (the daemon's ledger's
+	// keys, whose identity the control socket checked).
+	KeyIDs []string
+	// PackageKey trusts the package's own first key, and the result says
+	// so: it shows the package is consistent, not who made it.
+	PackageKey bool
+	// TSACAFile is the PEM of the time-stamping authority's CA, obtained
+	// from the TSA (the package's own copy is informational).
+	TSACAFile string
+	// AllowUnsigned accepts an unsigned checkpoint and records no trusted
+	// signature covers.
+	AllowUnsigned bool
+}
+
+// exportTrust reads t's files and fingerprints; a file that cannot be read
+// or a malformed fingerprint is an ErrInvalid.
+func (t ExportTrust) exportTrust() (export.Trust, error) {
+	trust := export.Trust{KeyIDs: slices.Clone(t.KeyIDs), PackageKey: t.PackageKey, AllowUnsigned: t.AllowUnsigned}
+	for _, f := range t.Fingerprints {
+		id, err := signing.ParseFingerprint(f)
+		if err != nil {
+			return trust, invalidf("--key-fingerprint: %v", err)
+		}
+		trust.KeyIDs = append(trust.KeyIDs, id)
+	}
+	if t.KeyFile != "" {
+		b, err := os.ReadFile(t.KeyFile)
+		if err != nil {
+			return trust, invalidf("--key: %v", err)
+		}
+		if trust.Keys, err = signing.ParsePublicPEMs(b); err != nil {
+			return trust, invalidf("--key %s: %v", t.KeyFile, err)
+		}
+	}
+	if t.TSACAFile != "" {
+		b, err := os.ReadFile(t.TSACAFile)
+		if err != nil {
+			return trust, invalidf("--tsa-ca: %v", err)
+		}
+		trust.TSACA = b
+	}
+	return trust, nil
+}
+
+// ErrNoTrust: VerifyExport was given no key to trust (an ErrInvalid too).
+var ErrNoTrust = export.ErrNoTrust
+
+// VerifyExport checks a package using only its own content and the trust
+// given from outside it (no config, ledger or network), as anyone who
+// receives it can. A directory without MANIFEST.sha256 is not a package at
+// all: that is an ErrInvalid (the wrong directory was named), not a
+// package that fails; so is a check with nothing to trust (ErrNoTrust).
+func VerifyExport(ctx context.Context, dir string, t ExportTrust) (*ExportCheck, error) {
 	st, err := os.Stat(dir)
 	if err != nil || !st.IsDir() {
 		return nil, invalidf("%s is not a directory", dir)
@@ -116,7 +186,55 @@ func VerifyExport(ctx context.Context, dir string) (*ExportCheck, error) {
 	if _, err := os.Lstat(filepath.Join(dir, "MANIFEST.sha256")); err != nil {
 		return nil, invalidf("%s is not an export package (no MANIFEST.sha256)", dir)
 	}
-	return export.Verify(ctx, dir)
+	trust, err := t.exportTrust()
+	if err != nil {
+		return nil, err
+	}
+	res, err := export.Verify(ctx, dir, trust)
+	if errors.Is(err, export.ErrNoTrust) {
+		return nil, &kindError{kind: ErrInvalid, err: err}
+	}
+	return res, err
+}
+
+// KeyFingerprint is one host key of the ledger and the record it signs
+// from (0: the host key of a ledger that has recorded none yet).
+type KeyFingerprint struct {
+	Fingerprint string `json:"fingerprint"`
+	FromSeq     uint64 `json:"from_seq"`
+}
+
+// KeyFingerprints lists the fingerprint of every host key of the ledger,
+// oldest first: what the custodian writes on a certificate and
+// verify-export --key-fingerprint takes.
+func (s *Service) KeyFingerprints(ctx context.Context) ([]KeyFingerprint, error) {
+	periods, err := s.ledger.Keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list host keys: %w", err)
+	}
+	if len(periods) == 0 {
+		return []KeyFingerprint{{Fingerprint: signing.Fingerprint(s.key.Public())}}, nil
+	}
+	out := make([]KeyFingerprint, len(periods))
+	for i, p := range periods {
+		out[i] = KeyFingerprint{Fingerprint: signing.FingerprintPrefix + p.KeyID, FromSeq: p.FromSeq}
+	}
+	return out, nil
+}
+
+// HostKeyIDs are the key ids of every host key of the ledger: export sends
+// them to the client, which checks the package it receives against them,
+// never against the keys the package carries.
+func (s *Service) HostKeyIDs(ctx context.Context) ([]string, error) {
+	periods, err := s.ledger.Keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list host keys: %w", err)
+	}
+	ids := make([]string, len(periods))
+	for i, p := range periods {
+		ids[i] = p.KeyID
+	}
+	return ids, nil
 }
 
 // anchoredFrom reads the checkpoints anchored in the object store.

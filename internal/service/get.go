@@ -14,9 +14,11 @@ type GetOptions struct {
 	ID     string
 	Reason string
 	Out    string // where the caller writes it (recorded)
+	// InDaemon: the access is anchored through the daemon's anchor loop.
+	InDaemon bool
 }
 
-// Get records the access, then streams the item to w from the vault (or the
+// Get records the access, anchors it off the host, then streams the item to w from the vault (or the
 // object store when the vault no longer holds it), hashing as it goes.
 // started is called with the item once the access is on record, before the
 // first byte is written. A mismatch at the end is an ErrIntegrity: a caller
@@ -38,6 +40,13 @@ func (s *Service) Get(ctx context.Context, c Caller, o GetOptions, w io.Writer, 
 	details["from"] = from
 	if err := s.RecordAccess(ctx, c, "retrieve", o.Reason, &it, details); err != nil {
 		return err
+	}
+	// The record of the retrieval is off the host before the first byte
+	// leaves; if it cannot be, nothing is released (and the record after
+	// it says the access failed).
+	if err := s.anchorBeforeRelease(ctx, o.InDaemon); err != nil {
+		return s.RecordFailedAccess(ctx, c, "retrieve", o.Reason, &it, details,
+			fmt.Errorf("the retrieval of %s is recorded but could not be anchored off the host, so nothing is released: %w", it.ID, s.storeErr(err)))
 	}
 	if started != nil {
 		started(it)

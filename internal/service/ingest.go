@@ -53,6 +53,17 @@ func (s *Service) Ingest(ctx context.Context, c Caller, o IngestOptions) (Ingest
 	case !st.IsDir():
 		return IngestReport{}, invalidf("--from %s: not a directory", o.From)
 	}
+	if o.InDaemon {
+		// The daemon reads with its own rights (the host key, the vault):
+		// a client may point it only at configured sources, resolved to
+		// the real path that is then read.
+		real, err := s.config.ResolveIngestSource(o.From)
+		if err != nil {
+			s.bays.Problem(o.Camera, "REFUSED: "+err.Error())
+			return IngestReport{}, invalidf("ingest --from: %v", err)
+		}
+		o.From = real
+	}
 	p := o.Progress
 	if p == nil && o.InDaemon {
 		p = s.bays
@@ -63,7 +74,7 @@ func (s *Service) Ingest(ctx context.Context, c Caller, o IngestOptions) (Ingest
 		}
 		return IngestReport{}, err
 	}
-	res, err := s.ingester.Dock(ctx, ingest.Request{Serial: o.Camera, Root: o.From, Actor: c.Actor, Via: "cli"}, p)
+	res, err := s.ingester.Dock(ctx, ingest.Request{Serial: o.Camera, Root: o.From, Actor: c.Actor, Via: "cli", Identity: c.details(map[string]string{})}, p)
 	out := IngestReport{IngestResult: res, Ran: true}
 	var upErr error
 	if s.uploader != nil && len(res.Items) > 0 {

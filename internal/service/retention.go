@@ -86,7 +86,7 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 			id, to.Name, to.Mode, until.Format(time.RFC3339), err, id, it.RetentionClass, from.Mode, it.RetainUntil.UTC().Format(time.RFC3339))
 		if _, aerr := s.ledger.Append(ctx, custody.Event{
 			Type: custody.Refused, Actor: c.Actor, Camera: it.Camera, Item: id,
-			Details: map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer},
+			Details: c.details(map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer}),
 		}, nil); aerr != nil {
 			return ClassifyResult{}, fmt.Errorf("%s (and recording the refusal failed: %v)", refusal, aerr)
 		}
@@ -124,12 +124,12 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	it.RetentionClass, it.RetainUntil = to.Name, until
 	if _, err := s.ledger.Append(ctx, custody.Event{
 		Type: custody.RetentionChanged, Actor: c.Actor, Camera: it.Camera, Item: id,
-		Details: map[string]string{
+		Details: c.details(map[string]string{
 			"reason": o.Reason, "old_class": old.RetentionClass, "new_class": to.Name,
 			"old_mode": from.Mode, "new_mode": to.Mode,
 			"old_retain_until": old.RetainUntil.UTC().Format(time.RFC3339), "new_retain_until": until.Format(time.RFC3339),
 			"key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer, "retention_class_tag": tagState,
-		},
+		}),
 	}, &it); err != nil {
 		return ClassifyResult{}, fmt.Errorf("record retention change of %s: %w", id, err)
 	}
@@ -237,7 +237,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	}
 	cases := holdingCases(evs)
 	res := HoldResult{ID: id, Case: kase}
-	details := map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer}
+	details := c.details(map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer})
 	if on {
 		if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, true); err != nil {
 			return HoldResult{}, fmt.Errorf("legal hold on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))

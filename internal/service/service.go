@@ -65,6 +65,12 @@ type Options struct {
 	LockTimeout time.Duration
 	// Actor names who drives automatic steps (uploads) in this process.
 	Actor string
+	// MustExist opens only what is there: no state dir, host key or ledger
+	// is created, and a missing ledger is custody.ErrNoLedger ("no ledger
+	// at PATH"). Every command but run and ingest sets it: reading a
+	// deleted ledger must not mint a new host identity and report it
+	// intact.
+	MustExist bool
 }
 
 // Open opens everything cfg describes. The caller must Close it.
@@ -75,19 +81,31 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	if o.LockTimeout == 0 {
 		o.LockTimeout = 5 * time.Second
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create state dir %s: %w", cfg.StateDir, err)
+	var key *signing.Key
+	var created bool
+	var err error
+	if o.MustExist {
+		// The ledger first: "no ledger" is the finding, a missing key
+		// beside it only its consequence.
+		if _, err := os.Lstat(cfg.LedgerPath()); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger at %s: %w", cfg.LedgerPath(), custody.ErrNoLedger)
+		}
+		key, err = signing.Load(cfg.KeyPath(), cfg.HostID)
+	} else {
+		if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+			return nil, fmt.Errorf("create state dir %s: %w", cfg.StateDir, err)
+		}
+		// Every record is signed with the host key; the first start creates
+		// it (0600) and the ledger records it in a signed HOST_KEY event.
+		key, created, err = signing.LoadOrCreate(cfg.KeyPath(), cfg.HostID)
 	}
-	// Every record is signed with the host key; the first start creates it
-	// (0600) and the ledger records it in a signed HOST_KEY event.
-	key, created, err := signing.LoadOrCreate(cfg.KeyPath(), cfg.HostID)
 	if err != nil {
 		return nil, fmt.Errorf("host signing key: %w", err)
 	}
 	if created {
 		log.Info("created host signing key", "path", cfg.KeyPath(), "key_id", key.KeyID())
 	}
-	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key})
+	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key, MustExist: o.MustExist})
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -187,6 +205,9 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		}
 	}()
 
+	if err := s.checkNotBehind(work); err != nil {
+		return err
+	}
 	if _, err := s.ledger.Append(work, custody.Event{
 		Type: custody.HostStarted, Actor: s.DaemonActor(),
 		Details: map[string]string{"version": Version, "pid": strconv.Itoa(os.Getpid())},
@@ -250,6 +271,51 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		all = append(all, err)
 	}
 	return errors.Join(all...)
+}
+
+// ErrBehindAnchor: at start, the ledger is not an extension of the newest
+// checkpoint anchored off the host: records were trimmed from its tail, or
+// an older copy was put back. The daemon signs nothing on top of it.
+var ErrBehindAnchor = errors.New("the custody ledger does not extend the checkpoint anchored off the host (trimmed or restored?); refusing to write")
+
+// checkNotBehind anchors once before the daemon writes anything: an anchor
+// that finds the ledger diverged from (behind, or forked off) the newest
+// anchored checkpoint stops the start, so a trimmed tail is not papered
+// over with a new, signed history. A store that cannot be reached does not
+// stop it: the runner retries, and verify --remote checks later.
+func (s *Service) checkNotBehind(ctx context.Context) error {
+	if s.anchors == nil {
+		return nil
+	}
+	r := s.anchors
+	_, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
+	switch {
+	case errors.Is(err, anchor.ErrDiverged):
+		s.log.Error("custody ledger behind or off the anchored checkpoint; not starting", "err", err)
+		return fmt.Errorf("%w: %w", ErrBehindAnchor, err)
+	case err != nil:
+		s.log.Warn("custody anchor at start failed; the ledger is checked against the anchors at the next one", "err", err)
+	}
+	return nil
+}
+
+// anchorBeforeRelease anchors, and waits for, everything the ledger holds
+// now, before an access releases data (get, export): the access's own
+// record is then off the host, and trimming it from the ledger shows
+// (the daemon refuses to start on a ledger behind its anchors, verify
+// --remote names the checkpoint). Inside the daemon it goes through the
+// anchor loop (one writer of checkpoints). Without an object store there
+// is nothing to anchor to and it returns nil.
+func (s *Service) anchorBeforeRelease(ctx context.Context, inDaemon bool) error {
+	if s.anchors == nil {
+		return nil
+	}
+	if inDaemon {
+		return s.anchors.Sync(ctx)
+	}
+	r := s.anchors
+	_, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
+	return err
 }
 
 // AnchorNow anchors the ledger's records in the object store: inside the
@@ -379,6 +445,10 @@ type Bay struct {
 	Problem   string    `json:"problem,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
 	doneFiles int64
+	// conflict is a refusal that concerns this serial (another device
+	// presenting it): it stays the bay's problem until the camera leaves,
+	// whatever its own copy does.
+	conflict string
 }
 
 // HasProgress reports whether the bay's copy has a size to measure against:
@@ -433,6 +503,41 @@ func (b *Bays) Arrived(serial, bay string) {
 	defer b.mu.Unlock()
 	x := b.get(serial)
 	x.State, x.Problem, x.Bay = BayDocked, "", bay
+	x.keepConflict()
+}
+
+// keepConflict puts a standing conflict back over whatever state a step set.
+func (x *Bay) keepConflict() {
+	if x.conflict != "" {
+		x.State, x.Problem = BayProblem, x.conflict
+	}
+}
+
+// conflictKey is the entry of a device refused on bay for presenting
+// serial: its own line, so both bays show.
+func conflictKey(serial, bay string) string { return serial + "\x00" + bay }
+
+// Conflict shows a device refused on bay for presenting serial
+// (usbdock.ErrDuplicateSerial, ErrWrongModel) as a problem on its own
+// line, and on the line of the camera already docked with that serial, if
+// any, until each leaves.
+func (b *Bays) Conflict(serial, bay, why string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if x, ok := b.bays[serial]; ok {
+		x.conflict = why
+		x.keepConflict()
+	}
+	y := b.get(conflictKey(serial, bay))
+	y.Camera, y.Bay, y.conflict = serial, bay, why
+	y.keepConflict()
+}
+
+// Cleared forgets the refused device's line once it left bay.
+func (b *Bays) Cleared(serial, bay string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.bays, conflictKey(serial, bay))
 }
 
 // Start implements ingest.Progress.
@@ -441,6 +546,7 @@ func (b *Bays) Start(serial string, files int, bytes int64) {
 	defer b.mu.Unlock()
 	x := b.get(serial)
 	x.State, x.Files, x.Bytes, x.Done, x.doneFiles, x.Problem = BayCopying, files, bytes, 0, 0, ""
+	x.keepConflict()
 }
 
 // File implements ingest.Progress.
@@ -466,6 +572,7 @@ func (b *Bays) Done(serial string, r ingest.Result) {
 		x.State = BayProblem
 		x.Problem = fmt.Sprintf("%d file(s) not vaulted; leave the camera docked or re-dock it", len(r.Failed))
 	}
+	x.keepConflict()
 }
 
 // Unknown shows a camera that is not in the inventory and is not read.
@@ -501,7 +608,12 @@ func (b *Bays) List() []Bay {
 	for _, x := range b.bays {
 		out = append(out, *x)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Camera < out[j].Camera })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Camera != out[j].Camera {
+			return out[i].Camera < out[j].Camera
+		}
+		return out[i].Bay < out[j].Bay
+	})
 	return out
 }
 

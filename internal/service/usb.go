@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/evidenced/evidenced/internal/custody"
@@ -25,7 +26,10 @@ type usbHandler struct {
 	sessions map[string]uint64 // attachment → DOCKED seq, from Arrived to Settled
 }
 
-var _ usbdock.Handler = (*usbHandler)(nil)
+var (
+	_ usbdock.Handler = (*usbHandler)(nil)
+	_ usbdock.Refuser = (*usbHandler)(nil)
+)
 
 func attachment(d usbdock.Dock) string { return d.Bay() + "@" + strconv.Itoa(d.Device.Address) }
 
@@ -99,6 +103,32 @@ func (h *usbHandler) Failed(d usbdock.Dock, err error) {
 		s.log.Error("record unreadable camera", "camera", d.Serial, "err", aerr)
 	}
 }
+
+// Refused: usbdock refused a device presenting a serial already docked in
+// another bay, or the inventory pins to another model. It is never mounted;
+// the bays show the problem (the refused one on its own line, the one
+// already docked with the serial too), and the ledger records it.
+func (h *usbHandler) Refused(d usbdock.Dock, others []usbdock.Dock, err error) {
+	s := h.s
+	s.bays.Conflict(d.Serial, d.Bay(), "REFUSED: "+err.Error())
+	details := identity(d)
+	details["reason"], details["via"] = err.Error(), "usb"
+	var bays []string
+	for _, o := range others {
+		bays = append(bays, o.Bay())
+	}
+	if len(bays) > 0 {
+		details["docked_on"] = strings.Join(bays, ",")
+	}
+	if _, aerr := s.ledger.Append(h.work, custody.Event{
+		Type: custody.Refused, Actor: s.DaemonActor(), Camera: d.Serial, Details: details,
+	}, nil); aerr != nil {
+		s.log.Error("record refused device", "camera", d.Serial, "bay", d.Bay(), "err", aerr)
+	}
+}
+
+// RefusedGone clears the refused device's line once it left its bay.
+func (h *usbHandler) RefusedGone(d usbdock.Dock) { h.s.bays.Cleared(d.Serial, d.Bay()) }
 
 // Removed records UNDOCKED, clean or not, for cameras in the inventory.
 func (h *usbHandler) Removed(d usbdock.Dock) {

@@ -18,7 +18,7 @@ import (
 
 // VerifyProblem is one thing that does not check out.
 type VerifyProblem struct {
-	Kind   string `json:"kind"` // "record", "item", "object", "checkpoint", "ledger"
+	Kind   string `json:"kind"` // "record", "item", "object", "checkpoint", "ledger", "vault"
 	Seq    uint64 `json:"seq,omitempty"`
 	Item   string `json:"item,omitempty"`
 	Object string `json:"object,omitempty"`
@@ -198,6 +198,19 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 			continue
 		}
 		rep.Objects++
+	}
+	// Footage the ledger does not account for is a finding too (a ledger
+	// replaced or lost beside a full vault).
+	known := make(map[string]bool, len(items))
+	for _, it := range items {
+		known[it.ID] = true
+	}
+	stray, err := s.vault.Unclaimed(ctx, func(id string) bool { return known[id] })
+	if err != nil {
+		add(VerifyProblem{Kind: "vault", What: err.Error()})
+	}
+	for _, p := range stray {
+		add(VerifyProblem{Kind: "vault", What: "file no item in the ledger claims: " + p})
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep

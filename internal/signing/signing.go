@@ -165,6 +165,15 @@ func LoadOrCreate(path, hostID string) (k *Key, created bool, err error) {
 	return k, true, nil
 }
 
+// Load loads the host key at path and never creates one: a read-only
+// command must not mint a new host identity for a host whose key is gone.
+func Load(path, hostID string) (*Key, error) {
+	if err := checkHostID(hostID); err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	return load(path, hostID)
+}
+
 func load(path, hostID string) (*Key, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -412,4 +421,57 @@ func ParsePublicBase64(s string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("%w: public key base64 not canonical", ErrFormat)
 	}
 	return ParsePublicDER(der)
+}
+
+// FingerprintPrefix starts every key fingerprint.
+const FingerprintPrefix = "SHA256:"
+
+// Fingerprint is the form in which a host key is passed out of band (on the
+// custodian's certificate, over the phone, to `verify-export
+// --key-fingerprint`): "SHA256:" and the key id, so anyone can recompute it
+// from the public key with `openssl pkey -pubin -in pub.pem -outform DER |
+// sha256sum`.
+func Fingerprint(pub ed25519.PublicKey) string { return FingerprintPrefix + KeyID(pub) }
+
+// ParseFingerprint returns the key id a fingerprint names. It accepts
+// "SHA256:<64 hex digits>" (either case) and refuses anything else, so a
+// truncated or mistyped fingerprint is never matched by a prefix.
+func ParseFingerprint(s string) (string, error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(s), FingerprintPrefix)
+	if !ok {
+		return "", fmt.Errorf("%w: fingerprint %q does not start with %q", ErrFormat, s, FingerprintPrefix)
+	}
+	rest = strings.ToLower(rest)
+	if len(rest) != 64 || strings.Trim(rest, "0123456789abcdef") != "" {
+		return "", fmt.Errorf("%w: fingerprint %q is not %s and 64 hex digits", ErrFormat, s, FingerprintPrefix)
+	}
+	return rest, nil
+}
+
+// ParsePublicPEMs reads one or more PKIX "PUBLIC KEY" PEM blocks holding
+// Ed25519 keys (several hosts' keys in one trust file); anything between
+// or around the blocks but whitespace is refused, so a file that is not a
+// key file is not half-read.
+func ParsePublicPEMs(b []byte) ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	rest := b
+	for n := 1; strings.TrimSpace(string(rest)) != ""; n++ {
+		blk, r := pem.Decode(rest)
+		if blk == nil || blk.Type != pemPublic || len(blk.Headers) != 0 {
+			return nil, fmt.Errorf("%w: block %d: want a PEM %q block", ErrFormat, n, pemPublic)
+		}
+		if pre, _, ok := strings.Cut(string(rest), "-----BEGIN"); !ok || strings.TrimSpace(pre) != "" {
+			return nil, fmt.Errorf("%w: block %d: text before the PEM block", ErrFormat, n)
+		}
+		pub, err := ParsePublicDER(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", n, err)
+		}
+		out = append(out, pub)
+		rest = r
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no PEM %q block", ErrFormat, pemPublic)
+	}
+	return out, nil
 }

@@ -219,3 +219,44 @@ func TestOpenSSLVerifies(t *testing.T) {
 		t.Errorf("openssl derives public key\n%s\nwant\n%s", out, k.PublicPEM())
 	}
 }
+
+// A trust file holds one or more public keys and nothing else; a
+// fingerprint is the key id behind "SHA256:".
+func TestTrustFileAndFingerprint(t *testing.T) {
+	a, _ := Generate("h1")
+	b, _ := Generate("h2")
+	two := append(append([]byte{}, a.PublicPEM()...), b.PublicPEM()...)
+	pubs, err := ParsePublicPEMs(append([]byte("\n"), two...))
+	if err != nil || len(pubs) != 2 || !pubs[0].Equal(a.Public()) || !pubs[1].Equal(b.Public()) {
+		t.Fatalf("two keys: %v %v", pubs, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("x\n"), append([]byte("comment\n"), two...), append(two, "trailing"...)} {
+		if _, err := ParsePublicPEMs(bad); !errors.Is(err, ErrFormat) {
+			t.Errorf("ParsePublicPEMs(%q): %v, want ErrFormat", bad, err)
+		}
+	}
+	if fp := Fingerprint(a.Public()); fp != "SHA256:"+a.KeyID() {
+		t.Errorf("fingerprint %s, key id %s", fp, a.KeyID())
+	}
+	if id, err := ParseFingerprint(Fingerprint(a.Public())); err != nil || id != a.KeyID() {
+		t.Errorf("ParseFingerprint: %s %v", id, err)
+	}
+}
+
+// Load never creates a key (a read-only command on a host whose key is gone).
+func TestLoadCreatesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "host.key")
+	if _, err := Load(path, "h1"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load of a missing key: %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load created %s: %v", path, err)
+	}
+	k, _, err := LoadOrCreate(path, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Load(path, "h1"); err != nil || got.KeyID() != k.KeyID() {
+		t.Fatalf("Load of the key: %v %v", got, err)
+	}
+}

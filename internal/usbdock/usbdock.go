@@ -20,6 +20,12 @@
 //     names for vfat and exfat), or an existing mount (udisks, systemd) is
 //     used as it is. Every mount this package made is undone, lazily when
 //     busy, when the camera's Settled call returns or the camera goes.
+//   - A device is believed about its serial only so far: a serial already
+//     docked in one bay arriving in another (ErrDuplicateSerial, naming both
+//     bays), or a serial the inventory pins to another vendor:product
+//     (ErrWrongModel), is refused: never reported to Arrived, never mounted,
+//     and reported to a Handler that implements Refuser, with the bays
+//     already holding that serial so they can be flagged too.
 //   - For one device, Arrived, Settled (or Failed), then Removed, run one
 //     after another and never overlap; Removed is called once per
 //     disappearance of a device that was reported to Arrived. Calls for different devices run concurrently, but
@@ -52,6 +58,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,7 +75,25 @@ var (
 	// ErrMount: the volume was found but the kernel refused to mount it
 	// (a corrupt file system, a missing driver, no privilege).
 	ErrMount = errors.New("cannot mount camera volume")
+	// ErrDuplicateSerial: a device presents a serial that a device in
+	// another bay presents too. One of them lies; neither new one is read.
+	ErrDuplicateSerial = errors.New("serial already docked in another bay")
+	// ErrWrongModel: a device presents a serial the inventory pins to
+	// another vendor:product.
+	ErrWrongModel = errors.New("serial arrived as another camera model than the inventory says")
 )
+
+// Refuser is implemented by a Handler that is told of refused devices
+// (ErrDuplicateSerial, ErrWrongModel). Refused is called instead of
+// Arrived, once per attachment; the device is never mounted and no other
+// call follows for it. others are the devices already docked with the same
+// serial (their sessions go on: they were admitted first), so the handler
+// can show the problem on every bay concerned. RefusedGone follows, after
+// Refused returned, when that device leaves its bay.
+type Refuser interface {
+	Refused(d Dock, others []Dock, err error)
+	RefusedGone(d Dock)
+}
 
 // Device is one USB device as the enumerator sees it.
 type Device struct {
@@ -186,7 +211,11 @@ type Options struct {
 	// ctx). A daemon passes its drain context here: when Run's ctx ends,
 	// polling stops and no new copy starts, but copies in progress run on
 	// until their camera is yanked or Work ends.
-	Work       context.Context
+	Work context.Context
+	// Pinned returns the vendor:product the inventory pins serial to, if
+	// any (cameras[].usb_id): a device presenting that serial as another
+	// model is refused (ErrWrongModel).
+	Pinned     func(serial string) (vendor, product uint16, ok bool)
 	Enumerator Enumerator
 	Storage    Storage
 	Log        *slog.Logger
@@ -227,6 +256,7 @@ func FromConfig(work context.Context, cfg *config.Config, log *slog.Logger) (*So
 		return nil, err
 	}
 	return New(Options{
+		Pinned:     PinnedFromConfig(cfg),
 		Profiles:   u.Profiles,
 		Poll:       u.Poll.Duration,
 		Topology:   SysfsTopology("/sys/bus/usb/devices"),
@@ -238,6 +268,55 @@ func FromConfig(work context.Context, cfg *config.Config, log *slog.Logger) (*So
 	})
 }
 
+// PinnedFromConfig is Options.Pinned for the inventory's usb_id pins.
+func PinnedFromConfig(cfg *config.Config) func(string) (uint16, uint16, bool) {
+	return func(serial string) (uint16, uint16, bool) {
+		cam, ok := cfg.Camera(serial)
+		if !ok || cam.USBID == nil {
+			return 0, 0, false
+		}
+		return uint16(cam.USBID.Vendor), uint16(cam.USBID.Product), true
+	}
+}
+
+// refusal says why a new device d must not be read, or nil. present are
+// the devices being served; listed counts each serial's devices in this
+// listing (a serial on two bays at once).
+func (s *Source) refusal(d Device, present map[string]*attached, listed map[string][]Device) ([]Dock, error) {
+	if s.o.Pinned != nil {
+		if v, p, ok := s.o.Pinned(d.Serial); ok && (v != d.VendorID || p != d.ProductID) {
+			return nil, fmt.Errorf("%w: %s is %04x:%04x in the inventory, but the device on bay %s presents itself as %04x:%04x; not mounted",
+				ErrWrongModel, d.Serial, v, p, d.Name(), d.VendorID, d.ProductID)
+		}
+	}
+	if d.Serial == "" {
+		return nil, nil // no identity to duplicate; the inventory check refuses it
+	}
+	var others []Dock
+	var bays []string
+	for _, a := range present {
+		if sameSerial(a.dev.Serial, d.Serial) {
+			others = append(others, Dock{Serial: a.dev.Serial, Device: a.dev})
+			bays = append(bays, a.dev.Name())
+		}
+	}
+	for _, o := range listed[strings.ToLower(d.Serial)] {
+		if o.key() != d.key() && present[o.key()] == nil {
+			bays = append(bays, o.Name()) // arrived in the same listing: refused too
+		}
+	}
+	if len(bays) == 0 {
+		return nil, nil
+	}
+	slices.Sort(bays)
+	return others, fmt.Errorf("%w: %s arrived on bay %s while also on bay %s; one device lies about its serial, not mounted",
+		ErrDuplicateSerial, d.Serial, d.Name(), strings.Join(slices.Compact(bays), ", "))
+}
+
+// sameSerial compares serials as the inventory and camera folders do
+// (case-insensitively: FAT and exFAT names ignore case).
+func sameSerial(a, b string) bool { return a != "" && strings.EqualFold(a, b) }
+
 func (s *Source) profile(d Device) (config.Profile, bool) {
 	for _, p := range s.o.Profiles {
 		if uint16(p.VendorID) == d.VendorID && uint16(p.ProductID) == d.ProductID {
@@ -245,6 +324,13 @@ func (s *Source) profile(d Device) (config.Profile, bool) {
 		}
 	}
 	return config.Profile{}, false
+}
+
+// refusedAttach is a refused device still on its bay; told is closed once
+// the Handler's Refused call returned.
+type refusedAttach struct {
+	dev  Device
+	told chan struct{}
 }
 
 // attached is one present device matching a profile.
@@ -267,6 +353,7 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 	buses := map[int]chan struct{}{}
 	present := map[string]*attached{}
 	ignored := map[string]bool{}
+	refused := map[string]*refusedAttach{} // until they leave
 	work := s.o.Work
 	if work == nil {
 		work = ctx
@@ -303,11 +390,48 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 			}
 			s.log.Warn("list USB devices", "err", err)
 		} else {
+			// Departures first: a camera moved to another bay between two
+			// listings is gone from the first before it is judged in the
+			// second, not refused as its own duplicate.
 			seen := map[string]bool{}
+			listed := map[string][]Device{}
+			for _, d := range devs {
+				seen[d.key()] = true
+				if _, ok := s.profile(d); ok && d.Serial != "" {
+					listed[strings.ToLower(d.Serial)] = append(listed[strings.ToLower(d.Serial)], d)
+				}
+			}
+			for k, a := range present {
+				if !seen[k] {
+					s.log.Info("camera undocked", "camera", a.dev.Serial, "bay", a.dev.Name())
+					close(a.gone)
+					a.cancel()
+					delete(present, k)
+				}
+			}
+			for k := range ignored {
+				if !seen[k] {
+					delete(ignored, k)
+				}
+			}
+			for k, ra := range refused {
+				if seen[k] {
+					continue
+				}
+				delete(refused, k)
+				s.log.Info("refused device left", "camera", ra.dev.Serial, "bay", ra.dev.Name())
+				if r, ok := h.(Refuser); ok {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-ra.told
+						r.RefusedGone(Dock{Serial: ra.dev.Serial, Device: ra.dev})
+					}()
+				}
+			}
 			for _, d := range devs {
 				k := d.key()
-				seen[k] = true
-				if present[k] != nil || ignored[k] {
+				if present[k] != nil || ignored[k] || refused[k] != nil {
 					continue
 				}
 				p, ok := s.profile(d)
@@ -315,6 +439,23 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 					ignored[k] = true
 					s.log.Debug("USB device is not a camera model; ignored", "bay", d.Name(),
 						"vendor_id", fmt.Sprintf("%04x", d.VendorID), "product_id", fmt.Sprintf("%04x", d.ProductID))
+					continue
+				}
+				if others, err := s.refusal(d, present, listed); err != nil {
+					told := make(chan struct{})
+					refused[k] = &refusedAttach{dev: d, told: told}
+					s.log.Error("camera refused; not mounted", "camera", d.Serial, "bay", d.Name(), "err", err)
+					if r, ok := h.(Refuser); ok {
+						dock := Dock{Serial: d.Serial, Device: d, Profile: p.Name}
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							defer close(told)
+							r.Refused(dock, others, err)
+						}()
+					} else {
+						close(told)
+					}
 					continue
 				}
 				sem, ok := buses[d.Bus]
@@ -332,19 +473,6 @@ func (s *Source) Run(ctx context.Context, h Handler) error {
 					defer close(a.done)
 					s.session(ctx, dctx, h, a, p, sem)
 				}()
-			}
-			for k, a := range present {
-				if !seen[k] {
-					s.log.Info("camera undocked", "camera", a.dev.Serial, "bay", a.dev.Name())
-					close(a.gone)
-					a.cancel()
-					delete(present, k)
-				}
-			}
-			for k := range ignored {
-				if !seen[k] {
-					delete(ignored, k)
-				}
 			}
 		}
 		select {
