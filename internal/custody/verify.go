@@ -99,8 +99,12 @@ func (l *Ledger) VerifyNotices(ctx context.Context, fn func(Problem), notice fun
 			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
 		}
 	}
+	v.nodeFn = func(level int, index uint64, h tlog.Hash) { v.acc.node(level, index, h, v.seq) }
 	chain := func(ctx context.Context) error {
 		err := v.chain(ctx)
+		if err == nil {
+			err = v.recheckSignatures(ctx)
+		}
 		v.finishSignatures()
 		return err
 	}
@@ -111,6 +115,9 @@ func (l *Ledger) VerifyNotices(ctx context.Context, fn func(Problem), notice fun
 		if v.noV1 {
 			break
 		}
+	}
+	if !v.noV1 {
+		v.reportAccel()
 	}
 	if v.unsignedFirst != 0 {
 		v.notices = append(v.notices, v.unsignedNotices()...)
@@ -158,6 +165,11 @@ type verifier struct {
 	sigc                        *sigChecker
 	hostKeySeq                  uint64            // the first HOST_KEY record
 	hostKeyDetails              map[string]string // and what it says
+
+	// stored nodes and signed tree heads
+	acc    accelCheck
+	seq    uint64                       // the record being walked
+	nodeFn func(int, uint64, tlog.Hash) // v.acc.node for v.seq
 }
 
 // unsignedNotices describes the records before the first host key.
@@ -207,6 +219,7 @@ func (v *verifier) view(ctx context.Context, fn func(b bkts) error) error {
 			itemEvents: v1.Bucket(bucketItemEvents), byCamera: v1.Bucket(bucketByCamera),
 			byAssignee: v1.Bucket(bucketByAssignee), byTime: v1.Bucket(bucketByTime),
 			sigs: v1.Bucket(bucketSigs), keys: v1.Bucket(bucketKeys),
+			nodes: v1.Bucket(bucketNodes), heads: v1.Bucket(bucketHeads),
 		})
 	})
 	v.flush()
@@ -251,6 +264,7 @@ func (v *verifier) meta(ctx context.Context) error {
 			if m := b.meta.Get(metaMigrated); len(m) == 8 {
 				v.migratedAt = binary.BigEndian.Uint64(m)
 			}
+			v.acc.read(b, v.l.host)
 		case v.version == 1 && v.l.readOnly:
 			v.notices = append(v.notices, Notice{What: "schema 1 ledger opened read-only: not migrated yet, so no record is signed and the Merkle tree is not stored (open it writable once to migrate)"})
 			v.migratedAt = ^uint64(0) // every record predates signing
@@ -291,6 +305,7 @@ func (v *verifier) chain(ctx context.Context) error {
 				return nil
 			}
 			c := b.events.Cursor()
+			v.acc.bucket, v.acc.cur = b.nodes, nil
 			n := 0
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
 				if n == v.l.chunk {
@@ -330,7 +345,8 @@ func (v *verifier) record(b bkts, k, val []byte) {
 		v.havePrev = false
 	}
 	h := RecordHash(val)
-	v.tree.Append(tlog.LeafHash(val))
+	v.seq = seq
+	v.tree.AppendFunc(tlog.LeafHash(val), v.nodeFn)
 	ev, err := DecodeRecord(val)
 	if err != nil {
 		v.report(seq, "", "record %d does not decode: %v", seq, err)
@@ -403,6 +419,8 @@ func (v *verifier) head(b bkts) {
 	if v.version < 2 {
 		return
 	}
+	v.endCover(v.lastSeq)
+	v.acc.endNodes(b, v.lastSeq)
 	v.checkMetaBinding(b)
 	stored, err := readTree(b.meta)
 	switch {
