@@ -52,16 +52,30 @@ func buildLedger(b *testing.B, n int, key Signer) *fixture {
 		f.open(Options{Signer: key})
 	}
 	f.l.chunk = defaultChunk
+	fill(b, f.l, n, key != nil)
+	return f
+}
+
+// fill appends about n events to l as buildLedger describes. appendAll is
+// the code Append runs (Append is appendAll of one event): the records,
+// signatures, stored nodes and indexes are the ones n Appends write, and
+// the signed tree head is the one the last Append would write;
+// TestBatchedBuildIsAppends checks that byte for byte.
+func fill(b testing.TB, l *Ledger, n int, signed bool) {
+	b.Helper()
 	ctx := context.Background()
 	var batch []pending
 	flush := func() {
-		if _, err := f.l.appendAll(ctx, batch); err != nil {
+		if _, err := l.appendAll(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
 		batch = batch[:0]
 	}
-	seq := uint64(0)
-	if key != nil {
+	seq, _, err := l.Head(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if signed && seq == 0 {
 		seq = 1 // the HOST_KEY record the first append writes
 	}
 	var dockSeq uint64
@@ -88,7 +102,6 @@ func buildLedger(b *testing.B, n int, key Signer) *fixture {
 		}
 	}
 	flush()
-	return f
 }
 
 // benchEvents is the ledger size of BenchmarkVerify: 100k by default,
@@ -96,13 +109,17 @@ func buildLedger(b *testing.B, n int, key Signer) *fixture {
 func benchEvents(b *testing.B) int {
 	n := 100_000
 	if s := os.Getenv("EVIDENCED_BENCH_EVENTS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			b.Fatalf("EVIDENCED_BENCH_EVENTS=%q is not a positive integer", s)
-		}
-		n = v
+		n = benchEventsFrom(b, s)
 	}
 	return n
+}
+
+func benchEventsFrom(t testing.TB, s string) int {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		t.Fatalf("EVIDENCED_BENCH_EVENTS=%q is not a positive integer", s)
+	}
+	return v
 }
 
 // BenchmarkVerify re-walks a ledger of benchEvents events: chain, items and
@@ -164,4 +181,64 @@ func BenchmarkDecodeRecord(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestBenchLedgerBuild writes the ledger scripts/bench-ledger.sh measures:
+// EVIDENCED_BENCH_EVENTS (default 1,000,000) signed records at
+// EVIDENCED_BENCH_LEDGER, with its host key beside it (.key). An existing
+// file is kept, so one build serves many runs. Skipped without the
+// variable.
+func TestBenchLedgerBuild(t *testing.T) {
+	path := os.Getenv("EVIDENCED_BENCH_LEDGER")
+	if path == "" {
+		t.Skip("EVIDENCED_BENCH_LEDGER not set")
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Logf("%s exists; kept", path)
+		return
+	}
+	n := 1_000_000
+	if s := os.Getenv("EVIDENCED_BENCH_EVENTS"); s != "" {
+		n = benchEventsFrom(t, s)
+	}
+	key, _, err := signing.LoadOrCreate(path+".key", testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".partial"
+	_ = os.Remove(tmp)
+	l, err := Open(tmp, Options{Host: testHost, Signer: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	fill(t, l, n, true)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built %d records at %s in %v", n, path, time.Since(start))
+}
+
+// BenchmarkVerifyFile verifies the ledger at EVIDENCED_BENCH_LEDGER, to
+// profile Verify on a large ledger without rebuilding it.
+func BenchmarkVerifyFile(b *testing.B) {
+	path := os.Getenv("EVIDENCED_BENCH_LEDGER")
+	if path == "" {
+		b.Skip("EVIDENCED_BENCH_LEDGER not set")
+	}
+	l, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	var st VerifyStats
+	for b.Loop() {
+		if st, err = l.Verify(context.Background(), func(p Problem) { b.Errorf("problem: %+v", p) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(st.Events), "ns/event")
 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -108,15 +111,43 @@ func (l *Ledger) VerifyNotices(ctx context.Context, fn func(Problem), notice fun
 		v.finishSignatures()
 		return err
 	}
-	for _, step := range []func(context.Context) error{v.meta, chain, v.keysIndex, v.items, v.orphans, v.indexes} {
-		if err := safely(func() error { return step(ctx) }); err != nil {
-			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
+	steps := func(ctx context.Context, fs ...func(context.Context) error) error {
+		for _, step := range fs {
+			if err := safely(func() error { return step(ctx) }); err != nil {
+				return err
+			}
 		}
-		if v.noV1 {
-			break
-		}
+		return nil
+	}
+	if err := steps(ctx, v.meta); err != nil {
+		return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
 	}
 	if !v.noV1 {
+		// The item side (items, orphans, indexes) reads nothing the chain
+		// side (records, signatures, keys) works out, so it runs at the same
+		// time on its own transactions; its problems are kept and passed on
+		// after the chain's, in the order a sequential walk reports them.
+		iv := &verifier{l: l, indexWant: map[string]uint64{}}
+		var items []Problem
+		iv.fn = func(p Problem) { items = append(items, p) }
+		ictx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- steps(ictx, iv.items, iv.orphans, iv.indexes) }()
+		err := steps(ctx, chain, v.keysIndex)
+		if err != nil {
+			cancel()
+		}
+		ierr := <-done
+		cancel()
+		if err == nil {
+			err = ierr
+		}
+		if err != nil {
+			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
+		}
+		v.stats.Items = iv.stats.Items
+		v.found = append(v.found, items...)
+		v.flush()
 		v.reportAccel()
 	}
 	if v.unsignedFirst != 0 {
@@ -306,17 +337,27 @@ func (v *verifier) chain(ctx context.Context) error {
 			}
 			c := b.events.Cursor()
 			v.acc.bucket, v.acc.cur = b.nodes, nil
-			n := 0
+			var kvs []recKV
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
-				if n == v.l.chunk {
+				if len(kvs) == v.l.chunk {
 					done = false
-					return nil
+					break
 				}
-				n++
-				after = slices.Clone(k)
-				v.record(b, k, val)
+				kvs = append(kvs, recKV{k: k, val: val})
 			}
-			v.head(b)
+			if len(kvs) > 0 {
+				after = slices.Clone(kvs[len(kvs)-1].k)
+			}
+			// Decoding and hashing are most of a record's cost and need
+			// nothing but its bytes (valid until the transaction ends): do
+			// them on every core, then check the chain in order.
+			parallel(len(kvs), func(i int) { kvs[i].decode() })
+			for i := range kvs {
+				v.record(b, &kvs[i])
+			}
+			if done {
+				v.head(b)
+			}
 			return nil
 		})
 		if err != nil || done {
@@ -325,7 +366,66 @@ func (v *verifier) chain(ctx context.Context) error {
 	}
 }
 
-func (v *verifier) record(b bkts, k, val []byte) {
+// recKV is one v1/events entry of a chunk and what decode works out of it.
+type recKV struct {
+	k, val []byte
+	ev     Event
+	err    error
+	hash   string
+	leaf   tlog.Hash
+}
+
+func (r *recKV) decode() {
+	if r.val == nil || len(r.k) != 8 {
+		return
+	}
+	r.hash, r.leaf = RecordHash(r.val), tlog.LeafHash(r.val)
+	r.ev, r.err = decodeCanonical(r.val)
+	if r.err == nil {
+		r.ev.Hash = r.hash
+	}
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines, each taking a
+// contiguous share, and returns when all are done.
+func parallel(n int, fn func(i int)) {
+	p := min(runtime.GOMAXPROCS(0), n)
+	if p <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fault any
+	for w := range p {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			// A damaged page read here must reach the caller's safely,
+			// not crash the process: catch it and re-raise it there.
+			debug.SetPanicOnFault(true)
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					fault = r
+					mu.Unlock()
+				}
+			}()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}(n*w/p, n*(w+1)/p)
+	}
+	wg.Wait()
+	if fault != nil {
+		panic(fault)
+	}
+}
+
+func (v *verifier) record(b bkts, r *recKV) {
+	k, val := r.k, r.val
 	if val == nil {
 		v.report(0, "", "v1/events key %x is a bucket, not a record", k)
 		return
@@ -344,10 +444,10 @@ func (v *verifier) record(b bkts, k, val []byte) {
 		}
 		v.havePrev = false
 	}
-	h := RecordHash(val)
+	h := r.hash
 	v.seq = seq
-	v.tree.AppendFunc(tlog.LeafHash(val), v.nodeFn)
-	ev, err := DecodeRecord(val)
+	v.tree.AppendFunc(r.leaf, v.nodeFn)
+	ev, err := r.ev, r.err
 	if err != nil {
 		v.report(seq, "", "record %d does not decode: %v", seq, err)
 		v.signature(b, k, seq, val, nil)
@@ -518,15 +618,20 @@ func (v *verifier) items(ctx context.Context) error {
 				return nil
 			}
 			c := b.items.Cursor()
-			n := 0
+			var its []itemKV
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
-				if n == v.l.chunk {
+				if len(its) == v.l.chunk {
 					done = false
-					return nil
+					break
 				}
-				n++
-				after = slices.Clone(k)
-				v.item(b, string(k), val)
+				its = append(its, itemKV{id: string(k), raw: val})
+			}
+			if len(its) > 0 {
+				after = []byte(its[len(its)-1].id)
+			}
+			parallel(len(its), func(i int) { its[i].decode() })
+			for i := range its {
+				v.item(b, &its[i])
 			}
 			return nil
 		})
@@ -536,13 +641,30 @@ func (v *verifier) items(ctx context.Context) error {
 	}
 }
 
-func (v *verifier) item(b bkts, id string, raw []byte) {
+// itemKV is one v1/items entry of a chunk and what decode works out of it.
+type itemKV struct {
+	id   string
+	raw  []byte
+	it   Item
+	err  error
+	hash string
+}
+
+func (x *itemKV) decode() {
+	if x.raw != nil {
+		x.it, x.err = decodeItem(x.raw)
+		x.hash = digest.Bytes(x.raw).Hex()
+	}
+}
+
+func (v *verifier) item(b bkts, x *itemKV) {
+	id, raw := x.id, x.raw
 	if raw == nil {
 		v.report(0, id, "v1/items key %q is a bucket, not an item", id)
 		return
 	}
 	v.stats.Items++
-	it, err := decodeItem(raw)
+	it, err := x.it, x.err
 	if err != nil {
 		v.report(0, id, "item %s does not decode: %v", id, err)
 		return
@@ -552,7 +674,7 @@ func (v *verifier) item(b bkts, id string, raw []byte) {
 	}
 	f := v.itemRecords(b, id)
 
-	switch h := digest.Bytes(raw).Hex(); {
+	switch h := x.hash; {
 	case f.lastWrite == 0:
 		v.report(0, id, "no record wrote item %s (none carries an item_hash for it)", id)
 	case h != f.lastWriteHash:
