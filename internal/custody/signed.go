@@ -354,7 +354,7 @@ func (c *sigChecker) wait() ([]sigJob, uint64) {
 // finishSignatures reports the signatures that did not verify.
 func (v *verifier) finishSignatures() {
 	failed, ok := v.sigc.wait()
-	v.stats.Signed = ok + v.acc.ok
+	v.stats.Signed, v.stats.Vouched = ok+v.acc.ok, v.acc.ok
 	for _, j := range failed {
 		v.report(j.seq, "", "record %d: signature does not verify with key %s", j.seq, j.key.id)
 	}

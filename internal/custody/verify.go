@@ -40,6 +40,10 @@ type VerifyStats struct {
 	Items    uint64 // item projections checked
 	Problems uint64 // problems passed to fn
 	Signed   uint64 // records whose signature verified with the key in force
+	// Vouched is how many of the Signed were authenticated through the
+	// signed tree head of their key (one signature over the Merkle root and
+	// a hash of the signatures) rather than one by one.
+	Vouched  uint64
 	Unsigned uint64 // records before the first host key (a Notice, not a problem)
 }
 
