@@ -325,3 +325,85 @@ func derivedDump(t *testing.T, path string) derived {
 	})
 	return d
 }
+
+// TestOlderReleaseAppended: an older release appends without keeping the
+// stored nodes, signature hash or head. Verify of such a file reports no
+// problem, says so in a Notice and checks the later signatures on their
+// own; a flipped signature hash is still caught; a writable Open brings
+// the nodes back to the head.
+func TestOlderReleaseAppended(t *testing.T) {
+	key := newKey(t)
+	f := newSignedFixture(t, key)
+	populate(f)
+	f.close()
+	at := derivedDump(t, f.path)
+	var atNodes [][2][]byte
+	rawUpdate(t, f.path, func(b bkts) error {
+		return b.nodes.ForEach(func(k, v []byte) error {
+			atNodes = append(atNodes, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+			return nil
+		})
+	})
+	f.open(Options{Signer: key})
+	for range 3 {
+		f.append(Event{Type: Accessed, Actor: "auditor", Item: "item-a"}, nil)
+	}
+	f.close()
+	head := at.heads // the head as it was: the older release wrote none since
+	olderRelease := func(b bkts) error {
+		if err := b.meta.Tx().Bucket(bucketV1).DeleteBucket(bucketNodes); err != nil {
+			return err
+		}
+		nodes, err := b.meta.Tx().Bucket(bucketV1).CreateBucket(bucketNodes)
+		if err != nil {
+			return err
+		}
+		for _, kv := range atNodes {
+			if err := nodes.Put(kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		if err := b.heads.Put(head[:8], head[8:]); err != nil {
+			return err
+		}
+		if err := b.meta.Put(metaNodesSize, at.meta[:8]); err != nil {
+			return err
+		}
+		return b.meta.Put(metaSigsHash, at.meta[8:])
+	}
+	rawUpdate(t, f.path, olderRelease)
+	l, err := Open(f.path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []Problem
+	var ns []Notice
+	st, err := l.VerifyNotices(context.Background(), func(p Problem) { ps = append(ps, p) }, func(n Notice) { ns = append(ns, n) })
+	_ = l.Close()
+	if err != nil || len(ps) != 0 {
+		t.Fatalf("%v; problems:\n%s", err, dump(ps))
+	}
+	if len(ns) != 1 || !bytes.Contains([]byte(ns[0].What), []byte("stored Merkle nodes end at record 12")) {
+		t.Fatalf("notices: %+v", ns)
+	}
+	if st.Vouched != 12 || st.Signed != 15 {
+		t.Fatalf("%d signed, %d vouched; want 15 and 12", st.Signed, st.Vouched)
+	}
+	rawUpdate(t, f.path, func(b bkts) error {
+		sh := bytes.Clone(b.meta.Get(metaSigsHash))
+		sh[30] ^= 1
+		return b.meta.Put(metaSigsHash, sh)
+	})
+	if ps, _ := verifyFile(t, f.path); !hasProblem(ps, 0, "", "sigs_hash is not the hash over the signatures") {
+		t.Fatalf("flipped signature hash of a stale ledger not reported:\n%s", dump(ps))
+	}
+	rawUpdate(t, f.path, olderRelease)
+	f.open(Options{})
+	if ps, _ := f.verify(); len(ps) != 0 {
+		t.Fatalf("after a writable Open:\n%s", dump(ps))
+	}
+	f.close()
+	if d := derivedDump(t, f.path); !bytes.Equal(d.meta[:8], seqKey(15)) {
+		t.Fatalf("nodes_size %x after a writable Open, want 15", d.meta[:8])
+	}
+}

@@ -223,6 +223,9 @@ func (v *verifier) signature(b bkts, k []byte, seq uint64, val []byte, ev *Event
 	if sig != nil {
 		v.acc.sigs = sigsStep(v.acc.sigs, seq, sig)
 	}
+	if v.acc.present && seq == v.acc.sigsSize {
+		v.acc.sigsWalk, v.acc.sigsSeen = v.acc.sigs, true
+	}
 	switch {
 	case v.key == nil && sig != nil:
 		v.report(seq, "", "record %d has a signature in v1/sigs but no host key is in force at that record", seq)

@@ -90,6 +90,17 @@ type VerifyStats struct {
 // state in v1/meta is the tree over the records (checked only when the chain
 // is otherwise sound, since any altered record already shows there).
 //
+// A signature is checked on its own unless the signed tree head of its key
+// (v1/heads) vouches for it: the head's signature verifies with that key and
+// its root and signature hash are the ones recomputed from the records and
+// v1/sigs when the walk reaches its size. A head that does not check out
+// vouches for nothing: every record it was to cover is checked on its own
+// after the walk, so the problems named are those a check of every
+// signature names. The stored Merkle nodes are compared with the tree the
+// walk computes, and they, the heads and the meta sizes are reported only
+// on an otherwise sound ledger. Decoding and hashing run on every core, and
+// the item side (items, orphans, indexes) beside the chain side.
+//
 // A panic or memory fault from a damaged file is returned as an error
 // wrapping ErrCorrupt.
 func (l *Ledger) Verify(ctx context.Context, fn func(Problem)) (VerifyStats, error) {

@@ -34,7 +34,10 @@ type accelCheck struct {
 
 	bad   []string // what is wrong with them; reported only on an otherwise sound ledger
 	stale bool     // the nodes end before the head (an older release appended since)
-	ok    uint64   // signatures vouched for by heads that checked out
+	// the hash over the signatures when the walk passed sigsSize
+	sigsWalk tlog.Hash
+	sigsSeen bool
+	ok       uint64 // signatures vouched for by heads that checked out
 }
 
 // headCover is a signed tree head that vouches for the signatures of the
@@ -67,6 +70,7 @@ func (a *accelCheck) read(b bkts, host string) {
 	a.present = true
 	a.nodesSize = binary.BigEndian.Uint64(ns)
 	a.sigsSize, a.sigsAt = binary.BigEndian.Uint64(sh), tlog.Hash(sh[8:])
+	a.sigsSeen = a.sigsSize == 0
 	if hs, _, err := readHead(b.meta); err == nil && hs == a.nodesSize {
 		a.inStep = true
 	}
@@ -133,7 +137,7 @@ func (a *accelCheck) endNodes(b bkts, lastSeq uint64) {
 		a.bad = append(a.bad, fmt.Sprintf("v1/meta nodes_size changed from %d to %d during the walk", a.nodesSize, n))
 	case s != n:
 		a.bad = append(a.bad, fmt.Sprintf("v1/meta sigs_hash is for %d records but nodes_size is %d", s, n))
-	case a.inStep && sh32 != a.sigs, !a.inStep && a.sigsAt != sh32:
+	case a.inStep && sh32 != a.sigs, !a.inStep && (a.sigsAt != sh32 || !a.sigsSeen || a.sigsWalk != sh32):
 		a.bad = append(a.bad, fmt.Sprintf("v1/meta sigs_hash is not the hash over the signatures of records 1 to %d", s))
 	}
 	c := b.nodes.Cursor()
