@@ -122,8 +122,11 @@ func (p *itemParser) time() time.Time {
 }
 
 // digits returns a JSON integer's text: an optional '-' (when signed),
-// then "0" or a non-zero digit and more digits.
+// then "0" or a non-zero digit and more digits ("" after a failure).
 func (p *itemParser) digits(signed bool) string {
+	if !p.ok {
+		return ""
+	}
 	start := p.i
 	if signed && p.i < len(p.b) && p.b[p.i] == '-' {
 		p.i++
@@ -138,24 +141,21 @@ func (p *itemParser) digits(signed bool) string {
 	return string(p.b[start:p.i])
 }
 
-func (p *itemParser) int() int64 {
-	if !p.ok {
-		return 0
-	}
-	n, err := strconv.ParseInt(p.digits(true), 10, 64)
+// check fails the parse on a number encoding/json would refuse.
+func (p *itemParser) check(err error) {
 	if err != nil {
 		p.ok = false
 	}
+}
+
+func (p *itemParser) int() int64 {
+	n, err := strconv.ParseInt(p.digits(true), 10, 64)
+	p.check(err)
 	return n
 }
 
 func (p *itemParser) uint() uint64 {
-	if !p.ok {
-		return 0
-	}
 	n, err := strconv.ParseUint(p.digits(false), 10, 64)
-	if err != nil {
-		p.ok = false
-	}
+	p.check(err)
 	return n
 }

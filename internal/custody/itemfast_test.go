@@ -33,7 +33,7 @@ func TestDecodeItemFast(t *testing.T) {
 		func(it *Item) { it.RetainUntil = t0.Add(24 * time.Hour) },
 		func(it *Item) { it.UploadAttempts, it.LastError = 3, "timeout <5s> & retry" },
 		func(it *Item) { it.Size, it.DockSeq = 0, 0 },
-		func(it *Item) { it.SourcePath = "DCIM/ü/VID.MP4" },    // non-ASCII: encoding/json
+		func(it *Item) { it.SourcePath = "DCIM/ü/VID.MP4" },      // non-ASCII: encoding/json
 		func(it *Item) { it.LastError = "quote \" and \\ here" }, // escapes: encoding/json
 		func(it *Item) { it.IngestedAt = time.Date(2025, 3, 14, 6, 2, 11, 250_000_000, time.UTC) },
 	} {
