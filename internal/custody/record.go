@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -123,6 +124,12 @@ func RecordHash(rec []byte) string { return digest.Bytes(rec).Hex() }
 // cannot be represented exactly: invalid UTF-8, a zero or out-of-range time, a
 // malformed hash, an empty Host or Actor.
 func EncodeRecord(ev Event) ([]byte, error) {
+	return appendRecord(make([]byte, 0, 320), ev)
+}
+
+// appendRecord appends EncodeRecord's bytes to b (which decodeCanonical
+// reuses, so that checking a record's canonical form allocates no buffer).
+func appendRecord(b []byte, ev Event) ([]byte, error) {
 	if err := validateEvent(ev); err != nil {
 		return nil, err
 	}
@@ -142,7 +149,7 @@ func EncodeRecord(ev Event) ([]byte, error) {
 	}
 	slices.SortFunc(keys, compareUTF16)
 
-	b := make([]byte, 0, 320)
+	start := len(b)
 	b = append(b, `{"actor":`...)
 	b = appendString(b, ev.Actor)
 	b = append(b, `,"at":`...)
@@ -173,8 +180,8 @@ func EncodeRecord(ev Event) ([]byte, error) {
 	b = append(b, `,"type":`...)
 	b = appendString(b, string(ev.Type))
 	b = append(b, '}')
-	if len(b) > maxRecordSize {
-		return nil, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrInvalid, len(b), maxRecordSize)
+	if len(b)-start > maxRecordSize {
+		return nil, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrInvalid, len(b)-start, maxRecordSize)
 	}
 	return b, nil
 }
@@ -207,15 +214,21 @@ func decodeCanonical(rec []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	again, err := EncodeRecord(ev)
+	buf := encodeBufs.Get().(*[]byte)
+	defer encodeBufs.Put(buf)
+	again, err := appendRecord((*buf)[:0], ev)
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
+	*buf = again
 	if !bytes.Equal(again, rec) {
 		return Event{}, fmt.Errorf("%w: not in canonical form", ErrCorrupt)
 	}
 	return ev, nil
 }
+
+// encodeBufs are decodeCanonical's re-encoding buffers.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // parseRecord is the parsing half of DecodeRecord, without the final
 // re-encode and without Hash; Verify uses it to re-read records it has
