@@ -210,8 +210,7 @@ func (l *Ledger) backfill(tx *bolt.Tx) error {
 		return fmt.Errorf("create v1/nodes: %w", err)
 	}
 	nodes.FillPercent = 1
-	heads, err := v1.CreateBucketIfNotExists(bucketHeads)
-	if err != nil {
+	if _, err := v1.CreateBucketIfNotExists(bucketHeads); err != nil {
 		return fmt.Errorf("create v1/heads: %w", err)
 	}
 	a := &accel{nodes: nodes}
@@ -227,7 +226,6 @@ func (l *Ledger) backfill(tx *bolt.Tx) error {
 			}
 		}
 	}
-	_ = heads
 	if err := a.save(b.meta, head); err != nil {
 		return err
 	}

@@ -310,7 +310,7 @@ func (v *verifier) meta(ctx context.Context) error {
 			if m := b.meta.Get(metaMigrated); len(m) == 8 {
 				v.migratedAt = binary.BigEndian.Uint64(m)
 			}
-			v.acc.read(b, v.l.host)
+			v.acc.read(b)
 		case v.version == 1 && v.l.readOnly:
 			v.notices = append(v.notices, Notice{What: "schema 1 ledger opened read-only: not migrated yet, so no record is signed and the Merkle tree is not stored (open it writable once to migrate)"})
 			v.migratedAt = ^uint64(0) // every record predates signing

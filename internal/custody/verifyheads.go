@@ -56,8 +56,8 @@ type sigRange struct {
 	key      *verKey
 }
 
-// readAccel reads the state in the meta step.
-func (a *accelCheck) read(b bkts, host string) {
+// read reads the state in the meta step.
+func (a *accelCheck) read(b bkts) {
 	ns, sh := b.meta.Get(metaNodesSize), b.meta.Get(metaSigsHash)
 	if b.nodes == nil && b.heads == nil && ns == nil && sh == nil {
 		return // an older release's file: nothing to use, nothing to check

@@ -494,7 +494,8 @@ type anchoredFiles struct {
 
 // anchoredEvidence fetches the newest checkpoint anchored at or below the
 // export's and checks it as verify-export will: signed by a host key, its
-// root reproduced by the ledger's first records, its time-stamp over its
+// tree a prefix of the export's (the ledger's consistency proof leads from
+// its root to the checkpoint's), its time-stamp over its
 // bytes (and signed by a TSA chaining to tsaCA, when given). A package is
 // never written with anchored evidence that does not check out: the ledger
 // and the store disagree, and `evidenced verify --remote` says how.
