@@ -73,3 +73,36 @@ func TestDecodeItemFast(t *testing.T) {
 		t.Fatalf("the fast path took %d of the %d plain items", fast, len(items)-2)
 	}
 }
+
+// TestParseFacts: the item walk's parseFacts accepts and rejects exactly
+// what parseRecord does, and returns the same seq, type, item, item_hash,
+// sha256, host and time, for every record of a ledger and every one-byte
+// change of them.
+func TestParseFacts(t *testing.T) {
+	f := newSignedFixture(t, newKey(t))
+	populate(f)
+	f.append(Event{Type: Accessed, Actor: "a\"b\\c", Camera: "c\n", Details: map[string]string{"k\t": "v\"", "z": "\u00e9"}}, nil)
+	for _, ev := range f.events() {
+		rec := recordBytes(t, f, ev.Seq)
+		for i := -1; i < len(rec); i++ {
+			for _, c := range []byte{0, '"', '\\', '}', ',', 'a', '0', 0xC3} {
+				b := bytes.Clone(rec)
+				if i >= 0 {
+					b[i] = c
+				}
+				want, werr := parseRecord(b)
+				got, gerr := parseFacts(b)
+				if (werr == nil) != (gerr == nil) {
+					t.Fatalf("record %d byte %d = %q: parseRecord %v, parseFacts %v", ev.Seq, i, c, werr, gerr)
+				}
+				if got.Seq != want.Seq || got.Type != want.Type || got.Item != want.Item || got.ItemHash != want.ItemHash ||
+					got.SHA256 != want.SHA256 || got.Host != want.Host || !got.At.Equal(want.At) {
+					t.Fatalf("record %d byte %d = %q: facts %+v, want %+v", ev.Seq, i, c, got, want)
+				}
+				if i < 0 {
+					break
+				}
+			}
+		}
+	}
+}

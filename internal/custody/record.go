@@ -233,33 +233,53 @@ var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return 
 // parseRecord is the parsing half of DecodeRecord, without the final
 // re-encode and without Hash; Verify uses it to re-read records it has
 // already checked.
-func parseRecord(rec []byte) (Event, error) {
+func parseRecord(rec []byte) (Event, error) { return parseRecordMode(rec, false) }
+
+// parseFacts is parseRecord for the item walk, which needs only seq, type,
+// item, item_hash, sha256 and host of records the chain walk has decoded:
+// it accepts and rejects exactly what parseRecord does, but leaves actor,
+// camera, details and prev_hash empty instead of copying them out.
+func parseFacts(rec []byte) (Event, error) { return parseRecordMode(rec, true) }
+
+func parseRecordMode(rec []byte, facts bool) (Event, error) {
 	if len(rec) > maxRecordSize {
 		return Event{}, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrCorrupt, len(rec), maxRecordSize)
 	}
 	p := recParser{b: rec}
 	var ev Event
 	var at string
+	other := func() string { // a member parseFacts leaves empty
+		if facts {
+			p.skip()
+			return ""
+		}
+		return p.str()
+	}
 	p.lit(`{"actor":`)
-	ev.Actor = p.str()
+	ev.Actor = other()
 	p.lit(`,"at":`)
 	at = p.str()
 	p.lit(`,"camera":`)
-	ev.Camera = p.str()
+	ev.Camera = other()
 	p.lit(`,"details":{`)
 	if p.peek('}') {
 		p.i++
 	} else {
-		ev.Details = map[string]string{}
+		if !facts {
+			ev.Details = map[string]string{}
+		}
 		prev := ""
 		for n := 0; p.err == nil; n++ {
 			k := p.str()
 			p.lit(":")
-			v := p.str()
+			v := other()
 			if n > 0 && compareUTF16(prev, k) >= 0 {
 				p.fail("details not sorted, or a name repeats")
 			}
-			ev.Details[k], prev = v, k
+			if !facts {
+				ev.Details[k] = v
+			}
+			prev = k
 			if !p.peek(',') {
 				break
 			}
@@ -274,7 +294,7 @@ func parseRecord(rec []byte) (Event, error) {
 	p.lit(`,"item_hash":`)
 	ev.ItemHash = p.str()
 	p.lit(`,"prev_hash":`)
-	ev.PrevHash = p.str()
+	ev.PrevHash = other()
 	p.lit(`,"seq":`)
 	ev.Seq = p.uint()
 	p.lit(`,"sha256":`)
@@ -327,7 +347,13 @@ func (p *recParser) lit(s string) {
 
 // str reads a string with only the escapes appendString writes. UTF-8
 // validity is left to the final re-encode (checkString).
-func (p *recParser) str() string {
+func (p *recParser) str() string { return p.strMode(false) }
+
+// skip reads a string exactly as str does but, unless it holds an escape,
+// without copying it out: for the members parseFacts does not return.
+func (p *recParser) skip() { p.strMode(true) }
+
+func (p *recParser) strMode(skip bool) string {
 	if p.err != nil {
 		return ""
 	}
@@ -343,10 +369,11 @@ func (p *recParser) str() string {
 		switch {
 		case c == '"':
 			var s string
-			if out == nil {
-				s = string(p.b[start:p.i])
-			} else {
+			switch {
+			case out != nil:
 				s = string(out)
+			case !skip:
+				s = string(p.b[start:p.i])
 			}
 			p.i++
 			return s
