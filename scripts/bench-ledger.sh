@@ -46,9 +46,11 @@ field() { # line key
   tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"
 }
 
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpus: $(nproc)  base: $BASE_REF  this: $(git rev-parse HEAD)$(git diff --quiet || echo ' (modified)')"
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpus: $(nproc)  base: $BASE_REF"
 base=$(measure "$BASE" base)
 echo "$base"
+# The tree as it is when measured (it may have moved on during the base run).
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  this: $(git rev-parse HEAD)$(git diff --quiet || echo ' (modified)')"
 this=$(measure . this)
 echo "$this"
 
