@@ -117,6 +117,10 @@ func (l *Ledger) appendLocked(ctx context.Context, ps []pending, key *keyInfo) (
 		if tree.Size != seq {
 			return fmt.Errorf("%w: the Merkle tree in v1/meta has %d leaves but the head is record %d", ErrCorrupt, tree.Size, seq)
 		}
+		acc, err := loadAccel(b, seq)
+		if err != nil {
+			return err
+		}
 		all := prepared
 		inForce, _ := keyInForce(b.keys)
 		switch {
@@ -143,10 +147,14 @@ func (l *Ledger) appendLocked(ctx context.Context, ps []pending, key *keyInfo) (
 			if err != nil {
 				return fmt.Errorf("append %s event as seq %d: %w", p.ev.Type, seq+1, err)
 			}
-			tree.Append(tlog.LeafHash(rec))
+			tree.AppendFunc(tlog.LeafHash(rec), acc.nodeFunc())
 			if key != nil {
-				if err := signRecord(b, key, ev.Seq, rec); err != nil {
+				sig, err := signRecord(b, key, ev.Seq, rec)
+				if err != nil {
 					return err
+				}
+				if acc != nil {
+					acc.sigs = sigsStep(acc.sigs, ev.Seq, sig)
 				}
 			}
 			switch {
@@ -164,6 +172,16 @@ func (l *Ledger) appendLocked(ctx context.Context, ps []pending, key *keyInfo) (
 		}
 		if err := b.meta.Put(metaTree, mustFrontier(tree)); err != nil {
 			return fmt.Errorf("write tree: %w", err)
+		}
+		if acc != nil {
+			if err := acc.save(b.meta, seq); err != nil {
+				return err
+			}
+			if key != nil {
+				if err := l.writeHead(b, key, seq, tree.Root(), acc.sigs); err != nil {
+					return err
+				}
+			}
 		}
 		if err := b.meta.Put(metaHeadSeq, seqKey(seq)); err != nil {
 			return fmt.Errorf("write head: %w", err)

@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -52,16 +53,30 @@ func buildLedger(b *testing.B, n int, key Signer) *fixture {
 		f.open(Options{Signer: key})
 	}
 	f.l.chunk = defaultChunk
+	fill(b, f.l, n, key != nil)
+	return f
+}
+
+// fill appends about n events to l as buildLedger describes. appendAll is
+// the code Append runs (Append is appendAll of one event): the records,
+// signatures, stored nodes and indexes are the ones n Appends write, and
+// the signed tree head is the one the last Append would write;
+// TestBatchedBuildIsAppends checks that byte for byte.
+func fill(b testing.TB, l *Ledger, n int, signed bool) {
+	b.Helper()
 	ctx := context.Background()
 	var batch []pending
 	flush := func() {
-		if _, err := f.l.appendAll(ctx, batch); err != nil {
+		if _, err := l.appendAll(ctx, batch); err != nil {
 			b.Fatal(err)
 		}
 		batch = batch[:0]
 	}
-	seq := uint64(0)
-	if key != nil {
+	seq, _, err := l.Head(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if signed && seq == 0 {
 		seq = 1 // the HOST_KEY record the first append writes
 	}
 	var dockSeq uint64
@@ -88,7 +103,6 @@ func buildLedger(b *testing.B, n int, key Signer) *fixture {
 		}
 	}
 	flush()
-	return f
 }
 
 // benchEvents is the ledger size of BenchmarkVerify: 100k by default,
@@ -96,13 +110,17 @@ func buildLedger(b *testing.B, n int, key Signer) *fixture {
 func benchEvents(b *testing.B) int {
 	n := 100_000
 	if s := os.Getenv("EVIDENCED_BENCH_EVENTS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 {
-			b.Fatalf("EVIDENCED_BENCH_EVENTS=%q is not a positive integer", s)
-		}
-		n = v
+		n = benchEventsFrom(b, s)
 	}
 	return n
+}
+
+func benchEventsFrom(t testing.TB, s string) int {
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 {
+		t.Fatalf("EVIDENCED_BENCH_EVENTS=%q is not a positive integer", s)
+	}
+	return v
 }
 
 // BenchmarkVerify re-walks a ledger of benchEvents events: chain, items and
@@ -163,5 +181,121 @@ func BenchmarkDecodeRecord(b *testing.B) {
 		if _, err := DecodeRecord(rec); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestBenchLedgerBuild writes the ledger scripts/bench-ledger.sh measures:
+// EVIDENCED_BENCH_EVENTS (default 1,000,000) signed records at
+// EVIDENCED_BENCH_LEDGER, with its host key beside it (.key). An existing
+// file is kept, so one build serves many runs. Skipped without the
+// variable.
+func TestBenchLedgerBuild(t *testing.T) {
+	path := os.Getenv("EVIDENCED_BENCH_LEDGER")
+	if path == "" {
+		t.Skip("EVIDENCED_BENCH_LEDGER not set")
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Logf("%s exists; kept", path)
+		return
+	}
+	n := 1_000_000
+	if s := os.Getenv("EVIDENCED_BENCH_EVENTS"); s != "" {
+		n = benchEventsFrom(t, s)
+	}
+	key, _, err := signing.LoadOrCreate(path+".key", testHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".partial"
+	_ = os.Remove(tmp)
+	l, err := Open(tmp, Options{Host: testHost, Signer: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	fill(t, l, n, true)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built %d records at %s in %v", n, path, time.Since(start))
+}
+
+// BenchmarkVerifyFile verifies the ledger at EVIDENCED_BENCH_LEDGER, to
+// profile Verify on a large ledger without rebuilding it.
+func BenchmarkVerifyFile(b *testing.B) {
+	path := os.Getenv("EVIDENCED_BENCH_LEDGER")
+	if path == "" {
+		b.Skip("EVIDENCED_BENCH_LEDGER not set")
+	}
+	l, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	var st VerifyStats
+	for b.Loop() {
+		if st, err = l.Verify(context.Background(), func(p Problem) { b.Errorf("problem: %+v", p) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(st.Events), "ns/event")
+}
+
+// TestBatchedBuildIsAppends: the large ledgers the benchmarks measure are
+// built with appendAll in batches of thousands of events; the file is the
+// one the same events appended one Append at a time would give, byte for
+// byte in every bucket (records, signatures, stored nodes, signed head,
+// items and indexes), so what the benchmarks measure is what real appends
+// produce.
+func TestBatchedBuildIsAppends(t *testing.T) {
+	key := newKey(t)
+	ctx := context.Background()
+	var evs []pending
+	dock := uint64(2) // after HOST_KEY
+	evs = append(evs, pending{ev: Event{Type: Docked, Actor: "evidenced", Camera: "BWC-1"}})
+	for i := range 30 {
+		it := newItem(fmt.Sprintf("item-%02d", i), "BWC-1", "officer-1", t0.Add(time.Duration(i)*time.Minute), dock)
+		evs = append(evs, pending{ev: Event{Type: Copied, Actor: "ingest", Item: it.ID, Camera: "BWC-1", SHA256: it.SHA256}})
+		v := *it
+		v.IngestedAt = t0
+		evs = append(evs, pending{ev: Event{Type: Vaulted, Actor: "ingest", Camera: "BWC-1"}, item: &v})
+	}
+	for i := range evs {
+		evs[i].ev.At = t0.Add(time.Duration(i) * time.Second)
+	}
+	// The first append writes HOST_KEY, stamped with the time of day: both
+	// builds start from the same file holding it and the first event.
+	base := newFixture(t)
+	base.close()
+	rawUpdate(t, base.path, func(b bkts) error { return b.meta.Put(metaCreatedAt, []byte("2026-01-01T00:00:00Z")) })
+	base.open(Options{Signer: key})
+	if _, err := base.l.appendAll(ctx, evs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	base.close()
+	build := func(batch int) []byte {
+		f := newFixture(t)
+		f.close()
+		copyFile(t, base.path, f.path)
+		f.open(Options{Signer: key})
+		rest := evs[1:]
+		for i := 0; i < len(rest); i += batch {
+			if _, err := f.l.appendAll(ctx, rest[i:min(i+batch, len(rest))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.close()
+		d, err := logicalDump(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	one, batched := build(1), build(25)
+	if !bytes.Equal(one, batched) {
+		t.Fatalf("a batched build differs from one Append per event: %s", firstDiff(one, batched, nil))
 	}
 }

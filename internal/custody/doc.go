@@ -23,6 +23,21 @@
 //     by the key in force.
 //   - v1/meta tree is always the Merkle tree over exactly the records
 //     1..head_seq, updated in the transaction that appends.
+//   - Every record is authenticated by a signature that covers it: its own
+//     Ed25519 signature in v1/sigs, or the signed tree head of its key in
+//     v1/heads (one signature by that key over the Merkle root of records
+//     1..size and a hash over their signatures), which Verify accepts only
+//     if it verifies with the key the records put in force at size, and
+//     its root and signature hash are the ones Verify recomputes from the
+//     records and v1/sigs. Records a head does not cover, or whose head
+//     does not check out, have their own signatures checked, so a record
+//     or signature changed without the key fails Verify whatever derived
+//     state (prev_hash chain, head, tree, stored nodes, signature hash) is
+//     recomputed, and Verify names it as a check of every signature does.
+//   - v1/nodes holds exactly the interior hashes of the tree over records
+//     1..nodes_size, and nodes_size and sigs_hash are at the head: written
+//     in the transaction that appends (and the head of the key in force
+//     re-signed), built by a writable Open when absent or behind.
 //
 // # Layout (bbolt buckets), schema 2
 //
@@ -38,6 +53,11 @@
 //	│   │                big-endian size, then the 32-byte roots of the perfect
 //	│   │                subtrees of size's binary decomposition, largest first
 //	│   │                (tlog.Frontier; root in O(log n), updated on Append)
+//	│   ├── nodes_size → 8-byte big-endian: v1/nodes covers records 1..this
+//	│   ├── sigs_hash  → 8-byte big-endian n, then the 32-byte hash over the
+//	│   │                signatures of records 1..n: h0 = 32 zero bytes,
+//	│   │                h = SHA-256(h || seq (8-byte big-endian) || sig) for
+//	│   │                every v1/sigs entry in seq order
 //	│   └── migrated_from_v1 → 8-byte big-endian head seq when the ledger was
 //	│                    migrated from schema 1 (absent if created as schema 2)
 //	├── events/
@@ -57,9 +77,18 @@
 //	│   └── <recorded_at: 8-byte big-endian Unix ns><item id> → empty
 //	├── sigs/                           schema 2
 //	│   └── <seq: 8-byte big-endian> → 64-byte Ed25519 signature of that record
-//	└── keys/                           schema 2
-//	    └── <from seq: 8-byte big-endian> → PKIX "PUBLIC KEY" PEM of the host
-//	                  key in force from that record until the next entry
+//	├── keys/                           schema 2
+//	│   └── <from seq: 8-byte big-endian> → PKIX "PUBLIC KEY" PEM of the host
+//	│                 key in force from that record until the next entry
+//	├── nodes/                          schema 2, from this release
+//	│   └── <index: 8-byte big-endian> → 32-byte hash of a perfect subtree of
+//	│                 2^level records (level >= 1), index being
+//	│                 golang.org/x/mod/sumdb/tlog StoredHashIndex(level, n)
+//	└── heads/                          schema 2, from this release
+//	    └── <from seq: 8-byte big-endian> → signed tree head of the key in
+//	                  force from that record: a C2SP checkpoint note signed
+//	                  by that key, "evidenced/<host id>", size, root and the
+//	                  extension line "evidenced-sigs <base64 sigs_hash at size>"
 //
 // item_events, by_camera, by_assignee and by_time are indexes derived from
 // the records and items, maintained in the same transaction; Verify checks
@@ -152,14 +181,36 @@
 //
 //	— evidenced-<host id> <base64 signature>
 //
-// RootAt, InclusionProof and ConsistencyProof recompute from the records
-// (O(n); they never trust meta). VerifyAgainst checks that the ledger
+// InclusionProof and ConsistencyProof read O(log n) hashes: the leaf hashes
+// of the stored records and the interior nodes kept in v1/nodes (sumdb/tlog
+// storage layout). A damaged node yields a proof that fails against the
+// signed root (export refuses to write it) and Verify reports it. In a
+// ledger without stored nodes they recompute from the records (O(n)).
+// RootAt recomputes from the records and never trusts meta or nodes. VerifyAgainst checks that the ledger
 // reproduces an earlier checkpoint (anchored off-host): a ledger that was
 // truncated, restored from an older copy, or rewritten with every hash and
 // signature recomputed (by someone holding the key) fails it. Anchor bundles
 // a fresh checkpoint with the records and signatures since the previous one
 // and the consistency proof between them, for the anchoring job to store
 // under Object Lock.
+//
+// # Stored nodes and signed tree heads
+//
+// v1/nodes, v1/heads, meta nodes_size and meta sigs_hash are derived from the
+// records and signatures and kept by Append in the same transaction: the
+// interior hashes each record completes, the signature hash extended by each
+// signature, and the signed tree head of the signing key's period (one more
+// signature per transaction). A KEY_ROTATED record's transaction leaves the
+// old key's final head; the new key's period gets its own. They are absent
+// from a file an older release wrote; a writable Open builds the nodes and
+// the signature hash (a head needs the key: the next Append writes it), and
+// until then Verify checks every signature and proofs walk the records. An
+// older release still reads such a file (it ignores what it does not know);
+// one that appends leaves nodes_size behind the head, which Verify reports
+// as a Notice and the next writable Open repairs. On an otherwise sound
+// ledger, a derived value that does not match (a head that does not verify
+// or does not reproduce, a node, a size) is a problem; when anything else
+// is wrong it is not reported, as the altered record explains it.
 //
 // # Record encoding
 //

@@ -126,6 +126,9 @@ func encodeItem(it Item) ([]byte, error) {
 }
 
 func decodeItem(b []byte) (Item, error) {
+	if it, ok := decodeItemFast(b); ok {
+		return it, nil
+	}
 	var it Item
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -236,7 +236,10 @@ func (l *Ledger) initLayout(tx *bolt.Tx, host string) error {
 			if err := l.checkLayout(tx, host); err != nil {
 				return err
 			}
-			return l.migrate(tx)
+			if err := l.migrate(tx); err != nil {
+				return err
+			}
+			return l.backfill(tx)
 		}
 		if ev := v1.Bucket(bucketEvents); ev != nil {
 			if k, _ := ev.Cursor().First(); k != nil {
@@ -272,7 +275,10 @@ func (l *Ledger) initLayout(tx *bolt.Tx, host string) error {
 			return fmt.Errorf("write v1/meta %s: %w", kv[0], err)
 		}
 	}
-	return l.checkLayout(tx, host)
+	if err := l.checkLayout(tx, host); err != nil {
+		return err
+	}
+	return l.backfill(tx)
 }
 
 // checkLayout checks only what identifies the file as this schema and this
@@ -388,6 +394,9 @@ func (l *Ledger) Check() error {
 type bkts struct {
 	meta, events, items, itemEvents, byCamera, byAssignee, byTime *bolt.Bucket
 	sigs, keys                                                    *bolt.Bucket
+	// nodes and heads are nil in a ledger no writable Open of this release
+	// has completed (see heads.go).
+	nodes, heads *bolt.Bucket
 }
 
 func buckets(tx *bolt.Tx) (bkts, error) {
@@ -400,6 +409,7 @@ func buckets(tx *bolt.Tx) (bkts, error) {
 		itemEvents: v1.Bucket(bucketItemEvents), byCamera: v1.Bucket(bucketByCamera),
 		byAssignee: v1.Bucket(bucketByAssignee), byTime: v1.Bucket(bucketByTime),
 		sigs: v1.Bucket(bucketSigs), keys: v1.Bucket(bucketKeys),
+		nodes: v1.Bucket(bucketNodes), heads: v1.Bucket(bucketHeads),
 	}
 	if b.meta == nil || b.events == nil || b.items == nil || b.itemEvents == nil ||
 		b.byCamera == nil || b.byAssignee == nil || b.byTime == nil {

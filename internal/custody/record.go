@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -123,6 +124,12 @@ func RecordHash(rec []byte) string { return digest.Bytes(rec).Hex() }
 // cannot be represented exactly: invalid UTF-8, a zero or out-of-range time, a
 // malformed hash, an empty Host or Actor.
 func EncodeRecord(ev Event) ([]byte, error) {
+	return appendRecord(make([]byte, 0, 320), ev)
+}
+
+// appendRecord appends EncodeRecord's bytes to b (which decodeCanonical
+// reuses, so that checking a record's canonical form allocates no buffer).
+func appendRecord(b []byte, ev Event) ([]byte, error) {
 	if err := validateEvent(ev); err != nil {
 		return nil, err
 	}
@@ -142,7 +149,7 @@ func EncodeRecord(ev Event) ([]byte, error) {
 	}
 	slices.SortFunc(keys, compareUTF16)
 
-	b := make([]byte, 0, 320)
+	start := len(b)
 	b = append(b, `{"actor":`...)
 	b = appendString(b, ev.Actor)
 	b = append(b, `,"at":`...)
@@ -173,8 +180,8 @@ func EncodeRecord(ev Event) ([]byte, error) {
 	b = append(b, `,"type":`...)
 	b = appendString(b, string(ev.Type))
 	b = append(b, '}')
-	if len(b) > maxRecordSize {
-		return nil, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrInvalid, len(b), maxRecordSize)
+	if len(b)-start > maxRecordSize {
+		return nil, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrInvalid, len(b)-start, maxRecordSize)
 	}
 	return b, nil
 }
@@ -192,51 +199,87 @@ func EncodeRecord(ev Event) ([]byte, error) {
 // decodes every record twice). As a final guard the event is re-encoded and
 // must equal the input.
 func DecodeRecord(rec []byte) (Event, error) {
-	ev, err := parseRecord(rec)
+	ev, err := decodeCanonical(rec)
 	if err != nil {
 		return Event{}, err
-	}
-	again, err := EncodeRecord(ev)
-	if err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if !bytes.Equal(again, rec) {
-		return Event{}, fmt.Errorf("%w: not in canonical form", ErrCorrupt)
 	}
 	ev.Hash = RecordHash(rec)
 	return ev, nil
 }
 
+// decodeCanonical is DecodeRecord without Hash, for Verify, which hashes
+// every record once for the chain and the tree.
+func decodeCanonical(rec []byte) (Event, error) {
+	ev, err := parseRecord(rec)
+	if err != nil {
+		return Event{}, err
+	}
+	buf := encodeBufs.Get().(*[]byte)
+	defer encodeBufs.Put(buf)
+	again, err := appendRecord((*buf)[:0], ev)
+	if err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	*buf = again
+	if !bytes.Equal(again, rec) {
+		return Event{}, fmt.Errorf("%w: not in canonical form", ErrCorrupt)
+	}
+	return ev, nil
+}
+
+// encodeBufs are decodeCanonical's re-encoding buffers.
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
 // parseRecord is the parsing half of DecodeRecord, without the final
 // re-encode and without Hash; Verify uses it to re-read records it has
 // already checked.
-func parseRecord(rec []byte) (Event, error) {
+func parseRecord(rec []byte) (Event, error) { return parseRecordMode(rec, false) }
+
+// parseFacts is parseRecord for the item walk, which needs only seq, type,
+// item, item_hash, sha256 and host of records the chain walk has decoded:
+// it accepts and rejects exactly what parseRecord does, but leaves actor,
+// camera, details and prev_hash empty instead of copying them out.
+func parseFacts(rec []byte) (Event, error) { return parseRecordMode(rec, true) }
+
+func parseRecordMode(rec []byte, facts bool) (Event, error) {
 	if len(rec) > maxRecordSize {
 		return Event{}, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrCorrupt, len(rec), maxRecordSize)
 	}
 	p := recParser{b: rec}
 	var ev Event
 	var at string
+	other := func() string { // a member parseFacts leaves empty
+		if facts {
+			p.skip()
+			return ""
+		}
+		return p.str()
+	}
 	p.lit(`{"actor":`)
-	ev.Actor = p.str()
+	ev.Actor = other()
 	p.lit(`,"at":`)
 	at = p.str()
 	p.lit(`,"camera":`)
-	ev.Camera = p.str()
+	ev.Camera = other()
 	p.lit(`,"details":{`)
 	if p.peek('}') {
 		p.i++
 	} else {
-		ev.Details = map[string]string{}
+		if !facts {
+			ev.Details = map[string]string{}
+		}
 		prev := ""
 		for n := 0; p.err == nil; n++ {
 			k := p.str()
 			p.lit(":")
-			v := p.str()
+			v := other()
 			if n > 0 && compareUTF16(prev, k) >= 0 {
 				p.fail("details not sorted, or a name repeats")
 			}
-			ev.Details[k], prev = v, k
+			if !facts {
+				ev.Details[k] = v
+			}
+			prev = k
 			if !p.peek(',') {
 				break
 			}
@@ -251,7 +294,7 @@ func parseRecord(rec []byte) (Event, error) {
 	p.lit(`,"item_hash":`)
 	ev.ItemHash = p.str()
 	p.lit(`,"prev_hash":`)
-	ev.PrevHash = p.str()
+	ev.PrevHash = other()
 	p.lit(`,"seq":`)
 	ev.Seq = p.uint()
 	p.lit(`,"sha256":`)
@@ -304,7 +347,13 @@ func (p *recParser) lit(s string) {
 
 // str reads a string with only the escapes appendString writes. UTF-8
 // validity is left to the final re-encode (checkString).
-func (p *recParser) str() string {
+func (p *recParser) str() string { return p.strMode(false) }
+
+// skip reads a string exactly as str does but, unless it holds an escape,
+// without copying it out: for the members parseFacts does not return.
+func (p *recParser) skip() { p.strMode(true) }
+
+func (p *recParser) strMode(skip bool) string {
 	if p.err != nil {
 		return ""
 	}
@@ -320,10 +369,11 @@ func (p *recParser) str() string {
 		switch {
 		case c == '"':
 			var s string
-			if out == nil {
-				s = string(p.b[start:p.i])
-			} else {
+			switch {
+			case out != nil:
 				s = string(out)
+			case !skip:
+				s = string(p.b[start:p.i])
 			}
 			p.i++
 			return s

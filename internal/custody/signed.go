@@ -60,18 +60,18 @@ func addNoteKey(d map[string]string, host string, pub ed25519.PublicKey) {
 // signRecord signs rec (the exact stored record bytes) and stores the
 // signature in v1/sigs, checking it first so a faulty signer cannot store
 // a signature that will never verify.
-func signRecord(b bkts, k *keyInfo, seq uint64, rec []byte) error {
+func signRecord(b bkts, k *keyInfo, seq uint64, rec []byte) ([]byte, error) {
 	sig, err := k.s.Sign(rec)
 	if err != nil {
-		return fmt.Errorf("sign record %d: %w", seq, err)
+		return nil, fmt.Errorf("sign record %d: %w", seq, err)
 	}
 	if !ed25519.Verify(k.pub, rec, sig) {
-		return fmt.Errorf("%w: signer produced a signature for record %d that does not verify with key %s", ErrInvalid, seq, k.id)
+		return nil, fmt.Errorf("%w: signer produced a signature for record %d that does not verify with key %s", ErrInvalid, seq, k.id)
 	}
 	if err := b.sigs.Put(seqKey(seq), sig); err != nil {
-		return fmt.Errorf("write signature of record %d: %w", seq, err)
+		return nil, fmt.Errorf("write signature of record %d: %w", seq, err)
 	}
-	return nil
+	return sig, nil
 }
 
 // RotateKey appends a KEY_ROTATED record naming next, signed by the key in
@@ -195,6 +195,7 @@ func keyFromDetails(d map[string]string) (*verKey, error) {
 func (v *verifier) signature(b bkts, k []byte, seq uint64, val []byte, ev *Event) {
 	if v.pendingKey != nil {
 		v.key, v.pendingKey = v.pendingKey, nil
+		v.keyFrom(seq)
 	}
 	if ev != nil && ev.Type == HostKey {
 		nk, err := keyFromDetails(ev.Details)
@@ -209,6 +210,7 @@ func (v *verifier) signature(b bkts, k []byte, seq uint64, val []byte, ev *Event
 			nk.from = seq
 			v.key = nk
 			v.keysWant[seq] = nk.pem
+			v.keyFrom(seq)
 		}
 		if v.hostKeySeq == 0 {
 			v.hostKeySeq, v.hostKeyDetails = seq, ev.Details
@@ -217,6 +219,12 @@ func (v *verifier) signature(b bkts, k []byte, seq uint64, val []byte, ev *Event
 	var sig []byte
 	if b.sigs != nil {
 		sig = b.sigs.Get(k)
+	}
+	if sig != nil {
+		v.acc.sigs = sigsStep(v.acc.sigs, seq, sig)
+	}
+	if v.acc.present && seq == v.acc.sigsSize {
+		v.acc.sigsWalk, v.acc.sigsSeen = v.acc.sigs, true
 	}
 	switch {
 	case v.key == nil && sig != nil:
@@ -229,6 +237,11 @@ func (v *verifier) signature(b bkts, k []byte, seq uint64, val []byte, ev *Event
 		v.unsignedLast = seq
 	case sig == nil:
 		v.report(seq, "", "record %d: signature missing (key %s is in force since record %d)", seq, v.key.id, v.key.from)
+	case v.covered(seq):
+		// Vouched for by the signed tree head of this key (checked by
+		// atHead below, once the walk reaches its size; if it does not
+		// check out, this signature is checked on its own after the walk).
+		v.acc.cover.count++
 	default:
 		v.sigc.check(seq, val, sig, v.key)
 	}
@@ -248,6 +261,7 @@ func (v *verifier) signature(b bkts, k []byte, seq uint64, val []byte, ev *Event
 			v.keysWant[seq+1] = nk.pem
 		}
 	}
+	v.atHead(seq)
 }
 
 // keysIndex compares v1/keys with the keys the records introduced.
@@ -343,7 +357,7 @@ func (c *sigChecker) wait() ([]sigJob, uint64) {
 // finishSignatures reports the signatures that did not verify.
 func (v *verifier) finishSignatures() {
 	failed, ok := v.sigc.wait()
-	v.stats.Signed = ok
+	v.stats.Signed, v.stats.Vouched = ok+v.acc.ok, v.acc.ok
 	for _, j := range failed {
 		v.report(j.seq, "", "record %d: signature does not verify with key %s", j.seq, j.key.id)
 	}

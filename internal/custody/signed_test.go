@@ -197,8 +197,31 @@ func rewriteWithout(t testing.TB, path string, drop uint64, key Signer) {
 		if err := b.meta.Put(metaHeadHash, []byte(prev)); err != nil {
 			return err
 		}
-		return b.meta.Put(metaTree, mustFrontier(tree))
+		if err := b.meta.Put(metaTree, mustFrontier(tree)); err != nil {
+			return err
+		}
+		return dropDerived(b)
 	})
+}
+
+// dropDerived is the attacker who knows this release's format: it removes
+// the stored Merkle nodes and signed tree heads (which it cannot re-sign
+// without the key, and which would give the rewrite away), so the file
+// looks like one an older release wrote. Verify then checks every
+// signature on its own.
+func dropDerived(b bkts) error {
+	v1 := b.meta.Tx().Bucket(bucketV1)
+	for _, name := range [][]byte{bucketNodes, bucketHeads} {
+		if err := v1.DeleteBucket(name); err != nil {
+			return err
+		}
+	}
+	for _, k := range [][]byte{metaNodesSize, metaSigsHash} {
+		if err := b.meta.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func TestDeletedEventWithRecomputedChain(t *testing.T) {
@@ -315,7 +338,10 @@ func TestTruncatedOrRestoredLedgerFailsCheckpoint(t *testing.T) {
 		_ = b.itemEvents.Bucket([]byte("item-b")).Delete(seqKey(12))
 		_ = b.meta.Put(metaHeadSeq, seqKey(10))
 		_ = b.meta.Put(metaHeadHash, prev)
-		return b.meta.Put(metaTree, mustFrontier(tree))
+		if err := b.meta.Put(metaTree, mustFrontier(tree)); err != nil {
+			return err
+		}
+		return dropDerived(b)
 	})
 	f.open(Options{})
 	f.requireClean()

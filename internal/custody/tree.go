@@ -3,11 +3,13 @@ package custody
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
+	xtlog "golang.org/x/mod/sumdb/tlog"
 
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
@@ -165,7 +167,11 @@ func (l *Ledger) rootAt(ctx context.Context, size uint64) (tlog.Hash, uint64, er
 
 // InclusionProof proves that record seq is in the ledger's tree of
 // treeSize records (leaf index seq-1; 0 treeSize means the current size).
-// The leaf is tlog.LeafHash of the record's stored bytes. O(treeSize).
+// The leaf is tlog.LeafHash of the record's stored bytes. It reads
+// O(log treeSize) hashes from v1/nodes and the records (O(treeSize) from
+// the records alone in a ledger without stored nodes). The proof is not
+// checked here: a damaged stored node gives a proof that fails against
+// the signed root, which is how export and any third party use it.
 func (l *Ledger) InclusionProof(ctx context.Context, seq, treeSize uint64) (tlog.Proof, error) {
 	if treeSize == 0 {
 		c, err := l.TreeHead(ctx)
@@ -176,6 +182,14 @@ func (l *Ledger) InclusionProof(ctx context.Context, seq, treeSize uint64) (tlog
 	}
 	if seq < 1 || seq > treeSize {
 		return tlog.Proof{}, fmt.Errorf("ledger %s inclusion of record %d in tree size %d: %w", l.path, seq, treeSize, tlog.ErrRange)
+	}
+	if hs, ok, err := l.fromNodes(ctx, treeSize, func(r xtlog.HashReader) ([]xtlog.Hash, error) {
+		return xtlog.ProveRecord(int64(treeSize), int64(seq-1), r)
+	}); err != nil || ok {
+		if err != nil {
+			return tlog.Proof{}, fmt.Errorf("ledger %s inclusion of record %d: %w", l.path, seq, err)
+		}
+		return tlog.Proof{Kind: tlog.Inclusion, A: seq - 1, B: treeSize, Hashes: hs}, nil
 	}
 	leaves, err := l.leafHashes(ctx, treeSize)
 	if err != nil {
@@ -189,7 +203,8 @@ func (l *Ledger) InclusionProof(ctx context.Context, seq, treeSize uint64) (tlog
 }
 
 // ConsistencyProof proves the tree of oldSize records is a prefix of the
-// tree of newSize records (0 newSize: the current size). O(newSize).
+// tree of newSize records (0 newSize: the current size), in O(log newSize)
+// reads like InclusionProof.
 func (l *Ledger) ConsistencyProof(ctx context.Context, oldSize, newSize uint64) (tlog.Proof, error) {
 	if newSize == 0 {
 		c, err := l.TreeHead(ctx)
@@ -200,6 +215,16 @@ func (l *Ledger) ConsistencyProof(ctx context.Context, oldSize, newSize uint64) 
 	}
 	if oldSize > newSize {
 		return tlog.Proof{}, fmt.Errorf("ledger %s consistency %d to %d: %w", l.path, oldSize, newSize, tlog.ErrRange)
+	}
+	if oldSize > 0 && oldSize < newSize {
+		if hs, ok, err := l.fromNodes(ctx, newSize, func(r xtlog.HashReader) ([]xtlog.Hash, error) {
+			return xtlog.ProveTree(int64(newSize), int64(oldSize), r)
+		}); err != nil || ok {
+			if err != nil {
+				return tlog.Proof{}, fmt.Errorf("ledger %s consistency %d to %d: %w", l.path, oldSize, newSize, err)
+			}
+			return tlog.Proof{Kind: tlog.Consistency, A: oldSize, B: newSize, Hashes: hs}, nil
+		}
 	}
 	leaves, err := l.leafHashes(ctx, newSize)
 	if err != nil {
@@ -340,4 +365,63 @@ func (l *Ledger) signedRecords(ctx context.Context, from, to uint64) ([]SignedRe
 		}
 	}
 	return out, nil
+}
+
+// nodeReader serves golang.org/x/mod/sumdb/tlog hash reads in one read
+// transaction: level 0 is the leaf hash of the stored record, higher
+// levels come from v1/nodes.
+type nodeReader struct{ b bkts }
+
+func (r nodeReader) ReadHashes(indexes []int64) ([]xtlog.Hash, error) {
+	out := make([]xtlog.Hash, len(indexes))
+	for i, x := range indexes {
+		level, n := xtlog.SplitStoredHashIndex(x)
+		if level == 0 {
+			rec := r.b.events.Get(seqKey(uint64(n) + 1))
+			if rec == nil {
+				return nil, fmt.Errorf("%w: record %d is missing", ErrCorrupt, n+1)
+			}
+			out[i] = xtlog.Hash(tlog.LeafHash(rec))
+			continue
+		}
+		v := r.b.nodes.Get(seqKey(uint64(x)))
+		if len(v) != tlog.HashSize {
+			return nil, fmt.Errorf("%w: stored Merkle node %d/%d is missing or malformed", ErrCorrupt, level, n)
+		}
+		out[i] = xtlog.Hash(v)
+	}
+	return out, nil
+}
+
+// fromNodes runs prove over the stored nodes when they cover a tree of
+// size records (ok false, nothing done, when the ledger has none or they
+// stop short of size: the caller recomputes from the records).
+func (l *Ledger) fromNodes(ctx context.Context, size uint64, prove func(xtlog.HashReader) ([]xtlog.Hash, error)) ([]tlog.Hash, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, err
+	}
+	var out []tlog.Hash
+	var ok bool
+	err := safely(func() error {
+		return l.db.View(func(tx *bolt.Tx) error {
+			b, err := buckets(tx)
+			if err != nil {
+				return err
+			}
+			ns := b.meta.Get(metaNodesSize)
+			if b.nodes == nil || len(ns) != 8 || binary.BigEndian.Uint64(ns) < size {
+				return nil
+			}
+			p, err := prove(nodeReader{b})
+			if err != nil {
+				return err
+			}
+			out, ok = make([]tlog.Hash, len(p)), true
+			for i, h := range p {
+				out[i] = tlog.Hash(h)
+			}
+			return nil
+		})
+	})
+	return out, ok, err
 }

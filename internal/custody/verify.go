@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,6 +40,10 @@ type VerifyStats struct {
 	Items    uint64 // item projections checked
 	Problems uint64 // problems passed to fn
 	Signed   uint64 // records whose signature verified with the key in force
+	// Vouched is how many of the Signed were authenticated through the
+	// signed tree head of their key (one signature over the Merkle root and
+	// a hash of the signatures) rather than one by one.
+	Vouched  uint64
 	Unsigned uint64 // records before the first host key (a Notice, not a problem)
 }
 
@@ -83,6 +90,17 @@ type VerifyStats struct {
 // state in v1/meta is the tree over the records (checked only when the chain
 // is otherwise sound, since any altered record already shows there).
 //
+// A signature is checked on its own unless the signed tree head of its key
+// (v1/heads) vouches for it: the head's signature verifies with that key and
+// its root and signature hash are the ones recomputed from the records and
+// v1/sigs when the walk reaches its size. A head that does not check out
+// vouches for nothing: every record it was to cover is checked on its own
+// after the walk, so the problems named are those a check of every
+// signature names. The stored Merkle nodes are compared with the tree the
+// walk computes, and they, the heads and the meta sizes are reported only
+// on an otherwise sound ledger. Decoding and hashing run on every core, and
+// the item side (items, orphans, indexes) beside the chain side.
+//
 // A panic or memory fault from a damaged file is returned as an error
 // wrapping ErrCorrupt.
 func (l *Ledger) Verify(ctx context.Context, fn func(Problem)) (VerifyStats, error) {
@@ -99,18 +117,53 @@ func (l *Ledger) VerifyNotices(ctx context.Context, fn func(Problem), notice fun
 			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
 		}
 	}
+	v.nodeFn = func(level int, index uint64, h tlog.Hash) { v.acc.node(level, index, h, v.seq) }
 	chain := func(ctx context.Context) error {
 		err := v.chain(ctx)
+		if err == nil {
+			err = v.recheckSignatures(ctx)
+		}
 		v.finishSignatures()
 		return err
 	}
-	for _, step := range []func(context.Context) error{v.meta, chain, v.keysIndex, v.items, v.orphans, v.indexes} {
-		if err := safely(func() error { return step(ctx) }); err != nil {
+	steps := func(ctx context.Context, fs ...func(context.Context) error) error {
+		for _, step := range fs {
+			if err := safely(func() error { return step(ctx) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := steps(ctx, v.meta); err != nil {
+		return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
+	}
+	if !v.noV1 {
+		// The item side (items, orphans, indexes) reads nothing the chain
+		// side (records, signatures, keys) works out, so it runs at the same
+		// time on its own transactions; its problems are kept and passed on
+		// after the chain's, in the order a sequential walk reports them.
+		iv := &verifier{l: l, indexWant: map[string]uint64{}}
+		var items []Problem
+		iv.fn = func(p Problem) { items = append(items, p) }
+		ictx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- steps(ictx, iv.items, iv.orphans, iv.indexes) }()
+		err := steps(ctx, chain, v.keysIndex)
+		if err != nil {
+			cancel()
+		}
+		ierr := <-done
+		cancel()
+		if err == nil {
+			err = ierr
+		}
+		if err != nil {
 			return v.stats, fmt.Errorf("verify ledger %s: %w", l.path, err)
 		}
-		if v.noV1 {
-			break
-		}
+		v.stats.Items = iv.stats.Items
+		v.found = append(v.found, items...)
+		v.flush()
+		v.reportAccel()
 	}
 	if v.unsignedFirst != 0 {
 		v.notices = append(v.notices, v.unsignedNotices()...)
@@ -158,6 +211,11 @@ type verifier struct {
 	sigc                        *sigChecker
 	hostKeySeq                  uint64            // the first HOST_KEY record
 	hostKeyDetails              map[string]string // and what it says
+
+	// stored nodes and signed tree heads
+	acc    accelCheck
+	seq    uint64                       // the record being walked
+	nodeFn func(int, uint64, tlog.Hash) // v.acc.node for v.seq
 }
 
 // unsignedNotices describes the records before the first host key.
@@ -207,6 +265,7 @@ func (v *verifier) view(ctx context.Context, fn func(b bkts) error) error {
 			itemEvents: v1.Bucket(bucketItemEvents), byCamera: v1.Bucket(bucketByCamera),
 			byAssignee: v1.Bucket(bucketByAssignee), byTime: v1.Bucket(bucketByTime),
 			sigs: v1.Bucket(bucketSigs), keys: v1.Bucket(bucketKeys),
+			nodes: v1.Bucket(bucketNodes), heads: v1.Bucket(bucketHeads),
 		})
 	})
 	v.flush()
@@ -251,6 +310,7 @@ func (v *verifier) meta(ctx context.Context) error {
 			if m := b.meta.Get(metaMigrated); len(m) == 8 {
 				v.migratedAt = binary.BigEndian.Uint64(m)
 			}
+			v.acc.read(b)
 		case v.version == 1 && v.l.readOnly:
 			v.notices = append(v.notices, Notice{What: "schema 1 ledger opened read-only: not migrated yet, so no record is signed and the Merkle tree is not stored (open it writable once to migrate)"})
 			v.migratedAt = ^uint64(0) // every record predates signing
@@ -291,17 +351,28 @@ func (v *verifier) chain(ctx context.Context) error {
 				return nil
 			}
 			c := b.events.Cursor()
-			n := 0
+			v.acc.bucket, v.acc.cur = b.nodes, nil
+			var kvs []recKV
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
-				if n == v.l.chunk {
+				if len(kvs) == v.l.chunk {
 					done = false
-					return nil
+					break
 				}
-				n++
-				after = slices.Clone(k)
-				v.record(b, k, val)
+				kvs = append(kvs, recKV{k: k, val: val})
 			}
-			v.head(b)
+			if len(kvs) > 0 {
+				after = slices.Clone(kvs[len(kvs)-1].k)
+			}
+			// Decoding and hashing are most of a record's cost and need
+			// nothing but its bytes (valid until the transaction ends): do
+			// them on every core, then check the chain in order.
+			parallel(len(kvs), func(i int) { kvs[i].decode() })
+			for i := range kvs {
+				v.record(b, &kvs[i])
+			}
+			if done {
+				v.head(b)
+			}
 			return nil
 		})
 		if err != nil || done {
@@ -310,7 +381,66 @@ func (v *verifier) chain(ctx context.Context) error {
 	}
 }
 
-func (v *verifier) record(b bkts, k, val []byte) {
+// recKV is one v1/events entry of a chunk and what decode works out of it.
+type recKV struct {
+	k, val []byte
+	ev     Event
+	err    error
+	hash   string
+	leaf   tlog.Hash
+}
+
+func (r *recKV) decode() {
+	if r.val == nil || len(r.k) != 8 {
+		return
+	}
+	r.hash, r.leaf = RecordHash(r.val), tlog.LeafHash(r.val)
+	r.ev, r.err = decodeCanonical(r.val)
+	if r.err == nil {
+		r.ev.Hash = r.hash
+	}
+}
+
+// parallel runs fn(0..n-1) on GOMAXPROCS goroutines, each taking a
+// contiguous share, and returns when all are done.
+func parallel(n int, fn func(i int)) {
+	p := min(runtime.GOMAXPROCS(0), n)
+	if p <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var fault any
+	for w := range p {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			// A damaged page read here must reach the caller's safely,
+			// not crash the process: catch it and re-raise it there.
+			debug.SetPanicOnFault(true)
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					fault = r
+					mu.Unlock()
+				}
+			}()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}(n*w/p, n*(w+1)/p)
+	}
+	wg.Wait()
+	if fault != nil {
+		panic(fault)
+	}
+}
+
+func (v *verifier) record(b bkts, r *recKV) {
+	k, val := r.k, r.val
 	if val == nil {
 		v.report(0, "", "v1/events key %x is a bucket, not a record", k)
 		return
@@ -329,9 +459,10 @@ func (v *verifier) record(b bkts, k, val []byte) {
 		}
 		v.havePrev = false
 	}
-	h := RecordHash(val)
-	v.tree.Append(tlog.LeafHash(val))
-	ev, err := DecodeRecord(val)
+	h := r.hash
+	v.seq = seq
+	v.tree.AppendFunc(r.leaf, v.nodeFn)
+	ev, err := r.ev, r.err
 	if err != nil {
 		v.report(seq, "", "record %d does not decode: %v", seq, err)
 		v.signature(b, k, seq, val, nil)
@@ -403,6 +534,8 @@ func (v *verifier) head(b bkts) {
 	if v.version < 2 {
 		return
 	}
+	v.endCover(v.lastSeq)
+	v.acc.endNodes(b, v.lastSeq)
 	v.checkMetaBinding(b)
 	stored, err := readTree(b.meta)
 	switch {
@@ -459,8 +592,9 @@ func (v *verifier) itemRecords(b bkts, id string) itemFacts {
 			v.report(seq, id, "the custody index of item %s lists record %d, which does not exist", id, seq)
 			continue
 		}
-		// Fully decoded and reported by the chain walk already.
-		ev, err := parseRecord(raw)
+		// Fully decoded and reported by the chain walk already: read only
+		// what the item checks need.
+		ev, err := parseFacts(raw)
 		if err != nil {
 			continue
 		}
@@ -500,15 +634,20 @@ func (v *verifier) items(ctx context.Context) error {
 				return nil
 			}
 			c := b.items.Cursor()
-			n := 0
+			var its []itemKV
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
-				if n == v.l.chunk {
+				if len(its) == v.l.chunk {
 					done = false
-					return nil
+					break
 				}
-				n++
-				after = slices.Clone(k)
-				v.item(b, string(k), val)
+				its = append(its, itemKV{id: string(k), raw: val})
+			}
+			if len(its) > 0 {
+				after = []byte(its[len(its)-1].id)
+			}
+			parallel(len(its), func(i int) { its[i].decode() })
+			for i := range its {
+				v.item(b, &its[i])
 			}
 			return nil
 		})
@@ -518,13 +657,30 @@ func (v *verifier) items(ctx context.Context) error {
 	}
 }
 
-func (v *verifier) item(b bkts, id string, raw []byte) {
+// itemKV is one v1/items entry of a chunk and what decode works out of it.
+type itemKV struct {
+	id   string
+	raw  []byte
+	it   Item
+	err  error
+	hash string
+}
+
+func (x *itemKV) decode() {
+	if x.raw != nil {
+		x.it, x.err = decodeItem(x.raw)
+		x.hash = digest.Bytes(x.raw).Hex()
+	}
+}
+
+func (v *verifier) item(b bkts, x *itemKV) {
+	id, raw := x.id, x.raw
 	if raw == nil {
 		v.report(0, id, "v1/items key %q is a bucket, not an item", id)
 		return
 	}
 	v.stats.Items++
-	it, err := decodeItem(raw)
+	it, err := x.it, x.err
 	if err != nil {
 		v.report(0, id, "item %s does not decode: %v", id, err)
 		return
@@ -534,7 +690,7 @@ func (v *verifier) item(b bkts, id string, raw []byte) {
 	}
 	f := v.itemRecords(b, id)
 
-	switch h := digest.Bytes(raw).Hex(); {
+	switch h := x.hash; {
 	case f.lastWrite == 0:
 		v.report(0, id, "no record wrote item %s (none carries an item_hash for it)", id)
 	case h != f.lastWriteHash:

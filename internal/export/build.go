@@ -49,6 +49,10 @@ type Ledger interface {
 	// when this process has no signing key); TreeHead the unsigned head.
 	Checkpoint(ctx context.Context) ([]byte, error)
 	TreeHead(ctx context.Context) (tlog.Checkpoint, error)
+	// InclusionProof and ConsistencyProof are the ledger's Merkle proofs
+	// (O(log n) reads); Build checks each against the checkpoint's root.
+	InclusionProof(ctx context.Context, seq, treeSize uint64) (tlog.Proof, error)
+	ConsistencyProof(ctx context.Context, oldSize, newSize uint64) (tlog.Proof, error)
 }
 
 var _ Ledger = (*custody.Ledger)(nil)
@@ -161,21 +165,19 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 		}
 	}
 
-	// 3. One walk of the records: the leaves for the proofs and the exact
-	// bytes of the records the package holds.
-	leaves, recs, err := walk(ctx, l, cp.Size, need)
-	if err != nil {
-		return sum, err
-	}
-	if root := tlog.RootOf(leaves); root != cp.Root {
-		return sum, fmt.Errorf("export: %w: the ledger's first %d records have Merkle root %s, the checkpoint says %s; run evidenced verify",
-			ErrIntegrity, cp.Size, root, cp.Root)
-	}
 	seqs := make([]uint64, 0, len(need))
 	for s := range need {
 		seqs = append(seqs, s)
 	}
 	slices.Sort(seqs)
+	// 3. The exact bytes of the records the package holds, each with its
+	// inclusion proof in the checkpoint's tree, checked against the
+	// checkpoint's root: O(log n) reads per record, not a walk of the
+	// ledger (that is verify's job).
+	recs, proofs, err := proveRecords(ctx, l, cp, seqs)
+	if err != nil {
+		return sum, err
+	}
 	for _, d := range items {
 		for i, ev := range d.events {
 			rec, ok := recs[ev.Seq]
@@ -193,7 +195,7 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 	// 3b. The checkpoint anchored off the host, bound to the export's.
 	var anchored *anchoredFiles
 	if o.Anchors != nil {
-		if anchored, err = anchoredEvidence(ctx, o.Anchors, o.TSACA, host, keys, cp, leaves); err != nil {
+		if anchored, err = anchoredEvidence(ctx, l, o.Anchors, o.TSACA, host, keys, cp); err != nil {
 			return sum, err
 		}
 		if anchored != nil {
@@ -223,15 +225,11 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 			sigs[s] = true
 			sum.Signatures++
 		}
-		path, err := tlog.InclusionProof(leaves, s-1)
-		if err != nil {
-			return sum, fmt.Errorf("export: inclusion proof of record %d: %w", s, err)
-		}
 		p := Proof{
 			Algorithm: proofAlgorithm, Seq: s, Record: recordPath(s), LeafIndex: s - 1, TreeSize: cp.Size,
-			LeafHash: leaves[s-1].String(), Checkpoint: info.Checkpoint, Root: cp.Root.String(), Hashes: []string{},
+			LeafHash: tlog.LeafHash(rec).String(), Checkpoint: info.Checkpoint, Root: cp.Root.String(), Hashes: []string{},
 		}
-		for _, h := range path {
+		for _, h := range proofs[s] {
 			p.Hashes = append(p.Hashes, h.String())
 		}
 		if err := m.putJSON(proofPath(s), p); err != nil {
@@ -393,34 +391,41 @@ func checkpoint(ctx context.Context, l Ledger, host string, keys []custody.KeyPe
 
 var errStop = errors.New("stop")
 
-// walk reads records 1..size once: their leaf hashes, and the bytes of the
-// records in need.
-func walk(ctx context.Context, l Ledger, size uint64, need map[uint64]bool) ([]tlog.Hash, map[uint64][]byte, error) {
-	leaves := make([]tlog.Hash, 0, size)
-	recs := map[uint64][]byte{}
-	if size == 0 {
-		return leaves, recs, nil
-	}
-	err := l.Records(ctx, 1, func(seq uint64, rec []byte) error {
-		if seq != uint64(len(leaves))+1 {
-			return fmt.Errorf("%w: record %d is missing", ErrIntegrity, len(leaves)+1)
+// proveRecords reads records seqs (those within the checkpoint) and their
+// inclusion proofs in the checkpoint's tree, and checks each proof against
+// the checkpoint's root: a package is never written with a proof that
+// does not verify (a damaged stored node, or records that are not the ones
+// the checkpoint covers).
+func proveRecords(ctx context.Context, l Ledger, cp tlog.Checkpoint, seqs []uint64) (map[uint64][]byte, map[uint64][]tlog.Hash, error) {
+	recs, proofs := map[uint64][]byte{}, map[uint64][]tlog.Hash{}
+	for _, s := range seqs {
+		if s > cp.Size {
+			continue // Build names it
 		}
-		leaves = append(leaves, tlog.LeafHash(rec))
-		if need[seq] {
-			recs[seq] = rec
-		}
-		if seq == size {
+		var rec []byte
+		err := l.Records(ctx, s, func(seq uint64, b []byte) error {
+			if seq == s {
+				rec = b
+			}
 			return errStop
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return nil, nil, fmt.Errorf("export: read record %d: %w", s, err)
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return nil, nil, fmt.Errorf("export: read records: %w", err)
+		if rec == nil {
+			return nil, nil, fmt.Errorf("export: %w: record %d is missing", ErrIntegrity, s)
+		}
+		p, err := l.InclusionProof(ctx, s, cp.Size)
+		if err != nil {
+			return nil, nil, fmt.Errorf("export: inclusion proof of record %d: %w", s, err)
+		}
+		if err := tlog.VerifyInclusion(tlog.LeafHash(rec), s-1, cp.Size, p.Hashes, cp.Root); err != nil {
+			return nil, nil, fmt.Errorf("export: %w: record %d is not in the checkpoint's tree of %d records (root %s): %v; run evidenced verify",
+				ErrIntegrity, s, cp.Size, cp.Root, err)
+		}
+		recs[s], proofs[s] = rec, p.Hashes
 	}
-	if uint64(len(leaves)) != size {
-		return nil, nil, fmt.Errorf("export: %w: the checkpoint has %d records, the ledger %d", ErrIntegrity, size, len(leaves))
-	}
-	return leaves, recs, nil
+	return recs, proofs, nil
 }
 
 // manifest writes files through to the sink and keeps their SHA-256.
@@ -496,12 +501,13 @@ type anchoredFiles struct {
 
 // anchoredEvidence fetches the newest checkpoint anchored at or below the
 // export's and checks it as verify-export will: signed by a host key, its
-// root reproduced by the ledger's first records, its time-stamp over its
+// tree a prefix of the export's (the ledger's consistency proof leads from
+// its root to the checkpoint's), its time-stamp over its
 // bytes (and signed by a TSA chaining to tsaCA, when given). A package is
 // never written with anchored evidence that does not check out: the ledger
 // and the store disagree, and `evidenced verify --remote` says how.
-func anchoredEvidence(ctx context.Context, src Anchors, tsaCA []byte, host string, keys []custody.KeyPeriod,
-	cp tlog.Checkpoint, leaves []tlog.Hash) (*anchoredFiles, error) {
+func anchoredEvidence(ctx context.Context, l Ledger, src Anchors, tsaCA []byte, host string, keys []custody.KeyPeriod,
+	cp tlog.Checkpoint) (*anchoredFiles, error) {
 	a, found, err := src.Latest(ctx, cp.Size)
 	if err != nil {
 		return nil, fmt.Errorf("export: the anchored checkpoints: %w", err)
@@ -519,18 +525,26 @@ func anchoredEvidence(ctx context.Context, src Anchors, tsaCA []byte, host strin
 	if ac.Size != a.Size {
 		return nil, fmt.Errorf("export: %w: anchored checkpoint %s holds size %d", ErrIntegrity, a.Object, ac.Size)
 	}
-	if root := tlog.RootOf(leaves[:a.Size]); root != ac.Root {
-		return nil, fmt.Errorf("export: %w: the ledger's first %d records have root %s, the anchored checkpoint %s says %s; run evidenced verify --remote",
-			ErrIntegrity, a.Size, root, a.Object, ac.Root)
+	// The anchored tree must be a prefix of the export's: the consistency
+	// proof between them (from the ledger's stored nodes) must lead from the
+	// anchored root to the checkpoint's.
+	var hashes []tlog.Hash
+	if a.Size < cp.Size {
+		p, err := l.ConsistencyProof(ctx, a.Size, cp.Size)
+		if err != nil {
+			return nil, fmt.Errorf("export: consistency proof %d→%d: %w", a.Size, cp.Size, err)
+		}
+		hashes = p.Hashes
+	}
+	if err := tlog.VerifyConsistency(a.Size, cp.Size, ac.Root, cp.Root, hashes); err != nil {
+		return nil, fmt.Errorf("export: %w: the ledger's first %d records do not have the root %s that the anchored checkpoint %s says: %v; run evidenced verify --remote",
+			ErrIntegrity, a.Size, ac.Root, a.Object, err)
 	}
 	f := &anchoredFiles{note: a.Note, ref: AnchoredRef{
 		Object: a.Object, Checkpoint: anchoredPath(a.Size), TreeSize: a.Size, Root: ac.Root.String(),
 	}}
 	if a.Size < cp.Size {
-		hashes, err := tlog.ConsistencyProof(leaves, a.Size)
-		if err != nil {
-			return nil, fmt.Errorf("export: consistency proof %d→%d: %w", a.Size, cp.Size, err)
-		}
+		var err error
 		if f.proof, err = (tlog.Proof{Kind: tlog.Consistency, A: a.Size, B: cp.Size, Hashes: hashes}).Marshal(); err != nil {
 			return nil, fmt.Errorf("export: consistency proof %d→%d: %w", a.Size, cp.Size, err)
 		}

@@ -19,8 +19,9 @@ import (
 // manifest is right: only the prev_hash chain shows the edit.
 type rewrittenLedger struct {
 	*custody.Ledger
-	recs map[uint64][]byte
-	head tlog.Checkpoint
+	recs   map[uint64][]byte
+	leaves []tlog.Hash
+	head   tlog.Checkpoint
 }
 
 func rewriteChain(t *testing.T, l *custody.Ledger, seq uint64) *rewrittenLedger {
@@ -54,7 +55,20 @@ func rewriteChain(t *testing.T, l *custody.Ledger, seq uint64) *rewrittenLedger 
 		t.Fatalf("tree head of size %d over %d records", r.head.Size, len(leaves))
 	}
 	r.head.Root = tlog.RootOf(leaves)
+	r.leaves = leaves
 	return r
+}
+
+// InclusionProof and ConsistencyProof are over the edited records, as the
+// stored nodes of an edited file would be.
+func (r *rewrittenLedger) InclusionProof(_ context.Context, seq, size uint64) (tlog.Proof, error) {
+	p, err := tlog.InclusionProof(r.leaves[:size], seq-1)
+	return tlog.Proof{Kind: tlog.Inclusion, A: seq - 1, B: size, Hashes: p}, err
+}
+
+func (r *rewrittenLedger) ConsistencyProof(_ context.Context, old, size uint64) (tlog.Proof, error) {
+	p, err := tlog.ConsistencyProof(r.leaves[:size], old)
+	return tlog.Proof{Kind: tlog.Consistency, A: old, B: size, Hashes: p}, err
 }
 
 func (r *rewrittenLedger) Records(ctx context.Context, from uint64, fn func(uint64, []byte) error) error {

@@ -45,12 +45,15 @@
 //     checkpoint in the package; footage counts only when its SHA-256 and size
 //     equal the recorded ones.
 //   - An anchored checkpoint in the package verifies with a host key, the
-//     ledger reproduces its root, the export's tree extends it (consistency
-//     proof), and its time-stamp is over its exact bytes (and chains to the
+//     export's tree extends it (the ledger's consistency proof leads from its
+//     root to the export's), and its time-stamp is over its exact bytes (and chains to the
 //     TSA CA when one is configured); Build refuses otherwise (ErrIntegrity).
-//   - Build never writes a package whose own checks fail: it refuses when the
-//     ledger does not reproduce the checkpoint root, a record does not hash to
-//     the chain's hash, or footage does not match (ErrIntegrity). Callers
+//   - Build never writes a package whose own checks fail: it refuses when a
+//     record's inclusion proof (read from the ledger's stored Merkle nodes in
+//     O(log n), not by walking the ledger) does not lead to the checkpoint
+//     root, a record does not hash to the chain's hash, or footage does not
+//     match (ErrIntegrity). Whether the rest of the ledger is sound is
+//     verify's question, not the export's. Callers
 //     write into a temporary place and keep it only when Build and Verify both
 //     succeed.
 //

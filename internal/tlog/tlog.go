@@ -84,12 +84,24 @@ type Frontier struct {
 }
 
 // Append adds one leaf hash in O(log n).
-func (f *Frontier) Append(leaf Hash) {
+func (f *Frontier) Append(leaf Hash) { f.AppendFunc(leaf, nil) }
+
+// AppendFunc is Append that also passes every perfect subtree the leaf
+// completes above it to node (when not nil): its level (1 for a pair of
+// leaves) and its index among the subtrees of that level, bottom up. Those
+// are the interior hashes a store keeps to answer proofs in O(log n); they
+// are computed by Append anyway.
+func (f *Frontier) AppendFunc(leaf Hash, node func(level int, index uint64, h Hash)) {
 	h := leaf
+	level := 0
 	for s := f.Size; s&1 == 1; s >>= 1 {
 		last := len(f.Nodes) - 1
 		h = NodeHash(f.Nodes[last], h)
 		f.Nodes = f.Nodes[:last]
+		level++
+		if node != nil {
+			node(level, f.Size>>level, h)
+		}
 	}
 	f.Nodes = append(f.Nodes, h)
 	f.Size++

@@ -49,6 +49,22 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/custody"},
 	},
 	{
+		ID:          "custody-head-recheck",
+		File:        "internal/custody/verifyheads.go",
+		Desc:        "a signed tree head that does not reproduce the records still vouches for their signatures",
+		Original:    `v.acc.recheck = append(v.acc.recheck, sigRange{cv.from, seq, cv.key})`,
+		Replacement: `v.acc.ok += cv.count`,
+		Packages:    []string{"./internal/custody"},
+	},
+	{
+		ID:          "custody-head-sigs",
+		File:        "internal/custody/verifyheads.go",
+		Desc:        "Verify does not compare a signed tree head's signature hash with the signatures",
+		Original:    `case sigs != v.acc.sigs:`,
+		Replacement: `case sigs != v.acc.sigs && false:`,
+		Packages:    []string{"./internal/custody"},
+	},
+	{
 		ID:          "custody-verifyagainst-root",
 		File:        "internal/custody/tree.go",
 		Desc:        "VerifyAgainst accepts a checkpoint of the same size with another Merkle root",
