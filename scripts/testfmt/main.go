@@ -12,7 +12,7 @@
 //     of the tests a dying test binary left unfinished, and build errors,
 //     as they come;
 //   - every -every (default 60s) without another line, which packages are
-//     still running and for how long, longest first.
+//     still running, for how long and in which test, longest first.
 //
 // Lines that are not JSON events (a `go vet` message, a panic of the go
 // command) pass through unchanged. It exits 0: the run's own exit status is
@@ -50,11 +50,12 @@ type formatter struct {
 	now     func() time.Time
 	last    time.Time            // when something was last printed
 	running map[string]time.Time // package → when it started
+	inTest  map[string][]string  // package → its tests running now, in the order they started
 	tests   map[string][]string  // package + "\x00" + test → its output so far
 }
 
 func newFormatter(w io.Writer, now func() time.Time) *formatter {
-	return &formatter{w: w, now: now, last: now(), running: map[string]time.Time{}, tests: map[string][]string{}}
+	return &formatter{w: w, now: now, last: now(), running: map[string]time.Time{}, inTest: map[string][]string{}, tests: map[string][]string{}}
 }
 
 func (f *formatter) print(s string) {
@@ -75,9 +76,12 @@ func (f *formatter) line(raw string) {
 	switch {
 	case e.Action == "build-output":
 		f.print(e.Output)
+	case e.Test != "" && e.Action == "run":
+		f.inTest[e.Package] = append(f.inTest[e.Package], e.Test)
 	case e.Test != "" && e.Action == "output":
 		f.tests[key] = append(f.tests[key], e.Output)
 	case e.Test != "" && e.Action == "fail":
+		f.ended(e.Package, e.Test)
 		// The parents' lines so far first (their === RUN and logs), so a
 		// failed subtest reads in the order it ran.
 		name := ""
@@ -89,6 +93,7 @@ func (f *formatter) line(raw string) {
 			name += "/"
 		}
 	case e.Test != "" && (e.Action == "pass" || e.Action == "skip"):
+		f.ended(e.Package, e.Test)
 		delete(f.tests, key)
 	case e.Action == "start":
 		f.running[e.Package] = f.now()
@@ -108,7 +113,13 @@ func (f *formatter) line(raw string) {
 	case e.Action == "pass" || e.Action == "fail" || e.Action == "skip":
 		f.flush(e.Package, false)
 		delete(f.running, e.Package)
+		delete(f.inTest, e.Package)
 	}
+}
+
+// ended forgets test as running in pkg.
+func (f *formatter) ended(pkg, test string) {
+	f.inTest[pkg] = slices.DeleteFunc(f.inTest[pkg], func(t string) bool { return t == test })
 }
 
 // flush prints (when show) and forgets the output of pkg's tests that
@@ -150,7 +161,11 @@ func (f *formatter) heartbeat(quiet time.Duration) {
 	})
 	parts := make([]string, len(pkgs))
 	for i, p := range pkgs {
-		parts[i] = fmt.Sprintf("%s (%s)", p, now.Sub(f.running[p]).Truncate(time.Second))
+		parts[i] = fmt.Sprintf("%s (%s", p, now.Sub(f.running[p]).Truncate(time.Second))
+		if ts := f.inTest[p]; len(ts) > 0 {
+			parts[i] += ", in " + ts[len(ts)-1] // the latest to start: where it is now
+		}
+		parts[i] += ")"
 	}
 	f.print("… still running: " + strings.Join(parts, ", ") + "\n")
 }

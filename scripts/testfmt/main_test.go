@@ -94,14 +94,18 @@ func TestHeartbeat(t *testing.T) {
 	f := newFormatter(&out, func() time.Time { return now })
 	feed(f, &out, `{"Action":"start","Package":"slow"}`)
 	now = now.Add(30 * time.Second)
-	feed(f, &out, `{"Action":"start","Package":"fast"}`)
+	feed(f, &out, `{"Action":"start","Package":"fast"}
+{"Action":"run","Package":"slow","Test":"TestA"}
+{"Action":"pass","Package":"slow","Test":"TestA"}
+{"Action":"run","Package":"slow","Test":"TestUSB"}
+{"Action":"run","Package":"slow","Test":"TestUSB/exfat"}`)
 	f.heartbeat(time.Minute)
 	if out.Len() != 0 {
 		t.Fatalf("heartbeat before a quiet minute: %q", out.String())
 	}
 	now = now.Add(45 * time.Second)
 	f.heartbeat(time.Minute)
-	if got, want := out.String(), "… still running: slow (1m15s), fast (45s)\n"; got != want {
+	if got, want := out.String(), "… still running: slow (1m15s, in TestUSB/exfat), fast (45s)\n"; got != want {
 		t.Fatalf("heartbeat %q, want %q", got, want)
 	}
 	out.Reset()
