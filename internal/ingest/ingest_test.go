@@ -222,6 +222,21 @@ func TestAdmissionSeesTheWalk(t *testing.T) {
 	if seq, _, err := f.ledger.Head(ctx); err != nil || seq != 0 {
 		t.Errorf("a refused dock left the ledger at seq %d (%v); the refusal is the Admitter's to record", seq, err)
 	}
+	// A session its source opened at arrival (USB) keeps that DOCKED and
+	// nothing more.
+	usb := req
+	usb.Via = "usb"
+	seq, err := f.in.Arrive(ctx, usb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usb.DockSeq = seq
+	if res, err := f.in.Dock(ctx, usb, p); !errors.Is(err, ErrNotAdmitted) || res.DockSeq != seq {
+		t.Fatalf("refused USB dock: %+v %v", res, err)
+	}
+	if head, _, _ := f.ledger.Head(ctx); head != seq {
+		t.Errorf("a refused USB dock wrote past its DOCKED (seq %d, head %d)", seq, head)
+	}
 	a.refuse = nil
 	if res, err := f.in.Dock(ctx, req, p); err != nil || res.Vaulted != 2 || p.n != 1 {
 		t.Fatalf("admitted dock: %+v %v", res, err)
@@ -230,7 +245,7 @@ func TestAdmissionSeesTheWalk(t *testing.T) {
 	if res, err := f.in.Dock(ctx, req, nil); err != nil || res.Vaulted != 1 || res.AlreadyHeld != 2 {
 		t.Fatalf("re-dock: %+v %v", res, err)
 	}
-	if want := []uint64{17, 17, 5}; !slices.Equal(a.needs, want) {
+	if want := []uint64{17, 17, 17, 5}; !slices.Equal(a.needs, want) {
 		t.Errorf("admission was asked for %v bytes, want %v (only what is not yet held)", a.needs, want)
 	}
 }
