@@ -6,9 +6,25 @@
 # one recording's `custody` (DOCKED … VERIFIED), `verify --remote` and the
 # object's lock as the store reports it.
 #
+# It ends with a "try it yourself" block: the binary, the config, and how to
+# bring the demo's S3 server back with its data and credentials.
+#
+# usage: scripts/demo.sh [--keep]
+#   --keep  leave the S3 server and the daemon running at the end (the
+#           block says how to stop them); by default both are stopped.
+#
 # DEMO_DIR (default /tmp/evidenced-demo) holds everything; it is recreated.
 # LARGE_MB (default 512) sizes the large in-vehicle recording.
+# S3_PORT (default 7070) is the S3 server's port on 127.0.0.1.
 set -euo pipefail
+KEEP=0
+for arg in "$@"; do
+  case $arg in
+  --keep) KEEP=1 ;;
+  -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  *) echo "demo.sh: unknown argument $arg (usage: scripts/demo.sh [--keep])" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEMO_DIR=${DEMO_DIR:-/tmp/evidenced-demo}
@@ -130,6 +146,46 @@ if [ -x /usr/bin/aws ]; then
     --query '{Size:ContentLength,SHA256:ChecksumSHA256,LockMode:ObjectLockMode,RetainUntil:ObjectLockRetainUntilDate,Version:VersionId}'
 fi
 
-say "stop the daemon (SIGTERM: stop intake, drain, exit 0)"
-kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"; echo "daemon exit code $?"; DAEMON_PID=
-echo "demo done: everything is under $DEMO_DIR"
+S3=(env S3_DIR="$DEMO_DIR/s3" S3_PORT="$S3_PORT" "$ROOT/scripts/s3-server.sh")
+if [ "$KEEP" = 1 ]; then
+  trap - EXIT # leave both running
+else
+  say "stop the daemon (SIGTERM: stop intake, drain, exit 0)"
+  kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID"; echo "daemon exit code $?"; DAEMON_PID=
+  "${S3[@]}" stop
+fi
+
+say "try it yourself"
+cat <<EOF
+everything is under $DEMO_DIR
+  binary:  $EV
+           (or put it on PATH: go install ./cmd/evidenced installs \$(go env GOPATH)/bin/evidenced)
+  config:  $CFG
+           (export EVIDENCED_CONFIG=$CFG and every command finds it without --config)
+  the S3 server's endpoint and credentials, for evidenced and any S3 client:
+$("${S3[@]}" env | sed 's/^/    /')
+EOF
+if [ "$KEEP" = 1 ]; then
+  cat <<EOF
+  running now: the S3 server (pid $(cat "$DEMO_DIR/s3/pid"), data in $DEMO_DIR/s3) and the daemon
+  (pid $DAEMON_PID, log $DEMO_DIR/daemon.log). Stop them with:
+    kill -TERM $DAEMON_PID    # the daemon drains and exits 0
+    S3_DIR=$DEMO_DIR/s3 S3_PORT=$S3_PORT $ROOT/scripts/s3-server.sh stop
+EOF
+else
+  cat <<EOF
+  both were stopped; start the S3 server again with its data (bucket, objects and locks kept):
+    S3_DIR=$DEMO_DIR/s3 S3_PORT=$S3_PORT $ROOT/scripts/s3-server.sh start
+  and, if docks should be taken in, the daemon (commands work with or without it):
+    $EV run --config $CFG > $DEMO_DIR/daemon.log 2>&1 &
+EOF
+fi
+cat <<EOF
+  then, with the exports above in your shell:
+    $EV find --config $CFG --reason "trying it"
+    $EV custody --config $CFG $ID --reason "trying it"
+    $EV verify --config $CFG --remote
+    $EV status --config $CFG
+  undock and dock a camera again (daemon running): nothing is copied twice
+    mv $DEMO_DIR/media/BWC-0001 $DEMO_DIR/staging/ && mv $DEMO_DIR/staging/BWC-0001 $DEMO_DIR/media/
+EOF

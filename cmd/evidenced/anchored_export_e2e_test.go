@@ -188,14 +188,14 @@ func TestExportCarriesAnchoredTimestamp(t *testing.T) {
 func TestVerifyRemoteNamesReplacedObject(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	cam := filepath.Join(h.dir, "cam")
-	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 40 << 10, "DCIM/B.MP4": 50 << 10})
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 40 << 10, "DCIM/B.MP4": 50 << 10, "DCIM/C.MP4": 30 << 10})
 	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
 	items := h.find("--camera", "BWC-0001")
-	if len(items) != 2 {
+	if len(items) != 3 {
 		t.Fatalf("items %+v", items)
 	}
 	slices.SortFunc(items, func(a, b custody.Item) int { return strings.Compare(a.SourcePath, b.SourcePath) })
-	if out := h.mustCLI("verify", "--remote"); !strings.Contains(out, "2 objects") {
+	if out := h.mustCLI("verify", "--remote"); !strings.Contains(out, "3 vault files checked (0 failed), 3 objects checked (0 failed)") {
 		t.Fatalf("verify --remote before the insider: %s", out)
 	}
 	ctx := context.Background()
@@ -237,6 +237,20 @@ func TestVerifyRemoteNamesReplacedObject(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --remote does not say %q:\n%s", want, out)
 		}
+	}
+	// The summary counts what was checked and what failed, not only what
+	// passed: three objects checked, the two touched ones failed (the
+	// deleted one with two problems, still one object).
+	if !strings.Contains(out, "3 vault files checked (0 failed), 3 objects checked (2 failed)") || !strings.Contains(out, "3 problem(s)") {
+		t.Errorf("verify --remote summary does not count 3 objects checked, 2 failed, 3 problems:\n%s", out)
+	}
+	var rep struct {
+		Objects int `json:"objects_checked"`
+		Failed  int `json:"objects_failed"`
+	}
+	_, js, _ := h.cli("verify", "--remote", "--json")
+	if err := json.Unmarshal([]byte(js), &rep); err != nil || rep.Objects != 3 || rep.Failed != 2 {
+		t.Errorf("verify --remote --json: %+v (%v), want objects_checked 3, objects_failed 2", rep, err)
 	}
 	t.Logf("verify --remote:\n%s", out)
 	// The shadowed item's recorded version is intact: only the current

@@ -2,6 +2,7 @@ package main
 
 import (
 	"go/build"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -46,6 +47,41 @@ func TestCmdImportsOnlyTheService(t *testing.T) {
 		}
 		if !slices.Contains(cmdMayImport, rel) {
 			t.Errorf("cmd/evidenced imports %s, which is not one of %v", rel, cmdMayImport)
+		}
+	}
+}
+
+// The operations below the service are siblings: each speaks to the ledger,
+// the vault and the store through their own packages, never through another
+// operation. In particular the uploader and the wipe rule do not import the
+// ingester (item identity is custody's, the object key the uploader's, and
+// dock admission is handed the ingester's walk), so the layer line of
+// docs/ARCHITECTURE.md holds.
+var operations = []string{
+	"internal/ingest", "internal/upload", "internal/watch", "internal/usbdock",
+	"internal/wipe", "internal/anchor", "internal/export",
+}
+
+func TestOperationsDoNotImportEachOther(t *testing.T) {
+	args := []string{"list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`}
+	for _, p := range operations {
+		args = append(args, module+p)
+	}
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != len(operations) {
+		t.Fatalf("go list listed %d packages, want %d:\n%s", len(lines), len(operations), out)
+	}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		from, _ := strings.CutPrefix(f[0], module)
+		for _, imp := range f[1:] {
+			if rel, ok := strings.CutPrefix(imp, module); ok && slices.Contains(operations, rel) {
+				t.Errorf("%s imports %s: operations below the service do not import each other", from, rel)
+			}
 		}
 	}
 }

@@ -208,3 +208,37 @@ func TestHoldAndReleaseTwoCases(t *testing.T) {
 		t.Errorf("hold without --reason: exit %d", code)
 	}
 }
+
+// Hold and classify follow one rule: an item whose object is not yet
+// verified in the store is refused with exit 1 and a sentence saying to
+// wait for the upload and its verification; nothing is recorded.
+func TestHoldAndClassifyRefuseUnverified(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 100 << 10})
+	// The store is down while the camera is ingested: vaulted, not uploaded.
+	down := h.withEndpoint(t, closedPort(t))
+	if code, _, errs := down.cli("ingest", "--camera", "BWC-0001", "--from", cam); code != exitFailure {
+		t.Fatalf("ingest with the store down: exit %d\n%s", code, errs)
+	}
+	items := h.find("--camera", "BWC-0001")
+	if len(items) != 1 || items[0].State != custody.StateVaulted {
+		t.Fatalf("items %+v", items)
+	}
+	id := items[0].ID
+	for _, args := range [][]string{
+		{"hold", id, "--case", "C-1", "--reason", "complaint"},
+		{"classify", id, "--class", "incident", "--reason", "complaint"},
+	} {
+		code, out, errs := h.bin(nil, args...)
+		if code != exitFailure || out != "" {
+			t.Errorf("%s of an unverified item: exit %d, want %d\n%s%s", args[0], code, exitFailure, out, errs)
+		}
+		oneLine(t, args[0], errs, "item "+id+" is vaulted, not yet verified in the object store", args[0]+" it once it is verified")
+	}
+	for _, e := range h.custody(id) {
+		if e.Type == custody.HoldSet || e.Type == custody.RetentionChanged || e.Type == custody.Refused {
+			t.Errorf("a refused request was recorded as %s: %v", e.Type, e.Details)
+		}
+	}
+}

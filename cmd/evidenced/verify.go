@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strconv"
 
 	"github.com/evidenced/evidenced/internal/service"
 )
@@ -78,10 +77,12 @@ func printVerify(e *env, rep service.VerifyReport) {
 	for _, n := range rep.Notices {
 		fmt.Fprintf(e.stdout, "note: %s\n", n.What)
 	}
-	objects := strconv.Itoa(rep.Objects) + " objects"
+	// What was checked and what of it failed, never only what passed.
+	objects := fmt.Sprintf("%d objects checked (%d failed", rep.Objects, rep.ObjectsFailed)
 	if rep.ObjectsUnchecked > 0 {
-		objects += fmt.Sprintf(" (%d not checked)", rep.ObjectsUnchecked)
+		objects += fmt.Sprintf(", %d not checked", rep.ObjectsUnchecked)
 	}
-	fmt.Fprintf(e.stdout, "%s: %d events (%d signed), %d items, %d vault files, %s, %d anchored checkpoints checked, %d problem(s)\n",
-		status, rep.Events, rep.Signed, rep.Items, rep.Vault, objects, rep.Checkpoints, len(rep.Problems))
+	objects += ")"
+	fmt.Fprintf(e.stdout, "%s: %d events (%d signed), %d items, %d vault files checked (%d failed), %s, %d anchored checkpoints checked, %d problem(s)\n",
+		status, rep.Events, rep.Signed, rep.Items, rep.Vault, rep.VaultFailed, objects, rep.Checkpoints, len(rep.Problems))
 }

@@ -78,7 +78,7 @@ func (f *fixture) itemOf(t *testing.T, rel string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ItemID(dockReq.Serial, rel, fi.Size(), fi.ModTime())
+	return custody.ItemID(dockReq.Serial, rel, fi.Size(), fi.ModTime())
 }
 
 // events lists the ledger's records of item id, by type.

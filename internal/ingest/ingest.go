@@ -11,9 +11,11 @@
 //     fsynced, renamed, re-read cold and found to hash the same as the stream.
 //   - A file that changed while it was copied is never vaulted; it is left on the
 //     camera and retried on the next pass.
-//   - Identity is camera serial + source path + size + mtime (ItemID). A re-dock of
+//   - Identity is camera serial + source path + size + mtime (custody.ItemID). A re-dock of
 //     the same files finds their items and copies nothing again.
 //   - A serial that is not in the inventory is never ingested: UNKNOWN_DEVICE.
+//   - The camera is walked once per pass: the admission check (free space) and
+//     the copy both work from that one listing.
 package ingest
 
 import (
@@ -23,9 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +72,9 @@ var (
 	// was ingested (each file would add ledger records that are never
 	// deleted).
 	ErrTooManyFiles = errors.New("camera presents more files than sources.max_files_per_dock")
+	// ErrNotAdmitted: the Admitter refused the dock (its error, which this
+	// wraps, says why); nothing was copied.
+	ErrNotAdmitted = errors.New("dock not admitted")
 	// errChanged: the source changed while it was copied.
 	errChanged = errors.New("file changed while it was being copied")
 )
@@ -94,9 +97,25 @@ type Ingester struct {
 	now    func() time.Time
 	clock  func() hostclock.Status
 
+	admit Admitter // nil admits every dock
+
 	mu   sync.Mutex
 	busy map[string]*sync.Mutex // per-serial dock lock
 }
+
+// Admitter decides whether a dock may start copying, from what the dock's
+// own walk of the camera found: need is the bytes of the regular files not
+// yet held (by item identity). A non-nil error refuses the dock before any
+// copy starts; the Admitter records the refusal itself and Dock returns its
+// error as is. The camera is walked once per pass, by Dock: admission reads
+// the same listing the copy then works through.
+type Admitter interface {
+	AdmitDock(ctx context.Context, serial, root, actor, via string, need uint64) error
+}
+
+// Admit sets the admission check every later Dock runs (the wipe rule's
+// free-space check in the daemon and the CLI). Call it before the first Dock.
+func (in *Ingester) Admit(a Admitter) { in.admit = a }
 
 // New returns an Ingester. log may be nil.
 func New(cfg *config.Config, l Ledger, v Vault, log *slog.Logger) *Ingester {
@@ -140,14 +159,6 @@ type Result struct {
 	Refused      []FileError `json:"refused"`        // non-regular entries, never followed
 	Failed       []FileError `json:"failed"`         // copy failures; left on the camera
 	SafeToUndock bool        `json:"safe_to_undock"` // every regular file is vaulted and read back
-}
-
-// ItemID derives the item identity from what the camera says about the file.
-// It is deterministic so that a crash-and-retry or a re-dock finds the same item.
-func ItemID(serial, rel string, size int64, mtime time.Time) string {
-	h := digest.New()
-	fmt.Fprintf(h, "evidenced-item-v1\x00%s\x00%s\x00%d\x00%d", serial, rel, size, mtime.UnixNano())
-	return digest.FromHash(h).Hex()[:24]
 }
 
 func (in *Ingester) serialLock(serial string) *sync.Mutex {
@@ -232,29 +243,29 @@ func (in *Ingester) refuseWhole(ctx context.Context, req Request, cam config.Cam
 }
 
 // Dock ingests every regular file under req.Root for camera req.Serial.
+// It walks the camera once; the Admitter (if set) sees what that walk
+// found before the session is opened (DOCKED, unless req.DockSeq says the
+// source opened it at arrival) and anything is copied.
 //
 // It returns ErrUnknownDevice for a serial not in the inventory (recorded as
-// UNKNOWN_DEVICE), ErrIncomplete (wrapped) when anything was refused or not
+// UNKNOWN_DEVICE), ErrNotAdmitted (wrapping the Admitter's error) when the
+// dock was refused, ErrIncomplete (wrapped) when anything was refused or not
 // copied, ErrTooManyFiles (wrapped, with ErrIncomplete) when the camera
 // presents more entries than sources.max_files_per_dock (one REFUSED record
-// with the counts; nothing ingested), and other errors when the ledger or the vault itself fails. The
-// Result is meaningful whenever DockSeq != 0.
+// with the counts; nothing ingested), and other errors when the ledger or the
+// vault itself fails. The Result is meaningful whenever DockSeq != 0.
 func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, error) {
-	res := Result{Camera: req.Serial}
+	res := Result{Camera: req.Serial, DockSeq: req.DockSeq}
 	cam, ok := in.cfg.Camera(req.Serial)
-	if !ok || req.DockSeq == 0 {
-		seq, err := in.Arrive(ctx, req)
-		if err != nil {
-			return res, err
-		}
-		req.DockSeq = seq
+	if !ok {
+		_, err := in.Arrive(ctx, req)
+		return res, err
 	}
 	lock := in.serialLock(cam.Serial)
 	lock.Lock()
 	defer lock.Unlock()
-	res.DockSeq = req.DockSeq
-	in.log.Info("dock pass started", "camera", cam.Serial, "via", req.Via, "dock_seq", req.DockSeq)
 
+	// The one walk of the camera: admission and the copy both work from it.
 	var entries []camfs.Entry
 	var total int64
 	unexamined := 0
@@ -283,8 +294,48 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		}
 	})
 	if n := seen + refusedN; n > capped {
+		// Refused whole, on the record of an opened session: the counts say
+		// why nothing of this camera was taken.
+		if req.DockSeq == 0 {
+			seq, err := in.Arrive(ctx, req)
+			if err != nil {
+				return Result{Camera: req.Serial}, err
+			}
+			req.DockSeq = seq
+		}
+		res.DockSeq = req.DockSeq
 		return in.refuseWhole(ctx, req, cam, res, seen, refusedN, capped, walkErr)
 	}
+	ids := make([]string, len(entries))
+	held := make([]bool, len(entries))
+	var need uint64
+	for i, e := range entries {
+		ids[i] = custody.ItemID(cam.Serial, e.Rel, e.Size, e.ModTime)
+		if _, err := in.ledger.Item(ctx, ids[i]); err == nil {
+			held[i] = true
+		} else if !errors.Is(err, custody.ErrNotFound) {
+			return res, fmt.Errorf("look up item %s: %w", ids[i], err)
+		} else {
+			need += uint64(e.Size)
+		}
+	}
+	if in.admit != nil {
+		// A dock refused here was never opened (unless its source opened it
+		// at arrival): the refusal is its only record, and nothing is copied.
+		if err := in.admit.AdmitDock(ctx, cam.Serial, req.Root, req.Actor, req.Via, need); err != nil {
+			return Result{Camera: req.Serial, DockSeq: req.DockSeq}, notAdmitted{err}
+		}
+	}
+	if req.DockSeq == 0 {
+		seq, err := in.Arrive(ctx, req)
+		if err != nil {
+			return Result{Camera: req.Serial}, err
+		}
+		req.DockSeq = seq
+	}
+	res.DockSeq = req.DockSeq
+	in.log.Info("dock pass started", "camera", cam.Serial, "via", req.Via, "dock_seq", req.DockSeq)
+
 	for _, r := range res.Refused {
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.Refused, Actor: req.Actor, Camera: cam.Serial,
@@ -304,18 +355,16 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		p.Start(cam.Serial, len(entries), total)
 	}
 
-	for _, e := range entries {
+	for i, e := range entries {
 		if err := ctx.Err(); err != nil {
 			res.Failed = append(res.Failed, FileError{Rel: camfs.DisplayPath(e.Rel), Reason: "not copied: " + err.Error()})
 			continue
 		}
-		id := ItemID(cam.Serial, e.Rel, e.Size, e.ModTime)
-		if _, err := in.ledger.Item(ctx, id); err == nil {
+		id := ids[i]
+		if held[i] {
 			res.AlreadyHeld++
 			res.Items = append(res.Items, id)
 			continue
-		} else if !errors.Is(err, custody.ErrNotFound) {
-			return res, fmt.Errorf("look up item %s: %w", id, err)
 		}
 		n, err := in.copyOne(ctx, req, cam, req.DockSeq, id, e, p)
 		res.Bytes += n
@@ -357,6 +406,14 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 	}
 	return res, nil
 }
+
+// notAdmitted is the Admitter's refusal, its message unchanged, marked as
+// ErrNotAdmitted.
+type notAdmitted struct{ err error }
+
+func (e notAdmitted) Error() string        { return e.err.Error() }
+func (e notAdmitted) Unwrap() error        { return e.err }
+func (e notAdmitted) Is(target error) bool { return target == ErrNotAdmitted }
 
 // ledgerError marks failures of the ledger itself: the dock cannot go on
 // without its record, unlike a single file that failed to copy.
@@ -489,24 +546,3 @@ func (g *guardedReader) Read(b []byte) (int, error) {
 // displaySerial keeps an arbitrary folder or device name printable in the
 // ledger (which refuses invalid UTF-8).
 func displaySerial(s string) string { return camfs.DisplayPath(s) }
-
-// ObjectKey is the documented key layout of an item in the object store
-// (before the configured prefix): <camera>/<YYYY>/<MM>/<DD>/<item id><.ext>,
-// dated by the recording time in UTC. The extension is kept (lower-cased,
-// alphanumeric only) so that a downloaded object opens in a player; everything
-// else about the source path lives in the ledger and the object's metadata.
-func ObjectKey(it custody.Item) string {
-	ext := strings.ToLower(path.Ext(it.SourcePath))
-	clean := strings.Builder{}
-	for _, r := range strings.TrimPrefix(ext, ".") {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			clean.WriteRune(r)
-		}
-	}
-	suffix := ""
-	if c := clean.String(); c != "" && len(c) <= 8 {
-		suffix = "." + c
-	}
-	t := it.RecordedAt.UTC()
-	return fmt.Sprintf("%s/%04d/%02d/%02d/%s%s", it.Camera, t.Year(), t.Month(), t.Day(), it.ID, suffix)
-}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
@@ -122,36 +122,6 @@ func TestFileChangedDuringCopyIsNotVaulted(t *testing.T) {
 	}
 }
 
-func TestItemIDIsStableAndDistinct(t *testing.T) {
-	mt := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
-	a := ItemID("BWC-0001", "DCIM/A.MP4", 10, mt)
-	if a != ItemID("BWC-0001", "DCIM/A.MP4", 10, mt) {
-		t.Error("ItemID is not deterministic")
-	}
-	for _, other := range []string{
-		ItemID("BWC-0002", "DCIM/A.MP4", 10, mt),
-		ItemID("BWC-0001", "DCIM/B.MP4", 10, mt),
-		ItemID("BWC-0001", "DCIM/A.MP4", 11, mt),
-		ItemID("BWC-0001", "DCIM/A.MP4", 10, mt.Add(time.Nanosecond)),
-	} {
-		if other == a {
-			t.Errorf("ItemID collision for a different identity: %s", a)
-		}
-	}
-}
-
-func TestObjectKeyLayout(t *testing.T) {
-	it := custody.Item{ID: "abc123", Camera: "BWC-0001", SourcePath: "DCIM/100MEDIA/VID 0001.Mp4",
-		RecordedAt: time.Date(2026, 11, 23, 22, 0, 0, 0, time.FixedZone("SAST", 2*3600))}
-	if got, want := ObjectKey(it), "BWC-0001/2026/11/23/abc123.mp4"; got != want {
-		t.Errorf("ObjectKey = %q, want %q", got, want)
-	}
-	it.SourcePath = "weird/name.\xff\\x;rm"
-	if got := ObjectKey(it); got != "BWC-0001/2026/11/23/abc123.xrm" {
-		t.Errorf("hostile extension leaked into the key: %q", got)
-	}
-}
-
 // TestArriveThenDock: a USB source records DOCKED when the camera appears
 // (with the device identity) and the copy pass, later, continues that
 // session: one DOCKED, and every later record points at it.
@@ -208,5 +178,74 @@ func TestArriveUnknown(t *testing.T) {
 	last := got[len(got)-1]
 	if last.Type != custody.UnknownDevice || last.Details["bay"] != "3-1" {
 		t.Errorf("last record %s %v; want UNKNOWN_DEVICE naming the bay", last.Type, last.Details)
+	}
+}
+
+// admitter records what each dock asked for and refuses while refuse is set.
+type admitter struct {
+	needs  []uint64
+	refuse error
+}
+
+func (a *admitter) AdmitDock(_ context.Context, _, _, _, _ string, need uint64) error {
+	a.needs = append(a.needs, need)
+	return a.refuse
+}
+
+// startCounter counts the copy passes that started.
+type startCounter struct{ n int }
+
+func (c *startCounter) Start(string, int, int64)     { c.n++ }
+func (c *startCounter) File(_, _ string, _, _ int64) {}
+func (c *startCounter) Done(string, Result)          {}
+
+// TestAdmissionSeesTheWalk: admission is decided on the dock's own walk,
+// before the session opens: it is told the bytes not yet held, a refusal
+// leaves no record of ingest's and copies nothing, and an admitted dock
+// copies what the same walk listed.
+func TestAdmissionSeesTheWalk(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := &admitter{refuse: errors.New("no room")}
+	f.in.Admit(a)
+	f.write(t, "DCIM/A.MP4", []byte("0123456789"))
+	f.write(t, "DCIM/B.MP4", []byte("abcdefg"))
+	req := Request{Serial: "BWC-0001", Root: f.cam, Actor: "t", Via: "watch"}
+	p := &startCounter{}
+	res, err := f.in.Dock(ctx, req, p)
+	if !errors.Is(err, ErrNotAdmitted) || !errors.Is(err, a.refuse) || err.Error() != "no room" {
+		t.Fatalf("refused dock: %v, want ErrNotAdmitted wrapping the refusal as is", err)
+	}
+	if res.DockSeq != 0 || res.Vaulted != 0 || p.n != 0 {
+		t.Errorf("refused dock: %+v, %d copy passes started", res, p.n)
+	}
+	if seq, _, err := f.ledger.Head(ctx); err != nil || seq != 0 {
+		t.Errorf("a refused dock left the ledger at seq %d (%v); the refusal is the Admitter's to record", seq, err)
+	}
+	// A session its source opened at arrival (USB) keeps that DOCKED and
+	// nothing more.
+	usb := req
+	usb.Via = "usb"
+	seq, err := f.in.Arrive(ctx, usb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	usb.DockSeq = seq
+	if res, err := f.in.Dock(ctx, usb, p); !errors.Is(err, ErrNotAdmitted) || res.DockSeq != seq {
+		t.Fatalf("refused USB dock: %+v %v", res, err)
+	}
+	if head, _, _ := f.ledger.Head(ctx); head != seq {
+		t.Errorf("a refused USB dock wrote past its DOCKED (seq %d, head %d)", seq, head)
+	}
+	a.refuse = nil
+	if res, err := f.in.Dock(ctx, req, p); err != nil || res.Vaulted != 2 || p.n != 1 {
+		t.Fatalf("admitted dock: %+v %v", res, err)
+	}
+	f.write(t, "DCIM/C.MP4", []byte("12345"))
+	if res, err := f.in.Dock(ctx, req, nil); err != nil || res.Vaulted != 1 || res.AlreadyHeld != 2 {
+		t.Fatalf("re-dock: %+v %v", res, err)
+	}
+	if want := []uint64{17, 17, 17, 5}; !slices.Equal(a.needs, want) {
+		t.Errorf("admission was asked for %v bytes, want %v (only what is not yet held)", a.needs, want)
 	}
 }

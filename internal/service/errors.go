@@ -16,6 +16,9 @@ var (
 	ErrIntegrity = errors.New("integrity failure")
 	// ErrNotFound: the item is not in the ledger.
 	ErrNotFound = errors.New("not in the ledger")
+	// ErrNotVerified: the item's object is not yet verified in the store,
+	// and the request (classify, hold) must wait until it is.
+	ErrNotVerified = errors.New("not yet verified in the object store")
 )
 
 // kindError is an error of one kind whose text is only its message.

@@ -68,13 +68,14 @@ func (s *Service) Ingest(ctx context.Context, c Caller, o IngestOptions) (Ingest
 	if p == nil && o.InDaemon {
 		p = s.bays
 	}
-	if err := s.wiper.AdmitDock(ctx, o.Camera, o.From, c.Actor, "cli"); err != nil {
+	res, err := s.ingester.Dock(ctx, ingest.Request{Serial: o.Camera, Root: o.From, Actor: c.Actor, Via: "cli", Identity: c.details(map[string]string{})}, p)
+	if errors.Is(err, ingest.ErrNotAdmitted) {
+		// Refused before anything was copied: the refusal is on record.
 		if o.InDaemon {
 			s.bays.Problem(o.Camera, err.Error())
 		}
 		return IngestReport{}, err
 	}
-	res, err := s.ingester.Dock(ctx, ingest.Request{Serial: o.Camera, Root: o.From, Actor: c.Actor, Via: "cli", Identity: c.details(map[string]string{})}, p)
 	out := IngestReport{IngestResult: res, Ran: true}
 	var upErr error
 	if s.uploader != nil && len(res.Items) > 0 {

@@ -95,6 +95,10 @@ func TestOperationsWithoutTheCLI(t *testing.T) {
 	if err != nil || vr.OK || len(vr.Problems) != 1 || vr.Problems[0].Item != it.ID || !vr.Complete() {
 		t.Errorf("verify: %+v, %v", vr, err)
 	}
+	// The counts say what was checked and what of it failed.
+	if vr.Vault != 1 || vr.VaultFailed != 1 {
+		t.Errorf("verify counted %d vault files checked, %d failed; want 1 checked, 1 failed", vr.Vault, vr.VaultFailed)
+	}
 	if err := s.Get(ctx, who, GetOptions{ID: it.ID, Reason: "review again"}, &bytes.Buffer{}, nil); !errors.Is(err, ErrIntegrity) {
 		t.Errorf("get of a changed vault copy: %v, want ErrIntegrity", err)
 	}

@@ -38,6 +38,24 @@ func retainUntil(it custody.Item, days int) time.Time {
 	return it.IngestedAt.UTC().AddDate(0, 0, days).Truncate(time.Second).Add(time.Second)
 }
 
+// needVerified is the one rule for classify and hold: both change what
+// protects the item's object version, and both wait until that version is
+// verified in the store. Before then the version is not proven to hold the
+// evidence with its retention (a multipart upload's lock and tags are only
+// settled on the way to VERIFIED), and the uploader rewrites the item when
+// it records UPLOADED and VERIFIED, so a change made under it would be lost
+// or land on a version that is not the evidence. Waiting risks nothing: an
+// item not yet verified is kept in the vault and never wiped from the
+// camera, and the uploader keeps it queued until it is verified.
+func needVerified(it custody.Item, what string) error {
+	if it.State == custody.StateVerified {
+		return nil
+	}
+	return &kindError{kind: ErrNotVerified, err: fmt.Errorf(
+		"item %s is %s, not yet verified in the object store: %s it once it is verified (wait for the upload and its verification; `evidenced find` shows the state)",
+		it.ID, it.State, what)}
+}
+
 // lockedItem loads an item that has an object version, holding the wiper's
 // item lock; the caller calls unlock.
 func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, objstore.Retainer, func(), error) {
@@ -73,10 +91,8 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 		return ClassifyResult{}, err
 	}
 	defer unlock()
-	if it.State != custody.StateVerified {
-		// The uploader rewrites the item when it records UPLOADED and
-		// VERIFIED; changing the class under it would be lost.
-		return ClassifyResult{}, fmt.Errorf("item %s is %s: classify it once it is verified in the object store", id, it.State)
+	if err := needVerified(it, "classify"); err != nil {
+		return ClassifyResult{}, err
 	}
 	from, _ := s.config.Class(it.RetentionClass)
 	until := retainUntil(it, to.Days)
@@ -228,8 +244,12 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 		return HoldResult{}, err
 	}
 	defer unlock()
-	if it.ObjectKey == "" || it.VersionID == "" {
-		return HoldResult{}, fmt.Errorf("item %s is %s: a legal hold applies to the object version, which does not exist yet", id, it.State)
+	if on {
+		if err := needVerified(it, "hold"); err != nil {
+			return HoldResult{}, err
+		}
+	} else if it.ObjectKey == "" || it.VersionID == "" {
+		return HoldResult{}, fmt.Errorf("item %s is %s: it has no object version, so no legal hold to release", id, it.State)
 	}
 	evs, err := s.ledger.Custody(ctx, id)
 	if err != nil {

@@ -156,6 +156,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	if s.wiper == nil {
 		s.wiper = wipe.New(cfg, l, v, nil, wipe.Options{Actor: "evidenced@" + cfg.HostID, Log: log})
 	}
+	// Every dock, from whatever source, is admitted by free space on the
+	// ingester's own walk of the camera.
+	s.ingester.Admit(s.wiper)
 	return s, nil
 }
 
@@ -372,15 +375,12 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	if bay := req.Identity["bay"]; bay != "" {
 		log = log.With("bay", bay)
 	}
-	if s.wiper != nil {
-		if err := s.wiper.AdmitDock(ctx, serial, req.Root, req.Actor, req.Via); err != nil {
-			s.bays.Problem(serial, err.Error())
-			log.Error("dock refused", "err", err)
-			return
-		}
-	}
 	res, err := s.ingester.Dock(ctx, req, s.bays)
 	switch {
+	case errors.Is(err, ingest.ErrNotAdmitted):
+		s.bays.Problem(serial, err.Error())
+		log.Error("dock refused", "err", err)
+		return
 	case errors.Is(err, ingest.ErrUnknownDevice):
 		s.bays.Unknown(serial, req.Identity["bay"])
 		log.Error("unknown camera docked; not ingested")

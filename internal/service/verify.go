@@ -27,12 +27,20 @@ type VerifyProblem struct {
 
 // VerifyReport is what a verification found.
 type VerifyReport struct {
-	OK      bool `json:"ok"`
-	Events  int  `json:"events"`
-	Items   int  `json:"items"`
-	Vault   int  `json:"vault_files_checked"`
-	Objects int  `json:"objects_checked"`
-	Signed  int  `json:"signed_records"`
+	OK     bool `json:"ok"`
+	Events int  `json:"events"`
+	Items  int  `json:"items"`
+	// Vault counts the vault copies checked (re-hashed or found missing),
+	// VaultFailed those of them that failed; a copy released after
+	// vault.grace is not checked.
+	Vault       int `json:"vault_files_checked"`
+	VaultFailed int `json:"vault_files_failed"`
+	// Objects counts the objects checked in the store (with Remote; the
+	// store answered for them), ObjectsFailed those of them with a problem
+	// (one object may have several).
+	Objects       int `json:"objects_checked"`
+	ObjectsFailed int `json:"objects_failed"`
+	Signed        int `json:"signed_records"`
 	// Checkpoints is how many checkpoints anchored in the object store
 	// were checked against this ledger (with Remote).
 	Checkpoints int              `json:"checkpoints_checked"`
@@ -140,20 +148,14 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 			add(VerifyProblem{Kind: "ledger", What: "verification interrupted: " + ctx.Err().Error()})
 			break
 		}
-		sum, n, err := s.vault.ReadBack(ctx, it.ID)
-		switch {
-		case it.VaultPath == "" && it.State == custody.StateVerified:
-			// Released after vault.grace (VAULT_RELEASED): the object
-			// store holds it; remote checks that.
-		case errors.Is(err, os.ErrNotExist):
-			add(VerifyProblem{Kind: "item", Item: it.ID, What: "vault copy is missing: " + s.vault.Path(it.ID)})
-		case err != nil:
-			add(VerifyProblem{Kind: "item", Item: it.ID, What: "vault copy unreadable: " + err.Error()})
-		case sum.Hex() != it.SHA256 || n != it.Size:
-			add(VerifyProblem{Kind: "item", Item: it.ID, What: fmt.Sprintf("vault copy %s hashes %s (%d bytes), recorded %s (%d bytes)",
-				s.vault.Path(it.ID), sum.Hex(), n, it.SHA256, it.Size)})
-		default:
+		// A copy released after vault.grace (VAULT_RELEASED) is not
+		// checked: the object store holds it; remote checks that.
+		if released := it.VaultPath == "" && it.State == custody.StateVerified; !released {
 			rep.Vault++
+			if what := s.vaultCopyProblem(ctx, it); what != "" {
+				add(VerifyProblem{Kind: "item", Item: it.ID, What: what})
+				rep.VaultFailed++
+			}
 		}
 		if !remote {
 			continue
@@ -175,6 +177,7 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 			rep.ObjectsUnchecked++
 			continue
 		}
+		failed := err != nil
 		if errors.Is(err, objstore.ErrNotFound) {
 			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey + "@" + it.VersionID,
 				What: "the recorded version " + it.VersionID + " is gone from the store (deleted; with a governance retention bypass if it was still locked): " + err.Error()})
@@ -187,17 +190,22 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 		// while the recorded version is intact.
 		cur, cerr := s.currentVersionProblem(ctx, it)
 		if storeDown(cerr) {
-			rep.ObjectsUnchecked++
-			continue
+			if !failed {
+				rep.ObjectsUnchecked++
+				continue
+			}
+			// Already found wrong: checked, and failed, whatever the
+			// second question would have said.
+			cur = ""
 		}
 		if cur != "" {
 			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: cur})
-			continue
-		}
-		if err != nil {
-			continue
+			failed = true
 		}
 		rep.Objects++
+		if failed {
+			rep.ObjectsFailed++
+		}
 	}
 	// Footage the ledger does not account for is a finding too (a ledger
 	// replaced or lost beside a full vault).
@@ -214,6 +222,22 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// vaultCopyProblem re-hashes it's vault copy and says what is wrong with
+// it, or "" when it holds what the ledger recorded.
+func (s *Service) vaultCopyProblem(ctx context.Context, it custody.Item) string {
+	sum, n, err := s.vault.ReadBack(ctx, it.ID)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "vault copy is missing: " + s.vault.Path(it.ID)
+	case err != nil:
+		return "vault copy unreadable: " + err.Error()
+	case sum.Hex() != it.SHA256 || n != it.Size:
+		return fmt.Sprintf("vault copy %s hashes %s (%d bytes), recorded %s (%d bytes)",
+			s.vault.Path(it.ID), sum.Hex(), n, it.SHA256, it.Size)
+	}
+	return ""
 }
 
 // currentVersionProblem says what is wrong with the current (latest)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
-	"github.com/evidenced/evidenced/internal/ingest"
 	"github.com/evidenced/evidenced/internal/objstore"
 )
 
@@ -486,7 +485,7 @@ func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 	for _, up := range ups {
 		id, _, _ := strings.Cut(path.Base(up.Key), ".")
 		it, err := u.ledger.Item(ctx, id)
-		ours := err == nil && ingest.ObjectKey(it) == up.Key
+		ours := err == nil && ObjectKey(it) == up.Key
 		if ours {
 			lock := u.itemLock(it.ID)
 			lock.Lock()

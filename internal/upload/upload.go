@@ -54,7 +54,6 @@ import (
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
-	"github.com/evidenced/evidenced/internal/ingest"
 	"github.com/evidenced/evidenced/internal/objstore"
 )
 
@@ -423,7 +422,7 @@ func (u *Uploader) put(ctx context.Context, it custody.Item) (custody.Item, erro
 		return it, fmt.Errorf("open vault copy of %s: %w", it.ID, err)
 	}
 	defer f.Close()
-	key := ingest.ObjectKey(it)
+	key := ObjectKey(it)
 	req := objstore.PutRequest{
 		Key: key, Body: f, Size: it.Size, SHA256: sum,
 		Tags: map[string]string{

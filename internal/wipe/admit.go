@@ -7,9 +7,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/evidenced/evidenced/internal/camfs"
 	"github.com/evidenced/evidenced/internal/custody"
-	"github.com/evidenced/evidenced/internal/ingest"
 )
 
 // ErrVaultFull: a dock was refused because its new footage would not fit in
@@ -17,22 +15,25 @@ import (
 var ErrVaultFull = errors.New("vault is too full to take this camera")
 
 // AdmitDock decides, before any copy starts, whether the vault can take the
-// camera at root: the files not yet held (by item identity, as ingest would
-// decide) must fit in the vault's free space with max(vault.min_free,
-// vault_reserve) left over. A refusal is recorded as REFUSED for the camera
-// (reason, bytes needed, bytes free) and returned wrapping ErrVaultFull, with
-// a sentence fit for the bay status. Nothing is touched either way. A camera
-// not in the inventory is admitted: ingest reports it as UNKNOWN_DEVICE.
+// camera at root: need, the bytes of its files not yet held (ingest's walk of
+// the camera says which, by item identity), must fit in the vault's free
+// space with max(vault.min_free, vault_reserve) left over. A refusal is
+// recorded as REFUSED for the camera (reason, bytes needed, bytes free) and
+// returned wrapping ErrVaultFull, with a sentence fit for the bay status.
+// Nothing is touched either way. A camera not in the inventory is admitted:
+// ingest reports it as UNKNOWN_DEVICE. It is ingest.Admitter: the wipe rule
+// never walks a camera itself.
 //
 // A dock refused with via "watch" is remembered: Run retries it (through
-// the function given to RetryDocks) once the vault has room for it, unless
-// its folder is gone by then.
-func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string) error {
+// the function given to RetryDocks) once the vault has room for what it
+// needed, unless its folder is gone by then; the retried dock walks the
+// camera afresh and is admitted or refused again on what it finds.
+func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string, need uint64) error {
 	cam, ok := w.cfg.Camera(serial)
 	if !ok {
 		return nil
 	}
-	need, keep, free, err := w.room(ctx, cam.Serial, root)
+	keep, free, err := w.room(cam.Serial)
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string) 
 	}
 	if via == "watch" {
 		w.mu.Lock()
-		w.waiting[cam.Serial] = root
+		w.waiting[cam.Serial] = waitingDock{root: root, need: need}
 		w.mu.Unlock()
 	}
 	reason := fmt.Sprintf("vault full: this camera needs %s for new footage and %s must stay free, but only %s is free; nothing was copied — free space (verified copies are released after vault.grace) and dock again",
@@ -63,29 +64,21 @@ func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string) 
 	return fmt.Errorf("camera %s: %s: %w", serial, reason, ErrVaultFull)
 }
 
-// room is what a dock of serial at root needs (bytes of the files not yet
-// held), what must stay free, and what is free now.
-func (w *Wiper) room(ctx context.Context, serial, root string) (need, keep, free uint64, err error) {
-	werr := camfs.Walk(ctx, root, func(e camfs.Entry) error {
-		id := ingest.ItemID(serial, e.Rel, e.Size, e.ModTime)
-		if _, err := w.ledger.Item(ctx, id); err == nil {
-			return nil
-		} else if !errors.Is(err, custody.ErrNotFound) {
-			return err
-		}
-		need += uint64(e.Size)
-		return nil
-	}, nil)
-	if werr != nil {
-		// The dock itself walks again and reports what it cannot read.
-		w.log.Warn("space check: camera walk incomplete", "camera", serial, "err", werr)
-	}
+// waitingDock is a watched dock refused for space: where its camera is and
+// how many bytes of new footage it needed room for.
+type waitingDock struct {
+	root string
+	need uint64
+}
+
+// room is what must stay free in the vault and what is free now.
+func (w *Wiper) room(serial string) (keep, free uint64, err error) {
 	keep = uint64(max(int64(w.cfg.Vault.MinFree), int64(w.cfg.VaultReserve), 0))
 	free, err = w.vault.Free()
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("space check for %s: %w", serial, err)
+		return 0, 0, fmt.Errorf("space check for %s: %w", serial, err)
 	}
-	return need, keep, free, nil
+	return keep, free, nil
 }
 
 // RetryDocks sets fn, which Run calls (in a goroutine of its own) for a
@@ -103,7 +96,7 @@ func (w *Wiper) RetryDocks(fn func(serial, root string)) {
 func (w *Wiper) retryDocks(ctx context.Context) {
 	w.mu.Lock()
 	fn := w.retry
-	waiting := make(map[string]string, len(w.waiting))
+	waiting := make(map[string]waitingDock, len(w.waiting))
 	for k, v := range w.waiting {
 		waiting[k] = v
 	}
@@ -111,22 +104,22 @@ func (w *Wiper) retryDocks(ctx context.Context) {
 	if fn == nil {
 		return
 	}
-	for serial, root := range waiting {
-		if _, err := os.Stat(root); err != nil {
+	for serial, d := range waiting {
+		if _, err := os.Stat(d.root); err != nil {
 			w.mu.Lock()
 			delete(w.waiting, serial)
 			w.mu.Unlock()
 			continue
 		}
-		need, keep, free, err := w.room(ctx, serial, root)
-		if err != nil || need+keep > free {
+		keep, free, err := w.room(serial)
+		if err != nil || d.need+keep > free {
 			continue
 		}
 		w.mu.Lock()
 		delete(w.waiting, serial)
 		w.mu.Unlock()
 		w.log.Info("vault has room again; resuming refused dock", "camera", serial)
-		go fn(serial, root)
+		go fn(serial, d.root)
 	}
 }
 

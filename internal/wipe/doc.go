@@ -55,5 +55,7 @@
 //
 // AdmitDock refuses a dock, before any copy starts, when the new footage on
 // the camera plus max(vault.min_free, vault_reserve) does not fit in the
-// vault's free space: REFUSED in the ledger, ErrVaultFull to the caller.
+// vault's free space: REFUSED in the ledger, ErrVaultFull to the caller. The
+// ingester calls it (as its ingest.Admitter) with what its own walk of the
+// camera found; the wipe rule never walks a camera.
 package wipe

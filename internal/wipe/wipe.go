@@ -128,7 +128,7 @@ type Wiper struct {
 	locks   map[string]*sync.Mutex
 	queue   chan string
 	running bool
-	waiting map[string]string // serial → root of watched docks refused for space
+	waiting map[string]waitingDock // serial → a watched dock refused for space
 	retry   func(serial, root string)
 }
 
@@ -149,7 +149,7 @@ func New(cfg *config.Config, l Ledger, v Vault, s objstore.Store, o Options) *Wi
 		}
 	}
 	return &Wiper{cfg: cfg, ledger: l, vault: v, store: s, o: o, log: o.Log,
-		locks: map[string]*sync.Mutex{}, queue: make(chan string, 256), waiting: map[string]string{}}
+		locks: map[string]*sync.Mutex{}, queue: make(chan string, 256), waiting: map[string]waitingDock{}}
 }
 
 func (w *Wiper) itemLock(id string) *sync.Mutex {

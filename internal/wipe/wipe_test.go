@@ -128,6 +128,14 @@ func (f *fixture) ingest(t *testing.T, serial string) {
 	f.id = res.Items[0]
 }
 
+// dock docks the camera as the daemon does, admitted by the wiper on
+// ingest's walk, and copies what it is let copy.
+func (f *fixture) dock(via string) (ingest.Result, error) {
+	in := ingest.New(f.cfg, f.ledger, f.vault, nil)
+	in.Admit(f.w)
+	return in.Dock(context.Background(), ingest.Request{Serial: "BWC-0001", Root: f.cam, Actor: "test", Via: via}, nil)
+}
+
 func (f *fixture) item(t *testing.T) custody.Item {
 	t.Helper()
 	it, err := f.ledger.Item(context.Background(), f.id)
@@ -525,12 +533,14 @@ func TestAdmitDock(t *testing.T) {
 	ctx := context.Background()
 	f.fake = true
 	f.free = uint64(len(f.data)) + 1<<20 - 1 // one byte short
-	err := f.w.AdmitDock(ctx, "BWC-0001", f.cam, "test", "cli")
-	if !errors.Is(err, ErrVaultFull) || !strings.Contains(err.Error(), "vault full") {
-		t.Fatalf("admit with no room: %v", err)
+	_, err := f.dock("cli")
+	if !errors.Is(err, ErrVaultFull) || !errors.Is(err, ingest.ErrNotAdmitted) || !strings.Contains(err.Error(), "vault full") {
+		t.Fatalf("dock with no room: %v", err)
 	}
 	var refused custody.Event
+	var all []string
 	f.ledger.Events(ctx, 1, func(e custody.Event) error {
+		all = append(all, string(e.Type))
 		if e.Type == custody.Refused {
 			refused = e
 		}
@@ -539,16 +549,18 @@ func TestAdmitDock(t *testing.T) {
 	if refused.Camera != "BWC-0001" || refused.Details["need_bytes"] != fmt.Sprint(len(f.data)) || refused.Details["free_bytes"] != fmt.Sprint(f.free) {
 		t.Errorf("REFUSED event %+v", refused)
 	}
+	// Refused before the session opened: the refusal is its only record.
+	if !slices.Equal(all, []string{"REFUSED"}) {
+		t.Errorf("ledger after a refused dock: %v, want only REFUSED", all)
+	}
 	f.free++
-	if err := f.w.AdmitDock(ctx, "BWC-0001", f.cam, "test", "cli"); err != nil {
-		t.Fatalf("admit with room: %v", err)
+	if res, err := f.dock("cli"); err != nil || res.Vaulted != 1 {
+		t.Fatalf("dock with room: %+v %v", res, err)
 	}
 	// What is already held needs no room.
-	f.fake = false
-	f.ingest(t, "BWC-0001")
-	f.fake, f.free = true, 1<<20
-	if err := f.w.AdmitDock(ctx, "BWC-0001", f.cam, "test", "cli"); err != nil {
-		t.Fatalf("re-dock of held footage: %v", err)
+	f.free = 1 << 20
+	if res, err := f.dock("cli"); err != nil || res.AlreadyHeld != 1 {
+		t.Fatalf("re-dock of held footage: %+v %v", res, err)
 	}
 }
 
@@ -583,8 +595,8 @@ func TestRefusedWatchedDockResumesWhenRoomFrees(t *testing.T) {
 	f.fake, f.free = true, 10
 	got := make(chan string, 4)
 	f.w.RetryDocks(func(serial, root string) { got <- serial + "@" + root })
-	if err := f.w.AdmitDock(ctx, "BWC-0001", f.cam, "test", "watch"); !errors.Is(err, ErrVaultFull) {
-		t.Fatalf("admit: %v", err)
+	if _, err := f.dock("watch"); !errors.Is(err, ErrVaultFull) {
+		t.Fatalf("dock: %v", err)
 	}
 	f.w.retryDocks(ctx)
 	f.free = 1 << 30
@@ -600,7 +612,9 @@ func TestRefusedWatchedDockResumesWhenRoomFrees(t *testing.T) {
 	}
 	// A dock refused from the CLI is not the daemon's to resume.
 	f.free = 10
-	f.w.AdmitDock(ctx, "BWC-0001", f.cam, "test", "cli")
+	if _, err := f.dock("cli"); !errors.Is(err, ErrVaultFull) {
+		t.Fatalf("dock from the CLI: %v", err)
+	}
 	f.free = 1 << 30
 	f.w.retryDocks(ctx)
 	select {
