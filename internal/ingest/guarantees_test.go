@@ -31,8 +31,8 @@ type damagingVault struct {
 	readBackErr error
 }
 
-func (d *damagingVault) Store(ctx context.Context, id string, src io.Reader, size int64, progress func(int64)) (vault.Stored, error) {
-	st, err := d.Vault.Store(ctx, id, src, size, progress)
+func (d *damagingVault) StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error) {
+	st, err := d.Vault.StoreRecorded(ctx, id, src, size, progress, record)
 	if err != nil || id != d.target || d.damage == nil {
 		return st, err
 	}
@@ -402,3 +402,32 @@ type swapOnStart struct {
 func (s *swapOnStart) Start(string, int, int64)     { s.err = s.do() }
 func (s *swapOnStart) File(_, _ string, _, _ int64) {}
 func (s *swapOnStart) Done(string, Result)          {}
+
+// copiedFails is the real ledger, failing the append of COPIED: a ledger
+// that cannot take the record (disk full, I/O error) at the moment the
+// copy is durable.
+type copiedFails struct{ *custody.Ledger }
+
+func (c copiedFails) Append(ctx context.Context, ev custody.Event, it *custody.Item) (custody.Event, error) {
+	if ev.Type == custody.Copied {
+		return custody.Event{}, errors.New("ledger write failed")
+	}
+	return c.Ledger.Append(ctx, ev, it)
+}
+
+// TestNoVaultFileWithoutItsCopied: COPIED is recorded before the copy is
+// published under items/, so a copy whose COPIED could not be recorded is
+// never there, and a file under items/ is always one the ledger names (a
+// crash after the rename leaves a copy that verify can tell from footage
+// the ledger lost).
+func TestNoVaultFileWithoutItsCopied(t *testing.T) {
+	f := newFixture(t)
+	f.write(t, "DCIM/A.MP4", []byte("a recording"))
+	f.in.ledger = copiedFails{f.ledger}
+	if _, err := f.dock(t, nil); err == nil || !strings.Contains(err.Error(), "ledger write failed") {
+		t.Fatalf("dock with COPIED failing: %v, want the ledger's error", err)
+	}
+	if got := f.vaultFiles(t); len(got) != 0 {
+		t.Errorf("items/ holds %v although no COPIED was recorded", got)
+	}
+}

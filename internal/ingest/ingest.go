@@ -50,7 +50,10 @@ type Ledger interface {
 // Vault is what ingest needs of the local vault (see package vault for the
 // durability contract of Store and the cold read of ReadBack).
 type Vault interface {
-	Store(ctx context.Context, id string, src io.Reader, size int64, progress func(int64)) (vault.Stored, error)
+	// StoreRecorded copies src into the vault; record runs once the copy
+	// is durable and before it is published under items/ (ingest records
+	// COPIED there, so no published copy is unknown to the ledger).
+	StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error)
 	ReadBack(ctx context.Context, id string) (digest.Sum, int64, error)
 	Path(id string) string
 }
@@ -445,7 +448,26 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 	if p != nil {
 		progress = func(n int64) { p.File(cam.Serial, display, n, e.Size) }
 	}
-	stored, err := in.vault.Store(ctx, id, src, e.Size, progress)
+	// COPIED is recorded when the copy is durable and before it appears
+	// under items/: a file there is always on record.
+	var copied custody.Event
+	stored, err := in.vault.StoreRecorded(ctx, id, src, e.Size, progress, func(st vault.Stored) error {
+		ev, err := in.ledger.Append(ctx, custody.Event{
+			Type: custody.Copied, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: st.SHA256.Hex(),
+			Details: map[string]string{
+				"source_path": display, "size": strconv.FormatInt(st.Size, 10),
+				"recorded_at": e.ModTime.UTC().Format(time.RFC3339Nano), "dock_seq": strconv.FormatUint(dockSeq, 10),
+			},
+		}, nil)
+		if err != nil {
+			return ledgerError{fmt.Errorf("record copy of %s: %w", id, err)}
+		}
+		copied = ev
+		return nil
+	})
+	if isLedgerErr(err) {
+		return src.n, err
+	}
 	if errors.Is(err, vault.ErrShortCopy) || errors.Is(err, vault.ErrLongCopy) {
 		// The file's size moved under us: it is still being written, or the
 		// device lies about it. Either way it stays on the camera.
@@ -454,16 +476,6 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 	if err != nil {
 		in.recordCopyFailed(ctx, req, cam, id, display, err)
 		return src.n, fmt.Errorf("copy to vault: %w", err)
-	}
-	copied, err := in.ledger.Append(ctx, custody.Event{
-		Type: custody.Copied, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: stored.SHA256.Hex(),
-		Details: map[string]string{
-			"source_path": display, "size": strconv.FormatInt(stored.Size, 10),
-			"recorded_at": e.ModTime.UTC().Format(time.RFC3339Nano), "dock_seq": strconv.FormatUint(dockSeq, 10),
-		},
-	}, nil)
-	if err != nil {
-		return src.n, ledgerError{fmt.Errorf("record copy of %s: %w", id, err)}
 	}
 	cold, n, err := in.vault.ReadBack(ctx, id)
 	if err == nil && (cold != stored.SHA256 || n != stored.Size) {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 )
 
@@ -107,5 +109,56 @@ func TestVerifyNamesUnclaimedVaultFiles(t *testing.T) {
 	}
 	if rep.OK || len(rep.Problems) != 1 || rep.Problems[0].Kind != "vault" {
 		t.Fatalf("verify with an unclaimed vault file: %+v", rep)
+	}
+}
+
+// A copy interrupted between its COPIED and its VAULTED (a crash or a power
+// cut after the rename) leaves a vault file the ledger names by its COPIED:
+// verify reports it as a notice naming the file, and finds nothing wrong.
+// The same file with no COPIED on record (a ledger that lost it) is a
+// failure.
+func TestVerifyTellsInterruptedCopyFromUnclaimed(t *testing.T) {
+	ctx := context.Background()
+	s, dir := openVaultOnly(t)
+	who := Caller{Actor: "auditor"}
+	id := ingestOne(t, s, dir, who)
+	it, err := s.ledger.Item(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interrupted := "eeee" + id[4:]
+	if _, err := s.ledger.Append(ctx, custody.Event{Type: custody.Copied, Actor: "t", Camera: it.Camera, Item: interrupted, SHA256: it.SHA256}, nil); err != nil {
+		t.Fatal(err)
+	}
+	shard := filepath.Join(filepath.Dir(filepath.Dir(it.VaultPath)), interrupted[:2])
+	if err := os.MkdirAll(shard, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(shard, interrupted)
+	if err := os.WriteFile(path, []byte("copied, never read back"), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(ctx, who, VerifyOptions{Reason: "audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noticed := false
+	for _, n := range rep.Notices {
+		noticed = noticed || strings.Contains(n.What, "interrupted copy") && strings.Contains(n.What, path)
+	}
+	if !rep.OK || len(rep.Problems) != 0 || !noticed {
+		t.Fatalf("verify beside an interrupted copy: ok=%v problems=%+v notices=%+v", rep.OK, rep.Problems, rep.Notices)
+	}
+	// A later record of the item (here: its failure) means the file is no
+	// longer the copy in flight: it is unclaimed footage again.
+	if _, err := s.ledger.Append(ctx, custody.Event{Type: custody.CopyFailed, Actor: "t", Camera: it.Camera, Item: interrupted}, nil); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = s.Verify(ctx, who, VerifyOptions{Reason: "audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0].What, path) {
+		t.Fatalf("verify beside a copy recorded as failed: ok=%v problems=%+v", rep.OK, rep.Problems)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"golang.org/x/mod/sumdb/note"
@@ -218,10 +219,31 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 		add(VerifyProblem{Kind: "vault", What: err.Error()})
 	}
 	for _, p := range stray {
+		if seq, ok := s.interruptedCopy(ctx, filepath.Base(p)); ok {
+			// Ingest records COPIED before a copy appears under items/, so a
+			// crash or power cut before VAULTED leaves a file the ledger
+			// names: on record, not vaulted, and still on the camera, whose
+			// next dock copies it again.
+			rep.Notices = append(rep.Notices, custody.Notice{Seq: seq,
+				What: "vault file of an interrupted copy (COPIED, never VAULTED; the camera still holds it): " + p})
+			continue
+		}
 		add(VerifyProblem{Kind: "vault", What: "file no item in the ledger claims: " + p})
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// interruptedCopy says whether the ledger's last record of item id is its
+// COPIED (the copy was published, then the process stopped before the read
+// back and VAULTED), and that record's seq.
+func (s *Service) interruptedCopy(ctx context.Context, id string) (uint64, bool) {
+	evs, err := s.ledger.Custody(ctx, id)
+	if err != nil || len(evs) == 0 {
+		return 0, false
+	}
+	last := evs[len(evs)-1]
+	return last.Seq, last.Type == custody.Copied
 }
 
 // vaultCopyProblem re-hashes it's vault copy and says what is wrong with

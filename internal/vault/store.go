@@ -81,6 +81,19 @@ type Stored struct {
 // kernel cannot be interrupted: Store returns once it comes back, and never
 // while src is still being read, so the caller may close src afterwards.
 func (v *Vault) Store(ctx context.Context, id string, src io.Reader, size int64, progress func(int64)) (Stored, error) {
+	return v.StoreRecorded(ctx, id, src, size, progress, nil)
+}
+
+// StoreRecorded is Store with a step between the durable partial and its
+// publication: record, if not nil, is called with the copy's size and
+// SHA-256 once the partial is complete, read-only and fsynced, and before it
+// is renamed into items/. Ingest records COPIED there, so a file under
+// items/ is always named by the ledger: a crash (or a power cut) between the
+// rename and VAULTED leaves a copy that COPIED accounts for, never one that
+// only a restored or replaced ledger would fail to name. If record fails,
+// the partial is removed, nothing is published and its error is returned
+// (wrapped).
+func (v *Vault) StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(Stored) error) (Stored, error) {
 	if err := checkID("store", id); err != nil {
 		return Stored{}, err
 	}
@@ -109,6 +122,9 @@ func (v *Vault) Store(ctx context.Context, id string, src io.Reader, size int64,
 		err = v.finish(f)
 	} else {
 		f.Close()
+	}
+	if err == nil && record != nil {
+		err = record(st)
 	}
 	if err != nil {
 		os.Remove(tmp)
