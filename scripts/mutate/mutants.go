@@ -99,6 +99,28 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/vault"},
 	},
 	{
+		ID:   "vault-record-after-publish",
+		File: "internal/vault/store.go",
+		Desc: "the copy is published under items/ before its COPIED is recorded, so a crash between them leaves a file no record names",
+		Original: `	if err == nil && record != nil {
+		err = record(st)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
+	}
+	final, err := v.publish(tmp, id)`,
+		Replacement: `	if err != nil {
+		os.Remove(tmp)
+		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
+	}
+	final, err := v.publish(tmp, id)
+	if err == nil && record != nil {
+		err = record(st)
+	}`,
+		Packages: []string{"./internal/vault", "./internal/ingest"},
+	},
+	{
 		ID:          "vault-short-copy",
 		File:        "internal/vault/store.go",
 		Desc:        "Store keeps a copy shorter than the size the camera listed",
