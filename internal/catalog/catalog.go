@@ -1,0 +1,682 @@
+// Package catalog is a fleet console's index of every dock host's custody,
+// read from the object store those hosts anchor in (package anchor) and
+// checked as it is read.
+//
+// Why: investigators and custodians work at headquarters, not at a dock
+// host's shell. The store is the one thing every host already trusts and
+// writes its signed history to under COMPLIANCE lock, so the console needs
+// no database server and no dock host needs to trust the console.
+//
+// Rules the catalog keeps:
+//   - Only hosts the configuration lists are served, and each only with
+//     the key the configuration pins (anchor.Follow): a key the store
+//     offers is never trusted on its own word, a rotation only when the
+//     key before it signed it.
+//   - A record is served only once the checkpoint that covers it has been
+//     read and verified: records hashed into that checkpoint's root, chained,
+//     each signature checked with the key in force.
+//   - A host whose anchored history forks, skips or fails a signature is
+//     flagged, by name, with the object at fault; nothing after the break
+//     is served.
+//   - A host that anchors in the bucket but is not listed is shown as
+//     untrusted and never served.
+//   - The bbolt file is only a cache of the store: delete it and the next
+//     Sync rebuilds the same index (Dump compares two).
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/signing"
+)
+
+// Trusted is one dock host the configuration lists, with its pinned key.
+type Trusted struct {
+	ID  string
+	Key ed25519.PublicKey
+}
+
+// Options tune Open.
+type Options struct {
+	// Self is the console's own host id: its anchored ledger is neither a
+	// trusted dock host nor an untrusted stranger.
+	Self   string
+	Logger *slog.Logger
+	// Timeout is how long to wait for the index's file lock.
+	Timeout time.Duration
+}
+
+// Catalog is an open index.
+type Catalog struct {
+	db      *bolt.DB
+	store   anchor.Store
+	trusted []Trusted
+	self    string
+	log     *slog.Logger
+	syncMu  sync.Mutex // one Sync at a time
+}
+
+var (
+	bHosts     = []byte("hosts")     // host id → HostState (JSON)
+	bRecords   = []byte("records")   // host 0 seq → key id \n record bytes
+	bItems     = []byte("items")     // host 0 item id → custody.Item (JSON)
+	bByItem    = []byte("by_item")   // item id 0 host 0 seq → ""
+	bUntrusted = []byte("untrusted") // host id → ""
+	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted}
+)
+
+// HostState is what the index knows of one trusted host.
+type HostState struct {
+	ID string `json:"id"`
+	// Pinned is the id of the configured key the history was followed
+	// from; a different pin starts the host again.
+	Pinned string `json:"pinned_key_id"`
+	// Tail is how far its anchored history has been followed and checked.
+	Tail anchor.Tail `json:"tail"`
+	// Records is how many of its records are indexed (= Tail.Size);
+	// Items how many recordings.
+	Records uint64 `json:"records"`
+	Items   int    `json:"items"`
+	// LastRecordAt is the time of the last record the last checkpoint
+	// covers: the checkpoint was written at or after it.
+	LastRecordAt time.Time `json:"last_record_at,omitzero"`
+	// Broken, when set, is why nothing after Tail is served.
+	Broken []anchor.Problem `json:"broken,omitempty"`
+}
+
+// Open opens (creating) the index at path. hosts are the trusted dock
+// hosts; the index keeps nothing of a host no longer listed.
+func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, error) {
+	if s == nil {
+		return nil, anchor.ErrNoStore
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	c := &Catalog{db: db, store: s, trusted: slices.Clone(hosts), self: o.Self, log: o.Logger}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		// A host dropped from the configuration, or whose pinned key
+		// changed, is read again from the start: what was indexed under
+		// the old trust is not kept.
+		hb := tx.Bucket(bHosts)
+		var drop []string
+		if err := hb.ForEach(func(k, v []byte) error {
+			var hs HostState
+			if err := json.Unmarshal(v, &hs); err != nil {
+				drop = append(drop, string(k))
+				return nil
+			}
+			t, ok := c.trustedHost(string(k))
+			if !ok || !pinnedMatches(hs, t) {
+				drop = append(drop, string(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, h := range drop {
+			if err := dropHost(tx, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// pinnedMatches: the index was built under this pinned key. The HOST_KEY
+// record is checked against the pin, so an index that followed a host past
+// its HOST_KEY carries a key reached from the pin; a new pin starts again.
+func pinnedMatches(hs HostState, t Trusted) bool {
+	return hs.Tail.Size == 0 || hs.Pinned == signing.KeyID(t.Key)
+}
+
+// Close closes the index.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+func (c *Catalog) trustedHost(id string) (Trusted, bool) {
+	for _, t := range c.trusted {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Trusted{}, false
+}
+
+func dropHost(tx *bolt.Tx, host string) error {
+	if err := tx.Bucket(bHosts).Delete([]byte(host)); err != nil {
+		return err
+	}
+	for _, name := range [][]byte{bRecords, bItems} {
+		b := tx.Bucket(name)
+		cur := b.Cursor()
+		p := hostPrefix(host)
+		for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Seek(p) {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	b := tx.Bucket(bByItem)
+	var del [][]byte
+	if err := b.ForEach(func(k, _ []byte) error {
+		if _, h, _, ok := splitByItem(k); ok && h == host {
+			del = append(del, bytes.Clone(k))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range del {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hostPrefix(host string) []byte { return append([]byte(host), 0) }
+
+func recordKey(host string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(hostPrefix(host), seq)
+}
+
+func itemKey(host, id string) []byte { return append(hostPrefix(host), id...) }
+
+func byItemKey(id, host string, seq uint64) []byte {
+	k := append(append([]byte(id), 0), host...)
+	return binary.BigEndian.AppendUint64(append(k, 0), seq)
+}
+
+func splitByItem(k []byte) (id, host string, seq uint64, ok bool) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) < i+1+9 {
+		return "", "", 0, false
+	}
+	rest := k[i+1:]
+	j := len(rest) - 9
+	if rest[j] != 0 {
+		return "", "", 0, false
+	}
+	return string(k[:i]), string(rest[:j]), binary.BigEndian.Uint64(rest[j+1:]), true
+}
+
+// Progress is what one Sync did.
+type Progress struct {
+	// New is how many records each host added to the index.
+	New map[string]uint64
+	// Broken names the trusted hosts whose history is broken.
+	Broken []string
+	// Untrusted are hosts anchoring in the store that are not listed.
+	Untrusted []string
+}
+
+// Sync reads, for every trusted host, every anchor after the last one
+// indexed, checks it and indexes it; then notes the hosts anchoring in the
+// store that are not listed. An error is operational (the store could not
+// be read); a broken history is not an error but a flag on the host.
+func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	p := Progress{New: map[string]uint64{}}
+	var errs []error
+	for _, t := range c.trusted {
+		n, broken, err := c.syncHost(ctx, t)
+		if n > 0 {
+			p.New[t.ID] = n
+		}
+		if broken {
+			p.Broken = append(p.Broken, t.ID)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	hosts, err := anchor.Hosts(ctx, c.store)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, h := range hosts {
+			if _, ok := c.trustedHost(h); !ok && h != c.self {
+				p.Untrusted = append(p.Untrusted, h)
+			}
+		}
+		sort.Strings(p.Untrusted)
+		if err := c.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bUntrusted)
+			for _, h := range p.Untrusted {
+				if err := b.Put([]byte(h), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			errs = append(errs, fmt.Errorf("catalog: record untrusted hosts: %w", err))
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+// syncHost follows one host until nothing new is anchored or its history
+// breaks.
+func (c *Catalog) syncHost(ctx context.Context, t Trusted) (uint64, bool, error) {
+	hs, err := c.hostState(t.ID)
+	if err != nil {
+		return 0, false, err
+	}
+	var added uint64
+	for {
+		if err := ctx.Err(); err != nil {
+			return added, false, err
+		}
+		b, next, ok, err := anchor.Follow(ctx, c.store, t.ID, t.Key, hs.Tail)
+		var be *anchor.BrokenError
+		if errors.As(err, &be) {
+			if !slices.Equal(hs.Broken, be.Problems) {
+				c.log.Error("a dock host's anchored history is broken; nothing after it is served", "host", t.ID,
+					"after_checkpoint", hs.Tail.Size, "problem", be.Problems[0].String())
+				hs.Broken = be.Problems
+				if err := c.putHost(hs); err != nil {
+					return added, true, err
+				}
+			}
+			return added, true, nil
+		}
+		if err != nil {
+			return added, len(hs.Broken) > 0, fmt.Errorf("catalog %s: %w", t.ID, err)
+		}
+		if !ok {
+			if len(hs.Broken) > 0 {
+				// What was broken is no longer there to read (cannot
+				// happen under COMPLIANCE; a store without it): keep the
+				// flag until a custodian clears the index.
+				return added, true, nil
+			}
+			return added, false, nil
+		}
+		hs.Pinned = signing.KeyID(t.Key)
+		if err := c.index(hs, b, next); err != nil {
+			return added, false, fmt.Errorf("catalog %s: index records %d..%d: %w", t.ID, b.From, b.To, err)
+		}
+		added += b.To - b.From + 1
+		if hs, err = c.hostState(t.ID); err != nil {
+			return added, false, err
+		}
+	}
+}
+
+func (c *Catalog) hostState(id string) (HostState, error) {
+	hs := HostState{ID: id}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bHosts).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		return json.Unmarshal(v, &hs)
+	})
+	if err != nil {
+		return hs, fmt.Errorf("catalog: read host %s: %w", id, err)
+	}
+	return hs, nil
+}
+
+func (c *Catalog) putHost(hs HostState) error {
+	return c.db.Update(func(tx *bolt.Tx) error { return putHost(tx, hs) })
+}
+
+func putHost(tx *bolt.Tx, hs HostState) error {
+	v, err := json.Marshal(hs)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bHosts).Put([]byte(hs.ID), v)
+}
+
+// index writes one checked batch and the host's new tail in one
+// transaction: the index never holds records past a tail it did not reach.
+func (c *Catalog) index(hs HostState, b anchor.Batch, next anchor.Tail) error {
+	return c.db.Update(func(tx *bolt.Tx) error {
+		recs, items, by := tx.Bucket(bRecords), tx.Bucket(bItems), tx.Bucket(bByItem)
+		for _, r := range b.Records {
+			v := append(append([]byte(r.KeyID), '\n'), r.Bytes...)
+			if err := recs.Put(recordKey(hs.ID, r.Seq), v); err != nil {
+				return err
+			}
+			if r.Event.Item != "" {
+				if err := by.Put(byItemKey(r.Event.Item, hs.ID, r.Seq), nil); err != nil {
+					return err
+				}
+			}
+			created, err := project(tx, hs.ID, r.Event, recs, items)
+			if err != nil {
+				return err
+			}
+			if created {
+				hs.Items++
+			}
+			hs.LastRecordAt = r.Event.At
+		}
+		hs.Tail, hs.Records, hs.Broken = next, next.Size, nil
+		return putHost(tx, hs)
+	})
+}
+
+// project updates the item an event describes, the way the dock host's
+// ledger did when it appended it: the item exists from VAULTED (with what
+// COPIED and its DOCKED recorded), and UPLOADED and VERIFIED move it on.
+func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucket) (created bool, err error) {
+	if ev.Item == "" {
+		return false, nil
+	}
+	key := itemKey(host, ev.Item)
+	var it custody.Item
+	if v := items.Get(key); v != nil {
+		if err := json.Unmarshal(v, &it); err != nil {
+			return false, fmt.Errorf("item %s of %s: %w", ev.Item, host, err)
+		}
+	} else if ev.Type != custody.Vaulted {
+		return false, nil
+	}
+	d := ev.Details
+	switch ev.Type {
+	case custody.Vaulted:
+		if it.ID == "" {
+			created = true
+		}
+		it = custody.Item{ID: ev.Item, Camera: ev.Camera, SHA256: ev.SHA256, Host: host, IngestedAt: ev.At,
+			State: custody.StateVaulted, VaultPath: d["vault_path"], RetentionClass: it.RetentionClass}
+		if cp, ok := lookup(recs, host, d["copied_seq"]); ok {
+			c := cp.Details
+			it.SourcePath = c["source_path"]
+			it.Size, _ = strconv.ParseInt(c["size"], 10, 64)
+			it.RecordedAt, _ = time.Parse(time.RFC3339Nano, c["recorded_at"])
+			it.DockSeq, _ = strconv.ParseUint(c["dock_seq"], 10, 64)
+			if dk, ok := lookup(recs, host, c["dock_seq"]); ok {
+				it.Kind, it.AssignedTo = dk.Details["kind"], dk.Details["assigned_to"]
+			}
+		}
+	case custody.Uploaded:
+		it.State, it.ObjectKey, it.VersionID = custody.StateUploaded, d["key"], d["version_id"]
+		if d["retention_class"] != "" {
+			it.RetentionClass = d["retention_class"]
+		}
+		if t, err := time.Parse(time.RFC3339, d["retain_until"]); err == nil {
+			it.RetainUntil = t
+		}
+	case custody.Verified:
+		it.State = custody.StateVerified
+	default:
+		return false, nil
+	}
+	v, err := json.Marshal(it)
+	if err != nil {
+		return false, err
+	}
+	return created, items.Put(key, v)
+}
+
+// lookup decodes host's indexed record seq (a decimal string).
+func lookup(recs *bolt.Bucket, host, seq string) (custody.Event, bool) {
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return custody.Event{}, false
+	}
+	v := recs.Get(recordKey(host, n))
+	if v == nil {
+		return custody.Event{}, false
+	}
+	_, rec, _ := bytes.Cut(v, []byte("\n"))
+	ev, err := custody.DecodeRecord(rec)
+	return ev, err == nil
+}
+
+// Filter selects items fleet-wide: the dock's filter and the host.
+type Filter struct {
+	custody.Filter
+	// Host is "" for every trusted host.
+	Host string
+}
+
+// Find lists the indexed items the filter selects, by host then id.
+func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
+	out := []custody.Item{}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bItems).Cursor()
+		var k, v []byte
+		if f.Host != "" {
+			k, v = cur.Seek(hostPrefix(f.Host))
+		} else {
+			k, v = cur.First()
+		}
+		for ; k != nil; k, v = cur.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if f.Host != "" && !bytes.HasPrefix(k, hostPrefix(f.Host)) {
+				break
+			}
+			var it custody.Item
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("item %q: %w", k, err)
+			}
+			if f.Filter.Matches(it) {
+				out = append(out, it)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog find: %w", err)
+	}
+	return out, nil
+}
+
+// Event is one dock host's record as served: Host is the host whose
+// anchored, signed history it came from; KeyID the key that signed it.
+type Event struct {
+	custody.Event
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// Custody returns every indexed record naming item id, from every trusted
+// host (a recording docked at two hosts has records at both), each with
+// the host that signed it, in (time, host, seq) order. ok is false when no
+// host has the item.
+func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error) {
+	var out []Event
+	items := 0
+	err := c.db.View(func(tx *bolt.Tx) error {
+		recs := tx.Bucket(bRecords)
+		p := append([]byte(id), 0)
+		cur := tx.Bucket(bByItem).Cursor()
+		for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+			_, host, seq, ok := splitByItem(k)
+			if !ok {
+				continue
+			}
+			v := recs.Get(recordKey(host, seq))
+			if v == nil {
+				return fmt.Errorf("record %d of %s is in the item index but not indexed", seq, host)
+			}
+			keyID, rec, _ := bytes.Cut(v, []byte("\n"))
+			ev, err := custody.DecodeRecord(rec)
+			if err != nil {
+				return fmt.Errorf("record %d of %s: %w", seq, host, err)
+			}
+			ev.Hash = custody.RecordHash(rec)
+			ev.Host = host
+			out = append(out, Event{Event: ev, KeyID: string(keyID)})
+		}
+		ib := tx.Bucket(bItems)
+		for _, t := range c.trusted {
+			if ib.Get(itemKey(t.ID, id)) != nil {
+				items++
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("catalog custody %s: %w", id, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.At.Equal(b.At) {
+			return a.At.Before(b.At)
+		}
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		return a.Seq < b.Seq
+	})
+	return out, items > 0, nil
+}
+
+// Item returns the item id as each trusted host that has it indexed it.
+func (c *Catalog) Item(ctx context.Context, id string) ([]custody.Item, error) {
+	var out []custody.Item
+	err := c.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bItems)
+		for _, t := range c.trusted {
+			if v := b.Get(itemKey(t.ID, id)); v != nil {
+				var it custody.Item
+				if err := json.Unmarshal(v, &it); err != nil {
+					return err
+				}
+				out = append(out, it)
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog item %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// HostHealth is one host as `evidenced fleet` shows it.
+type HostHealth struct {
+	ID string `json:"id"`
+	// Trusted is false for a host anchoring in the store that the
+	// configuration does not list: nothing of it is served.
+	Trusted bool `json:"trusted"`
+	// Checkpoint is the last checkpoint followed (tree size), 0 for none.
+	Checkpoint uint64 `json:"checkpoint"`
+	// LastRecordAt is the time of the last record that checkpoint covers;
+	// Age is now minus that.
+	LastRecordAt time.Time     `json:"last_record_at,omitzero"`
+	Age          time.Duration `json:"age_ns,omitempty"`
+	Records      uint64        `json:"records"`
+	Items        int           `json:"items"`
+	// Flags say what is wrong ("broken: <object>: <what>"); empty when
+	// nothing is.
+	Flags []string `json:"flags"`
+}
+
+// Fleet is the health of every trusted host (in configuration order),
+// then the untrusted hosts seen in the store.
+func (c *Catalog) Fleet(ctx context.Context, now time.Time) ([]HostHealth, error) {
+	var out []HostHealth
+	for _, t := range c.trusted {
+		hs, err := c.hostState(t.ID)
+		if err != nil {
+			return nil, err
+		}
+		h := HostHealth{ID: t.ID, Trusted: true, Checkpoint: hs.Tail.Size, LastRecordAt: hs.LastRecordAt,
+			Records: hs.Records, Items: hs.Items, Flags: []string{}}
+		if !hs.LastRecordAt.IsZero() {
+			h.Age = now.Sub(hs.LastRecordAt).Round(time.Second)
+		}
+		if hs.Tail.Size == 0 && len(hs.Broken) == 0 {
+			h.Flags = append(h.Flags, "nothing anchored yet")
+		}
+		for _, p := range hs.Broken {
+			h.Flags = append(h.Flags, "broken: "+p.String())
+		}
+		out = append(out, h)
+	}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bUntrusted).ForEach(func(k, _ []byte) error {
+			if _, ok := c.trustedHost(string(k)); !ok {
+				out = append(out, HostHealth{ID: string(k), Flags: []string{"untrusted: not listed in console.hosts; its records are not served"}})
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog fleet: %w", err)
+	}
+	return out, ctx.Err()
+}
+
+// Run syncs every poll until ctx is done; each pass is reported to
+// onSync (when set). A failed pass is logged and retried at the next.
+func (c *Catalog) Run(ctx context.Context, poll time.Duration, onSync func(Progress, error)) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		p, err := c.Sync(ctx)
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("catalog sync failed; retrying at the next poll", "err", err)
+		}
+		for h, n := range p.New {
+			c.log.Info("catalog indexed", "host", h, "records", n)
+		}
+		if onSync != nil {
+			onSync(p, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Dump writes every bucket's keys and values in key order: two indexes
+// built from the same store dump the same bytes.
+func (c *Catalog) Dump(w io.Writer) error {
+	return c.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			fmt.Fprintf(w, "[%s]\n", name)
+			if err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				_, err := fmt.Fprintf(w, "%q=%q\n", k, v)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
