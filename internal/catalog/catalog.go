@@ -530,19 +530,31 @@ func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error)
 			if v == nil {
 				return fmt.Errorf("record %d of %s is in the item index but not indexed", seq, host)
 			}
-			keyID, rec, _ := bytes.Cut(v, []byte("\n"))
-			ev, err := custody.DecodeRecord(rec)
+			ev, err := served(host, v)
 			if err != nil {
 				return fmt.Errorf("record %d of %s: %w", seq, host, err)
 			}
-			ev.Hash = custody.RecordHash(rec)
-			ev.Host = host
-			out = append(out, Event{Event: ev, KeyID: string(keyID)})
+			out = append(out, ev)
 		}
+		// The dock session that vaulted the item is part of its custody,
+		// as on the dock host (custody.Ledger.Custody).
 		ib := tx.Bucket(bItems)
 		for _, t := range c.trusted {
-			if ib.Get(itemKey(t.ID, id)) != nil {
-				items++
+			v := ib.Get(itemKey(t.ID, id))
+			if v == nil {
+				continue
+			}
+			items++
+			var it custody.Item
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("item %s of %s: %w", id, t.ID, err)
+			}
+			if r := recs.Get(recordKey(t.ID, it.DockSeq)); it.DockSeq != 0 && r != nil {
+				ev, err := served(t.ID, r)
+				if err != nil {
+					return fmt.Errorf("record %d of %s: %w", it.DockSeq, t.ID, err)
+				}
+				out = append(out, ev)
 			}
 		}
 		return ctx.Err()
@@ -561,6 +573,19 @@ func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error)
 		return a.Seq < b.Seq
 	})
 	return out, items > 0, nil
+}
+
+// served decodes an indexed record value (key id \n record bytes) as it
+// is served: Host is the host whose signed history it came from.
+func served(host string, v []byte) (Event, error) {
+	keyID, rec, _ := bytes.Cut(v, []byte("\n"))
+	ev, err := custody.DecodeRecord(rec)
+	if err != nil {
+		return Event{}, err
+	}
+	ev.Hash = custody.RecordHash(rec)
+	ev.Host = host
+	return Event{Event: ev, KeyID: string(keyID)}, nil
 }
 
 // Item returns the item id as each trusted host that has it indexed it.

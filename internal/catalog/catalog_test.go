@@ -167,10 +167,14 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 		t.Errorf("find --assigned-to officer-2: %+v", items)
 	}
 	evs, ok, err := c.Custody(ctx, idA)
-	if err != nil || !ok || len(evs) != 4 {
-		t.Fatalf("custody %s: %d events, %v, %v", idA, len(evs), ok, err)
+	want, werr := a.l.Custody(ctx, idA)
+	if err != nil || werr != nil || !ok || len(evs) != len(want) || len(evs) != 5 {
+		t.Fatalf("custody %s: %d events (dock-01's ledger has %d), %v, %v, %v", idA, len(evs), len(want), ok, err, werr)
 	}
-	for _, ev := range evs {
+	for i, ev := range evs {
+		if ev.Seq != want[i].Seq || ev.Hash != want[i].Hash {
+			t.Errorf("event %d: seq %d hash %s, dock-01's ledger: seq %d hash %s", i, ev.Seq, ev.Hash, want[i].Seq, want[i].Hash)
+		}
 		if ev.Host != "dock-01" || ev.KeyID != a.key.KeyID() {
 			t.Errorf("record %d served as signed by %s/%s, want dock-01/%s", ev.Seq, ev.Host, ev.KeyID, a.key.KeyID())
 		}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func fleetCommand() *command {
+	return &command{
+		name: "fleet", summary: "at a console: each dock host's last checkpoint, its age, records indexed and flags",
+		setup: func(fs *flag.FlagSet) runner {
+			asJSON := fs.Bool("json", false, "print a JSON array")
+			reason := fs.String("reason", "", "why you are looking (recorded in the custody ledger)")
+			return func(ctx context.Context, e *env) error {
+				hosts, err := e.svc.Fleet(ctx, e.caller(), *reason)
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return printJSON(e.stdout, hosts)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "HOST\tTRUSTED\tCHECKPOINT\tLAST_RECORD\tAGE\tRECORDS\tITEMS\tFLAGS")
+				for _, h := range hosts {
+					last, age := "-", "-"
+					if !h.LastRecordAt.IsZero() {
+						last, age = h.LastRecordAt.UTC().Format(time.RFC3339), h.Age.String()
+					}
+					flags := strings.Join(h.Flags, "; ")
+					if flags == "" {
+						flags = "-"
+					}
+					fmt.Fprintf(tw, "%s\t%t\t%d\t%s\t%s\t%d\t%d\t%s\n", h.ID, h.Trusted, h.Checkpoint, last, age, h.Records, h.Items, printable(flags))
+				}
+				return tw.Flush()
+			}
+		},
+	}
+}

@@ -1,0 +1,156 @@
+package service
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/catalog"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/signing"
+)
+
+// HostHealth is one host of the fleet as `evidenced fleet` shows it.
+type HostHealth = catalog.HostHealth
+
+// ErrNotConsole: a fleet operation on a host whose role is dock.
+var ErrNotConsole = errors.New("not a console: fleet operations need role: console")
+
+// openConsole opens the console's catalog with the hosts' pinned keys.
+// The keys come from files an operator copied from each dock host: the
+// store is never asked which key a host has.
+func (s *Service) openConsole() error {
+	var hosts []catalog.Trusted
+	for i, h := range s.config.Console.Hosts {
+		pem, err := os.ReadFile(h.PublicKeyFile)
+		if err != nil {
+			return fmt.Errorf("console.hosts[%d] %s: public_key_file: %w", i, h.ID, err)
+		}
+		pub, err := signing.ParsePublicPEM(pem)
+		if err != nil {
+			return fmt.Errorf("console.hosts[%d] %s: public_key_file %s: %w", i, h.ID, h.PublicKeyFile, err)
+		}
+		hosts = append(hosts, catalog.Trusted{ID: h.ID, Key: ed25519.PublicKey(pub)})
+	}
+	if s.anchorStore == nil {
+		return errors.New("console: no object store")
+	}
+	c, err := catalog.Open(s.config.CatalogPath(), s.anchorStore, hosts, catalog.Options{Self: s.config.HostID, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	s.catalog = c
+	return nil
+}
+
+// runCatalog is the console's indexing loop (inside Run).
+func (s *Service) runCatalog(ctx context.Context) error {
+	s.catalogLive.Store(true)
+	defer s.catalogLive.Store(false)
+	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, nil)
+	return nil
+}
+
+// freshCatalog brings the index up to date when no console daemon keeps
+// it so (a command run in its own process): what it shows is then what
+// the store holds now.
+func (s *Service) freshCatalog(ctx context.Context) error {
+	if s.catalog == nil {
+		return ErrNotConsole
+	}
+	if s.catalogLive.Load() {
+		return nil
+	}
+	if _, err := s.catalog.Sync(ctx); err != nil {
+		return fmt.Errorf("read the fleet's custody from the store: %w", err)
+	}
+	return nil
+}
+
+// fleetFind is Find at a console: every trusted host's items, each with
+// the host that ingested it.
+func (s *Service) fleetFind(ctx context.Context, c Caller, o FindOptions) ([]custody.Item, error) {
+	if err := s.freshCatalog(ctx); err != nil {
+		return nil, err
+	}
+	items, err := s.catalog.Find(ctx, catalog.Filter{Filter: o.Filter, Host: o.Host})
+	if err != nil {
+		return nil, err
+	}
+	d := map[string]string{"results": strconv.Itoa(len(items)), "host": o.Host}
+	for k, v := range o.Asked {
+		d[k] = v
+	}
+	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, d); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// fleetCustody is Custody at a console: the dock hosts' records for the
+// item (Host is the host whose signed history each came from), merged in
+// time order with the console's own records about it, which start with
+// this viewing.
+func (s *Service) fleetCustody(ctx context.Context, c Caller, id, reason string) ([]custody.Event, error) {
+	if err := s.freshCatalog(ctx); err != nil {
+		return nil, err
+	}
+	dockEvs, ok, err := s.catalog.Custody(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	items, err := s.catalog.Item(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || len(items) == 0 {
+		return nil, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: no trusted host's anchored records name it", id)}
+	}
+	d := map[string]string{}
+	for i, it := range items {
+		d["host"+suffix(i)] = it.Host
+	}
+	if err := s.RecordAccess(ctx, c, "custody", reason, &items[0], d); err != nil {
+		return nil, err
+	}
+	own, err := s.ledger.Custody(ctx, id)
+	if err != nil && !errors.Is(err, custody.ErrNotFound) {
+		return nil, fmt.Errorf("the console's own records of %s: %w", id, err)
+	}
+	out := make([]custody.Event, 0, len(dockEvs)+len(own))
+	for _, ev := range dockEvs {
+		out = append(out, ev.Event)
+	}
+	out = append(out, own...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out, nil
+}
+
+// suffix numbers the second and later hosts of one item ("", "_2", …).
+func suffix(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return "_" + strconv.Itoa(i+1)
+}
+
+// Fleet is the health of every trusted dock host and the untrusted hosts
+// seen in the store. Looking is recorded like any search.
+func (s *Service) Fleet(ctx context.Context, c Caller, reason string) ([]HostHealth, error) {
+	if err := s.freshCatalog(ctx); err != nil {
+		return nil, err
+	}
+	hosts, err := s.catalog.Fleet(ctx, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.RecordAccess(ctx, c, "fleet", reason, nil, map[string]string{"hosts": strconv.Itoa(len(hosts))}); err != nil {
+		return nil, err
+	}
+	return hosts, nil
+}

@@ -1,0 +1,138 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// openHost opens a Service for a host on the shared bucket; extra is
+// appended to its config.
+func openHost(t *testing.T, srv *s3srv.Server, bucket, dir, yml string) *Service {
+	t.Helper()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`state_dir: %s
+object_store: {endpoint: %q, bucket: %s, region: %s, path_style: true}
+retention:
+  default_class: uncategorized
+  classes:
+    - {name: uncategorized, days: 1, mode: GOVERNANCE}
+vault_reserve: 0
+%s`, filepath.Join(dir, "state"), srv.Endpoint, bucket, s3srv.Region, yml)), filepath.Join(dir, "evidenced.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), cfg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// A console on the bucket two dock hosts anchor in finds each host's
+// recordings with the host named, serves their custody as signed by that
+// host merged with its own records of the viewing, shows the fleet, and
+// records every search and view in its own ledger; a dock host refuses
+// fleet operations.
+func TestConsoleServesTheFleet(t *testing.T) {
+	ctx := context.Background()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	who := Caller{Actor: "investigator-1"}
+
+	root := t.TempDir()
+	keys := map[string]string{}
+	ids := map[string]string{}
+	for i, host := range []string{"dock-01", "dock-02"} {
+		dir := filepath.Join(root, host)
+		serial := fmt.Sprintf("BWC-%04d", i+1)
+		d := openHost(t, srv, bucket, dir, fmt.Sprintf("host_id: %s\ncameras:\n  - {serial: %s, kind: body, assigned_to: officer-%d}\n", host, serial, i+1))
+		cam := filepath.Join(dir, "cam")
+		os.MkdirAll(filepath.Join(cam, "DCIM"), 0o755)
+		if err := os.WriteFile(filepath.Join(cam, "DCIM", "A.MP4"), bytes.Repeat([]byte(host), 1000), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := d.Ingest(ctx, who, IngestOptions{Camera: serial, From: cam})
+		if err != nil || len(rep.Recorded) != 1 {
+			t.Fatalf("%s ingest: %+v %v", host, rep, err)
+		}
+		ids[host] = rep.Recorded[0].ID
+		if err := d.AnchorNow(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Fleet(ctx, who, ""); !errors.Is(err, ErrNotConsole) {
+			t.Errorf("fleet on a dock host: %v, want ErrNotConsole", err)
+		}
+		keys[host] = filepath.Join(root, host+".pem")
+		if err := os.WriteFile(keys[host], d.HostKey().PublicPEM(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+	}
+
+	c := openHost(t, srv, bucket, filepath.Join(root, "hq"), fmt.Sprintf(`role: console
+host_id: hq
+console:
+  hosts:
+    - {id: dock-01, public_key_file: %s}
+    - {id: dock-02, public_key_file: %s}
+`, keys["dock-01"], keys["dock-02"]))
+	items, err := c.Find(ctx, who, FindOptions{Reason: "complaint 7"})
+	if err != nil || len(items) != 2 {
+		t.Fatalf("fleet find: %+v %v", items, err)
+	}
+	for _, it := range items {
+		if ids[it.Host] != it.ID {
+			t.Errorf("item %s served as %s's; that host ingested %s", it.ID, it.Host, ids[it.Host])
+		}
+	}
+	two, err := c.Find(ctx, who, FindOptions{Host: "dock-02"})
+	if err != nil || len(two) != 1 || two[0].Host != "dock-02" || two[0].AssignedTo != "officer-2" {
+		t.Fatalf("find --host dock-02: %+v %v", two, err)
+	}
+	evs, err := c.Custody(ctx, who, ids["dock-01"], "complaint 7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, ev := range evs {
+		seen = append(seen, ev.Host+":"+string(ev.Type))
+	}
+	got := strings.Join(seen, " ")
+	if !strings.HasPrefix(got, "dock-01:DOCKED dock-01:COPIED dock-01:VAULTED") || !strings.HasSuffix(got, "hq:ACCESSED") || strings.Contains(got, "dock-02") {
+		t.Errorf("custody at the console: %s", got)
+	}
+	if _, err := c.Custody(ctx, who, "no-such-item", "r"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("custody of an unknown item: %v, want ErrNotFound", err)
+	}
+	fleet, err := c.Fleet(ctx, who, "")
+	if err != nil || len(fleet) != 2 || fleet[0].Checkpoint == 0 || fleet[1].Items != 1 {
+		t.Fatalf("fleet: %+v %v", fleet, err)
+	}
+
+	// The console's ledger holds each search and view, in order.
+	acc, err := c.Accesses(ctx, who, AccessFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, ev := range acc {
+		trail = append(trail, ev.Details["action"]+":"+ev.Item)
+	}
+	want := fmt.Sprintf("[find: find: custody:%s fleet:]", ids["dock-01"])
+	if fmt.Sprint(trail) != want {
+		t.Errorf("console access trail %v, want %s", trail, want)
+	}
+	if acc[1].Details["host"] != "dock-02" {
+		t.Errorf("find --host not recorded: %v", acc[1].Details)
+	}
+}
