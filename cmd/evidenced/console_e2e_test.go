@@ -15,6 +15,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/signing"
@@ -183,10 +184,14 @@ console:
 	// Dock each host's camera; each ingest anchors when it ends.
 	own := map[string][]custody.Item{}
 	docked := map[string]time.Time{}
+	footage := map[string][]byte{} // sha256 → bytes, of every camera file
+
 	for i, id := range []string{"dock-01", "dock-02", "dock-03", "dock-04"} {
 		d := docks[id]
 		cam := filepath.Join(d.dir, "cam")
-		writeCamera(t, cam, map[string]int{"DCIM/100MEDIA/VID_0001.MP4": 64 << 10, "DCIM/100MEDIA/VID_0002.MP4": 32 << 10})
+		for _, b := range writeCamera(t, cam, map[string]int{"DCIM/100MEDIA/VID_0001.MP4": 64 << 10, "DCIM/100MEDIA/VID_0002.MP4": 32 << 10}) {
+			footage[digest.Bytes(b).Hex()] = b
+		}
 		d.must("ingest", "--camera", fmt.Sprintf("BWC-%04d", i+1), "--from", cam)
 		docked[id] = time.Now()
 		own[id] = d.findJSON()
@@ -244,6 +249,15 @@ console:
 	}
 	if len(evs) < 5 || hosts[0] != "dock-01" || hosts[len(hosts)-1] != "hq" || evs[len(evs)-1].Type != custody.Accessed {
 		t.Errorf("custody at the console: hosts %v types %v", hosts, eventTypes(evs))
+	}
+
+	// A retrieval at the console reads the store by the version the dock
+	// host recorded and checks the SHA-256 before the file appears.
+	got := filepath.Join(t.TempDir(), "clip.mp4")
+	it := own["dock-02"][1]
+	console.must("get", it.ID, "--reason", "complaint 7", "--out", got)
+	if b, err := os.ReadFile(got); err != nil || !bytes.Equal(b, footage[it.SHA256]) {
+		t.Errorf("get at the console: %d bytes (%v), want the camera's %d", len(b), err, len(footage[it.SHA256]))
 	}
 
 	// Untrusted and broken hosts: named, not served.
@@ -309,7 +323,7 @@ console:
 	// What investigators did at the console is in its ledger, anchored
 	// under _custody/hq/ like a dock host's.
 	acc := console.must("access", "--json")
-	for _, want := range []string{`"find"`, `"custody"`, `"fleet"`, "complaint 7"} {
+	for _, want := range []string{`"find"`, `"custody"`, `"fleet"`, `"retrieve"`, "complaint 7"} {
 		if !strings.Contains(acc, want) {
 			t.Errorf("console access log lacks %s", want)
 		}

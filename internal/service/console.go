@@ -154,3 +154,35 @@ func (s *Service) Fleet(ctx context.Context, c Caller, reason string) ([]HostHea
 	}
 	return hosts, nil
 }
+
+// notAtConsole refuses, at a console, an operation that is built only on
+// the dock host so far (export, classify, hold, release): it would act on
+// the console's own ledger, which holds no recordings.
+func notAtConsole(id string) error {
+	return invalidf("item %q: this operation is not available at a console yet; run it on the dock host that ingested the item (evidenced find --json names it as host)", id)
+}
+
+// retrievable is the item a retrieval reads: on a dock host, from its
+// ledger; at a console, as the first trusted host (in configuration order)
+// that ingested it recorded it, read from the store by its recorded
+// version id (the console has no vault copy).
+func (s *Service) retrievable(ctx context.Context, id string) (custody.Item, error) {
+	if s.catalog == nil {
+		return s.item(ctx, id)
+	}
+	if err := s.freshCatalog(ctx); err != nil {
+		return custody.Item{}, err
+	}
+	items, err := s.catalog.Item(ctx, id)
+	if err != nil {
+		return custody.Item{}, err
+	}
+	if len(items) == 0 {
+		return custody.Item{}, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: no trusted host's anchored records name it", id)}
+	}
+	it := items[0]
+	if it.ObjectKey == "" || it.VersionID == "" {
+		return it, invalidf("item %q: %s has not recorded it uploaded yet; it is only in that host's vault", id, it.Host)
+	}
+	return it, nil
+}
