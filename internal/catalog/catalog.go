@@ -233,12 +233,23 @@ func splitByItem(k []byte) (id, host string, seq uint64, ok bool) {
 	return string(k[:i]), string(rest[:j]), binary.BigEndian.Uint64(rest[j+1:]), true
 }
 
+// Break is a host whose anchored history stopped checking out after
+// checkpoint After, and why.
+type Break struct {
+	Host     string
+	After    uint64
+	Problems []anchor.Problem
+}
+
 // Progress is what one Sync did.
 type Progress struct {
 	// New is how many records each host added to the index.
 	New map[string]uint64
 	// Broken names the trusted hosts whose history is broken.
 	Broken []string
+	// NewlyBroken are the hosts found broken by this Sync (not broken, or
+	// broken otherwise, before): each is worth an alert once.
+	NewlyBroken []Break
 	// Untrusted are hosts anchoring in the store that are not listed.
 	Untrusted []string
 }
@@ -253,7 +264,7 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 	p := Progress{New: map[string]uint64{}}
 	var errs []error
 	for _, t := range c.trusted {
-		n, broken, err := c.syncHost(ctx, t)
+		n, broken, err := c.syncHost(ctx, t, &p)
 		if n > 0 {
 			p.New[t.ID] = n
 		}
@@ -291,7 +302,7 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 
 // syncHost follows one host until nothing new is anchored or its history
 // breaks.
-func (c *Catalog) syncHost(ctx context.Context, t Trusted) (uint64, bool, error) {
+func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64, bool, error) {
 	hs, err := c.hostState(t.ID)
 	if err != nil {
 		return 0, false, err
@@ -311,6 +322,7 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted) (uint64, bool, error)
 				if err := c.putHost(hs); err != nil {
 					return added, true, err
 				}
+				p.NewlyBroken = append(p.NewlyBroken, Break{Host: t.ID, After: hs.Tail.Size, Problems: be.Problems})
 			}
 			return added, true, nil
 		}

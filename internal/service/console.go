@@ -52,8 +52,32 @@ func (s *Service) openConsole() error {
 func (s *Service) runCatalog(ctx context.Context) error {
 	s.catalogLive.Store(true)
 	defer s.catalogLive.Store(false)
-	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, nil)
+	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, _ error) {
+		s.recordBreaks(ctx, p)
+	})
 	return nil
+}
+
+// HostHistoryBroken is the console's alert record: a trusted dock host's
+// anchored history stopped checking out (Details: host, after_checkpoint,
+// object, problem, problems). It is signed and anchored with the console's
+// other records, so when a custodian learned of the break is on record.
+const HostHistoryBroken custody.EventType = "HOST_HISTORY_BROKEN"
+
+// recordBreaks writes one alert record per host a sync found newly
+// broken. A failure to record is logged: the flag is in the index all the
+// same, and fleet shows it.
+func (s *Service) recordBreaks(ctx context.Context, p catalog.Progress) {
+	for _, b := range p.NewlyBroken {
+		first := b.Problems[0]
+		d := map[string]string{
+			"host": b.Host, "after_checkpoint": strconv.FormatUint(b.After, 10),
+			"object": first.Object, "problem": first.What, "problems": strconv.Itoa(len(b.Problems)),
+		}
+		if _, err := s.ledger.Append(context.WithoutCancel(ctx), custody.Event{Type: HostHistoryBroken, Actor: s.DaemonActor(), Details: d}, nil); err != nil {
+			s.log.Error("record a broken host history in the console's ledger", "host", b.Host, "err", err)
+		}
+	}
 }
 
 // freshCatalog brings the index up to date when no console daemon keeps
@@ -66,7 +90,9 @@ func (s *Service) freshCatalog(ctx context.Context) error {
 	if s.catalogLive.Load() {
 		return nil
 	}
-	if _, err := s.catalog.Sync(ctx); err != nil {
+	p, err := s.catalog.Sync(ctx)
+	s.recordBreaks(ctx, p)
+	if err != nil {
 		return fmt.Errorf("read the fleet's custody from the store: %w", err)
 	}
 	return nil

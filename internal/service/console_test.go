@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
 
@@ -53,7 +55,7 @@ func TestConsoleServesTheFleet(t *testing.T) {
 	keys := map[string]string{}
 	ids := map[string]string{}
 	bodies := map[string][]byte{}
-	for i, host := range []string{"dock-01", "dock-02"} {
+	for i, host := range []string{"dock-01", "dock-02", "dock-03"} {
 		dir := filepath.Join(root, host)
 		serial := fmt.Sprintf("BWC-%04d", i+1)
 		d := openHost(t, srv, bucket, dir, fmt.Sprintf("host_id: %s\ncameras:\n  - {serial: %s, kind: body, assigned_to: officer-%d}\n", host, serial, i+1))
@@ -75,7 +77,16 @@ func TestConsoleServesTheFleet(t *testing.T) {
 			t.Errorf("fleet on a dock host: %v, want ErrNotConsole", err)
 		}
 		keys[host] = filepath.Join(root, host+".pem")
-		if err := os.WriteFile(keys[host], d.HostKey().PublicPEM(), 0o644); err != nil {
+		pem := d.HostKey().PublicPEM()
+		if host == "dock-03" {
+			// The console is given a key that is not dock-03's.
+			other, err := signing.Generate(host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pem = other.PublicPEM()
+		}
+		if err := os.WriteFile(keys[host], pem, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		d.Close()
@@ -87,7 +98,8 @@ console:
   hosts:
     - {id: dock-01, public_key_file: %s}
     - {id: dock-02, public_key_file: %s}
-`, keys["dock-01"], keys["dock-02"]))
+    - {id: dock-03, public_key_file: %s}
+`, keys["dock-01"], keys["dock-02"], keys["dock-03"]))
 	items, err := c.Find(ctx, who, FindOptions{Reason: "complaint 7"})
 	if err != nil || len(items) != 2 {
 		t.Fatalf("fleet find: %+v %v", items, err)
@@ -117,8 +129,21 @@ console:
 		t.Errorf("custody of an unknown item: %v, want ErrNotFound", err)
 	}
 	fleet, err := c.Fleet(ctx, who, "")
-	if err != nil || len(fleet) != 2 || fleet[0].Checkpoint == 0 || fleet[1].Items != 1 {
+	if err != nil || len(fleet) != 3 || fleet[0].Checkpoint == 0 || fleet[1].Items != 1 || fleet[2].Items != 0 || len(fleet[2].Flags) == 0 {
 		t.Fatalf("fleet: %+v %v", fleet, err)
+	}
+	// The break is an alert in the console's own ledger, once.
+	var alerts []custody.Event
+	if err := c.ledger.Events(ctx, 1, func(ev custody.Event) error {
+		if ev.Type == HostHistoryBroken {
+			alerts = append(alerts, ev)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].Details["host"] != "dock-03" || !strings.Contains(alerts[0].Details["problem"], "not the key configured") {
+		t.Errorf("alerts in the console's ledger: %+v", alerts)
 	}
 
 	// A retrieval at the console reads the store by the recorded version
