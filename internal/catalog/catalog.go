@@ -631,9 +631,10 @@ type HostHealth struct {
 	// Checkpoint is the last checkpoint followed (tree size), 0 for none.
 	Checkpoint uint64 `json:"checkpoint"`
 	// LastRecordAt is the time of the last record that checkpoint covers;
-	// Age is now minus that.
+	// Age is now minus that (JSON: whole seconds, age_seconds).
 	LastRecordAt time.Time     `json:"last_record_at,omitzero"`
-	Age          time.Duration `json:"age_ns,omitempty"`
+	Age          time.Duration `json:"-"`
+	AgeSeconds   int64         `json:"age_seconds,omitempty"`
 	Records      uint64        `json:"records"`
 	Items        int           `json:"items"`
 	// Flags say what is wrong ("broken: <object>: <what>"); empty when
@@ -654,6 +655,7 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time) ([]HostHealth, error
 			Records: hs.Records, Items: hs.Items, Flags: []string{}}
 		if !hs.LastRecordAt.IsZero() {
 			h.Age = now.Sub(hs.LastRecordAt).Round(time.Second)
+			h.AgeSeconds = int64(h.Age / time.Second)
 		}
 		if hs.Tail.Size == 0 && len(hs.Broken) == 0 {
 			h.Flags = append(h.Flags, "nothing anchored yet")

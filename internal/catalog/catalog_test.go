@@ -189,9 +189,13 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 	if items, _ := c.Find(ctx, catalog.Filter{Filter: custody.Filter{AssignedTo: "officer-1"}}); len(items) != 2 {
 		t.Errorf("after the second anchor, officer-1 has %d items, want 2", len(items))
 	}
-	fleet, err := c.Fleet(ctx, time.Now())
+	fleet, err := c.Fleet(ctx, base.Add(time.Hour))
 	if err != nil || len(fleet) != 2 || fleet[0].Records != 11 || fleet[0].Items != 2 || len(fleet[0].Flags) != 0 {
 		t.Fatalf("fleet: %+v %v", fleet, err)
+	}
+	// dock-01's last anchored record was written at minute 3.
+	if !fleet[0].LastRecordAt.Equal(base.Add(3*time.Minute)) || fleet[0].AgeSeconds != 57*60 || fleet[0].Checkpoint != 11 {
+		t.Errorf("dock-01 last record %s, age %ds, checkpoint %d", fleet[0].LastRecordAt, fleet[0].AgeSeconds, fleet[0].Checkpoint)
 	}
 
 	// The index is only a cache.
