@@ -260,6 +260,12 @@ console:
 		t.Errorf("get at the console: %d bytes (%v), want the camera's %d", len(b), err, len(footage[it.SHA256]))
 	}
 
+	// Scrub: every stored recording of the trusted hosts re-read and
+	// checked, each result a record in the console's ledger.
+	if out := console.must("scrub", "--all"); !strings.Contains(out, "scrub: 4 of 4 stored recording(s) re-read, 0 failed") {
+		t.Errorf("scrub --all: %s", out)
+	}
+
 	// Untrusted and broken hosts: named, not served.
 	for _, id := range []string{"dock-03", "dock-04"} {
 		code, out, _ := run(t, nil, "custody", own[id][0].ID, "--config", console.cfg, "--json")

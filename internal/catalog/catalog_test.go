@@ -27,6 +27,9 @@ type dock struct {
 	id  string
 	key *signing.Key
 	l   *custody.Ledger
+	// objects, when set, receives each recording, and the version it
+	// returns is the one recorded (for scrubbing).
+	objects anchor.Store
 }
 
 func newDock(t *testing.T, id string) *dock {
@@ -62,7 +65,8 @@ func (d *dock) ingest(t *testing.T, serial, assigned, file string, n int) string
 	}
 	docked := app(custody.Event{Type: custody.Docked, Details: map[string]string{"kind": "body", "assigned_to": assigned}}, nil)
 	id := serial + "-" + file
-	sha := digest.Bytes([]byte(d.id + id)).Hex()
+	content := bytes.Repeat([]byte(d.id+id), 1234)[:1234]
+	sha := digest.Bytes(content).Hex()
 	copied := app(custody.Event{Type: custody.Copied, Item: id, SHA256: sha, Details: map[string]string{
 		"source_path": file, "size": "1234", "recorded_at": at.Add(-time.Hour).Format(time.RFC3339Nano),
 		"dock_seq": strconv.FormatUint(docked.Seq, 10),
@@ -75,6 +79,14 @@ func (d *dock) ingest(t *testing.T, serial, assigned, file string, n int) string
 	}}, it)
 	until := at.Add(90 * 24 * time.Hour).Truncate(time.Second)
 	it.State, it.ObjectKey, it.VersionID, it.RetainUntil = custody.StateUploaded, "evidence/"+id, "v-"+id, until
+	if d.objects != nil {
+		put(t, d.objects, it.ObjectKey, content)
+		info, err := d.objects.Stat(ctx, it.ObjectKey, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		it.VersionID = info.VersionID
+	}
 	app(custody.Event{Type: custody.Uploaded, Item: id, SHA256: sha, Details: map[string]string{
 		"key": it.ObjectKey, "version_id": it.VersionID, "retention_class": "uncategorized", "retain_until": until.Format(time.RFC3339),
 	}}, it)

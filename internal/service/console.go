@@ -45,6 +45,7 @@ func (s *Service) openConsole() error {
 		return err
 	}
 	s.catalog = c
+	s.synced = make(chan struct{})
 	return nil
 }
 
@@ -54,6 +55,7 @@ func (s *Service) runCatalog(ctx context.Context) error {
 	defer s.catalogLive.Store(false)
 	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, _ error) {
 		s.recordBreaks(ctx, p)
+		s.firstSync.Do(func() { close(s.synced) })
 	})
 	return nil
 }
@@ -85,7 +87,7 @@ func (s *Service) recordBreaks(ctx context.Context, p catalog.Progress) {
 // the store holds now.
 func (s *Service) freshCatalog(ctx context.Context) error {
 	if s.catalog == nil {
-		return ErrNotConsole
+		return &kindError{kind: ErrInvalid, err: ErrNotConsole}
 	}
 	if s.catalogLive.Load() {
 		return nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
@@ -73,7 +75,7 @@ func TestConsoleServesTheFleet(t *testing.T) {
 		if err := d.AnchorNow(ctx, false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Fleet(ctx, who, ""); !errors.Is(err, ErrNotConsole) {
+		if _, err := d.Fleet(ctx, who, ""); !errors.Is(err, ErrNotConsole) || !errors.Is(err, ErrInvalid) {
 			t.Errorf("fleet on a dock host: %v, want ErrNotConsole", err)
 		}
 		keys[host] = filepath.Join(root, host+".pem")
@@ -160,6 +162,43 @@ console:
 		t.Errorf("classify at the console: %v", err)
 	}
 
+	// Scrub: one day's slice (2 objects over 90 days: one a day), then the
+	// next; --all re-reads both; a store that returns other bytes than
+	// recorded is a failure naming the object, and an alert record.
+	for i := range 2 {
+		rep, err := c.Scrub(ctx, who, ScrubOptions{})
+		if err != nil || rep.Total != 2 || rep.Checked != 1 || !rep.OK() {
+			t.Fatalf("scrub %d: %+v %v", i, rep, err)
+		}
+	}
+	var scrubbed []string
+	c.ledger.Events(ctx, 1, func(ev custody.Event) error {
+		if ev.Type == Scrubbed {
+			scrubbed = append(scrubbed, ev.Details["host"]+"/"+ev.Item)
+		}
+		return nil
+	})
+	if len(scrubbed) != 2 || scrubbed[0] == scrubbed[1] {
+		t.Errorf("two daily slices re-read %v, want both objects once", scrubbed)
+	}
+	real := c.store
+	c.store = flippingStore{real}
+	rep, err := c.Scrub(ctx, who, ScrubOptions{All: true})
+	c.store = real
+	if err != nil || rep.Checked != 2 || len(rep.Failures) != 2 || rep.Failures[0].Object == "" {
+		t.Fatalf("scrub of changed objects: %+v %v", rep, err)
+	}
+	failed := 0
+	c.ledger.Events(ctx, 1, func(ev custody.Event) error {
+		if ev.Type == ScrubFailed && ev.Details["key"] != "" && ev.Details["problem"] != "" {
+			failed++
+		}
+		return nil
+	})
+	if failed != 2 {
+		t.Errorf("%d SCRUB_FAILED records, want 2", failed)
+	}
+
 	// The console's ledger holds each search and view, in order.
 	acc, err := c.Accesses(ctx, who, AccessFilter{})
 	if err != nil {
@@ -176,4 +215,22 @@ console:
 	if acc[1].Details["host"] != "dock-02" {
 		t.Errorf("find --host not recorded: %v", acc[1].Details)
 	}
+}
+
+// flippingStore returns every object with its first byte changed: a store
+// that no longer holds what it was given.
+type flippingStore struct{ objstore.Store }
+
+func (f flippingStore) Open(ctx context.Context, key, version string) (io.ReadCloser, error) {
+	rc, err := f.Store.Open(ctx, key, version)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("flip %s: %v", key, err)
+	}
+	b[0] ^= 1
+	return io.NopCloser(bytes.NewReader(b)), nil
 }

@@ -62,6 +62,10 @@ type Service struct {
 	// catalogLive is true while Run keeps it up to date.
 	catalog     *catalog.Catalog
 	catalogLive atomic.Bool
+	// synced is closed after the daemon's first catalog pass (the scrub
+	// waits for it).
+	synced    chan struct{}
+	firstSync sync.Once
 }
 
 // Options tune Open.
@@ -259,6 +263,7 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	}
 	if s.catalog != nil {
 		start("catalog", func() error { return s.runCatalog(intake) })
+		start("scrub", func() error { return s.runScrub(intake) })
 	}
 	if serve != nil {
 		start("control socket", func() error { return serve(intake, work) })
