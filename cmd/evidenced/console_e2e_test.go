@@ -84,11 +84,11 @@ func (h *fleetHost) findJSON(args ...string) []custody.Item {
 
 func (h *fleetHost) fleetJSON() []catalog.HostHealth {
 	h.t.Helper()
-	var hosts []catalog.HostHealth
-	if err := json.Unmarshal([]byte(h.must("fleet", "--json")), &hosts); err != nil {
+	var f catalog.Fleet
+	if err := json.Unmarshal([]byte(h.must("fleet", "--json")), &f); err != nil {
 		h.t.Fatal(err)
 	}
-	return hosts
+	return f.Hosts
 }
 
 // daemon runs `evidenced run` for the host until stopped (SIGTERM).
@@ -288,6 +288,13 @@ console:
 		if h := hostOf(fleet, id); !h.Trusted || h.Items != 2 || h.Checkpoint == 0 || len(h.Flags) != 0 {
 			t.Errorf("%s: %+v", id, h)
 		}
+	}
+	var f catalog.Fleet
+	if err := json.Unmarshal([]byte(console.must("fleet", "--json")), &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Cameras) != 2 || f.Cameras[0].Serial != "BWC-0001" || f.Cameras[0].Host != "dock-01" || f.Cameras[1].AssignedTo != "officer-2" {
+		t.Errorf("cameras at the console (only trusted hosts' docks): %+v", f.Cameras)
 	}
 	out := console.must("fleet")
 	if !strings.Contains(out, "dock-03") || !strings.Contains(out, "broken") || !strings.Contains(out, "untrusted") {

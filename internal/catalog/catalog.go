@@ -79,7 +79,8 @@ var (
 	bItems     = []byte("items")     // host 0 item id → custody.Item (JSON)
 	bByItem    = []byte("by_item")   // item id 0 host 0 seq → ""
 	bUntrusted = []byte("untrusted") // host id → ""
-	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted}
+	bCameras   = []byte("cameras")   // serial → CameraHealth (JSON) as of its last DOCKED
+	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras}
 )
 
 // HostState is what the index knows of one trusted host.
@@ -143,8 +144,18 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		}); err != nil {
 			return err
 		}
-		for _, h := range drop {
-			if err := dropHost(tx, h); err != nil {
+		if len(drop) == 0 {
+			return nil
+		}
+		// What other hosts' records say (a camera's last dock) may have
+		// been overtaken by the dropped host's: start every host again,
+		// as a deleted index would.
+		c.log.Info("catalog: the trusted hosts or their keys changed; rebuilding the index from the store", "hosts", drop)
+		for _, b := range allBuckets {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
 				return err
 			}
 		}
@@ -173,38 +184,6 @@ func (c *Catalog) trustedHost(id string) (Trusted, bool) {
 		}
 	}
 	return Trusted{}, false
-}
-
-func dropHost(tx *bolt.Tx, host string) error {
-	if err := tx.Bucket(bHosts).Delete([]byte(host)); err != nil {
-		return err
-	}
-	for _, name := range [][]byte{bRecords, bItems} {
-		b := tx.Bucket(name)
-		cur := b.Cursor()
-		p := hostPrefix(host)
-		for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Seek(p) {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-	}
-	b := tx.Bucket(bByItem)
-	var del [][]byte
-	if err := b.ForEach(func(k, _ []byte) error {
-		if _, h, _, ok := splitByItem(k); ok && h == host {
-			del = append(del, bytes.Clone(k))
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, k := range del {
-		if err := b.Delete(k); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func hostPrefix(host string) []byte { return append([]byte(host), 0) }
@@ -391,6 +370,11 @@ func (c *Catalog) index(hs HostState, b anchor.Batch, next anchor.Tail) error {
 					return err
 				}
 			}
+			if r.Event.Type == custody.Docked {
+				if err := docked(tx.Bucket(bCameras), hs.ID, r.Event); err != nil {
+					return err
+				}
+			}
 			created, err := project(tx, hs.ID, r.Event, recs, items)
 			if err != nil {
 				return err
@@ -403,6 +387,27 @@ func (c *Catalog) index(hs HostState, b anchor.Batch, next anchor.Tail) error {
 		hs.Tail, hs.Records, hs.Broken = next, next.Size, nil
 		return putHost(tx, hs)
 	})
+}
+
+// docked records a camera's dock at host, unless a later one at another
+// host is already recorded (hosts are read one after the other, not in
+// time order).
+func docked(b *bolt.Bucket, host string, ev custody.Event) error {
+	if ev.Camera == "" {
+		return nil
+	}
+	if v := b.Get([]byte(ev.Camera)); v != nil {
+		var old CameraHealth
+		if err := json.Unmarshal(v, &old); err == nil && old.LastDockedAt.After(ev.At) {
+			return nil
+		}
+	}
+	v, err := json.Marshal(CameraHealth{Serial: ev.Camera, Host: host, Kind: ev.Details["kind"],
+		AssignedTo: ev.Details["assigned_to"], LastDockedAt: ev.At})
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(ev.Camera), v)
 }
 
 // project updates the item an event describes, the way the dock host's
@@ -637,46 +642,110 @@ type HostHealth struct {
 	AgeSeconds   int64         `json:"age_seconds,omitempty"`
 	Records      uint64        `json:"records"`
 	Items        int           `json:"items"`
+	// Unverified is how many items were vaulted longer ago than
+	// FleetOptions.UnverifiedAfter and are not yet verified in the store
+	// (as far as the host's anchored records say).
+	Unverified int `json:"unverified"`
 	// Flags say what is wrong ("broken: <object>: <what>"); empty when
 	// nothing is.
 	Flags []string `json:"flags"`
 }
 
-// Fleet is the health of every trusted host (in configuration order),
-// then the untrusted hosts seen in the store.
-func (c *Catalog) Fleet(ctx context.Context, now time.Time) ([]HostHealth, error) {
-	var out []HostHealth
-	for _, t := range c.trusted {
-		hs, err := c.hostState(t.ID)
-		if err != nil {
-			return nil, err
-		}
-		h := HostHealth{ID: t.ID, Trusted: true, Checkpoint: hs.Tail.Size, LastRecordAt: hs.LastRecordAt,
-			Records: hs.Records, Items: hs.Items, Flags: []string{}}
-		if !hs.LastRecordAt.IsZero() {
-			h.Age = now.Sub(hs.LastRecordAt).Round(time.Second)
-			h.AgeSeconds = int64(h.Age / time.Second)
-		}
-		if hs.Tail.Size == 0 && len(hs.Broken) == 0 {
-			h.Flags = append(h.Flags, "nothing anchored yet")
-		}
-		for _, p := range hs.Broken {
-			h.Flags = append(h.Flags, "broken: "+p.String())
-		}
-		out = append(out, h)
-	}
+// CameraHealth is one camera as its last anchored DOCKED record says.
+type CameraHealth struct {
+	Serial       string    `json:"serial"`
+	Host         string    `json:"host"` // where it was last docked
+	Kind         string    `json:"kind,omitempty"`
+	AssignedTo   string    `json:"assigned_to,omitempty"`
+	LastDockedAt time.Time `json:"last_docked_at"`
+	// DaysSinceDock is whole days from LastDockedAt to now ("not docked
+	// for N days"); not stored, computed by Fleet.
+	DaysSinceDock int `json:"days_since_dock"`
+}
+
+// Fleet is the fleet's health.
+type Fleet struct {
+	// Hosts: every trusted host (in configuration order), then the
+	// untrusted hosts seen in the store.
+	Hosts []HostHealth `json:"hosts"`
+	// Cameras: every camera a trusted host recorded docking, by serial.
+	Cameras []CameraHealth `json:"cameras"`
+}
+
+// FleetOptions tune Fleet.
+type FleetOptions struct {
+	// UnverifiedAfter is how long an item may stay vaulted but not
+	// verified before it counts as Unverified; 0 counts none.
+	UnverifiedAfter time.Duration
+}
+
+// Fleet reports the fleet's health at now.
+func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fleet, error) {
+	f := Fleet{Hosts: []HostHealth{}, Cameras: []CameraHealth{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bUntrusted).ForEach(func(k, _ []byte) error {
-			if _, ok := c.trustedHost(string(k)); !ok {
-				out = append(out, HostHealth{ID: string(k), Flags: []string{"untrusted: not listed in console.hosts; its records are not served"}})
+		items := tx.Bucket(bItems)
+		for _, t := range c.trusted {
+			hs := HostState{ID: t.ID}
+			if v := tx.Bucket(bHosts).Get([]byte(t.ID)); v != nil {
+				if err := json.Unmarshal(v, &hs); err != nil {
+					return fmt.Errorf("host %s: %w", t.ID, err)
+				}
 			}
+			h := HostHealth{ID: t.ID, Trusted: true, Checkpoint: hs.Tail.Size, LastRecordAt: hs.LastRecordAt,
+				Records: hs.Records, Items: hs.Items, Flags: []string{}}
+			if !hs.LastRecordAt.IsZero() {
+				h.Age = now.Sub(hs.LastRecordAt).Round(time.Second)
+				h.AgeSeconds = int64(h.Age / time.Second)
+			}
+			if hs.Tail.Size == 0 && len(hs.Broken) == 0 {
+				h.Flags = append(h.Flags, "nothing anchored yet")
+			}
+			for _, p := range hs.Broken {
+				h.Flags = append(h.Flags, "broken: "+p.String())
+			}
+			if o.UnverifiedAfter > 0 {
+				cur := items.Cursor()
+				p := hostPrefix(t.ID)
+				for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
+					var it custody.Item
+					if err := json.Unmarshal(v, &it); err != nil {
+						return fmt.Errorf("item %q: %w", k, err)
+					}
+					if it.State != custody.StateVerified && now.Sub(it.IngestedAt) > o.UnverifiedAfter {
+						h.Unverified++
+					}
+				}
+				if h.Unverified > 0 {
+					h.Flags = append(h.Flags, fmt.Sprintf("%d item(s) vaulted more than %s ago and not verified in the store", h.Unverified, o.UnverifiedAfter))
+				}
+			}
+			f.Hosts = append(f.Hosts, h)
+		}
+		if err := tx.Bucket(bUntrusted).ForEach(func(k, _ []byte) error {
+			if _, ok := c.trustedHost(string(k)); !ok {
+				f.Hosts = append(f.Hosts, HostHealth{ID: string(k), Flags: []string{"untrusted: not listed in console.hosts; its records are not served"}})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bCameras).ForEach(func(_, v []byte) error {
+			var cam CameraHealth
+			if err := json.Unmarshal(v, &cam); err != nil {
+				return err
+			}
+			if _, ok := c.trustedHost(cam.Host); !ok {
+				return nil
+			}
+			cam.DaysSinceDock = int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
+			f.Cameras = append(f.Cameras, cam)
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("catalog fleet: %w", err)
+		return Fleet{}, fmt.Errorf("catalog fleet: %w", err)
 	}
-	return out, ctx.Err()
+	return f, ctx.Err()
 }
 
 // Run syncs every poll until ctx is done; each pass is reported to

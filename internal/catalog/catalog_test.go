@@ -30,6 +30,8 @@ type dock struct {
 	// objects, when set, receives each recording, and the version it
 	// returns is the one recorded (for scrubbing).
 	objects anchor.Store
+	// vaultOnly stops the next ingests at VAULTED (an upload pending).
+	vaultOnly bool
 }
 
 func newDock(t *testing.T, id string) *dock {
@@ -77,6 +79,9 @@ func (d *dock) ingest(t *testing.T, serial, assigned, file string, n int) string
 	app(custody.Event{Type: custody.Vaulted, Item: id, SHA256: sha, Details: map[string]string{
 		"copied_seq": strconv.FormatUint(copied.Seq, 10), "vault_path": it.VaultPath,
 	}}, it)
+	if d.vaultOnly {
+		return id
+	}
 	until := at.Add(90 * 24 * time.Hour).Truncate(time.Second)
 	it.State, it.ObjectKey, it.VersionID, it.RetainUntil = custody.StateUploaded, "evidence/"+id, "v-"+id, until
 	if d.objects != nil {
@@ -201,9 +206,34 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 	if items, _ := c.Find(ctx, catalog.Filter{Filter: custody.Filter{AssignedTo: "officer-1"}}); len(items) != 2 {
 		t.Errorf("after the second anchor, officer-1 has %d items, want 2", len(items))
 	}
-	fleet, err := c.Fleet(ctx, base.Add(time.Hour))
-	if err != nil || len(fleet) != 2 || fleet[0].Records != 11 || fleet[0].Items != 2 || len(fleet[0].Flags) != 0 {
+	// dock-02 vaults a recording of BWC-3 at minute 2 that is not uploaded
+	// yet: dock-01's dock of BWC-3 at minute 3 stays its last, though
+	// dock-02 is read after dock-01.
+	b.vaultOnly = true
+	b.ingest(t, "BWC-3", "officer-1", "D.MP4", 2)
+	b.anchor(t, s)
+	sync(t, c)
+	f, err := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{UnverifiedAfter: 30 * time.Minute})
+	fleet := f.Hosts
+	if err != nil || len(fleet) != 2 || fleet[0].Records != 11 || fleet[0].Items != 2 || len(fleet[0].Flags) != 0 || fleet[0].Unverified != 0 {
 		t.Fatalf("fleet: %+v %v", fleet, err)
+	}
+	if fleet[1].Unverified != 1 || !strings.Contains(strings.Join(fleet[1].Flags, " "), "not verified") {
+		t.Errorf("dock-02's vaulted item is not flagged: %+v", fleet[1])
+	}
+	if f2, _ := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{UnverifiedAfter: 2 * time.Hour}); f2.Hosts[1].Unverified != 0 {
+		t.Errorf("an item vaulted 58 minutes ago counts as unverified after 2h: %+v", f2.Hosts[1])
+	}
+	cams := map[string]catalog.CameraHealth{}
+	for _, cam := range f.Cameras {
+		cams[cam.Serial] = cam
+	}
+	if len(cams) != 3 || cams["BWC-3"].Host != "dock-01" || !cams["BWC-3"].LastDockedAt.Equal(base.Add(3*time.Minute)) ||
+		cams["BWC-2"].Host != "dock-02" || cams["BWC-1"].AssignedTo != "officer-1" {
+		t.Errorf("cameras: %+v", f.Cameras)
+	}
+	if f3, _ := c.Fleet(ctx, base.Add(50*time.Hour), catalog.FleetOptions{}); f3.Cameras[0].DaysSinceDock != 2 {
+		t.Errorf("days since dock after 50h: %+v", f3.Cameras[0])
 	}
 	// dock-01's last anchored record was written at minute 3.
 	if !fleet[0].LastRecordAt.Equal(base.Add(3*time.Minute)) || fleet[0].AgeSeconds != 57*60 || fleet[0].Checkpoint != 11 {
@@ -247,7 +277,8 @@ func TestUnlistedHostIsUntrusted(t *testing.T) {
 	if evs, ok, _ := c.Custody(ctx, id); ok || len(evs) != 0 {
 		t.Errorf("custody of the stranger's item served %d events", len(evs))
 	}
-	fleet, _ := c.Fleet(ctx, time.Now())
+	f, _ := c.Fleet(ctx, time.Now(), catalog.FleetOptions{})
+	fleet := f.Hosts
 	if len(fleet) != 2 || fleet[1].ID != "stranger" || fleet[1].Trusted || !strings.Contains(strings.Join(fleet[1].Flags, " "), "untrusted") {
 		t.Errorf("fleet: %+v", fleet)
 	}
@@ -275,7 +306,8 @@ func TestWrongKeyIsFlagged(t *testing.T) {
 	if items, _ := c.Find(ctx, catalog.Filter{}); len(items) != 1 || items[0].Host != "dock-01" {
 		t.Errorf("find serves %+v, want only dock-01's item", items)
 	}
-	fleet, _ := c.Fleet(ctx, time.Now())
+	f, _ := c.Fleet(ctx, time.Now(), catalog.FleetOptions{})
+	fleet := f.Hosts
 	if flags := strings.Join(fleet[1].Flags, " "); !strings.Contains(flags, "broken") || !strings.Contains(flags, "not the key configured for dock-02") {
 		t.Errorf("dock-02 flags: %q", flags)
 	}
@@ -354,7 +386,8 @@ func TestBreakStopsServing(t *testing.T) {
 			if _, ok, _ := c.Custody(ctx, id2); ok {
 				t.Errorf("%s (after the break) is served", id2)
 			}
-			fleet, _ := c.Fleet(ctx, time.Now())
+			f, _ := c.Fleet(ctx, time.Now(), catalog.FleetOptions{})
+			fleet := f.Hosts
 			if fleet[0].Checkpoint != 6 || len(fleet[0].Flags) == 0 {
 				t.Errorf("fleet: %+v", fleet[0])
 			}

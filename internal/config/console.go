@@ -28,6 +28,9 @@ type Console struct {
 	Hosts []ConsoleHost `yaml:"hosts"`
 	// Scrub re-reads the stored objects over a cycle.
 	Scrub Scrub `yaml:"scrub"`
+	// UnverifiedAfter is how long an item may stay vaulted at its dock
+	// host without being verified in the store before fleet flags it.
+	UnverifiedAfter Duration `yaml:"unverified_after"`
 }
 
 // ConsoleHost is one trusted dock host.
@@ -51,6 +54,11 @@ type Scrub struct {
 const (
 	DefaultConsolePoll = 10 * time.Second
 	DefaultScrubCycle  = 90 * 24 * time.Hour
+	// A verified upload normally follows a dock within minutes; a day
+	// covers a host that was offline overnight.
+	DefaultUnverifiedAfter = 24 * time.Hour
+	minUnverifiedAfter     = time.Minute
+	maxUnverifiedAfter     = 365 * 24 * time.Hour
 	// A poll under a second only lists the bucket for nothing; over an
 	// hour, "findable within the poll" stops meaning anything to a user.
 	minConsolePoll = time.Second
@@ -61,7 +69,8 @@ const (
 
 // defaultConsole is what a console section starts from.
 func defaultConsole() *Console {
-	return &Console{Poll: Duration{DefaultConsolePoll}, Scrub: Scrub{Cycle: Duration{DefaultScrubCycle}}}
+	return &Console{Poll: Duration{DefaultConsolePoll}, Scrub: Scrub{Cycle: Duration{DefaultScrubCycle}},
+		UnverifiedAfter: Duration{DefaultUnverifiedAfter}}
 }
 
 // IsConsole reports whether this host is a fleet console.
@@ -129,6 +138,9 @@ func (v *validator) console(c *Config) {
 	}
 	if d := co.Scrub.Cycle.Duration; d < minScrubCycle || d > maxScrubCycle {
 		v.add("console.scrub.cycle", "must be between 1d and 3650d, got %s", co.Scrub.Cycle)
+	}
+	if d := co.UnverifiedAfter.Duration; d < minUnverifiedAfter || d > maxUnverifiedAfter {
+		v.add("console.unverified_after", "must be between %s and 365d, got %s", minUnverifiedAfter, co.UnverifiedAfter)
 	}
 	if len(co.Hosts) == 0 {
 		v.add("console.hosts", "required: list the dock hosts whose records are evidence here")

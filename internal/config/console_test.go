@@ -30,7 +30,7 @@ func TestConsoleDefaults(t *testing.T) {
 	if !c.IsConsole() {
 		t.Fatal("role: console is not a console")
 	}
-	if c.Console.Poll.Duration != 10*time.Second || c.Console.Scrub.Cycle.Duration != 90*24*time.Hour {
+	if c.Console.Poll.Duration != 10*time.Second || c.Console.Scrub.Cycle.Duration != 90*24*time.Hour || c.Console.UnverifiedAfter.Duration != 24*time.Hour {
 		t.Errorf("defaults: poll %s, scrub.cycle %s", c.Console.Poll, c.Console.Scrub.Cycle)
 	}
 	if got := c.Console.Hosts[0].PublicKeyFile; got != "/etc/evidenced/keys/dock-01.pem" {
@@ -62,6 +62,7 @@ func TestConsoleInvalid(t *testing.T) {
 		{"no hosts", strings.Replace(consoleMinimal, "  hosts:\n    - {id: dock-01, public_key_file: keys/dock-01.pem}\n", "  poll: 5s\n", 1), "console.hosts"},
 		{"poll too short", consoleMinimal + "  poll: 100ms\n", "console.poll"},
 		{"poll bare number", consoleMinimal + "  poll: 10\n", "console.poll"},
+		{"unverified_after zero", consoleMinimal + "  unverified_after: 0\n", "console.unverified_after"},
 		{"cycle too short", consoleMinimal + "  scrub: {cycle: 1h}\n", "console.scrub.cycle"},
 		{"cycle not days", consoleMinimal + "  scrub: {cycle: 9x}\n", "console.scrub.cycle"},
 		{"unknown key", consoleMinimal + "  pol: 10s\n", "console.pol"},

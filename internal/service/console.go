@@ -18,6 +18,9 @@ import (
 // HostHealth is one host of the fleet as `evidenced fleet` shows it.
 type HostHealth = catalog.HostHealth
 
+// FleetHealth is what `evidenced fleet` shows: the hosts and the cameras.
+type FleetHealth = catalog.Fleet
+
 // ErrNotConsole: a fleet operation on a host whose role is dock.
 var ErrNotConsole = errors.New("not a console: fleet operations need role: console")
 
@@ -167,20 +170,21 @@ func suffix(i int) string {
 	return "_" + strconv.Itoa(i+1)
 }
 
-// Fleet is the health of every trusted dock host and the untrusted hosts
-// seen in the store. Looking is recorded like any search.
-func (s *Service) Fleet(ctx context.Context, c Caller, reason string) ([]HostHealth, error) {
+// Fleet is the health of every trusted dock host, the untrusted hosts
+// seen in the store, and every camera's last dock. Looking is recorded
+// like any search.
+func (s *Service) Fleet(ctx context.Context, c Caller, reason string) (FleetHealth, error) {
 	if err := s.freshCatalog(ctx); err != nil {
-		return nil, err
+		return FleetHealth{}, err
 	}
-	hosts, err := s.catalog.Fleet(ctx, time.Now())
+	f, err := s.catalog.Fleet(ctx, time.Now(), catalog.FleetOptions{UnverifiedAfter: s.config.Console.UnverifiedAfter.Duration})
 	if err != nil {
-		return nil, err
+		return FleetHealth{}, err
 	}
-	if err := s.RecordAccess(ctx, c, "fleet", reason, nil, map[string]string{"hosts": strconv.Itoa(len(hosts))}); err != nil {
-		return nil, err
+	if err := s.RecordAccess(ctx, c, "fleet", reason, nil, map[string]string{"hosts": strconv.Itoa(len(f.Hosts))}); err != nil {
+		return FleetHealth{}, err
 	}
-	return hosts, nil
+	return f, nil
 }
 
 // notAtConsole refuses, at a console, an operation that is built only on

@@ -130,7 +130,8 @@ console:
 	if _, err := c.Custody(ctx, who, "no-such-item", "r"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("custody of an unknown item: %v, want ErrNotFound", err)
 	}
-	fleet, err := c.Fleet(ctx, who, "")
+	f, err := c.Fleet(ctx, who, "")
+	fleet := f.Hosts
 	if err != nil || len(fleet) != 3 || fleet[0].Checkpoint == 0 || fleet[1].Items != 1 || fleet[2].Items != 0 || len(fleet[2].Flags) == 0 {
 		t.Fatalf("fleet: %+v %v", fleet, err)
 	}
