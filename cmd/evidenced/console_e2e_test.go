@@ -296,6 +296,26 @@ console:
 	if len(f.Cameras) != 2 || f.Cameras[0].Serial != "BWC-0001" || f.Cameras[0].Host != "dock-01" || f.Cameras[1].AssignedTo != "officer-2" {
 		t.Errorf("cameras at the console (only trusted hosts' docks): %+v", f.Cameras)
 	}
+	// The untrusted and the broken host's uploads are named by no trusted
+	// host's records: orphans, each named.
+	var fo catalog.Fleet
+	if err := json.Unmarshal([]byte(console.must("fleet", "--orphans", "--json")), &fo); err != nil {
+		t.Fatal(err)
+	}
+	orphans := map[string]bool{}
+	for _, o := range fo.Orphans {
+		orphans[o.Key+"@"+o.VersionID] = true
+	}
+	for _, id := range []string{"dock-03", "dock-04"} {
+		for _, it := range own[id] {
+			if !orphans[it.ObjectKey+"@"+it.VersionID] {
+				t.Errorf("%s's %s is not listed as an orphan: %+v", id, it.ObjectKey, fo.Orphans)
+			}
+		}
+	}
+	if len(fo.Orphans) != 4 {
+		t.Errorf("%d orphans, want dock-03's and dock-04's 4: %+v", len(fo.Orphans), fo.Orphans)
+	}
 	out := console.must("fleet")
 	if !strings.Contains(out, "dock-03") || !strings.Contains(out, "broken") || !strings.Contains(out, "untrusted") {
 		t.Errorf("fleet table:\n%s", out)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/evidenced/evidenced/internal/service"
 )
 
 func fleetCommand() *command {
@@ -15,8 +17,9 @@ func fleetCommand() *command {
 		setup: func(fs *flag.FlagSet) runner {
 			asJSON := fs.Bool("json", false, "print a JSON array")
 			reason := fs.String("reason", "", "why you are looking (recorded in the custody ledger)")
+			orphans := fs.Bool("orphans", false, "also list stored objects no trusted host's records name (lists the whole store)")
 			return func(ctx context.Context, e *env) error {
-				fleet, err := e.svc.Fleet(ctx, e.caller(), *reason)
+				fleet, err := e.svc.Fleet(ctx, e.caller(), service.FleetOptions{Reason: *reason, Orphans: *orphans})
 				if err != nil {
 					return err
 				}
@@ -46,7 +49,16 @@ func fleetCommand() *command {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Serial, c.Kind, printable(c.AssignedTo),
 						c.LastDockedAt.UTC().Format(time.RFC3339), c.Host, c.DaysSinceDock)
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if *orphans {
+					fmt.Fprintf(e.stdout, "\n%d orphan(s): stored objects no trusted host's records name\n", len(fleet.Orphans))
+					for _, o := range fleet.Orphans {
+						fmt.Fprintf(e.stdout, "ORPHAN %s (version %s, %s)\n", printable(o.Key), o.VersionID, humanBytes(o.Size))
+					}
+				}
+				return nil
 			}
 		},
 	}

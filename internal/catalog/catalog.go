@@ -670,6 +670,9 @@ type Fleet struct {
 	Hosts []HostHealth `json:"hosts"`
 	// Cameras: every camera a trusted host recorded docking, by serial.
 	Cameras []CameraHealth `json:"cameras"`
+	// Orphans, when asked for (it lists the whole store), are the stored
+	// versions no trusted host's records name.
+	Orphans []Orphan `json:"orphans,omitempty"`
 }
 
 // FleetOptions tune Fleet.

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -114,4 +116,54 @@ func RehashItem(ctx context.Context, s objstore.Store, it custody.Item) (Rehash,
 		return Rehash{}, fmt.Errorf("scrub %s (version %s): read: %w", it.ObjectKey, it.VersionID, err)
 	}
 	return Rehash{OK: n == it.Size && sum.Hex() == it.SHA256, SHA256: sum.Hex(), Size: n}, nil
+}
+
+// Orphan is a stored object version under the store's prefix that no
+// trusted host's indexed records name: footage no custody vouches for
+// (uploaded by a host not listed, by hand, or left by a host whose history
+// broke before it recorded the upload).
+type Orphan struct {
+	Key       string `json:"key"`
+	VersionID string `json:"version_id"`
+	Size      int64  `json:"size"`
+}
+
+// Orphans lists every object version outside _custody/ whose key and
+// version no indexed item names. It lists the whole store: run it daily,
+// not every poll.
+func (c *Catalog) Orphans(ctx context.Context) ([]Orphan, error) {
+	named := map[[2]string]bool{}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
+			var it custody.Item
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("item %q: %w", k, err)
+			}
+			if it.ObjectKey != "" {
+				named[[2]string{it.ObjectKey, it.VersionID}] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog orphans: %w", err)
+	}
+	vs, err := c.store.ListVersions(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("catalog orphans: list the store: %w", err)
+	}
+	out := []Orphan{}
+	for _, v := range vs {
+		if strings.HasPrefix(v.Key, "_custody/") || named[[2]string{v.Key, v.VersionID}] {
+			continue
+		}
+		out = append(out, Orphan{Key: v.Key, VersionID: v.VersionID, Size: v.Size})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Key != out[j].Key {
+			return out[i].Key < out[j].Key
+		}
+		return out[i].VersionID < out[j].VersionID
+	})
+	return out, nil
 }

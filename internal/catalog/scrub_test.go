@@ -65,6 +65,19 @@ func TestScrubSlicesAndRehash(t *testing.T) {
 		}
 	}
 
+	// Orphans: a version no trusted host's records name (a stranger's
+	// upload, a second version put by hand) is listed; the named ones and
+	// the custody objects are not.
+	if o, err := c.Orphans(ctx); err != nil || len(o) != 0 {
+		t.Fatalf("orphans of a clean store: %+v %v", o, err)
+	}
+	put(t, s, "evidence/stray.mp4", []byte("stray"))
+	put(t, s, "evidence/"+ids[0], []byte("a second version"))
+	o, err := c.Orphans(ctx)
+	if err != nil || len(o) != 2 || o[0].Key != "evidence/"+ids[0] || o[1].Key != "evidence/stray.mp4" || o[1].Size != 5 {
+		t.Errorf("orphans: %+v %v", o, err)
+	}
+
 	items, _ := c.Find(ctx, catalog.Filter{Host: "dock-02"})
 	it := items[0]
 	if !s.Corrupt(it.ObjectKey) {

@@ -170,10 +170,18 @@ func suffix(i int) string {
 	return "_" + strconv.Itoa(i+1)
 }
 
+// FleetOptions tune Fleet.
+type FleetOptions struct {
+	Reason string
+	// Orphans also lists the stored versions no trusted host's records
+	// name; it lists the whole store.
+	Orphans bool
+}
+
 // Fleet is the health of every trusted dock host, the untrusted hosts
 // seen in the store, and every camera's last dock. Looking is recorded
 // like any search.
-func (s *Service) Fleet(ctx context.Context, c Caller, reason string) (FleetHealth, error) {
+func (s *Service) Fleet(ctx context.Context, c Caller, o FleetOptions) (FleetHealth, error) {
 	if err := s.freshCatalog(ctx); err != nil {
 		return FleetHealth{}, err
 	}
@@ -181,7 +189,16 @@ func (s *Service) Fleet(ctx context.Context, c Caller, reason string) (FleetHeal
 	if err != nil {
 		return FleetHealth{}, err
 	}
-	if err := s.RecordAccess(ctx, c, "fleet", reason, nil, map[string]string{"hosts": strconv.Itoa(len(f.Hosts))}); err != nil {
+	if o.Orphans {
+		if f.Orphans, err = s.catalog.Orphans(ctx); err != nil {
+			return FleetHealth{}, s.storeErr(err)
+		}
+	}
+	d := map[string]string{"hosts": strconv.Itoa(len(f.Hosts))}
+	if o.Orphans {
+		d["orphans"] = strconv.Itoa(len(f.Orphans))
+	}
+	if err := s.RecordAccess(ctx, c, "fleet", o.Reason, nil, d); err != nil {
 		return FleetHealth{}, err
 	}
 	return f, nil

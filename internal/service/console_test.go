@@ -75,7 +75,7 @@ func TestConsoleServesTheFleet(t *testing.T) {
 		if err := d.AnchorNow(ctx, false); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := d.Fleet(ctx, who, ""); !errors.Is(err, ErrNotConsole) || !errors.Is(err, ErrInvalid) {
+		if _, err := d.Fleet(ctx, who, FleetOptions{}); !errors.Is(err, ErrNotConsole) || !errors.Is(err, ErrInvalid) {
 			t.Errorf("fleet on a dock host: %v, want ErrNotConsole", err)
 		}
 		keys[host] = filepath.Join(root, host+".pem")
@@ -130,10 +130,15 @@ console:
 	if _, err := c.Custody(ctx, who, "no-such-item", "r"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("custody of an unknown item: %v, want ErrNotFound", err)
 	}
-	f, err := c.Fleet(ctx, who, "")
+	f, err := c.Fleet(ctx, who, FleetOptions{Orphans: true})
 	fleet := f.Hosts
 	if err != nil || len(fleet) != 3 || fleet[0].Checkpoint == 0 || fleet[1].Items != 1 || fleet[2].Items != 0 || len(fleet[2].Flags) == 0 {
 		t.Fatalf("fleet: %+v %v", fleet, err)
+	}
+	// dock-03's upload is named by no trusted host's records (its history
+	// is not trusted here).
+	if len(f.Orphans) != 1 || f.Orphans[0].Key != objectOf(t, ctx, c, ids["dock-03"]) {
+		t.Errorf("orphans: %+v", f.Orphans)
 	}
 	// The break is an alert in the console's own ledger, once.
 	var alerts []custody.Event
@@ -234,4 +239,21 @@ func (f flippingStore) Open(ctx context.Context, key, version string) (io.ReadCl
 	}
 	b[0] ^= 1
 	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// objectOf is the key an item was uploaded under, as its own host's
+// anchored records say (read with no trust, for the test's expectation).
+func objectOf(t *testing.T, ctx context.Context, s *Service, id string) string {
+	t.Helper()
+	vs, err := s.anchorStore.ListVersions(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if strings.Contains(v.Key, id) && !strings.HasPrefix(v.Key, "_custody/") {
+			return v.Key
+		}
+	}
+	t.Fatalf("no object for %s", id)
+	return ""
 }
