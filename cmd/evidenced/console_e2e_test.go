@@ -16,6 +16,7 @@ import (
 	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/signing"
@@ -361,9 +362,29 @@ console:
 			t.Errorf("console access log lacks %s", want)
 		}
 	}
-	vs, err := openBucketStore(t, srv, bucket).ListVersions(t.Context(), "_custody/hq/checkpoints/")
+	st := openBucketStore(t, srv, bucket)
+	vs, err := st.ListVersions(t.Context(), "_custody/hq/checkpoints/")
 	if err != nil || len(vs) == 0 {
 		t.Errorf("the console's ledger is not anchored: %d objects, %v", len(vs), err)
+	}
+
+	// Someone with write access to the bucket adds a version to one of
+	// dock-02's checkpoints, behind what the console has followed: the
+	// daily pass's audit names it and withholds dock-02.
+	cps, err := st.ListVersions(t.Context(), "_custody/dock-02/checkpoints/")
+	if err != nil || len(cps) == 0 {
+		t.Fatalf("dock-02's checkpoints: %v %v", cps, err)
+	}
+	forged := []byte("evidenced/dock-02\n1\nAAAA\n")
+	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, nil, "scrub", "--config", console.cfg)
+	if code != 3 || !strings.Contains(out, "WITHHELD dock-02: "+cps[0].Key) {
+		t.Errorf("scrub after tampering: exit %d\n%s%s", code, out, errs)
+	}
+	if items := console.findJSON(); len(items) != 2 || items[0].Host != "dock-01" {
+		t.Errorf("after the audit the console serves %+v", items)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 
 func scrubCommand() *command {
 	return &command{
-		name: "scrub", summary: "at a console: re-read one day's slice of the stored recordings (all with --all) and check each SHA-256",
+		name: "scrub", summary: "at a console: audit the hosts' anchored histories, re-read one day's slice of the stored recordings (all with --all) and check each SHA-256",
 		setup: func(fs *flag.FlagSet) runner {
 			all := fs.Bool("all", false, "re-read every stored recording now")
 			asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -24,6 +24,9 @@ func scrubCommand() *command {
 						return err
 					}
 				} else {
+					for _, w := range rep.Withheld {
+						fmt.Fprintf(e.stdout, "WITHHELD %s: %s\n", w.Host, w.Problem)
+					}
 					for _, f := range rep.Failures {
 						fmt.Fprintf(e.stdout, "FAILED %s (version %s), item %s of %s: %s\n", f.Object, f.VersionID, f.Item, f.Host, f.What)
 					}

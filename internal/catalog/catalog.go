@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -100,6 +101,12 @@ type HostState struct {
 	LastRecordAt time.Time `json:"last_record_at,omitzero"`
 	// Broken, when set, is why nothing after Tail is served.
 	Broken []anchor.Problem `json:"broken,omitempty"`
+	// Keys are the host keys followed so far (base64 raw Ed25519), the
+	// pinned one first: what the audit verifies checkpoints with.
+	Keys []string `json:"keys,omitempty"`
+	// Withheld: the audit found a problem in what was already followed
+	// (Broken says which), so nothing of the host is served.
+	Withheld bool `json:"withheld,omitempty"`
 }
 
 // Open opens (creating) the index at path. hosts are the trusted dock
@@ -218,6 +225,9 @@ type Break struct {
 	Host     string
 	After    uint64
 	Problems []anchor.Problem
+	// ByAudit: found by Audit (the host is withheld whole), not by
+	// following it.
+	ByAudit bool
 }
 
 // Progress is what one Sync did.
@@ -287,6 +297,9 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 		return 0, false, err
 	}
 	var added uint64
+	if hs.Withheld {
+		return 0, true, nil
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return added, false, err
@@ -385,6 +398,11 @@ func (c *Catalog) index(hs HostState, b anchor.Batch, next anchor.Tail) error {
 			hs.LastRecordAt = r.Event.At
 		}
 		hs.Tail, hs.Records, hs.Broken = next, next.Size, nil
+		for _, k := range [][]byte{next.Key, next.Next} {
+			if b64 := base64.StdEncoding.EncodeToString(k); len(k) > 0 && !slices.Contains(hs.Keys, b64) {
+				hs.Keys = append(hs.Keys, b64)
+			}
+		}
 		return putHost(tx, hs)
 	})
 }
@@ -479,6 +497,19 @@ func lookup(recs *bolt.Bucket, host, seq string) (custody.Event, bool) {
 	return ev, err == nil
 }
 
+// withheld is the set of hosts the audit withholds (nothing served).
+func withheld(tx *bolt.Tx) map[string]bool {
+	out := map[string]bool{}
+	_ = tx.Bucket(bHosts).ForEach(func(k, v []byte) error {
+		var hs HostState
+		if json.Unmarshal(v, &hs) == nil && hs.Withheld {
+			out[string(k)] = true
+		}
+		return nil
+	})
+	return out
+}
+
 // Filter selects items fleet-wide: the dock's filter and the host.
 type Filter struct {
 	custody.Filter
@@ -490,6 +521,7 @@ type Filter struct {
 func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 	out := []custody.Item{}
 	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
 		cur := tx.Bucket(bItems).Cursor()
 		var k, v []byte
 		if f.Host != "" {
@@ -508,7 +540,7 @@ func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 			if err := json.Unmarshal(v, &it); err != nil {
 				return fmt.Errorf("item %q: %w", k, err)
 			}
-			if f.Filter.Matches(it) {
+			if f.Filter.Matches(it) && !held[it.Host] {
 				out = append(out, it)
 			}
 		}
@@ -535,12 +567,13 @@ func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error)
 	var out []Event
 	items := 0
 	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
 		recs := tx.Bucket(bRecords)
 		p := append([]byte(id), 0)
 		cur := tx.Bucket(bByItem).Cursor()
 		for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
 			_, host, seq, ok := splitByItem(k)
-			if !ok {
+			if !ok || held[host] {
 				continue
 			}
 			v := recs.Get(recordKey(host, seq))
@@ -558,7 +591,7 @@ func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error)
 		ib := tx.Bucket(bItems)
 		for _, t := range c.trusted {
 			v := ib.Get(itemKey(t.ID, id))
-			if v == nil {
+			if v == nil || held[t.ID] {
 				continue
 			}
 			items++
@@ -609,9 +642,9 @@ func served(host string, v []byte) (Event, error) {
 func (c *Catalog) Item(ctx context.Context, id string) ([]custody.Item, error) {
 	var out []custody.Item
 	err := c.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bItems)
+		b, held := tx.Bucket(bItems), withheld(tx)
 		for _, t := range c.trusted {
-			if v := b.Get(itemKey(t.ID, id)); v != nil {
+			if v := b.Get(itemKey(t.ID, id)); v != nil && !held[t.ID] {
 				var it custody.Item
 				if err := json.Unmarshal(v, &it); err != nil {
 					return err
@@ -686,6 +719,7 @@ type FleetOptions struct {
 func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fleet, error) {
 	f := Fleet{Hosts: []HostHealth{}, Cameras: []CameraHealth{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
 		items := tx.Bucket(bItems)
 		for _, t := range c.trusted {
 			hs := HostState{ID: t.ID}
@@ -704,7 +738,11 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 				h.Flags = append(h.Flags, "nothing anchored yet")
 			}
 			for _, p := range hs.Broken {
-				h.Flags = append(h.Flags, "broken: "+p.String())
+				if hs.Withheld {
+					h.Flags = append(h.Flags, "withheld (audit): "+p.String())
+				} else {
+					h.Flags = append(h.Flags, "broken: "+p.String())
+				}
 			}
 			if o.UnverifiedAfter > 0 {
 				cur := items.Cursor()
@@ -737,7 +775,7 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 			if err := json.Unmarshal(v, &cam); err != nil {
 				return err
 			}
-			if _, ok := c.trustedHost(cam.Host); !ok {
+			if _, ok := c.trustedHost(cam.Host); !ok || held[cam.Host] {
 				return nil
 			}
 			cam.DaysSinceDock = int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))

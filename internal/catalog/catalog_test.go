@@ -416,6 +416,11 @@ func TestRotationFollowed(t *testing.T) {
 	if p := sync(t, c); len(p.Broken) != 0 || p.New["dock-01"] != 12 {
 		t.Fatalf("sync: %+v", p)
 	}
+	// The audit verifies the checkpoints signed before and after the
+	// rotation with the keys followed: nothing to report.
+	if breaks, err := c.Audit(ctx); err != nil || len(breaks) != 0 {
+		t.Fatalf("audit of a rotated history: %+v %v", breaks, err)
+	}
 	evs, _, err := c.Custody(ctx, id)
 	if err != nil || len(evs) == 0 {
 		t.Fatal(err)
@@ -438,5 +443,55 @@ func TestStoreFailureIsAnError(t *testing.T) {
 	p, err := c.Sync(context.Background())
 	if err == nil || len(p.Broken) != 0 {
 		t.Fatalf("sync on a failing store: %+v, %v", p, err)
+	}
+}
+
+// An object written behind what Sync has followed (a second version of an
+// already followed checkpoint) is not seen by the incremental reading; the
+// audit finds it and withholds the host, and a rebuilt index, which reads
+// from the start, serves nothing of it either.
+func TestAuditWithholdsAHostTamperedBehindTheTail(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	a, b := newDock(t, "dock-01"), newDock(t, "dock-02")
+	a.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+	a.anchor(t, s)
+	a.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
+	a.anchor(t, s)
+	b.ingest(t, "BWC-2", "officer-2", "C.MP4", 3)
+	b.anchor(t, s)
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, a.trusted(), b.trusted())
+	sync(t, c)
+	if breaks, err := c.Audit(ctx); err != nil || len(breaks) != 0 {
+		t.Fatalf("audit of clean histories: %+v %v", breaks, err)
+	}
+
+	put(t, s, anchor.CheckpointKey("dock-01", 6), []byte("not the checkpoint\n"))
+	if p := sync(t, c); len(p.Broken) != 0 {
+		t.Fatalf("the incremental reading saw the object behind it: %+v", p)
+	}
+	breaks, err := c.Audit(ctx)
+	if err != nil || len(breaks) != 1 || breaks[0].Host != "dock-01" || breaks[0].Problems[0].Object != anchor.CheckpointKey("dock-01", 6) {
+		t.Fatalf("audit: %+v %v", breaks, err)
+	}
+	if again, _ := c.Audit(ctx); len(again) != 0 {
+		t.Errorf("a withheld host is reported again: %+v", again)
+	}
+	items, _ := c.Find(ctx, catalog.Filter{})
+	if len(items) != 1 || items[0].Host != "dock-02" {
+		t.Errorf("served after the audit: %+v", items)
+	}
+	f, _ := c.Fleet(ctx, time.Now(), catalog.FleetOptions{})
+	if flags := strings.Join(f.Hosts[0].Flags, " "); !strings.Contains(flags, "withheld") {
+		t.Errorf("dock-01 flags: %q", flags)
+	}
+	if p := sync(t, c); len(p.New) != 0 || strings.Join(p.Broken, ",") != "dock-01" {
+		t.Errorf("a withheld host is followed further: %+v", p)
+	}
+
+	c2 := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, a.trusted(), b.trusted())
+	sync(t, c2)
+	if items, _ := c2.Find(ctx, catalog.Filter{Host: "dock-01"}); len(items) != 0 {
+		t.Errorf("a rebuilt index serves %d items of dock-01", len(items))
 	}
 }

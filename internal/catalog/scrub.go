@@ -39,13 +39,13 @@ func (c *Catalog) ScrubSlice(ctx context.Context, cur Cursor, n int) ([]custody.
 	var out []custody.Item
 	total := 0
 	err := c.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bItems)
+		b, held := tx.Bucket(bItems), withheld(tx)
 		stored := func(v []byte) (custody.Item, bool, error) {
 			var it custody.Item
 			if err := json.Unmarshal(v, &it); err != nil {
 				return it, false, err
 			}
-			return it, it.ObjectKey != "" && it.VersionID != "", nil
+			return it, it.ObjectKey != "" && it.VersionID != "" && !held[it.Host], nil
 		}
 		var after, upTo []custody.Item // after the cursor; from the start up to it
 		start := itemKey(cur.Host, cur.ID)
@@ -134,12 +134,13 @@ type Orphan struct {
 func (c *Catalog) Orphans(ctx context.Context) ([]Orphan, error) {
 	named := map[[2]string]bool{}
 	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
 		return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 			var it custody.Item
 			if err := json.Unmarshal(v, &it); err != nil {
 				return fmt.Errorf("item %q: %w", k, err)
 			}
-			if it.ObjectKey != "" {
+			if it.ObjectKey != "" && !held[it.Host] {
 				named[[2]string{it.ObjectKey, it.VersionID}] = true
 			}
 			return nil

@@ -78,6 +78,11 @@ func (s *Service) recordBreaks(ctx context.Context, p catalog.Progress) {
 		d := map[string]string{
 			"host": b.Host, "after_checkpoint": strconv.FormatUint(b.After, 10),
 			"object": first.Object, "problem": first.What, "problems": strconv.Itoa(len(b.Problems)),
+			"found_by": "follow",
+		}
+		if b.ByAudit {
+			d["found_by"], d["withheld"] = "audit", "true"
+			delete(d, "after_checkpoint")
 		}
 		if _, err := s.ledger.Append(context.WithoutCancel(ctx), custody.Event{Type: HostHistoryBroken, Actor: s.DaemonActor(), Details: d}, nil); err != nil {
 			s.log.Error("record a broken host history in the console's ledger", "host", b.Host, "err", err)

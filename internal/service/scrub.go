@@ -42,20 +42,43 @@ type ScrubReport struct {
 	// how many this scrub re-read.
 	Total, Checked int
 	Failures       []ScrubFailure
+	// Withheld are the hosts this scrub's audit of the anchored histories
+	// found a problem in (each also an alert record): nothing of them is
+	// served any more.
+	Withheld []WithheldHost `json:"withheld,omitempty"`
 }
 
-// OK reports whether every object re-read held its recorded bytes.
-func (r ScrubReport) OK() bool { return len(r.Failures) == 0 }
+// WithheldHost is a host the audit withheld, and the first problem.
+type WithheldHost struct {
+	Host    string `json:"host"`
+	Problem string `json:"problem"`
+}
 
-// Scrub re-reads, at a console, one day's slice of the stored objects the
-// trusted hosts recorded (all of them once per console.scrub.cycle), in
-// index order after the last one its ledger records scrubbing, and records
-// each result. A store that cannot be read stops the scrub with an error;
-// what was re-read by then is recorded.
+// OK reports whether every object re-read held its recorded bytes and the
+// audit found nothing.
+func (r ScrubReport) OK() bool { return len(r.Failures) == 0 && len(r.Withheld) == 0 }
+
+// Scrub is the console's daily pass over what it serves. First it audits
+// every trusted host's anchored history against itself (catalog.Audit:
+// what the incremental reading cannot see behind it); a host with a
+// problem is withheld and recorded as an alert. Then it re-reads one
+// day's slice of the stored objects the trusted hosts recorded (all of
+// them once per console.scrub.cycle), in index order after the last one
+// its ledger records scrubbing, and records each result. A store that
+// cannot be read stops the scrub with an error; what was re-read by then
+// is recorded.
 func (s *Service) Scrub(ctx context.Context, c Caller, o ScrubOptions) (ScrubReport, error) {
 	var rep ScrubReport
 	if err := s.freshCatalog(ctx); err != nil {
 		return rep, err
+	}
+	breaks, err := s.catalog.Audit(ctx)
+	s.recordBreaks(ctx, catalog.Progress{NewlyBroken: breaks})
+	for _, b := range breaks {
+		rep.Withheld = append(rep.Withheld, WithheldHost{Host: b.Host, Problem: b.Problems[0].String()})
+	}
+	if err != nil {
+		return rep, s.storeErr(err)
 	}
 	cur, _, err := s.lastScrub(ctx)
 	if err != nil {
