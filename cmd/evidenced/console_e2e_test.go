@@ -154,8 +154,14 @@ func dumpCatalog(t *testing.T, path string, hosts []catalog.Trusted) string {
 // console does not list is shown untrusted and never served; a host whose
 // checkpoints are signed by a key other than the configured one is flagged
 // by name and not served; the index deleted and rebuilt is the same index.
-func TestConsoleFleetE2E(t *testing.T) {
-	srv := s3srv.Start(t)
+func TestConsoleFleetE2E(t *testing.T) { consoleFleet(t, s3srv.Start(t)) }
+
+// The same multi-host path on Ceph RGW, the store most municipal object
+// storage runs (skipped when Ceph is not installed, unless
+// EVIDENCED_REQUIRE_RGW is set, as scripts/test.sh does).
+func TestConsoleFleetE2ERGW(t *testing.T) { consoleFleet(t, s3srv.RGW(t)) }
+
+func consoleFleet(t *testing.T, srv *s3srv.Server) {
 	bucket := srv.NewBucket(t)
 	srv.SetEnv(t)
 	const poll = 2 * time.Second
