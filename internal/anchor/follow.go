@@ -83,6 +83,18 @@ func (e *BrokenError) Error() string {
 
 func (e *BrokenError) Unwrap() error { return ErrBroken }
 
+// FollowOptions tune Follow.
+type FollowOptions struct {
+	// AllSignatures verifies every record's own signature. Without it
+	// only the HOST_KEY and KEY_ROTATED records' signatures are verified
+	// (a key changes only by a record the key before it signed) and every
+	// other record's signature must be present: those records are bound
+	// to the checkpoint by the root their hashes reproduce, and the
+	// checkpoint is signed by the key in force. Verifying an Ed25519
+	// signature costs more than everything else indexing a record does.
+	AllSignatures bool
+}
+
 // Follow reads and checks the next anchor of hostID after t. pinned is the
 // host's key as the reader learned it from outside the store: the first
 // HOST_KEY record must introduce exactly that key, and any later key is
@@ -96,7 +108,7 @@ func (e *BrokenError) Unwrap() error { return ErrBroken }
 // *BrokenError (ErrBroken) when the next anchor does not continue t; any
 // other error is operational (the store could not be read) and worth a
 // retry.
-func Follow(ctx context.Context, s Store, hostID string, pinned ed25519.PublicKey, t Tail) (Batch, Tail, bool, error) {
+func Follow(ctx context.Context, s Store, hostID string, pinned ed25519.PublicKey, t Tail, o FollowOptions) (Batch, Tail, bool, error) {
 	if s == nil {
 		return Batch{}, t, false, ErrNoStore
 	}
@@ -189,7 +201,7 @@ func Follow(ctx context.Context, s Store, hostID string, pinned ed25519.PublicKe
 	if t.Size == 0 || prevHash == "" {
 		prevHash = custody.GenesisHash
 	}
-	keys := keyState{pub: t.Key, next: t.Next}
+	keys := keyState{pub: t.Key, next: t.Next, keyRecordsOnly: !o.AllSignatures}
 	sigs, sigsFound, sigErr := readSigs(ctx, s, skey, sigVersions[to], from, to)
 	if sigErr != nil {
 		problem(skey, "", "%v", sigErr)

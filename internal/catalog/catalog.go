@@ -62,6 +62,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Timeout is how long to wait for the index's file lock.
 	Timeout time.Duration
+	// AllSignatures verifies every record's own signature, not only the
+	// key records' and the checkpoints' (anchor.FollowOptions).
+	AllSignatures bool
 }
 
 // Catalog is an open index.
@@ -72,6 +75,7 @@ type Catalog struct {
 	self    string
 	log     *slog.Logger
 	syncMu  sync.Mutex // one Sync at a time
+	allSigs bool
 }
 
 var (
@@ -125,7 +129,7 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	c := &Catalog{db: db, store: s, trusted: slices.Clone(hosts), self: o.Self, log: o.Logger}
+	c := &Catalog{db: db, store: s, trusted: slices.Clone(hosts), self: o.Self, log: o.Logger, allSigs: o.AllSignatures}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -290,23 +294,45 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 }
 
 // syncHost follows one host until nothing new is anchored or its history
-// breaks.
+// breaks. Batches are indexed in groups of up to maxGroup records per
+// transaction: one commit (one fsync) per group, not per anchor, which is
+// what a rebuild of years of dock sessions needs.
 func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64, bool, error) {
 	hs, err := c.hostState(t.ID)
 	if err != nil {
 		return 0, false, err
 	}
-	var added uint64
 	if hs.Withheld {
 		return 0, true, nil
 	}
+	var added uint64
+	var group []followed
+	var inGroup int
+	flush := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		hs.Pinned = signing.KeyID(t.Key)
+		if err := c.index(&hs, group); err != nil {
+			return fmt.Errorf("catalog %s: index records %d..%d: %w", t.ID, group[0].b.From, group[len(group)-1].b.To, err)
+		}
+		for _, g := range group {
+			added += g.b.To - g.b.From + 1
+		}
+		group, inGroup = nil, 0
+		return nil
+	}
+	tail := hs.Tail
 	for {
 		if err := ctx.Err(); err != nil {
-			return added, false, err
+			return added, false, errors.Join(err, flush())
 		}
-		b, next, ok, err := anchor.Follow(ctx, c.store, t.ID, t.Key, hs.Tail)
+		b, next, ok, err := anchor.Follow(ctx, c.store, t.ID, t.Key, tail, anchor.FollowOptions{AllSignatures: c.allSigs})
 		var be *anchor.BrokenError
 		if errors.As(err, &be) {
+			if err := flush(); err != nil {
+				return added, true, err
+			}
 			if !slices.Equal(hs.Broken, be.Problems) {
 				c.log.Error("a dock host's anchored history is broken; nothing after it is served", "host", t.ID,
 					"after_checkpoint", hs.Tail.Size, "problem", be.Problems[0].String())
@@ -319,26 +345,34 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 			return added, true, nil
 		}
 		if err != nil {
-			return added, len(hs.Broken) > 0, fmt.Errorf("catalog %s: %w", t.ID, err)
+			return added, len(hs.Broken) > 0, errors.Join(fmt.Errorf("catalog %s: %w", t.ID, err), flush())
 		}
 		if !ok {
-			if len(hs.Broken) > 0 {
-				// What was broken is no longer there to read (cannot
-				// happen under COMPLIANCE; a store without it): keep the
-				// flag until a custodian clears the index.
-				return added, true, nil
+			if err := flush(); err != nil {
+				return added, false, err
 			}
-			return added, false, nil
+			// A break whose objects are no longer there to read (cannot
+			// happen under COMPLIANCE; a store without it) keeps its flag
+			// until a custodian clears the index.
+			return added, len(hs.Broken) > 0, nil
 		}
-		hs.Pinned = signing.KeyID(t.Key)
-		if err := c.index(hs, b, next); err != nil {
-			return added, false, fmt.Errorf("catalog %s: index records %d..%d: %w", t.ID, b.From, b.To, err)
-		}
-		added += b.To - b.From + 1
-		if hs, err = c.hostState(t.ID); err != nil {
-			return added, false, err
+		group, tail = append(group, followed{b: b, next: next}), next
+		if inGroup += len(b.Records); inGroup >= maxGroup {
+			if err := flush(); err != nil {
+				return added, false, err
+			}
 		}
 	}
+}
+
+// maxGroup bounds the records indexed in one transaction (memory held by
+// the group, and the work a crash loses).
+const maxGroup = 50000
+
+// followed is one checked anchor and the tail after it.
+type followed struct {
+	b    anchor.Batch
+	next anchor.Tail
 }
 
 func (c *Catalog) hostState(id string) (HostState, error) {
@@ -368,43 +402,52 @@ func putHost(tx *bolt.Tx, hs HostState) error {
 	return tx.Bucket(bHosts).Put([]byte(hs.ID), v)
 }
 
-// index writes one checked batch and the host's new tail in one
+// index writes checked batches and the host's new tail in one
 // transaction: the index never holds records past a tail it did not reach.
-func (c *Catalog) index(hs HostState, b anchor.Batch, next anchor.Tail) error {
-	return c.db.Update(func(tx *bolt.Tx) error {
+// hs is updated to what was written.
+func (c *Catalog) index(hs *HostState, group []followed) error {
+	next := *hs
+	err := c.db.Update(func(tx *bolt.Tx) error {
 		recs, items, by := tx.Bucket(bRecords), tx.Bucket(bItems), tx.Bucket(bByItem)
-		for _, r := range b.Records {
-			v := append(append([]byte(r.KeyID), '\n'), r.Bytes...)
-			if err := recs.Put(recordKey(hs.ID, r.Seq), v); err != nil {
-				return err
-			}
-			if r.Event.Item != "" {
-				if err := by.Put(byItemKey(r.Event.Item, hs.ID, r.Seq), nil); err != nil {
+		for _, g := range group {
+			for _, r := range g.b.Records {
+				v := append(append([]byte(r.KeyID), '\n'), r.Bytes...)
+				if err := recs.Put(recordKey(next.ID, r.Seq), v); err != nil {
 					return err
 				}
-			}
-			if r.Event.Type == custody.Docked {
-				if err := docked(tx.Bucket(bCameras), hs.ID, r.Event); err != nil {
+				if r.Event.Item != "" {
+					if err := by.Put(byItemKey(r.Event.Item, next.ID, r.Seq), nil); err != nil {
+						return err
+					}
+				}
+				if r.Event.Type == custody.Docked {
+					if err := docked(tx.Bucket(bCameras), next.ID, r.Event); err != nil {
+						return err
+					}
+				}
+				created, err := project(tx, next.ID, r.Event, recs, items)
+				if err != nil {
 					return err
 				}
+				if created {
+					next.Items++
+				}
+				next.LastRecordAt = r.Event.At
 			}
-			created, err := project(tx, hs.ID, r.Event, recs, items)
-			if err != nil {
-				return err
-			}
-			if created {
-				hs.Items++
-			}
-			hs.LastRecordAt = r.Event.At
-		}
-		hs.Tail, hs.Records, hs.Broken = next, next.Size, nil
-		for _, k := range [][]byte{next.Key, next.Next} {
-			if b64 := base64.StdEncoding.EncodeToString(k); len(k) > 0 && !slices.Contains(hs.Keys, b64) {
-				hs.Keys = append(hs.Keys, b64)
+			t := g.next
+			next.Tail, next.Records, next.Broken = t, t.Size, nil
+			for _, k := range [][]byte{t.Key, t.Next} {
+				if b64 := base64.StdEncoding.EncodeToString(k); len(k) > 0 && !slices.Contains(next.Keys, b64) {
+					next.Keys = append(next.Keys, b64)
+				}
 			}
 		}
-		return putHost(tx, hs)
+		return putHost(tx, next)
 	})
+	if err == nil {
+		*hs = next
+	}
+	return err
 }
 
 // docked records a camera's dock at host, unless a later one at another

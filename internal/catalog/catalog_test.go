@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -493,5 +494,77 @@ func TestAuditWithholdsAHostTamperedBehindTheTail(t *testing.T) {
 	sync(t, c2)
 	if items, _ := c2.Find(ctx, catalog.Filter{Host: "dock-01"}); len(items) != 0 {
 		t.Errorf("a rebuilt index serves %d items of dock-01", len(items))
+	}
+}
+
+// By default a record's own signature is verified only for the key
+// records; the others are vouched for by the checkpoint over the root
+// their hashes reproduce (their signature must still be there). A bad
+// signature on a KEY_ROTATED record is always a break; on another record,
+// only with AllSignatures.
+func TestSignatureModes(t *testing.T) {
+	ctx := context.Background()
+	build := func(t *testing.T) (anchor.Store, *dock) {
+		s := memstore.New()
+		d := newDock(t, "dock-01")
+		d.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+		d.anchor(t, s)
+		k2, err := signing.Generate("dock-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.l.RotateKey(ctx, k2); err != nil { // record 7
+			t.Fatal(err)
+		}
+		d.ingest(t, "BWC-1", "officer-1", "B.MP4", 2) // records 8..12
+		d.anchor(t, s)
+		return s, d
+	}
+	// badSig returns a copy of the store in which record seq's signature
+	// in the second anchor is a signature over other bytes, as if the
+	// host had written it so (one version, nothing added later).
+	badSig := func(t *testing.T, s anchor.Store, d *dock, seq int) anchor.Store {
+		key := anchor.SigsKey(d.id, 7, 12)
+		vs, err := s.ListVersions(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := memstore.New()
+		for _, v := range vs {
+			b := read(t, s, v.Key)
+			if v.Key == key {
+				lines := strings.SplitAfter(string(b), "\n")
+				sig, _ := d.key.Sign([]byte("something else"))
+				lines[seq-7] = strconv.Itoa(seq) + " " + base64.StdEncoding.EncodeToString(sig) + "\n"
+				b = []byte(strings.Join(lines, ""))
+			}
+			put(t, out, v.Key, b)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		seq     int
+		all     bool
+		flagged bool
+	}{
+		{"record, default", 9, false, false},
+		{"record, all signatures", 9, true, true},
+		{"KEY_ROTATED, default", 7, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, d := build(t)
+			s = badSig(t, s, d, tc.seq)
+			c, err := catalog.Open(filepath.Join(t.TempDir(), "catalog.db"), s, []catalog.Trusted{d.trusted()}, catalog.Options{AllSignatures: tc.all})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			p := sync(t, c)
+			if got := len(p.Broken) == 1; got != tc.flagged {
+				f, _ := c.Fleet(ctx, time.Now(), catalog.FleetOptions{})
+				t.Fatalf("broken %v, want flagged=%v: %v", p.Broken, tc.flagged, f.Hosts[0].Flags)
+			}
+		})
 	}
 }
