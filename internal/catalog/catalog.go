@@ -79,13 +79,14 @@ type Catalog struct {
 }
 
 var (
-	bHosts     = []byte("hosts")     // host id → HostState (JSON)
-	bRecords   = []byte("records")   // host 0 seq → key id \n record bytes
-	bItems     = []byte("items")     // host 0 item id → custody.Item (JSON)
-	bByItem    = []byte("by_item")   // item id 0 host 0 seq → ""
-	bUntrusted = []byte("untrusted") // host id → ""
-	bCameras   = []byte("cameras")   // serial → CameraHealth (JSON) as of its last DOCKED
-	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras}
+	bHosts     = []byte("hosts")          // host id → HostState (JSON)
+	bRecords   = []byte("records")        // host 0 seq → key id \n record bytes
+	bItems     = []byte("items")          // host 0 item id → custody.Item (JSON)
+	bByItem    = []byte("by_item")        // item id 0 host 0 seq → ""
+	bUntrusted = []byte("untrusted")      // host id → ""
+	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
+	bByAssign  = []byte("by_assigned_to") // assigned_to 0 recorded_at 0 host 0 id → ""
+	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign}
 )
 
 // HostState is what the index knows of one trusted host.
@@ -522,6 +523,13 @@ func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucke
 	if err != nil {
 		return false, err
 	}
+	if created {
+		// Who a recording was issued to and when it was recorded are
+		// fixed at VAULTED: the index by them is written once.
+		if err := tx.Bucket(bByAssign).Put(assignKey(it.AssignedTo, it.RecordedAt, host, it.ID), nil); err != nil {
+			return false, err
+		}
+	}
 	return created, items.Put(key, v)
 }
 
@@ -553,6 +561,23 @@ func withheld(tx *bolt.Tx) map[string]bool {
 	return out
 }
 
+// assignKey orders an officer's (or vehicle's) recordings by time: find
+// --assigned-to X --since A --until B is one range of this index.
+func assignKey(who string, at time.Time, host, id string) []byte {
+	k := append([]byte(who), 0)
+	k = binary.BigEndian.AppendUint64(k, clampNanos(at))
+	k = append(append(append(k, 0), host...), 0)
+	return append(k, id...)
+}
+
+// clampNanos is t as Unix nanoseconds, 0 before 1970.
+func clampNanos(t time.Time) uint64 {
+	if t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.UnixNano())
+}
+
 // Filter selects items fleet-wide: the dock's filter and the host.
 type Filter struct {
 	custody.Filter
@@ -565,6 +590,9 @@ func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 	out := []custody.Item{}
 	err := c.db.View(func(tx *bolt.Tx) error {
 		held := withheld(tx)
+		if f.AssignedTo != "" {
+			return findAssigned(ctx, tx, f, held, &out)
+		}
 		cur := tx.Bucket(bItems).Cursor()
 		var k, v []byte
 		if f.Host != "" {
@@ -593,6 +621,43 @@ func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 		return nil, fmt.Errorf("catalog find: %w", err)
 	}
 	return out, nil
+}
+
+// findAssigned is Find through the assigned_to index: one range from
+// Since to Until, whatever the size of the fleet.
+func findAssigned(ctx context.Context, tx *bolt.Tx, f Filter, held map[string]bool, out *[]custody.Item) error {
+	items := tx.Bucket(bItems)
+	p := append([]byte(f.AssignedTo), 0)
+	cur := tx.Bucket(bByAssign).Cursor()
+	start := binary.BigEndian.AppendUint64(bytes.Clone(p), clampNanos(f.Since))
+	for k, _ := cur.Seek(start); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rest := k[len(p):]
+		if len(rest) < 9 {
+			continue
+		}
+		if !f.Until.IsZero() && binary.BigEndian.Uint64(rest[:8]) >= clampNanos(f.Until) {
+			break
+		}
+		host, id, ok := bytes.Cut(rest[9:], []byte{0})
+		if !ok || held[string(host)] || (f.Host != "" && string(host) != f.Host) {
+			continue
+		}
+		v := items.Get(itemKey(string(host), string(id)))
+		if v == nil {
+			return fmt.Errorf("item %s of %s is in the assigned_to index but not indexed", id, host)
+		}
+		var it custody.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("item %s of %s: %w", id, host, err)
+		}
+		if f.Filter.Matches(it) {
+			*out = append(*out, it)
+		}
+	}
+	return nil
 }
 
 // Event is one dock host's record as served: Host is the host whose
