@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -256,18 +257,41 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	p := Progress{New: map[string]uint64{}}
+	// Hosts are followed in parallel, one per core: reading and checking a
+	// host's anchors (decoding, hashing, verifying) is independent of the
+	// others; only the index's write transactions take turns.
+	type result struct {
+		n      uint64
+		broken bool
+		err    error
+		p      Progress
+	}
+	results := make([]result, len(c.trusted))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	for i, t := range c.trusted {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r := &results[i]
+			r.n, r.broken, r.err = c.syncHost(ctx, t, &r.p)
+		}()
+	}
+	wg.Wait()
 	var errs []error
-	for _, t := range c.trusted {
-		n, broken, err := c.syncHost(ctx, t, &p)
-		if n > 0 {
-			p.New[t.ID] = n
+	for i, t := range c.trusted { // configuration order, whatever finished first
+		r := results[i]
+		if r.n > 0 {
+			p.New[t.ID] = r.n
 		}
-		if broken {
+		if r.broken {
 			p.Broken = append(p.Broken, t.ID)
 		}
-		if err != nil {
-			errs = append(errs, err)
+		if r.err != nil {
+			errs = append(errs, r.err)
 		}
+		p.NewlyBroken = append(p.NewlyBroken, r.p.NewlyBroken...)
 	}
 	hosts, err := anchor.Hosts(ctx, c.store)
 	if err != nil {
@@ -452,15 +476,18 @@ func (c *Catalog) index(hs *HostState, group []followed) error {
 }
 
 // docked records a camera's dock at host, unless a later one at another
-// host is already recorded (hosts are read one after the other, not in
-// time order).
+// host is already recorded (hosts are read in parallel, not in time
+// order).
 func docked(b *bolt.Bucket, host string, ev custody.Event) error {
 	if ev.Camera == "" {
 		return nil
 	}
 	if v := b.Get([]byte(ev.Camera)); v != nil {
 		var old CameraHealth
-		if err := json.Unmarshal(v, &old); err == nil && old.LastDockedAt.After(ev.At) {
+		// Later dock wins; at the same instant the larger host id, so the
+		// result does not depend on which host was indexed first.
+		if err := json.Unmarshal(v, &old); err == nil &&
+			(old.LastDockedAt.After(ev.At) || (old.LastDockedAt.Equal(ev.At) && old.Host >= host)) {
 			return nil
 		}
 	}
