@@ -13,6 +13,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
 )
@@ -323,9 +324,18 @@ func Follow(ctx context.Context, s Store, hostID string, pinned ed25519.PublicKe
 	return b, next, true, nil
 }
 
-// Hosts lists the host ids that have anything anchored under _custody/,
-// from one listing of the prefix.
+// Hosts lists the host ids that have anything anchored under _custody/:
+// from the store's directory listing when it has one
+// (objstore.Directories, one short answer whatever the fleet wrote), else
+// from one listing of every version under the prefix.
 func Hosts(ctx context.Context, s Lister) ([]string, error) {
+	if d, ok := s.(objstore.Directories); ok {
+		hosts, err := d.ListDirectories(ctx, "_custody/")
+		if err != nil {
+			return nil, fmt.Errorf("list anchored hosts: %w", err)
+		}
+		return hosts, nil
+	}
 	vs, err := s.ListVersions(ctx, "_custody/")
 	if err != nil {
 		return nil, fmt.Errorf("list anchored hosts: %w", err)
