@@ -65,8 +65,11 @@ func (h *fleetHost) must(args ...string) string {
 }
 
 // publicKey writes `evidenced key --public` to a file and returns its path.
+// store-init first, as an installation does: it creates the host key and
+// the ledger (a reading command never does) and checks the shared bucket.
 func (h *fleetHost) publicKey() string {
 	h.t.Helper()
+	h.must("store-init")
 	p := filepath.Join(h.dir, h.id+".pem")
 	if err := os.WriteFile(p, []byte(h.must("key", "--public")), 0o644); err != nil {
 		h.t.Fatal(err)
