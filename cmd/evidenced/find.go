@@ -21,13 +21,14 @@ func findCommand() *command {
 			until := fs.String("until", "", "recorded before (RFC 3339 or YYYY-MM-DD, UTC)")
 			asJSON := fs.Bool("json", false, "print a JSON array")
 			reason := fs.String("reason", "", "why you are searching (recorded in the custody ledger)")
+			host := fs.String("host", "", "at a console: only the items of this dock host")
 			return func(ctx context.Context, e *env) error {
 				f := custody.Filter{Camera: *camera, AssignedTo: *assigned}
 				var err error
 				if f.Since, f.Until, err = parseSpan(*since, *until); err != nil {
 					return err
 				}
-				items, err := e.svc.Find(ctx, e.caller(), service.FindOptions{Filter: f, Reason: *reason, Asked: map[string]string{
+				items, err := e.svc.Find(ctx, e.caller(), service.FindOptions{Filter: f, Reason: *reason, Host: *host, Asked: map[string]string{
 					"camera": *camera, "assigned_to": *assigned, "since": *since, "until": *until,
 				}})
 				if err != nil {
@@ -37,8 +38,16 @@ func findCommand() *command {
 					return printJSON(e.stdout, items)
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				// At a console every item names the dock host that ingested it.
+				fleet := e.svc.Config().IsConsole()
+				if fleet {
+					fmt.Fprint(tw, "HOST\t")
+				}
 				fmt.Fprintln(tw, "ID\tCAMERA\tASSIGNED_TO\tRECORDED_AT\tSIZE\tSTATE\tSOURCE_PATH")
 				for _, it := range items {
+					if fleet {
+						fmt.Fprintf(tw, "%s\t", printable(it.Host))
+					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(it.ID), printable(it.Camera), printable(it.AssignedTo),
 						it.RecordedAt.UTC().Format(time.RFC3339), humanBytes(it.Size), it.State, printable(it.SourcePath))
 				}

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build evidenced: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := s3srv.Main(m) // stops the Ceph RGW the RGW tests started, if any
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -17,7 +17,7 @@ import (
 
 func runCommand() *command {
 	return &command{
-		name: "run", summary: "run the daemon: watch for docked cameras, ingest, upload, verify",
+		name: "run", summary: "run the daemon: watch for docked cameras, ingest, upload, verify (at a console: index the fleet's custody, audit, scrub)",
 		setup:  func(fs *flag.FlagSet) runner { return nil },
 		daemon: runDaemon,
 	}
@@ -41,7 +41,7 @@ func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Write
 	if err != nil {
 		return err
 	}
-	log.Info("evidenced running", "host", cfg.HostID, "version", service.Version, "watch", strings.Join(cfg.Sources.Watch, ","),
+	log.Info("evidenced running", "host", cfg.HostID, "role", cfg.Role, "version", service.Version, "watch", strings.Join(cfg.Sources.Watch, ","),
 		"object_store", cfg.ObjectStore != nil, "socket", cfg.SocketPath())
 	if err := svc.Run(intake, hard, srv.Serve); err != nil {
 		return fmt.Errorf("daemon: %w", err)

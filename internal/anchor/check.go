@@ -458,6 +458,11 @@ func parseSigs(b []byte, from, to uint64) (map[uint64][]byte, error) {
 type keyState struct {
 	pub  ed25519.PublicKey // in force; nil before the first HOST_KEY
 	next ed25519.PublicKey // named by KEY_ROTATED, in force from the next record
+	// keyRecordsOnly verifies the signatures of HOST_KEY and KEY_ROTATED
+	// records only and requires the others to be present (Follow's
+	// default: those records are vouched for by the checkpoint signature
+	// over the root their hashes reproduce).
+	keyRecordsOnly bool
 }
 
 // check checks record seq's anchored signature and advances the key in
@@ -491,6 +496,7 @@ func (k *keyState) check(seq uint64, rec []byte, ev custody.Event, sigs map[uint
 		return "no anchored signature, but a host key is in force (the .sig file is missing or unusable)"
 	case sig == nil:
 		return "no anchored signature, but a host key is in force"
+	case k.keyRecordsOnly && ev.Type != custody.HostKey && ev.Type != custody.KeyRotated:
 	case !ed25519.Verify(k.pub, rec, sig):
 		return fmt.Sprintf("the signature does not verify with the key in force (%s) over the anchored record", signing.KeyID(k.pub))
 	}

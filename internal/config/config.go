@@ -25,6 +25,8 @@ const maxFileSize = 1 << 20
 // Config is one host's configuration. The yaml tags are the file's key names
 // and are a contract: configs/evidenced.example.yaml documents every one.
 type Config struct {
+	// Role is dock (the default) or console (see Console).
+	Role string `yaml:"role"`
 	// HostID names this docking-station host in every custody record.
 	HostID string `yaml:"host_id"`
 	// StateDir holds the ledger (bbolt) and the vault.
@@ -64,6 +66,8 @@ type Config struct {
 	ControlSocket string `yaml:"control_socket"`
 	// LogLevel is debug, info, warn or error (slog.Level text).
 	LogLevel string `yaml:"log_level"`
+	// Console is nil unless role is console: the dock hosts it trusts.
+	Console *Console `yaml:"console"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -364,6 +368,7 @@ const (
 // host's identity and a retention policy are decisions, not defaults.
 func Default() *Config {
 	return &Config{
+		Role:     RoleDock,
 		StateDir: DefaultStateDir,
 		Sources: Sources{Settle: Duration{DefaultSettle}, MaxFilesPerDock: DefaultMaxFilesPerDock, MaxDepth: DefaultMaxDepth, USB: USB{
 			Poll: Duration{DefaultUSBPoll}, MountDir: DefaultUSBMountDir, PerBus: DefaultUSBPerBus,
@@ -433,6 +438,9 @@ func Parse(data []byte, name string) (*Config, error) {
 		// leaves out at their defaults.
 		c.ObjectStore = defaultObjectStore()
 	}
+	if hasKey(root, "console") {
+		c.Console = defaultConsole()
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -477,6 +485,7 @@ func (c *Config) resolvePaths() error {
 	}
 	c.ControlSocket = abs(c.ControlSocket)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
+	c.resolveConsolePaths(abs)
 	return nil
 }
 

@@ -33,9 +33,18 @@ func ParseDuration(s string) (Duration, error) {
 	if _, err := strconv.ParseFloat(s, 64); err == nil {
 		return Duration{}, fmt.Errorf("duration %q has no unit; write e.g. %ss or %sm", s, s, s)
 	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		// Whole days ("90d"), for cycles and ages that are counted in
+		// days; time.ParseDuration has no unit longer than an hour.
+		n, err := strconv.ParseUint(days, 10, 32)
+		if err != nil || n > math.MaxInt64/uint64(24*time.Hour) {
+			return Duration{}, fmt.Errorf("%q is not a duration; write whole days as e.g. 90d", s)
+		}
+		return Duration{time.Duration(n) * 24 * time.Hour}, nil
+	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return Duration{}, fmt.Errorf("%q is not a duration; write e.g. 2s, 500ms, 5m, 1h", s)
+		return Duration{}, fmt.Errorf("%q is not a duration; write e.g. 2s, 500ms, 5m, 1h, 90d", s)
 	}
 	return Duration{d}, nil
 }

@@ -136,6 +136,7 @@ func (c *Config) Validate() error {
 	}
 	v.wipe(c)
 	v.custody(c)
+	v.console(c)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {

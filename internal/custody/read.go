@@ -47,6 +47,10 @@ type Filter struct {
 	States       []State // any of these
 }
 
+// Matches reports whether the filter selects it: the same rule Items
+// applies, for an index of items kept elsewhere (a fleet console's).
+func (f Filter) Matches(it Item) bool { return f.match(it) }
+
 func (f Filter) match(it Item) bool {
 	switch {
 	case f.Camera != "" && it.Camera != f.Camera,

@@ -37,3 +37,12 @@ type Lister interface {
 type Ranger interface {
 	OpenRange(ctx context.Context, key, versionID string, off, n int64) (io.ReadCloser, error)
 }
+
+// Directories lists the distinct next path segments under prefix: for
+// every key prefix+"seg/…" it returns "seg" once (S3's common prefixes with
+// delimiter "/"). A fleet console learns which hosts anchor in the bucket
+// from the segments under "_custody/" without listing every object each
+// of them wrote. Keys are relative to the store's prefix.
+type Directories interface {
+	ListDirectories(ctx context.Context, prefix string) ([]string, error)
+}

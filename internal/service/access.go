@@ -95,6 +95,9 @@ func (s *Service) RecordFailedAccess(ctx context.Context, c Caller, action, reas
 
 // item loads one item, saying plainly when the ledger does not know it.
 func (s *Service) item(ctx context.Context, id string) (custody.Item, error) {
+	if s.catalog != nil {
+		return custody.Item{}, notAtConsole(id)
+	}
 	it, err := s.ledger.Item(ctx, id)
 	if errors.Is(err, custody.ErrNotFound) {
 		return it, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: not in the ledger", id)}
@@ -111,10 +114,18 @@ type FindOptions struct {
 	Reason string
 	// Asked is the search as the caller typed it, recorded with the access.
 	Asked map[string]string
+	// Host, at a console, keeps the items of that dock host only.
+	Host string
 }
 
 // Find lists the items the filter selects; the search is recorded first.
 func (s *Service) Find(ctx context.Context, c Caller, o FindOptions) ([]custody.Item, error) {
+	if s.catalog != nil {
+		return s.fleetFind(ctx, c, o)
+	}
+	if o.Host != "" && o.Host != s.config.HostID {
+		return nil, invalidf("--host %s: this host is %s; other hosts' items are found at a console", o.Host, s.config.HostID)
+	}
 	items := []custody.Item{}
 	if err := s.ledger.Items(ctx, o.Filter, func(it custody.Item) error {
 		items = append(items, it)
@@ -135,6 +146,9 @@ func (s *Service) Find(ctx context.Context, c Caller, o FindOptions) ([]custody.
 // Custody returns the ordered custody events of one item. The viewing is
 // itself custody, so it is recorded first and appears in what is returned.
 func (s *Service) Custody(ctx context.Context, c Caller, id, reason string) ([]custody.Event, error) {
+	if s.catalog != nil {
+		return s.fleetCustody(ctx, c, id, reason)
+	}
 	it, err := s.item(ctx, id)
 	if err != nil {
 		return nil, err

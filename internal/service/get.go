@@ -27,11 +27,14 @@ func (s *Service) Get(ctx context.Context, c Caller, o GetOptions, w io.Writer, 
 	if err := needReason(o.Reason); err != nil {
 		return err
 	}
-	it, err := s.item(ctx, o.ID)
+	it, err := s.retrievable(ctx, o.ID)
 	if err != nil {
 		return err
 	}
 	details := map[string]string{"out": o.Out}
+	if s.catalog != nil {
+		details["host"] = it.Host
+	}
 	src, from, err := s.OpenFootage(ctx, it)
 	if err != nil {
 		return s.RecordFailedAccess(ctx, c, "retrieve", o.Reason, &it, details, s.storeErr(err))

@@ -15,9 +15,11 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/ingest"
@@ -56,6 +58,14 @@ type Service struct {
 	anchorStore anchor.Store
 	bays        *Bays
 	log         *slog.Logger
+	// catalog is the fleet index at a console (nil on a dock host);
+	// catalogLive is true while Run keeps it up to date.
+	catalog     *catalog.Catalog
+	catalogLive atomic.Bool
+	// synced is closed after the daemon's first catalog pass (the scrub
+	// waits for it).
+	synced    chan struct{}
+	firstSync sync.Once
 }
 
 // Options tune Open.
@@ -159,6 +169,12 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	// Every dock, from whatever source, is admitted by free space on the
 	// ingester's own walk of the camera.
 	s.ingester.Admit(s.wiper)
+	if cfg.IsConsole() {
+		if err := s.openConsole(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -167,6 +183,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 // writes to the vault).
 func (s *Service) Close() error {
 	var errs []error
+	if s.catalog != nil {
+		if err := s.catalog.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close catalog: %w", err))
+		}
+	}
 	if s.vault != nil {
 		if err := s.vault.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close vault: %w", err))
@@ -263,6 +284,10 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 			return fmt.Errorf("usb: %w", err)
 		}
 		start("usb", func() error { return src.Run(intake, &usbHandler{s: s, work: work}) })
+	}
+	if s.catalog != nil {
+		start("catalog", func() error { return s.runCatalog(intake) })
+		start("scrub", func() error { return s.runScrub(intake) })
 	}
 	if serve != nil {
 		start("control socket", func() error { return serve(intake, work) })

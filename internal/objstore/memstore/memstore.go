@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -345,6 +346,31 @@ func (m *Store) read(key, versionID string, off, n int64) (io.ReadCloser, error)
 	}
 	end := min(off+n, int64(len(v.data)))
 	return io.NopCloser(bytes.NewReader(v.data[off:end])), nil
+}
+
+// ListDirectories implements objstore.Directories; a hook sees it as
+// "list" with the prefix as key.
+func (m *Store) ListDirectories(ctx context.Context, prefix string) ([]string, error) {
+	if err := m.check("list", prefix); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list directories under %s: %w", prefix, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for k := range m.objects {
+		rest, ok := strings.CutPrefix(k, prefix)
+		seg, _, dir := strings.Cut(rest, "/")
+		if ok && dir && seg != "" && !seen[seg] {
+			seen[seg] = true
+			out = append(out, seg)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // ListVersions implements objstore.Lister; a hook sees it as "list" with

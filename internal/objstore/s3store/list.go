@@ -56,3 +56,27 @@ func (s *Store) OpenRange(ctx context.Context, key, versionID string, off, n int
 	}
 	return out.Body, nil
 }
+
+var _ objstore.Directories = (*Store)(nil)
+
+// ListDirectories implements objstore.Directories with ListObjectsV2 and
+// delimiter "/".
+func (s *Store) ListDirectories(ctx context.Context, prefix string) ([]string, error) {
+	p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket), Prefix: optString(s.key(prefix)), Delimiter: aws.String("/"),
+	})
+	var out []string
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return out, mapErr("list directories under", prefix, err)
+		}
+		for _, cp := range page.CommonPrefixes {
+			seg, ok := strings.CutPrefix(aws.ToString(cp.Prefix), s.key(prefix))
+			if seg = strings.TrimSuffix(seg, "/"); ok && seg != "" {
+				out = append(out, seg)
+			}
+		}
+	}
+	return out, nil
+}

@@ -21,6 +21,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +63,7 @@ func Run(t *testing.T, q Quirks, newStore func(t *testing.T) objstore.Store) {
 	t.Run("LegalHold", func(t *testing.T) { testLegalHold(t, newStore(t)) })
 	t.Run("Tags", func(t *testing.T) { testTags(t, newStore(t)) })
 	t.Run("Listing", func(t *testing.T) { testListing(t, newStore(t)) })
+	t.Run("Directories", func(t *testing.T) { testDirectories(t, newStore(t)) })
 	t.Run("RangedReads", func(t *testing.T) { testRanges(t, newStore(t)) })
 	t.Run("Multipart", func(t *testing.T) { testMultipart(t, q, newStore(t)) })
 	t.Run("MultipartResume", func(t *testing.T) { testResume(t, q, newStore(t)) })
@@ -364,6 +367,33 @@ func testListing(t *testing.T, s objstore.Store) {
 	}
 	if vs, err := l.ListVersions(ctx, "list/none/"); err != nil || len(vs) != 0 {
 		t.Errorf("empty prefix: %v %v", vs, err)
+	}
+}
+
+// testDirectories: the distinct next segments under a prefix, each once,
+// none for a key directly under it, none outside it.
+func testDirectories(t *testing.T, s objstore.Store) {
+	ctx := ctxFor(t)
+	d, ok := s.(objstore.Directories)
+	if !ok {
+		t.Skip("store has no Directories")
+	}
+	mustPut(t, s, Request("dirs/a/1.note", RandBytes(20, 10)))
+	mustPut(t, s, Request("dirs/a/x/2.note", RandBytes(21, 10)))
+	mustPut(t, s, Request("dirs/b/1.note", RandBytes(22, 10)))
+	mustPut(t, s, Request("dirs/b/1.note", RandBytes(23, 11)))
+	mustPut(t, s, Request("dirs/top.note", RandBytes(24, 10)))
+	mustPut(t, s, Request("other/c/1.note", RandBytes(25, 10)))
+	got, err := d.ListDirectories(ctx, "dirs/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if strings.Join(got, ",") != "a,b" {
+		t.Errorf("directories under dirs/: %q, want [a b]", got)
+	}
+	if got, err := d.ListDirectories(ctx, "none/"); err != nil || len(got) != 0 {
+		t.Errorf("directories under none/: %q %v", got, err)
 	}
 }
 

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/service"
+)
+
+func fleetCommand() *command {
+	return &command{
+		name: "fleet", summary: "at a console: each dock host's last checkpoint, its age, records indexed and flags; each camera's last dock",
+		setup: func(fs *flag.FlagSet) runner {
+			asJSON := fs.Bool("json", false, "print a JSON array")
+			reason := fs.String("reason", "", "why you are looking (recorded in the custody ledger)")
+			orphans := fs.Bool("orphans", false, "also list stored objects no trusted host's records name (lists the whole store)")
+			return func(ctx context.Context, e *env) error {
+				fleet, err := e.svc.Fleet(ctx, e.caller(), service.FleetOptions{Reason: *reason, Orphans: *orphans})
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return printJSON(e.stdout, fleet)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "HOST\tTRUSTED\tCHECKPOINT\tLAST_RECORD\tAGE\tRECORDS\tITEMS\tUNVERIFIED\tFLAGS")
+				for _, h := range fleet.Hosts {
+					last, age := "-", "-"
+					if !h.LastRecordAt.IsZero() {
+						last, age = h.LastRecordAt.UTC().Format(time.RFC3339), h.Age.String()
+					}
+					flags := strings.Join(h.Flags, "; ")
+					if flags == "" {
+						flags = "-"
+					}
+					fmt.Fprintf(tw, "%s\t%t\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", h.ID, h.Trusted, h.Checkpoint, last, age, h.Records, h.Items, h.Unverified, printable(flags))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintln(e.stdout)
+				tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CAMERA\tKIND\tASSIGNED_TO\tLAST_DOCKED\tAT_HOST\tDAYS_SINCE")
+				for _, c := range fleet.Cameras {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Serial, c.Kind, printable(c.AssignedTo),
+						c.LastDockedAt.UTC().Format(time.RFC3339), c.Host, c.DaysSinceDock)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				if *orphans {
+					fmt.Fprintf(e.stdout, "\n%d orphan(s): stored objects no trusted host's records name\n", len(fleet.Orphans))
+					for _, o := range fleet.Orphans {
+						fmt.Fprintf(e.stdout, "ORPHAN %s (version %s, %s)\n", printable(o.Key), o.VersionID, humanBytes(o.Size))
+					}
+				}
+				return nil
+			}
+		},
+	}
+}

@@ -1,0 +1,71 @@
+package catalog
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/signing"
+)
+
+// Audit re-checks, for every trusted host whose history Sync follows
+// without a break, everything anchored under its prefix against itself
+// (anchor.CheckWith without a ledger and without re-reading the records:
+// every checkpoint's versions and signature with the keys followed, the
+// consistency proofs between them, objects evidenced does not write).
+//
+// Why: Sync reads only what comes after the last checkpoint it followed,
+// so an object written later *behind* it (a second version of a
+// checkpoint, a checkpoint that does not verify, a forged continuation
+// from an earlier size) is not seen there; a rebuilt index would see some
+// of it and serve less. A host the audit finds such a problem in is
+// withheld: nothing of it is served (Find, Custody, Item, the scrub and
+// the orphans leave it out) until a custodian looks, and it is returned
+// as a Break (for an alert).
+func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	var out []Break
+	for _, t := range c.trusted {
+		hs, err := c.hostState(t.ID)
+		if err != nil {
+			return out, err
+		}
+		if hs.Tail.Size == 0 || hs.Withheld || len(hs.Broken) > 0 {
+			continue
+		}
+		var vers []note.Verifier
+		for _, k := range hs.Keys {
+			raw, err := base64.StdEncoding.DecodeString(k)
+			if err != nil {
+				return out, fmt.Errorf("catalog audit %s: a followed key: %w", t.ID, err)
+			}
+			v, err := signing.NoteVerifier(t.ID, raw)
+			if err != nil {
+				return out, fmt.Errorf("catalog audit %s: %w", t.ID, err)
+			}
+			vers = append(vers, v)
+		}
+		if len(vers) == 0 {
+			continue
+		}
+		rep, err := anchor.CheckWith(ctx, nil, c.store, t.ID, anchor.CheckOptions{Verifiers: vers, SkipRecords: true})
+		if err != nil {
+			return out, fmt.Errorf("catalog audit %s: %w", t.ID, err)
+		}
+		if rep.OK() {
+			continue
+		}
+		c.log.Error("the audit of a dock host's anchored history found a problem; nothing of the host is served",
+			"host", t.ID, "problem", rep.Problems[0].String())
+		hs.Withheld, hs.Broken = true, rep.Problems
+		if err := c.putHost(hs); err != nil {
+			return out, err
+		}
+		out = append(out, Break{Host: t.ID, Problems: rep.Problems, ByAudit: true})
+	}
+	return out, nil
+}

@@ -1,0 +1,966 @@
+// Package catalog is a fleet console's index of every dock host's custody,
+// read from the object store those hosts anchor in (package anchor) and
+// checked as it is read.
+//
+// Why: investigators and custodians work at headquarters, not at a dock
+// host's shell. The store is the one thing every host already trusts and
+// writes its signed history to under COMPLIANCE lock, so the console needs
+// no database server and no dock host needs to trust the console.
+//
+// Rules the catalog keeps:
+//   - Only hosts the configuration lists are served, and each only with
+//     the key the configuration pins (anchor.Follow): a key the store
+//     offers is never trusted on its own word, a rotation only when the
+//     key before it signed it.
+//   - A record is served only once the checkpoint that covers it has been
+//     read and verified: records hashed into that checkpoint's root, chained,
+//     each signature checked with the key in force.
+//   - A host whose anchored history forks, skips or fails a signature is
+//     flagged, by name, with the object at fault; nothing after the break
+//     is served.
+//   - A host that anchors in the bucket but is not listed is shown as
+//     untrusted and never served.
+//   - The bbolt file is only a cache of the store: delete it and the next
+//     Sync rebuilds the same index (Dump compares two).
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/signing"
+)
+
+// Trusted is one dock host the configuration lists, with its pinned key.
+type Trusted struct {
+	ID  string
+	Key ed25519.PublicKey
+}
+
+// Options tune Open.
+type Options struct {
+	// Self is the console's own host id: its anchored ledger is neither a
+	// trusted dock host nor an untrusted stranger.
+	Self   string
+	Logger *slog.Logger
+	// Timeout is how long to wait for the index's file lock.
+	Timeout time.Duration
+	// AllSignatures verifies every record's own signature, not only the
+	// key records' and the checkpoints' (anchor.FollowOptions).
+	AllSignatures bool
+}
+
+// Catalog is an open index.
+type Catalog struct {
+	db      *bolt.DB
+	store   anchor.Store
+	trusted []Trusted
+	self    string
+	log     *slog.Logger
+	syncMu  sync.Mutex // one Sync at a time
+	allSigs bool
+}
+
+var (
+	bHosts     = []byte("hosts")          // host id → HostState (JSON)
+	bRecords   = []byte("records")        // host 0 seq → key id \n record bytes
+	bItems     = []byte("items")          // host 0 item id → custody.Item (JSON)
+	bByItem    = []byte("by_item")        // item id 0 host 0 seq → ""
+	bUntrusted = []byte("untrusted")      // host id → ""
+	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
+	bByAssign  = []byte("by_assigned_to") // assigned_to 0 recorded_at 0 host 0 id → ""
+	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign}
+)
+
+// HostState is what the index knows of one trusted host.
+type HostState struct {
+	ID string `json:"id"`
+	// Pinned is the id of the configured key the history was followed
+	// from; a different pin starts the host again.
+	Pinned string `json:"pinned_key_id"`
+	// Tail is how far its anchored history has been followed and checked.
+	Tail anchor.Tail `json:"tail"`
+	// Records is how many of its records are indexed (= Tail.Size);
+	// Items how many recordings.
+	Records uint64 `json:"records"`
+	Items   int    `json:"items"`
+	// LastRecordAt is the time of the last record the last checkpoint
+	// covers: the checkpoint was written at or after it.
+	LastRecordAt time.Time `json:"last_record_at,omitzero"`
+	// Broken, when set, is why nothing after Tail is served.
+	Broken []anchor.Problem `json:"broken,omitempty"`
+	// Keys are the host keys followed so far (base64 raw Ed25519), the
+	// pinned one first: what the audit verifies checkpoints with.
+	Keys []string `json:"keys,omitempty"`
+	// Withheld: the audit found a problem in what was already followed
+	// (Broken says which), so nothing of the host is served.
+	Withheld bool `json:"withheld,omitempty"`
+}
+
+// Open opens (creating) the index at path. hosts are the trusted dock
+// hosts; the index keeps nothing of a host no longer listed.
+func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, error) {
+	if s == nil {
+		return nil, anchor.ErrNoStore
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	c := &Catalog{db: db, store: s, trusted: slices.Clone(hosts), self: o.Self, log: o.Logger, allSigs: o.AllSignatures}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		// A host dropped from the configuration, or whose pinned key
+		// changed, is read again from the start: what was indexed under
+		// the old trust is not kept.
+		hb := tx.Bucket(bHosts)
+		var drop []string
+		if err := hb.ForEach(func(k, v []byte) error {
+			var hs HostState
+			if err := json.Unmarshal(v, &hs); err != nil {
+				drop = append(drop, string(k))
+				return nil
+			}
+			t, ok := c.trustedHost(string(k))
+			if !ok || !pinnedMatches(hs, t) {
+				drop = append(drop, string(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(drop) == 0 {
+			return nil
+		}
+		// What other hosts' records say (a camera's last dock) may have
+		// been overtaken by the dropped host's: start every host again,
+		// as a deleted index would.
+		c.log.Info("catalog: the trusted hosts or their keys changed; rebuilding the index from the store", "hosts", drop)
+		for _, b := range allBuckets {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// pinnedMatches: the index was built under this pinned key. The HOST_KEY
+// record is checked against the pin, so an index that followed a host past
+// its HOST_KEY carries a key reached from the pin; a new pin starts again.
+func pinnedMatches(hs HostState, t Trusted) bool {
+	return hs.Tail.Size == 0 || hs.Pinned == signing.KeyID(t.Key)
+}
+
+// Close closes the index.
+func (c *Catalog) Close() error { return c.db.Close() }
+
+func (c *Catalog) trustedHost(id string) (Trusted, bool) {
+	for _, t := range c.trusted {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Trusted{}, false
+}
+
+func hostPrefix(host string) []byte { return append([]byte(host), 0) }
+
+func recordKey(host string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(hostPrefix(host), seq)
+}
+
+func itemKey(host, id string) []byte { return append(hostPrefix(host), id...) }
+
+func byItemKey(id, host string, seq uint64) []byte {
+	k := append(append([]byte(id), 0), host...)
+	return binary.BigEndian.AppendUint64(append(k, 0), seq)
+}
+
+func splitByItem(k []byte) (id, host string, seq uint64, ok bool) {
+	i := bytes.IndexByte(k, 0)
+	if i < 0 || len(k) < i+1+9 {
+		return "", "", 0, false
+	}
+	rest := k[i+1:]
+	j := len(rest) - 9
+	if rest[j] != 0 {
+		return "", "", 0, false
+	}
+	return string(k[:i]), string(rest[:j]), binary.BigEndian.Uint64(rest[j+1:]), true
+}
+
+// Break is a host whose anchored history stopped checking out after
+// checkpoint After, and why.
+type Break struct {
+	Host     string
+	After    uint64
+	Problems []anchor.Problem
+	// ByAudit: found by Audit (the host is withheld whole), not by
+	// following it.
+	ByAudit bool
+}
+
+// Progress is what one Sync did.
+type Progress struct {
+	// New is how many records each host added to the index.
+	New map[string]uint64
+	// Broken names the trusted hosts whose history is broken.
+	Broken []string
+	// NewlyBroken are the hosts found broken by this Sync (not broken, or
+	// broken otherwise, before): each is worth an alert once.
+	NewlyBroken []Break
+	// Untrusted are hosts anchoring in the store that are not listed.
+	Untrusted []string
+}
+
+// Sync reads, for every trusted host, every anchor after the last one
+// indexed, checks it and indexes it; then notes the hosts anchoring in the
+// store that are not listed. An error is operational (the store could not
+// be read); a broken history is not an error but a flag on the host.
+func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	p := Progress{New: map[string]uint64{}}
+	// Hosts are followed in parallel, one per core: reading and checking a
+	// host's anchors (decoding, hashing, verifying) is independent of the
+	// others; only the index's write transactions take turns.
+	type result struct {
+		n      uint64
+		broken bool
+		err    error
+		p      Progress
+	}
+	results := make([]result, len(c.trusted))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	for i, t := range c.trusted {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			r := &results[i]
+			r.n, r.broken, r.err = c.syncHost(ctx, t, &r.p)
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for i, t := range c.trusted { // configuration order, whatever finished first
+		r := results[i]
+		if r.n > 0 {
+			p.New[t.ID] = r.n
+		}
+		if r.broken {
+			p.Broken = append(p.Broken, t.ID)
+		}
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+		p.NewlyBroken = append(p.NewlyBroken, r.p.NewlyBroken...)
+	}
+	hosts, err := anchor.Hosts(ctx, c.store)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, h := range hosts {
+			if _, ok := c.trustedHost(h); !ok && h != c.self {
+				p.Untrusted = append(p.Untrusted, h)
+			}
+		}
+		sort.Strings(p.Untrusted)
+		if err := c.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bUntrusted)
+			for _, h := range p.Untrusted {
+				if err := b.Put([]byte(h), nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			errs = append(errs, fmt.Errorf("catalog: record untrusted hosts: %w", err))
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+// syncHost follows one host until nothing new is anchored or its history
+// breaks. Batches are indexed in groups of up to maxGroup records per
+// transaction: one commit (one fsync) per group, not per anchor, which is
+// what a rebuild of years of dock sessions needs.
+func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64, bool, error) {
+	hs, err := c.hostState(t.ID)
+	if err != nil {
+		return 0, false, err
+	}
+	if hs.Withheld {
+		return 0, true, nil
+	}
+	var added uint64
+	var group []followed
+	var inGroup int
+	flush := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		hs.Pinned = signing.KeyID(t.Key)
+		if err := c.index(&hs, group); err != nil {
+			return fmt.Errorf("catalog %s: index records %d..%d: %w", t.ID, group[0].b.From, group[len(group)-1].b.To, err)
+		}
+		for _, g := range group {
+			added += g.b.To - g.b.From + 1
+		}
+		group, inGroup = nil, 0
+		return nil
+	}
+	tail := hs.Tail
+	for {
+		if err := ctx.Err(); err != nil {
+			return added, false, errors.Join(err, flush())
+		}
+		b, next, ok, err := anchor.Follow(ctx, c.store, t.ID, t.Key, tail, anchor.FollowOptions{AllSignatures: c.allSigs})
+		var be *anchor.BrokenError
+		if errors.As(err, &be) {
+			if err := flush(); err != nil {
+				return added, true, err
+			}
+			if !slices.Equal(hs.Broken, be.Problems) {
+				c.log.Error("a dock host's anchored history is broken; nothing after it is served", "host", t.ID,
+					"after_checkpoint", hs.Tail.Size, "problem", be.Problems[0].String())
+				hs.Broken = be.Problems
+				if err := c.putHost(hs); err != nil {
+					return added, true, err
+				}
+				p.NewlyBroken = append(p.NewlyBroken, Break{Host: t.ID, After: hs.Tail.Size, Problems: be.Problems})
+			}
+			return added, true, nil
+		}
+		if err != nil {
+			return added, len(hs.Broken) > 0, errors.Join(fmt.Errorf("catalog %s: %w", t.ID, err), flush())
+		}
+		if !ok {
+			if err := flush(); err != nil {
+				return added, false, err
+			}
+			// A break whose objects are no longer there to read (cannot
+			// happen under COMPLIANCE; a store without it) keeps its flag
+			// until a custodian clears the index.
+			return added, len(hs.Broken) > 0, nil
+		}
+		group, tail = append(group, followed{b: b, next: next}), next
+		if inGroup += len(b.Records); inGroup >= maxGroup {
+			if err := flush(); err != nil {
+				return added, false, err
+			}
+		}
+	}
+}
+
+// maxGroup bounds the records indexed in one transaction (memory held by
+// the group, and the work a crash loses).
+const maxGroup = 50000
+
+// followed is one checked anchor and the tail after it.
+type followed struct {
+	b    anchor.Batch
+	next anchor.Tail
+}
+
+func (c *Catalog) hostState(id string) (HostState, error) {
+	hs := HostState{ID: id}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bHosts).Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		return json.Unmarshal(v, &hs)
+	})
+	if err != nil {
+		return hs, fmt.Errorf("catalog: read host %s: %w", id, err)
+	}
+	return hs, nil
+}
+
+func (c *Catalog) putHost(hs HostState) error {
+	return c.db.Update(func(tx *bolt.Tx) error { return putHost(tx, hs) })
+}
+
+func putHost(tx *bolt.Tx, hs HostState) error {
+	v, err := json.Marshal(hs)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bHosts).Put([]byte(hs.ID), v)
+}
+
+// index writes checked batches and the host's new tail in one
+// transaction: the index never holds records past a tail it did not reach.
+// hs is updated to what was written.
+func (c *Catalog) index(hs *HostState, group []followed) error {
+	next := *hs
+	err := c.db.Update(func(tx *bolt.Tx) error {
+		recs, items, by := tx.Bucket(bRecords), tx.Bucket(bItems), tx.Bucket(bByItem)
+		for _, g := range group {
+			for _, r := range g.b.Records {
+				v := append(append([]byte(r.KeyID), '\n'), r.Bytes...)
+				if err := recs.Put(recordKey(next.ID, r.Seq), v); err != nil {
+					return err
+				}
+				if r.Event.Item != "" {
+					if err := by.Put(byItemKey(r.Event.Item, next.ID, r.Seq), nil); err != nil {
+						return err
+					}
+				}
+				if r.Event.Type == custody.Docked {
+					if err := docked(tx.Bucket(bCameras), next.ID, r.Event); err != nil {
+						return err
+					}
+				}
+				created, err := project(tx, next.ID, r.Event, recs, items)
+				if err != nil {
+					return err
+				}
+				if created {
+					next.Items++
+				}
+				next.LastRecordAt = r.Event.At
+			}
+			t := g.next
+			next.Tail, next.Records, next.Broken = t, t.Size, nil
+			for _, k := range [][]byte{t.Key, t.Next} {
+				if b64 := base64.StdEncoding.EncodeToString(k); len(k) > 0 && !slices.Contains(next.Keys, b64) {
+					next.Keys = append(next.Keys, b64)
+				}
+			}
+		}
+		return putHost(tx, next)
+	})
+	if err == nil {
+		*hs = next
+	}
+	return err
+}
+
+// docked records a camera's dock at host, unless a later one at another
+// host is already recorded (hosts are read in parallel, not in time
+// order).
+func docked(b *bolt.Bucket, host string, ev custody.Event) error {
+	if ev.Camera == "" {
+		return nil
+	}
+	if v := b.Get([]byte(ev.Camera)); v != nil {
+		var old CameraHealth
+		// Later dock wins; at the same instant the larger host id, so the
+		// result does not depend on which host was indexed first.
+		if err := json.Unmarshal(v, &old); err == nil &&
+			(old.LastDockedAt.After(ev.At) || (old.LastDockedAt.Equal(ev.At) && old.Host >= host)) {
+			return nil
+		}
+	}
+	v, err := json.Marshal(CameraHealth{Serial: ev.Camera, Host: host, Kind: ev.Details["kind"],
+		AssignedTo: ev.Details["assigned_to"], LastDockedAt: ev.At})
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(ev.Camera), v)
+}
+
+// project updates the item an event describes, the way the dock host's
+// ledger did when it appended it: the item exists from VAULTED (with what
+// COPIED and its DOCKED recorded), and UPLOADED and VERIFIED move it on.
+func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucket) (created bool, err error) {
+	if ev.Item == "" {
+		return false, nil
+	}
+	key := itemKey(host, ev.Item)
+	var it custody.Item
+	if v := items.Get(key); v != nil {
+		if err := json.Unmarshal(v, &it); err != nil {
+			return false, fmt.Errorf("item %s of %s: %w", ev.Item, host, err)
+		}
+	} else if ev.Type != custody.Vaulted {
+		return false, nil
+	}
+	d := ev.Details
+	switch ev.Type {
+	case custody.Vaulted:
+		if it.ID == "" {
+			created = true
+		}
+		it = custody.Item{ID: ev.Item, Camera: ev.Camera, SHA256: ev.SHA256, Host: host, IngestedAt: ev.At,
+			State: custody.StateVaulted, VaultPath: d["vault_path"], RetentionClass: it.RetentionClass}
+		if cp, ok := lookup(recs, host, d["copied_seq"]); ok {
+			c := cp.Details
+			it.SourcePath = c["source_path"]
+			it.Size, _ = strconv.ParseInt(c["size"], 10, 64)
+			it.RecordedAt, _ = time.Parse(time.RFC3339Nano, c["recorded_at"])
+			it.DockSeq, _ = strconv.ParseUint(c["dock_seq"], 10, 64)
+			if dk, ok := lookup(recs, host, c["dock_seq"]); ok {
+				it.Kind, it.AssignedTo = dk.Details["kind"], dk.Details["assigned_to"]
+			}
+		}
+	case custody.Uploaded:
+		it.State, it.ObjectKey, it.VersionID = custody.StateUploaded, d["key"], d["version_id"]
+		if d["retention_class"] != "" {
+			it.RetentionClass = d["retention_class"]
+		}
+		if t, err := time.Parse(time.RFC3339, d["retain_until"]); err == nil {
+			it.RetainUntil = t
+		}
+	case custody.Verified:
+		it.State = custody.StateVerified
+	default:
+		return false, nil
+	}
+	v, err := json.Marshal(it)
+	if err != nil {
+		return false, err
+	}
+	if created {
+		// Who a recording was issued to and when it was recorded are
+		// fixed at VAULTED: the index by them is written once.
+		if err := tx.Bucket(bByAssign).Put(assignKey(it.AssignedTo, it.RecordedAt, host, it.ID), nil); err != nil {
+			return false, err
+		}
+	}
+	return created, items.Put(key, v)
+}
+
+// lookup decodes host's indexed record seq (a decimal string).
+func lookup(recs *bolt.Bucket, host, seq string) (custody.Event, bool) {
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return custody.Event{}, false
+	}
+	v := recs.Get(recordKey(host, n))
+	if v == nil {
+		return custody.Event{}, false
+	}
+	_, rec, _ := bytes.Cut(v, []byte("\n"))
+	ev, err := custody.DecodeRecord(rec)
+	return ev, err == nil
+}
+
+// withheld is the set of hosts the audit withholds (nothing served).
+func withheld(tx *bolt.Tx) map[string]bool {
+	out := map[string]bool{}
+	_ = tx.Bucket(bHosts).ForEach(func(k, v []byte) error {
+		var hs HostState
+		if json.Unmarshal(v, &hs) == nil && hs.Withheld {
+			out[string(k)] = true
+		}
+		return nil
+	})
+	return out
+}
+
+// assignKey orders an officer's (or vehicle's) recordings by time: find
+// --assigned-to X --since A --until B is one range of this index.
+func assignKey(who string, at time.Time, host, id string) []byte {
+	k := append([]byte(who), 0)
+	k = binary.BigEndian.AppendUint64(k, clampNanos(at))
+	k = append(append(append(k, 0), host...), 0)
+	return append(k, id...)
+}
+
+// clampNanos is t as Unix nanoseconds, 0 before 1970.
+func clampNanos(t time.Time) uint64 {
+	if t.Before(time.Unix(0, 0)) {
+		return 0
+	}
+	return uint64(t.UnixNano())
+}
+
+// Filter selects items fleet-wide: the dock's filter and the host.
+type Filter struct {
+	custody.Filter
+	// Host is "" for every trusted host.
+	Host string
+}
+
+// Find lists the indexed items the filter selects, by host then id.
+func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
+	out := []custody.Item{}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
+		if f.AssignedTo != "" {
+			return findAssigned(ctx, tx, f, held, &out)
+		}
+		cur := tx.Bucket(bItems).Cursor()
+		var k, v []byte
+		if f.Host != "" {
+			k, v = cur.Seek(hostPrefix(f.Host))
+		} else {
+			k, v = cur.First()
+		}
+		for ; k != nil; k, v = cur.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if f.Host != "" && !bytes.HasPrefix(k, hostPrefix(f.Host)) {
+				break
+			}
+			var it custody.Item
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("item %q: %w", k, err)
+			}
+			if f.Filter.Matches(it) && !held[it.Host] {
+				out = append(out, it)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog find: %w", err)
+	}
+	return out, nil
+}
+
+// findAssigned is Find through the assigned_to index: one range from
+// Since to Until, whatever the size of the fleet.
+func findAssigned(ctx context.Context, tx *bolt.Tx, f Filter, held map[string]bool, out *[]custody.Item) error {
+	items := tx.Bucket(bItems)
+	p := append([]byte(f.AssignedTo), 0)
+	cur := tx.Bucket(bByAssign).Cursor()
+	start := binary.BigEndian.AppendUint64(bytes.Clone(p), clampNanos(f.Since))
+	for k, _ := cur.Seek(start); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rest := k[len(p):]
+		if len(rest) < 9 {
+			continue
+		}
+		if !f.Until.IsZero() && binary.BigEndian.Uint64(rest[:8]) >= clampNanos(f.Until) {
+			break
+		}
+		host, id, ok := bytes.Cut(rest[9:], []byte{0})
+		if !ok || held[string(host)] || (f.Host != "" && string(host) != f.Host) {
+			continue
+		}
+		v := items.Get(itemKey(string(host), string(id)))
+		if v == nil {
+			return fmt.Errorf("item %s of %s is in the assigned_to index but not indexed", id, host)
+		}
+		var it custody.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("item %s of %s: %w", id, host, err)
+		}
+		if f.Filter.Matches(it) {
+			*out = append(*out, it)
+		}
+	}
+	return nil
+}
+
+// Event is one dock host's record as served: Host is the host whose
+// anchored, signed history it came from; KeyID the key that signed it.
+type Event struct {
+	custody.Event
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// Custody returns every indexed record naming item id, from every trusted
+// host (a recording docked at two hosts has records at both), each with
+// the host that signed it, in (time, host, seq) order. ok is false when no
+// host has the item.
+func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error) {
+	var out []Event
+	items := 0
+	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
+		recs := tx.Bucket(bRecords)
+		p := append([]byte(id), 0)
+		cur := tx.Bucket(bByItem).Cursor()
+		for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+			_, host, seq, ok := splitByItem(k)
+			if !ok || held[host] {
+				continue
+			}
+			v := recs.Get(recordKey(host, seq))
+			if v == nil {
+				return fmt.Errorf("record %d of %s is in the item index but not indexed", seq, host)
+			}
+			ev, err := served(host, v)
+			if err != nil {
+				return fmt.Errorf("record %d of %s: %w", seq, host, err)
+			}
+			out = append(out, ev)
+		}
+		// The dock session that vaulted the item is part of its custody,
+		// as on the dock host (custody.Ledger.Custody).
+		ib := tx.Bucket(bItems)
+		for _, t := range c.trusted {
+			v := ib.Get(itemKey(t.ID, id))
+			if v == nil || held[t.ID] {
+				continue
+			}
+			items++
+			var it custody.Item
+			if err := json.Unmarshal(v, &it); err != nil {
+				return fmt.Errorf("item %s of %s: %w", id, t.ID, err)
+			}
+			if r := recs.Get(recordKey(t.ID, it.DockSeq)); it.DockSeq != 0 && r != nil {
+				ev, err := served(t.ID, r)
+				if err != nil {
+					return fmt.Errorf("record %d of %s: %w", it.DockSeq, t.ID, err)
+				}
+				out = append(out, ev)
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("catalog custody %s: %w", id, err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.At.Equal(b.At) {
+			return a.At.Before(b.At)
+		}
+		if a.Host != b.Host {
+			return a.Host < b.Host
+		}
+		return a.Seq < b.Seq
+	})
+	return out, items > 0, nil
+}
+
+// served decodes an indexed record value (key id \n record bytes) as it
+// is served: Host is the host whose signed history it came from.
+func served(host string, v []byte) (Event, error) {
+	keyID, rec, _ := bytes.Cut(v, []byte("\n"))
+	ev, err := custody.DecodeRecord(rec)
+	if err != nil {
+		return Event{}, err
+	}
+	ev.Hash = custody.RecordHash(rec)
+	ev.Host = host
+	return Event{Event: ev, KeyID: string(keyID)}, nil
+}
+
+// Item returns the item id as each trusted host that has it indexed it.
+func (c *Catalog) Item(ctx context.Context, id string) ([]custody.Item, error) {
+	var out []custody.Item
+	err := c.db.View(func(tx *bolt.Tx) error {
+		b, held := tx.Bucket(bItems), withheld(tx)
+		for _, t := range c.trusted {
+			if v := b.Get(itemKey(t.ID, id)); v != nil && !held[t.ID] {
+				var it custody.Item
+				if err := json.Unmarshal(v, &it); err != nil {
+					return err
+				}
+				out = append(out, it)
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog item %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// HostHealth is one host as `evidenced fleet` shows it.
+type HostHealth struct {
+	ID string `json:"id"`
+	// Trusted is false for a host anchoring in the store that the
+	// configuration does not list: nothing of it is served.
+	Trusted bool `json:"trusted"`
+	// Checkpoint is the last checkpoint followed (tree size), 0 for none.
+	Checkpoint uint64 `json:"checkpoint"`
+	// LastRecordAt is the time of the last record that checkpoint covers;
+	// Age is now minus that (JSON: whole seconds, age_seconds).
+	LastRecordAt time.Time     `json:"last_record_at,omitzero"`
+	Age          time.Duration `json:"-"`
+	AgeSeconds   int64         `json:"age_seconds,omitempty"`
+	Records      uint64        `json:"records"`
+	Items        int           `json:"items"`
+	// Unverified is how many items were vaulted longer ago than
+	// FleetOptions.UnverifiedAfter and are not yet verified in the store
+	// (as far as the host's anchored records say).
+	Unverified int `json:"unverified"`
+	// Flags say what is wrong ("broken: <object>: <what>"); empty when
+	// nothing is.
+	Flags []string `json:"flags"`
+}
+
+// CameraHealth is one camera as its last anchored DOCKED record says.
+type CameraHealth struct {
+	Serial       string    `json:"serial"`
+	Host         string    `json:"host"` // where it was last docked
+	Kind         string    `json:"kind,omitempty"`
+	AssignedTo   string    `json:"assigned_to,omitempty"`
+	LastDockedAt time.Time `json:"last_docked_at"`
+	// DaysSinceDock is whole days from LastDockedAt to now ("not docked
+	// for N days"); not stored, computed by Fleet.
+	DaysSinceDock int `json:"days_since_dock"`
+}
+
+// Fleet is the fleet's health.
+type Fleet struct {
+	// Hosts: every trusted host (in configuration order), then the
+	// untrusted hosts seen in the store.
+	Hosts []HostHealth `json:"hosts"`
+	// Cameras: every camera a trusted host recorded docking, by serial.
+	Cameras []CameraHealth `json:"cameras"`
+	// Orphans, when asked for (it lists the whole store), are the stored
+	// versions no trusted host's records name.
+	Orphans []Orphan `json:"orphans,omitempty"`
+}
+
+// FleetOptions tune Fleet.
+type FleetOptions struct {
+	// UnverifiedAfter is how long an item may stay vaulted but not
+	// verified before it counts as Unverified; 0 counts none.
+	UnverifiedAfter time.Duration
+}
+
+// Fleet reports the fleet's health at now.
+func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fleet, error) {
+	f := Fleet{Hosts: []HostHealth{}, Cameras: []CameraHealth{}}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
+		items := tx.Bucket(bItems)
+		for _, t := range c.trusted {
+			hs := HostState{ID: t.ID}
+			if v := tx.Bucket(bHosts).Get([]byte(t.ID)); v != nil {
+				if err := json.Unmarshal(v, &hs); err != nil {
+					return fmt.Errorf("host %s: %w", t.ID, err)
+				}
+			}
+			h := HostHealth{ID: t.ID, Trusted: true, Checkpoint: hs.Tail.Size, LastRecordAt: hs.LastRecordAt,
+				Records: hs.Records, Items: hs.Items, Flags: []string{}}
+			if !hs.LastRecordAt.IsZero() {
+				h.Age = now.Sub(hs.LastRecordAt).Round(time.Second)
+				h.AgeSeconds = int64(h.Age / time.Second)
+			}
+			if hs.Tail.Size == 0 && len(hs.Broken) == 0 {
+				h.Flags = append(h.Flags, "nothing anchored yet")
+			}
+			for _, p := range hs.Broken {
+				if hs.Withheld {
+					h.Flags = append(h.Flags, "withheld (audit): "+p.String())
+				} else {
+					h.Flags = append(h.Flags, "broken: "+p.String())
+				}
+			}
+			if o.UnverifiedAfter > 0 {
+				cur := items.Cursor()
+				p := hostPrefix(t.ID)
+				for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
+					var it custody.Item
+					if err := json.Unmarshal(v, &it); err != nil {
+						return fmt.Errorf("item %q: %w", k, err)
+					}
+					if it.State != custody.StateVerified && now.Sub(it.IngestedAt) > o.UnverifiedAfter {
+						h.Unverified++
+					}
+				}
+				if h.Unverified > 0 {
+					h.Flags = append(h.Flags, fmt.Sprintf("%d item(s) vaulted more than %s ago and not verified in the store", h.Unverified, o.UnverifiedAfter))
+				}
+			}
+			f.Hosts = append(f.Hosts, h)
+		}
+		if err := tx.Bucket(bUntrusted).ForEach(func(k, _ []byte) error {
+			if _, ok := c.trustedHost(string(k)); !ok {
+				f.Hosts = append(f.Hosts, HostHealth{ID: string(k), Flags: []string{"untrusted: not listed in console.hosts; its records are not served"}})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bCameras).ForEach(func(_, v []byte) error {
+			var cam CameraHealth
+			if err := json.Unmarshal(v, &cam); err != nil {
+				return err
+			}
+			if _, ok := c.trustedHost(cam.Host); !ok || held[cam.Host] {
+				return nil
+			}
+			cam.DaysSinceDock = int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
+			f.Cameras = append(f.Cameras, cam)
+			return nil
+		})
+	})
+	if err != nil {
+		return Fleet{}, fmt.Errorf("catalog fleet: %w", err)
+	}
+	return f, ctx.Err()
+}
+
+// Run syncs every poll until ctx is done; each pass is reported to
+// onSync (when set). A failed pass is logged and retried at the next.
+func (c *Catalog) Run(ctx context.Context, poll time.Duration, onSync func(Progress, error)) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		p, err := c.Sync(ctx)
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("catalog sync failed; retrying at the next poll", "err", err)
+		}
+		for h, n := range p.New {
+			c.log.Info("catalog indexed", "host", h, "records", n)
+		}
+		if onSync != nil {
+			onSync(p, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Dump writes every bucket's keys and values in key order: two indexes
+// built from the same store dump the same bytes.
+func (c *Catalog) Dump(w io.Writer) error {
+	return c.db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			fmt.Fprintf(w, "[%s]\n", name)
+			if err := tx.Bucket(name).ForEach(func(k, v []byte) error {
+				_, err := fmt.Fprintf(w, "%q=%q\n", k, v)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,259 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// openHost opens a Service for a host on the shared bucket; extra is
+// appended to its config.
+func openHost(t *testing.T, srv *s3srv.Server, bucket, dir, yml string) *Service {
+	t.Helper()
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`state_dir: %s
+object_store: {endpoint: %q, bucket: %s, region: %s, path_style: true}
+retention:
+  default_class: uncategorized
+  classes:
+    - {name: uncategorized, days: 1, mode: GOVERNANCE}
+vault_reserve: 0
+%s`, filepath.Join(dir, "state"), srv.Endpoint, bucket, s3srv.Region, yml)), filepath.Join(dir, "evidenced.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(context.Background(), cfg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// A console on the bucket two dock hosts anchor in finds each host's
+// recordings with the host named, serves their custody as signed by that
+// host merged with its own records of the viewing, shows the fleet, and
+// records every search and view in its own ledger; a dock host refuses
+// fleet operations.
+func TestConsoleServesTheFleet(t *testing.T) {
+	ctx := context.Background()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	who := Caller{Actor: "investigator-1"}
+
+	root := t.TempDir()
+	keys := map[string]string{}
+	ids := map[string]string{}
+	bodies := map[string][]byte{}
+	for i, host := range []string{"dock-01", "dock-02", "dock-03"} {
+		dir := filepath.Join(root, host)
+		serial := fmt.Sprintf("BWC-%04d", i+1)
+		d := openHost(t, srv, bucket, dir, fmt.Sprintf("host_id: %s\ncameras:\n  - {serial: %s, kind: body, assigned_to: officer-%d}\n", host, serial, i+1))
+		cam := filepath.Join(dir, "cam")
+		os.MkdirAll(filepath.Join(cam, "DCIM"), 0o755)
+		bodies[host] = bytes.Repeat([]byte(host), 1000)
+		if err := os.WriteFile(filepath.Join(cam, "DCIM", "A.MP4"), bodies[host], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := d.Ingest(ctx, who, IngestOptions{Camera: serial, From: cam})
+		if err != nil || len(rep.Recorded) != 1 {
+			t.Fatalf("%s ingest: %+v %v", host, rep, err)
+		}
+		ids[host] = rep.Recorded[0].ID
+		if err := d.AnchorNow(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Fleet(ctx, who, FleetOptions{}); !errors.Is(err, ErrNotConsole) || !errors.Is(err, ErrInvalid) {
+			t.Errorf("fleet on a dock host: %v, want ErrNotConsole", err)
+		}
+		keys[host] = filepath.Join(root, host+".pem")
+		pem := d.HostKey().PublicPEM()
+		if host == "dock-03" {
+			// The console is given a key that is not dock-03's.
+			other, err := signing.Generate(host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pem = other.PublicPEM()
+		}
+		if err := os.WriteFile(keys[host], pem, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+	}
+
+	c := openHost(t, srv, bucket, filepath.Join(root, "hq"), fmt.Sprintf(`role: console
+host_id: hq
+console:
+  hosts:
+    - {id: dock-01, public_key_file: %s}
+    - {id: dock-02, public_key_file: %s}
+    - {id: dock-03, public_key_file: %s}
+`, keys["dock-01"], keys["dock-02"], keys["dock-03"]))
+	items, err := c.Find(ctx, who, FindOptions{Reason: "complaint 7"})
+	if err != nil || len(items) != 2 {
+		t.Fatalf("fleet find: %+v %v", items, err)
+	}
+	for _, it := range items {
+		if ids[it.Host] != it.ID {
+			t.Errorf("item %s served as %s's; that host ingested %s", it.ID, it.Host, ids[it.Host])
+		}
+	}
+	two, err := c.Find(ctx, who, FindOptions{Host: "dock-02"})
+	if err != nil || len(two) != 1 || two[0].Host != "dock-02" || two[0].AssignedTo != "officer-2" {
+		t.Fatalf("find --host dock-02: %+v %v", two, err)
+	}
+	evs, err := c.Custody(ctx, who, ids["dock-01"], "complaint 7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, ev := range evs {
+		seen = append(seen, ev.Host+":"+string(ev.Type))
+	}
+	got := strings.Join(seen, " ")
+	if !strings.HasPrefix(got, "dock-01:DOCKED dock-01:COPIED dock-01:VAULTED") || !strings.HasSuffix(got, "hq:ACCESSED") || strings.Contains(got, "dock-02") {
+		t.Errorf("custody at the console: %s", got)
+	}
+	if _, err := c.Custody(ctx, who, "no-such-item", "r"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("custody of an unknown item: %v, want ErrNotFound", err)
+	}
+	f, err := c.Fleet(ctx, who, FleetOptions{Orphans: true})
+	fleet := f.Hosts
+	if err != nil || len(fleet) != 3 || fleet[0].Checkpoint == 0 || fleet[1].Items != 1 || fleet[2].Items != 0 || len(fleet[2].Flags) == 0 {
+		t.Fatalf("fleet: %+v %v", fleet, err)
+	}
+	// dock-03's upload is named by no trusted host's records (its history
+	// is not trusted here).
+	if len(f.Orphans) != 1 || f.Orphans[0].Key != objectOf(t, ctx, c, ids["dock-03"]) {
+		t.Errorf("orphans: %+v", f.Orphans)
+	}
+	// The break is an alert in the console's own ledger, once.
+	var alerts []custody.Event
+	if err := c.ledger.Events(ctx, 1, func(ev custody.Event) error {
+		if ev.Type == HostHistoryBroken {
+			alerts = append(alerts, ev)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(alerts) != 1 || alerts[0].Details["host"] != "dock-03" || !strings.Contains(alerts[0].Details["problem"], "not the key configured") {
+		t.Errorf("alerts in the console's ledger: %+v", alerts)
+	}
+
+	// A retrieval at the console reads the store by the recorded version
+	// and checks it; what is not built at the console yet is refused as
+	// such, not answered with "not in the ledger".
+	var retrieved bytes.Buffer
+	if err := c.Get(ctx, who, GetOptions{ID: ids["dock-02"], Reason: "complaint 7", Out: "-"}, &retrieved, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(retrieved.Bytes(), bodies["dock-02"]) {
+		t.Errorf("get at the console: %d bytes, want dock-02's %d", retrieved.Len(), len(bodies["dock-02"]))
+	}
+	if _, err := c.Classify(ctx, who, ClassifyOptions{ID: ids["dock-01"], Class: "uncategorized", Reason: "r"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not available at a console") {
+		t.Errorf("classify at the console: %v", err)
+	}
+
+	// Scrub: one day's slice (2 objects over 90 days: one a day), then the
+	// next; --all re-reads both; a store that returns other bytes than
+	// recorded is a failure naming the object, and an alert record.
+	for i := range 2 {
+		rep, err := c.Scrub(ctx, who, ScrubOptions{})
+		if err != nil || rep.Total != 2 || rep.Checked != 1 || !rep.OK() {
+			t.Fatalf("scrub %d: %+v %v", i, rep, err)
+		}
+	}
+	var scrubbed []string
+	c.ledger.Events(ctx, 1, func(ev custody.Event) error {
+		if ev.Type == Scrubbed {
+			scrubbed = append(scrubbed, ev.Details["host"]+"/"+ev.Item)
+		}
+		return nil
+	})
+	if len(scrubbed) != 2 || scrubbed[0] == scrubbed[1] {
+		t.Errorf("two daily slices re-read %v, want both objects once", scrubbed)
+	}
+	real := c.store
+	c.store = flippingStore{real}
+	rep, err := c.Scrub(ctx, who, ScrubOptions{All: true})
+	c.store = real
+	if err != nil || rep.Checked != 2 || len(rep.Failures) != 2 || rep.Failures[0].Object == "" {
+		t.Fatalf("scrub of changed objects: %+v %v", rep, err)
+	}
+	failed := 0
+	c.ledger.Events(ctx, 1, func(ev custody.Event) error {
+		if ev.Type == ScrubFailed && ev.Details["key"] != "" && ev.Details["problem"] != "" {
+			failed++
+		}
+		return nil
+	})
+	if failed != 2 {
+		t.Errorf("%d SCRUB_FAILED records, want 2", failed)
+	}
+
+	// The console's ledger holds each search and view, in order.
+	acc, err := c.Accesses(ctx, who, AccessFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trail []string
+	for _, ev := range acc {
+		trail = append(trail, ev.Details["action"]+":"+ev.Item)
+	}
+	want := fmt.Sprintf("[find: find: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
+	if fmt.Sprint(trail) != want {
+		t.Errorf("console access trail %v, want %s", trail, want)
+	}
+	if acc[1].Details["host"] != "dock-02" {
+		t.Errorf("find --host not recorded: %v", acc[1].Details)
+	}
+}
+
+// flippingStore returns every object with its first byte changed: a store
+// that no longer holds what it was given.
+type flippingStore struct{ objstore.Store }
+
+func (f flippingStore) Open(ctx context.Context, key, version string) (io.ReadCloser, error) {
+	rc, err := f.Store.Open(ctx, key, version)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil || len(b) == 0 {
+		return nil, fmt.Errorf("flip %s: %v", key, err)
+	}
+	b[0] ^= 1
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// objectOf is the key an item was uploaded under, as its own host's
+// anchored records say (read with no trust, for the test's expectation).
+func objectOf(t *testing.T, ctx context.Context, s *Service, id string) string {
+	t.Helper()
+	vs, err := s.anchorStore.ListVersions(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vs {
+		if strings.Contains(v.Key, id) && !strings.HasPrefix(v.Key, "_custody/") {
+			return v.Key
+		}
+	}
+	t.Fatalf("no object for %s", id)
+	return ""
+}
