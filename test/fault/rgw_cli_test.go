@@ -181,7 +181,17 @@ upload:
 	}
 	pkg := filepath.Join(dir, "export")
 	mustEv("export", big.ID, "--footage", "--reason", "rgw path: disclosure", "--out", pkg)
-	if out, err := exec.Command(binPath, "verify-export", pkg).CombinedOutput(); err != nil {
+	// The package is checked against the host key as a custodian obtains
+	// it out of band (evidenced key --public), never against its own keys.
+	hostKey := filepath.Join(dir, "host-key.pem")
+	pem, err := exec.Command(binPath, "key", "--public", "--config", cfgPath).Output()
+	if err != nil {
+		t.Fatalf("evidenced key --public: %v", err)
+	}
+	if err := os.WriteFile(hostKey, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(binPath, "verify-export", "--key", hostKey, pkg).CombinedOutput(); err != nil {
 		t.Errorf("verify-export: %v\n%s", err, out)
 	}
 
