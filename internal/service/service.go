@@ -171,10 +171,12 @@ func (s *Service) DaemonActor() string { return "evidenced@" + s.config.HostID }
 func (s *Service) Run(intake, hard context.Context, serve func(stop, work context.Context) error) error {
 	work, cancelWork := context.WithCancel(hard)
 	defer cancelWork()
+	sv := newSupervisor(s)
 	go func() {
 		select {
 		case <-intake.Done():
 			s.log.Info("stopping intake; draining", "timeout", s.config.ShutdownTimeout.Duration)
+			sv.stopping(s, s.config.ShutdownTimeout.Duration)
 			t := time.NewTimer(s.config.ShutdownTimeout.Duration)
 			defer t.Stop()
 			select {
@@ -243,6 +245,13 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	if serve != nil {
 		start("control socket", func() error { return serve(intake, work) })
 	}
+	// Everything is started: tell systemd, then keep telling it the
+	// daemon is alive until Run returns (not part of wg: it has no work
+	// of its own to drain).
+	sv.ready(work, s)
+	beat, stopBeat := context.WithCancel(work)
+	defer stopBeat()
+	go sv.heartbeat(beat, s, s.statusLine)
 	wg.Wait()
 	close(errs)
 	var all []error
