@@ -64,6 +64,8 @@ type Config struct {
 	ControlSocket string `yaml:"control_socket"`
 	// LogLevel is debug, info, warn or error (slog.Level text).
 	LogLevel string `yaml:"log_level"`
+	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
+	Metrics Metrics `yaml:"metrics"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.

@@ -189,6 +189,14 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		}
 	}()
 
+	if s.config.Metrics.Listen != "" {
+		stopMetrics, err := s.serveMetrics(newMetrics(s))
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	if _, err := s.ledger.Append(work, custody.Event{
 		Type: custody.HostStarted, Actor: s.DaemonActor(),
 		Details: map[string]string{"version": Version, "pid": strconv.Itoa(os.Getpid())},
