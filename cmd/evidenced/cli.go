@@ -112,7 +112,7 @@ func init() {
 		runCommand(), ingestCommand(), findCommand(), custodyCommand(), verifyCommand(),
 		getCommand(), statusCommand(), storeInitCommand(), versionCommand(),
 		classifyCommand(), holdCommand(), releaseCommand(),
-		exportCommand(), verifyExportCommand(), keyCommand(), accessCommand(),
+		exportCommand(), verifyExportCommand(), keyCommand(), accessCommand(), doctorCommand(),
 	}
 }
 

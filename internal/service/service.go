@@ -99,15 +99,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays()}
 	s.ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
-		backstop := s3store.DefaultRetention{}
-		backstop.Mode, backstop.Days, _ = cfg.BackstopRetention()
-		st, err := s3store.New(ctx, s3store.Config{
-			Endpoint: cfg.ObjectStore.Endpoint, Bucket: cfg.ObjectStore.Bucket, Region: cfg.ObjectStore.Region,
-			PathStyle: cfg.ObjectStore.PathStyle, Prefix: cfg.ObjectStore.Prefix,
-			MultipartThreshold: int64(cfg.ObjectStore.MultipartThreshold),
-			Limiter:            upload.NewLimiter(cfg.Upload),
-			DefaultRetention:   backstop,
-		}, log)
+		st, err := s3store.New(ctx, storeConfig(cfg), log)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("object store: %w", err)
