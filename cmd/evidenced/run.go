@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
@@ -25,14 +28,35 @@ func runCommand() *command {
 // runDaemon is `evidenced run`. The first signal stops intake and drains
 // within shutdown_timeout; the second cancels at once. Exit 0 after a drain.
 func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+	// SIGHUP (systemctl reload) re-reads the config. Caught from here on,
+	// so one sent while the ledger is being opened is not fatal (Go's
+	// default for SIGHUP is to exit); it is handled once the service is up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// The daemon waits longer for the ledger lock than a CLI command: a
 	// command that was working locally when the daemon started finishes first.
-	svc, err := service.Open(hard, cfg, log, service.Options{LockTimeout: 60 * time.Second})
+	svc, err := service.Open(hard, cfg, log, service.Options{LockTimeout: 60 * time.Second, LogLevel: level})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	// Reload logs what it applied or why it refused the file.
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = svc.Reload()
+			case <-stopped:
+				return
+			}
+		}
+	}()
 	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc), log)
 	if err != nil {
 		return err

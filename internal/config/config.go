@@ -74,6 +74,8 @@ type Config struct {
 	// lines maps key paths ("cameras[3].serial") to the line they were
 	// written on, so Validate can point at the file.
 	lines map[string]int
+	// live is the newest config accepted by Reload (live.go).
+	live *live
 }
 
 // Sources are the places docked cameras appear.
@@ -221,7 +223,10 @@ type WipePolicy struct {
 // overridden by the camera's own. A serial not in the inventory is never
 // wiped.
 func (c *Config) WipePolicy(serial string) WipePolicy {
-	cam, ok := c.Camera(serial)
+	// The wipe rule deletes camera files: it follows the config the
+	// daemon started with, never a reloaded one (a camera added by a
+	// reload is not wiped until the next start).
+	cam, ok := cameraIn(c.Cameras, serial)
 	if !ok {
 		return WipePolicy{}
 	}
@@ -461,7 +466,11 @@ func (c *Config) resolvePaths() error {
 
 // Camera returns the inventory entry for serial (exact match).
 func (c *Config) Camera(serial string) (Camera, bool) {
-	for _, cam := range c.Cameras {
+	return cameraIn(c.current().Cameras, serial)
+}
+
+func cameraIn(cams []Camera, serial string) (Camera, bool) {
+	for _, cam := range cams {
 		if cam.Serial == serial {
 			return cam, true
 		}
@@ -503,7 +512,7 @@ func (c *Config) BackstopRetention() (mode string, days int, ok bool) {
 }
 
 func (c *Config) Class(name string) (Class, bool) {
-	for _, cl := range c.Retention.Classes {
+	for _, cl := range c.current().Retention.Classes {
 		if cl.Name == name {
 			return cl, true
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/upload"
 )
@@ -27,6 +28,18 @@ import (
 // moments later instead of staying for the bucket's default days.
 const doctorProbeLock = 2 * time.Second
 
+// liveLimiter caps uploads at upload.bandwidth and its windows as they are
+// now: the rate is read from the newest config at every wait, so a reload
+// changes it for uploads in progress too. Without a cap in the config the
+// store gets no limiter (nothing to slow down), and a cap added later needs
+// a restart.
+func liveLimiter(cfg *config.Config) objstore.Limiter {
+	if upload.NewLimiter(cfg.Upload) == nil {
+		return nil
+	}
+	return upload.NewRateLimiter(cfg.UploadBandwidthAt, time.Now)
+}
+
 // storeConfig is the object store's client configuration from cfg.
 func storeConfig(cfg *config.Config) s3store.Config {
 	backstop := s3store.DefaultRetention{}
@@ -36,7 +49,7 @@ func storeConfig(cfg *config.Config) s3store.Config {
 		Endpoint: o.Endpoint, Bucket: o.Bucket, Region: o.Region,
 		PathStyle: o.PathStyle, Prefix: o.Prefix,
 		MultipartThreshold: int64(o.MultipartThreshold),
-		Limiter:            upload.NewLimiter(cfg.Upload),
+		Limiter:            liveLimiter(cfg),
 		DefaultRetention:   backstop,
 	}
 }

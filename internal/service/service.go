@@ -56,6 +56,7 @@ type Service struct {
 	anchorStore anchor.Store
 	bays        *Bays
 	log         *slog.Logger
+	level       *slog.LevelVar // set by Reload (log_level); nil: fixed
 }
 
 // Options tune Open.
@@ -65,6 +66,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// Actor names who drives automatic steps (uploads) in this process.
 	Actor string
+	// LogLevel, when set, is the level of log's handler: Reload sets it
+	// from log_level.
+	LogLevel *slog.LevelVar
 }
 
 // Open opens everything cfg describes. The caller must Close it.
@@ -75,6 +79,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	if o.LockTimeout == 0 {
 		o.LockTimeout = 5 * time.Second
 	}
+	// Before any component holds cfg: Reload then only swaps a pointer.
+	cfg.EnableReload()
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("create state dir %s: %w", cfg.StateDir, err)
 	}
@@ -96,7 +102,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		l.Close()
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
-	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays()}
+	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays(), level: o.LogLevel}
 	s.ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
 		st, err := s3store.New(ctx, storeConfig(cfg), log)
