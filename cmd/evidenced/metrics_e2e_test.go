@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func TestDaemonMetrics(t *testing.T) {
 	tool := hosttool.Find(t, "promtool", "prometheus")
 	addr := freeAddr(t)
 	h := newHarness(t, harnessOpts{extra: "metrics:\n  listen: " + addr + "\n"})
-	h.daemon(t)
+	stop, logs := h.daemon(t)
 
 	staging := filepath.Join(h.dir, "staging", "BWC-0002")
 	files := writeCamera(t, staging, map[string]int{"DCIM/100/A.MP4": 300 << 10, "DCIM/100/B.MP4": 70 << 10})
@@ -121,5 +122,23 @@ func TestDaemonMetrics(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("scrape:\n%s", body)
+	}
+
+	// The daemon's log (what journald keeps) never holds the store's secret
+	// key nor any footage bytes.
+	if code := stop(); code != 0 {
+		t.Errorf("daemon exit %d", code)
+	}
+	text := logs.String()
+	if strings.Contains(text, h.srv.SecretKey) {
+		t.Error("the daemon log contains the S3 secret key")
+	}
+	for rel, b := range files {
+		for off := 0; off+32 <= len(b); off += len(b) / 8 {
+			if bytes.Contains([]byte(text), b[off:off+32]) {
+				t.Errorf("the daemon log contains bytes of %s at offset %d", rel, off)
+				break
+			}
+		}
 	}
 }

@@ -36,7 +36,7 @@ func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Write
 	defer signal.Stop(hup)
 	level := new(slog.LevelVar)
 	level.Set(parseLevel(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := service.DaemonLogger(stderr, level)
 	// The daemon waits longer for the ledger lock than a CLI command: a
 	// command that was working locally when the daemon started finishes first.
 	svc, err := service.Open(hard, cfg, log, service.Options{LockTimeout: 60 * time.Second, LogLevel: level})
