@@ -82,6 +82,10 @@ CFG=$DEMO_DIR/evidenced.yaml
 say "create the bucket (versioning + Object Lock)"
 $EV store-init --config "$CFG"
 
+say "check the host (evidenced doctor: one line per check, the fix for each that fails)"
+# Not fatal here: a demo machine may, say, run without a time service.
+$EV doctor --config "$CFG" || echo "(doctor exit $?: see the FAIL lines above)"
+
 say "generate footage with ffmpeg"
 scripts/make-footage.sh "$DEMO_DIR/staging/BWC-0001" 16
 scripts/make-footage.sh "$DEMO_DIR/staging/CAR-0001" "$LARGE_MB"

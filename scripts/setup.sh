@@ -17,6 +17,12 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 dpkg -s libusb-1.0-0-dev >/dev/null 2>&1 || need+=(libusb-1.0-0-dev)
 # systemd/units_test.go checks the unit files with systemd's own tools.
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# promtool checks the /metrics scrape and the alerting rules
+# (cmd/evidenced/metrics_e2e_test.go, systemd/rules_test.go).
+command -v promtool >/dev/null || need+=(prometheus)
+# scripts/package.sh builds the .deb with dpkg-deb; lintian checks it.
+command -v dpkg-deb >/dev/null || need+=(dpkg)
+command -v lintian >/dev/null || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

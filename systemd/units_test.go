@@ -68,11 +68,14 @@ func scratchRoot(t *testing.T, withUSB bool, edit func(unit, dropin string) (str
 	if withUSB {
 		write(t, filepath.Join(root, "etc/systemd/system/evidenced.service.d/usb.conf"), dropin, 0o644)
 	}
-	exe := regexp.MustCompile(`(?m)^ExecStart=(\S+)`).FindStringSubmatch(unit)
-	if exe == nil {
+	if !regexp.MustCompile(`(?m)^ExecStart=`).MatchString(unit) {
 		t.Fatal("evidenced.service has no ExecStart")
 	}
-	write(t, filepath.Join(root, exe[1]), "#!/bin/sh\nexit 0\n", 0o755)
+	// Every command the unit runs (ExecStart, ExecReload, ...) exists in
+	// the scratch root, as on a host that followed the install steps.
+	for _, exe := range regexp.MustCompile(`(?m)^Exec\w+=(\S+)`).FindAllStringSubmatch(unit, -1) {
+		write(t, filepath.Join(root, exe[1]), "#!/bin/sh\nexit 0\n", 0o755)
+	}
 	return root
 }
 

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/control"
-	esc "github.com/evidenced/evidenced/internal/printable"
 	"github.com/evidenced/evidenced/internal/service"
 )
 
@@ -27,16 +29,37 @@ func runCommand() *command {
 // within shutdown_timeout; the second cancels at once. Exit 0 after a drain.
 func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Writer) error {
 	// Every string and error a log line carries (serials, file names, USB
-	// descriptors, what a client sent) is escaped: no terminal control
-	// reaches the journal or the console.
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel), ReplaceAttr: esc.ReplaceAttr}))
+	// descriptors, what a client sent) is escaped (service.DaemonLogger):
+	// no terminal control reaches the journal or the console.
+	// SIGHUP (systemctl reload) re-reads the config. Caught from here on,
+	// so one sent while the ledger is being opened is not fatal (Go's
+	// default for SIGHUP is to exit); it is handled once the service is up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.LogLevel))
+	log := service.DaemonLogger(stderr, level)
 	// The daemon waits longer for the ledger lock than a CLI command: a
 	// command that was working locally when the daemon started finishes first.
-	svc, err := service.Open(hard, cfg, log, service.Options{LockTimeout: 60 * time.Second})
+	svc, err := service.Open(hard, cfg, log, service.Options{LockTimeout: 60 * time.Second, LogLevel: level})
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	// Reload logs what it applied or why it refused the file.
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				_ = svc.Reload()
+			case <-stopped:
+				return
+			}
+		}
+	}()
 	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc), log)
 	if err != nil {
 		return err

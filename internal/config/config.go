@@ -68,6 +68,8 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Console is nil unless role is console: the dock hosts it trusts.
 	Console *Console `yaml:"console"`
+	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
+	Metrics Metrics `yaml:"metrics"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -76,6 +78,8 @@ type Config struct {
 	// lines maps key paths ("cameras[3].serial") to the line they were
 	// written on, so Validate can point at the file.
 	lines map[string]int
+	// live is the newest config accepted by Reload (live.go).
+	live *live
 }
 
 // Sources are the places docked cameras appear.
@@ -241,7 +245,10 @@ type WipePolicy struct {
 // overridden by the camera's own. A serial not in the inventory is never
 // wiped.
 func (c *Config) WipePolicy(serial string) WipePolicy {
-	cam, ok := c.Camera(serial)
+	// The wipe rule deletes camera files: it follows the config the
+	// daemon started with, never a reloaded one (a camera added by a
+	// reload is not wiped until the next start).
+	cam, ok := cameraIn(c.Cameras, serial)
 	if !ok {
 		return WipePolicy{}
 	}
@@ -491,7 +498,11 @@ func (c *Config) resolvePaths() error {
 
 // Camera returns the inventory entry for serial (exact match).
 func (c *Config) Camera(serial string) (Camera, bool) {
-	for _, cam := range c.Cameras {
+	return cameraIn(c.current().Cameras, serial)
+}
+
+func cameraIn(cams []Camera, serial string) (Camera, bool) {
+	for _, cam := range cams {
 		if cam.Serial == serial {
 			return cam, true
 		}
@@ -533,7 +544,7 @@ func (c *Config) BackstopRetention() (mode string, days int, ok bool) {
 }
 
 func (c *Config) Class(name string) (Class, bool) {
-	for _, cl := range c.Retention.Classes {
+	for _, cl := range c.current().Retention.Classes {
 		if cl.Name == name {
 			return cl, true
 		}

@@ -137,6 +137,7 @@ func (c *Config) Validate() error {
 	v.wipe(c)
 	v.custody(c)
 	v.console(c)
+	v.metrics(c.Metrics)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {

@@ -20,6 +20,18 @@ import (
 func openVaultOnly(t *testing.T) (*Service, string) {
 	t.Helper()
 	dir := t.TempDir()
+	s, err := Open(context.Background(), testConfig(t, dir, ""), nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, dir
+}
+
+// testConfig is a host with one camera in its inventory and its state under
+// dir; extra is appended to the YAML (an object_store section, timeouts).
+func testConfig(t *testing.T, dir, extra string) *config.Config {
+	t.Helper()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`host_id: test-dock
 state_dir: %s
 retention:
@@ -29,16 +41,11 @@ retention:
 cameras:
   - {serial: BWC-0001, kind: body, assigned_to: officer-4711}
 vault_reserve: 0
-`, filepath.Join(dir, "state"))), "test.yaml")
+`, filepath.Join(dir, "state"))+extra), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(context.Background(), cfg, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s, dir
+	return cfg
 }
 
 // The operations are the service's, with typed results: another front end

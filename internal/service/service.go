@@ -66,6 +66,7 @@ type Service struct {
 	// waits for it).
 	synced    chan struct{}
 	firstSync sync.Once
+	level       *slog.LevelVar // set by Reload (log_level); nil: fixed
 }
 
 // Options tune Open.
@@ -81,6 +82,9 @@ type Options struct {
 	// deleted ledger must not mint a new host identity and report it
 	// intact.
 	MustExist bool
+	// LogLevel, when set, is the level of log's handler: Reload sets it
+	// from log_level.
+	LogLevel *slog.LevelVar
 }
 
 // Open opens everything cfg describes. The caller must Close it.
@@ -91,6 +95,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	if o.LockTimeout == 0 {
 		o.LockTimeout = 5 * time.Second
 	}
+	// Before any component holds cfg: Reload then only swaps a pointer.
+	cfg.EnableReload()
 	var key *signing.Key
 	var created bool
 	var err error
@@ -124,18 +130,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		l.Close()
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
-	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays()}
+	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays(), level: o.LogLevel}
 	s.ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
-		backstop := s3store.DefaultRetention{}
-		backstop.Mode, backstop.Days, _ = cfg.BackstopRetention()
-		st, err := s3store.New(ctx, s3store.Config{
-			Endpoint: cfg.ObjectStore.Endpoint, Bucket: cfg.ObjectStore.Bucket, Region: cfg.ObjectStore.Region,
-			PathStyle: cfg.ObjectStore.PathStyle, Prefix: cfg.ObjectStore.Prefix,
-			MultipartThreshold: int64(cfg.ObjectStore.MultipartThreshold),
-			Limiter:            upload.NewLimiter(cfg.Upload),
-			DefaultRetention:   backstop,
-		}, log)
+		st, err := s3store.New(ctx, storeConfig(cfg), log)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("object store: %w", err)
@@ -213,10 +211,12 @@ func (s *Service) DaemonActor() string { return "evidenced@" + s.config.HostID }
 func (s *Service) Run(intake, hard context.Context, serve func(stop, work context.Context) error) error {
 	work, cancelWork := context.WithCancel(hard)
 	defer cancelWork()
+	sv := newSupervisor(s)
 	go func() {
 		select {
 		case <-intake.Done():
 			s.log.Info("stopping intake; draining", "timeout", s.config.ShutdownTimeout.Duration)
+			sv.stopping(s, s.config.ShutdownTimeout.Duration)
 			t := time.NewTimer(s.config.ShutdownTimeout.Duration)
 			defer t.Stop()
 			select {
@@ -232,6 +232,14 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	if err := s.checkNotBehind(work); err != nil {
 		return err
 	}
+	if s.config.Metrics.Listen != "" {
+		stopMetrics, err := s.serveMetrics(newMetrics(s))
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	if _, err := s.ledger.Append(work, custody.Event{
 		Type: custody.HostStarted, Actor: s.DaemonActor(),
 		Details: map[string]string{"version": Version, "pid": strconv.Itoa(os.Getpid())},
@@ -292,6 +300,13 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	if serve != nil {
 		start("control socket", func() error { return serve(intake, work) })
 	}
+	// Everything is started: tell systemd, then keep telling it the
+	// daemon is alive until Run returns (not part of wg: it has no work
+	// of its own to drain).
+	sv.ready(work, s)
+	beat, stopBeat := context.WithCancel(work)
+	defer stopBeat()
+	go sv.heartbeat(beat, s, s.statusLine)
 	wg.Wait()
 	close(errs)
 	var all []error

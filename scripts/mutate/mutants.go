@@ -433,4 +433,32 @@ var mutants = []Mutant{
 		Replacement: `if false {`,
 		Packages:    []string{"./internal/config"},
 	},
+	// --- supervision and reload ------------------------------------------------
+	{
+		ID:          "service-watchdog-stuck",
+		File:        "internal/service/notify.go",
+		Desc:        "the watchdog is pinged even when the heartbeat's ledger read hangs, so systemd never restarts a wedged daemon",
+		Original:    `line, err := beat(ctx)`,
+		Replacement: "line, err := \"\", error(nil)\n\t\tgo beat(ctx)",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestStuckHeartbeatStopsWatchdog",
+	},
+	{
+		ID:          "config-reload-inventory",
+		File:        "internal/config/config.go",
+		Desc:        "a camera added to the inventory by a reload is not recognised until a restart",
+		Original:    `return cameraIn(c.current().Cameras, serial)`,
+		Replacement: `return cameraIn(c.Cameras, serial)`,
+		Packages:    []string{"./internal/config"},
+		Run:         "TestReload",
+	},
+	{
+		ID:          "config-reload-wipe",
+		File:        "internal/config/config.go",
+		Desc:        "the wipe rule follows a reloaded inventory, so a camera added by a reload is wiped before a restart",
+		Original:    `cam, ok := cameraIn(c.Cameras, serial)`,
+		Replacement: `cam, ok := c.Camera(serial)`,
+		Packages:    []string{"./internal/config"},
+		Run:         "TestReload",
+	},
 }
