@@ -66,7 +66,7 @@ type Service struct {
 	// waits for it).
 	synced    chan struct{}
 	firstSync sync.Once
-	level       *slog.LevelVar // set by Reload (log_level); nil: fixed
+	level     *slog.LevelVar // set by Reload (log_level); nil: fixed
 }
 
 // Options tune Open.
