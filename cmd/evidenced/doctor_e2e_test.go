@@ -97,7 +97,7 @@ func TestDoctorHealthyHost(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
-			h.mustCLI("status") // first open: creates state_dir and the host key
+			h.firstIngest(t) // creates state_dir, the host key and the ledger
 			if withDefault {
 				if _, err := h.srv.Client().PutObjectLockConfiguration(context.Background(), &s3.PutObjectLockConfigurationInput{
 					Bucket: aws.String(h.bucket),
@@ -184,7 +184,7 @@ func TestDoctorFailingChecks(t *testing.T) {
 	})
 	t.Run("state_dir not writable", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{noStore: true})
-		h.mustCLI("status")
+		h.firstIngest(t)
 		edit := func(*exec.Cmd) {}
 		if os.Getuid() == 0 {
 			// root writes anywhere: run doctor as nobody, owning state_dir
@@ -211,4 +211,14 @@ func TestDoctorFailingChecks(t *testing.T) {
 			t.Errorf("exit %d, want 1 saying state_dir is not writable:\n%s", code, out)
 		}
 	})
+}
+
+// firstIngest ingests one small recording: the first open that creates
+// state_dir, the host key and the ledger (read-only commands such as
+// status create nothing).
+func (h *harness) firstIngest(t *testing.T) {
+	t.Helper()
+	cam := filepath.Join(h.dir, "first-cam")
+	writeCamera(t, cam, map[string]int{"DCIM/FIRST.MP4": 1000})
+	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
 }
