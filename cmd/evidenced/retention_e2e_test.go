@@ -72,7 +72,7 @@ func TestClassifyExtendsRetentionNeverShortens(t *testing.T) {
 	// Independent read 2: the AWS CLI, when installed.
 	if _, err := os.Stat("/usr/bin/aws"); err == nil {
 		cmd := exec.Command("/usr/bin/aws", "s3api", "get-object-retention", "--bucket", h.bucket, "--key", it.ObjectKey,
-			"--version-id", it.VersionID, "--endpoint-url", h.srv.Endpoint, "--output", "json")
+			"--version-id="+it.VersionID, "--endpoint-url", h.srv.Endpoint, "--output", "json")
 		// The AWS CLI reads an empty AWS_PROFILE as a profile named "".
 		for _, kv := range os.Environ() {
 			if !strings.HasPrefix(kv, "AWS_PROFILE=") && !strings.HasPrefix(kv, "AWS_DEFAULT_PROFILE=") {

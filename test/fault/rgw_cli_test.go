@@ -198,13 +198,13 @@ upload:
 	var ret struct {
 		Retention struct{ Mode, RetainUntilDate string }
 	}
-	cli(&ret, "get-object-retention", "--bucket", bucket, "--key", big.ObjectKey, "--version-id", big.VersionID)
+	cli(&ret, "get-object-retention", "--bucket", bucket, "--key", big.ObjectKey, "--version-id="+big.VersionID)
 	until, err := time.Parse(time.RFC3339, ret.Retention.RetainUntilDate)
 	if ret.Retention.Mode != objstore.LockGovernance || err != nil || until.Before(big.RetainUntil.Add(-time.Second)) {
 		t.Errorf("aws get-object-retention: %+v (%v), want GOVERNANCE until at least %s", ret.Retention, err, big.RetainUntil.Format(time.RFC3339))
 	}
 	var tags struct{ TagSet []struct{ Key, Value string } }
-	cli(&tags, "get-object-tagging", "--bucket", bucket, "--key", big.ObjectKey, "--version-id", big.VersionID)
+	cli(&tags, "get-object-tagging", "--bucket", bucket, "--key", big.ObjectKey, "--version-id="+big.VersionID)
 	got := map[string]string{}
 	for _, kv := range tags.TagSet {
 		got[kv.Key] = kv.Value

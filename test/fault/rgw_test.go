@@ -95,13 +95,13 @@ func TestRGWMultipartLockedTaggedResumed(t *testing.T) {
 	var ret struct {
 		Retention struct{ Mode, RetainUntilDate string }
 	}
-	cli(&ret, "get-object-retention", "--bucket", r.bucket, "--key", it.ObjectKey, "--version-id", it.VersionID)
+	cli(&ret, "get-object-retention", "--bucket", r.bucket, "--key", it.ObjectKey, "--version-id="+it.VersionID)
 	until, err := time.Parse(time.RFC3339, ret.Retention.RetainUntilDate)
 	if ret.Retention.Mode != objstore.LockGovernance || err != nil || until.Before(it.RetainUntil.Add(-time.Second)) {
 		t.Errorf("aws get-object-retention: %+v (%v), want GOVERNANCE until at least %s", ret.Retention, err, it.RetainUntil.Format(time.RFC3339))
 	}
 	var tags struct{ TagSet []struct{ Key, Value string } }
-	cli(&tags, "get-object-tagging", "--bucket", r.bucket, "--key", it.ObjectKey, "--version-id", it.VersionID)
+	cli(&tags, "get-object-tagging", "--bucket", r.bucket, "--key", it.ObjectKey, "--version-id="+it.VersionID)
 	got := map[string]string{}
 	for _, kv := range tags.TagSet {
 		got[kv.Key] = kv.Value

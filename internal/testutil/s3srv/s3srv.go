@@ -341,7 +341,7 @@ func (s *Server) CLIRetention(t testing.TB, bucket, key, versionID string) (mode
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, AWSCLI, "s3api", "get-object-retention", "--endpoint-url", s.Endpoint,
-		"--bucket", bucket, "--key", key, "--version-id", versionID, "--output", "json")
+		"--bucket", bucket, "--key", key, "--version-id="+versionID, "--output", "json")
 	// The CLI reads an empty AWS_PROFILE as a profile named "": every AWS_
 	// variable of the process is dropped and only the server's are set.
 	none := filepath.Join(s.Dir, "no-aws-config")
