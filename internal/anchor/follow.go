@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -167,6 +168,9 @@ func Follow(ctx context.Context, s Store, hostID string, pinned ed25519.PublicKe
 			tos = append(tos, to)
 		}
 	}
+	// In order, so that what is reported (and followed) does not depend on
+	// map iteration.
+	slices.Sort(tos)
 	switch {
 	case len(tos) == 0 && len(probs) == 0:
 		return Batch{}, t, false, nil

@@ -359,6 +359,13 @@ func TestBreakStopsServing(t *testing.T) {
 			put(t, s, anchor.RecordsKey(d.id, 7, 8), []byte("x\n"))
 			put(t, s, anchor.CheckpointKey(d.id, 8), read(t, s, anchor.CheckpointKey(d.id, 6)))
 		},
+		"fork after the genuine continuation": func(t *testing.T, s anchor.Store, d *dock) {
+			// The same, but the second continuation (to 12) lists after
+			// the genuine one (to 11): following the first found would
+			// serve the genuine history and never see the fork.
+			put(t, s, anchor.RecordsKey(d.id, 7, 12), []byte("x\n"))
+			put(t, s, anchor.CheckpointKey(d.id, 12), read(t, s, anchor.CheckpointKey(d.id, 6)))
+		},
 		"signature dropped": func(t *testing.T, s anchor.Store, d *dock) {
 			key := anchor.SigsKey(d.id, 7, 11)
 			lines := strings.SplitAfter(string(read(t, s, key)), "\n")
