@@ -56,7 +56,11 @@ func (s *Service) openConsole() error {
 func (s *Service) runCatalog(ctx context.Context) error {
 	s.catalogLive.Store(true)
 	defer s.catalogLive.Store(false)
-	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, _ error) {
+	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, err error) {
+		s.lastSyncTook.Store(int64(p.Took))
+		if err == nil {
+			s.lastSync.Store(time.Now().UnixNano())
+		}
 		s.recordBreaks(ctx, p)
 		s.firstSync.Do(func() { close(s.synced) })
 	})

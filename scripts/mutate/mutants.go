@@ -461,4 +461,22 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/config"},
 		Run:         "TestReload",
 	},
+	{
+		ID:          "fleet-metric-broken",
+		File:        "internal/service/fleetmetrics.go",
+		Desc:        "a console's metrics show a dock host whose anchored history broke as sound, so the broken-host alert never fires",
+		Original:    "states[\"broken\"]++\n\t\t\tbroken = 1",
+		Replacement: "states[\"broken\"]++\n\t\t\tbroken = 0",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleServesTheFleet",
+	},
+	{
+		ID:          "fleet-metric-scrub-failures",
+		File:        "internal/service/metrics.go",
+		Desc:        "a console's metrics do not count the scrub's SCRUB_FAILED records, so a changed or vanished object raises no alert",
+		Original:    "case ScrubFailed:\n\t\t\tm.scrubFailed++",
+		Replacement: "case ScrubFailed:",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleServesTheFleet",
+	},
 }
