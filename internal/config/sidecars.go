@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -65,3 +66,7 @@ func (v *validator) sidecars(rules []SidecarRule) {
 		}
 	}
 }
+
+// FactsPath is the sidecar facts index (bbolt; derived data, rebuilt from
+// the vault by `evidenced reindex`).
+func (c *Config) FactsPath() string { return filepath.Join(c.StateDir, "facts.db") }

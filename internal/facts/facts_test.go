@@ -270,7 +270,7 @@ func TestRebuildGivesSameIndex(t *testing.T) {
 	if len(before) < 10 {
 		t.Fatalf("index has only %d entries", len(before))
 	}
-	rep, err := f.step.Rebuild(context.Background())
+	rep, err := f.step.Rebuild(context.Background(), "custodian", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestTamperedCopyParseFailed(t *testing.T) {
 	}
 	// A missing held copy is a failure on record too, not an error.
 	os.Remove(filepath.Join(f.dir, "held", f.ids["BWC-0001/DCIM/100MEDIA/VID_0009.mp4"]))
-	if _, err := f.step.Rebuild(context.Background()); err != nil {
+	if _, err := f.step.Rebuild(context.Background(), "custodian", nil); err != nil {
 		t.Fatal(err)
 	}
 	if evs := f.custodyOf(t, f.ids["BWC-0001/DCIM/100MEDIA/VID_0009.mp4"], custody.ParseFailed); len(evs) != 1 || !strings.Contains(evs[0].Details["reason"], "open the held copy") {

@@ -276,9 +276,9 @@ type RebuildReport struct {
 }
 
 // Rebuild empties the index and re-derives it from the held copies of
-// every item, then records REINDEXED. What custody already records of each
-// parse is not recorded again.
-func (s *Step) Rebuild(ctx context.Context) (RebuildReport, error) {
+// every item, then records REINDEXED with actor and extra details (who
+// asked). What custody already records of each parse is not recorded again.
+func (s *Step) Rebuild(ctx context.Context, actor string, extra map[string]string) (RebuildReport, error) {
 	var rep RebuildReport
 	s.mu.Lock()
 	err := s.Index.clear()
@@ -302,11 +302,15 @@ func (s *Step) Rebuild(ctx context.Context) (RebuildReport, error) {
 	if rep.Entries, err = s.Index.Stats(); err != nil {
 		return rep, err
 	}
-	d := map[string]string{"files": strconv.Itoa(rep.Files), "failed": strconv.Itoa(rep.Failed), "recorded": strconv.Itoa(rep.Recorded)}
+	d := maps.Clone(extra)
+	if d == nil {
+		d = map[string]string{}
+	}
+	d["files"], d["failed"], d["recorded"] = strconv.Itoa(rep.Files), strconv.Itoa(rep.Failed), strconv.Itoa(rep.Recorded)
 	for k, v := range rep.Entries {
 		d[k] = strconv.Itoa(v)
 	}
-	if _, err := s.Ledger.Append(ctx, custody.Event{Type: custody.Reindexed, Actor: s.Actor, Details: d}, nil); err != nil {
+	if _, err := s.Ledger.Append(ctx, custody.Event{Type: custody.Reindexed, Actor: actor, Details: d}, nil); err != nil {
 		return rep, fmt.Errorf("record %s: %w", custody.Reindexed, err)
 	}
 	return rep, nil
