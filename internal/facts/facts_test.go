@@ -325,12 +325,52 @@ func TestTamperedCopyParseFailed(t *testing.T) {
 	if len(f.custodyOf(t, f.ids["CAR-0001/GPS/track.nmea"], custody.Parsed)) != 1 {
 		t.Errorf("track.nmea not parsed after the csv failed")
 	}
-	// A missing held copy is a failure on record too, not an error.
-	os.Remove(filepath.Join(f.dir, "held", f.ids["BWC-0001/DCIM/100MEDIA/VID_0009.mp4"]))
+	// A copy the vault released is left alone by the daemon's catch-up
+	// (nothing recorded) and is a failure on record in a rebuild that
+	// finds it nowhere.
+	body := f.ids["BWC-0001/DCIM/100MEDIA/VID_0009.mp4"]
+	os.Remove(filepath.Join(f.dir, "held", body))
+	f.x.clear()
+	if outs := f.parseAll(t); len(outs) != 3 || len(f.custodyOf(t, body, custody.ParseFailed)) != 0 {
+		t.Errorf("catch-up over a released copy: %+v", outs)
+	}
 	if _, err := f.step.Rebuild(context.Background(), "custodian", nil); err != nil {
 		t.Fatal(err)
 	}
 	if evs := f.custodyOf(t, f.ids["BWC-0001/DCIM/100MEDIA/VID_0009.mp4"], custody.ParseFailed); len(evs) != 1 || !strings.Contains(evs[0].Details["reason"], "open the held copy") {
 		t.Errorf("missing copy: %+v", evs)
+	}
+}
+
+// A rebuild parses a file the vault released from the object store's copy
+// (still checked against the recorded hash); the daemon's catch-up never
+// downloads it.
+func TestRebuildReadsReleasedFromStore(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	rec := f.ids["CAR-0001/DCIM/100MEDIA/VID_0001.mp4"]
+	stored := filepath.Join(f.dir, "stored")
+	os.MkdirAll(stored, 0o750)
+	if err := os.Rename(filepath.Join(f.dir, "held", rec), filepath.Join(stored, rec)); err != nil {
+		t.Fatal(err)
+	}
+	remote := 0
+	f.step.Remote = func(_ context.Context, it custody.Item) (io.ReadCloser, error) {
+		remote++
+		return os.Open(filepath.Join(stored, it.ID))
+	}
+	f.parseAll(t)
+	if remote != 0 || len(f.custodyOf(t, rec, custody.Parsed)) != 0 {
+		t.Fatalf("catch-up read the store %d times", remote)
+	}
+	if _, err := f.step.Rebuild(context.Background(), "custodian", nil); err != nil {
+		t.Fatal(err)
+	}
+	if remote != 1 || len(f.custodyOf(t, rec, custody.Parsed)) != 1 {
+		t.Fatalf("rebuild: %d store reads, custody %v", remote, f.custodyOf(t, rec, custody.Parsed))
+	}
+	hits, err := f.x.FindPlate(context.Background(), PlateQuery{Plate: "CA123456"})
+	if err != nil || len(hits) != 1 || hits[0].Recording != rec {
+		t.Errorf("after the rebuild the read links to %+v (%v), want %s", hits, err, rec)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"sort"
@@ -25,9 +26,9 @@ type Ledger interface {
 	Item(ctx context.Context, id string) (custody.Item, error)
 }
 
-// Opener opens an item's held copy (the vault's; the object store's once
-// the vault released it). Never the camera: what is parsed is what custody
-// recorded, and the step checks the bytes against the item's SHA-256.
+// Opener opens an item's held copy. Never the camera: what is parsed is
+// what custody recorded, and the step checks the bytes against the item's
+// SHA-256.
 type Opener func(ctx context.Context, it custody.Item) (io.ReadCloser, error)
 
 // Step is the parse step of custody: a vaulted file that the camera's
@@ -36,9 +37,15 @@ type Opener func(ctx context.Context, it custody.Item) (io.ReadCloser, error)
 // way of the copy, the upload or the wipe: it runs after VAULTED, on its
 // own, and what goes wrong is recorded, not returned to them.
 type Step struct {
-	Index   *Index
-	Ledger  Ledger
+	Index  *Index
+	Ledger Ledger
+	// Open opens the vault copy; a copy the vault no longer holds
+	// (released after its grace) is an error wrapping fs.ErrNotExist, and
+	// the file is then left to a rebuild. Remote, when set, opens the
+	// object store's version: only a rebuild uses it, because parsing
+	// every released recording again is a download an operator asks for.
 	Open    Opener
+	Remote  Opener
 	Profile func(cameraKind string) sidecar.Profile
 	Actor   string
 	Log     *slog.Logger
@@ -61,7 +68,8 @@ type Outcome struct {
 	Summary sidecar.Summary
 	// Failed is the PARSE_FAILED reason; "" when parsed.
 	Failed string
-	// Skipped: already in the index (or not a sidecar); nothing done.
+	// Skipped: already in the index, not a sidecar, or (outside a rebuild)
+	// no longer in the vault; nothing done, nothing recorded.
 	Skipped bool
 	// Recorded: a PARSED / PARSE_FAILED record was appended (false when the
 	// ledger already held the same one: a rebuild that re-derived it).
@@ -72,6 +80,10 @@ type Outcome struct {
 // not hold it yet. The error is for a cancelled context or a ledger that
 // could not record; a file that cannot be parsed is an Outcome.
 func (s *Step) Item(ctx context.Context, it custody.Item) (Outcome, error) {
+	return s.item(ctx, it, false)
+}
+
+func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome, error) {
 	out := Outcome{Item: it.ID}
 	kind, ok := s.Profile(it.Kind).Match(it.SourcePath)
 	if !ok {
@@ -91,7 +103,14 @@ func (s *Step) Item(ctx context.Context, it custody.Item) (Outcome, error) {
 	if err != nil {
 		return out, err
 	}
-	sum, failure, err := s.parse(ctx, it, p)
+	sum, failure, err := s.parse(ctx, it, p, rebuild)
+	if errors.Is(err, errReleased) {
+		out.Skipped = true
+		if s.Log != nil {
+			s.Log.Info("sidecar not parsed: the vault no longer holds it (evidenced reindex parses it from the object store)", "item", it.ID)
+		}
+		return out, nil
+	}
 	if err != nil {
 		return out, err
 	}
@@ -125,7 +144,10 @@ func (s *Step) Item(ctx context.Context, it custody.Item) (Outcome, error) {
 // parse streams the held copy through the parser and a hash; facts are
 // written in batches and become visible only with the source record, which
 // the caller writes once the bytes proved to be the recorded ones.
-func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser) (sidecar.Summary, string, error) {
+// errReleased: outside a rebuild, the vault no longer holds the file.
+var errReleased = errors.New("not in the vault")
+
+func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, rebuild bool) (sidecar.Summary, string, error) {
 	want, err := digest.ParseHex(it.SHA256)
 	if err != nil {
 		return sidecar.Summary{}, fmt.Sprintf("recorded sha256 %q: %v", it.SHA256, err), nil
@@ -135,6 +157,14 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser) (si
 		return sidecar.Summary{}, err.Error(), nil
 	}
 	rc, err := s.Open(ctx, it)
+	if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case !rebuild:
+			return sidecar.Summary{}, "", errReleased
+		case s.Remote != nil:
+			rc, err = s.Remote(ctx, it)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return sidecar.Summary{}, "", ctx.Err()
@@ -247,6 +277,10 @@ func (s *Step) Items(ctx context.Context, ids []string) ([]Outcome, error) {
 // between VAULTED and PARSED, after the profile gained a rule, and for a
 // rebuild.
 func (s *Step) CatchUp(ctx context.Context) ([]Outcome, error) {
+	return s.catchUp(ctx, false)
+}
+
+func (s *Step) catchUp(ctx context.Context, rebuild bool) ([]Outcome, error) {
 	var todo []custody.Item
 	if err := s.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
 		todo = append(todo, it)
@@ -256,7 +290,7 @@ func (s *Step) CatchUp(ctx context.Context) ([]Outcome, error) {
 	}
 	var outs []Outcome
 	for _, it := range todo {
-		o, err := s.Item(ctx, it)
+		o, err := s.item(ctx, it, rebuild)
 		if err != nil {
 			return outs, err
 		}
@@ -286,7 +320,7 @@ func (s *Step) Rebuild(ctx context.Context, actor string, extra map[string]strin
 	if err != nil {
 		return rep, fmt.Errorf("facts index: clear: %w", err)
 	}
-	outs, err := s.CatchUp(ctx)
+	outs, err := s.catchUp(ctx, true)
 	for _, o := range outs {
 		rep.Files++
 		if o.Failed != "" {
