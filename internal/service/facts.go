@@ -56,7 +56,7 @@ func (s *Service) openFacts(mustExist bool) error {
 	s.parser = &facts.Step{
 		Index: x, Ledger: s.ledger, Actor: s.DaemonActor(), Log: s.log,
 		Profile: func(kind string) sidecar.Profile { return s.config.SidecarProfile(kind) },
-		Open: func(_ context.Context, it custody.Item) (io.ReadCloser, error) { return s.vault.Open(it.ID) },
+		Open:    func(_ context.Context, it custody.Item) (io.ReadCloser, error) { return s.vault.Open(it.ID) },
 	}
 	if s.store != nil {
 		s.parser.Remote = func(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
