@@ -47,32 +47,7 @@ const sidecarRules = `sidecars:
 func TestSidecarsEndToEnd(t *testing.T) {
 	h := newHarness(t, harnessOpts{noStore: true, extra: sidecarRules})
 	cam := filepath.Join(h.dir, "cam-car")
-	start := time.Date(2026, 12, 3, 19, 0, 0, 0, time.UTC)
-	var track bytes.Buffer
-	for i := range 10 {
-		track.WriteString(sidecarfile.RMC(start.Add(time.Duration(i)*time.Minute), -33.9249+float64(i)*0.0002, 18.4241) + "\r\n")
-	}
-	bad := sidecarfile.RMC(start.Add(11*time.Minute), -33.9, 18.4)
-	track.WriteString(bad[:len(bad)-2] + "00\r\n$GPRMC," + strings.Repeat("7", 10000) + "\r\n\xff\xfe\x1b[2J\r\n")
-	files := map[string][]byte{
-		"DCIM/100MEDIA/VID_0001.MP4": sidecarfile.MP4(start, 15*time.Minute, bytes.Repeat([]byte("frame"), 2000)),
-		"GPS/TRACK.NMEA":             track.Bytes(),
-		"ANPR/READS.CSV": []byte("time,plate,confidence,region,lat,lon,heading,camera,crop\n" +
-			"2026-12-03T21:07:09.120+02:00,CA 123-456,0.93,ZA-WC,-33.9249,18.4241,90,VEH-017,crops/a.jpg\n" +
-			"2026-12-03T19:08:00Z,\"\x1b]0;owned\x07CA 1\",0.50,ZA-WC,,,,VEH-017,\n" +
-			"2026-12-03T19:09:00Z,CA\xc0 1,0.50,ZA-WC,,,,VEH-017,\n" +
-			"2026-12-03T19:09:30Z,CA 777-777,0.50,ZA-WC,,,,\x1b[31mVEH,\n"),
-		"ANPR/crops/a.jpg": []byte("\xff\xd8\xff\xe0 crop"),
-	}
-	for rel, data := range files {
-		p := filepath.Join(cam, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeCarCamera(t, cam)
 	if code, out, errs := h.bin(nil, "ingest", "--camera", "CAR-0001", "--from", cam); code != 0 {
 		t.Fatalf("ingest: exit %d\n%s\n%s", code, out, errs)
 	}
@@ -181,6 +156,41 @@ func TestSidecarsEndToEnd(t *testing.T) {
 	}
 }
 
+// writeCarCamera writes a vehicle camera's folder: a 15-minute recording
+// from 19:00 UTC on 2026-12-03, its GPS log (ten fixes a minute apart from
+// -33.9249,18.4241, then a bad checksum, a huge line and raw bytes with a
+// terminal escape), its ANPR log (CA 123-456 read at 19:07:09, then hostile
+// lines) and a crop image.
+func writeCarCamera(t *testing.T, cam string) {
+	t.Helper()
+	start := time.Date(2026, 12, 3, 19, 0, 0, 0, time.UTC)
+	var track bytes.Buffer
+	for i := range 10 {
+		track.WriteString(sidecarfile.RMC(start.Add(time.Duration(i)*time.Minute), -33.9249+float64(i)*0.0002, 18.4241) + "\r\n")
+	}
+	bad := sidecarfile.RMC(start.Add(11*time.Minute), -33.9, 18.4)
+	track.WriteString(bad[:len(bad)-2] + "00\r\n$GPRMC," + strings.Repeat("7", 10000) + "\r\n\xff\xfe\x1b[2J\r\n")
+	files := map[string][]byte{
+		"DCIM/100MEDIA/VID_0001.MP4": sidecarfile.MP4(start, 15*time.Minute, bytes.Repeat([]byte("frame"), 2000)),
+		"GPS/TRACK.NMEA":             track.Bytes(),
+		"ANPR/READS.CSV": []byte("time,plate,confidence,region,lat,lon,heading,camera,crop\n" +
+			"2026-12-03T21:07:09.120+02:00,CA 123-456,0.93,ZA-WC,-33.9249,18.4241,90,VEH-017,crops/a.jpg\n" +
+			"2026-12-03T19:08:00Z,\"\x1b]0;owned\x07CA 1\",0.50,ZA-WC,,,,VEH-017,\n" +
+			"2026-12-03T19:09:00Z,CA\xc0 1,0.50,ZA-WC,,,,VEH-017,\n" +
+			"2026-12-03T19:09:30Z,CA 777-777,0.50,ZA-WC,,,,\x1b[31mVEH,\n"),
+		"ANPR/crops/a.jpg": []byte("\xff\xd8\xff\xe0 crop"),
+	}
+	for rel, data := range files {
+		p := filepath.Join(cam, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func mustJSON(t *testing.T, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
@@ -188,4 +198,49 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The daemon parses what a dock vaulted in its own loop, and after a start
+// without the index (deleted: it is derived data) and without the camera
+// catches up from the vault, recording no parse twice.
+func TestSidecarsDaemonParsesAndCatchesUp(t *testing.T) {
+	h := newHarness(t, harnessOpts{noStore: true, extra: sidecarRules})
+	stop, logs := h.daemon(t)
+	staging := filepath.Join(h.dir, "staging", "CAR-0001")
+	writeCarCamera(t, staging)
+	if err := os.Rename(staging, filepath.Join(h.media, "CAR-0001")); err != nil {
+		t.Fatal(err)
+	}
+	nearArgs := []string{"find", "--json", "--near", "-33.9249,18.4241", "--radius", "300"}
+	recording := func() string {
+		code, out, _ := h.cli(nearArgs...)
+		var fs []found
+		if code != 0 || json.Unmarshal([]byte(out), &fs) != nil || len(fs) != 1 || fs[0].Match == nil {
+			return ""
+		}
+		return fs[0].Match.Recording
+	}
+	waitFor(t, "the docked recording found near the corner", time.Minute, func() bool { return recording() != "" })
+	rec := recording()
+	if code := stop(); code != 0 {
+		t.Fatalf("daemon exit %d\n%s", code, logs)
+	}
+	// The camera left; only the vault holds its files now.
+	if err := os.Rename(filepath.Join(h.media, "CAR-0001"), staging); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(h.state, "facts.db")); err != nil {
+		t.Fatal(err)
+	}
+	h.daemon(t)
+	waitFor(t, "the index caught up after a start without it", time.Minute, func() bool { return recording() == rec })
+	for _, it := range h.find("--camera", "CAR-0001") {
+		want := 1
+		if it.SourcePath == "ANPR/crops/a.jpg" {
+			want = 0
+		}
+		if n := strings.Count(strings.Join(eventTypes(h.custody(it.ID)), " "), "PARSED"); n != want {
+			t.Errorf("%s: %d PARSED records, want %d", it.SourcePath, n, want)
+		}
+	}
 }
