@@ -70,6 +70,10 @@ type Config struct {
 	Console *Console `yaml:"console"`
 	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
 	Metrics Metrics `yaml:"metrics"`
+	// Sidecars say which files on a camera are GPS logs, plate-read logs or
+	// recordings whose headers are read (glob → parser), for every camera
+	// or for one camera kind; none: nothing is parsed.
+	Sidecars []SidecarRule `yaml:"sidecars"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.

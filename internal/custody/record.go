@@ -77,6 +77,16 @@ const (
 	// VaultReleased records the removal of a verified item's vault copy
 	// after the configured grace (the object store holds it).
 	VaultReleased EventType = "VAULT_RELEASED"
+
+	// Sidecar parsing (package facts): PARSED records that a vaulted file
+	// was parsed, from its vault copy checked against the item's SHA-256,
+	// with the parser, its version and the counts of facts and rejects;
+	// PARSE_FAILED that it could not be (Details reason). The facts are a
+	// derived index outside the ledger, rebuilt from the vaulted files;
+	// REINDEXED records such a rebuild (no item).
+	Parsed      EventType = "PARSED"
+	ParseFailed EventType = "PARSE_FAILED"
+	Reindexed   EventType = "REINDEXED"
 )
 
 // GenesisHash is the PrevHash of the first record (seq 1), and the head hash

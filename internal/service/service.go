@@ -22,6 +22,7 @@ import (
 	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/facts"
 	"github.com/evidenced/evidenced/internal/ingest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
@@ -67,6 +68,11 @@ type Service struct {
 	synced    chan struct{}
 	firstSync sync.Once
 	level     *slog.LevelVar // set by Reload (log_level); nil: fixed
+	// facts is the sidecar facts index and parser its parse step, on a
+	// dock host (nil at a console, and for a command that must create
+	// nothing on a host that never parsed).
+	facts  *facts.Index
+	parser *facts.Step
 }
 
 // Options tune Open.
@@ -167,6 +173,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	// Every dock, from whatever source, is admitted by free space on the
 	// ingester's own walk of the camera.
 	s.ingester.Admit(s.wiper)
+	if err := s.openFacts(o.MustExist); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if cfg.IsConsole() {
 		if err := s.openConsole(); err != nil {
 			s.Close()
@@ -181,6 +191,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 // writes to the vault).
 func (s *Service) Close() error {
 	var errs []error
+	if s.facts != nil {
+		if err := s.facts.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close facts index: %w", err))
+		}
+	}
 	if s.catalog != nil {
 		if err := s.catalog.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close catalog: %w", err))
@@ -265,6 +280,12 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		s.log.Warn("no object_store configured: recordings stay in the vault until one is")
 	}
 	start("wiper", func() error { return s.wiper.Run(intake) })
+	if s.parser != nil {
+		// Sidecars are parsed beside the copies and uploads, never in
+		// their way; a parse cut short by the stop is caught up at the
+		// next start.
+		start("sidecars", func() error { return s.parser.Run(intake) })
+	}
 	if s.anchors != nil {
 		// Anchors at start, after each dock session and every
 		// custody.checkpoint_interval; an anchor that fails is retried at the
@@ -433,6 +454,9 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	}
 	if res.Vaulted > 0 && s.uploader != nil {
 		s.uploader.Wake()
+	}
+	if s.parser != nil && len(res.Items) > 0 {
+		s.parser.Queue(res.Items)
 	}
 	if s.anchors != nil {
 		s.anchors.Kick() // a dock session ended: anchor its records

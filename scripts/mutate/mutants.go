@@ -461,4 +461,21 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/config"},
 		Run:         "TestReload",
 	},
+	// --- sidecar facts ----------------------------------------------------------
+	{
+		ID:          "facts-held-hash",
+		File:        "internal/facts/step.go",
+		Desc:        "facts are indexed from a held copy that does not hash to the item's recorded SHA-256",
+		Original:    `if got := digest.FromHash(h); got != want {`,
+		Replacement: `if got := digest.FromHash(h); false && got != want {`,
+		Packages:    []string{"./internal/facts"},
+	},
+	{
+		ID:          "facts-link-span",
+		File:        "internal/facts/query.go",
+		Desc:        "a plate read or GPS fix is linked to a recording that ended before it",
+		Original:    `if !t.Before(s.start) && !t.After(s.end) {`,
+		Replacement: `if !t.Before(s.start) {`,
+		Packages:    []string{"./internal/facts"},
+	},
 }
