@@ -140,6 +140,12 @@ if [ "$1" = configure ]; then
 	# ledger and the vault; /etc/evidenced the config).
 	systemd-sysusers evidenced.conf
 	systemd-tmpfiles --create evidenced.conf || true
+	# The modules a USB dock needs, now rather than at the next boot: the
+	# USB drop-in's DeviceAllow=block-sd is resolved when the unit starts,
+	# so sd_mod must already be loaded then (see its modules-load file).
+	if [ -d /run/systemd/system ] && [ -x /lib/systemd/systemd-modules-load ]; then
+		/lib/systemd/systemd-modules-load evidenced.conf || true
+	fi
 	# The udev rule keeps desktop automounters off docked cameras.
 	if [ -d /run/udev ]; then
 		udevadm control --reload-rules || true
