@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -212,6 +213,8 @@ type verifier struct {
 	hostKeySeq                  uint64            // the first HOST_KEY record
 	hostKeyDetails              map[string]string // and what it says
 
+	kvs []recKV // the chain walk's chunk buffer
+
 	// point lookups through cursors kept within a transaction
 	gSigs, gItems, gEvents getter
 	gItemEvents            itemEventsGetter
@@ -356,7 +359,7 @@ func (v *verifier) chain(ctx context.Context) error {
 			}
 			c := b.events.Cursor()
 			v.acc.bucket, v.acc.cur = b.nodes, nil
-			var kvs []recKV
+			kvs := v.kvs[:0] // reused: a chunk's worth is large
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
 				if len(kvs) == v.l.chunk {
 					done = false
@@ -369,11 +372,10 @@ func (v *verifier) chain(ctx context.Context) error {
 			}
 			// Decoding and hashing are most of a record's cost and need
 			// nothing but its bytes (valid until the transaction ends): do
-			// them on every core, then check the chain in order.
-			parallel(len(kvs), func(i int) { kvs[i].decode() })
-			for i := range kvs {
-				v.record(b, &kvs[i])
-			}
+			// them on every core while the chain is checked in order.
+			pipeline(len(kvs), func(i int) { kvs[i].decode() }, func(i int) { v.record(b, &kvs[i]) })
+			clear(kvs) // nothing of this transaction's pages outlives it
+			v.kvs = kvs
 			if done {
 				v.head(b)
 			}
@@ -405,41 +407,85 @@ func (r *recKV) decode() {
 	}
 }
 
-// parallel runs fn(0..n-1) on GOMAXPROCS goroutines, each taking a
-// contiguous share, and returns when all are done.
-func parallel(n int, fn func(i int)) {
-	p := min(runtime.GOMAXPROCS(0), n)
+// pipeline runs decode(0..n-1) on GOMAXPROCS goroutines, in blocks taken
+// in order, while the calling goroutine runs check(0..n-1) in order, each
+// as soon as its block is decoded: the in-order checks of a chunk overlap
+// its decoding instead of waiting for all of it. decode(i) may touch only
+// what belongs to i; check(i) sees everything decode(i) wrote. It returns
+// when all are done and no decoding goroutine is left running (they read
+// the caller's transaction). A panic in a decoding goroutine (a damaged
+// page under SetPanicOnFault) is re-raised on the caller's goroutine, so
+// its safely catches it.
+func pipeline(n int, decode, check func(i int)) {
+	const block = 128
+	nb := (n + block - 1) / block
+	p := min(runtime.GOMAXPROCS(0), nb)
 	if p <= 1 {
 		for i := range n {
-			fn(i)
+			decode(i)
+		}
+		for i := range n {
+			check(i)
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var fault any
-	for w := range p {
+	done := make([]chan struct{}, nb)
+	for j := range done {
+		done[j] = make(chan struct{})
+	}
+	var (
+		stop  atomic.Bool
+		taken atomic.Int64
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fault any
+	)
+	for range p {
 		wg.Add(1)
-		go func(lo, hi int) {
+		go func() {
 			defer wg.Done()
-			// A damaged page read here must reach the caller's safely,
-			// not crash the process: catch it and re-raise it there.
 			debug.SetPanicOnFault(true)
+			j := -1
 			defer func() {
 				if r := recover(); r != nil {
 					mu.Lock()
 					fault = r
 					mu.Unlock()
+					stop.Store(true)
+					if j >= 0 && j < nb {
+						close(done[j]) // the checker sees the fault there
+					}
 				}
 			}()
-			for i := lo; i < hi; i++ {
-				fn(i)
+			for !stop.Load() {
+				if j = int(taken.Add(1) - 1); j >= nb {
+					return
+				}
+				for i := j * block; i < min(n, (j+1)*block); i++ {
+					decode(i)
+				}
+				close(done[j])
 			}
-		}(n*w/p, n*(w+1)/p)
+		}()
 	}
-	wg.Wait()
-	if fault != nil {
-		panic(fault)
+	// However check ends (a fault of its own too), no decoder outlives it.
+	defer func() {
+		stop.Store(true)
+		wg.Wait()
+	}()
+	for j := range nb {
+		<-done[j]
+		mu.Lock()
+		f := fault
+		mu.Unlock()
+		if f != nil {
+			stop.Store(true)
+			wg.Wait()
+			panic(f)
+		}
+		for i := j * block; i < min(n, (j+1)*block); i++ {
+			check(i)
+		}
 	}
 }
 
@@ -643,10 +689,7 @@ func (v *verifier) items(ctx context.Context) error {
 			if len(its) > 0 {
 				after = []byte(its[len(its)-1].id)
 			}
-			parallel(len(its), func(i int) { its[i].decode() })
-			for i := range its {
-				v.item(b, &its[i])
-			}
+			pipeline(len(its), func(i int) { its[i].decode() }, func(i int) { v.item(b, &its[i]) })
 			return nil
 		})
 		if err != nil || done {
