@@ -243,7 +243,11 @@ func (v *verifier) unsignedNotices() []Notice {
 }
 
 func (v *verifier) report(seq uint64, item, format string, args ...any) {
-	v.found = append(v.found, Problem{Seq: seq, Item: item, What: fmt.Sprintf(format, args...)})
+	addProblem(&v.found, seq, item, format, args...)
+}
+
+func addProblem(ps *[]Problem, seq uint64, item, format string, args ...any) {
+	*ps = append(*ps, Problem{Seq: seq, Item: item, What: fmt.Sprintf(format, args...)})
 }
 
 func (v *verifier) flush() {
@@ -611,8 +615,11 @@ type shaClaim struct {
 }
 
 // itemRecords checks the item_events entries of id and gathers what the
-// records they point at say.
-func (v *verifier) itemRecords(b bkts, id string) itemFacts {
+// records they point at say, adding what is wrong to ps. It only reads the
+// transaction, so the item walk runs it on every core (a read-only bbolt
+// transaction's buckets, cursors and pages keep no state shared between
+// cursors but atomic counters): its problems are reported in order later.
+func itemRecords(b bkts, id string, ps *[]Problem) itemFacts {
 	var f itemFacts
 	if b.itemEvents == nil || b.events == nil {
 		return f
@@ -621,19 +628,20 @@ func (v *verifier) itemRecords(b bkts, id string) itemFacts {
 	if ie == nil {
 		return f
 	}
+	var events getter
 	c := ie.Cursor()
 	for k, val := c.First(); k != nil; k, val = c.Next() {
 		if len(k) != 8 {
-			v.report(0, id, "the custody index of item %s has a malformed key %x", id, k)
+			addProblem(ps, 0, id, "the custody index of item %s has a malformed key %x", id, k)
 			continue
 		}
 		seq := binary.BigEndian.Uint64(k)
 		if len(val) != 0 {
-			v.report(seq, id, "the custody index of item %s holds data for record %d (entries are empty)", id, seq)
+			addProblem(ps, seq, id, "the custody index of item %s holds data for record %d (entries are empty)", id, seq)
 		}
-		raw := v.gEvents.get(b.events, k)
+		raw := events.get(b.events, k)
 		if raw == nil {
-			v.report(seq, id, "the custody index of item %s lists record %d, which does not exist", id, seq)
+			addProblem(ps, seq, id, "the custody index of item %s lists record %d, which does not exist", id, seq)
 			continue
 		}
 		// Fully decoded and reported by the chain walk already: read only
@@ -643,7 +651,7 @@ func (v *verifier) itemRecords(b bkts, id string) itemFacts {
 			continue
 		}
 		if ev.Item != id {
-			v.report(seq, id, "the custody index of item %s lists record %d, which names item %q", id, seq, ev.Item)
+			addProblem(ps, seq, id, "the custody index of item %s lists record %d, which names item %q", id, seq, ev.Item)
 			continue
 		}
 		if ev.ItemHash != "" {
@@ -689,7 +697,7 @@ func (v *verifier) items(ctx context.Context) error {
 			if len(its) > 0 {
 				after = []byte(its[len(its)-1].id)
 			}
-			pipeline(len(its), func(i int) { its[i].decode() }, func(i int) { v.item(b, &its[i]) })
+			pipeline(len(its), func(i int) { its[i].decode(b) }, func(i int) { v.item(b, &its[i]) })
 			return nil
 		})
 		if err != nil || done {
@@ -705,12 +713,18 @@ type itemKV struct {
 	it   Item
 	err  error
 	hash string
+	// what the item's records say (itemRecords), for an item that decodes
+	facts    itemFacts
+	problems []Problem
 }
 
-func (x *itemKV) decode() {
+func (x *itemKV) decode(b bkts) {
 	if x.raw != nil {
 		x.it, x.err = decodeItem(x.raw)
 		x.hash = digest.Bytes(x.raw).Hex()
+		if x.err == nil {
+			x.facts = itemRecords(b, x.id, &x.problems)
+		}
 	}
 }
 
@@ -729,7 +743,8 @@ func (v *verifier) item(b bkts, x *itemKV) {
 	if it.ID != id {
 		v.report(0, id, "item stored under %q has id %q", id, it.ID)
 	}
-	f := v.itemRecords(b, id)
+	f := x.facts
+	v.found = append(v.found, x.problems...)
 
 	switch h := x.hash; {
 	case f.lastWrite == 0:
