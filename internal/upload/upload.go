@@ -566,8 +566,12 @@ func verifyObject(ctx context.Context, s objstore.Store, v Vault, it custody.Ite
 		return "", info, fmt.Errorf("object %s (version %s) metadata sha256 %s, recorded %s: %w", it.ObjectKey, it.VersionID, info.SHA256, it.SHA256, objstore.ErrChecksumMismatch)
 	}
 	if class, ok := cfg.Class(it.RetentionClass); ok {
-		if info.LockMode != class.Mode {
-			return "", info, fmt.Errorf("object %s (version %s) lock mode %q, class %s requires %q: %w", it.ObjectKey, it.VersionID, info.LockMode, class.Name, class.Mode, ErrPermanent)
+		// The class's mode or a stronger one: a custodian at the console
+		// may have raised the class (to COMPLIANCE) in the console's own
+		// ledger, which this host does not read. A weaker mode, or none, is
+		// never accepted.
+		if weaker := objstore.CheckExtension(class.Mode, time.Time{}, info.LockMode, info.RetainUntil); weaker != nil {
+			return "", info, fmt.Errorf("object %s (version %s) lock mode %q, class %s requires %q or stronger: %w", it.ObjectKey, it.VersionID, info.LockMode, class.Name, class.Mode, ErrPermanent)
 		}
 		if !it.RetainUntil.IsZero() && info.RetainUntil.Before(it.RetainUntil.Add(-time.Second)) {
 			return "", info, fmt.Errorf("object %s (version %s) retained until %s, recorded %s: %w", it.ObjectKey, it.VersionID, info.RetainUntil.UTC().Format(time.RFC3339), it.RetainUntil.UTC().Format(time.RFC3339), ErrPermanent)

@@ -191,9 +191,9 @@ var mutants = []Mutant{
 	{
 		ID:          "upload-verify-lock-mode",
 		File:        "internal/upload/upload.go",
-		Desc:        "verification accepts an object whose lock mode is not the one its class requires",
-		Original:    `if info.LockMode != class.Mode {`,
-		Replacement: `if false {`,
+		Desc:        "verification accepts an object whose lock mode is weaker than the one its class requires",
+		Original:    `if weaker := objstore.CheckExtension(class.Mode, time.Time{}, info.LockMode, info.RetainUntil); weaker != nil {`,
+		Replacement: `if weaker := error(nil); weaker != nil {`,
 		Packages:    []string{"./internal/upload"},
 	},
 	{
