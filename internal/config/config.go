@@ -491,6 +491,7 @@ func (c *Config) resolvePaths() error {
 		c.Sources.Manual[i] = abs(m)
 	}
 	c.ControlSocket = abs(c.ControlSocket)
+	c.Custody.WitnessFile = abs(c.Custody.WitnessFile)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
 	return nil
