@@ -64,6 +64,9 @@ type Config struct {
 	// ControlSocket is the daemon's Unix socket; empty means
 	// <state_dir>/evidenced.sock (see SocketPath).
 	ControlSocket string `yaml:"control_socket"`
+	// Control says which Unix groups may use the control socket besides
+	// root and the daemon's user.
+	Control Control `yaml:"control"`
 	// LogLevel is debug, info, warn or error (slog.Level text).
 	LogLevel string `yaml:"log_level"`
 	// Console is nil unless role is console: the dock hosts it trusts.
