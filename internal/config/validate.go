@@ -136,6 +136,7 @@ func (c *Config) Validate() error {
 	}
 	v.wipe(c)
 	v.custody(c)
+	v.control(c)
 	v.console(c)
 	v.metrics(c.Metrics)
 	v.sidecars(c.Sidecars)
