@@ -23,6 +23,10 @@ command -v promtool >/dev/null || need+=(prometheus)
 # scripts/package.sh builds the .deb with dpkg-deb; lintian checks it.
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v lintian >/dev/null || need+=(lintian)
+# The web tests drive Debian's headless Chromium (internal/testutil/browser);
+# the fonts make the screenshots readable.
+command -v chromium >/dev/null || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -21,7 +21,7 @@ scripts/setup.sh
 # and camera images are built from Debian packages and cached.
 stage "USB end-to-end setup (QEMU kernel, initramfs, camera images)"
 scripts/usb-e2e-setup.sh
-export EVIDENCED_REQUIRE_S3=1 EVIDENCED_REQUIRE_USB=1 EVIDENCED_REQUIRE_RGW=1
+export EVIDENCED_REQUIRE_S3=1 EVIDENCED_REQUIRE_USB=1 EVIDENCED_REQUIRE_RGW=1 EVIDENCED_REQUIRE_BROWSER=1
 stage "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "not gofmt'ed:"; echo "$unformatted"; exit 1; fi

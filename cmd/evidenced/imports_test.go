@@ -59,7 +59,7 @@ func TestCmdImportsOnlyTheService(t *testing.T) {
 // docs/ARCHITECTURE.md holds.
 var operations = []string{
 	"internal/ingest", "internal/upload", "internal/watch", "internal/usbdock",
-	"internal/wipe", "internal/anchor", "internal/export",
+	"internal/wipe", "internal/anchor", "internal/export", "internal/facts",
 }
 
 func TestOperationsDoNotImportEachOther(t *testing.T) {

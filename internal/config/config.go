@@ -64,12 +64,19 @@ type Config struct {
 	// ControlSocket is the daemon's Unix socket; empty means
 	// <state_dir>/evidenced.sock (see SocketPath).
 	ControlSocket string `yaml:"control_socket"`
+	// Control says which Unix groups may use the control socket besides
+	// root and the daemon's user.
+	Control Control `yaml:"control"`
 	// LogLevel is debug, info, warn or error (slog.Level text).
 	LogLevel string `yaml:"log_level"`
 	// Console is nil unless role is console: the dock hosts it trusts.
 	Console *Console `yaml:"console"`
 	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
 	Metrics Metrics `yaml:"metrics"`
+	// Sidecars say which files on a camera are GPS logs, plate-read logs or
+	// recordings whose headers are read (glob → parser), for every camera
+	// or for one camera kind; none: nothing is parsed.
+	Sidecars []SidecarRule `yaml:"sidecars"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -491,6 +498,7 @@ func (c *Config) resolvePaths() error {
 		c.Sources.Manual[i] = abs(m)
 	}
 	c.ControlSocket = abs(c.ControlSocket)
+	c.Custody.WitnessFile = abs(c.Custody.WitnessFile)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
 	return nil

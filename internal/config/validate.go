@@ -136,8 +136,10 @@ func (c *Config) Validate() error {
 	}
 	v.wipe(c)
 	v.custody(c)
+	v.control(c)
 	v.console(c)
 	v.metrics(c.Metrics)
+	v.sidecars(c.Sidecars)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {

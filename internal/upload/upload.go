@@ -96,8 +96,12 @@ type Uploader struct {
 	retryAt  map[string]time.Time // transient failure: not before
 	attempts map[string]int
 	failed   map[string]error // permanent failure in this run
-	hashes   map[string]partHashes
-	stats    map[string]ResumeStats
+	// transient counts the failures retried with backoff, by step, since
+	// the Uploader was made: they leave no ledger record, so this is the
+	// only place the monitoring can see a store that keeps failing.
+	transient map[string]uint64
+	hashes    map[string]partHashes
+	stats     map[string]ResumeStats
 }
 
 // New returns an Uploader. log may be nil.
@@ -109,7 +113,7 @@ func New(cfg *config.Config, l Ledger, v Vault, s objstore.Store, actor string, 
 		ledger: l, vault: v, store: s, cfg: cfg, log: log, actor: actor, now: time.Now,
 		wake:  make(chan struct{}, 1),
 		locks: map[string]*sync.Mutex{}, retryAt: map[string]time.Time{},
-		attempts: map[string]int{}, failed: map[string]error{},
+		attempts: map[string]int{}, failed: map[string]error{}, transient: map[string]uint64{},
 		hashes: map[string]partHashes{}, stats: map[string]ResumeStats{},
 	}
 }
@@ -348,8 +352,21 @@ func (u *Uploader) fail(ctx context.Context, it custody.Item, step string, err e
 	u.mu.Lock()
 	u.attempts[it.ID]++
 	u.retryAt[it.ID] = u.now().Add(u.backoff(u.attempts[it.ID]))
+	if ctx.Err() == nil {
+		// An attempt cut short by shutdown is not a store failure.
+		u.transient[step]++
+	}
 	u.mu.Unlock()
 	return fmt.Errorf("%s %s: %w", step, it.ID, err)
+}
+
+// TransientFailures returns how many attempts failed transiently (and were
+// scheduled for a retry) since the Uploader was made, by step ("upload",
+// "verify"). Permanent failures are in the ledger instead.
+func (u *Uploader) TransientFailures() map[string]uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return maps.Clone(u.transient)
 }
 
 // Failed returns the items that failed permanently in this run, with why.
