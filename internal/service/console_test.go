@@ -233,6 +233,28 @@ evidenced_fleet_scrubbed_objects_total{} 2`
 	if acc[1].Details["host"] != "dock-02" {
 		t.Errorf("find --host not recorded: %v", acc[1].Details)
 	}
+
+	// verify --remote at the console re-reads what it serves (dock-01's
+	// and dock-02's recordings) and names the host whose history broke;
+	// a store that no longer holds the recorded bytes fails each object,
+	// naming the host that recorded it.
+	vr, err := c.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil || vr.OK || vr.Items != 2 || vr.Objects != 2 || vr.ObjectsFailed != 0 || len(vr.Problems) != 1 ||
+		vr.Problems[0].Kind != "host" || vr.Problems[0].Host != "dock-03" {
+		t.Errorf("verify --remote at the console: %+v %v", vr, err)
+	}
+	c.store = flippingStore{real}
+	vr, err = c.Verify(ctx, who, VerifyOptions{Remote: true})
+	c.store = real
+	var failedBy []string
+	for _, p := range vr.Problems {
+		if p.Kind == "object" && strings.Contains(p.What, "recorded") && ids[p.Host] == p.Item {
+			failedBy = append(failedBy, p.Host)
+		}
+	}
+	if err != nil || vr.Objects != 2 || vr.ObjectsFailed != 2 || fmt.Sprint(failedBy) != "[dock-01 dock-02]" {
+		t.Errorf("verify --remote of changed objects at the console: %v %+v %v", failedBy, vr, err)
+	}
 }
 
 // flippingStore returns every object with its first byte changed: a store
