@@ -65,14 +65,13 @@ func needVerified(it custody.Item, what string) error {
 // (fleetItem), and the records are the merged ones: a hold or a class
 // change made at the console is recorded in the console's own ledger,
 // the item keeps the host that ingested it, and the change is applied to
-// the object that host recorded.
-func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, []custody.Event, objstore.Retainer, func(), error) {
-	unlock := s.wiper.LockItem(id)
-	var it custody.Item
-	var evs []custody.Event
-	var err error
+// the object that host recorded. copies, at a console, are the other
+// hosts' stored versions of the same recording (fleetItem): a hold and a
+// release act on them too.
+func (s *Service) lockedItem(ctx context.Context, id string) (it custody.Item, copies []custody.Item, evs []custody.Event, r objstore.Retainer, unlock func(), err error) {
+	unlock = s.wiper.LockItem(id)
 	if s.catalog != nil {
-		it, evs, err = s.fleetItem(ctx, id)
+		it, copies, evs, err = s.fleetItem(ctx, id)
 	} else if it, err = s.item(ctx, id); err == nil {
 		if evs, err = s.ledger.Custody(ctx, id); err != nil {
 			err = fmt.Errorf("custody of %s: %w", id, err)
@@ -80,14 +79,38 @@ func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, []cu
 	}
 	if err != nil {
 		unlock()
-		return it, nil, nil, nil, err
+		return it, nil, nil, nil, nil, err
 	}
 	r, ok := s.store.(objstore.Retainer)
 	if s.store == nil || !ok {
 		unlock()
-		return it, nil, nil, nil, fmt.Errorf("item %s: no object store with Object Lock is configured", id)
+		return it, nil, nil, nil, nil, fmt.Errorf("item %s: no object store with Object Lock is configured", id)
 	}
-	return it, evs, r, unlock, nil
+	return it, copies, evs, r, unlock, nil
+}
+
+// putLegalHolds turns the legal hold of the item's object version and of
+// every copy on or off, the item's first; it stops at the first failure.
+func (s *Service) putLegalHolds(ctx context.Context, r objstore.Retainer, it custody.Item, copies []custody.Item, on bool) error {
+	for _, c := range append([]custody.Item{it}, copies...) {
+		if err := r.PutLegalHold(ctx, c.ObjectKey, c.VersionID, on); err != nil {
+			state := "off"
+			if on {
+				state = "on"
+			}
+			return fmt.Errorf("turn the legal hold %s for %s (version %s): %w", state, c.ObjectKey, c.VersionID, s.storeErr(err))
+		}
+	}
+	return nil
+}
+
+// copyList names copies for a record's details ("host:key@version,…").
+func copyList(copies []custody.Item) string {
+	var l []string
+	for _, c := range copies {
+		l = append(l, c.Host+":"+c.ObjectKey+"@"+c.VersionID)
+	}
+	return strings.Join(l, ",")
 }
 
 // recordedItem is the item a retention record updates in this host's
@@ -123,7 +146,7 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	if !ok {
 		return ClassifyResult{}, invalidf("--class %q is not one of the configured retention classes", o.Class)
 	}
-	it, _, r, unlock, err := s.lockedItem(ctx, id)
+	it, _, _, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
 		return ClassifyResult{}, err
 	}
@@ -237,6 +260,9 @@ type HoldResult struct {
 	// Host is the dock host that ingested the item, at a console (the
 	// hold is recorded in the console's ledger); "" on a dock host.
 	Host string
+	// Copies, at a console, is how many other hosts' stored versions of
+	// the same recording the hold or release acted on too.
+	Copies int
 }
 
 // On reports whether the object's legal hold is on.
@@ -282,7 +308,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	if err := custodyText("--case", kase); err != nil {
 		return HoldResult{}, err
 	}
-	it, evs, r, unlock, err := s.lockedItem(ctx, id)
+	it, copies, evs, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
 		return HoldResult{}, err
 	}
@@ -298,9 +324,13 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	res := HoldResult{ID: id, Case: kase}
 	details := c.details(s.withHost(it, map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer}))
 	res.Host = details["host"]
+	if len(copies) > 0 {
+		details["copies"] = copyList(copies)
+		res.Copies = len(copies)
+	}
 	if on {
-		if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, true); err != nil {
-			return HoldResult{}, fmt.Errorf("legal hold on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+		if err := s.putLegalHolds(ctx, r, it, copies, true); err != nil {
+			return HoldResult{}, err
 		}
 		if slices.Contains(cases, kase) {
 			res.HeldBy, res.Unchanged = cases, true
@@ -317,8 +347,8 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	if !slices.Contains(cases, kase) {
 		if len(cases) == 0 && lastHoldOff(evs) {
 			// A release recorded before a failed store call: finish it.
-			if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, false); err != nil {
-				return HoldResult{}, fmt.Errorf("legal hold off on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+			if err := s.putLegalHolds(ctx, r, it, copies, false); err != nil {
+				return HoldResult{}, err
 			}
 		}
 		return HoldResult{}, fmt.Errorf("item %s is not held by case %q (held by: %s)", id, kase, strings.Join(cases, ", "))
@@ -335,8 +365,8 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	if len(cases) > 0 {
 		return res, nil
 	}
-	if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, false); err != nil {
-		return HoldResult{}, fmt.Errorf("release recorded, but turning the legal hold off on %s (version %s) failed (run release again): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+	if err := s.putLegalHolds(ctx, r, it, copies, false); err != nil {
+		return HoldResult{}, fmt.Errorf("release recorded, but turning the legal hold off failed (run release again): %w", err)
 	}
 	return res, nil
 }

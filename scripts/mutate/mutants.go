@@ -553,4 +553,13 @@ var mutants = []Mutant{
 		Packages:    []string{"./cmd/evidenced"},
 		Run:         "TestConsoleFleetE2E$",
 	},
+	{
+		ID:          "fleet-hold-first-copy",
+		File:        "internal/service/retention.go",
+		Desc:        "a hold at the console holds only the first host's version of a recording two hosts stored, leaving the other deletable",
+		Original:    `for _, c := range append([]custody.Item{it}, copies...) {`,
+		Replacement: `for _, c := range []custody.Item{it} {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleHoldsEveryCopy",
+	},
 }
