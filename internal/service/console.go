@@ -208,7 +208,7 @@ func (s *Service) fleetItem(ctx context.Context, id string) (it custody.Item, co
 			continue
 		}
 		seen[v] = true
-		copies = append(copies, c)
+		copies = append(copies, retentionAsRecorded(c, evs))
 	}
 	return retentionAsRecorded(items[0], evs), copies, evs, nil
 }

@@ -185,6 +185,10 @@ func TestConsoleHoldsEveryCopy(t *testing.T) {
 		}
 		hosts += fmt.Sprintf("    - {id: %s, public_key_file: %s}\n", host, pem)
 		d.Close()
+		if i == 0 {
+			// The second ingest a second later: its retention dates differ.
+			time.Sleep(1100 * time.Millisecond)
+		}
 	}
 	one, two := stored["dock-01"], stored["dock-02"]
 	if one.ID != two.ID || one.ObjectKey != two.ObjectKey || one.VersionID == two.VersionID {
@@ -208,20 +212,38 @@ func TestConsoleHoldsEveryCopy(t *testing.T) {
 	if err != nil || res.Host != "dock-01" || res.Copies != 1 || held() != "true true" {
 		t.Fatalf("hold at the console: %+v %v (legal holds %s)", res, err, held())
 	}
+	if res, err := c.Release(ctx, who, HoldOptions{ID: one.ID, Case: "IA-9", Reason: "closed"}); err != nil || res.On() || held() != "false false" {
+		t.Fatalf("release at the console: %+v %v (legal holds %s)", res, err, held())
+	}
+
+	// A class raised at the console extends both versions to one date:
+	// the later of the two ingests plus the class's days.
+	cr, err := c.Classify(ctx, who, ClassifyOptions{ID: one.ID, Class: "complaint", Reason: "complaint 9"})
+	if err != nil || !cr.Until.Equal(retainUntil(two, 30)) {
+		t.Fatalf("classify at the console: %+v %v, want until %s", cr, err, retainUntil(two, 30))
+	}
+	for _, it := range []custody.Item{one, two} {
+		info, err := c.store.Stat(ctx, it.ObjectKey, it.VersionID)
+		if err != nil || info.LockMode != "GOVERNANCE" || !info.RetainUntil.Equal(cr.Until) || info.Tags["retention_class"] != "complaint" {
+			t.Errorf("%s's version after classify: %s until %s, tag %q (%v); want GOVERNANCE until %s", it.Host, info.LockMode, info.RetainUntil, info.Tags["retention_class"], err, cr.Until)
+		}
+	}
+	if again, err := c.Classify(ctx, who, ClassifyOptions{ID: one.ID, Class: "complaint", Reason: "again"}); err != nil || !again.Already {
+		t.Errorf("classify again: %+v %v, want already", again, err)
+	}
+	// The console's records name the other version each change acted on.
 	evs, err := c.Custody(ctx, who, one.ID, "check")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var copies string
+	copies := map[custody.EventType]string{}
 	for _, ev := range evs {
-		if ev.Type == custody.HoldSet && ev.Host == "hq" {
-			copies = ev.Details["copies"]
+		if ev.Host == "hq" && ev.Type != custody.Accessed {
+			copies[ev.Type] = ev.Details["copies"]
 		}
 	}
-	if want := "dock-02:" + two.ObjectKey + "@" + two.VersionID; copies != want {
-		t.Errorf("HOLD_SET names copies %q, want %q", copies, want)
-	}
-	if res, err := c.Release(ctx, who, HoldOptions{ID: one.ID, Case: "IA-9", Reason: "closed"}); err != nil || res.On() || held() != "false false" {
-		t.Fatalf("release at the console: %+v %v (legal holds %s)", res, err, held())
+	want := "dock-02:" + two.ObjectKey + "@" + two.VersionID
+	if copies[custody.HoldSet] != want || copies[custody.HoldReleased] != want || copies[custody.RetentionChanged] != want {
+		t.Errorf("copies named by the console's records %v, want %q in each", copies, want)
 	}
 }

@@ -104,13 +104,19 @@ func (s *Service) putLegalHolds(ctx context.Context, r objstore.Retainer, it cus
 	return nil
 }
 
-// copyList names copies for a record's details ("host:key@version,…").
-func copyList(copies []custody.Item) string {
+// withCopies names, in a record's details, the other stored versions a
+// retention change acted on too ("copies": "host:key@version,…"), when
+// there are any.
+func withCopies(d map[string]string, copies []custody.Item) map[string]string {
+	if len(copies) == 0 {
+		return d
+	}
 	var l []string
 	for _, c := range copies {
 		l = append(l, c.Host+":"+c.ObjectKey+"@"+c.VersionID)
 	}
-	return strings.Join(l, ",")
+	d["copies"] = strings.Join(l, ",")
+	return d
 }
 
 // recordedItem is the item a retention record updates in this host's
@@ -146,7 +152,7 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	if !ok {
 		return ClassifyResult{}, invalidf("--class %q is not one of the configured retention classes", o.Class)
 	}
-	it, _, _, r, unlock, err := s.lockedItem(ctx, id)
+	it, copies, _, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
 		return ClassifyResult{}, err
 	}
@@ -155,26 +161,43 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 		return ClassifyResult{}, err
 	}
 	from, _ := s.config.Class(it.RetentionClass)
+	// Every stored version of the recording (at a console, other hosts'
+	// copies too) gets one date: the latest the class gives any of them,
+	// so none is retained for less than the class from its own ingest.
+	versions := append([]custody.Item{it}, copies...)
 	until := retainUntil(it, to.Days)
+	for _, v := range copies {
+		if u := retainUntil(v, to.Days); u.After(until) {
+			until = u
+		}
+	}
 	res := ClassifyResult{ID: id, OldClass: it.RetentionClass, Class: to.Name, Mode: to.Mode, Until: until, Host: it.Host}
 	if s.catalog == nil {
 		res.Host = ""
 	}
-	if err := objstore.CheckExtension(from.Mode, it.RetainUntil, to.Mode, until); err != nil {
-		refusal := fmt.Sprintf("classify %s as %s (%s until %s) refused: %v; the class of %s is %s (%s until %s)",
-			id, to.Name, to.Mode, until.Format(time.RFC3339), err, id, it.RetentionClass, from.Mode, it.RetainUntil.UTC().Format(time.RFC3339))
-		if _, aerr := s.ledger.Append(ctx, custody.Event{
-			Type: custody.Refused, Actor: c.Actor, Camera: it.Camera, Item: id,
-			Details: c.details(s.withHost(it, map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer})),
-		}, nil); aerr != nil {
-			return ClassifyResult{}, fmt.Errorf("%s (and recording the refusal failed: %v)", refusal, aerr)
+	already := true
+	for _, v := range versions {
+		vfrom, _ := s.config.Class(v.RetentionClass)
+		if err := objstore.CheckExtension(vfrom.Mode, v.RetainUntil, to.Mode, until); err != nil {
+			refusal := fmt.Sprintf("classify %s as %s (%s until %s) refused: %v; the class of %s is %s (%s until %s)",
+				id, to.Name, to.Mode, until.Format(time.RFC3339), err, id, v.RetentionClass, vfrom.Mode, v.RetainUntil.UTC().Format(time.RFC3339))
+			if v.VersionID != it.VersionID {
+				refusal += fmt.Sprintf(" for the copy %s stored (%s version %s)", v.Host, v.ObjectKey, v.VersionID)
+			}
+			if _, aerr := s.ledger.Append(ctx, custody.Event{
+				Type: custody.Refused, Actor: c.Actor, Camera: it.Camera, Item: id,
+				Details: c.details(s.withHost(it, map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer})),
+			}, nil); aerr != nil {
+				return ClassifyResult{}, fmt.Errorf("%s (and recording the refusal failed: %v)", refusal, aerr)
+			}
+			return ClassifyResult{}, errors.New(refusal)
 		}
-		return ClassifyResult{}, errors.New(refusal)
+		already = already && v.RetentionClass == to.Name && v.RetainUntil.Equal(until)
 	}
-	if it.RetentionClass == to.Name && it.RetainUntil.Equal(until) {
+	if already {
 		// A run whose tag update failed is finished by running it again.
 		res.Already = true
-		res.TagChanged, err = retagClass(ctx, s.store, it, to.Name)
+		res.TagChanged, err = retagClasses(ctx, s.store, versions, to.Name)
 		if err != nil {
 			return ClassifyResult{}, fmt.Errorf("%s is class %s, but its object's retention_class tag could not be updated: %w", id, to.Name, s.storeErr(err))
 		}
@@ -183,14 +206,16 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	// The store first: the ledger must never claim a retention the object
 	// does not have. A crash before the record leaves the object retained
 	// longer than recorded; running classify again records it.
-	if err := r.PutRetention(ctx, it.ObjectKey, it.VersionID, to.Mode, until); err != nil {
-		return ClassifyResult{}, fmt.Errorf("extend retention of %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+	for _, v := range versions {
+		if err := r.PutRetention(ctx, v.ObjectKey, v.VersionID, to.Mode, until); err != nil {
+			return ClassifyResult{}, fmt.Errorf("extend retention of %s (version %s): %w", v.ObjectKey, v.VersionID, s.storeErr(err))
+		}
 	}
 	// Then the label: the lock is what protects the footage; the tag only
 	// has to stop contradicting the ledger. Its failure is recorded and
 	// reported, never hidden, and does not undo the extension.
 	tagState := "updated"
-	changed, tagErr := retagClass(ctx, s.store, it, to.Name)
+	changed, tagErr := retagClasses(ctx, s.store, versions, to.Name)
 	tagErr = s.storeErr(tagErr)
 	switch {
 	case tagErr != nil:
@@ -203,12 +228,12 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	it.RetentionClass, it.RetainUntil = to.Name, until
 	if _, err := s.ledger.Append(ctx, custody.Event{
 		Type: custody.RetentionChanged, Actor: c.Actor, Camera: it.Camera, Item: id,
-		Details: c.details(s.withHost(it, map[string]string{
+		Details: c.details(withCopies(s.withHost(it, map[string]string{
 			"reason": o.Reason, "old_class": old.RetentionClass, "new_class": to.Name,
 			"old_mode": from.Mode, "new_mode": to.Mode,
 			"old_retain_until": old.RetainUntil.UTC().Format(time.RFC3339), "new_retain_until": until.Format(time.RFC3339),
 			"key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer, "retention_class_tag": tagState,
-		})),
+		}), copies)),
 	}, s.recordedItem(&it)); err != nil {
 		return ClassifyResult{}, fmt.Errorf("record retention change of %s: %w", id, err)
 	}
@@ -216,6 +241,20 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 		return res, fmt.Errorf("%s: retention extended and recorded, but the object's retention_class tag still says %s: %w (run classify again to retry the tag)", id, old.RetentionClass, tagErr)
 	}
 	return res, nil
+}
+
+// retagClasses is retagClass over every version, the first failure
+// stopping it; it reports whether it changed any.
+func retagClasses(ctx context.Context, store objstore.Store, versions []custody.Item, class string) (bool, error) {
+	changed := false
+	for _, v := range versions {
+		ch, err := retagClass(ctx, store, v, class)
+		changed = changed || ch
+		if err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
 }
 
 // retagClass makes the object version's retention_class tag say class,
@@ -324,10 +363,8 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	res := HoldResult{ID: id, Case: kase}
 	details := c.details(s.withHost(it, map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer}))
 	res.Host = details["host"]
-	if len(copies) > 0 {
-		details["copies"] = copyList(copies)
-		res.Copies = len(copies)
-	}
+	details = withCopies(details, copies)
+	res.Copies = len(copies)
 	if on {
 		if err := s.putLegalHolds(ctx, r, it, copies, true); err != nil {
 			return HoldResult{}, err

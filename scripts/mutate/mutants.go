@@ -562,4 +562,13 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/service"},
 		Run:         "TestConsoleHoldsEveryCopy",
 	},
+	{
+		ID:          "fleet-classify-first-copy",
+		File:        "internal/service/retention.go",
+		Desc:        "a class raised at the console extends only the first host's version of a recording two hosts stored",
+		Original:    "for _, v := range versions {\n\t\tif err := r.PutRetention(",
+		Replacement: "for _, v := range versions[:1] {\n\t\tif err := r.PutRetention(",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleHoldsEveryCopy",
+	},
 }
