@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +106,16 @@ func TestConsoleMetricsE2E(t *testing.T) {
 	}
 	if took, ok := got["evidenced_fleet_sync_duration_seconds"]; !ok || took <= 0 || took > 30 {
 		t.Errorf("evidenced_fleet_sync_duration_seconds = %v (present %v), want the last pass's seconds", took, ok)
+	}
+	// Cameras as the fleet's anchored docks say: BWC-0001 at dock-01;
+	// none of the broken or the untrusted host.
+	if age, ok := got[`evidenced_fleet_camera_last_dock_age_seconds{camera="BWC-0001",host="dock-01"}`]; !ok || age < 0 || age > 600 {
+		t.Errorf("BWC-0001's last dock age %v (present %v), want seconds", age, ok)
+	}
+	for k := range got {
+		if strings.HasPrefix(k, "evidenced_fleet_camera_last_dock_age_seconds") && !strings.Contains(k, `camera="BWC-0001"`) {
+			t.Errorf("%s: a camera no trusted, sound host's records dock", k)
+		}
 	}
 	if n, ok := got["evidenced_fleet_scrub_failures_total"]; !ok || n != 0 {
 		t.Errorf("evidenced_fleet_scrub_failures_total = %v (present %v), want 0", n, ok)

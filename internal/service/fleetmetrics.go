@@ -21,11 +21,12 @@ var (
 	descFleetSyncAge        = desc("fleet_sync_age_seconds", "Seconds since the console's last complete read of the store (since the daemon started, if none yet).")
 	descFleetSyncDuration   = desc("fleet_sync_duration_seconds", "How long the console's last read of the store took (reading, checking and indexing every host's new anchors; absent before the first).")
 	descFleetScrubbed       = desc("fleet_scrubbed_objects_total", "Stored objects the console's scrub re-read and found holding what their host recorded (SCRUBBED records).")
+	descFleetCameraDock     = desc("fleet_camera_last_dock_age_seconds", "Seconds since each camera's last dock anchored by a trusted host, wherever it docked (host: where); the fleet's view, which a single dock host's camera_last_dock_age_seconds is not.", "camera", "host")
 	descFleetScrubFailures  = desc("fleet_scrub_failures_total", "Stored objects the console's scrub found changed or gone (SCRUB_FAILED records, each an alert naming the object).")
 )
 
-// fleetMetrics are the console's metrics: the hosts read from the catalog
-// at scrape time (its host states: no item is read), the scrub's results
+// fleetMetrics are the console's metrics: the hosts and cameras read from
+// the catalog at scrape time (no item is read), the scrub's results
 // from the console's ledger (tallied with the other counters by m).
 type fleetMetrics struct {
 	s *Service
@@ -35,7 +36,7 @@ type fleetMetrics struct {
 func (f *fleetMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFleetHosts, descFleetHostBroken, descFleetHostLag, descFleetHostCheckpoint,
 		descFleetHostRecords, descFleetHostItems, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
-		descFleetScrubbed, descFleetScrubFailures} {
+		descFleetCameraDock, descFleetScrubbed, descFleetScrubFailures} {
 		ch <- d
 	}
 }
@@ -103,4 +104,7 @@ func (f *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descFleetHosts, n, st)
 	}
 	gauge(descFleetItems, items)
+	for _, cam := range fl.Cameras {
+		gauge(descFleetCameraDock, max(0, now.Sub(cam.LastDockedAt).Seconds()), cam.Serial, cam.Host)
+	}
 }
