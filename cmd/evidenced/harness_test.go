@@ -52,6 +52,9 @@ type harness struct {
 	state   string
 	srv     *s3srv.Server
 	bucket  string
+	// socket is the control socket when the config names one
+	// (control_socket); "" means <state>/evidenced.sock.
+	socket string
 }
 
 type harnessOpts struct {
