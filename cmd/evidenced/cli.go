@@ -426,8 +426,21 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, creates bool,
 	return run(ctx, &env{stdout: stdout, stderr: stderr, svc: svc, actor: actor, onBehalfOf: onBehalfOf, meta: meta, progress: isTerminal(stderr)})
 }
 
-// daemonHandler runs a client's command inside the daemon.
-func daemonHandler(svc *service.Service) control.Handler {
+// commandRights is what each command needs of a client of the daemon who
+// is neither root nor the daemon's user (control.read_group,
+// control.write_group). A command not listed is owner-only.
+var commandRights = map[string]control.Right{
+	"find": control.Read, "custody": control.Read, "get": control.Read, "export": control.Read,
+	"access": control.Read, "status": control.Read, "verify": control.Read, "fleet": control.Read,
+	"key":    control.Read,
+	"ingest": control.Write, "hold": control.Write, "release": control.Write, "classify": control.Write,
+	"scrub": control.Write,
+}
+
+// daemonHandler runs a client's command inside the daemon, if the client's
+// OS user (SO_PEERCRED) has the rights the command needs; a refusal is
+// recorded in the custody ledger as a failed access.
+func daemonHandler(svc *service.Service, groups control.Groups) control.Handler {
 	return func(ctx context.Context, req control.Request, peer control.Peer, stdout, stderr io.Writer, meta func(k, v string)) int {
 		c := lookup(req.Args[0])
 		if c == nil || c.local() {
@@ -440,14 +453,25 @@ func daemonHandler(svc *service.Service) control.Handler {
 			fmt.Fprintf(stderr, "evidenced %s: %s\n", c.name, flagMessage(err))
 			return exitUsage
 		}
-		if err := validate(c, fs); err != nil {
-			return report(stderr, err)
-		}
 		// The kernel says who is on the other end; the request only says on
 		// whose behalf.
 		e := &env{
 			stdout: stdout, stderr: stderr, svc: svc, actor: peer.Identity(), onBehalfOf: req.Actor, meta: meta, inDaemon: true,
 			peer: fmt.Sprintf("uid=%d,pid=%d", peer.UID, peer.PID),
+		}
+		// Rights before anything else about the command: a refused user
+		// learns nothing from its validation.
+		if err := groups.Authorize(peer, commandRights[c.name]); err != nil {
+			reason := ""
+			if f := fs.Lookup("reason"); f != nil {
+				reason = f.Value.String()
+			}
+			err = svc.RecordFailedAccess(ctx, e.caller(), c.name, reason, nil,
+				map[string]string{"refused": "rights", "args": strings.Join(fs.Args(), " ")}, fmt.Errorf("%s: %w", c.name, err))
+			return report(stderr, err)
+		}
+		if err := validate(c, fs); err != nil {
+			return report(stderr, err)
 		}
 		return report(stderr, run(ctx, e))
 	}

@@ -445,7 +445,10 @@ func (h *harness) startDaemon(t *testing.T, logs io.Writer) *exec.Cmd {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(h.state, "evidenced.sock")
+	sock := h.socket
+	if sock == "" {
+		sock = filepath.Join(h.state, "evidenced.sock")
+	}
 	waitFor(t, "daemon socket", 30*time.Second, func() bool {
 		st, err := os.Stat(sock)
 		return err == nil && st.Mode()&os.ModeSocket != 0

@@ -52,6 +52,9 @@ type harness struct {
 	state   string
 	srv     *s3srv.Server
 	bucket  string
+	// socket is the control socket when the config names one
+	// (control_socket); "" means <state>/evidenced.sock.
+	socket string
 }
 
 type harnessOpts struct {
@@ -61,7 +64,7 @@ type harnessOpts struct {
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
-	dir := t.TempDir()
+	dir := shortTempDir(t)
 	h := &harness{t: t, dir: dir, media: filepath.Join(dir, "media"), state: filepath.Join(dir, "state")}
 	if err := os.MkdirAll(h.media, 0o755); err != nil {
 		t.Fatal(err)
@@ -106,6 +109,24 @@ upload:
 		t.Fatal(err)
 	}
 	return h
+}
+
+// shortTempDir is t.TempDir without the test's name in the path: the
+// control socket lives in the state directory, and a Unix socket's path is
+// at most 108 bytes, which a long subtest name under a long TMPDIR exceeds
+// (the config is then refused, rightly).
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "evh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("removing the test directory: %v", err)
+		}
+	})
+	return dir
 }
 
 // cli runs one command in-process (no daemon unless one is running for this

@@ -60,9 +60,14 @@ func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Write
 			}
 		}
 	}()
-	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc), log)
+	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc, control.Groups{Read: cfg.Control.ReadGroup, Write: cfg.Control.WriteGroup}), log)
 	if err != nil {
 		return err
+	}
+	if g := cfg.Control.SocketGroup(); g != "" {
+		if err := srv.ShareWithGroup(g); err != nil {
+			return err
+		}
 	}
 	log.Info("evidenced running", "host", cfg.HostID, "role", cfg.Role, "version", service.Version, "watch", strings.Join(cfg.Sources.Watch, ","),
 		"object_store", cfg.ObjectStore != nil, "socket", cfg.SocketPath())

@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"syscall"
 )
 
 // Right is what a command needs of the user on the other end of the socket.
@@ -114,10 +115,16 @@ func peerGIDs(peer Peer) ([]string, error) {
 	return append(gids, more...), nil
 }
 
+// chownSocket is os.Chown; a test replaces it to answer as a seccomp
+// filter that denies chown(2) does.
+var chownSocket = os.Chown
+
 // ShareWithGroup opens the socket to members of group: group-owned by it,
 // mode 0660. Who may run what is then decided per command (Authorize);
-// the group only lets its members connect. The daemon's user must be a
-// member of group (or the daemon root) to hand the socket to it.
+// the group only lets its members connect. A socket created in a setgid
+// directory of that group already has it and is not chowned (a unit whose
+// seccomp filter denies chown(2) still works); otherwise the daemon's user
+// must be a member of group (or the daemon root) to hand the socket to it.
 func (s *Server) ShareWithGroup(group string) error {
 	gr, err := user.LookupGroup(group)
 	if err != nil {
@@ -127,8 +134,14 @@ func (s *Server) ShareWithGroup(group string) error {
 	if err != nil {
 		return fmt.Errorf("control socket %s: group %q has gid %q", s.path, group, gr.Gid)
 	}
-	if err := os.Chown(s.path, -1, gid); err != nil {
-		return fmt.Errorf("control socket %s: hand it to group %s: %w", s.path, group, err)
+	st, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", s.path, err)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Gid) != gid {
+		if err := chownSocket(s.path, -1, gid); err != nil {
+			return fmt.Errorf("control socket %s: hand it to group %s: %w", s.path, group, err)
+		}
 	}
 	if err := os.Chmod(s.path, 0o660); err != nil {
 		return fmt.Errorf("chmod control socket %s: %w", s.path, err)

@@ -91,6 +91,13 @@ func TestShareWithGroup(t *testing.T) {
 	group, gid := ownGroup(t)
 	path := serve(t, func(context.Context, Request, Peer, io.Writer, io.Writer, func(k, v string)) int { return 0 })
 	srv := &Server{path: path}
+	if os.Geteuid() == 0 {
+		// The socket is born with the daemon's group; as root, start it
+		// from another so that the group is really handed over.
+		if err := os.Chown(path, -1, gid+1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := srv.ShareWithGroup(group); err != nil {
 		t.Fatal(err)
 	}
@@ -103,5 +110,39 @@ func TestShareWithGroup(t *testing.T) {
 	}
 	if err := srv.ShareWithGroup("evidenced-no-such-group"); err == nil || !strings.Contains(err.Error(), "evidenced-no-such-group") {
 		t.Errorf("an unknown group: %v", err)
+	}
+}
+
+// A daemon whose unit denies chown(2) (SystemCallFilter=~@privileged)
+// shares its socket through a setgid directory of the group instead: the
+// socket is born with the group, is not chowned, and only its mode is set.
+func TestShareWithGroupWithoutChown(t *testing.T) {
+	group, gid := ownGroup(t)
+	path := serve(t, func(context.Context, Request, Peer, io.Writer, io.Writer, func(k, v string)) int { return 0 })
+	chowned := 0
+	defer func(old func(string, int, int) error) { chownSocket = old }(chownSocket)
+	chownSocket = func(string, int, int) error {
+		chowned++
+		return syscall.EPERM // as the unit's seccomp filter answers
+	}
+	if err := (&Server{path: path}).ShareWithGroup(group); err != nil || chowned != 0 {
+		t.Fatalf("a socket already of group %s: %v after %d chown calls, want shared without one", group, err, chowned)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o660 || int(st.Sys().(*syscall.Stat_t).Gid) != gid {
+		t.Errorf("socket mode %v gid %d, want 0660 and gid %d", st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Gid, gid)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	// A socket of another group needs the chown, and says so when it fails.
+	if err := os.Chown(path, -1, gid+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Server{path: path}).ShareWithGroup(group); err == nil || chowned != 1 || !strings.Contains(err.Error(), "hand it to group "+group) {
+		t.Errorf("a socket of another group with chown denied: %v after %d chown calls", err, chowned)
 	}
 }

@@ -462,6 +462,26 @@ var mutants = []Mutant{
 		Run:         "TestPlantedCheckpointDoesNotStopStart",
 	},
 
+	// --- rights on the control socket -------------------------------------------
+	{
+		ID:          "control-group-always",
+		File:        "internal/control/rights.go",
+		Desc:        "the group test always passes: whoever can connect to the socket may ingest, hold and classify",
+		Original:    `if slices.Contains(have, gr.Gid) {`,
+		Replacement: `if true || slices.Contains(have, gr.Gid) {`,
+		Packages:    []string{"./internal/control", "./cmd/evidenced"},
+		Run:         "TestAuthorizeByGroup|TestControlRightsByGroup",
+	},
+	{
+		ID:          "control-ingest-read-right",
+		File:        "cmd/evidenced/cli.go",
+		Desc:        "ingest through the daemon needs only read rights",
+		Original:    `"ingest": control.Write,`,
+		Replacement: `"ingest": control.Read,`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestControlRightsByGroup",
+	},
+
 	// --- supervision and reload ------------------------------------------------
 	{
 		ID:          "service-watchdog-stuck",

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/evidenced/evidenced/internal/custody"
+)
+
+// tempGroup creates a Unix group for the test (root only) and removes it
+// afterwards; it returns the group's gid.
+func tempGroup(t *testing.T, name string) uint32 {
+	t.Helper()
+	return tempAccount(t, []string{"groupadd", name}, []string{"groupdel", name}, func() (string, error) {
+		g, err := user.LookupGroup(name)
+		if err != nil {
+			return "", err
+		}
+		return g.Gid, nil
+	})
+}
+
+// tempUser creates a user (root only) whose primary group is primary and
+// who is a member of also, and removes it afterwards; it returns its uid.
+func tempUser(t *testing.T, name, primary, also string) uint32 {
+	t.Helper()
+	return tempAccount(t, []string{"useradd", "-M", "-N", "-g", primary, "-G", also, "-s", "/usr/sbin/nologin", name},
+		[]string{"userdel", name}, func() (string, error) {
+			u, err := user.Lookup(name)
+			if err != nil {
+				return "", err
+			}
+			return u.Uid, nil
+		})
+}
+
+// tempAccount runs create, schedules remove, and returns the numeric id
+// lookup finds for what was created.
+func tempAccount(t *testing.T, create, remove []string, lookup func() (string, error)) uint32 {
+	t.Helper()
+	if out, err := exec.Command(create[0], create[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", create, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(remove[0], remove[1:]...).CombinedOutput(); err != nil {
+			t.Errorf("%v: %v\n%s", remove, err, out)
+		}
+	})
+	id, err := lookup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint32(n)
+}
+
+// openUp makes dir and every directory above it up to / traversable by
+// other users (the test's temporary directories are 0700).
+func openUp(t *testing.T, dir string) {
+	t.Helper()
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o011 != 0o011 {
+			if err := os.Chmod(d, st.Mode().Perm()|0o055); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// Issue #12, finding 3: the socket was owner-only, so everyone who used the
+// daemon could do everything (find and get, but also ingest, hold and
+// classify). Rights are now by Unix group, checked on the daemon's side
+// from the client's SO_PEERCRED uid: control.read_group may look,
+// control.write_group may also ingest and change retention; the socket is
+// 0660 to the read group, so nobody else connects at all. A refusal is
+// recorded as a failed access naming the OS user and exits non-zero.
+// Clients run as uids that are not the daemon's (the daemon runs as root
+// here), with the groups the kernel gives them.
+func TestControlRightsByGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates groups and runs clients as other uids")
+	}
+	suffix := strconv.Itoa(os.Getpid())
+	readName, writeName := "evt-read-"+suffix, "evt-write-"+suffix
+	readGID, writeGID := tempGroup(t, readName), tempGroup(t, writeName)
+
+	sockDir := filepath.Join(t.TempDir(), "ctl")
+	if err := os.Mkdir(sockDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, harnessOpts{noStore: true, extra: fmt.Sprintf("control_socket: %s\ncontrol:\n  read_group: %s\n  write_group: %s\n",
+		filepath.Join(sockDir, "evidenced.sock"), readName, writeName)})
+	h.socket = filepath.Join(sockDir, "evidenced.sock")
+	openUp(t, sockDir)
+	openUp(t, h.dir)
+	openUp(t, filepath.Dir(binPath))
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 1000})
+	openUp(t, filepath.Join(cam, "DCIM"))
+
+	stop, logs := h.daemon(t)
+	defer stop()
+	st, err := os.Stat(h.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o660 || st.Sys().(*syscall.Stat_t).Gid != readGID {
+		t.Fatalf("control socket mode %v gid %d, want 0660 and the read group %d", st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Gid, readGID)
+	}
+
+	as := func(uid, gid uint32, groups []uint32, args ...string) (int, string) {
+		t.Helper()
+		cmd := exec.Command(binPath, append([]string{args[0], "--config", h.cfgPath}, args[1:]...)...)
+		cmd.Dir = "/"
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: groups}}
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0, out.String()
+		case errors.As(err, &ee):
+			return ee.ExitCode(), out.String()
+		}
+		t.Fatalf("run %v as uid %d: %v", args, uid, err)
+		return 0, ""
+	}
+	const reader, custodian, stranger = 61001, 61002, 61003
+
+	// A reader may look but not ingest.
+	if code, out := as(reader, readGID, nil, "find", "--json"); code != 0 {
+		t.Errorf("find by a member of the read group: exit %d\n%s", code, out)
+	}
+	code, out := as(reader, readGID, nil, "ingest", "--camera", "BWC-0001", "--from", cam)
+	if code == 0 || !strings.Contains(out, "uid:61001 (uid 61001) has no ingest and retention rights") || !strings.Contains(out, writeName) {
+		t.Errorf("ingest by a member of the read group: exit %d\n%s", code, out)
+	}
+	if items := h.find(); len(items) != 0 {
+		t.Fatalf("refused ingest vaulted %+v", items)
+	}
+	// A custodian (write group, and the socket's group to connect) may
+	// ingest: by its primary group, or by a supplementary group the group
+	// database gives its user.
+	if code, out := as(custodian, writeGID, []uint32{readGID}, "ingest", "--camera", "BWC-0001", "--from", cam); code != 0 {
+		t.Errorf("ingest by a user whose primary group is the write group: exit %d\n%s", code, out)
+	}
+	items := h.find()
+	if len(items) != 1 {
+		t.Fatalf("after the custodian's ingest: %+v", items)
+	}
+	// The reader looks at what the custodian ingested, but may neither
+	// change its retention nor run what is root's and the daemon user's.
+	if code, out := as(reader, readGID, nil, "custody", items[0].ID, "--reason", "review"); code != 0 {
+		t.Errorf("custody by a member of the read group: exit %d\n%s", code, out)
+	}
+	code, out = as(reader, readGID, nil, "hold", items[0].ID, "--case", "C-1", "--reason", "keep")
+	if code == 0 || !strings.Contains(out, "has no ingest and retention rights") {
+		t.Errorf("hold by a member of the read group: exit %d\n%s", code, out)
+	}
+	code, out = as(custodian, writeGID, []uint32{readGID}, "store-init")
+	if code == 0 || !strings.Contains(out, "has no owner-only rights") {
+		t.Errorf("store-init by a member of the write group: exit %d\n%s", code, out)
+	}
+	member := tempUser(t, "evt-cust-"+suffix, readName, writeName)
+	writeCamera(t, filepath.Join(h.dir, "cam2"), map[string]int{"DCIM/B.MP4": 1000})
+	openUp(t, filepath.Join(h.dir, "cam2", "DCIM"))
+	if code, out := as(member, readGID, []uint32{writeGID}, "ingest", "--camera", "BWC-0002", "--from", filepath.Join(h.dir, "cam2")); code != 0 {
+		t.Errorf("ingest by a user in the write group as a supplementary group: exit %d\n%s", code, out)
+	}
+	// Anyone else cannot even connect.
+	code, out = as(stranger, 61003, nil, "find")
+	if code == 0 || !strings.Contains(out, "permission denied") {
+		t.Errorf("find by a user in neither group: exit %d\n%s", code, out)
+	}
+
+	// The refusal is on record: who, what, and that it failed.
+	var evs []custody.Event
+	if err := json.Unmarshal([]byte(h.mustCLI("access", "--json")), &evs); err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string]int{}
+	for _, ev := range evs {
+		if d := ev.Details; d["outcome"] == "failed" && d["refused"] == "rights" {
+			refused[ev.Actor+" "+d["action"]]++
+		}
+	}
+	want := map[string]int{"uid:61001 ingest": 1, "uid:61001 hold": 1, "uid:61002 store-init": 1}
+	if fmt.Sprint(refused) != fmt.Sprint(want) {
+		t.Errorf("recorded refusals %v, want %v: %+v", refused, want, evs)
+	}
+	if code := stop(); code != 0 {
+		t.Errorf("daemon exit %d\n%s", code, logs)
+	}
+}
