@@ -299,6 +299,19 @@ console:
 			t.Errorf("%s: %+v", id, h)
 		}
 	}
+	// verify --remote at the console checks the fleet it serves: every
+	// stored recording re-read (dock-01's and dock-02's), dock-03's broken
+	// history a problem naming it, the unlisted dock-04 a notice.
+	code, out, errs := run(t, nil, "verify", "--remote", "--json", "--config", console.cfg, "--reason", "audit")
+	var vr verifyJSON
+	if err := json.Unmarshal([]byte(out), &vr); err != nil {
+		t.Fatalf("verify --remote at the console: exit %d: %v\n%s%s", code, err, out, errs)
+	}
+	if code != 3 || vr.OK || vr.Objects != 4 || vr.ObjectsFailed != 0 || vr.Items != 4 || len(vr.Problems) != 1 ||
+		vr.Problems[0].Kind != "host" || vr.Problems[0].Host != "dock-03" || !strings.Contains(vr.Problems[0].What, "not the key configured for dock-03") ||
+		!strings.Contains(fmt.Sprint(vr.Notices), "host dock-04 anchors in the store but is not listed") {
+		t.Errorf("verify --remote at the console: exit %d\n%s%s", code, out, errs)
+	}
 	var f catalog.Fleet
 	if err := json.Unmarshal([]byte(console.must("fleet", "--json")), &f); err != nil {
 		t.Fatal(err)
@@ -326,7 +339,7 @@ console:
 	if len(fo.Orphans) != 4 {
 		t.Errorf("%d orphans, want dock-03's and dock-04's 4: %+v", len(fo.Orphans), fo.Orphans)
 	}
-	out := console.must("fleet")
+	out = console.must("fleet")
 	if !strings.Contains(out, "dock-03") || !strings.Contains(out, "broken") || !strings.Contains(out, "untrusted") {
 		t.Errorf("fleet table:\n%s", out)
 	}
@@ -388,13 +401,45 @@ console:
 	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := run(t, nil, "scrub", "--config", console.cfg)
+	code, out, errs = run(t, nil, "scrub", "--config", console.cfg)
 	if code != 3 || !strings.Contains(out, "WITHHELD dock-02: "+cps[0].Key) {
 		t.Errorf("scrub after tampering: exit %d\n%s%s", code, out, errs)
 	}
 	if items := console.findJSON(); len(items) != 2 || items[0].Host != "dock-01" {
 		t.Errorf("after the audit the console serves %+v", items)
 	}
+
+	// The same behind dock-01's last checkpoint: verify --remote audits
+	// too, names dock-01 and serves nothing of it any more.
+	cps, err = st.ListVersions(t.Context(), "_custody/dock-01/checkpoints/")
+	if err != nil || len(cps) == 0 {
+		t.Fatalf("dock-01's checkpoints: %v %v", cps, err)
+	}
+	forged = []byte("evidenced/dock-01\n1\nAAAA\n")
+	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, nil, "verify", "--remote", "--config", console.cfg)
+	if code != 3 || !strings.Contains(out, "FAIL host dock-01: withheld (audit): "+cps[0].Key) || !strings.Contains(out, "FAIL host dock-02: withheld (audit)") ||
+		!strings.Contains(out, "FAIL host dock-03: broken") || !strings.Contains(out, "0 objects checked") {
+		t.Errorf("verify --remote after tampering with dock-01: exit %d\n%s%s", code, out, errs)
+	}
+	if items := console.findJSON(); len(items) != 0 {
+		t.Errorf("after verify's audit the console serves %+v", items)
+	}
+}
+
+// verifyJSON is what `verify --json` prints, as far as the console tests
+// read it.
+type verifyJSON struct {
+	OK            bool `json:"ok"`
+	Items         int  `json:"items"`
+	Objects       int  `json:"objects_checked"`
+	ObjectsFailed int  `json:"objects_failed"`
+	Problems      []struct {
+		Kind, Host, Item, Object, What string
+	} `json:"problems"`
+	Notices []struct{ What string } `json:"notices"`
 }
 
 // openBucketStore opens the shared bucket as the hosts see it.

@@ -22,10 +22,10 @@ func holdCommand() *command {
 				}
 				held := strings.Join(res.HeldBy, ", ")
 				if res.Unchanged {
-					fmt.Fprintf(e.stdout, "%s%s is already held by case %s (held by: %s)\n", res.ID, ingestedAt(res.Host), res.Case, held)
+					fmt.Fprintf(e.stdout, "%s%s is already held by case %s (held by: %s)\n", res.ID, heldAt(res), res.Case, held)
 					return nil
 				}
-				fmt.Fprintf(e.stdout, "%s%s: legal hold ON (held by: %s)\n", res.ID, ingestedAt(res.Host), held)
+				fmt.Fprintf(e.stdout, "%s%s: legal hold ON (held by: %s)\n", res.ID, heldAt(res), held)
 				return nil
 			}
 		},
@@ -44,14 +44,23 @@ func releaseCommand() *command {
 					return err
 				}
 				if res.On() {
-					fmt.Fprintf(e.stdout, "%s%s: case %s released; legal hold stays ON (held by: %s)\n", res.ID, ingestedAt(res.Host), res.Case, strings.Join(res.HeldBy, ", "))
+					fmt.Fprintf(e.stdout, "%s%s: case %s released; legal hold stays ON (held by: %s)\n", res.ID, heldAt(res), res.Case, strings.Join(res.HeldBy, ", "))
 					return nil
 				}
-				fmt.Fprintf(e.stdout, "%s%s: case %s released; legal hold OFF (no case holds it)\n", res.ID, ingestedAt(res.Host), res.Case)
+				fmt.Fprintf(e.stdout, "%s%s: case %s released; legal hold OFF (no case holds it)\n", res.ID, heldAt(res), res.Case)
 				return nil
 			}
 		},
 	}
+}
+
+// heldAt is ingestedAt for a hold or release, and the other hosts'
+// stored copies of the recording it acted on too.
+func heldAt(res service.HoldResult) string {
+	if res.Copies == 0 {
+		return ingestedAt(res.Host)
+	}
+	return fmt.Sprintf("%s (and %d copy(ies) stored by other hosts)", ingestedAt(res.Host), res.Copies)
 }
 
 // ingestedAt names, at a console, the dock host that ingested the item a

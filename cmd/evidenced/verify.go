@@ -62,7 +62,13 @@ func printVerify(e *env, rep service.VerifyReport) {
 		case "checkpoint":
 			fmt.Fprintf(e.stdout, "FAIL checkpoint %s: %s\n", p.Object, p.What)
 		case "object":
-			fmt.Fprintf(e.stdout, "FAIL object %s (item %s): %s\n", p.Object, p.Item, p.What)
+			if p.Host != "" {
+				fmt.Fprintf(e.stdout, "FAIL object %s (item %s of %s): %s\n", p.Object, p.Item, p.Host, p.What)
+			} else {
+				fmt.Fprintf(e.stdout, "FAIL object %s (item %s): %s\n", p.Object, p.Item, p.What)
+			}
+		case "host":
+			fmt.Fprintf(e.stdout, "FAIL host %s: %s\n", p.Host, p.What)
 		default:
 			fmt.Fprintf(e.stdout, "FAIL %s: %s\n", p.Kind, p.What)
 		}

@@ -247,6 +247,8 @@ type Progress struct {
 	NewlyBroken []Break
 	// Untrusted are hosts anchoring in the store that are not listed.
 	Untrusted []string
+	// Took is how long the pass took (reading, checking and indexing).
+	Took time.Duration
 }
 
 // Sync reads, for every trusted host, every anchor after the last one
@@ -256,6 +258,7 @@ type Progress struct {
 func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
+	start := time.Now()
 	p := Progress{New: map[string]uint64{}}
 	// Hosts are followed in parallel, one per core: reading and checking a
 	// host's anchors (decoding, hashing, verifying) is independent of the
@@ -315,6 +318,7 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 			errs = append(errs, fmt.Errorf("catalog: record untrusted hosts: %w", err))
 		}
 	}
+	p.Took = time.Since(start)
 	return p, errors.Join(errs...)
 }
 
@@ -817,6 +821,11 @@ type HostHealth struct {
 	// Flags say what is wrong ("broken: <object>: <what>"); empty when
 	// nothing is.
 	Flags []string `json:"flags"`
+	// Broken: the host's anchored history broke (Flags says where);
+	// nothing after the break is served. Withheld: the audit found the
+	// break behind what was followed, so nothing of the host is served.
+	Broken   bool `json:"broken,omitempty"`
+	Withheld bool `json:"withheld,omitempty"`
 }
 
 // CameraHealth is one camera as its last anchored DOCKED record says.
@@ -864,7 +873,7 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 				}
 			}
 			h := HostHealth{ID: t.ID, Trusted: true, Checkpoint: hs.Tail.Size, LastRecordAt: hs.LastRecordAt,
-				Records: hs.Records, Items: hs.Items, Flags: []string{}}
+				Records: hs.Records, Items: hs.Items, Flags: []string{}, Broken: len(hs.Broken) > 0, Withheld: hs.Withheld}
 			if !hs.LastRecordAt.IsZero() {
 				h.Age = now.Sub(hs.LastRecordAt).Round(time.Second)
 				h.AgeSeconds = int64(h.Age / time.Second)

@@ -56,7 +56,11 @@ func (s *Service) openConsole() error {
 func (s *Service) runCatalog(ctx context.Context) error {
 	s.catalogLive.Store(true)
 	defer s.catalogLive.Store(false)
-	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, _ error) {
+	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, err error) {
+		s.lastSyncTook.Store(int64(p.Took))
+		if err == nil {
+			s.lastSync.Store(time.Now().UnixNano())
+		}
 		s.recordBreaks(ctx, p)
 		s.firstSync.Do(func() { close(s.synced) })
 	})
@@ -179,23 +183,34 @@ func (s *Service) mergedCustody(ctx context.Context, id string) ([]custody.Event
 // recorded it, Host kept, with the retention its records and the
 // console's own RETENTION_CHANGED records gave it (a class raised at the
 // console is recorded in the console's ledger, not in the dock host's),
-// and the merged records the hold state is read from.
-func (s *Service) fleetItem(ctx context.Context, id string) (custody.Item, []custody.Event, error) {
+// and the merged records the hold state is read from. copies are the
+// other stored versions of the same recording: a camera docked at two
+// hosts before it was wiped is ingested (same item id, same object key)
+// and uploaded by both, and a legal hold must hold every copy.
+func (s *Service) fleetItem(ctx context.Context, id string) (it custody.Item, copies []custody.Item, evs []custody.Event, err error) {
 	if err := s.freshCatalog(ctx); err != nil {
-		return custody.Item{}, nil, err
+		return it, nil, nil, err
 	}
 	items, err := s.catalog.Item(ctx, id)
 	if err != nil {
-		return custody.Item{}, nil, err
+		return it, nil, nil, err
 	}
 	if len(items) == 0 {
-		return custody.Item{}, nil, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: no trusted host's anchored records name it", id)}
+		return it, nil, nil, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: no trusted host's anchored records name it", id)}
 	}
-	evs, err := s.mergedCustody(ctx, id)
-	if err != nil {
-		return custody.Item{}, nil, err
+	if evs, err = s.mergedCustody(ctx, id); err != nil {
+		return it, nil, nil, err
 	}
-	return retentionAsRecorded(items[0], evs), evs, nil
+	seen := map[[2]string]bool{{items[0].ObjectKey, items[0].VersionID}: true}
+	for _, c := range items[1:] {
+		v := [2]string{c.ObjectKey, c.VersionID}
+		if c.ObjectKey == "" || c.VersionID == "" || seen[v] {
+			continue
+		}
+		seen[v] = true
+		copies = append(copies, retentionAsRecorded(c, evs))
+	}
+	return retentionAsRecorded(items[0], evs), copies, evs, nil
 }
 
 // retentionAsRecorded is it with the class and retain-until of the

@@ -139,3 +139,111 @@ func TestConsoleHoldsReleasesAndClassifies(t *testing.T) {
 		t.Errorf("hold of an unknown item at the console: %v", err)
 	}
 }
+
+// Two hosts that record one recording (same camera, file, size and time:
+// one item id, one object key) with different bytes upload two versions
+// of its object (the same bytes would share one). A hold at the console
+// holds both, names the other copy in its record, and a release turns
+// both off.
+func TestConsoleHoldsEveryCopy(t *testing.T) {
+	ctx := context.Background()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	who := Caller{Actor: "custodian-1"}
+
+	root := t.TempDir()
+	mtime := time.Date(2026, 11, 23, 8, 0, 0, 0, time.UTC)
+	var hosts string
+	stored := map[string]custody.Item{}
+	for i, host := range []string{"dock-01", "dock-02"} {
+		cam := filepath.Join(root, host+"-cam")
+		f := filepath.Join(cam, "DCIM", "A.MP4")
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		body := bytes.Repeat([]byte("evidence"), 500)
+		body[0] += byte(i)
+		if err := os.WriteFile(f, body, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(f, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		d := openHost(t, srv, bucket, filepath.Join(root, host), "host_id: "+host+"\ncameras:\n  - {serial: BWC-0001, kind: body, assigned_to: officer-1}\n")
+		rep, err := d.Ingest(ctx, who, IngestOptions{Camera: "BWC-0001", From: cam})
+		if err != nil || len(rep.Recorded) != 1 {
+			t.Fatalf("%s ingest: %+v %v", host, rep, err)
+		}
+		if err := d.AnchorNow(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if stored[host], err = d.item(ctx, rep.Recorded[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		pem := filepath.Join(root, host+".pem")
+		if err := os.WriteFile(pem, d.HostKey().PublicPEM(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hosts += fmt.Sprintf("    - {id: %s, public_key_file: %s}\n", host, pem)
+		d.Close()
+		if i == 0 {
+			// The second ingest a second later: its retention dates differ.
+			time.Sleep(1100 * time.Millisecond)
+		}
+	}
+	one, two := stored["dock-01"], stored["dock-02"]
+	if one.ID != two.ID || one.ObjectKey != two.ObjectKey || one.VersionID == two.VersionID {
+		t.Fatalf("not one recording in two versions: %+v %+v", one, two)
+	}
+	c := openHost(t, srv, bucket, filepath.Join(root, "hq"), "role: console\nhost_id: hq\nconsole:\n  hosts:\n"+hosts)
+	held := func() string {
+		t.Helper()
+		var on []string
+		for _, it := range []custody.Item{one, two} {
+			info, err := c.store.Stat(ctx, it.ObjectKey, it.VersionID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			on = append(on, fmt.Sprint(info.LegalHold))
+		}
+		return strings.Join(on, " ")
+	}
+
+	res, err := c.Hold(ctx, who, HoldOptions{ID: one.ID, Case: "IA-9", Reason: "complaint 9"})
+	if err != nil || res.Host != "dock-01" || res.Copies != 1 || held() != "true true" {
+		t.Fatalf("hold at the console: %+v %v (legal holds %s)", res, err, held())
+	}
+	if res, err := c.Release(ctx, who, HoldOptions{ID: one.ID, Case: "IA-9", Reason: "closed"}); err != nil || res.On() || held() != "false false" {
+		t.Fatalf("release at the console: %+v %v (legal holds %s)", res, err, held())
+	}
+
+	// A class raised at the console extends both versions to one date:
+	// the later of the two ingests plus the class's days.
+	cr, err := c.Classify(ctx, who, ClassifyOptions{ID: one.ID, Class: "complaint", Reason: "complaint 9"})
+	if err != nil || !cr.Until.Equal(retainUntil(two, 30)) {
+		t.Fatalf("classify at the console: %+v %v, want until %s", cr, err, retainUntil(two, 30))
+	}
+	for _, it := range []custody.Item{one, two} {
+		info, err := c.store.Stat(ctx, it.ObjectKey, it.VersionID)
+		if err != nil || info.LockMode != "GOVERNANCE" || !info.RetainUntil.Equal(cr.Until) || info.Tags["retention_class"] != "complaint" {
+			t.Errorf("%s's version after classify: %s until %s, tag %q (%v); want GOVERNANCE until %s", it.Host, info.LockMode, info.RetainUntil, info.Tags["retention_class"], err, cr.Until)
+		}
+	}
+	if again, err := c.Classify(ctx, who, ClassifyOptions{ID: one.ID, Class: "complaint", Reason: "again"}); err != nil || !again.Already {
+		t.Errorf("classify again: %+v %v, want already", again, err)
+	}
+	// The console's records name the other version each change acted on.
+	evs, err := c.Custody(ctx, who, one.ID, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := map[custody.EventType]string{}
+	for _, ev := range evs {
+		if ev.Host == "hq" && ev.Type != custody.Accessed {
+			copies[ev.Type] = ev.Details["copies"]
+		}
+	}
+	want := "dock-02:" + two.ObjectKey + "@" + two.VersionID
+	if copies[custody.HoldSet] != want || copies[custody.HoldReleased] != want || copies[custody.RetentionChanged] != want {
+		t.Errorf("copies named by the console's records %v, want %q in each", copies, want)
+	}
+}

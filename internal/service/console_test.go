@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
@@ -202,6 +205,17 @@ console:
 	if failed != 2 {
 		t.Errorf("%d SCRUB_FAILED records, want 2", failed)
 	}
+	// The same, and dock-03's break, are the console's metrics: counted
+	// from its ledger and read from the index.
+	got = fleetScrape(t, c, "evidenced_fleet_scrubbed_objects_total", "evidenced_fleet_scrub_failures_total", "evidenced_fleet_host_broken")
+	want := `evidenced_fleet_host_broken{host="dock-01"} 0
+evidenced_fleet_host_broken{host="dock-02"} 0
+evidenced_fleet_host_broken{host="dock-03"} 1
+evidenced_fleet_scrub_failures_total{} 2
+evidenced_fleet_scrubbed_objects_total{} 2`
+	if got != want {
+		t.Errorf("console metrics:\n%s\nwant:\n%s", got, want)
+	}
 
 	// The console's ledger holds each search and view, in order.
 	acc, err := c.Accesses(ctx, who, AccessFilter{})
@@ -212,12 +226,34 @@ console:
 	for _, ev := range acc {
 		trail = append(trail, ev.Details["action"]+":"+ev.Item)
 	}
-	want := fmt.Sprintf("[find: find: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
+	want = fmt.Sprintf("[find: find: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
 	if fmt.Sprint(trail) != want {
 		t.Errorf("console access trail %v, want %s", trail, want)
 	}
 	if acc[1].Details["host"] != "dock-02" {
 		t.Errorf("find --host not recorded: %v", acc[1].Details)
+	}
+
+	// verify --remote at the console re-reads what it serves (dock-01's
+	// and dock-02's recordings) and names the host whose history broke;
+	// a store that no longer holds the recorded bytes fails each object,
+	// naming the host that recorded it.
+	vr, err := c.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil || vr.OK || vr.Items != 2 || vr.Objects != 2 || vr.ObjectsFailed != 0 || len(vr.Problems) != 1 ||
+		vr.Problems[0].Kind != "host" || vr.Problems[0].Host != "dock-03" {
+		t.Errorf("verify --remote at the console: %+v %v", vr, err)
+	}
+	c.store = flippingStore{real}
+	vr, err = c.Verify(ctx, who, VerifyOptions{Remote: true})
+	c.store = real
+	var failedBy []string
+	for _, p := range vr.Problems {
+		if p.Kind == "object" && strings.Contains(p.What, "recorded") && ids[p.Host] == p.Item {
+			failedBy = append(failedBy, p.Host)
+		}
+	}
+	if err != nil || vr.Objects != 2 || vr.ObjectsFailed != 2 || fmt.Sprint(failedBy) != "[dock-01 dock-02]" {
+		t.Errorf("verify --remote of changed objects at the console: %v %+v %v", failedBy, vr, err)
 	}
 }
 
@@ -254,4 +290,31 @@ func objectOf(t *testing.T, ctx context.Context, s *Service, id string) string {
 	}
 	t.Fatalf("no object for %s", id)
 	return ""
+}
+
+// fleetScrape collects the console's fleet metrics as text: `name{labels}
+// value` lines for the names asked, as a Prometheus scrape shows them.
+func fleetScrape(t *testing.T, c *Service, names ...string) string {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&fleetMetrics{s: c, m: newMetrics(c)})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, mf := range mfs {
+		if !slices.Contains(names, mf.GetName()) {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			lines = append(lines, fmt.Sprintf("%s{%s} %g", mf.GetName(), strings.Join(labels, ","), v))
+		}
+	}
+	return strings.Join(lines, "\n")
 }

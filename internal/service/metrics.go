@@ -69,6 +69,9 @@ type metrics struct {
 	uploadErrors                              map[string]float64
 	integrity                                 float64
 	lastDock                                  map[string]time.Time
+	// scrubbed and scrubFailed count a console's SCRUBBED and
+	// SCRUB_FAILED records (fleetMetrics exports them).
+	scrubbed, scrubFailed float64
 }
 
 func newMetrics(s *Service) *metrics {
@@ -122,6 +125,10 @@ func (m *metrics) tally(ctx context.Context) error {
 		case custody.VerifyFailed:
 			m.uploadErrors[stepLabel(ev)]++
 			m.integrity++
+		case Scrubbed:
+			m.scrubbed++
+		case ScrubFailed:
+			m.scrubFailed++
 		case custody.Docked:
 			if ev.Camera != "" && ev.At.After(m.lastDock[ev.Camera]) {
 				m.lastDock[ev.Camera] = ev.At
@@ -247,6 +254,9 @@ func (s *Service) serveMetrics(m *metrics) (stop func(), err error) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.catalog != nil {
+		reg.MustRegister(&fleetMetrics{s: s, m: m})
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

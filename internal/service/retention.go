@@ -65,14 +65,13 @@ func needVerified(it custody.Item, what string) error {
 // (fleetItem), and the records are the merged ones: a hold or a class
 // change made at the console is recorded in the console's own ledger,
 // the item keeps the host that ingested it, and the change is applied to
-// the object that host recorded.
-func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, []custody.Event, objstore.Retainer, func(), error) {
-	unlock := s.wiper.LockItem(id)
-	var it custody.Item
-	var evs []custody.Event
-	var err error
+// the object that host recorded. copies, at a console, are the other
+// hosts' stored versions of the same recording (fleetItem): a hold and a
+// release act on them too.
+func (s *Service) lockedItem(ctx context.Context, id string) (it custody.Item, copies []custody.Item, evs []custody.Event, r objstore.Retainer, unlock func(), err error) {
+	unlock = s.wiper.LockItem(id)
 	if s.catalog != nil {
-		it, evs, err = s.fleetItem(ctx, id)
+		it, copies, evs, err = s.fleetItem(ctx, id)
 	} else if it, err = s.item(ctx, id); err == nil {
 		if evs, err = s.ledger.Custody(ctx, id); err != nil {
 			err = fmt.Errorf("custody of %s: %w", id, err)
@@ -80,14 +79,44 @@ func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, []cu
 	}
 	if err != nil {
 		unlock()
-		return it, nil, nil, nil, err
+		return it, nil, nil, nil, nil, err
 	}
 	r, ok := s.store.(objstore.Retainer)
 	if s.store == nil || !ok {
 		unlock()
-		return it, nil, nil, nil, fmt.Errorf("item %s: no object store with Object Lock is configured", id)
+		return it, nil, nil, nil, nil, fmt.Errorf("item %s: no object store with Object Lock is configured", id)
 	}
-	return it, evs, r, unlock, nil
+	return it, copies, evs, r, unlock, nil
+}
+
+// putLegalHolds turns the legal hold of the item's object version and of
+// every copy on or off, the item's first; it stops at the first failure.
+func (s *Service) putLegalHolds(ctx context.Context, r objstore.Retainer, it custody.Item, copies []custody.Item, on bool) error {
+	for _, c := range append([]custody.Item{it}, copies...) {
+		if err := r.PutLegalHold(ctx, c.ObjectKey, c.VersionID, on); err != nil {
+			state := "off"
+			if on {
+				state = "on"
+			}
+			return fmt.Errorf("turn the legal hold %s for %s (version %s): %w", state, c.ObjectKey, c.VersionID, s.storeErr(err))
+		}
+	}
+	return nil
+}
+
+// withCopies names, in a record's details, the other stored versions a
+// retention change acted on too ("copies": "host:key@version,…"), when
+// there are any.
+func withCopies(d map[string]string, copies []custody.Item) map[string]string {
+	if len(copies) == 0 {
+		return d
+	}
+	var l []string
+	for _, c := range copies {
+		l = append(l, c.Host+":"+c.ObjectKey+"@"+c.VersionID)
+	}
+	d["copies"] = strings.Join(l, ",")
+	return d
 }
 
 // recordedItem is the item a retention record updates in this host's
@@ -123,7 +152,7 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	if !ok {
 		return ClassifyResult{}, invalidf("--class %q is not one of the configured retention classes", o.Class)
 	}
-	it, _, r, unlock, err := s.lockedItem(ctx, id)
+	it, copies, _, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
 		return ClassifyResult{}, err
 	}
@@ -132,26 +161,43 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 		return ClassifyResult{}, err
 	}
 	from, _ := s.config.Class(it.RetentionClass)
+	// Every stored version of the recording (at a console, other hosts'
+	// copies too) gets one date: the latest the class gives any of them,
+	// so none is retained for less than the class from its own ingest.
+	versions := append([]custody.Item{it}, copies...)
 	until := retainUntil(it, to.Days)
+	for _, v := range copies {
+		if u := retainUntil(v, to.Days); u.After(until) {
+			until = u
+		}
+	}
 	res := ClassifyResult{ID: id, OldClass: it.RetentionClass, Class: to.Name, Mode: to.Mode, Until: until, Host: it.Host}
 	if s.catalog == nil {
 		res.Host = ""
 	}
-	if err := objstore.CheckExtension(from.Mode, it.RetainUntil, to.Mode, until); err != nil {
-		refusal := fmt.Sprintf("classify %s as %s (%s until %s) refused: %v; the class of %s is %s (%s until %s)",
-			id, to.Name, to.Mode, until.Format(time.RFC3339), err, id, it.RetentionClass, from.Mode, it.RetainUntil.UTC().Format(time.RFC3339))
-		if _, aerr := s.ledger.Append(ctx, custody.Event{
-			Type: custody.Refused, Actor: c.Actor, Camera: it.Camera, Item: id,
-			Details: c.details(s.withHost(it, map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer})),
-		}, nil); aerr != nil {
-			return ClassifyResult{}, fmt.Errorf("%s (and recording the refusal failed: %v)", refusal, aerr)
+	already := true
+	for _, v := range versions {
+		vfrom, _ := s.config.Class(v.RetentionClass)
+		if err := objstore.CheckExtension(vfrom.Mode, v.RetainUntil, to.Mode, until); err != nil {
+			refusal := fmt.Sprintf("classify %s as %s (%s until %s) refused: %v; the class of %s is %s (%s until %s)",
+				id, to.Name, to.Mode, until.Format(time.RFC3339), err, id, v.RetentionClass, vfrom.Mode, v.RetainUntil.UTC().Format(time.RFC3339))
+			if v.VersionID != it.VersionID {
+				refusal += fmt.Sprintf(" for the copy %s stored (%s version %s)", v.Host, v.ObjectKey, v.VersionID)
+			}
+			if _, aerr := s.ledger.Append(ctx, custody.Event{
+				Type: custody.Refused, Actor: c.Actor, Camera: it.Camera, Item: id,
+				Details: c.details(s.withHost(it, map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer})),
+			}, nil); aerr != nil {
+				return ClassifyResult{}, fmt.Errorf("%s (and recording the refusal failed: %v)", refusal, aerr)
+			}
+			return ClassifyResult{}, errors.New(refusal)
 		}
-		return ClassifyResult{}, errors.New(refusal)
+		already = already && v.RetentionClass == to.Name && v.RetainUntil.Equal(until)
 	}
-	if it.RetentionClass == to.Name && it.RetainUntil.Equal(until) {
+	if already {
 		// A run whose tag update failed is finished by running it again.
 		res.Already = true
-		res.TagChanged, err = retagClass(ctx, s.store, it, to.Name)
+		res.TagChanged, err = retagClasses(ctx, s.store, versions, to.Name)
 		if err != nil {
 			return ClassifyResult{}, fmt.Errorf("%s is class %s, but its object's retention_class tag could not be updated: %w", id, to.Name, s.storeErr(err))
 		}
@@ -160,14 +206,16 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	// The store first: the ledger must never claim a retention the object
 	// does not have. A crash before the record leaves the object retained
 	// longer than recorded; running classify again records it.
-	if err := r.PutRetention(ctx, it.ObjectKey, it.VersionID, to.Mode, until); err != nil {
-		return ClassifyResult{}, fmt.Errorf("extend retention of %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+	for _, v := range versions {
+		if err := r.PutRetention(ctx, v.ObjectKey, v.VersionID, to.Mode, until); err != nil {
+			return ClassifyResult{}, fmt.Errorf("extend retention of %s (version %s): %w", v.ObjectKey, v.VersionID, s.storeErr(err))
+		}
 	}
 	// Then the label: the lock is what protects the footage; the tag only
 	// has to stop contradicting the ledger. Its failure is recorded and
 	// reported, never hidden, and does not undo the extension.
 	tagState := "updated"
-	changed, tagErr := retagClass(ctx, s.store, it, to.Name)
+	changed, tagErr := retagClasses(ctx, s.store, versions, to.Name)
 	tagErr = s.storeErr(tagErr)
 	switch {
 	case tagErr != nil:
@@ -180,12 +228,12 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	it.RetentionClass, it.RetainUntil = to.Name, until
 	if _, err := s.ledger.Append(ctx, custody.Event{
 		Type: custody.RetentionChanged, Actor: c.Actor, Camera: it.Camera, Item: id,
-		Details: c.details(s.withHost(it, map[string]string{
+		Details: c.details(withCopies(s.withHost(it, map[string]string{
 			"reason": o.Reason, "old_class": old.RetentionClass, "new_class": to.Name,
 			"old_mode": from.Mode, "new_mode": to.Mode,
 			"old_retain_until": old.RetainUntil.UTC().Format(time.RFC3339), "new_retain_until": until.Format(time.RFC3339),
 			"key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer, "retention_class_tag": tagState,
-		})),
+		}), copies)),
 	}, s.recordedItem(&it)); err != nil {
 		return ClassifyResult{}, fmt.Errorf("record retention change of %s: %w", id, err)
 	}
@@ -193,6 +241,20 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 		return res, fmt.Errorf("%s: retention extended and recorded, but the object's retention_class tag still says %s: %w (run classify again to retry the tag)", id, old.RetentionClass, tagErr)
 	}
 	return res, nil
+}
+
+// retagClasses is retagClass over every version, the first failure
+// stopping it; it reports whether it changed any.
+func retagClasses(ctx context.Context, store objstore.Store, versions []custody.Item, class string) (bool, error) {
+	changed := false
+	for _, v := range versions {
+		ch, err := retagClass(ctx, store, v, class)
+		changed = changed || ch
+		if err != nil {
+			return changed, err
+		}
+	}
+	return changed, nil
 }
 
 // retagClass makes the object version's retention_class tag say class,
@@ -237,6 +299,9 @@ type HoldResult struct {
 	// Host is the dock host that ingested the item, at a console (the
 	// hold is recorded in the console's ledger); "" on a dock host.
 	Host string
+	// Copies, at a console, is how many other hosts' stored versions of
+	// the same recording the hold or release acted on too.
+	Copies int
 }
 
 // On reports whether the object's legal hold is on.
@@ -282,7 +347,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	if err := custodyText("--case", kase); err != nil {
 		return HoldResult{}, err
 	}
-	it, evs, r, unlock, err := s.lockedItem(ctx, id)
+	it, copies, evs, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
 		return HoldResult{}, err
 	}
@@ -298,9 +363,11 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	res := HoldResult{ID: id, Case: kase}
 	details := c.details(s.withHost(it, map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer}))
 	res.Host = details["host"]
+	details = withCopies(details, copies)
+	res.Copies = len(copies)
 	if on {
-		if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, true); err != nil {
-			return HoldResult{}, fmt.Errorf("legal hold on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+		if err := s.putLegalHolds(ctx, r, it, copies, true); err != nil {
+			return HoldResult{}, err
 		}
 		if slices.Contains(cases, kase) {
 			res.HeldBy, res.Unchanged = cases, true
@@ -317,8 +384,8 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	if !slices.Contains(cases, kase) {
 		if len(cases) == 0 && lastHoldOff(evs) {
 			// A release recorded before a failed store call: finish it.
-			if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, false); err != nil {
-				return HoldResult{}, fmt.Errorf("legal hold off on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+			if err := s.putLegalHolds(ctx, r, it, copies, false); err != nil {
+				return HoldResult{}, err
 			}
 		}
 		return HoldResult{}, fmt.Errorf("item %s is not held by case %q (held by: %s)", id, kase, strings.Join(cases, ", "))
@@ -335,8 +402,8 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	if len(cases) > 0 {
 		return res, nil
 	}
-	if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, false); err != nil {
-		return HoldResult{}, fmt.Errorf("release recorded, but turning the legal hold off on %s (version %s) failed (run release again): %w", it.ObjectKey, it.VersionID, s.storeErr(err))
+	if err := s.putLegalHolds(ctx, r, it, copies, false); err != nil {
+		return HoldResult{}, fmt.Errorf("release recorded, but turning the legal hold off failed (run release again): %w", err)
 	}
 	return res, nil
 }

@@ -64,6 +64,12 @@ type Service struct {
 	// catalogLive is true while Run keeps it up to date.
 	catalog     *catalog.Catalog
 	catalogLive atomic.Bool
+	// lastSync is the UnixNano of the daemon's last catalog pass that
+	// read the store without error (0: none yet).
+	lastSync atomic.Int64
+	// lastSyncTook is how long the daemon's last catalog pass took, in
+	// nanoseconds (0: none yet).
+	lastSyncTook atomic.Int64
 	// synced is closed after the daemon's first catalog pass (the scrub
 	// waits for it).
 	synced    chan struct{}

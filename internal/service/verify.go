@@ -20,7 +20,10 @@ import (
 
 // VerifyProblem is one thing that does not check out.
 type VerifyProblem struct {
-	Kind   string `json:"kind"` // "record", "item", "object", "checkpoint", "ledger", "vault"
+	Kind string `json:"kind"` // "record", "item", "object", "checkpoint", "ledger", "vault"; at a console also "host", "catalog"
+	// Host, at a console, is the dock host the problem is in (its
+	// history, or an item it ingested).
+	Host   string `json:"host,omitempty"`
 	Seq    uint64 `json:"seq,omitempty"`
 	Item   string `json:"item,omitempty"`
 	Object string `json:"object,omitempty"`
@@ -92,12 +95,18 @@ type VerifyOptions struct {
 }
 
 // Verify re-walks the custody chain, re-hashes every vault file and (with
-// Remote) checks every object and anchored checkpoint. The check and its
+// Remote) checks every object and anchored checkpoint; at a console, the
+// fleet it serves too (verifyFleet). The check and its
 // outcome are custody too: it is recorded after it ran. A ledger too
 // damaged to take that record still gets its report; the error then says
 // the record failed.
 func (s *Service) Verify(ctx context.Context, c Caller, o VerifyOptions) (VerifyReport, error) {
-	rep := s.verify(ctx, o.Remote)
+	var rep VerifyReport
+	if s.catalog != nil {
+		rep = s.verifyFleet(ctx, o.Remote)
+	} else {
+		rep = s.verify(ctx, o.Remote)
+	}
 	outcome := "ok"
 	switch {
 	case !rep.OK:
@@ -135,15 +144,7 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 	}
 	rep.Events = int(stats.Events)
 	rep.Signed = int(stats.Signed)
-	storeDown := func(err error) bool {
-		if whyUnavailable(err) == "" {
-			return false
-		}
-		if rep.StoreUnchecked == "" {
-			rep.StoreUnchecked = s.storeErrAs("checked", err).Error()
-		}
-		return true
-	}
+	storeDown := s.storeDownFor(&rep)
 	if remote && s.store != nil {
 		// One question first: a store that cannot be asked would
 		// otherwise fail every object one by one, which says nothing
@@ -254,6 +255,22 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 	s.verifyWitness(ctx, &rep, add)
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// storeDownFor returns a test of an error from the store: true when the
+// store could not be asked (unreachable, or it would not let evidenced
+// in), after noting the first such reason in rep.StoreUnchecked. What
+// needed the store is then unchecked, never failed by it.
+func (s *Service) storeDownFor(rep *VerifyReport) func(error) bool {
+	return func(err error) bool {
+		if whyUnavailable(err) == "" {
+			return false
+		}
+		if rep.StoreUnchecked == "" {
+			rep.StoreUnchecked = s.storeErrAs("checked", err).Error()
+		}
+		return true
+	}
 }
 
 // verifyWitness compares the ledger with the newest signed head witnessed

@@ -1,0 +1,110 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evidenced/evidenced/internal/catalog"
+)
+
+var (
+	descFleetHosts          = desc("fleet_hosts", "Hosts anchoring in the store, as the console sees them: trusted (listed in console.hosts), untrusted (not listed; never served), broken (a trusted host whose history broke; nothing after the break is served), withheld (broken behind what was followed; nothing of it is served).", "state")
+	descFleetHostBroken     = desc("fleet_host_broken", "1 when a trusted host's anchored history broke or the audit withheld it, else 0.", "host")
+	descFleetHostLag        = desc("fleet_host_last_record_age_seconds", "Seconds since the last record of each trusted host the console has followed and indexed (its catalog lag; absent until a checkpoint is followed).", "host")
+	descFleetHostCheckpoint = desc("fleet_host_checkpoint_size", "Tree size of the last checkpoint of each trusted host the console followed and checked (the seq of its last record indexed; 0 for none).", "host")
+	descFleetHostRecords    = desc("fleet_host_records", "Records of each trusted host indexed by the console.", "host")
+	descFleetHostItems      = desc("fleet_host_items", "Recordings of each trusted host indexed by the console.", "host")
+	descFleetItems          = desc("fleet_items", "Recordings indexed by the console, every trusted host's.")
+	descFleetSyncAge        = desc("fleet_sync_age_seconds", "Seconds since the console's last complete read of the store (since the daemon started, if none yet).")
+	descFleetSyncDuration   = desc("fleet_sync_duration_seconds", "How long the console's last read of the store took (reading, checking and indexing every host's new anchors; absent before the first).")
+	descFleetScrubbed       = desc("fleet_scrubbed_objects_total", "Stored objects the console's scrub re-read and found holding what their host recorded (SCRUBBED records).")
+	descFleetCameraDock     = desc("fleet_camera_last_dock_age_seconds", "Seconds since each camera's last dock anchored by a trusted host, wherever it docked (host: where); the fleet's view, which a single dock host's camera_last_dock_age_seconds is not.", "camera", "host")
+	descFleetScrubFailures  = desc("fleet_scrub_failures_total", "Stored objects the console's scrub found changed or gone (SCRUB_FAILED records, each an alert naming the object).")
+)
+
+// fleetMetrics are the console's metrics: the hosts and cameras read from
+// the catalog at scrape time (no item is read), the scrub's results
+// from the console's ledger (tallied with the other counters by m).
+type fleetMetrics struct {
+	s *Service
+	m *metrics
+}
+
+func (f *fleetMetrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFleetHosts, descFleetHostBroken, descFleetHostLag, descFleetHostCheckpoint,
+		descFleetHostRecords, descFleetHostItems, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
+		descFleetCameraDock, descFleetScrubbed, descFleetScrubFailures} {
+		ch <- d
+	}
+}
+
+func (f *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
+	defer cancel()
+	now := time.Now()
+	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	counter := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+
+	f.m.mu.Lock()
+	if err := f.m.tally(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(descFleetScrubFailures, fmt.Errorf("read the ledger: %w", err))
+	}
+	counter(descFleetScrubbed, f.m.scrubbed)
+	counter(descFleetScrubFailures, f.m.scrubFailed)
+	f.m.mu.Unlock()
+
+	since := f.m.started
+	if ns := f.s.lastSync.Load(); ns != 0 {
+		since = time.Unix(0, ns)
+	}
+	gauge(descFleetSyncAge, now.Sub(since).Seconds())
+	if took := f.s.lastSyncTook.Load(); took != 0 {
+		gauge(descFleetSyncDuration, time.Duration(took).Seconds())
+	}
+
+	fl, err := f.s.catalog.Fleet(ctx, now, catalog.FleetOptions{})
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descFleetHosts, fmt.Errorf("read the catalog: %w", err))
+		return
+	}
+	states := map[string]float64{"trusted": 0, "untrusted": 0, "broken": 0, "withheld": 0}
+	var items float64
+	for _, h := range fl.Hosts {
+		if !h.Trusted {
+			states["untrusted"]++
+			continue
+		}
+		states["trusted"]++
+		broken := 0.0
+		switch {
+		case h.Withheld:
+			states["withheld"]++
+			broken = 1
+		case h.Broken:
+			states["broken"]++
+			broken = 1
+		}
+		gauge(descFleetHostBroken, broken, h.ID)
+		if !h.LastRecordAt.IsZero() {
+			gauge(descFleetHostLag, max(0, now.Sub(h.LastRecordAt).Seconds()), h.ID)
+		}
+		gauge(descFleetHostCheckpoint, float64(h.Checkpoint), h.ID)
+		gauge(descFleetHostRecords, float64(h.Records), h.ID)
+		gauge(descFleetHostItems, float64(h.Items), h.ID)
+		items += float64(h.Items)
+	}
+	for st, n := range states {
+		gauge(descFleetHosts, n, st)
+	}
+	gauge(descFleetItems, items)
+	for _, cam := range fl.Cameras {
+		gauge(descFleetCameraDock, max(0, now.Sub(cam.LastDockedAt).Seconds()), cam.Serial, cam.Host)
+	}
+}
