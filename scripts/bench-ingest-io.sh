@@ -20,7 +20,8 @@
 # rotated order, each run with the source in the page cache and nothing of
 # the previous run left to write back; every round's times and the medians
 # and their ratios are printed. Also printed once: the hash alone
-# (`openssl dgst -sha256` of the files, SHA-NI where the CPU has it).
+# (`openssl dgst -sha256` of the files, SHA-NI where the CPU has it) and
+# each ingest's peak RSS over its runs.
 #
 # usage: scripts/bench-ingest-io.sh [TOTAL_MIB (1024)] [FILES (4)] [ROUNDS (3)]
 # BENCH_DIR (default /tmp/evidenced-bench-io) must be on the disk under test.
@@ -39,15 +40,19 @@ go build -o "$BENCH_DIR/bin/this" ./cmd/evidenced
 git archive "$BASE_REF" | tar -x -C "$BENCH_DIR/base"
 (cd "$BENCH_DIR/base" && go build -o "$BENCH_DIR/bin/base" ./cmd/evidenced)
 
-# Each run prints its wall time in seconds.
-run_ev() { # binary
+# Each run prints its wall time in seconds. An ingest's peak RSS (KiB,
+# from /usr/bin/time) is kept in BENCH_DIR/rss.NAME, the largest of its runs.
+run_ev() { # name
   cleanup_out; warm
-  local t0; t0=$(now)
-  "$1" ingest --config "$BENCH_DIR/bench.yaml" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null
+  local t0 kib; t0=$(now)
+  /usr/bin/time -f %M -o "$BENCH_DIR/rss.now" \
+    "$BENCH_DIR/bin/$1" ingest --config "$BENCH_DIR/bench.yaml" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null
   echo "$(now) - $t0" | bc
+  kib=$(tail -1 "$BENCH_DIR/rss.now")
+  if [ ! -e "$BENCH_DIR/rss.$1" ] || [ "$kib" -gt "$(cat "$BENCH_DIR/rss.$1")" ]; then echo "$kib" > "$BENCH_DIR/rss.$1"; fi
 }
-run_this() { run_ev "$BENCH_DIR/bin/this"; }
-run_base() { run_ev "$BENCH_DIR/bin/base"; }
+run_this() { run_ev this; }
+run_base() { run_ev base; }
 run_io() {
   cleanup_out; warm; mkdir -p "$BENCH_DIR/dd"
   local t0 f out; t0=$(now)
@@ -95,4 +100,5 @@ awk -v this="$m_this" -v base="$m_base" -v io="$m_io" -v cp="$m_cp" -v sha="$t_s
   printf "cp+sha256sum / this  = %.2f  (>1: evidenced is faster)\n", cp/this
   printf "this / openssl hash  = %.2f\n", this/sha
 }'
+echo "peak RSS of an ingest: this $(($(cat "$BENCH_DIR/rss.this") / 1024)) MiB, base $(($(cat "$BENCH_DIR/rss.base") / 1024)) MiB"
 rm -rf "$BENCH_DIR"
