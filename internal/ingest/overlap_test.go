@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +19,8 @@ import (
 
 // overlapVault is a real vault whose ReadBack of item first does not start
 // reading until the copy of item next is complete and durable (its record
-// step has begun): it goes on only if the pass reads one file back while
-// it copies the next. A pass that reads
+// step has begun) or has failed: it goes on only if the pass reads one file
+// back while it copies the next. A pass that reads
 // back before it copies on would wait here for ever; the wait gives up
 // shortly before the test's deadline (go test -timeout) and fails the test
 // with a message, instead of letting the binary's timeout kill it. Nothing
@@ -26,7 +29,8 @@ type overlapVault struct {
 	*vault.Vault
 	t           *testing.T
 	first, next string
-	copied      chan struct{} // closed when StoreRecorded(next) calls record
+	copied      chan struct{} // closed when StoreRecorded(next) calls record or returns
+	once        sync.Once
 }
 
 func newOverlapVault(t *testing.T, v *vault.Vault, first, next string) *overlapVault {
@@ -34,14 +38,15 @@ func newOverlapVault(t *testing.T, v *vault.Vault, first, next string) *overlapV
 }
 
 func (o *overlapVault) StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error) {
-	if id == o.next {
-		inner := record
-		record = func(st vault.Stored) error {
-			close(o.copied)
-			return inner(st)
-		}
+	if id != o.next {
+		return o.Vault.StoreRecorded(ctx, id, src, size, progress, record)
 	}
-	return o.Vault.StoreRecorded(ctx, id, src, size, progress, record)
+	done := func() { o.once.Do(func() { close(o.copied) }) }
+	defer done()
+	return o.Vault.StoreRecorded(ctx, id, src, size, progress, func(st vault.Stored) error {
+		done()
+		return record(st)
+	})
 }
 
 func (o *overlapVault) ReadBack(ctx context.Context, id string) (digest.Sum, int64, error) {
@@ -143,5 +148,55 @@ func TestLedgerFailureDuringOverlapStopsBeforeNextCopied(t *testing.T) {
 	}
 	if got := f.vaultFiles(t); !slices.Equal(got, []string{a}) {
 		t.Errorf("items/ holds %v, want A's copy only (COPIED, awaiting a next pass)", got)
+	}
+}
+
+// cancelOnFile cancels the dock's context at the first progress report of
+// the file rel: a camera yanked, or the daemon stopped, mid-copy.
+type cancelOnFile struct {
+	rel    string
+	cancel context.CancelFunc
+}
+
+func (c cancelOnFile) Start(string, int, int64) {}
+func (c cancelOnFile) Done(string, Result)      {}
+func (c cancelOnFile) File(_, rel string, _, _ int64) {
+	if rel == c.rel {
+		c.cancel()
+	}
+}
+
+// TestCancelDuringOverlapLeavesNothingHalfRecorded: the dock is cancelled
+// while B is copied and A's read-back is pending. Every file the pass began
+// ends on record, in file order: A's read-back is cut short, so A is
+// COPY_FAILED and its copy removed (the camera still holds it), B is
+// COPY_FAILED without a COPIED, C is not copied; nothing is left under
+// items/ or in the vault's tmp/, and the camera is not safe to undock.
+func TestCancelDuringOverlapLeavesNothingHalfRecorded(t *testing.T) {
+	f, a, b, c := overlapFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := dockReq
+	req.Root = f.cam
+	res, err := f.in.Dock(ctx, req, cancelOnFile{rel: "DCIM/B.MP4", cancel: cancel})
+	if !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("dock: %v, want ErrIncomplete", err)
+	}
+	var failed []string
+	for _, fe := range res.Failed {
+		failed = append(failed, fe.Rel)
+	}
+	if res.SafeToUndock || res.Vaulted != 0 || !slices.Equal(failed, []string{"DCIM/A.MP4", "DCIM/B.MP4", "DCIM/C.MP4"}) {
+		t.Errorf("result %+v: want A, B, C failed in file order, nothing vaulted, not safe to undock", res)
+	}
+	want := []string{"DOCKED", "COPIED A", "COPY_FAILED A", "COPY_FAILED B"}
+	if got := f.custodyOf(t, map[string]string{a: "A", b: "B", c: "C"}); !slices.Equal(got, want) {
+		t.Errorf("custody records %q, want %q", got, want)
+	}
+	if got := f.vaultFiles(t); len(got) != 0 {
+		t.Errorf("items/ holds %v, want nothing", got)
+	}
+	if tmp, err := os.ReadDir(filepath.Join(f.vault.Dir(), "tmp")); err != nil || len(tmp) != 0 {
+		t.Errorf("vault tmp/: %v %v, want empty", tmp, err)
 	}
 }
