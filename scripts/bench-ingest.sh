@@ -12,35 +12,14 @@ cd "$(dirname "$0")/.."
 TOTAL_MIB=${1:-2048}
 FILES=${2:-4}
 BENCH_DIR=${BENCH_DIR:-/tmp/evidenced-bench}
-PER=$((TOTAL_MIB / FILES))
+. scripts/bench-ingest-lib.sh
 
 mkdir -p .build/bin
 go build -o .build/bin/evidenced ./cmd/evidenced
 EV=$PWD/.build/bin/evidenced
 
-rm -rf "$BENCH_DIR"; mkdir -p "$BENCH_DIR/src/DCIM/100MEDIA"
-echo "generating $FILES x $PER MiB of incompressible data in $BENCH_DIR/src"
-for i in $(seq -w 1 "$FILES"); do
-  head -c "$((PER << 20))" /dev/urandom > "$BENCH_DIR/src/DCIM/100MEDIA/VID_$i.MP4"
-done
-sync
+bench_setup
 BYTES=$((TOTAL_MIB << 20))
-
-cat > "$BENCH_DIR/bench.yaml" <<YAML
-host_id: bench
-state_dir: $BENCH_DIR/state
-retention:
-  default_class: uncategorized
-  classes: [{name: uncategorized, days: 1, mode: GOVERNANCE}]
-cameras: [{serial: BENCH-0001, kind: body, assigned_to: bench}]
-vault_reserve: 0
-YAML
-
-now() { date +%s.%N; }
-# Each contender starts with the source in the page cache (warmed by a read),
-# so the comparison is of what each does, not of the source disk.
-warm() { cat "$BENCH_DIR"/src/DCIM/100MEDIA/* > /dev/null; }
-cleanup_out() { rm -rf "$BENCH_DIR/state" "$BENCH_DIR/dst" "$BENCH_DIR/dd"; sync; }
 
 cleanup_out; warm
 t0=$(now); "$EV" ingest --config "$BENCH_DIR/bench.yaml" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null; t1=$(now)

@@ -11,6 +11,10 @@
 //     fsynced, renamed, re-read cold and found to hash the same as the stream.
 //   - A file that changed while it was copied is never vaulted; it is left on the
 //     camera and retried on the next pass.
+//   - A file's cold read-back runs while the next file is copied (one read-back
+//     in flight at most), but its VAULTED or COPY_FAILED is recorded before the
+//     next file's first record: the ledger reads as a pass done one file at a
+//     time, and SAFE_TO_UNDOCK follows the last read-back.
 //   - Identity is camera serial + source path + size + mtime (custody.ItemID). A re-dock of
 //     the same files finds their items and copies nothing again.
 //   - A serial that is not in the inventory is never ingested: UNKNOWN_DEVICE.
@@ -358,29 +362,65 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		p.Start(cam.Serial, len(entries), total)
 	}
 
+	// The cold read-back of one file runs on its own goroutine while the
+	// next one is copied: the read-back reads the vault's device and hashes
+	// on one core while the copy reads the camera, hashes on the other and
+	// writes. At most one read-back is in flight. Its outcome is taken
+	// (settle) before the next file's first ledger record (its COPIED, or
+	// its COPY_FAILED), so the ledger reads exactly as a pass that does one
+	// file at a time: COPIED A, VAULTED A, COPIED B, ... A ledger failure
+	// met while settling ends the pass before the next COPIED, and a copy
+	// without its COPIED is never published. Results are taken in file
+	// order, and the pass never ends (nor records SAFE_TO_UNDOCK) with a
+	// read-back in flight.
+	var (
+		back chan fileResult // the read-back in flight, if any
+		stop error           // the ledger failure a settle met: ends the pass
+	)
+	settle := func() error {
+		if back == nil {
+			return stop
+		}
+		r := <-back
+		back = nil
+		stop = in.tally(&res, cam, r)
+		return stop
+	}
 	for i, e := range entries {
 		if err := ctx.Err(); err != nil {
+			if err := settle(); err != nil {
+				return res, err
+			}
 			res.Failed = append(res.Failed, FileError{Rel: camfs.DisplayPath(e.Rel), Reason: "not copied: " + err.Error()})
 			continue
 		}
 		id := ids[i]
 		if held[i] {
+			if err := settle(); err != nil {
+				return res, err
+			}
 			res.AlreadyHeld++
 			res.Items = append(res.Items, id)
 			continue
 		}
-		n, err := in.copyOne(ctx, req, cam, req.DockSeq, id, e, p)
+		c, n, err := in.copyOne(ctx, req, cam, req.DockSeq, id, e, p, settle)
 		res.Bytes += n
+		if serr := settle(); serr != nil {
+			return res, serr
+		}
 		if err != nil {
-			if isLedgerErr(err) {
+			if err := in.tally(&res, cam, fileResult{id: id, rel: e.Rel, err: err}); err != nil {
 				return res, err
 			}
-			res.Failed = append(res.Failed, FileError{Rel: camfs.DisplayPath(e.Rel), Reason: err.Error()})
-			in.log.Warn("file not vaulted", "camera", cam.Serial, "item", id, "err", err)
 			continue
 		}
-		res.Vaulted++
-		res.Items = append(res.Items, id)
+		back = make(chan fileResult, 1)
+		go func(ch chan<- fileResult) {
+			ch <- fileResult{id: id, rel: e.Rel, err: in.readBackOne(ctx, req, cam, c)}
+		}(back)
+	}
+	if err := settle(); err != nil {
+		return res, err
 	}
 
 	if len(res.Failed) == 0 && unexamined == 0 {
@@ -430,18 +470,56 @@ func isLedgerErr(err error) bool {
 	return errors.As(err, &le)
 }
 
+// fileResult is how one file's pass ended: err is nil once it is VAULTED.
+type fileResult struct {
+	id, rel string
+	err     error
+}
+
+// tally adds one file's outcome to res; a ledger failure ends the pass
+// and is returned.
+func (in *Ingester) tally(res *Result, cam config.Camera, r fileResult) error {
+	if r.err == nil {
+		res.Vaulted++
+		res.Items = append(res.Items, r.id)
+		return nil
+	}
+	if isLedgerErr(r.err) {
+		return r.err
+	}
+	res.Failed = append(res.Failed, FileError{Rel: camfs.DisplayPath(r.rel), Reason: r.err.Error()})
+	in.log.Warn("file not vaulted", "camera", cam.Serial, "item", r.id, "err", r.err)
+	return nil
+}
+
+// copied is a file copyOne has stored and recorded COPIED, waiting for its
+// cold read-back.
+type copied struct {
+	id, display string
+	e           camfs.Entry
+	dockSeq     uint64
+	stored      vault.Stored
+	copied      custody.Event
+}
+
 // copyOne copies one file: open read-only, stream into the vault while hashing,
-// check the source did not change, record COPIED, read the vault copy back
-// cold, and record VAULTED with the item. It returns the bytes read.
-func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera, dockSeq uint64, id string, e camfs.Entry, p Progress) (int64, error) {
+// check the source did not change and record COPIED. readBackOne then reads
+// the vault copy back cold and records VAULTED with the item. It returns the
+// bytes read.
+//
+// settle runs before copyOne appends anything to the ledger: it takes the
+// outcome of the previous file's read-back, so that file's VAULTED (or
+// COPY_FAILED) precedes this one's records; its error (the ledger failed)
+// is returned and nothing of this file is recorded or published.
+func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera, dockSeq uint64, id string, e camfs.Entry, p Progress, settle func() error) (copied, int64, error) {
 	display := camfs.DisplayPath(e.Rel)
 	f, err := camfs.Open(req.Root, e.Rel)
 	if err != nil {
-		return 0, fmt.Errorf("open on camera: %w", err)
+		return copied{}, 0, fmt.Errorf("open on camera: %w", err)
 	}
 	defer f.Close()
 	if f.Size() != e.Size || !f.ModTime().Equal(e.ModTime) {
-		return 0, fmt.Errorf("%w (between listing and opening)", errChanged)
+		return copied{}, 0, fmt.Errorf("%w (between listing and opening)", errChanged)
 	}
 	src := &guardedReader{f: f}
 	var progress func(int64)
@@ -450,8 +528,11 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 	}
 	// COPIED is recorded when the copy is durable and before it appears
 	// under items/: a file there is always on record.
-	var copied custody.Event
+	var rec custody.Event
 	stored, err := in.vault.StoreRecorded(ctx, id, src, e.Size, progress, func(st vault.Stored) error {
+		if err := settle(); err != nil {
+			return err
+		}
 		ev, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.Copied, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: st.SHA256.Hex(),
 			Details: map[string]string{
@@ -462,11 +543,11 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 		if err != nil {
 			return ledgerError{fmt.Errorf("record copy of %s: %w", id, err)}
 		}
-		copied = ev
+		rec = ev
 		return nil
 	})
 	if isLedgerErr(err) {
-		return src.n, err
+		return copied{}, src.n, err
 	}
 	if errors.Is(err, vault.ErrShortCopy) || errors.Is(err, vault.ErrLongCopy) {
 		// The file's size moved under us: it is still being written, or the
@@ -474,9 +555,20 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 		err = fmt.Errorf("%w: %w", errChanged, err)
 	}
 	if err != nil {
+		if serr := settle(); serr != nil {
+			return copied{}, src.n, serr
+		}
 		in.recordCopyFailed(ctx, req, cam, id, display, err)
-		return src.n, fmt.Errorf("copy to vault: %w", err)
+		return copied{}, src.n, fmt.Errorf("copy to vault: %w", err)
 	}
+	return copied{id: id, display: display, e: e, dockSeq: dockSeq, stored: stored, copied: rec}, src.n, nil
+}
+
+// readBackOne reads the vault copy c back cold and records VAULTED with the
+// item if it reads back as it was streamed; otherwise it records the copy
+// as failed and removes it.
+func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Camera, c copied) error {
+	id, display, e, dockSeq, stored := c.id, c.display, c.e, c.dockSeq, c.stored
 	cold, n, err := in.vault.ReadBack(ctx, id)
 	if err == nil && (cold != stored.SHA256 || n != stored.Size) {
 		err = fmt.Errorf("vault copy reads back as %s (%d bytes), streamed %s (%d bytes)", cold.Hex(), n, stored.SHA256.Hex(), stored.Size)
@@ -490,7 +582,7 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 		// still holds the recording and the next pass copies it again.
 		in.recordCopyFailed(ctx, req, cam, id, display, err)
 		in.discard(id)
-		return src.n, err
+		return err
 	}
 	now := in.now().UTC()
 	class := in.cfg.Retention.DefaultClass
@@ -503,12 +595,12 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 	if _, err := in.ledger.Append(ctx, custody.Event{
 		Type: custody.Vaulted, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: cold.Hex(),
 		Details: map[string]string{
-			"read_back": "cold", "copied_seq": strconv.FormatUint(copied.Seq, 10), "vault_path": item.VaultPath,
+			"read_back": "cold", "copied_seq": strconv.FormatUint(c.copied.Seq, 10), "vault_path": item.VaultPath,
 		},
 	}, item); err != nil {
-		return src.n, ledgerError{fmt.Errorf("record vaulting of %s: %w", id, err)}
+		return ledgerError{fmt.Errorf("record vaulting of %s: %w", id, err)}
 	}
-	return src.n, nil
+	return nil
 }
 
 func (in *Ingester) recordCopyFailed(ctx context.Context, req Request, cam config.Camera, id, display string, cause error) {

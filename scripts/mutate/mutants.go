@@ -178,6 +178,29 @@ var mutants = []Mutant{
 		Replacement: `if false {`,
 		Packages:    []string{"./internal/ingest"},
 	},
+	{
+		ID:   "ingest-copied-before-readback",
+		File: "internal/ingest/ingest.go",
+		Desc: "the next file's COPIED is recorded without waiting for the previous file's read-back to be recorded",
+		Original: `		if err := settle(); err != nil {
+			return err
+		}
+		ev, err := in.ledger.Append(`,
+		Replacement: `		ev, err := in.ledger.Append(`,
+		Packages:    []string{"./internal/ingest"},
+	},
+	{
+		ID:   "ingest-undock-before-readback",
+		File: "internal/ingest/ingest.go",
+		Desc: "the pass ends (and records SAFE_TO_UNDOCK) with the last file's read-back still in flight",
+		Original: `	if err := settle(); err != nil {
+		return res, err
+	}
+
+	if len(res.Failed) == 0 && unexamined == 0 {`,
+		Replacement: `	if len(res.Failed) == 0 && unexamined == 0 {`,
+		Packages:    []string{"./internal/ingest"},
+	},
 
 	// --- upload and the store's proof ---------------------------------------
 	{

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of an ingest (issue 15, goal 1), one run, the same
+# files for every contender:
+#
+#   this      `evidenced ingest` built from this tree
+#   base      `evidenced ingest` built from BASE_REF (default: where this
+#             branch left main), to see what the change bought
+#   bare I/O  the I/O the guarantees need and nothing else: for every file
+#             `dd conv=fsync` into the vault's file system, then
+#             `dd iflag=direct` of the copy (every byte written and made
+#             durable, then read back from the device, not the page cache);
+#             no hashing, no rename, no ledger
+#   cp+sha    what a careful custodian does by hand: `cp -r`, `sync`,
+#             `sha256sum` of the source, `sha256sum -c` of the copy (the copy
+#             is checked from the page cache, not cold)
+#
+# `evidenced ingest` does the bare I/O plus two SHA-256 passes, the rename
+# and directory fsync, and three ledger transactions per file. The machine
+# may be shared, so the contenders run in ROUNDS rounds, each round in a
+# rotated order, each run with the source in the page cache and nothing of
+# the previous run left to write back; every round's times and the medians
+# and their ratios are printed. Also printed once: the hash alone
+# (`openssl dgst -sha256` of the files, SHA-NI where the CPU has it) and
+# each ingest's peak RSS over its runs.
+#
+# usage: scripts/bench-ingest-io.sh [TOTAL_MIB (1024)] [FILES (4)] [ROUNDS (3)]
+# BENCH_DIR (default /tmp/evidenced-bench-io) must be on the disk under test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TOTAL_MIB=${1:-1024}
+FILES=${2:-4}
+ROUNDS=${3:-3}
+BENCH_DIR=${BENCH_DIR:-/tmp/evidenced-bench-io}
+BASE_REF=${BASE_REF:-$(git merge-base HEAD main)}
+. scripts/bench-ingest-lib.sh
+
+bench_setup
+mkdir -p "$BENCH_DIR/bin" "$BENCH_DIR/base"
+go build -o "$BENCH_DIR/bin/this" ./cmd/evidenced
+git archive "$BASE_REF" | tar -x -C "$BENCH_DIR/base"
+(cd "$BENCH_DIR/base" && go build -o "$BENCH_DIR/bin/base" ./cmd/evidenced)
+
+# Each run prints its wall time in seconds. An ingest's peak RSS (KiB,
+# from /usr/bin/time) is kept in BENCH_DIR/rss.NAME, the largest of its runs.
+run_ev() { # name
+  cleanup_out; warm
+  local t0 kib; t0=$(now)
+  /usr/bin/time -f %M -o "$BENCH_DIR/rss.now" \
+    "$BENCH_DIR/bin/$1" ingest --config "$BENCH_DIR/bench.yaml" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null
+  echo "$(now) - $t0" | bc
+  kib=$(tail -1 "$BENCH_DIR/rss.now")
+  if [ ! -e "$BENCH_DIR/rss.$1" ] || [ "$kib" -gt "$(cat "$BENCH_DIR/rss.$1")" ]; then echo "$kib" > "$BENCH_DIR/rss.$1"; fi
+}
+run_this() { run_ev this; }
+run_base() { run_ev base; }
+run_io() {
+  cleanup_out; warm; mkdir -p "$BENCH_DIR/dd"
+  local t0 f out; t0=$(now)
+  for f in "$BENCH_DIR"/src/DCIM/100MEDIA/*; do
+    out=$BENCH_DIR/dd/$(basename "$f")
+    dd if="$f" of="$out" bs=1M conv=fsync status=none
+    dd if="$out" of=/dev/null bs=1M iflag=direct status=none
+  done
+  echo "$(now) - $t0" | bc
+}
+run_cp() {
+  cleanup_out; warm
+  local t0; t0=$(now)
+  cp -r "$BENCH_DIR/src" "$BENCH_DIR/dst"; sync
+  (cd "$BENCH_DIR/src" && sha256sum DCIM/100MEDIA/*) > "$BENCH_DIR/src.sha"
+  (cd "$BENCH_DIR/dst" && sha256sum -c --quiet "$BENCH_DIR/src.sha")
+  echo "$(now) - $t0" | bc
+}
+
+names=(this base io cp)
+declare -A times
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
+echo "$TOTAL_MIB MiB in $FILES files, $ROUNDS rounds"
+for r in $(seq 1 "$ROUNDS"); do
+  l0=$(cut -d' ' -f1 /proc/loadavg)
+  line="round $r:"
+  for k in 0 1 2 3; do
+    n=${names[$(((k + r - 1) % 4))]}
+    t=$("run_$n")
+    times[$n]+="$t "
+    line+=$(printf ' %s %.2f s,' "$n" "$t")
+  done
+  echo "$line (load $l0 -> $(cut -d' ' -f1 /proc/loadavg))"
+done
+cleanup_out
+t0=$(now); openssl dgst -sha256 "$BENCH_DIR"/src/DCIM/100MEDIA/* > /dev/null; t_sha=$(echo "$(now) - $t0" | bc)
+
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+m_this=$(median "${times[this]}"); m_base=$(median "${times[base]}"); m_io=$(median "${times[io]}"); m_cp=$(median "${times[cp]}")
+awk -v this="$m_this" -v base="$m_base" -v io="$m_io" -v cp="$m_cp" -v sha="$t_sha" -v mib="$TOTAL_MIB" 'BEGIN {
+  printf "medians: this %.2f s (%.0f MiB/s), base %.2f s, bare I/O %.2f s, cp+sha256sum %.2f s; openssl dgst -sha256 once %.2f s\n", this, mib/this, base, io, cp, sha
+  printf "this / bare I/O      = %.2f  (goal <= 1.25)\n", this/io
+  printf "base / bare I/O      = %.2f\n", base/io
+  printf "base / this          = %.2f  (>1: this tree is faster)\n", base/this
+  printf "cp+sha256sum / this  = %.2f  (>1: evidenced is faster)\n", cp/this
+  printf "this / openssl hash  = %.2f\n", this/sha
+}'
+echo "peak RSS of an ingest: this $(($(cat "$BENCH_DIR/rss.this") / 1024)) MiB, base $(($(cat "$BENCH_DIR/rss.base") / 1024)) MiB"
+rm -rf "$BENCH_DIR"
