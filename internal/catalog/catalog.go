@@ -247,6 +247,10 @@ type Progress struct {
 	NewlyBroken []Break
 	// Untrusted are hosts anchoring in the store that are not listed.
 	Untrusted []string
+	// Uploaded are the items whose UPLOADED record this Sync indexed: their
+	// object in the store is known from now on (the console's facts parse
+	// reads it).
+	Uploaded []string
 }
 
 // Sync reads, for every trusted host, every anchor after the last one
@@ -292,6 +296,7 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 			errs = append(errs, r.err)
 		}
 		p.NewlyBroken = append(p.NewlyBroken, r.p.NewlyBroken...)
+		p.Uploaded = append(p.Uploaded, r.p.Uploaded...)
 	}
 	hosts, err := anchor.Hosts(ctx, c.store)
 	if err != nil {
@@ -343,6 +348,11 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 		}
 		for _, g := range group {
 			added += g.b.To - g.b.From + 1
+			for _, r := range g.b.Records {
+				if r.Event.Type == custody.Uploaded && r.Event.Item != "" {
+					p.Uploaded = append(p.Uploaded, r.Event.Item)
+				}
+			}
 		}
 		group, inGroup = nil, 0
 		return nil
