@@ -3,6 +3,7 @@ package facts
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -372,5 +373,42 @@ func TestRebuildReadsReleasedFromStore(t *testing.T) {
 	hits, err := f.x.FindPlate(context.Background(), PlateQuery{Plate: "CA123456"})
 	if err != nil || len(hits) != 1 || hits[0].Recording != rec {
 		t.Errorf("after the rebuild the read links to %+v (%v), want %s", hits, err, rec)
+	}
+}
+
+// A held copy that cannot be read now (at a console: an item whose upload
+// is not recorded yet) is no finding about the file: nothing is recorded,
+// nothing indexed, not even in a rebuild, and the next catch-up parses it.
+func TestUnavailableCopyIsParsedLater(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	csv := f.ids["CAR-0001/ANPR/reads.csv"]
+	open := f.step.Open
+	f.step.Open = func(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
+		if it.ID == csv {
+			return nil, fmt.Errorf("item %s: no upload recorded yet: %w", it.ID, ErrUnavailable)
+		}
+		return open(ctx, it)
+	}
+	for _, pass := range []string{"catch-up", "rebuild"} {
+		var err error
+		if pass == "rebuild" {
+			_, err = f.step.Rebuild(context.Background(), "custodian", nil)
+		} else {
+			_, err = f.step.CatchUp(context.Background())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, have, _ := f.x.Source(csv); have || len(f.custodyOf(t, csv, custody.ParseFailed))+len(f.custodyOf(t, csv, custody.Parsed)) != 0 {
+			t.Fatalf("%s: an unavailable copy was indexed or recorded (indexed %v)", pass, have)
+		}
+	}
+	f.step.Open = open
+	if outs, err := f.step.Items(context.Background(), []string{csv, "0123456789abcdef01234567"}); err != nil || len(outs) != 1 || outs[0].Failed != "" || outs[0].Skipped {
+		t.Fatalf("queued again once available (and an item the ledger does not serve passed over): %+v, %v", outs, err)
+	}
+	if hits, _ := f.x.FindPlate(context.Background(), PlateQuery{Plate: "CA123456"}); len(hits) != 1 {
+		t.Errorf("after the later parse: %+v", hits)
 	}
 }

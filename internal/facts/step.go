@@ -28,8 +28,17 @@ type Ledger interface {
 
 // Opener opens an item's held copy. Never the camera: what is parsed is
 // what custody recorded, and the step checks the bytes against the item's
-// SHA-256.
+// SHA-256. On a dock host the held copy is the vault's; at a console it is
+// the object the dock host uploaded, read from the store by its recorded
+// version.
 type Opener func(ctx context.Context, it custody.Item) (io.ReadCloser, error)
+
+// ErrUnavailable is what an Opener's error wraps when the held copy cannot
+// be read now but may be later: at a console, an item whose upload is not
+// recorded yet, or a store that did not answer. The item is skipped with
+// nothing recorded (it is no finding about the file) and parsed at a later
+// catch-up or when it is queued again.
+var ErrUnavailable = errors.New("the held copy is not available now")
 
 // Step is the parse step of custody: a vaulted file that the camera's
 // sidecar profile names is parsed from its held copy, its facts indexed,
@@ -111,6 +120,13 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 		}
 		return out, nil
 	}
+	if errors.Is(err, ErrUnavailable) {
+		out.Skipped = true
+		if s.Log != nil {
+			s.Log.Info("sidecar not parsed yet: its held copy is not available now", "item", it.ID, "why", err)
+		}
+		return out, nil
+	}
 	if err != nil {
 		return out, err
 	}
@@ -168,6 +184,9 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 	if err != nil {
 		if ctx.Err() != nil {
 			return sidecar.Summary{}, "", ctx.Err()
+		}
+		if errors.Is(err, ErrUnavailable) {
+			return sidecar.Summary{}, "", err
 		}
 		return sidecar.Summary{}, "open the held copy: " + err.Error(), nil
 	}
@@ -256,11 +275,16 @@ func (s *Step) record(ctx context.Context, ev custody.Event) (bool, error) {
 }
 
 // Items parses the items named (a dock's), in order, and returns what was
-// done with each; it stops only for a cancelled context or the ledger.
+// done with each; it stops only for a cancelled context or the ledger. An
+// item the ledger does not serve (at a console: its host was withheld since
+// it was queued) is passed over.
 func (s *Step) Items(ctx context.Context, ids []string) ([]Outcome, error) {
 	var outs []Outcome
 	for _, id := range ids {
 		it, err := s.Ledger.Item(ctx, id)
+		if errors.Is(err, custody.ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			return outs, err
 		}
