@@ -58,6 +58,11 @@ func (s *Service) runCatalog(ctx context.Context) error {
 	defer s.catalogLive.Store(false)
 	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, _ error) {
 		s.recordBreaks(ctx, p)
+		// A sidecar is parsed from the store once its upload is known,
+		// by the parse loop, never in the catalog's way.
+		if s.parser != nil && len(p.Uploaded) > 0 {
+			s.parser.Queue(p.Uploaded)
+		}
 		s.firstSync.Do(func() { close(s.synced) })
 	})
 	return nil
