@@ -73,6 +73,11 @@ func TestConsoleSidecarsE2E(t *testing.T) {
 	if fs := find("--plate", "CA 123-456", "--host", "dock-02"); len(fs) != 0 {
 		t.Errorf("--host dock-02 found dock-01's recording: %+v", fs)
 	}
+	// The table names the host, the recording, the fact and the file's hash.
+	if out := console.must("find", "--plate", "CA 123-456"); !strings.HasPrefix(out, "HOST") ||
+		!strings.Contains(out, "dock-01") || !strings.Contains(out, rec.ID) || !strings.Contains(out, csv.SHA256) {
+		t.Errorf("find --plate table at the console:\n%s", out)
+	}
 
 	// The parse at the console is the console's own custody step, beside
 	// the dock host's.
