@@ -412,3 +412,62 @@ func TestUnavailableCopyIsParsedLater(t *testing.T) {
 		t.Errorf("after the later parse: %+v", hits)
 	}
 }
+
+// cutReader returns the first n bytes of r, then err.
+type cutReader struct {
+	r   io.ReadCloser
+	n   int
+	err error
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, c.err
+	}
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= n
+	return n, err
+}
+
+func (c *cutReader) Close() error { return c.r.Close() }
+
+// A held copy whose reading stops part-way because its source stopped
+// answering (ErrUnavailable from the reader, however the parser reports
+// it) is skipped like one that could not be opened; any other read error
+// is a failed parse on record.
+func TestCopyCutShortIsParsedLater(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	open := f.step.Open
+	cut := func(why error) {
+		f.step.Open = func(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
+			rc, err := open(ctx, it)
+			if err != nil {
+				return nil, err
+			}
+			return &cutReader{r: rc, n: 40, err: why}, nil
+		}
+	}
+	cut(fmt.Errorf("connection reset: %w", ErrUnavailable))
+	if outs, err := f.step.CatchUp(context.Background()); err != nil || len(outs) != 0 {
+		t.Fatalf("catch-up over copies cut short: %+v, %v", outs, err)
+	}
+	for id := range f.items {
+		if _, have, _ := f.x.Source(id); have || len(f.custodyOf(t, id, custody.ParseFailed))+len(f.custodyOf(t, id, custody.Parsed)) != 0 {
+			t.Fatalf("%s: a copy cut short was indexed or recorded", f.items[id].SourcePath)
+		}
+	}
+	cut(io.ErrUnexpectedEOF)
+	outs, err := f.step.CatchUp(context.Background())
+	if err != nil || len(outs) != 4 {
+		t.Fatalf("catch-up over broken copies: %+v, %v", outs, err)
+	}
+	for _, o := range outs {
+		if o.Failed == "" {
+			t.Errorf("%s: a broken read was not a failed parse: %+v", o.Item, o)
+		}
+	}
+}

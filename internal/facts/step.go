@@ -33,9 +33,10 @@ type Ledger interface {
 // version.
 type Opener func(ctx context.Context, it custody.Item) (io.ReadCloser, error)
 
-// ErrUnavailable is what an Opener's error wraps when the held copy cannot
-// be read now but may be later: at a console, an item whose upload is not
-// recorded yet, or a store that did not answer. The item is skipped with
+// ErrUnavailable is what an Opener's error (or its reader's) wraps when
+// the held copy cannot be read now but may be later: at a console, an item
+// whose upload is not recorded yet, or a store that did not answer or
+// stopped answering mid-object. The item is skipped with
 // nothing recorded (it is no finding about the file) and parsed at a later
 // catch-up or when it is queued again.
 var ErrUnavailable = errors.New("the held copy is not available now")
@@ -194,7 +195,8 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 	h := digest.New()
 	// No io.Seeker: the MP4 parser then reads past payloads instead of
 	// seeking, so every byte goes through the hash.
-	r := io.TeeReader(rc, h)
+	held := &readErr{r: rc}
+	r := io.TeeReader(held, h)
 	b := &batch{item: raw}
 	sum, perr := p.Parse(ctx, sidecar.Input{SHA256: want, R: r}, func(f sidecar.Fact) error {
 		if err := b.addFact(it.Camera, f); err != nil {
@@ -208,12 +210,20 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 	if ctx.Err() != nil {
 		return sum, "", ctx.Err()
 	}
+	// A read cut short (at a console: the store stopped answering) says
+	// nothing about the file, however the parser reported it.
+	if errors.Is(held.err, ErrUnavailable) {
+		return sum, "", held.err
+	}
 	if perr != nil {
 		return sum, "parse: " + perr.Error(), nil
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		if ctx.Err() != nil {
 			return sum, "", ctx.Err()
+		}
+		if errors.Is(err, ErrUnavailable) {
+			return sum, "", err
 		}
 		return sum, "read the held copy: " + err.Error(), nil
 	}
@@ -224,6 +234,21 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 		return sum, "", err
 	}
 	return sum, "", nil
+}
+
+// readErr keeps the first error the held copy's reader returned, whatever
+// the parser made of it.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // details is the PARSED record's content: the parser and what it found.

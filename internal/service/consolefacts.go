@@ -72,8 +72,9 @@ func (c consoleLedger) Item(ctx context.Context, id string) (custody.Item, error
 
 // openStored is a console's held copy of an item: the object the dock host
 // uploaded, by the version it recorded. An item not uploaded yet, or a
-// store that did not answer, is facts.ErrUnavailable (parsed later); a
-// recorded version the store does not have is a failed parse on record.
+// store that did not answer or stopped answering mid-object, is
+// facts.ErrUnavailable (parsed later); a recorded version the store does
+// not have is a failed parse on record.
 func (s *Service) openStored(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
 	if it.ObjectKey == "" || it.VersionID == "" {
 		return nil, fmt.Errorf("item %s: %s has not recorded it uploaded yet: %w", it.ID, it.Host, facts.ErrUnavailable)
@@ -81,7 +82,7 @@ func (s *Service) openStored(ctx context.Context, it custody.Item) (io.ReadClose
 	rc, err := s.store.Open(ctx, it.ObjectKey, it.VersionID)
 	switch {
 	case err == nil:
-		return rc, nil
+		return storeReader{rc: rc, what: it.ObjectKey}, nil
 	case errors.Is(err, objstore.ErrNotFound):
 		return nil, fmt.Errorf("%s (version %s), which %s recorded, is not in the object store: %w", it.ObjectKey, it.VersionID, it.Host, err)
 	default:
@@ -120,3 +121,20 @@ func (s *Service) servedItem(ctx context.Context, id string) (custody.Item, bool
 	}
 	return it, err == nil, err
 }
+
+// storeReader is a stored object being read: an error part-way is the
+// store's, not the file's (facts.ErrUnavailable).
+type storeReader struct {
+	rc   io.ReadCloser
+	what string
+}
+
+func (r storeReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("read %s from the object store: %v: %w", r.what, err, facts.ErrUnavailable)
+	}
+	return n, err
+}
+
+func (r storeReader) Close() error { return r.rc.Close() }
