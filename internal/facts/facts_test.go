@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -393,7 +394,11 @@ func TestUnavailableCopyIsParsedLater(t *testing.T) {
 	for _, pass := range []string{"catch-up", "rebuild"} {
 		var err error
 		if pass == "rebuild" {
-			_, err = f.step.Rebuild(context.Background(), "custodian", nil)
+			var rep RebuildReport
+			rep, err = f.step.Rebuild(context.Background(), "custodian", nil)
+			if rep.Files != 3 || rep.Failed != 0 {
+				t.Errorf("rebuild without the unavailable copy: %+v, want the 3 others parsed", rep)
+			}
 		} else {
 			_, err = f.step.CatchUp(context.Background())
 		}
@@ -452,8 +457,14 @@ func TestCopyCutShortIsParsedLater(t *testing.T) {
 		}
 	}
 	cut(fmt.Errorf("connection reset: %w", ErrUnavailable))
-	if outs, err := f.step.CatchUp(context.Background()); err != nil || len(outs) != 0 {
+	outs, err := f.step.CatchUp(context.Background())
+	if err != nil || len(outs) != 4 {
 		t.Fatalf("catch-up over copies cut short: %+v, %v", outs, err)
+	}
+	for _, o := range outs {
+		if !o.Skipped || !o.Unavailable || o.Recorded {
+			t.Errorf("%s: a copy cut short is not left for later: %+v", o.Item, o)
+		}
 	}
 	for id := range f.items {
 		if _, have, _ := f.x.Source(id); have || len(f.custodyOf(t, id, custody.ParseFailed))+len(f.custodyOf(t, id, custody.Parsed)) != 0 {
@@ -461,7 +472,7 @@ func TestCopyCutShortIsParsedLater(t *testing.T) {
 		}
 	}
 	cut(io.ErrUnexpectedEOF)
-	outs, err := f.step.CatchUp(context.Background())
+	outs, err = f.step.CatchUp(context.Background())
 	if err != nil || len(outs) != 4 {
 		t.Fatalf("catch-up over broken copies: %+v, %v", outs, err)
 	}
@@ -469,5 +480,49 @@ func TestCopyCutShortIsParsedLater(t *testing.T) {
 		if o.Failed == "" {
 			t.Errorf("%s: a broken read was not a failed parse: %+v", o.Item, o)
 		}
+	}
+}
+
+// The parse loop tries a copy that was not available again at its next
+// wake, without the item being queued again.
+func TestRunRetriesUnavailable(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	csv := f.ids["CAR-0001/ANPR/reads.csv"]
+	open := f.step.Open
+	var mu sync.Mutex
+	down := true
+	f.step.Open = func(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down && it.ID == csv {
+			return nil, fmt.Errorf("503: %w", ErrUnavailable)
+		}
+		return open(ctx, it)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.step.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	indexed := func(id string) bool {
+		_, have, err := f.x.Source(id)
+		return err == nil && have
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !indexed(f.ids["CAR-0001/GPS/track.nmea"]) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if indexed(csv) || !indexed(f.ids["CAR-0001/GPS/track.nmea"]) {
+		t.Fatalf("catch-up: csv indexed %v while unavailable", indexed(csv))
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	f.step.Queue(nil) // a wake with nothing new (a console's sync)
+	for !indexed(csv) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !indexed(csv) || len(f.custodyOf(t, csv, custody.Parsed)) != 1 {
+		t.Fatalf("the csv was not parsed at the next wake once available")
 	}
 }

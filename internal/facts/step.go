@@ -81,6 +81,9 @@ type Outcome struct {
 	// Skipped: already in the index, not a sidecar, or (outside a rebuild)
 	// no longer in the vault; nothing done, nothing recorded.
 	Skipped bool
+	// Unavailable: skipped because the held copy could not be read now
+	// (ErrUnavailable); Run tries it again at its next wake.
+	Unavailable bool
 	// Recorded: a PARSED / PARSE_FAILED record was appended (false when the
 	// ledger already held the same one: a rebuild that re-derived it).
 	Recorded bool
@@ -122,7 +125,7 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 		return out, nil
 	}
 	if errors.Is(err, ErrUnavailable) {
-		out.Skipped = true
+		out.Skipped, out.Unavailable = true, true
 		if s.Log != nil {
 			s.Log.Info("sidecar not parsed yet: its held copy is not available now", "item", it.ID, "why", err)
 		}
@@ -343,7 +346,7 @@ func (s *Step) catchUp(ctx context.Context, rebuild bool) ([]Outcome, error) {
 		if err != nil {
 			return outs, err
 		}
-		if !o.Skipped {
+		if !o.Skipped || o.Unavailable {
 			outs = append(outs, o)
 		}
 	}
@@ -371,6 +374,9 @@ func (s *Step) Rebuild(ctx context.Context, actor string, extra map[string]strin
 	}
 	outs, err := s.catchUp(ctx, true)
 	for _, o := range outs {
+		if o.Skipped {
+			continue // not available now: parsed later, not part of this rebuild
+		}
 		rep.Files++
 		if o.Failed != "" {
 			rep.Failed++
@@ -415,13 +421,17 @@ func (s *Step) Queue(ids []string) {
 	}
 }
 
-// Run catches up once, then parses queued items until ctx ends. Failures
-// are logged; the next start catches up on whatever was left.
+// Run catches up once, then parses queued items until ctx ends. An item
+// whose held copy was not available is tried again at each later wake (a
+// console queues at every catalog sync); other failures are logged, and
+// the next start catches up on whatever was left.
 func (s *Step) Run(ctx context.Context) error {
 	s.init()
-	if _, err := s.CatchUp(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
+	outs, err := s.CatchUp(ctx)
+	if err != nil && ctx.Err() == nil && s.Log != nil {
 		s.Log.Error("sidecar catch-up", "err", err)
 	}
+	retry := unavailable(outs)
 	for {
 		select {
 		case <-ctx.Done():
@@ -429,11 +439,24 @@ func (s *Step) Run(ctx context.Context) error {
 		case <-s.wake:
 		}
 		s.qmu.Lock()
-		ids := s.queue
+		ids := append(retry, s.queue...)
 		s.queue = nil
 		s.qmu.Unlock()
-		if _, err := s.Items(ctx, ids); err != nil && ctx.Err() == nil && s.Log != nil {
+		outs, err := s.Items(ctx, ids)
+		if err != nil && ctx.Err() == nil && s.Log != nil {
 			s.Log.Error("sidecar parse", "err", err)
 		}
+		retry = unavailable(outs)
 	}
+}
+
+// unavailable are the items of outs whose held copy could not be read now.
+func unavailable(outs []Outcome) []string {
+	var ids []string
+	for _, o := range outs {
+		if o.Unavailable {
+			ids = append(ids, o.Item)
+		}
+	}
+	return ids
 }

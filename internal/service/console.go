@@ -59,8 +59,10 @@ func (s *Service) runCatalog(ctx context.Context) error {
 	_ = s.catalog.Run(ctx, s.config.Console.Poll.Duration, func(p catalog.Progress, _ error) {
 		s.recordBreaks(ctx, p)
 		// A sidecar is parsed from the store once its upload is known,
-		// by the parse loop, never in the catalog's way.
-		if s.parser != nil && len(p.Uploaded) > 0 {
+		// by the parse loop, never in the catalog's way; queued at every
+		// sync, even with nothing new, so that a sidecar the store did not
+		// serve is tried again within a poll.
+		if s.parser != nil {
 			s.parser.Queue(p.Uploaded)
 		}
 		s.firstSync.Do(func() { close(s.synced) })
