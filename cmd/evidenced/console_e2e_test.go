@@ -380,21 +380,30 @@ console:
 	// Someone with write access to the bucket adds a version to one of
 	// dock-02's checkpoints, behind what the console has followed: the
 	// daily pass's audit names it and withholds dock-02.
-	cps, err := st.ListVersions(t.Context(), "_custody/dock-02/checkpoints/")
-	if err != nil || len(cps) == 0 {
-		t.Fatalf("dock-02's checkpoints: %v %v", cps, err)
-	}
-	forged := []byte("evidenced/dock-02\n1\nAAAA\n")
-	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
-		t.Fatal(err)
-	}
+	forged := forgeCheckpoint(t, st, "dock-02")
 	code, out, errs := run(t, nil, "scrub", "--config", console.cfg)
-	if code != 3 || !strings.Contains(out, "WITHHELD dock-02: "+cps[0].Key) {
+	if code != 3 || !strings.Contains(out, "WITHHELD dock-02: "+forged) {
 		t.Errorf("scrub after tampering: exit %d\n%s%s", code, out, errs)
 	}
 	if items := console.findJSON(); len(items) != 2 || items[0].Host != "dock-01" {
 		t.Errorf("after the audit the console serves %+v", items)
 	}
+}
+
+// forgeCheckpoint adds a version to the first of host's anchored
+// checkpoints, behind what a console has followed (someone with write
+// access to the bucket), and returns its key.
+func forgeCheckpoint(t *testing.T, st *s3store.Store, host string) string {
+	t.Helper()
+	cps, err := st.ListVersions(t.Context(), "_custody/"+host+"/checkpoints/")
+	if err != nil || len(cps) == 0 {
+		t.Fatalf("%s's checkpoints: %v %v", host, cps, err)
+	}
+	forged := []byte("evidenced/" + host + "\n1\nAAAA\n")
+	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
+		t.Fatal(err)
+	}
+	return cps[0].Key
 }
 
 // openBucketStore opens the shared bucket as the hosts see it.

@@ -161,6 +161,19 @@ func TestConsoleSidecarsE2E(t *testing.T) {
 	if fs := find("--plate", "ND 555-111"); len(fs) != 0 {
 		t.Errorf("after reindex a plate found from the altered log: %+v", fs)
 	}
+
+	// A host withheld by the audit (a version added behind a checkpoint
+	// the console followed) is served by no search, its facts included.
+	forgeCheckpoint(t, openBucketStore(t, srv, bucket), "dock-01")
+	if code, out, errs := run(t, nil, "scrub", "--config", console.cfg); code != 3 || !strings.Contains(out, "WITHHELD dock-01") {
+		t.Fatalf("scrub after the forged checkpoint: exit %d\n%s%s", code, out, errs)
+	}
+	if fs := find("--plate", "CA 123-456"); len(fs) != 0 {
+		t.Errorf("a withheld host's recording found by plate: %+v", fs)
+	}
+	if fs := find(nearCorner...); len(fs) != 0 {
+		t.Errorf("a withheld host's recording found by place: %+v", fs)
+	}
 }
 
 // tamperStored changes, in place and at the same size, the bytes of the
