@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/export"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 	"github.com/evidenced/evidenced/internal/testutil/sidecarfile"
 )
@@ -32,8 +33,9 @@ func TestConsoleSidecarsE2E(t *testing.T) {
 	dock := newFleetHost(t, srv, bucket, "dock-01", "cameras:\n"+
 		"  - {serial: CAR-0001, kind: vehicle, assigned_to: car-17}\n"+
 		"  - {serial: CAR-0002, kind: vehicle, assigned_to: car-18}\n"+sidecarRules)
+	dockPEM := dock.publicKey()
 	console := newFleetHost(t, srv, bucket, "hq", fmt.Sprintf("role: console\nconsole:\n  poll: 2s\n  hosts:\n    - {id: dock-01, public_key_file: %s}\n%s",
-		dock.publicKey(), sidecarRules))
+		dockPEM, sidecarRules))
 	stop := console.daemon()
 
 	cam := filepath.Join(dock.dir, "cam-car")
@@ -104,6 +106,31 @@ func TestConsoleSidecarsE2E(t *testing.T) {
 		t.Errorf("the console's access log lacks the searches:\n%s", acc)
 	}
 	stop()
+
+	// The console's parse record travels in its package with the dock
+	// host's, each proven in its host's checkpoint.
+	pkg := filepath.Join(t.TempDir(), "pkg")
+	console.must("export", rec.ID, csv.ID, "--reason", "complaint 9", "--out", pkg)
+	keys := filepath.Join(t.TempDir(), "fleet.pem")
+	dockKey, err := os.ReadFile(dockPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keys, append(dockKey, console.must("key", "--public")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := run(t, nil, "verify-export", pkg, "--keys", keys); code != 0 {
+		t.Errorf("verify-export of the console's package: exit %d\n%s%s", code, out, errs)
+	}
+	var trail []export.FleetEntry
+	readJSON(t, filepath.Join(pkg, "items", csv.ID, "custody.json"), &trail)
+	var got []string
+	for _, e := range trail {
+		got = append(got, e.Host+":"+string(e.Type))
+	}
+	if g := strings.Join(got, " "); !strings.Contains(g, "dock-01:PARSED") || !strings.Contains(g, "hq:PARSED") {
+		t.Errorf("custody.json of READS.CSV in the console's package: %s", g)
+	}
 
 	// A second car; its plate log is altered in the store before the
 	// console has read it.
