@@ -393,16 +393,9 @@ console:
 	// Someone with write access to the bucket adds a version to one of
 	// dock-02's checkpoints, behind what the console has followed: the
 	// daily pass's audit names it and withholds dock-02.
-	cps, err := st.ListVersions(t.Context(), "_custody/dock-02/checkpoints/")
-	if err != nil || len(cps) == 0 {
-		t.Fatalf("dock-02's checkpoints: %v %v", cps, err)
-	}
-	forged := []byte("evidenced/dock-02\n1\nAAAA\n")
-	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
-		t.Fatal(err)
-	}
+	forged := forgeCheckpoint(t, st, "dock-02")
 	code, out, errs = run(t, nil, "scrub", "--config", console.cfg)
-	if code != 3 || !strings.Contains(out, "WITHHELD dock-02: "+cps[0].Key) {
+	if code != 3 || !strings.Contains(out, "WITHHELD dock-02: "+forged) {
 		t.Errorf("scrub after tampering: exit %d\n%s%s", code, out, errs)
 	}
 	if items := console.findJSON(); len(items) != 2 || items[0].Host != "dock-01" {
@@ -411,16 +404,9 @@ console:
 
 	// The same behind dock-01's last checkpoint: verify --remote audits
 	// too, names dock-01 and serves nothing of it any more.
-	cps, err = st.ListVersions(t.Context(), "_custody/dock-01/checkpoints/")
-	if err != nil || len(cps) == 0 {
-		t.Fatalf("dock-01's checkpoints: %v %v", cps, err)
-	}
-	forged = []byte("evidenced/dock-01\n1\nAAAA\n")
-	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
-		t.Fatal(err)
-	}
+	forged = forgeCheckpoint(t, st, "dock-01")
 	code, out, errs = run(t, nil, "verify", "--remote", "--config", console.cfg)
-	if code != 3 || !strings.Contains(out, "FAIL host dock-01: withheld (audit): "+cps[0].Key) || !strings.Contains(out, "FAIL host dock-02: withheld (audit)") ||
+	if code != 3 || !strings.Contains(out, "FAIL host dock-01: withheld (audit): "+forged) || !strings.Contains(out, "FAIL host dock-02: withheld (audit)") ||
 		!strings.Contains(out, "FAIL host dock-03: broken") || !strings.Contains(out, "0 objects checked") {
 		t.Errorf("verify --remote after tampering with dock-01: exit %d\n%s%s", code, out, errs)
 	}
@@ -440,6 +426,22 @@ type verifyJSON struct {
 		Kind, Host, Item, Object, What string
 	} `json:"problems"`
 	Notices []struct{ What string } `json:"notices"`
+}
+
+// forgeCheckpoint adds a version to the first of host's anchored
+// checkpoints, behind what a console has followed (someone with write
+// access to the bucket), and returns its key.
+func forgeCheckpoint(t *testing.T, st *s3store.Store, host string) string {
+	t.Helper()
+	cps, err := st.ListVersions(t.Context(), "_custody/"+host+"/checkpoints/")
+	if err != nil || len(cps) == 0 {
+		t.Fatalf("%s's checkpoints: %v %v", host, cps, err)
+	}
+	forged := []byte("evidenced/" + host + "\n1\nAAAA\n")
+	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: cps[0].Key, Body: bytes.NewReader(forged), Size: int64(len(forged)), SHA256: digest.Bytes(forged)}); err != nil {
+		t.Fatal(err)
+	}
+	return cps[0].Key
 }
 
 // openBucketStore opens the shared bucket as the hosts see it.

@@ -53,12 +53,12 @@ func findCommand() *command {
 				if *asJSON {
 					return printJSON(e.stdout, items)
 				}
-				if *plate != "" || o.Near != nil {
-					return printMatches(e, items)
-				}
-				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				// At a console every item names the dock host that ingested it.
 				fleet := e.svc.Config().IsConsole()
+				if *plate != "" || o.Near != nil {
+					return printMatches(e, items, fleet)
+				}
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				if fleet {
 					fmt.Fprint(tw, "HOST\t")
 				}
@@ -100,12 +100,19 @@ func parseNear(near string, radius float64) (*service.NearOptions, error) {
 	return &service.NearOptions{Lat: lat, Lon: lon, Radius: radius}, nil
 }
 
-// printMatches is the table of a search by plate or place: the recording,
-// the fact that matched it and the file (and hash) the fact came from.
-func printMatches(e *env, items []service.Found) error {
+// printMatches is the table of a search by plate or place: the recording
+// (at a console, fleet, with the dock host that ingested it), the fact that
+// matched it and the file (and hash) the fact came from.
+func printMatches(e *env, items []service.Found, fleet bool) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	if fleet {
+		fmt.Fprint(tw, "HOST\t")
+	}
 	fmt.Fprintln(tw, "ID\tCAMERA\tSOURCE_PATH\tMATCH\tAT\tFROM\tFROM_SHA256")
 	for _, it := range items {
+		if fleet {
+			fmt.Fprintf(tw, "%s\t", printable(it.Host))
+		}
 		m := it.Match
 		var what string
 		switch m.Kind {

@@ -85,22 +85,11 @@ func TestSidecarsEndToEnd(t *testing.T) {
 
 	findJSON := func(args ...string) []found {
 		t.Helper()
-		code, out, errs := h.bin(nil, append([]string{"find", "--json"}, args...)...)
-		if code != 0 {
-			t.Fatalf("find %v: exit %d\n%s", args, code, errs)
-		}
-		var fs []found
-		if err := json.Unmarshal([]byte(out), &fs); err != nil {
-			t.Fatalf("find %v: %v\n%s", args, err, out)
-		}
-		return fs
+		return findFound(t, func(args ...string) (int, string, string) { return h.bin(nil, args...) }, args...)
 	}
 	wantRecording := func(what string, fs []found, from custody.Item) {
 		t.Helper()
-		if len(fs) != 1 || fs[0].ID != rec.ID || fs[0].Match == nil || fs[0].Match.Recording != rec.ID ||
-			fs[0].Match.Source.Item != from.ID || fs[0].Match.Source.SHA256 != from.SHA256 || fs[0].Match.Source.SourcePath != from.SourcePath {
-			t.Errorf("%s: %+v, want recording %s through %s", what, fs, rec.ID, from.SourcePath)
-		}
+		wantFoundRecording(t, what, fs, rec, from)
 	}
 	for _, q := range [][]string{{"--plate", "CA123456"}, {"--plate", "CA 123-456"}, {"--plate", "CA 12E-456", "--fuzzy"}, {"--plate", "CA I23-456", "--fuzzy"}} {
 		wantRecording(strings.Join(q, " "), findJSON(q...), csv)
@@ -153,6 +142,32 @@ func TestSidecarsEndToEnd(t *testing.T) {
 	}
 	if n := strings.Count(strings.Join(eventTypes(h.custody(csv.ID)), " "), "PARSED"); n != 1 {
 		t.Errorf("%d PARSED records for READS.CSV after reindex, want 1", n)
+	}
+}
+
+// findFound runs find --json with args through bin (a host's command
+// line) and decodes the results.
+func findFound(t *testing.T, bin func(args ...string) (int, string, string), args ...string) []found {
+	t.Helper()
+	code, out, errs := bin(append([]string{"find", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("find %v: exit %d\n%s%s", args, code, out, errs)
+	}
+	var fs []found
+	if err := json.Unmarshal([]byte(out), &fs); err != nil {
+		t.Fatalf("find %v: %v\n%s", args, err, out)
+	}
+	return fs
+}
+
+// wantFoundRecording: fs is the recording rec alone (as its host serves
+// it), matched through a fact of the file from.
+func wantFoundRecording(t *testing.T, what string, fs []found, rec, from custody.Item) {
+	t.Helper()
+	if len(fs) != 1 || fs[0].ID != rec.ID || fs[0].Host != rec.Host || fs[0].SHA256 != rec.SHA256 || fs[0].Match == nil ||
+		fs[0].Match.Recording != rec.ID || fs[0].Match.Source.Item != from.ID || fs[0].Match.Source.SHA256 != from.SHA256 ||
+		fs[0].Match.Source.SourcePath != from.SourcePath {
+		t.Errorf("%s: %+v, want %s's recording %s through %s", what, fs, rec.Host, rec.ID, from.SourcePath)
 	}
 }
 

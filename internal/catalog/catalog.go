@@ -249,6 +249,10 @@ type Progress struct {
 	Untrusted []string
 	// Took is how long the pass took (reading, checking and indexing).
 	Took time.Duration
+	// Uploaded are the items whose UPLOADED record this Sync indexed: their
+	// object in the store is known from now on (the console's facts parse
+	// reads it).
+	Uploaded []string
 }
 
 // Sync reads, for every trusted host, every anchor after the last one
@@ -295,6 +299,7 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 			errs = append(errs, r.err)
 		}
 		p.NewlyBroken = append(p.NewlyBroken, r.p.NewlyBroken...)
+		p.Uploaded = append(p.Uploaded, r.p.Uploaded...)
 	}
 	hosts, err := anchor.Hosts(ctx, c.store)
 	if err != nil {
@@ -347,6 +352,11 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 		}
 		for _, g := range group {
 			added += g.b.To - g.b.From + 1
+			for _, r := range g.b.Records {
+				if r.Event.Type == custody.Uploaded && r.Event.Item != "" {
+					p.Uploaded = append(p.Uploaded, r.Event.Item)
+				}
+			}
 		}
 		group, inGroup = nil, 0
 		return nil

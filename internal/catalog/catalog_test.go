@@ -168,6 +168,14 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 	if p.New["dock-01"] != 6 || p.New["dock-02"] != 6 || len(p.Broken) != 0 {
 		t.Fatalf("first sync: %+v", p)
 	}
+	// The uploads the sync learned of are named (the console parses their
+	// sidecars), once each; a sync that learns nothing names none.
+	if got := strings.Join(p.Uploaded, " "); got != idA+" "+idB {
+		t.Errorf("first sync's uploads: %q, want %q", got, idA+" "+idB)
+	}
+	if again := sync(t, c); len(again.Uploaded) != 0 {
+		t.Errorf("a sync with nothing new names uploads: %v", again.Uploaded)
+	}
 	for _, d := range []*dock{a, b} {
 		items, err := c.Find(ctx, catalog.Filter{Host: d.id})
 		if err != nil || len(items) != 1 {

@@ -3,10 +3,12 @@ package facts
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,5 +374,155 @@ func TestRebuildReadsReleasedFromStore(t *testing.T) {
 	hits, err := f.x.FindPlate(context.Background(), PlateQuery{Plate: "CA123456"})
 	if err != nil || len(hits) != 1 || hits[0].Recording != rec {
 		t.Errorf("after the rebuild the read links to %+v (%v), want %s", hits, err, rec)
+	}
+}
+
+// A held copy that cannot be read now (at a console: an item whose upload
+// is not recorded yet) is no finding about the file: nothing is recorded,
+// nothing indexed, not even in a rebuild, and the next catch-up parses it.
+func TestUnavailableCopyIsParsedLater(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	csv := f.ids["CAR-0001/ANPR/reads.csv"]
+	open := f.step.Open
+	f.step.Open = func(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
+		if it.ID == csv {
+			return nil, fmt.Errorf("item %s: no upload recorded yet: %w", it.ID, ErrUnavailable)
+		}
+		return open(ctx, it)
+	}
+	for _, pass := range []string{"catch-up", "rebuild"} {
+		var err error
+		if pass == "rebuild" {
+			var rep RebuildReport
+			rep, err = f.step.Rebuild(context.Background(), "custodian", nil)
+			if rep.Files != 3 || rep.Failed != 0 {
+				t.Errorf("rebuild without the unavailable copy: %+v, want the 3 others parsed", rep)
+			}
+		} else {
+			_, err = f.step.CatchUp(context.Background())
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, have, _ := f.x.Source(csv); have || len(f.custodyOf(t, csv, custody.ParseFailed))+len(f.custodyOf(t, csv, custody.Parsed)) != 0 {
+			t.Fatalf("%s: an unavailable copy was indexed or recorded (indexed %v)", pass, have)
+		}
+	}
+	f.step.Open = open
+	if outs, err := f.step.Items(context.Background(), []string{csv, "0123456789abcdef01234567"}); err != nil || len(outs) != 1 || outs[0].Failed != "" || outs[0].Skipped {
+		t.Fatalf("queued again once available (and an item the ledger does not serve passed over): %+v, %v", outs, err)
+	}
+	if hits, _ := f.x.FindPlate(context.Background(), PlateQuery{Plate: "CA123456"}); len(hits) != 1 {
+		t.Errorf("after the later parse: %+v", hits)
+	}
+}
+
+// cutReader returns the first n bytes of r, then err.
+type cutReader struct {
+	r   io.ReadCloser
+	n   int
+	err error
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, c.err
+	}
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= n
+	return n, err
+}
+
+func (c *cutReader) Close() error { return c.r.Close() }
+
+// A held copy whose reading stops part-way because its source stopped
+// answering (ErrUnavailable from the reader, however the parser reports
+// it) is skipped like one that could not be opened; any other read error
+// is a failed parse on record.
+func TestCopyCutShortIsParsedLater(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	open := f.step.Open
+	cut := func(why error) {
+		f.step.Open = func(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
+			rc, err := open(ctx, it)
+			if err != nil {
+				return nil, err
+			}
+			return &cutReader{r: rc, n: 40, err: why}, nil
+		}
+	}
+	cut(fmt.Errorf("connection reset: %w", ErrUnavailable))
+	outs, err := f.step.CatchUp(context.Background())
+	if err != nil || len(outs) != 4 {
+		t.Fatalf("catch-up over copies cut short: %+v, %v", outs, err)
+	}
+	for _, o := range outs {
+		if !o.Skipped || !o.Unavailable || o.Recorded {
+			t.Errorf("%s: a copy cut short is not left for later: %+v", o.Item, o)
+		}
+	}
+	for id := range f.items {
+		if _, have, _ := f.x.Source(id); have || len(f.custodyOf(t, id, custody.ParseFailed))+len(f.custodyOf(t, id, custody.Parsed)) != 0 {
+			t.Fatalf("%s: a copy cut short was indexed or recorded", f.items[id].SourcePath)
+		}
+	}
+	cut(io.ErrUnexpectedEOF)
+	outs, err = f.step.CatchUp(context.Background())
+	if err != nil || len(outs) != 4 {
+		t.Fatalf("catch-up over broken copies: %+v, %v", outs, err)
+	}
+	for _, o := range outs {
+		if o.Failed == "" {
+			t.Errorf("%s: a broken read was not a failed parse: %+v", o.Item, o)
+		}
+	}
+}
+
+// The parse loop tries a copy that was not available again at its next
+// wake, without the item being queued again.
+func TestRunRetriesUnavailable(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	csv := f.ids["CAR-0001/ANPR/reads.csv"]
+	open := f.step.Open
+	var mu sync.Mutex
+	down := true
+	f.step.Open = func(ctx context.Context, it custody.Item) (io.ReadCloser, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down && it.ID == csv {
+			return nil, fmt.Errorf("503: %w", ErrUnavailable)
+		}
+		return open(ctx, it)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- f.step.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	indexed := func(id string) bool {
+		_, have, err := f.x.Source(id)
+		return err == nil && have
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !indexed(f.ids["CAR-0001/GPS/track.nmea"]) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if indexed(csv) || !indexed(f.ids["CAR-0001/GPS/track.nmea"]) {
+		t.Fatalf("catch-up: csv indexed %v while unavailable", indexed(csv))
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	f.step.Queue(nil) // a wake with nothing new (a console's sync)
+	for !indexed(csv) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !indexed(csv) || len(f.custodyOf(t, csv, custody.Parsed)) != 1 {
+		t.Fatalf("the csv was not parsed at the next wake once available")
 	}
 }

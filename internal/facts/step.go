@@ -28,8 +28,18 @@ type Ledger interface {
 
 // Opener opens an item's held copy. Never the camera: what is parsed is
 // what custody recorded, and the step checks the bytes against the item's
-// SHA-256.
+// SHA-256. On a dock host the held copy is the vault's; at a console it is
+// the object the dock host uploaded, read from the store by its recorded
+// version.
 type Opener func(ctx context.Context, it custody.Item) (io.ReadCloser, error)
+
+// ErrUnavailable is what an Opener's error (or its reader's) wraps when
+// the held copy cannot be read now but may be later: at a console, an item
+// whose upload is not recorded yet, or a store that did not answer or
+// stopped answering mid-object. The item is skipped with
+// nothing recorded (it is no finding about the file) and parsed at a later
+// catch-up or when it is queued again.
+var ErrUnavailable = errors.New("the held copy is not available now")
 
 // Step is the parse step of custody: a vaulted file that the camera's
 // sidecar profile names is parsed from its held copy, its facts indexed,
@@ -71,6 +81,9 @@ type Outcome struct {
 	// Skipped: already in the index, not a sidecar, or (outside a rebuild)
 	// no longer in the vault; nothing done, nothing recorded.
 	Skipped bool
+	// Unavailable: skipped because the held copy could not be read now
+	// (ErrUnavailable); Run tries it again at its next wake.
+	Unavailable bool
 	// Recorded: a PARSED / PARSE_FAILED record was appended (false when the
 	// ledger already held the same one: a rebuild that re-derived it).
 	Recorded bool
@@ -108,6 +121,13 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 		out.Skipped = true
 		if s.Log != nil {
 			s.Log.Info("sidecar not parsed: the vault no longer holds it (evidenced reindex parses it from the object store)", "item", it.ID)
+		}
+		return out, nil
+	}
+	if errors.Is(err, ErrUnavailable) {
+		out.Skipped, out.Unavailable = true, true
+		if s.Log != nil {
+			s.Log.Info("sidecar not parsed yet: its held copy is not available now", "item", it.ID, "why", err)
 		}
 		return out, nil
 	}
@@ -169,13 +189,17 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 		if ctx.Err() != nil {
 			return sidecar.Summary{}, "", ctx.Err()
 		}
+		if errors.Is(err, ErrUnavailable) {
+			return sidecar.Summary{}, "", err
+		}
 		return sidecar.Summary{}, "open the held copy: " + err.Error(), nil
 	}
 	defer rc.Close()
 	h := digest.New()
 	// No io.Seeker: the MP4 parser then reads past payloads instead of
 	// seeking, so every byte goes through the hash.
-	r := io.TeeReader(rc, h)
+	held := &readErr{r: rc}
+	r := io.TeeReader(held, h)
 	b := &batch{item: raw}
 	sum, perr := p.Parse(ctx, sidecar.Input{SHA256: want, R: r}, func(f sidecar.Fact) error {
 		if err := b.addFact(it.Camera, f); err != nil {
@@ -189,12 +213,20 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 	if ctx.Err() != nil {
 		return sum, "", ctx.Err()
 	}
+	// A read cut short (at a console: the store stopped answering) says
+	// nothing about the file, however the parser reported it.
+	if errors.Is(held.err, ErrUnavailable) {
+		return sum, "", held.err
+	}
 	if perr != nil {
 		return sum, "parse: " + perr.Error(), nil
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		if ctx.Err() != nil {
 			return sum, "", ctx.Err()
+		}
+		if errors.Is(err, ErrUnavailable) {
+			return sum, "", err
 		}
 		return sum, "read the held copy: " + err.Error(), nil
 	}
@@ -205,6 +237,21 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 		return sum, "", err
 	}
 	return sum, "", nil
+}
+
+// readErr keeps the first error the held copy's reader returned, whatever
+// the parser made of it.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // details is the PARSED record's content: the parser and what it found.
@@ -256,11 +303,16 @@ func (s *Step) record(ctx context.Context, ev custody.Event) (bool, error) {
 }
 
 // Items parses the items named (a dock's), in order, and returns what was
-// done with each; it stops only for a cancelled context or the ledger.
+// done with each; it stops only for a cancelled context or the ledger. An
+// item the ledger does not serve (at a console: its host was withheld since
+// it was queued) is passed over.
 func (s *Step) Items(ctx context.Context, ids []string) ([]Outcome, error) {
 	var outs []Outcome
 	for _, id := range ids {
 		it, err := s.Ledger.Item(ctx, id)
+		if errors.Is(err, custody.ErrNotFound) {
+			continue
+		}
 		if err != nil {
 			return outs, err
 		}
@@ -294,7 +346,7 @@ func (s *Step) catchUp(ctx context.Context, rebuild bool) ([]Outcome, error) {
 		if err != nil {
 			return outs, err
 		}
-		if !o.Skipped {
+		if !o.Skipped || o.Unavailable {
 			outs = append(outs, o)
 		}
 	}
@@ -322,6 +374,9 @@ func (s *Step) Rebuild(ctx context.Context, actor string, extra map[string]strin
 	}
 	outs, err := s.catchUp(ctx, true)
 	for _, o := range outs {
+		if o.Skipped {
+			continue // not available now: parsed later, not part of this rebuild
+		}
 		rep.Files++
 		if o.Failed != "" {
 			rep.Failed++
@@ -366,13 +421,17 @@ func (s *Step) Queue(ids []string) {
 	}
 }
 
-// Run catches up once, then parses queued items until ctx ends. Failures
-// are logged; the next start catches up on whatever was left.
+// Run catches up once, then parses queued items until ctx ends. An item
+// whose held copy was not available is tried again at each later wake (a
+// console queues at every catalog sync); other failures are logged, and
+// the next start catches up on whatever was left.
 func (s *Step) Run(ctx context.Context) error {
 	s.init()
-	if _, err := s.CatchUp(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
+	outs, err := s.CatchUp(ctx)
+	if err != nil && ctx.Err() == nil && s.Log != nil {
 		s.Log.Error("sidecar catch-up", "err", err)
 	}
+	retry := unavailable(outs)
 	for {
 		select {
 		case <-ctx.Done():
@@ -380,11 +439,24 @@ func (s *Step) Run(ctx context.Context) error {
 		case <-s.wake:
 		}
 		s.qmu.Lock()
-		ids := s.queue
+		ids := append(retry, s.queue...)
 		s.queue = nil
 		s.qmu.Unlock()
-		if _, err := s.Items(ctx, ids); err != nil && ctx.Err() == nil && s.Log != nil {
+		outs, err := s.Items(ctx, ids)
+		if err != nil && ctx.Err() == nil && s.Log != nil {
 			s.Log.Error("sidecar parse", "err", err)
 		}
+		retry = unavailable(outs)
 	}
+}
+
+// unavailable are the items of outs whose held copy could not be read now.
+func unavailable(outs []Outcome) []string {
+	var ids []string
+	for _, o := range outs {
+		if o.Unavailable {
+			ids = append(ids, o.Item)
+		}
+	}
+	return ids
 }

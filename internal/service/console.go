@@ -62,6 +62,13 @@ func (s *Service) runCatalog(ctx context.Context) error {
 			s.lastSync.Store(time.Now().UnixNano())
 		}
 		s.recordBreaks(ctx, p)
+		// A sidecar is parsed from the store once its upload is known,
+		// by the parse loop, never in the catalog's way; queued at every
+		// sync, even with nothing new, so that a sidecar the store did not
+		// serve is tried again within a poll.
+		if s.parser != nil {
+			s.parser.Queue(p.Uploaded)
+		}
 		s.firstSync.Do(func() { close(s.synced) })
 	})
 	return nil

@@ -36,13 +36,29 @@ type NearOptions struct {
 	Lat, Lon, Radius float64
 }
 
-// openFacts opens the facts index and its parse step on a dock host. A
-// command that must create nothing opens an index only if there is one.
+// openFacts opens the facts index and its parse step. On a dock host the
+// held copies are the vault's (the store's once released, for a rebuild),
+// and a command that must create nothing opens an index only if there is
+// one. At a console (after openConsole) the held copies are the objects in
+// the store and the items the catalog's; its index is built like its
+// catalog, by whatever command needs it.
 func (s *Service) openFacts(mustExist bool) error {
+	path := s.config.FactsPath()
+	if s.catalog != nil {
+		x, err := facts.Open(path)
+		if err != nil {
+			return err
+		}
+		s.facts = x
+		s.parser = &facts.Step{
+			Index: x, Ledger: consoleLedger{s}, Actor: s.DaemonActor(), Log: s.log, Open: s.openStored,
+			Profile: func(kind string) sidecar.Profile { return s.config.SidecarProfile(kind) },
+		}
+		return nil
+	}
 	if s.config.IsConsole() {
 		return nil
 	}
-	path := s.config.FactsPath()
 	if mustExist {
 		if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 			return nil
@@ -92,7 +108,11 @@ func (s *Service) parseDocked(ctx context.Context, ids []string) (parsed, failed
 // vault's, or the object store's once released) and records REINDEXED.
 func (s *Service) Reindex(ctx context.Context, c Caller) (ReindexReport, error) {
 	if s.catalog != nil {
-		return ReindexReport{}, invalidf("reindex: a console keeps no sidecar index yet; run it on a dock host")
+		// At a console: from the objects in the store of every item the
+		// catalog serves, the catalog brought up to date first.
+		if err := s.freshCatalog(ctx); err != nil {
+			return ReindexReport{}, err
+		}
 	}
 	if s.facts == nil {
 		if err := s.openFacts(false); err != nil {
@@ -106,13 +126,13 @@ func (s *Service) Reindex(ctx context.Context, c Caller) (ReindexReport, error) 
 	return rep, nil
 }
 
-// findFacts is Find by plate or by place.
+// findFacts is Find by plate or by place. At a console the facts are the
+// console's own index of the sidecars the trusted dock hosts uploaded
+// (brought up to date first when no console daemon keeps it so), and a
+// hit is served only when a trusted host serves both the file it came
+// from and the recording it names.
 func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Found, error) {
-	if s.catalog != nil {
-		return nil, invalidf("find --plate/--near: not available at a console yet; search on the dock host that ingested the sidecars")
-	}
-	var hits []Hit
-	var err error
+	var search func() ([]Hit, error)
 	switch {
 	case o.Plate != "" && o.Near != nil:
 		return nil, invalidf("find: --plate and --near are two searches; give one")
@@ -121,8 +141,8 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 		if perr != nil {
 			return nil, invalidf("--plate %q: not a plate (%s): letters and digits, with spaces, dashes or dots between", o.Plate, perr.(*sidecar.PlateError).Reason)
 		}
-		if s.facts != nil {
-			hits, err = s.facts.FindPlate(ctx, facts.PlateQuery{Plate: p, Fuzzy: o.Fuzzy, Since: o.Filter.Since, Until: o.Filter.Until})
+		search = func() ([]Hit, error) {
+			return s.facts.FindPlate(ctx, facts.PlateQuery{Plate: p, Fuzzy: o.Fuzzy, Since: o.Filter.Since, Until: o.Filter.Until})
 		}
 	default:
 		n := sidecar.Near{Lat: o.Near.Lat, Lon: o.Near.Lon, Radius: o.Near.Radius, Since: o.Filter.Since, Until: o.Filter.Until}
@@ -135,18 +155,32 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 		if verr := n.Validate(); verr != nil {
 			return nil, invalidf("find --near: %v", verr)
 		}
-		if s.facts != nil {
-			hits, err = s.facts.FindNear(ctx, n, 0)
+		search = func() ([]Hit, error) {
+			hits, err := s.facts.FindNear(ctx, n, 0)
 			if err != nil && ctx.Err() == nil {
 				return nil, invalidf("find --near: %v", err)
 			}
+			return hits, err
 		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("find: %w", err)
+	if s.catalog != nil {
+		if err := s.consoleFacts(ctx); err != nil {
+			return nil, err
+		}
 	}
-	// The item filters (camera, assignee) apply to the recording found;
-	// the time window was the facts'.
+	var hits []Hit
+	if s.facts != nil {
+		var err error
+		if hits, err = search(); err != nil {
+			var ke *kindError
+			if errors.As(err, &ke) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("find: %w", err)
+		}
+	}
+	// The item filters (camera, assignee; at a console the host) apply to
+	// the recording found; the time window was the facts'.
 	f := o.Filter
 	f.Since, f.Until = time.Time{}, time.Time{}
 	out := []Found{}
@@ -156,15 +190,24 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 		if id == "" {
 			id = h.Source.Item
 		}
-		it, err := s.ledger.Item(ctx, id)
+		it, ok, err := s.servedItem(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("find: item %s of a fact: %w", id, err)
 		}
-		if f.Matches(it) {
+		if ok && id != h.Source.Item {
+			_, ok, err = s.servedItem(ctx, h.Source.Item)
+			if err != nil {
+				return nil, fmt.Errorf("find: the file %s of a fact: %w", h.Source.Item, err)
+			}
+		}
+		if ok && f.Matches(it) && (o.Host == "" || s.catalog == nil || it.Host == o.Host) {
 			out = append(out, Found{Item: it, Match: &h})
 		}
 	}
 	d := map[string]string{"results": strconv.Itoa(len(out))}
+	if s.catalog != nil {
+		d["host"] = o.Host
+	}
 	for k, v := range o.Asked {
 		d[k] = v
 	}

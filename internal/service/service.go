@@ -75,9 +75,10 @@ type Service struct {
 	synced    chan struct{}
 	firstSync sync.Once
 	level     *slog.LevelVar // set by Reload (log_level); nil: fixed
-	// facts is the sidecar facts index and parser its parse step, on a
-	// dock host (nil at a console, and for a command that must create
-	// nothing on a host that never parsed).
+	// facts is the sidecar facts index and parser its parse step (nil on
+	// a dock host for a command that must create nothing on a host that
+	// never parsed). At a console they are built from the store's objects
+	// of the items the catalog serves.
 	facts  *facts.Index
 	parser *facts.Step
 	// witness holds a copy of every signed head outside state_dir (nil:
@@ -185,15 +186,17 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	// Every dock, from whatever source, is admitted by free space on the
 	// ingester's own walk of the camera.
 	s.ingester.Admit(s.wiper)
-	if err := s.openFacts(o.MustExist); err != nil {
-		s.Close()
-		return nil, err
-	}
 	if cfg.IsConsole() {
 		if err := s.openConsole(); err != nil {
 			s.Close()
 			return nil, err
 		}
+	}
+	// After the catalog: at a console the facts are parsed from the items
+	// it serves.
+	if err := s.openFacts(o.MustExist); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
