@@ -70,6 +70,9 @@ type Config struct {
 	Console *Console `yaml:"console"`
 	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
 	Metrics Metrics `yaml:"metrics"`
+	// HTTP is the web listener (off unless http.listen is set): the dock
+	// page, or the console's web UI.
+	HTTP HTTP `yaml:"http"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -392,6 +395,7 @@ func Default() *Config {
 			AbandonedAfter:  Duration{DefaultAbandonedAfter},
 		},
 		LogLevel: DefaultLogLevel,
+		HTTP:     HTTP{DockPage: DockPage{ShowAssignedTo: true}},
 	}
 }
 
@@ -493,6 +497,8 @@ func (c *Config) resolvePaths() error {
 	c.ControlSocket = abs(c.ControlSocket)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
+	c.HTTP.TLSCertFile = abs(c.HTTP.TLSCertFile)
+	c.HTTP.TLSKeyFile = abs(c.HTTP.TLSKeyFile)
 	return nil
 }
 
