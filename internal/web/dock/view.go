@@ -28,10 +28,10 @@ type BayView struct {
 	// watched folder.
 	Bay    string `json:"bay"`
 	Camera string `json:"camera"`
-	// AssignedTo is to whom the camera is issued; empty (omitted) when the
-	// page is configured to show only the camera, or the camera is not in
-	// the inventory.
-	AssignedTo   string `json:"assigned_to,omitempty"`
+	// AssignedTo is to whom the camera is issued; "" when the page is
+	// configured to show only the camera, or the camera is not in the
+	// inventory (always present: every bay has the contract's fields).
+	AssignedTo   string `json:"assigned_to"`
 	State        string `json:"state"`
 	FilesDone    int    `json:"files_done"`
 	FilesTotal   int    `json:"files_total"`
