@@ -101,7 +101,8 @@ func TestBaysHeldAndETA(t *testing.T) {
 	}
 }
 
-// Subscribers come and go while ingest reports progress (run under -race).
+// Subscribers come and go, each reading the bays when told, while ingest
+// reports progress: no race (run under -race) and no report waits on them.
 func TestBaysConcurrent(t *testing.T) {
 	b := NewBays()
 	var wg sync.WaitGroup
@@ -123,8 +124,19 @@ func TestBaysConcurrent(t *testing.T) {
 			}
 		}()
 	}
-	for i := 0; i < 2000; i++ {
-		b.File("BWC-0001", "a.mp4", int64(i), 2000)
+	reported := make(chan struct{})
+	go func() {
+		for i := 0; i < 2000; i++ {
+			b.File("BWC-0001", "a.mp4", int64(i), 2000)
+		}
+		close(reported)
+	}()
+	select {
+	case <-reported:
+	case <-time.After(30 * time.Second):
+		// Left running on purpose: a tracker that waits on its
+		// subscribers is deadlocked here, and the test says so.
+		t.Fatal("progress reports blocked on the subscribers")
 	}
 	close(stop)
 	wg.Wait()
