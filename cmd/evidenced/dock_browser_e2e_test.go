@@ -58,7 +58,8 @@ func eval[T any](t *testing.T, b *browser.Browser, expr string) T {
 // from copying to SAFE TO UNDOCK by the event stream alone (the document
 // is never reloaded), the page breaks no rule of its CSP, throws nothing,
 // needs no scrolling (three bays on one screen), offers nothing to click, and its state
-// reads large. Screenshots are left in the artifact directory;
+// reads large; when the daemon stops, the page says it is out of date.
+// Screenshots are left in the artifact directory;
 // EVIDENCED_UPDATE_DOCS=1 also writes docs/dock-page.png.
 func TestDockPageInBrowser(t *testing.T) {
 	b := browser.Start(t, 800, 480) // skips (or fails, when required) before anything else starts
@@ -157,7 +158,11 @@ func TestDockPageInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The daemon goes: the screen must say it is out of date rather than
+	// keep showing SAFE TO UNDOCK.
 	if code := stop(); code != 0 {
 		t.Fatalf("daemon exit %d\n%s", code, logs)
 	}
+	b.WaitTrue("the page saying it lost the daemon", `!document.getElementById("stale").classList.contains("hidden") && document.body.classList.contains("stale")`)
+	b.Screenshot("dock-page-stale.png")
 }

@@ -140,8 +140,7 @@ type pageData struct {
 	Host       string
 	Bays       []BayView
 	ShowIssued bool
-	Heartbeat  int64 // ms: the script's staleness limit derives from it
-	Refresh    int64 // ms
+	Refresh    int64 // ms: the script's staleness limit derives from it
 	WebCSS     string
 	DockCSS    string
 	DockJS     string
@@ -150,8 +149,8 @@ type pageData struct {
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	d := pageData{
 		Host: h.src.Config().HostID, Bays: h.Snapshot(), ShowIssued: h.opt.ShowAssignedTo,
-		Heartbeat: h.o.Heartbeat.Milliseconds(), Refresh: h.o.Refresh.Milliseconds(),
-		WebCSS: web.AssetPrefix + "base.css", DockCSS: AssetPrefix + "dock.css", DockJS: AssetPrefix + "dock.js",
+		Refresh: h.o.Refresh.Milliseconds(),
+		WebCSS:  web.AssetPrefix + "base.css", DockCSS: AssetPrefix + "dock.css", DockJS: AssetPrefix + "dock.js",
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
