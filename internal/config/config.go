@@ -77,6 +77,9 @@ type Config struct {
 	// recordings whose headers are read (glob → parser), for every camera
 	// or for one camera kind; none: nothing is parsed.
 	Sidecars []SidecarRule `yaml:"sidecars"`
+	// HTTP is the web listener (off unless http.listen is set): the dock
+	// page, or the console's web UI.
+	HTTP HTTP `yaml:"http"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -399,6 +402,7 @@ func Default() *Config {
 			AbandonedAfter:  Duration{DefaultAbandonedAfter},
 		},
 		LogLevel: DefaultLogLevel,
+		HTTP:     HTTP{DockPage: DockPage{ShowAssignedTo: true}},
 	}
 }
 
@@ -501,6 +505,8 @@ func (c *Config) resolvePaths() error {
 	c.Custody.WitnessFile = abs(c.Custody.WitnessFile)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
+	c.HTTP.TLSCertFile = abs(c.HTTP.TLSCertFile)
+	c.HTTP.TLSKeyFile = abs(c.HTTP.TLSKeyFile)
 	return nil
 }
 

@@ -140,6 +140,7 @@ func (c *Config) Validate() error {
 	v.console(c)
 	v.metrics(c.Metrics)
 	v.sidecars(c.Sidecars)
+	v.http(c.HTTP)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {

@@ -94,6 +94,14 @@ type Progress interface {
 	Done(serial string, r Result)
 }
 
+// HeldProgress is a Progress that is also told, right after Start, how
+// many of the files and bytes are in the vault already and will not be
+// copied again: a re-docked camera that still holds old footage shows its
+// true progress and speed.
+type HeldProgress interface {
+	Held(serial string, files int, bytes int64)
+}
+
 // Ingester runs dock sessions. It is safe for concurrent use by docks of
 // different cameras; two docks of the same serial are serialised.
 type Ingester struct {
@@ -360,6 +368,17 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 	res.Files = len(entries)
 	if p != nil {
 		p.Start(cam.Serial, len(entries), total)
+		if hp, ok := p.(HeldProgress); ok {
+			var files int
+			var bytes int64
+			for i, e := range entries {
+				if held[i] {
+					files++
+					bytes += e.Size
+				}
+			}
+			hp.Held(cam.Serial, files, bytes)
+		}
 	}
 
 	// The cold read-back of one file runs on its own goroutine while the

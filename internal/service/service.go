@@ -463,6 +463,10 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	if bay := req.Identity["bay"]; bay != "" {
 		log = log.With("bay", bay)
 	}
+	if req.Via == "watch" {
+		// The watched folder is the camera's bay on the dock page.
+		s.bays.Watched(serial, filepath.Dir(req.Root))
+	}
 	res, err := s.ingester.Dock(ctx, req, s.bays)
 	switch {
 	case errors.Is(err, ingest.ErrNotAdmitted):
@@ -526,16 +530,27 @@ const (
 
 // Bay is one docked camera's status.
 type Bay struct {
-	Camera    string    `json:"camera"`
-	Bay       string    `json:"bay,omitempty"` // USB bus-port path; "" for a watched folder
-	State     BayState  `json:"state"`
-	Files     int       `json:"files"`
-	Bytes     int64     `json:"bytes"`
-	Done      int64     `json:"done_bytes"`
+	Camera string   `json:"camera"`
+	Bay    string   `json:"bay,omitempty"` // USB bus-port path; "" for a watched folder
+	State  BayState `json:"state"`
+	Files  int      `json:"files"`
+	Bytes  int64    `json:"bytes"`
+	Done   int64    `json:"done_bytes"`
+	// FilesDone counts the files copied (or already held) so far in this
+	// pass.
+	FilesDone int       `json:"files_done"`
 	Current   string    `json:"current,omitempty"`
 	Problem   string    `json:"problem,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
-	doneFiles int64
+	// Folder is the watched folder a camera docked in ("" for USB).
+	Folder string `json:"folder,omitempty"`
+	// StartedAt is when this pass's copy started; heldBytes of its Bytes
+	// were already in the vault then (the ETA measures the rest).
+	StartedAt time.Time `json:"started_at,omitzero"`
+	heldBytes int64
+	// doneFiles is the bytes of the files done before Current, whose size
+	// is curSize.
+	doneFiles, curSize int64
 	// conflict is a refusal that concerns this serial (another device
 	// presenting it): it stays the bay's problem until the camera leaves,
 	// whatever its own copy does.
@@ -563,15 +578,18 @@ func (b Bay) Percent() float64 {
 	return 100 * float64(b.Done) / float64(b.Bytes)
 }
 
-// Bays tracks docked cameras for `evidenced status`; it is the ingest
-// Progress of the daemon.
+// Bays tracks docked cameras for `evidenced status` and the dock page; it
+// is the ingest Progress of the daemon. Every change is announced to the
+// subscribers (Subscribe) without ever waiting for them: ingest never
+// blocks on a screen.
 type Bays struct {
 	mu   sync.Mutex
 	bays map[string]*Bay
+	subs map[chan struct{}]struct{}
 }
 
 // NewBays returns an empty tracker.
-func NewBays() *Bays { return &Bays{bays: map[string]*Bay{}} }
+func NewBays() *Bays { return &Bays{bays: map[string]*Bay{}, subs: map[chan struct{}]struct{}{}} }
 
 var _ ingest.Progress = (*Bays)(nil)
 
@@ -592,6 +610,7 @@ func (b *Bays) get(serial string) *Bay {
 func (b *Bays) Arrived(serial, bay string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	x := b.get(serial)
 	x.State, x.Problem, x.Bay = BayDocked, "", bay
 	x.keepConflict()
@@ -615,6 +634,7 @@ func conflictKey(serial, bay string) string { return serial + "\x00" + bay }
 func (b *Bays) Conflict(serial, bay, why string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	if x, ok := b.bays[serial]; ok {
 		x.conflict = why
 		x.keepConflict()
@@ -628,6 +648,7 @@ func (b *Bays) Conflict(serial, bay, why string) {
 func (b *Bays) Cleared(serial, bay string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	delete(b.bays, conflictKey(serial, bay))
 }
 
@@ -635,8 +656,10 @@ func (b *Bays) Cleared(serial, bay string) {
 func (b *Bays) Start(serial string, files int, bytes int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	x := b.get(serial)
 	x.State, x.Files, x.Bytes, x.Done, x.doneFiles, x.Problem = BayCopying, files, bytes, 0, 0, ""
+	x.FilesDone, x.heldBytes, x.curSize, x.Current, x.StartedAt = 0, 0, 0, "", x.UpdatedAt
 	x.keepConflict()
 }
 
@@ -644,21 +667,50 @@ func (b *Bays) Start(serial string, files int, bytes int64) {
 func (b *Bays) File(serial, rel string, done, size int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	x := b.get(serial)
 	if x.Current != rel {
-		x.doneFiles = x.Done
+		if x.Current != "" {
+			// The file before this one is done, whole: its last bytes
+			// may have gone unreported (progress is throttled).
+			x.FilesDone++
+			x.doneFiles += x.curSize
+		}
+		x.curSize = size
 	}
 	x.Current, x.Done = rel, x.doneFiles+done
+}
+
+// Held implements ingest.HeldProgress: of the files Start announced, these
+// are in the vault already and are not copied again.
+func (b *Bays) Held(serial string, files int, bytes int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	defer b.changed()
+	x := b.get(serial)
+	x.FilesDone, x.Done, x.doneFiles, x.heldBytes = files, bytes, bytes, bytes
+}
+
+// Watched places a camera that docked in a watched folder before its copy
+// starts: the folder is its bay.
+func (b *Bays) Watched(serial, folder string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	defer b.changed()
+	x := b.get(serial)
+	x.State, x.Problem, x.Folder = BayDocked, "", folder
+	x.keepConflict()
 }
 
 // Done implements ingest.Progress.
 func (b *Bays) Done(serial string, r ingest.Result) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	x := b.get(serial)
 	x.Current = ""
 	if r.SafeToUndock {
-		x.State, x.Done = BaySafe, x.Bytes
+		x.State, x.Done, x.FilesDone = BaySafe, x.Bytes, x.Files
 	} else {
 		x.State = BayProblem
 		x.Problem = fmt.Sprintf("%d file(s) not vaulted; leave the camera docked or re-dock it", len(r.Failed))
@@ -670,6 +722,7 @@ func (b *Bays) Done(serial string, r ingest.Result) {
 func (b *Bays) Unknown(serial, bay string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	x := b.get(serial)
 	x.State, x.Bay, x.Problem = BayUnknown, bay, "not ingested: add it to cameras in the config to take its footage"
 }
@@ -678,6 +731,7 @@ func (b *Bays) Unknown(serial, bay string) {
 func (b *Bays) Problem(serial, why string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	x := b.get(serial)
 	x.State, x.Problem = BayProblem, why
 }
@@ -686,6 +740,7 @@ func (b *Bays) Problem(serial, why string) {
 func (b *Bays) Remove(serial string) Bay {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.changed()
 	x := b.get(serial)
 	delete(b.bays, serial)
 	return *x

@@ -627,4 +627,29 @@ var mutants = []Mutant{
 		Replacement: `if !t.Before(s.start) {`,
 		Packages:    []string{"./internal/facts"},
 	},
+	// --- the dock page: what an officer reads before undocking ---------------
+	{
+		ID:          "dock-percent-before-safe",
+		File:        "internal/web/dock/view.go",
+		Desc:        "the dock page reads 100 % while the last file is still being verified, before the dock says safe to undock",
+		Original:    `return min(99, int(math.Floor(b.Percent())))`,
+		Replacement: `return int(math.Floor(b.Percent()))`,
+		Packages:    []string{"./internal/web/dock"},
+	},
+	{
+		ID:          "dock-assigned-to-public",
+		File:        "internal/web/dock/view.go",
+		Desc:        "a public dock screen (show_assigned_to: false) still shows to whom each camera is issued",
+		Original:    `if known && opt.ShowAssignedTo {`,
+		Replacement: `if known {`,
+		Packages:    []string{"./internal/web/dock"},
+	},
+	{
+		ID:          "bays-notify-blocks",
+		File:        "internal/service/bays_notify.go",
+		Desc:        "a dock page client that stops reading holds up ingest's progress reports",
+		Original:    `default: // already told; it reads the latest state anyway`,
+		Replacement: `case <-make(chan struct{}): // never: the send waits`,
+		Packages:    []string{"./internal/service"},
+	},
 }
