@@ -70,6 +70,8 @@ type Config struct {
 	Console *Console `yaml:"console"`
 	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
 	Metrics Metrics `yaml:"metrics"`
+	// OIDC is the sign-in of a console's web UI (nil: no web UI sign-in).
+	OIDC *OIDC `yaml:"oidc"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -448,6 +450,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	if hasKey(root, "console") {
 		c.Console = defaultConsole()
 	}
+	if hasKey(root, "oidc") {
+		c.OIDC = defaultOIDC()
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -493,6 +498,9 @@ func (c *Config) resolvePaths() error {
 	c.ControlSocket = abs(c.ControlSocket)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
+	if c.OIDC != nil {
+		c.OIDC.ClientSecretFile = abs(c.OIDC.ClientSecretFile)
+	}
 	return nil
 }
 

@@ -138,6 +138,7 @@ func (c *Config) Validate() error {
 	v.custody(c)
 	v.console(c)
 	v.metrics(c.Metrics)
+	v.oidc(c)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {
