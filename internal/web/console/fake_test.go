@@ -154,7 +154,7 @@ func (f *fakeBackend) RecordAccess(_ context.Context, _ service.Caller, action, 
 func (f *fakeBackend) Classes() []string { return []string{"uncategorized", "evidence"} }
 
 // testOIDC is a console's oidc section for a real in-process provider.
-func testOIDC(t *testing.T, p *oidcprovider.Provider, redirect string) *config.OIDC {
+func testOIDC(t testing.TB, p *oidcprovider.Provider, redirect string) *config.OIDC {
 	t.Helper()
 	secret := filepath.Join(t.TempDir(), "oidc-secret")
 	if err := os.WriteFile(secret, []byte(p.Config().ClientSecret+"\n"), 0o600); err != nil {
@@ -171,7 +171,7 @@ var accounts = map[string][]string{"ivy": {"inv"}, "cora": {"cust"}, "abe": {"au
 
 // newTestHandler is a console handler on the fake backend, signing in at
 // a real provider.
-func newTestHandler(t *testing.T, opts Options) (*Handler, *fakeBackend, *oidcprovider.Provider) {
+func newTestHandler(t testing.TB, opts Options) (*Handler, *fakeBackend, *oidcprovider.Provider) {
 	t.Helper()
 	p := oidcprovider.Start(t, accounts)
 	fb := newFake()
