@@ -16,8 +16,15 @@ import (
 // the anchors, the wipe rule or the export builder itself: what the CLI can
 // do, every other front end (the control socket, a console) can do through
 // the same service methods.
+//
+// The web front ends (internal/web: the shared listener; web/dock: the dock
+// page; web/console: the web console) are front ends like the CLI: the
+// daemon serves them beside the control socket, and they obey the same rule
+// (TestWebImportsOnlyTheService), so importing them reaches nothing below
+// the service.
 var cmdMayImport = []string{
 	"internal/config", "internal/control", "internal/custody", "internal/digest", "internal/printable", "internal/service",
+	"internal/web", "internal/web/dock", "internal/web/console",
 }
 
 // Named so that a failure says which rule of docs/ARCHITECTURE.md broke.
@@ -51,6 +58,46 @@ func TestCmdImportsOnlyTheService(t *testing.T) {
 	}
 }
 
+// The web front ends go through the service as the CLI does: none of them
+// reaches the store, the uploader, the ingester, the anchors, the wipe rule
+// or the export builder by itself.
+func TestWebImportsOnlyTheService(t *testing.T) {
+	pkgs := moduleImports(t, module+"internal/web/...")
+	if len(pkgs) < 2 {
+		t.Fatalf("go list found %d web packages, want the listener and the dock page at least: %v", len(pkgs), pkgs)
+	}
+	for from, imps := range pkgs {
+		for _, rel := range imps {
+			if slices.Contains(cmdMustNotImport, rel) {
+				t.Errorf("%s imports %s: a front end reaches it only through internal/service", from, rel)
+			}
+		}
+	}
+}
+
+// moduleImports lists the packages patterns match, each with the packages
+// of this module it imports (both relative to the module).
+func moduleImports(t *testing.T, patterns ...string) map[string][]string {
+	t.Helper()
+	args := append([]string{"list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`}, patterns...)
+	out, err := exec.Command("go", args...).Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	pkgs := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		from, _ := strings.CutPrefix(f[0], module)
+		pkgs[from] = nil
+		for _, imp := range f[1:] {
+			if rel, ok := strings.CutPrefix(imp, module); ok {
+				pkgs[from] = append(pkgs[from], rel)
+			}
+		}
+	}
+	return pkgs
+}
+
 // The operations below the service are siblings: each speaks to the ledger,
 // the vault and the store through their own packages, never through another
 // operation. In particular the uploader and the wipe rule do not import the
@@ -63,23 +110,17 @@ var operations = []string{
 }
 
 func TestOperationsDoNotImportEachOther(t *testing.T) {
-	args := []string{"list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`}
+	var patterns []string
 	for _, p := range operations {
-		args = append(args, module+p)
+		patterns = append(patterns, module+p)
 	}
-	out, err := exec.Command("go", args...).Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
+	pkgs := moduleImports(t, patterns...)
+	if len(pkgs) != len(operations) {
+		t.Fatalf("go list listed %d packages, want %d: %v", len(pkgs), len(operations), pkgs)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != len(operations) {
-		t.Fatalf("go list listed %d packages, want %d:\n%s", len(lines), len(operations), out)
-	}
-	for _, line := range lines {
-		f := strings.Fields(line)
-		from, _ := strings.CutPrefix(f[0], module)
-		for _, imp := range f[1:] {
-			if rel, ok := strings.CutPrefix(imp, module); ok && slices.Contains(operations, rel) {
+	for from, imps := range pkgs {
+		for _, rel := range imps {
+			if slices.Contains(operations, rel) {
 				t.Errorf("%s imports %s: operations below the service do not import each other", from, rel)
 			}
 		}

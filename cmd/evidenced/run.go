@@ -60,13 +60,26 @@ func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Write
 			}
 		}
 	}()
-	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc), log)
+	// The web listener (http.listen) is bound before the control socket
+	// and both before Run tells systemd the daemon is ready.
+	ws, err := listenWeb(svc, cfg, log)
 	if err != nil {
 		return err
 	}
+	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc), log)
+	if err != nil {
+		if ws != nil {
+			ws.Close()
+		}
+		return err
+	}
+	serve := []func(stop, work context.Context) error{srv.Serve}
+	if ws != nil {
+		serve = append(serve, ws.Serve)
+	}
 	log.Info("evidenced running", "host", cfg.HostID, "role", cfg.Role, "version", service.Version, "watch", strings.Join(cfg.Sources.Watch, ","),
-		"object_store", cfg.ObjectStore != nil, "socket", cfg.SocketPath())
-	if err := svc.Run(intake, hard, srv.Serve); err != nil {
+		"object_store", cfg.ObjectStore != nil, "socket", cfg.SocketPath(), "http", cfg.HTTP.Listen)
+	if err := svc.Run(intake, hard, serveAll(serve...)); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	log.Info("evidenced stopped")

@@ -70,6 +70,9 @@ type Config struct {
 	Console *Console `yaml:"console"`
 	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
 	Metrics Metrics `yaml:"metrics"`
+	// HTTP is the web listener (off unless http.listen is set): the dock
+	// page, or the console's web UI.
+	HTTP HTTP `yaml:"http"`
 	// OIDC is the sign-in of a console's web UI (nil: no web UI sign-in).
 	OIDC *OIDC `yaml:"oidc"`
 
@@ -394,6 +397,7 @@ func Default() *Config {
 			AbandonedAfter:  Duration{DefaultAbandonedAfter},
 		},
 		LogLevel: DefaultLogLevel,
+		HTTP:     HTTP{DockPage: DockPage{ShowAssignedTo: true}},
 	}
 }
 
@@ -498,6 +502,8 @@ func (c *Config) resolvePaths() error {
 	c.ControlSocket = abs(c.ControlSocket)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
+	c.HTTP.TLSCertFile = abs(c.HTTP.TLSCertFile)
+	c.HTTP.TLSKeyFile = abs(c.HTTP.TLSKeyFile)
 	if c.OIDC != nil {
 		c.OIDC.ClientSecretFile = abs(c.OIDC.ClientSecretFile)
 	}

@@ -92,6 +92,9 @@ func (o *OIDC) ClientSecret() (string, error) {
 func (v *validator) oidc(c *Config) {
 	o := c.OIDC
 	if o == nil {
+		if c.Role == RoleConsole && c.HTTP.Listen != "" {
+			v.add("oidc", "required with http.listen at a console: people sign in to its web UI at the City's OpenID Connect provider")
+		}
 		return
 	}
 	if c.Role != RoleConsole {

@@ -29,6 +29,7 @@ func TestOIDCDefaultsAndPaths(t *testing.T) {
 func TestOIDCInvalid(t *testing.T) {
 	cases := []struct{ name, yml, key string }{
 		{"on a dock", minimal + oidcSection, "oidc"},
+		{"web UI without sign-in", consoleMinimal + "http: {listen: 127.0.0.1:8470}\n", "oidc"},
 		{"plain http issuer", consoleMinimal + strings.Replace(oidcSection, "https://login", "http://login", 1), "oidc.issuer"},
 		{"issuer trailing slash", consoleMinimal + strings.Replace(oidcSection, "realms/city", "realms/city/", 1), "oidc.issuer"},
 		{"no client id", consoleMinimal + strings.Replace(oidcSection, "  client_id: evidenced\n", "", 1), "oidc.client_id"},

@@ -138,6 +138,7 @@ func (c *Config) Validate() error {
 	v.custody(c)
 	v.console(c)
 	v.metrics(c.Metrics)
+	v.http(c.HTTP)
 	v.oidc(c)
 
 	u := c.Upload

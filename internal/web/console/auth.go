@@ -234,6 +234,12 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, next string
 	if !localPath(next) {
 		next = "/"
 	}
+	o, err := h.provider(r.Context())
+	if err != nil {
+		h.log.Error("console: sign-in", "err", err)
+		h.fail(w, r, false, http.StatusServiceUnavailable, "the identity provider cannot be reached; try again shortly")
+		return
+	}
 	state, nonce, verifier := randomToken(), randomToken(), oauth2.GenerateVerifier()
 	if !h.sessions.begin(state, pendingLogin{nonce: nonce, verifier: verifier, next: next, expires: h.opts.Now().Add(pendingTTL)}) {
 		h.log.Warn("console: too many sign-ins pending", "peer", r.RemoteAddr)
@@ -244,7 +250,7 @@ func (h *Handler) startLogin(w http.ResponseWriter, r *http.Request, next string
 	// from the provider's site, and a Strict cookie is not sent on it.
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: state, Path: "/auth/callback", MaxAge: int(pendingTTL.Seconds()),
 		HttpOnly: true, Secure: h.secure(r), SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, h.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	http.Redirect(w, r, o.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), http.StatusFound)
 }
 
 // localPath accepts a path on this console only: not another site
@@ -288,7 +294,13 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, false, http.StatusBadRequest, "sign-in failed: it took too long or was already used; start again")
 		return
 	}
-	id, err := h.exchange(r.Context(), q.Get("code"), p)
+	o, err := h.provider(r.Context())
+	if err != nil {
+		h.log.Error("console: sign-in", "err", err)
+		h.fail(w, r, false, http.StatusServiceUnavailable, "the identity provider cannot be reached; try again shortly")
+		return
+	}
+	id, err := o.exchange(r.Context(), q.Get("code"), p, h.cfg.RolesClaim)
 	if err != nil {
 		// The error names what failed, never the code or a token.
 		h.log.Warn("console: sign-in failed", "err", err, "peer", r.RemoteAddr)
@@ -322,11 +334,11 @@ type identity struct {
 	groups      []string
 }
 
-func (h *Handler) exchange(ctx context.Context, code string, p pendingLogin) (identity, error) {
+func (o op) exchange(ctx context.Context, code string, p pendingLogin, rolesClaim string) (identity, error) {
 	if code == "" {
 		return identity{}, errors.New("the provider sent no code")
 	}
-	tok, err := h.oauth.Exchange(ctx, code, oauth2.VerifierOption(p.verifier))
+	tok, err := o.oauth.Exchange(ctx, code, oauth2.VerifierOption(p.verifier))
 	if err != nil {
 		return identity{}, fmt.Errorf("token exchange: %w", err)
 	}
@@ -334,7 +346,7 @@ func (h *Handler) exchange(ctx context.Context, code string, p pendingLogin) (id
 	if !ok {
 		return identity{}, errors.New("the token response has no id_token")
 	}
-	idt, err := h.verifier.Verify(ctx, raw)
+	idt, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
 		return identity{}, fmt.Errorf("id token: %w", err)
 	}
@@ -356,7 +368,7 @@ func (h *Handler) exchange(ctx context.Context, code string, p pendingLogin) (id
 	// The actor is the account's stable name at the provider: an email or
 	// user name when there is one, else the subject.
 	actor := "oidc:" + firstOf(std.Email, std.PreferredUsername, idt.Subject)
-	return identity{actor: actor, name: firstOf(std.Name, std.PreferredUsername, std.Email, idt.Subject), groups: claimStrings(all[h.cfg.RolesClaim])}, nil
+	return identity{actor: actor, name: firstOf(std.Name, std.PreferredUsername, std.Email, idt.Subject), groups: claimStrings(all[rolesClaim])}, nil
 }
 
 // claimStrings reads a groups claim: a list of strings, or one string.

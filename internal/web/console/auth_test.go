@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -52,7 +53,11 @@ func startServer(t *testing.T, opts Options) (*httptest.Server, *Handler, *fakeB
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	// The redirect URL is known only once the server listens.
-	h.oauth.RedirectURL = srv.URL + "/auth/callback"
+	o, err := h.provider(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.oauth.RedirectURL = srv.URL + "/auth/callback"
 	_ = p
 	return srv, h, fb
 }

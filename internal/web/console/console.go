@@ -25,6 +25,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -33,6 +34,7 @@ import (
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/service"
+	"github.com/evidenced/evidenced/internal/web"
 )
 
 //go:embed web
@@ -99,8 +101,7 @@ type Options struct {
 type Handler struct {
 	b        backend
 	cfg      *config.OIDC
-	oauth    oauth2.Config
-	verifier *oidc.IDTokenVerifier
+	secret   string
 	log      *slog.Logger
 	opts     Options
 	pages    map[string]*template.Template
@@ -108,11 +109,46 @@ type Handler struct {
 	sessions *sessions
 	logins   *limiter
 	routes   []route
+
+	// The provider as its discovery document describes it, read once it
+	// answers (provider).
+	pmu      sync.Mutex
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
 }
 
-// New reads the provider's discovery document and the client secret, and
-// returns the handler. It fails, naming the key, when either cannot be had:
-// a console whose sign-in cannot work should not start as if it could.
+// op is the provider's client configuration and ID token verifier.
+type op struct {
+	oauth    *oauth2.Config
+	verifier *oidc.IDTokenVerifier
+}
+
+// provider reads the provider's discovery document the first time it is
+// needed and keeps it.
+func (h *Handler) provider(ctx context.Context) (op, error) {
+	h.pmu.Lock()
+	defer h.pmu.Unlock()
+	if h.oauth != nil {
+		return op{h.oauth, h.verifier}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	p, err := oidc.NewProvider(ctx, h.cfg.Issuer)
+	if err != nil {
+		return op{}, fmt.Errorf("oidc.issuer %s: read the provider's discovery document: %w", h.cfg.Issuer, err)
+	}
+	endpoint := p.Endpoint()
+	// Most providers take the secret either way; some (and the test
+	// provider) only in the form.
+	endpoint.AuthStyle = oauth2.AuthStyleInParams
+	h.oauth = &oauth2.Config{ClientID: h.cfg.ClientID, ClientSecret: h.secret, RedirectURL: h.cfg.RedirectURL, Endpoint: endpoint, Scopes: scopes(h.cfg.RolesClaim)}
+	h.verifier = p.Verifier(&oidc.Config{ClientID: h.cfg.ClientID})
+	return op{h.oauth, h.verifier}, nil
+}
+
+// New reads the client secret and the provider's discovery document, and
+// returns the handler. It fails, naming the key, when the secret cannot be
+// had; a provider that does not answer yet is asked again at each sign-in.
 func New(ctx context.Context, svc *service.Service, cfg *config.OIDC, log *slog.Logger, opts Options) (*Handler, error) {
 	return newHandler(ctx, serviceBackend{svc}, cfg, log, opts)
 }
@@ -125,10 +161,6 @@ func newHandler(ctx context.Context, b backend, cfg *config.OIDC, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	provider, err := oidc.NewProvider(ctx, cfg.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("oidc.issuer %s: read the provider's discovery document: %w", cfg.Issuer, err)
-	}
 	if opts.LoginsPerMinute <= 0 {
 		opts.LoginsPerMinute = 20
 	}
@@ -139,19 +171,15 @@ func newHandler(ctx context.Context, b backend, cfg *config.OIDC, log *slog.Logg
 	if ttl <= 0 {
 		ttl = config.DefaultSessionTTL
 	}
-	endpoint := provider.Endpoint()
-	// Most providers take the secret either way; some (and the test
-	// provider) only in the form.
-	endpoint.AuthStyle = oauth2.AuthStyleInParams
 	h := &Handler{
-		b: b, cfg: cfg, log: log, opts: opts,
-		oauth: oauth2.Config{
-			ClientID: cfg.ClientID, ClientSecret: secret, RedirectURL: cfg.RedirectURL, Endpoint: endpoint,
-			Scopes: scopes(cfg.RolesClaim),
-		},
-		verifier: provider.Verifier(&oidc.Config{ClientID: cfg.ClientID}),
+		b: b, cfg: cfg, log: log, opts: opts, secret: secret,
 		sessions: newSessions(ttl, opts.Now),
 		logins:   newLimiter(opts.LoginsPerMinute, time.Minute, opts.Now),
+	}
+	// A provider down when the console starts must not stop the rest of
+	// the console (indexing, scrub): sign-in tries again when asked.
+	if _, err := h.provider(ctx); err != nil {
+		log.Warn("console: the identity provider cannot be reached yet; sign-in will try again", "issuer", cfg.Issuer, "err", err)
 	}
 	if h.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -160,7 +188,7 @@ func newHandler(ctx context.Context, b backend, cfg *config.OIDC, log *slog.Logg
 	if err != nil {
 		return nil, err
 	}
-	h.routes = h.table(http.FileServerFS(static))
+	h.routes = h.table(web.Static(static))
 	h.mux = http.NewServeMux()
 	for _, rt := range h.routes {
 		h.mux.Handle(rt.pattern(), h.guard(rt))
@@ -168,8 +196,8 @@ func newHandler(ctx context.Context, b backend, cfg *config.OIDC, log *slog.Logg
 	return h, nil
 }
 
-// ServeHTTP routes. Security headers (CSP and the rest) are the HTTP
-// server's (web.Secure), around this handler.
+// ServeHTTP routes. The security headers (CSP and the rest) and
+// /favicon.ico are the shared listener's (web.Handler), around this one.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
 // scopes asks for the ID token's profile and email, and for the groups

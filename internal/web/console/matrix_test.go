@@ -21,7 +21,6 @@ var allowed = map[string]string{
 	"GET /auth/callback":   "public",
 	"GET /auth/signed-out": "public",
 	"GET /static/":         "public",
-	"GET /favicon.ico":     "public",
 
 	"GET /{$}":          "ICA",
 	"POST /auth/logout": "ICA",

@@ -87,7 +87,6 @@ func (h *Handler) table(static http.Handler) []route {
 		pub("GET", "/auth/callback", h.callback),
 		pub("GET", "/auth/signed-out", h.signedOut),
 		{method: "GET", path: "/static/", public: true, file: http.StripPrefix("/static/", static)},
-		pub("GET", "/favicon.ico", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }),
 
 		pg("GET", "/{$}", anyone, h.home),
 		pg("POST", "/auth/logout", anyone, h.logout),
