@@ -1,0 +1,370 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/testutil/browser"
+	"github.com/evidenced/evidenced/internal/testutil/oidcprovider"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// The people who sign in to the console in these tests, as typed into the
+// provider's form, and the groups the provider gives them.
+const (
+	investigatorLogin = "Ivy Investigator"
+	custodianLogin    = "Carl Custodian"
+)
+
+// consoleWeb is a console host serving its web UI, on the built binary,
+// with one recording ingested by a real dock host on a real S3 server, and
+// a real OpenID Connect provider where people sign in.
+type consoleWeb struct {
+	// base is where the browser opens the console: localhost, while the
+	// console listens on 127.0.0.1, so the provider (127.0.0.1) is another
+	// site and the cookies' SameSite attributes are exercised as in
+	// production.
+	base string
+	// direct is the same listener by address, for requests from Go.
+	direct string
+	idp    *oidcprovider.Provider
+	item   custody.Item // the H.264 clip, as the dock recorded it
+	clip   []byte
+}
+
+// startConsoleWeb docks one camera holding an H.264 clip (made by ffmpeg)
+// at a dock host, runs a console host with http.listen and oidc configured
+// until the test ends, and waits until the console's index serves the
+// clip.
+func startConsoleWeb(t *testing.T) *consoleWeb {
+	t.Helper()
+	start := time.Now()
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatalf("ffmpeg (scripts/setup.sh installs it) makes the H.264 clip: %v", err)
+	}
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+
+	dock := newFleetHost(t, srv, bucket, "dock-01", "cameras:\n  - {serial: BWC-0001, kind: body, assigned_to: officer-4711}\n")
+	clip := filepath.Join(dock.dir, "cam", "DCIM", "100MEDIA", "VID_0001.MP4")
+	if err := os.MkdirAll(filepath.Dir(clip), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ff := exec.Command(ffmpeg, "-hide_banner", "-loglevel", "error", "-y",
+		"-f", "lavfi", "-i", "testsrc=duration=4:size=320x240:rate=15",
+		"-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4", clip)
+	if out, err := ff.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	clipBytes, err := os.ReadFile(clip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := dock.publicKey()
+	dock.must("ingest", "--camera", "BWC-0001", "--from", filepath.Join(dock.dir, "cam"))
+
+	idp := oidcprovider.Start(t, map[string][]string{
+		investigatorLogin: {"evidence-investigators"},
+		custodianLogin:    {"evidence-custodians"},
+	})
+	secret := filepath.Join(t.TempDir(), "oidc-secret")
+	if err := os.WriteFile(secret, []byte(idp.Config().ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	console := newFleetHost(t, srv, bucket, "hq", fmt.Sprintf(`role: console
+console:
+  poll: 1s
+  hosts:
+    - {id: dock-01, public_key_file: %s}
+http:
+  listen: %s
+oidc:
+  issuer: %s
+  client_id: %s
+  client_secret_file: %s
+  redirect_url: http://localhost:%s/auth/callback
+  roles_claim: groups
+  roles: {investigator: [evidence-investigators], custodian: [evidence-custodians], auditor: [evidence-auditors]}
+`, key, addr, idp.Issuer(), idp.Config().ClientID, secret, port))
+	console.daemon()
+	var items []custody.Item
+	waitFor(t, "the docked clip at the console", 20*time.Second, func() bool {
+		items = console.findJSON()
+		return len(items) == 1
+	})
+	t.Logf("dock, console and provider ready in %v", time.Since(start).Round(time.Millisecond))
+	return &consoleWeb{
+		base:   "http://localhost:" + port,
+		direct: "http://" + addr,
+		idp:    idp, item: items[0], clip: clipBytes,
+	}
+}
+
+// signIn opens page at the console in b, which must send the browser to the
+// provider's form (PKCE S256 and a nonce in the request), types login there
+// and waits until the console greets the person on page.
+func (c *consoleWeb) signIn(t *testing.T, b *browser.Browser, login, page, shot string) {
+	t.Helper()
+	b.Do("opening "+page+" should reach the provider's sign-in form",
+		chromedp.Navigate(c.base+page), chromedp.WaitVisible(chromedp.ID("username")))
+	if at := b.Location(); !strings.HasPrefix(at, c.idp.AuthorizationEndpoint()+"?") ||
+		!strings.Contains(at, "code_challenge_method=S256") || !strings.Contains(at, "nonce=") {
+		t.Errorf("sign-in form at %s, want the provider's authorization endpoint with PKCE S256 and a nonce", at)
+	}
+	if shot != "" {
+		b.Screenshot(shot)
+	}
+	b.Do("signing in as "+login,
+		chromedp.SendKeys(chromedp.ID("username"), login),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("who")))
+	if who := b.Text(); !strings.Contains(who, login) {
+		t.Errorf("after sign-in the page says %q, want %q", who, login)
+	}
+	if at := b.Location(); at != c.base+page {
+		t.Errorf("after sign-in the browser is at %s, want %s", at, c.base+page)
+	}
+}
+
+// session is the console's session cookie as the browser holds it.
+func (c *consoleWeb) session(t *testing.T, b *browser.Browser) *network.Cookie {
+	t.Helper()
+	res, err := chromedp.Call(b.Ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{c.base + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ck := range res.Cookies {
+		if ck.Name == "evidenced_session" {
+			if !ck.HTTPOnly || ck.SameSite != network.CookieSameSiteLax {
+				t.Errorf("session cookie %+v, want HttpOnly and SameSite=Lax", ck)
+			}
+			return ck
+		}
+	}
+	t.Fatalf("the browser holds no evidenced_session cookie: %+v", res.Cookies)
+	return nil
+}
+
+// request sends one request from Go, not following redirects, with the
+// given session cookie value ("" for none) and form (POST when not nil),
+// and returns the status and the body's start.
+func (c *consoleWeb) request(t *testing.T, method, path, sid string, form url.Values, hdr ...string) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, c.direct+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	if sid != "" {
+		req.AddCookie(&http.Cookie{Name: "evidenced_session", Value: sid})
+	}
+	cl := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, string(b)
+}
+
+// custodyRows is the text of the item page's custody table, one string per
+// row.
+func custodyRows(t *testing.T, b *browser.Browser) []string {
+	t.Helper()
+	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("#custody tbody tr")).map(r => r.innerText)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// rowWith is the first row holding every one of parts, or "".
+func rowWith(rows []string, parts ...string) string {
+	for _, r := range rows {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(r, p)
+		}
+		if all {
+			return r
+		}
+	}
+	return ""
+}
+
+// noProblems fails the test on a CSP violation or an uncaught exception in
+// any page the browser showed.
+func noProblems(t *testing.T, b *browser.Browser) {
+	t.Helper()
+	for _, p := range b.Problems() {
+		t.Errorf("browser console: %s", p)
+	}
+}
+
+// Issue #14, item 4, for the web console: real-browser scenarios against
+// the built binary's console role, a real dock's ingest on a real S3
+// server (versitygw) and a real OpenID Connect provider. Each scenario
+// starts its own Chromium, so each signs in afresh.
+func TestConsoleWebInBrowserE2E(t *testing.T) {
+	browser.Path(t) // skip (or, under EVIDENCED_REQUIRE_BROWSER=1, fail) before starting anything
+	c := startConsoleWeb(t)
+	t.Run("search, play, download, custody", c.searchPlayDownload)
+}
+
+// An investigator signs in at the provider's form, searches, opens the
+// item, gives the reason once and plays the H.264 recording until its
+// currentTime advances (no byte before the reason: 428), downloads it with
+// a reason and gets exactly the recorded bytes (SHA-256), and finds both
+// accesses, with their reasons and under their name, in the item's custody
+// timeline.
+func (c *consoleWeb) searchPlayDownload(t *testing.T) {
+	start := time.Now()
+	b := browser.Start(t, 1280, 900)
+	c.signIn(t, b, investigatorLogin, "/search", "console-signin.png")
+	sid := c.session(t, b).Value
+	actor := "oidc:ivy.investigator@example.test"
+
+	// Search by officer: the clip, linked to its item page.
+	b.Do("searching by officer",
+		chromedp.SendKeys(chromedp.ID("officer"), "officer-4711"),
+		chromedp.SendKeys(chromedp.ID("search-reason"), "complaint 2026-118"),
+		chromedp.Click(chromedp.ID("search")),
+		chromedp.WaitVisible(chromedp.ID("results")))
+	if txt := b.Text(); !strings.Contains(txt, "1 recording(s)") || !strings.Contains(txt, c.item.ID) {
+		t.Errorf("search result page says %q, want the one recording %s", txt, c.item.ID)
+	}
+	b.Screenshot("console-search.png")
+	b.Do("opening the item", chromedp.Click(chromedp.CSS("a.item-link")), chromedp.WaitVisible(chromedp.ID("view-form")))
+	if sha, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("item-sha"))); sha != c.item.SHA256 {
+		t.Errorf("item page shows SHA-256 %q, want %s", sha, c.item.SHA256)
+	}
+
+	// No byte of the recording before its viewing is on record.
+	if code, body := c.request(t, "GET", "/items/"+c.item.ID+"/media", sid, nil, "Range", "bytes=0-"); code != http.StatusPreconditionRequired {
+		t.Errorf("media before a reason: %d %q, want 428", code, body)
+	}
+
+	// Play: the reason once, then the player; the browser asks in ranges.
+	var mu sync.Mutex
+	var media []string // the console's answers to the player: status and type
+	if err := chromedp.Listen(b.Ctx, func(ev any) {
+		if r, ok := ev.(*network.EventResponseReceived); ok && strings.HasSuffix(r.Response.URL, "/media") {
+			mu.Lock()
+			media = append(media, fmt.Sprintf("%d %s", r.Response.Status, r.Response.MimeType))
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.Do("giving the reason to view",
+		chromedp.SendKeys(chromedp.ID("view-reason"), "complaint 2026-118: review"),
+		chromedp.Click(chromedp.ID("play")),
+		chromedp.WaitVisible(chromedp.ID("player")))
+	b.WaitTrue("the video playing past 0.5 s with decoded frames", `(() => { const v = document.getElementById("player");
+		return v.currentTime > 0.5 && v.getVideoPlaybackQuality().totalVideoFrames > 0; })()`)
+	state, err := chromedp.Run(b.Ctx, chromedp.Evaluate[map[string]any](`(() => { const v = document.getElementById("player");
+		return {w: v.videoWidth, h: v.videoHeight, t: v.currentTime, err: v.error ? v.error.message : null}; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state["w"] != float64(320) || state["h"] != float64(240) {
+		t.Errorf("video state %v, want a 320x240 picture", state)
+	}
+	b.Screenshot("console-play.png")
+	mu.Lock()
+	if len(media) == 0 || media[0] != "206 video/mp4" {
+		t.Errorf("the console answered the player's requests with %q, want 206 (ranges) of video/mp4", media)
+	}
+	mu.Unlock()
+	t.Logf("video played after %v", time.Since(start).Round(time.Millisecond))
+
+	// The reason is asked once: back on the item page, a link to play.
+	b.Do("back to the item", chromedp.Navigate(c.base+"/items/"+c.item.ID), chromedp.WaitVisible(chromedp.ID("play-link")))
+
+	// Download with a reason, into a directory of this test.
+	dir := t.TempDir()
+	if _, err := chromedp.Call(b.Ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dctx, cancel := context.WithTimeout(b.Ctx, browser.StepTimeout)
+	defer cancel()
+	progress := chromedp.Events(dctx, cdpbrowser.DownloadProgress)
+	b.Do("downloading with a reason",
+		chromedp.SendKeys(chromedp.ID("download-reason"), "complaint 2026-118: copy for the prosecutor"),
+		chromedp.Click(chromedp.ID("download")))
+	var file string
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("waiting for the download: %v (browser at %s, page says %q)", err, b.Location(), b.Text())
+		}
+		if ev.State == cdpbrowser.DownloadProgressStateCanceled {
+			t.Fatalf("the download was cancelled (%d of %d bytes)", int64(ev.ReceivedBytes), int64(ev.TotalBytes))
+		}
+		if ev.State == cdpbrowser.DownloadProgressStateCompleted {
+			file = filepath.Join(dir, ev.GUID)
+			break
+		}
+	}
+	got, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(got)
+	if hex.EncodeToString(sum[:]) != c.item.SHA256 || len(got) != len(c.clip) {
+		t.Errorf("downloaded %d bytes hashing %x, want the camera's %d bytes hashing %s", len(got), sum, len(c.clip), c.item.SHA256)
+	}
+
+	// Both accesses are in the item's custody, with their reasons, under
+	// the signed-in person's name, recorded by the console.
+	b.Do("the item's custody", chromedp.Navigate(c.base+"/items/"+c.item.ID), chromedp.WaitVisible(chromedp.ID("custody")))
+	b.Screenshot("console-item.png")
+	rows := custodyRows(t, b)
+	for _, want := range [][]string{
+		{"ACCESSED", "hq", actor, "action=play", "reason=complaint 2026-118: review"},
+		{"ACCESSED", "hq", actor, "action=retrieve", "reason=complaint 2026-118: copy for the prosecutor"},
+		{"UPLOADED", "dock-01"},
+	} {
+		if rowWith(rows, want...) == "" {
+			t.Errorf("custody timeline has no row with %q:\n%s", want, strings.Join(rows, "\n"))
+		}
+	}
+	b.Do("scrolling to the custody", chromedp.ScrollIntoView(chromedp.ID("custody")))
+	b.Screenshot("console-item-custody.png")
+	noProblems(t, b)
+	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
+}
