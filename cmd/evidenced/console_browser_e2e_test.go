@@ -199,6 +199,16 @@ func (c *consoleWeb) request(t *testing.T, method, path, sid string, form url.Va
 	return resp.StatusCode, string(b)
 }
 
+// brief is what an answer says, for a failure message: a page's message,
+// else the body's start.
+func brief(body string) string {
+	if _, msg, ok := strings.Cut(body, `id="message">`); ok {
+		msg, _, _ = strings.Cut(msg, "<")
+		return msg
+	}
+	return body[:min(len(body), 300)]
+}
+
 // custodyRows is the text of the item page's custody table, one string per
 // row.
 func custodyRows(t *testing.T, b *browser.Browser) []string {
@@ -225,6 +235,17 @@ func rowWith(rows []string, parts ...string) string {
 	return ""
 }
 
+// csrf is the CSRF token of the page the browser shows (its download
+// form's).
+func csrf(t *testing.T, b *browser.Browser) string {
+	t.Helper()
+	tok, err := chromedp.Run(b.Ctx, chromedp.Value(chromedp.CSS(`#download-form input[name="csrf"]`)))
+	if err != nil || tok == "" {
+		t.Fatalf("the item page has no CSRF token in its download form (%q, %v)", tok, err)
+	}
+	return tok
+}
+
 // noProblems fails the test on a CSP violation or an uncaught exception in
 // any page the browser showed.
 func noProblems(t *testing.T, b *browser.Browser) {
@@ -242,6 +263,7 @@ func TestConsoleWebInBrowserE2E(t *testing.T) {
 	browser.Path(t) // skip (or, under EVIDENCED_REQUIRE_BROWSER=1, fail) before starting anything
 	c := startConsoleWeb(t)
 	t.Run("search, play, download, custody", c.searchPlayDownload)
+	t.Run("an investigator is refused a custodian's action", c.investigatorRefused)
 }
 
 // An investigator signs in at the provider's form, searches, opens the
@@ -274,7 +296,7 @@ func (c *consoleWeb) searchPlayDownload(t *testing.T) {
 
 	// No byte of the recording before its viewing is on record.
 	if code, body := c.request(t, "GET", "/items/"+c.item.ID+"/media", sid, nil, "Range", "bytes=0-"); code != http.StatusPreconditionRequired {
-		t.Errorf("media before a reason: %d %q, want 428", code, body)
+		t.Errorf("media before a reason: %d %q, want 428", code, brief(body))
 	}
 
 	// Play: the reason once, then the player; the browser asks in ranges.
@@ -365,6 +387,88 @@ func (c *consoleWeb) searchPlayDownload(t *testing.T) {
 	}
 	b.Do("scrolling to the custody", chromedp.ScrollIntoView(chromedp.ID("custody")))
 	b.Screenshot("console-item-custody.png")
+	noProblems(t, b)
+	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// An investigator is offered no custodian's action and is refused one:
+// the item page has no hold, classify or export form and the navigation
+// no fleet health, the fleet page answers 403 in the browser, and the
+// custodian's forms (hold, classify, export, verify) posted from Go with
+// the investigator's own session and CSRF token answer 403 and leave
+// nothing in the item's custody. A custodian, signed in next in the same
+// browser after the investigator signs out, opens the same fleet page and
+// runs a verification: the refusal is the role's, not a broken page.
+func (c *consoleWeb) investigatorRefused(t *testing.T) {
+	start := time.Now()
+	b := browser.Start(t, 1280, 900)
+	itemPage := "/items/" + c.item.ID
+	c.signIn(t, b, investigatorLogin, itemPage, "")
+	sid, tok := c.session(t, b).Value, csrf(t, b)
+	for _, form := range []string{"hold-form", "classify-form", "export-form"} {
+		if n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#`+form+`").length`)); err != nil || n != 0 {
+			t.Errorf("the investigator's item page offers #%s (%d, %v)", form, n, err)
+		}
+	}
+	if nav, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS("header nav"))); strings.Contains(nav, "Fleet") || strings.Contains(nav, "Verify") {
+		t.Errorf("the investigator's navigation offers %q", nav)
+	}
+
+	// The custodian's page, opened by address: refused, and said why.
+	resp, err := chromedp.Run(b.Ctx, chromedp.NavigateResponse(c.base+"/fleet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := b.Text(); resp.Status != http.StatusForbidden || !strings.Contains(msg, "your role (investigator) may not do this") {
+		t.Errorf("the investigator opening /fleet: %d, page says %q; want 403 naming the role", resp.Status, msg)
+	}
+	b.Screenshot("console-refused.png")
+
+	// The custodian's actions, posted with the investigator's valid
+	// session and CSRF token: refused before anything is done.
+	for _, tc := range []struct {
+		path string
+		form url.Values
+	}{
+		{itemPage + "/hold", url.Values{"case": {"2026-200"}, "reason": {"hold by an investigator"}}},
+		{itemPage + "/classify", url.Values{"class": {"uncategorized"}, "reason": {"classify by an investigator"}}},
+		{"/export", url.Values{"id": {c.item.ID}, "reason": {"export by an investigator"}}},
+		{"/verify", url.Values{"reason": {"verify by an investigator"}}},
+	} {
+		tc.form.Set("csrf", tok)
+		if code, body := c.request(t, "POST", tc.path, sid, tc.form); code != http.StatusForbidden {
+			t.Errorf("investigator POST %s: %d %q, want 403", tc.path, code, brief(body))
+		}
+	}
+	if code, body := c.request(t, "GET", "/api/fleet", sid, nil); code != http.StatusForbidden || !strings.Contains(body, `"error"`) {
+		t.Errorf("investigator GET /api/fleet: %d %q, want 403 with a JSON error", code, body)
+	}
+	b.Do("the item after the refusals", chromedp.Navigate(c.base+itemPage), chromedp.WaitVisible(chromedp.ID("custody")))
+	for _, row := range custodyRows(t, b) {
+		if strings.Contains(row, "by an investigator") {
+			t.Errorf("a refused action reached the service: %s", row)
+		}
+	}
+
+	// Sign out (the session ends on the server); a custodian signs in and
+	// opens the fleet page and verifies.
+	b.Do("signing out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("message")))
+	if code, _ := c.request(t, "GET", "/api/me", sid, nil); code != http.StatusUnauthorized {
+		t.Errorf("the investigator's session after signing out: GET /api/me %d, want 401", code)
+	}
+	c.signIn(t, b, custodianLogin, "/fleet", "")
+	if hosts, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("hosts"))); !strings.Contains(hosts, "dock-01") {
+		t.Errorf("the custodian's fleet page lists %q, want dock-01", hosts)
+	}
+	b.Screenshot("console-fleet.png")
+	b.Do("verifying as custodian",
+		chromedp.Click(chromedp.CSS(`header nav a[href="/verify"]`)),
+		chromedp.SendKeys(chromedp.ID("verify-reason"), "weekly check"),
+		chromedp.Click(chromedp.ID("verify")),
+		chromedp.WaitVisible(chromedp.ID("verify-result")))
+	if res, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("verify-result"))); !strings.HasPrefix(res, "OK") {
+		t.Errorf("the custodian's verification says %q", res)
+	}
 	noProblems(t, b)
 	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
 }
