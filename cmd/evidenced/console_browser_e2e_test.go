@@ -235,6 +235,16 @@ func rowWith(rows []string, parts ...string) string {
 	return ""
 }
 
+// setSession replaces the session cookie the browser holds.
+func (c *consoleWeb) setSession(t *testing.T, b *browser.Browser, value string) {
+	t.Helper()
+	if _, err := chromedp.Call(b.Ctx, network.SetCookie, network.SetCookieParams{
+		Name: "evidenced_session", Value: value, URL: c.base + "/", Path: "/", HTTPOnly: new(true), SameSite: network.CookieSameSiteLax,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // csrf is the CSRF token of the page the browser shows (its download
 // form's).
 func csrf(t *testing.T, b *browser.Browser) string {
@@ -264,6 +274,7 @@ func TestConsoleWebInBrowserE2E(t *testing.T) {
 	c := startConsoleWeb(t)
 	t.Run("search, play, download, custody", c.searchPlayDownload)
 	t.Run("an investigator is refused a custodian's action", c.investigatorRefused)
+	t.Run("a tampered session cookie and a missing CSRF token are refused", c.forgeriesRefused)
 }
 
 // An investigator signs in at the provider's form, searches, opens the
@@ -468,6 +479,82 @@ func (c *consoleWeb) investigatorRefused(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("verify-result")))
 	if res, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("verify-result"))); !strings.HasPrefix(res, "OK") {
 		t.Errorf("the custodian's verification says %q", res)
+	}
+	noProblems(t, b)
+	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// A session cookie altered by one character signs nobody in: the browser
+// holding it is sent to the provider's sign-in form, and from Go it gets
+// 401 for the API and for a form posted with the session's valid CSRF
+// token. A form sent without the CSRF token (the browser's own download
+// form with its token removed, and the same from Go, or with a wrong
+// token) is refused with 403 before the service is asked: no retrieval is
+// recorded. The untouched cookie and the right token still work.
+func (c *consoleWeb) forgeriesRefused(t *testing.T) {
+	start := time.Now()
+	b := browser.Start(t, 1280, 900)
+	itemPage := "/items/" + c.item.ID
+	c.signIn(t, b, investigatorLogin, itemPage, "")
+	sid, tok := c.session(t, b).Value, csrf(t, b)
+
+	// The cookie, tampered with: its last character changed.
+	last := sid[len(sid)-1]
+	tampered := sid[:len(sid)-1] + map[bool]string{true: "B", false: "A"}[last == 'A']
+	c.setSession(t, b, tampered)
+	b.Do("opening the item with a tampered session cookie should reach the provider's sign-in form",
+		chromedp.Navigate(c.base+itemPage), chromedp.WaitVisible(chromedp.ID("username")))
+	if at := b.Location(); !strings.HasPrefix(at, c.idp.AuthorizationEndpoint()+"?") {
+		t.Errorf("with a tampered cookie the browser is at %s, want the provider's form", at)
+	}
+	b.Screenshot("console-tampered-cookie.png")
+	if code, body := c.request(t, "GET", "/api/me", tampered, nil); code != http.StatusUnauthorized || !strings.Contains(body, `"error"`) {
+		t.Errorf("GET /api/me with a tampered cookie: %d %q, want 401 with a JSON error", code, body)
+	}
+	form := url.Values{"reason": {"tampered cookie probe"}, "csrf": {tok}}
+	if code, body := c.request(t, "POST", itemPage+"/download", tampered, form); code != http.StatusUnauthorized {
+		t.Errorf("download with a tampered cookie and the session's CSRF token: %d %q, want 401", code, brief(body))
+	}
+	if code, body := c.request(t, "GET", "/api/me", sid, nil); code != http.StatusOK || !strings.Contains(body, "ivy.investigator") {
+		t.Errorf("GET /api/me with the untouched cookie: %d %q, want 200 naming the investigator", code, body)
+	}
+
+	// The untouched cookie back; the download form without its token.
+	c.setSession(t, b, sid)
+	b.Do("the item page again", chromedp.Navigate(c.base+itemPage), chromedp.WaitVisible(chromedp.ID("download-form")))
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](
+		`(() => { document.querySelector('#download-form input[name="csrf"]').remove(); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := chromedp.RunResponse(b.Ctx,
+		chromedp.SendKeys(chromedp.ID("download-reason"), "missing csrf probe"),
+		chromedp.Click(chromedp.ID("download")))
+	if err != nil {
+		// A download instead of the refusal aborts the navigation.
+		t.Fatalf("submitting the download form without its token: %v; want a 403 page (browser at %s)", err, b.Location())
+	}
+	if msg := b.Text(); resp.Status != http.StatusForbidden || !strings.Contains(msg, "no valid CSRF token") {
+		t.Errorf("download form without its CSRF token: %d, page says %q; want 403", resp.Status, msg)
+	}
+	b.Screenshot("console-csrf-refused.png")
+	for name, f := range map[string]url.Values{
+		"no token":    {"reason": {"missing csrf probe"}},
+		"wrong token": {"reason": {"missing csrf probe"}, "csrf": {tampered}},
+	} {
+		if code, body := c.request(t, "POST", itemPage+"/download", sid, f); code != http.StatusForbidden {
+			t.Errorf("download with %s: %d %q, want 403", name, code, brief(body))
+		}
+	}
+	b.Do("the item's custody", chromedp.Navigate(c.base+itemPage), chromedp.WaitVisible(chromedp.ID("custody")))
+	for _, row := range custodyRows(t, b) {
+		if strings.Contains(row, "probe") {
+			t.Errorf("a refused request reached the service: %s", row)
+		}
+	}
+
+	// The same form with the right token is served (and recorded).
+	if code, body := c.request(t, "POST", itemPage+"/download", sid, url.Values{"reason": {"with its token"}, "csrf": {tok}}); code != http.StatusOK {
+		t.Errorf("download with the session's CSRF token: %d %q, want 200", code, brief(body))
 	}
 	noProblems(t, b)
 	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
