@@ -2,6 +2,9 @@
 package packaging
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,9 +130,47 @@ func TestDebianPackage(t *testing.T) {
 		t.Error("the packaged config sets an object store; it must be left to the site")
 	}
 
+	// The copyright file: machine-readable (DEP-5), the whole package
+	// under the project's licence, nothing reserved.
+	copyright, _ := os.ReadFile(filepath.Join(root, "usr/share/doc/evidenced/copyright"))
+	for _, re := range []string{
+		`\AFormat: https://www\.debian\.org/doc/packaging-manuals/copyright-format/1\.0/\n`,
+		`(?m)^Files: \*\nCopyright: [0-9]{4}(-[0-9]{4})? the evidenced authors\nLicense: Apache-2\.0$`,
+		`(?m)^License: Apache-2\.0\n Licensed under the Apache License, Version 2\.0`,
+		`/usr/share/common-licenses/Apache-2\.0`,
+	} {
+		if !regexp.MustCompile(re).Match(copyright) {
+			t.Errorf("copyright file lacks %s:\n%s", re, copyright)
+		}
+	}
+	if regexp.MustCompile(`(?i)rights\s+(are\s+)?reserved`).Match(copyright) {
+		t.Errorf("copyright file reserves rights the licence grants:\n%s", copyright)
+	}
+
 	lintian := hosttool.Find(t, "lintian", "lintian")
 	lint, err := exec.Command(lintian, "--fail-on", "error,warning", deb).CombinedOutput()
 	if err != nil || regexp.MustCompile(`(?m)^[EW]: `).Match(lint) {
 		t.Errorf("lintian: %v\n%s", err, lint)
+	}
+}
+
+// apache2SHA256 is the SHA-256 of the Apache License 2.0 as the ASF
+// publishes it (https://www.apache.org/licenses/LICENSE-2.0.txt) and Debian
+// ships it (/usr/share/common-licenses/Apache-2.0).
+const apache2SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
+
+// LICENSE is the standard Apache-2.0 text, unedited: the package's
+// copyright file and the SPDX identifier name it, so an edit would make
+// them untrue.
+func TestLicenseIsApache2(t *testing.T) {
+	data, err := os.ReadFile("../LICENSE")
+	if err != nil {
+		t.Fatalf("the repository has no licence: %v", err)
+	}
+	if got := fmt.Sprintf("%x", sha256.Sum256(data)); got != apache2SHA256 {
+		t.Errorf("LICENSE sha256 %s; want the standard Apache-2.0 text (%s)", got, apache2SHA256)
+	}
+	if deb, err := os.ReadFile("/usr/share/common-licenses/Apache-2.0"); err == nil && !bytes.Equal(deb, data) {
+		t.Error("LICENSE differs from Debian's /usr/share/common-licenses/Apache-2.0, which the copyright file points to")
 	}
 }

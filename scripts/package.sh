@@ -61,15 +61,40 @@ doc=$pkg/usr/share/doc/evidenced
 install -d "$doc/examples"
 install -m 0644 README.md docs/ARCHITECTURE.md docs/RELIABILITY.md "$doc/"
 install -m 0644 configs/evidenced.example.yaml "$doc/examples/"
+first=$(git log --reverse --format=%cd --date=format:%Y | sed -n 1p)
+last=$(git log -1 --format=%cd --date=format:%Y)
+years=$first; [ "$first" = "$last" ] || years=$first-$last
+# The copyright file in Debian's machine-readable format (DEP-5); the
+# project is Apache-2.0 (LICENSE), whose text Debian ships in
+# common-licenses, so it is referred to rather than repeated.
 cat > "$doc/copyright" <<COPYRIGHT
-evidenced: camera footage custody daemon.
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: evidenced
+Upstream-Contact: evidenced maintainers <evidenced@lists.debian.org>
+Source: https://github.com/evidenced/evidenced
+Comment: /usr/bin/evidenced is statically linked with the Go standard library
+ (BSD-3-Clause) and the Go modules that \`go version -m /usr/bin/evidenced\`
+ lists; each keeps its own licence, found in its module source.
 
-Copyright $(git log -1 --format=%cd --date=format:%Y) the evidenced authors
+Files: *
+Copyright: $years the evidenced authors
+License: Apache-2.0
 
-License: no licence has been chosen for evidenced yet; all rights are
-reserved by its authors. The Go modules compiled into /usr/bin/evidenced keep
-their own licences, which \`go version -m /usr/bin/evidenced\` lists (on
-Debian systems the Apache licence is in /usr/share/common-licenses/Apache-2.0).
+License: Apache-2.0
+ Licensed under the Apache License, Version 2.0 (the "License");
+ you may not use this file except in compliance with the License.
+ You may obtain a copy of the License at
+ .
+     http://www.apache.org/licenses/LICENSE-2.0
+ .
+ Unless required by applicable law or agreed to in writing, software
+ distributed under the License is distributed on an "AS IS" BASIS,
+ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ See the License for the specific language governing permissions and
+ limitations under the License.
+ .
+ On Debian systems, the complete text of the Apache License, Version 2.0
+ can be found in "/usr/share/common-licenses/Apache-2.0".
 COPYRIGHT
 date=$(git log -1 --format=%cD 2>/dev/null || date -R)
 cat > "$root/changelog" <<CHANGELOG
@@ -115,6 +140,12 @@ if [ "$1" = configure ]; then
 	# ledger and the vault; /etc/evidenced the config).
 	systemd-sysusers evidenced.conf
 	systemd-tmpfiles --create evidenced.conf || true
+	# The modules a USB dock needs, now rather than at the next boot: the
+	# USB drop-in's DeviceAllow=block-sd is resolved when the unit starts,
+	# so sd_mod must already be loaded then (see its modules-load file).
+	if [ -d /run/systemd/system ] && [ -x /lib/systemd/systemd-modules-load ]; then
+		/lib/systemd/systemd-modules-load evidenced.conf || true
+	fi
 	# The udev rule keeps desktop automounters off docked cameras.
 	if [ -d /run/udev ]; then
 		udevadm control --reload-rules || true

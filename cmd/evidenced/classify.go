@@ -22,13 +22,13 @@ func classifyCommand() *command {
 				}
 				until := res.Until.Format(time.RFC3339)
 				if res.Already {
-					fmt.Fprintf(e.stdout, "%s is already class %s (%s until %s)\n", res.ID, res.Class, res.Mode, until)
+					fmt.Fprintf(e.stdout, "%s%s is already class %s (%s until %s)\n", res.ID, ingestedAt(res.Host), res.Class, res.Mode, until)
 					if res.TagChanged {
 						fmt.Fprintf(e.stdout, "%s: the object's retention_class tag now says %s\n", res.ID, res.Class)
 					}
 					return err
 				}
-				fmt.Fprintf(e.stdout, "%s: class %s → %s, %s until %s\n", res.ID, res.OldClass, res.Class, res.Mode, until)
+				fmt.Fprintf(e.stdout, "%s%s: class %s → %s, %s until %s\n", res.ID, ingestedAt(res.Host), res.OldClass, res.Class, res.Mode, until)
 				return err
 			}
 		},

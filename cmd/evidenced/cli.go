@@ -121,7 +121,7 @@ func init() {
 		runCommand(), ingestCommand(), findCommand(), custodyCommand(), verifyCommand(),
 		getCommand(), statusCommand(), storeInitCommand(), versionCommand(),
 		classifyCommand(), holdCommand(), releaseCommand(),
-		exportCommand(), verifyExportCommand(), keyCommand(), accessCommand(), fleetCommand(), scrubCommand(), doctorCommand(),
+		exportCommand(), verifyExportCommand(), keyCommand(), accessCommand(), fleetCommand(), scrubCommand(), doctorCommand(), reindexCommand(),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -414,18 +415,8 @@ func TestConfigErrorsExit2(t *testing.T) {
 // SIGTERM and returns the exit code.
 func (h *harness) daemon(t *testing.T) (stop func() int, logs *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(binPath, "run", "--config", h.cfgPath)
 	logs = &bytes.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.Env = os.Environ()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(h.state, "evidenced.sock")
-	waitFor(t, "daemon socket", 30*time.Second, func() bool {
-		st, err := os.Stat(sock)
-		return err == nil && st.Mode()&os.ModeSocket != 0
-	})
+	cmd := h.startDaemon(t, logs)
 	done := false
 	stop = func() int {
 		if done {
@@ -442,6 +433,24 @@ func (h *harness) daemon(t *testing.T) (stop func() int, logs *bytes.Buffer) {
 	}
 	t.Cleanup(func() { stop() })
 	return stop, logs
+}
+
+// startDaemon starts `evidenced run` on h's config, its output to logs
+// (nil: discarded), and waits for its control socket.
+func (h *harness) startDaemon(t *testing.T, logs io.Writer) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binPath, "run", "--config", h.cfgPath)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = os.Environ()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(h.state, "evidenced.sock")
+	waitFor(t, "daemon socket", 30*time.Second, func() bool {
+		st, err := os.Stat(sock)
+		return err == nil && st.Mode()&os.ModeSocket != 0
+	})
+	return cmd
 }
 
 func TestDaemonDockThroughWatchedFolder(t *testing.T) {

@@ -22,10 +22,10 @@ func holdCommand() *command {
 				}
 				held := strings.Join(res.HeldBy, ", ")
 				if res.Unchanged {
-					fmt.Fprintf(e.stdout, "%s is already held by case %s (held by: %s)\n", res.ID, res.Case, held)
+					fmt.Fprintf(e.stdout, "%s%s is already held by case %s (held by: %s)\n", res.ID, ingestedAt(res.Host), res.Case, held)
 					return nil
 				}
-				fmt.Fprintf(e.stdout, "%s: legal hold ON (held by: %s)\n", res.ID, held)
+				fmt.Fprintf(e.stdout, "%s%s: legal hold ON (held by: %s)\n", res.ID, ingestedAt(res.Host), held)
 				return nil
 			}
 		},
@@ -44,12 +44,21 @@ func releaseCommand() *command {
 					return err
 				}
 				if res.On() {
-					fmt.Fprintf(e.stdout, "%s: case %s released; legal hold stays ON (held by: %s)\n", res.ID, res.Case, strings.Join(res.HeldBy, ", "))
+					fmt.Fprintf(e.stdout, "%s%s: case %s released; legal hold stays ON (held by: %s)\n", res.ID, ingestedAt(res.Host), res.Case, strings.Join(res.HeldBy, ", "))
 					return nil
 				}
-				fmt.Fprintf(e.stdout, "%s: case %s released; legal hold OFF (no case holds it)\n", res.ID, res.Case)
+				fmt.Fprintf(e.stdout, "%s%s: case %s released; legal hold OFF (no case holds it)\n", res.ID, ingestedAt(res.Host), res.Case)
 				return nil
 			}
 		},
 	}
+}
+
+// ingestedAt names, at a console, the dock host that ingested the item a
+// retention command acted on ("" on a dock host).
+func ingestedAt(host string) string {
+	if host == "" {
+		return ""
+	}
+	return " (ingested at " + printable(host) + ")"
 }

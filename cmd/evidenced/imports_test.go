@@ -106,7 +106,7 @@ func moduleImports(t *testing.T, patterns ...string) map[string][]string {
 // docs/ARCHITECTURE.md holds.
 var operations = []string{
 	"internal/ingest", "internal/upload", "internal/watch", "internal/usbdock",
-	"internal/wipe", "internal/anchor", "internal/export",
+	"internal/wipe", "internal/anchor", "internal/export", "internal/facts",
 }
 
 func TestOperationsDoNotImportEachOther(t *testing.T) {

@@ -73,15 +73,7 @@ func TestDaemonMetrics(t *testing.T) {
 		return len(items) == len(files)
 	})
 
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %d, %v\n%s", resp.StatusCode, err, body)
-	}
+	body := scrape(t, addr)
 	check := exec.Command(tool, "check", "metrics")
 	check.Stdin = bytes.NewReader(body)
 	if out, err := check.CombinedOutput(); err != nil {
@@ -90,18 +82,21 @@ func TestDaemonMetrics(t *testing.T) {
 
 	got := samples(t, string(body))
 	want := map[string]float64{
-		"evidenced_copied_bytes_total":                 total,
-		"evidenced_vault_read_back_bytes_total":        total,
-		"evidenced_uploaded_bytes_total":               total,
-		"evidenced_store_verified_bytes_total":         total,
-		`evidenced_recordings{state="verified"}`:       2,
-		`evidenced_recordings{state="vaulted"}`:        0,
-		"evidenced_upload_queue_items":                 0,
-		"evidenced_upload_queue_oldest_age_seconds":    0,
-		`evidenced_upload_errors_total{step="upload"}`: 0,
-		"evidenced_integrity_failures_total":           0,
-		`evidenced_bays{state="safe_to_undock"}`:       1,
-		`evidenced_bays{state="copying"}`:              0,
+		"evidenced_copied_bytes_total":                                  total,
+		"evidenced_vault_read_back_bytes_total":                         total,
+		"evidenced_uploaded_bytes_total":                                total,
+		"evidenced_store_verified_bytes_total":                          total,
+		`evidenced_recordings{state="verified"}`:                        2,
+		`evidenced_recordings{state="vaulted"}`:                         0,
+		"evidenced_upload_queue_items":                                  0,
+		"evidenced_upload_queue_oldest_age_seconds":                     0,
+		`evidenced_upload_errors_total{kind="permanent",step="upload"}`: 0,
+		`evidenced_upload_errors_total{kind="permanent",step="verify"}`: 0,
+		`evidenced_upload_errors_total{kind="transient",step="upload"}`: 0,
+		`evidenced_upload_errors_total{kind="transient",step="verify"}`: 0,
+		"evidenced_integrity_failures_total":                            0,
+		`evidenced_bays{state="safe_to_undock"}`:                        1,
+		`evidenced_bays{state="copying"}`:                               0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
@@ -124,6 +119,32 @@ func TestDaemonMetrics(t *testing.T) {
 		t.Logf("scrape:\n%s", body)
 	}
 
+	// The store goes away while a camera docks: each failed attempt is
+	// counted as transient (the ledger records none of them); once the
+	// store is back the recording is verified, and nothing was permanent.
+	h.srv.Stop()
+	staging = filepath.Join(h.dir, "staging", "BWC-0001")
+	writeCamera(t, staging, map[string]int{"DCIM/100/C.MP4": 40 << 10})
+	if err := os.Rename(staging, filepath.Join(h.media, "BWC-0001")); err != nil {
+		t.Fatal(err)
+	}
+	transient := `evidenced_upload_errors_total{kind="transient",step="upload"}`
+	waitFor(t, "transient upload errors counted", time.Minute, func() bool {
+		return samples(t, string(scrape(t, addr)))[transient] >= 2
+	})
+	h.srv.Restart(t)
+	waitFor(t, "the recording verified once the store is back", 3*time.Minute, func() bool {
+		items := h.find("--camera", "BWC-0001")
+		return len(items) == 1 && items[0].State == custody.StateVerified
+	})
+	got = samples(t, string(scrape(t, addr)))
+	for k, v := range got {
+		if strings.Contains(k, `kind="permanent"`) && v != 0 {
+			t.Errorf("%s = %v after a store outage; want 0 (every failure was transient)", k, v)
+		}
+	}
+	t.Logf("after the outage: %s = %v", transient, got[transient])
+
 	// The daemon's log (what journald keeps) never holds the store's secret
 	// key nor any footage bytes.
 	if code := stop(); code != 0 {
@@ -141,4 +162,19 @@ func TestDaemonMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// scrape returns the text of GET /metrics.
+func scrape(t *testing.T, addr string) []byte {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %d, %v\n%s", resp.StatusCode, err, body)
+	}
+	return body
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,7 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/tlog"
 )
 
 // Issue #12, finding 3: `ingest --from <state_dir>` through the daemon
@@ -144,30 +150,140 @@ func TestTrimmedTailRefused(t *testing.T) {
 	if code != exitIntegrity || !strings.Contains(out, "FAIL checkpoint _custody/test-dock/checkpoints/") {
 		t.Errorf("verify --remote of the trimmed ledger: exit %d\n%s%s", code, out, errs)
 	}
-	size := func() uint64 {
-		t.Helper()
-		l, err := custody.Open(db, custody.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		th, err := l.TreeHead(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return th.Size
-	}
-	was := size()
+	runRefuses(t, h, db, "does not extend the checkpoint anchored off the host")
+}
+
+// runRefuses starts the daemon on h's config and wants it to exit non-zero
+// with want in its output, without appending to the ledger at db.
+func runRefuses(t *testing.T, h *harness, db, want string) {
+	t.Helper()
+	was := ledgerSize(t, db)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a daemon that starts is killed
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binPath, "run", "--config", h.cfgPath)
 	cmd.Env = os.Environ()
 	o, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if ctx.Err() != nil || !errors.As(err, &ee) || !strings.Contains(string(o), "does not extend the checkpoint anchored off the host") {
-		t.Fatalf("the daemon on a trimmed ledger: %v\n%s", err, o)
+	if ctx.Err() != nil || !errors.As(err, &ee) || !strings.Contains(string(o), want) {
+		t.Fatalf("the daemon on a trimmed ledger: %v, want a refusal saying %q\n%s", err, want, o)
 	}
-	if now := size(); now != was {
+	if now := ledgerSize(t, db); now != was {
 		t.Errorf("the daemon appended to the trimmed ledger before refusing: %d records, was %d", now, was)
+	}
+}
+
+// ledgerSize is the tree size of the ledger at db (no daemon running).
+func ledgerSize(t *testing.T, db string) uint64 {
+	t.Helper()
+	l, err := custody.Open(db, custody.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	th, err := l.TreeHead(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th.Size
+}
+
+// witnessConfig is the custody section of a host whose signed heads are
+// witnessed in a file outside its state_dir.
+func witnessConfig(t *testing.T) string {
+	return "custody:\n  witness_file: " + filepath.Join(t.TempDir(), "heads.jsonl") + "\n"
+}
+
+// Finding 2, the part anchoring cannot reach: records that released
+// nothing (a find, a custody look) and were never anchored. They are
+// trimmed (the ledger put back as it was before them: consistent in
+// itself, no key needed) after the daemon was killed with SIGKILL (no final
+// anchor). Every signed head was also written to the witness outside
+// state_dir: verify names the witnessed head the ledger no longer reaches
+// (exit 3), and the daemon refuses to start.
+func TestTrimmedUnanchoredTailWitnessed(t *testing.T) {
+	t.Run("never anchored daemon killed", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{noStore: true, extra: witnessConfig(t)})
+		cam := filepath.Join(h.dir, "cam")
+		writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 10 << 10})
+		h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+		db := filepath.Join(h.state, "ledger.db")
+		before, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := h.startDaemon(t, nil)
+		items := h.find()
+		h.mustCLI("custody", items[0].ID, "--reason", "complaint 42")
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		os.Remove(filepath.Join(h.state, "evidenced.sock"))
+		if err := os.WriteFile(db, before, 0o600); err != nil { // the tail trimmed
+			t.Fatal(err)
+		}
+		code, out, errs := h.cli("verify")
+		if code != exitIntegrity || !strings.Contains(out, "FAIL witness: witness file ") || !strings.Contains(out, "records were removed") {
+			t.Errorf("verify of the trimmed ledger: exit %d\n%s%s", code, out, errs)
+		}
+		runRefuses(t, h, db, "does not reproduce the newest signed head its witness holds")
+	})
+	t.Run("anchored before accesses after", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{extra: witnessConfig(t)})
+		cam := filepath.Join(h.dir, "cam")
+		writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 10 << 10})
+		h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+		items := h.find()
+		// A retrieval anchors the ledger (its own record included).
+		h.mustCLI("get", items[0].ID, "--reason", "complaint 42", "--out", filepath.Join(h.dir, "out.mp4"))
+		db := filepath.Join(h.state, "ledger.db")
+		before, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.find()
+		h.mustCLI("custody", items[0].ID)
+		if err := os.WriteFile(db, before, 0o600); err != nil { // the unanchored tail trimmed
+			t.Fatal(err)
+		}
+		code, out, errs := h.cli("verify", "--remote")
+		if code != exitIntegrity || !strings.Contains(out, "FAIL witness: ") || strings.Contains(out, "FAIL checkpoint") {
+			t.Errorf("verify --remote of the trimmed ledger: exit %d (want %d, the anchors intact, the witness naming it)\n%s%s", code, exitIntegrity, out, errs)
+		}
+		runRefuses(t, h, db, "does not reproduce the newest signed head its witness holds")
+	})
+}
+
+// Finding 2's start check trusted whatever checkpoint the store listed
+// last: one planted by someone who can write the bucket but has no host
+// key (here of size 1000, far beyond the ledger) kept the daemon from
+// starting. Only a checkpoint signed by the pinned host key counts now.
+func TestPlantedCheckpointDoesNotStopStart(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	cam := filepath.Join(h.dir, "cam")
+	writeCamera(t, cam, map[string]int{"DCIM/A.MP4": 10 << 10})
+	h.mustCLI("ingest", "--camera", "BWC-0001", "--from", cam)
+	items := h.find()
+	h.mustCLI("get", items[0].ID, "--reason", "complaint 42", "--out", filepath.Join(h.dir, "out.mp4"))
+
+	forger, err := signing.Generate("test-dock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := signing.NoteSignerFor("test-dock", forger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: custody.CheckpointOrigin("test-dock"), Size: 1000}, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(h.bucket),
+		Key: aws.String("_custody/test-dock/checkpoints/1000.note"), Body: bytes.NewReader(forged)}); err != nil {
+		t.Fatal(err)
+	}
+	stop, logs := h.daemon(t)
+	if code := stop(); code != 0 || !strings.Contains(logs.String(), "anchored checkpoint not signed by the host key; not trusted") {
+		t.Errorf("the daemon beside a planted checkpoint: exit %d\n%s", code, logs)
 	}
 }

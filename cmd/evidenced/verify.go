@@ -37,14 +37,14 @@ func verifyCommand() *command {
 				}
 				if !rep.OK {
 					if !rep.Complete() {
-						fmt.Fprintf(e.stderr, "evidenced: %s; %d object(s) not checked\n", rep.StoreUnchecked, rep.ObjectsUnchecked)
+						fmt.Fprintf(e.stderr, "evidenced: %s\n", rep.Unchecked())
 					}
 					return &exitError{code: exitIntegrity, err: errReported}
 				}
 				if !rep.Complete() {
 					// Nothing found wrong, but not everything asked for
 					// was checked: a failure to check, not a finding.
-					return fmt.Errorf("%s; %d object(s) not checked, the local checks passed", rep.StoreUnchecked, rep.ObjectsUnchecked)
+					return fmt.Errorf("%s; the local checks passed", rep.Unchecked())
 				}
 				return nil
 			}

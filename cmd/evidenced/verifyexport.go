@@ -15,6 +15,7 @@ func verifyExportCommand() *command {
 		summary: "check an export package against the host key you trust (no config, ledger or network)",
 		setup: func(fs *flag.FlagSet) runner {
 			keyFile := fs.String("key", "", "PEM file of the host public key(s) you trust, obtained out of band (`evidenced key --public`); several hosts' keys may be in one file")
+			fs.StringVar(keyFile, "keys", "", "the same as --key: for a console's package, one PEM file of the public keys of every host whose records it holds, the console's included")
 			var fingerprints []string
 			fs.Func("key-fingerprint", "fingerprint SHA256:… of a host key you trust, obtained out of band (the custodian's signed certificate, `evidenced key --fingerprint`); repeatable", func(s string) error {
 				fingerprints = append(fingerprints, s)
@@ -50,6 +51,10 @@ func verifyExportCommand() *command {
 				if !res.OK() {
 					fmt.Fprintf(e.stderr, "verify-export: %s: %d problem(s)\n", dir, len(res.Problems))
 					return &exitError{code: exitIntegrity, err: errReported}
+				}
+				if res.Fleet != nil {
+					printFleetVerified(e, dir, res)
+					return nil
 				}
 				printVerified(e, dir, res)
 				return nil
@@ -95,6 +100,27 @@ func printVerified(e *env, dir string, res *service.ExportCheck) {
 			how = fmt.Sprintf("introduced by KEY_ROTATED record %d, signed by the key before it", k.RotationSeq)
 		}
 		fmt.Fprintf(e.stdout, "  host key %s from record %d: %s\n", k.Fingerprint, k.FromSeq, how)
+	}
+	fmt.Fprintf(e.stdout, "  MANIFEST.sha256 sha256 %s\n", res.ManifestSHA256)
+}
+
+// printFleetVerified is the report of a console's package that checked
+// out: which key vouched for which host.
+func printFleetVerified(e *env, dir string, res *service.ExportCheck) {
+	in := res.Fleet
+	fmt.Fprintf(e.stdout, "OK %s\n", dir)
+	fmt.Fprintf(e.stdout, "  exported %s by %s at console %s: %q\n", in.ExportedAt.Format("2006-01-02 15:04:05 UTC"), printable(in.ExportedBy), printable(in.Console), printable(in.Reason))
+	fmt.Fprintf(e.stdout, "  %d file(s) match MANIFEST.sha256\n", res.Files)
+	fmt.Fprintf(e.stdout, "  %d item(s); %d record(s) from %d host(s), each proven in its host's signed checkpoint\n", res.Items, res.Records, len(in.Hosts))
+	for _, h := range in.Hosts {
+		fmt.Fprintf(e.stdout, "  host %s: checkpoint tree size %d, root %s", printable(h.ID), h.TreeSize, h.Root)
+		if h.Object != "" {
+			fmt.Fprintf(e.stdout, " (anchored as %s)", printable(h.Object))
+		}
+		fmt.Fprintln(e.stdout)
+	}
+	for _, k := range res.Keys {
+		fmt.Fprintf(e.stdout, "  host %s signed with %s: a key you trust\n", printable(k.Host), k.Fingerprint)
 	}
 	fmt.Fprintf(e.stdout, "  MANIFEST.sha256 sha256 %s\n", res.ManifestSHA256)
 }

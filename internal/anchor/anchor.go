@@ -80,6 +80,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -134,6 +135,13 @@ type Options struct {
 	TSA Timestamper
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
+	// Verifier, when set, is the pinned host key: Anchor extends (and
+	// measures the ledger against) only the newest checkpoint whose
+	// signature verifies under it. A checkpoint planted in the store by
+	// someone without the key is skipped with a warning, so it can neither
+	// stop the daemon's start nor stop anchoring. Without it every
+	// checkpoint counts, signed or not (Check verifies signatures).
+	Verifier note.Verifier
 }
 
 // Result says what one Anchor did.
@@ -198,7 +206,7 @@ func Anchor(ctx context.Context, l Ledger, s Store, hostID string, retainUntil t
 	if retainUntil.IsZero() || !retainUntil.After(time.Now()) {
 		return Result{}, fmt.Errorf("anchor %s: retain-until %s is not in the future", hostID, retainUntil)
 	}
-	last, err := lastAnchored(ctx, s, hostID)
+	last, err := lastAnchored(ctx, s, hostID, o.Verifier, log)
 	if err != nil {
 		return Result{}, err
 	}
@@ -346,39 +354,52 @@ type anchored struct {
 }
 
 // lastAnchored finds the largest checkpoint of host in the store and reads
-// its root. The signature is not checked here (Check does that, with the
-// keys a verifier trusts): Anchor only needs the root to refuse to extend
-// something the ledger does not extend.
-func lastAnchored(ctx context.Context, s Store, hostID string) (anchored, error) {
+// its root. Without v the signature is not checked here (Check does that,
+// with the keys a verifier trusts): Anchor only needs the root to refuse to
+// extend something the ledger does not extend. With v, a checkpoint whose
+// signature does not verify under it is not trusted: it is logged and the
+// next largest one is read instead.
+func lastAnchored(ctx context.Context, s Store, hostID string, v note.Verifier, log *slog.Logger) (anchored, error) {
 	vs, err := s.ListVersions(ctx, Prefix(hostID)+"checkpoints/")
 	if err != nil {
 		return anchored{}, fmt.Errorf("anchor %s: list checkpoints: %w", hostID, err)
 	}
-	var best anchored
-	for _, v := range vs {
-		n, ext, ok := parseCheckpointName(hostID, v.Key)
-		if !ok || ext != "note" || (best.found && n <= best.Size) {
-			continue
+	seen := map[uint64]bool{}
+	var sizes []uint64
+	for _, ver := range vs {
+		n, ext, ok := parseCheckpointName(hostID, ver.Key)
+		if ok && ext == "note" && !seen[n] {
+			seen[n] = true
+			sizes = append(sizes, n)
 		}
-		best = anchored{found: true, Size: n}
 	}
-	if !best.found {
-		return best, nil
+	slices.Sort(sizes)
+	for i := len(sizes) - 1; i >= 0; i-- {
+		size := sizes[i]
+		key := CheckpointKey(hostID, size)
+		b, err := readObject(ctx, s, key, "")
+		if err != nil {
+			return anchored{}, fmt.Errorf("anchor %s: read %s: %w", hostID, key, err)
+		}
+		var c tlog.Checkpoint
+		if v != nil {
+			c, err = tlog.OpenCheckpoint(b, custody.CheckpointOrigin(hostID), v)
+			if err != nil || c.Size != size {
+				log.Warn("ALERT: anchored checkpoint not signed by the host key; not trusted", "object", key, "err", err)
+				continue
+			}
+		} else {
+			c, err = parseUnverified(b)
+			if err != nil {
+				return anchored{}, fmt.Errorf("anchor %s: %s: %w", hostID, key, err)
+			}
+			if c.Size != size || c.Origin != custody.CheckpointOrigin(hostID) {
+				return anchored{}, fmt.Errorf("anchor %s: %w: %s holds a checkpoint of %q size %d", hostID, ErrDiverged, key, c.Origin, c.Size)
+			}
+		}
+		return anchored{found: true, Size: size, Root: c.Root}, nil
 	}
-	key := CheckpointKey(hostID, best.Size)
-	b, err := readObject(ctx, s, key, "")
-	if err != nil {
-		return anchored{}, fmt.Errorf("anchor %s: read %s: %w", hostID, key, err)
-	}
-	c, err := parseUnverified(b)
-	if err != nil {
-		return anchored{}, fmt.Errorf("anchor %s: %s: %w", hostID, key, err)
-	}
-	if c.Size != best.Size || c.Origin != custody.CheckpointOrigin(hostID) {
-		return anchored{}, fmt.Errorf("anchor %s: %w: %s holds a checkpoint of %q size %d", hostID, ErrDiverged, key, c.Origin, c.Size)
-	}
-	best.Root = c.Root
-	return best, nil
+	return anchored{}, nil
 }
 
 // parseUnverified parses a signed checkpoint note without checking its

@@ -64,6 +64,9 @@ type Config struct {
 	// ControlSocket is the daemon's Unix socket; empty means
 	// <state_dir>/evidenced.sock (see SocketPath).
 	ControlSocket string `yaml:"control_socket"`
+	// Control says which Unix groups may use the control socket besides
+	// root and the daemon's user.
+	Control Control `yaml:"control"`
 	// LogLevel is debug, info, warn or error (slog.Level text).
 	LogLevel string `yaml:"log_level"`
 	// Console is nil unless role is console: the dock hosts it trusts.
@@ -75,6 +78,10 @@ type Config struct {
 	HTTP HTTP `yaml:"http"`
 	// OIDC is the sign-in of a console's web UI (nil: no web UI sign-in).
 	OIDC *OIDC `yaml:"oidc"`
+	// Sidecars say which files on a camera are GPS logs, plate-read logs or
+	// recordings whose headers are read (glob → parser), for every camera
+	// or for one camera kind; none: nothing is parsed.
+	Sidecars []SidecarRule `yaml:"sidecars"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -500,6 +507,7 @@ func (c *Config) resolvePaths() error {
 		c.Sources.Manual[i] = abs(m)
 	}
 	c.ControlSocket = abs(c.ControlSocket)
+	c.Custody.WitnessFile = abs(c.Custody.WitnessFile)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
 	c.HTTP.TLSCertFile = abs(c.HTTP.TLSCertFile)

@@ -21,6 +21,10 @@ type Custody struct {
 	// RetentionDays is how long anchored custody objects are locked; 0
 	// means the longest retention class.
 	RetentionDays int `yaml:"retention_days"`
+	// WitnessFile, when set, is an append-only file outside state_dir that
+	// receives every signed head of the ledger (package witness); "" means
+	// the systemd journal when journald runs, else no witness.
+	WitnessFile string `yaml:"witness_file"`
 }
 
 // Checkpoint interval bounds and default.
@@ -89,6 +93,12 @@ func (v *validator) custody(c *Config) {
 	if cu.KeyFile != "" {
 		if v.absPath("custody.key_file", cu.KeyFile) && c.StateDir != "" && within(c.StateDir, cu.KeyFile) {
 			v.add("custody.key_file", "%s is state_dir or a directory above it; name a file", cu.KeyFile)
+		}
+	}
+	if cu.WitnessFile != "" {
+		if v.absPath("custody.witness_file", cu.WitnessFile) && c.StateDir != "" &&
+			(within(cu.WitnessFile, c.StateDir) || within(c.StateDir, cu.WitnessFile)) {
+			v.add("custody.witness_file", "%s is inside state_dir (or above it): the witness must be where write access to state_dir does not reach", cu.WitnessFile)
 		}
 	}
 	if cu.RetentionDays < 0 || cu.RetentionDays > maxCustodyRetentionDays {

@@ -136,10 +136,12 @@ func (c *Config) Validate() error {
 	}
 	v.wipe(c)
 	v.custody(c)
+	v.control(c)
 	v.console(c)
 	v.metrics(c.Metrics)
 	v.http(c.HTTP)
 	v.oidc(c)
+	v.sidecars(c.Sidecars)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {

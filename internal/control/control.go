@@ -1,6 +1,8 @@
 // Package control lets the evidenced CLI run its commands inside the running
 // daemon, over a unix socket that only the daemon's own user (and root) can
-// open.
+// open, unless the daemon hands it to a Unix group (ShareWithGroup); what
+// each other user may then run is decided per command from the peer's
+// credentials (Groups.Authorize).
 //
 // Why: bbolt allows one process to hold the ledger for writing. While the
 // daemon runs it is that process; every other command (ingest, find, custody,

@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
 )
 
@@ -100,8 +101,9 @@ func (l *Ledger) appendLocked(ctx context.Context, ps []pending, key *keyInfo) (
 	}
 
 	var out []Event
+	var head *WitnessedHead
 	err := l.db.Update(func(tx *bolt.Tx) error {
-		out = out[:0]
+		out, head = out[:0], nil
 		b, err := buckets(tx)
 		if err != nil {
 			return err
@@ -178,8 +180,12 @@ func (l *Ledger) appendLocked(ctx context.Context, ps []pending, key *keyInfo) (
 				return err
 			}
 			if key != nil {
-				if err := l.writeHead(b, key, seq, tree.Root(), acc.sigs); err != nil {
+				msg, err := l.writeHead(b, key, seq, tree.Root(), acc.sigs)
+				if err != nil {
 					return err
+				}
+				if msg != nil {
+					head = &WitnessedHead{Size: seq, Root: tree.Root(), Note: msg, Key: signing.Fingerprint(key.pub)}
 				}
 			}
 		}
@@ -197,7 +203,30 @@ func (l *Ledger) appendLocked(ctx context.Context, ps []pending, key *keyInfo) (
 	for _, ev := range out {
 		l.log.Debug("custody event appended", "seq", ev.Seq, "type", string(ev.Type))
 	}
+	if head != nil {
+		l.witnessHead(*head)
+	}
 	return out, nil
+}
+
+// witnessHead gives h to Options.Witness unless a head at least as large
+// was given already (two Appends may finish out of order). A failure is
+// logged: the record is committed and signed, and verify and the next
+// start compare the ledger with the last head the witness did take.
+func (l *Ledger) witnessHead(h WitnessedHead) {
+	if l.witness == nil {
+		return
+	}
+	l.witnessMu.Lock()
+	defer l.witnessMu.Unlock()
+	if h.Size <= l.witnessed {
+		return
+	}
+	if err := l.witness(h); err != nil {
+		l.log.Error("custody head not witnessed", "tree_size", h.Size, "err", err)
+		return
+	}
+	l.witnessed = h.Size
 }
 
 // prepare validates and normalises what the caller passed, outside the write

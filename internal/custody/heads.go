@@ -135,35 +135,36 @@ func headSigs(c tlog.Checkpoint) (tlog.Hash, bool) {
 
 // writeHead signs the tree head at size with key and stores it as the
 // head of key's period in v1/heads (keyed by the record the key is in
-// force from). A host id that cannot name a note key gets no heads: Verify
-// then checks every signature.
-func (l *Ledger) writeHead(b bkts, key *keyInfo, size uint64, root, sigs tlog.Hash) error {
+// force from), and returns the signed note (for the witness). A host id
+// that cannot name a note key gets no heads (nil note): Verify then checks
+// every signature.
+func (l *Ledger) writeHead(b bkts, key *keyInfo, size uint64, root, sigs tlog.Hash) ([]byte, error) {
 	var from uint64
 	c := b.keys.Cursor()
 	for k, v := c.Last(); k != nil; k, v = c.Prev() {
 		if len(k) == 8 && binary.BigEndian.Uint64(k) <= size {
 			if !bytes.Equal(v, key.pem) {
-				return fmt.Errorf("%w: v1/keys names another key in force at record %d", ErrCorrupt, size)
+				return nil, fmt.Errorf("%w: v1/keys names another key in force at record %d", ErrCorrupt, size)
 			}
 			from = binary.BigEndian.Uint64(k)
 			break
 		}
 	}
 	if from == 0 {
-		return fmt.Errorf("%w: no host key in force at record %d in v1/keys", ErrCorrupt, size)
+		return nil, fmt.Errorf("%w: no host key in force at record %d in v1/keys", ErrCorrupt, size)
 	}
 	ns, err := signing.NoteSignerFor(l.host, key.s)
 	if err != nil {
-		return nil
+		return nil, nil
 	}
 	msg, err := tlog.SignCheckpoint(headText(l.host, size, root, sigs), ns)
 	if err != nil {
-		return fmt.Errorf("sign tree head %d: %w", size, err)
+		return nil, fmt.Errorf("sign tree head %d: %w", size, err)
 	}
 	if err := b.heads.Put(seqKey(from), msg); err != nil {
-		return fmt.Errorf("write v1/heads: %w", err)
+		return nil, fmt.Errorf("write v1/heads: %w", err)
 	}
-	return nil
+	return msg, nil
 }
 
 // backfill builds the stored nodes and the signature hash of a ledger that

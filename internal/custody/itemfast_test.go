@@ -75,9 +75,9 @@ func TestDecodeItemFast(t *testing.T) {
 }
 
 // TestParseFacts: the item walk's parseFacts accepts and rejects exactly
-// what parseRecord does, and returns the same seq, type, item, item_hash,
-// sha256, host and time, for every record of a ledger and every one-byte
-// change of them.
+// what the full parse (parseRecordMode) does, and returns the same seq,
+// type, item, item_hash, sha256, host and time, for every record of a
+// ledger and every one-byte change of them.
 func TestParseFacts(t *testing.T) {
 	f := newSignedFixture(t, newKey(t))
 	populate(f)
@@ -90,10 +90,10 @@ func TestParseFacts(t *testing.T) {
 				if i >= 0 {
 					b[i] = c
 				}
-				want, werr := parseRecord(b)
+				want, _, werr := parseRecordMode(b, false)
 				got, gerr := parseFacts(b)
 				if (werr == nil) != (gerr == nil) {
-					t.Fatalf("record %d byte %d = %q: parseRecord %v, parseFacts %v", ev.Seq, i, c, werr, gerr)
+					t.Fatalf("record %d byte %d = %q: parseRecordMode %v, parseFacts %v", ev.Seq, i, c, werr, gerr)
 				}
 				if got.Seq != want.Seq || got.Type != want.Type || got.Item != want.Item || got.ItemHash != want.ItemHash ||
 					got.SHA256 != want.SHA256 || got.Host != want.Host || !got.At.Equal(want.At) {

@@ -131,6 +131,24 @@ type Options struct {
 	// MustExist refuses to create the ledger: without a file at path, Open
 	// fails with ErrNoLedger ("no ledger at PATH").
 	MustExist bool
+	// Witness, when set, is given every signed tree head an Append wrote,
+	// after its transaction committed, so that a copy of the head lives
+	// outside the ledger's directory (the systemd journal, a witness file):
+	// someone who can rewrite the ledger but not the witness cannot trim
+	// records unnoticed, anchored or not. Heads reach it in increasing
+	// size, one call at a time; a head older than one already given is
+	// not given. A witness error is logged, never undoes the append.
+	Witness func(WitnessedHead) error
+}
+
+// WitnessedHead is one signed tree head as handed to Options.Witness.
+type WitnessedHead struct {
+	Size uint64
+	Root tlog.Hash
+	// Note is the signed checkpoint (C2SP tlog-checkpoint signed note).
+	Note []byte
+	// Key is the fingerprint (signing.Fingerprint) of the key that signed it.
+	Key string
 }
 
 // Ledger is an open custody ledger. It is safe for concurrent use.
@@ -148,6 +166,12 @@ type Ledger struct {
 	// longer (or not yet) in force.
 	mu     sync.RWMutex
 	signer *keyInfo
+
+	// witness is Options.Witness; witnessMu orders its calls and
+	// witnessed is the largest size given to it.
+	witness   func(WitnessedHead) error
+	witnessMu sync.Mutex
+	witnessed uint64
 }
 
 // keyInfo is a signer with its derived forms.
@@ -199,7 +223,7 @@ func Open(path string, o Options) (*Ledger, error) {
 		}
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	l := &Ledger{db: db, path: path, readOnly: o.ReadOnly, log: log, chunk: defaultChunk}
+	l := &Ledger{db: db, path: path, readOnly: o.ReadOnly, log: log, chunk: defaultChunk, witness: o.Witness}
 	if o.Signer != nil {
 		if l.signer, err = newKeyInfo(o.Signer); err != nil {
 			_ = db.Close()

@@ -1,11 +1,9 @@
 package custody
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -77,6 +75,16 @@ const (
 	// VaultReleased records the removal of a verified item's vault copy
 	// after the configured grace (the object store holds it).
 	VaultReleased EventType = "VAULT_RELEASED"
+
+	// Sidecar parsing (package facts): PARSED records that a vaulted file
+	// was parsed, from its vault copy checked against the item's SHA-256,
+	// with the parser, its version and the counts of facts and rejects;
+	// PARSE_FAILED that it could not be (Details reason). The facts are a
+	// derived index outside the ledger, rebuilt from the vaulted files;
+	// REINDEXED records such a rebuild (no item).
+	Parsed      EventType = "PARSED"
+	ParseFailed EventType = "PARSE_FAILED"
+	Reindexed   EventType = "REINDEXED"
 )
 
 // GenesisHash is the PrevHash of the first record (seq 1), and the head hash
@@ -130,16 +138,7 @@ func EncodeRecord(ev Event) ([]byte, error) {
 // appendRecord appends EncodeRecord's bytes to b (which decodeCanonical
 // reuses, so that checking a record's canonical form allocates no buffer).
 func appendRecord(b []byte, ev Event) ([]byte, error) {
-	if err := validateEvent(ev); err != nil {
-		return nil, err
-	}
-	if ev.Seq < 1 || ev.Seq > maxSeq {
-		return nil, fmt.Errorf("%w: seq %d out of range", ErrInvalid, ev.Seq)
-	}
-	if !isHex64(ev.PrevHash) {
-		return nil, fmt.Errorf("%w: prev_hash %q is not 64 lower-case hex digits", ErrInvalid, ev.PrevHash)
-	}
-	at, err := canonicalTime(ev.At)
+	at, err := encodable(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +185,22 @@ func appendRecord(b []byte, ev Event) ([]byte, error) {
 	return b, nil
 }
 
+// encodable checks what EncodeRecord refuses to write (see validateEvent,
+// the seq range and prev_hash's form) and returns ev.At as a record writes
+// it, the one value whose text the parser cannot check by itself.
+func encodable(ev Event) (at string, err error) {
+	if err := validateEvent(ev); err != nil {
+		return "", err
+	}
+	if ev.Seq < 1 || ev.Seq > maxSeq {
+		return "", fmt.Errorf("%w: seq %d out of range", ErrInvalid, ev.Seq)
+	}
+	if !isHex64(ev.PrevHash) {
+		return "", fmt.Errorf("%w: prev_hash %q is not 64 lower-case hex digits", ErrInvalid, ev.PrevHash)
+	}
+	return canonicalTime(ev.At)
+}
+
 // DecodeRecord parses stored record bytes. It accepts only the canonical
 // encoding: any input that EncodeRecord would not have produced byte for
 // byte (extra, missing or reordered members, whitespace, non-canonical
@@ -196,8 +211,13 @@ func appendRecord(b []byte, ev Event) ([]byte, error) {
 // The parser reads the fixed member sequence directly rather than through
 // encoding/json (which matches names case-insensitively, keeps the last of
 // duplicate names and repairs bad UTF-8, and is several times slower: Verify
-// decodes every record twice). As a final guard the event is re-encoded and
-// must equal the input.
+// decodes every record). The parser accepts only the bytes EncodeRecord
+// writes for the values it reads (member order, separators, escapes, digits,
+// sorted details); what remains is checked on the values, not by writing
+// them out again: that EncodeRecord would accept them (encodable) and that
+// the time is spelled the one way it writes times. FuzzDecodeRecord holds
+// the two sides equal: whatever DecodeRecord accepts, EncodeRecord writes
+// back byte for byte.
 func DecodeRecord(rec []byte) (Event, error) {
 	ev, err := decodeCanonical(rec)
 	if err != nil {
@@ -210,42 +230,39 @@ func DecodeRecord(rec []byte) (Event, error) {
 // decodeCanonical is DecodeRecord without Hash, for Verify, which hashes
 // every record once for the chain and the tree.
 func decodeCanonical(rec []byte) (Event, error) {
-	ev, err := parseRecord(rec)
+	ev, at, err := parseRecordMode(rec, false)
 	if err != nil {
 		return Event{}, err
 	}
-	buf := encodeBufs.Get().(*[]byte)
-	defer encodeBufs.Put(buf)
-	again, err := appendRecord((*buf)[:0], ev)
+	want, err := encodable(ev)
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	*buf = again
-	if !bytes.Equal(again, rec) {
-		return Event{}, fmt.Errorf("%w: not in canonical form", ErrCorrupt)
+	if at != want {
+		return Event{}, fmt.Errorf("%w: at %q is not in canonical form (%q)", ErrCorrupt, at, want)
 	}
 	return ev, nil
 }
 
-// encodeBufs are decodeCanonical's re-encoding buffers.
-var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// parseFacts is the parsing half of DecodeRecord for the item walk, which
+// needs only seq, type, item, item_hash, sha256 and host of records the
+// chain walk has decoded: it reads the same grammar but leaves actor,
+// camera, details and prev_hash empty instead of copying them out, and
+// does not check the values (encodable).
+func parseFacts(rec []byte) (Event, error) {
+	ev, _, err := parseRecordMode(rec, true)
+	return ev, err
+}
 
-// parseRecord is the parsing half of DecodeRecord, without the final
-// re-encode and without Hash; Verify uses it to re-read records it has
-// already checked.
-func parseRecord(rec []byte) (Event, error) { return parseRecordMode(rec, false) }
-
-// parseFacts is parseRecord for the item walk, which needs only seq, type,
-// item, item_hash, sha256 and host of records the chain walk has decoded:
-// it accepts and rejects exactly what parseRecord does, but leaves actor,
-// camera, details and prev_hash empty instead of copying them out.
-func parseFacts(rec []byte) (Event, error) { return parseRecordMode(rec, true) }
-
-func parseRecordMode(rec []byte, facts bool) (Event, error) {
+// parseRecordMode reads the grammar and returns the event and its time as
+// written.
+func parseRecordMode(rec []byte, facts bool) (Event, string, error) {
 	if len(rec) > maxRecordSize {
-		return Event{}, fmt.Errorf("%w: record of %d bytes exceeds %d", ErrCorrupt, len(rec), maxRecordSize)
+		return Event{}, "", fmt.Errorf("%w: record of %d bytes exceeds %d", ErrCorrupt, len(rec), maxRecordSize)
 	}
-	p := recParser{b: rec}
+	// One copy of the record as a string: the members that need no
+	// unescaping are slices of it, one allocation instead of one each.
+	p := recParser{b: rec, s: string(rec)}
 	var ev Event
 	var at string
 	other := func() string { // a member parseFacts leaves empty
@@ -306,20 +323,21 @@ func parseRecordMode(rec []byte, facts bool) (Event, error) {
 		p.fail("data after the record")
 	}
 	if p.err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, p.err)
+		return Event{}, "", fmt.Errorf("%w: %v", ErrCorrupt, p.err)
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
-		return Event{}, fmt.Errorf("%w: at: %v", ErrCorrupt, err)
+		return Event{}, "", fmt.Errorf("%w: at: %v", ErrCorrupt, err)
 	}
 	ev.At = t.UTC()
-	return ev, nil
+	return ev, at, nil
 }
 
 // recParser reads the canonical record grammar; after the first error every
 // method is a no-op, so DecodeRecord reads straight through and checks once.
 type recParser struct {
 	b   []byte
+	s   string // b as a string
 	i   int
 	err error
 }
@@ -345,8 +363,9 @@ func (p *recParser) lit(s string) {
 	p.i += len(s)
 }
 
-// str reads a string with only the escapes appendString writes. UTF-8
-// validity is left to the final re-encode (checkString).
+// str reads a string with only the escapes appendString writes, each only
+// for the character appendString writes it for, so the string's bytes are
+// exactly appendString's. UTF-8 validity is left to encodable (checkString).
 func (p *recParser) str() string { return p.strMode(false) }
 
 // skip reads a string exactly as str does but, unless it holds an escape,
@@ -373,7 +392,7 @@ func (p *recParser) strMode(skip bool) string {
 			case out != nil:
 				s = string(out)
 			case !skip:
-				s = string(p.b[start:p.i])
+				s = p.s[start:p.i]
 			}
 			p.i++
 			return s
@@ -415,7 +434,7 @@ func (p *recParser) strMode(skip bool) string {
 				return ""
 			}
 			hi, lo := unhex(p.b[p.i+4]), unhex(p.b[p.i+5])
-			if hi > 1 || lo > 15 {
+			if c := hi<<4 | lo; hi > 1 || lo > 15 || shortEscape(c) {
 				p.fail("non-canonical \\u escape")
 				return ""
 			}
@@ -430,6 +449,12 @@ func (p *recParser) strMode(skip bool) string {
 	}
 	p.fail("unterminated string")
 	return ""
+}
+
+// shortEscape reports whether appendString writes c with a two-character
+// escape (\b \t \n \f \r), never as \u00xx.
+func shortEscape(c byte) bool {
+	return c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }
 
 // unhex decodes a lower-case hex digit; 0xFF for anything else.

@@ -146,6 +146,7 @@ func TestDecodeRecordRejectsNonCanonical(t *testing.T) {
 		{"needless escape", r(`"evidenced"`, `"\u0065videnced"`).Replace(docExample)},
 		{"escaped slash", r(`"1-1.3"`, `"1\/1.3"`).Replace(docExample)},
 		{"upper-case unicode escape", r(`"1-1.3"`, `"1\u001F"`).Replace(docExample)},
+		{"short escape spelled \\u00xx", r(`"1-1.3"`, `"1\u000a"`).Replace(docExample)},
 		{"offset time", r(`.25Z`, `.25+00:00`).Replace(docExample)},
 		{"trailing zero in fraction", r(`.25Z`, `.250Z`).Replace(docExample)},
 		{"details null", r(`"details":{"bay":"3","usb":"1-1.3"}`, `"details":null`).Replace(docExample)},

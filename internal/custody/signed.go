@@ -218,7 +218,7 @@ func (v *verifier) signature(b bkts, k []byte, seq uint64, val []byte, ev *Event
 	}
 	var sig []byte
 	if b.sigs != nil {
-		sig = b.sigs.Get(k)
+		sig = v.gSigs.get(b.sigs, k)
 	}
 	if sig != nil {
 		v.acc.sigs = sigsStep(v.acc.sigs, seq, sig)

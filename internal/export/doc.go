@@ -33,6 +33,10 @@
 // Records are shared: a DOCKED record that several items' custody names is
 // written once under records/.
 //
+// A console writes another format, FleetFormat (fleet.go): several hosts'
+// records, each host's proven in a checkpoint that host signed. Verify
+// tells them apart by fleet.json.
+//
 // # Invariants
 //
 //   - Every file but MANIFEST.sha256 is in the manifest, and nothing else is.

@@ -68,6 +68,8 @@ type KeyTrust struct {
 	How string
 	// RotationSeq is the KEY_ROTATED record's seq when How is "rotation".
 	RotationSeq uint64
+	// Host is the host the key vouched for, in a console's package.
+	Host string
 }
 
 // trustKeys decides which of the package's keys count. The first key must

@@ -60,6 +60,9 @@ type Result struct {
 	// ManifestSHA256 is the SHA-256 of MANIFEST.sha256: the one value that
 	// fixes the whole package (the custodian writes it on the certificate).
 	ManifestSHA256 string
+	// Fleet is the fleet.json of a console's package (FleetFormat); nil
+	// for a dock host's.
+	Fleet *FleetInfo
 }
 
 // OK reports a package with no problems.
@@ -133,6 +136,11 @@ func Verify(ctx context.Context, dir string, trust Trust) (*Result, error) {
 	}
 	v.manifest()
 	v.res.Files = len(v.files)
+	if isFleet(v.files) {
+		v.verifyFleet()
+		v.extraFiles()
+		return v.res, ctx.Err()
+	}
 	if v.info = v.readInfo(); v.info == nil {
 		return v.res, nil
 	}
@@ -145,12 +153,17 @@ func Verify(ctx context.Context, dir string, trust Trust) (*Result, error) {
 	v.records(seqs)
 	items := v.items()
 	v.derived(items)
+	v.extraFiles()
+	return v.res, ctx.Err()
+}
+
+// extraFiles names every file the layout does not account for.
+func (v *verifier) extraFiles() {
 	for _, f := range sortedSet(v.files) {
 		if !v.expect[f] {
 			v.problem(f, "is not part of the package layout (an extra file)")
 		}
 	}
-	return v.res, ctx.Err()
 }
 
 func (v *verifier) problem(file, format string, args ...any) {

@@ -116,12 +116,28 @@ type FindOptions struct {
 	Asked map[string]string
 	// Host, at a console, keeps the items of that dock host only.
 	Host string
+	// Plate searches the sidecar plate reads (normalised: "CA 123-456" is
+	// "CA123456"); Fuzzy also finds plates one edit or a few OCR
+	// confusions away. Near searches the GPS tracks. With either, Since
+	// and Until bound the facts' times, and the results are the
+	// recordings linked to the facts found.
+	Plate string
+	Fuzzy bool
+	Near  *NearOptions
 }
 
 // Find lists the items the filter selects; the search is recorded first.
-func (s *Service) Find(ctx context.Context, c Caller, o FindOptions) ([]custody.Item, error) {
+// A search by plate or place returns each matching fact with the recording
+// it is linked to (or its own file when none covers it).
+func (s *Service) Find(ctx context.Context, c Caller, o FindOptions) ([]Found, error) {
+	if o.Fuzzy && o.Plate == "" {
+		return nil, invalidf("--fuzzy needs --plate")
+	}
+	if o.Plate != "" || o.Near != nil {
+		return s.findFacts(ctx, c, o)
+	}
 	if s.catalog != nil {
-		return s.fleetFind(ctx, c, o)
+		return found(s.fleetFind(ctx, c, o))
 	}
 	if o.Host != "" && o.Host != s.config.HostID {
 		return nil, invalidf("--host %s: this host is %s; other hosts' items are found at a console", o.Host, s.config.HostID)
@@ -140,7 +156,18 @@ func (s *Service) Find(ctx context.Context, c Caller, o FindOptions) ([]custody.
 	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, d); err != nil {
 		return nil, err
 	}
-	return items, nil
+	return found(items, nil)
+}
+
+func found(items []custody.Item, err error) ([]Found, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Found, len(items))
+	for i, it := range items {
+		out[i] = Found{Item: it}
+	}
+	return out, nil
 }
 
 // Custody returns the ordered custody events of one item. The viewing is

@@ -136,15 +136,11 @@ func (s *Service) fleetCustody(ctx context.Context, c Caller, id, reason string)
 	if err := s.freshCatalog(ctx); err != nil {
 		return nil, err
 	}
-	dockEvs, ok, err := s.catalog.Custody(ctx, id)
-	if err != nil {
-		return nil, err
-	}
 	items, err := s.catalog.Item(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || len(items) == 0 {
+	if len(items) == 0 {
 		return nil, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: no trusted host's anchored records name it", id)}
 	}
 	d := map[string]string{}
@@ -152,6 +148,17 @@ func (s *Service) fleetCustody(ctx context.Context, c Caller, id, reason string)
 		d["host"+suffix(i)] = it.Host
 	}
 	if err := s.RecordAccess(ctx, c, "custody", reason, &items[0], d); err != nil {
+		return nil, err
+	}
+	return s.mergedCustody(ctx, id)
+}
+
+// mergedCustody is every record about item id the console serves: the
+// trusted dock hosts' records (Host: the host that signed each) and the
+// console's own (accesses, holds, retention changes), in time order.
+func (s *Service) mergedCustody(ctx context.Context, id string) ([]custody.Event, error) {
+	dockEvs, _, err := s.catalog.Custody(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	own, err := s.ledger.Custody(ctx, id)
@@ -165,6 +172,48 @@ func (s *Service) fleetCustody(ctx context.Context, c Caller, id, reason string)
 	out = append(out, own...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, nil
+}
+
+// fleetItem is item id as a retention change at the console acts on it:
+// as the first trusted host (in configuration order) that ingested it
+// recorded it, Host kept, with the retention its records and the
+// console's own RETENTION_CHANGED records gave it (a class raised at the
+// console is recorded in the console's ledger, not in the dock host's),
+// and the merged records the hold state is read from.
+func (s *Service) fleetItem(ctx context.Context, id string) (custody.Item, []custody.Event, error) {
+	if err := s.freshCatalog(ctx); err != nil {
+		return custody.Item{}, nil, err
+	}
+	items, err := s.catalog.Item(ctx, id)
+	if err != nil {
+		return custody.Item{}, nil, err
+	}
+	if len(items) == 0 {
+		return custody.Item{}, nil, &kindError{kind: ErrNotFound, err: fmt.Errorf("item %q: no trusted host's anchored records name it", id)}
+	}
+	evs, err := s.mergedCustody(ctx, id)
+	if err != nil {
+		return custody.Item{}, nil, err
+	}
+	return retentionAsRecorded(items[0], evs), evs, nil
+}
+
+// retentionAsRecorded is it with the class and retain-until of the
+// RETENTION_CHANGED records among evs (time order) that extend it: a
+// retention is only ever extended, so a record from a host that had not
+// seen a later extension does not take it back.
+func retentionAsRecorded(it custody.Item, evs []custody.Event) custody.Item {
+	for _, ev := range evs {
+		if ev.Type != custody.RetentionChanged || ev.Item != it.ID {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, ev.Details["new_retain_until"])
+		if err != nil || t.Before(it.RetainUntil) {
+			continue
+		}
+		it.RetentionClass, it.RetainUntil = ev.Details["new_class"], t
+	}
+	return it
 }
 
 // suffix numbers the second and later hosts of one item ("", "_2", …).
@@ -210,8 +259,8 @@ func (s *Service) Fleet(ctx context.Context, c Caller, o FleetOptions) (FleetHea
 }
 
 // notAtConsole refuses, at a console, an operation that is built only on
-// the dock host so far (export, classify, hold, release): it would act on
-// the console's own ledger, which holds no recordings.
+// the dock host (it would act on the console's own ledger, which holds no
+// recordings).
 func notAtConsole(id string) error {
 	return invalidf("item %q: this operation is not available at a console yet; run it on the dock host that ingested the item (evidenced find --json names it as host)", id)
 }

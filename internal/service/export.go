@@ -47,6 +47,9 @@ func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Wr
 			ids = append(ids, id)
 		}
 	}
+	if s.catalog != nil {
+		return s.fleetExport(ctx, c, o, ids, w)
+	}
 	items := make([]custody.Item, 0, len(ids))
 	for _, id := range ids {
 		it, err := s.item(ctx, id)
@@ -222,8 +225,9 @@ func (s *Service) KeyFingerprints(ctx context.Context) ([]KeyFingerprint, error)
 	return out, nil
 }
 
-// HostKeyIDs are the key ids of every host key of the ledger: export sends
-// them to the client, which checks the package it receives against them,
+// HostKeyIDs are the key ids of every host key of the ledger (at a
+// console, and of every key it followed for a trusted dock host): export
+// sends them to the client, which checks the package it receives against them,
 // never against the keys the package carries.
 func (s *Service) HostKeyIDs(ctx context.Context) ([]string, error) {
 	periods, err := s.ledger.Keys(ctx)
@@ -233,6 +237,17 @@ func (s *Service) HostKeyIDs(ctx context.Context) ([]string, error) {
 	ids := make([]string, len(periods))
 	for i, p := range periods {
 		ids[i] = p.KeyID
+	}
+	if s.catalog != nil {
+		// A console's package holds the trusted dock hosts' records too:
+		// the keys the console followed for each.
+		keys, err := s.catalog.Keys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			ids = append(ids, signing.KeyID(k))
+		}
 	}
 	return ids, nil
 }

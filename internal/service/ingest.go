@@ -35,6 +35,12 @@ type IngestReport struct {
 	// AnchorWarning says why the dock's records are not anchored off-host
 	// yet (they are signed locally; the next anchor covers them).
 	AnchorWarning string `json:"anchor_warning,omitempty"`
+	// Parsed and ParseFailed count the dock's sidecar files parsed (PARSED)
+	// and not (PARSE_FAILED); ParseWarning says why parsing stopped short
+	// (the rest is parsed by the daemon or the next reindex).
+	Parsed       int    `json:"sidecars_parsed"`
+	ParseFailed  int    `json:"sidecars_parse_failed"`
+	ParseWarning string `json:"parse_warning,omitempty"`
 	// Ran: the dock's copy pass ran (the report says what it did); false
 	// when the request was refused before it.
 	Ran bool `json:"-"`
@@ -85,6 +91,13 @@ func (s *Service) Ingest(ctx context.Context, c Caller, o IngestOptions) (Ingest
 				out.Upload = append(out.Upload, u.Error())
 			}
 		}
+	}
+	// Sidecars are parsed once the copies are uploaded, so a parse never
+	// holds up an upload; their records are anchored with the dock's.
+	var perr error
+	out.Parsed, out.ParseFailed, perr = s.parseDocked(ctx, res.Items)
+	if perr != nil {
+		out.ParseWarning = perr.Error()
 	}
 	// The dock session ended: its records are anchored off-host now (in the
 	// daemon, by its anchor loop; here, directly). A failed anchor is a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -40,7 +41,7 @@ var (
 	descReadBack      = desc("vault_read_back_bytes_total", "Bytes read back cold from the vault and found identical (VAULTED records).")
 	descUploaded      = desc("uploaded_bytes_total", "Bytes the object store acknowledged (UPLOADED records).")
 	descStoreVerified = desc("store_verified_bytes_total", "Bytes read back from the object store and found identical (VERIFIED records).")
-	descUploadErrors  = desc("upload_errors_total", "Permanent upload failures recorded in the ledger (UPLOAD_FAILED, VERIFY_FAILED), by the step that failed.", "step")
+	descUploadErrors  = desc("upload_errors_total", "Upload and store verification failures by step and kind: permanent ones as the ledger records them (UPLOAD_FAILED, VERIFY_FAILED; the host's whole history), transient ones (retried with backoff; not in the ledger) since the daemon started.", "step", "kind")
 	descIntegrity     = desc("integrity_failures_total", "Objects whose read-back from the object store did not match or that vanished (VERIFY_FAILED records).")
 	descRecordings    = desc("recordings", "Recordings in the ledger by state.", "state")
 	descQueue         = desc("upload_queue_items", "Recordings not yet verified in the object store.")
@@ -175,7 +176,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for step, n := range m.uploadErrors {
-		counter(descUploadErrors, n, step)
+		counter(descUploadErrors, n, step, "permanent")
+	}
+	transient := map[string]uint64{"upload": 0, "verify": 0}
+	if m.s.uploader != nil {
+		maps.Copy(transient, m.s.uploader.TransientFailures())
+	}
+	for step, n := range transient {
+		counter(descUploadErrors, float64(n), step, "transient")
 	}
 	counter(descIntegrity, m.integrity)
 	for cam, at := range m.lastDock {

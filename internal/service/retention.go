@@ -30,6 +30,9 @@ type ClassifyResult struct {
 	Already bool
 	// TagChanged: the object's retention_class tag was rewritten.
 	TagChanged bool
+	// Host is the dock host that ingested the item, at a console (the
+	// change is recorded in the console's ledger); "" on a dock host.
+	Host string
 }
 
 // retainUntil is the retention a class gives an item: counted from ingest,
@@ -57,20 +60,54 @@ func needVerified(it custody.Item, what string) error {
 }
 
 // lockedItem loads an item that has an object version, holding the wiper's
-// item lock; the caller calls unlock.
-func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, objstore.Retainer, func(), error) {
+// item lock, and the records its hold state is read from; the caller calls
+// unlock. At a console the item is the one a trusted dock host recorded
+// (fleetItem), and the records are the merged ones: a hold or a class
+// change made at the console is recorded in the console's own ledger,
+// the item keeps the host that ingested it, and the change is applied to
+// the object that host recorded.
+func (s *Service) lockedItem(ctx context.Context, id string) (custody.Item, []custody.Event, objstore.Retainer, func(), error) {
 	unlock := s.wiper.LockItem(id)
-	it, err := s.item(ctx, id)
+	var it custody.Item
+	var evs []custody.Event
+	var err error
+	if s.catalog != nil {
+		it, evs, err = s.fleetItem(ctx, id)
+	} else if it, err = s.item(ctx, id); err == nil {
+		if evs, err = s.ledger.Custody(ctx, id); err != nil {
+			err = fmt.Errorf("custody of %s: %w", id, err)
+		}
+	}
 	if err != nil {
 		unlock()
-		return it, nil, nil, err
+		return it, nil, nil, nil, err
 	}
 	r, ok := s.store.(objstore.Retainer)
 	if s.store == nil || !ok {
 		unlock()
-		return it, nil, nil, fmt.Errorf("item %s: no object store with Object Lock is configured", id)
+		return it, nil, nil, nil, fmt.Errorf("item %s: no object store with Object Lock is configured", id)
 	}
-	return it, r, unlock, nil
+	return it, evs, r, unlock, nil
+}
+
+// recordedItem is the item a retention record updates in this host's
+// ledger: the item on a dock host; nil at a console, whose ledger holds no
+// items (the record names the item and its host, and the console reads the
+// retention back from its records: retentionAsRecorded).
+func (s *Service) recordedItem(it *custody.Item) *custody.Item {
+	if s.catalog != nil {
+		return nil
+	}
+	return it
+}
+
+// withHost adds, at a console, the host that ingested the item to a
+// record's details.
+func (s *Service) withHost(it custody.Item, d map[string]string) map[string]string {
+	if s.catalog != nil {
+		d["host"] = it.Host
+	}
+	return d
 }
 
 // Classify raises an item's retention class and extends its Object Lock
@@ -86,7 +123,7 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	if !ok {
 		return ClassifyResult{}, invalidf("--class %q is not one of the configured retention classes", o.Class)
 	}
-	it, r, unlock, err := s.lockedItem(ctx, id)
+	it, _, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
 		return ClassifyResult{}, err
 	}
@@ -96,13 +133,16 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	}
 	from, _ := s.config.Class(it.RetentionClass)
 	until := retainUntil(it, to.Days)
-	res := ClassifyResult{ID: id, OldClass: it.RetentionClass, Class: to.Name, Mode: to.Mode, Until: until}
+	res := ClassifyResult{ID: id, OldClass: it.RetentionClass, Class: to.Name, Mode: to.Mode, Until: until, Host: it.Host}
+	if s.catalog == nil {
+		res.Host = ""
+	}
 	if err := objstore.CheckExtension(from.Mode, it.RetainUntil, to.Mode, until); err != nil {
 		refusal := fmt.Sprintf("classify %s as %s (%s until %s) refused: %v; the class of %s is %s (%s until %s)",
 			id, to.Name, to.Mode, until.Format(time.RFC3339), err, id, it.RetentionClass, from.Mode, it.RetainUntil.UTC().Format(time.RFC3339))
 		if _, aerr := s.ledger.Append(ctx, custody.Event{
 			Type: custody.Refused, Actor: c.Actor, Camera: it.Camera, Item: id,
-			Details: c.details(map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer}),
+			Details: c.details(s.withHost(it, map[string]string{"request": "classify", "reason": o.Reason, "refusal": refusal, "class": to.Name, "peer": c.Peer})),
 		}, nil); aerr != nil {
 			return ClassifyResult{}, fmt.Errorf("%s (and recording the refusal failed: %v)", refusal, aerr)
 		}
@@ -140,13 +180,13 @@ func (s *Service) Classify(ctx context.Context, c Caller, o ClassifyOptions) (Cl
 	it.RetentionClass, it.RetainUntil = to.Name, until
 	if _, err := s.ledger.Append(ctx, custody.Event{
 		Type: custody.RetentionChanged, Actor: c.Actor, Camera: it.Camera, Item: id,
-		Details: c.details(map[string]string{
+		Details: c.details(s.withHost(it, map[string]string{
 			"reason": o.Reason, "old_class": old.RetentionClass, "new_class": to.Name,
 			"old_mode": from.Mode, "new_mode": to.Mode,
 			"old_retain_until": old.RetainUntil.UTC().Format(time.RFC3339), "new_retain_until": until.Format(time.RFC3339),
 			"key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer, "retention_class_tag": tagState,
-		}),
-	}, &it); err != nil {
+		})),
+	}, s.recordedItem(&it)); err != nil {
 		return ClassifyResult{}, fmt.Errorf("record retention change of %s: %w", id, err)
 	}
 	if tagErr != nil {
@@ -194,6 +234,9 @@ type HoldResult struct {
 	HeldBy []string
 	// Unchanged: the case already held it (hold); nothing was recorded.
 	Unchanged bool
+	// Host is the dock host that ingested the item, at a console (the
+	// hold is recorded in the console's ledger); "" on a dock host.
+	Host string
 }
 
 // On reports whether the object's legal hold is on.
@@ -239,7 +282,7 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	if err := custodyText("--case", kase); err != nil {
 		return HoldResult{}, err
 	}
-	it, r, unlock, err := s.lockedItem(ctx, id)
+	it, evs, r, unlock, err := s.lockedItem(ctx, id)
 	if err != nil {
 		return HoldResult{}, err
 	}
@@ -251,13 +294,10 @@ func (s *Service) hold(ctx context.Context, c Caller, o HoldOptions, on bool) (H
 	} else if it.ObjectKey == "" || it.VersionID == "" {
 		return HoldResult{}, fmt.Errorf("item %s is %s: it has no object version, so no legal hold to release", id, it.State)
 	}
-	evs, err := s.ledger.Custody(ctx, id)
-	if err != nil {
-		return HoldResult{}, err
-	}
 	cases := holdingCases(evs)
 	res := HoldResult{ID: id, Case: kase}
-	details := c.details(map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer})
+	details := c.details(s.withHost(it, map[string]string{"case": kase, "reason": o.Reason, "key": it.ObjectKey, "version_id": it.VersionID, "peer": c.Peer}))
+	res.Host = details["host"]
 	if on {
 		if err := r.PutLegalHold(ctx, it.ObjectKey, it.VersionID, true); err != nil {
 			return HoldResult{}, fmt.Errorf("legal hold on %s (version %s): %w", it.ObjectKey, it.VersionID, s.storeErr(err))

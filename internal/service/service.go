@@ -22,6 +22,7 @@ import (
 	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/facts"
 	"github.com/evidenced/evidenced/internal/ingest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
@@ -32,6 +33,7 @@ import (
 	"github.com/evidenced/evidenced/internal/vault"
 	"github.com/evidenced/evidenced/internal/watch"
 	"github.com/evidenced/evidenced/internal/wipe"
+	"github.com/evidenced/evidenced/internal/witness"
 )
 
 // Version is stamped into HOST_STARTED events; set at build time with
@@ -67,6 +69,14 @@ type Service struct {
 	synced    chan struct{}
 	firstSync sync.Once
 	level     *slog.LevelVar // set by Reload (log_level); nil: fixed
+	// facts is the sidecar facts index and parser its parse step, on a
+	// dock host (nil at a console, and for a command that must create
+	// nothing on a host that never parsed).
+	facts  *facts.Index
+	parser *facts.Step
+	// witness holds a copy of every signed head outside state_dir (nil:
+	// none configured and no journald).
+	witness witness.Witness
 }
 
 // Options tune Open.
@@ -121,7 +131,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	if created {
 		log.Info("created host signing key", "path", cfg.KeyPath(), "key_id", key.KeyID())
 	}
-	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key, MustExist: o.MustExist})
+	w := openWitness(cfg)
+	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key, MustExist: o.MustExist,
+		Witness: witnessFunc(w, cfg.HostID)})
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -130,7 +142,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		l.Close()
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
-	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays(), level: o.LogLevel}
+	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays(), level: o.LogLevel, witness: w}
 	s.ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
 		st, err := s3store.New(ctx, storeConfig(cfg), log)
@@ -143,7 +155,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		if actor == "" {
 			actor = "evidenced@" + cfg.HostID
 		}
-		ao := anchor.Options{Logger: log}
+		ao := anchor.Options{Logger: log, Verifier: key.NoteVerifier()}
 		if cfg.Custody.TSAURL != "" {
 			c := &tsa.Client{URL: cfg.Custody.TSAURL}
 			if cfg.Custody.TSACA != "" {
@@ -167,6 +179,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	// Every dock, from whatever source, is admitted by free space on the
 	// ingester's own walk of the camera.
 	s.ingester.Admit(s.wiper)
+	if err := s.openFacts(o.MustExist); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if cfg.IsConsole() {
 		if err := s.openConsole(); err != nil {
 			s.Close()
@@ -181,6 +197,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 // writes to the vault).
 func (s *Service) Close() error {
 	var errs []error
+	if s.facts != nil {
+		if err := s.facts.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close facts index: %w", err))
+		}
+	}
 	if s.catalog != nil {
 		if err := s.catalog.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close catalog: %w", err))
@@ -265,6 +286,12 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		s.log.Warn("no object_store configured: recordings stay in the vault until one is")
 	}
 	start("wiper", func() error { return s.wiper.Run(intake) })
+	if s.parser != nil {
+		// Sidecars are parsed beside the copies and uploads, never in
+		// their way; a parse cut short by the stop is caught up at the
+		// next start.
+		start("sidecars", func() error { return s.parser.Run(intake) })
+	}
 	if s.anchors != nil {
 		// Anchors at start, after each dock session and every
 		// custody.checkpoint_interval; an anchor that fails is retried at the
@@ -321,12 +348,24 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 // an older copy was put back. The daemon signs nothing on top of it.
 var ErrBehindAnchor = errors.New("the custody ledger does not extend the checkpoint anchored off the host (trimmed or restored?); refusing to write")
 
-// checkNotBehind anchors once before the daemon writes anything: an anchor
-// that finds the ledger diverged from (behind, or forked off) the newest
-// anchored checkpoint stops the start, so a trimmed tail is not papered
-// over with a new, signed history. A store that cannot be reached does not
-// stop it: the runner retries, and verify --remote checks later.
+// ErrBehindWitness: at start, the ledger does not reproduce the newest
+// signed head its witness holds (package witness): records were trimmed,
+// anchored or not, or an older copy was put back.
+var ErrBehindWitness = errors.New("the custody ledger does not reproduce the newest signed head its witness holds (trimmed or restored?); refusing to write")
+
+// checkNotBehind runs before the daemon writes anything. It compares the
+// ledger with the newest signed head its witness holds, then anchors once:
+// a ledger behind (or forked off) either stops the start, so a trimmed tail
+// is not papered over with a new, signed history. A witness or store that
+// cannot be read does not stop it (logged: the comparison is made at the
+// next verify; the anchor runner retries).
 func (s *Service) checkNotBehind(ctx context.Context) error {
+	if _, problem, _, err := s.checkWitness(ctx); err != nil {
+		s.log.Warn("custody witness could not be read at start; the ledger is compared with it at the next verify", "err", err)
+	} else if problem != "" {
+		s.log.Error("ALERT: custody ledger behind its witnessed head; not starting", "witness", s.witness.String(), "problem", problem)
+		return fmt.Errorf("%w: %s", ErrBehindWitness, problem)
+	}
 	if s.anchors == nil {
 		return nil
 	}
@@ -334,7 +373,7 @@ func (s *Service) checkNotBehind(ctx context.Context) error {
 	_, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
 	switch {
 	case errors.Is(err, anchor.ErrDiverged):
-		s.log.Error("custody ledger behind or off the anchored checkpoint; not starting", "err", err)
+		s.log.Error("ALERT: custody ledger behind or off the anchored checkpoint; not starting", "err", err)
 		return fmt.Errorf("%w: %w", ErrBehindAnchor, err)
 	case err != nil:
 		s.log.Warn("custody anchor at start failed; the ledger is checked against the anchors at the next one", "err", err)
@@ -433,6 +472,9 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	}
 	if res.Vaulted > 0 && s.uploader != nil {
 		s.uploader.Wake()
+	}
+	if s.parser != nil && len(res.Items) > 0 {
+		s.parser.Queue(res.Items)
 	}
 	if s.anchors != nil {
 		s.anchors.Kick() // a dock session ended: anchor its records

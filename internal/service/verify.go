@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -57,10 +58,30 @@ type VerifyReport struct {
 	StoreUnchecked string `json:"store_unchecked,omitempty"`
 	// ObjectsUnchecked counts the objects that were therefore not checked.
 	ObjectsUnchecked int `json:"objects_unchecked,omitempty"`
+	// Witness is where the ledger's signed heads are witnessed outside
+	// state_dir ("" when nowhere); WitnessedSize the size of the newest
+	// witnessed head the ledger was compared with (0: none yet).
+	Witness       string `json:"witness,omitempty"`
+	WitnessedSize uint64 `json:"witnessed_size,omitempty"`
+	// WitnessUnchecked says why the ledger could not be compared with its
+	// witness (unreadable): neither proven nor found wrong.
+	WitnessUnchecked string `json:"witness_unchecked,omitempty"`
 }
 
 // Complete reports whether everything asked for was checked.
-func (r VerifyReport) Complete() bool { return r.StoreUnchecked == "" }
+func (r VerifyReport) Complete() bool { return r.StoreUnchecked == "" && r.WitnessUnchecked == "" }
+
+// Unchecked says what was not checked and why ("" when everything was).
+func (r VerifyReport) Unchecked() string {
+	var parts []string
+	if r.StoreUnchecked != "" {
+		parts = append(parts, fmt.Sprintf("%s; %d object(s) not checked", r.StoreUnchecked, r.ObjectsUnchecked))
+	}
+	if r.WitnessUnchecked != "" {
+		parts = append(parts, "the ledger was not compared with its witness: "+r.WitnessUnchecked)
+	}
+	return strings.Join(parts, "; ")
+}
 
 // VerifyOptions say what to check.
 type VerifyOptions struct {
@@ -133,7 +154,7 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 			}
 		}
 	}
-	if remote && s.anchorStore != nil && rep.Complete() {
+	if remote && s.anchorStore != nil && rep.StoreUnchecked == "" {
 		s.checkAnchors(ctx, &rep, add, storeDown)
 	}
 	var items []custody.Item
@@ -169,7 +190,7 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 			add(VerifyProblem{Kind: "object", Item: it.ID, Object: it.ObjectKey, What: "no object_store configured to check it against"})
 			continue
 		}
-		if !rep.Complete() {
+		if rep.StoreUnchecked != "" {
 			rep.ObjectsUnchecked++
 			continue
 		}
@@ -230,8 +251,32 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 		}
 		add(VerifyProblem{Kind: "vault", What: "file no item in the ledger claims: " + p})
 	}
+	s.verifyWitness(ctx, &rep, add)
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// verifyWitness compares the ledger with the newest signed head witnessed
+// outside state_dir: a ledger behind it, or not reproducing its root, lost
+// records (anchored or not) and is a problem; a witness that cannot be read
+// leaves the report incomplete, never failed.
+func (s *Service) verifyWitness(ctx context.Context, rep *VerifyReport, add func(VerifyProblem)) {
+	if s.witness == nil {
+		rep.Notices = append(rep.Notices, custody.Notice{What: "no witness of the signed head outside state_dir (no journald, custody.witness_file unset): a trimmed unanchored tail cannot be detected"})
+		return
+	}
+	rep.Witness = s.witness.String()
+	size, problem, skipped, err := s.checkWitness(ctx)
+	rep.WitnessedSize = size
+	if skipped > 0 {
+		rep.Notices = append(rep.Notices, custody.Notice{What: fmt.Sprintf("%d witnessed head(s) in %s not signed by the host key in force were not trusted", skipped, s.witness)})
+	}
+	switch {
+	case err != nil:
+		rep.WitnessUnchecked = err.Error()
+	case problem != "":
+		add(VerifyProblem{Kind: "witness", What: problem})
+	}
 }
 
 // interruptedCopy says whether the ledger's last record of item id is its

@@ -175,3 +175,26 @@ func MatchPlates(query Plate, cands []PlateCandidate, maxDistance float64) []Pla
 	})
 	return out
 }
+
+// FoldConfusions maps every OCR-confusable character of p to one member of
+// its class (0/O/D → 0, 1/I → 1, 8/B → 8, 5/S → 5, 2/Z → 2): plates that
+// differ only by confusions fold to the same key, which is what a fuzzy
+// index looks candidates up by before PlateDistance ranks them.
+func FoldConfusions(p Plate) string {
+	b := []byte(p)
+	for i, c := range b {
+		switch confusionGroup[c] {
+		case 1:
+			b[i] = '0'
+		case 2:
+			b[i] = '1'
+		case 3:
+			b[i] = '8'
+		case 4:
+			b[i] = '5'
+		case 5:
+			b[i] = '2'
+		}
+	}
+	return string(b)
+}

@@ -152,3 +152,23 @@ func TestHaversineAndNear(t *testing.T) {
 		}
 	}
 }
+
+// Plates that differ only by OCR confusions fold to one key; a plate with
+// another character does not.
+func TestFoldConfusions(t *testing.T) {
+	for _, p := range []Plate{"CA123456", "CAI23456", "CA1Z3456", "CAI2345G", "CA12345S"} {
+		want := "CA123456"
+		if p == "CAI2345G" {
+			want = "CA12345G"
+		}
+		if p == "CA12345S" {
+			want = "CA123455"
+		}
+		if got := FoldConfusions(p); got != want {
+			t.Errorf("FoldConfusions(%s) = %s, want %s", p, got, want)
+		}
+	}
+	if FoldConfusions("OD0B8") != FoldConfusions("00088") {
+		t.Errorf("0/O/D and 8/B do not fold together")
+	}
+}

@@ -96,8 +96,12 @@ type Uploader struct {
 	retryAt  map[string]time.Time // transient failure: not before
 	attempts map[string]int
 	failed   map[string]error // permanent failure in this run
-	hashes   map[string]partHashes
-	stats    map[string]ResumeStats
+	// transient counts the failures retried with backoff, by step, since
+	// the Uploader was made: they leave no ledger record, so this is the
+	// only place the monitoring can see a store that keeps failing.
+	transient map[string]uint64
+	hashes    map[string]partHashes
+	stats     map[string]ResumeStats
 }
 
 // New returns an Uploader. log may be nil.
@@ -109,7 +113,7 @@ func New(cfg *config.Config, l Ledger, v Vault, s objstore.Store, actor string, 
 		ledger: l, vault: v, store: s, cfg: cfg, log: log, actor: actor, now: time.Now,
 		wake:  make(chan struct{}, 1),
 		locks: map[string]*sync.Mutex{}, retryAt: map[string]time.Time{},
-		attempts: map[string]int{}, failed: map[string]error{},
+		attempts: map[string]int{}, failed: map[string]error{}, transient: map[string]uint64{},
 		hashes: map[string]partHashes{}, stats: map[string]ResumeStats{},
 	}
 }
@@ -348,8 +352,21 @@ func (u *Uploader) fail(ctx context.Context, it custody.Item, step string, err e
 	u.mu.Lock()
 	u.attempts[it.ID]++
 	u.retryAt[it.ID] = u.now().Add(u.backoff(u.attempts[it.ID]))
+	if ctx.Err() == nil {
+		// An attempt cut short by shutdown is not a store failure.
+		u.transient[step]++
+	}
 	u.mu.Unlock()
 	return fmt.Errorf("%s %s: %w", step, it.ID, err)
+}
+
+// TransientFailures returns how many attempts failed transiently (and were
+// scheduled for a retry) since the Uploader was made, by step ("upload",
+// "verify"). Permanent failures are in the ledger instead.
+func (u *Uploader) TransientFailures() map[string]uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return maps.Clone(u.transient)
 }
 
 // Failed returns the items that failed permanently in this run, with why.
@@ -549,8 +566,12 @@ func verifyObject(ctx context.Context, s objstore.Store, v Vault, it custody.Ite
 		return "", info, fmt.Errorf("object %s (version %s) metadata sha256 %s, recorded %s: %w", it.ObjectKey, it.VersionID, info.SHA256, it.SHA256, objstore.ErrChecksumMismatch)
 	}
 	if class, ok := cfg.Class(it.RetentionClass); ok {
-		if info.LockMode != class.Mode {
-			return "", info, fmt.Errorf("object %s (version %s) lock mode %q, class %s requires %q: %w", it.ObjectKey, it.VersionID, info.LockMode, class.Name, class.Mode, ErrPermanent)
+		// The class's mode or a stronger one: a custodian at the console
+		// may have raised the class (to COMPLIANCE) in the console's own
+		// ledger, which this host does not read. A weaker mode, or none, is
+		// never accepted.
+		if weaker := objstore.CheckExtension(class.Mode, time.Time{}, info.LockMode, info.RetainUntil); weaker != nil {
+			return "", info, fmt.Errorf("object %s (version %s) lock mode %q, class %s requires %q or stronger: %w", it.ObjectKey, it.VersionID, info.LockMode, class.Name, class.Mode, ErrPermanent)
 		}
 		if !it.RetainUntil.IsZero() && info.RetainUntil.Before(it.RetainUntil.Add(-time.Second)) {
 			return "", info, fmt.Errorf("object %s (version %s) retained until %s, recorded %s: %w", it.ObjectKey, it.VersionID, info.RetainUntil.UTC().Format(time.RFC3339), it.RetainUntil.UTC().Format(time.RFC3339), ErrPermanent)

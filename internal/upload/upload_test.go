@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -218,5 +220,59 @@ func TestLimiterPacesAndFollowsWindows(t *testing.T) {
 		if got := u.BandwidthAt(tm); got != tc.want {
 			t.Errorf("bandwidth at %s: %d, want %d", tc.at, got, tc.want)
 		}
+	}
+}
+
+// Every transient failure is counted by its step (the monitoring's only
+// view of a store that keeps failing: nothing goes to the ledger), a
+// permanent one is not, and neither is an attempt cut short by shutdown.
+func TestTransientFailuresCountedByStep(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	a := f.item(t, 1, "uncategorized", time.Now())
+	b := f.item(t, 2, "uncategorized", time.Now())
+	c := f.item(t, 3, "uncategorized", time.Now())
+	shutdown, stop := context.WithCancel(ctx)
+	defer stop()
+	var mu sync.Mutex
+	fails := map[string]int{"put": 2, "stat": 1}
+	f.store.SetHook(func(op, key string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(key, b.ID) && op == "put" {
+			return fmt.Errorf("refused: %w", objstore.ErrAccessDenied)
+		}
+		if strings.Contains(key, c.ID) && op == "put" {
+			stop() // the daemon shuts down while c is being sent
+			return context.Canceled
+		}
+		if fails[op] > 0 {
+			fails[op]--
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	})
+	for i := 0; ; i++ {
+		err := f.u.Process(ctx, a.ID)
+		if err == nil {
+			break
+		}
+		if errors.Is(err, ErrPermanent) || i > 10 {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+	}
+	if err := f.u.Process(ctx, b.ID); !errors.Is(err, ErrPermanent) {
+		t.Fatalf("access denied: %v, want ErrPermanent", err)
+	}
+	if err := f.u.Process(shutdown, c.ID); !errors.Is(err, context.Canceled) {
+		t.Fatalf("upload cut short by shutdown: %v, want context.Canceled", err)
+	}
+	got := f.u.TransientFailures()
+	if want := map[string]uint64{"upload": 2, "verify": 1}; !maps.Equal(got, want) {
+		t.Errorf("transient failures %v, want %v", got, want)
+	}
+	got["upload"] = 99
+	if f.u.TransientFailures()["upload"] != 2 {
+		t.Error("TransientFailures returned the Uploader's own map")
 	}
 }

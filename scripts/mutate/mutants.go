@@ -191,9 +191,9 @@ var mutants = []Mutant{
 	{
 		ID:          "upload-verify-lock-mode",
 		File:        "internal/upload/upload.go",
-		Desc:        "verification accepts an object whose lock mode is not the one its class requires",
-		Original:    `if info.LockMode != class.Mode {`,
-		Replacement: `if false {`,
+		Desc:        "verification accepts an object whose lock mode is weaker than the one its class requires",
+		Original:    `if weaker := objstore.CheckExtension(class.Mode, time.Time{}, info.LockMode, info.RetainUntil); weaker != nil {`,
+		Replacement: `if weaker := error(nil); weaker != nil {`,
 		Packages:    []string{"./internal/upload"},
 	},
 	{
@@ -433,6 +433,35 @@ var mutants = []Mutant{
 		Replacement: `if false {`,
 		Packages:    []string{"./internal/config"},
 	},
+	// --- the witness of the signed head outside state_dir ----------------------
+	{
+		ID:          "witness-not-compared",
+		File:        "internal/service/witness.go",
+		Desc:        "verify and the start never compare the ledger with the newest witnessed head, so a trimmed unanchored tail passes",
+		Original:    `if _, err := s.ledger.VerifyAgainst(ctx, []byte(h.Note), v); err != nil {`,
+		Replacement: `if _, err := s.ledger.VerifyAgainst(ctx, []byte(h.Note), v); false && err != nil {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestWitness",
+	},
+	{
+		ID:          "witness-unsigned-trusted",
+		File:        "internal/witness/witness.go",
+		Desc:        "a head planted in the witness counts without the host key's signature",
+		Original:    `if err != nil || xc.Size != x.Size {`,
+		Replacement: `if err != nil {` + "\n\t\t\txc = tlog.Checkpoint{Size: x.Size}\n\t\t}\n\t\tif xc.Size != x.Size {",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestWitness",
+	},
+	{
+		ID:          "anchor-start-unsigned-trusted",
+		File:        "internal/service/service.go",
+		Desc:        "the start check measures the ledger against a checkpoint planted in the store without the host key",
+		Original:    `ao := anchor.Options{Logger: log, Verifier: key.NoteVerifier()}`,
+		Replacement: `ao := anchor.Options{Logger: log}`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestPlantedCheckpointDoesNotStopStart",
+	},
+
 	// --- supervision and reload ------------------------------------------------
 	{
 		ID:          "service-watchdog-stuck",
@@ -460,5 +489,22 @@ var mutants = []Mutant{
 		Replacement: `cam, ok := c.Camera(serial)`,
 		Packages:    []string{"./internal/config"},
 		Run:         "TestReload",
+	},
+	// --- sidecar facts ----------------------------------------------------------
+	{
+		ID:          "facts-held-hash",
+		File:        "internal/facts/step.go",
+		Desc:        "facts are indexed from a held copy that does not hash to the item's recorded SHA-256",
+		Original:    `if got := digest.FromHash(h); got != want {`,
+		Replacement: `if got := digest.FromHash(h); false && got != want {`,
+		Packages:    []string{"./internal/facts"},
+	},
+	{
+		ID:          "facts-link-span",
+		File:        "internal/facts/query.go",
+		Desc:        "a plate read or GPS fix is linked to a recording that ended before it",
+		Original:    `if !t.Before(s.start) && !t.After(s.end) {`,
+		Replacement: `if !t.Before(s.start) {`,
+		Packages:    []string{"./internal/facts"},
 	},
 }

@@ -261,7 +261,7 @@ func TestUSBPowerCut(t *testing.T) {
 	// Run 2, on the surviving state, the camera still in its bay.
 	mk = vm.Mark()
 	tRestart := time.Now()
-	sh("setsid /etc/e2e/daemon 2 </dev/null >/dev/null 2>&1 &")
+	sh("/etc/e2e/daemon 2 </dev/null >/dev/null 2>&1 &")
 	wait(mk, `msg="dock complete" camera=BWC-0001 .*safe_to_undock=true`, 180*time.Second)
 	t.Logf("restart to dock complete: %s", time.Since(tRestart).Round(time.Millisecond))
 	mk = vm.Mark()

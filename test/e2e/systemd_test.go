@@ -136,6 +136,51 @@ func guestRule(t *testing.T, rules string) string {
 	return rules[:loc[1]] + "\n# qemu-bodycam (the test's config)\n" + add + rules[loc[1]:]
 }
 
+// startSystemdGuest boots the systemd guest (systemd as PID 1, udevd,
+// journald; the agent as a unit) from initrd, its S3 forward to host port
+// port (0: none). logTarget is PID 1's systemd.log_target: "console", or
+// "journal-or-kmsg" to have its messages about a unit (a watchdog timeout)
+// in the unit's journal. The VM is powered off when the test ends; if the
+// test failed, the journal's tail is logged first.
+func startSystemdGuest(t *testing.T, cache, dir, initrd string, port int, logTarget string) *VM {
+	t.Helper()
+	vm, err := Start(Options{Accel: os.Getenv("EVIDENCED_USBVM_ACCEL"), Kernel: filepath.Join(cache, "build/vmlinux"), Initrd: initrd,
+		MemMB: 1536, HostPort: port, Dir: dir,
+		Append: "rdinit=/e2e/init systemd.show_status=true systemd.log_target=" + logTarget + " systemd.log_level=info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, vm, 6000) // runs after the journal is read (cleanups run last first)
+	t.Cleanup(func() {
+		if t.Failed() {
+			if out, _, err := vm.Sh("journalctl -b --no-pager -o short-monotonic | grep -v -e ' kernel: ' -e systemd-sysusers | tail -120; systemctl --failed --no-legend", 60*time.Second); err == nil {
+				t.Logf("guest journal (tail):\n%s", out)
+			}
+		}
+	})
+	return vm
+}
+
+// plugWritable hot-plugs img as a writable USB mass-storage camera with
+// the given serial (QMP id "cam1", xHCI bus 0, port 1), as a real card is
+// plugged: QEMU would report a read-only backing file as write-protected,
+// which would make the udev rule's blockdev --setro unobservable.
+func plugWritable(t *testing.T, vm *VM, img, serial string) {
+	t.Helper()
+	if _, err := vm.QMP("blockdev-add", map[string]any{
+		"driver": "raw", "node-name": "cam1-drv",
+		"file": map[string]any{"driver": "file", "filename": img},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vm.QMP("device_add", map[string]any{
+		"driver": "usb-storage", "id": "cam1", "drive": "cam1-drv", "serial": serial,
+		"bus": "xhci.0", "port": "1", "removable": true,
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestUSBDockSystemd proves that a dock host needs only the documented unit,
 // drop-in, udev rule, modules-load, sysusers and tmpfiles files and the
 // config: the guest boots systemd as PID 1 with systemd-udevd, the files are
@@ -212,20 +257,7 @@ func TestUSBDockSystemd(t *testing.T) {
 		must(t, err)
 		fmt.Sscan(u.Port(), &port)
 	}
-	vm, err := Start(Options{Accel: os.Getenv("EVIDENCED_USBVM_ACCEL"), Kernel: filepath.Join(cache, "build/vmlinux"), Initrd: initrd,
-		MemMB: 1536, HostPort: port, Dir: dir,
-		Append: "rdinit=/e2e/init systemd.show_status=true systemd.log_target=console systemd.log_level=info"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	closeOnCleanup(t, vm, 6000) // runs after the journal is read (cleanups run last first)
-	t.Cleanup(func() {
-		if t.Failed() {
-			if out, _, err := vm.Sh("journalctl -b --no-pager -o short-monotonic | grep -v -e ' kernel: ' -e systemd-sysusers | tail -80; systemctl --failed --no-legend", 60*time.Second); err == nil {
-				t.Logf("guest journal (tail):\n%s", out)
-			}
-		}
-	})
+	vm := startSystemdGuest(t, cache, dir, initrd, port, "console")
 	wait := func(from int, re string, d time.Duration) Line { t.Helper(); return mustWait(t, vm, from, re, d) }
 	sh := func(cmd string, d time.Duration) string { t.Helper(); return mustSh(t, vm, cmd, d) }
 
@@ -306,18 +338,7 @@ func TestUSBDockSystemd(t *testing.T) {
 
 	mk = vm.Mark()
 	tAdd := time.Now()
-	if _, err := vm.QMP("blockdev-add", map[string]any{
-		"driver": "raw", "node-name": "cam1-drv",
-		"file": map[string]any{"driver": "file", "filename": img},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vm.QMP("device_add", map[string]any{
-		"driver": "usb-storage", "id": "cam1", "drive": "cam1-drv", "serial": "BWC-0001",
-		"bus": "xhci.0", "port": "1", "removable": true,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	plugWritable(t, vm, img, "BWC-0001")
 	seen := wait(mk, `camera docked" camera=BWC-0001 bay=2-1`, 60*time.Second)
 	docked := wait(mk, `msg=docked camera=BWC-0001 via=usb`, 60*time.Second)
 	m.add("device_add_to_detected_ms", seen.At.Sub(tAdd).Milliseconds())

@@ -6,8 +6,8 @@
 // This file drives the VM: boot the cached kernel with the base initramfs
 // (scripts/usb-e2e-setup.sh) plus a per-test overlay archive, talk QMP, and
 // read the guest's harness channel on ttyS1, where every guest line starts
-// with "@@ " and the host can run shell commands ("ID cmd" → "@@ CMD_OUT ID
-// …", "@@ CMD_DONE ID rc=N").
+// with "@@ " and the host can run shell commands ("ID LEN cmd" → "@@
+// CMD_START ID", "@@ CMD_OUT ID …", "@@ CMD_DONE ID rc=N"; see Sh).
 package e2e
 
 import (
@@ -237,13 +237,35 @@ func (vm *VM) Lines(from int, re string) []Line {
 }
 
 // Sh runs a shell command in the guest and returns its output and status.
+//
+// The serial line can lose bytes (a port the guest's tty layer hangs up or
+// flushes drops what is in flight), so the command goes as "ID LEN cmd": the
+// guest runs it only if ID and LEN check out, acknowledges it with
+// "CMD_START ID", and skips an ID it has already run. Until that
+// acknowledgement arrives the line is sent again, a few times, so a
+// command is never silently lost nor run twice.
 func (vm *VM) Sh(cmd string, timeout time.Duration) (string, int, error) {
+	if strings.ContainsAny(cmd, "\n\r") {
+		return "", -1, fmt.Errorf("guest command %q: one line only", cmd)
+	}
 	id := fmt.Sprintf("c%d", vm.cmdSeq.Add(1))
 	m := vm.Mark()
-	if _, err := io.WriteString(vm.ev, id+" "+cmd+"\n"); err != nil {
-		return "", -1, err
+	line := fmt.Sprintf("%s %d %s\n", id, len(cmd), cmd)
+	deadline := time.Now().Add(timeout)
+	const sends, ackWait = 4, 10 * time.Second
+	for n := 1; ; n++ {
+		if _, err := io.WriteString(vm.ev, line); err != nil {
+			return "", -1, fmt.Errorf("sending guest command %s: %w", id, err)
+		}
+		_, _, err := vm.Wait(m, "^CMD_(START|DONE) "+id+"( |$)", min(ackWait, time.Until(deadline)))
+		if err == nil {
+			break
+		}
+		if n == sends || time.Now().After(deadline) {
+			return "", -1, fmt.Errorf("guest never acknowledged command %s after %d sends: %w", id, n, err)
+		}
 	}
-	done, _, err := vm.Wait(m, "^CMD_DONE "+id+" rc=", timeout)
+	done, _, err := vm.Wait(m, "^CMD_DONE "+id+" rc=", time.Until(deadline))
 	if err != nil {
 		return "", -1, err
 	}

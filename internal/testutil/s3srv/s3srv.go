@@ -324,24 +324,23 @@ func (s *Server) SetEnv(t testing.TB) {
 // AWSCLI is where the AWS CLI is expected (Debian's awscli package).
 const AWSCLI = "/usr/bin/aws"
 
-// CLIRetention reads the Object Lock retention of one object version with
-// the AWS CLI (`aws s3api get-object-retention`): a reader independent of
-// evidenced's own client and of the SDK it uses. The CLI gets the server's
-// endpoint and root credentials and nothing of the user's AWS files. When
-// the CLI is missing the test is skipped, unless CI or EVIDENCED_REQUIRE_S3
-// is set, where it fails.
-func (s *Server) CLIRetention(t testing.TB, bucket, key, versionID string) (mode string, until time.Time) {
+// CLI runs `aws s3api ARGS` against the server and decodes its JSON
+// answer into v: a reader independent of evidenced's own client and of the
+// SDK it uses. The CLI gets the server's endpoint and root credentials and
+// nothing of the user's AWS files; pass a version id as --version-id=V (an
+// id may begin with "-"). When the CLI is missing the test is skipped,
+// unless CI or EVIDENCED_REQUIRE_S3 is set, where it fails.
+func (s *Server) CLI(t testing.TB, v any, args ...string) {
 	t.Helper()
 	if _, err := os.Stat(AWSCLI); err != nil {
 		if os.Getenv("CI") != "" || os.Getenv("EVIDENCED_REQUIRE_S3") != "" {
 			t.Fatalf("the AWS CLI is required (CI / EVIDENCED_REQUIRE_S3 set): %v", err)
 		}
-		t.Skipf("no AWS CLI to read the retention back: %v", err)
+		t.Skipf("no AWS CLI to read the store with: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, AWSCLI, "s3api", "get-object-retention", "--endpoint-url", s.Endpoint,
-		"--bucket", bucket, "--key", key, "--version-id="+versionID, "--output", "json")
+	cmd := exec.CommandContext(ctx, AWSCLI, append(append([]string{"s3api"}, args...), "--endpoint-url", s.Endpoint, "--output", "json")...)
 	// The CLI reads an empty AWS_PROFILE as a profile named "": every AWS_
 	// variable of the process is dropped and only the server's are set.
 	none := filepath.Join(s.Dir, "no-aws-config")
@@ -359,17 +358,33 @@ func (s *Server) CLIRetention(t testing.TB, bucket, key, versionID string) (mode
 		if ee, ok := err.(*exec.ExitError); ok {
 			stderr = ee.Stderr
 		}
-		t.Fatalf("aws s3api get-object-retention %s %s: %v\n%s", key, versionID, err, stderr)
+		t.Fatalf("aws s3api %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("aws s3api %s output %q: %v", args[0], out, err)
+	}
+}
+
+// CLIRetention reads the Object Lock retention of one object version with
+// the AWS CLI (`aws s3api get-object-retention`, see CLI).
+func (s *Server) CLIRetention(t testing.TB, bucket, key, versionID string) (mode string, until time.Time) {
+	t.Helper()
 	var r struct {
 		Retention struct{ Mode, RetainUntilDate string }
 	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("aws s3api get-object-retention output %q: %v", out, err)
-	}
-	until, err = time.Parse(time.RFC3339, r.Retention.RetainUntilDate)
+	s.CLI(t, &r, "get-object-retention", "--bucket", bucket, "--key", key, "--version-id="+versionID)
+	until, err := time.Parse(time.RFC3339, r.Retention.RetainUntilDate)
 	if err != nil {
 		t.Fatalf("aws s3api get-object-retention: RetainUntilDate %q: %v", r.Retention.RetainUntilDate, err)
 	}
 	return r.Retention.Mode, until
+}
+
+// CLILegalHold reads the legal hold status ("ON" or "OFF") of one object
+// version with the AWS CLI (`aws s3api get-object-legal-hold`, see CLI).
+func (s *Server) CLILegalHold(t testing.TB, bucket, key, versionID string) string {
+	t.Helper()
+	var r struct{ LegalHold struct{ Status string } }
+	s.CLI(t, &r, "get-object-legal-hold", "--bucket", bucket, "--key", key, "--version-id="+versionID)
+	return r.LegalHold.Status
 }

@@ -76,6 +76,20 @@ func (b serviceBackend) Play(ctx context.Context, c service.Caller, id, reason s
 	return f, nil
 }
 
+// Find returns the items found; the web search asks by item fields only
+// (no plate or place), so there is no match to show beside them.
+func (b serviceBackend) Find(ctx context.Context, c service.Caller, o service.FindOptions) ([]custody.Item, error) {
+	found, err := b.Service.Find(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]custody.Item, len(found))
+	for i, f := range found {
+		items[i] = f.Item
+	}
+	return items, nil
+}
+
 func (b serviceBackend) Classes() []string {
 	var names []string
 	for _, c := range b.Config().Retention.Classes {

@@ -1,0 +1,107 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/user"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// ownGroup is the name of this process's primary group: a group that
+// exists on any machine the test runs on.
+func ownGroup(t *testing.T) (string, int) {
+	t.Helper()
+	g, err := user.LookupGroupId(strconv.Itoa(os.Getgid()))
+	if err != nil {
+		t.Skipf("this process's group %d has no name: %v", os.Getgid(), err)
+	}
+	return g.Name, os.Getgid()
+}
+
+// Issue #12, finding 3: rights by Unix group, decided from what the kernel
+// says about the peer. A peer in the read group may look but not ingest or
+// change retention; one in the write group may do both; nobody but root and
+// the daemon's user runs an owner-only command; a peer in neither group, or
+// whose credentials could not be read, is refused; a configured group that
+// does not exist grants nothing.
+func TestAuthorizeByGroup(t *testing.T) {
+	group, gid := ownGroup(t)
+	// Uids that are neither root nor this process and have no user entry,
+	// so only the primary gid SO_PEERCRED reports counts.
+	const stranger = 61001
+	if os.Geteuid() == stranger {
+		t.Skip("runs as the test's stranger uid")
+	}
+	if _, err := user.LookupId(strconv.Itoa(stranger)); err == nil {
+		t.Skipf("uid %d has a user entry on this machine", stranger)
+	}
+	other := gid + 1
+	if _, err := user.LookupGroupId(strconv.Itoa(other)); err == nil {
+		other = 61009
+	}
+	member := Peer{PID: 1, UID: stranger, GID: gid}
+	outsider := Peer{PID: 1, UID: stranger, GID: other}
+
+	cases := []struct {
+		name   string
+		groups Groups
+		peer   Peer
+		right  Right
+		ok     bool
+	}{
+		{"reader looks", Groups{Read: group}, member, Read, true},
+		{"reader ingests", Groups{Read: group}, member, Write, false},
+		{"reader runs an owner-only command", Groups{Read: group}, member, OwnerOnly, false},
+		{"custodian looks", Groups{Write: group}, member, Read, true},
+		{"custodian ingests", Groups{Write: group}, member, Write, true},
+		{"custodian runs an owner-only command", Groups{Read: group, Write: group}, member, OwnerOnly, false},
+		{"outsider looks", Groups{Read: group, Write: group}, outsider, Read, false},
+		{"outsider ingests", Groups{Read: group, Write: group}, outsider, Write, false},
+		{"no groups configured", Groups{}, member, Read, false},
+		{"a group that does not exist", Groups{Read: "evidenced-no-such-group", Write: "evidenced-no-such-group"}, member, Read, false},
+		{"unreadable credentials", Groups{Read: group, Write: group}, Peer{PID: -1, UID: -1, GID: gid}, Read, false},
+		{"root runs an owner-only command", Groups{}, Peer{PID: 1, UID: 0, GID: other}, OwnerOnly, true},
+		{"the daemon's user ingests", Groups{}, Peer{PID: 1, UID: os.Geteuid(), GID: other}, Write, true},
+	}
+	for _, tc := range cases {
+		err := tc.groups.Authorize(tc.peer, tc.right)
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v, want allowed", tc.name, err)
+		case !tc.ok && !errors.Is(err, ErrNotAllowed):
+			t.Errorf("%s: %v, want ErrNotAllowed", tc.name, err)
+		case !tc.ok && tc.peer.UID >= 0 && !strings.Contains(err.Error(), "uid:"+strconv.Itoa(tc.peer.UID)):
+			t.Errorf("%s: %q does not name the peer", tc.name, err)
+		}
+	}
+	err := Groups{Read: group, Write: "custody"}.Authorize(member, Write)
+	if err == nil || !strings.Contains(err.Error(), `members of "custody" may (control.write_group)`) {
+		t.Errorf("refused ingest: %v, want it to say which group would be allowed", err)
+	}
+}
+
+// ShareWithGroup hands the socket to the group, mode 0660: members connect,
+// others do not (file permissions on the socket decide connect(2)).
+func TestShareWithGroup(t *testing.T) {
+	group, gid := ownGroup(t)
+	path := serve(t, func(context.Context, Request, Peer, io.Writer, io.Writer, func(k, v string)) int { return 0 })
+	srv := &Server{path: path}
+	if err := srv.ShareWithGroup(group); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o660 || int(st.Sys().(*syscall.Stat_t).Gid) != gid {
+		t.Errorf("socket mode %v gid %d, want 0660 and gid %d", st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Gid, gid)
+	}
+	if err := srv.ShareWithGroup("evidenced-no-such-group"); err == nil || !strings.Contains(err.Error(), "evidenced-no-such-group") {
+		t.Errorf("an unknown group: %v", err)
+	}
+}

@@ -1,0 +1,376 @@
+package facts
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/sidecar"
+	"github.com/evidenced/evidenced/internal/testutil/sidecarfile"
+)
+
+// A corner of Cape Town, and one 5 km away.
+const lat, lon = -33.9249, 18.4241
+
+var recStart = time.Date(2026, 12, 3, 19, 0, 0, 0, time.UTC)
+
+// fixture is a real custody ledger and real held copies on disk; open reads
+// the files, never a map in memory.
+type fixture struct {
+	dir   string
+	l     *custody.Ledger
+	x     *Index
+	step  *Step
+	ids   map[string]string // source path (camera/path) → item id
+	items map[string]custody.Item
+}
+
+func profile(kind string) sidecar.Profile {
+	p := sidecar.Profile{Name: kind, Rules: []sidecar.Rule{{Glob: "*.mp4", Kind: sidecar.KindMP4}, {Glob: "*.nmea", Kind: sidecar.KindNMEA}}}
+	if kind == "vehicle" {
+		p.Rules = append(p.Rules, sidecar.Rule{Glob: "ANPR/*.csv", Kind: sidecar.KindANPRCSV})
+	}
+	return p
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := custody.Open(filepath.Join(dir, "ledger.db"), custody.Options{Host: "dock-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	x, err := Open(filepath.Join(dir, "facts.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	f := &fixture{dir: dir, l: l, x: x, ids: map[string]string{}, items: map[string]custody.Item{}}
+	f.step = &Step{Index: x, Ledger: l, Profile: profile, Actor: "evidenced@dock-01", Open: func(_ context.Context, it custody.Item) (io.ReadCloser, error) {
+		return os.Open(filepath.Join(dir, "held", it.ID))
+	}}
+	return f
+}
+
+// vault records a DOCKED (once per call) and a VAULTED item per file and
+// writes each file as its held copy.
+func (f *fixture) vault(t *testing.T, camera, kind string, files map[string][]byte) []string {
+	t.Helper()
+	ctx := context.Background()
+	dock, err := f.l.Append(ctx, custody.Event{Type: custody.Docked, Actor: "t", Camera: camera}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for path, data := range files {
+		sum := digest.Bytes(data).Hex()
+		id := custody.ItemID(camera, path, int64(len(data)), recStart)
+		it := custody.Item{ID: id, Camera: camera, Kind: kind, AssignedTo: "x", SourcePath: path, Size: int64(len(data)), SHA256: sum,
+			RecordedAt: recStart, State: custody.StateVaulted, RetentionClass: "uncategorized", DockSeq: dock.Seq}
+		if _, err := f.l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "t", Camera: camera}, &it); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(f.dir, "held"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(f.dir, "held", id), data, 0o440); err != nil {
+			t.Fatal(err)
+		}
+		f.ids[camera+"/"+path] = id
+		f.items[id] = it
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func nmeaLog() []byte {
+	var b bytes.Buffer
+	for i := range 5 {
+		b.WriteString(sidecarfile.RMC(recStart.Add(time.Duration(60+i*60)*time.Second), lat+float64(i)*0.0001, lon) + "\r\n")
+	}
+	bad := sidecarfile.RMC(recStart.Add(7*time.Minute), lat, lon)
+	b.WriteString(bad[:len(bad)-2] + "00\r\n")                    // wrong checksum
+	b.WriteString("$GPRMC," + strings.Repeat("9", 5000) + "\r\n") // a huge line
+	b.WriteString("$GPRMC,\xff\xfe\x1b[31m*00\r\n")               // invalid UTF-8 and a terminal escape
+	return b.Bytes()
+}
+
+const anprCSV = "time,plate,confidence,region,lat,lon,heading,camera,crop\n" +
+	"2026-12-03T21:03:00+02:00,CA 123-456,0.91,ZA-WC,-33.9249,18.4241,90,VEH-017,crops/a.jpg\n" +
+	"2026-12-03T19:30:00Z,CA 999-111,0.80,ZA-WC,,,,VEH-017,\n" +
+	"2026-12-03T19:04:00Z,\"\x1b]0;pwned\x07CA1\",0.70,ZA-WC,,,,VEH-017,\n" +
+	"2026-12-03T19:05:00Z,CA 1\xff3,0.70,ZA-WC,,,,VEH-017,\n" +
+	"not a time,CA 123-456,0.5,,,,,VEH-017,\n"
+
+func (f *fixture) car(t *testing.T) {
+	t.Helper()
+	f.vault(t, "CAR-0001", "vehicle", map[string][]byte{
+		"DCIM/100MEDIA/VID_0001.mp4": sidecarfile.MP4(recStart, 10*time.Minute, []byte("car footage")),
+		"GPS/track.nmea":             nmeaLog(),
+		"ANPR/reads.csv":             []byte(anprCSV),
+	})
+	// Another camera recording at the same time elsewhere: never linked to
+	// the car's reads or fixes.
+	f.vault(t, "BWC-0001", "body", map[string][]byte{
+		"DCIM/100MEDIA/VID_0009.mp4": sidecarfile.MP4(recStart, 10*time.Minute, []byte("body footage")),
+	})
+}
+
+func (f *fixture) parseAll(t *testing.T) []Outcome {
+	t.Helper()
+	outs, err := f.step.CatchUp(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs
+}
+
+func (f *fixture) custodyOf(t *testing.T, id string, typ custody.EventType) []custody.Event {
+	t.Helper()
+	evs, err := f.l.Custody(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []custody.Event
+	for _, e := range evs {
+		if e.Type == typ {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Each sidecar is parsed from its held copy and recorded with its parser,
+// version, source hash and counts; hostile lines are counted as rejects.
+func TestParsedIsCustody(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	if outs := f.parseAll(t); len(outs) != 4 {
+		t.Fatalf("parsed %d files, want 4: %+v", len(outs), outs)
+	}
+	nm := f.ids["CAR-0001/GPS/track.nmea"]
+	evs := f.custodyOf(t, nm, custody.Parsed)
+	if len(evs) != 1 {
+		t.Fatalf("track.nmea has %d PARSED records, want 1", len(evs))
+	}
+	d := evs[0].Details
+	if evs[0].SHA256 != f.items[nm].SHA256 || d["parser"] != "nmea0183" || d["parser_version"] != "1" || d["facts"] != "5" || d["rejected"] != "3" {
+		t.Errorf("PARSED = %+v", evs[0])
+	}
+	for _, r := range []string{"bad_checksum=", "line_too_long=1"} {
+		if !strings.Contains(d["rejects"], r) {
+			t.Errorf("rejects %q lack %s", d["rejects"], r)
+		}
+	}
+	csv := f.custodyOf(t, f.ids["CAR-0001/ANPR/reads.csv"], custody.Parsed)
+	if len(csv) != 1 || csv[0].Details["facts"] != "3" || csv[0].Details["rejects"] != "bad_time=1 bad_utf8=1" || csv[0].Details["flags"] != "plate_bad_char=1" {
+		t.Errorf("reads.csv PARSED = %+v", csv)
+	}
+	// A second pass finds everything indexed and records nothing more.
+	if outs := f.parseAll(t); len(outs) != 0 {
+		t.Errorf("second catch-up parsed again: %+v", outs)
+	}
+	if n := len(f.custodyOf(t, nm, custody.Parsed)); n != 1 {
+		t.Errorf("%d PARSED records after a second pass, want 1", n)
+	}
+}
+
+// A plate read is found exactly, in its other spellings and with one OCR
+// error, and leads to the recording of the same camera covering its time.
+func TestFindPlateLinksRecording(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	f.parseAll(t)
+	rec := f.ids["CAR-0001/DCIM/100MEDIA/VID_0001.mp4"]
+	csv := f.ids["CAR-0001/ANPR/reads.csv"]
+	ctx := context.Background()
+	for _, q := range []struct {
+		asked string
+		fuzzy bool
+		dist  float64
+	}{{"CA123456", false, 0}, {"CA 123-456", false, 0}, {"ca.123.456", false, 0}, {"CA 12E-456", true, 1}, {"CA I23-456", true, 0.25}, {"CA 1234567", true, 1}} {
+		p, err := sidecar.NormalizePlate(q.asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hits, err := f.x.FindPlate(ctx, PlateQuery{Plate: p, Fuzzy: q.fuzzy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != 1 {
+			t.Errorf("%q: %d hits, want 1: %+v", q.asked, len(hits), hits)
+			continue
+		}
+		h := hits[0]
+		if h.Recording != rec || h.Source.Item != csv || h.Source.SHA256 != f.items[csv].SHA256 || h.Plate.AsRead != "CA 123-456" ||
+			h.Distance != q.dist || h.Line != 2 || !h.Time.Equal(recStart.Add(3*time.Minute)) {
+			t.Errorf("%q: hit %+v (plate %+v), want recording %s from %s at distance %v", q.asked, h, h.Plate, rec, csv, q.dist)
+		}
+	}
+	// Without --fuzzy an OCR error finds nothing; two edits are out of reach.
+	for _, q := range []PlateQuery{{Plate: "CA12E456"}, {Plate: "CA12E45G", Fuzzy: true}} {
+		if hits, _ := f.x.FindPlate(ctx, q); len(hits) != 0 {
+			t.Errorf("%+v: %d hits, want none", q, len(hits))
+		}
+	}
+	// A read outside every recording is still found, with no recording.
+	hits, err := f.x.FindPlate(ctx, PlateQuery{Plate: "CA999111"})
+	if err != nil || len(hits) != 1 || hits[0].Recording != "" {
+		t.Errorf("CA999111: %+v %v, want one hit without a recording", hits, err)
+	}
+	// The time window bounds the reads.
+	if hits, _ := f.x.FindPlate(ctx, PlateQuery{Plate: "CA123456", Since: recStart.Add(4 * time.Minute)}); len(hits) != 0 {
+		t.Errorf("since after the read: %d hits", len(hits))
+	}
+}
+
+// The camera's GPS track puts the recording near the corner in its window;
+// a far point, another evening or a small radius elsewhere do not.
+func TestFindNearLinksRecording(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	f.parseAll(t)
+	rec := f.ids["CAR-0001/DCIM/100MEDIA/VID_0001.mp4"]
+	ctx := context.Background()
+	n := sidecar.Near{Lat: lat, Lon: lon, Radius: 300, Since: recStart, Until: recStart.Add(time.Hour)}
+	hits, err := f.x.FindNear(ctx, n, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 1 || hits[0].Recording != rec || hits[0].Fixes != 5 || hits[0].Metres > 1 || hits[0].Source.Item != f.ids["CAR-0001/GPS/track.nmea"] {
+		t.Fatalf("near: %+v, want the car's recording with its 5 fixes", hits)
+	}
+	for name, q := range map[string]sidecar.Near{
+		"5 km away":     {Lat: lat + 0.045, Lon: lon, Radius: 300, Since: n.Since, Until: n.Until},
+		"next evening":  {Lat: lat, Lon: lon, Radius: 300, Since: n.Since.Add(24 * time.Hour), Until: n.Until.Add(24 * time.Hour)},
+		"just too far":  {Lat: lat + 0.0035, Lon: lon, Radius: 300, Since: n.Since, Until: n.Until},
+		"before it all": {Lat: lat, Lon: lon, Radius: 300, Until: recStart},
+	} {
+		if hits, err := f.x.FindNear(ctx, q, 0); err != nil || len(hits) != 0 {
+			t.Errorf("%s: %+v %v, want none", name, hits, err)
+		}
+	}
+}
+
+// A rebuild from the held copies gives the same index, byte for byte, and
+// records no parse twice.
+func TestRebuildGivesSameIndex(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	f.parseAll(t)
+	before := dump(t, f.x)
+	if len(before) < 10 {
+		t.Fatalf("index has only %d entries", len(before))
+	}
+	rep, err := f.step.Rebuild(context.Background(), "custodian", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := dump(t, f.x); after != before {
+		t.Errorf("rebuilt index differs:\nbefore %d bytes\nafter  %d bytes", len(before), len(after))
+	}
+	if rep.Files != 4 || rep.Recorded != 0 {
+		t.Errorf("rebuild report %+v, want 4 files, nothing recorded again", rep)
+	}
+	if n := len(f.custodyOf(t, f.ids["CAR-0001/ANPR/reads.csv"], custody.Parsed)); n != 1 {
+		t.Errorf("%d PARSED records after the rebuild, want 1", n)
+	}
+}
+
+func dump(t *testing.T, x *Index) string {
+	t.Helper()
+	var b strings.Builder
+	if err := x.Dump(func(bkt string, k, v []byte) error {
+		b.WriteString(bkt + " " + string(k) + " " + string(v) + "\n")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// A held copy that is not the recorded bytes yields no facts; the failure
+// is recorded with its reason and nothing else stops.
+func TestTamperedCopyParseFailed(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	csv := f.ids["CAR-0001/ANPR/reads.csv"]
+	p := filepath.Join(f.dir, "held", csv)
+	os.Chmod(p, 0o640)
+	if err := os.WriteFile(p, []byte(strings.Replace(anprCSV, "CA 999-111", "CA 999-112", 1)), 0o440); err != nil {
+		t.Fatal(err)
+	}
+	outs := f.parseAll(t)
+	if len(outs) != 4 {
+		t.Fatalf("outcomes %+v", outs)
+	}
+	evs := f.custodyOf(t, csv, custody.ParseFailed)
+	if len(evs) != 1 || !strings.Contains(evs[0].Details["reason"], "not the recorded") || len(f.custodyOf(t, csv, custody.Parsed)) != 0 {
+		t.Fatalf("custody of the tampered file: %+v", evs)
+	}
+	for _, pl := range []sidecar.Plate{"CA999112", "CA999111", "CA123456"} {
+		if hits, _ := f.x.FindPlate(context.Background(), PlateQuery{Plate: pl}); len(hits) != 0 {
+			t.Errorf("%s found from a tampered copy: %+v", pl, hits)
+		}
+	}
+	// The other files of the dock were parsed all the same.
+	if len(f.custodyOf(t, f.ids["CAR-0001/GPS/track.nmea"], custody.Parsed)) != 1 {
+		t.Errorf("track.nmea not parsed after the csv failed")
+	}
+	// A copy the vault released is left alone by the daemon's catch-up
+	// (nothing recorded) and is a failure on record in a rebuild that
+	// finds it nowhere.
+	body := f.ids["BWC-0001/DCIM/100MEDIA/VID_0009.mp4"]
+	os.Remove(filepath.Join(f.dir, "held", body))
+	f.x.clear()
+	if outs := f.parseAll(t); len(outs) != 3 || len(f.custodyOf(t, body, custody.ParseFailed)) != 0 {
+		t.Errorf("catch-up over a released copy: %+v", outs)
+	}
+	if _, err := f.step.Rebuild(context.Background(), "custodian", nil); err != nil {
+		t.Fatal(err)
+	}
+	if evs := f.custodyOf(t, f.ids["BWC-0001/DCIM/100MEDIA/VID_0009.mp4"], custody.ParseFailed); len(evs) != 1 || !strings.Contains(evs[0].Details["reason"], "open the held copy") {
+		t.Errorf("missing copy: %+v", evs)
+	}
+}
+
+// A rebuild parses a file the vault released from the object store's copy
+// (still checked against the recorded hash); the daemon's catch-up never
+// downloads it.
+func TestRebuildReadsReleasedFromStore(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	rec := f.ids["CAR-0001/DCIM/100MEDIA/VID_0001.mp4"]
+	stored := filepath.Join(f.dir, "stored")
+	os.MkdirAll(stored, 0o750)
+	if err := os.Rename(filepath.Join(f.dir, "held", rec), filepath.Join(stored, rec)); err != nil {
+		t.Fatal(err)
+	}
+	remote := 0
+	f.step.Remote = func(_ context.Context, it custody.Item) (io.ReadCloser, error) {
+		remote++
+		return os.Open(filepath.Join(stored, it.ID))
+	}
+	f.parseAll(t)
+	if remote != 0 || len(f.custodyOf(t, rec, custody.Parsed)) != 0 {
+		t.Fatalf("catch-up read the store %d times", remote)
+	}
+	if _, err := f.step.Rebuild(context.Background(), "custodian", nil); err != nil {
+		t.Fatal(err)
+	}
+	if remote != 1 || len(f.custodyOf(t, rec, custody.Parsed)) != 1 {
+		t.Fatalf("rebuild: %d store reads, custody %v", remote, f.custodyOf(t, rec, custody.Parsed))
+	}
+	hits, err := f.x.FindPlate(context.Background(), PlateQuery{Plate: "CA123456"})
+	if err != nil || len(hits) != 1 || hits[0].Recording != rec {
+		t.Errorf("after the rebuild the read links to %+v (%v), want %s", hits, err, rec)
+	}
+}

@@ -1,0 +1,390 @@
+package facts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/sidecar"
+)
+
+// Ledger is what the parse step needs of the custody ledger.
+type Ledger interface {
+	Append(ctx context.Context, ev custody.Event, item *custody.Item) (custody.Event, error)
+	Items(ctx context.Context, f custody.Filter, fn func(custody.Item) error) error
+	Custody(ctx context.Context, id string) ([]custody.Event, error)
+	Item(ctx context.Context, id string) (custody.Item, error)
+}
+
+// Opener opens an item's held copy. Never the camera: what is parsed is
+// what custody recorded, and the step checks the bytes against the item's
+// SHA-256.
+type Opener func(ctx context.Context, it custody.Item) (io.ReadCloser, error)
+
+// Step is the parse step of custody: a vaulted file that the camera's
+// sidecar profile names is parsed from its held copy, its facts indexed,
+// and the parse recorded (PARSED or PARSE_FAILED). It never stands in the
+// way of the copy, the upload or the wipe: it runs after VAULTED, on its
+// own, and what goes wrong is recorded, not returned to them.
+type Step struct {
+	Index  *Index
+	Ledger Ledger
+	// Open opens the vault copy; a copy the vault no longer holds
+	// (released after its grace) is an error wrapping fs.ErrNotExist, and
+	// the file is then left to a rebuild. Remote, when set, opens the
+	// object store's version: only a rebuild uses it, because parsing
+	// every released recording again is a download an operator asks for.
+	Open    Opener
+	Remote  Opener
+	Profile func(cameraKind string) sidecar.Profile
+	Actor   string
+	Log     *slog.Logger
+
+	mu      sync.Mutex // one parse at a time: bbolt has one writer anyway
+	qmu     sync.Mutex
+	queue   []string
+	wake    chan struct{}
+	initOne sync.Once
+}
+
+// flushAt is how many index entries a parse holds before writing them: the
+// memory a parse uses is bounded by it, whatever the file's size.
+const flushAt = 20000
+
+// Outcome is what the step did with one item.
+type Outcome struct {
+	Item    string
+	Kind    sidecar.Kind // "" when no rule matches the file: not a sidecar
+	Summary sidecar.Summary
+	// Failed is the PARSE_FAILED reason; "" when parsed.
+	Failed string
+	// Skipped: already in the index, not a sidecar, or (outside a rebuild)
+	// no longer in the vault; nothing done, nothing recorded.
+	Skipped bool
+	// Recorded: a PARSED / PARSE_FAILED record was appended (false when the
+	// ledger already held the same one: a rebuild that re-derived it).
+	Recorded bool
+}
+
+// Item parses one item if its camera's profile names it and the index does
+// not hold it yet. The error is for a cancelled context or a ledger that
+// could not record; a file that cannot be parsed is an Outcome.
+func (s *Step) Item(ctx context.Context, it custody.Item) (Outcome, error) {
+	return s.item(ctx, it, false)
+}
+
+func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome, error) {
+	out := Outcome{Item: it.ID}
+	kind, ok := s.Profile(it.Kind).Match(it.SourcePath)
+	if !ok {
+		out.Skipped = true
+		return out, nil
+	}
+	out.Kind = kind
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, have, err := s.Index.Source(it.ID); err != nil {
+		return out, err
+	} else if have {
+		out.Skipped = true
+		return out, nil
+	}
+	p, err := sidecar.New(kind)
+	if err != nil {
+		return out, err
+	}
+	sum, failure, err := s.parse(ctx, it, p, rebuild)
+	if errors.Is(err, errReleased) {
+		out.Skipped = true
+		if s.Log != nil {
+			s.Log.Info("sidecar not parsed: the vault no longer holds it (evidenced reindex parses it from the object store)", "item", it.ID)
+		}
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	out.Summary, out.Failed = sum, failure
+	src := Source{Item: it.ID, Camera: it.Camera, SourcePath: it.SourcePath, SHA256: it.SHA256,
+		Parser: p.Name(), Version: p.Version(), Facts: sum.Facts, Rejected: sum.Rejected(), Failed: failure}
+	ev := custody.Event{Type: custody.Parsed, Actor: s.Actor, Item: it.ID, Camera: it.Camera, SHA256: it.SHA256, Details: details(kind, p, sum)}
+	if failure != "" {
+		ev.Type = custody.ParseFailed
+		ev.Details = map[string]string{"kind": string(kind), "parser": p.Name(), "parser_version": p.Version(), "reason": strings.ToValidUTF8(failure, "?")}
+	}
+	// The record first, the source last: a crash between the two leaves a
+	// file the index does not hold, parsed again at the next catch-up,
+	// where the same record is found and not written twice.
+	if out.Recorded, err = s.record(ctx, ev); err != nil {
+		return out, err
+	}
+	if err := s.Index.putSource(src); err != nil {
+		return out, fmt.Errorf("facts index: %s: %w", it.ID, err)
+	}
+	if s.Log != nil {
+		if failure != "" {
+			s.Log.Warn("sidecar parse failed", "item", it.ID, "parser", p.Name(), "reason", failure)
+		} else {
+			s.Log.Info("sidecar parsed", "item", it.ID, "summary", sum.String())
+		}
+	}
+	return out, nil
+}
+
+// parse streams the held copy through the parser and a hash; facts are
+// written in batches and become visible only with the source record, which
+// the caller writes once the bytes proved to be the recorded ones.
+// errReleased: outside a rebuild, the vault no longer holds the file.
+var errReleased = errors.New("not in the vault")
+
+func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, rebuild bool) (sidecar.Summary, string, error) {
+	want, err := digest.ParseHex(it.SHA256)
+	if err != nil {
+		return sidecar.Summary{}, fmt.Sprintf("recorded sha256 %q: %v", it.SHA256, err), nil
+	}
+	raw, err := itemBytes(it.ID)
+	if err != nil {
+		return sidecar.Summary{}, err.Error(), nil
+	}
+	rc, err := s.Open(ctx, it)
+	if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case !rebuild:
+			return sidecar.Summary{}, "", errReleased
+		case s.Remote != nil:
+			rc, err = s.Remote(ctx, it)
+		}
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return sidecar.Summary{}, "", ctx.Err()
+		}
+		return sidecar.Summary{}, "open the held copy: " + err.Error(), nil
+	}
+	defer rc.Close()
+	h := digest.New()
+	// No io.Seeker: the MP4 parser then reads past payloads instead of
+	// seeking, so every byte goes through the hash.
+	r := io.TeeReader(rc, h)
+	b := &batch{item: raw}
+	sum, perr := p.Parse(ctx, sidecar.Input{SHA256: want, R: r}, func(f sidecar.Fact) error {
+		if err := b.addFact(it.Camera, f); err != nil {
+			return err
+		}
+		if len(b.puts) >= flushAt {
+			return s.Index.flush(b)
+		}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return sum, "", ctx.Err()
+	}
+	if perr != nil {
+		return sum, "parse: " + perr.Error(), nil
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		if ctx.Err() != nil {
+			return sum, "", ctx.Err()
+		}
+		return sum, "read the held copy: " + err.Error(), nil
+	}
+	if got := digest.FromHash(h); got != want {
+		return sum, fmt.Sprintf("the held copy hashes to %s, not the recorded %s: no facts taken from it", got.Hex(), want.Hex()), nil
+	}
+	if err := s.Index.flush(b); err != nil {
+		return sum, "", err
+	}
+	return sum, "", nil
+}
+
+// details is the PARSED record's content: the parser and what it found.
+func details(kind sidecar.Kind, p sidecar.Parser, sum sidecar.Summary) map[string]string {
+	d := map[string]string{
+		"kind": string(kind), "parser": p.Name(), "parser_version": p.Version(),
+		"bytes": strconv.FormatInt(sum.Bytes, 10), "records": strconv.FormatInt(sum.Records, 10),
+		"facts": strconv.FormatInt(sum.Facts, 10), "ignored": strconv.FormatInt(sum.Ignored, 10),
+		"rejected": strconv.FormatInt(sum.Rejected(), 10),
+	}
+	if c := counts(sum.Rejects); c != "" {
+		d["rejects"] = c
+	}
+	if c := counts(sum.Flags); c != "" {
+		d["flags"] = c
+	}
+	return d
+}
+
+func counts(m map[sidecar.Reason]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, string(k))
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + strconv.FormatInt(m[sidecar.Reason(k)], 10)
+	}
+	return strings.Join(parts, " ")
+}
+
+// record appends ev unless the item's custody already holds the same
+// record (type and details): a rebuild re-derives, it does not re-report.
+func (s *Step) record(ctx context.Context, ev custody.Event) (bool, error) {
+	evs, err := s.Ledger.Custody(ctx, ev.Item)
+	if err != nil && !errors.Is(err, custody.ErrNotFound) {
+		return false, fmt.Errorf("custody of %s: %w", ev.Item, err)
+	}
+	for _, e := range evs {
+		if e.Type == ev.Type && maps.Equal(e.Details, ev.Details) {
+			return false, nil
+		}
+	}
+	if _, err := s.Ledger.Append(ctx, ev, nil); err != nil {
+		return false, fmt.Errorf("record %s of %s: %w", ev.Type, ev.Item, err)
+	}
+	return true, nil
+}
+
+// Items parses the items named (a dock's), in order, and returns what was
+// done with each; it stops only for a cancelled context or the ledger.
+func (s *Step) Items(ctx context.Context, ids []string) ([]Outcome, error) {
+	var outs []Outcome
+	for _, id := range ids {
+		it, err := s.Ledger.Item(ctx, id)
+		if err != nil {
+			return outs, err
+		}
+		o, err := s.Item(ctx, it)
+		if err != nil {
+			return outs, err
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+// CatchUp parses every item the index does not hold yet: after a crash
+// between VAULTED and PARSED, after the profile gained a rule, and for a
+// rebuild.
+func (s *Step) CatchUp(ctx context.Context) ([]Outcome, error) {
+	return s.catchUp(ctx, false)
+}
+
+func (s *Step) catchUp(ctx context.Context, rebuild bool) ([]Outcome, error) {
+	var todo []custody.Item
+	if err := s.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
+		todo = append(todo, it)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("list items: %w", err)
+	}
+	var outs []Outcome
+	for _, it := range todo {
+		o, err := s.item(ctx, it, rebuild)
+		if err != nil {
+			return outs, err
+		}
+		if !o.Skipped {
+			outs = append(outs, o)
+		}
+	}
+	return outs, nil
+}
+
+// RebuildReport is what a rebuild did.
+type RebuildReport struct {
+	Files    int            `json:"files"`
+	Failed   int            `json:"failed"`
+	Recorded int            `json:"recorded"` // parse records the ledger did not hold yet
+	Entries  map[string]int `json:"entries"`
+}
+
+// Rebuild empties the index and re-derives it from the held copies of
+// every item, then records REINDEXED with actor and extra details (who
+// asked). What custody already records of each parse is not recorded again.
+func (s *Step) Rebuild(ctx context.Context, actor string, extra map[string]string) (RebuildReport, error) {
+	var rep RebuildReport
+	s.mu.Lock()
+	err := s.Index.clear()
+	s.mu.Unlock()
+	if err != nil {
+		return rep, fmt.Errorf("facts index: clear: %w", err)
+	}
+	outs, err := s.catchUp(ctx, true)
+	for _, o := range outs {
+		rep.Files++
+		if o.Failed != "" {
+			rep.Failed++
+		}
+		if o.Recorded {
+			rep.Recorded++
+		}
+	}
+	if err != nil {
+		return rep, err
+	}
+	if rep.Entries, err = s.Index.Stats(); err != nil {
+		return rep, err
+	}
+	d := maps.Clone(extra)
+	if d == nil {
+		d = map[string]string{}
+	}
+	d["files"], d["failed"], d["recorded"] = strconv.Itoa(rep.Files), strconv.Itoa(rep.Failed), strconv.Itoa(rep.Recorded)
+	for k, v := range rep.Entries {
+		d[k] = strconv.Itoa(v)
+	}
+	if _, err := s.Ledger.Append(ctx, custody.Event{Type: custody.Reindexed, Actor: actor, Details: d}, nil); err != nil {
+		return rep, fmt.Errorf("record %s: %w", custody.Reindexed, err)
+	}
+	return rep, nil
+}
+
+func (s *Step) init() {
+	s.initOne.Do(func() { s.wake = make(chan struct{}, 1) })
+}
+
+// Queue hands the step a dock's items to parse in the background (Run).
+func (s *Step) Queue(ids []string) {
+	s.init()
+	s.qmu.Lock()
+	s.queue = append(s.queue, ids...)
+	s.qmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run catches up once, then parses queued items until ctx ends. Failures
+// are logged; the next start catches up on whatever was left.
+func (s *Step) Run(ctx context.Context) error {
+	s.init()
+	if _, err := s.CatchUp(ctx); err != nil && ctx.Err() == nil && s.Log != nil {
+		s.Log.Error("sidecar catch-up", "err", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.wake:
+		}
+		s.qmu.Lock()
+		ids := s.queue
+		s.queue = nil
+		s.qmu.Unlock()
+		if _, err := s.Items(ctx, ids); err != nil && ctx.Err() == nil && s.Log != nil {
+			s.Log.Error("sidecar parse", "err", err)
+		}
+	}
+}
