@@ -256,6 +256,16 @@ func csrf(t *testing.T, b *browser.Browser) string {
 	return tok
 }
 
+// investigatorOn starts a browser, signs the investigator in on page (an
+// item's) and returns the browser, the session id and the page's CSRF
+// token.
+func (c *consoleWeb) investigatorOn(t *testing.T, page string) (*browser.Browser, string, string) {
+	t.Helper()
+	b := browser.Start(t, 1280, 900)
+	c.signIn(t, b, investigatorLogin, page, "")
+	return b, c.session(t, b).Value, csrf(t, b)
+}
+
 // noProblems fails the test on a CSP violation or an uncaught exception in
 // any page the browser showed.
 func noProblems(t *testing.T, b *browser.Browser) {
@@ -408,14 +418,13 @@ func (c *consoleWeb) searchPlayDownload(t *testing.T) {
 // custodian's forms (hold, classify, export, verify) posted from Go with
 // the investigator's own session and CSRF token answer 403 and leave
 // nothing in the item's custody. A custodian, signed in next in the same
-// browser after the investigator signs out, opens the same fleet page and
-// runs a verification: the refusal is the role's, not a broken page.
+// browser after the investigator signs out, places that hold through the
+// page, opens the fleet page and runs a verification: the refusal is the
+// role's, not a broken form.
 func (c *consoleWeb) investigatorRefused(t *testing.T) {
 	start := time.Now()
-	b := browser.Start(t, 1280, 900)
 	itemPage := "/items/" + c.item.ID
-	c.signIn(t, b, investigatorLogin, itemPage, "")
-	sid, tok := c.session(t, b).Value, csrf(t, b)
+	b, sid, tok := c.investigatorOn(t, itemPage)
 	for _, form := range []string{"hold-form", "classify-form", "export-form"} {
 		if n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#`+form+`").length`)); err != nil || n != 0 {
 			t.Errorf("the investigator's item page offers #%s (%d, %v)", form, n, err)
@@ -461,13 +470,27 @@ func (c *consoleWeb) investigatorRefused(t *testing.T) {
 		}
 	}
 
-	// Sign out (the session ends on the server); a custodian signs in and
-	// opens the fleet page and verifies.
+	// Sign out (the session ends on the server); a custodian signs in,
+	// places the hold, opens the fleet page and verifies.
 	b.Do("signing out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("message")))
 	if code, _ := c.request(t, "GET", "/api/me", sid, nil); code != http.StatusUnauthorized {
 		t.Errorf("the investigator's session after signing out: GET /api/me %d, want 401", code)
 	}
-	c.signIn(t, b, custodianLogin, "/fleet", "")
+	c.signIn(t, b, custodianLogin, itemPage, "")
+	b.Do("placing a legal hold as custodian",
+		chromedp.SendKeys(chromedp.ID("hold-case"), "2026-200"),
+		chromedp.SendKeys(chromedp.ID("hold-reason"), "preserve for case 2026-200"),
+		chromedp.Click(chromedp.ID("hold")),
+		chromedp.WaitVisible(chromedp.ID("message")))
+	if msg := b.Text(); !strings.Contains(msg, "held by 2026-200") {
+		t.Errorf("after the custodian's hold the page says %q", msg)
+	}
+	b.Do("back to the item", chromedp.Click(chromedp.ID("back")), chromedp.WaitVisible(chromedp.ID("hold-form")))
+	if holds, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("item-holds"))); holds != "2026-200" {
+		t.Errorf("after the custodian's hold the item's holds are %q, want 2026-200", holds)
+	}
+	b.Screenshot("console-custodian-item.png")
+	b.Do("the fleet page", chromedp.Click(chromedp.CSS(`header nav a[href="/fleet"]`)), chromedp.WaitVisible(chromedp.ID("hosts")))
 	if hosts, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("hosts"))); !strings.Contains(hosts, "dock-01") {
 		t.Errorf("the custodian's fleet page lists %q, want dock-01", hosts)
 	}
@@ -493,10 +516,8 @@ func (c *consoleWeb) investigatorRefused(t *testing.T) {
 // recorded. The untouched cookie and the right token still work.
 func (c *consoleWeb) forgeriesRefused(t *testing.T) {
 	start := time.Now()
-	b := browser.Start(t, 1280, 900)
 	itemPage := "/items/" + c.item.ID
-	c.signIn(t, b, investigatorLogin, itemPage, "")
-	sid, tok := c.session(t, b).Value, csrf(t, b)
+	b, sid, tok := c.investigatorOn(t, itemPage)
 
 	// The cookie, tampered with: its last character changed.
 	last := sid[len(sid)-1]
