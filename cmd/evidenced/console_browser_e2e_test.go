@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -419,8 +421,8 @@ func (c *consoleWeb) searchPlayDownload(t *testing.T) {
 // the investigator's own session and CSRF token answer 403 and leave
 // nothing in the item's custody. A custodian, signed in next in the same
 // browser after the investigator signs out, places that hold through the
-// page, opens the fleet page and runs a verification: the refusal is the
-// role's, not a broken form.
+// page, exports the item, opens the fleet page and runs a verification:
+// the refusal is the role's, not a broken form.
 func (c *consoleWeb) investigatorRefused(t *testing.T) {
 	start := time.Now()
 	itemPage := "/items/" + c.item.ID
@@ -471,7 +473,8 @@ func (c *consoleWeb) investigatorRefused(t *testing.T) {
 	}
 
 	// Sign out (the session ends on the server); a custodian signs in,
-	// places the hold, opens the fleet page and verifies.
+	// places the hold, exports the item (a complete tar of the dock host's
+	// and the console's custody), opens the fleet page and verifies.
 	b.Do("signing out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("message")))
 	if code, _ := c.request(t, "GET", "/api/me", sid, nil); code != http.StatusUnauthorized {
 		t.Errorf("the investigator's session after signing out: GET /api/me %d, want 401", code)
@@ -490,6 +493,31 @@ func (c *consoleWeb) investigatorRefused(t *testing.T) {
 		t.Errorf("after the custodian's hold the item's holds are %q, want 2026-200", holds)
 	}
 	b.Screenshot("console-custodian-item.png")
+	csid, ctok := c.session(t, b).Value, csrf(t, b)
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", c.direct+"/export", strings.NewReader(url.Values{"id": {c.item.ID}, "reason": {"court copy"}, "csrf": {ctok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "evidenced_session", Value: csid})
+	ex, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(ex.Body)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Errorf("the custodian's export (%d %s): after %v: %v", ex.StatusCode, ex.Header.Get("Content-Type"), names, err)
+			break
+		}
+		names = append(names, h.Name)
+	}
+	ex.Body.Close()
+	if ex.StatusCode != http.StatusOK || !slices.Contains(names, "hosts/dock-01/checkpoint.note") || !slices.Contains(names, "hosts/hq/checkpoint.note") {
+		t.Errorf("the custodian's export: %d, files %v; want 200 and a package of dock-01's and the console's custody", ex.StatusCode, names)
+	}
 	b.Do("the fleet page", chromedp.Click(chromedp.CSS(`header nav a[href="/fleet"]`)), chromedp.WaitVisible(chromedp.ID("hosts")))
 	if hosts, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("hosts"))); !strings.Contains(hosts, "dock-01") {
 		t.Errorf("the custodian's fleet page lists %q, want dock-01", hosts)
