@@ -61,7 +61,11 @@ func startConsoleWeb(t *testing.T) *consoleWeb {
 	start := time.Now()
 	ffmpeg, err := exec.LookPath("ffmpeg")
 	if err != nil {
-		t.Fatalf("ffmpeg (scripts/setup.sh installs it) makes the H.264 clip: %v", err)
+		// As for Chromium itself: CI never passes by skipping the browser.
+		if os.Getenv("EVIDENCED_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("EVIDENCED_REQUIRE_BROWSER=1 but no ffmpeg to make the H.264 clip (run scripts/setup.sh): %v", err)
+		}
+		t.Skipf("no ffmpeg to make the H.264 clip (scripts/setup.sh installs it): %v", err)
 	}
 	srv := s3srv.Start(t)
 	bucket := srv.NewBucket(t)
