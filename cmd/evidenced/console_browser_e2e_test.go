@@ -34,6 +34,7 @@ import (
 const (
 	investigatorLogin = "Ivy Investigator"
 	custodianLogin    = "Carl Custodian"
+	auditorLogin      = "Ada Auditor"
 )
 
 // consoleWeb is a console host serving its web UI, on the built binary,
@@ -92,6 +93,7 @@ func startConsoleWeb(t *testing.T) *consoleWeb {
 	idp := oidcprovider.Start(t, map[string][]string{
 		investigatorLogin: {"evidence-investigators"},
 		custodianLogin:    {"evidence-custodians"},
+		auditorLogin:      {"evidence-auditors"},
 	})
 	secret := filepath.Join(t.TempDir(), "oidc-secret")
 	if err := os.WriteFile(secret, []byte(idp.Config().ClientSecret+"\n"), 0o600); err != nil {
@@ -201,8 +203,12 @@ func (c *consoleWeb) request(t *testing.T, method, path, sid string, form url.Va
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	return resp.StatusCode, string(b)
+	// Read to the end: a download cut short would be recorded as failed.
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
+	return resp.StatusCode, string(b[:min(len(b), 4096)])
 }
 
 // brief is what an answer says, for a failure message: a page's message,
@@ -291,6 +297,7 @@ func TestConsoleWebInBrowserE2E(t *testing.T) {
 	t.Run("search, play, download, custody", c.searchPlayDownload)
 	t.Run("an investigator is refused a custodian's action", c.investigatorRefused)
 	t.Run("a tampered session cookie and a missing CSRF token are refused", c.forgeriesRefused)
+	t.Run("an auditor finds the accesses in the access log", c.auditorReadsAccessLog)
 }
 
 // An investigator signs in at the provider's form, searches, opens the
@@ -535,6 +542,7 @@ func (c *consoleWeb) investigatorRefused(t *testing.T) {
 	if res, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("verify-result"))); !strings.HasPrefix(res, "OK") {
 		t.Errorf("the custodian's verification says %q", res)
 	}
+	b.Screenshot("console-verify.png")
 	noProblems(t, b)
 	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
 }
@@ -609,6 +617,54 @@ func (c *consoleWeb) forgeriesRefused(t *testing.T) {
 	if code, body := c.request(t, "POST", itemPage+"/download", sid, url.Values{"reason": {"with its token"}, "csrf": {tok}}); code != http.StatusOK {
 		t.Errorf("download with the session's CSRF token: %d %q, want 200", code, brief(body))
 	}
+	noProblems(t, b)
+	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// An investigator downloads an item and signs out; an auditor, signed in
+// next in the same browser, lands on the access log, which, filtered by
+// the investigator and the action, lists that download with its reason
+// and nothing else, and offers the CSV export of the same filter. The
+// auditor has no search.
+func (c *consoleWeb) auditorReadsAccessLog(t *testing.T) {
+	start := time.Now()
+	b, sid, tok := c.investigatorOn(t, "/items/"+c.item.ID)
+	if code, body := c.request(t, "POST", "/items/"+c.item.ID+"/download", sid, url.Values{"reason": {"audit sample"}, "csrf": {tok}}); code != http.StatusOK {
+		t.Fatalf("the investigator's download: %d %q", code, brief(body))
+	}
+	b.Do("signing out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("message")))
+	c.signIn(t, b, auditorLogin, "/accesses", "")
+	if nav, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.CSS("header nav"))); strings.Contains(nav, "Search") {
+		t.Errorf("the auditor's navigation offers %q", nav)
+	}
+	// The unfiltered log has the same table: wait for the filtered page's
+	// answer, not for the table.
+	if _, err := chromedp.RunResponse(b.Ctx,
+		chromedp.SendKeys(chromedp.ID("actor"), "oidc:ivy.investigator@example.test"),
+		chromedp.SendKeys(chromedp.ID("action"), "retrieve"),
+		chromedp.Click(chromedp.ID("filter"))); err != nil {
+		t.Fatalf("filtering the access log: %v", err)
+	}
+	if at := b.Location(); !strings.Contains(at, "action=retrieve") {
+		t.Fatalf("after filtering the browser is at %s", at)
+	}
+	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll("#accesses tbody tr")).map(r => r.innerText)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rowWith(rows, "oidc:ivy.investigator@example.test", "retrieve", c.item.ID, "audit sample") == "" {
+		t.Errorf("the access log filtered by the investigator's retrievals lacks the download:\n%s", strings.Join(rows, "\n"))
+	}
+	for _, r := range rows {
+		if !strings.Contains(r, "oidc:ivy.investigator@example.test") || !strings.Contains(r, "retrieve") {
+			t.Errorf("the filtered access log shows %q", r)
+		}
+	}
+	if href, _ := chromedp.Run(b.Ctx, chromedp.AttributeValue(chromedp.ID("csv"), "href")); !strings.Contains(href.Value, "action=retrieve") {
+		t.Errorf("the CSV link %q does not carry the filter", href.Value)
+	}
+	b.Screenshot("console-accesses.png")
 	noProblems(t, b)
 	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
 }
