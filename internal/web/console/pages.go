@@ -405,7 +405,9 @@ func (a *attachment) Write(p []byte) (int, error) {
 }
 
 // export is POST /export: the court export package (service.Export's tar)
-// as a download.
+// as a download. The web console runs on a console, whose package proves
+// the custody and carries no footage (the recording is downloaded on its
+// own and checked against the SHA-256 the package proves).
 func (h *Handler) export(w http.ResponseWriter, r *http.Request, s *session) {
 	reason, err := reasonOf(r.PostForm)
 	ids := r.PostForm["id"]
@@ -422,7 +424,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	a := &attachment{w: w, name: "evidence-export-" + time.Now().UTC().Format("20060102T150405Z") + ".tar"}
-	_, err = h.b.Export(r.Context(), caller(s, r), service.ExportOptions{IDs: ids, Reason: reason, Out: "web download", Footage: r.PostForm.Get("footage") != "", InDaemon: true}, a)
+	_, err = h.b.Export(r.Context(), caller(s, r), service.ExportOptions{IDs: ids, Reason: reason, Out: "web download", InDaemon: true}, a)
 	switch {
 	case err == nil:
 	case !a.written:
