@@ -667,6 +667,10 @@ func (c *consoleWeb) auditorReadsAccessLog(t *testing.T) {
 	if href, _ := chromedp.Run(b.Ctx, chromedp.AttributeValue(chromedp.ID("csv"), "href")); !strings.Contains(href.Value, "action=retrieve") {
 		t.Errorf("the CSV link %q does not carry the filter", href.Value)
 	}
+	// The auditor may not open an item: its id is text, not a link to a 403.
+	if n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll('#accesses a[href^="/items/"]').length`)); err != nil || n != 0 {
+		t.Errorf("the auditor's access log links %d items (%v), which the auditor may not open", n, err)
+	}
 	b.Screenshot("console-accesses.png")
 	noProblems(t, b)
 	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
