@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/service"
 	"github.com/evidenced/evidenced/internal/web"
+	"github.com/evidenced/evidenced/internal/web/console"
 	"github.com/evidenced/evidenced/internal/web/dock"
 )
 
@@ -20,8 +22,9 @@ import (
 func webHandler(svc *service.Service, cfg *config.Config, log *slog.Logger) (http.Handler, error) {
 	switch cfg.Role {
 	case config.RoleConsole:
-		// The console's web UI (package web/console) is chosen here.
-		return nil, errors.New("http.listen: this build has no web console for role console")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return console.New(ctx, svc, cfg.OIDC, log, console.Options{SecureCookies: cfg.HTTP.TLS()})
 	default:
 		return dock.New(svc, cfg.HTTP.DockPage, log), nil
 	}

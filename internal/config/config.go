@@ -73,13 +73,15 @@ type Config struct {
 	Console *Console `yaml:"console"`
 	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
 	Metrics Metrics `yaml:"metrics"`
+	// HTTP is the web listener (off unless http.listen is set): the dock
+	// page, or the console's web UI.
+	HTTP HTTP `yaml:"http"`
+	// OIDC is the sign-in of a console's web UI (nil: no web UI sign-in).
+	OIDC *OIDC `yaml:"oidc"`
 	// Sidecars say which files on a camera are GPS logs, plate-read logs or
 	// recordings whose headers are read (glob → parser), for every camera
 	// or for one camera kind; none: nothing is parsed.
 	Sidecars []SidecarRule `yaml:"sidecars"`
-	// HTTP is the web listener (off unless http.listen is set): the dock
-	// page, or the console's web UI.
-	HTTP HTTP `yaml:"http"`
 
 	// Path is the file the configuration came from (absolute when it came
 	// through Load), for messages and for resolving relative paths.
@@ -459,6 +461,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	if hasKey(root, "console") {
 		c.Console = defaultConsole()
 	}
+	if hasKey(root, "oidc") {
+		c.OIDC = defaultOIDC()
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil {
@@ -507,6 +512,9 @@ func (c *Config) resolvePaths() error {
 	c.resolveConsolePaths(abs)
 	c.HTTP.TLSCertFile = abs(c.HTTP.TLSCertFile)
 	c.HTTP.TLSKeyFile = abs(c.HTTP.TLSKeyFile)
+	if c.OIDC != nil {
+		c.OIDC.ClientSecretFile = abs(c.OIDC.ClientSecretFile)
+	}
 	return nil
 }
 

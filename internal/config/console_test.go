@@ -128,7 +128,7 @@ func TestConsoleExample(t *testing.T) {
 	inStruct := map[string]bool{}
 	structKeys(reflect.TypeOf(Config{}), "", inStruct)
 	for _, k := range sortedKeys(inStruct) {
-		if (k == "console" || strings.HasPrefix(k, "console.") || k == "role") && !inExample[k] {
+		if (k == "console" || strings.HasPrefix(k, "console.") || k == "oidc" || strings.HasPrefix(k, "oidc.") || k == "role") && !inExample[k] {
 			t.Errorf("key %s is missing from the console example", k)
 		}
 	}

@@ -139,8 +139,9 @@ func (c *Config) Validate() error {
 	v.control(c)
 	v.console(c)
 	v.metrics(c.Metrics)
-	v.sidecars(c.Sidecars)
 	v.http(c.HTTP)
+	v.oidc(c)
+	v.sidecars(c.Sidecars)
 
 	u := c.Upload
 	if u.Concurrency < 1 || u.Concurrency > maxUploadConcurrency {

@@ -652,4 +652,43 @@ var mutants = []Mutant{
 		Replacement: `case <-make(chan struct{}): // never: the send waits`,
 		Packages:    []string{"./internal/service"},
 	},
+	// --- web console: sessions, CSRF, roles, playback --------------------------
+	// Each is killed by the console's unit tests and by the real-browser
+	// test on the built binary (Chromium, the OIDC provider, versitygw).
+	{
+		ID:          "web-console-role-get-only",
+		File:        "internal/web/console/routes.go",
+		Desc:        "a role a route does not admit is refused only for GET: an investigator posts a custodian's hold",
+		Original:    `if s.roles&rt.allow == 0 {`,
+		Replacement: `if s.roles&rt.allow == 0 && r.Method == http.MethodGet {`,
+		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
+		Run:         "TestRouteRoleMatrix|TestConsoleWebInBrowserE2E",
+	},
+	{
+		ID:          "web-console-csrf-empty",
+		File:        "internal/web/console/auth.go",
+		Desc:        "a state-changing request without a CSRF token is accepted",
+		Original:    `return tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.csrf)) == 1`,
+		Replacement: `return tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.csrf)) == 1`,
+		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
+		Run:         "TestCSRFRequired|TestConsoleWebInBrowserE2E",
+	},
+	{
+		ID:          "web-console-session-any",
+		File:        "internal/web/console/auth.go",
+		Desc:        "a session cookie naming no session (tampered, or ended) signs the browser in as someone",
+		Original:    `s, ok := ss.byID[c.Value]`,
+		Replacement: `s, ok := ss.byID[c.Value]; for _, o := range ss.byID { if !ok { s, ok = o, true } }`,
+		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
+		Run:         "TestSessionCookieTamperExpiryLogout|TestConsoleWebInBrowserE2E",
+	},
+	{
+		ID:          "web-console-media-no-range",
+		File:        "internal/web/console/pages.go",
+		Desc:        "the player's Range requests are answered with the whole recording (200), not the range (206)",
+		Original:    `http.ServeContent(w, r, "", time.Time{}, rs)`,
+		Replacement: `_, _ = io.Copy(w, rs)`,
+		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
+		Run:         "TestPlayAsksOnceAndServesRanges|TestConsoleWebInBrowserE2E",
+	},
 }

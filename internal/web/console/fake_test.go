@@ -1,0 +1,193 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/service"
+	"github.com/evidenced/evidenced/internal/testutil/oidcprovider"
+)
+
+// fakeBackend stands in for the service in the unit tests: it counts what
+// it is asked and answers with one item whose bytes it holds.
+type fakeBackend struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	records []map[string]string // RecordAccess details, with "action"
+	item    custody.Item
+	data    []byte
+}
+
+func newFake() *fakeBackend {
+	data := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	sum := sha256.Sum256(data)
+	return &fakeBackend{calls: map[string]int{}, data: data, item: custody.Item{
+		ID: "item-01", Camera: "CAM-1", AssignedTo: "officer-4711", SourcePath: "DCIM/100MEDIA/clip.mp4",
+		Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), State: custody.StateVerified, Host: "dock-01",
+		RecordedAt: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC),
+	}}
+}
+
+func (f *fakeBackend) called(op string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[op]++
+}
+
+func (f *fakeBackend) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += c
+	}
+	return n
+}
+
+func (f *fakeBackend) count(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+func (f *fakeBackend) Find(context.Context, service.Caller, service.FindOptions) ([]custody.Item, error) {
+	f.called("Find")
+	return []custody.Item{f.item}, nil
+}
+
+func (f *fakeBackend) View(_ context.Context, c service.Caller, id, _ string) (service.ItemView, error) {
+	f.called("View")
+	if id != f.item.ID {
+		return service.ItemView{}, service.ErrNotFound
+	}
+	return service.ItemView{Items: []custody.Item{f.item}, Events: []custody.Event{
+		{Seq: 1, Type: custody.Docked, Host: "dock-01", Actor: "evidenced@dock-01", Item: id},
+		{Seq: 7, Type: custody.Accessed, Host: "hq-console", Actor: c.Actor, Item: id, Details: map[string]string{"action": "custody"}},
+	}, Holds: []string{"2026-114"}}, nil
+}
+
+type fakeFootage struct{ f *fakeBackend }
+
+func (ff fakeFootage) Item() custody.Item { return ff.f.item }
+func (ff fakeFootage) OpenRange(_ context.Context, off, n int64) (io.ReadCloser, error) {
+	ff.f.called("OpenRange")
+	end := min(off+n, int64(len(ff.f.data)))
+	return io.NopCloser(bytes.NewReader(ff.f.data[off:end])), nil
+}
+
+func (f *fakeBackend) Play(_ context.Context, _ service.Caller, id, _ string) (footage, error) {
+	f.called("Play")
+	if id != f.item.ID {
+		return nil, service.ErrNotFound
+	}
+	return fakeFootage{f}, nil
+}
+
+func (f *fakeBackend) Get(_ context.Context, _ service.Caller, o service.GetOptions, w io.Writer, started func(custody.Item)) error {
+	f.called("Get")
+	started(f.item)
+	_, err := w.Write(f.data)
+	return err
+}
+
+func (f *fakeBackend) Export(_ context.Context, _ service.Caller, _ service.ExportOptions, w io.Writer) (service.ExportSummary, error) {
+	f.called("Export")
+	_, err := w.Write([]byte("tar"))
+	return service.ExportSummary{}, err
+}
+
+func (f *fakeBackend) Hold(_ context.Context, _ service.Caller, o service.HoldOptions) (service.HoldResult, error) {
+	f.called("Hold")
+	return service.HoldResult{ID: o.ID, Case: o.Case, HeldBy: []string{o.Case}}, nil
+}
+
+func (f *fakeBackend) Release(_ context.Context, _ service.Caller, o service.HoldOptions) (service.HoldResult, error) {
+	f.called("Release")
+	return service.HoldResult{ID: o.ID, Case: o.Case}, nil
+}
+
+func (f *fakeBackend) Classify(_ context.Context, _ service.Caller, o service.ClassifyOptions) (service.ClassifyResult, error) {
+	f.called("Classify")
+	return service.ClassifyResult{ID: o.ID, Class: o.Class}, nil
+}
+
+func (f *fakeBackend) Verify(context.Context, service.Caller, service.VerifyOptions) (service.VerifyReport, error) {
+	f.called("Verify")
+	return service.VerifyReport{OK: true, Events: 3}, nil
+}
+
+func (f *fakeBackend) Accesses(context.Context, service.Caller, service.AccessFilter) ([]custody.Event, error) {
+	f.called("Accesses")
+	return []custody.Event{{Seq: 2, Type: custody.Accessed, Actor: "oidc:ann", Item: f.item.ID,
+		Details: map[string]string{"action": "play", "reason": "=cmd()"}}}, nil
+}
+
+func (f *fakeBackend) Fleet(context.Context, service.Caller, service.FleetOptions) (service.FleetHealth, error) {
+	f.called("Fleet")
+	return service.FleetHealth{Hosts: []service.HostHealth{{ID: "dock-01", Trusted: true}}}, nil
+}
+
+func (f *fakeBackend) RecordAccess(_ context.Context, _ service.Caller, action, _ string, _ *custody.Item, d map[string]string) error {
+	f.called("RecordAccess")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec := map[string]string{"action": action}
+	for k, v := range d {
+		rec[k] = v
+	}
+	f.records = append(f.records, rec)
+	return nil
+}
+
+func (f *fakeBackend) Classes() []string { return []string{"uncategorized", "evidence"} }
+
+// testOIDC is a console's oidc section for a real in-process provider.
+func testOIDC(t testing.TB, p *oidcprovider.Provider, redirect string) *config.OIDC {
+	t.Helper()
+	secret := filepath.Join(t.TempDir(), "oidc-secret")
+	if err := os.WriteFile(secret, []byte(p.Config().ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &config.OIDC{Issuer: p.Issuer(), ClientID: p.Config().ClientID, ClientSecretFile: secret, RedirectURL: redirect,
+		RolesClaim: "groups", SessionTTL: config.Duration{Duration: time.Hour},
+		Roles: config.OIDCRoles{Investigator: []string{"inv"}, Custodian: []string{"cust"}, Auditor: []string{"aud"}}}
+}
+
+// accounts are the provider's test accounts, one per role and one with
+// no role.
+var accounts = map[string][]string{"ivy": {"inv"}, "cora": {"cust"}, "abe": {"aud"}, "nemo": {"staff"}}
+
+// newTestHandler is a console handler on the fake backend, signing in at
+// a real provider.
+func newTestHandler(t testing.TB, opts Options) (*Handler, *fakeBackend, *oidcprovider.Provider) {
+	t.Helper()
+	p := oidcprovider.Start(t, accounts)
+	fb := newFake()
+	if opts.LoginsPerMinute == 0 {
+		opts.LoginsPerMinute = 1 << 20
+	}
+	h, err := newHandler(context.Background(), fb, testOIDC(t, p, "http://127.0.0.1:1/auth/callback"), slog.New(slog.DiscardHandler), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, fb, p
+}
+
+// sessionCookieFor signs someone in with roles directly (the sign-in
+// itself is tested through the provider in auth_test.go).
+func sessionCookieFor(h *Handler, roles Role) (*http.Cookie, *session) {
+	s := h.sessions.create("oidc:test-"+roles.String(), "Test "+roles.String(), roles)
+	return &http.Cookie{Name: sessionCookie, Value: s.id}, s
+}
