@@ -3,12 +3,9 @@ package fleetgen_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +17,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/benchstat"
 )
 
 var start = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
@@ -102,7 +100,7 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 // wall time measures the other tenants as much as the index.
 func BenchmarkIndex(b *testing.B) {
 	ctx := context.Background()
-	hostsN, itemsN := envInt("FLEETGEN_HOSTS", 20), envInt("FLEETGEN_ITEMS", 500)
+	hostsN, itemsN := benchstat.EnvInt("FLEETGEN_HOSTS", 20), benchstat.EnvInt("FLEETGEN_ITEMS", 500)
 	s := memstore.New()
 	t0 := time.Now()
 	hosts, err := fleetgen.Generate(ctx, s, fleetgen.Options{Hosts: hostsN, ItemsPerHost: itemsN, ItemsPerAnchor: 100, CamerasPerHost: 20, Start: start})
@@ -118,11 +116,11 @@ func BenchmarkIndex(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			t1, cpu1 := time.Now(), cpuTime()
+			t1, cpu1 := time.Now(), benchstat.CPU()
 			if _, err := c.Sync(ctx); err != nil {
 				b.Fatal(err)
 			}
-			idx, cpu := time.Since(t1), cpuTime()-cpu1
+			idx, cpu := time.Since(t1), benchstat.CPU()-cpu1
 			var lat []time.Duration
 			for q := range 200 {
 				t2 := time.Now()
@@ -140,21 +138,4 @@ func BenchmarkIndex(b *testing.B) {
 			c.Close()
 		}
 	}
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// cpuTime is the process's user+system CPU time: on a shared machine the
-// wall time measures the other tenants as much as the index.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
