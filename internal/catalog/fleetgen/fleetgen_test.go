@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/evidenced/evidenced/internal/anchor"
@@ -56,8 +57,9 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 		t.Fatalf("find: %d items %v", len(items), err)
 	}
 
-	// find --assigned-to goes through its index; it selects exactly what
-	// a scan of every item with the same filter selects.
+	// find --assigned-to and --camera go through their indexes; each
+	// selects exactly what a scan of every item with the same filter
+	// selects.
 	all, err := c.Find(ctx, catalog.Filter{})
 	if err != nil || len(all) != 120 {
 		t.Fatalf("find all: %d %v", len(all), err)
@@ -69,6 +71,11 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 		{Filter: custody.Filter{AssignedTo: "officer-02003", Camera: "BWC-02003"}, Host: "dock-02"},
 		{Filter: custody.Filter{AssignedTo: "officer-02003"}, Host: "dock-01"},
 		{Filter: custody.Filter{AssignedTo: "nobody"}},
+		{Filter: custody.Filter{Camera: "BWC-01002"}},
+		{Filter: custody.Filter{Camera: "BWC-03000", Since: start.Add(-50 * time.Minute), Until: start.Add(-30 * time.Minute)}},
+		{Filter: custody.Filter{Camera: "BWC-02003", States: []custody.State{custody.StateVerified}}, Host: "dock-02"},
+		{Filter: custody.Filter{Camera: "BWC-02003"}, Host: "dock-01"},
+		{Filter: custody.Filter{Camera: "nope"}},
 	} {
 		got, err := c.Find(ctx, f)
 		if err != nil {
@@ -87,6 +94,51 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 			if !want[it.Host+"/"+it.ID] {
 				t.Errorf("%+v: %s/%s through the index only", f, it.Host, it.ID)
 			}
+		}
+	}
+}
+
+// A catalog indexed before the index by camera existed gets it from its
+// items when it is opened: a search by camera then finds every recording
+// of the camera, without reading the store again.
+func TestCameraIndexFilledOnOpen(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	hosts, err := fleetgen.Generate(ctx, s, fleetgen.Options{Hosts: 2, ItemsPerHost: 30, ItemsPerAnchor: 10, CamerasPerHost: 3, Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c, err := catalog.Open(path, s, hosts, catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	// The index as an earlier version left it: no by_camera bucket.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("by_camera")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// Reopened on an empty store: what it finds comes from the index.
+	c, err = catalog.Open(path, memstore.New(), hosts, catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	items, err := c.Find(ctx, catalog.Filter{Filter: custody.Filter{Camera: "BWC-02001"}})
+	if err != nil || len(items) != 10 {
+		t.Fatalf("find --camera BWC-02001 after reopening: %d items, %v; want 10", len(items), err)
+	}
+	for _, it := range items {
+		if it.Camera != "BWC-02001" || it.Host != "dock-02" {
+			t.Errorf("found %s of %s on %s", it.ID, it.Host, it.Camera)
 		}
 	}
 }
