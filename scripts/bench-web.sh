@@ -22,13 +22,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEMS=${1:-1000000}
+status=0 # a failed part does not stop the other; the script exits 1
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpus: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)  items: $ITEMS"
 EVIDENCED_BENCH_ITEMS=$ITEMS EVIDENCED_BENCH_USERS=${USERS:-20} EVIDENCED_BENCH_SECONDS=${DURATION:-30} \
 EVIDENCED_BENCH_CPUPROFILE=${CPUPROFILE:-} \
   go test -count=1 -run '^TestBenchWebSearch$' -timeout 6h -v ./internal/web/console/ |
-  sed -n 's/.*RESULT //p; /^--- FAIL/p; /_test.go:[0-9]*: [^R]/p'
+  sed -n 's/.*RESULT //p; /^--- FAIL/p; /_test.go:[0-9]*: [^R]/p' || status=1
 echo "load between: $(cut -d' ' -f1-3 /proc/loadavg)"
 EVIDENCED_BENCH_CLIENTS=${CLIENTS:-50} EVIDENCED_BENCH_RATE=${RATE:-10} EVIDENCED_BENCH_SECONDS=${DURATION:-30} \
   go test -count=1 -run '^TestBenchDockFanout$' -timeout 1h -v ./internal/web/dock/ |
-  sed -n 's/.*RESULT //p; /^--- FAIL/p; /_test.go:[0-9]*: [^R]/p'
+  sed -n 's/.*RESULT //p; /^--- FAIL/p; /_test.go:[0-9]*: [^R]/p' || status=1
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+exit $status
