@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,6 +147,12 @@ func GatherFacts(ctx context.Context, l Ledger, src Footage, sources []FactSourc
 			plan.Facts = append(plan.Facts, f)
 		}
 	}
+	// In time order, as a reader of the report follows them.
+	slices.SortStableFunc(plan.Facts, func(a, b Fact) int {
+		ta, _ := time.Parse(time.RFC3339Nano, a.Time)
+		tb, _ := time.Parse(time.RFC3339Nano, b.Time)
+		return ta.Compare(tb)
+	})
 	return plan, nil
 }
 

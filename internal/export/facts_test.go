@@ -120,19 +120,19 @@ func TestExportCarriesFacts(t *testing.T) {
 	if len(plan.Facts) != 3 {
 		t.Fatalf("facts: %+v, want the read at 19:07:09 and the fixes at 19:03 and 19:07", plan.Facts)
 	}
-	read := plan.Facts[0]
+	read := plan.Facts[2] // after the fixes at 19:03 and 19:07:00
 	if read.Kind != FactPlateRead || read.Plate != "CA123456" || read.AsRead != "CA 123-456" || read.Line != 2 || read.Source != f.csv.ID ||
 		read.SHA256 != f.csv.SHA256 || read.CropItem != f.crop.ID || read.Time != "2026-12-03T19:07:09.12Z" || read.Recording != f.rec.ID {
 		t.Errorf("plate read: %+v", read)
 	}
-	for _, fx := range plan.Facts[1:] {
+	for _, fx := range plan.Facts[:2] {
 		if fx.Kind != FactGPSFix || fx.Source != f.nmea.ID || fx.Time > "2026-12-03T19:15:00Z" {
 			t.Errorf("fix: %+v", fx)
 		}
 	}
 	r := mustVerify(t, dir)
-	if !r.OK() || r.Facts != 3 || r.Items != 4 || r.Footage != 3 {
-		t.Fatalf("verify: ok %v, %d facts, %d items, %d files: %v", r.OK(), r.Facts, r.Items, r.Footage, r.Problems)
+	if !r.OK() || r.Facts != 3 || r.Items != 4 || r.Carried != 3 || r.Footage != 0 {
+		t.Fatalf("verify: ok %v, %d facts, %d items, %d files, %d footage: %v", r.OK(), r.Facts, r.Items, r.Carried, r.Footage, r.Problems)
 	}
 	for _, it := range []custody.Item{f.csv, f.crop, f.nmea} {
 		b, err := os.ReadFile(filepath.Join(dir, footagePath(it)))
@@ -164,10 +164,10 @@ func TestVerifyRefusesEditedFacts(t *testing.T) {
 		on   string
 		want string
 	}{
-		"plate edited":      {factsName, replace(`"plate":"CA123456","as_read":"CA 123-456"`, `"plate":"CA123457","as_read":"CA 123-457"`), factsName, "line 1: is not what"},
+		"plate edited":      {factsName, replace(`"plate":"CA123456","as_read":"CA 123-456"`, `"plate":"CA123457","as_read":"CA 123-457"`), factsName, "line 3: is not what"},
 		"time edited":       {factsName, replace(`19:07:09.12Z`, `19:08:09.12Z`), factsName, "time is 2026-12-03T19:08:09.12Z"},
-		"fix moved":         {factsName, onLine(FactGPSFix, `"lat":-33.9249`, `"lat":-33.9248`), factsName, "line 2: is not what"},
-		"fact added":        {factsName, addFact(`"line":2`, `"line":3`, `"offset":`), factsName, "has no plate_read at offset"},
+		"fix moved":         {factsName, onLine(FactGPSFix, `"lat":-33.9249`, `"lat":-33.9248`), factsName, "line 1: is not what"},
+		"fact added":        {factsName, addFact(`"line":2`, `"line":3`, `"offset":`), factsName, "has no plate_read at offset 957"},
 		"recording unnamed": {factsName, replace(`"recording":"`, `"recording":"0`), factsName, "not a recording of this package"},
 		"crop replaced":     {footagePath(f.crop), replace("crop", "fake"), footagePath(f.crop), "not the recording that came off the camera"},
 		"crop relinked":     {factsName, replace(`"crop_item":"`+f.crop.ID, `"crop_item":"`+f.nmea.ID), factsName, "crop item"},
@@ -185,14 +185,18 @@ func TestVerifyRefusesEditedFacts(t *testing.T) {
 	}
 }
 
-// addFact appends a copy of the first line with old replaced by new and
-// the offset moved: a read the file does not hold.
+// addFact appends a copy of the plate read's line with old replaced by
+// new and the offset moved: a read the file does not hold.
 func addFact(old, new, offsetKey string) func([]byte) []byte {
 	return func(b []byte) []byte {
-		first, _, _ := bytes.Cut(b, []byte("\n"))
-		l := bytes.Replace(first, []byte(old), []byte(new), 1)
-		l = bytes.Replace(l, []byte(offsetKey), []byte(offsetKey+"9"), 1)
-		return append(append(b, l...), '\n')
+		for _, l := range bytes.SplitAfter(b, []byte("\n")) {
+			if bytes.Contains(l, []byte(`"kind":"plate_read"`)) {
+				l = bytes.Replace(l, []byte(old), []byte(new), 1)
+				l = bytes.Replace(l, []byte(offsetKey), []byte(offsetKey+"9"), 1)
+				return append(b, l...)
+			}
+		}
+		return b
 	}
 }
 

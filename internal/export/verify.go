@@ -41,8 +41,9 @@ type Result struct {
 	// Counts of what was checked and held.
 	Files, Items, Records, Signatures, Proofs, Footage int
 	// Facts counts the lines of facts.jsonl that re-parsing their source
-	// file gave back exactly.
-	Facts int
+	// file gave back exactly; Carried the sidecar files and crop images
+	// they come from that match their recorded SHA-256.
+	Facts, Carried int
 	// Anchored is true when the package's anchored checkpoint (signed by
 	// an accepted key), its consistency with the export's checkpoint and
 	// (when present) its time-stamp's binding to it all check out;
@@ -717,7 +718,7 @@ func (v *verifier) item(id string) *itemData {
 			v.problem(itemFile, "size %d, but %s (COPIED) recorded %s bytes", it.Size, recordPath(ev.Seq), ev.Details["size"])
 		}
 	}
-	if v.info.Footage || slices.Contains(v.info.Files, id) {
+	if carried := slices.Contains(v.info.Files, id); v.info.Footage || carried {
 		f := footagePath(it)
 		v.expect[f] = true
 		switch {
@@ -726,6 +727,8 @@ func (v *verifier) item(id string) *itemData {
 		case v.sums[f] != it.SHA256 || v.sizes[f] != it.Size:
 			v.problem(f, "has SHA-256 %s (%d bytes), but the recorded SHA-256 is %s (%d bytes): it is not the recording that came off the camera",
 				v.sums[f], v.sizes[f], it.SHA256, it.Size)
+		case carried:
+			v.res.Carried++
 		default:
 			v.res.Footage++
 		}

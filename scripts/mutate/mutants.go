@@ -515,8 +515,8 @@ var mutants = []Mutant{
 		ID:          "export-fact-files",
 		File:        "internal/export/verify.go",
 		Desc:        "verify-export does not check the sidecar files and crop images a package carries for its facts against their recorded SHA-256",
-		Original:    `if v.info.Footage || slices.Contains(v.info.Files, id) {`,
-		Replacement: `if v.info.Footage {`,
+		Original:    `if carried := slices.Contains(v.info.Files, id); v.info.Footage || carried {`,
+		Replacement: `if carried := slices.Contains(v.info.Files, id); v.info.Footage {`,
 		Packages:    []string{"./internal/export"},
 	},
 
