@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
@@ -211,5 +212,43 @@ func onLine(marker, old, new string) func([]byte) []byte {
 			}
 		}
 		return bytes.Join(lines, nil)
+	}
+}
+
+// Step 7 of VERIFY.md, run as written, shows the plate read's line of the
+// ANPR log in the package and hashes that log and the crop to their
+// recorded SHA-256.
+func TestVerifyMarkdownFactStep(t *testing.T) {
+	for _, tool := range []string{"sha256sum", "sed", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	f := newCarFixture(t)
+	dir, _ := f.build(t)
+	md, err := os.ReadFile(filepath.Join(dir, verifyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	ran := 0
+	for _, b := range codeBlocks(string(md)) {
+		if !strings.HasPrefix(b, "sha256sum items/") {
+			continue
+		}
+		cmd := exec.Command("bash", "-euc", b)
+		cmd.Dir = dir
+		o, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s\n-> %v\n%s", b, err, o)
+		}
+		out.Write(o)
+		ran++
+	}
+	want := []string{f.csv.SHA256 + "  " + footagePath(f.csv), "2026-12-03T21:07:09.120+02:00,CA 123-456,0.93", f.crop.SHA256 + "  " + footagePath(f.crop)}
+	for _, w := range want {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("step 7 (%d blocks) printed:\n%s\nwant %q", ran, out.String(), w)
+		}
 	}
 }
