@@ -503,6 +503,22 @@ var mutants = []Mutant{
 		Replacement: `case false && ok && ev.PrevHash != prev.Hash:`,
 		Packages:    []string{"./internal/export"},
 	},
+	{
+		ID:          "export-fact-reparse",
+		File:        "internal/export/facts.go",
+		Desc:        "verify-export does not compare a listed plate read or GPS fix with what its source file says at that offset",
+		Original:    `if !bytes.Equal(got, line) {`,
+		Replacement: `if false && !bytes.Equal(got, line) {`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
+		ID:          "export-fact-files",
+		File:        "internal/export/verify.go",
+		Desc:        "verify-export does not check the sidecar files and crop images a package carries for its facts against their recorded SHA-256",
+		Original:    `if carried := slices.Contains(v.info.Files, id); v.info.Footage || carried {`,
+		Replacement: `if carried := slices.Contains(v.info.Files, id); v.info.Footage {`,
+		Packages:    []string{"./internal/export"},
+	},
 
 	// --- config: strict decoding and the lock mode ---------------------------
 	{
