@@ -205,7 +205,7 @@ func TestPlateAndNearSearch(t *testing.T) {
 	body := rec.Body.String()
 	plateSHA := sidecarSource("ANPR/READS.CSV").SHA256
 	for _, want := range []string{`id="matches"`, "1 match(es)", "plate ca i23-456 and similar plates", "<b>CA 123-456</b> (CA123456), confidence 0.93",
-		"0.25 edit(s)", ">ANPR/READS.CSV</a>, line 2", plateSHA, "<td>dock-01</td>", `href="/items/item-01"`,
+		"0.25 edit(s)", ">ANPR/READS.CSV</a>, line 2", plateSHA, `<td class="nowrap">dock-01</td>`, `href="/items/item-01"`,
 		`href="/items/sidecar-anpr-reads-csv"`, `id="fuzzy" checked`, `value="complaint 7"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("plate search page lacks %q: %d %s", want, rec.Code, clip(body))
