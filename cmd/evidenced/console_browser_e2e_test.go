@@ -243,10 +243,14 @@ func brief(body string) string {
 
 // custodyRows is the text of the item page's custody table, one string per
 // row.
-func custodyRows(t *testing.T, b *browser.Browser) []string {
+func custodyRows(t *testing.T, b *browser.Browser) []string { return tableRows(t, b, "custody") }
+
+// tableRows is the text of the page's table with that id, one string per
+// body row.
+func tableRows(t *testing.T, b *browser.Browser, id string) []string {
 	t.Helper()
 	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
-		`Array.from(document.querySelectorAll("#custody tbody tr")).map(r => r.innerText)`))
+		`Array.from(document.querySelectorAll("#` + id + ` tbody tr")).map(r => r.innerText)`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,18 +359,6 @@ func TestConsoleWebInBrowserE2E(t *testing.T) {
 	t.Run("an investigator finds a recording by plate and by place", c.plateAndPlace)
 }
 
-// matchRows is the text of the search page's matches table, one string
-// per row.
-func matchRows(t *testing.T, b *browser.Browser) []string {
-	t.Helper()
-	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
-		`Array.from(document.querySelectorAll("#matches tbody tr")).map(r => r.innerText)`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 // Issue #17, item 3, in the web console: an investigator types the plate
 // with one OCR confusion (CA I23-456 for CA 123-456) and ticks "similar
 // plates": the one match is the vehicle camera's recording, showing the
@@ -398,7 +390,7 @@ func (c *consoleWeb) plateAndPlace(t *testing.T) {
 		chromedp.Click(chromedp.ID("fuzzy")),
 		chromedp.Click(chromedp.ID("plate-search")),
 		chromedp.WaitVisible(chromedp.ID("matches")))
-	rows := matchRows(t, b)
+	rows := tableRows(t, b, "matches")
 	if len(rows) != 1 || rowWith(rows, c.car.ID, "dock-01", "CA 123-456", "confidence 0.93", "ANPR/READS.CSV", c.anpr.SHA256) == "" {
 		t.Errorf("the fuzzy plate search shows:\n%s\nwant one row: %s from dock-01, read CA 123-456 (0.93) in ANPR/READS.CSV %s",
 			strings.Join(rows, "\n"), c.car.ID, c.anpr.SHA256)
@@ -419,7 +411,7 @@ func (c *consoleWeb) plateAndPlace(t *testing.T) {
 	if at := b.Location(); !strings.Contains(at, "lat=-33.9249") {
 		t.Fatalf("after the near search the browser is at %s", at)
 	}
-	rows = matchRows(t, b)
+	rows = tableRows(t, b, "matches")
 	if len(rows) != 1 || rowWith(rows, c.car.ID, "dock-01", "GPS fix", "m from the point", "GPS/TRACK.NMEA", c.gps.SHA256) == "" {
 		t.Errorf("the near search shows:\n%s\nwant one row: %s from dock-01 through GPS/TRACK.NMEA %s", strings.Join(rows, "\n"), c.car.ID, c.gps.SHA256)
 	}
@@ -772,11 +764,7 @@ func (c *consoleWeb) auditorReadsAccessLog(t *testing.T) {
 	if at := b.Location(); !strings.Contains(at, "action=retrieve") {
 		t.Fatalf("after filtering the browser is at %s", at)
 	}
-	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
-		`Array.from(document.querySelectorAll("#accesses tbody tr")).map(r => r.innerText)`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := tableRows(t, b, "accesses")
 	if rowWith(rows, "oidc:ivy.investigator@example.test", "retrieve", c.item.ID, "audit sample") == "" {
 		t.Errorf("the access log filtered by the investigator's retrievals lacks the download:\n%s", strings.Join(rows, "\n"))
 	}
