@@ -336,6 +336,23 @@ func download(t *testing.T, b *browser.Browser, what string, steps ...chromedp.A
 	return nil
 }
 
+// updateDocs copies the screenshot shot into docs/ under its own name
+// when EVIDENCED_UPDATE_DOCS=1: the pictures the README shows are the
+// tests' own.
+func updateDocs(t *testing.T, shot string) {
+	t.Helper()
+	if os.Getenv("EVIDENCED_UPDATE_DOCS") != "1" {
+		return
+	}
+	png, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", filepath.Base(shot)), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // noProblems fails the test on a CSP violation or an uncaught exception in
 // any page the browser showed.
 func noProblems(t *testing.T, b *browser.Browser) {
@@ -396,7 +413,7 @@ func (c *consoleWeb) plateAndPlace(t *testing.T) {
 			strings.Join(rows, "\n"), c.car.ID, c.anpr.SHA256)
 	}
 	b.Do("scrolling to the results", chromedp.ScrollIntoView(chromedp.CSS("footer")))
-	b.Screenshot("console-plate-search.png")
+	updateDocs(t, b.Screenshot("console-plate-search.png"))
 
 	// Near the corner, on the evening of the 3rd (UTC).
 	b.Do("searching near the corner",
