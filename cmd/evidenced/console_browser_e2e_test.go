@@ -250,7 +250,7 @@ func custodyRows(t *testing.T, b *browser.Browser) []string { return tableRows(t
 func tableRows(t *testing.T, b *browser.Browser, id string) []string {
 	t.Helper()
 	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
-		`Array.from(document.querySelectorAll("#` + id + ` tbody tr")).map(r => r.innerText)`))
+		`Array.from(document.querySelectorAll("#`+id+` tbody tr")).map(r => r.innerText)`))
 	if err != nil {
 		t.Fatal(err)
 	}
