@@ -707,4 +707,22 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
 		Run:         "TestPlayAsksOnceAndServesRanges|TestConsoleWebInBrowserE2E",
 	},
+	{
+		ID:          "web-console-near-off-globe",
+		File:        "internal/web/console/params.go",
+		Desc:        "the near form passes a latitude, longitude or radius out of range to the service",
+		Original:    `v < c.lo || v > c.hi ||`,
+		Replacement: `v < c.lo ||`,
+		Packages:    []string{"./internal/web/console"},
+		Run:         "TestBadParameters|FuzzParams",
+	},
+	{
+		ID:          "web-console-plate-fuzzy-dropped",
+		File:        "internal/web/console/params.go",
+		Desc:        "the plate box's similar-plates checkbox is not passed on: a plate with an OCR confusion finds nothing",
+		Original:    `s.By, s.opts.Plate, s.opts.Fuzzy = byPlate, s.Plate, s.Fuzzy`,
+		Replacement: `s.By, s.opts.Plate = byPlate, s.Plate`,
+		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
+		Run:         "TestPlateAndNearSearch|TestConsoleWebInBrowserE2E",
+	},
 }
