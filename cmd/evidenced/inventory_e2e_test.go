@@ -171,6 +171,20 @@ console:
 		}
 	}
 
+	// A restart starts from the last accepted document (in force before
+	// the store is read, and the floor): the older version is refused again.
+	stopDock()
+	stopDock = dock.daemon()
+	waitFor(t, "the older version refused after a restart", poll+10*time.Second, func() bool {
+		return strings.Count(dock.logs.String(), `level=ERROR msg="inventory document refused`) == 1
+	})
+	if !strings.Contains(dock.logs.String(), `msg="inventory in force from the last accepted document"`) {
+		t.Errorf("the restarted dock host did not start from version 2:\n%s", dock.logs.String())
+	}
+	if docked, item := dockAgain(); docked != "officer-b" || item != "officer-b" {
+		t.Errorf("after a restart: DOCKED names %q, the item %q", docked, item)
+	}
+
 	// On record: what the dock host took and refused, each naming the
 	// document's SHA-256.
 	stopDock()
@@ -192,6 +206,7 @@ console:
 	want := []string{
 		"INVENTORY_ACCEPTED 1 " + v1.SHA256, "INVENTORY_ACCEPTED 2 " + v2.SHA256,
 		"INVENTORY_REFUSED signature " + digest.Bytes(tampered).Hex(),
+		"INVENTORY_REFUSED version 1 is not newer than version 2 in force (a rollback) " + v1.SHA256,
 		"INVENTORY_REFUSED version 1 is not newer than version 2 in force (a rollback) " + v1.SHA256,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

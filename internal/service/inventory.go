@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -232,7 +233,67 @@ func (s *Service) newInventoryFollower() (*inventoryFollower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory.public_key_file %s: %w", in.PublicKeyFile, err)
 	}
-	return &inventoryFollower{console: in.FromConsole, key: InventoryKey(in.FromConsole), verifier: v}, nil
+	f := &inventoryFollower{console: in.FromConsole, key: InventoryKey(in.FromConsole), verifier: v}
+	s.loadInventoryCache(f)
+	return f, nil
+}
+
+// inventoryCachePath keeps the last document this host accepted, so a
+// restart starts from it: the console's assignments stay in force with the
+// store away, and its version stays the floor.
+func (s *Service) inventoryCachePath() string {
+	return filepath.Join(s.config.StateDir, "inventory.note")
+}
+
+// loadInventoryCache puts the last accepted document back in force, if it
+// still opens with the pinned key (a file that does not is logged and
+// ignored: the store's document decides, from cameras:).
+func (s *Service) loadInventoryCache(f *inventoryFollower) {
+	data, err := readSmallFile(s.inventoryCachePath(), maxInventory)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	var doc inventoryDoc
+	if err == nil {
+		doc, err = openInventory(data, f.verifier, f.console)
+	}
+	if err != nil {
+		s.log.Error("the last accepted inventory does not open; cameras: is in force until the console's is read", "path", s.inventoryCachePath(), "err", err)
+		return
+	}
+	sum := digest.Bytes(data).Hex()
+	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, Cameras: doc.Cameras})
+	f.floor, f.seen = doc.Version, sum
+	s.log.Info("inventory in force from the last accepted document", "path", s.inventoryCachePath(), "version", doc.Version, "sha256", sum)
+}
+
+// saveInventoryCache writes the accepted document beside the ledger
+// (temporary file, fsync, rename). A failure is logged: the document is
+// in force and on record all the same.
+func (s *Service) saveInventoryCache(data []byte) {
+	p := s.inventoryCachePath()
+	err := func() error {
+		tmp, err := os.CreateTemp(filepath.Dir(p), ".inventory-*.tmp")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := tmp.Write(data); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Close(); err != nil {
+			return err
+		}
+		return os.Rename(tmp.Name(), p)
+	}()
+	if err != nil {
+		s.log.Warn("keep the accepted inventory for the next start", "path", p, "err", err)
+	}
 }
 
 // runInventory polls the console's inventory every inventory.poll until
@@ -302,5 +363,6 @@ func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 	}
 	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, Cameras: doc.Cameras})
 	f.floor, f.seen = doc.Version, sum
+	s.saveInventoryCache(data)
 	s.log.Info("inventory accepted", "object", f.key, "version", doc.Version, "sha256", sum, "cameras", len(doc.Cameras))
 }

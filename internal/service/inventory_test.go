@@ -71,8 +71,9 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 	if err := os.WriteFile(pem, hq.key.PublicPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dock := openHost(t, srv, bucket, filepath.Join(root, "dock-01"), "host_id: dock-01\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n"+
-		"inventory: {from_console: hq, public_key_file: "+pem+", poll: 1s}\n")
+	dockYAML := "host_id: dock-01\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n" +
+		"inventory: {from_console: hq, public_key_file: " + pem + ", poll: 1s}\n"
+	dock := openHost(t, srv, bucket, filepath.Join(root, "dock-01"), dockYAML)
 	f, err := dock.newInventoryFollower()
 	if err != nil {
 		t.Fatal(err)
@@ -166,8 +167,32 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 		t.Errorf("the console's records: %+v", p)
 	}
 
-	// The store now holds a document hq did not sign: it publishes nothing
+	// A restart starts from the last accepted document: version 2 is in
+	// force before the store is read, and stays the floor, so the older
+	// signed version put back is still refused.
+	dock.Close()
+	dock = openHost(t, srv, bucket, filepath.Join(root, "dock-01"), dockYAML)
+	if got := assigned(); got != "officer-local" {
+		t.Fatalf("reopened, before the inventory is read: %s", got)
+	}
+	if f, err = dock.newInventoryFollower(); err != nil {
+		t.Fatal(err)
+	}
+	if got := assigned(); got != "officer-b" || f.floor != 2 {
+		t.Fatalf("after a restart: BWC-1 issued to %s, floor %d", got, f.floor)
+	}
+	putInventory(t, dock, v1bytes)
+	dock.pollInventory(ctx, f)
+	if got := assigned(); got != "officer-b" {
+		t.Errorf("an older version put back across a restart: BWC-1 issued to %s", got)
+	}
+	if evs := inventoryEvents(t, dock); len(evs) != 6 || evs[5].Type != InventoryRefused || !strings.Contains(evs[5].Details["problem"], "not newer") {
+		t.Errorf("after the restart: %+v", evs[len(evs)-1])
+	}
+
+	// The store holds a document hq did not sign: it publishes nothing
 	// over it.
+	putInventory(t, dock, forged)
 	file := filepath.Join(root, "inventory.yaml")
 	if _, err := hq.PublishInventory(ctx, who, file); !errors.Is(err, ErrIntegrity) {
 		t.Errorf("publish over a forged document: %v", err)
