@@ -167,6 +167,10 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 		t.Errorf("the console's records: %+v", p)
 	}
 
+	if got := scrapeOf(t, newMetrics(dock), "evidenced_inventory_refused_total"); got != "evidenced_inventory_refused_total{} 3" {
+		t.Errorf("metrics: %s", got)
+	}
+
 	// A restart starts from the last accepted document: version 2 is in
 	// force before the store is read, and stays the floor, so the older
 	// signed version put back is still refused.
