@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
@@ -203,5 +204,40 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 	}
 	if _, err := dock.PublishInventory(ctx, who, file); !errors.Is(err, ErrInvalid) {
 		t.Errorf("publish at a dock host: %v", err)
+	}
+}
+
+// doctor names a console key that is missing or is not a key, with the fix.
+func TestDoctorInventoryKey(t *testing.T) {
+	dir := t.TempDir()
+	pem := filepath.Join(dir, "hq.pem")
+	cfg, err := config.Parse([]byte("host_id: dock-01\nstate_dir: "+dir+"\nobject_store: {bucket: evidence}\n"+
+		"retention: {classes: [{name: uncategorized, days: 1, mode: GOVERNANCE}]}\n"+
+		"inventory: {from_console: hq, public_key_file: "+pem+"}\n"), filepath.Join(dir, "evidenced.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() Check {
+		var r DoctorReport
+		doctorInventory(&r, cfg)
+		if len(r.Checks) != 1 {
+			t.Fatalf("checks: %+v", r.Checks)
+		}
+		return r.Checks[0]
+	}
+	if c := check(); c.Status != CheckFail || !strings.Contains(c.Detail, "no such file") || !strings.Contains(c.Fix, "evidenced key --public") {
+		t.Errorf("missing key: %+v", c)
+	}
+	os.WriteFile(pem, []byte("not a key\n"), 0o644)
+	if c := check(); c.Status != CheckFail || !strings.Contains(c.Detail, pem) {
+		t.Errorf("not a key: %+v", c)
+	}
+	k, err := signing.Generate("hq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pem, k.PublicPEM(), 0o644)
+	if c := check(); c.Status != CheckOK || !strings.Contains(c.Detail, k.KeyID()) {
+		t.Errorf("the console's key: %+v", c)
 	}
 }
