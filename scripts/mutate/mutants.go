@@ -470,6 +470,26 @@ var mutants = []Mutant{
 		Run:         "TestConsoleHoldsEveryCopy",
 	},
 
+	// --- the console's inventory, as a dock host takes it ----------------------
+	{
+		ID:          "inventory-signature",
+		File:        "internal/service/inventory.go",
+		Desc:        "a dock host takes the console's inventory document without checking its signature against the pinned console key",
+		Original:    "n, err := note.Open(data, note.VerifierList(v))\n\tif err != nil {\n\t\treturn doc, fmt.Errorf(\"signature: %w\", err)\n\t}\n\ttext := n.Text",
+		Replacement: "text := string(data[:bytes.LastIndex(data, []byte(\"\\n\\n\"))+1])",
+		Packages:    []string{"./internal/service", "./cmd/evidenced"},
+		Run:         "TestInventory",
+	},
+	{
+		ID:          "inventory-rollback",
+		File:        "internal/service/inventory.go",
+		Desc:        "a dock host takes an older signed inventory put back in the store (a rollback of a reassignment)",
+		Original:    `if err == nil && doc.Version <= f.floor {`,
+		Replacement: `if err == nil && false && doc.Version <= f.floor {`,
+		Packages:    []string{"./internal/service", "./cmd/evidenced"},
+		Run:         "TestInventory",
+	},
+
 	// --- export: the court package and verify-export ------------------------
 	{
 		ID:          "export-manifest-hash",
