@@ -105,6 +105,10 @@ type command struct {
 	// ownActor: the command's --actor is its own (access filters by it);
 	// nothing is then recorded on anyone's behalf.
 	ownActor bool
+	// pathArg: the last positional argument is a file the command reads,
+	// made absolute before it goes to the daemon (which has its own
+	// working directory).
+	pathArg bool
 	// creates: without a daemon, the command may create the host key and
 	// the ledger (a first ingest, store-init). Every other command opens
 	// only what exists and fails with "no ledger at PATH".
@@ -122,6 +126,7 @@ func init() {
 		getCommand(), statusCommand(), storeInitCommand(), versionCommand(),
 		classifyCommand(), holdCommand(), releaseCommand(),
 		exportCommand(), verifyExportCommand(), keyCommand(), accessCommand(), fleetCommand(), scrubCommand(), doctorCommand(), reindexCommand(),
+		inventoryCommand(),
 	}
 }
 
@@ -240,7 +245,7 @@ func (c *command) synopsis() string {
 }
 
 // arity is how many positional arguments the command takes, read from its
-// args ("" none, "ID" one, "ID..." one or more).
+// args ("" none, "ID" one, "ID..." one or more, "publish FILE" two).
 func (c *command) arity() (min, max int) {
 	switch {
 	case c.args == "":
@@ -248,7 +253,8 @@ func (c *command) arity() (min, max int) {
 	case strings.HasSuffix(c.args, "..."):
 		return 1, math.MaxInt
 	default:
-		return 1, 1
+		n := len(strings.Fields(c.args)) // "publish FILE": two
+		return n, n
 	}
 }
 
@@ -404,7 +410,11 @@ func viaDaemon(ctx context.Context, cfg *config.Config, c *command, fs *flag.Fla
 		args = append(args, "--"+f.Name+"="+v)
 	})
 	args = append(args, "--")
-	args = append(args, fs.Args()...)
+	pos := fs.Args()
+	if c.pathArg && len(pos) > 0 {
+		pos = append(pos[:len(pos)-1:len(pos)-1], service.Abs(pos[len(pos)-1]))
+	}
+	args = append(args, pos...)
 	return control.Exec(ctx, cfg.SocketPath(), control.Request{Args: args, Actor: onBehalfOf}, stdout, stderr, meta)
 }
 

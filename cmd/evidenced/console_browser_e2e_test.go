@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -52,12 +53,18 @@ type consoleWeb struct {
 	idp    *oidcprovider.Provider
 	item   custody.Item // the H.264 clip, as the dock recorded it
 	clip   []byte
+	// console is the console host, for its command line.
+	console *fleetHost
+	// The vehicle camera's recording, ANPR log and GPS log, as the dock
+	// recorded them (writeCarCamera).
+	car, anpr, gps custody.Item
 }
 
 // startConsoleWeb docks one camera holding an H.264 clip (made by ffmpeg)
-// at a dock host, runs a console host with http.listen and oidc configured
-// until the test ends, and waits until the console's index serves the
-// clip.
+// and a vehicle camera with an ANPR log and a GPS log (writeCarCamera) at a
+// dock host, runs a console host with http.listen, oidc and the sidecar
+// rules configured until the test ends, and waits until the console's index
+// serves the clip and its facts index the vehicle camera's plate read.
 func startConsoleWeb(t *testing.T) *consoleWeb {
 	t.Helper()
 	start := time.Now()
@@ -73,7 +80,8 @@ func startConsoleWeb(t *testing.T) *consoleWeb {
 	bucket := srv.NewBucket(t)
 	srv.SetEnv(t)
 
-	dock := newFleetHost(t, srv, bucket, "dock-01", "cameras:\n  - {serial: BWC-0001, kind: body, assigned_to: officer-4711}\n")
+	dock := newFleetHost(t, srv, bucket, "dock-01", "cameras:\n  - {serial: BWC-0001, kind: body, assigned_to: officer-4711}\n"+
+		"  - {serial: CAR-0001, kind: vehicle, assigned_to: car-17}\n"+sidecarRules)
 	clip := filepath.Join(dock.dir, "cam", "DCIM", "100MEDIA", "VID_0001.MP4")
 	if err := os.MkdirAll(filepath.Dir(clip), 0o755); err != nil {
 		t.Fatal(err)
@@ -90,6 +98,12 @@ func startConsoleWeb(t *testing.T) *consoleWeb {
 	}
 	key := dock.publicKey()
 	dock.must("ingest", "--camera", "BWC-0001", "--from", filepath.Join(dock.dir, "cam"))
+	writeCarCamera(t, filepath.Join(dock.dir, "cam-car"))
+	dock.must("ingest", "--camera", "CAR-0001", "--from", filepath.Join(dock.dir, "cam-car"))
+	car := map[string]custody.Item{}
+	for _, it := range dock.findJSON("--camera", "CAR-0001") {
+		car[it.SourcePath] = it
+	}
 
 	idp := oidcprovider.Start(t, map[string][]string{
 		investigatorLogin: {"evidence-investigators"},
@@ -116,18 +130,23 @@ oidc:
   redirect_url: http://localhost:%s/auth/callback
   roles_claim: groups
   roles: {investigator: [evidence-investigators], custodian: [evidence-custodians], auditor: [evidence-auditors]}
-`, key, addr, idp.Issuer(), idp.Config().ClientID, secret, port))
+%s`, key, addr, idp.Issuer(), idp.Config().ClientID, secret, port, sidecarRules))
 	console.daemon()
 	var items []custody.Item
 	waitFor(t, "the docked clip at the console", 20*time.Second, func() bool {
-		items = console.findJSON()
+		items = console.findJSON("--camera", "BWC-0001")
 		return len(items) == 1
+	})
+	waitFor(t, "the vehicle camera's plate read in the console's facts index", 30*time.Second, func() bool {
+		_, out, _ := run(t, nil, "find", "--config", console.cfg, "--json", "--plate", "CA 123-456")
+		return strings.Contains(out, `"recording"`)
 	})
 	t.Logf("dock, console and provider ready in %v", time.Since(start).Round(time.Millisecond))
 	return &consoleWeb{
 		base:   "http://localhost:" + port,
 		direct: "http://" + addr,
-		idp:    idp, item: items[0], clip: clipBytes,
+		idp:    idp, item: items[0], clip: clipBytes, console: console,
+		car: car["DCIM/100MEDIA/VID_0001.MP4"], anpr: car["ANPR/READS.CSV"], gps: car["GPS/TRACK.NMEA"],
 	}
 }
 
@@ -224,10 +243,14 @@ func brief(body string) string {
 
 // custodyRows is the text of the item page's custody table, one string per
 // row.
-func custodyRows(t *testing.T, b *browser.Browser) []string {
+func custodyRows(t *testing.T, b *browser.Browser) []string { return tableRows(t, b, "custody") }
+
+// tableRows is the text of the page's table with that id, one string per
+// body row.
+func tableRows(t *testing.T, b *browser.Browser, id string) []string {
 	t.Helper()
 	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
-		`Array.from(document.querySelectorAll("#custody tbody tr")).map(r => r.innerText)`))
+		`Array.from(document.querySelectorAll("#`+id+` tbody tr")).map(r => r.innerText)`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,6 +336,23 @@ func download(t *testing.T, b *browser.Browser, what string, steps ...chromedp.A
 	return nil
 }
 
+// updateDocs copies the screenshot shot into docs/ under its own name
+// when EVIDENCED_UPDATE_DOCS=1: the pictures the README shows are the
+// tests' own.
+func updateDocs(t *testing.T, shot string) {
+	t.Helper()
+	if os.Getenv("EVIDENCED_UPDATE_DOCS") != "1" {
+		return
+	}
+	png, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "..", "docs", filepath.Base(shot)), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // noProblems fails the test on a CSP violation or an uncaught exception in
 // any page the browser showed.
 func noProblems(t *testing.T, b *browser.Browser) {
@@ -333,6 +373,95 @@ func TestConsoleWebInBrowserE2E(t *testing.T) {
 	t.Run("an investigator is refused a custodian's action", c.investigatorRefused)
 	t.Run("a tampered session cookie and a missing CSRF token are refused", c.forgeriesRefused)
 	t.Run("an auditor finds the accesses in the access log", c.auditorReadsAccessLog)
+	t.Run("an investigator finds a recording by plate and by place", c.plateAndPlace)
+}
+
+// Issue #17, item 3, in the web console: an investigator types the plate
+// with one OCR confusion (CA I23-456 for CA 123-456) and ticks "similar
+// plates": the one match is the vehicle camera's recording, showing the
+// plate as read, its confidence, the ANPR log it came from with that file's
+// SHA-256 and the dock host; the same plate without the tick finds nothing.
+// The near form (a point, 300 m, an evening window in UTC) finds the same
+// recording through the GPS log and its hash. The investigator opens the
+// recording from the result: its item page shows the recording's SHA-256.
+// Each search is in the console's access log as typed, from the web.
+func (c *consoleWeb) plateAndPlace(t *testing.T) {
+	start := time.Now()
+	if c.car.ID == "" || c.anpr.ID == "" || c.gps.ID == "" {
+		t.Fatalf("the vehicle camera's items: %+v %+v %+v", c.car, c.anpr, c.gps)
+	}
+	b := browser.Start(t, 1280, 900)
+	c.signIn(t, b, investigatorLogin, "/search", "")
+
+	// Without "similar plates" the OCR confusion finds nothing.
+	b.Do("searching the plate with one OCR confusion, exactly",
+		chromedp.SendKeys(chromedp.ID("plate"), "CA I23-456"),
+		chromedp.SendKeys(chromedp.ID("plate-reason"), "complaint 2026-131"),
+		chromedp.Click(chromedp.ID("plate-search")),
+		chromedp.WaitVisible(chromedp.ID("count")))
+	if txt, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("count"))); !strings.HasPrefix(txt, "0 match(es)") {
+		t.Errorf("the exact search for CA I23-456 says %q, want no match", txt)
+	}
+	// With it, the recording, through the plate read and its file.
+	b.Do("searching the plate with similar plates",
+		chromedp.Click(chromedp.ID("fuzzy")),
+		chromedp.Click(chromedp.ID("plate-search")),
+		chromedp.WaitVisible(chromedp.ID("matches")))
+	rows := tableRows(t, b, "matches")
+	if len(rows) != 1 || rowWith(rows, c.car.ID, "dock-01", "CA 123-456", "confidence 0.93", "ANPR/READS.CSV", c.anpr.SHA256) == "" {
+		t.Errorf("the fuzzy plate search shows:\n%s\nwant one row: %s from dock-01, read CA 123-456 (0.93) in ANPR/READS.CSV %s",
+			strings.Join(rows, "\n"), c.car.ID, c.anpr.SHA256)
+	}
+	b.Do("scrolling to the results", chromedp.ScrollIntoView(chromedp.CSS("footer")))
+	updateDocs(t, b.Screenshot("console-plate-search.png"))
+
+	// Near the corner, on the evening of the 3rd (UTC).
+	b.Do("searching near the corner",
+		chromedp.SendKeys(chromedp.ID("lat"), "-33.9249"),
+		chromedp.SendKeys(chromedp.ID("lon"), "18.4241"),
+		chromedp.SendKeys(chromedp.ID("radius"), "300"),
+		chromedp.SetValue(chromedp.ID("near-since"), "2026-12-03T18:00"),
+		chromedp.SetValue(chromedp.ID("near-until"), "2026-12-03T22:00"),
+		chromedp.SendKeys(chromedp.ID("near-reason"), "complaint 2026-131: the corner"),
+		chromedp.Click(chromedp.ID("near-search")),
+		chromedp.WaitVisible(chromedp.ID("matches")))
+	if at := b.Location(); !strings.Contains(at, "lat=-33.9249") {
+		t.Fatalf("after the near search the browser is at %s", at)
+	}
+	rows = tableRows(t, b, "matches")
+	if len(rows) != 1 || rowWith(rows, c.car.ID, "dock-01", "GPS fix", "m from the point", "GPS/TRACK.NMEA", c.gps.SHA256) == "" {
+		t.Errorf("the near search shows:\n%s\nwant one row: %s from dock-01 through GPS/TRACK.NMEA %s", strings.Join(rows, "\n"), c.car.ID, c.gps.SHA256)
+	}
+	b.Do("scrolling to the results", chromedp.ScrollIntoView(chromedp.CSS("footer")))
+	b.Screenshot("console-near-search.png")
+
+	// Open the recording from the result.
+	b.Do("opening the recording from the result",
+		chromedp.Click(chromedp.CSS(`#matches a.item-link`)),
+		chromedp.WaitVisible(chromedp.ID("item-sha")))
+	if sha, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("item-sha"))); sha != c.car.SHA256 {
+		t.Errorf("the recording opened from the result shows SHA-256 %q, want %s (%s)", sha, c.car.SHA256, b.Location())
+	}
+	noProblems(t, b)
+
+	// Both searches are access records, as typed, from the web.
+	var evs []custody.Event
+	if err := json.Unmarshal([]byte(c.console.must("access", "--json", "--actor", "oidc:ivy.investigator@example.test")), &evs); err != nil {
+		t.Fatal(err)
+	}
+	var plate, near bool
+	for _, ev := range evs {
+		d := ev.Details
+		if d["action"] != "find" || d["via"] != "web" {
+			continue
+		}
+		plate = plate || (d["plate"] == "CA I23-456" && d["fuzzy"] == "true" && d["results"] == "1" && d["reason"] == "complaint 2026-131")
+		near = near || (d["near"] == "-33.9249,18.4241" && d["radius"] == "300" && d["results"] == "1")
+	}
+	if !plate || !near {
+		t.Errorf("the console's access log lacks the web searches (plate %v, near %v): %+v", plate, near, evs)
+	}
+	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
 }
 
 // An investigator signs in at the provider's form, searches, opens the
@@ -354,8 +483,9 @@ func (c *consoleWeb) searchPlayDownload(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("search-reason"), "complaint 2026-118"),
 		chromedp.Click(chromedp.ID("search")),
 		chromedp.WaitVisible(chromedp.ID("results")))
-	if txt := b.Text(); !strings.Contains(txt, "1 recording(s)") || !strings.Contains(txt, c.item.ID) {
-		t.Errorf("search result page says %q, want the one recording %s", txt, c.item.ID)
+	count, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("count")))
+	if txt, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("results"))); !strings.HasPrefix(count, "1 recording(s)") || !strings.Contains(txt, c.item.ID) {
+		t.Errorf("search result page says %q: %q, want the one recording %s", count, txt, c.item.ID)
 	}
 	b.Screenshot("console-search.png")
 	b.Do("opening the item", chromedp.Click(chromedp.CSS("a.item-link")), chromedp.WaitVisible(chromedp.ID("view-form")))
@@ -651,11 +781,7 @@ func (c *consoleWeb) auditorReadsAccessLog(t *testing.T) {
 	if at := b.Location(); !strings.Contains(at, "action=retrieve") {
 		t.Fatalf("after filtering the browser is at %s", at)
 	}
-	rows, err := chromedp.Run(b.Ctx, chromedp.Evaluate[[]string](
-		`Array.from(document.querySelectorAll("#accesses tbody tr")).map(r => r.innerText)`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := tableRows(t, b, "accesses")
 	if rowWith(rows, "oidc:ivy.investigator@example.test", "retrieve", c.item.ID, "audit sample") == "" {
 		t.Errorf("the access log filtered by the investigator's retrievals lacks the download:\n%s", strings.Join(rows, "\n"))
 	}

@@ -29,6 +29,8 @@ type fleetHost struct {
 	t        *testing.T
 	id       string
 	dir, cfg string
+	// logs are the daemon's, while it runs (daemon).
+	logs *syncBuffer
 }
 
 func newFleetHost(t *testing.T, srv *s3srv.Server, bucket, id, extra string) *fleetHost {
@@ -99,8 +101,9 @@ func (h *fleetHost) fleetJSON() []catalog.HostHealth {
 func (h *fleetHost) daemon() (stop func()) {
 	h.t.Helper()
 	cmd := exec.Command(binPath, "run", "--config", h.cfg)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &syncBuffer{}
+	h.logs = logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = os.Environ()
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)

@@ -149,15 +149,7 @@ func TestDockPageInBrowser(t *testing.T) {
 		t.Errorf("the browser reported: %q", p)
 	}
 
-	if os.Getenv("EVIDENCED_UPDATE_DOCS") == "1" {
-		png, err := os.ReadFile(shot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "dock-page.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	updateDocs(t, shot)
 	// The daemon goes: the screen must say it is out of date rather than
 	// keep showing SAFE TO UNDOCK.
 	if code := stop(); code != 0 {

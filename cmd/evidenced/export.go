@@ -122,6 +122,10 @@ func exportToDir(ctx context.Context, inv *invocation) int {
 	}
 	fmt.Fprintf(stderr, "%s: %d item(s), %d record(s), %d signature(s), %d inclusion proof(s), %d footage file(s); verified\n",
 		out, res.Items, res.Records, res.Signatures, res.Proofs, res.Footage)
+	if res.Facts > 0 {
+		fmt.Fprintf(stderr, "%s: %d plate read(s) / GPS fix(es) in facts.jsonl, each re-read from its file (%d sidecar file(s) and crop image(s) included)\n",
+			out, res.Facts, res.Carried)
+	}
 	for _, n := range res.Notices {
 		fmt.Fprintf(stderr, "note: %s\n", n)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/testutil/sidecarfile"
 )
 
@@ -45,12 +46,7 @@ const sidecarRules = `sidecars:
 // and by place, not by a place it never was; a rebuilt index answers the
 // same. Hostile lines are counted as rejects and never reach a terminal raw.
 func TestSidecarsEndToEnd(t *testing.T) {
-	h := newHarness(t, harnessOpts{noStore: true, extra: sidecarRules})
-	cam := filepath.Join(h.dir, "cam-car")
-	writeCarCamera(t, cam)
-	if code, out, errs := h.bin(nil, "ingest", "--camera", "CAR-0001", "--from", cam); code != 0 {
-		t.Fatalf("ingest: exit %d\n%s\n%s", code, out, errs)
-	}
+	h := dockedCar(t)
 	ids := map[string]custody.Item{}
 	for _, it := range h.find() {
 		ids[it.SourcePath] = it
@@ -143,6 +139,19 @@ func TestSidecarsEndToEnd(t *testing.T) {
 	if n := strings.Count(strings.Join(eventTypes(h.custody(csv.ID)), " "), "PARSED"); n != 1 {
 		t.Errorf("%d PARSED records for READS.CSV after reindex, want 1", n)
 	}
+}
+
+// dockedCar is a dock host with the sidecar rules that has ingested the
+// vehicle camera of writeCarCamera with the built binary.
+func dockedCar(t *testing.T) *harness {
+	t.Helper()
+	h := newHarness(t, harnessOpts{noStore: true, extra: sidecarRules})
+	cam := filepath.Join(h.dir, "cam-car")
+	writeCarCamera(t, cam)
+	if code, out, errs := h.bin(nil, "ingest", "--camera", "CAR-0001", "--from", cam); code != 0 {
+		t.Fatalf("ingest: exit %d\n%s\n%s", code, out, errs)
+	}
+	return h
 }
 
 // findFound runs find --json with args through bin (a host's command
@@ -258,4 +267,126 @@ func TestSidecarsDaemonParsesAndCatchesUp(t *testing.T) {
 			t.Errorf("%s: %d PARSED records, want %d", it.SourcePath, n, want)
 		}
 	}
+}
+
+// The recording found by plate is exported on the dock host; the package
+// carries the read (its line of the ANPR log, the log's hash), the crop
+// image and the log itself with their custody, and the standalone verifier,
+// trusting the host key obtained from the host, passes it. A read edited in
+// the package, a read added, and a crop replaced each fail with exit 3
+// naming the file, even with the manifest recomputed.
+func TestSidecarExportCarriesTheRead(t *testing.T) {
+	h := dockedCar(t)
+	fs := findFound(t, func(args ...string) (int, string, string) { return h.bin(nil, args...) }, "--plate", "CA 123-456")
+	if len(fs) != 1 || fs[0].Match == nil {
+		t.Fatalf("find --plate: %+v", fs)
+	}
+	rec := fs[0].Item
+	ids := map[string]custody.Item{}
+	for _, it := range h.find() {
+		ids[it.SourcePath] = it
+	}
+	csv, crop, gps := ids["ANPR/READS.CSV"], ids["ANPR/crops/a.jpg"], ids["GPS/TRACK.NMEA"]
+	key := filepath.Join(h.dir, "host.pem")
+	if err := os.WriteFile(key, []byte(h.mustCLI("key", "--public")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(h.dir, "pkg")
+	code, _, errs := h.bin(nil, "export", rec.ID, "--reason", "complaint 2026/77", "--out", out)
+	if code != 0 || !strings.Contains(errs, "plate read(s) / GPS fix(es) in facts.jsonl") {
+		t.Fatalf("export: exit %d\n%s", code, errs)
+	}
+	code, vout, verrs := verifyExport(t, out, "--key", key)
+	if code != 0 || !strings.Contains(vout, "11 plate read(s) / GPS fix(es) in facts.jsonl") {
+		t.Fatalf("verify-export: exit %d\n%s%s", code, vout, verrs)
+	}
+	facts, err := os.ReadFile(filepath.Join(out, "facts.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(facts)), "\n") {
+		var f map[string]any
+		if err := json.Unmarshal([]byte(l), &f); err != nil {
+			t.Fatalf("facts.jsonl: %v\n%s", err, l)
+		}
+		if f["kind"] == "plate_read" {
+			read = f
+		}
+	}
+	if read == nil || read["plate"] != "CA123456" || read["line"] != 2.0 || read["source"] != csv.ID || read["sha256"] != csv.SHA256 ||
+		read["recording"] != rec.ID || read["crop_item"] != crop.ID {
+		t.Fatalf("the plate read in facts.jsonl: %v\n%s", read, facts)
+	}
+	for _, it := range []custody.Item{csv, crop, gps} {
+		b, err := os.ReadFile(filepath.Join(out, "items", it.ID, "item.json"))
+		if err != nil || !strings.Contains(string(b), it.SHA256) {
+			t.Errorf("%s: no item.json in the package: %v", it.SourcePath, err)
+		}
+		if files := mustGlob(t, filepath.Join(out, "items", it.ID, "footage.*")); len(files) != 1 || digest.Bytes(mustRead(t, files[0])).Hex() != it.SHA256 {
+			t.Errorf("%s: its file in the package %v does not hash to %s", it.SourcePath, files, it.SHA256)
+		}
+		cj := mustRead(t, filepath.Join(out, "items", it.ID, "custody.json"))
+		for _, ty := range []string{`"type": "COPIED"`, `"type": "VAULTED"`, `"action": "export"`} {
+			if !strings.Contains(string(cj), ty) {
+				t.Errorf("%s: custody.json lacks %s", it.SourcePath, ty)
+			}
+		}
+	}
+	if rep := mustRead(t, filepath.Join(out, "report.html")); !strings.Contains(string(rep), "plate CA123456 read as “CA 123-456”") {
+		t.Errorf("report.html does not show the read")
+	}
+
+	for name, c := range map[string]struct {
+		file, old, new, want string
+	}{
+		"read edited":   {"facts.jsonl", `"as_read":"CA 123-456"`, `"as_read":"CA 123-457"`, "FAILED facts.jsonl: line"},
+		"read added":    {"facts.jsonl", "", "", "has no plate_read at offset"},
+		"crop replaced": {read["crop_file"].(string), "crop", "fake", "FAILED " + read["crop_file"].(string) + ": has SHA-256"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := filepath.Join(t.TempDir(), "pkg")
+			if err := os.CopyFS(d, os.DirFS(out)); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(d, c.file)
+			if err := os.Chmod(p, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b := mustRead(t, p)
+			var nb []byte
+			if c.old == "" {
+				var readLine string
+				for _, l := range strings.Split(string(b), "\n") {
+					if strings.Contains(l, `"kind":"plate_read"`) {
+						readLine = l
+					}
+				}
+				nb = append(b, strings.Replace(strings.Replace(readLine, `"line":2`, `"line":3`, 1), `"offset":`, `"offset":9`, 1)+"\n"...)
+			} else {
+				nb = []byte(strings.Replace(string(b), c.old, c.new, 1))
+			}
+			if string(nb) == string(b) {
+				t.Fatalf("the edit of %s changed nothing", c.file)
+			}
+			if err := os.WriteFile(p, nb, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rehashManifest(t, d)
+			code, vout, verrs := verifyExport(t, d, "--key", key)
+			if code != exitIntegrity || !strings.Contains(verrs, c.want) {
+				t.Errorf("exit %d, want %d naming %q\n%s%s", code, exitIntegrity, c.want, vout, verrs)
+			}
+		})
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -128,7 +128,7 @@ type Orphan struct {
 	Size      int64  `json:"size"`
 }
 
-// Orphans lists every object version outside _custody/ whose key and
+// Orphans lists every object version outside _custody/ and _inventory/ whose key and
 // version no indexed item names. It lists the whole store: run it daily,
 // not every poll.
 func (c *Catalog) Orphans(ctx context.Context) ([]Orphan, error) {
@@ -155,7 +155,8 @@ func (c *Catalog) Orphans(ctx context.Context) ([]Orphan, error) {
 	}
 	out := []Orphan{}
 	for _, v := range vs {
-		if strings.HasPrefix(v.Key, "_custody/") || named[[2]string{v.Key, v.VersionID}] {
+		// _inventory/ holds the console's published inventory, not footage.
+		if strings.HasPrefix(v.Key, "_custody/") || strings.HasPrefix(v.Key, "_inventory/") || named[[2]string{v.Key, v.VersionID}] {
 			continue
 		}
 		out = append(out, Orphan{Key: v.Key, VersionID: v.VersionID, Size: v.Size})

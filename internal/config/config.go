@@ -71,6 +71,9 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Console is nil unless role is console: the dock hosts it trusts.
 	Console *Console `yaml:"console"`
+	// Inventory is nil unless a dock host takes its camera inventory from
+	// the one a console publishes in the store (inventory.go).
+	Inventory *Inventory `yaml:"inventory"`
 	// Metrics is the Prometheus endpoint (off unless metrics.listen is set).
 	Metrics Metrics `yaml:"metrics"`
 	// HTTP is the web listener (off unless http.listen is set): the dock
@@ -461,6 +464,9 @@ func Parse(data []byte, name string) (*Config, error) {
 	if hasKey(root, "console") {
 		c.Console = defaultConsole()
 	}
+	if hasKey(root, "inventory") {
+		c.Inventory = defaultInventory()
+	}
 	if hasKey(root, "oidc") {
 		c.OIDC = defaultOIDC()
 	}
@@ -510,6 +516,9 @@ func (c *Config) resolvePaths() error {
 	c.Custody.WitnessFile = abs(c.Custody.WitnessFile)
 	c.Sources.USB.MountDir = abs(c.Sources.USB.MountDir)
 	c.resolveConsolePaths(abs)
+	if c.Inventory != nil {
+		c.Inventory.PublicKeyFile = abs(c.Inventory.PublicKeyFile)
+	}
 	c.HTTP.TLSCertFile = abs(c.HTTP.TLSCertFile)
 	c.HTTP.TLSKeyFile = abs(c.HTTP.TLSKeyFile)
 	if c.OIDC != nil {
@@ -518,8 +527,13 @@ func (c *Config) resolvePaths() error {
 	return nil
 }
 
-// Camera returns the inventory entry for serial (exact match).
+// Camera returns the inventory entry for serial (exact match): from the
+// inventory published by the console once one is in force
+// (SetPublished), else from the newest cameras: list.
 func (c *Config) Camera(serial string) (Camera, bool) {
+	if pub := c.published(); pub != nil {
+		return pub.camera(c.current().Cameras, serial)
+	}
 	return cameraIn(c.current().Cameras, serial)
 }
 

@@ -13,7 +13,11 @@ import (
 // the reloadable keys (Camera, Class, UploadBandwidthAt) read the newest
 // accepted config through this pointer, atomically. Keys read as fields
 // keep their start-up values until a restart.
-type live struct{ p atomic.Pointer[Config] }
+type live struct {
+	p atomic.Pointer[Config]
+	// pub is the console's inventory in force (inventory.go), nil: none.
+	pub atomic.Pointer[Published]
+}
 
 // Reloadable are the keys Reload applies to a running daemon; a change to
 // any other key is reported by RestartNeeded and takes effect at the next

@@ -105,28 +105,15 @@ func (c *Config) Validate() error {
 
 	v.retention(&c.Retention)
 
-	serials := map[string]string{} // lower-cased serial → key
+	v.cameras("cameras", c.Cameras)
 	for i, cam := range c.Cameras {
-		key := fmt.Sprintf("cameras[%d]", i)
-		if v.ident(key+".serial", cam.Serial, "serial") {
-			// Case-insensitive: the serial is a folder name, and camera
-			// media (FAT, exFAT) ignores case.
-			if prev, dup := serials[strings.ToLower(cam.Serial)]; dup {
-				v.add(key+".serial", "%q is already listed at %s", cam.Serial, prev)
-			} else {
-				serials[strings.ToLower(cam.Serial)] = key
-			}
-		}
-		if cam.Kind != KindBody && cam.Kind != KindVehicle {
-			v.add(key+".kind", "must be %s or %s, got %q", KindBody, KindVehicle, cam.Kind)
-		}
-		v.text(key+".assigned_to", cam.AssignedTo, maxAssignedTo)
 		if pin := cam.USBID; pin != nil && !slices.ContainsFunc(c.Sources.USB.Profiles, func(p Profile) bool {
 			return p.VendorID == pin.Vendor && p.ProductID == pin.Product
 		}) {
-			v.add(key+".usb_id", "%s is the model of no sources.usb.profiles entry: the camera could never dock over USB", pin)
+			v.add(fmt.Sprintf("cameras[%d].usb_id", i), "%s is the model of no sources.usb.profiles entry: the camera could never dock over USB", pin)
 		}
 	}
+	v.inventory(c)
 
 	if c.ShutdownTimeout.Duration <= 0 {
 		v.add("shutdown_timeout", "must be more than 0, got %s", c.ShutdownTimeout)
@@ -197,6 +184,28 @@ func (c *Config) Validate() error {
 		v.add("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
 	return joinErrors(v.errs)
+}
+
+// cameras checks an inventory list (the config's cameras:, or a published
+// inventory's), each entry's key under key.
+func (v *validator) cameras(key string, cams []Camera) {
+	serials := map[string]string{} // lower-cased serial → key
+	for i, cam := range cams {
+		key := fmt.Sprintf("%s[%d]", key, i)
+		if v.ident(key+".serial", cam.Serial, "serial") {
+			// Case-insensitive: the serial is a folder name, and camera
+			// media (FAT, exFAT) ignores case.
+			if prev, dup := serials[strings.ToLower(cam.Serial)]; dup {
+				v.add(key+".serial", "%q is already listed at %s", cam.Serial, prev)
+			} else {
+				serials[strings.ToLower(cam.Serial)] = key
+			}
+		}
+		if cam.Kind != KindBody && cam.Kind != KindVehicle {
+			v.add(key+".kind", "must be %s or %s, got %q", KindBody, KindVehicle, cam.Kind)
+		}
+		v.text(key+".assigned_to", cam.AssignedTo, maxAssignedTo)
+	}
 }
 
 type validator struct {

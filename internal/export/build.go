@@ -89,9 +89,12 @@ type Options struct {
 	Anchors Anchors
 	// TSACA is the PEM of the TSA's CA certificate(s) (custody.tsa_ca),
 	// added beside a time-stamp and used to check it; nil: none.
-	TSACA      []byte
-	IDs        []string
-	Footage    bool // include the recordings (needs a Footage source)
+	TSACA   []byte
+	IDs     []string
+	Footage bool // include the recordings (needs a Footage source)
+	// Facts, when it holds any, adds facts.jsonl and the items (with their
+	// files, custody and proofs) the facts come from (GatherFacts).
+	Facts      *FactPlan
 	ExportedBy string
 	Reason     string
 	Tool       string    // "evidenced <version>"
@@ -102,6 +105,7 @@ type Options struct {
 type Summary struct {
 	Items, Records, Signatures int
 	FootageBytes               int64
+	Facts                      int // lines of facts.jsonl
 	TreeSize                   uint64
 	Root                       string
 	CheckpointSigned           bool
@@ -117,8 +121,18 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 	if len(ids) == 0 {
 		return sum, fmt.Errorf("export: no items")
 	}
-	if o.Footage && src == nil {
-		return sum, fmt.Errorf("export: footage asked for but no footage source")
+	withFacts := o.Facts != nil && len(o.Facts.Facts) > 0
+	if (o.Footage || withFacts) && src == nil {
+		return sum, fmt.Errorf("export: footage or facts asked for but no footage source")
+	}
+	// The facts' sources and crops are items of the package like the
+	// recordings, carrying their files.
+	carried := map[string]bool{}
+	if withFacts {
+		for _, id := range o.Facts.Items {
+			carried[id] = true
+		}
+		ids = dedupe(append(ids, o.Facts.Items...))
 	}
 	now := o.Now
 	if now.IsZero() {
@@ -148,6 +162,9 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 	info := &Info{
 		Format: Format, Tool: o.Tool, Host: host, ExportedAt: now.UTC().Round(0), ExportedBy: o.ExportedBy,
 		Reason: o.Reason, Items: ids, Footage: o.Footage, Keys: []KeyRef{},
+	}
+	if withFacts {
+		info.Files, info.Facts = slices.Clone(o.Facts.Items), factsName
 	}
 	for _, k := range keys {
 		info.Keys = append(info.Keys, KeyRef{KeyID: k.KeyID, FromSeq: k.FromSeq, File: keyPath(k.KeyID)})
@@ -267,7 +284,7 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 		if err := m.put(dir+"/custody.csv", c); err != nil {
 			return sum, err
 		}
-		if o.Footage {
+		if o.Footage || carried[d.item.ID] {
 			n, err := m.putFootage(ctx, src, d.item)
 			if err != nil {
 				return sum, err
@@ -275,18 +292,30 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 			sum.FootageBytes += n
 		}
 	}
+	var facts []Fact
+	if withFacts {
+		facts = o.Facts.Facts
+		b, err := renderFacts(facts)
+		if err != nil {
+			return sum, err
+		}
+		if err := m.put(factsName, b); err != nil {
+			return sum, err
+		}
+		sum.Facts = len(facts)
+	}
 	// 7. package.json, VERIFY.md, report.html, then the manifest.
 	if err := m.putJSON(infoName, info); err != nil {
 		return sum, err
 	}
-	v, err := renderVerify(info, items, sigs)
+	v, err := renderVerify(info, items, sigs, facts)
 	if err != nil {
 		return sum, err
 	}
 	if err := m.put(verifyName, v); err != nil {
 		return sum, err
 	}
-	r, err := renderReport(info, items, sigs)
+	r, err := renderReport(info, items, sigs, facts)
 	if err != nil {
 		return sum, err
 	}

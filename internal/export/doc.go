@@ -28,7 +28,12 @@
 //	                             of the last record that wrote it)
 //	items/<id>/custody.json      the item's full ordered custody, each entry naming its files
 //	items/<id>/custody.csv       the same as CSV
-//	items/<id>/footage[.ext]     with --footage: the recording, checked against its SHA-256
+//	items/<id>/footage[.ext]     with --footage: the recording, checked against its SHA-256;
+//	                             always for the items package.json "files" names: the sidecar
+//	                             files and plate-crop images the facts come from
+//	facts.jsonl                  when package.json "facts" names it: the plate reads and GPS
+//	                             fixes linked to the recordings (Fact), each naming its source
+//	                             item, SHA-256, package file, byte offset and line
 //
 // Records are shared: a DOCKED record that several items' custody names is
 // written once under records/.
@@ -48,6 +53,11 @@
 //     ledger's hash; every record has an inclusion proof against the one
 //     checkpoint in the package; footage counts only when its SHA-256 and size
 //     equal the recorded ones.
+//   - Every line of facts.jsonl is what the sidecar parser yields at the
+//     stated offset of the stated file of the package, whose bytes hash to
+//     the source item's recorded SHA-256; a crop it names is the item of
+//     the same dock and camera at the path the read gives. Verify re-parses
+//     and compares every field.
 //   - An anchored checkpoint in the package verifies with a host key, the
 //     export's tree extends it (the ledger's consistency proof leads from its
 //     root to the export's), and its time-stamp is over its exact bytes (and chains to the

@@ -28,6 +28,13 @@ type Info struct {
 	Reason     string    `json:"reason"`
 	Items      []string  `json:"items"`
 	Footage    bool      `json:"footage"`
+	// Files are the items whose held file the package carries whatever
+	// Footage says: the sidecar files and plate-crop images that the facts
+	// in Facts (facts.jsonl) come from, so each fact is checked offline
+	// against the bytes it was read from. Both are absent from a package
+	// without facts.
+	Files []string `json:"files,omitempty"`
+	Facts string   `json:"facts,omitempty"`
 	// Checkpoint is the path of the checkpoint file; Signed tells a signed
 	// note (.note) from an unsigned tree head (.txt).
 	Checkpoint string `json:"checkpoint"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	htmltemplate "html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -13,13 +14,25 @@ import (
 )
 
 // The report and VERIFY.md are pure functions of the package's own data
-// (package.json, item.json, the records, which signatures are present), so
+// (package.json, item.json, the records, which signatures are present, and
+// the facts of facts.jsonl that re-parsing their files gave back), so
 // Verify regenerates them and compares bytes.
 
 type reportView struct {
 	Info       *Info
 	ExportedAt string
 	Items      []itemView
+	// Recordings counts the items that are not carried for the facts.
+	Recordings int
+	Facts      []factView
+}
+
+// factView is one plate read or GPS fix in the report.
+type factView struct {
+	F                  Fact
+	When, What, Where  string
+	SourcePath, Camera string
+	CropPath           string
 }
 
 type itemView struct {
@@ -27,9 +40,12 @@ type itemView struct {
 	Size                            string
 	Recorded, Ingested, RetainUntil string
 	Footage                         string
-	Clocks                          []clockView
-	Steps                           []stepView
-	First, Last                     uint64
+	// Carried: a sidecar file or crop image the facts come from, not a
+	// recording asked for.
+	Carried     bool
+	Clocks      []clockView
+	Steps       []stepView
+	First, Last uint64
 }
 
 type clockView struct {
@@ -188,15 +204,20 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-func buildView(info *Info, items []*itemData, sigs map[uint64]bool) reportView {
+func buildView(info *Info, items []*itemData, sigs map[uint64]bool, facts []Fact) reportView {
 	v := reportView{Info: info, ExportedAt: humanTime(info.ExportedAt)}
+	byID := map[string]custody.Item{}
 	for _, d := range items {
 		it := d.item
+		byID[it.ID] = it
 		iv := itemView{
 			It: it, Size: groupDigits(it.Size), Recorded: humanTime(it.RecordedAt), Ingested: humanTime(it.IngestedAt),
-			RetainUntil: humanTime(it.RetainUntil),
+			RetainUntil: humanTime(it.RetainUntil), Carried: slices.Contains(info.Files, it.ID),
 		}
-		if info.Footage {
+		if !iv.Carried {
+			v.Recordings++
+		}
+		if info.Footage || iv.Carried {
 			iv.Footage = footagePath(it)
 		}
 		for _, ev := range d.events {
@@ -218,12 +239,34 @@ func buildView(info *Info, items []*itemData, sigs map[uint64]bool) reportView {
 		}
 		v.Items = append(v.Items, iv)
 	}
+	for _, f := range facts {
+		fv := factView{F: f, SourcePath: byID[f.Source].SourcePath, Camera: byID[f.Source].Camera, CropPath: byID[f.CropItem].SourcePath}
+		if t, err := time.Parse(time.RFC3339Nano, f.Time); err == nil {
+			fv.When = humanTime(t)
+		}
+		switch f.Kind {
+		case FactPlateRead:
+			fv.What = fmt.Sprintf("plate %s read as “%s”, confidence %.2f", f.Plate, f.AsRead, f.Confidence)
+			if f.Region != "" {
+				fv.What += ", region " + f.Region
+			}
+			if f.ANPRCamera != "" {
+				fv.What += ", ANPR camera " + f.ANPRCamera
+			}
+		default:
+			fv.What = "GPS fix"
+		}
+		if f.HasPos {
+			fv.Where = strconv.FormatFloat(f.Lat, 'f', 6, 64) + ", " + strconv.FormatFloat(f.Lon, 'f', 6, 64)
+		}
+		v.Facts = append(v.Facts, fv)
+	}
 	return v
 }
 
-func renderReport(info *Info, items []*itemData, sigs map[uint64]bool) ([]byte, error) {
+func renderReport(info *Info, items []*itemData, sigs map[uint64]bool, facts []Fact) ([]byte, error) {
 	var b bytes.Buffer
-	if err := reportTmpl.Execute(&b, buildView(info, items, sigs)); err != nil {
+	if err := reportTmpl.Execute(&b, buildView(info, items, sigs, facts)); err != nil {
 		return nil, fmt.Errorf("export: render %s: %w", reportName, err)
 	}
 	return b.Bytes(), nil
@@ -269,7 +312,7 @@ custody ledger.</p>
 <tr><th>Exported</th><td>{{.ExportedAt}} by {{.Info.ExportedBy}}</td></tr>
 <tr><th>Reason for export</th><td>{{.Info.Reason}}</td></tr>
 <tr><th>Produced by</th><td>{{.Info.Tool}}</td></tr>
-<tr><th>Recordings</th><td>{{len .Items}}{{if .Info.Footage}} (footage included){{else}} (footage not included; hashes only){{end}}</td></tr>
+<tr><th>Recordings</th><td>{{.Recordings}}{{if .Info.Footage}} (footage included){{else}} (footage not included; hashes only){{end}}</td></tr>
 <tr><th>Ledger checkpoint</th><td>{{.Info.TreeSize}} records, Merkle root <span class="hash">{{.Info.Root}}</span><br>
 {{if .Info.Signed}}signed by the host key (<code>{{.Info.Checkpoint}}</code>){{else}}<span class="warn">unsigned</span>: this host did not sign its ledger at the time of export (<code>{{.Info.Checkpoint}}</code>){{end}}</td></tr>
 <tr><th>Anchored off the host</th><td>{{with .Info.Anchored}}checkpoint of {{.TreeSize}} records, Merkle root <span class="hash">{{.Root}}</span>,
@@ -284,7 +327,7 @@ Anyone can re-check the hashes, signatures and proofs with the standard tools sh
 <code>VERIFY.md</code>, or with <code>evidenced verify-export</code>. Times are UTC, as recorded by the host.</p>
 {{range .Items}}
 <section class="item">
-<h2 class="item-head">Recording {{.It.ID}}</h2>
+<h2 class="item-head">{{if .Carried}}File the plate reads / GPS fixes below come from{{else}}Recording{{end}} {{.It.ID}}</h2>
 <table>
 <tr><th>Camera</th><td>{{.It.Camera}}{{if .It.Kind}} ({{.It.Kind}}){{end}}</td></tr>
 <tr><th>Issued to</th><td>{{.It.AssignedTo}}</td></tr>
@@ -296,7 +339,7 @@ Anyone can re-check the hashes, signatures and proofs with the standard tools sh
 <tr><th>Object store</th><td>{{if .It.ObjectKey}}<code>{{.It.ObjectKey}}</code>, version <code>{{.It.VersionID}}</code>{{else}}not uploaded{{end}}</td></tr>
 <tr><th>Retention</th><td>{{.It.RetentionClass}}{{if not .It.RetainUntil.IsZero}}, until {{.RetainUntil}}{{end}}</td></tr>
 <tr><th>State</th><td>{{.It.State}}</td></tr>
-<tr><th>Footage in this package</th><td>{{if .Footage}}<code>{{.Footage}}</code> (checked against the SHA-256 above){{else}}not included{{end}}</td></tr>
+<tr><th>{{if .Carried}}File{{else}}Footage{{end}} in this package</th><td>{{if .Footage}}<code>{{.Footage}}</code> (checked against the SHA-256 above){{else}}not included{{end}}</td></tr>
 </table>
 <h3>Host clock when the camera was docked</h3>
 {{range .Clocks}}<table>
@@ -319,7 +362,20 @@ and the checkpoint (compared with those anchored off the host) show that did not
 <code>proofs/</code> show each record is in the checkpoint's Merkle tree.</p>
 </section>
 {{end}}
-<section class="cert">
+{{if .Facts}}<section class="item">
+<h2 class="item-head">Plate reads and GPS fixes linked to the recordings</h2>
+<p>Each line below was read from a sidecar file that came off the same camera and is part of this package, with its own
+custody (above) and its SHA-256. A fact is linked to a recording when its time lies within the recording's span (its
+creation time and duration, as its own header says). <code>facts.jsonl</code> lists them; <code>evidenced verify-export</code>
+parses the stated line of each file again and compares.</p>
+<table>
+<tr><th>When</th><th>What</th><th>Where (lat, lon)</th><th>Recording</th><th>From</th><th>Plate crop</th></tr>
+{{range .Facts}}<tr><td>{{.When}}</td><td>{{.What}}</td><td>{{.Where}}</td><td class="hash">{{.F.Recording}}</td>
+<td><code>{{.SourcePath}}</code> line {{.F.Line}} (byte {{.F.Offset}}), camera {{.Camera}}; in this package <code>{{.F.File}}</code>, SHA-256 <span class="hash">{{.F.SHA256}}</span></td>
+<td>{{if .F.CropFile}}<code>{{.CropPath}}</code>; in this package <code>{{.F.CropFile}}</code>{{else if .F.Crop}}<code>{{.F.Crop}}</code> (not docked){{end}}</td></tr>
+{{end}}</table>
+</section>
+{{end}}<section class="cert">
 <h2>Certificate</h2>
 <p>I, the undersigned custodian, certify that this report and the package it belongs to are a correct printout of and
 extract from the data messages (the custody records{{if .Info.Footage}} and recordings{{end}}) held in the evidenced custody system, produced by
@@ -360,6 +416,8 @@ type verifyView struct {
 	CheckpointKey string
 	// Rotations are the KEY_ROTATED records that introduce each later key.
 	Rotations []rotationView
+	// Fact is the example of step 7 (a plate read when there is one).
+	Fact *Fact
 }
 
 // rotationView is one KEY_ROTATED record in VERIFY.md's step 0.
@@ -367,8 +425,18 @@ type rotationView struct {
 	Record, Sig, PrevKey, NextKey string
 }
 
-func renderVerify(info *Info, items []*itemData, sigs map[uint64]bool) ([]byte, error) {
+func renderVerify(info *Info, items []*itemData, sigs map[uint64]bool, facts []Fact) ([]byte, error) {
 	v := verifyView{Info: info, Host: info.Host, Checkpoint: info.Checkpoint}
+	if len(facts) > 0 {
+		f := facts[0]
+		for _, g := range facts {
+			if g.Kind == FactPlateRead {
+				f = g
+				break
+			}
+		}
+		v.Fact = &f
+	}
 	if n := len(info.Keys); n > 0 {
 		v.CheckpointKey = info.Keys[n-1].File
 	}
@@ -387,7 +455,7 @@ func renderVerify(info *Info, items []*itemData, sigs map[uint64]bool) ([]byte, 
 				}
 			}
 		}
-		if info.Footage && v.Footage == "" {
+		if info.Footage && v.Footage == "" && !slices.Contains(info.Files, d.item.ID) {
 			v.Footage, v.FootageItem = footagePath(d.item), d.item.ID
 		}
 	}
@@ -419,8 +487,9 @@ Layout ("format": "{{.Info.Format}}" in package.json):
 | host/<key id>.pem | the host's public key(s) |
 | items/<id>/item.json | the recording's metadata as the ledger holds it |
 | items/<id>/custody.json, custody.csv | its full custody, in order, naming the files above |
-| items/<id>/footage.* | the recording itself, when exported with footage |
-
+| items/<id>/footage.* | the recording itself, when exported with footage; a sidecar file or plate-crop image the facts come from |
+{{if .Fact}}| facts.jsonl | the plate reads and GPS fixes linked to the recordings, each naming its source file, SHA-256, byte offset and line |
+{{end}}
 ## 0. Start from the host key you trust
 
 Nothing in a package can vouch for itself: whoever can write this directory can write keys, signatures and this
@@ -588,4 +657,22 @@ The printed root must equal the checkpoint's root in hex (step 4).
 
 must equal ` + "`sha256`" + ` in ` + "`items/{{.FootageItem}}/item.json`" + ` and the ` + "`sha256`" + ` of the item's COPIED and VAULTED records
 (recorded when the file was copied off the camera).
+{{end}}{{with .Fact}}
+## 7. The plate reads and GPS fixes are in the files they name
+
+` + "`facts.jsonl`" + ` lists, one JSON object a line, each plate read and GPS fix linked to a recording of this package:
+the sidecar file it came from (` + "`source`" + `, an item of this package with its own custody above; ` + "`file`" + `, its bytes
+here), that file's SHA-256, and the byte offset and line of the fact. For the first one:
+
+    sha256sum {{.File}}
+    sed -n '{{.Line}}p' {{.File}}
+
+The hash must equal ` + "`{{.SHA256}}`" + ` (the ` + "`sha256`" + ` of ` + "`items/{{.Source}}/item.json`" + ` and of its COPIED and VAULTED
+records), and the line must say what the fact says.{{if .CropFile}} The plate-crop image it names, ` + "`{{.Crop}}`" + `, is
+` + "`{{.CropFile}}`" + `: an item of the same dock and camera, whose SHA-256 is in ` + "`items/{{.CropItem}}/item.json`" + `:
+
+    sha256sum {{.CropFile}}
+{{end}}
+` + "`evidenced verify-export`" + ` parses the stated line of every listed fact again and compares each field
+(docs/ANPR-FORMAT.md describes the plate-read format).
 {{end}}`))

@@ -40,6 +40,10 @@ type Result struct {
 	Info     *Info // nil when package.json is unusable
 	// Counts of what was checked and held.
 	Files, Items, Records, Signatures, Proofs, Footage int
+	// Facts counts the lines of facts.jsonl that re-parsing their source
+	// file gave back exactly; Carried the sidecar files and crop images
+	// they come from that match their recorded SHA-256.
+	Facts, Carried int
 	// Anchored is true when the package's anchored checkpoint (signed by
 	// an accepted key), its consistency with the export's checkpoint and
 	// (when present) its time-stamp's binding to it all check out;
@@ -152,7 +156,8 @@ func Verify(ctx context.Context, dir string, trust Trust) (*Result, error) {
 	v.anchored()
 	v.records(seqs)
 	items := v.items()
-	v.derived(items)
+	facts := v.checkFacts(items)
+	v.derived(items, facts)
 	v.extraFiles()
 	return v.res, ctx.Err()
 }
@@ -713,15 +718,17 @@ func (v *verifier) item(id string) *itemData {
 			v.problem(itemFile, "size %d, but %s (COPIED) recorded %s bytes", it.Size, recordPath(ev.Seq), ev.Details["size"])
 		}
 	}
-	if v.info.Footage {
+	if carried := slices.Contains(v.info.Files, id); v.info.Footage || carried {
 		f := footagePath(it)
 		v.expect[f] = true
 		switch {
 		case !v.files[f]:
-			v.problem(f, "is missing (the package says footage is included)")
+			v.problem(f, "is missing (package.json says the file is included)")
 		case v.sums[f] != it.SHA256 || v.sizes[f] != it.Size:
 			v.problem(f, "has SHA-256 %s (%d bytes), but the recorded SHA-256 is %s (%d bytes): it is not the recording that came off the camera",
 				v.sums[f], v.sizes[f], it.SHA256, it.Size)
+		case carried:
+			v.res.Carried++
 		default:
 			v.res.Footage++
 		}
@@ -762,7 +769,7 @@ func firstDiff(got, want []byte) string {
 }
 
 // derived regenerates report.html and VERIFY.md from the checked data.
-func (v *verifier) derived(items []*itemData) {
+func (v *verifier) derived(items []*itemData, facts []Fact) {
 	v.expect[reportName], v.expect[verifyName] = true, true
 	// The report and VERIFY.md are regenerated from the items' files: when
 	// one of those does not check out, the regeneration follows the edit,
@@ -771,7 +778,7 @@ func (v *verifier) derived(items []*itemData) {
 	// compared.
 	var bad []string
 	for _, p := range v.res.Problems {
-		if strings.HasPrefix(p.File, "items/") && (strings.HasSuffix(p.File, "/item.json") || strings.HasSuffix(p.File, "/custody.json")) &&
+		if (p.File == factsName || strings.HasPrefix(p.File, "items/") && (strings.HasSuffix(p.File, "/item.json") || strings.HasSuffix(p.File, "/custody.json"))) &&
 			!slices.Contains(bad, p.File) {
 			bad = append(bad, p.File)
 		}
@@ -783,13 +790,13 @@ func (v *verifier) derived(items []*itemData) {
 	}
 	for _, f := range []struct {
 		name   string
-		render func(*Info, []*itemData, map[uint64]bool) ([]byte, error)
+		render func(*Info, []*itemData, map[uint64]bool, []Fact) ([]byte, error)
 	}{{reportName, renderReport}, {verifyName, renderVerify}} {
 		got, ok := v.read(f.name)
 		if !ok {
 			continue
 		}
-		want, err := f.render(v.info, items, v.sigs)
+		want, err := f.render(v.info, items, v.sigs, facts)
 		if err != nil {
 			v.problem(f.name, "cannot be regenerated: %v", err)
 			continue

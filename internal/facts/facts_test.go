@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -524,5 +525,39 @@ func TestRunRetriesUnavailable(t *testing.T) {
 	}
 	if !indexed(csv) || len(f.custodyOf(t, csv, custody.Parsed)) != 1 {
 		t.Fatalf("the csv was not parsed at the next wake once available")
+	}
+}
+
+// Linked gives a recording's span and its camera's parsed sidecar files
+// (the export re-derives the facts in the span from them), never another
+// camera's files or the recordings themselves; a sidecar file or an
+// unknown id is no recording.
+func TestLinkedNamesTheCamerasSidecars(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	f.vault(t, "BWC-0002", "body", map[string][]byte{"GPS/track.nmea": nmeaLog()})
+	f.parseAll(t)
+	ctx := context.Background()
+	rec := f.ids["CAR-0001/DCIM/100MEDIA/VID_0001.mp4"]
+	l, ok, err := f.x.Linked(ctx, rec)
+	if err != nil || !ok {
+		t.Fatalf("Linked(%s): %v %v", rec, ok, err)
+	}
+	var got []string
+	for _, s := range l.Sources {
+		got = append(got, s.SourcePath)
+		if k, ok := sidecar.KindOf(s.Parser); !ok || (k != sidecar.KindNMEA && k != sidecar.KindANPRCSV) {
+			t.Errorf("%s: parser %q is kind %q", s.SourcePath, s.Parser, k)
+		}
+	}
+	slices.Sort(got)
+	if l.Camera != "CAR-0001" || !l.Start.Equal(recStart) || !l.End.Equal(recStart.Add(10*time.Minute)) ||
+		!slices.Equal(got, []string{"ANPR/reads.csv", "GPS/track.nmea"}) {
+		t.Errorf("Linked: %+v (sources %v)", l, got)
+	}
+	for _, id := range []string{f.ids["CAR-0001/ANPR/reads.csv"], "0123456789abcdef01234567", "not an id"} {
+		if _, ok, err := f.x.Linked(ctx, id); ok || err != nil {
+			t.Errorf("Linked(%q): %v %v, want no recording", id, ok, err)
+		}
 	}
 }

@@ -380,3 +380,70 @@ func (v *view) recordings(camera string, t time.Time) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Link is what the index links to one recording: its camera and span
+// (creation time + duration, from its own header), and the sidecar files of
+// the same docked camera whose facts may fall in that span.
+type Link struct {
+	Camera     string
+	Start, End time.Time
+	// Sources are the camera's parsed sidecar files (every parser but the
+	// recordings' own), in item order. Which of their facts lie in the span
+	// is for the caller to re-derive from the held copy: the index holds
+	// facts by plate and by place, not by file.
+	Sources []Source
+}
+
+// Linked returns what the index links to the recording id; false when the
+// index holds no span for it (not a recording, no creation time in its
+// header, or not parsed yet).
+func (x *Index) Linked(ctx context.Context, id string) (Link, bool, error) {
+	raw, err := itemBytes(id)
+	if err != nil {
+		return Link{}, false, nil
+	}
+	var l Link
+	var found bool
+	err = x.db.View(func(tx *bolt.Tx) error {
+		v := newView(tx)
+		src, ok, err := v.source(raw)
+		if err != nil || !ok {
+			return err
+		}
+		prefix := append([]byte(src.Camera), 0)
+		c := tx.Bucket(bktRecordings).Cursor()
+		for k, val := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, val = c.Next() {
+			rest := k[len(prefix):]
+			if len(rest) != 20 || len(val) != 8 {
+				return fmt.Errorf("facts index: recordings key %x has the wrong length", k)
+			}
+			if bytes.Equal(rest[8:], raw) {
+				l = Link{Camera: src.Camera, Start: keyTime(binary.BigEndian.Uint64(rest)), End: keyTime(binary.BigEndian.Uint64(val))}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil
+		}
+		n := 0
+		return tx.Bucket(bktSources).ForEach(func(_, val []byte) error {
+			n++
+			if err := ctxEvery(ctx, n); err != nil {
+				return err
+			}
+			var s Source
+			if err := json.Unmarshal(val, &s); err != nil {
+				return fmt.Errorf("facts index: source: %w", err)
+			}
+			if s.Camera == l.Camera && s.Failed == "" && s.Parser != (&sidecar.MP4{}).Name() && s.Facts > 0 {
+				l.Sources = append(l.Sources, s)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return Link{}, false, fmt.Errorf("facts linked to %s: %w", id, err)
+	}
+	return l, found, nil
+}

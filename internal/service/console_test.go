@@ -296,8 +296,14 @@ func objectOf(t *testing.T, ctx context.Context, s *Service, id string) string {
 // value` lines for the names asked, as a Prometheus scrape shows them.
 func fleetScrape(t *testing.T, c *Service, names ...string) string {
 	t.Helper()
+	return scrapeOf(t, &fleetMetrics{s: c, m: newMetrics(c)}, names...)
+}
+
+// scrapeOf gathers the named metrics of col, one line per series.
+func scrapeOf(t *testing.T, col prometheus.Collector, names ...string) string {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&fleetMetrics{s: c, m: newMetrics(c)})
+	reg.MustRegister(col)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -81,6 +81,7 @@ func Doctor(ctx context.Context, path string) DoctorReport {
 	doctorStore(ctx, &r, cfg)
 	doctorClock(&r)
 	doctorUSB(&r, cfg)
+	doctorInventory(&r, cfg)
 	r.NotChecked = append(r.NotChecked, doctorNotChecked...)
 	return r
 }
@@ -204,6 +205,28 @@ func doctorHostKey(r *DoctorReport, cfg *config.Config, owner string) {
 		return
 	}
 	r.ok(name, fmt.Sprintf("%s loads, key id %s", p, k.KeyID()))
+}
+
+// doctorInventory checks that the console key inventory: pins loads: the
+// daemon refuses to start without it.
+func doctorInventory(r *DoctorReport, cfg *config.Config) {
+	in := cfg.Inventory
+	if in == nil {
+		return
+	}
+	const name = "console inventory key"
+	fix := fmt.Sprintf("at console %s run `evidenced key --public` and copy its output to %s", in.FromConsole, in.PublicKeyFile)
+	pem, err := os.ReadFile(in.PublicKeyFile)
+	if err != nil {
+		r.fail(name, err.Error(), fix)
+		return
+	}
+	pub, err := signing.ParsePublicPEM(pem)
+	if err != nil {
+		r.fail(name, fmt.Sprintf("%s: %v", in.PublicKeyFile, err), fix)
+		return
+	}
+	r.ok(name, fmt.Sprintf("%s loads: console %s, key id %s", in.PublicKeyFile, in.FromConsole, signing.KeyID(pub)))
 }
 
 // doctorClock checks that a time service disciplines the host clock: every

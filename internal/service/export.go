@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/export"
+	"github.com/evidenced/evidenced/internal/sidecar"
 	"github.com/evidenced/evidenced/internal/signing"
 )
 
@@ -58,9 +60,30 @@ func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Wr
 		}
 		items = append(items, it)
 	}
+	// The plate reads and GPS fixes linked to the recordings come along,
+	// with the files they were read from: their export is an access too.
+	plan, err := s.exportFacts(ctx, items)
+	if err != nil {
+		return ExportSummary{}, err
+	}
+	if plan != nil {
+		for _, id := range plan.Items {
+			if slices.Contains(ids, id) {
+				continue
+			}
+			it, err := s.item(ctx, id)
+			if err != nil {
+				return ExportSummary{}, err
+			}
+			items = append(items, it)
+		}
+	}
 	// Every item's export is custody, recorded before anything leaves, so
 	// the package carries the record of its own making.
 	details := map[string]string{"out": o.Out, "footage": strconv.FormatBool(o.Footage), "items": strconv.Itoa(len(items))}
+	if plan != nil {
+		details["facts"] = strconv.Itoa(len(plan.Facts))
+	}
 	for i := range items {
 		if err := s.RecordAccess(ctx, c, "export", o.Reason, &items[i], details); err != nil {
 			return ExportSummary{}, err
@@ -69,11 +92,11 @@ func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Wr
 	// The records of the export are off the host before anything leaves;
 	// if they cannot be, nothing is released.
 	var sum ExportSummary
-	err := s.anchorBeforeRelease(ctx, o.InDaemon)
+	err = s.anchorBeforeRelease(ctx, o.InDaemon)
 	if err != nil {
 		err = fmt.Errorf("the export is recorded but could not be anchored off the host, so nothing is released: %w", s.storeErr(err))
 	} else {
-		sum, err = s.buildExport(ctx, c, o, ids, w)
+		sum, err = s.buildExport(ctx, c, o, ids, plan, w)
 	}
 	if err != nil {
 		// The package did not leave: each item's record says so.
@@ -85,9 +108,9 @@ func (s *Service) Export(ctx context.Context, c Caller, o ExportOptions, w io.Wr
 }
 
 // buildExport writes the package of ids to w.
-func (s *Service) buildExport(ctx context.Context, c Caller, o ExportOptions, ids []string, w io.Writer) (ExportSummary, error) {
+func (s *Service) buildExport(ctx context.Context, c Caller, o ExportOptions, ids []string, plan *export.FactPlan, w io.Writer) (ExportSummary, error) {
 	opts := export.Options{
-		IDs: ids, Footage: o.Footage, ExportedBy: c.Actor, Reason: o.Reason, Tool: "evidenced " + Version,
+		IDs: ids, Footage: o.Footage, ExportedBy: c.Actor, Reason: o.Reason, Tool: "evidenced " + Version, Facts: plan,
 	}
 	// The checkpoints anchored off the host go into the package, with the
 	// TSA's CA the host trusts to check their time-stamps.
@@ -113,6 +136,68 @@ func (s *Service) buildExport(ctx context.Context, c Caller, o ExportOptions, id
 		return sum, fmt.Errorf("export: %w", err)
 	}
 	return sum, nil
+}
+
+// exportFacts is what a dock host's export carries of the facts index: for
+// each recording the index holds a span for, the plate reads and GPS fixes
+// of the same camera's sidecar files within that span (the link find
+// uses), re-derived from the held copies, and the crop images the reads
+// name. Always, not behind a flag: the package of a recording found by
+// plate must show the read that found it, and without facts nothing
+// changes. nil when there are none (or no facts index).
+func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*export.FactPlan, error) {
+	if s.facts == nil {
+		return nil, nil
+	}
+	var sources []export.FactSource
+	for _, it := range items {
+		link, ok, err := s.facts.Linked(ctx, it.ID)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		for _, src := range link.Sources {
+			kind, ok := sidecar.KindOf(src.Parser)
+			if !ok {
+				continue
+			}
+			sources = append(sources, export.FactSource{Recording: it.ID, Item: src.Item, Kind: kind, From: link.Start, To: link.End})
+		}
+	}
+	if len(sources) == 0 {
+		return nil, nil
+	}
+	plan, err := export.GatherFacts(ctx, s.ledger, footageFrom{s}, sources, s.cropItem)
+	if errors.Is(err, export.ErrIntegrity) {
+		return nil, &kindError{kind: ErrIntegrity, err: err}
+	}
+	if err != nil {
+		return nil, s.storeErr(err)
+	}
+	if len(plan.Facts) == 0 {
+		return nil, nil
+	}
+	return plan, nil
+}
+
+// cropItem is the item of a plate-crop image a read names: docked in the
+// same dock from the same camera as the log, at the name's path relative to
+// the log's folder (docs/ANPR-FORMAT.md).
+func (s *Service) cropItem(ctx context.Context, src custody.Item, name string) (string, error) {
+	want := path.Join(path.Dir(src.SourcePath), name)
+	var id string
+	err := s.ledger.Items(ctx, custody.Filter{Camera: src.Camera}, func(it custody.Item) error {
+		if id == "" && it.DockSeq == src.DockSeq && it.SourcePath == want {
+			id = it.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("find the crop %s of %s: %w", want, src.ID, err)
+	}
+	return id, nil
 }
 
 // ExtractExport unpacks the tar stream Export writes into dir.

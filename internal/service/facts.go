@@ -126,6 +126,23 @@ func (s *Service) Reindex(ctx context.Context, c Caller) (ReindexReport, error) 
 	return rep, nil
 }
 
+// CheckPlate says whether p can be searched for as a plate (Find's
+// Plate), and why not: front ends check what was typed before they ask, so
+// a bad plate is refused as a bad parameter, with the same words the
+// command line uses.
+func CheckPlate(p string) error {
+	_, err := normalizePlate(p)
+	return err
+}
+
+func normalizePlate(p string) (sidecar.Plate, error) {
+	n, err := sidecar.NormalizePlate(p)
+	if err != nil {
+		return "", fmt.Errorf("plate %q: not a plate (%s): letters and digits, with spaces, dashes or dots between", p, err.(*sidecar.PlateError).Reason)
+	}
+	return n, nil
+}
+
 // findFacts is Find by plate or by place. At a console the facts are the
 // console's own index of the sidecars the trusted dock hosts uploaded
 // (brought up to date first when no console daemon keeps it so), and a
@@ -137,9 +154,9 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 	case o.Plate != "" && o.Near != nil:
 		return nil, invalidf("find: --plate and --near are two searches; give one")
 	case o.Plate != "":
-		p, perr := sidecar.NormalizePlate(o.Plate)
+		p, perr := normalizePlate(o.Plate)
 		if perr != nil {
-			return nil, invalidf("--plate %q: not a plate (%s): letters and digits, with spaces, dashes or dots between", o.Plate, perr.(*sidecar.PlateError).Reason)
+			return nil, invalidf("--%v", perr)
 		}
 		search = func() ([]Hit, error) {
 			return s.facts.FindPlate(ctx, facts.PlateQuery{Plate: p, Fuzzy: o.Fuzzy, Since: o.Filter.Since, Until: o.Filter.Until})

@@ -36,21 +36,22 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descBays          = desc("bays", "Docked cameras by bay state.", "state")
-	descCopied        = desc("copied_bytes_total", "Bytes copied off cameras and hashed (COPIED records).")
-	descReadBack      = desc("vault_read_back_bytes_total", "Bytes read back cold from the vault and found identical (VAULTED records).")
-	descUploaded      = desc("uploaded_bytes_total", "Bytes the object store acknowledged (UPLOADED records).")
-	descStoreVerified = desc("store_verified_bytes_total", "Bytes read back from the object store and found identical (VERIFIED records).")
-	descUploadErrors  = desc("upload_errors_total", "Upload and store verification failures by step and kind: permanent ones as the ledger records them (UPLOAD_FAILED, VERIFY_FAILED; the host's whole history), transient ones (retried with backoff; not in the ledger) since the daemon started.", "step", "kind")
-	descIntegrity     = desc("integrity_failures_total", "Objects whose read-back from the object store did not match or that vanished (VERIFY_FAILED records).")
-	descRecordings    = desc("recordings", "Recordings in the ledger by state.", "state")
-	descQueue         = desc("upload_queue_items", "Recordings not yet verified in the object store.")
-	descQueueOldest   = desc("upload_queue_oldest_age_seconds", "Age of the oldest recording not yet verified in the object store (0 when the queue is empty).")
-	descQueueFailed   = desc("upload_queue_failed_items", "Recordings not verified whose last upload or verification failed permanently.")
-	descAnchorAge     = desc("custody_anchor_age_seconds", "Seconds since the last successful custody anchor in the object store (since the daemon started, if none yet).")
-	descLedger        = desc("ledger_records", "Records in the custody ledger.")
-	descVaultFree     = desc("vault_free_bytes", "Bytes free for the vault on its file system, above vault_reserve.")
-	descLastDock      = desc("camera_last_dock_age_seconds", "Seconds since each camera was last docked (cameras docked at least once).", "camera")
+	descBays             = desc("bays", "Docked cameras by bay state.", "state")
+	descCopied           = desc("copied_bytes_total", "Bytes copied off cameras and hashed (COPIED records).")
+	descReadBack         = desc("vault_read_back_bytes_total", "Bytes read back cold from the vault and found identical (VAULTED records).")
+	descUploaded         = desc("uploaded_bytes_total", "Bytes the object store acknowledged (UPLOADED records).")
+	descStoreVerified    = desc("store_verified_bytes_total", "Bytes read back from the object store and found identical (VERIFIED records).")
+	descUploadErrors     = desc("upload_errors_total", "Upload and store verification failures by step and kind: permanent ones as the ledger records them (UPLOAD_FAILED, VERIFY_FAILED; the host's whole history), transient ones (retried with backoff; not in the ledger) since the daemon started.", "step", "kind")
+	descIntegrity        = desc("integrity_failures_total", "Objects whose read-back from the object store did not match or that vanished (VERIFY_FAILED records).")
+	descInventoryRefused = desc("inventory_refused_total", "Inventory documents from the console this dock host refused: bad signature, an older version, or unreadable (INVENTORY_REFUSED records).")
+	descRecordings       = desc("recordings", "Recordings in the ledger by state.", "state")
+	descQueue            = desc("upload_queue_items", "Recordings not yet verified in the object store.")
+	descQueueOldest      = desc("upload_queue_oldest_age_seconds", "Age of the oldest recording not yet verified in the object store (0 when the queue is empty).")
+	descQueueFailed      = desc("upload_queue_failed_items", "Recordings not verified whose last upload or verification failed permanently.")
+	descAnchorAge        = desc("custody_anchor_age_seconds", "Seconds since the last successful custody anchor in the object store (since the daemon started, if none yet).")
+	descLedger           = desc("ledger_records", "Records in the custody ledger.")
+	descVaultFree        = desc("vault_free_bytes", "Bytes free for the vault on its file system, above vault_reserve.")
+	descLastDock         = desc("camera_last_dock_age_seconds", "Seconds since each camera was last docked (cameras docked at least once).", "camera")
 )
 
 // metrics computes the Prometheus metrics from the ledger and the bays at
@@ -68,7 +69,10 @@ type metrics struct {
 	copied, readBack, uploaded, storeVerified float64
 	uploadErrors                              map[string]float64
 	integrity                                 float64
-	lastDock                                  map[string]time.Time
+	// inventoryRefused counts INVENTORY_REFUSED records: a console's
+	// inventory document this host would not take.
+	inventoryRefused float64
+	lastDock         map[string]time.Time
 	// scrubbed and scrubFailed count a console's SCRUBBED and
 	// SCRUB_FAILED records (fleetMetrics exports them).
 	scrubbed, scrubFailed float64
@@ -92,7 +96,7 @@ func newMetrics(s *Service) *metrics {
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBays, descCopied, descReadBack, descUploaded, descStoreVerified,
-		descUploadErrors, descIntegrity, descRecordings, descQueue, descQueueOldest, descQueueFailed,
+		descUploadErrors, descIntegrity, descInventoryRefused, descRecordings, descQueue, descQueueOldest, descQueueFailed,
 		descAnchorAge, descLedger, descVaultFree, descLastDock} {
 		ch <- d
 	}
@@ -125,6 +129,8 @@ func (m *metrics) tally(ctx context.Context) error {
 		case custody.VerifyFailed:
 			m.uploadErrors[stepLabel(ev)]++
 			m.integrity++
+		case InventoryRefused:
+			m.inventoryRefused++
 		case Scrubbed:
 			m.scrubbed++
 		case ScrubFailed:
@@ -193,6 +199,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descUploadErrors, float64(n), step, "transient")
 	}
 	counter(descIntegrity, m.integrity)
+	counter(descInventoryRefused, m.inventoryRefused)
 	for cam, at := range m.lastDock {
 		gauge(descLastDock, now.Sub(at).Seconds(), cam)
 	}

@@ -312,6 +312,18 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 		})
 		defer s.finalAnchor(work)
 	}
+	if s.config.Inventory != nil && s.store != nil {
+		// The console's inventory is read once before any dock is taken,
+		// then every inventory.poll.
+		f, err := s.newInventoryFollower()
+		if err != nil {
+			return err
+		}
+		first, cancel := context.WithTimeout(work, 15*time.Second)
+		s.pollInventory(first, f)
+		cancel()
+		start("inventory", func() error { return s.runInventory(intake, f) })
+	}
 	if len(s.config.Sources.Watch) > 0 {
 		w, err := watch.New(s.config.Sources.Watch, s.config.Sources.Settle.Duration, s.log)
 		if err != nil {

@@ -74,3 +74,14 @@ func (p Profile) Match(rel string) (Kind, bool) {
 	}
 	return "", false
 }
+
+// KindOf is the kind whose parser has the name a parse record gives
+// ("nmea0183" is KindNMEA); false for a name no parser has.
+func KindOf(parser string) (Kind, bool) {
+	for _, k := range Kinds() {
+		if p, err := New(k); err == nil && p.Name() == parser {
+			return k, true
+		}
+	}
+	return "", false
+}

@@ -470,6 +470,26 @@ var mutants = []Mutant{
 		Run:         "TestConsoleHoldsEveryCopy",
 	},
 
+	// --- the console's inventory, as a dock host takes it ----------------------
+	{
+		ID:          "inventory-signature",
+		File:        "internal/service/inventory.go",
+		Desc:        "a dock host takes the console's inventory document without checking its signature against the pinned console key",
+		Original:    "n, err := note.Open(data, note.VerifierList(v))\n\tif err != nil {\n\t\treturn doc, fmt.Errorf(\"signature: %w\", err)\n\t}\n\ttext := n.Text",
+		Replacement: "text := string(data[:bytes.LastIndex(data, []byte(\"\\n\\n\"))+1])",
+		Packages:    []string{"./internal/service", "./cmd/evidenced"},
+		Run:         "TestInventory",
+	},
+	{
+		ID:          "inventory-rollback",
+		File:        "internal/service/inventory.go",
+		Desc:        "a dock host takes an older signed inventory put back in the store (a rollback of a reassignment)",
+		Original:    `if err == nil && doc.Version <= f.floor {`,
+		Replacement: `if err == nil && false && doc.Version <= f.floor {`,
+		Packages:    []string{"./internal/service", "./cmd/evidenced"},
+		Run:         "TestInventory",
+	},
+
 	// --- export: the court package and verify-export ------------------------
 	{
 		ID:          "export-manifest-hash",
@@ -501,6 +521,22 @@ var mutants = []Mutant{
 		Desc:        "verify-export does not follow the prev_hash chain between records",
 		Original:    `case ok && ev.PrevHash != prev.Hash:`,
 		Replacement: `case false && ok && ev.PrevHash != prev.Hash:`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
+		ID:          "export-fact-reparse",
+		File:        "internal/export/facts.go",
+		Desc:        "verify-export does not compare a listed plate read or GPS fix with what its source file says at that offset",
+		Original:    `if !bytes.Equal(got, line) {`,
+		Replacement: `if false && !bytes.Equal(got, line) {`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
+		ID:          "export-fact-files",
+		File:        "internal/export/verify.go",
+		Desc:        "verify-export does not check the sidecar files and crop images a package carries for its facts against their recorded SHA-256",
+		Original:    `if carried := slices.Contains(v.info.Files, id); v.info.Footage || carried {`,
+		Replacement: `if carried := slices.Contains(v.info.Files, id); v.info.Footage {`,
 		Packages:    []string{"./internal/export"},
 	},
 
@@ -690,5 +726,23 @@ var mutants = []Mutant{
 		Replacement: `_, _ = io.Copy(w, rs)`,
 		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
 		Run:         "TestPlayAsksOnceAndServesRanges|TestConsoleWebInBrowserE2E",
+	},
+	{
+		ID:          "web-console-near-off-globe",
+		File:        "internal/web/console/params.go",
+		Desc:        "the near form passes a latitude, longitude or radius out of range to the service",
+		Original:    `v < c.lo || v > c.hi ||`,
+		Replacement: `v < c.lo ||`,
+		Packages:    []string{"./internal/web/console"},
+		Run:         "TestBadParameters|FuzzParams",
+	},
+	{
+		ID:          "web-console-plate-fuzzy-dropped",
+		File:        "internal/web/console/params.go",
+		Desc:        "the plate box's similar-plates checkbox is not passed on: a plate with an OCR confusion finds nothing",
+		Original:    `s.By, s.opts.Plate, s.opts.Fuzzy = byPlate, s.Plate, s.Fuzzy`,
+		Replacement: `s.By, s.opts.Plate = byPlate, s.Plate`,
+		Packages:    []string{"./internal/web/console", "./cmd/evidenced"},
+		Run:         "TestPlateAndNearSearch|TestConsoleWebInBrowserE2E",
 	},
 }

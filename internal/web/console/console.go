@@ -44,7 +44,7 @@ var webFS embed.FS
 // runs, nothing more. *service.Service provides it (serviceBackend); the
 // unit tests put a recording fake in its place.
 type backend interface {
-	Find(ctx context.Context, c service.Caller, o service.FindOptions) ([]custody.Item, error)
+	Find(ctx context.Context, c service.Caller, o service.FindOptions) ([]service.Found, error)
 	View(ctx context.Context, c service.Caller, id, reason string) (service.ItemView, error)
 	Play(ctx context.Context, c service.Caller, id, reason string) (footage, error)
 	Get(ctx context.Context, c service.Caller, o service.GetOptions, w io.Writer, started func(custody.Item)) error
@@ -74,20 +74,6 @@ func (b serviceBackend) Play(ctx context.Context, c service.Caller, id, reason s
 		return nil, err
 	}
 	return f, nil
-}
-
-// Find returns the items found; the web search asks by item fields only
-// (no plate or place), so there is no match to show beside them.
-func (b serviceBackend) Find(ctx context.Context, c service.Caller, o service.FindOptions) ([]custody.Item, error) {
-	found, err := b.Service.Find(ctx, c, o)
-	if err != nil {
-		return nil, err
-	}
-	items := make([]custody.Item, len(found))
-	for i, f := range found {
-		items[i] = f.Item
-	}
-	return items, nil
 }
 
 func (b serviceBackend) Classes() []string {

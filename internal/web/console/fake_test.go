@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/facts"
 	"github.com/evidenced/evidenced/internal/service"
 	"github.com/evidenced/evidenced/internal/testutil/oidcprovider"
 )
@@ -26,6 +28,7 @@ type fakeBackend struct {
 	mu      sync.Mutex
 	calls   map[string]int
 	records []map[string]string // RecordAccess details, with "action"
+	finds   []service.FindOptions
 	item    custody.Item
 	data    []byte
 }
@@ -62,9 +65,30 @@ func (f *fakeBackend) count(op string) int {
 	return f.calls[op]
 }
 
-func (f *fakeBackend) Find(context.Context, service.Caller, service.FindOptions) ([]custody.Item, error) {
+// Find answers a search by item fields with the item, and one by plate
+// or place with the item matched through a fact of a sidecar file (a plate
+// read, or a GPS fix), as the service does; it keeps the options asked.
+func (f *fakeBackend) Find(_ context.Context, _ service.Caller, o service.FindOptions) ([]service.Found, error) {
 	f.called("Find")
-	return []custody.Item{f.item}, nil
+	f.mu.Lock()
+	f.finds = append(f.finds, o)
+	f.mu.Unlock()
+	switch {
+	case o.Plate != "":
+		return []service.Found{{Item: f.item, Match: &service.Hit{Kind: service.HitPlateRead, Time: f.item.RecordedAt.Add(time.Minute),
+			Source: sidecarSource("ANPR/READS.CSV"), Line: 2, Recording: f.item.ID, Distance: 0.25,
+			Plate: &facts.PlateFact{AsRead: "CA 123-456", Plate: "CA123456", Confidence: 0.93, HasPos: true, Lat: -33.9249, Lon: 18.4241}}}}, nil
+	case o.Near != nil:
+		return []service.Found{{Item: f.item, Match: &service.Hit{Kind: service.HitGPSFix, Time: f.item.RecordedAt.Add(2 * time.Minute),
+			Source: sidecarSource("GPS/TRACK.NMEA"), Line: 3, Recording: f.item.ID, Lat: -33.9251, Lon: 18.4241, Metres: 22, Fixes: 4}}}, nil
+	}
+	return []service.Found{{Item: f.item}}, nil
+}
+
+// sidecarSource is a sidecar file of the fake's camera.
+func sidecarSource(path string) facts.Source {
+	sum := sha256.Sum256([]byte(path))
+	return facts.Source{Item: "sidecar-" + strings.ToLower(strings.NewReplacer("/", "-", ".", "-").Replace(path)), Camera: "CAM-1", SourcePath: path, SHA256: hex.EncodeToString(sum[:])}
 }
 
 func (f *fakeBackend) View(_ context.Context, c service.Caller, id, _ string) (service.ItemView, error) {

@@ -163,7 +163,9 @@ func (h *Handler) apiMe(w http.ResponseWriter, _ *http.Request, s *session) {
 // searchResult is one page of a search.
 type searchResult struct {
 	search
-	Items           []custody.Item
+	// Items are the recordings found; after a search by plate or place
+	// each carries the fact that matched it (Match).
+	Items           []service.Found
 	Total           int
 	Prev, Next      string
 	AllStates       []custody.State
@@ -215,7 +217,7 @@ func (h *Handler) apiItems(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if res.Items == nil {
-		res.Items = []custody.Item{}
+		res.Items = []service.Found{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"items": res.Items, "total": res.Total, "page": res.Page, "per_page": perPage})
 }

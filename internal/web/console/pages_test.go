@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/service"
 )
 
 // do sends one request with the session's cookie (and, for a form, its
@@ -110,6 +114,26 @@ func TestBadParameters(t *testing.T) {
 		{"/api/items?until=2026-13-01", "until"},
 		{"/accesses?item=a%2Fb", "item id"},
 		{"/accesses.csv?since=x", "since"},
+		{"/search?plate=" + url.QueryEscape("CA 12З-456"), "not a plate"},
+		{"/search?plate=" + url.QueryEscape("CA\x1b[2J"), "plate"},
+		{"/search?plate=CA%2F123", "not a plate"},
+		{"/search?plate=", "plate: required"},
+		{"/search?plate=CA123456&since=2026-12-04&until=2026-12-03", "since"},
+		{"/search?plate=CA123456&fuzzy=maybe", "fuzzy"},
+		{"/search?fuzzy=on", "fuzzy: needs a plate"},
+		{"/search?plate=CA123456&lat=1&lon=1&radius=5", "by plate or by place"},
+		{"/search?lat=91&lon=18.4&radius=300", "lat"},
+		{"/search?lat=-90.5&lon=18.4&radius=300", "lat"},
+		{"/search?lat=-33.9&lon=180.01&radius=300", "lon"},
+		{"/search?lat=-33.9&lon=NaN&radius=300", "lon"},
+		{"/search?lat=-33.9&lon=18.4", "radius"},
+		{"/search?lat=-33.9&lon=18.4&radius=0", "radius"},
+		{"/search?lat=-33.9&lon=18.4&radius=-5", "radius"},
+		{"/search?lat=-33.9&lon=18.4&radius=1e9", "radius"},
+		{"/search?lat=-33.9&lon=18.4&radius=Inf", "radius"},
+		{"/search?lat=north&lon=18.4&radius=300", "lat"},
+		{"/search?lat=-33.9&lon=18.4&radius=300&since=2026-12-03T22:00&until=2026-12-03T21:00", "since"},
+		{"/api/items?lon=18.4&radius=300", "lat"},
 	} {
 		before := fb.total()
 		rec := do(h, ck, s, "GET", tc.target, nil)
@@ -164,5 +188,71 @@ func TestSearchAndItemPages(t *testing.T) {
 	ck, s = sessionCookieFor(h, Custodian)
 	if body := do(h, ck, s, "GET", "/items/item-01", nil).Body.String(); !strings.Contains(body, `id="hold-form"`) {
 		t.Error("a custodian is not offered the hold form")
+	}
+}
+
+// The plate box and the near form ask the service what the command line
+// asks (find --plate P --fuzzy, find --near LAT,LON --radius M with the
+// window), with the reason and the search as typed for the access record;
+// the page shows each match with the fact (the plate as read and its
+// confidence, or the GPS fix and its distance), the sidecar file it came
+// from with its SHA-256, the host, and links to the recording and to the
+// file. The API answers the same with the match in JSON.
+func TestPlateAndNearSearch(t *testing.T) {
+	h, fb, _ := newTestHandler(t, Options{})
+	ck, s := sessionCookieFor(h, Investigator)
+	rec := do(h, ck, s, "GET", "/search?plate="+url.QueryEscape("ca i23-456")+"&fuzzy=on&since=2026-12-01&until=2026-12-03&reason=complaint+7", nil)
+	body := rec.Body.String()
+	plateSHA := sidecarSource("ANPR/READS.CSV").SHA256
+	for _, want := range []string{`id="matches"`, "1 match(es)", "plate ca i23-456 and similar plates", "<b>CA 123-456</b> (CA123456), confidence 0.93",
+		"0.25 edit(s)", ">ANPR/READS.CSV</a>, line 2", plateSHA, `<td class="nowrap">dock-01</td>`, `href="/items/item-01"`,
+		`href="/items/sidecar-anpr-reads-csv"`, `id="fuzzy" checked`, `value="complaint 7"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("plate search page lacks %q: %d %s", want, rec.Code, clip(body))
+		}
+	}
+	if len(fb.finds) != 1 {
+		t.Fatalf("the service was asked %d time(s), want once", len(fb.finds))
+	}
+	o := fb.finds[0]
+	if o.Plate != "ca i23-456" || !o.Fuzzy || o.Near != nil || o.Reason != "complaint 7" ||
+		!o.Filter.Since.Equal(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)) || !o.Filter.Until.Equal(time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)) ||
+		o.Asked["plate"] != "ca i23-456" || o.Asked["fuzzy"] != "true" || o.Asked["via"] != "web" {
+		t.Errorf("plate search asked the service %+v", o)
+	}
+
+	rec = do(h, ck, s, "GET", "/search?lat=-33.9249&lon=18.4241&radius=300&since=2026-12-03T21:00&until=2026-12-03T22:00&reason=corner", nil)
+	body = rec.Body.String()
+	for _, want := range []string{`id="matches"`, "within 300 m of -33.9249, 18.4241", "GPS fix at -33.925100, 18.424100, 22 m from the point (4 fix(es) inside)",
+		">GPS/TRACK.NMEA</a>, line 3", sidecarSource("GPS/TRACK.NMEA").SHA256, `href="/items/item-01"`, `value="2026-12-03T21:00"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("near search page lacks %q: %d %s", want, rec.Code, clip(body))
+		}
+	}
+	o = fb.finds[1]
+	if o.Near == nil || o.Near.Lat != -33.9249 || o.Near.Lon != 18.4241 || o.Near.Radius != 300 || o.Plate != "" || o.Reason != "corner" ||
+		!o.Filter.Since.Equal(time.Date(2026, 12, 3, 21, 0, 0, 0, time.UTC)) || !o.Filter.Until.Equal(time.Date(2026, 12, 3, 22, 0, 0, 0, time.UTC)) ||
+		o.Asked["near"] != "-33.9249,18.4241" || o.Asked["radius"] != "300" || o.Asked["via"] != "web" {
+		t.Errorf("near search asked the service %+v (near %+v)", o, o.Near)
+	}
+
+	rec = do(h, ck, s, "GET", "/api/items?plate=CA123456", nil)
+	var api struct {
+		Items []struct {
+			ID    string `json:"id"`
+			Match struct {
+				Kind   string `json:"kind"`
+				Source struct {
+					SHA256 string `json:"sha256"`
+				} `json:"source"`
+				Plate struct {
+					AsRead string `json:"as_read"`
+				} `json:"plate"`
+			} `json:"match"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &api); err != nil || len(api.Items) != 1 || api.Items[0].ID != "item-01" ||
+		api.Items[0].Match.Kind != service.HitPlateRead || api.Items[0].Match.Source.SHA256 != plateSHA || api.Items[0].Match.Plate.AsRead != "CA 123-456" {
+		t.Errorf("/api/items by plate: %d %s (%v)", rec.Code, rec.Body.String(), err)
 	}
 }

@@ -3,6 +3,7 @@ package console
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,6 +30,10 @@ const (
 	maxPage    = 1_000_000
 	perPage    = 50
 	maxExports = 100 // items in one court export from the web
+	// maxRadius bounds a search by place: "near" is a street or a suburb;
+	// a wider circle is a different question (and the facts index refuses
+	// one much wider).
+	maxRadius = 50_000
 )
 
 // checkID validates an item id as the vault names items (2-128 of a-z
@@ -76,7 +81,7 @@ func when(q url.Values, name string) (time.Time, error) {
 	if err != nil || v == "" {
 		return time.Time{}, err
 	}
-	for _, layout := range []string{"2006-01-02", time.RFC3339Nano, "2006-01-02T15:04"} {
+	for _, layout := range []string{"2006-01-02", time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02T15:04:05"} {
 		if t, err := time.ParseInLocation(layout, v, time.UTC); err == nil {
 			return t.UTC(), nil
 		}
@@ -121,8 +126,20 @@ type search struct {
 	// Asked: the form was submitted (an empty form lists nothing and
 	// records nothing).
 	Asked bool
-	opts  service.FindOptions
+	// By is "plate" or "near" for a search of the sidecar facts (the plate
+	// box, the near form), "" for one by the items' fields.
+	By               string
+	Plate            string
+	Fuzzy            bool
+	Lat, Lon, Radius string
+	opts             service.FindOptions
 }
+
+// Search kinds (search.By).
+const (
+	byPlate = "plate"
+	byNear  = "near"
+)
 
 var states = []custody.State{custody.StateVaulted, custody.StateUploaded, custody.StateVerified}
 
@@ -168,7 +185,76 @@ func parseSearch(q url.Values) (search, error) {
 	s.opts = service.FindOptions{Filter: f, Reason: s.Reason, Host: s.Host, Asked: map[string]string{
 		"officer": s.Officer, "vehicle": s.Vehicle, "camera": s.Camera, "since": s.Since, "until": s.Until,
 		"state": strings.Join(s.States, " "), "via": "web"}}
-	return s, nil
+	return s, parseFacts(q, &s)
+}
+
+// parseFacts reads the plate box (plate, fuzzy) or the near form (lat,
+// lon, radius) into s: a search of the sidecar facts, bounded in time by
+// since and until as at the command line. A form's field present but
+// empty is a search without what it asks for, refused, not a search of
+// everything.
+func parseFacts(q url.Values, s *search) error {
+	var err error
+	_, plate := q["plate"]
+	near := q.Has("lat") || q.Has("lon") || q.Has("radius")
+	fuzzy, err := text(q, "fuzzy", 8)
+	if err != nil {
+		return err
+	}
+	switch fuzzy {
+	case "":
+	case "on", "1", "true":
+		s.Fuzzy = true
+	default:
+		return badParam("fuzzy %q: want on or absent", clip(fuzzy))
+	}
+	switch {
+	case plate && near:
+		return badParam("plate and lat/lon/radius: a search is by plate or by place; give one")
+	case s.Fuzzy && !plate:
+		return badParam("fuzzy: needs a plate")
+	case plate:
+		if s.Plate, err = text(q, "plate", maxText); err != nil {
+			return err
+		}
+		if s.Plate == "" {
+			return badParam("plate: required; type the plate as written (CA 123-456)")
+		}
+		if err := service.CheckPlate(s.Plate); err != nil {
+			return badParam("%s", strings.ToValidUTF8(err.Error(), "?"))
+		}
+		s.By, s.opts.Plate, s.opts.Fuzzy = byPlate, s.Plate, s.Fuzzy
+		s.opts.Asked["plate"] = s.Plate
+		if s.Fuzzy {
+			s.opts.Asked["fuzzy"] = "true"
+		}
+	case near:
+		var n service.NearOptions
+		for _, c := range []struct {
+			name   string
+			raw    *string
+			v      *float64
+			lo, hi float64
+			want   string
+		}{
+			{"lat", &s.Lat, &n.Lat, -90, 90, "decimal degrees from -90 to 90, south negative (-33.9249)"},
+			{"lon", &s.Lon, &n.Lon, -180, 180, "decimal degrees from -180 to 180, west negative (18.4241)"},
+			{"radius", &s.Radius, &n.Radius, 0, maxRadius, fmt.Sprintf("metres, more than 0 and at most %d", maxRadius)},
+		} {
+			if *c.raw, err = text(q, c.name, 32); err != nil {
+				return err
+			}
+			v, perr := strconv.ParseFloat(*c.raw, 64)
+			if *c.raw == "" || perr != nil || math.IsNaN(v) || v < c.lo || v > c.hi || (c.name == "radius" && v == 0) {
+				return badParam("%s %q: want %s", c.name, clip(*c.raw), c.want)
+			}
+			*c.v = v
+		}
+		s.By, s.opts.Near = byNear, &n
+		s.opts.Asked["near"] = s.Lat + "," + s.Lon
+		s.opts.Asked["radius"] = s.Radius
+	}
+	return nil
 }
 
 // accessQuery is the access log's filter as the form sends it.

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/service"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// Issue #13, the inventory: a console publishes the camera inventory
+// through the store and a running dock host that pins the console's key
+// takes each newer version within its poll; the next dock of a reassigned
+// camera names the new officer in DOCKED. A document whose bytes were
+// changed in the store, and an older signed version put back, are refused
+// (an ERROR line, an INVENTORY_REFUSED record) and the assignment stays.
+func TestInventoryFromConsoleE2E(t *testing.T) {
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	const poll = time.Second
+	const serial = "BWC-0001"
+
+	root := t.TempDir()
+	media := filepath.Join(root, "media")
+	if err := os.MkdirAll(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hqPEM := filepath.Join(root, "hq.pem")
+	dock := newFleetHost(t, srv, bucket, "dock-01", fmt.Sprintf(`cameras:
+  - {serial: %s, kind: body, assigned_to: officer-local}
+sources: {watch: [%s], settle: 200ms}
+inventory: {from_console: hq, public_key_file: %s, poll: %s}
+`, serial, media, hqPEM, poll))
+	console := newFleetHost(t, srv, bucket, "hq", fmt.Sprintf(`role: console
+console:
+  hosts:
+    - {id: dock-01, public_key_file: %s}
+`, dock.publicKey()))
+	pem, err := os.ReadFile(console.publicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hqPEM, pem, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	console.daemon()
+
+	publish := func(officer string) service.InventoryPublication {
+		t.Helper()
+		file := filepath.Join(root, "inventory-"+officer+".yaml")
+		yml := fmt.Sprintf("cameras:\n  - {serial: %s, kind: body, assigned_to: %s}\n  - {serial: CAR-0001, kind: vehicle, assigned_to: car-1}\n", serial, officer)
+		if err := os.WriteFile(file, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var res service.InventoryPublication
+		if err := json.Unmarshal([]byte(console.must("inventory", "publish", "--json", file)), &res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// dockAgain docks the camera with one new recording and returns the
+	// assigned_to of its DOCKED record and of the new item.
+	docks := 0
+	dockAgain := func() (docked, item string) {
+		t.Helper()
+		docks++
+		os.RemoveAll(filepath.Join(media, serial))
+		staging := filepath.Join(root, "staging", serial)
+		os.RemoveAll(staging)
+		writeCamera(t, staging, map[string]int{fmt.Sprintf("DCIM/VID_%04d.MP4", docks): 16 << 10})
+		if err := os.Rename(staging, filepath.Join(media, serial)); err != nil {
+			t.Fatal(err)
+		}
+		var items []custody.Item
+		waitFor(t, fmt.Sprintf("dock %d vaulted", docks), 30*time.Second, func() bool {
+			items = dock.findJSON("--camera", serial)
+			return len(items) == docks
+		})
+		var it custody.Item
+		for _, i := range items {
+			if strings.HasSuffix(i.SourcePath, fmt.Sprintf("VID_%04d.MP4", docks)) {
+				it = i
+			}
+		}
+		var evs []custody.Event
+		if err := json.Unmarshal([]byte(dock.must("custody", "--json", it.ID)), &evs); err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if ev.Type == custody.Docked {
+				docked = ev.Details["assigned_to"]
+			}
+		}
+		return docked, it.AssignedTo
+	}
+
+	v1 := publish("officer-a")
+	stopDock := dock.daemon()
+	if docked, item := dockAgain(); docked != "officer-a" || item != "officer-a" {
+		t.Fatalf("version 1 in force at start: DOCKED names %q, the item %q", docked, item)
+	}
+
+	// A reassignment reaches the running dock host within its poll.
+	v2 := publish("officer-b")
+	published := time.Now()
+	waitFor(t, "version 2 accepted", poll+10*time.Second, func() bool {
+		return strings.Contains(dock.logs.String(), `msg="inventory accepted" object=_inventory/hq/inventory.note version=2`)
+	})
+	took := time.Since(published)
+	t.Logf("version 2 in force %s after its publication (poll %s)", took.Round(time.Millisecond), poll)
+	if took > poll+5*time.Second {
+		t.Errorf("version 2 took %s; poll is %s", took, poll)
+	}
+	if docked, item := dockAgain(); docked != "officer-b" || item != "officer-b" {
+		t.Fatalf("after the reassignment: DOCKED names %q, the item %q", docked, item)
+	}
+
+	// Bytes changed in the store (another officer, and a version that
+	// would be newer): refused, the assignment stays.
+	tamperStored(t, srv, bucket, v2.Object, "officer-b", "officer-x")
+	tamperStored(t, srv, bucket, v2.Object, `"version":2`, `"version":3`)
+	tampered, err := os.ReadFile(filepath.Join(srv.Dir, "data", bucket, filepath.FromSlash(v2.Object)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the changed document refused", poll+10*time.Second, func() bool {
+		return strings.Count(dock.logs.String(), `level=ERROR msg="inventory document refused`) == 1
+	})
+	if docked, item := dockAgain(); docked != "officer-b" || item != "officer-b" {
+		t.Errorf("after a changed document: DOCKED names %q, the item %q", docked, item)
+	}
+
+	// Version 1, signed by the console, put back as the newest version:
+	// a rollback, refused.
+	st := openBucketStore(t, srv, bucket)
+	rc, err := st.Open(context.Background(), v1.Object, v1.VersionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := digest.Bytes(old)
+	if _, err := st.Put(context.Background(), objstore.PutRequest{Key: v1.Object, Body: bytes.NewReader(old), Size: int64(len(old)), SHA256: sum,
+		Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the older version refused", poll+10*time.Second, func() bool {
+		return strings.Count(dock.logs.String(), `level=ERROR msg="inventory document refused`) == 2
+	})
+	if docked, item := dockAgain(); docked != "officer-b" || item != "officer-b" {
+		t.Errorf("after a rollback: DOCKED names %q, the item %q", docked, item)
+	}
+	for _, want := range []string{"err=\"signature: ", "err=\"version 1 is not newer than version 2 in force"} {
+		if !strings.Contains(dock.logs.String(), want) {
+			t.Errorf("the dock host's log does not say %q:\n%s", want, dock.logs.String())
+		}
+	}
+
+	// A restart starts from the last accepted document (in force before
+	// the store is read, and the floor): the older version is refused again.
+	stopDock()
+	stopDock = dock.daemon()
+	waitFor(t, "the older version refused after a restart", poll+10*time.Second, func() bool {
+		return strings.Count(dock.logs.String(), `level=ERROR msg="inventory document refused`) == 1
+	})
+	if !strings.Contains(dock.logs.String(), `msg="inventory in force from the last accepted document"`) {
+		t.Errorf("the restarted dock host did not start from version 2:\n%s", dock.logs.String())
+	}
+	if docked, item := dockAgain(); docked != "officer-b" || item != "officer-b" {
+		t.Errorf("after a restart: DOCKED names %q, the item %q", docked, item)
+	}
+
+	// On record: what the dock host took and refused, each naming the
+	// document's SHA-256.
+	stopDock()
+	l, err := custody.Open(filepath.Join(dock.dir, "state", "ledger.db"), custody.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var got []string
+	if err := l.Events(context.Background(), 0, func(ev custody.Event) error {
+		if strings.HasPrefix(string(ev.Type), "INVENTORY_") {
+			what, _, _ := strings.Cut(ev.Details["problem"], ":")
+			got = append(got, strings.Join([]string{string(ev.Type), ev.Details["version"] + what, ev.Details["sha256"]}, " "))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"INVENTORY_ACCEPTED 1 " + v1.SHA256, "INVENTORY_ACCEPTED 2 " + v2.SHA256,
+		"INVENTORY_REFUSED signature " + digest.Bytes(tampered).Hex(),
+		"INVENTORY_REFUSED version 1 is not newer than version 2 in force (a rollback) " + v1.SHA256,
+		"INVENTORY_REFUSED version 1 is not newer than version 2 in force (a rollback) " + v1.SHA256,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("inventory records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

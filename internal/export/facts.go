@@ -1,0 +1,454 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/sidecar"
+)
+
+// factsName is the package's list of the sidecar facts linked to its
+// recordings: one JSON object (Fact) a line.
+const factsName = "facts.jsonl"
+
+// Fact kinds in facts.jsonl.
+const (
+	FactPlateRead = "plate_read"
+	FactGPSFix    = "gps_fix"
+)
+
+// FactSource is a sidecar file whose facts are linked to a recording by
+// the facts index's rule: the same docked camera, and the fact's time within
+// the recording's span From..To (both inclusive).
+type FactSource struct {
+	Recording string
+	Item      string       // the sidecar file's item id
+	Kind      sidecar.Kind // the parser its camera's profile names
+	From, To  time.Time
+}
+
+// Fact is one line of facts.jsonl: a plate read or a GPS fix, the recording
+// it is linked to, and exactly where it came from (the source item, its
+// SHA-256, the package file holding its bytes, the byte offset and line).
+// Every field but the links (Recording, CropItem, CropFile) is what the
+// parser yields from that line, so a verifier re-parses the line and
+// compares.
+type Fact struct {
+	Kind       string  `json:"kind"`
+	Recording  string  `json:"recording"`
+	Source     string  `json:"source"`
+	SHA256     string  `json:"sha256"`
+	Parser     string  `json:"parser"`
+	File       string  `json:"file"`
+	Offset     int64   `json:"offset"`
+	Line       int64   `json:"line"`
+	Time       string  `json:"time"`
+	Plate      string  `json:"plate,omitempty"`
+	AsRead     string  `json:"as_read,omitempty"`
+	Confidence float64 `json:"confidence,omitempty"`
+	Region     string  `json:"region,omitempty"`
+	HasPos     bool    `json:"has_position,omitempty"`
+	Lat        float64 `json:"lat,omitempty"`
+	Lon        float64 `json:"lon,omitempty"`
+	Heading    float64 `json:"heading,omitempty"`
+	ANPRCamera string  `json:"anpr_camera,omitempty"`
+	// Crop is the plate-crop image's name as the read gives it (relative to
+	// the log's folder); CropItem is the item of the same dock and camera
+	// whose path on the camera that name is, and CropFile its bytes in the
+	// package ("" when no such item was docked).
+	Crop     string `json:"crop,omitempty"`
+	CropItem string `json:"crop_item,omitempty"`
+	CropFile string `json:"crop_file,omitempty"`
+}
+
+// FactPlan is what the facts of an export are: the facts, and the items
+// (sidecar files and crop images) whose files the package carries so each
+// fact can be checked offline. GatherFacts makes it; the caller records
+// the access to Items as well as to the recordings before Build.
+type FactPlan struct {
+	Facts []Fact
+	Items []string
+}
+
+// CropResolver names the item of a plate-crop image: the item of the
+// same dock and camera as source whose path on the camera is name,
+// relative to source's folder; "" when none was docked.
+type CropResolver func(ctx context.Context, source custody.Item, name string) (string, error)
+
+// GatherFacts re-derives the facts each source yields within its
+// recording's span, from the held copy (checked against the recorded
+// SHA-256: a fact is never taken from bytes that are not the recorded
+// ones), and names the crop image each plate read refers to.
+func GatherFacts(ctx context.Context, l Ledger, src Footage, sources []FactSource, crop CropResolver) (*FactPlan, error) {
+	plan := &FactPlan{}
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			plan.Items = append(plan.Items, id)
+		}
+	}
+	crops := map[string]string{}
+	for _, fs := range sources {
+		it, err := l.Item(ctx, fs.Item)
+		if err != nil {
+			return nil, fmt.Errorf("export: facts: sidecar %s: %w", fs.Item, err)
+		}
+		rc, from, err := src.Open(ctx, it)
+		if err != nil {
+			return nil, fmt.Errorf("export: facts: sidecar %s: %w", it.ID, err)
+		}
+		got, err := parseFacts(ctx, rc, it, fs.Kind, func(f sidecar.Fact) (bool, error) {
+			t := factTime(f)
+			return !t.IsZero() && !t.Before(fs.From) && !t.After(fs.To), nil
+		})
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("export: facts: sidecar %s from the %s: %w", it.ID, from, err)
+		}
+		if len(got) == 0 {
+			continue
+		}
+		add(it.ID)
+		for _, sf := range got {
+			f, ok := factOf(fs.Recording, it, fs.Kind, sf)
+			if !ok {
+				continue
+			}
+			if f.Crop != "" {
+				key := it.ID + "\x00" + f.Crop
+				id, done := crops[key]
+				if !done {
+					if id, err = crop(ctx, it, f.Crop); err != nil {
+						return nil, fmt.Errorf("export: facts: crop %q of %s: %w", f.Crop, it.ID, err)
+					}
+					crops[key] = id
+				}
+				if id != "" {
+					cit, err := l.Item(ctx, id)
+					if err != nil {
+						return nil, fmt.Errorf("export: facts: crop %s: %w", id, err)
+					}
+					f.CropItem, f.CropFile = id, footagePath(cit)
+					add(id)
+				}
+			}
+			plan.Facts = append(plan.Facts, f)
+		}
+	}
+	// In time order, as a reader of the report follows them.
+	slices.SortStableFunc(plan.Facts, func(a, b Fact) int {
+		ta, _ := time.Parse(time.RFC3339Nano, a.Time)
+		tb, _ := time.Parse(time.RFC3339Nano, b.Time)
+		return ta.Compare(tb)
+	})
+	return plan, nil
+}
+
+// parseFacts runs the kind's parser over r (the held bytes of it), keeps
+// the facts keep says to, and fails unless the bytes hash to it.SHA256.
+func parseFacts(ctx context.Context, r io.Reader, it custody.Item, kind sidecar.Kind, keep func(sidecar.Fact) (bool, error)) ([]sidecar.Fact, error) {
+	want, err := digest.ParseHex(it.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("recorded sha256 %q: %w", it.SHA256, err)
+	}
+	p, err := sidecar.New(kind)
+	if err != nil {
+		return nil, err
+	}
+	h := digest.New()
+	tr := io.TeeReader(r, h)
+	var out []sidecar.Fact
+	if _, err := p.Parse(ctx, sidecar.Input{SHA256: want, R: tr}, func(f sidecar.Fact) error {
+		ok, err := keep(f)
+		if ok {
+			out = append(out, f)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, tr); err != nil {
+		return nil, err
+	}
+	if got := digest.FromHash(h); got != want {
+		return nil, fmt.Errorf("%w: the held copy hashes to %s, not the recorded %s", ErrIntegrity, got.Hex(), want.Hex())
+	}
+	return out, nil
+}
+
+func factTime(f sidecar.Fact) time.Time {
+	switch f := f.(type) {
+	case *sidecar.PlateRead:
+		return f.Time
+	case *sidecar.Fix:
+		return f.Time
+	}
+	return time.Time{}
+}
+
+// factOf is the facts.jsonl line of one parsed fact (without the crop's
+// item, which the caller links); false for what the facts index does not
+// hold either (a recording's own header, a plate it could not normalise).
+func factOf(recording string, src custody.Item, kind sidecar.Kind, sf sidecar.Fact) (Fact, bool) {
+	at := sf.Prov()
+	f := Fact{Recording: recording, Source: src.ID, SHA256: src.SHA256, Parser: string(kind), File: footagePath(src),
+		Offset: at.Offset, Line: at.Line}
+	switch sf := sf.(type) {
+	case *sidecar.PlateRead:
+		if sf.PlateIssue != "" || sf.Plate == "" || sf.Time.IsZero() {
+			return Fact{}, false
+		}
+		f.Kind, f.Time = FactPlateRead, sf.Time.UTC().Format(time.RFC3339Nano)
+		f.Plate, f.AsRead, f.Confidence, f.Region = string(sf.Plate), sf.AsRead, sf.Confidence, sf.Region
+		f.HasPos, f.Lat, f.Lon, f.Heading, f.ANPRCamera, f.Crop = sf.HasPos, sf.Lat, sf.Lon, sf.Heading, sf.Camera, sf.Crop
+	case *sidecar.Fix:
+		f.Kind, f.Time = FactGPSFix, sf.Time.UTC().Format(time.RFC3339Nano)
+		f.HasPos, f.Lat, f.Lon = true, sf.Lat, sf.Lon
+	default:
+		return Fact{}, false
+	}
+	return f, true
+}
+
+// renderFact is a facts.jsonl line: compact JSON, no HTML escaping, a
+// trailing newline.
+func renderFact(f Fact) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func renderFacts(fs []Fact) ([]byte, error) {
+	var b bytes.Buffer
+	for _, f := range fs {
+		l, err := renderFact(f)
+		if err != nil {
+			return nil, fmt.Errorf("export: %s: %w", factsName, err)
+		}
+		b.Write(l)
+	}
+	return b.Bytes(), nil
+}
+
+// checkFacts checks facts.jsonl: every line is a fact of a source file the
+// package carries (its SHA-256 the recorded one), linked to a recording of
+// the package, and is exactly what re-parsing the source file yields at the
+// stated offset; a crop it names is the item of the same dock and camera at
+// the path the read gives. It returns the facts that checked out, for the
+// report.
+func (v *verifier) checkFacts(items []*itemData) []Fact {
+	in := v.info
+	if in.Facts == "" {
+		if len(in.Files) > 0 {
+			v.problem(infoName, "carries the files of %d item(s) for facts, but names no %s", len(in.Files), factsName)
+		}
+		return nil
+	}
+	if in.Facts != factsName {
+		v.problem(infoName, "facts %q, want %q", in.Facts, factsName)
+		return nil
+	}
+	v.expect[factsName] = true
+	b, ok := v.read(factsName)
+	if !ok {
+		return nil
+	}
+	byID := map[string]*itemData{}
+	for _, d := range items {
+		byID[d.item.ID] = d
+	}
+	carried := map[string]bool{}
+	for _, id := range in.Files {
+		carried[id] = true
+	}
+	type key struct {
+		item string
+		kind sidecar.Kind
+	}
+	// Decode every line first, so each source file is parsed once and
+	// only the facts the lines name are kept (a GPS log may be large).
+	type entry struct {
+		n    int
+		line []byte
+		f    Fact
+		src  *itemData
+	}
+	var todo []entry
+	need := map[key]map[int64]bool{}
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	for i, line := range lines {
+		n := i + 1
+		var f Fact
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			v.problem(factsName, "line %d: %v", n, err)
+			continue
+		}
+		if again, err := renderFact(f); err != nil || !bytes.Equal(again, line) {
+			v.problem(factsName, "line %d: not in the form evidenced writes (edited?)", n)
+			continue
+		}
+		src, ok := byID[f.Source]
+		switch {
+		case !ok || !carried[f.Source]:
+			v.problem(factsName, "line %d: names source %q, whose file the package does not carry", n, f.Source)
+			continue
+		case f.SHA256 != src.item.SHA256 || f.File != footagePath(src.item):
+			v.problem(factsName, "line %d: says source %s is %s (%s), its item.json says %s (%s)", n, f.Source, f.File, f.SHA256, footagePath(src.item), src.item.SHA256)
+			continue
+		case byID[f.Recording] == nil || carried[f.Recording]:
+			v.problem(factsName, "line %d: is linked to %q, which is not a recording of this package", n, f.Recording)
+			continue
+		}
+		k := key{f.Source, sidecar.Kind(f.Parser)}
+		if need[k] == nil {
+			need[k] = map[int64]bool{}
+		}
+		need[k][f.Offset] = true
+		todo = append(todo, entry{n: n, line: line, f: f, src: src})
+	}
+	parsed := map[key]map[int64]sidecar.Fact{}
+	var out []Fact
+	for _, e := range todo {
+		n, line, f, src := e.n, e.line, e.f, e.src
+		k := key{f.Source, sidecar.Kind(f.Parser)}
+		at, done := parsed[k]
+		if !done {
+			at = v.parseSource(src.item, k.kind, need[k])
+			parsed[k] = at
+		}
+		if at == nil {
+			v.problem(factsName, "line %d: %s cannot be parsed as %q", n, f.File, f.Parser)
+			continue
+		}
+		sf, ok := at[f.Offset]
+		want, ok2 := Fact{}, false
+		if ok {
+			want, ok2 = factOf(f.Recording, src.item, k.kind, sf)
+		}
+		if !ok2 {
+			v.problem(factsName, "line %d: %s has no %s at offset %d (line %d): the fact is not in the source file", n, f.File, f.Kind, f.Offset, f.Line)
+			continue
+		}
+		if want.Crop != "" {
+			want.CropItem, want.CropFile = f.CropItem, f.CropFile
+			if f.CropItem != "" {
+				v.checkCrop(n, src.item, want.Crop, f, byID, carried)
+			}
+		}
+		got, _ := renderFact(want)
+		if !bytes.Equal(got, line) {
+			v.problem(factsName, "line %d: is not what %s says at line %d: %s", n, f.File, f.Line, factDiff(f, want))
+			continue
+		}
+		out = append(out, f)
+		v.res.Facts++
+	}
+	return out
+}
+
+// checkCrop: the crop a read names is the item of the same dock and camera
+// at the path the read gives, relative to the log's folder, and its file is
+// in the package.
+func (v *verifier) checkCrop(n int, src custody.Item, name string, f Fact, byID map[string]*itemData, carried map[string]bool) {
+	c, ok := byID[f.CropItem]
+	switch {
+	case !ok || !carried[f.CropItem]:
+		v.problem(factsName, "line %d: names crop item %q, whose file the package does not carry", n, f.CropItem)
+	case c.item.SourcePath != path.Join(path.Dir(src.SourcePath), name) || c.item.Camera != src.Camera || c.item.DockSeq != src.DockSeq:
+		v.problem(factsName, "line %d: crop item %s is %s of camera %s (dock record %d), not %q beside %s of camera %s (dock record %d)",
+			n, f.CropItem, c.item.SourcePath, c.item.Camera, c.item.DockSeq, name, src.SourcePath, src.Camera, src.DockSeq)
+	case f.CropFile != footagePath(c.item):
+		v.problem(factsName, "line %d: crop file %q, want %q", n, f.CropFile, footagePath(c.item))
+	}
+}
+
+// parseSource parses a source file of the package and returns its facts by
+// offset (those in need); nil when it cannot be (an unknown parser, an unreadable file).
+// A file that does not hash to its recorded SHA-256 is already named by
+// the item check; its facts are still compared, so an edited line is named
+// too.
+func (v *verifier) parseSource(it custody.Item, kind sidecar.Kind, need map[int64]bool) map[int64]sidecar.Fact {
+	p, err := sidecar.New(kind)
+	if err != nil {
+		return nil
+	}
+	name := footagePath(it)
+	fh, err := os.Open(filepath.Join(v.dir, filepath.FromSlash(name)))
+	if err != nil {
+		return nil
+	}
+	defer fh.Close()
+	sum, _ := digest.ParseHex(it.SHA256)
+	out := map[int64]sidecar.Fact{}
+	if _, err := p.Parse(v.ctx, sidecar.Input{SHA256: sum, R: fh}, func(f sidecar.Fact) error {
+		if at := f.Prov().Offset; need[at] {
+			out[at] = f
+		}
+		return nil
+	}); err != nil {
+		v.problem(name, "cannot be parsed as %s: %v", kind, err)
+		return nil
+	}
+	return out
+}
+
+// factDiff names the first field of a fact that differs from the file's.
+func factDiff(got, want Fact) string {
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	var gm, wm map[string]any
+	_ = json.Unmarshal(gb, &gm)
+	_ = json.Unmarshal(wb, &wm)
+	var keys []string
+	for k := range gm {
+		keys = append(keys, k)
+	}
+	for k := range wm {
+		if _, ok := gm[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	var diffs []string
+	for _, k := range sortedUnique(keys) {
+		if fmt.Sprint(gm[k]) != fmt.Sprint(wm[k]) {
+			diffs = append(diffs, fmt.Sprintf("%s is %v, the file says %v", k, orNone(gm[k]), orNone(wm[k])))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+func orNone(v any) any {
+	if v == nil {
+		return "(none)"
+	}
+	return v
+}
+
+func sortedUnique(ss []string) []string {
+	m := map[string]bool{}
+	for _, s := range ss {
+		m[s] = true
+	}
+	return sortedSet(m)
+}

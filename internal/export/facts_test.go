@@ -1,0 +1,254 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/sidecar"
+	"github.com/evidenced/evidenced/internal/testutil/sidecarfile"
+)
+
+// carFixture is a signed ledger holding one dock of a vehicle camera: a
+// recording from 19:00 to 19:15, its ANPR log (a read at 19:07:09 naming a
+// crop image, one at 20:30 outside the recording) and the crop, and a GPS
+// log (two fixes inside the recording, one after it).
+type carFixture struct {
+	l                    *custody.Ledger
+	rec, csv, crop, nmea custody.Item
+	files                memFootage
+	from, to             time.Time
+}
+
+const carCSV = "time,plate,confidence,region,lat,lon,heading,camera,crop\n" +
+	"2026-12-03T21:07:09.120+02:00,CA 123-456,0.93,ZA-WC,-33.9249,18.4241,90,VEH-017,crops/a.jpg\n" +
+	"2026-12-03T20:30:00Z,CA 999-999,0.80,ZA-WC,,,,VEH-017,\n"
+
+func newCarFixture(t *testing.T) *carFixture {
+	t.Helper()
+	l, err := custody.Open(filepath.Join(t.TempDir(), "ledger.db"), custody.Options{Host: host, Signer: newKey(t), Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ctx := context.Background()
+	start := time.Date(2026, 12, 3, 19, 0, 0, 0, time.UTC)
+	f := &carFixture{l: l, files: memFootage{}, from: start, to: start.Add(15 * time.Minute)}
+	dock, err := l.Append(ctx, custody.Event{Type: custody.Docked, Actor: "evidenced@" + host, Camera: "CAR-0001", At: start.Add(time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var track bytes.Buffer
+	for _, m := range []int{3, 7, 40} {
+		track.WriteString(sidecarfile.RMC(start.Add(time.Duration(m)*time.Minute), -33.9249, 18.4241+float64(m)*0.0001) + "\r\n")
+	}
+	add := func(src string, b []byte) custody.Item {
+		sum := digest.Bytes(b).Hex()
+		it := custody.Item{
+			ID: sum[:24], Camera: "CAR-0001", Kind: "vehicle", SourcePath: src, Size: int64(len(b)), SHA256: sum,
+			RecordedAt: start, IngestedAt: start.Add(time.Hour), State: custody.StateVaulted, RetentionClass: "uncategorized", DockSeq: dock.Seq,
+		}
+		d := map[string]string{"source_path": src, "size": itoa(len(b)), "dock_seq": itoa(int(dock.Seq))}
+		if _, err := l.Append(ctx, custody.Event{Type: custody.Copied, Actor: "evidenced@" + host, Camera: "CAR-0001", Item: it.ID, SHA256: sum, Details: d}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "evidenced@" + host, Camera: "CAR-0001"}, &it); err != nil {
+			t.Fatal(err)
+		}
+		f.files[it.ID] = b
+		return it
+	}
+	f.rec = add("DCIM/VID_0001.MP4", bytes.Repeat([]byte("frame"), 300))
+	f.csv = add("ANPR/READS.CSV", []byte(carCSV))
+	f.crop = add("ANPR/crops/a.jpg", []byte("\xff\xd8\xff\xe0 crop"))
+	f.nmea = add("GPS/TRACK.NMEA", track.Bytes())
+	return f
+}
+
+// resolveCrop finds the crop as the service does: the item of the same
+// dock and camera at the path beside the log.
+func (f *carFixture) resolveCrop(ctx context.Context, src custody.Item, name string) (string, error) {
+	want := path.Join(path.Dir(src.SourcePath), name)
+	var id string
+	err := f.l.Items(ctx, custody.Filter{Camera: src.Camera}, func(it custody.Item) error {
+		if it.DockSeq == src.DockSeq && it.SourcePath == want {
+			id = it.ID
+		}
+		return nil
+	})
+	return id, err
+}
+
+// build gathers the recording's facts and writes the package to a new
+// directory.
+func (f *carFixture) build(t *testing.T) (string, *FactPlan) {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := GatherFacts(ctx, f.l, f.files, []FactSource{
+		{Recording: f.rec.ID, Item: f.csv.ID, Kind: sidecar.KindANPRCSV, From: f.from, To: f.to},
+		{Recording: f.rec.ID, Item: f.nmea.ID, Kind: sidecar.KindNMEA, From: f.from, To: f.to},
+	}, f.resolveCrop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "pkg")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(ctx, f.l, f.files, NewDirSink(dir), Options{
+		IDs: []string{f.rec.ID}, Facts: plan, ExportedBy: "custodian-1", Reason: "case 2026/200", Tool: "evidenced test",
+		Now: time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, plan
+}
+
+// A recording's export carries the plate read and GPS fixes within its
+// span (not those outside it), each naming its source file, hash and line,
+// and the CSV, the NMEA log and the crop with their custody; it verifies.
+func TestExportCarriesFacts(t *testing.T) {
+	f := newCarFixture(t)
+	dir, plan := f.build(t)
+	if len(plan.Facts) != 3 {
+		t.Fatalf("facts: %+v, want the read at 19:07:09 and the fixes at 19:03 and 19:07", plan.Facts)
+	}
+	read := plan.Facts[2] // after the fixes at 19:03 and 19:07:00
+	if read.Kind != FactPlateRead || read.Plate != "CA123456" || read.AsRead != "CA 123-456" || read.Line != 2 || read.Source != f.csv.ID ||
+		read.SHA256 != f.csv.SHA256 || read.CropItem != f.crop.ID || read.Time != "2026-12-03T19:07:09.12Z" || read.Recording != f.rec.ID {
+		t.Errorf("plate read: %+v", read)
+	}
+	for _, fx := range plan.Facts[:2] {
+		if fx.Kind != FactGPSFix || fx.Source != f.nmea.ID || fx.Time > "2026-12-03T19:15:00Z" {
+			t.Errorf("fix: %+v", fx)
+		}
+	}
+	r := mustVerify(t, dir)
+	if !r.OK() || r.Facts != 3 || r.Items != 4 || r.Carried != 3 || r.Footage != 0 {
+		t.Fatalf("verify: ok %v, %d facts, %d items, %d files, %d footage: %v", r.OK(), r.Facts, r.Items, r.Carried, r.Footage, r.Problems)
+	}
+	for _, it := range []custody.Item{f.csv, f.crop, f.nmea} {
+		b, err := os.ReadFile(filepath.Join(dir, footagePath(it)))
+		if err != nil || !bytes.Equal(b, f.files[it.ID]) {
+			t.Errorf("%s: %v", footagePath(it), err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, itemDir(it.ID), "custody.json")); err != nil {
+			t.Errorf("%s has no custody in the package: %v", it.SourcePath, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, footagePath(f.rec))); err == nil {
+		t.Errorf("the recording's footage is in a package exported without footage")
+	}
+	report, _ := os.ReadFile(filepath.Join(dir, reportName))
+	verifyMD, _ := os.ReadFile(filepath.Join(dir, verifyName))
+	if !strings.Contains(string(report), "plate CA123456 read as “CA 123-456”") || !strings.Contains(string(verifyMD), "sed -n '2p' "+footagePath(f.csv)) {
+		t.Errorf("report.html / VERIFY.md do not name the plate read:\n%s", verifyMD)
+	}
+}
+
+// Every way of changing what the package says a file said is named on
+// facts.jsonl (or on the file), even with the manifest recomputed.
+func TestVerifyRefusesEditedFacts(t *testing.T) {
+	f := newCarFixture(t)
+	dir, _ := f.build(t)
+	for name, c := range map[string]struct {
+		file string
+		edit func([]byte) []byte
+		on   string
+		want string
+	}{
+		"plate edited":      {factsName, replace(`"plate":"CA123456","as_read":"CA 123-456"`, `"plate":"CA123457","as_read":"CA 123-457"`), factsName, "line 3: is not what"},
+		"time edited":       {factsName, replace(`19:07:09.12Z`, `19:08:09.12Z`), factsName, "time is 2026-12-03T19:08:09.12Z"},
+		"fix moved":         {factsName, onLine(FactGPSFix, `"lat":-33.9249`, `"lat":-33.9248`), factsName, "line 1: is not what"},
+		"fact added":        {factsName, addFact(`"line":2`, `"line":3`, `"offset":`), factsName, "has no plate_read at offset 957"},
+		"recording unnamed": {factsName, replace(`"recording":"`, `"recording":"0`), factsName, "not a recording of this package"},
+		"crop replaced":     {footagePath(f.crop), replace("crop", "fake"), footagePath(f.crop), "not the recording that came off the camera"},
+		"crop relinked":     {factsName, replace(`"crop_item":"`+f.crop.ID, `"crop_item":"`+f.nmea.ID), factsName, "crop item"},
+		"csv line edited":   {footagePath(f.csv), replace("CA 123-456", "CA 123-457"), factsName, "as_read is CA 123-456, the file says CA 123-457"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := copyDir(t, dir)
+			editFile(t, filepath.Join(d, c.file), c.edit)
+			rehash(t, d)
+			r := mustVerify(t, d)
+			if !problemOn(r, c.on, c.want) {
+				t.Errorf("problems %v, want one on %s saying %q", r.Problems, c.on, c.want)
+			}
+		})
+	}
+}
+
+// addFact appends a copy of the plate read's line with old replaced by
+// new and the offset moved: a read the file does not hold.
+func addFact(old, new, offsetKey string) func([]byte) []byte {
+	return func(b []byte) []byte {
+		for _, l := range bytes.SplitAfter(b, []byte("\n")) {
+			if bytes.Contains(l, []byte(`"kind":"plate_read"`)) {
+				l = bytes.Replace(l, []byte(old), []byte(new), 1)
+				l = bytes.Replace(l, []byte(offsetKey), []byte(offsetKey+"9"), 1)
+				return append(b, l...)
+			}
+		}
+		return b
+	}
+}
+
+// onLine replaces old with new in the first line that contains marker.
+func onLine(marker, old, new string) func([]byte) []byte {
+	return func(b []byte) []byte {
+		lines := bytes.SplitAfter(b, []byte("\n"))
+		for i, l := range lines {
+			if bytes.Contains(l, []byte(marker)) {
+				lines[i] = bytes.Replace(l, []byte(old), []byte(new), 1)
+				break
+			}
+		}
+		return bytes.Join(lines, nil)
+	}
+}
+
+// Step 7 of VERIFY.md, run as written, shows the plate read's line of the
+// ANPR log in the package and hashes that log and the crop to their
+// recorded SHA-256.
+func TestVerifyMarkdownFactStep(t *testing.T) {
+	for _, tool := range []string{"sha256sum", "sed", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	f := newCarFixture(t)
+	dir, _ := f.build(t)
+	md, err := os.ReadFile(filepath.Join(dir, verifyName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	ran := 0
+	for _, b := range codeBlocks(string(md)) {
+		if !strings.HasPrefix(b, "sha256sum items/") {
+			continue
+		}
+		cmd := exec.Command("bash", "-euc", b)
+		cmd.Dir = dir
+		o, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s\n-> %v\n%s", b, err, o)
+		}
+		out.Write(o)
+		ran++
+	}
+	want := []string{f.csv.SHA256 + "  " + footagePath(f.csv), "2026-12-03T21:07:09.120+02:00,CA 123-456,0.93", f.crop.SHA256 + "  " + footagePath(f.crop)}
+	for _, w := range want {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("step 7 (%d blocks) printed:\n%s\nwant %q", ran, out.String(), w)
+		}
+	}
+}

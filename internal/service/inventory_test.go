@@ -1,0 +1,243 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// inventoryEvents are a host's INVENTORY_* records, in order.
+func inventoryEvents(t *testing.T, s *Service) []custody.Event {
+	t.Helper()
+	var out []custody.Event
+	if err := s.ledger.Events(context.Background(), 0, func(ev custody.Event) error {
+		if strings.HasPrefix(string(ev.Type), "INVENTORY_") {
+			out = append(out, ev)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// putInventory writes data as the newest version of the console's
+// document, as someone with write access to the store could.
+func putInventory(t *testing.T, s *Service, data []byte) {
+	t.Helper()
+	sum := digest.Bytes(data)
+	if _, err := s.store.Put(context.Background(), objstore.PutRequest{Key: InventoryKey("hq"), Body: bytes.NewReader(data),
+		Size: int64(len(data)), SHA256: sum, Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The console's inventory reaches a dock host that pins the console's key:
+// each newer signed version is recorded and put in force; a document whose
+// bytes were changed, an older signed version put back, and a document
+// signed by another key are each refused and recorded as alerts, and the
+// assignment in force stays. The console will not publish over a document
+// it did not sign.
+func TestInventoryFlowsToTheDock(t *testing.T) {
+	ctx := context.Background()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	root := t.TempDir()
+	who := Caller{Actor: "custodian-1"}
+	// The console's list of dock hosts plays no part here: any key will do.
+	dockKey, err := signing.Generate("dock-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "dock-01.pem"), dockKey.PublicPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+filepath.Join(root, "dock-01.pem")+"}\n")
+	pem := filepath.Join(root, "hq.pem")
+	if err := os.WriteFile(pem, hq.key.PublicPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockYAML := "host_id: dock-01\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n" +
+		"inventory: {from_console: hq, public_key_file: " + pem + ", poll: 1s}\n"
+	dock := openHost(t, srv, bucket, filepath.Join(root, "dock-01"), dockYAML)
+	f, err := dock.newInventoryFollower()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assigned := func() string {
+		cam, ok := dock.config.Camera("BWC-1")
+		if !ok {
+			return "(not in inventory)"
+		}
+		return cam.AssignedTo
+	}
+
+	dock.pollInventory(ctx, f) // nothing published: cameras: is in force
+	if got := assigned(); got != "officer-local" {
+		t.Fatalf("before any publication BWC-1 is issued to %s", got)
+	}
+	publish := func(officer string) (InventoryPublication, []byte) {
+		t.Helper()
+		file := filepath.Join(root, "inventory.yaml")
+		os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: "+officer+"}\n"), 0o644)
+		res, err := hq.PublishInventory(ctx, who, file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _, err := hq.readInventory(ctx, res.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, data
+	}
+	v1, v1bytes := publish("officer-a")
+	dock.pollInventory(ctx, f)
+	if got := assigned(); got != "officer-a" {
+		t.Fatalf("after version 1: BWC-1 issued to %s", got)
+	}
+	v2, v2bytes := publish("officer-b")
+	if v1.Version != 1 || v2.Version != 2 {
+		t.Fatalf("versions %d, %d", v1.Version, v2.Version)
+	}
+	dock.pollInventory(ctx, f)
+	if got := assigned(); got != "officer-b" {
+		t.Fatalf("after version 2: BWC-1 issued to %s", got)
+	}
+
+	other, err := signing.Generate("hq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(v2bytes, note.VerifierList(hq.key.NoteVerifier()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := note.Sign(&note.Note{Text: strings.Replace(n.Text, `"version":2`, `"version":3`, 1)}, other.NoteSigner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusals := []struct {
+		name string
+		data []byte
+		why  string
+	}{
+		{"bytes changed", bytes.Replace(v2bytes, []byte("officer-b"), []byte("officer-x"), 1), "signature"},
+		{"rollback", v1bytes, "not newer"},
+		{"another key", forged, "signature"},
+	}
+	for _, r := range refusals {
+		putInventory(t, dock, r.data)
+		dock.pollInventory(ctx, f)
+		dock.pollInventory(ctx, f) // the same bytes again: no second alert
+		if got := assigned(); got != "officer-b" {
+			t.Errorf("%s: BWC-1 now issued to %s", r.name, got)
+		}
+	}
+
+	evs := inventoryEvents(t, dock)
+	want := []string{"INVENTORY_ACCEPTED 1", "INVENTORY_ACCEPTED 2", "INVENTORY_REFUSED signature", "INVENTORY_REFUSED not newer", "INVENTORY_REFUSED signature"}
+	if len(evs) != len(want) {
+		t.Fatalf("records: %+v", evs)
+	}
+	for i, ev := range evs {
+		w := strings.SplitN(want[i], " ", 2)
+		if string(ev.Type) != w[0] || (ev.Type == InventoryAccepted && ev.Details["version"] != w[1]) ||
+			(ev.Type == InventoryRefused && !strings.Contains(ev.Details["problem"], w[1])) {
+			t.Errorf("record %d: %s %v, want %s", i, ev.Type, ev.Details, want[i])
+		}
+	}
+	if evs[1].Details["sha256"] != v2.SHA256 || evs[1].Details["version_id"] != v2.VersionID {
+		t.Errorf("INVENTORY_ACCEPTED names %v, published %+v", evs[1].Details, v2)
+	}
+	if p := inventoryEvents(t, hq); len(p) != 2 || p[1].Type != InventoryPublished || p[1].Details["version"] != "2" || p[1].Details["sha256"] != v2.SHA256 || p[1].Actor != who.Actor {
+		t.Errorf("the console's records: %+v", p)
+	}
+
+	if got := scrapeOf(t, newMetrics(dock), "evidenced_inventory_refused_total"); got != "evidenced_inventory_refused_total{} 3" {
+		t.Errorf("metrics: %s", got)
+	}
+
+	// A restart starts from the last accepted document: version 2 is in
+	// force before the store is read, and stays the floor, so the older
+	// signed version put back is still refused.
+	dock.Close()
+	dock = openHost(t, srv, bucket, filepath.Join(root, "dock-01"), dockYAML)
+	if got := assigned(); got != "officer-local" {
+		t.Fatalf("reopened, before the inventory is read: %s", got)
+	}
+	if f, err = dock.newInventoryFollower(); err != nil {
+		t.Fatal(err)
+	}
+	if got := assigned(); got != "officer-b" || f.floor != 2 {
+		t.Fatalf("after a restart: BWC-1 issued to %s, floor %d", got, f.floor)
+	}
+	putInventory(t, dock, v1bytes)
+	dock.pollInventory(ctx, f)
+	if got := assigned(); got != "officer-b" {
+		t.Errorf("an older version put back across a restart: BWC-1 issued to %s", got)
+	}
+	if evs := inventoryEvents(t, dock); len(evs) != 6 || evs[5].Type != InventoryRefused || !strings.Contains(evs[5].Details["problem"], "not newer") {
+		t.Errorf("after the restart: %+v", evs[len(evs)-1])
+	}
+
+	// The store holds a document hq did not sign: it publishes nothing
+	// over it.
+	putInventory(t, dock, forged)
+	file := filepath.Join(root, "inventory.yaml")
+	if _, err := hq.PublishInventory(ctx, who, file); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("publish over a forged document: %v", err)
+	}
+	if _, err := dock.PublishInventory(ctx, who, file); !errors.Is(err, ErrInvalid) {
+		t.Errorf("publish at a dock host: %v", err)
+	}
+}
+
+// doctor names a console key that is missing or is not a key, with the fix.
+func TestDoctorInventoryKey(t *testing.T) {
+	dir := t.TempDir()
+	pem := filepath.Join(dir, "hq.pem")
+	cfg, err := config.Parse([]byte("host_id: dock-01\nstate_dir: "+dir+"\nobject_store: {bucket: evidence}\n"+
+		"retention: {classes: [{name: uncategorized, days: 1, mode: GOVERNANCE}]}\n"+
+		"inventory: {from_console: hq, public_key_file: "+pem+"}\n"), filepath.Join(dir, "evidenced.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() Check {
+		var r DoctorReport
+		doctorInventory(&r, cfg)
+		if len(r.Checks) != 1 {
+			t.Fatalf("checks: %+v", r.Checks)
+		}
+		return r.Checks[0]
+	}
+	if c := check(); c.Status != CheckFail || !strings.Contains(c.Detail, "no such file") || !strings.Contains(c.Fix, "evidenced key --public") {
+		t.Errorf("missing key: %+v", c)
+	}
+	os.WriteFile(pem, []byte("not a key\n"), 0o644)
+	if c := check(); c.Status != CheckFail || !strings.Contains(c.Detail, pem) {
+		t.Errorf("not a key: %+v", c)
+	}
+	k, err := signing.Generate("hq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pem, k.PublicPEM(), 0o644)
+	if c := check(); c.Status != CheckOK || !strings.Contains(c.Detail, k.KeyID()) {
+		t.Errorf("the console's key: %+v", c)
+	}
+}
