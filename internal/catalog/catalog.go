@@ -87,7 +87,8 @@ var (
 	bUntrusted = []byte("untrusted")      // host id → ""
 	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
 	bByAssign  = []byte("by_assigned_to") // assigned_to 0 recorded_at 0 host 0 id → ""
-	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign}
+	bByCamera  = []byte("by_camera")      // camera 0 recorded_at 0 host 0 id → ""
+	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera}
 )
 
 // HostState is what the index knows of one trusted host.
@@ -133,8 +134,16 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 	}
 	c := &Catalog{db: db, store: s, trusted: slices.Clone(hosts), self: o.Self, log: o.Logger, allSigs: o.AllSignatures}
 	if err := db.Update(func(tx *bolt.Tx) error {
+		// An index written before by_camera existed gets it from its
+		// items, once, rather than a rebuild from the store.
+		fillCameras := tx.Bucket(bByCamera) == nil && tx.Bucket(bItems) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if fillCameras {
+			if err := indexCameras(tx); err != nil {
 				return err
 			}
 		}
@@ -570,6 +579,9 @@ func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucke
 		if err := tx.Bucket(bByAssign).Put(assignKey(it.AssignedTo, it.RecordedAt, host, it.ID), nil); err != nil {
 			return false, err
 		}
+		if err := tx.Bucket(bByCamera).Put(assignKey(it.Camera, it.RecordedAt, host, it.ID), nil); err != nil {
+			return false, err
+		}
 	}
 	return created, items.Put(key, v)
 }
@@ -589,6 +601,19 @@ func lookup(recs *bolt.Bucket, host, seq string) (custody.Event, bool) {
 	return ev, err == nil
 }
 
+// indexCameras writes by_camera from the items (an index from before it).
+func indexCameras(tx *bolt.Tx) error {
+	by := tx.Bucket(bByCamera)
+	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
+		var it custody.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("index cameras: item %q: %w", k, err)
+		}
+		host, _, _ := bytes.Cut(k, []byte{0})
+		return by.Put(assignKey(it.Camera, it.RecordedAt, string(host), it.ID), nil)
+	})
+}
+
 // withheld is the set of hosts the audit withholds (nothing served).
 func withheld(tx *bolt.Tx) map[string]bool {
 	out := map[string]bool{}
@@ -602,8 +627,9 @@ func withheld(tx *bolt.Tx) map[string]bool {
 	return out
 }
 
-// assignKey orders an officer's (or vehicle's) recordings by time: find
-// --assigned-to X --since A --until B is one range of this index.
+// assignKey orders an officer's (or vehicle's), or a camera's, recordings
+// by time: find --assigned-to X (--camera X) --since A --until B is one
+// range of by_assigned_to (by_camera).
 func assignKey(who string, at time.Time, host, id string) []byte {
 	k := append([]byte(who), 0)
 	k = binary.BigEndian.AppendUint64(k, clampNanos(at))
@@ -631,8 +657,11 @@ func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 	out := []custody.Item{}
 	err := c.db.View(func(tx *bolt.Tx) error {
 		held := withheld(tx)
-		if f.AssignedTo != "" {
-			return findAssigned(ctx, tx, f, held, &out)
+		switch {
+		case f.AssignedTo != "":
+			return findIndexed(ctx, tx, bByAssign, f.AssignedTo, f, held, &out)
+		case f.Camera != "":
+			return findIndexed(ctx, tx, bByCamera, f.Camera, f, held, &out)
 		}
 		cur := tx.Bucket(bItems).Cursor()
 		var k, v []byte
@@ -664,12 +693,14 @@ func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 	return out, nil
 }
 
-// findAssigned is Find through the assigned_to index: one range from
-// Since to Until, whatever the size of the fleet.
-func findAssigned(ctx context.Context, tx *bolt.Tx, f Filter, held map[string]bool, out *[]custody.Item) error {
+// findIndexed is Find through the index by assigned_to or camera (index,
+// holding value): one range from Since to Until, whatever the size of the
+// fleet. Without them a search by camera read and decoded every item of
+// the fleet (seconds at a million items).
+func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f Filter, held map[string]bool, out *[]custody.Item) error {
 	items := tx.Bucket(bItems)
-	p := append([]byte(f.AssignedTo), 0)
-	cur := tx.Bucket(bByAssign).Cursor()
+	p := append([]byte(value), 0)
+	cur := tx.Bucket(index).Cursor()
 	start := binary.BigEndian.AppendUint64(bytes.Clone(p), clampNanos(f.Since))
 	for k, _ := cur.Seek(start); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
 		if err := ctx.Err(); err != nil {
@@ -688,7 +719,7 @@ func findAssigned(ctx context.Context, tx *bolt.Tx, f Filter, held map[string]bo
 		}
 		v := items.Get(itemKey(string(host), string(id)))
 		if v == nil {
-			return fmt.Errorf("item %s of %s is in the assigned_to index but not indexed", id, host)
+			return fmt.Errorf("item %s of %s is in the %s index but not indexed", id, host, index)
 		}
 		var it custody.Item
 		if err := json.Unmarshal(v, &it); err != nil {

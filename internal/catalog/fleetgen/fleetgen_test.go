@@ -3,15 +3,13 @@ package fleetgen_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/evidenced/evidenced/internal/anchor"
@@ -20,6 +18,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/benchstat"
 )
 
 var start = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
@@ -58,8 +57,9 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 		t.Fatalf("find: %d items %v", len(items), err)
 	}
 
-	// find --assigned-to goes through its index; it selects exactly what
-	// a scan of every item with the same filter selects.
+	// find --assigned-to and --camera go through their indexes; each
+	// selects exactly what a scan of every item with the same filter
+	// selects.
 	all, err := c.Find(ctx, catalog.Filter{})
 	if err != nil || len(all) != 120 {
 		t.Fatalf("find all: %d %v", len(all), err)
@@ -71,6 +71,11 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 		{Filter: custody.Filter{AssignedTo: "officer-02003", Camera: "BWC-02003"}, Host: "dock-02"},
 		{Filter: custody.Filter{AssignedTo: "officer-02003"}, Host: "dock-01"},
 		{Filter: custody.Filter{AssignedTo: "nobody"}},
+		{Filter: custody.Filter{Camera: "BWC-01002"}},
+		{Filter: custody.Filter{Camera: "BWC-03000", Since: start.Add(-50 * time.Minute), Until: start.Add(-30 * time.Minute)}},
+		{Filter: custody.Filter{Camera: "BWC-02003", States: []custody.State{custody.StateVerified}}, Host: "dock-02"},
+		{Filter: custody.Filter{Camera: "BWC-02003"}, Host: "dock-01"},
+		{Filter: custody.Filter{Camera: "nope"}},
 	} {
 		got, err := c.Find(ctx, f)
 		if err != nil {
@@ -93,6 +98,51 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 	}
 }
 
+// A catalog indexed before the index by camera existed gets it from its
+// items when it is opened: a search by camera then finds every recording
+// of the camera, without reading the store again.
+func TestCameraIndexFilledOnOpen(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	hosts, err := fleetgen.Generate(ctx, s, fleetgen.Options{Hosts: 2, ItemsPerHost: 30, ItemsPerAnchor: 10, CamerasPerHost: 3, Start: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c, err := catalog.Open(path, s, hosts, catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	// The index as an earlier version left it: no by_camera bucket.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("by_camera")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	// Reopened on an empty store: what it finds comes from the index.
+	c, err = catalog.Open(path, memstore.New(), hosts, catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	items, err := c.Find(ctx, catalog.Filter{Filter: custody.Filter{Camera: "BWC-02001"}})
+	if err != nil || len(items) != 10 {
+		t.Fatalf("find --camera BWC-02001 after reopening: %d items, %v; want 10", len(items), err)
+	}
+	for _, it := range items {
+		if it.Camera != "BWC-02001" || it.Host != "dock-02" {
+			t.Errorf("found %s of %s on %s", it.ID, it.Host, it.Camera)
+		}
+	}
+}
+
 // BenchmarkIndex measures indexing a generated fleet from scratch (the
 // rebuild case), checking the key records' and the checkpoints' signatures
 // (the default) and every record's, side by side in one run, then the p99
@@ -102,7 +152,7 @@ func TestGeneratedFleetChecksOut(t *testing.T) {
 // wall time measures the other tenants as much as the index.
 func BenchmarkIndex(b *testing.B) {
 	ctx := context.Background()
-	hostsN, itemsN := envInt("FLEETGEN_HOSTS", 20), envInt("FLEETGEN_ITEMS", 500)
+	hostsN, itemsN := benchstat.EnvInt("FLEETGEN_HOSTS", 20), benchstat.EnvInt("FLEETGEN_ITEMS", 500)
 	s := memstore.New()
 	t0 := time.Now()
 	hosts, err := fleetgen.Generate(ctx, s, fleetgen.Options{Hosts: hostsN, ItemsPerHost: itemsN, ItemsPerAnchor: 100, CamerasPerHost: 20, Start: start})
@@ -118,11 +168,11 @@ func BenchmarkIndex(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			t1, cpu1 := time.Now(), cpuTime()
+			t1, cpu1 := time.Now(), benchstat.CPU()
 			if _, err := c.Sync(ctx); err != nil {
 				b.Fatal(err)
 			}
-			idx, cpu := time.Since(t1), cpuTime()-cpu1
+			idx, cpu := time.Since(t1), benchstat.CPU()-cpu1
 			var lat []time.Duration
 			for q := range 200 {
 				t2 := time.Now()
@@ -140,21 +190,4 @@ func BenchmarkIndex(b *testing.B) {
 			c.Close()
 		}
 	}
-}
-
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
-// cpuTime is the process's user+system CPU time: on a shared machine the
-// wall time measures the other tenants as much as the index.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

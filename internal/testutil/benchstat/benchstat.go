@@ -1,0 +1,84 @@
+// Package benchstat holds what the scale benchmarks (skipped unless their
+// environment variable is set) measure beside wall time: the process's CPU
+// time and resident memory, and latency percentiles. On a shared machine
+// the wall time measures the other tenants as much as the code, so the
+// benchmarks print CPU beside it.
+package benchstat
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// EnvInt is the positive integer in the environment variable name, or def.
+func EnvInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// CPU is this process's user and system CPU time.
+func CPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// ProcCPU is another process's user and system CPU time, from
+// /proc/PID/stat (clock ticks of 10 ms); 0 when it cannot be read.
+func ProcCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from after it.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.Atoi(f[11]) // utime, field 14
+	s, _ := strconv.Atoi(f[12]) // stime, field 15
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+// RSS is this process's resident memory now (VmRSS) and at its peak
+// (VmHWM), in MiB; 0 when /proc/self/status cannot be read.
+func RSS() (now, peak int) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		switch k {
+		case "VmRSS":
+			now = kb >> 10
+		case "VmHWM":
+			peak = kb >> 10
+		}
+	}
+	return now, peak
+}
+
+// Percentiles describes latencies: count, p50, p95, p99 and max. It sorts d.
+func Percentiles(d []time.Duration) string {
+	if len(d) == 0 {
+		return "n=0"
+	}
+	slices.Sort(d)
+	at := func(p int) time.Duration { return d[min(len(d)-1, len(d)*p/100)].Round(100 * time.Microsecond) }
+	return fmt.Sprintf("n=%-6d p50 %-9s p95 %-9s p99 %-9s max %s", len(d), at(50), at(95), at(99), d[len(d)-1].Round(100*time.Microsecond))
+}
