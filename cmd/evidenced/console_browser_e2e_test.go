@@ -397,16 +397,20 @@ func (c *consoleWeb) plateAndPlace(t *testing.T) {
 	b.Do("searching the plate with one OCR confusion, exactly",
 		chromedp.SendKeys(chromedp.ID("plate"), "CA I23-456"),
 		chromedp.SendKeys(chromedp.ID("plate-reason"), "complaint 2026-131"),
-		chromedp.Click(chromedp.ID("plate-search")),
-		chromedp.WaitVisible(chromedp.ID("count")))
+		chromedp.Click(chromedp.ID("plate-search")))
+	// Each search is a navigation: wait for its URL, or the previous
+	// page's elements answer the wait before the new page arrives.
+	b.WaitTrue("the exact plate search's page", `location.search.includes("plate=CA+I23-456") && !location.search.includes("fuzzy=on") && document.readyState === "complete"`)
+	b.Do("reading the exact plate search's count", chromedp.WaitVisible(chromedp.ID("count")))
 	if txt, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("count"))); !strings.HasPrefix(txt, "0 match(es)") {
 		t.Errorf("the exact search for CA I23-456 says %q, want no match", txt)
 	}
 	// With it, the recording, through the plate read and its file.
 	b.Do("searching the plate with similar plates",
 		chromedp.Click(chromedp.ID("fuzzy")),
-		chromedp.Click(chromedp.ID("plate-search")),
-		chromedp.WaitVisible(chromedp.ID("matches")))
+		chromedp.Click(chromedp.ID("plate-search")))
+	b.WaitTrue("the similar-plates search's page", `location.search.includes("fuzzy=on") && document.readyState === "complete"`)
+	b.Do("reading the similar-plates search's matches", chromedp.WaitVisible(chromedp.ID("matches")))
 	rows := tableRows(t, b, "matches")
 	if len(rows) != 1 || rowWith(rows, c.car.ID, "dock-01", "CA 123-456", "confidence 0.93", "ANPR/READS.CSV", c.anpr.SHA256) == "" {
 		t.Errorf("the fuzzy plate search shows:\n%s\nwant one row: %s from dock-01, read CA 123-456 (0.93) in ANPR/READS.CSV %s",
@@ -423,8 +427,9 @@ func (c *consoleWeb) plateAndPlace(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("near-since"), "2026-12-03T18:00"),
 		chromedp.SetValue(chromedp.ID("near-until"), "2026-12-03T22:00"),
 		chromedp.SendKeys(chromedp.ID("near-reason"), "complaint 2026-131: the corner"),
-		chromedp.Click(chromedp.ID("near-search")),
-		chromedp.WaitVisible(chromedp.ID("matches")))
+		chromedp.Click(chromedp.ID("near-search")))
+	b.WaitTrue("the near search's page", `location.search.includes("lat=") && document.readyState === "complete"`)
+	b.Do("reading the near search's matches", chromedp.WaitVisible(chromedp.ID("matches")))
 	if at := b.Location(); !strings.Contains(at, "lat=-33.9249") {
 		t.Fatalf("after the near search the browser is at %s", at)
 	}

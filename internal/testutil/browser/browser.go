@@ -192,12 +192,21 @@ func (b *Browser) Problems() []string {
 }
 
 // WaitTrue polls the JavaScript expression until it is true, under
-// StepTimeout, and fails the test like Do when it never is.
+// StepTimeout, and fails the test like Do when it never is. A poll cut
+// short because the page navigated (the usual reason to wait: a form was
+// submitted) is polled again on the new page, not taken as a failure.
 func (b *Browser) WaitTrue(what, expr string) {
 	b.t.Helper()
 	sctx, cancel := context.WithTimeout(b.Ctx, StepTimeout)
 	defer cancel()
-	if _, err := chromedp.Run(sctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
-		b.t.Fatal(&StepError{What: what, Err: err, At: b.Location(), Page: b.Text()})
+	for {
+		_, err := chromedp.Run(sctx, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond)))
+		if err == nil {
+			return
+		}
+		if sctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") {
+			b.t.Fatal(&StepError{What: what, Err: err, At: b.Location(), Page: b.Text()})
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
