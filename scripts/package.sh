@@ -47,10 +47,12 @@ install -m 0644 systemd/evidenced-usb.conf "$pkg/usr/share/evidenced/evidenced-u
 install -m 0644 systemd/evidenced.rules.yml "$pkg/usr/share/evidenced/evidenced.rules.yml"
 
 # The config: the example without object_store (vault only until the site
-# configures its store). A conffile: dpkg keeps the site's edits.
+# configures its store) and without inventory (it is read from the store,
+# and names the site's console). A conffile: dpkg keeps the site's edits.
 install -d "$pkg/etc/evidenced"
 awk '
   /^object_store:/ { skip = 1; print "# object_store: not configured yet: recordings stay in the vault. See"; print "# /usr/share/doc/evidenced/examples/evidenced.example.yaml for the section."; next }
+  /^inventory:/ { skip = 1; print "# inventory: not configured: cameras: above is the inventory. See the"; print "# example in /usr/share/doc/evidenced/examples/ to take a console'"'"'s."; next }
   skip && /^[a-z_]+:/ { skip = 0 }
   !skip { print }
 ' configs/evidenced.example.yaml > "$pkg/etc/evidenced/evidenced.yaml"
