@@ -52,7 +52,8 @@ install -m 0644 systemd/evidenced.rules.yml "$pkg/usr/share/evidenced/evidenced.
 install -d "$pkg/etc/evidenced"
 awk '
   /^object_store:/ { skip = 1; print "# object_store: not configured yet: recordings stay in the vault. See"; print "# /usr/share/doc/evidenced/examples/evidenced.example.yaml for the section."; next }
-  /^inventory:/ { skip = 1; print "# inventory: not configured: cameras: above is the inventory. See the"; print "# example in /usr/share/doc/evidenced/examples/ to take a console'"'"'s."; next }
+  /^inventory:/ { skip = 1; print "# inventory: not configured: cameras: above is the inventory. See the"; print "# example in /usr/share/doc/evidenced/examples/ to take a console'"'"'s."; skip = 2; next }
+  skip == 2 && /^$/ { skip = 0 }
   skip && /^[a-z_]+:/ { skip = 0 }
   !skip { print }
 ' configs/evidenced.example.yaml > "$pkg/etc/evidenced/evidenced.yaml"
