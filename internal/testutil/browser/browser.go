@@ -191,6 +191,22 @@ func (b *Browser) Problems() []string {
 	return out
 }
 
+// navigationCut reports whether err is Chrome saying the page the poll ran
+// in went away under it. The wording depends on the instant: while the old
+// document unloads chromedp says "navigated or closed"; once the new one
+// exists, a poll still addressed to the old JavaScript context gets
+// "Cannot find context with specified id" or "Execution context was
+// destroyed" from the DevTools protocol.
+func navigationCut(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"navigated or closed", "Cannot find context with specified id", "Execution context was destroyed"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // WaitTrue polls the JavaScript expression until it is true, under
 // StepTimeout, and fails the test like Do when it never is. A poll cut
 // short because the page navigated (the usual reason to wait: a form was
@@ -204,7 +220,7 @@ func (b *Browser) WaitTrue(what, expr string) {
 		if err == nil {
 			return
 		}
-		if sctx.Err() != nil || !strings.Contains(err.Error(), "navigated or closed") {
+		if sctx.Err() != nil || !navigationCut(err) {
 			b.t.Fatal(&StepError{What: what, Err: err, At: b.Location(), Page: b.Text()})
 		}
 		time.Sleep(50 * time.Millisecond)

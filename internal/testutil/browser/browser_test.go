@@ -47,3 +47,33 @@ func TestBrowserSeesScriptAndReportsCSPViolations(t *testing.T) {
 		t.Errorf("screenshot path %q", p)
 	}
 }
+
+// TestWaitTrueSurvivesNavigations polls across a chain of pages that each
+// move on to the next within a few milliseconds: every poll can be cut by a
+// navigation at any instant (old document unloading, or a new one whose
+// JavaScript context replaced the poll's), and WaitTrue must poll again on
+// the new page rather than fail the test.
+func TestWaitTrueSurvivesNavigations(t *testing.T) {
+	const last = 30
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		if _, err := fmt.Sscanf(r.URL.Path, "/n/%d", &n); err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if n >= last {
+			fmt.Fprintf(w, `<!doctype html><title>t</title><p id=out>page %d</p>`, n)
+			return
+		}
+		fmt.Fprintf(w, `<!doctype html><title>t</title><p id=out>page %d</p>
+<script>setTimeout(function(){ location.href = "/n/%d" }, %d)</script>`, n, n+1, n%4)
+	}))
+	defer srv.Close()
+	b := browser.Start(t, 800, 480)
+	b.Do("opening the first page", chromedp.Navigate(srv.URL+"/n/0"))
+	b.WaitTrue("the last page of the chain", fmt.Sprintf(`location.pathname === "/n/%d" && document.readyState === "complete"`, last))
+	if txt, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("out"))); !strings.Contains(txt, fmt.Sprintf("page %d", last)) {
+		t.Errorf("after the chain the page says %q", txt)
+	}
+}
