@@ -72,6 +72,15 @@ var mutants = []Mutant{
 		Replacement: `if false && root != c.Root {`,
 		Packages:    []string{"./internal/custody", "./internal/anchor"},
 	},
+	{
+		ID:          "custody-structure-twice",
+		File:        "internal/custody/structure.go",
+		Desc:        "the structure check lets a page be reached twice (a cycle or a shared page that sends bbolt's cursors round in a loop)",
+		Original:    `if w.seen.has(id) {`,
+		Replacement: `if false && w.seen.has(id) {`,
+		Packages:    []string{"./internal/custody"},
+		Run:         "TestPageWalkerStructure|TestBitFlips",
+	},
 
 	// --- vault: durable, complete, read-only copies -----------------------
 	{
