@@ -1,12 +1,14 @@
 package custody
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/evidenced/evidenced/internal/digest"
 )
@@ -189,16 +191,24 @@ func appendRecord(b []byte, ev Event) ([]byte, error) {
 // the seq range and prev_hash's form) and returns ev.At as a record writes
 // it, the one value whose text the parser cannot check by itself.
 func encodable(ev Event) (at string, err error) {
-	if err := validateEvent(ev); err != nil {
+	if err := checkEncodable(ev); err != nil {
 		return "", err
 	}
+	return canonicalTime(ev.At)
+}
+
+// checkEncodable is encodable without rendering the time.
+func checkEncodable(ev Event) error {
+	if err := validateEvent(ev); err != nil {
+		return err
+	}
 	if ev.Seq < 1 || ev.Seq > maxSeq {
-		return "", fmt.Errorf("%w: seq %d out of range", ErrInvalid, ev.Seq)
+		return fmt.Errorf("%w: seq %d out of range", ErrInvalid, ev.Seq)
 	}
 	if !isHex64(ev.PrevHash) {
-		return "", fmt.Errorf("%w: prev_hash %q is not 64 lower-case hex digits", ErrInvalid, ev.PrevHash)
+		return fmt.Errorf("%w: prev_hash %q is not 64 lower-case hex digits", ErrInvalid, ev.PrevHash)
 	}
-	return canonicalTime(ev.At)
+	return nil
 }
 
 // DecodeRecord parses stored record bytes. It accepts only the canonical
@@ -234,12 +244,16 @@ func decodeCanonical(rec []byte) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	want, err := encodable(ev)
+	if err := checkEncodable(ev); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	var buf [len("2006-01-02T15:04:05.999999999Z")]byte
+	want, err := appendCanonicalTime(buf[:0], ev.At)
 	if err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if at != want {
-		return Event{}, fmt.Errorf("%w: at %q is not in canonical form (%q)", ErrCorrupt, at, want)
+	if at != string(want) {
+		return Event{}, fmt.Errorf("%w: at %q is not in canonical form (%q)", ErrCorrupt, at, string(want))
 	}
 	return ev, nil
 }
@@ -248,7 +262,10 @@ func decodeCanonical(rec []byte) (Event, error) {
 // needs only seq, type, item, item_hash, sha256 and host of records the
 // chain walk has decoded: it reads the same grammar but leaves actor,
 // camera, details and prev_hash empty instead of copying them out, and
-// does not check the values (encodable).
+// does not check the values (encodable). The strings it returns share
+// rec's memory (unless they held an escape): they are valid only while rec
+// is, within the read transaction rec came from, and must be copied to be
+// kept beyond it.
 func parseFacts(rec []byte) (Event, error) {
 	ev, _, err := parseRecordMode(rec, true)
 	return ev, err
@@ -262,7 +279,14 @@ func parseRecordMode(rec []byte, facts bool) (Event, string, error) {
 	}
 	// One copy of the record as a string: the members that need no
 	// unescaping are slices of it, one allocation instead of one each.
-	p := recParser{b: rec, s: string(rec)}
+	// parseFacts's caller reads the record in place for as long as it uses
+	// what it returns, so there the string is the record's own bytes.
+	p := recParser{b: rec}
+	if facts {
+		p.s = unsafe.String(unsafe.SliceData(rec), len(rec))
+	} else {
+		p.s = string(rec)
+	}
 	var ev Event
 	var at string
 	other := func() string { // a member parseFacts leaves empty
@@ -384,6 +408,14 @@ func (p *recParser) strMode(skip bool) string {
 	start := p.i
 	var out []byte // nil until the first escape
 	for p.i < len(p.b) {
+		if out == nil { // the common case: bytes taken as they are
+			for p.i < len(p.b) && plainByte[p.b[p.i]] {
+				p.i++
+			}
+			if p.i == len(p.b) {
+				break
+			}
+		}
 		c := p.b[p.i]
 		switch {
 		case c == '"':
@@ -450,6 +482,16 @@ func (p *recParser) strMode(skip bool) string {
 	p.fail("unterminated string")
 	return ""
 }
+
+// plainByte marks the bytes a string holds as they are (not '"', '\\' or a
+// control character), so strMode passes over runs of them with one load and
+// test per byte.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // shortEscape reports whether appendString writes c with a two-character
 // escape (\b \t \n \f \r), never as \u00xx.
@@ -546,6 +588,9 @@ func validType(t EventType) bool {
 // rather than repaired, because a silently replaced byte would make the record
 // say something other than what the caller observed.
 func checkString(name, s string) error {
+	if isASCII(s) { // valid UTF-8, and no noncharacter is ASCII
+		return nil
+	}
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%w: %s is not valid UTF-8 (escape raw bytes before recording them)", ErrInvalid, name)
 	}
@@ -557,20 +602,45 @@ func checkString(name, s string) error {
 	return nil
 }
 
+// isASCII reports whether s is all ASCII, eight bytes at a time: Verify
+// checks every string of every record, and nearly all are ASCII.
+func isASCII(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if binary.LittleEndian.Uint64([]byte(s[i:i+8]))&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 func isNoncharacter(r rune) bool {
 	return (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
 }
 
 // canonicalTime renders t the one way records store times.
 func canonicalTime(t time.Time) (string, error) {
+	b, err := appendCanonicalTime(nil, t)
+	return string(b), err
+}
+
+// appendCanonicalTime is canonicalTime appending to b: Verify compares
+// every record's time with it, and a buffer on the stack spares an
+// allocation per record.
+func appendCanonicalTime(b []byte, t time.Time) ([]byte, error) {
 	if t.IsZero() {
-		return "", fmt.Errorf("%w: event time is zero", ErrInvalid)
+		return b, fmt.Errorf("%w: event time is zero", ErrInvalid)
 	}
 	t = t.UTC()
 	if y := t.Year(); y < 1 || y > 9999 {
-		return "", fmt.Errorf("%w: event time %v outside years 1-9999", ErrInvalid, t)
+		return b, fmt.Errorf("%w: event time %v outside years 1-9999", ErrInvalid, t)
 	}
-	return t.Format(time.RFC3339Nano), nil
+	return t.AppendFormat(b, time.RFC3339Nano), nil
 }
 
 func isHex64(s string) bool {
@@ -578,13 +648,17 @@ func isHex64(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+		if !lowerHex[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// lowerHex marks the bytes isHex64 accepts: one load per byte instead of
+// two range tests, for the three digests of every record Verify decodes.
+var lowerHex = [256]bool{'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true,
+	'8': true, '9': true, 'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true}
 
 // appendString writes s as an RFC 8785 string: only '"', '\\' and U+0000 to
 // U+001F are escaped, the five with short forms (\b \t \n \f \r) use them and

@@ -213,7 +213,8 @@ type verifier struct {
 	hostKeySeq                  uint64            // the first HOST_KEY record
 	hostKeyDetails              map[string]string // and what it says
 
-	kvs []recKV // the chain walk's chunk buffer
+	kvs []recKV  // the chain walk's chunk buffer
+	its []itemKV // the item walk's
 
 	// point lookups through cursors kept within a transaction
 	gSigs, gItems, gEvents getter
@@ -686,7 +687,7 @@ func (v *verifier) items(ctx context.Context) error {
 				return nil
 			}
 			c := b.items.Cursor()
-			var its []itemKV
+			its := v.its[:0] // reused: a chunk's worth is large
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
 				if len(its) == v.l.chunk {
 					done = false
@@ -698,6 +699,8 @@ func (v *verifier) items(ctx context.Context) error {
 				after = []byte(its[len(its)-1].id)
 			}
 			pipeline(len(its), func(i int) { its[i].decode(b) }, func(i int) { v.item(b, &its[i]) })
+			clear(its) // nothing of this transaction's pages outlives it
+			v.its = its
 			return nil
 		})
 		if err != nil || done {
@@ -707,6 +710,7 @@ func (v *verifier) items(ctx context.Context) error {
 }
 
 // itemKV is one v1/items entry of a chunk and what decode works out of it.
+// raw and the strings of facts point into the transaction's pages.
 type itemKV struct {
 	id   string
 	raw  []byte
@@ -1033,9 +1037,17 @@ func (v *verifier) indexEntry(b bkts, name, sub string, k []byte) {
 // its page stack on every call, which was a sixth of Verify's CPU time
 // in allocations and garbage collection. It returns what Get returns: nil
 // for a missing key and for a nested bucket's key.
+//
+// Verify mostly asks for the key it asked for last (records naming the same
+// item) or the one after it (signatures and an item's records, by seq), so
+// the cursor's position is kept: the same key is answered from it, and a
+// larger one first from the cursor's next key, which, being the first key
+// after the last one, is also the first key at or after the one asked for
+// when it is not smaller; only otherwise does get search the tree again.
 type getter struct {
-	b *bolt.Bucket
-	c *bolt.Cursor
+	b    *bolt.Bucket
+	c    *bolt.Cursor
+	k, v []byte // where the cursor is (k nil: unknown or at the end)
 }
 
 func (g *getter) get(b *bolt.Bucket, k []byte) []byte {
@@ -1043,13 +1055,32 @@ func (g *getter) get(b *bolt.Bucket, k []byte) []byte {
 		return nil
 	}
 	if g.b != b {
-		g.b, g.c = b, b.Cursor()
+		g.b, g.c, g.k, g.v = b, b.Cursor(), nil, nil
 	}
-	kk, val := g.c.Seek(k)
-	if !bytes.Equal(kk, k) {
+	if g.k != nil {
+		switch cmp := bytes.Compare(k, g.k); {
+		case cmp == 0:
+			return g.v
+		case cmp > 0:
+			nk, nv := g.c.Next()
+			if nk == nil { // k lies beyond the last key
+				g.k, g.v = nil, nil
+				return nil
+			}
+			if bytes.Compare(nk, k) >= 0 {
+				g.k, g.v = nk, nv
+				if bytes.Equal(nk, k) {
+					return nv
+				}
+				return nil
+			}
+		}
+	}
+	g.k, g.v = g.c.Seek(k)
+	if !bytes.Equal(g.k, k) {
 		return nil
 	}
-	return val
+	return g.v
 }
 
 // get returns the value of k in item id's v1/item_events bucket, kept while
