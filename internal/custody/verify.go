@@ -100,7 +100,12 @@ type VerifyStats struct {
 // signature names. The stored Merkle nodes are compared with the tree the
 // walk computes, and they, the heads and the meta sizes are reported only
 // on an otherwise sound ledger. Decoding and hashing run on every core, and
-// the item side (items, orphans, indexes) beside the chain side.
+// the item side (items, orphans, indexes) beside the chain side. What the
+// workers decode is checked in record order all the same: the chain's
+// problems come in record order, so the first record the chain names is
+// the lowest one altered (TestVerifyParallelNamesTheFirst); signatures
+// that do not verify are reported, in record order, when the chain walk
+// has ended, and the item side's problems after them.
 //
 // A panic or memory fault from a damaged file is returned as an error
 // wrapping ErrCorrupt.

@@ -73,6 +73,15 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/custody", "./internal/anchor"},
 	},
 	{
+		ID:          "custody-verify-order",
+		File:        "internal/custody/verify.go",
+		Desc:        "Verify checks the blocks its workers decoded out of record order, so a later failure is reported first or hides an earlier one",
+		Original:    "\tfor j := range nb {\n\t\t<-done[j]",
+		Replacement: "\tfor j := nb - 1; j >= 0; j-- {\n\t\t<-done[j]",
+		Packages:    []string{"./internal/custody"},
+		Run:         "TestVerifyParallelNamesTheFirst|TestPipelineOrder",
+	},
+	{
 		ID:          "custody-structure-twice",
 		File:        "internal/custody/structure.go",
 		Desc:        "the structure check lets a page be reached twice (a cycle or a shared page that sends bbolt's cursors round in a loop)",
