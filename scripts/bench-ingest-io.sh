@@ -23,18 +23,45 @@
 # (`openssl dgst -sha256` of the files, SHA-NI where the CPU has it) and
 # each ingest's peak RSS over its runs.
 #
-# usage: scripts/bench-ingest-io.sh [TOTAL_MIB (1024)] [FILES (4)] [ROUNDS (3)]
+# With CAMERAS > 1 (issue 15 goal 1, eight cameras at once) the files are
+# dealt round-robin into CAMERAS camera folders and each ingest is ONE
+# `evidenced run` daemon (started before the clock, on a fresh state dir)
+# into which CAMERAS `evidenced ingest` commands dock all the cameras at
+# once; the time is from the first command to the last one's return (every
+# camera SAFE TO UNDOCK) and the peak RSS is the daemon's (VmHWM). The bare
+# I/O is the same dd pair over all the files one after the other, and also
+# "io-par": one dd pair per camera, all cameras at once.
+#
+# usage: scripts/bench-ingest-io.sh [TOTAL_MIB (1024)] [FILES (4)] [ROUNDS (3)] [CAMERAS (1)]
 # BENCH_DIR (default /tmp/evidenced-bench-io) must be on the disk under test.
+# e.g. eight cameras of 128 MiB, one file each: scripts/bench-ingest-io.sh 1024 8 3 8
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOTAL_MIB=${1:-1024}
 FILES=${2:-4}
 ROUNDS=${3:-3}
+CAMERAS=${4:-1}
 BENCH_DIR=${BENCH_DIR:-/tmp/evidenced-bench-io}
 BASE_REF=${BASE_REF:-$(git merge-base HEAD main)}
 . scripts/bench-ingest-lib.sh
 
 bench_setup
+if [ "$CAMERAS" -gt 1 ]; then
+  # Deal the files into camera folders cam1..camN, each a camera's layout,
+  # and name every camera in the config; the daemon may read them (manual).
+  i=0
+  for f in "$BENCH_DIR"/src/DCIM/100MEDIA/*; do
+    c=$((i % CAMERAS + 1)); i=$((i + 1))
+    mkdir -p "$BENCH_DIR/src/cam$c/DCIM/100MEDIA"
+    mv "$f" "$BENCH_DIR/src/cam$c/DCIM/100MEDIA/"
+  done
+  rm -r "$BENCH_DIR/src/DCIM"
+  cams=$(for c in $(seq 1 "$CAMERAS"); do printf '{serial: BENCH-%04d, kind: body, assigned_to: bench}, ' "$c"; done)
+  sed -i "s|^cameras: .*|cameras: [${cams%, }]|" "$BENCH_DIR/bench.yaml"
+  printf 'sources:\n  manual: [%s]\n' "$BENCH_DIR/src" >> "$BENCH_DIR/bench.yaml"
+fi
+# Every source file, relative to src, in a stable order.
+mapfile -t SRC_FILES < <(cd "$BENCH_DIR/src" && find . -type f | sort)
 mkdir -p "$BENCH_DIR/bin" "$BENCH_DIR/base"
 go build -o "$BENCH_DIR/bin/this" ./cmd/evidenced
 git archive "$BASE_REF" | tar -x -C "$BENCH_DIR/base"
@@ -42,6 +69,9 @@ git archive "$BASE_REF" | tar -x -C "$BENCH_DIR/base"
 
 # Each run prints its wall time in seconds. An ingest's peak RSS (KiB,
 # from /usr/bin/time) is kept in BENCH_DIR/rss.NAME, the largest of its runs.
+keep_rss() { # name KiB: keep the largest
+  if [ ! -e "$BENCH_DIR/rss.$1" ] || [ "$2" -gt "$(cat "$BENCH_DIR/rss.$1")" ]; then echo "$2" > "$BENCH_DIR/rss.$1"; fi
+}
 run_ev() { # name
   cleanup_out; warm
   local t0 kib; t0=$(now)
@@ -49,38 +79,81 @@ run_ev() { # name
     "$BENCH_DIR/bin/$1" ingest --config "$BENCH_DIR/bench.yaml" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null
   echo "$(now) - $t0" | bc
   kib=$(tail -1 "$BENCH_DIR/rss.now")
-  if [ ! -e "$BENCH_DIR/rss.$1" ] || [ "$kib" -gt "$(cat "$BENCH_DIR/rss.$1")" ]; then echo "$kib" > "$BENCH_DIR/rss.$1"; fi
+  keep_rss "$1" "$kib"
 }
+# run_daemon: CAMERAS cameras docked at once into one daemon (see above).
+run_daemon() { # name
+  cleanup_out; warm
+  local pid t0 t1 c kib sock=$BENCH_DIR/state/evidenced.sock fail=0
+  "$BENCH_DIR/bin/$1" run --config "$BENCH_DIR/bench.yaml" > "$BENCH_DIR/daemon.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
+  [ -S "$sock" ] || { echo "daemon did not start:" >&2; cat "$BENCH_DIR/daemon.log" >&2; exit 1; }
+  t0=$(now)
+  local pids=()
+  for c in $(seq 1 "$CAMERAS"); do
+    "$BENCH_DIR/bin/$1" ingest --config "$BENCH_DIR/bench.yaml" --camera "$(printf BENCH-%04d "$c")" \
+      --from "$BENCH_DIR/src/cam$c" > "$BENCH_DIR/ingest.$c.out" 2>&1 &
+    pids+=($!)
+  done
+  for c in "${pids[@]}"; do wait "$c" || fail=1; done
+  t1=$(now)
+  kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+  kill -TERM "$pid"; wait "$pid" || true
+  if [ "$fail" != 0 ] || [ "$(cat "$BENCH_DIR"/ingest.*.out | grep -c 'SAFE TO UNDOCK')" != "$CAMERAS" ]; then
+    echo "an ingest failed:" >&2; cat "$BENCH_DIR"/ingest.*.out >&2; exit 1
+  fi
+  echo "$t1 - $t0" | bc
+  keep_rss "$1" "$kib"
+}
+if [ "$CAMERAS" -gt 1 ]; then
+  run_ev() { run_daemon "$1"; }
+fi
 run_this() { run_ev this; }
 run_base() { run_ev base; }
 run_io() {
   cleanup_out; warm; mkdir -p "$BENCH_DIR/dd"
   local t0 f out; t0=$(now)
-  for f in "$BENCH_DIR"/src/DCIM/100MEDIA/*; do
+  for f in "${SRC_FILES[@]}"; do
     out=$BENCH_DIR/dd/$(basename "$f")
-    dd if="$f" of="$out" bs=1M conv=fsync status=none
+    dd if="$BENCH_DIR/src/$f" of="$out" bs=1M conv=fsync status=none
     dd if="$out" of=/dev/null bs=1M iflag=direct status=none
   done
+  echo "$(now) - $t0" | bc
+}
+# run_io_par: the same dd pairs, one camera's files per process, all at once.
+run_io_par() {
+  cleanup_out; warm; mkdir -p "$BENCH_DIR/dd"
+  local t0 c; t0=$(now)
+  for c in $(seq 1 "$CAMERAS"); do
+    (for f in "$BENCH_DIR/src/cam$c"/DCIM/100MEDIA/*; do
+      out=$BENCH_DIR/dd/$(basename "$f")
+      dd if="$f" of="$out" bs=1M conv=fsync status=none
+      dd if="$out" of=/dev/null bs=1M iflag=direct status=none
+    done) &
+  done
+  wait
   echo "$(now) - $t0" | bc
 }
 run_cp() {
   cleanup_out; warm
   local t0; t0=$(now)
   cp -r "$BENCH_DIR/src" "$BENCH_DIR/dst"; sync
-  (cd "$BENCH_DIR/src" && sha256sum DCIM/100MEDIA/*) > "$BENCH_DIR/src.sha"
+  (cd "$BENCH_DIR/src" && sha256sum "${SRC_FILES[@]}") > "$BENCH_DIR/src.sha"
   (cd "$BENCH_DIR/dst" && sha256sum -c --quiet "$BENCH_DIR/src.sha")
   echo "$(now) - $t0" | bc
 }
 
 names=(this base io cp)
+if [ "$CAMERAS" -gt 1 ]; then names+=(io_par); fi
 declare -A times
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
-echo "$TOTAL_MIB MiB in $FILES files, $ROUNDS rounds"
+echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
   l0=$(cut -d' ' -f1 /proc/loadavg)
   line="round $r:"
-  for k in 0 1 2 3; do
-    n=${names[$(((k + r - 1) % 4))]}
+  for k in "${!names[@]}"; do
+    n=${names[$(((k + r - 1) % ${#names[@]}))]}
     t=$("run_$n")
     times[$n]+="$t "
     line+=$(printf ' %s %.2f s,' "$n" "$t")
@@ -88,7 +161,7 @@ for r in $(seq 1 "$ROUNDS"); do
   echo "$line (load $l0 -> $(cut -d' ' -f1 /proc/loadavg))"
 done
 cleanup_out
-t0=$(now); openssl dgst -sha256 "$BENCH_DIR"/src/DCIM/100MEDIA/* > /dev/null; t_sha=$(echo "$(now) - $t0" | bc)
+t0=$(now); (cd "$BENCH_DIR/src" && openssl dgst -sha256 "${SRC_FILES[@]}" > /dev/null); t_sha=$(echo "$(now) - $t0" | bc)
 
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 m_this=$(median "${times[this]}"); m_base=$(median "${times[base]}"); m_io=$(median "${times[io]}"); m_cp=$(median "${times[cp]}")
@@ -100,5 +173,10 @@ awk -v this="$m_this" -v base="$m_base" -v io="$m_io" -v cp="$m_cp" -v sha="$t_s
   printf "cp+sha256sum / this  = %.2f  (>1: evidenced is faster)\n", cp/this
   printf "this / openssl hash  = %.2f\n", this/sha
 }'
+if [ "$CAMERAS" -gt 1 ]; then
+  m_par=$(median "${times[io_par]}")
+  awk -v this="$m_this" -v par="$m_par" -v n="$CAMERAS" 'BEGIN {
+    printf "bare I/O, one dd pair per camera at once (%d) %.2f s; this / that = %.2f\n", n, par, this/par }'
+fi
 echo "peak RSS of an ingest: this $(($(cat "$BENCH_DIR/rss.this") / 1024)) MiB, base $(($(cat "$BENCH_DIR/rss.base") / 1024)) MiB"
 rm -rf "$BENCH_DIR"

@@ -28,7 +28,7 @@ YAML
 now() { date +%s.%N; }
 # Each contender starts with the source in the page cache (warmed by a read),
 # so the comparison is of what each does, not of the source disk.
-warm() { cat "$BENCH_DIR"/src/DCIM/100MEDIA/* > /dev/null; }
+warm() { find "$BENCH_DIR/src" -type f -exec cat {} + > /dev/null; }
 # cleanup_out removes what any contender wrote and syncs, so none starts
 # with another's dirty pages still to write.
 cleanup_out() { rm -rf "$BENCH_DIR/state" "$BENCH_DIR/dst" "$BENCH_DIR/dd"; sync; }
