@@ -259,9 +259,9 @@ func decodeCanonical(rec []byte) (Event, error) {
 }
 
 // parseFacts is the parsing half of DecodeRecord for the item walk, which
-// needs only seq, type, item, item_hash, sha256 and host of records the
-// chain walk has decoded: it reads the same grammar but leaves actor,
-// camera, details and prev_hash empty instead of copying them out, and
+// needs only seq, type, item, item_hash, sha256, host and camera of records
+// the chain walk has decoded: it reads the same grammar but leaves actor,
+// details and prev_hash empty instead of copying them out, and
 // does not check the values (encodable). The strings it returns share
 // rec's memory (unless they held an escape): they are valid only while rec
 // is, within the read transaction rec came from, and must be copied to be
@@ -301,7 +301,7 @@ func parseRecordMode(rec []byte, facts bool) (Event, string, error) {
 	p.lit(`,"at":`)
 	at = p.str()
 	p.lit(`,"camera":`)
-	ev.Camera = other()
+	ev.Camera = p.str()
 	p.lit(`,"details":{`)
 	if p.peek('}') {
 		p.i++

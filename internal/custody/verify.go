@@ -220,6 +220,7 @@ type verifier struct {
 
 	kvs []recKV  // the chain walk's chunk buffer
 	its []itemKV // the item walk's
+	ix  indexLookup
 
 	// point lookups through cursors kept within a transaction
 	gSigs, gItems, gEvents getter
@@ -692,7 +693,8 @@ func (v *verifier) items(ctx context.Context) error {
 				return nil
 			}
 			c := b.items.Cursor()
-			its := v.its[:0] // reused: a chunk's worth is large
+			v.ix = indexLookup{} // its buckets and cursors are this transaction's
+			its := v.its[:0]     // reused: a chunk's worth is large
 			for k, val := walk(c, after); k != nil; k, val = c.Next() {
 				if len(its) == v.l.chunk {
 					done = false
@@ -791,7 +793,7 @@ func (v *verifier) item(b bkts, x *itemKV) {
 		raw := v.gEvents.get(b.events, seqKey(it.DockSeq))
 		if raw == nil {
 			v.report(it.DockSeq, id, "item %s names dock record %d, which does not exist", id, it.DockSeq)
-		} else if dock, err := decodeCanonical(raw); err == nil {
+		} else if dock, err := parseFacts(raw); err == nil { // checked in full by the chain walk
 			switch {
 			case dock.Type != Docked:
 				v.report(it.DockSeq, id, "item %s names dock record %d, which is %s, not DOCKED", id, it.DockSeq, dock.Type)
@@ -804,8 +806,7 @@ func (v *verifier) item(b bkts, x *itemKV) {
 	}
 	for _, e := range indexEntries(it) {
 		v.indexWant[e.index]++
-		bk := b.lenientIndex(e)
-		if bk == nil || bk.Get(e.key) == nil {
+		if !v.ix.has(b, e) {
 			v.indexMissing = true
 			if e.sub == "" {
 				v.report(0, id, "item %s is missing from index %s", id, e.index)
@@ -814,6 +815,38 @@ func (v *verifier) item(b bkts, x *itemKV) {
 			}
 		}
 	}
+}
+
+// indexLookup finds index entries within one read transaction through a
+// getter per index bucket, each nested bucket opened once: bbolt's Get and
+// Bucket make a cursor (and Bucket a bucket) on every call, and the item
+// walk asks three of them per item.
+type indexLookup struct {
+	byTime getter
+	subs   map[[2]string]*subGetter // by index name and sub-bucket name
+}
+
+type subGetter struct {
+	b *bolt.Bucket // nil when the sub-bucket is missing
+	g getter
+}
+
+// has reports whether entry e is in its index (a nested bucket's key does
+// not count).
+func (x *indexLookup) has(b bkts, e indexEntry) bool {
+	if e.index == "by_time" {
+		return x.byTime.get(b.byTime, e.key) != nil
+	}
+	k := [2]string{e.index, e.sub}
+	s, ok := x.subs[k]
+	if !ok {
+		if x.subs == nil {
+			x.subs = map[[2]string]*subGetter{}
+		}
+		s = &subGetter{b: b.lenientIndex(e)}
+		x.subs[k] = s
+	}
+	return s.g.get(s.b, e.key) != nil
 }
 
 func (b bkts) lenientIndex(e indexEntry) *bolt.Bucket {
