@@ -605,6 +605,24 @@ var mutants = []Mutant{
 		Packages:    []string{"./cmd/evidenced"},
 		Run:         "TestControlRightsByGroup",
 	},
+	{
+		ID:          "control-get-read-right",
+		File:        "cmd/evidenced/cli.go",
+		Desc:        "get through the daemon needs only read rights: whoever may look up custody takes the footage out",
+		Original:    `"get": control.Retrieve,`,
+		Replacement: `"get": control.Read,`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestControlRightsByGroup",
+	},
+	{
+		ID:          "control-retrieve-by-any-group",
+		File:        "internal/control/rights.go",
+		Desc:        "the read and write groups grant retrieval too: get and export are no longer a right of their own",
+		Original:    `want = []string{g.Retrieve}`,
+		Replacement: `want = []string{g.Retrieve, g.Read, g.Write}`,
+		Packages:    []string{"./internal/control", "./cmd/evidenced"},
+		Run:         "TestAuthorizeByGroup|TestControlRightsByGroup",
+	},
 
 	// --- supervision and reload ------------------------------------------------
 	{
