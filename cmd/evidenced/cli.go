@@ -438,9 +438,11 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, creates bool,
 
 // commandRights is what each command needs of a client of the daemon who
 // is neither root nor the daemon's user (control.read_group,
-// control.write_group). A command not listed is owner-only.
+// control.write_group, control.retrieve_group). A command not listed is
+// owner-only. get and export release footage, sidecar logs and custody
+// packages: retrieving is its own right, not a kind of looking.
 var commandRights = map[string]control.Right{
-	"find": control.Read, "custody": control.Read, "get": control.Read, "export": control.Read,
+	"find": control.Read, "custody": control.Read, "get": control.Retrieve, "export": control.Retrieve,
 	"access": control.Read, "status": control.Read, "verify": control.Read, "fleet": control.Read,
 	"key":    control.Read,
 	"ingest": control.Write, "hold": control.Write, "release": control.Write, "classify": control.Write,

@@ -510,6 +510,24 @@ var mutants = []Mutant{
 
 	// --- export: the court package and verify-export ------------------------
 	{
+		ID:          "verify-md-any-root",
+		File:        "internal/export/report.go",
+		Desc:        "VERIFY.md's proof walk calls a record in the tree whatever root its proof leads to: a made-up record beside the genuine ones passes a reader's check",
+		Original:    `[ "$(walk "$p" "$f")" = "$root" ]`,
+		Replacement: `[ -n "$(walk "$p" "$f")" ]`,
+		Packages:    []string{"./internal/export"},
+		Run:         "TestVerifyMarkdown",
+	},
+	{
+		ID:          "verify-md-footage-no-match",
+		File:        "internal/export/report.go",
+		Desc:        "VERIFY.md's footage loop says OK when no COPIED record has the file's hash: replaced footage passes a reader's check",
+		Original:    `xargs -r grep -l "\"sha256\":\"$h\"" | grep -q .; then`,
+		Replacement: `xargs -r grep -q "\"sha256\":\"$h\""; then`,
+		Packages:    []string{"./internal/export"},
+		Run:         "TestVerifyMarkdown",
+	},
+	{
 		ID:          "export-manifest-hash",
 		File:        "internal/export/verify.go",
 		Desc:        "verify-export does not compare a file's SHA-256 with MANIFEST.sha256",
@@ -622,6 +640,24 @@ var mutants = []Mutant{
 		Replacement: `"ingest": control.Read,`,
 		Packages:    []string{"./cmd/evidenced"},
 		Run:         "TestControlRightsByGroup",
+	},
+	{
+		ID:          "control-get-read-right",
+		File:        "cmd/evidenced/cli.go",
+		Desc:        "get through the daemon needs only read rights: whoever may look up custody takes the footage out",
+		Original:    `"get": control.Retrieve,`,
+		Replacement: `"get": control.Read,`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestControlRightsByGroup",
+	},
+	{
+		ID:          "control-retrieve-by-any-group",
+		File:        "internal/control/rights.go",
+		Desc:        "the read and write groups grant retrieval too: get and export are no longer a right of their own",
+		Original:    `want = []string{g.Retrieve}`,
+		Replacement: `want = []string{g.Retrieve, g.Read, g.Write}`,
+		Packages:    []string{"./internal/control", "./cmd/evidenced"},
+		Run:         "TestAuthorizeByGroup|TestControlRightsByGroup",
 	},
 
 	// --- supervision and reload ------------------------------------------------
