@@ -13,7 +13,7 @@ import (
 
 func fleetCommand() *command {
 	return &command{
-		name: "fleet", summary: "at a console: each dock host's last checkpoint, its age, records indexed and flags; each camera's last dock",
+		name: "fleet", summary: "at a console: each dock host's last checkpoint, its age, records indexed and flags; each camera's last dock, and the published inventory's cameras that never docked",
 		setup: func(fs *flag.FlagSet) runner {
 			asJSON := fs.Bool("json", false, "print a JSON array")
 			reason := fs.String("reason", "", "why you are looking (recorded in the custody ledger)")
@@ -44,13 +44,23 @@ func fleetCommand() *command {
 				}
 				fmt.Fprintln(e.stdout)
 				tw = tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CAMERA\tKIND\tASSIGNED_TO\tLAST_DOCKED\tAT_HOST\tDAYS_SINCE")
+				fmt.Fprintln(tw, "CAMERA\tKIND\tASSIGNED_TO\tSTATE\tLAST_DOCKED\tAT_HOST\tDAYS_SINCE")
 				for _, c := range fleet.Cameras {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", c.Serial, c.Kind, printable(c.AssignedTo),
-						c.LastDockedAt.UTC().Format(time.RFC3339), c.Host, c.DaysSinceDock)
+					last, host, days := "-", "-", "-"
+					if c.DaysSinceDock != nil {
+						last, host, days = c.LastDockedAt.UTC().Format(time.RFC3339), c.Host, fmt.Sprint(*c.DaysSinceDock)
+					}
+					state := c.State
+					if !c.ListedSince.IsZero() {
+						state += " (listed since " + c.ListedSince.UTC().Format(time.DateOnly) + ")"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Kind, printable(c.AssignedTo), state, last, host, days)
 				}
 				if err := tw.Flush(); err != nil {
 					return err
+				}
+				if fleet.InventoryProblem != "" {
+					fmt.Fprintf(e.stdout, "\nINVENTORY PROBLEM: %s\n", printable(fleet.InventoryProblem))
 				}
 				if *orphans {
 					fmt.Fprintf(e.stdout, "\n%d orphan(s): stored objects no trusted host's records name\n", len(fleet.Orphans))

@@ -869,25 +869,61 @@ type HostHealth struct {
 	Withheld bool `json:"withheld,omitempty"`
 }
 
-// CameraHealth is one camera as its last anchored DOCKED record says.
+// CameraHealth is one camera as its last anchored DOCKED record says, or,
+// for a camera of the console's published inventory that no trusted host
+// recorded docking, as the inventory lists it (State CameraNeverDocked,
+// no Host, LastDockedAt or DaysSinceDock).
 type CameraHealth struct {
 	Serial       string    `json:"serial"`
-	Host         string    `json:"host"` // where it was last docked
+	Host         string    `json:"host,omitempty"` // where it was last docked
 	Kind         string    `json:"kind,omitempty"`
 	AssignedTo   string    `json:"assigned_to,omitempty"`
-	LastDockedAt time.Time `json:"last_docked_at"`
+	LastDockedAt time.Time `json:"last_docked_at,omitzero"`
 	// DaysSinceDock is whole days from LastDockedAt to now ("not docked
-	// for N days"); not stored, computed by Fleet.
-	DaysSinceDock int `json:"days_since_dock"`
+	// for N days"); not stored, computed by Fleet. Absent for a camera
+	// that never docked: 0 would say it docked today.
+	DaysSinceDock *int `json:"days_since_dock,omitempty"`
+	// State is CameraDocked, CameraNotDocked or CameraNeverDocked.
+	State string `json:"state"`
+	// ListedSince, for a camera that never docked, is when the console's
+	// published inventory began listing it without a break (the oldest
+	// version of that run the store holds): how long it has been out.
+	ListedSince time.Time `json:"listed_since,omitzero"`
 }
+
+// Camera states in CameraHealth.State.
+const (
+	CameraDocked = "docked"
+	// CameraNotDocked: docked, but not for NotDockedAfter or longer.
+	CameraNotDocked = "not docked"
+	// CameraNeverDocked: listed in the console's published inventory and
+	// docked at no trusted host (as far as the sound records say).
+	CameraNeverDocked = "never docked"
+)
+
+// NotDockedAfter is when a camera counts as not docked: a week, the
+// threshold of the alerting rules' EvidencedCameraNotDocked (dock host)
+// and EvidencedFleetCameraNotDocked (console), so that fleet and the
+// alerts name the same cameras.
+const NotDockedAfter = 7 * 24 * time.Hour
 
 // Fleet is the fleet's health.
 type Fleet struct {
 	// Hosts: every trusted host (in configuration order), then the
 	// untrusted hosts seen in the store.
 	Hosts []HostHealth `json:"hosts"`
-	// Cameras: every camera a trusted host recorded docking, by serial.
+	// Cameras: every camera a trusted host recorded docking and, at a
+	// console that published an inventory, every camera of it that none
+	// did (CameraNeverDocked), by serial.
 	Cameras []CameraHealth `json:"cameras"`
+	// InventoryVersion is the version of the console's published
+	// inventory the cameras were read from (0: none published);
+	// InventoryProblem why the document the store holds as the newest
+	// was not taken (it does not open with the console's key, or it is
+	// an older version put back): the cameras are then the highest
+	// signed version's.
+	InventoryVersion uint64 `json:"inventory_version,omitempty"`
+	InventoryProblem string `json:"inventory_problem,omitempty"`
 	// Orphans, when asked for (it lists the whole store), are the stored
 	// versions no trusted host's records name.
 	Orphans []Orphan `json:"orphans,omitempty"`
@@ -963,7 +999,11 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 			if _, ok := c.trustedHost(cam.Host); !ok || held[cam.Host] {
 				return nil
 			}
-			cam.DaysSinceDock = int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
+			days := int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
+			cam.DaysSinceDock, cam.State = &days, CameraDocked
+			if now.Sub(cam.LastDockedAt) >= NotDockedAfter {
+				cam.State = CameraNotDocked
+			}
 			f.Cameras = append(f.Cameras, cam)
 			return nil
 		})

@@ -241,8 +241,18 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 		cams["BWC-2"].Host != "dock-02" || cams["BWC-1"].AssignedTo != "officer-1" {
 		t.Errorf("cameras: %+v", f.Cameras)
 	}
-	if f3, _ := c.Fleet(ctx, base.Add(50*time.Hour), catalog.FleetOptions{}); f3.Cameras[0].DaysSinceDock != 2 {
+	if f3, _ := c.Fleet(ctx, base.Add(50*time.Hour), catalog.FleetOptions{}); f3.Cameras[0].DaysSinceDock == nil || *f3.Cameras[0].DaysSinceDock != 2 || f3.Cameras[0].State != catalog.CameraDocked {
 		t.Errorf("days since dock after 50h: %+v", f3.Cameras[0])
+	}
+	// A week without a dock is "not docked", as the alerting rules say;
+	// a second less is not.
+	for d, want := range map[time.Duration]string{-time.Second: catalog.CameraDocked, 0: catalog.CameraNotDocked} {
+		f4, err := c.Fleet(ctx, base.Add(3*time.Minute+catalog.NotDockedAfter+d), catalog.FleetOptions{})
+		for _, cam := range f4.Cameras {
+			if cam.Serial == "BWC-3" && cam.State != want {
+				t.Errorf("BWC-3 %s after a week: state %q, want %q (%v)", d, cam.State, want, err)
+			}
+		}
 	}
 	// dock-01's last anchored record was written at minute 3.
 	if !fleet[0].LastRecordAt.Equal(base.Add(3*time.Minute)) || fleet[0].AgeSeconds != 57*60 || fleet[0].Checkpoint != 11 {

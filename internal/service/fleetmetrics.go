@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,8 @@ var (
 	descFleetSyncDuration   = desc("fleet_sync_duration_seconds", "How long the console's last read of the store took (reading, checking and indexing every host's new anchors; absent before the first).")
 	descFleetScrubbed       = desc("fleet_scrubbed_objects_total", "Stored objects the console's scrub re-read and found holding what their host recorded (SCRUBBED records).")
 	descFleetCameraDock     = desc("fleet_camera_last_dock_age_seconds", "Seconds since each camera's last dock anchored by a trusted host, wherever it docked (host: where); the fleet's view, which a single dock host's camera_last_dock_age_seconds is not.", "camera", "host")
+	descFleetCameraNever    = desc("fleet_camera_never_docked_age_seconds", "Seconds since the console's published inventory began listing each camera that no trusted host has recorded docking (the oldest version of the unbroken run of versions listing it): a camera that never came back.", "camera")
+	descFleetCameras        = desc("fleet_cameras", "Cameras by state, as `evidenced fleet` shows them: docked (within a week), not_docked (a week or more since the last dock, as EvidencedFleetCameraNotDocked), never_docked (listed in the published inventory, docked nowhere).", "state")
 	descFleetScrubFailures  = desc("fleet_scrub_failures_total", "Stored objects the console's scrub found changed or gone (SCRUB_FAILED records, each an alert naming the object).")
 )
 
@@ -36,7 +39,7 @@ type fleetMetrics struct {
 func (f *fleetMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFleetHosts, descFleetHostBroken, descFleetHostLag, descFleetHostCheckpoint,
 		descFleetHostRecords, descFleetHostItems, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
-		descFleetCameraDock, descFleetScrubbed, descFleetScrubFailures} {
+		descFleetCameraDock, descFleetCameraNever, descFleetCameras, descFleetScrubbed, descFleetScrubFailures} {
 		ch <- d
 	}
 }
@@ -104,7 +107,19 @@ func (f *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descFleetHosts, n, st)
 	}
 	gauge(descFleetItems, items)
+	if inv := f.s.fleetInventoryNow(); inv != nil {
+		withInventory(&fl, *inv)
+	}
+	cams := map[string]float64{catalog.CameraDocked: 0, catalog.CameraNotDocked: 0, catalog.CameraNeverDocked: 0}
 	for _, cam := range fl.Cameras {
+		cams[cam.State]++
+		if cam.State == catalog.CameraNeverDocked {
+			gauge(descFleetCameraNever, max(0, now.Sub(cam.ListedSince).Seconds()), cam.Serial)
+			continue
+		}
 		gauge(descFleetCameraDock, max(0, now.Sub(cam.LastDockedAt).Seconds()), cam.Serial, cam.Host)
+	}
+	for st, n := range cams {
+		gauge(descFleetCameras, n, strings.ReplaceAll(st, " ", "_"))
 	}
 }

@@ -469,6 +469,42 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/service"},
 		Run:         "TestConsoleHoldsEveryCopy",
 	},
+	{
+		ID:          "fleet-never-docked-hidden",
+		File:        "internal/service/fleetcameras.go",
+		Desc:        "fleet and the console's metrics list only the cameras the dock hosts' records name: a camera of the inventory that never came back is not shown",
+		Original:    "if docked[c.Serial] {\n\t\t\tcontinue",
+		Replacement: "if true {\n\t\t\tcontinue",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestFleetListsCamerasThatNeverDocked",
+	},
+	{
+		ID:          "fleet-never-docked-since-reset",
+		File:        "internal/service/fleetcameras.go",
+		Desc:        "a camera's time out of dock counts from the oldest version listing it, even when a version in between dropped it",
+		Original:    `if !ok || !lists(d, cam.Serial) {`,
+		Replacement: `if !ok {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestFleetListsCamerasThatNeverDocked",
+	},
+	{
+		ID:          "fleet-inventory-latest-trusted",
+		File:        "internal/service/fleetcameras.go",
+		Desc:        "a document the console did not sign, put over its inventory, hides the never-docked cameras of the last signed version",
+		Original:    `if d.Version > newest.Version {`,
+		Replacement: `if d.Version > newest.Version && false {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestFleetListsCamerasThatNeverDocked",
+	},
+	{
+		ID:          "catalog-not-docked-week",
+		File:        "internal/catalog/catalog.go",
+		Desc:        "fleet calls a camera not docked only after more than a week, not at the week the alerting rules use",
+		Original:    `if now.Sub(cam.LastDockedAt) >= NotDockedAfter {`,
+		Replacement: `if now.Sub(cam.LastDockedAt) > NotDockedAfter {`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestCatalogIndexesTheFleet",
+	},
 
 	// --- the console's inventory, as a dock host takes it ----------------------
 	{

@@ -92,6 +92,17 @@ func TestSignIn(t *testing.T) {
 	if len(fb.records) != 1 || fb.records[0]["action"] != "sign-in" || fb.records[0]["roles"] != "custodian" {
 		t.Errorf("records %v, want one sign-in with roles custodian", fb.records)
 	}
+	// The fleet page she came for shows a camera that never docked as such.
+	fl, err := c.Get(srv.URL + "/fleet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(fl.Body)
+	fl.Body.Close()
+	if fl.StatusCode != 200 || !strings.Contains(string(b), "<td>BWC-9</td><td>officer-9</td><td>never docked (listed since 2023-11-14 22:13:20Z)</td><td></td><td>—</td><td>—</td>") ||
+		!strings.Contains(string(b), "<td>docked</td><td>dock-01</td><td>2023-11-14 22:13:20Z</td><td>3</td>") {
+		t.Errorf("/fleet: %d\n%s", fl.StatusCode, b)
+	}
 }
 
 // A person whose groups give no role is refused with 403, gets no

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/facts"
@@ -160,7 +161,14 @@ func (f *fakeBackend) Accesses(context.Context, service.Caller, service.AccessFi
 
 func (f *fakeBackend) Fleet(context.Context, service.Caller, service.FleetOptions) (service.FleetHealth, error) {
 	f.called("Fleet")
-	return service.FleetHealth{Hosts: []service.HostHealth{{ID: "dock-01", Trusted: true}}}, nil
+	days := 3
+	// One camera of each kind of row: docked (with its days) and never
+	// docked (no dock, listed since), so the page renders both.
+	return service.FleetHealth{Hosts: []service.HostHealth{{ID: "dock-01", Trusted: true}},
+		Cameras: []catalog.CameraHealth{
+			{Serial: "BWC-1", Host: "dock-01", State: catalog.CameraDocked, LastDockedAt: time.Unix(1.7e9, 0), DaysSinceDock: &days},
+			{Serial: "BWC-9", AssignedTo: "officer-9", State: catalog.CameraNeverDocked, ListedSince: time.Unix(1.7e9, 0)},
+		}}, nil
 }
 
 func (f *fakeBackend) RecordAccess(_ context.Context, _ service.Caller, action, _ string, _ *custody.Item, d map[string]string) error {
