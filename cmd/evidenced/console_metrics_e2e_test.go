@@ -158,6 +158,26 @@ func TestConsoleMetricsE2E(t *testing.T) {
 	if text := console.must("fleet"); !regexp.MustCompile(`(?m)^BWC-0099\s+vehicle\s+car-99\s+never docked \(listed since \d{4}-\d\d-\d\d\)\s+-\s+-\s+-$`).MatchString(text) {
 		t.Errorf("fleet does not show BWC-0099 as never docked:\n%s", text)
 	}
+	// dock-02's flag cannot be cleared while its history does not verify
+	// with the key the console pins (exit 3, naming the problem); a sound
+	// host is not flagged (exit 2); a clear without a reason is refused.
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"fleet", "clear", "dock-02", "--reason", "ticket 9"}, 3, "anchored history of dock-02 still does not verify"},
+		{[]string{"fleet", "clear", "dock-01", "--reason", "ticket 9"}, 2, "not flagged"},
+		{[]string{"fleet", "clear", "dock-02"}, 2, "--reason is required"},
+	} {
+		code, out, errs := run(t, nil, append([]string{tc.args[0], "--config", console.cfg}, tc.args[1:]...)...)
+		if code != tc.code || !strings.Contains(errs, tc.says) {
+			t.Errorf("%v: exit %d, want %d saying %q\n%s%s", tc.args, code, tc.code, tc.says, out, errs)
+		}
+	}
+	if f := console.fleetJSON(); !hostOf(f, "dock-02").Broken {
+		t.Errorf("dock-02 is no longer flagged after refused clears: %+v", hostOf(f, "dock-02"))
+	}
 	if n, ok := got["evidenced_fleet_scrub_failures_total"]; !ok || n != 0 {
 		t.Errorf("evidenced_fleet_scrub_failures_total = %v (present %v), want 0", n, ok)
 	}

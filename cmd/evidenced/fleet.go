@@ -13,12 +13,22 @@ import (
 
 func fleetCommand() *command {
 	return &command{
-		name: "fleet", summary: "at a console: each dock host's last checkpoint, its age, records indexed and flags; each camera's last dock, and the published inventory's cameras that never docked",
+		name: "fleet", args: "[clear HOST]",
+		summary: "at a console: each dock host's last checkpoint, its age, records indexed and flags; each camera's last dock, and the published inventory's cameras that never docked; `clear HOST --reason TEXT` lifts a host's broken or withheld flag once its history verifies again",
 		setup: func(fs *flag.FlagSet) runner {
-			asJSON := fs.Bool("json", false, "print a JSON array")
-			reason := fs.String("reason", "", "why you are looking (recorded in the custody ledger)")
+			asJSON := fs.Bool("json", false, "print JSON")
+			reason := fs.String("reason", "", "why you are looking, or why the flag may be lifted (recorded in the custody ledger; required by clear)")
 			orphans := fs.Bool("orphans", false, "also list stored objects no trusted host's records name (lists the whole store)")
 			return func(ctx context.Context, e *env) error {
+				switch {
+				case fs.NArg() == 0:
+				case fs.Arg(0) == "clear" && fs.NArg() == 2:
+					return fleetClear(ctx, e, fs.Arg(1), *reason, *asJSON)
+				case fs.Arg(0) == "clear":
+					return usageErrorf("fleet clear: missing HOST (usage: evidenced fleet clear HOST --reason TEXT)")
+				default:
+					return usageErrorf("fleet: unknown subcommand %q (usage: evidenced fleet [--json] | evidenced fleet clear HOST --reason TEXT)", fs.Arg(0))
+				}
 				fleet, err := e.svc.Fleet(ctx, e.caller(), service.FleetOptions{Reason: *reason, Orphans: *orphans})
 				if err != nil {
 					return err
@@ -72,4 +82,26 @@ func fleetCommand() *command {
 			}
 		},
 	}
+}
+
+// fleetClear lifts HOST's flag (service.ClearHost): the console re-checks
+// the host's whole anchored history first and refuses, naming the first
+// problem, when it still does not verify.
+func fleetClear(ctx context.Context, e *env, host, reason string, asJSON bool) error {
+	if strings.TrimSpace(reason) == "" {
+		return usageErrorf("fleet clear: --reason is required (what was investigated)")
+	}
+	res, err := e.svc.ClearHost(ctx, e.caller(), service.ClearHostOptions{Host: host, Reason: reason})
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "%s cleared: its anchored history verifies up to checkpoint %d (%s, root %s); recorded as HOST_CLEARED (seq %d)\n",
+		printable(res.Host), res.Checkpoint, printable(res.Object), res.Root, res.Seq)
+	for _, p := range res.Cleared {
+		fmt.Fprintf(e.stdout, "  was: %s\n", printable(p))
+	}
+	return nil
 }

@@ -21,7 +21,8 @@ const (
 	// access, status, verify): control.read_group, or write_group.
 	Read
 	// Write: ingest footage and change its retention (ingest, hold,
-	// release, classify, scrub): control.write_group.
+	// release, classify, scrub), or what a console serves (fleet clear):
+	// control.write_group.
 	Write
 )
 

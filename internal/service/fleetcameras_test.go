@@ -21,15 +21,9 @@ import (
 // not sign hides none of it.
 func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 	ctx := context.Background()
-	srv := s3srv.Start(t)
-	bucket := srv.NewBucket(t)
-	srv.SetEnv(t)
 	root := t.TempDir()
 	who := Caller{Actor: "custodian-1"}
-
-	pem, _ := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1")
-
-	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+pem+"}\n")
+	_, _, hq, _ := consoleOfOne(t, root)
 	// Before any inventory: the cameras the records dock, nothing more.
 	f, err := hq.Fleet(ctx, who, FleetOptions{})
 	if err != nil || len(f.Cameras) != 1 || f.Cameras[0].State != catalog.CameraDocked || f.InventoryVersion != 0 {
@@ -110,6 +104,18 @@ func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 	if err != nil || !strings.Contains(f.InventoryProblem, "not this console's") {
 		t.Errorf("inventory problem after an unsigned document: %q %v", f.InventoryProblem, err)
 	}
+}
+
+// consoleOfOne starts a store and a bucket, docks camera BWC-1 with one
+// recording at dock-01 (anchoredDock) and opens console hq trusting it.
+func consoleOfOne(t *testing.T, root string) (srv *s3srv.Server, bucket string, hq *Service, item string) {
+	t.Helper()
+	srv = s3srv.Start(t)
+	bucket = srv.NewBucket(t)
+	srv.SetEnv(t)
+	pem, item := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1")
+	hq = openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+pem+"}\n")
+	return srv, bucket, hq, item
 }
 
 // anchoredDock opens dock host id on the bucket, docks camera serial with

@@ -505,6 +505,33 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/catalog"},
 		Run:         "TestCatalogIndexesTheFleet",
 	},
+	{
+		ID:          "catalog-clear-follow-unchecked",
+		File:        "internal/catalog/clear.go",
+		Desc:        "fleet clear lifts a host's flag when following its history again stops at a break, instead of refusing",
+		Original:    `return still(be.Problems)`,
+		Replacement: `break`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestClearOnlyWhenTheHistoryVerifies",
+	},
+	{
+		ID:          "catalog-clear-audit-unchecked",
+		File:        "internal/catalog/clear.go",
+		Desc:        "fleet clear lifts a withheld host's flag while the object the audit withheld it for is still in the store",
+		Original:    `if !rep.OK() {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/catalog", "./internal/service"},
+		Run:         "TestClearOnlyWhenTheHistoryVerifies|TestClearHostOnlyWhenItsHistoryVerifies",
+	},
+	{
+		ID:          "cli-fleet-clear-read-right",
+		File:        "cmd/evidenced/cli.go",
+		Desc:        "fleet clear through the daemon needs only the read right of fleet, not the write right",
+		Original:    `if r, ok := commandRights[name+" "+args[0]]; ok {`,
+		Replacement: `if r, ok := commandRights[name+" "+args[0]]; ok && false {`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestControlRightsByGroup$",
+	},
 
 	// --- the console's inventory, as a dock host takes it ----------------------
 	{

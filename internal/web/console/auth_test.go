@@ -259,3 +259,40 @@ func TestLocalPath(t *testing.T) {
 		}
 	}
 }
+
+// The fleet page offers a clear for a flagged host only; the clear asks
+// the service with the host and the reason, shows what it accepted, and
+// shows a refusal (the history still does not verify) as 409, not as the
+// console's fault; without a reason the service is not asked.
+func TestFleetClear(t *testing.T) {
+	h, fb, _ := newTestHandler(t, Options{})
+	c, s := sessionCookieFor(h, Custodian)
+	req := httptest.NewRequest("GET", "/fleet", nil)
+	req.AddCookie(c)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if body := rec.Body.String(); rec.Code != 200 || strings.Count(body, `action="/fleet/clear"`) != 1 || !strings.Contains(body, `name="host" value="dock-02"`) {
+		t.Errorf("fleet page: %d, want one clear form, for dock-02\n%s", rec.Code, body)
+	}
+	for _, tc := range []struct {
+		host, reason string
+		want         int
+		says         string
+		asked        int
+	}{
+		{"dock-02", "stray object removed", 200, "dock-02 cleared: its anchored history verifies up to checkpoint 11", 1},
+		{"dock-01", "looked", 409, "not cleared: dock-01: integrity failure", 1},
+		{"dock-02", "", 400, "reason: required", 0},
+		{"", "looked", 400, "host: required", 0},
+	} {
+		req := httptest.NewRequest("POST", "/fleet/clear", httpBody(url.Values{"csrf": {s.csrf}, "host": {tc.host}, "reason": {tc.reason}}))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(c)
+		before := fb.count("ClearHost")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.says) || fb.count("ClearHost")-before != tc.asked {
+			t.Errorf("clear %q %q: %d, asked %d time(s), want %d saying %q\n%s", tc.host, tc.reason, rec.Code, fb.count("ClearHost")-before, tc.want, tc.says, rec.Body.String())
+		}
+	}
+}
