@@ -92,7 +92,11 @@ func TestConsoleMetricsE2E(t *testing.T) {
 		`evidenced_fleet_host_items{host="dock-02"}`:  0,
 		`evidenced_fleet_items`:                       1,
 		`evidenced_fleet_cameras{state="docked"}`:     1,
-		`evidenced_fleet_cameras{state="not_docked"}`: 0,
+		// dock-01's recording was verified before its records were
+		// anchored: nothing of it waits.
+		`evidenced_fleet_host_unverified_items{host="dock-01"}`:              0,
+		`evidenced_fleet_host_unverified_oldest_age_seconds{host="dock-01"}`: 0,
+		`evidenced_fleet_cameras{state="not_docked"}`:                        0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {

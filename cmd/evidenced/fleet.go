@@ -37,7 +37,7 @@ func fleetCommand() *command {
 					return printJSON(e.stdout, fleet)
 				}
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "HOST\tTRUSTED\tCHECKPOINT\tLAST_RECORD\tAGE\tRECORDS\tITEMS\tUNVERIFIED\tFLAGS")
+				fmt.Fprintln(tw, "HOST\tTRUSTED\tCHECKPOINT\tLAST_RECORD\tAGE\tRECORDS\tITEMS\tNOT_VERIFIED\tOLDEST\tUNVERIFIED\tFLAGS")
 				for _, h := range fleet.Hosts {
 					last, age := "-", "-"
 					if !h.LastRecordAt.IsZero() {
@@ -47,7 +47,12 @@ func fleetCommand() *command {
 					if flags == "" {
 						flags = "-"
 					}
-					fmt.Fprintf(tw, "%s\t%t\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", h.ID, h.Trusted, h.Checkpoint, last, age, h.Records, h.Items, h.Unverified, printable(flags))
+					oldest := "-"
+					if !h.OldestNotVerifiedAt.IsZero() {
+						oldest = time.Since(h.OldestNotVerifiedAt).Round(time.Second).String()
+					}
+					fmt.Fprintf(tw, "%s\t%t\t%d\t%s\t%s\t%d\t%d\t%d\t%s\t%d\t%s\n", h.ID, h.Trusted, h.Checkpoint, last, age, h.Records, h.Items,
+						h.NotVerified, oldest, h.Unverified, printable(flags))
 				}
 				if err := tw.Flush(); err != nil {
 					return err

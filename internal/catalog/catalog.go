@@ -88,7 +88,12 @@ var (
 	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
 	bByAssign  = []byte("by_assigned_to") // assigned_to 0 recorded_at 0 host 0 id → ""
 	bByCamera  = []byte("by_camera")      // camera 0 recorded_at 0 host 0 id → ""
-	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera}
+	// bUnverified holds the items not yet VERIFIED in the store, by host
+	// and time vaulted: host 0 ingested_at 0 id → "". It is what the
+	// fleet's not-verified counts read, so they cost the few items still
+	// on their way, not every item indexed.
+	bUnverified = []byte("unverified")
+	allBuckets  = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera, bUnverified}
 )
 
 // HostState is what the index knows of one trusted host.
@@ -137,6 +142,7 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		// An index written before by_camera existed gets it from its
 		// items, once, rather than a rebuild from the store.
 		fillCameras := tx.Bucket(bByCamera) == nil && tx.Bucket(bItems) != nil
+		fillUnverified := tx.Bucket(bUnverified) == nil && tx.Bucket(bItems) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -144,6 +150,11 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		}
 		if fillCameras {
 			if err := indexCameras(tx); err != nil {
+				return err
+			}
+		}
+		if fillUnverified {
+			if err := indexUnverified(tx); err != nil {
 				return err
 			}
 		}
@@ -538,6 +549,7 @@ func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucke
 	} else if ev.Type != custody.Vaulted {
 		return false, nil
 	}
+	was := it
 	d := ev.Details
 	switch ev.Type {
 	case custody.Vaulted:
@@ -572,6 +584,17 @@ func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucke
 	v, err := json.Marshal(it)
 	if err != nil {
 		return false, err
+	}
+	unv := tx.Bucket(bUnverified)
+	if was.ID != "" && was.State != custody.StateVerified {
+		if err := unv.Delete(unverifiedKey(host, was.IngestedAt, it.ID)); err != nil {
+			return false, err
+		}
+	}
+	if it.State != custody.StateVerified {
+		if err := unv.Put(unverifiedKey(host, it.IngestedAt, it.ID), nil); err != nil {
+			return false, err
+		}
 	}
 	if created {
 		// Who a recording was issued to and when it was recorded are
@@ -612,6 +635,30 @@ func indexCameras(tx *bolt.Tx) error {
 		host, _, _ := bytes.Cut(k, []byte{0})
 		return by.Put(assignKey(it.Camera, it.RecordedAt, string(host), it.ID), nil)
 	})
+}
+
+// indexUnverified writes unverified from the items (an index from before
+// it).
+func indexUnverified(tx *bolt.Tx) error {
+	unv := tx.Bucket(bUnverified)
+	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
+		var it custody.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("index unverified items: item %q: %w", k, err)
+		}
+		if it.State == custody.StateVerified {
+			return nil
+		}
+		host, _, _ := bytes.Cut(k, []byte{0})
+		return unv.Put(unverifiedKey(string(host), it.IngestedAt, it.ID), nil)
+	})
+}
+
+// unverifiedKey orders a host's items not yet verified by when they were
+// vaulted: the first is the oldest.
+func unverifiedKey(host string, at time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(hostPrefix(host), clampNanos(at))
+	return append(append(k, 0), id...)
 }
 
 // withheld is the set of hosts the audit withholds (nothing served).
@@ -859,6 +906,12 @@ type HostHealth struct {
 	// FleetOptions.UnverifiedAfter and are not yet verified in the store
 	// (as far as the host's anchored records say).
 	Unverified int `json:"unverified"`
+	// NotVerified is how many of its indexed items are not yet verified in
+	// the store, whatever their age, and OldestNotVerifiedAt when the
+	// oldest of them was vaulted (zero: none): the host's upload queue as
+	// its anchored records show it at HQ.
+	NotVerified         int       `json:"not_verified"`
+	OldestNotVerifiedAt time.Time `json:"oldest_not_verified_at,omitzero"`
 	// Flags say what is wrong ("broken: <object>: <what>"); empty when
 	// nothing is.
 	Flags []string `json:"flags"`
@@ -941,7 +994,6 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 	f := Fleet{Hosts: []HostHealth{}, Cameras: []CameraHealth{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
 		held := withheld(tx)
-		items := tx.Bucket(bItems)
 		for _, t := range c.trusted {
 			hs := HostState{ID: t.ID}
 			if v := tx.Bucket(bHosts).Get([]byte(t.ID)); v != nil {
@@ -965,21 +1017,23 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 					h.Flags = append(h.Flags, "broken: "+p.String())
 				}
 			}
-			if o.UnverifiedAfter > 0 {
-				cur := items.Cursor()
-				p := hostPrefix(t.ID)
-				for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
-					var it custody.Item
-					if err := json.Unmarshal(v, &it); err != nil {
-						return fmt.Errorf("item %q: %w", k, err)
-					}
-					if it.State != custody.StateVerified && now.Sub(it.IngestedAt) > o.UnverifiedAfter {
-						h.Unverified++
-					}
+			cur := tx.Bucket(bUnverified).Cursor()
+			p := hostPrefix(t.ID)
+			for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+				if len(k) < len(p)+8 {
+					return fmt.Errorf("unverified key %q", k)
 				}
-				if h.Unverified > 0 {
-					h.Flags = append(h.Flags, fmt.Sprintf("%d item(s) vaulted more than %s ago and not verified in the store", h.Unverified, o.UnverifiedAfter))
+				at := time.Unix(0, int64(binary.BigEndian.Uint64(k[len(p):]))).UTC()
+				if h.NotVerified == 0 {
+					h.OldestNotVerifiedAt = at
 				}
+				h.NotVerified++
+				if o.UnverifiedAfter > 0 && now.Sub(at) > o.UnverifiedAfter {
+					h.Unverified++
+				}
+			}
+			if h.Unverified > 0 {
+				h.Flags = append(h.Flags, fmt.Sprintf("%d item(s) vaulted more than %s ago and not verified in the store", h.Unverified, o.UnverifiedAfter))
 			}
 			f.Hosts = append(f.Hosts, h)
 		}

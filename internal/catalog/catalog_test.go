@@ -230,8 +230,15 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 	if fleet[1].Unverified != 1 || !strings.Contains(strings.Join(fleet[1].Flags, " "), "not verified") {
 		t.Errorf("dock-02's vaulted item is not flagged: %+v", fleet[1])
 	}
-	if f2, _ := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{UnverifiedAfter: 2 * time.Hour}); f2.Hosts[1].Unverified != 0 {
-		t.Errorf("an item vaulted 58 minutes ago counts as unverified after 2h: %+v", f2.Hosts[1])
+	if f2, _ := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{UnverifiedAfter: 2 * time.Hour}); f2.Hosts[1].Unverified != 0 || f2.Hosts[1].NotVerified != 1 {
+		t.Errorf("an item vaulted 58 minutes ago counts as unverified after 2h, or not as not verified: %+v", f2.Hosts[1])
+	}
+	// Not verified, whatever the age: dock-02's vaulted item (vaulted at
+	// minute 2); none of dock-01's, each verified after it was vaulted.
+	if fleet[1].NotVerified != 1 || !fleet[1].OldestNotVerifiedAt.Equal(base.Add(2*time.Minute)) ||
+		fleet[0].NotVerified != 0 || !fleet[0].OldestNotVerifiedAt.IsZero() {
+		t.Errorf("not verified: dock-01 %d (oldest %s), dock-02 %d (oldest %s)", fleet[0].NotVerified, fleet[0].OldestNotVerifiedAt,
+			fleet[1].NotVerified, fleet[1].OldestNotVerifiedAt)
 	}
 	cams := map[string]catalog.CameraHealth{}
 	for _, cam := range f.Cameras {

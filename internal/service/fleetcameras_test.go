@@ -113,15 +113,16 @@ func consoleOfOne(t *testing.T, root string) (srv *s3srv.Server, bucket string, 
 	srv = s3srv.Start(t)
 	bucket = srv.NewBucket(t)
 	srv.SetEnv(t)
-	pem, item := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1")
+	pem, item := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1", false)
 	hq = openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+pem+"}\n")
 	return srv, bucket, hq, item
 }
 
 // anchoredDock opens dock host id on the bucket, docks camera serial with
-// one recording, anchors, closes the host and returns the file of its
-// public key (as a console is given it) and the recording's item id.
-func anchoredDock(t *testing.T, srv *s3srv.Server, bucket, root, id, serial string) (pem, item string) {
+// one recording (uploaded and verified, or with vaultOnly only vaulted:
+// its upload not done yet), anchors, closes the host and returns the file
+// of its public key (as a console is given it) and the recording's id.
+func anchoredDock(t *testing.T, srv *s3srv.Server, bucket, root, id, serial string, vaultOnly bool) (pem, item string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(root, id)
@@ -130,6 +131,9 @@ func anchoredDock(t *testing.T, srv *s3srv.Server, bucket, root, id, serial stri
 	os.MkdirAll(filepath.Join(cam, "DCIM"), 0o755)
 	if err := os.WriteFile(filepath.Join(cam, "DCIM", "A.MP4"), []byte("footage of "+id), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if vaultOnly {
+		d.uploader = nil
 	}
 	rep, err := d.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: serial, From: cam})
 	if err != nil || len(rep.Recorded) != 1 {
@@ -144,4 +148,34 @@ func anchoredDock(t *testing.T, srv *s3srv.Server, bucket, root, id, serial stri
 	}
 	d.Close()
 	return pem, rep.Recorded[0].ID
+}
+
+// The console counts, per dock host, the recordings its anchored records
+// show vaulted and not yet verified in the store, and how long the oldest
+// has waited: a dock host's upload queue seen from HQ, for fleet and for
+// the metrics.
+func TestFleetCountsRecordingsNotVerified(t *testing.T) {
+	ctx := context.Background()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	root := t.TempDir()
+	pem1, _ := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1", false)
+	pem2, _ := anchoredDock(t, srv, bucket, root, "dock-02", "BWC-2", true)
+	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+pem1+"}\n    - {id: dock-02, public_key_file: "+pem2+"}\n")
+	f, err := hq.Fleet(ctx, Caller{Actor: "custodian-1"}, FleetOptions{})
+	if err != nil || f.Hosts[0].NotVerified != 0 || f.Hosts[1].NotVerified != 1 || f.Hosts[1].OldestNotVerifiedAt.IsZero() {
+		t.Fatalf("fleet: %+v %v", f.Hosts, err)
+	}
+	got := fleetScrape(t, hq, "evidenced_fleet_host_unverified_items", "evidenced_fleet_host_unverified_oldest_age_seconds")
+	lines := strings.Split(got, "\n")
+	if len(lines) != 4 || lines[0] != `evidenced_fleet_host_unverified_items{host="dock-01"} 0` || lines[1] != `evidenced_fleet_host_unverified_items{host="dock-02"} 1` ||
+		lines[2] != `evidenced_fleet_host_unverified_oldest_age_seconds{host="dock-01"} 0` ||
+		!strings.HasPrefix(lines[3], `evidenced_fleet_host_unverified_oldest_age_seconds{host="dock-02"} `) {
+		t.Fatalf("console metrics:\n%s", got)
+	}
+	var age float64
+	if _, err := fmt.Sscan(strings.Fields(lines[3])[1], &age); err != nil || age <= 0 || age > 600 {
+		t.Errorf("dock-02's oldest not verified: %v s (%v), want the seconds since it was vaulted", age, err)
+	}
 }

@@ -18,6 +18,8 @@ var (
 	descFleetHostCheckpoint = desc("fleet_host_checkpoint_size", "Tree size of the last checkpoint of each trusted host the console followed and checked (the seq of its last record indexed; 0 for none).", "host")
 	descFleetHostRecords    = desc("fleet_host_records", "Records of each trusted host indexed by the console.", "host")
 	descFleetHostItems      = desc("fleet_host_items", "Recordings of each trusted host indexed by the console.", "host")
+	descFleetHostUnverified = desc("fleet_host_unverified_items", "Recordings of each trusted host indexed by the console and not yet verified in the object store, as its anchored records say: the dock host's upload queue, seen from HQ.", "host")
+	descFleetHostUnvOldest  = desc("fleet_host_unverified_oldest_age_seconds", "Seconds since the oldest recording of each trusted host not yet verified in the store was vaulted (0 when none): the dock host's upload_queue_oldest_age_seconds, seen from HQ.", "host")
 	descFleetItems          = desc("fleet_items", "Recordings indexed by the console, every trusted host's.")
 	descFleetSyncAge        = desc("fleet_sync_age_seconds", "Seconds since the console's last complete read of the store (since the daemon started, if none yet).")
 	descFleetSyncDuration   = desc("fleet_sync_duration_seconds", "How long the console's last read of the store took (reading, checking and indexing every host's new anchors; absent before the first).")
@@ -38,7 +40,7 @@ type fleetMetrics struct {
 
 func (f *fleetMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFleetHosts, descFleetHostBroken, descFleetHostLag, descFleetHostCheckpoint,
-		descFleetHostRecords, descFleetHostItems, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
+		descFleetHostRecords, descFleetHostItems, descFleetHostUnverified, descFleetHostUnvOldest, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
 		descFleetCameraDock, descFleetCameraNever, descFleetCameras, descFleetScrubbed, descFleetScrubFailures} {
 		ch <- d
 	}
@@ -101,6 +103,12 @@ func (f *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descFleetHostCheckpoint, float64(h.Checkpoint), h.ID)
 		gauge(descFleetHostRecords, float64(h.Records), h.ID)
 		gauge(descFleetHostItems, float64(h.Items), h.ID)
+		gauge(descFleetHostUnverified, float64(h.NotVerified), h.ID)
+		oldest := 0.0
+		if !h.OldestNotVerifiedAt.IsZero() {
+			oldest = max(0, now.Sub(h.OldestNotVerifiedAt).Seconds())
+		}
+		gauge(descFleetHostUnvOldest, oldest, h.ID)
 		items += float64(h.Items)
 	}
 	for st, n := range states {

@@ -532,6 +532,24 @@ var mutants = []Mutant{
 		Packages:    []string{"./cmd/evidenced"},
 		Run:         "TestControlRightsByGroup$",
 	},
+	{
+		ID:          "catalog-unverified-kept",
+		File:        "internal/catalog/catalog.go",
+		Desc:        "a recording verified in the store stays counted as not verified at the console, so the fleet's queue never empties",
+		Original:    `if was.ID != "" && was.State != custody.StateVerified {`,
+		Replacement: `if false {`,
+		Packages:    []string{"./internal/catalog", "./internal/service"},
+		Run:         "TestCatalogIndexesTheFleet|TestFleetCountsRecordingsNotVerified",
+	},
+	{
+		ID:          "fleet-metric-unverified",
+		File:        "internal/service/fleetmetrics.go",
+		Desc:        "a console's metrics count no dock host's recordings as not verified, so EvidencedFleetHostUnverified's queue is invisible",
+		Original:    `gauge(descFleetHostUnverified, float64(h.NotVerified), h.ID)`,
+		Replacement: `gauge(descFleetHostUnverified, 0, h.ID)`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestFleetCountsRecordingsNotVerified",
+	},
 
 	// --- the console's inventory, as a dock host takes it ----------------------
 	{
