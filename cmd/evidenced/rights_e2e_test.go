@@ -226,6 +226,25 @@ func TestControlRightsByGroup(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "has no ingest and retention rights") {
 		t.Errorf("ingest by a member of the retrieve group: exit %d\n%s", code, out)
 	}
+	// fleet shows (read); fleet clear lifts what a console withholds
+	// (write): the subcommand's right, not the command's. Past the rights
+	// check, this host says it is no console.
+	for _, tc := range []struct {
+		uid, gid uint32
+		groups   []uint32
+		args     []string
+		says     string
+	}{
+		{reader, readGID, nil, []string{"fleet"}, "not a console"},
+		{reader, readGID, nil, []string{"fleet", "clear", "dock-01", "--reason", "looked"}, "has no ingest and retention rights"},
+		{reader, readGID, nil, []string{"fleet", "--reason", "looked", "clear", "dock-01"}, "has no ingest and retention rights"},
+		{custodian, writeGID, []uint32{readGID}, []string{"fleet", "clear", "dock-01", "--reason", "looked"}, "not a console"},
+	} {
+		code, out := as(tc.uid, tc.gid, tc.groups, tc.args...)
+		if code == 0 || !strings.Contains(out, tc.says) || (tc.says == "not a console" && strings.Contains(out, "rights")) {
+			t.Errorf("%v by uid %d: exit %d, want it to say %q\n%s", tc.args, tc.uid, code, tc.says, out)
+		}
+	}
 	code, out = as(custodian, writeGID, []uint32{readGID}, "store-init")
 	if code == 0 || !strings.Contains(out, "has no owner-only rights") {
 		t.Errorf("store-init by a member of the write group: exit %d\n%s", code, out)
@@ -254,7 +273,7 @@ func TestControlRightsByGroup(t *testing.T) {
 		}
 	}
 	want := map[string]int{"uid:61001 ingest": 1, "uid:61001 hold": 1, "uid:61001 get": 1, "uid:61001 export": 1,
-		"uid:61002 get": 1, "uid:61002 store-init": 1, "uid:61004 ingest": 1}
+		"uid:61001 fleet": 2, "uid:61002 get": 1, "uid:61002 store-init": 1, "uid:61004 ingest": 1}
 	if fmt.Sprint(refused) != fmt.Sprint(want) {
 		t.Errorf("recorded refusals %v, want %v: %+v", refused, want, evs)
 	}

@@ -22,7 +22,8 @@ const (
 	// retrieve_group.
 	Read
 	// Write: ingest footage and change its retention (ingest, hold,
-	// release, classify, scrub): control.write_group.
+	// release, classify, scrub), or what a console serves (fleet clear):
+	// control.write_group.
 	Write
 	// Retrieve: take footage or a package out of the host (get, export):
 	// control.retrieve_group only. Looking up custody does not grant it,
