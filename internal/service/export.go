@@ -138,13 +138,16 @@ func (s *Service) buildExport(ctx context.Context, c Caller, o ExportOptions, id
 	return sum, nil
 }
 
-// exportFacts is what a dock host's export carries of the facts index: for
-// each recording the index holds a span for, the plate reads and GPS fixes
-// of the same camera's sidecar files within that span (the link find
-// uses), re-derived from the held copies, and the crop images the reads
-// name. Always, not behind a flag: the package of a recording found by
-// plate must show the read that found it, and without facts nothing
-// changes. nil when there are none (or no facts index).
+// exportFacts is what an export carries of the facts index: for each
+// recording the index holds a span for, the plate reads and GPS fixes of
+// the same camera's sidecar files within that span (the link find uses),
+// re-derived from the held copies, and the crop images the reads name.
+// Always, not behind a flag: the package of a recording found by plate
+// must show the read that found it, and without facts nothing changes. nil
+// when there are none (or no facts index). On a dock host the items are
+// its ledger's and the held copies the vault's (or the store's); at a
+// console the catalog's, and the objects the dock hosts uploaded, each
+// fact naming the host that ingested its file.
 func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*export.FactPlan, error) {
 	if s.facts == nil {
 		return nil, nil
@@ -169,7 +172,14 @@ func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*expor
 	if len(sources) == 0 {
 		return nil, nil
 	}
-	plan, err := export.GatherFacts(ctx, s.ledger, footageFrom{s}, sources, s.cropItem)
+	var (
+		l   itemSource     = s.ledger
+		src export.Footage = footageFrom{s}
+	)
+	if s.catalog != nil {
+		l, src = consoleLedger{s}, storedFrom{s}
+	}
+	plan, err := export.GatherFacts(ctx, l, src, sources, s.cropItem(l), s.catalog != nil)
 	if errors.Is(err, export.ErrIntegrity) {
 		return nil, &kindError{kind: ErrIntegrity, err: err}
 	}
@@ -182,22 +192,31 @@ func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*expor
 	return plan, nil
 }
 
-// cropItem is the item of a plate-crop image a read names: docked in the
-// same dock from the same camera as the log, at the name's path relative to
-// the log's folder (docs/ANPR-FORMAT.md).
-func (s *Service) cropItem(ctx context.Context, src custody.Item, name string) (string, error) {
-	want := path.Join(path.Dir(src.SourcePath), name)
-	var id string
-	err := s.ledger.Items(ctx, custody.Filter{Camera: src.Camera}, func(it custody.Item) error {
-		if id == "" && it.DockSeq == src.DockSeq && it.SourcePath == want {
-			id = it.ID
+// itemSource is where an export reads items: a dock host's ledger, or at a
+// console consoleLedger (the catalog of the trusted hosts' records).
+type itemSource interface {
+	export.Items
+	Items(ctx context.Context, f custody.Filter, fn func(custody.Item) error) error
+}
+
+// cropItem resolves the item of a plate-crop image a read names: docked
+// by the same host in the same dock from the same camera as the log, at
+// the name's path relative to the log's folder (docs/ANPR-FORMAT.md).
+func (s *Service) cropItem(l itemSource) export.CropResolver {
+	return func(ctx context.Context, src custody.Item, name string) (string, error) {
+		want := path.Join(path.Dir(src.SourcePath), name)
+		var id string
+		err := l.Items(ctx, custody.Filter{Camera: src.Camera}, func(it custody.Item) error {
+			if id == "" && it.Host == src.Host && it.DockSeq == src.DockSeq && it.SourcePath == want {
+				id = it.ID
+			}
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("find the crop %s of %s: %w", want, src.ID, err)
 		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("find the crop %s of %s: %w", want, src.ID, err)
+		return id, nil
 	}
-	return id, nil
 }
 
 // ExtractExport unpacks the tar stream Export writes into dir.
@@ -351,6 +370,17 @@ func (a anchoredFrom) Latest(ctx context.Context, maxSize uint64) (export.Anchor
 		return export.Anchored{}, found, err
 	}
 	return export.Anchored{Object: got.Object, Size: got.Size, Note: got.Note, Timestamp: got.Timestamp}, true, nil
+}
+
+// storedFrom is a console export's view of the files it carries: the
+// object each dock host uploaded, by the version it recorded.
+type storedFrom struct{ s *Service }
+
+var _ export.Footage = storedFrom{}
+
+func (f storedFrom) Open(ctx context.Context, it custody.Item) (io.ReadCloser, string, error) {
+	rc, err := f.s.openStored(ctx, it)
+	return rc, "object store", err
 }
 
 // footageFrom is the export's view of OpenFootage.

@@ -539,6 +539,24 @@ var mutants = []Mutant{
 		Replacement: `if carried := slices.Contains(v.info.Files, id); v.info.Footage {`,
 		Packages:    []string{"./internal/export"},
 	},
+	{
+		ID:          "fleet-facts-files",
+		File:        "internal/export/fleet.go",
+		Desc:        "verify-export does not check the sidecar files and crop images a console's package carries for its facts against the SHA-256 their dock host recorded",
+		Original:    `v.heldFile(fleetInfoName, d.item, true)`,
+		Replacement: `v.expect[footagePath(d.item)] = true`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestConsoleExportCarriesFactsE2E",
+	},
+	{
+		ID:          "fleet-facts-host",
+		File:        "internal/export/facts.go",
+		Desc:        "verify-export takes the dock host a console package's fact names without checking it is the host whose records prove the source",
+		Original:    `want.Host = src.item.Host`,
+		Replacement: `want.Host = f.Host`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestConsoleExportCarriesFactsE2E",
+	},
 
 	// --- config: strict decoding and the lock mode ---------------------------
 	{
