@@ -15,6 +15,7 @@ import (
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/export"
+	"github.com/evidenced/evidenced/internal/facts"
 	"github.com/evidenced/evidenced/internal/sidecar"
 	"github.com/evidenced/evidenced/internal/signing"
 )
@@ -152,6 +153,13 @@ func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*expor
 	if s.facts == nil {
 		return nil, nil
 	}
+	var (
+		l   itemSource     = s.ledger
+		src export.Footage = footageFrom{s}
+	)
+	if s.catalog != nil {
+		l, src = consoleLedger{s}, storedFrom{s}
+	}
 	var sources []export.FactSource
 	for _, it := range items {
 		link, ok, err := s.facts.Linked(ctx, it.ID)
@@ -161,23 +169,21 @@ func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*expor
 		if !ok {
 			continue
 		}
-		for _, src := range link.Sources {
-			kind, ok := sidecar.KindOf(src.Parser)
+		for _, fs := range link.Sources {
+			kind, ok := sidecar.KindOf(fs.Parser)
 			if !ok {
 				continue
 			}
-			sources = append(sources, export.FactSource{Recording: it.ID, Item: src.Item, Kind: kind, From: link.Start, To: link.End})
+			if skip, err := outsideSpan(ctx, l, fs, link); err != nil {
+				return nil, err
+			} else if skip {
+				continue
+			}
+			sources = append(sources, export.FactSource{Recording: it.ID, Item: fs.Item, Kind: kind, From: link.Start, To: link.End})
 		}
 	}
 	if len(sources) == 0 {
 		return nil, nil
-	}
-	var (
-		l   itemSource     = s.ledger
-		src export.Footage = footageFrom{s}
-	)
-	if s.catalog != nil {
-		l, src = consoleLedger{s}, storedFrom{s}
 	}
 	plan, err := export.GatherFacts(ctx, l, src, sources, s.cropItem(l), s.catalog != nil)
 	if errors.Is(err, export.ErrIntegrity) {
@@ -190,6 +196,24 @@ func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*expor
 		return nil, nil
 	}
 	return plan, nil
+}
+
+// outsideSpan reports a sidecar file the export need not read: the facts
+// index says none of its facts lies in the recording's span, and the file
+// it parsed is the one custody records (the same SHA-256). A camera's
+// years of daily logs so cost an index look-up each, not a parse; the
+// files that may hold facts in the span are re-derived from their bytes
+// as before, and the package (and verify-export) never holds a fact that
+// did not come from its file.
+func outsideSpan(ctx context.Context, l itemSource, fs facts.Source, link facts.Link) (bool, error) {
+	if fs.MayHold(link.Start, link.End) {
+		return false, nil
+	}
+	it, err := l.Item(ctx, fs.Item)
+	if err != nil {
+		return false, fmt.Errorf("export: facts: sidecar %s: %w", fs.Item, err)
+	}
+	return it.SHA256 == fs.SHA256, nil
 }
 
 // itemSource is where an export reads items: a dock host's ledger, or at a

@@ -681,6 +681,15 @@ var mutants = []Mutant{
 		Replacement: `if !t.Before(s.start) {`,
 		Packages:    []string{"./internal/facts"},
 	},
+	{
+		ID:          "facts-export-span",
+		File:        "internal/facts/index.go",
+		Desc:        "an export skips a sidecar file whose facts begin before or end after the recording's span, though some of them lie in it",
+		Original:    `return !s.Last.Before(from) && !s.First.After(to)`,
+		Replacement: `return !s.First.Before(from) && !s.Last.After(to)`,
+		Packages:    []string{"./internal/facts", "./internal/service"},
+		Run:         "TestLinkedNamesTheCamerasSidecars|TestExportReadsOnlyTheSidecarsOfTheSpan",
+	},
 	// --- the dock page: what an officer reads before undocking ---------------
 	{
 		ID:          "dock-percent-before-safe",
