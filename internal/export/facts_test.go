@@ -96,7 +96,7 @@ func (f *carFixture) build(t *testing.T) (string, *FactPlan) {
 	plan, err := GatherFacts(ctx, f.l, f.files, []FactSource{
 		{Recording: f.rec.ID, Item: f.csv.ID, Kind: sidecar.KindANPRCSV, From: f.from, To: f.to},
 		{Recording: f.rec.ID, Item: f.nmea.ID, Kind: sidecar.KindNMEA, From: f.from, To: f.to},
-	}, f.resolveCrop)
+	}, f.resolveCrop, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestVerifyRefusesEditedFacts(t *testing.T) {
 		"fix moved":         {factsName, onLine(FactGPSFix, `"lat":-33.9249`, `"lat":-33.9248`), factsName, "line 1: is not what"},
 		"fact added":        {factsName, addFact(`"line":2`, `"line":3`, `"offset":`), factsName, "has no plate_read at offset 957"},
 		"recording unnamed": {factsName, replace(`"recording":"`, `"recording":"0`), factsName, "not a recording of this package"},
-		"crop replaced":     {footagePath(f.crop), replace("crop", "fake"), footagePath(f.crop), "not the recording that came off the camera"},
+		"crop replaced":     {footagePath(f.crop), replace("crop", "fake"), footagePath(f.crop), "not the file that came off the camera"},
 		"crop relinked":     {factsName, replace(`"crop_item":"`+f.crop.ID, `"crop_item":"`+f.nmea.ID), factsName, "crop item"},
 		"csv line edited":   {footagePath(f.csv), replace("CA 123-456", "CA 123-457"), factsName, "as_read is CA 123-456, the file says CA 123-457"},
 	} {

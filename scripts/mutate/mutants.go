@@ -656,6 +656,24 @@ var mutants = []Mutant{
 		Replacement: `if carried := slices.Contains(v.info.Files, id); v.info.Footage {`,
 		Packages:    []string{"./internal/export"},
 	},
+	{
+		ID:          "fleet-facts-files",
+		File:        "internal/export/fleet.go",
+		Desc:        "verify-export does not check the sidecar files and crop images a console's package carries for its facts against the SHA-256 their dock host recorded",
+		Original:    `v.heldFile(fleetInfoName, d.item, true)`,
+		Replacement: `v.expect[footagePath(d.item)] = true`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestConsoleExportCarriesFactsE2E",
+	},
+	{
+		ID:          "fleet-facts-host",
+		File:        "internal/export/facts.go",
+		Desc:        "verify-export takes the dock host a console package's fact names without checking it is the host whose records prove the source",
+		Original:    `want.Host = src.item.Host`,
+		Replacement: `want.Host = f.Host`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestConsoleExportCarriesFactsE2E",
+	},
 
 	// --- config: strict decoding and the lock mode ---------------------------
 	{
@@ -797,6 +815,15 @@ var mutants = []Mutant{
 		Original:    `if !t.Before(s.start) && !t.After(s.end) {`,
 		Replacement: `if !t.Before(s.start) {`,
 		Packages:    []string{"./internal/facts"},
+	},
+	{
+		ID:          "facts-export-span",
+		File:        "internal/facts/index.go",
+		Desc:        "an export skips a sidecar file whose facts begin before or end after the recording's span, though some of them lie in it",
+		Original:    `return !s.Last.Before(from) && !s.First.After(to)`,
+		Replacement: `return !s.First.Before(from) && !s.Last.After(to)`,
+		Packages:    []string{"./internal/facts", "./internal/service"},
+		Run:         "TestLinkedNamesTheCamerasSidecars|TestExportReadsOnlyTheSidecarsOfTheSpan",
 	},
 	// --- the dock page: what an officer reads before undocking ---------------
 	{
