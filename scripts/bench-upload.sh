@@ -13,6 +13,11 @@
 #               the ledger records; then the verification (HeadObject and the
 #               composite SHA-256 recomputed from the file). Timed in-process,
 #               so the SHA-256 of the whole file (done at ingest) is not counted.
+#   bare SDK    the yardstick for the engine's own cost (benchupload -bare):
+#               the same multipart upload with aws-sdk-go-v2 alone, same part
+#               size and concurrency, section readers over the file, and no
+#               checksum of any kind (UNSIGNED-PAYLOAD, none per part), no
+#               lock, no tags, no ledger, no verification.
 #   aws s3 cp   Debian awscli; same part size and concurrency (AWS_CONFIG_FILE
 #               with s3.multipart_chunksize / max_concurrent_requests).
 #               awscli 2.9's `s3 cp` has no --checksum-algorithm (added in later
@@ -80,8 +85,8 @@ scripts/s3-server.sh start "$S3_DIR" "$S3_PORT" >/dev/null
 eval "$(scripts/s3-server.sh env)"
 unset AWS_CA_BUNDLE
 ENDPOINT=http://127.0.0.1:$S3_PORT
-B_EV=bench-ev-$$ B_CP=bench-cp-$$ B_API=bench-api-$$ B_RC=bench-rc-$$ B_RSS=bench-rss-$$
-for b in "$B_EV" "$B_CP" "$B_API" "$B_RC" "$B_RSS"; do scripts/s3-server.sh bucket "$b" >/dev/null; done
+B_EV=bench-ev-$$ B_CP=bench-cp-$$ B_API=bench-api-$$ B_RC=bench-rc-$$ B_RSS=bench-rss-$$ B_BARE=bench-bare-$$
+for b in "$B_EV" "$B_BARE" "$B_CP" "$B_API" "$B_RC" "$B_RSS"; do scripts/s3-server.sh bucket "$b" >/dev/null; done
 aws() { env -u AWS_CA_BUNDLE -u AWS_PROFILE AWS_CONFIG_FILE="$BENCH_DIR/aws.config" "$AWS" --endpoint-url "$ENDPOINT" "$@"; }
 cat >"$BENCH_DIR/aws.config" <<EOF
 [default]
@@ -129,6 +134,13 @@ S[ev]=$(echo "$EVOUT" | sed -n 's/.*upload_s=\([0-9.]*\).*/\1/p')
 S[evv]=$(echo "$EVOUT" | sed -n 's/.*upload_verify_s=\([0-9.]*\).*/\1/p')
 KB[ev]=$T_KB
 
+echo "== bare aws-sdk-go-v2 multipart upload (same parts and concurrency; no checksums, lock, tags or ledger)"
+timed bare .build/bin/benchupload -bare -endpoint "$ENDPOINT" -bucket "$B_BARE" -file "$F" -part-concurrency "$PC" >"$BENCH_DIR/bare.out"
+BAREOUT=$(cat "$BENCH_DIR/bare.out"); echo "$BAREOUT"
+S[bare]=$(echo "$BAREOUT" | sed -n 's/.*bare_s=\([0-9.]*\).*/\1/p')
+KB[bare]=$T_KB
+check "$B_BARE" bare.bin
+
 echo "== aws s3 cp ($("$AWS" --version 2>&1 | cut -d' ' -f1); no --checksum-algorithm in this version)"
 timed cp aws s3 cp --only-show-errors "$F" "s3://$B_CP/upload.bin"
 S[cp]=$T_S KB[cp]=$T_KB
@@ -158,6 +170,7 @@ echo "$SIZE_MIB MiB, same file, same server, one run ($(date -u +%F), load $(cut
 row() { printf "%-58s %8s s %8s MB/s %7s MiB\n" "$1" "$2" "$(mbps "$2")" "$3"; }
 row "evidenced upload (SHA-256 per part, lock, ledger)" "${S[ev]}" "$((KB[ev] / 1024))"
 row "evidenced upload + verify" "${S[evv]}" "$((KB[ev] / 1024))"
+row "bare aws-sdk-go-v2 (no checksums, lock, tags, ledger)" "${S[bare]}" "$((KB[bare] / 1024))"
 row "aws s3 cp (CRC32 per part; no lock)" "${S[cp]}" "$((KB[cp] / 1024))"
 if [ -n "${S[api]:-}" ]; then
   row "aws s3api put-object (SHA-256, lock; single PUT)" "${S[api]}" "$((KB[api] / 1024))"
@@ -168,6 +181,8 @@ row "rclone copy (MD5 first; no checksum header, no lock)" "${S[rc]}" "$((KB[rc]
 echo "(last column: peak RSS of the client process)"
 ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 echo "throughput ratio evidenced upload / aws s3 cp:         $(ratio "${S[cp]}" "${S[ev]}")"
+echo "throughput ratio evidenced upload / bare aws-sdk-go-v2: $(ratio "${S[bare]}" "${S[ev]}")"
+echo "throughput ratio bare aws-sdk-go-v2 / aws s3 cp:       $(ratio "${S[cp]}" "${S[bare]}")"
 echo "throughput ratio evidenced upload+verify / aws s3 cp:  $(ratio "${S[cp]}" "${S[evv]}")"
 [ -n "${S[api]:-}" ] && echo "throughput ratio evidenced upload / aws s3api put-object: $(ratio "${S[api]}" "${S[ev]}")"
 echo "throughput ratio evidenced upload / rclone copy:       $(ratio "${S[rc]}" "${S[ev]}")"

@@ -252,6 +252,9 @@ func (c *command) arity() (min, max int) {
 		return 0, 0
 	case strings.HasSuffix(c.args, "..."):
 		return 1, math.MaxInt
+	case strings.HasPrefix(c.args, "[") && strings.HasSuffix(c.args, "]"):
+		// "[clear HOST]": a subcommand with its arguments, or nothing.
+		return 0, len(strings.Fields(c.args))
 	default:
 		n := len(strings.Fields(c.args)) // "publish FILE": two
 		return n, n
@@ -438,13 +441,27 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, creates bool,
 
 // commandRights is what each command needs of a client of the daemon who
 // is neither root nor the daemon's user (control.read_group,
-// control.write_group). A command not listed is owner-only.
+// control.write_group, control.retrieve_group). A command not listed is
+// owner-only. get and export release footage, sidecar logs and custody
+// packages: retrieving is its own right, not a kind of looking.
 var commandRights = map[string]control.Right{
-	"find": control.Read, "custody": control.Read, "get": control.Read, "export": control.Read,
+	"find": control.Read, "custody": control.Read, "get": control.Retrieve, "export": control.Retrieve,
 	"access": control.Read, "status": control.Read, "verify": control.Read, "fleet": control.Read,
 	"key":    control.Read,
 	"ingest": control.Write, "hold": control.Write, "release": control.Write, "classify": control.Write,
-	"scrub": control.Write,
+	"scrub": control.Write, "fleet clear": control.Write,
+}
+
+// rightOf is what a command needs: its subcommand's right when it has one
+// of its own ("fleet clear" changes what the console serves; "fleet" only
+// shows), else the command's.
+func rightOf(name string, args []string) control.Right {
+	if len(args) > 0 {
+		if r, ok := commandRights[name+" "+args[0]]; ok {
+			return r
+		}
+	}
+	return commandRights[name]
 }
 
 // daemonHandler runs a client's command inside the daemon, if the client's
@@ -471,7 +488,7 @@ func daemonHandler(svc *service.Service, groups control.Groups) control.Handler 
 		}
 		// Rights before anything else about the command: a refused user
 		// learns nothing from its validation.
-		if err := groups.Authorize(peer, commandRights[c.name]); err != nil {
+		if err := groups.Authorize(peer, rightOf(c.name, fs.Args())); err != nil {
 			reason := ""
 			if f := fs.Lookup("reason"); f != nil {
 				reason = f.Value.String()

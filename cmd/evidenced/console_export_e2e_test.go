@@ -12,6 +12,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/export"
 	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/forge"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 	"github.com/evidenced/evidenced/internal/tlog"
 )
@@ -113,19 +114,12 @@ func TestConsoleExportE2E(t *testing.T) {
 	// dock-01's checkpoint re-signed by a key that is not in the file,
 	// over the same tree: its records now rest on that key alone.
 	forged := exportCopy(t, pkg)
-	impostor, err := signing.Generate("dock-01")
-	if err != nil {
-		t.Fatal(err)
-	}
 	h1 := info.Hosts[0]
 	root, err := hashOf(h1.Root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	note, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: custody.CheckpointOrigin("dock-01"), Size: h1.TreeSize, Root: root}, impostor.NoteSigner())
-	if err != nil {
-		t.Fatal(err)
-	}
+	note := forge.Checkpoint(t, "dock-01", h1.TreeSize, root)
 	exportEdit(t, filepath.Join(forged, "hosts/dock-01/checkpoint.note"), func([]byte) []byte { return note })
 	rehashManifest(t, forged)
 	fails("dock-01 re-signed by an unlisted key", forged, all, "FAILED hosts/dock-01/checkpoint.note: is not signed by a key of dock-01 you trust")

@@ -2,16 +2,19 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/testutil/hosttool"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
@@ -48,6 +51,15 @@ func TestConsoleMetricsE2E(t *testing.T) {
 	console := newFleetHost(t, srv, bucket, "hq", fmt.Sprintf("role: console\nconsole:\n  poll: 1s\n  hosts:\n    - {id: dock-01, public_key_file: %s}\n    - {id: dock-02, public_key_file: %s}\nmetrics:\n  listen: %s\n",
 		keys["dock-01"], wrong, addr))
 	console.daemon()
+	// The console's inventory lists BWC-0001 (docked at dock-01), BWC-0002
+	// (docked only at dock-02, whose history the console cannot trust) and
+	// BWC-0099, which never docked.
+	inv := filepath.Join(t.TempDir(), "inventory.yaml")
+	if err := os.WriteFile(inv, []byte("cameras:\n  - {serial: BWC-0001, kind: body, assigned_to: officer-1}\n"+
+		"  - {serial: BWC-0002, kind: body, assigned_to: officer-2}\n  - {serial: BWC-0099, kind: vehicle, assigned_to: car-99}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	console.must("inventory", "publish", inv)
 
 	var got map[string]float64
 	var body []byte
@@ -61,7 +73,8 @@ func TestConsoleMetricsE2E(t *testing.T) {
 			return false
 		}
 		got = samples(t, string(body))
-		return got[`evidenced_fleet_hosts{state="untrusted"}`] == 1 && got["evidenced_fleet_items"] == 1 && got[`evidenced_fleet_hosts{state="broken"}`] == 1
+		return got[`evidenced_fleet_hosts{state="untrusted"}`] == 1 && got["evidenced_fleet_items"] == 1 && got[`evidenced_fleet_hosts{state="broken"}`] == 1 &&
+			got[`evidenced_fleet_cameras{state="never_docked"}`] == 2
 	})
 	check := exec.Command(tool, "check", "metrics")
 	check.Stdin = bytes.NewReader(body)
@@ -78,6 +91,12 @@ func TestConsoleMetricsE2E(t *testing.T) {
 		`evidenced_fleet_host_items{host="dock-01"}`:  1,
 		`evidenced_fleet_host_items{host="dock-02"}`:  0,
 		`evidenced_fleet_items`:                       1,
+		`evidenced_fleet_cameras{state="docked"}`:     1,
+		// dock-01's recording was verified before its records were
+		// anchored: nothing of it waits.
+		`evidenced_fleet_host_unverified_items{host="dock-01"}`:              0,
+		`evidenced_fleet_host_unverified_oldest_age_seconds{host="dock-01"}`: 0,
+		`evidenced_fleet_cameras{state="not_docked"}`:                        0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
@@ -116,6 +135,52 @@ func TestConsoleMetricsE2E(t *testing.T) {
 		if strings.HasPrefix(k, "evidenced_fleet_camera_last_dock_age_seconds") && !strings.Contains(k, `camera="BWC-0001"`) {
 			t.Errorf("%s: a camera no trusted, sound host's records dock", k)
 		}
+	}
+	// The inventory's cameras no sound record docks, with how long the
+	// inventory has listed them (seconds: it was just published).
+	for _, cam := range []string{"BWC-0002", "BWC-0099"} {
+		k := fmt.Sprintf(`evidenced_fleet_camera_never_docked_age_seconds{camera=%q}`, cam)
+		if age, ok := got[k]; !ok || age < 0 || age > 600 {
+			t.Errorf("%s = %v (present %v), want seconds since the inventory listed it", k, age, ok)
+		}
+	}
+	if _, ok := got[`evidenced_fleet_camera_never_docked_age_seconds{camera="BWC-0001"}`]; ok {
+		t.Error("BWC-0001 docked at dock-01, yet counted as never docked")
+	}
+	// fleet --json (through the daemon's socket) says the same.
+	var fl catalog.Fleet
+	if err := json.Unmarshal([]byte(console.must("fleet", "--json")), &fl); err != nil {
+		t.Fatal(err)
+	}
+	var cams []string
+	for _, c := range fl.Cameras {
+		cams = append(cams, fmt.Sprintf("%s:%s:%s:%s:%t", c.Serial, c.State, c.Host, c.AssignedTo, c.ListedSince.IsZero()))
+	}
+	if want := "[BWC-0001:docked:dock-01:officer-1:true BWC-0002:never docked::officer-2:false BWC-0099:never docked::car-99:false]"; fmt.Sprint(cams) != want || fl.InventoryVersion != 1 {
+		t.Errorf("fleet --json cameras %v (inventory version %d), want %s", cams, fl.InventoryVersion, want)
+	}
+	if text := console.must("fleet"); !regexp.MustCompile(`(?m)^BWC-0099\s+vehicle\s+car-99\s+never docked \(listed since \d{4}-\d\d-\d\d\)\s+-\s+-\s+-$`).MatchString(text) {
+		t.Errorf("fleet does not show BWC-0099 as never docked:\n%s", text)
+	}
+	// dock-02's flag cannot be cleared while its history does not verify
+	// with the key the console pins (exit 3, naming the problem); a sound
+	// host is not flagged (exit 2); a clear without a reason is refused.
+	for _, tc := range []struct {
+		args []string
+		code int
+		says string
+	}{
+		{[]string{"fleet", "clear", "dock-02", "--reason", "ticket 9"}, 3, "anchored history of dock-02 still does not verify"},
+		{[]string{"fleet", "clear", "dock-01", "--reason", "ticket 9"}, 2, "not flagged"},
+		{[]string{"fleet", "clear", "dock-02"}, 2, "--reason is required"},
+	} {
+		code, out, errs := run(t, nil, append([]string{tc.args[0], "--config", console.cfg}, tc.args[1:]...)...)
+		if code != tc.code || !strings.Contains(errs, tc.says) {
+			t.Errorf("%v: exit %d, want %d saying %q\n%s%s", tc.args, code, tc.code, tc.says, out, errs)
+		}
+	}
+	if f := console.fleetJSON(); !hostOf(f, "dock-02").Broken {
+		t.Errorf("dock-02 is no longer flagged after refused clears: %+v", hostOf(f, "dock-02"))
 	}
 	if n, ok := got["evidenced_fleet_scrub_failures_total"]; !ok || n != 0 {
 		t.Errorf("evidenced_fleet_scrub_failures_total = %v (present %v), want 0", n, ok)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/testutil/verifymd"
 )
 
 // verifyExport runs the real binary's standalone verifier, with no config
@@ -264,20 +265,11 @@ func TestExportEndToEnd(t *testing.T) {
 		})
 	}
 
-	// VERIFY.md, as a third party runs it: sha256sum -c, then every command
-	// block of the file (openssl on a signature when the ledger is signed,
-	// the chain loop, the checkpoint root, the bash walk of a proof).
-	t.Run("VERIFY.md sha256sum", func(t *testing.T) {
-		needTool(t, "sha256sum")
-		cmd := exec.Command("sha256sum", "-c", "MANIFEST.sha256")
-		cmd.Dir = out
-		o, err := cmd.CombinedOutput()
-		if err != nil || strings.Contains(string(o), "FAILED") || strings.Count(string(o), ": OK") < 10 {
-			t.Fatalf("sha256sum -c: %v\n%s", err, o)
-		}
-	})
+	// VERIFY.md, as a third party follows it from the fingerprint the host
+	// printed (package verifymd: every command block run with bash, every
+	// "must" of its prose checked against what it names).
 	t.Run("VERIFY.md steps", func(t *testing.T) {
-		for _, tool := range []string{"sha256sum", "openssl", "bash"} {
+		for _, tool := range verifymd.Tools {
 			needTool(t, tool)
 		}
 		md, err := os.ReadFile(filepath.Join(out, "VERIFY.md"))
@@ -288,53 +280,17 @@ func TestExportEndToEnd(t *testing.T) {
 		if sigStep != signed {
 			t.Fatalf("signed package %v, VERIFY.md signature step %v", signed, sigStep)
 		}
-		var cpRoot, walkRoot string
-		blocks := verifyBlocks(string(md))
-		for _, b := range blocks {
-			cmd := exec.Command("bash", "-euc", b)
-			cmd.Dir = out
-			cmd.Env = append(os.Environ(), "FP="+fp)
-			o, err := cmd.CombinedOutput()
-			if err != nil {
-				t.Fatalf("VERIFY.md step failed: %v\n%s\n%s", err, b, o)
-			}
-			switch {
-			case strings.HasPrefix(b, "for k in host/*.pem") && !strings.Contains(string(o), "is your key: TRUSTED"):
-				t.Errorf("step 0 did not find the key with the host's fingerprint:\n%s", o)
-			// A single openssl check prints its verdict; the loop over every
-			// signature prints "<file>: yes|no" (caught by ": no" below).
-			case strings.Contains(b, "pkeyutl -verify") && !strings.Contains(b, "for ") && !strings.Contains(string(o), "Signature Verified Successfully"):
-				t.Errorf("%s\n%s", b, o)
-			case strings.Contains(string(o), "FAILED"), strings.Contains(string(o), ": no"):
-				t.Errorf("%s\n%s", b, o)
-			case strings.HasPrefix(b, "sed -n 3p"):
-				cpRoot = strings.TrimSpace(string(o))
-			case strings.HasPrefix(b, "proof="):
-				walkRoot = strings.TrimPrefix(strings.TrimSpace(string(o)), "root ")
-			}
+		r, err := verifymd.Follow(out, verifymd.Env{FP: fp})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if len(blocks) < 6 || cpRoot == "" || cpRoot != walkRoot {
-			t.Errorf("%d steps; checkpoint root %q, proof walk root %q", len(blocks), cpRoot, walkRoot)
+		if !r.OK() {
+			t.Fatalf("VERIFY.md's steps fail on the exported package:\n%s", strings.Join(r.Failures, "\n"))
+		}
+		if r.Trusted == "" || r.Root == "" || len(r.InTree) == 0 || len(r.Footage) != len(ids) {
+			t.Errorf("followed: trusted %q, root %q, %d records in the tree, footage %v", r.Trusted, r.Root, len(r.InTree), r.Footage)
 		}
 	})
-}
-
-// verifyBlocks returns VERIFY.md's indented command blocks, but for the
-// ones that set the reader's out-of-band input (export FP=…, TSA_CA=…):
-// the tests set those in the environment.
-func verifyBlocks(md string) []string {
-	var out, cur []string
-	for _, l := range append(strings.Split(md, "\n"), "") {
-		if s, ok := strings.CutPrefix(l, "    "); ok {
-			cur = append(cur, s)
-			continue
-		}
-		if len(cur) > 0 && !strings.HasPrefix(cur[0], "export ") {
-			out = append(out, strings.Join(cur, "\n"))
-		}
-		cur = nil
-	}
-	return out
 }
 
 // TestExportFromObjectStore exports footage the vault no longer holds: it

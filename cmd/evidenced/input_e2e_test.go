@@ -98,6 +98,10 @@ func TestStrayArgumentsRefused(t *testing.T) {
 	} {
 		h.refused(t, args[0]+`: unexpected argument "x"`, args...)
 	}
+	h.refused(t, `fleet: unknown subcommand "x"`, "fleet", "x")
+	h.refused(t, `fleet: unexpected argument "b"`, "fleet", "clear", "a", "b", "--reason", "r")
+	h.refused(t, "fleet clear: missing HOST", "fleet", "clear", "--reason", "r")
+	h.refused(t, "fleet clear: --reason is required", "fleet", "clear", "dock-01")
 	h.refused(t, "custody: missing ID", "custody")
 	h.refused(t, "export: missing ID", "export", "--reason", "r", "--out", filepath.Join(h.dir, "pkg"))
 	for _, cmd := range []string{"find", "access"} {

@@ -115,6 +115,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("the log does not name shutdown_timeout as needing a restart:\n%s", logs.String())
 	}
 	waitFor(t, "BWC-0001's dock finishes", 3*time.Minute, vaulted(h, "BWC-0001", 2))
+	// The dock's summary is logged after its last item is vaulted: wait for
+	// one of the two lines, then say which it was.
+	waitFor(t, "BWC-0001's dock summary logged", time.Minute, func() bool { return count("dock incomplete")+count("dock complete") > 0 })
 	if count("dock incomplete") != 0 || count("dock complete") != 1 {
 		t.Errorf("the dock in progress did not finish cleanly across the reload:\n%s", logs.String())
 	}

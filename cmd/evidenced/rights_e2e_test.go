@@ -91,6 +91,9 @@ func openUp(t *testing.T, dir string) {
 // control.write_group may also ingest and change retention; the socket is
 // 0660 to the read group, so nobody else connects at all. A refusal is
 // recorded as a failed access naming the OS user and exits non-zero.
+// Taking footage out is its own right: get and export need
+// control.retrieve_group, which neither looking up custody nor ingesting
+// grants (a reader and a custodian are both refused, nothing is written).
 // Clients run as uids that are not the daemon's (the daemon runs as root
 // here), with the groups the kernel gives them.
 func TestControlRightsByGroup(t *testing.T) {
@@ -98,15 +101,15 @@ func TestControlRightsByGroup(t *testing.T) {
 		t.Skip("needs root: creates groups and runs clients as other uids")
 	}
 	suffix := strconv.Itoa(os.Getpid())
-	readName, writeName := "evt-read-"+suffix, "evt-write-"+suffix
-	readGID, writeGID := tempGroup(t, readName), tempGroup(t, writeName)
+	readName, writeName, retrieveName := "evt-read-"+suffix, "evt-write-"+suffix, "evt-get-"+suffix
+	readGID, writeGID, retrieveGID := tempGroup(t, readName), tempGroup(t, writeName), tempGroup(t, retrieveName)
 
 	sockDir := filepath.Join(t.TempDir(), "ctl")
 	if err := os.Mkdir(sockDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, harnessOpts{noStore: true, extra: fmt.Sprintf("control_socket: %s\ncontrol:\n  read_group: %s\n  write_group: %s\n",
-		filepath.Join(sockDir, "evidenced.sock"), readName, writeName)})
+	h := newHarness(t, harnessOpts{noStore: true, extra: fmt.Sprintf("control_socket: %s\ncontrol:\n  read_group: %s\n  write_group: %s\n  retrieve_group: %s\n",
+		filepath.Join(sockDir, "evidenced.sock"), readName, writeName, retrieveName)})
 	h.socket = filepath.Join(sockDir, "evidenced.sock")
 	openUp(t, sockDir)
 	openUp(t, h.dir)
@@ -143,7 +146,7 @@ func TestControlRightsByGroup(t *testing.T) {
 		t.Fatalf("run %v as uid %d: %v", args, uid, err)
 		return 0, ""
 	}
-	const reader, custodian, stranger = 61001, 61002, 61003
+	const reader, custodian, stranger, retriever = 61001, 61002, 61003, 61004
 
 	// A reader may look but not ingest.
 	if code, out := as(reader, readGID, nil, "find", "--json"); code != 0 {
@@ -175,6 +178,73 @@ func TestControlRightsByGroup(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "has no ingest and retention rights") {
 		t.Errorf("hold by a member of the read group: exit %d\n%s", code, out)
 	}
+	// Neither the reader nor the custodian takes the recording out; a
+	// member of the retrieve group (connecting through the read group) does.
+	outDir := filepath.Join(h.dir, "out")
+	if err := os.Mkdir(outDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(outDir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		who      string
+		uid, gid uint32
+		args     []string
+		out      string
+	}{
+		{"a reader's get", reader, readGID, []string{"get", items[0].ID}, "reader.mp4"},
+		{"a reader's export", reader, readGID, []string{"export", items[0].ID, "--footage"}, "reader-pkg"},
+		{"a custodian's get", custodian, writeGID, []string{"get", items[0].ID}, "custodian.mp4"},
+	} {
+		dst := filepath.Join(outDir, tc.out)
+		code, out := as(tc.uid, tc.gid, []uint32{readGID}, append(tc.args, "--reason", "take it", "--out", dst)...)
+		if code == 0 || !strings.Contains(out, "has no retrieve rights") || !strings.Contains(out, retrieveName) {
+			t.Errorf("%s: exit %d, want refused naming the retrieve group\n%s", tc.who, code, out)
+		}
+		if _, err := os.Lstat(dst); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s was refused but left %s: %v", tc.who, dst, err)
+		}
+	}
+	if code, out := as(retriever, retrieveGID, []uint32{readGID}, "get", items[0].ID, "--reason", "court order", "--out", filepath.Join(outDir, "retriever.mp4")); code != 0 {
+		t.Errorf("get by a member of the retrieve group: exit %d\n%s", code, out)
+	} else {
+		got, err := os.ReadFile(filepath.Join(outDir, "retriever.mp4"))
+		want, err2 := os.ReadFile(filepath.Join(cam, "DCIM", "A.MP4"))
+		if err != nil || err2 != nil || !bytes.Equal(got, want) {
+			t.Errorf("get by a member of the retrieve group wrote %d bytes (%v), want the recording's %d (%v)", len(got), err, len(want), err2)
+		}
+	}
+	pkg := filepath.Join(outDir, "retriever-pkg")
+	if code, out := as(retriever, retrieveGID, []uint32{readGID}, "export", items[0].ID, "--footage", "--reason", "court order", "--out", pkg); code != 0 {
+		t.Errorf("export by a member of the retrieve group: exit %d\n%s", code, out)
+	} else if _, err := os.Stat(filepath.Join(pkg, "VERIFY.md")); err != nil {
+		t.Errorf("export by a member of the retrieve group: %v", err)
+	}
+	// Retrieving does not include ingesting.
+	code, out = as(retriever, retrieveGID, []uint32{readGID}, "ingest", "--camera", "BWC-0001", "--from", cam)
+	if code == 0 || !strings.Contains(out, "has no ingest and retention rights") {
+		t.Errorf("ingest by a member of the retrieve group: exit %d\n%s", code, out)
+	}
+	// fleet shows (read); fleet clear lifts what a console withholds
+	// (write): the subcommand's right, not the command's. Past the rights
+	// check, this host says it is no console.
+	for _, tc := range []struct {
+		uid, gid uint32
+		groups   []uint32
+		args     []string
+		says     string
+	}{
+		{reader, readGID, nil, []string{"fleet"}, "not a console"},
+		{reader, readGID, nil, []string{"fleet", "clear", "dock-01", "--reason", "looked"}, "has no ingest and retention rights"},
+		{reader, readGID, nil, []string{"fleet", "--reason", "looked", "clear", "dock-01"}, "has no ingest and retention rights"},
+		{custodian, writeGID, []uint32{readGID}, []string{"fleet", "clear", "dock-01", "--reason", "looked"}, "not a console"},
+	} {
+		code, out := as(tc.uid, tc.gid, tc.groups, tc.args...)
+		if code == 0 || !strings.Contains(out, tc.says) || (tc.says == "not a console" && strings.Contains(out, "rights")) {
+			t.Errorf("%v by uid %d: exit %d, want it to say %q\n%s", tc.args, tc.uid, code, tc.says, out)
+		}
+	}
 	code, out = as(custodian, writeGID, []uint32{readGID}, "store-init")
 	if code == 0 || !strings.Contains(out, "has no owner-only rights") {
 		t.Errorf("store-init by a member of the write group: exit %d\n%s", code, out)
@@ -202,7 +272,8 @@ func TestControlRightsByGroup(t *testing.T) {
 			refused[ev.Actor+" "+d["action"]]++
 		}
 	}
-	want := map[string]int{"uid:61001 ingest": 1, "uid:61001 hold": 1, "uid:61002 store-init": 1}
+	want := map[string]int{"uid:61001 ingest": 1, "uid:61001 hold": 1, "uid:61001 get": 1, "uid:61001 export": 1,
+		"uid:61001 fleet": 2, "uid:61002 get": 1, "uid:61002 store-init": 1, "uid:61004 ingest": 1}
 	if fmt.Sprint(refused) != fmt.Sprint(want) {
 		t.Errorf("recorded refusals %v, want %v: %+v", refused, want, evs)
 	}

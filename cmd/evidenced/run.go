@@ -71,15 +71,21 @@ func runDaemon(intake, hard context.Context, cfg *config.Config, stderr io.Write
 			ws.Close()
 		}
 	}
-	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc, control.Groups{Read: cfg.Control.ReadGroup, Write: cfg.Control.WriteGroup}), log)
+	ctl := cfg.Control
+	srv, err := control.Listen(cfg.SocketPath(), daemonHandler(svc, control.Groups{Read: ctl.ReadGroup, Write: ctl.WriteGroup, Retrieve: ctl.RetrieveGroup}), log)
 	if err != nil {
 		closeWeb()
 		return err
 	}
-	if g := cfg.Control.SocketGroup(); g != "" {
+	if g := ctl.SocketGroup(); g != "" {
 		if err := srv.ShareWithGroup(g); err != nil {
 			closeWeb()
 			return err
+		}
+		if ctl.RetrieveGroup == "" {
+			// Said at start because readers who used get or export before
+			// retrieval was its own right are now refused.
+			log.Info("control.retrieve_group is not set: only root and the daemon's user may get or export through the socket", "socket_group", g)
 		}
 	}
 	serve := []func(stop, work context.Context) error{srv.Serve}

@@ -305,16 +305,7 @@ func TestSidecarExportCarriesTheRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var read map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(string(facts)), "\n") {
-		var f map[string]any
-		if err := json.Unmarshal([]byte(l), &f); err != nil {
-			t.Fatalf("facts.jsonl: %v\n%s", err, l)
-		}
-		if f["kind"] == "plate_read" {
-			read = f
-		}
-	}
+	read := plateReadIn(t, facts)
 	if read == nil || read["plate"] != "CA123456" || read["line"] != 2.0 || read["source"] != csv.ID || read["sha256"] != csv.SHA256 ||
 		read["recording"] != rec.ID || read["crop_item"] != crop.ID {
 		t.Fatalf("the plate read in facts.jsonl: %v\n%s", read, facts)
@@ -389,4 +380,21 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// plateReadIn is the (last) plate read of a package's facts.jsonl, each
+// line decoded as JSON; nil when there is none.
+func plateReadIn(t *testing.T, facts []byte) map[string]any {
+	t.Helper()
+	var read map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(string(facts)), "\n") {
+		var f map[string]any
+		if err := json.Unmarshal([]byte(l), &f); err != nil {
+			t.Fatalf("facts.jsonl: %v\n%s", err, l)
+		}
+		if f["kind"] == "plate_read" {
+			read = f
+		}
+	}
+	return read
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/evidenced/evidenced/internal/custody"
-	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/forge"
 	"github.com/evidenced/evidenced/internal/tlog"
 )
 
@@ -266,18 +266,7 @@ func TestPlantedCheckpointDoesNotStopStart(t *testing.T) {
 	items := h.find()
 	h.mustCLI("get", items[0].ID, "--reason", "complaint 42", "--out", filepath.Join(h.dir, "out.mp4"))
 
-	forger, err := signing.Generate("test-dock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := signing.NoteSignerFor("test-dock", forger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: custody.CheckpointOrigin("test-dock"), Size: 1000}, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	forged := forge.Checkpoint(t, "test-dock", 1000, tlog.Hash{})
 	if _, err := h.srv.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(h.bucket),
 		Key: aws.String("_custody/test-dock/checkpoints/1000.note"), Body: bytes.NewReader(forged)}); err != nil {
 		t.Fatal(err)

@@ -75,10 +75,7 @@ func printVerified(e *env, dir string, res *service.ExportCheck) {
 	fmt.Fprintf(e.stdout, "  %d file(s) match MANIFEST.sha256\n", res.Files)
 	fmt.Fprintf(e.stdout, "  %d item(s); %d record(s) hash-chained where consecutive; %d signature(s) verified; %d footage file(s) match their SHA-256\n",
 		res.Items, res.Records, res.Signatures, res.Footage)
-	if res.Facts > 0 {
-		fmt.Fprintf(e.stdout, "  %d plate read(s) / GPS fix(es) in facts.jsonl, each found at its stated line of its source file; %d sidecar file(s) and crop image(s) match their SHA-256\n",
-			res.Facts, res.Carried)
-	}
+	printFactsVerified(e, res)
 	fmt.Fprintf(e.stdout, "  %d inclusion proof(s) against the %s checkpoint: tree size %d, root %s\n", res.Proofs, signed, in.TreeSize, in.Root)
 	if res.Unsigned > 0 {
 		fmt.Fprintf(e.stdout, "  %d record(s) without a signature of their own (written before the host had a key), held by the trusted checkpoint\n", res.Unsigned)
@@ -123,8 +120,18 @@ func printFleetVerified(e *env, dir string, res *service.ExportCheck) {
 		}
 		fmt.Fprintln(e.stdout)
 	}
+	printFactsVerified(e, res)
 	for _, k := range res.Keys {
 		fmt.Fprintf(e.stdout, "  host %s signed with %s: a key you trust\n", printable(k.Host), k.Fingerprint)
 	}
 	fmt.Fprintf(e.stdout, "  MANIFEST.sha256 sha256 %s\n", res.ManifestSHA256)
+}
+
+// printFactsVerified is the line of a package's facts, a dock host's or a
+// console's, when it has any.
+func printFactsVerified(e *env, res *service.ExportCheck) {
+	if res.Facts > 0 {
+		fmt.Fprintf(e.stdout, "  %d plate read(s) / GPS fix(es) in facts.jsonl, each found at its stated line of its source file; %d sidecar file(s) and crop image(s) match their SHA-256\n",
+			res.Facts, res.Carried)
+	}
 }

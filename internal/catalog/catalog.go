@@ -88,7 +88,12 @@ var (
 	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
 	bByAssign  = []byte("by_assigned_to") // assigned_to 0 recorded_at 0 host 0 id → ""
 	bByCamera  = []byte("by_camera")      // camera 0 recorded_at 0 host 0 id → ""
-	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera}
+	// bUnverified holds the items not yet VERIFIED in the store, by host
+	// and time vaulted: host 0 ingested_at 0 id → "". It is what the
+	// fleet's not-verified counts read, so they cost the few items still
+	// on their way, not every item indexed.
+	bUnverified = []byte("unverified")
+	allBuckets  = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera, bUnverified}
 )
 
 // HostState is what the index knows of one trusted host.
@@ -137,6 +142,7 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		// An index written before by_camera existed gets it from its
 		// items, once, rather than a rebuild from the store.
 		fillCameras := tx.Bucket(bByCamera) == nil && tx.Bucket(bItems) != nil
+		fillUnverified := tx.Bucket(bUnverified) == nil && tx.Bucket(bItems) != nil
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -144,6 +150,11 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		}
 		if fillCameras {
 			if err := indexCameras(tx); err != nil {
+				return err
+			}
+		}
+		if fillUnverified {
+			if err := indexUnverified(tx); err != nil {
 				return err
 			}
 		}
@@ -538,6 +549,7 @@ func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucke
 	} else if ev.Type != custody.Vaulted {
 		return false, nil
 	}
+	was := it
 	d := ev.Details
 	switch ev.Type {
 	case custody.Vaulted:
@@ -572,6 +584,17 @@ func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucke
 	v, err := json.Marshal(it)
 	if err != nil {
 		return false, err
+	}
+	unv := tx.Bucket(bUnverified)
+	if was.ID != "" && was.State != custody.StateVerified {
+		if err := unv.Delete(unverifiedKey(host, was.IngestedAt, it.ID)); err != nil {
+			return false, err
+		}
+	}
+	if it.State != custody.StateVerified {
+		if err := unv.Put(unverifiedKey(host, it.IngestedAt, it.ID), nil); err != nil {
+			return false, err
+		}
 	}
 	if created {
 		// Who a recording was issued to and when it was recorded are
@@ -612,6 +635,30 @@ func indexCameras(tx *bolt.Tx) error {
 		host, _, _ := bytes.Cut(k, []byte{0})
 		return by.Put(assignKey(it.Camera, it.RecordedAt, string(host), it.ID), nil)
 	})
+}
+
+// indexUnverified writes unverified from the items (an index from before
+// it).
+func indexUnverified(tx *bolt.Tx) error {
+	unv := tx.Bucket(bUnverified)
+	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
+		var it custody.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("index unverified items: item %q: %w", k, err)
+		}
+		if it.State == custody.StateVerified {
+			return nil
+		}
+		host, _, _ := bytes.Cut(k, []byte{0})
+		return unv.Put(unverifiedKey(string(host), it.IngestedAt, it.ID), nil)
+	})
+}
+
+// unverifiedKey orders a host's items not yet verified by when they were
+// vaulted: the first is the oldest.
+func unverifiedKey(host string, at time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(hostPrefix(host), clampNanos(at))
+	return append(append(k, 0), id...)
 }
 
 // withheld is the set of hosts the audit withholds (nothing served).
@@ -859,6 +906,12 @@ type HostHealth struct {
 	// FleetOptions.UnverifiedAfter and are not yet verified in the store
 	// (as far as the host's anchored records say).
 	Unverified int `json:"unverified"`
+	// NotVerified is how many of its indexed items are not yet verified in
+	// the store, whatever their age, and OldestNotVerifiedAt when the
+	// oldest of them was vaulted (zero: none): the host's upload queue as
+	// its anchored records show it at HQ.
+	NotVerified         int       `json:"not_verified"`
+	OldestNotVerifiedAt time.Time `json:"oldest_not_verified_at,omitzero"`
 	// Flags say what is wrong ("broken: <object>: <what>"); empty when
 	// nothing is.
 	Flags []string `json:"flags"`
@@ -869,25 +922,61 @@ type HostHealth struct {
 	Withheld bool `json:"withheld,omitempty"`
 }
 
-// CameraHealth is one camera as its last anchored DOCKED record says.
+// CameraHealth is one camera as its last anchored DOCKED record says, or,
+// for a camera of the console's published inventory that no trusted host
+// recorded docking, as the inventory lists it (State CameraNeverDocked,
+// no Host, LastDockedAt or DaysSinceDock).
 type CameraHealth struct {
 	Serial       string    `json:"serial"`
-	Host         string    `json:"host"` // where it was last docked
+	Host         string    `json:"host,omitempty"` // where it was last docked
 	Kind         string    `json:"kind,omitempty"`
 	AssignedTo   string    `json:"assigned_to,omitempty"`
-	LastDockedAt time.Time `json:"last_docked_at"`
+	LastDockedAt time.Time `json:"last_docked_at,omitzero"`
 	// DaysSinceDock is whole days from LastDockedAt to now ("not docked
-	// for N days"); not stored, computed by Fleet.
-	DaysSinceDock int `json:"days_since_dock"`
+	// for N days"); not stored, computed by Fleet. Absent for a camera
+	// that never docked: 0 would say it docked today.
+	DaysSinceDock *int `json:"days_since_dock,omitempty"`
+	// State is CameraDocked, CameraNotDocked or CameraNeverDocked.
+	State string `json:"state"`
+	// ListedSince, for a camera that never docked, is when the console's
+	// published inventory began listing it without a break (the oldest
+	// version of that run the store holds): how long it has been out.
+	ListedSince time.Time `json:"listed_since,omitzero"`
 }
+
+// Camera states in CameraHealth.State.
+const (
+	CameraDocked = "docked"
+	// CameraNotDocked: docked, but not for NotDockedAfter or longer.
+	CameraNotDocked = "not docked"
+	// CameraNeverDocked: listed in the console's published inventory and
+	// docked at no trusted host (as far as the sound records say).
+	CameraNeverDocked = "never docked"
+)
+
+// NotDockedAfter is when a camera counts as not docked: a week, the
+// threshold of the alerting rules' EvidencedCameraNotDocked (dock host)
+// and EvidencedFleetCameraNotDocked (console), so that fleet and the
+// alerts name the same cameras.
+const NotDockedAfter = 7 * 24 * time.Hour
 
 // Fleet is the fleet's health.
 type Fleet struct {
 	// Hosts: every trusted host (in configuration order), then the
 	// untrusted hosts seen in the store.
 	Hosts []HostHealth `json:"hosts"`
-	// Cameras: every camera a trusted host recorded docking, by serial.
+	// Cameras: every camera a trusted host recorded docking and, at a
+	// console that published an inventory, every camera of it that none
+	// did (CameraNeverDocked), by serial.
 	Cameras []CameraHealth `json:"cameras"`
+	// InventoryVersion is the version of the console's published
+	// inventory the cameras were read from (0: none published);
+	// InventoryProblem why the document the store holds as the newest
+	// was not taken (it does not open with the console's key, or it is
+	// an older version put back): the cameras are then the highest
+	// signed version's.
+	InventoryVersion uint64 `json:"inventory_version,omitempty"`
+	InventoryProblem string `json:"inventory_problem,omitempty"`
 	// Orphans, when asked for (it lists the whole store), are the stored
 	// versions no trusted host's records name.
 	Orphans []Orphan `json:"orphans,omitempty"`
@@ -905,7 +994,6 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 	f := Fleet{Hosts: []HostHealth{}, Cameras: []CameraHealth{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
 		held := withheld(tx)
-		items := tx.Bucket(bItems)
 		for _, t := range c.trusted {
 			hs := HostState{ID: t.ID}
 			if v := tx.Bucket(bHosts).Get([]byte(t.ID)); v != nil {
@@ -929,21 +1017,23 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 					h.Flags = append(h.Flags, "broken: "+p.String())
 				}
 			}
-			if o.UnverifiedAfter > 0 {
-				cur := items.Cursor()
-				p := hostPrefix(t.ID)
-				for k, v := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = cur.Next() {
-					var it custody.Item
-					if err := json.Unmarshal(v, &it); err != nil {
-						return fmt.Errorf("item %q: %w", k, err)
-					}
-					if it.State != custody.StateVerified && now.Sub(it.IngestedAt) > o.UnverifiedAfter {
-						h.Unverified++
-					}
+			cur := tx.Bucket(bUnverified).Cursor()
+			p := hostPrefix(t.ID)
+			for k, _ := cur.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+				if len(k) < len(p)+8 {
+					return fmt.Errorf("unverified key %q", k)
 				}
-				if h.Unverified > 0 {
-					h.Flags = append(h.Flags, fmt.Sprintf("%d item(s) vaulted more than %s ago and not verified in the store", h.Unverified, o.UnverifiedAfter))
+				at := time.Unix(0, int64(binary.BigEndian.Uint64(k[len(p):]))).UTC()
+				if h.NotVerified == 0 {
+					h.OldestNotVerifiedAt = at
 				}
+				h.NotVerified++
+				if o.UnverifiedAfter > 0 && now.Sub(at) > o.UnverifiedAfter {
+					h.Unverified++
+				}
+			}
+			if h.Unverified > 0 {
+				h.Flags = append(h.Flags, fmt.Sprintf("%d item(s) vaulted more than %s ago and not verified in the store", h.Unverified, o.UnverifiedAfter))
 			}
 			f.Hosts = append(f.Hosts, h)
 		}
@@ -963,7 +1053,11 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 			if _, ok := c.trustedHost(cam.Host); !ok || held[cam.Host] {
 				return nil
 			}
-			cam.DaysSinceDock = int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
+			days := int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
+			cam.DaysSinceDock, cam.State = &days, CameraDocked
+			if now.Sub(cam.LastDockedAt) >= NotDockedAfter {
+				cam.State = CameraNotDocked
+			}
 			f.Cameras = append(f.Cameras, cam)
 			return nil
 		})

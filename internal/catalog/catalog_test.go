@@ -230,8 +230,15 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 	if fleet[1].Unverified != 1 || !strings.Contains(strings.Join(fleet[1].Flags, " "), "not verified") {
 		t.Errorf("dock-02's vaulted item is not flagged: %+v", fleet[1])
 	}
-	if f2, _ := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{UnverifiedAfter: 2 * time.Hour}); f2.Hosts[1].Unverified != 0 {
-		t.Errorf("an item vaulted 58 minutes ago counts as unverified after 2h: %+v", f2.Hosts[1])
+	if f2, _ := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{UnverifiedAfter: 2 * time.Hour}); f2.Hosts[1].Unverified != 0 || f2.Hosts[1].NotVerified != 1 {
+		t.Errorf("an item vaulted 58 minutes ago counts as unverified after 2h, or not as not verified: %+v", f2.Hosts[1])
+	}
+	// Not verified, whatever the age: dock-02's vaulted item (vaulted at
+	// minute 2); none of dock-01's, each verified after it was vaulted.
+	if fleet[1].NotVerified != 1 || !fleet[1].OldestNotVerifiedAt.Equal(base.Add(2*time.Minute)) ||
+		fleet[0].NotVerified != 0 || !fleet[0].OldestNotVerifiedAt.IsZero() {
+		t.Errorf("not verified: dock-01 %d (oldest %s), dock-02 %d (oldest %s)", fleet[0].NotVerified, fleet[0].OldestNotVerifiedAt,
+			fleet[1].NotVerified, fleet[1].OldestNotVerifiedAt)
 	}
 	cams := map[string]catalog.CameraHealth{}
 	for _, cam := range f.Cameras {
@@ -241,8 +248,18 @@ func TestCatalogIndexesTheFleet(t *testing.T) {
 		cams["BWC-2"].Host != "dock-02" || cams["BWC-1"].AssignedTo != "officer-1" {
 		t.Errorf("cameras: %+v", f.Cameras)
 	}
-	if f3, _ := c.Fleet(ctx, base.Add(50*time.Hour), catalog.FleetOptions{}); f3.Cameras[0].DaysSinceDock != 2 {
+	if f3, _ := c.Fleet(ctx, base.Add(50*time.Hour), catalog.FleetOptions{}); f3.Cameras[0].DaysSinceDock == nil || *f3.Cameras[0].DaysSinceDock != 2 || f3.Cameras[0].State != catalog.CameraDocked {
 		t.Errorf("days since dock after 50h: %+v", f3.Cameras[0])
+	}
+	// A week without a dock is "not docked", as the alerting rules say;
+	// a second less is not.
+	for d, want := range map[time.Duration]string{-time.Second: catalog.CameraDocked, 0: catalog.CameraNotDocked} {
+		f4, err := c.Fleet(ctx, base.Add(3*time.Minute+catalog.NotDockedAfter+d), catalog.FleetOptions{})
+		for _, cam := range f4.Cameras {
+			if cam.Serial == "BWC-3" && cam.State != want {
+				t.Errorf("BWC-3 %s after a week: state %q, want %q (%v)", d, cam.State, want, err)
+			}
+		}
 	}
 	// dock-01's last anchored record was written at minute 3.
 	if !fleet[0].LastRecordAt.Equal(base.Add(3*time.Minute)) || fleet[0].AgeSeconds != 57*60 || fleet[0].Checkpoint != 11 {

@@ -9,22 +9,29 @@ import (
 // the daemon's own user, by Unix group (checked on every command from the
 // peer's SO_PEERCRED uid; see package control).
 type Control struct {
-	// ReadGroup may look: find, custody, get, export, access, status,
-	// verify (and at a console, fleet). "" means no group.
+	// ReadGroup may look: find, custody, access, status, verify, key (and
+	// at a console, fleet). "" means no group.
 	ReadGroup string `yaml:"read_group"`
 	// WriteGroup may also ingest and change retention: ingest, hold,
 	// release, classify, scrub. "" means no group.
 	WriteGroup string `yaml:"write_group"`
+	// RetrieveGroup may also take footage out: get and export. "" means
+	// nobody but root and the daemon's user, whatever the other groups
+	// are: looking up custody or ingesting never implies releasing bytes.
+	RetrieveGroup string `yaml:"retrieve_group"`
 }
 
 // SocketGroup is the group the control socket is handed to (mode 0660):
-// read_group, else write_group; "" keeps it owner-only (0600). Members of
-// write_group connect only if they are also in this group.
+// read_group, else write_group, else retrieve_group; "" keeps it
+// owner-only (0600). Members of the other groups connect only if they are
+// also in this one.
 func (c Control) SocketGroup() string {
-	if c.ReadGroup != "" {
-		return c.ReadGroup
+	for _, g := range []string{c.ReadGroup, c.WriteGroup} {
+		if g != "" {
+			return g
+		}
 	}
-	return c.WriteGroup
+	return c.RetrieveGroup
 }
 
 // groupName is what useradd(8) and systemd-sysusers accept.
@@ -36,9 +43,13 @@ var groupName = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,30}$`)
 // could not use the daemon without being given the footage directly.
 func (v *validator) control(c *Config) {
 	ctl := c.Control
-	for _, g := range [][2]string{{"control.read_group", ctl.ReadGroup}, {"control.write_group", ctl.WriteGroup}} {
+	for _, g := range [][3]string{
+		{"control.read_group", ctl.ReadGroup, ""},
+		{"control.write_group", ctl.WriteGroup, ""},
+		{"control.retrieve_group", ctl.RetrieveGroup, `; "" means only root and the daemon's user may get or export`},
+	} {
 		if g[1] != "" && !groupName.MatchString(g[1]) {
-			v.add(g[0], "%q is not a Unix group name (lower case letters, digits, _ and -, at most 31)", g[1])
+			v.add(g[0], "%q is not a Unix group name (lower case letters, digits, _ and -, at most 31)%s", g[1], g[2])
 		}
 	}
 	g := ctl.SocketGroup()

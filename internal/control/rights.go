@@ -17,12 +17,18 @@ const (
 	// OwnerOnly: root and the daemon's own user only (the zero value, so a
 	// command nobody classified is never opened to a group by mistake).
 	OwnerOnly Right = iota
-	// Read: look at footage and custody (find, custody, get, export,
-	// access, status, verify): control.read_group, or write_group.
+	// Read: look at custody and status (find, custody, access, status,
+	// verify, key, fleet): control.read_group, write_group or
+	// retrieve_group.
 	Read
 	// Write: ingest footage and change its retention (ingest, hold,
-	// release, classify, scrub): control.write_group.
+	// release, classify, scrub), or what a console serves (fleet clear):
+	// control.write_group.
 	Write
+	// Retrieve: take footage or a package out of the host (get, export):
+	// control.retrieve_group only. Looking up custody does not grant it,
+	// nor does ingesting: releasing bytes is its own decision.
+	Retrieve
 )
 
 func (r Right) String() string {
@@ -31,15 +37,19 @@ func (r Right) String() string {
 		return "read"
 	case Write:
 		return "ingest and retention"
+	case Retrieve:
+		return "retrieve"
 	}
 	return "owner-only"
 }
 
 // Groups are the Unix groups whose members may use the daemon besides root
-// and its own user (config control.read_group, control.write_group; ""
-// means nobody). Write rights include read rights.
+// and its own user (config control.read_group, control.write_group,
+// control.retrieve_group; "" means nobody). Write and retrieve rights each
+// include read rights, and neither includes the other: a custodian who
+// ingests does not thereby take footage out, nor does a reader.
 type Groups struct {
-	Read, Write string
+	Read, Write, Retrieve string
 }
 
 // ErrNotAllowed: the peer's user may not run the command.
@@ -57,9 +67,11 @@ func (g Groups) Authorize(peer Peer, right Right) error {
 	var want []string
 	switch right {
 	case Read:
-		want = []string{g.Read, g.Write}
+		want = []string{g.Read, g.Write, g.Retrieve}
 	case Write:
 		want = []string{g.Write}
+	case Retrieve:
+		want = []string{g.Retrieve}
 	}
 	want = slices.DeleteFunc(want, func(s string) bool { return s == "" })
 	if peer.UID < 0 {
@@ -89,9 +101,16 @@ func grantedBy(right Right, groups []string) string {
 		if right == OwnerOnly {
 			return "only root and the daemon's user may"
 		}
-		return "no group is configured for them (control.read_group, control.write_group); only root and the daemon's user may"
+		return fmt.Sprintf("no group is configured for them (%s); only root and the daemon's user may", grantingKeys[right])
 	}
-	return fmt.Sprintf("members of %q may (control.%s_group)", groups[0], map[Right]string{Read: "read", Write: "write"}[right])
+	return fmt.Sprintf("members of %q may (control.%s_group)", groups[0], map[Right]string{Read: "read", Write: "write", Retrieve: "retrieve"}[right])
+}
+
+// grantingKeys names the config keys that would grant a right.
+var grantingKeys = map[Right]string{
+	Read:     "control.read_group, control.write_group, control.retrieve_group",
+	Write:    "control.write_group",
+	Retrieve: "control.retrieve_group",
 }
 
 // peerGIDs are the peer's primary gid and its user's supplementary groups.

@@ -28,7 +28,9 @@ func ownGroup(t *testing.T) (string, int) {
 // change retention; one in the write group may do both; nobody but root and
 // the daemon's user runs an owner-only command; a peer in neither group, or
 // whose credentials could not be read, is refused; a configured group that
-// does not exist grants nothing.
+// does not exist grants nothing. Taking footage out (get, export) needs the
+// retrieve group: neither the read nor the write group grants it, and with
+// no retrieve group set nobody but root and the daemon's user retrieves.
 func TestAuthorizeByGroup(t *testing.T) {
 	group, gid := ownGroup(t)
 	// Uids that are neither root nor this process and have no user entry,
@@ -62,6 +64,13 @@ func TestAuthorizeByGroup(t *testing.T) {
 		{"custodian runs an owner-only command", Groups{Read: group, Write: group}, member, OwnerOnly, false},
 		{"outsider looks", Groups{Read: group, Write: group}, outsider, Read, false},
 		{"outsider ingests", Groups{Read: group, Write: group}, outsider, Write, false},
+		{"retriever retrieves", Groups{Retrieve: group}, member, Retrieve, true},
+		{"retriever looks", Groups{Retrieve: group}, member, Read, true},
+		{"retriever ingests", Groups{Retrieve: group}, member, Write, false},
+		{"reader retrieves", Groups{Read: group, Retrieve: "evidenced-no-such-group"}, member, Retrieve, false},
+		{"custodian retrieves", Groups{Read: group, Write: group}, member, Retrieve, false},
+		{"outsider retrieves", Groups{Retrieve: group}, outsider, Retrieve, false},
+		{"the daemon's user retrieves", Groups{}, Peer{PID: 1, UID: os.Geteuid(), GID: other}, Retrieve, true},
 		{"no groups configured", Groups{}, member, Read, false},
 		{"a group that does not exist", Groups{Read: "evidenced-no-such-group", Write: "evidenced-no-such-group"}, member, Read, false},
 		{"unreadable credentials", Groups{Read: group, Write: group}, Peer{PID: -1, UID: -1, GID: gid}, Read, false},
@@ -82,6 +91,15 @@ func TestAuthorizeByGroup(t *testing.T) {
 	err := Groups{Read: group, Write: "custody"}.Authorize(member, Write)
 	if err == nil || !strings.Contains(err.Error(), `members of "custody" may (control.write_group)`) {
 		t.Errorf("refused ingest: %v, want it to say which group would be allowed", err)
+	}
+	err = Groups{Read: group, Write: group, Retrieve: "court"}.Authorize(member, Retrieve)
+	if err == nil || !strings.Contains(err.Error(), "has no retrieve rights") || !strings.Contains(err.Error(), `members of "court" may (control.retrieve_group)`) {
+		t.Errorf("refused get: %v, want it to say which group would be allowed", err)
+	}
+	// The default: no retrieve group, and the refusal says which key to set.
+	err = Groups{Read: group, Write: group}.Authorize(member, Retrieve)
+	if err == nil || !strings.Contains(err.Error(), "no group is configured for them (control.retrieve_group)") {
+		t.Errorf("get with no retrieve group: %v, want it to name control.retrieve_group", err)
 	}
 }
 

@@ -39,8 +39,9 @@
 // written once under records/.
 //
 // A console writes another format, FleetFormat (fleet.go): several hosts'
-// records, each host's proven in a checkpoint that host signed. Verify
-// tells them apart by fleet.json.
+// records, each host's proven in a checkpoint that host signed, and the
+// same facts.jsonl (each fact naming its source's host) with the files
+// it comes from. Verify tells them apart by fleet.json.
 //
 // # Invariants
 //

@@ -21,6 +21,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/verifymd"
 )
 
 const host = "dock-01"
@@ -494,11 +495,10 @@ func TestVerifyNamesTamperedFile(t *testing.T) {
 	})
 }
 
-// TestVerifyMarkdownSteps runs the shell steps of VERIFY.md against a
-// package: sha256sum -c, openssl on a record signature and on the
-// checkpoint, and the bash walk of an inclusion proof.
-func TestVerifyMarkdownSteps(t *testing.T) {
-	for _, tool := range []string{"openssl", "sha256sum", "bash"} {
+// needVerifyTools skips where VERIFY.md's tools are missing (never in CI).
+func needVerifyTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range verifymd.Tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {
 				t.Fatalf("%s is required in CI: %v", tool, err)
@@ -506,123 +506,138 @@ func TestVerifyMarkdownSteps(t *testing.T) {
 			t.Skipf("%s not installed", tool)
 		}
 	}
-	for _, mode := range []string{signed, rotated} {
-		t.Run(mode, func(t *testing.T) { verifyMarkdownSteps(t, mode) })
-	}
 }
 
-// verifyMarkdownSteps runs every command block of VERIFY.md, starting (step
-// 0) from the first host key's fingerprint as obtained out of band: here,
-// from the genuine package the test built.
-func verifyMarkdownSteps(t *testing.T, mode string) {
-	f := newFixture(t, mode)
-	dir := filepath.Join(t.TempDir(), "pkg")
-	f.build(t, dir, true)
-	genuine := mustVerify(t, dir)
-	fp := signing.Fingerprint(packageKey(t, dir, genuine, 0))
-	md, err := os.ReadFile(filepath.Join(dir, verifyName))
+// follow follows dir's VERIFY.md from the fingerprint fp.
+func follow(t *testing.T, dir, fp string) *verifymd.Report {
+	t.Helper()
+	r, err := verifymd.Follow(dir, verifymd.Env{FP: fp})
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := codeBlocks(string(md))
-	if len(blocks) < 10 {
-		t.Fatalf("VERIFY.md has %d command blocks:\n%s", len(blocks), md)
-	}
-	run := func(script string) string {
-		t.Helper()
-		cmd := exec.Command("bash", "-euc", "cd \"$1\"; shift; "+script, "bash", dir)
-		cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "FP="+fp)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("%s\n-> %v\n%s", script, err, out)
-		}
-		return string(out)
-	}
-	var proofRoot, cpRoot string
-	var trusted, rotations int
-	for _, b := range blocks {
-		if strings.HasPrefix(b, "export ") {
-			continue // the reader's out-of-band input: FP is set above
-		}
-		out := run(b)
-		switch {
-		case strings.HasPrefix(b, "for k in host/*.pem"):
-			trusted = strings.Count(out, "is your key: TRUSTED")
-			if got := strings.Count(out, "\n"); got != len(genuine.Info.Keys) {
-				t.Errorf("step 0 printed %d lines for %d keys:\n%s", got, len(genuine.Info.Keys), out)
+	return r
+}
+
+// TestVerifyMarkdownSteps follows VERIFY.md as its reader does (package
+// verifymd: every command block run with bash, every "must" of the prose
+// checked against the values the prose names), starting (step 0) from the
+// first host key's fingerprint as obtained out of band: here, from the
+// genuine package the test built. A signed, a rotated and a mixed ledger
+// (records from before the host had a key), with footage: every key is
+// accepted, every record is signed or in the signed tree, every footage
+// file matches its COPIED record. Another host's fingerprint trusts
+// nothing.
+func TestVerifyMarkdownSteps(t *testing.T) {
+	needVerifyTools(t)
+	for _, mode := range []string{signed, rotated, mixed} {
+		t.Run(mode, func(t *testing.T) {
+			f := newFixture(t, mode)
+			dir := filepath.Join(t.TempDir(), "pkg")
+			f.build(t, dir, true)
+			genuine := mustVerify(t, dir)
+			fp := signing.Fingerprint(packageKey(t, dir, genuine, 0))
+			r := follow(t, dir, fp)
+			if !r.OK() {
+				t.Fatalf("VERIFY.md's steps fail on a genuine package:\n%s", strings.Join(r.Failures, "\n"))
 			}
-		case strings.Contains(b, "KEY_ROTATED") || strings.Contains(b, "introduces host/"):
-			if !strings.Contains(out, "Signature Verified Successfully") || !strings.Contains(out, ": OK") {
-				t.Errorf("rotation step:\n%s\n%s", b, out)
+			if r.Trusted != genuine.Info.Keys[0].File || len(r.Introduced) != len(genuine.Info.Keys)-1 {
+				t.Errorf("step 0 trusted %q and introduced %v; the package's keys are %+v", r.Trusted, r.Introduced, genuine.Info.Keys)
 			}
-			rotations++
-		case strings.HasPrefix(b, "sha256sum -c"):
-			if strings.Count(out, ": OK") < 20 || strings.Contains(out, "FAILED") {
-				t.Errorf("sha256sum -c:\n%s", out)
+			if len(r.InTree) != genuine.Records || len(r.Signed) != genuine.Signatures || len(r.Signed)+len(r.Unsigned) != genuine.Records ||
+				len(r.Footage) != len(f.ids) || r.Root != genuine.Info.Root {
+				t.Errorf("followed: %d in the tree, %d signed, %d unsigned, footage %v, root %s; package: %d records, %d signatures, root %s",
+					len(r.InTree), len(r.Signed), len(r.Unsigned), r.Footage, r.Root, genuine.Records, genuine.Signatures, genuine.Info.Root)
 			}
-		case strings.HasPrefix(b, "openssl pkeyutl -verify"):
-			if !strings.Contains(out, "Signature Verified Successfully") {
-				t.Errorf("%s\n%s", b, out)
+			if mode == mixed && len(r.Unsigned) == 0 {
+				t.Error("a mixed ledger's package showed no unsigned record")
 			}
-		case strings.HasPrefix(b, "for s in records/*.sig"):
-			if strings.Count(out, ": yes") != genuine.Signatures || strings.Contains(out, ": no") {
-				t.Errorf("signature loop:\n%s", out)
+			if after := mustVerify(t, dir); !after.OK() { // the steps' scratch files must not land in the package
+				t.Errorf("package after the steps: %v", after.Problems)
 			}
-		case strings.HasPrefix(b, "for f in records/*.json"):
-			if strings.Contains(out, "FAILED") || !strings.Contains(out, "OK") {
-				t.Errorf("chain loop:\n%s", out)
+			other, _ := signing.Generate(host)
+			r = follow(t, dir, signing.Fingerprint(other.Public()))
+			if r.OK() || r.Trusted != "" || !slices.ContainsFunc(r.Failures, func(s string) bool { return strings.HasPrefix(s, "step 0: no key in host/") }) {
+				t.Errorf("another host's fingerprint: trusted %q, failures %v", r.Trusted, r.Failures)
 			}
-		case strings.Contains(b, "checkpoint.sig"):
-			if !strings.Contains(out, "Signature Verified Successfully") {
-				t.Errorf("checkpoint signature:\n%s", out)
-			}
-		case strings.HasPrefix(b, "sed -n 3p"):
-			cpRoot = strings.TrimSpace(out)
-		case strings.HasPrefix(b, "proof="):
-			proofRoot = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "root "))
-		}
-	}
-	if trusted != 1 || rotations != len(genuine.Info.Keys)-1 {
-		t.Errorf("step 0: %d key(s) matched the fingerprint (want 1), %d rotation(s) checked (want %d)", trusted, rotations, len(genuine.Info.Keys)-1)
-	}
-	r := mustVerify(t, dir) // the steps' scratch files must not land in the package
-	if !r.OK() {
-		t.Errorf("package after the steps: %v", r.Problems)
-	}
-	if cpRoot == "" || cpRoot != proofRoot || cpRoot != r.Info.Root {
-		t.Errorf("checkpoint root %q, proof walk gives %q, package.json %q", cpRoot, proofRoot, r.Info.Root)
-	}
-	// Step 0 with another host's fingerprint trusts nothing.
-	other, _ := signing.Generate(host)
-	fp = signing.Fingerprint(other.Public())
-	for _, b := range blocks {
-		if strings.HasPrefix(b, "for k in host/*.pem") {
-			if out := run(b); strings.Contains(out, "TRUSTED") {
-				t.Errorf("step 0 trusted a key with another fingerprint:\n%s", out)
-			}
-		}
+		})
 	}
 }
 
-// codeBlocks returns VERIFY.md's indented command blocks.
-func codeBlocks(md string) []string {
-	var out []string
-	var cur []string
-	flush := func() {
-		if len(cur) > 0 {
-			out = append(out, strings.Join(cur, "\n"))
-			cur = nil
-		}
+// A reader who follows VERIFY.md by hand catches what a forger who knows
+// the format does to a genuine package, the manifest recomputed each time
+// (so step 1 passes): a made-up record beside the genuine ones with no
+// signature, a record edited, footage replaced with its item.json made to
+// match, footage moved under an item no record names. Each is caught by the step that covers every record or every
+// footage file, not only the example the file shows.
+func TestVerifyMarkdownCatchesForgeries(t *testing.T) {
+	needVerifyTools(t)
+	f := newFixture(t, signed)
+	clean := filepath.Join(t.TempDir(), "pkg")
+	f.build(t, clean, true)
+	genuine := mustVerify(t, clean)
+	fp := signing.Fingerprint(packageKey(t, clean, genuine, 0))
+	last := genuine.Info.TreeSize
+	id := f.ids[1]
+	for _, tc := range []struct {
+		name  string
+		forge func(t *testing.T, dir string)
+		want  []string
+	}{
+		{"a made-up unsigned record with a proof copied from a genuine one", func(t *testing.T, dir string) {
+			fake := recordPath(last + 1)
+			b, err := os.ReadFile(filepath.Join(dir, recordPath(last)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = bytes.Replace(b, []byte(`"seq":`+itoa(int(last))), []byte(`"seq":`+itoa(int(last+1))), 1)
+			if err := os.WriteFile(filepath.Join(dir, fake), bytes.Replace(b, []byte("case 2026/113"), []byte("case 2026/999"), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := os.ReadFile(filepath.Join(dir, proofPath(last)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, proofPath(last+1)), bytes.Replace(p, []byte(recordPath(last)), []byte(fake), 1), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"step 5: " + recordPath(last+1) + ": NOT in the tree"}},
+		{"a record edited", func(t *testing.T, dir string) {
+			editFile(t, filepath.Join(dir, recordPath(last)), replace("case 2026/113", "case 2026/999"))
+		}, []string{"step 3: " + recordPath(last) + ": no", "step 5: " + recordPath(last) + ": NOT in the tree"}},
+		{"footage replaced, item.json made to match", func(t *testing.T, dir string) {
+			itemDir := filepath.Join(dir, "items", id)
+			files, _ := filepath.Glob(filepath.Join(itemDir, "footage.*"))
+			if len(files) != 1 {
+				t.Fatalf("footage of %s: %v", id, files)
+			}
+			fake := []byte("other footage")
+			if err := os.WriteFile(files[0], fake, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			editFile(t, filepath.Join(itemDir, "item.json"), replace(digest.Bytes(f.footage[id]).Hex(), digest.Bytes(fake).Hex()))
+		}, []string{"step 6: items/" + id + "/footage."}},
+		{"footage of an item no record names", func(t *testing.T, dir string) {
+			fake := strings.Repeat("0", 24)
+			if err := os.Rename(filepath.Join(dir, "items", id), filepath.Join(dir, "items", fake)); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"step 6: items/" + strings.Repeat("0", 24) + "/footage."}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := copyDir(t, clean)
+			tc.forge(t, dir)
+			rehash(t, dir)
+			r := follow(t, dir, fp)
+			for _, w := range tc.want {
+				if !slices.ContainsFunc(r.Failures, func(s string) bool { return strings.HasPrefix(s, w) }) {
+					t.Errorf("no failure %q; failures:\n%s", w, strings.Join(r.Failures, "\n"))
+				}
+			}
+			if slices.ContainsFunc(r.Failures, func(s string) bool { return strings.HasPrefix(s, "step 1:") }) {
+				t.Errorf("the manifest was recomputed, yet step 1 failed: %v", r.Failures)
+			}
+		})
 	}
-	for _, l := range strings.Split(md, "\n") {
-		if s, ok := strings.CutPrefix(l, "    "); ok {
-			cur = append(cur, s)
-			continue
-		}
-		flush()
-	}
-	flush()
-	return out
 }
 
 // FuzzVerifyEditedFile replaces one file of a good package with arbitrary

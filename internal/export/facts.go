@@ -41,14 +41,18 @@ type FactSource struct {
 // Fact is one line of facts.jsonl: a plate read or a GPS fix, the recording
 // it is linked to, and exactly where it came from (the source item, its
 // SHA-256, the package file holding its bytes, the byte offset and line).
-// Every field but the links (Recording, CropItem, CropFile) is what the
+// Every field but the links (Recording, CropItem, CropFile) and Host is what the
 // parser yields from that line, so a verifier re-parses the line and
 // compares.
 type Fact struct {
-	Kind       string  `json:"kind"`
-	Recording  string  `json:"recording"`
-	Source     string  `json:"source"`
-	SHA256     string  `json:"sha256"`
+	Kind      string `json:"kind"`
+	Recording string `json:"recording"`
+	Source    string `json:"source"`
+	SHA256    string `json:"sha256"`
+	// Host is the dock host that ingested the source (and the crop): set
+	// in a console's package, which holds several hosts' files; absent
+	// from a dock host's, where it is the package's host.
+	Host       string  `json:"host,omitempty"`
 	Parser     string  `json:"parser"`
 	File       string  `json:"file"`
 	Offset     int64   `json:"offset"`
@@ -81,6 +85,12 @@ type FactPlan struct {
 	Items []string
 }
 
+// Items is what GatherFacts reads the items from: a dock host's ledger,
+// or at a console the catalog of what the trusted dock hosts recorded.
+type Items interface {
+	Item(ctx context.Context, id string) (custody.Item, error)
+}
+
 // CropResolver names the item of a plate-crop image: the item of the
 // same dock and camera as source whose path on the camera is name,
 // relative to source's folder; "" when none was docked.
@@ -89,8 +99,10 @@ type CropResolver func(ctx context.Context, source custody.Item, name string) (s
 // GatherFacts re-derives the facts each source yields within its
 // recording's span, from the held copy (checked against the recorded
 // SHA-256: a fact is never taken from bytes that are not the recorded
-// ones), and names the crop image each plate read refers to.
-func GatherFacts(ctx context.Context, l Ledger, src Footage, sources []FactSource, crop CropResolver) (*FactPlan, error) {
+// ones), and names the crop image each plate read refers to. withHost
+// names on each fact the dock host that ingested its source (a console's
+// package).
+func GatherFacts(ctx context.Context, l Items, src Footage, sources []FactSource, crop CropResolver, withHost bool) (*FactPlan, error) {
 	plan := &FactPlan{}
 	seen := map[string]bool{}
 	add := func(id string) {
@@ -125,6 +137,9 @@ func GatherFacts(ctx context.Context, l Ledger, src Footage, sources []FactSourc
 			f, ok := factOf(fs.Recording, it, fs.Kind, sf)
 			if !ok {
 				continue
+			}
+			if withHost {
+				f.Host = it.Host
 			}
 			if f.Crop != "" {
 				key := it.ID + "\x00" + f.Crop
@@ -246,22 +261,33 @@ func renderFacts(fs []Fact) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// factsSection is what a package's description (package.json of a dock
+// host's, fleet.json of a console's) says of its facts.
+type factsSection struct {
+	infoFile string   // the file that says it
+	facts    string   // its "facts": facts.jsonl, or "" for none
+	files    []string // its "files": the items whose held file is carried
+	// hosts: each fact names the dock host that ingested its source (a
+	// console's package); otherwise no fact names one.
+	hosts bool
+}
+
 // checkFacts checks facts.jsonl: every line is a fact of a source file the
 // package carries (its SHA-256 the recorded one), linked to a recording of
 // the package, and is exactly what re-parsing the source file yields at the
 // stated offset; a crop it names is the item of the same dock and camera at
 // the path the read gives. It returns the facts that checked out, for the
-// report.
-func (v *verifier) checkFacts(items []*itemData) []Fact {
-	in := v.info
-	if in.Facts == "" {
-		if len(in.Files) > 0 {
-			v.problem(infoName, "carries the files of %d item(s) for facts, but names no %s", len(in.Files), factsName)
+// report. A dock host's and a console's packages are checked alike: only
+// where the items come from differs.
+func (v *verifier) checkFacts(in factsSection, items []*itemData) []Fact {
+	if in.facts == "" {
+		if len(in.files) > 0 {
+			v.problem(in.infoFile, "carries the files of %d item(s) for facts, but names no %s", len(in.files), factsName)
 		}
 		return nil
 	}
-	if in.Facts != factsName {
-		v.problem(infoName, "facts %q, want %q", in.Facts, factsName)
+	if in.facts != factsName {
+		v.problem(in.infoFile, "facts %q, want %q", in.facts, factsName)
 		return nil
 	}
 	v.expect[factsName] = true
@@ -274,7 +300,7 @@ func (v *verifier) checkFacts(items []*itemData) []Fact {
 		byID[d.item.ID] = d
 	}
 	carried := map[string]bool{}
-	for _, id := range in.Files {
+	for _, id := range in.files {
 		carried[id] = true
 	}
 	type key struct {
@@ -350,6 +376,9 @@ func (v *verifier) checkFacts(items []*itemData) []Fact {
 			v.problem(factsName, "line %d: %s has no %s at offset %d (line %d): the fact is not in the source file", n, f.File, f.Kind, f.Offset, f.Line)
 			continue
 		}
+		if in.hosts {
+			want.Host = src.item.Host
+		}
 		if want.Crop != "" {
 			want.CropItem, want.CropFile = f.CropItem, f.CropFile
 			if f.CropItem != "" {
@@ -375,9 +404,10 @@ func (v *verifier) checkCrop(n int, src custody.Item, name string, f Fact, byID 
 	switch {
 	case !ok || !carried[f.CropItem]:
 		v.problem(factsName, "line %d: names crop item %q, whose file the package does not carry", n, f.CropItem)
-	case c.item.SourcePath != path.Join(path.Dir(src.SourcePath), name) || c.item.Camera != src.Camera || c.item.DockSeq != src.DockSeq:
-		v.problem(factsName, "line %d: crop item %s is %s of camera %s (dock record %d), not %q beside %s of camera %s (dock record %d)",
-			n, f.CropItem, c.item.SourcePath, c.item.Camera, c.item.DockSeq, name, src.SourcePath, src.Camera, src.DockSeq)
+	case c.item.SourcePath != path.Join(path.Dir(src.SourcePath), name) || c.item.Camera != src.Camera || c.item.DockSeq != src.DockSeq ||
+		c.item.Host != src.Host:
+		v.problem(factsName, "line %d: crop item %s is %s of camera %s (dock record %d of %s), not %q beside %s of camera %s (dock record %d of %s)",
+			n, f.CropItem, c.item.SourcePath, c.item.Camera, c.item.DockSeq, c.item.Host, name, src.SourcePath, src.Camera, src.DockSeq, src.Host)
 	case f.CropFile != footagePath(c.item):
 		v.problem(factsName, "line %d: crop file %q, want %q", n, f.CropFile, footagePath(c.item))
 	}

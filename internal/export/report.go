@@ -554,15 +554,21 @@ is the host's public key. For record {{.Seq}}:
 It must print ` + "`Signature Verified Successfully`" + `. All records at once (package.json "keys" says which key signs
 which records; with one key, every signature verifies with it):
 
-    for s in records/*.sig; do
-      ok=no
-      for k in host/*.pem; do
-        openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "${s%.sig}.json" -sigfile "$s" >/dev/null 2>&1 && ok=yes
-      done
-      echo "$s: $ok"
+    for f in records/*.json; do
+      s=${f%.json}.sig; ok=no
+      if [ -f "$s" ]; then
+        for k in host/*.pem; do
+          openssl pkeyutl -verify -pubin -inkey "$k" -rawin -in "$f" -sigfile "$s" >/dev/null 2>&1 && ok=yes
+        done
+      else
+        ok="not signed"
+      fi
+      echo "$f: $ok"
     done
 
-Every key used here must be one step 0 accepted.
+Every line must say ` + "`yes`" + `, or ` + "`not signed`" + ` for a record written before the host had a key: such a record counts
+only because step 5 places it in the tree of the checkpoint a trusted key signed. Every key used here must be one
+step 0 accepted.
 {{else}}
 The records in this package are not signed: the host's ledger had no signing key when they were written. Their
 integrity rests on the hash chain (step 2), the checkpoint (step 4) and the manifest.
@@ -630,39 +636,61 @@ SHA-256(0x01 || left || right). The leaf hash:
 
     (printf '\000'; cat {{.Record}}) | sha256sum
 
-must equal ` + "`leaf_hash`" + ` in {{.ProofFile}}. To walk the proof to the root (bash, for its printf \x escapes):
+must equal ` + "`leaf_hash`" + ` in {{.ProofFile}}. To walk each record's proof to the root (bash, for its printf \x escapes;
+the leaf is hashed from the record file itself, never taken from the proof):
 
-    proof={{.ProofFile}}
-    num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$proof"; }
-    bin() { printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"; }
-    node() { { printf '\001'; bin "$1"; bin "$2"; } | sha256sum | cut -d' ' -f1; }
-    fn=$(num leaf_index); sn=$(( $(num tree_size) - 1 ))
-    r=$( (printf '\000'; cat "$(sed -n 's/.*"record": "\(.*\)".*/\1/p' "$proof")") | sha256sum | cut -d' ' -f1)
-    for p in $(sed -n '/"hashes"/,/]/p' "$proof" | grep -o '[0-9a-f]\{64\}'); do
-      if [ $((fn & 1)) -eq 1 ] || [ "$fn" -eq "$sn" ]; then
-        r=$(node "$p" "$r")
-        while [ $((fn & 1)) -eq 0 ] && [ "$fn" -ne 0 ]; do fn=$((fn >> 1)); sn=$((sn >> 1)); done
-      else
-        r=$(node "$r" "$p")
-      fi
-      fn=$((fn >> 1)); sn=$((sn >> 1))
+    root=$(sed -n 3p {{.Checkpoint}} | openssl base64 -d -A | od -An -tx1 | tr -d ' \n')
+    walk() {
+      proof=$1
+      num() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" "$proof"; }
+      bin() { printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"; }
+      node() { { printf '\001'; bin "$1"; bin "$2"; } | sha256sum | cut -d' ' -f1; }
+      fn=$(num leaf_index); sn=$(( $(num tree_size) - 1 ))
+      r=$( (printf '\000'; cat "$2") | sha256sum | cut -d' ' -f1)
+      for p in $(sed -n '/"hashes"/,/]/p' "$proof" | grep -o '[0-9a-f]\{64\}'); do
+        if [ $((fn & 1)) -eq 1 ] || [ "$fn" -eq "$sn" ]; then
+          r=$(node "$p" "$r")
+          while [ $((fn & 1)) -eq 0 ] && [ "$fn" -ne 0 ]; do fn=$((fn >> 1)); sn=$((sn >> 1)); done
+        else
+          r=$(node "$r" "$p")
+        fi
+        fn=$((fn >> 1)); sn=$((sn >> 1))
+      done
+      echo "$r"
+    }
+    echo "root $(walk {{.ProofFile}} {{.Record}})"
+    for f in records/*.json; do
+      s=${f#records/}; p=proofs/$s
+      if [ -f "$p" ] && [ "$(walk "$p" "$f")" = "$root" ]; then echo "$f: in the tree"; else echo "$f: NOT in the tree"; fi
     done
-    echo "root $r"
 
-The printed root must equal the checkpoint's root in hex (step 4).
-{{if .Footage}}
+The printed root must equal the checkpoint's root in hex (step 4), and every record must be ` + "`in the tree`" + `.
+{{if or .Footage .Fact}}
 ## 6. The footage is what came off the camera
-
+{{if .Footage}}
     sha256sum {{.Footage}}
 
 must equal ` + "`sha256`" + ` in ` + "`items/{{.FootageItem}}/item.json`" + ` and the ` + "`sha256`" + ` of the item's COPIED and VAULTED records
-(recorded when the file was copied off the camera).
+(recorded when the file was copied off the camera). Every file of footage at once (the recordings, and the sidecar
+files and plate-crop images facts come from), against its item's COPIED record (signed, step 3):
+{{else}}
+The recordings are not in this package; the sidecar files and plate-crop images the facts come from are. Each
+against its item's COPIED record (signed, step 3), recorded when the file was copied off the camera:
+{{end}}
+    for f in items/*/footage.*; do
+      id=${f#items/}; id=${id%%/*}
+      h=$(sha256sum "$f" | cut -d' ' -f1)
+      if grep -l "\"item\":\"$id\"" records/*.json | xargs -r grep -l '"type":"COPIED"' | xargs -r grep -l "\"sha256\":\"$h\"" | grep -q .; then
+        echo "$f: OK"; else echo "$f: FAILED"; fi
+    done
+
+Every line must say ` + "`OK`" + `.
 {{end}}{{with .Fact}}
 ## 7. The plate reads and GPS fixes are in the files they name
 
 ` + "`facts.jsonl`" + ` lists, one JSON object a line, each plate read and GPS fix linked to a recording of this package:
 the sidecar file it came from (` + "`source`" + `, an item of this package with its own custody above; ` + "`file`" + `, its bytes
-here), that file's SHA-256, and the byte offset and line of the fact. For the first one:
+here), that file's SHA-256, and the byte offset and line of the fact. For the first {{if eq .Kind "plate_read"}}plate read{{else}}one{{end}}:
 
     sha256sum {{.File}}
     sed -n '{{.Line}}p' {{.File}}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -144,6 +145,16 @@ func TestForgedSecondKeyIsRefused(t *testing.T) {
 			}
 		})
 	}
+	// A reader following the forged package's own VERIFY.md from the
+	// host's fingerprint stops at step 0: the forger's key is neither the
+	// trusted one nor introduced by a KEY_ROTATED record.
+	t.Run("VERIFY.md by hand", func(t *testing.T) {
+		needVerifyTools(t)
+		r := follow(t, forged, signing.Fingerprint(hostPub))
+		if r.OK() || !slices.ContainsFunc(r.Failures, func(s string) bool { return strings.HasPrefix(s, "step 0: "+forgerFile+" is neither your key") }) {
+			t.Errorf("following VERIFY.md on the forged package: failures %v", r.Failures)
+		}
+	})
 }
 
 // A rotated key is accepted from the first key alone through its

@@ -156,7 +156,7 @@ func Verify(ctx context.Context, dir string, trust Trust) (*Result, error) {
 	v.anchored()
 	v.records(seqs)
 	items := v.items()
-	facts := v.checkFacts(items)
+	facts := v.checkFacts(factsSection{infoFile: infoName, facts: v.info.Facts, files: v.info.Files}, items)
 	v.derived(items, facts)
 	v.extraFiles()
 	return v.res, ctx.Err()
@@ -719,21 +719,27 @@ func (v *verifier) item(id string) *itemData {
 		}
 	}
 	if carried := slices.Contains(v.info.Files, id); v.info.Footage || carried {
-		f := footagePath(it)
-		v.expect[f] = true
-		switch {
-		case !v.files[f]:
-			v.problem(f, "is missing (package.json says the file is included)")
-		case v.sums[f] != it.SHA256 || v.sizes[f] != it.Size:
-			v.problem(f, "has SHA-256 %s (%d bytes), but the recorded SHA-256 is %s (%d bytes): it is not the recording that came off the camera",
-				v.sums[f], v.sizes[f], it.SHA256, it.Size)
-		case carried:
-			v.res.Carried++
-		default:
-			v.res.Footage++
-		}
+		v.heldFile(infoName, it, carried)
 	}
 	return d
+}
+
+// heldFile checks an item's file in the package (footage, or a sidecar or
+// crop image carried for facts) against the recorded SHA-256 and size.
+func (v *verifier) heldFile(infoFile string, it custody.Item, carried bool) {
+	f := footagePath(it)
+	v.expect[f] = true
+	switch {
+	case !v.files[f]:
+		v.problem(f, "is missing (%s says the file is included)", infoFile)
+	case v.sums[f] != it.SHA256 || v.sizes[f] != it.Size:
+		v.problem(f, "has SHA-256 %s (%d bytes), but the recorded SHA-256 is %s (%d bytes): it is not the file that came off the camera",
+			v.sums[f], v.sizes[f], it.SHA256, it.Size)
+	case carried:
+		v.res.Carried++
+	default:
+		v.res.Footage++
+	}
 }
 
 // entryDiff names the first field of a custody.json entry that differs

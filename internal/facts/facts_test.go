@@ -550,6 +550,24 @@ func TestLinkedNamesTheCamerasSidecars(t *testing.T) {
 			t.Errorf("%s: parser %q is kind %q", s.SourcePath, s.Parser, k)
 		}
 	}
+	// Each source carries the span of its indexed facts: a file whose
+	// facts all lie outside a window need not be read for it.
+	spans := map[string][2]time.Time{
+		"GPS/track.nmea": {recStart.Add(time.Minute), recStart.Add(5 * time.Minute)},
+		"ANPR/reads.csv": {recStart.Add(3 * time.Minute), recStart.Add(30 * time.Minute)},
+	}
+	for _, s := range l.Sources {
+		w := spans[s.SourcePath]
+		if !s.First.Equal(w[0]) || !s.Last.Equal(w[1]) {
+			t.Errorf("%s: facts from %v to %v, want %v to %v", s.SourcePath, s.First, s.Last, w[0], w[1])
+		}
+		if !s.MayHold(w[1], w[1].Add(time.Hour)) || !s.MayHold(w[0].Add(-time.Hour), w[0]) || s.MayHold(w[1].Add(time.Nanosecond), w[1].Add(time.Hour)) {
+			t.Errorf("%s: MayHold does not follow its span %v to %v", s.SourcePath, w[0], w[1])
+		}
+	}
+	if !(Source{}).MayHold(recStart, recStart) {
+		t.Error("a source indexed without a span is skipped")
+	}
 	slices.Sort(got)
 	if l.Camera != "CAR-0001" || !l.Start.Equal(recStart) || !l.End.Equal(recStart.Add(10*time.Minute)) ||
 		!slices.Equal(got, []string{"ANPR/reads.csv", "GPS/track.nmea"}) {

@@ -121,6 +121,23 @@ type Source struct {
 	Rejected   int64  `json:"rejected"`
 	// Failed says why the file yielded no facts (its PARSE_FAILED reason).
 	Failed string `json:"failed,omitempty"`
+	// First and Last are the times of the file's earliest and latest
+	// indexed plate read or GPS fix: what lets an export skip the files
+	// none of whose facts can lie in a recording's span (MayHold). Zero
+	// for a file without such facts, or indexed before the index kept
+	// them (a reindex writes them).
+	First time.Time `json:"first,omitzero"`
+	Last  time.Time `json:"last,omitzero"`
+}
+
+// MayHold reports whether some of the file's facts may lie in from..to
+// (both inclusive): false only when the index knows when its facts are
+// and none of them is in the window.
+func (s Source) MayHold(from, to time.Time) bool {
+	if s.First.IsZero() || s.Last.IsZero() {
+		return true
+	}
+	return !s.Last.Before(from) && !s.First.After(to)
 }
 
 // PlateFact is a plate read as indexed.
@@ -172,11 +189,23 @@ func fuzzyKeys(p sidecar.Plate) []string {
 	return out
 }
 
-// batch collects one file's facts for a write transaction.
+// batch collects one file's facts for a write transaction. first and
+// last span the whole file's plate reads and fixes (they outlive a flush).
 type batch struct {
-	item  []byte
-	puts  []kv
-	count int
+	item        []byte
+	puts        []kv
+	count       int
+	first, last time.Time
+}
+
+// saw widens the file's span of facts to t.
+func (b *batch) saw(t time.Time) {
+	if b.first.IsZero() || t.Before(b.first) {
+		b.first = t
+	}
+	if b.last.IsZero() || t.After(b.last) {
+		b.last = t
+	}
 }
 
 type kv struct {
@@ -207,6 +236,7 @@ func (b *batch) addFact(camera string, f sidecar.Fact) error {
 			return err
 		}
 		b.add(bktPlates, k, v)
+		b.saw(f.Time)
 		for _, fk := range fuzzyKeys(f.Plate) {
 			b.add(bktFuzzy, append(append([]byte(fk), 0), f.Plate...), []byte{})
 		}
@@ -221,6 +251,7 @@ func (b *batch) addFact(camera string, f sidecar.Fact) error {
 		v = binary.BigEndian.AppendUint64(v, math.Float64bits(f.Lon))
 		v = binary.BigEndian.AppendUint64(v, uint64(at.Line))
 		b.add(bktFixes, k, v)
+		b.saw(f.Time)
 		b.count++
 	case *sidecar.MediaInfo:
 		if f.Created.IsZero() {

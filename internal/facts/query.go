@@ -388,9 +388,11 @@ type Link struct {
 	Camera     string
 	Start, End time.Time
 	// Sources are the camera's parsed sidecar files (every parser but the
-	// recordings' own), in item order. Which of their facts lie in the span
-	// is for the caller to re-derive from the held copy: the index holds
-	// facts by plate and by place, not by file.
+	// recordings' own), in item order, each with the span of its facts.
+	// Which of their facts lie in the recording's span is for the caller
+	// to re-derive from the held copy (the index holds facts by plate and
+	// by place, not by file); a file whose facts all lie outside it
+	// (Source.MayHold) need not be read.
 	Sources []Source
 }
 

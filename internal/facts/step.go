@@ -116,7 +116,7 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 	if err != nil {
 		return out, err
 	}
-	sum, failure, err := s.parse(ctx, it, p, rebuild)
+	sum, span, failure, err := s.parse(ctx, it, p, rebuild)
 	if errors.Is(err, errReleased) {
 		out.Skipped = true
 		if s.Log != nil {
@@ -137,6 +137,9 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 	out.Summary, out.Failed = sum, failure
 	src := Source{Item: it.ID, Camera: it.Camera, SourcePath: it.SourcePath, SHA256: it.SHA256,
 		Parser: p.Name(), Version: p.Version(), Facts: sum.Facts, Rejected: sum.Rejected(), Failed: failure}
+	if failure == "" {
+		src.First, src.Last = span.first.UTC(), span.last.UTC()
+	}
 	ev := custody.Event{Type: custody.Parsed, Actor: s.Actor, Item: it.ID, Camera: it.Camera, SHA256: it.SHA256, Details: details(kind, p, sum)}
 	if failure != "" {
 		ev.Type = custody.ParseFailed
@@ -167,32 +170,32 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 // errReleased: outside a rebuild, the vault no longer holds the file.
 var errReleased = errors.New("not in the vault")
 
-func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, rebuild bool) (sidecar.Summary, string, error) {
+func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, rebuild bool) (sidecar.Summary, *batch, string, error) {
 	want, err := digest.ParseHex(it.SHA256)
 	if err != nil {
-		return sidecar.Summary{}, fmt.Sprintf("recorded sha256 %q: %v", it.SHA256, err), nil
+		return sidecar.Summary{}, nil, fmt.Sprintf("recorded sha256 %q: %v", it.SHA256, err), nil
 	}
 	raw, err := itemBytes(it.ID)
 	if err != nil {
-		return sidecar.Summary{}, err.Error(), nil
+		return sidecar.Summary{}, nil, err.Error(), nil
 	}
 	rc, err := s.Open(ctx, it)
 	if errors.Is(err, fs.ErrNotExist) {
 		switch {
 		case !rebuild:
-			return sidecar.Summary{}, "", errReleased
+			return sidecar.Summary{}, nil, "", errReleased
 		case s.Remote != nil:
 			rc, err = s.Remote(ctx, it)
 		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return sidecar.Summary{}, "", ctx.Err()
+			return sidecar.Summary{}, nil, "", ctx.Err()
 		}
 		if errors.Is(err, ErrUnavailable) {
-			return sidecar.Summary{}, "", err
+			return sidecar.Summary{}, nil, "", err
 		}
-		return sidecar.Summary{}, "open the held copy: " + err.Error(), nil
+		return sidecar.Summary{}, nil, "open the held copy: " + err.Error(), nil
 	}
 	defer rc.Close()
 	h := digest.New()
@@ -211,32 +214,32 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 		return nil
 	})
 	if ctx.Err() != nil {
-		return sum, "", ctx.Err()
+		return sum, b, "", ctx.Err()
 	}
 	// A read cut short (at a console: the store stopped answering) says
 	// nothing about the file, however the parser reported it.
 	if errors.Is(held.err, ErrUnavailable) {
-		return sum, "", held.err
+		return sum, b, "", held.err
 	}
 	if perr != nil {
-		return sum, "parse: " + perr.Error(), nil
+		return sum, b, "parse: " + perr.Error(), nil
 	}
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		if ctx.Err() != nil {
-			return sum, "", ctx.Err()
+			return sum, b, "", ctx.Err()
 		}
 		if errors.Is(err, ErrUnavailable) {
-			return sum, "", err
+			return sum, b, "", err
 		}
-		return sum, "read the held copy: " + err.Error(), nil
+		return sum, b, "read the held copy: " + err.Error(), nil
 	}
 	if got := digest.FromHash(h); got != want {
-		return sum, fmt.Sprintf("the held copy hashes to %s, not the recorded %s: no facts taken from it", got.Hex(), want.Hex()), nil
+		return sum, b, fmt.Sprintf("the held copy hashes to %s, not the recorded %s: no facts taken from it", got.Hex(), want.Hex()), nil
 	}
 	if err := s.Index.flush(b); err != nil {
-		return sum, "", err
+		return sum, b, "", err
 	}
-	return sum, "", nil
+	return sum, b, "", nil
 }
 
 // readErr keeps the first error the held copy's reader returned, whatever

@@ -14,9 +14,10 @@
 //   - Put never trusts the transport: the SHA-256 the caller computed travels
 //     with the upload and the store checks it (whole object for a single put,
 //     each part for a multipart one); a mismatch fails with ErrChecksumMismatch
-//     and leaves no version behind. (s3store sends it twice: as
+//     and leaves no version behind. (s3store sends it as
 //     x-amz-checksum-sha256 and as the signed payload hash; Ceph RGW ignores
-//     the first and enforces the second.)
+//     the first and enforces the second. Parts drop the second only on a
+//     store seen to refuse a wrong first: s3store.PartBinding.)
 //   - Put is idempotent per (key, SHA-256, size): when the newest version of
 //     the key already holds that content, Put returns it (Reused) and writes
 //     nothing, so a retry after a crash or a lost response never creates a

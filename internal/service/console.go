@@ -62,6 +62,7 @@ func (s *Service) runCatalog(ctx context.Context) error {
 			s.lastSync.Store(time.Now().UnixNano())
 		}
 		s.recordBreaks(ctx, p)
+		s.refreshFleetInventory(ctx)
 		// A sidecar is parsed from the store once its upload is known,
 		// by the parse loop, never in the catalog's way; queued at every
 		// sync, even with nothing new, so that a sidecar the store did not
@@ -255,8 +256,9 @@ type FleetOptions struct {
 }
 
 // Fleet is the health of every trusted dock host, the untrusted hosts
-// seen in the store, and every camera's last dock. Looking is recorded
-// like any search.
+// seen in the store, and every camera's last dock, with the cameras of
+// the console's published inventory that never docked. Looking is
+// recorded like any search.
 func (s *Service) Fleet(ctx context.Context, c Caller, o FleetOptions) (FleetHealth, error) {
 	if err := s.freshCatalog(ctx); err != nil {
 		return FleetHealth{}, err
@@ -265,6 +267,11 @@ func (s *Service) Fleet(ctx context.Context, c Caller, o FleetOptions) (FleetHea
 	if err != nil {
 		return FleetHealth{}, err
 	}
+	inv, err := s.readFleetInventory(ctx)
+	if err != nil {
+		return FleetHealth{}, s.storeErr(err)
+	}
+	withInventory(&f, inv)
 	if o.Orphans {
 		if f.Orphans, err = s.catalog.Orphans(ctx); err != nil {
 			return FleetHealth{}, s.storeErr(err)

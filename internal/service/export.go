@@ -15,6 +15,7 @@ import (
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/export"
+	"github.com/evidenced/evidenced/internal/facts"
 	"github.com/evidenced/evidenced/internal/sidecar"
 	"github.com/evidenced/evidenced/internal/signing"
 )
@@ -138,16 +139,26 @@ func (s *Service) buildExport(ctx context.Context, c Caller, o ExportOptions, id
 	return sum, nil
 }
 
-// exportFacts is what a dock host's export carries of the facts index: for
-// each recording the index holds a span for, the plate reads and GPS fixes
-// of the same camera's sidecar files within that span (the link find
-// uses), re-derived from the held copies, and the crop images the reads
-// name. Always, not behind a flag: the package of a recording found by
-// plate must show the read that found it, and without facts nothing
-// changes. nil when there are none (or no facts index).
+// exportFacts is what an export carries of the facts index: for each
+// recording the index holds a span for, the plate reads and GPS fixes of
+// the same camera's sidecar files within that span (the link find uses),
+// re-derived from the held copies, and the crop images the reads name.
+// Always, not behind a flag: the package of a recording found by plate
+// must show the read that found it, and without facts nothing changes. nil
+// when there are none (or no facts index). On a dock host the items are
+// its ledger's and the held copies the vault's (or the store's); at a
+// console the catalog's, and the objects the dock hosts uploaded, each
+// fact naming the host that ingested its file.
 func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*export.FactPlan, error) {
 	if s.facts == nil {
 		return nil, nil
+	}
+	var (
+		l   itemSource     = s.ledger
+		src export.Footage = footageFrom{s}
+	)
+	if s.catalog != nil {
+		l, src = consoleLedger{s}, storedFrom{s}
 	}
 	var sources []export.FactSource
 	for _, it := range items {
@@ -158,18 +169,23 @@ func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*expor
 		if !ok {
 			continue
 		}
-		for _, src := range link.Sources {
-			kind, ok := sidecar.KindOf(src.Parser)
+		for _, fs := range link.Sources {
+			kind, ok := sidecar.KindOf(fs.Parser)
 			if !ok {
 				continue
 			}
-			sources = append(sources, export.FactSource{Recording: it.ID, Item: src.Item, Kind: kind, From: link.Start, To: link.End})
+			if skip, err := outsideSpan(ctx, l, fs, link); err != nil {
+				return nil, err
+			} else if skip {
+				continue
+			}
+			sources = append(sources, export.FactSource{Recording: it.ID, Item: fs.Item, Kind: kind, From: link.Start, To: link.End})
 		}
 	}
 	if len(sources) == 0 {
 		return nil, nil
 	}
-	plan, err := export.GatherFacts(ctx, s.ledger, footageFrom{s}, sources, s.cropItem)
+	plan, err := export.GatherFacts(ctx, l, src, sources, s.cropItem(l), s.catalog != nil)
 	if errors.Is(err, export.ErrIntegrity) {
 		return nil, &kindError{kind: ErrIntegrity, err: err}
 	}
@@ -182,22 +198,49 @@ func (s *Service) exportFacts(ctx context.Context, items []custody.Item) (*expor
 	return plan, nil
 }
 
-// cropItem is the item of a plate-crop image a read names: docked in the
-// same dock from the same camera as the log, at the name's path relative to
-// the log's folder (docs/ANPR-FORMAT.md).
-func (s *Service) cropItem(ctx context.Context, src custody.Item, name string) (string, error) {
-	want := path.Join(path.Dir(src.SourcePath), name)
-	var id string
-	err := s.ledger.Items(ctx, custody.Filter{Camera: src.Camera}, func(it custody.Item) error {
-		if id == "" && it.DockSeq == src.DockSeq && it.SourcePath == want {
-			id = it.ID
-		}
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("find the crop %s of %s: %w", want, src.ID, err)
+// outsideSpan reports a sidecar file the export need not read: the facts
+// index says none of its facts lies in the recording's span, and the file
+// it parsed is the one custody records (the same SHA-256). A camera's
+// years of daily logs so cost an index look-up each, not a parse; the
+// files that may hold facts in the span are re-derived from their bytes
+// as before, and the package (and verify-export) never holds a fact that
+// did not come from its file.
+func outsideSpan(ctx context.Context, l itemSource, fs facts.Source, link facts.Link) (bool, error) {
+	if fs.MayHold(link.Start, link.End) {
+		return false, nil
 	}
-	return id, nil
+	it, err := l.Item(ctx, fs.Item)
+	if err != nil {
+		return false, fmt.Errorf("export: facts: sidecar %s: %w", fs.Item, err)
+	}
+	return it.SHA256 == fs.SHA256, nil
+}
+
+// itemSource is where an export reads items: a dock host's ledger, or at a
+// console consoleLedger (the catalog of the trusted hosts' records).
+type itemSource interface {
+	export.Items
+	Items(ctx context.Context, f custody.Filter, fn func(custody.Item) error) error
+}
+
+// cropItem resolves the item of a plate-crop image a read names: docked
+// by the same host in the same dock from the same camera as the log, at
+// the name's path relative to the log's folder (docs/ANPR-FORMAT.md).
+func (s *Service) cropItem(l itemSource) export.CropResolver {
+	return func(ctx context.Context, src custody.Item, name string) (string, error) {
+		want := path.Join(path.Dir(src.SourcePath), name)
+		var id string
+		err := l.Items(ctx, custody.Filter{Camera: src.Camera}, func(it custody.Item) error {
+			if id == "" && it.Host == src.Host && it.DockSeq == src.DockSeq && it.SourcePath == want {
+				id = it.ID
+			}
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("find the crop %s of %s: %w", want, src.ID, err)
+		}
+		return id, nil
+	}
 }
 
 // ExtractExport unpacks the tar stream Export writes into dir.
@@ -351,6 +394,17 @@ func (a anchoredFrom) Latest(ctx context.Context, maxSize uint64) (export.Anchor
 		return export.Anchored{}, found, err
 	}
 	return export.Anchored{Object: got.Object, Size: got.Size, Note: got.Note, Timestamp: got.Timestamp}, true, nil
+}
+
+// storedFrom is a console export's view of the files it carries: the
+// object each dock host uploaded, by the version it recorded.
+type storedFrom struct{ s *Service }
+
+var _ export.Footage = storedFrom{}
+
+func (f storedFrom) Open(ctx context.Context, it custody.Item) (io.ReadCloser, string, error) {
+	rc, err := f.s.openStored(ctx, it)
+	return rc, "object store", err
 }
 
 // footageFrom is the export's view of OpenFootage.

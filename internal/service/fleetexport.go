@@ -23,7 +23,11 @@ import (
 // holds and class changes, and this export's access records, anchored
 // before anything leaves) are proven against the console's own anchored
 // checkpoint. The footage is not carried: `get` at the console retrieves
-// it and checks the SHA-256 the package proves.
+// it and checks the SHA-256 the package proves. The facts linked to the
+// recordings are (exportFacts, as on a dock host): the plate reads and
+// GPS fixes, and the sidecar files and crop images they come from, read
+// from the store by the version their host recorded, each an item of the
+// package with its own proven custody.
 func (s *Service) fleetExport(ctx context.Context, c Caller, o ExportOptions, ids []string, w io.Writer) (ExportSummary, error) {
 	if o.Footage {
 		return ExportSummary{}, invalidf("--footage: a console's package carries no footage; retrieve each recording with `evidenced get`, which checks the SHA-256 the package proves")
@@ -42,7 +46,34 @@ func (s *Service) fleetExport(ctx context.Context, c Caller, o ExportOptions, id
 		}
 		items = append(items, got[0])
 	}
+	// The console's facts index up to what the catalog serves, then the
+	// facts of the recordings, as a dock host's export gathers them.
+	if s.facts != nil {
+		if err := s.consoleFacts(ctx); err != nil {
+			return ExportSummary{}, err
+		}
+	}
+	plan, err := s.exportFacts(ctx, items)
+	if err != nil {
+		return ExportSummary{}, err
+	}
+	var carried []custody.Item
+	if plan != nil {
+		for _, id := range plan.Items {
+			it, err := consoleLedger{s}.Item(ctx, id)
+			if err != nil {
+				return ExportSummary{}, err
+			}
+			carried = append(carried, it)
+			if !slices.ContainsFunc(items, func(x custody.Item) bool { return x.ID == id }) {
+				items = append(items, it)
+			}
+		}
+	}
 	details := map[string]string{"out": o.Out, "footage": "false", "items": strconv.Itoa(len(items))}
+	if plan != nil {
+		details["facts"] = strconv.Itoa(len(plan.Facts))
+	}
 	for i := range items {
 		d := map[string]string{"host": items[i].Host}
 		for k, v := range details {
@@ -52,7 +83,7 @@ func (s *Service) fleetExport(ctx context.Context, c Caller, o ExportOptions, id
 			return ExportSummary{}, err
 		}
 	}
-	sum, err := s.buildFleetExport(ctx, c, o, items, w)
+	sum, err := s.buildFleetExport(ctx, c, o, items, plan, carried, w)
 	if err != nil {
 		for i := range items {
 			err = s.RecordFailedAccess(ctx, c, "export", o.Reason, &items[i], map[string]string{"host": items[i].Host, "out": o.Out}, err)
@@ -61,7 +92,7 @@ func (s *Service) fleetExport(ctx context.Context, c Caller, o ExportOptions, id
 	return sum, err
 }
 
-func (s *Service) buildFleetExport(ctx context.Context, c Caller, o ExportOptions, items []custody.Item, w io.Writer) (ExportSummary, error) {
+func (s *Service) buildFleetExport(ctx context.Context, c Caller, o ExportOptions, items []custody.Item, plan *export.FactPlan, carried []custody.Item, w io.Writer) (ExportSummary, error) {
 	// The records of the export are off the console before anything
 	// leaves; the package proves them against that anchor.
 	if err := s.anchorBeforeRelease(ctx, o.InDaemon); err != nil {
@@ -89,7 +120,8 @@ func (s *Service) buildFleetExport(ctx context.Context, c Caller, o ExportOption
 		hosts = append(hosts, h)
 	}
 	slices.Sort(hosts)
-	fo := export.FleetOptions{Console: self, ExportedBy: c.Actor, Reason: o.Reason, Tool: "evidenced " + Version, Now: time.Now(), Items: fitems}
+	fo := export.FleetOptions{Console: self, ExportedBy: c.Actor, Reason: o.Reason, Tool: "evidenced " + Version, Now: time.Now(), Items: fitems,
+		Facts: plan, Carried: carried, Files: storedFrom{s}}
 	for _, h := range hosts {
 		var fh export.FleetHost
 		var err error
@@ -109,7 +141,7 @@ func (s *Service) buildFleetExport(ctx context.Context, c Caller, o ExportOption
 		return sum, &kindError{kind: ErrIntegrity, err: err}
 	}
 	if err != nil {
-		return sum, err
+		return sum, s.storeErr(err)
 	}
 	if err := ts.Close(); err != nil {
 		return sum, fmt.Errorf("export: %w", err)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,11 +18,15 @@ var (
 	descFleetHostCheckpoint = desc("fleet_host_checkpoint_size", "Tree size of the last checkpoint of each trusted host the console followed and checked (the seq of its last record indexed; 0 for none).", "host")
 	descFleetHostRecords    = desc("fleet_host_records", "Records of each trusted host indexed by the console.", "host")
 	descFleetHostItems      = desc("fleet_host_items", "Recordings of each trusted host indexed by the console.", "host")
+	descFleetHostUnverified = desc("fleet_host_unverified_items", "Recordings of each trusted host indexed by the console and not yet verified in the object store, as its anchored records say: the dock host's upload queue, seen from HQ.", "host")
+	descFleetHostUnvOldest  = desc("fleet_host_unverified_oldest_age_seconds", "Seconds since the oldest recording of each trusted host not yet verified in the store was vaulted (0 when none): the dock host's upload_queue_oldest_age_seconds, seen from HQ.", "host")
 	descFleetItems          = desc("fleet_items", "Recordings indexed by the console, every trusted host's.")
 	descFleetSyncAge        = desc("fleet_sync_age_seconds", "Seconds since the console's last complete read of the store (since the daemon started, if none yet).")
 	descFleetSyncDuration   = desc("fleet_sync_duration_seconds", "How long the console's last read of the store took (reading, checking and indexing every host's new anchors; absent before the first).")
 	descFleetScrubbed       = desc("fleet_scrubbed_objects_total", "Stored objects the console's scrub re-read and found holding what their host recorded (SCRUBBED records).")
 	descFleetCameraDock     = desc("fleet_camera_last_dock_age_seconds", "Seconds since each camera's last dock anchored by a trusted host, wherever it docked (host: where); the fleet's view, which a single dock host's camera_last_dock_age_seconds is not.", "camera", "host")
+	descFleetCameraNever    = desc("fleet_camera_never_docked_age_seconds", "Seconds since the console's published inventory began listing each camera that no trusted host has recorded docking (the oldest version of the unbroken run of versions listing it): a camera that never came back.", "camera")
+	descFleetCameras        = desc("fleet_cameras", "Cameras by state, as `evidenced fleet` shows them: docked (within a week), not_docked (a week or more since the last dock, as EvidencedFleetCameraNotDocked), never_docked (listed in the published inventory, docked nowhere).", "state")
 	descFleetScrubFailures  = desc("fleet_scrub_failures_total", "Stored objects the console's scrub found changed or gone (SCRUB_FAILED records, each an alert naming the object).")
 )
 
@@ -35,8 +40,8 @@ type fleetMetrics struct {
 
 func (f *fleetMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFleetHosts, descFleetHostBroken, descFleetHostLag, descFleetHostCheckpoint,
-		descFleetHostRecords, descFleetHostItems, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
-		descFleetCameraDock, descFleetScrubbed, descFleetScrubFailures} {
+		descFleetHostRecords, descFleetHostItems, descFleetHostUnverified, descFleetHostUnvOldest, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
+		descFleetCameraDock, descFleetCameraNever, descFleetCameras, descFleetScrubbed, descFleetScrubFailures} {
 		ch <- d
 	}
 }
@@ -98,13 +103,31 @@ func (f *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descFleetHostCheckpoint, float64(h.Checkpoint), h.ID)
 		gauge(descFleetHostRecords, float64(h.Records), h.ID)
 		gauge(descFleetHostItems, float64(h.Items), h.ID)
+		gauge(descFleetHostUnverified, float64(h.NotVerified), h.ID)
+		oldest := 0.0
+		if !h.OldestNotVerifiedAt.IsZero() {
+			oldest = max(0, now.Sub(h.OldestNotVerifiedAt).Seconds())
+		}
+		gauge(descFleetHostUnvOldest, oldest, h.ID)
 		items += float64(h.Items)
 	}
 	for st, n := range states {
 		gauge(descFleetHosts, n, st)
 	}
 	gauge(descFleetItems, items)
+	if inv := f.s.fleetInventoryNow(); inv != nil {
+		withInventory(&fl, *inv)
+	}
+	cams := map[string]float64{catalog.CameraDocked: 0, catalog.CameraNotDocked: 0, catalog.CameraNeverDocked: 0}
 	for _, cam := range fl.Cameras {
+		cams[cam.State]++
+		if cam.State == catalog.CameraNeverDocked {
+			gauge(descFleetCameraNever, max(0, now.Sub(cam.ListedSince).Seconds()), cam.Serial)
+			continue
+		}
 		gauge(descFleetCameraDock, max(0, now.Sub(cam.LastDockedAt).Seconds()), cam.Serial, cam.Host)
+	}
+	for st, n := range cams {
+		gauge(descFleetCameras, n, strings.ReplaceAll(st, " ", "_"))
 	}
 }

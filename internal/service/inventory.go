@@ -99,19 +99,8 @@ func (s *Service) readInventory(ctx context.Context, key string) ([]byte, string
 	if err != nil {
 		return nil, "", err
 	}
-	rc, err := s.store.Open(ctx, key, info.VersionID)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxInventory+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", key, err)
-	}
-	if len(data) > maxInventory {
-		return nil, "", fmt.Errorf("read %s: larger than %d bytes", key, maxInventory)
-	}
-	return data, info.VersionID, nil
+	data, err := s.readInventoryVersion(ctx, key, info.VersionID)
+	return data, info.VersionID, err
 }
 
 // InventoryPublication is what PublishInventory stored.

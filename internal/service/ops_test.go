@@ -30,7 +30,7 @@ func openVaultOnly(t *testing.T) (*Service, string) {
 
 // testConfig is a host with one camera in its inventory and its state under
 // dir; extra is appended to the YAML (an object_store section, timeouts).
-func testConfig(t *testing.T, dir, extra string) *config.Config {
+func testConfig(t testing.TB, dir, extra string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`host_id: test-dock
 state_dir: %s

@@ -72,9 +72,13 @@ type Service struct {
 	lastSyncTook atomic.Int64
 	// synced is closed after the daemon's first catalog pass (the scrub
 	// waits for it).
-	synced    chan struct{}
-	firstSync sync.Once
-	level     *slog.LevelVar // set by Reload (log_level); nil: fixed
+	synced chan struct{}
+	// invVersions and fleetInv are the console's published inventory as
+	// the fleet reads it (fleetcameras.go).
+	invVersions inventoryVersions
+	fleetInv    atomic.Pointer[fleetInventory]
+	firstSync   sync.Once
+	level       *slog.LevelVar // set by Reload (log_level); nil: fixed
 	// facts is the sidecar facts index and parser its parse step (nil on
 	// a dock host for a command that must create nothing on a host that
 	// never parsed). At a console they are built from the store's objects

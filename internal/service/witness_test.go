@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evidenced/evidenced/internal/custody"
-	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/testutil/forge"
 	"github.com/evidenced/evidenced/internal/tlog"
 	"github.com/evidenced/evidenced/internal/witness"
 )
@@ -85,18 +84,7 @@ func TestWitnessCatchesTrimmedUnanchoredTail(t *testing.T) {
 	if err := os.Remove(wfile); err != nil {
 		t.Fatal(err)
 	}
-	forger, err := signing.Generate("test-dock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := signing.NoteSignerFor("test-dock", forger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	note, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: custody.CheckpointOrigin("test-dock"), Size: 1000}, ns)
-	if err != nil {
-		t.Fatal(err)
-	}
+	note := forge.Checkpoint(t, "test-dock", 1000, tlog.Hash{})
 	b, _ := json.Marshal(witness.Head{Host: "test-dock", Size: 1000, Note: string(note), At: time.Now()})
 	if err := os.WriteFile(wfile, append(b, '\n'), 0o640); err != nil {
 		t.Fatal(err)

@@ -37,8 +37,9 @@ import (
 //     (Complete succeeded but UPLOADED was not recorded) → reuse it.
 //  2. The vault copy is hashed in parts; the whole must equal the item's
 //     SHA-256 (a damaged vault copy is never uploaded as evidence). This is
-//     the only SHA-256 pass over the file: the part sums are the signed
-//     payload hashes of the parts (the SDK does not hash them again) and,
+//     the only SHA-256 pass over the file: the part sums travel with the
+//     parts (x-amz-checksum-sha256, and the signed payload hash on a store
+//     not seen to check that header; the SDK does not hash them again) and,
 //     kept until the item is verified, prove the store's composite checksum
 //     without reading the vault copy once more (objstore.VerifyKnown).
 //  3. The open upload of the item is the last UPLOAD_STARTED not closed by
@@ -47,7 +48,8 @@ import (
 //  4. ListParts: a part the store holds with the size and SHA-256 of our
 //     local part is kept. A store that reports no checksum (Ceph RGW) still
 //     refused any part whose bytes did not hash to the SHA-256 it was signed
-//     with (the SigV4 payload hash, x-amz-content-sha256), so a part the
+//     with (the SigV4 payload hash, x-amz-content-sha256, which s3store
+//     keeps for parts on such a store), so a part the
 //     ledger recorded as accepted (UPLOAD_PARTS: its SHA-256, size and the
 //     ETag the store returned) is kept when ListParts shows it with that
 //     same size and ETag: the store still holds what it accepted. Anything

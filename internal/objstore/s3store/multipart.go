@@ -152,7 +152,7 @@ func (s *Store) UploadPart(ctx context.Context, key, uploadID string, n int, bod
 		ContentLength:     aws.Int64(size),
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 		ChecksumSHA256:    aws.String(sum.Base64()),
-	}, withPayloadSHA256(sum))
+	}, s.partSigning(s.PartBinding(ctx), sum))
 	if err != nil {
 		return objstore.Part{}, mapErr(fmt.Sprintf("upload part %d of", n), key, err)
 	}

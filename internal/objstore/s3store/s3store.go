@@ -15,7 +15,12 @@
 //   - Bodies are io.SectionReaders over the caller's io.ReaderAt: seekable,
 //     so the SDK can retry them. Their SHA-256 is known before they are sent
 //     and is handed to the SigV4 signer (withPayloadSHA256), so the SDK
-//     never reads a body just to hash it: the transport reads it once.
+//     never reads a body just to hash it: the transport reads it once. A
+//     part is signed UNSIGNED-PAYLOAD instead, bound by its signed
+//     x-amz-checksum-sha256 alone, only on a store that refused a probe
+//     part with a wrong one (PartBinding): such a store would otherwise
+//     hash every part twice, and one that ignores the header (Ceph RGW 16)
+//     keeps checking the payload hash.
 //   - Put first looks at the newest version of the key and reuses it when it
 //     already holds the same SHA-256 and size (see objstore.Store).
 //   - A multipart upload that fails is aborted, so no orphaned parts are
@@ -33,6 +38,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -96,6 +102,11 @@ type Store struct {
 	defRet    DefaultRetention
 	endpoint  string
 	log       *slog.Logger
+
+	// bindMu guards binding and probeAfter (see PartBinding).
+	bindMu     sync.Mutex
+	binding    PartBinding
+	probeAfter time.Time
 }
 
 var _ objstore.Store = (*Store)(nil)
@@ -260,6 +271,7 @@ func (s *Store) multipart(ctx context.Context, req objstore.PutRequest, mode typ
 	uploadID := aws.ToString(created.UploadId)
 	parts := make([]types.CompletedPart, n)
 	s.log.Debug("multipart upload", "key", req.Key, "parts", n, "part_size", ps)
+	binding := s.PartBinding(ctx)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(partConcurrency)
@@ -275,7 +287,7 @@ func (s *Store) multipart(ctx context.Context, req objstore.PutRequest, mode typ
 				ContentLength:     aws.Int64(l),
 				ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 				ChecksumSHA256:    aws.String(sum.Base64()),
-			}, withPayloadSHA256(sum))
+			}, s.partSigning(binding, sum))
 			if err != nil {
 				return mapErr(fmt.Sprintf("upload part %d of", i+1), req.Key, err)
 			}

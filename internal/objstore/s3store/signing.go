@@ -1,14 +1,21 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 )
 
 // computePayloadHashID is the Finalize middleware of aws-sdk-go-v2 that
@@ -41,17 +48,137 @@ const knownPayloadHashID = "evidenced.KnownPayloadSHA256"
 // The value is a stack value, set again on every attempt (the retry loop
 // runs the Finalize step once per attempt), and the option is applied to a
 // copy of the client's options, so concurrent calls do not share it.
-func withPayloadSHA256(sum digest.Sum) func(*s3.Options) {
-	h := sum.Hex()
+func withPayloadSHA256(sum digest.Sum) func(*s3.Options) { return withPayloadHash(sum.Hex()) }
+
+// unsignedPayload is SigV4's payload hash for a body the signature does not
+// cover by itself.
+const unsignedPayload = "UNSIGNED-PAYLOAD"
+
+// withPayloadHash is withPayloadSHA256 for any payload hash value, such as
+// unsignedPayload.
+func withPayloadHash(h string) func(*s3.Options) {
 	mw := middleware.FinalizeMiddlewareFunc(knownPayloadHashID, func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		return next.HandleFinalize(v4.SetPayloadHash(ctx, h), in)
 	})
 	return func(o *s3.Options) {
 		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
 			if err := st.Finalize.Insert(mw, computePayloadHashID, middleware.Before); err != nil {
-				return fmt.Errorf("set the known payload sha256 for signing: %w", err)
+				return fmt.Errorf("set the payload hash for signing: %w", err)
 			}
 			return nil
 		})
 	}
+}
+
+// PartBinding is how a part's bytes are bound to the SHA-256 evidenced
+// sent with it, so that the store refuses a part that is not those bytes.
+type PartBinding int32
+
+const (
+	// BindingUnproven: not yet found out (or the last probe failed).
+	BindingUnproven PartBinding = iota
+	// BindingPayloadHash: the SigV4 payload hash (x-amz-content-sha256) is
+	// the part's SHA-256. Every store that checks signatures checks it,
+	// Ceph RGW 16 included, which ignores x-amz-checksum-*; the cost is
+	// that a store which checks both hashes every part twice.
+	BindingPayloadHash
+	// BindingChecksum: the part is signed UNSIGNED-PAYLOAD and bound by its
+	// x-amz-checksum-sha256 header alone, which SigV4 signs like every
+	// x-amz-* header. Used only after this store refused a probe part whose
+	// checksum header was wrong: the store was seen to check it.
+	BindingChecksum
+)
+
+func (b PartBinding) String() string {
+	switch b {
+	case BindingPayloadHash:
+		return "signed payload hash"
+	case BindingChecksum:
+		return "x-amz-checksum-sha256 (checked by the store)"
+	}
+	return "unproven"
+}
+
+// probeRetry is how long a probe that could not reach a verdict (the store
+// was down) is not tried again; parts use the payload hash meanwhile.
+const probeRetry = time.Minute
+
+// PartBinding says how parts are bound to their SHA-256 on this store,
+// probing it first if that is not known yet.
+func (s *Store) PartBinding(ctx context.Context) PartBinding {
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
+	if s.binding != BindingUnproven {
+		return s.binding
+	}
+	if time.Now().Before(s.probeAfter) {
+		return BindingPayloadHash
+	}
+	b, err := s.probePartChecksum(ctx)
+	if err != nil {
+		s.probeAfter = time.Now().Add(probeRetry)
+		s.log.Debug("store: could not find out whether it checks part checksums; signing part hashes", "err", err)
+		return BindingPayloadHash
+	}
+	s.binding = b
+	s.log.Info("store: parts bound to their SHA-256 by "+b.String(), "bucket", s.bucket)
+	return b
+}
+
+// partSigning is the per-call option that binds a part to sum as
+// PartBinding decided.
+func (s *Store) partSigning(b PartBinding, sum digest.Sum) func(*s3.Options) {
+	if b == BindingChecksum {
+		return withPayloadHash(unsignedPayload)
+	}
+	return withPayloadSHA256(sum)
+}
+
+// probePartChecksum asks the store whether it checks x-amz-checksum-sha256
+// on a part when the payload is unsigned: it uploads one small part whose
+// checksum header is the SHA-256 of other bytes, then aborts the upload (an
+// aborted upload leaves nothing, even in an Object-Locked bucket). Refused
+// as a checksum mismatch: the store checks, BindingChecksum. Accepted: it
+// does not (Ceph RGW 16), BindingPayloadHash. Refused otherwise for good
+// (access, an unsupported header): BindingPayloadHash. Anything transient
+// is returned as an error and decides nothing.
+func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, error) {
+	key := s.key("_probe/part-checksum")
+	created, err := s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
+	})
+	if err != nil {
+		err = mapErr("probe part checksums: create multipart upload", "_probe/part-checksum", err)
+		if objstore.IsPermanent(err) {
+			return BindingPayloadHash, nil
+		}
+		return BindingUnproven, err
+	}
+	defer func() {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if _, err := s.c.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: created.UploadId,
+		}); err != nil {
+			s.log.Warn("store: aborting the part checksum probe", "key", key, "err", err)
+		}
+	}()
+	body := []byte("evidenced: does this store check x-amz-checksum-sha256 on an unsigned part?\n")
+	wrong := digest.Bytes([]byte("not the probe's body"))
+	_, err = s.c.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: created.UploadId,
+		PartNumber: aws.Int32(1), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(wrong.Base64()),
+	}, withPayloadHash(unsignedPayload))
+	if err == nil {
+		return BindingPayloadHash, nil
+	}
+	err = mapErr("probe part checksums: upload part", "_probe/part-checksum", err)
+	switch {
+	case errors.Is(err, objstore.ErrChecksumMismatch):
+		return BindingChecksum, nil
+	case objstore.IsPermanent(err):
+		return BindingPayloadHash, nil
+	}
+	return BindingUnproven, err
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,24 +60,31 @@ type Browser struct {
 // Start launches Chromium with a window of w×h pixels; it is closed when
 // the test ends. Console messages (including CSP violations, which arrive
 // as log entries) are collected for Problems.
+//
+// One Chromium runs at a time across every test process of a run (a lock
+// file in the temporary directory, held until the test ends): the test run
+// builds and tests packages in parallel on two cores, and several browsers
+// starting at once under that load is when Chromium has been seen to die
+// by a signal. A browser that dies while starting (before it has shown
+// about:blank, before any page of ours) is started once more, and the log
+// says so; one that dies later fails the test. A test (or subtest) starts
+// one browser: a second Start in the same test would wait for the first's
+// lock until the test's timeout.
 func Start(t testing.TB, w, h int) *Browser {
 	t.Helper()
 	exe := Path(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		// Chromium refuses to run as root without it; tests here run as root.
-		chromedp.NoSandbox,
-		chromedp.Flag("headless", "new"),
-		chromedp.WindowSize(w, h),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first action starts Chromium and binds it to the context it runs
-	// in, so it runs in ctx itself: a derived context with a deadline would
-	// close the browser when cancelled.
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", exe, err)
+	lockChromium(t)
+	var ctx context.Context
+	for attempt := 1; ; attempt++ {
+		var err error
+		ctx, err = launch(t, exe, w, h)
+		if err == nil {
+			break
+		}
+		if attempt == 2 || !strings.Contains(err.Error(), "browser process exited") {
+			t.Fatalf("starting %s: %v", exe, err)
+		}
+		t.Logf("Chromium died while starting (%v); starting it once more", err)
 	}
 	b := &Browser{Ctx: ctx, t: t}
 	msgs := chromedp.Console(ctx)
@@ -173,6 +181,47 @@ func ArtifactDir(t testing.TB) string {
 		t.Fatalf("artifact dir: %v", err)
 	}
 	return dir
+}
+
+// launch starts one Chromium and shows about:blank in its tab. On success
+// the browser is closed when the test ends; on failure it is already closed.
+func launch(t testing.TB, exe string, w, h int) (context.Context, error) {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		// Chromium refuses to run as root without it; tests here run as root.
+		chromedp.NoSandbox,
+		chromedp.Flag("headless", "new"),
+		chromedp.WindowSize(w, h),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	// The first action starts Chromium and binds it to the context it runs
+	// in, so it runs in ctx itself: a derived context with a deadline would
+	// close the browser when cancelled.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		cancel()
+		cancelAlloc()
+		return nil, err
+	}
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	return ctx, nil
+}
+
+// lockChromium waits for the run-wide Chromium lock and holds it until the
+// test ends (its cleanup runs after the browser's, which was registered
+// later, so the browser is closed first).
+func lockChromium(t testing.TB) {
+	t.Helper()
+	p := filepath.Join(os.TempDir(), "evidenced-chromium.lock")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		t.Fatalf("opening the Chromium lock %s: %v", p, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("taking the Chromium lock %s: %v", p, err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // Problems returns the console's uncaught exceptions and Content Security

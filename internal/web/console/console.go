@@ -55,6 +55,7 @@ type backend interface {
 	Verify(ctx context.Context, c service.Caller, o service.VerifyOptions) (service.VerifyReport, error)
 	Accesses(ctx context.Context, c service.Caller, f service.AccessFilter) ([]custody.Event, error)
 	Fleet(ctx context.Context, c service.Caller, o service.FleetOptions) (service.FleetHealth, error)
+	ClearHost(ctx context.Context, c service.Caller, o service.ClearHostOptions) (service.HostClearance, error)
 	RecordAccess(ctx context.Context, c service.Caller, action, reason string, it *custody.Item, details map[string]string) error
 	Classes() []string
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/facts"
@@ -132,6 +134,14 @@ func (f *fakeBackend) Export(_ context.Context, _ service.Caller, _ service.Expo
 	return service.ExportSummary{}, err
 }
 
+func (f *fakeBackend) ClearHost(_ context.Context, _ service.Caller, o service.ClearHostOptions) (service.HostClearance, error) {
+	f.called("ClearHost")
+	if o.Host != "dock-02" {
+		return service.HostClearance{}, fmt.Errorf("%s: %w", o.Host, service.ErrIntegrity)
+	}
+	return service.HostClearance{Host: o.Host, Checkpoint: 11}, nil
+}
+
 func (f *fakeBackend) Hold(_ context.Context, _ service.Caller, o service.HoldOptions) (service.HoldResult, error) {
 	f.called("Hold")
 	return service.HoldResult{ID: o.ID, Case: o.Case, HeldBy: []string{o.Case}}, nil
@@ -160,7 +170,14 @@ func (f *fakeBackend) Accesses(context.Context, service.Caller, service.AccessFi
 
 func (f *fakeBackend) Fleet(context.Context, service.Caller, service.FleetOptions) (service.FleetHealth, error) {
 	f.called("Fleet")
-	return service.FleetHealth{Hosts: []service.HostHealth{{ID: "dock-01", Trusted: true}}}, nil
+	days := 3
+	// One camera of each kind of row: docked (with its days) and never
+	// docked (no dock, listed since), so the page renders both.
+	return service.FleetHealth{Hosts: []service.HostHealth{{ID: "dock-01", Trusted: true}, {ID: "dock-02", Trusted: true, Broken: true, Flags: []string{"broken: x"}}},
+		Cameras: []catalog.CameraHealth{
+			{Serial: "BWC-1", Host: "dock-01", State: catalog.CameraDocked, LastDockedAt: time.Unix(1.7e9, 0), DaysSinceDock: &days},
+			{Serial: "BWC-9", AssignedTo: "officer-9", State: catalog.CameraNeverDocked, ListedSince: time.Unix(1.7e9, 0)},
+		}}, nil
 }
 
 func (f *fakeBackend) RecordAccess(_ context.Context, _ service.Caller, action, _ string, _ *custody.Item, d map[string]string) error {

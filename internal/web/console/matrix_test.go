@@ -40,6 +40,7 @@ var allowed = map[string]string{
 	"POST /export":              "C",
 	"GET /fleet":                "C",
 	"GET /api/fleet":            "C",
+	"POST /fleet/clear":         "C",
 	"GET /verify":               "CA",
 	"POST /verify":              "CA",
 	"GET /accesses":             "A",

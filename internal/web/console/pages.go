@@ -523,6 +523,37 @@ func (h *Handler) fleet(w http.ResponseWriter, r *http.Request, s *session) {
 	h.render(w, r, http.StatusOK, "fleet", s, pageData{Title: "Fleet health", Data: f})
 }
 
+// fleetClear lifts a dock host's broken or withheld flag (the CLI's
+// `fleet clear HOST --reason TEXT`): the service re-checks the host's
+// history and refuses while it does not verify.
+func (h *Handler) fleetClear(w http.ResponseWriter, r *http.Request, s *session) {
+	reason, err := reasonOf(r.PostForm)
+	var host string
+	if err == nil {
+		host, err = text(r.PostForm, "host", maxText)
+	}
+	if err == nil && host == "" {
+		err = badParam("host: required")
+	}
+	if err != nil {
+		h.failErr(w, r, false, "fleet clear", err)
+		return
+	}
+	res, err := h.b.ClearHost(r.Context(), caller(s, r), service.ClearHostOptions{Host: host, Reason: reason})
+	if errors.Is(err, service.ErrIntegrity) {
+		// The history still does not verify: the flag stays, and why is
+		// the custodian's to read, not a fault of the console.
+		h.fail(w, r, false, http.StatusConflict, "not cleared: "+err.Error())
+		return
+	}
+	if err != nil {
+		h.failErr(w, r, false, "fleet clear", err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "message", s, pageData{Title: "Done", Data: "/fleet",
+		Message: fmt.Sprintf("%s cleared: its anchored history verifies up to checkpoint %d; recorded as HOST_CLEARED.", res.Host, res.Checkpoint)})
+}
+
 func (h *Handler) apiFleet(w http.ResponseWriter, r *http.Request, s *session) {
 	f, err := h.fleetHealth(r, s)
 	if err != nil {

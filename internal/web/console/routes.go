@@ -107,6 +107,7 @@ func (h *Handler) table(static http.Handler) []route {
 		pg("POST", "/export", custodians, h.export),
 		pg("GET", "/fleet", custodians, h.fleet),
 		api("/api/fleet", custodians, h.apiFleet),
+		pg("POST", "/fleet/clear", custodians, h.fleetClear),
 
 		pg("GET", "/verify", checkers, h.verifyForm),
 		pg("POST", "/verify", checkers, h.verify),

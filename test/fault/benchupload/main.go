@@ -3,7 +3,10 @@
 // per-part SHA-256, Object Lock, then verification), for
 // scripts/bench-upload.sh. Credentials come from the AWS environment.
 //
-// usage: benchupload -endpoint URL -bucket B -file F [-part-concurrency N] [-bandwidth BYTES]
+// With -bare it times the yardstick instead: the same multipart upload done
+// with aws-sdk-go-v2 alone and none of the guarantees (see bareUpload).
+//
+// usage: benchupload -endpoint URL -bucket B -file F [-part-concurrency N] [-bandwidth BYTES] [-bare]
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/upload"
 )
@@ -32,8 +36,18 @@ func main() {
 	file := flag.String("file", "", "file to upload")
 	pc := flag.Int("part-concurrency", config.DefaultPartConcurrency, "parts in flight")
 	bw := flag.Int64("bandwidth", 0, "bytes/s cap (0 = unlimited)")
+	bare := flag.Bool("bare", false, "time a bare aws-sdk-go-v2 multipart upload (no checksums, lock, tags or ledger) instead")
 	flag.Parse()
-	if err := run(*endpoint, *bucket, *file, *pc, *bw); err != nil {
+	var err error
+	if *bare {
+		var fi os.FileInfo
+		if fi, err = os.Stat(*file); err == nil {
+			err = bareUpload(context.Background(), *endpoint, *bucket, *file, objstore.PartSize(fi.Size()), *pc)
+		}
+	} else {
+		err = run(*endpoint, *bucket, *file, *pc, *bw)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchupload:", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,136 @@
+package catalog_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/catalog"
+	"github.com/evidenced/evidenced/internal/objstore/memstore"
+	"github.com/evidenced/evidenced/internal/signing"
+)
+
+// twoAnchors is dock-01 with two recordings of BWC-1, anchored one at a
+// time (checkpoints 6 and 11).
+func twoAnchors(t *testing.T) (*memstore.Store, *dock) {
+	t.Helper()
+	s := memstore.New()
+	d := newDock(t, "dock-01")
+	d.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+	d.anchor(t, s)
+	d.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
+	d.anchor(t, s)
+	return s, d
+}
+
+// clearRefused asserts that Clear refuses host as still broken, without
+// calling record, and leaves the flag (Fleet still shows it).
+func clearRefused(t *testing.T, c *catalog.Catalog, host string) {
+	t.Helper()
+	called := false
+	_, err := c.Clear(context.Background(), host, func(catalog.Cleared) error { called = true; return nil })
+	var still *catalog.StillBrokenError
+	if !errors.As(err, &still) || !errors.Is(err, anchor.ErrBroken) || len(still.Problems) == 0 || called {
+		t.Fatalf("clear of %s, whose history does not verify: %v (recorded %v), want a StillBrokenError and nothing recorded", host, err, called)
+	}
+	f, _ := c.Fleet(context.Background(), time.Now(), catalog.FleetOptions{})
+	for _, h := range f.Hosts {
+		if h.ID == host && !h.Broken && !h.Withheld {
+			t.Errorf("%s's flag was lifted by a refused clear: %+v", host, h)
+		}
+	}
+}
+
+// A flag is lifted only when the host's whole history verifies again: a
+// history broken in a later anchor (an altered record, a fork) is refused
+// however far the index had followed it, so is a host the audit withheld
+// while the object that does not belong is still there; a host that is not
+// flagged, or not listed, is an error of its own. A host flagged for the
+// wrong key is cleared once the right one is configured, with what was
+// accepted recorded before the flag goes, and is served again.
+func TestClearOnlyWhenTheHistoryVerifies(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"altered record", "fork"} {
+		t.Run(name, func(t *testing.T) {
+			s, d := twoAnchors(t)
+			switch name {
+			case "altered record":
+				key := anchor.RecordsKey(d.id, 7, 11)
+				put(t, s, key, []byte(string(read(t, s, key))+"\n"))
+			case "fork":
+				put(t, s, anchor.RecordsKey(d.id, 7, 8), []byte("x\n"))
+				put(t, s, anchor.CheckpointKey(d.id, 8), read(t, s, anchor.CheckpointKey(d.id, 6)))
+			}
+			c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
+			if p := sync(t, c); len(p.Broken) != 1 {
+				t.Fatalf("not broken: %+v", p)
+			}
+			clearRefused(t, c, "dock-01")
+		})
+	}
+
+	t.Run("withheld", func(t *testing.T) {
+		s := memstore.New()
+		a, b := newDock(t, "dock-01"), newDock(t, "dock-02")
+		a.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+		a.anchor(t, s)
+		b.ingest(t, "BWC-2", "officer-2", "B.MP4", 1)
+		b.anchor(t, s)
+		c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, a.trusted(), b.trusted())
+		sync(t, c)
+		put(t, s, anchor.CheckpointKey("dock-01", 9), []byte("not the checkpoint\n"))
+		if breaks, err := c.Audit(ctx); err != nil || len(breaks) != 1 {
+			t.Fatalf("audit: %+v %v", breaks, err)
+		}
+		clearRefused(t, c, "dock-01")
+		if _, err := c.Clear(ctx, "dock-02", func(catalog.Cleared) error { return nil }); !errors.Is(err, catalog.ErrNotFlagged) {
+			t.Errorf("clear of a sound host: %v, want ErrNotFlagged", err)
+		}
+		if _, err := c.Clear(ctx, "dock-09", func(catalog.Cleared) error { return nil }); !errors.Is(err, catalog.ErrNotTrusted) {
+			t.Errorf("clear of an unlisted host: %v, want ErrNotTrusted", err)
+		}
+	})
+
+	t.Run("wrong key, then the right one", func(t *testing.T) {
+		s, d := twoAnchors(t)
+		other, err := signing.Generate("dock-01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		c := openCatalog(t, path, s, catalog.Trusted{ID: "dock-01", Key: other.Public()})
+		sync(t, c)
+		clearRefused(t, c, "dock-01")
+		c.Close()
+
+		c = openCatalog(t, path, s, d.trusted())
+		var recorded catalog.Cleared
+		cl, err := c.Clear(ctx, "dock-01", func(cl catalog.Cleared) error {
+			recorded = cl
+			// Recorded before the flag is lifted: the index still says broken.
+			f, _ := c.Fleet(ctx, time.Now(), catalog.FleetOptions{})
+			if !f.Hosts[0].Broken {
+				t.Error("the flag was lifted before the clearance was recorded")
+			}
+			return nil
+		})
+		if err != nil || cl.Size != 11 || cl.Object != anchor.CheckpointKey("dock-01", 11) || cl.IndexedSize != 0 ||
+			len(cl.Was) == 0 || recorded.Size != cl.Size || recorded.Root != cl.Root || len(cl.Root) != 64 {
+			t.Fatalf("clear after the right key: %+v %v (recorded %+v)", cl, err, recorded)
+		}
+		f, _ := c.Fleet(ctx, time.Now(), catalog.FleetOptions{})
+		if f.Hosts[0].Broken || f.Hosts[0].Withheld {
+			t.Errorf("still flagged after the clear: %+v", f.Hosts[0])
+		}
+		sync(t, c)
+		if items, _ := c.Find(ctx, catalog.Filter{Host: "dock-01"}); len(items) != 2 {
+			t.Errorf("served after the clear: %d items, want 2", len(items))
+		}
+		if _, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { return nil }); !errors.Is(err, catalog.ErrNotFlagged) {
+			t.Errorf("second clear: %v, want ErrNotFlagged", err)
+		}
+	})
+}

@@ -1,0 +1,175 @@
+package s3store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore/s3store"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// TestPartBindingProbed: on the real servers the probe finds what each one
+// does — VersityGW refuses a part whose x-amz-checksum-sha256 is wrong, so
+// parts are bound by that header alone (no second hash of every part on
+// the server); Ceph RGW 16 ignores the header, so parts keep the signed
+// payload hash, which it checks (TestContractRGW proves a wrong SHA-256 is
+// still refused there). The probe leaves no upload and no object behind.
+func TestPartBindingProbed(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		start func(testing.TB) *s3srv.Server
+		want  s3store.PartBinding
+	}{
+		{"versitygw", s3srv.Start, s3store.BindingChecksum},
+		{"rgw", s3srv.RGW, s3store.BindingPayloadHash},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			srv := c.start(t)
+			bucket := srv.NewBucket(t)
+			srv.SetEnv(t)
+			ctx := context.Background()
+			st, err := s3store.New(ctx, s3store.Config{Endpoint: srv.Endpoint, Bucket: bucket, Region: s3srv.Region, PathStyle: true, Prefix: "evidence/"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := st.PartBinding(ctx); got != c.want {
+				t.Errorf("%s: parts bound by %s, want %s", c.name, got, c.want)
+			}
+			ups, err := srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups.Uploads) != 0 {
+				t.Errorf("the probe left %d multipart uploads", len(ups.Uploads))
+			}
+			if n, err := st.CountVersions(ctx, ""); err != nil || n != 0 {
+				t.Errorf("the probe left %d versions (%v)", n, err)
+			}
+		})
+	}
+}
+
+// fakeS3 answers just enough of S3 for a part upload: create, part, abort.
+// checks says whether it refuses a part whose x-amz-checksum-sha256 is not
+// its body's (as VersityGW does) or takes it anyway (as Ceph RGW 16 does);
+// down makes every request a 503. It records the payload hash each part
+// was signed with.
+type fakeS3 struct {
+	mu            sync.Mutex
+	checks, down  bool
+	creates       int
+	aborts        int
+	payloadHashes []string
+}
+
+func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	q := r.URL.Query()
+	fail := func(status int, code string) {
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "<Error><Code>%s</Code><Message>%s</Message></Error>", code, code)
+	}
+	switch {
+	case f.down:
+		fail(http.StatusServiceUnavailable, "ServiceUnavailable")
+	case r.Method == http.MethodPost && q.Has("uploads"):
+		f.creates++
+		fmt.Fprintf(w, "<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u%d</UploadId></InitiateMultipartUploadResult>", f.creates)
+	case r.Method == http.MethodPut && q.Has("partNumber"):
+		body, _ := io.ReadAll(r.Body)
+		sum := sha256.Sum256(body)
+		f.payloadHashes = append(f.payloadHashes, r.Header.Get("X-Amz-Content-Sha256"))
+		if f.checks && r.Header.Get("X-Amz-Checksum-Sha256") != base64.StdEncoding.EncodeToString(sum[:]) {
+			fail(http.StatusBadRequest, "BadDigest")
+			return
+		}
+		w.Header().Set("ETag", fmt.Sprintf("%q", fmt.Sprintf("%x", sum[:16])))
+	case r.Method == http.MethodDelete && q.Has("uploadId"):
+		f.aborts++
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		fail(http.StatusNotImplemented, "NotImplemented")
+	}
+}
+
+// TestPartBindingFollowsTheProbe: a part goes out UNSIGNED-PAYLOAD only on
+// a store that refused the probe's wrong checksum; on one that took it the
+// part's payload hash is its SHA-256; a store that could not be asked
+// (down) gets the payload hash and is not asked again at once. The probe
+// runs once per store and its upload is aborted.
+func TestPartBindingFollowsTheProbe(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake")
+	part := []byte("a part of a recording")
+	sum := digest.Bytes(part)
+	for _, c := range []struct {
+		name        string
+		checks      bool
+		down        bool
+		wantBinding s3store.PartBinding
+		wantHash    string
+	}{
+		{"store checks the checksum", true, false, s3store.BindingChecksum, "UNSIGNED-PAYLOAD"},
+		{"store ignores the checksum", false, false, s3store.BindingPayloadHash, sum.Hex()},
+		{"store down", false, true, s3store.BindingPayloadHash, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &fakeS3{checks: c.checks, down: c.down}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			ctx := context.Background()
+			st, err := s3store.New(ctx, s3store.Config{Endpoint: srv.URL, Bucket: "b", Region: "us-east-1", PathStyle: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				_, err := st.UploadPart(ctx, "k", "u1", 1, bytes.NewReader(part), 0, int64(len(part)), sum)
+				if c.down {
+					if err == nil {
+						t.Fatal("a part was taken by a store that is down")
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("upload part: %v", err)
+				}
+			}
+			if got := st.PartBinding(ctx); got != c.wantBinding {
+				t.Errorf("binding %s, want %s", got, c.wantBinding)
+			}
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if c.down {
+				if f.creates != 0 || len(f.payloadHashes) != 0 {
+					t.Errorf("a store that is down saw %d creates and %d parts", f.creates, len(f.payloadHashes))
+				}
+				return
+			}
+			if f.creates != 1 || f.aborts != 1 {
+				t.Errorf("probe: %d creates, %d aborts; want one probe, aborted", f.creates, f.aborts)
+			}
+			// The first part the fake saw is the probe's, always unsigned.
+			if len(f.payloadHashes) != 4 || f.payloadHashes[0] != "UNSIGNED-PAYLOAD" {
+				t.Fatalf("parts seen: %q, want the probe's then 3", f.payloadHashes)
+			}
+			for i, h := range f.payloadHashes[1:] {
+				if h != c.wantHash {
+					t.Errorf("part %d signed with payload hash %q, want %q", i+1, h, c.wantHash)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,181 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evidenced/evidenced/internal/catalog"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// The console's fleet lists every camera of its published inventory: one
+// a trusted dock host docked with its last dock, the others as "never
+// docked" with how long the inventory has listed each without a break (a
+// camera taken out of a version and put back counts from its return). The
+// metrics say the same, and a document in the store that the console did
+// not sign hides none of it.
+func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	who := Caller{Actor: "custodian-1"}
+	_, _, hq, _ := consoleOfOne(t, root)
+	// Before any inventory: the cameras the records dock, nothing more.
+	f, err := hq.Fleet(ctx, who, FleetOptions{})
+	if err != nil || len(f.Cameras) != 1 || f.Cameras[0].State != catalog.CameraDocked || f.InventoryVersion != 0 {
+		t.Fatalf("fleet without an inventory: %+v %v", f, err)
+	}
+	// v1 lists BWC-1..3, v2 drops BWC-3, v3 lists it again with BWC-4.
+	var before []time.Time
+	for _, serials := range [][]string{{"BWC-1", "BWC-2", "BWC-3"}, {"BWC-1", "BWC-2"}, {"BWC-1", "BWC-2", "BWC-3", "BWC-4"}} {
+		var b strings.Builder
+		b.WriteString("cameras:\n")
+		for _, s := range serials {
+			fmt.Fprintf(&b, "  - {serial: %s, kind: body, assigned_to: officer-%s}\n", s, strings.TrimPrefix(s, "BWC-"))
+		}
+		file := filepath.Join(root, "inventory.yaml")
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		before = append(before, time.Now())
+		time.Sleep(20 * time.Millisecond)
+		if _, err := hq.PublishInventory(ctx, who, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(what string) {
+		t.Helper()
+		f, err := hq.Fleet(ctx, who, FleetOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		var got []string
+		for _, c := range f.Cameras {
+			since := "-"
+			switch {
+			case c.ListedSince.After(before[2]):
+				since = "v3"
+			case c.ListedSince.After(before[0]) && c.ListedSince.Before(before[1]):
+				since = "v1"
+			case !c.ListedSince.IsZero():
+				since = c.ListedSince.String()
+			}
+			days := "-"
+			if c.DaysSinceDock != nil {
+				days = fmt.Sprint(*c.DaysSinceDock)
+			}
+			got = append(got, fmt.Sprintf("%s:%s:%s:%s:%s:%s", c.Serial, c.State, c.Host, c.AssignedTo, days, since))
+		}
+		want := "[BWC-1:docked:dock-01:officer-1:0:- BWC-2:never docked::officer-2:-:v1 BWC-3:never docked::officer-3:-:v3 BWC-4:never docked::officer-4:-:v3]"
+		if fmt.Sprint(got) != want || f.InventoryVersion != 3 {
+			t.Errorf("%s: cameras %v (inventory version %d), want %s", what, got, f.InventoryVersion, want)
+		}
+		scrape := fleetScrape(t, hq, "evidenced_fleet_cameras", "evidenced_fleet_camera_never_docked_age_seconds", "evidenced_fleet_camera_last_dock_age_seconds")
+		for _, line := range strings.Split(scrape, "\n") {
+			name, v, _ := strings.Cut(line, " ")
+			switch name {
+			case `evidenced_fleet_cameras{state="docked"}`, `evidenced_fleet_cameras{state="never_docked"}`, `evidenced_fleet_cameras{state="not_docked"}`:
+				want := map[string]string{"docked": "1", "never_docked": "3", "not_docked": "0"}[strings.Trim(strings.TrimPrefix(name, `evidenced_fleet_cameras{state=`), `"}`)]
+				if v != want {
+					t.Errorf("%s: %s = %s, want %s", what, name, v, want)
+				}
+			case `evidenced_fleet_camera_never_docked_age_seconds{camera="BWC-2"}`, `evidenced_fleet_camera_never_docked_age_seconds{camera="BWC-3"}`,
+				`evidenced_fleet_camera_never_docked_age_seconds{camera="BWC-4"}`, `evidenced_fleet_camera_last_dock_age_seconds{camera="BWC-1",host="dock-01"}`:
+			default:
+				t.Errorf("%s: unexpected series %s", what, line)
+			}
+		}
+		if strings.Count(scrape, "\n") != 6 {
+			t.Errorf("%s: scrape:\n%s", what, scrape)
+		}
+	}
+	check("three versions")
+
+	// Someone with write access puts an unsigned document over it: the
+	// cameras of version 3 stay, with the problem named.
+	putInventory(t, hq, []byte(`{"format":"evidenced-inventory/v1","console":"hq","version":9,"cameras":[{"serial":"BWC-1","kind":"body","assigned_to":"x"}]}`+"\n"))
+	check("an unsigned document over it")
+	f, err = hq.Fleet(ctx, who, FleetOptions{})
+	if err != nil || !strings.Contains(f.InventoryProblem, "not this console's") {
+		t.Errorf("inventory problem after an unsigned document: %q %v", f.InventoryProblem, err)
+	}
+}
+
+// consoleOfOne starts a store and a bucket, docks camera BWC-1 with one
+// recording at dock-01 (anchoredDock) and opens console hq trusting it.
+func consoleOfOne(t *testing.T, root string) (srv *s3srv.Server, bucket string, hq *Service, item string) {
+	t.Helper()
+	srv = s3srv.Start(t)
+	bucket = srv.NewBucket(t)
+	srv.SetEnv(t)
+	pem, item := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1", false)
+	hq = openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+pem+"}\n")
+	return srv, bucket, hq, item
+}
+
+// anchoredDock opens dock host id on the bucket, docks camera serial with
+// one recording (uploaded and verified, or with vaultOnly only vaulted:
+// its upload not done yet), anchors, closes the host and returns the file
+// of its public key (as a console is given it) and the recording's id.
+func anchoredDock(t *testing.T, srv *s3srv.Server, bucket, root, id, serial string, vaultOnly bool) (pem, item string) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(root, id)
+	d := openHost(t, srv, bucket, dir, fmt.Sprintf("host_id: %s\ncameras:\n  - {serial: %s, kind: body, assigned_to: officer-1}\n", id, serial))
+	cam := filepath.Join(dir, "cam")
+	os.MkdirAll(filepath.Join(cam, "DCIM"), 0o755)
+	if err := os.WriteFile(filepath.Join(cam, "DCIM", "A.MP4"), []byte("footage of "+id), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if vaultOnly {
+		d.uploader = nil
+	}
+	rep, err := d.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: serial, From: cam})
+	if err != nil || len(rep.Recorded) != 1 {
+		t.Fatalf("%s ingest: %+v %v", id, rep, err)
+	}
+	if err := d.AnchorNow(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	pem = filepath.Join(root, id+".pem")
+	if err := os.WriteFile(pem, d.HostKey().PublicPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	return pem, rep.Recorded[0].ID
+}
+
+// The console counts, per dock host, the recordings its anchored records
+// show vaulted and not yet verified in the store, and how long the oldest
+// has waited: a dock host's upload queue seen from HQ, for fleet and for
+// the metrics.
+func TestFleetCountsRecordingsNotVerified(t *testing.T) {
+	ctx := context.Background()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	root := t.TempDir()
+	pem1, _ := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1", false)
+	pem2, _ := anchoredDock(t, srv, bucket, root, "dock-02", "BWC-2", true)
+	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+pem1+"}\n    - {id: dock-02, public_key_file: "+pem2+"}\n")
+	f, err := hq.Fleet(ctx, Caller{Actor: "custodian-1"}, FleetOptions{})
+	if err != nil || f.Hosts[0].NotVerified != 0 || f.Hosts[1].NotVerified != 1 || f.Hosts[1].OldestNotVerifiedAt.IsZero() {
+		t.Fatalf("fleet: %+v %v", f.Hosts, err)
+	}
+	got := fleetScrape(t, hq, "evidenced_fleet_host_unverified_items", "evidenced_fleet_host_unverified_oldest_age_seconds")
+	lines := strings.Split(got, "\n")
+	if len(lines) != 4 || lines[0] != `evidenced_fleet_host_unverified_items{host="dock-01"} 0` || lines[1] != `evidenced_fleet_host_unverified_items{host="dock-02"} 1` ||
+		lines[2] != `evidenced_fleet_host_unverified_oldest_age_seconds{host="dock-01"} 0` ||
+		!strings.HasPrefix(lines[3], `evidenced_fleet_host_unverified_oldest_age_seconds{host="dock-02"} `) {
+		t.Fatalf("console metrics:\n%s", got)
+	}
+	var age float64
+	if _, err := fmt.Sscan(strings.Fields(lines[3])[1], &age); err != nil || age <= 0 || age > 600 {
+		t.Errorf("dock-02's oldest not verified: %v s (%v), want the seconds since it was vaulted", age, err)
+	}
+}
