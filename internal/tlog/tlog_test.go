@@ -2,6 +2,7 @@ package tlog
 
 import (
 	"bytes"
+	stdsha256 "crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -387,4 +388,20 @@ func FuzzParseProof(f *testing.F) {
 		// Verification of arbitrary proofs must not panic either.
 		_ = p.Verify(leaves[0], root, root)
 	})
+}
+
+// TestLeafHashEveryLength: LeafHash is SHA-256(0x00 || data) for leaves
+// hashed from the stack copy and for those too long for it, on both sides
+// of the boundary.
+func TestLeafHashEveryLength(t *testing.T) {
+	data := make([]byte, 3000)
+	for i := range data {
+		data[i] = byte(i*7 + 3)
+	}
+	for _, n := range []int{0, 1, 64, 1022, 1023, 1024, 1025, 3000} {
+		want := stdsha256.Sum256(append([]byte{0}, data[:n]...))
+		if got := LeafHash(data[:n]); got != Hash(want) {
+			t.Errorf("LeafHash of %d bytes = %s, want %x", n, got, want)
+		}
+	}
 }
