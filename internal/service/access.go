@@ -68,7 +68,11 @@ func (s *Service) RecordAccess(ctx context.Context, c Caller, action, reason str
 	if it != nil {
 		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
 	}
-	if _, err := s.ledger.Append(ctx, ev, nil); err != nil {
+	// Grouped: the searches and views of many people at a console share
+	// one commit (one fsync) instead of queueing for one each; it still
+	// returns only once this record is committed, so nothing is shown or
+	// released before its access is on disk.
+	if _, err := s.ledger.AppendGrouped(ctx, ev); err != nil {
 		return fmt.Errorf("record %s access in the custody ledger: %w", action, err)
 	}
 	return nil
