@@ -393,7 +393,7 @@ var mutants = []Mutant{
 		File:        "internal/catalog/catalog.go",
 		Desc:        "the fleet console's find serves the items of a host its audit withheld",
 		Original:    `if held[string(host)] {`,
-		Replacement: `if held == nil {`,
+		Replacement: `if held[string(host)] && host == nil {`,
 		Packages:    []string{"./internal/catalog"},
 	},
 	{
