@@ -406,6 +406,15 @@ var mutants = []Mutant{
 		Run:         "TestAppendGroupedSharesCommits",
 	},
 	{
+		ID:          "catalog-withheld-precheck",
+		File:        "internal/catalog/catalog.go",
+		Desc:        "the fleet console's quick check for withheld hosts misses the key, so a host its audit withheld is served",
+		Original:    "if !bytes.Contains(v, []byte(`\"withheld\"`)) {",
+		Replacement: "if !bytes.Contains(v, []byte(`\"withheld\":false`)) {",
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestAuditWithholdsAHostTamperedBehindTheTail",
+	},
+	{
 		ID:          "catalog-page-before-filter",
 		File:        "internal/catalog/catalog.go",
 		Desc:        "a console search by officer or camera with a state filter counts (and pages) the index keys without applying the state filter: the total shown and recorded in the access log is wrong",
