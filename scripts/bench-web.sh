@@ -6,8 +6,9 @@
 #     indexed by a console service; its web handler served in-process;
 #     USERS people (default 20) signed in through the real OIDC flow against
 #     the in-process test provider search /api/items without pause for
-#     SECONDS (default 30): by officer (paged), officer and one day, camera,
-#     camera and one day. Latency p50/p95/p99/max per kind and overall,
+#     SECONDS (default 30), once the console's start-up work is quiet (the
+#     wait is printed as "settle"): by officer (paged), officer and one day,
+#     camera, camera and one day. Latency p50/p95/p99/max per kind and overall,
 #     searches per second, the process's CPU and RSS.
 #  2. dock page fan-out: CLIENTS (default 50) clients on GET /api/events
 #     while a simulated dock updates its bays RATE times a second (default 10)

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -493,6 +494,7 @@ func (c *consoleWeb) searchPlayDownload(t *testing.T) {
 		t.Errorf("search result page says %q: %q, want the one recording %s", count, txt, c.item.ID)
 	}
 	b.Screenshot("console-search.png")
+	phoneWidth(t, b)
 	b.Do("opening the item", chromedp.Click(chromedp.CSS("a.item-link")), chromedp.WaitVisible(chromedp.ID("view-form")))
 	if sha, _ := chromedp.Run(b.Ctx, chromedp.Text(chromedp.ID("item-sha"))); sha != c.item.SHA256 {
 		t.Errorf("item page shows SHA-256 %q, want %s", sha, c.item.SHA256)
@@ -805,4 +807,24 @@ func (c *consoleWeb) auditorReadsAccessLog(t *testing.T) {
 	b.Screenshot("console-accesses.png")
 	noProblems(t, b)
 	t.Logf("scenario done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// phoneWidth: the search page with its results at a phone's 390×844 does
+// not scroll sideways (a wide table scrolls inside itself), and the search
+// button, the count and the first result's link are on the screen. The
+// viewport is put back to 1280×900 after.
+func phoneWidth(t *testing.T, b *browser.Browser) {
+	t.Helper()
+	b.Do("narrowing to a phone's 390x844", chromedp.EmulateViewport(390, 844))
+	defer b.Do("widening back to 1280x900", chromedp.EmulateViewport(1280, 900))
+	b.WaitTrue("the page laid out at 390 px", `window.innerWidth === 390`)
+	if w := eval[float64](t, b, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("at 390x844 the search page is %v px wide: it scrolls sideways", w)
+	}
+	for _, sel := range []string{"#search", "#count", "#results", "#results a.item-link"} {
+		if !eval[bool](t, b, `(() => { const r = document.querySelector(`+strconv.Quote(sel)+`).getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth + 0.5; })()`) {
+			t.Errorf("at 390x844 %s is not within the screen's width", sel)
+		}
+	}
+	b.Screenshot("console-search-phone.png")
 }

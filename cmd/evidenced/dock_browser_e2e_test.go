@@ -64,7 +64,10 @@ func eval[T any](t *testing.T, b *browser.Browser, expr string) T {
 func TestDockPageInBrowser(t *testing.T) {
 	b := browser.Start(t, 800, 480) // skips (or fails, when required) before anything else starts
 	addr := freeAddr(t)
-	h := newHarness(t, harnessOpts{noStore: true, extra: "http:\n  listen: " + addr + "\n"})
+	// The watched folder sits deep, as on a station's file server: the
+	// tiles must still tell the bays apart at 800×480.
+	h := newHarness(t, harnessOpts{noStore: true, extra: "http:\n  listen: " + addr + "\n",
+		media: "srv/evidence/stations/north-district/dock-kiosk-02/watched-folders/body-worn"})
 	stop, logs := h.daemon(t)
 	base := "http://" + addr
 
@@ -142,6 +145,7 @@ func TestDockPageInBrowser(t *testing.T) {
 	if px := eval[float64](t, b, `Math.min(...[...document.querySelectorAll("#bays .tile .state")].map(e => parseFloat(getComputedStyle(e).fontSize)))`); px < 28 {
 		t.Errorf("the smallest state text is %vpx at 800x480, want 28px or more", px)
 	}
+	checkWhere(t, b, h.media)
 	if n := eval[float64](t, b, `document.querySelectorAll("form, button, input, select, textarea, a[href]").length`); n != 0 {
 		t.Errorf("the dock page offers %v controls; it only reads", n)
 	}
@@ -157,4 +161,48 @@ func TestDockPageInBrowser(t *testing.T) {
 	}
 	b.WaitTrue("the page saying it lost the daemon", `!document.getElementById("stale").classList.contains("hidden") && document.body.classList.contains("stale")`)
 	b.Screenshot("dock-page-stale.png")
+}
+
+// whereBox is how a tile shows its watched folder (checkWhere).
+type whereBox struct {
+	Camera, Title, Leaf                 string
+	LeafLines                           int
+	LeafInside, WhereInside             bool
+	DirCut, DirEndShown, DirStartHidden bool
+}
+
+// checkWhere: every tile names its watched folder (media) so that the
+// folder's own name, which tells the bays apart, is whole, on one line and
+// inside the tile; the directory before it, too long for the tile,
+// gives way from its start (its end, next to the name, is what shows);
+// the whole path is the tile's title.
+func checkWhere(t *testing.T, b *browser.Browser, media string) {
+	t.Helper()
+	boxes := eval[[]whereBox](t, b, `[...document.querySelectorAll("#bays .tile")].map(t => {
+  const w = t.querySelector(".where"), l = w.querySelector(".leaf"), d = w.querySelector(".dir");
+  const tr = t.getBoundingClientRect(), wr = w.getBoundingClientRect(), dr = d ? d.getBoundingClientRect() : null;
+  const chars = (node, i) => { const r = document.createRange(); r.setStart(node, i); r.setEnd(node, i + 1); return r.getBoundingClientRect(); };
+  const lr = document.createRange(); lr.selectNodeContents(l);
+  const text = d ? d.querySelector("bdi").firstChild : null;
+  return {Camera: t.dataset.camera, Title: w.title, Leaf: l.textContent, LeafLines: new Set([...lr.getClientRects()].map(r => Math.round(r.top))).size,
+    LeafInside: l.getBoundingClientRect().left >= tr.left && l.getBoundingClientRect().right <= tr.right + 0.5,
+    WhereInside: wr.right <= tr.right + 0.5 && w.scrollWidth <= w.clientWidth + 1,
+    DirCut: !!d && d.scrollWidth > d.clientWidth + 1,
+    DirEndShown: !!d && chars(text, text.length - 1).right <= dr.right + 1 && chars(text, text.length - 1).left >= dr.left - 1,
+    DirStartHidden: !!d && chars(text, 0).right <= dr.left + 1};
+})`)
+	if len(boxes) == 0 {
+		t.Fatal("no tiles to check the watched folder on")
+	}
+	for _, w := range boxes {
+		if w.Title != media || w.Leaf != filepath.Base(media) {
+			t.Errorf("%s's tile: title %q, folder name %q; want %q and %q", w.Camera, w.Title, w.Leaf, media, filepath.Base(media))
+		}
+		if w.LeafLines != 1 || !w.LeafInside || !w.WhereInside {
+			t.Errorf("%s's folder name is not whole inside its tile: %+v", w.Camera, w)
+		}
+		if !w.DirCut || !w.DirEndShown || !w.DirStartHidden {
+			t.Errorf("%s's long folder path is not cut at its start: %+v", w.Camera, w)
+		}
+	}
 }

@@ -28,13 +28,15 @@ func findCommand() *command {
 			fuzzy := fs.Bool("fuzzy", false, "with --plate: also plates one edit or a few OCR confusions (0/O/D, 1/I, 8/B, 5/S, 2/Z) away, nearest first")
 			near := fs.String("near", "", "LAT,LON: recordings whose camera's GPS track came within --radius of this point (decimal degrees); --since/--until bound the fixes")
 			radius := fs.Float64("radius", 0, "with --near: metres")
+			limit := fs.Int("limit", 0, "at most this many results (0: all); with --offset, one page of them")
+			offset := fs.Int("offset", 0, "skip this many results first (the order is stable: by recording time through --camera or --assigned-to, else by host and id)")
 			return func(ctx context.Context, e *env) error {
 				f := custody.Filter{Camera: *camera, AssignedTo: *assigned}
 				var err error
 				if f.Since, f.Until, err = parseSpan(*since, *until); err != nil {
 					return err
 				}
-				o := service.FindOptions{Filter: f, Reason: *reason, Host: *host, Plate: *plate, Fuzzy: *fuzzy, Asked: map[string]string{
+				o := service.FindOptions{Filter: f, Reason: *reason, Host: *host, Plate: *plate, Fuzzy: *fuzzy, Offset: *offset, Limit: *limit, Asked: map[string]string{
 					"camera": *camera, "assigned_to": *assigned, "since": *since, "until": *until, "plate": *plate, "near": *near,
 				}}
 				if *fuzzy {
@@ -46,9 +48,13 @@ func findCommand() *command {
 				if o.Near != nil {
 					o.Asked["radius"] = strconv.FormatFloat(*radius, 'f', -1, 64)
 				}
-				items, err := e.svc.Find(ctx, e.caller(), o)
+				found, err := e.svc.FindPage(ctx, e.caller(), o)
 				if err != nil {
 					return err
+				}
+				items := found.Items
+				if len(items) != found.Total {
+					defer fmt.Fprintf(e.stderr, "results %d to %d of %d\n", min(*offset+1, found.Total), *offset+len(items), found.Total)
 				}
 				if *asJSON {
 					return printJSON(e.stdout, items)

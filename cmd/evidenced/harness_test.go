@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -60,12 +61,15 @@ type harness struct {
 type harnessOpts struct {
 	noStore bool
 	extra   string // appended YAML
+	// media, when set, is the watched folder's path under the harness's
+	// directory (default "media").
+	media string
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
 	dir := shortTempDir(t)
-	h := &harness{t: t, dir: dir, media: filepath.Join(dir, "media"), state: filepath.Join(dir, "state")}
+	h := &harness{t: t, dir: dir, media: filepath.Join(dir, cmp.Or(o.media, "media")), state: filepath.Join(dir, "state")}
 	if err := os.MkdirAll(h.media, 0o755); err != nil {
 		t.Fatal(err)
 	}

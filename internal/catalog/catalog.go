@@ -662,9 +662,15 @@ func unverifiedKey(host string, at time.Time, id string) []byte {
 }
 
 // withheld is the set of hosts the audit withholds (nothing served).
+// Every search asks it: a host state without the "withheld" key (it is
+// omitted when false) is not decoded, which was an eighth of a console's
+// CPU under search load (docs/BENCHMARKS.md).
 func withheld(tx *bolt.Tx) map[string]bool {
 	out := map[string]bool{}
 	_ = tx.Bucket(bHosts).ForEach(func(k, v []byte) error {
+		if !bytes.Contains(v, []byte(`"withheld"`)) {
+			return nil
+		}
 		var hs HostState
 		if json.Unmarshal(v, &hs) == nil && hs.Withheld {
 			out[string(k)] = true
@@ -699,17 +705,53 @@ type Filter struct {
 	Host string
 }
 
-// Find lists the indexed items the filter selects, by host then id.
+// Page bounds what FindPage returns: the first Offset matches are skipped
+// and at most Limit are returned (0: all the rest).
+type Page struct {
+	Offset, Limit int
+}
+
+// Found is one page of a search and how many items the filter selects in
+// all (Total), so that a screen can say "51–100 of 2,500".
+type Found struct {
+	Items []custody.Item
+	Total int
+}
+
+// Find lists every indexed item the filter selects, in FindPage's order.
 func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
-	out := []custody.Item{}
+	r, err := c.FindPage(ctx, f, Page{})
+	return r.Items, err
+}
+
+// FindPage lists one page of the indexed items the filter selects, and
+// counts them all. The filter is applied before the page is cut.
+//
+// Order: by assigned_to (with AssignedTo), else by camera (with Camera),
+// the matches are in (recording time, host, id) order, one range of that
+// index; otherwise by host then id. The order is the index's key order, so
+// a page asked for twice (nothing indexed between) is the same page.
+//
+// Why paging is done here and not by the caller: a search through an
+// index whose filter is the indexed field, the host and a time range (the
+// usual search) is answered from the index keys alone; only the items on
+// the page are read and decoded. Decoding every match to show 50 of them
+// was 84 % of a console's CPU at a million items (docs/BENCHMARKS.md).
+func (c *Catalog) FindPage(ctx context.Context, f Filter, p Page) (Found, error) {
+	if p.Offset < 0 || p.Limit < 0 {
+		return Found{}, fmt.Errorf("catalog find: page offset %d, limit %d: want 0 or more", p.Offset, p.Limit)
+	}
+	pg := pager{Page: p, items: []custody.Item{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
 		held := withheld(tx)
 		switch {
 		case f.AssignedTo != "":
-			return findIndexed(ctx, tx, bByAssign, f.AssignedTo, f, held, &out)
+			return findIndexed(ctx, tx, bByAssign, f.AssignedTo, f, held, &pg)
 		case f.Camera != "":
-			return findIndexed(ctx, tx, bByCamera, f.Camera, f, held, &out)
+			return findIndexed(ctx, tx, bByCamera, f.Camera, f, held, &pg)
 		}
+		// Nothing but the host to select by: the item keys say it all.
+		keyOnly := len(f.States) == 0 && f.Since.IsZero() && f.Until.IsZero()
 		cur := tx.Bucket(bItems).Cursor()
 		var k, v []byte
 		if f.Host != "" {
@@ -724,28 +766,76 @@ func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 			if f.Host != "" && !bytes.HasPrefix(k, hostPrefix(f.Host)) {
 				break
 			}
+			host, _, _ := bytes.Cut(k, []byte{0})
+			if held[string(host)] {
+				continue
+			}
+			if keyOnly && pg.skip() {
+				continue
+			}
 			var it custody.Item
 			if err := json.Unmarshal(v, &it); err != nil {
 				return fmt.Errorf("item %q: %w", k, err)
 			}
-			if f.Filter.Matches(it) && !held[it.Host] {
-				out = append(out, it)
+			if f.Filter.Matches(it) {
+				pg.add(it)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("catalog find: %w", err)
+		return Found{}, fmt.Errorf("catalog find: %w", err)
 	}
-	return out, nil
+	return Found{Items: pg.items, Total: pg.total}, nil
 }
 
-// findIndexed is Find through the index by assigned_to or camera (index,
-// holding value): one range from Since to Until, whatever the size of the
-// fleet. Without them a search by camera read and decoded every item of
-// the fleet (seconds at a million items).
-func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f Filter, held map[string]bool, out *[]custody.Item) error {
+// pager keeps the page's matches, in the order it is given them, and
+// counts them all.
+type pager struct {
+	Page
+	total int
+	items []custody.Item
+}
+
+// onPage: the next match is on the page.
+func (pg *pager) onPage() bool {
+	return pg.total >= pg.Offset && (pg.Limit == 0 || pg.total < pg.Offset+pg.Limit)
+}
+
+// skip counts the next match without reading it when it is off the page
+// (the caller knows from the key alone that it matches).
+func (pg *pager) skip() bool {
+	if pg.onPage() {
+		return false
+	}
+	pg.total++
+	return true
+}
+
+func (pg *pager) add(it custody.Item) {
+	if pg.onPage() {
+		pg.items = append(pg.items, it)
+	}
+	pg.total++
+}
+
+// findIndexed is FindPage through the index by assigned_to or camera
+// (index, holding value): one range from Since to Until, whatever the size
+// of the fleet. Without them a search by camera read and decoded every
+// item of the fleet (seconds at a million items).
+//
+// When the key says everything the filter asks (the indexed field, the
+// time range, the host; no states, not both camera and assigned_to), a
+// match off the page is counted from its key and never read.
+func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f Filter, held map[string]bool, pg *pager) error {
 	items := tx.Bucket(bItems)
+	other := f.Camera // the field the index does not key
+	if bytes.Equal(index, bByCamera) {
+		other = f.AssignedTo
+	}
+	// A key's time is clamped at 1970 (clampNanos): a Since before it is
+	// checked on the item.
+	keyOnly := len(f.States) == 0 && other == "" && (f.Since.IsZero() || f.Since.After(time.Unix(0, 0)))
 	p := append([]byte(value), 0)
 	cur := tx.Bucket(index).Cursor()
 	start := binary.BigEndian.AppendUint64(bytes.Clone(p), clampNanos(f.Since))
@@ -764,6 +854,9 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 		if !ok || held[string(host)] || (f.Host != "" && string(host) != f.Host) {
 			continue
 		}
+		if keyOnly && pg.skip() {
+			continue
+		}
 		v := items.Get(itemKey(string(host), string(id)))
 		if v == nil {
 			return fmt.Errorf("item %s of %s is in the %s index but not indexed", id, host, index)
@@ -773,7 +866,7 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 			return fmt.Errorf("item %s of %s: %w", id, host, err)
 		}
 		if f.Filter.Matches(it) {
-			*out = append(*out, it)
+			pg.add(it)
 		}
 	}
 	return nil

@@ -172,6 +172,9 @@ type Ledger struct {
 	witness   func(WitnessedHead) error
 	witnessMu sync.Mutex
 	witnessed uint64
+
+	// group is AppendGrouped's queue (group.go).
+	group groupQueue
 }
 
 // keyInfo is a signer with its derived forms.

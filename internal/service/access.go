@@ -68,7 +68,11 @@ func (s *Service) RecordAccess(ctx context.Context, c Caller, action, reason str
 	if it != nil {
 		ev.Item, ev.Camera, ev.SHA256 = it.ID, it.Camera, it.SHA256
 	}
-	if _, err := s.ledger.Append(ctx, ev, nil); err != nil {
+	// Grouped: the searches and views of many people at a console share
+	// one commit (one fsync) instead of queueing for one each; it still
+	// returns only once this record is committed, so nothing is shown or
+	// released before its access is on disk.
+	if _, err := s.ledger.AppendGrouped(ctx, ev); err != nil {
 		return fmt.Errorf("record %s access in the custody ledger: %w", action, err)
 	}
 	return nil
@@ -124,50 +128,96 @@ type FindOptions struct {
 	Plate string
 	Fuzzy bool
 	Near  *NearOptions
+	// Offset and Limit ask for one page of the results: the first Offset
+	// are skipped, at most Limit returned (0: all the rest). At a console
+	// only the page is read from the index; the total is counted all the
+	// same (FoundPage.Total).
+	Offset, Limit int
 }
 
-// Find lists the items the filter selects; the search is recorded first.
-// A search by plate or place returns each matching fact with the recording
-// it is linked to (or its own file when none covers it).
+// FoundPage is one page of a search and how many recordings (or, by plate
+// or place, facts) the search found in all.
+type FoundPage struct {
+	Items []Found `json:"items"`
+	Total int     `json:"total"`
+}
+
+// Find lists the items the filter selects (the page Offset and Limit ask
+// for); the search is recorded first. A search by plate or place returns
+// each matching fact with the recording it is linked to (or its own file
+// when none covers it).
 func (s *Service) Find(ctx context.Context, c Caller, o FindOptions) ([]Found, error) {
+	p, err := s.FindPage(ctx, c, o)
+	return p.Items, err
+}
+
+// FindPage is Find with the total: the page of the results Offset and
+// Limit ask for, in a stable order (at a console catalog.FindPage's; on a
+// dock host by recording time), and how many there are in all. The access
+// is recorded, with the total and the page, before anything is returned.
+func (s *Service) FindPage(ctx context.Context, c Caller, o FindOptions) (FoundPage, error) {
+	if o.Offset < 0 || o.Limit < 0 {
+		return FoundPage{}, invalidf("find: offset %d, limit %d: want 0 or more", o.Offset, o.Limit)
+	}
 	if o.Fuzzy && o.Plate == "" {
-		return nil, invalidf("--fuzzy needs --plate")
+		return FoundPage{}, invalidf("--fuzzy needs --plate")
 	}
 	if o.Plate != "" || o.Near != nil {
 		return s.findFacts(ctx, c, o)
 	}
 	if s.catalog != nil {
-		return found(s.fleetFind(ctx, c, o))
+		return s.fleetFind(ctx, c, o)
 	}
 	if o.Host != "" && o.Host != s.config.HostID {
-		return nil, invalidf("--host %s: this host is %s; other hosts' items are found at a console", o.Host, s.config.HostID)
+		return FoundPage{}, invalidf("--host %s: this host is %s; other hosts' items are found at a console", o.Host, s.config.HostID)
 	}
 	items := []custody.Item{}
 	if err := s.ledger.Items(ctx, o.Filter, func(it custody.Item) error {
 		items = append(items, it)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("find: %w", err)
+		return FoundPage{}, fmt.Errorf("find: %w", err)
 	}
-	d := map[string]string{"results": strconv.Itoa(len(items))}
+	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(len(items), false)); err != nil {
+		return FoundPage{}, err
+	}
+	return FoundPage{Items: found(cut(items, o.Offset, o.Limit)), Total: len(items)}, nil
+}
+
+// accessDetails are what a search's ACCESSED record says: what was asked,
+// how many results there were in all and, when a page was asked for, which
+// page was shown. host: at a console, the --host asked (also when empty).
+func (o FindOptions) accessDetails(results int, host bool) map[string]string {
+	d := map[string]string{"results": strconv.Itoa(results)}
+	if host {
+		d["host"] = o.Host
+	}
+	if o.Offset > 0 || o.Limit > 0 {
+		d["offset"] = strconv.Itoa(o.Offset)
+		d["limit"] = strconv.Itoa(o.Limit)
+	}
 	for k, v := range o.Asked {
 		d[k] = v
 	}
-	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, d); err != nil {
-		return nil, err
-	}
-	return found(items, nil)
+	return d
 }
 
-func found(items []custody.Item, err error) ([]Found, error) {
-	if err != nil {
-		return nil, err
+// cut is the page of all that offset and limit (0: no limit) ask for.
+func cut[T any](all []T, offset, limit int) []T {
+	lo := min(offset, len(all))
+	hi := len(all)
+	if limit > 0 {
+		hi = min(lo+limit, hi)
 	}
+	return all[lo:hi]
+}
+
+func found(items []custody.Item) []Found {
 	out := make([]Found, len(items))
 	for i, it := range items {
 		out[i] = Found{Item: it}
 	}
-	return out, nil
+	return out
 }
 
 // Custody returns the ordered custody events of one item. The viewing is

@@ -120,24 +120,20 @@ func (s *Service) freshCatalog(ctx context.Context) error {
 	return nil
 }
 
-// fleetFind is Find at a console: every trusted host's items, each with
-// the host that ingested it.
-func (s *Service) fleetFind(ctx context.Context, c Caller, o FindOptions) ([]custody.Item, error) {
+// fleetFind is FindPage at a console: every trusted host's items, each
+// with the host that ingested it; only the page is read from the index.
+func (s *Service) fleetFind(ctx context.Context, c Caller, o FindOptions) (FoundPage, error) {
 	if err := s.freshCatalog(ctx); err != nil {
-		return nil, err
+		return FoundPage{}, err
 	}
-	items, err := s.catalog.Find(ctx, catalog.Filter{Filter: o.Filter, Host: o.Host})
+	p, err := s.catalog.FindPage(ctx, catalog.Filter{Filter: o.Filter, Host: o.Host}, catalog.Page{Offset: o.Offset, Limit: o.Limit})
 	if err != nil {
-		return nil, err
+		return FoundPage{}, err
 	}
-	d := map[string]string{"results": strconv.Itoa(len(items)), "host": o.Host}
-	for k, v := range o.Asked {
-		d[k] = v
+	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(p.Total, true)); err != nil {
+		return FoundPage{}, err
 	}
-	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, d); err != nil {
-		return nil, err
-	}
-	return items, nil
+	return FoundPage{Items: found(p.Items), Total: p.Total}, nil
 }
 
 // fleetCustody is Custody at a console: the dock hosts' records for the

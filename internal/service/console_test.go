@@ -120,6 +120,20 @@ console:
 	if err != nil || len(two) != 1 || two[0].Host != "dock-02" || two[0].AssignedTo != "officer-2" {
 		t.Fatalf("find --host dock-02: %+v %v", two, err)
 	}
+	// A page of the search: the second of two, with the total; the access
+	// is recorded with the total and the page shown.
+	page, err := c.FindPage(ctx, who, FindOptions{Offset: 1, Limit: 1, Reason: "page 2"})
+	if err != nil || page.Total != 2 || len(page.Items) != 1 || page.Items[0].ID != items[1].ID || page.Items[0].Host != items[1].Host {
+		t.Fatalf("find, second page of one: %+v %v; the whole search found %+v", page, err, items)
+	}
+	if acc, err := c.Accesses(ctx, who, AccessFilter{}); err != nil || len(acc) == 0 ||
+		acc[len(acc)-1].Details["reason"] != "page 2" || acc[len(acc)-1].Details["results"] != "2" ||
+		acc[len(acc)-1].Details["offset"] != "1" || acc[len(acc)-1].Details["limit"] != "1" {
+		t.Errorf("the paged search is recorded as %+v (%v)", acc, err)
+	}
+	if _, err := c.FindPage(ctx, who, FindOptions{Limit: -1}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a negative limit: %v, want ErrInvalid", err)
+	}
 	evs, err := c.Custody(ctx, who, ids["dock-01"], "complaint 7")
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +240,7 @@ evidenced_fleet_scrubbed_objects_total{} 2`
 	for _, ev := range acc {
 		trail = append(trail, ev.Details["action"]+":"+ev.Item)
 	}
-	want = fmt.Sprintf("[find: find: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
+	want = fmt.Sprintf("[find: find: find: access: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
 	if fmt.Sprint(trail) != want {
 		t.Errorf("console access trail %v, want %s", trail, want)
 	}

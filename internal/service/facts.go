@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
@@ -148,15 +147,15 @@ func normalizePlate(p string) (sidecar.Plate, error) {
 // (brought up to date first when no console daemon keeps it so), and a
 // hit is served only when a trusted host serves both the file it came
 // from and the recording it names.
-func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Found, error) {
+func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) (FoundPage, error) {
 	var search func() ([]Hit, error)
 	switch {
 	case o.Plate != "" && o.Near != nil:
-		return nil, invalidf("find: --plate and --near are two searches; give one")
+		return FoundPage{}, invalidf("find: --plate and --near are two searches; give one")
 	case o.Plate != "":
 		p, perr := normalizePlate(o.Plate)
 		if perr != nil {
-			return nil, invalidf("--%v", perr)
+			return FoundPage{}, invalidf("--%v", perr)
 		}
 		search = func() ([]Hit, error) {
 			return s.facts.FindPlate(ctx, facts.PlateQuery{Plate: p, Fuzzy: o.Fuzzy, Since: o.Filter.Since, Until: o.Filter.Until})
@@ -170,7 +169,7 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 			n.Until = time.Unix(0, math.MaxInt64)
 		}
 		if verr := n.Validate(); verr != nil {
-			return nil, invalidf("find --near: %v", verr)
+			return FoundPage{}, invalidf("find --near: %v", verr)
 		}
 		search = func() ([]Hit, error) {
 			hits, err := s.facts.FindNear(ctx, n, 0)
@@ -182,7 +181,7 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 	}
 	if s.catalog != nil {
 		if err := s.consoleFacts(ctx); err != nil {
-			return nil, err
+			return FoundPage{}, err
 		}
 	}
 	var hits []Hit
@@ -191,9 +190,9 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 		if hits, err = search(); err != nil {
 			var ke *kindError
 			if errors.As(err, &ke) {
-				return nil, err
+				return FoundPage{}, err
 			}
-			return nil, fmt.Errorf("find: %w", err)
+			return FoundPage{}, fmt.Errorf("find: %w", err)
 		}
 	}
 	// The item filters (camera, assignee; at a console the host) apply to
@@ -209,29 +208,22 @@ func (s *Service) findFacts(ctx context.Context, c Caller, o FindOptions) ([]Fou
 		}
 		it, ok, err := s.servedItem(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("find: item %s of a fact: %w", id, err)
+			return FoundPage{}, fmt.Errorf("find: item %s of a fact: %w", id, err)
 		}
 		if ok && id != h.Source.Item {
 			_, ok, err = s.servedItem(ctx, h.Source.Item)
 			if err != nil {
-				return nil, fmt.Errorf("find: the file %s of a fact: %w", h.Source.Item, err)
+				return FoundPage{}, fmt.Errorf("find: the file %s of a fact: %w", h.Source.Item, err)
 			}
 		}
 		if ok && f.Matches(it) && (o.Host == "" || s.catalog == nil || it.Host == o.Host) {
 			out = append(out, Found{Item: it, Match: &h})
 		}
 	}
-	d := map[string]string{"results": strconv.Itoa(len(out))}
-	if s.catalog != nil {
-		d["host"] = o.Host
+	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(len(out), s.catalog != nil)); err != nil {
+		return FoundPage{}, err
 	}
-	for k, v := range o.Asked {
-		d[k] = v
-	}
-	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, d); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return FoundPage{Items: cut(out, o.Offset, o.Limit), Total: len(out)}, nil
 }
 
 // Hit kinds, for printing.

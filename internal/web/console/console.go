@@ -44,7 +44,7 @@ var webFS embed.FS
 // runs, nothing more. *service.Service provides it (serviceBackend); the
 // unit tests put a recording fake in its place.
 type backend interface {
-	Find(ctx context.Context, c service.Caller, o service.FindOptions) ([]service.Found, error)
+	FindPage(ctx context.Context, c service.Caller, o service.FindOptions) (service.FoundPage, error)
 	View(ctx context.Context, c service.Caller, id, reason string) (service.ItemView, error)
 	Play(ctx context.Context, c service.Caller, id, reason string) (footage, error)
 	Get(ctx context.Context, c service.Caller, o service.GetOptions, w io.Writer, started func(custody.Item)) error

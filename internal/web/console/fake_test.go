@@ -33,6 +33,8 @@ type fakeBackend struct {
 	finds   []service.FindOptions
 	item    custody.Item
 	data    []byte
+	// list, when set, is what a search by item fields finds (else item).
+	list []custody.Item
 }
 
 func newFake() *fakeBackend {
@@ -67,24 +69,37 @@ func (f *fakeBackend) count(op string) int {
 	return f.calls[op]
 }
 
-// Find answers a search by item fields with the item, and one by plate
-// or place with the item matched through a fact of a sidecar file (a plate
-// read, or a GPS fix), as the service does; it keeps the options asked.
-func (f *fakeBackend) Find(_ context.Context, _ service.Caller, o service.FindOptions) ([]service.Found, error) {
+// FindPage answers a search by item fields with the item (or list), and
+// one by plate or place with the item matched through a fact of a sidecar
+// file (a plate read, or a GPS fix), as the service does; it keeps the
+// options asked and cuts the page they ask for.
+func (f *fakeBackend) FindPage(_ context.Context, _ service.Caller, o service.FindOptions) (service.FoundPage, error) {
 	f.called("Find")
 	f.mu.Lock()
 	f.finds = append(f.finds, o)
 	f.mu.Unlock()
+	var all []service.Found
 	switch {
 	case o.Plate != "":
-		return []service.Found{{Item: f.item, Match: &service.Hit{Kind: service.HitPlateRead, Time: f.item.RecordedAt.Add(time.Minute),
+		all = []service.Found{{Item: f.item, Match: &service.Hit{Kind: service.HitPlateRead, Time: f.item.RecordedAt.Add(time.Minute),
 			Source: sidecarSource("ANPR/READS.CSV"), Line: 2, Recording: f.item.ID, Distance: 0.25,
-			Plate: &facts.PlateFact{AsRead: "CA 123-456", Plate: "CA123456", Confidence: 0.93, HasPos: true, Lat: -33.9249, Lon: 18.4241}}}}, nil
+			Plate: &facts.PlateFact{AsRead: "CA 123-456", Plate: "CA123456", Confidence: 0.93, HasPos: true, Lat: -33.9249, Lon: 18.4241}}}}
 	case o.Near != nil:
-		return []service.Found{{Item: f.item, Match: &service.Hit{Kind: service.HitGPSFix, Time: f.item.RecordedAt.Add(2 * time.Minute),
-			Source: sidecarSource("GPS/TRACK.NMEA"), Line: 3, Recording: f.item.ID, Lat: -33.9251, Lon: 18.4241, Metres: 22, Fixes: 4}}}, nil
+		all = []service.Found{{Item: f.item, Match: &service.Hit{Kind: service.HitGPSFix, Time: f.item.RecordedAt.Add(2 * time.Minute),
+			Source: sidecarSource("GPS/TRACK.NMEA"), Line: 3, Recording: f.item.ID, Lat: -33.9251, Lon: 18.4241, Metres: 22, Fixes: 4}}}
+	case f.list != nil:
+		for _, it := range f.list {
+			all = append(all, service.Found{Item: it})
+		}
+	default:
+		all = []service.Found{{Item: f.item}}
 	}
-	return []service.Found{{Item: f.item}}, nil
+	lo := min(o.Offset, len(all))
+	hi := len(all)
+	if o.Limit > 0 {
+		hi = min(lo+o.Limit, hi)
+	}
+	return service.FoundPage{Items: all[lo:hi], Total: len(all)}, nil
 }
 
 // sidecarSource is a sidecar file of the fake's camera.

@@ -178,15 +178,19 @@ func (h *Handler) find(r *http.Request, s *session) (searchResult, error) {
 	if err != nil || !q.Asked {
 		return res, err
 	}
-	items, err := h.b.Find(r.Context(), caller(s, r), q.opts)
+	// The service (at a console, its index) reads the page only; the
+	// total comes with it.
+	o := q.opts
+	o.Offset, o.Limit = (q.Page-1)*perPage, perPage
+	p, err := h.b.FindPage(r.Context(), caller(s, r), o)
 	if err != nil {
 		return res, err
 	}
-	res.Total = len(items)
-	res.Pages = (len(items) + perPage - 1) / perPage
-	lo := min((q.Page-1)*perPage, len(items))
-	hi := min(lo+perPage, len(items))
-	res.Items, res.From, res.To = items[lo:hi], lo+1, hi
+	res.Total = p.Total
+	res.Pages = (p.Total + perPage - 1) / perPage
+	lo := min(o.Offset, p.Total)
+	hi := lo + len(p.Items)
+	res.Items, res.From, res.To = p.Items, lo+1, hi
 	link := func(p int) string {
 		v := r.URL.Query()
 		v.Set("page", strconv.Itoa(p))
@@ -195,7 +199,7 @@ func (h *Handler) find(r *http.Request, s *session) (searchResult, error) {
 	if q.Page > 1 {
 		res.Prev = link(q.Page - 1)
 	}
-	if hi < len(items) {
+	if hi < p.Total {
 		res.Next = link(q.Page + 1)
 	}
 	return res, nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -254,5 +255,46 @@ func TestPlateAndNearSearch(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &api); err != nil || len(api.Items) != 1 || api.Items[0].ID != "item-01" ||
 		api.Items[0].Match.Kind != service.HitPlateRead || api.Items[0].Match.Source.SHA256 != plateSHA || api.Items[0].Match.Plate.AsRead != "CA 123-456" {
 		t.Errorf("/api/items by plate: %d %s (%v)", rec.Code, rec.Body.String(), err)
+	}
+}
+
+// The console asks the service for the page shown, not for every match:
+// page 2 of a search is offset 50, limit 50, and the page, the API and the
+// pager show the service's total and the page it returned (51–100 of
+// 120), with a next link while there is more and none on the last page.
+func TestSearchAsksForThePageShown(t *testing.T) {
+	h, fb, _ := newTestHandler(t, Options{})
+	for i := range 120 {
+		it := fb.item
+		it.ID = fmt.Sprintf("item-%03d", i+1)
+		fb.list = append(fb.list, it)
+	}
+	ck, s := sessionCookieFor(h, Investigator)
+	body := do(h, ck, s, "GET", "/search?officer=officer-4711&page=2", nil).Body.String()
+	if o := fb.finds[len(fb.finds)-1]; o.Offset != 50 || o.Limit != 50 {
+		t.Errorf("page 2 asked the service for offset %d, limit %d; want 50, 50", o.Offset, o.Limit)
+	}
+	for _, want := range []string{"120 recording(s), 51–100 shown", `href="/items/item-051"`, `href="/items/item-100"`, `id="next"`, `id="prev"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page 2 lacks %q: %s", want, clip(body))
+		}
+	}
+	if strings.Contains(body, `href="/items/item-050"`) || strings.Contains(body, `href="/items/item-101"`) {
+		t.Errorf("page 2 shows items of another page: %s", clip(body))
+	}
+	rec := do(h, ck, s, "GET", "/api/items?officer=officer-4711&page=3", nil)
+	var api struct {
+		Items []struct {
+			ID string `json:"id"`
+		} `json:"items"`
+		Total, Page int
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &api); err != nil || api.Total != 120 || api.Page != 3 || len(api.Items) != 20 ||
+		api.Items[0].ID != "item-101" || api.Items[19].ID != "item-120" {
+		t.Errorf("/api/items page 3: %d %s (%v)", rec.Code, clip(rec.Body.String()), err)
+	}
+	if body := do(h, ck, s, "GET", "/search?officer=officer-4711&page=3", nil).Body.String(); strings.Contains(body, `id="next"`) ||
+		!strings.Contains(body, "120 recording(s), 101–120 shown") {
+		t.Errorf("the last page: %s", clip(body))
 	}
 }

@@ -504,3 +504,23 @@ func TestEventsRefresh(t *testing.T) {
 		}
 	}
 }
+
+// A watched folder's long path is split for the tile as dock.js splits it:
+// the directory (cut from its start by the page's style) isolated
+// left-to-right, then the folder's own name whole; the full path is the
+// tile's title. A USB bay has no directory part.
+func TestWatchedFolderTileSplit(t *testing.T) {
+	src := newSource(t)
+	src.bays.Watched("BWC-0001", "/srv/evidence/stations/north/watched/body-worn")
+	src.bays.Arrived("BWC-0002", "1-1.2")
+	srv := server(t, src, config.DockPage{}, Options{})
+	page := get(t, srv.URL+"/", 200)
+	for _, want := range []string{
+		`<div class="where" title="/srv/evidence/stations/north/watched/body-worn"><span class="dir"><bdi dir="ltr">/srv/evidence/stations/north/watched/</bdi></span><span class="leaf">body-worn</span></div>`,
+		`<div class="where" title="1-1.2"><span class="leaf">1-1.2</span></div>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %s:\n%s", want, page)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
@@ -47,6 +48,21 @@ type BayView struct {
 	// Label is the state in the plain words the page shows.
 	Label string `json:"label"`
 }
+
+// BayDir and BayLeaf split Bay for the tile: a watched folder's path is
+// long and only its last element tells two bays apart, so the page keeps
+// that whole and cuts the directory before it from its start ("…/media/")
+// when the tile is too narrow. A USB bay (no "/") is all leaf. dock.js
+// splits the same way.
+func (v BayView) BayDir() string {
+	if i := strings.LastIndexByte(v.Bay, '/'); i > 0 && i < len(v.Bay)-1 {
+		return v.Bay[:i+1]
+	}
+	return ""
+}
+
+// BayLeaf is Bay without BayDir.
+func (v BayView) BayLeaf() string { return v.Bay[len(v.BayDir()):] }
 
 // view turns the service's bays into what the page shows, ordered by bay
 // so that tiles do not move as cameras come and go.

@@ -16,12 +16,31 @@
     return e;
   }
 
+  // where is the bay as the server renders it (BayView.BayDir, BayLeaf):
+  // a watched folder's directory, cut from its start when the tile is
+  // narrow, and its last element, always whole.
+  function where(bay) {
+    var w = el("div", "where");
+    w.title = bay;
+    var i = bay.lastIndexOf("/");
+    if (i > 0 && i < bay.length - 1) {
+      var d = el("span", "dir");
+      var iso = el("bdi", "", bay.slice(0, i + 1));
+      iso.dir = "ltr";
+      d.appendChild(iso);
+      w.appendChild(d);
+      bay = bay.slice(i + 1);
+    }
+    w.appendChild(el("span", "leaf", bay));
+    return w;
+  }
+
   function tile(b) {
     var t = el("section", "tile st-" + b.state);
     t.dataset.bay = b.bay;
     t.dataset.camera = b.camera;
     t.dataset.state = b.state;
-    t.appendChild(el("div", "where", b.bay));
+    t.appendChild(where(b.bay));
     t.appendChild(el("div", "cam", b.camera));
     if (b.assigned_to) t.appendChild(el("div", "who", b.assigned_to));
     t.appendChild(el("div", "state", b.label));

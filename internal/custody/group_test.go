@@ -1,0 +1,109 @@
+package custody
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Records written at once by many callers share a transaction (one fsync),
+// and each caller returns only when its own record is committed: read back
+// the moment AppendGrouped returns, it is there, at the seq returned, as
+// written. A record the ledger refuses is its caller's error only; the
+// others of its group are written. The ledger verifies after.
+func TestAppendGroupedSharesCommits(t *testing.T) {
+	f := newSignedFixture(t, newKey(t))
+	l := f.l
+	ctx := context.Background()
+	var mu sync.Mutex
+	var sizes []int
+	l.group.committed = func(n int) { mu.Lock(); sizes = append(sizes, n); mu.Unlock() }
+	queued := func() int { l.group.mu.Lock(); defer l.group.mu.Unlock(); return len(l.group.queued) }
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("waiting for %s", what)
+			}
+		}
+	}
+
+	// run appends n records: the first caller leads into a transaction the
+	// test holds back (the writers' lock RotateKey takes), the other n-1
+	// queue behind it; then the writers go. bad is the caller whose record
+	// the ledger refuses (invalid UTF-8), -1 for none.
+	run := func(n, bad int) ([]Event, []error) {
+		t.Helper()
+		evs, errs := make([]Event, n), make([]error, n)
+		var wg sync.WaitGroup
+		call := func(i int) {
+			defer wg.Done()
+			ev := Event{Type: Accessed, Actor: fmt.Sprintf("reader-%02d", i), Details: map[string]string{"action": "find"}}
+			if i == bad {
+				ev.Actor = "bad\xff"
+			}
+			evs[i], errs[i] = l.AppendGrouped(ctx, ev)
+			if errs[i] != nil {
+				return
+			}
+			// Committed when it returns: readable now, as written.
+			var got Event
+			stop := errors.New("stop")
+			if err := l.Events(ctx, evs[i].Seq, func(e Event) error { got = e; return stop }); !errors.Is(err, stop) || got.Actor != ev.Actor || got.Type != Accessed {
+				t.Errorf("caller %d: record %d read back as %+v (%v) the moment AppendGrouped returned", i, evs[i].Seq, got, err)
+			}
+		}
+		l.mu.Lock()
+		wg.Add(1)
+		go call(0)
+		waitFor("the first caller to lead", func() bool {
+			l.group.mu.Lock()
+			defer l.group.mu.Unlock()
+			return l.group.leading && len(l.group.queued) == 0
+		})
+		for i := 1; i < n; i++ {
+			wg.Add(1)
+			go call(i)
+		}
+		waitFor("the others to queue", func() bool { return queued() == n-1 })
+		l.mu.Unlock()
+		wg.Wait()
+		return evs, errs
+	}
+
+	const n = 24
+	evs, errs := run(n, -1)
+	var seqs []uint64
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", i, err)
+		}
+		seqs = append(seqs, evs[i].Seq)
+	}
+	slices.Sort(seqs)
+	if len(slices.Compact(seqs)) != n {
+		t.Errorf("the %d records were given seqs %v: not one each", n, seqs)
+	}
+	if want := []int{1, n - 1}; !slices.Equal(sizes, want) {
+		t.Errorf("transactions of %v records, want %v: the queued records were not committed together", sizes, want)
+	}
+
+	sizes = nil
+	evs, errs = run(5, 3)
+	for i, err := range errs {
+		switch {
+		case i == 3 && !errors.Is(err, ErrInvalid):
+			t.Errorf("the refused record's caller got %v, want ErrInvalid", err)
+		case i != 3 && (err != nil || evs[i].Seq == 0):
+			t.Errorf("caller %d, in a group with a refused record: %+v, %v", i, evs[i], err)
+		}
+	}
+	var problems []Problem
+	if _, err := l.Verify(ctx, func(p Problem) { problems = append(problems, p) }); err != nil || len(problems) != 0 {
+		t.Errorf("verify after the grouped appends: %v %v", problems, err)
+	}
+}
