@@ -265,6 +265,33 @@ func TestExportEndToEnd(t *testing.T) {
 		})
 	}
 
+	// A genuine package whose report and VERIFY.md an earlier release wrote
+	// (no "documents" in package.json, older wording) is not a finding:
+	// exit 0, with a note that they were not compared. Its records are
+	// checked all the same.
+	t.Run("documents of an earlier release", func(t *testing.T) {
+		dir := exportCopy(t, out)
+		exportEdit(t, filepath.Join(dir, "package.json"), func(b []byte) []byte {
+			return regexp.MustCompile(`(?m)^  "documents": [0-9]+,\n`).ReplaceAll(b, nil)
+		})
+		exportEdit(t, filepath.Join(dir, "VERIFY.md"), func(b []byte) []byte {
+			return bytes.Replace(b, []byte("# How to verify this package"), []byte("# How to verify this package (older wording)"), 1)
+		})
+		remanifest(t, dir, "package.json")
+		remanifest(t, dir, "VERIFY.md")
+		code, vout, verrs := verifyExport(t, dir, "--key-fingerprint", fp)
+		if code != 0 || !strings.HasPrefix(vout, "OK ") ||
+			!strings.Contains(verrs, "note: report.html and VERIFY.md were written by documents version 0, this evidenced writes ") ||
+			!strings.Contains(verrs, ": not compared; the records, proofs, signatures and files were checked") {
+			t.Fatalf("exit %d\n%s%s", code, vout, verrs)
+		}
+		exportEdit(t, filepath.Join(dir, rel(recs[0])), flipAt(100))
+		remanifest(t, dir, rel(recs[0]))
+		if code, vout, verrs := verifyExport(t, dir, "--key-fingerprint", fp); code != exitIntegrity || !strings.Contains(verrs, "FAILED "+rel(recs[0])+":") {
+			t.Errorf("an edited record in it: exit %d\n%s%s", code, vout, verrs)
+		}
+	})
+
 	// VERIFY.md, as a third party follows it from the fingerprint the host
 	// printed (package verifymd: every command block run with bash, every
 	// "must" of its prose checked against what it names).

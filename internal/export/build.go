@@ -160,7 +160,7 @@ func Build(ctx context.Context, l Ledger, src Footage, sink Sink, o Options) (Su
 		return sum, fmt.Errorf("export: host keys: %w", err)
 	}
 	info := &Info{
-		Format: Format, Tool: o.Tool, Host: host, ExportedAt: now.UTC().Round(0), ExportedBy: o.ExportedBy,
+		Format: Format, Tool: o.Tool, Documents: documentsVersion, Host: host, ExportedAt: now.UTC().Round(0), ExportedBy: o.ExportedBy,
 		Reason: o.Reason, Items: ids, Footage: o.Footage, Keys: []KeyRef{},
 	}
 	if withFacts {

@@ -12,7 +12,9 @@
 //	report.html                  printable report: hashes, the chain in plain language,
 //	                             host clock status, certificate block (ECT Act s15(4))
 //	package.json                 what was exported, by whom, why, when; the checkpoint,
-//	                             the host keys and the record range each key signs
+//	                             the host keys and the record range each key signs; the
+//	                             version of report.html's and VERIFY.md's text ("documents",
+//	                             absent before it was numbered)
 //	host/<key id>.pem            host Ed25519 public keys (PKIX PEM), key id = SHA-256 of the DER
 //	checkpoints/<size>.note      C2SP signed-note checkpoint (tree size, Merkle root)
 //	checkpoints/<size>.txt       ... or the unsigned tree head, when the ledger is unsigned
@@ -50,6 +52,10 @@
 //     is a pure function of package.json, the item.json files and the record
 //     bytes, so Verify regenerates each and compares bytes: a report that says
 //     something the records do not is named, even with a recomputed manifest.
+//     report.html and VERIFY.md are compared when package.json's "documents"
+//     is the version this code writes (documentsVersion); another version's
+//     are not compared, and a notice says so (their wording is not evidence:
+//     nothing Verify accepts depends on them).
 //   - A record in the package is the ledger's stored bytes, its hash the
 //     ledger's hash; every record has an inclusion proof against the one
 //     checkpoint in the package; footage counts only when its SHA-256 and size

@@ -20,8 +20,15 @@ const Format = "evidenced-export/v1"
 // Info is package.json: what was exported, by whom, why and against which
 // checkpoint.
 type Info struct {
-	Format     string    `json:"format"`
-	Tool       string    `json:"tool"`
+	Format string `json:"format"`
+	Tool   string `json:"tool"`
+	// Documents is the version of the derived documents' text (report.html
+	// and VERIFY.md, see documentsVersion) the exporting evidenced wrote;
+	// absent, 0, in packages exported before the text was numbered. Verify
+	// compares the documents byte for byte only when it writes the same
+	// version: a package from an earlier release is not failed because the
+	// wording has moved on since.
+	Documents  uint      `json:"documents,omitempty"`
 	Host       string    `json:"host"`
 	ExportedAt time.Time `json:"exported_at"`
 	ExportedBy string    `json:"exported_by"`

@@ -18,6 +18,20 @@ import (
 // the facts of facts.jsonl that re-parsing their files gave back), so
 // Verify regenerates them and compares bytes.
 
+// documentsVersion is the version of what renderReport and renderVerify
+// write. Bump it with ANY change to their output (template text, layout,
+// wording, what a view computes), and record the new golden in
+// TestDocumentsVersionGolden (which fails until both are done): Build
+// stamps it into package.json "documents", and Verify compares the
+// documents of a package only when the package says this version. A
+// package whose documents an earlier evidenced wrote is then reported as
+// "not compared", not as failed for wording this release changed.
+//
+// 0 is every package exported before the number existed (no "documents"
+// in package.json); 1 is the text whose VERIFY.md walks every record's
+// signature and proof and every footage file.
+const documentsVersion uint = 1
+
 type reportView struct {
 	Info       *Info
 	ExportedAt string

@@ -702,6 +702,22 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/export"},
 	},
 	{
+		ID:          "export-documents-version",
+		File:        "internal/export/verify.go",
+		Desc:        "verify-export skips comparing report.html and VERIFY.md for a package of the documents version it writes: an edited report of a current package passes",
+		Original:    `case n < documentsVersion:`,
+		Replacement: `case n <= documentsVersion:`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
+		ID:          "export-documents-stamp",
+		File:        "internal/export/build.go",
+		Desc:        "export does not stamp the documents version into package.json: its report.html and VERIFY.md are never compared",
+		Original:    `Format: Format, Tool: o.Tool, Documents: documentsVersion, Host: host,`,
+		Replacement: `Format: Format, Tool: o.Tool, Host: host,`,
+		Packages:    []string{"./internal/export"},
+	},
+	{
 		ID:          "fleet-facts-files",
 		File:        "internal/export/fleet.go",
 		Desc:        "verify-export does not check the sidecar files and crop images a console's package carries for its facts against the SHA-256 their dock host recorded",
