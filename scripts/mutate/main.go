@@ -53,7 +53,7 @@ type Mutant struct {
 	Desc        string // the guarantee it removes, in a phrase
 	Original    string
 	Replacement string
-	Packages    []string      // the packages that own the guarantee ("./internal/x")
+	Packages    []string      // the packages that own the guarantee ("./internal/x"), cheapest first: run in order until one kills
 	Run         string        // optional -run filter
 	Timeout     time.Duration // per-mutant go test -timeout; 0: the default
 }
@@ -394,12 +394,37 @@ func runMutant(ctx context.Context, tree, logs string, m Mutant) (Result, error)
 	if err := os.WriteFile(file, []byte(mutated), info.Mode().Perm()); err != nil {
 		return Result{}, fmt.Errorf("%s: apply: %w", m.ID, err)
 	}
-	r := goTest(ctx, tree, filepath.Join(logs, m.ID+".log"), m.Packages, m.Run, m.Timeout)
+	r := testPackages(ctx, tree, logs, m)
 	r.Mutant = m
 	if err := os.WriteFile(file, orig, info.Mode().Perm()); err != nil {
 		return r, fmt.Errorf("%s: restore %s: %w", m.ID, m.File, err)
 	}
 	return r, nil
+}
+
+// testPackages runs m's packages one at a time, in the order listed, and
+// stops at the first that kills the mutant (or cannot run it): a mutant is
+// killed once any owning package's tests fail, and the packages are listed
+// cheapest first (a unit test package before ./cmd/evidenced's end-to-end
+// tests), so a mutant its unit tests kill does not also wait for a build
+// and run of the end-to-end package. A package after the first is logged
+// to <ID>-<n>.log.
+func testPackages(ctx context.Context, tree, logs string, m Mutant) Result {
+	var r Result
+	var elapsed time.Duration
+	for i, p := range m.Packages {
+		log := filepath.Join(logs, m.ID+".log")
+		if i > 0 {
+			log = filepath.Join(logs, fmt.Sprintf("%s-%d.log", m.ID, i))
+		}
+		r = goTest(ctx, tree, log, []string{p}, m.Run, m.Timeout)
+		elapsed += r.Elapsed
+		if r.Outcome != Survived {
+			break
+		}
+	}
+	r.Elapsed = elapsed
+	return r
 }
 
 // runBaseline runs, on the unmutated tree, every package and filter the
