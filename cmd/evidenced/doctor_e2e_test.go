@@ -113,8 +113,12 @@ func TestDoctorHealthyHost(t *testing.T) {
 			code, out := h.doctor(t, nil)
 			expectChecks(t, out, map[string]string{
 				"config": "ok", "state_dir": "ok", "host key": "ok", "store: reachable": "ok", "store: bucket": "ok",
-				"store: permissions": "ok", "store: probe removed": "ok", "clock": clockStatus(), "usb": "skip",
+				"store: permissions": "ok", "store: probe removed": "ok", "store: part integrity": "ok",
+				"clock": clockStatus(), "usb": "skip",
 			})
+			if !strings.Contains(checkLine(out, "store: part integrity"), "x-amz-checksum-sha256 (checked by the store)") {
+				t.Errorf("versitygw refuses a part with a wrong x-amz-checksum-sha256; doctor should say parts are bound by it:\n%s", out)
+			}
 			if !strings.Contains(checkLine(out, "host key"), "loads, key id ") {
 				t.Errorf("host key line does not say the key loads:\n%s", out)
 			}

@@ -118,6 +118,11 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 	}
 	r.ok("store: bucket", "versioning and Object Lock enabled, "+def)
 	doctorProbe(ctx, r, c, st.Bucket(), cfg, byDefault)
+	// Either binding makes the store refuse a part that is not the bytes
+	// hashed on this host; which one is found out by a probe upload that is
+	// aborted (s3store.PartBinding), and said here so an operator knows
+	// what the store was seen to check.
+	r.ok("store: part integrity", "each upload part bound to its SHA-256 by the "+st.PartBinding(ctx).String())
 }
 
 // doctorProbe writes, reads, tags and deletes one small object under
