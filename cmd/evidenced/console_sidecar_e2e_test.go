@@ -204,26 +204,43 @@ func TestConsoleSidecarsE2E(t *testing.T) {
 }
 
 // tamperStored changes, in place and at the same size, the bytes of the
-// stored object key (versitygw's posix backend keeps the newest version of
+// stored object key, each from string to the string after it (versitygw's posix backend keeps the newest version of
 // an object as a plain file): what someone with access to the store's
 // disks could do.
-func tamperStored(t *testing.T, srv *s3srv.Server, bucket, key, from, to string) {
+func tamperStored(t *testing.T, srv *s3srv.Server, bucket, key string, fromTo ...string) {
 	t.Helper()
 	p := filepath.Join(srv.Dir, "data", bucket, filepath.FromSlash(key))
 	b, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatalf("the stored object %s: %v", key, err)
 	}
-	if len(from) != len(to) || !strings.Contains(string(b), from) {
-		t.Fatalf("%s does not hold %q", key, from)
-	}
+	changed := replaceSameLength(t, key, b, fromTo...)
 	st, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(p, 0o644)
-	if err := os.WriteFile(p, []byte(strings.Replace(string(b), from, to, 1)), 0o644); err != nil {
+	if err := os.WriteFile(p, changed, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(p, st.Mode().Perm())
+}
+
+// replaceSameLength replaces, in b (the object key), the first of each
+// from string with the to string after it; each pair must be of one length
+// (the size the server recorded stays true) and from must be there.
+func replaceSameLength(t *testing.T, key string, b []byte, fromTo ...string) []byte {
+	t.Helper()
+	if len(fromTo)%2 != 0 {
+		t.Fatalf("replacements for %s: %q is not from, to pairs", key, fromTo)
+	}
+	s := string(b)
+	for i := 0; i < len(fromTo); i += 2 {
+		from, to := fromTo[i], fromTo[i+1]
+		if len(from) != len(to) || !strings.Contains(s, from) {
+			t.Fatalf("%s does not hold %q", key, from)
+		}
+		s = strings.Replace(s, from, to, 1)
+	}
+	return []byte(s)
 }

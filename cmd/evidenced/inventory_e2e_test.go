@@ -15,6 +15,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/service"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
@@ -25,8 +26,13 @@ import (
 // camera names the new officer in DOCKED. A document whose bytes were
 // changed in the store, and an older signed version put back, are refused
 // (an ERROR line, an INVENTORY_REFUSED record) and the assignment stays.
-func TestInventoryFromConsoleE2E(t *testing.T) {
-	srv := s3srv.Start(t)
+func TestInventoryFromConsoleE2E(t *testing.T) { inventoryFromConsole(t, s3srv.Start(t)) }
+
+// The same on Ceph RGW (skipped when Ceph is not installed, unless
+// EVIDENCED_REQUIRE_RGW is set, as scripts/test.sh does).
+func TestInventoryFromConsoleE2ERGW(t *testing.T) { inventoryFromConsole(t, s3srv.RGW(t)) }
+
+func inventoryFromConsole(t *testing.T, srv *s3srv.Server) {
 	bucket := srv.NewBucket(t)
 	srv.SetEnv(t)
 	const poll = time.Second
@@ -129,12 +135,8 @@ console:
 
 	// Bytes changed in the store (another officer, and a version that
 	// would be newer): refused, the assignment stays.
-	tamperStored(t, srv, bucket, v2.Object, "officer-b", "officer-x")
-	tamperStored(t, srv, bucket, v2.Object, `"version":2`, `"version":3`)
-	tampered, err := os.ReadFile(filepath.Join(srv.Dir, "data", bucket, filepath.FromSlash(v2.Object)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openBucketStore(t, srv, bucket)
+	tampered := changeStored(t, srv, st, bucket, v2.Object, "officer-b", "officer-x", `"version":2`, `"version":3`)
 	waitFor(t, "the changed document refused", poll+10*time.Second, func() bool {
 		return strings.Count(dock.logs.String(), `level=ERROR msg="inventory document refused`) == 1
 	})
@@ -144,21 +146,7 @@ console:
 
 	// Version 1, signed by the console, put back as the newest version:
 	// a rollback, refused.
-	st := openBucketStore(t, srv, bucket)
-	rc, err := st.Open(context.Background(), v1.Object, v1.VersionID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := digest.Bytes(old)
-	if _, err := st.Put(context.Background(), objstore.PutRequest{Key: v1.Object, Body: bytes.NewReader(old), Size: int64(len(old)), SHA256: sum,
-		Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
-		t.Fatal(err)
-	}
+	putVersion(t, st, v1.Object, readStored(t, st, v1.Object, v1.VersionID))
 	waitFor(t, "the older version refused", poll+10*time.Second, func() bool {
 		return strings.Count(dock.logs.String(), `level=ERROR msg="inventory document refused`) == 2
 	})
@@ -211,5 +199,52 @@ console:
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("inventory records:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// changeStored changes the bytes of key's newest version in the store,
+// each from string to the string after it, in one write, and returns the
+// changed bytes. On versitygw (posix) the file under the server is edited
+// in place: the same version id, other bytes. Ceph RGW keeps its objects
+// in RADOS, out of a test's reach, so there the changed bytes are put as a
+// new version, what anyone with write access to the bucket can do.
+func changeStored(t *testing.T, srv *s3srv.Server, st *s3store.Store, bucket, key string, fromTo ...string) []byte {
+	t.Helper()
+	if srv.Name != "rgw" {
+		tamperStored(t, srv, bucket, key, fromTo...)
+		b, err := os.ReadFile(filepath.Join(srv.Dir, "data", bucket, filepath.FromSlash(key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	changed := replaceSameLength(t, key, readStored(t, st, key, ""), fromTo...)
+	putVersion(t, st, key, changed)
+	return changed
+}
+
+// readStored reads a version of key ("": the newest) from the store.
+func readStored(t *testing.T, st *s3store.Store, key, versionID string) []byte {
+	t.Helper()
+	rc, err := st.Open(t.Context(), key, versionID)
+	if err != nil {
+		t.Fatalf("the stored object %s: %v", key, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read the stored object %s: %v", key, err)
+	}
+	return b
+}
+
+// putVersion puts b as the newest version of key, as any writer to the
+// bucket can.
+func putVersion(t *testing.T, st *s3store.Store, key string, b []byte) {
+	t.Helper()
+	sum := digest.Bytes(b)
+	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: key, Body: bytes.NewReader(b), Size: int64(len(b)), SHA256: sum,
+		Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
+		t.Fatalf("put a version of %s: %v", key, err)
 	}
 }
