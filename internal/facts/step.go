@@ -1,6 +1,7 @@
 package facts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -414,7 +415,24 @@ func (s *Step) catchUpLocked(ctx context.Context, rebuild bool) ([]Outcome, erro
 			outs = append(outs, o)
 		}
 	}
-	return outs, s.Index.advance(next, append(still, unavailable(outs)...))
+	still = append(still, unavailable(outs)...)
+	if bytes.Equal(next, from) && sameSet(still, pending) {
+		return outs, nil // nothing moved: no write (a console wakes at every sync)
+	}
+	return outs, s.Index.advance(next, still)
+}
+
+// sameSet: a and b hold the same ids (each once, as the pending set does).
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, id := range a {
+		if !slices.Contains(b, id) {
+			return false
+		}
+	}
+	return true
 }
 
 // walk looks at every item the ledger serves.
