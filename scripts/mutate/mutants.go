@@ -896,8 +896,8 @@ var mutants = []Mutant{
 		Desc:        "a catch-up from a position does not look at the items indexed after it: a sidecar vaulted while the step was down is never parsed",
 		Original:    `for _, id := range append(pending, ids...) {`,
 		Replacement: `for _, id := range append(pending, ids[:0]...) {`,
-		Packages:    []string{"./internal/facts"},
-		Run:         "TestRestartLooksOnlyAtWhatIsNew",
+		Packages:    []string{"./internal/facts", "./internal/service"},
+		Run:         "TestRestartLooksOnlyAtWhatIsNew|TestConsoleRestartParsesWhatCameWhileDown",
 	},
 	{
 		ID:          "facts-catchup-position-first",
