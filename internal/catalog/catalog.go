@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"slices"
 	"sort"
@@ -1200,4 +1201,105 @@ func (c *Catalog) Dump(w io.Writer) error {
 		}
 		return nil
 	})
+}
+
+// Position is how far a reader of the catalog's records has got: per
+// trusted host, the pinned key its history was followed from and the
+// sequence number after the last record read. A position taken under
+// another pin is no position at all (the host's history is read again
+// from its start).
+type Position map[string]Mark
+
+// Mark is one host's part of a Position.
+type Mark struct {
+	Pinned string `json:"pinned_key_id"`
+	Next   uint64 `json:"next"`
+}
+
+// Changed lists the items that records indexed after from name (each id
+// once; as Item serves them, so an id no served host has is left for the
+// caller to skip) and the position after them. A withheld host is passed
+// over with its mark kept, so that what it indexed is read once it is
+// cleared.
+//
+// Why: the console's facts step asks at every start which sidecars it has
+// not parsed yet; listing every item (a JSON decode each) to learn that
+// was ~52 s of CPU at a million items (docs/BENCHMARKS.md). This reads
+// only the records after the position: nothing, when nothing is new.
+func (c *Catalog) Changed(ctx context.Context, from Position) ([]string, Position, error) {
+	next := Position{}
+	var ids []string
+	seen := map[string]bool{}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
+		recs := tx.Bucket(bRecords)
+		for _, t := range c.trusted {
+			m := from[t.ID]
+			pinned := signing.KeyID(t.Key)
+			if held[t.ID] { // its mark kept, its records not read
+				if _, ok := from[t.ID]; ok {
+					next[t.ID] = m
+				}
+				continue
+			}
+			if m.Pinned != pinned {
+				m = Mark{Pinned: pinned}
+			}
+			prefix := hostPrefix(t.ID)
+			cur := recs.Cursor()
+			n := 0
+			for k, v := cur.Seek(recordKey(t.ID, m.Next)); k != nil && bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8; k, v = cur.Next() {
+				n++
+				if n%4096 == 0 && ctx.Err() != nil {
+					return ctx.Err()
+				}
+				m.Next = binary.BigEndian.Uint64(k[len(prefix):]) + 1
+				_, rec, _ := bytes.Cut(v, []byte("\n"))
+				ev, err := custody.DecodeRecord(rec)
+				if err != nil {
+					return fmt.Errorf("record %d of %s: %w", m.Next-1, t.ID, err)
+				}
+				if ev.Item != "" && !seen[ev.Item] {
+					seen[ev.Item] = true
+					ids = append(ids, ev.Item)
+				}
+			}
+			next[t.ID] = m
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("catalog changes: %w", err)
+	}
+	return ids, next, nil
+}
+
+// End is the position after every record indexed now (withheld hosts
+// left out: read from their start once cleared).
+func (c *Catalog) End(ctx context.Context) (Position, error) {
+	end := Position{}
+	err := c.db.View(func(tx *bolt.Tx) error {
+		held := withheld(tx)
+		cur := tx.Bucket(bRecords).Cursor()
+		for _, t := range c.trusted {
+			if held[t.ID] {
+				continue
+			}
+			m := Mark{Pinned: signing.KeyID(t.Key)}
+			prefix := hostPrefix(t.ID)
+			cur.Seek(recordKey(t.ID, math.MaxUint64))
+			for k, _ := cur.Prev(); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Prev() {
+				if len(k) == len(prefix)+8 {
+					m.Next = binary.BigEndian.Uint64(k[len(prefix):]) + 1
+					break
+				}
+			}
+			end[t.ID] = m
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog end: %w", err)
+	}
+	return end, nil
 }

@@ -25,6 +25,15 @@
 //	            (a cell is 0.01° × 0.01° of latitude and longitude)
 //	recordings  camera 0x00 start item(12) → end (a recording's span from its
 //	            MP4 header: creation time + duration)
+//
+// Two more buckets are the step's bookkeeping, not facts (Dump leaves them
+// out; a rebuild empties them too):
+//
+//	progress    "position" → how far the step has read the ledger's journal
+//	            (opaque to the index; see Journal), written only after every
+//	            item before it was parsed or put in pending
+//	pending     item id → "": items whose held copy was not available when
+//	            the journal named them, tried again at each catch-up
 package facts
 
 import (
@@ -38,6 +47,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -53,6 +63,11 @@ var (
 	bktFixes      = []byte("fixes")
 	bktRecordings = []byte("recordings")
 	allBuckets    = [][]byte{bktSources, bktPlates, bktFuzzy, bktFixes, bktRecordings}
+
+	bktProgress  = []byte("progress")
+	bktPending   = []byte("pending")
+	stateBuckets = [][]byte{bktProgress, bktPending}
+	keyPosition  = []byte("position")
 )
 
 // cellDeg is the side of a fixes cell in degrees (about 1.1 km of latitude):
@@ -83,7 +98,7 @@ func Open(path string) (*Index, error) {
 }
 
 func createAll(tx *bolt.Tx) error {
-	for _, b := range allBuckets {
+	for _, b := range append(slices.Clone(allBuckets), stateBuckets...) {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -100,7 +115,7 @@ func (x *Index) Path() string { return x.path }
 // clear empties every bucket (before a rebuild).
 func (x *Index) clear() error {
 	return x.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
+		for _, b := range append(slices.Clone(allBuckets), stateBuckets...) {
 			if err := tx.DeleteBucket(b); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
 				return err
 			}
@@ -359,6 +374,50 @@ const checkCtx = 4096
 func ctxEvery(ctx context.Context, n int) error {
 	if n%checkCtx == 0 {
 		return ctx.Err()
+	}
+	return nil
+}
+
+// position is the journal position the last catch-up reached, and false
+// when none was written (a new or rebuilt index: everything is looked at).
+func (x *Index) position() ([]byte, []string, bool, error) {
+	var pos []byte
+	var pending []string
+	err := x.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bktProgress).Get(keyPosition); v != nil {
+			pos = bytes.Clone(v)
+		}
+		return tx.Bucket(bktPending).ForEach(func(k, _ []byte) error {
+			pending = append(pending, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("facts index: read the catch-up position: %w", err)
+	}
+	return pos, pending, pos != nil, nil
+}
+
+// advance writes the new position and the items still pending in one
+// transaction, replacing the old pending set.
+func (x *Index) advance(pos []byte, pending []string) error {
+	err := x.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bktPending); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bktPending)
+		if err != nil {
+			return err
+		}
+		for _, id := range pending {
+			if err := b.Put([]byte(id), []byte{}); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bktProgress).Put(keyPosition, pos)
+	})
+	if err != nil {
+		return fmt.Errorf("facts index: write the catch-up position: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,32 @@ func (c consoleLedger) Items(ctx context.Context, f custody.Filter, fn func(cust
 		}
 	}
 	return nil
+}
+
+// Position and Changed make the catalog the parse step's journal: a
+// catch-up reads only the records indexed since the last one (a restart
+// with nothing new reads none), not every item.
+func (c consoleLedger) Position(ctx context.Context) ([]byte, error) {
+	end, err := c.s.catalog.End(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(end)
+}
+
+func (c consoleLedger) Changed(ctx context.Context, from []byte) ([]string, []byte, error) {
+	var pos catalog.Position
+	if len(from) > 0 {
+		if err := json.Unmarshal(from, &pos); err != nil {
+			return nil, nil, fmt.Errorf("catch-up position %q: %w", from, err)
+		}
+	}
+	ids, next, err := c.s.catalog.Changed(ctx, pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := json.Marshal(next)
+	return ids, b, err
 }
 
 func (c consoleLedger) Item(ctx context.Context, id string) (custody.Item, error) {
@@ -138,3 +165,5 @@ func (r storeReader) Read(p []byte) (int, error) {
 }
 
 func (r storeReader) Close() error { return r.rc.Close() }
+
+var _ facts.Journal = consoleLedger{}

@@ -886,6 +886,46 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/facts", "./internal/service"},
 		Run:         "TestLinkedNamesTheCamerasSidecars|TestExportReadsOnlyTheSidecarsOfTheSpan",
 	},
+	// Nothing is skipped by a catch-up that starts from a position: what
+	// was indexed after it, what was pending, and a withheld host's
+	// records once it is cleared are all looked at, and the position never
+	// gets ahead of what was parsed.
+	{
+		ID:          "facts-catchup-changed-skipped",
+		File:        "internal/facts/step.go",
+		Desc:        "a catch-up from a position does not look at the items indexed after it: a sidecar vaulted while the step was down is never parsed",
+		Original:    `for _, id := range append(pending, ids...) {`,
+		Replacement: `for _, id := range append(pending, ids[:0]...) {`,
+		Packages:    []string{"./internal/facts", "./internal/service"},
+		Run:         "TestRestartLooksOnlyAtWhatIsNew|TestConsoleRestartParsesWhatCameWhileDown",
+	},
+	{
+		ID:          "facts-catchup-position-first",
+		File:        "internal/facts/step.go",
+		Desc:        "the catch-up position is written before the items it covers are parsed: a catch-up stopped part-way loses them",
+		Original:    `var still []string`,
+		Replacement: `var still []string; if err := s.Index.advance(next, pending); err != nil { return nil, err }`,
+		Packages:    []string{"./internal/facts"},
+		Run:         "TestCatchUpStoppedPartWayLosesNothing",
+	},
+	{
+		ID:          "facts-catchup-pending-dropped",
+		File:        "internal/facts/step.go",
+		Desc:        "a sidecar whose held copy was not available is not kept pending: after a restart it is never parsed",
+		Original:    `still = append(still, unavailable(outs)...)`,
+		Replacement: `still = append(still, unavailable(nil)...)`,
+		Packages:    []string{"./internal/facts"},
+		Run:         "TestUnavailableIsPendingAcrossRestart",
+	},
+	{
+		ID:          "catalog-changed-withheld",
+		File:        "internal/catalog/catalog.go",
+		Desc:        "the catalog's changes move a withheld host's mark past its records: once cleared, its sidecars are never parsed",
+		Original:    `if held[t.ID] { // its mark kept, its records not read`,
+		Replacement: `if false && held[t.ID] {`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestChangedNamesWhatCameAfterThePosition",
+	},
 	// --- the dock page: what an officer reads before undocking ---------------
 	{
 		ID:          "dock-percent-before-safe",
