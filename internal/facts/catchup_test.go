@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/sidecar"
 )
 
 // journaled is the fixture's custody ledger as a Journal, its positions
@@ -227,4 +229,38 @@ func dumpIndex(t *testing.T, x *Index) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A catch-up under sidecar rules other than those its position was reached
+// under looks at every item again: a GPS log vaulted while no rule named
+// it was passed over as no sidecar, and is parsed once a rule names it,
+// without a rebuild. Under the same rules again nothing is looked at.
+func TestNewRuleLooksAtWhatWasPassedOver(t *testing.T) {
+	f, j := caughtUpCar(t)
+	noNMEA := func(kind string) sidecar.Profile {
+		p := profile(kind)
+		p.Rules = slices.DeleteFunc(p.Rules, func(r sidecar.Rule) bool { return r.Kind == sidecar.KindNMEA })
+		return p
+	}
+	s := f.restart(j)
+	s.Profile, s.RulesKey = noNMEA, func() string { return "without nmea" }
+	id := f.vault(t, "BWC-0001", "body", map[string][]byte{"GPS/passed-over.nmea": nmeaLog()})[0]
+	if outs := f.parseAll(t); parsed(outs) != 0 {
+		t.Fatalf("without an nmea rule the log was parsed: %+v", outs)
+	}
+	s = f.restart(j)
+	s.Profile, s.RulesKey = profile, func() string { return "with nmea" }
+	if outs := f.parseAll(t); parsed(outs) != 1 || outs[0].Item != id {
+		t.Fatalf("once a rule names it, the log passed over is not parsed: %+v", outs)
+	}
+	if _, have, err := f.x.Source(id); !have || err != nil {
+		t.Fatalf("the log is not indexed: %v", err)
+	}
+	walks := j.walks
+	s = f.restart(j)
+	s.RulesKey = func() string { return "with nmea" }
+	f.parseAll(t)
+	if j.walks != walks {
+		t.Errorf("the same rules again walked every item (%d walks, was %d)", j.walks, walks)
+	}
 }

@@ -68,6 +68,7 @@ var (
 	bktPending   = []byte("pending")
 	stateBuckets = [][]byte{bktProgress, bktPending}
 	keyPosition  = []byte("position")
+	keyRules     = []byte("rules")
 )
 
 // cellDeg is the side of a fixes cell in degrees (about 1.1 km of latitude):
@@ -398,9 +399,25 @@ func (x *Index) position() ([]byte, []string, bool, error) {
 	return pos, pending, pos != nil, nil
 }
 
+// positionRules is the RulesKey the stored position was reached under
+// ("" for a position from before rules were kept, or none).
+func (x *Index) positionRules() (string, error) {
+	var rules string
+	err := x.db.View(func(tx *bolt.Tx) error {
+		rules = string(tx.Bucket(bktProgress).Get(keyRules))
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("facts index: read the catch-up rules: %w", err)
+	}
+	return rules, nil
+}
+
 // advance writes the new position and the items still pending in one
 // transaction, replacing the old pending set.
-func (x *Index) advance(pos []byte, pending []string) error {
+//
+// rules is the Step's RulesKey in force for the catch-up that ends there.
+func (x *Index) advance(pos []byte, pending []string, rules string) error {
 	err := x.db.Update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bktPending); err != nil {
 			return err
@@ -413,6 +430,9 @@ func (x *Index) advance(pos []byte, pending []string) error {
 			if err := b.Put([]byte(id), []byte{}); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(bktProgress).Put(keyRules, []byte(rules)); err != nil {
+			return err
 		}
 		return tx.Bucket(bktProgress).Put(keyPosition, pos)
 	})

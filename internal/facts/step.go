@@ -73,8 +73,13 @@ type Step struct {
 	Open    Opener
 	Remote  Opener
 	Profile func(cameraKind string) sidecar.Profile
-	Actor   string
-	Log     *slog.Logger
+	// RulesKey, when set, names the sidecar rules Profile applies (any
+	// string that changes when they do). A catch-up from a position reached
+	// under other rules looks at every item again, so that a file seen
+	// before as no sidecar is parsed once a rule names it. Nil: "".
+	RulesKey func() string
+	Actor    string
+	Log      *slog.Logger
 
 	mu      sync.Mutex // one parse at a time: bbolt has one writer anyway
 	cmu     sync.Mutex // one catch-up at a time: positions only move forward
@@ -356,8 +361,9 @@ func (s *Step) Items(ctx context.Context, ids []string) ([]Outcome, error) {
 // pending; a crash before that leaves the old position, and the items
 // after it are looked at again (an item already in the index is skipped,
 // and its custody record is not written twice: the step is idempotent).
-// A profile that gained a rule is applied to files already seen by a
-// rebuild (reindex), not by a catch-up.
+// Rules that changed since the position (RulesKey) make the catch-up look
+// at every item again, as without a position: a file seen before as no
+// sidecar is parsed once a rule names it.
 func (s *Step) CatchUp(ctx context.Context) ([]Outcome, error) {
 	return s.catchUp(ctx, false)
 }
@@ -377,7 +383,15 @@ func (s *Step) catchUpLocked(ctx context.Context, rebuild bool) ([]Outcome, erro
 	if err != nil {
 		return nil, err
 	}
-	if rebuild || !have {
+	rules := ""
+	if s.RulesKey != nil {
+		rules = s.RulesKey()
+	}
+	before, err := s.Index.positionRules()
+	if err != nil {
+		return nil, err
+	}
+	if rebuild || !have || before != rules {
 		// The end first: what is indexed during the walk lies after it and
 		// is looked at again by the next catch-up.
 		end, err := j.Position(ctx)
@@ -388,7 +402,7 @@ func (s *Step) catchUpLocked(ctx context.Context, rebuild bool) ([]Outcome, erro
 		if err != nil {
 			return outs, err
 		}
-		return outs, s.Index.advance(end, unavailable(outs))
+		return outs, s.Index.advance(end, unavailable(outs), rules)
 	}
 	ids, next, err := j.Changed(ctx, from)
 	if err != nil {
@@ -419,7 +433,7 @@ func (s *Step) catchUpLocked(ctx context.Context, rebuild bool) ([]Outcome, erro
 	if bytes.Equal(next, from) && sameSet(still, pending) {
 		return outs, nil // nothing moved: no write (a console wakes at every sync)
 	}
-	return outs, s.Index.advance(next, still)
+	return outs, s.Index.advance(next, still, rules)
 }
 
 // sameSet: a and b hold the same ids (each once, as the pending set does).

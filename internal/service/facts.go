@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/facts"
 	"github.com/evidenced/evidenced/internal/sidecar"
@@ -51,7 +52,8 @@ func (s *Service) openFacts(mustExist bool) error {
 		s.facts = x
 		s.parser = &facts.Step{
 			Index: x, Ledger: consoleLedger{s}, Actor: s.DaemonActor(), Log: s.log, Open: s.openStored,
-			Profile: func(kind string) sidecar.Profile { return s.config.SidecarProfile(kind) },
+			Profile:  func(kind string) sidecar.Profile { return s.config.SidecarProfile(kind) },
+			RulesKey: s.sidecarRulesKey,
 		}
 		return nil
 	}
@@ -80,6 +82,13 @@ func (s *Service) openFacts(mustExist bool) error {
 		}
 	}
 	return nil
+}
+
+// sidecarRulesKey names the sidecar rules in force for every camera kind,
+// so that the console's catch-up looks at every item again after a config
+// that changed them (facts.Step.RulesKey).
+func (s *Service) sidecarRulesKey() string {
+	return fmt.Sprintf("%v|%v", s.config.SidecarProfile(config.KindBody), s.config.SidecarProfile(config.KindVehicle))
 }
 
 // parseDocked parses a dock's sidecars now (a one-shot ingest); the daemon

@@ -891,6 +891,15 @@ var mutants = []Mutant{
 	// records once it is cleared are all looked at, and the position never
 	// gets ahead of what was parsed.
 	{
+		ID:          "facts-catchup-rules-ignored",
+		File:        "internal/facts/step.go",
+		Desc:        "a catch-up ignores that the sidecar rules changed since its position: a file passed over as no sidecar is never parsed once a rule names it",
+		Original:    `if rebuild || !have || before != rules {`,
+		Replacement: `if rebuild || !have || before != before {`,
+		Packages:    []string{"./internal/facts"},
+		Run:         "TestNewRuleLooksAtWhatWasPassedOver",
+	},
+	{
 		ID:          "facts-catchup-changed-skipped",
 		File:        "internal/facts/step.go",
 		Desc:        "a catch-up from a position does not look at the items indexed after it: a sidecar vaulted while the step was down is never parsed",
