@@ -913,7 +913,7 @@ var mutants = []Mutant{
 		File:        "internal/facts/step.go",
 		Desc:        "the catch-up position is written before the items it covers are parsed: a catch-up stopped part-way loses them",
 		Original:    `var still []string`,
-		Replacement: `var still []string; if err := s.Index.advance(next, pending); err != nil { return nil, err }`,
+		Replacement: `var still []string; if err := s.Index.advance(next, pending, rules); err != nil { return nil, err }`,
 		Packages:    []string{"./internal/facts"},
 		Run:         "TestCatchUpStoppedPartWayLosesNothing",
 	},
