@@ -272,6 +272,15 @@ var mutants = []Mutant{
 		Run:         "TestPartBinding|TestContractRGW",
 	},
 	{
+		ID:          "s3store-probe-no-control",
+		File:        "internal/objstore/s3store/signing.go",
+		Desc:        "the probe trusts a refused wrong checksum without seeing the right one taken: a store that refuses every unsigned part gets every part refused",
+		Original:    `if err := part(2, digest.Bytes(body)); err != nil {`,
+		Replacement: `if err := part(2, digest.Bytes(body)); false && err != nil {`,
+		Packages:    []string{"./internal/objstore/s3store"},
+		Run:         "TestPartBinding",
+	},
+	{
 		ID:          "s3store-parts-unsigned",
 		File:        "internal/objstore/s3store/signing.go",
 		Desc:        "every part is signed UNSIGNED-PAYLOAD whatever the probe found",

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 
@@ -69,6 +70,7 @@ func TestPartBindingProbed(t *testing.T) {
 type fakeS3 struct {
 	mu            sync.Mutex
 	checks, down  bool
+	noUnsigned    bool // refuses every UNSIGNED-PAYLOAD part with BadDigest
 	creates       int
 	aborts        int
 	payloadHashes []string
@@ -92,6 +94,10 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		sum := sha256.Sum256(body)
 		f.payloadHashes = append(f.payloadHashes, r.Header.Get("X-Amz-Content-Sha256"))
+		if f.noUnsigned && r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
+			fail(http.StatusBadRequest, "BadDigest")
+			return
+		}
 		if f.checks && r.Header.Get("X-Amz-Checksum-Sha256") != base64.StdEncoding.EncodeToString(sum[:]) {
 			fail(http.StatusBadRequest, "BadDigest")
 			return
@@ -119,15 +125,19 @@ func TestPartBindingFollowsTheProbe(t *testing.T) {
 		name        string
 		checks      bool
 		down        bool
+		noUnsigned  bool
 		wantBinding s3store.PartBinding
 		wantHash    string
 	}{
-		{"store checks the checksum", true, false, s3store.BindingChecksum, "UNSIGNED-PAYLOAD"},
-		{"store ignores the checksum", false, false, s3store.BindingPayloadHash, sum.Hex()},
-		{"store down", false, true, s3store.BindingPayloadHash, ""},
+		{"store checks the checksum", true, false, false, s3store.BindingChecksum, "UNSIGNED-PAYLOAD"},
+		{"store ignores the checksum", false, false, false, s3store.BindingPayloadHash, sum.Hex()},
+		{"store down", false, true, false, s3store.BindingPayloadHash, ""},
+		// A refusal of the wrong checksum means nothing when the right one
+		// is refused too: the probe's control part must be taken.
+		{"store refuses every unsigned part", false, false, true, s3store.BindingPayloadHash, sum.Hex()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := &fakeS3{checks: c.checks, down: c.down}
+			f := &fakeS3{checks: c.checks, down: c.down, noUnsigned: c.noUnsigned}
 			srv := httptest.NewServer(f)
 			defer srv.Close()
 			ctx := context.Background()
@@ -161,11 +171,16 @@ func TestPartBindingFollowsTheProbe(t *testing.T) {
 			if f.creates != 1 || f.aborts != 1 {
 				t.Errorf("probe: %d creates, %d aborts; want one probe, aborted", f.creates, f.aborts)
 			}
-			// The first part the fake saw is the probe's, always unsigned.
-			if len(f.payloadHashes) != 4 || f.payloadHashes[0] != "UNSIGNED-PAYLOAD" {
-				t.Fatalf("parts seen: %q, want the probe's then 3", f.payloadHashes)
+			// The probe's parts come first, always unsigned: the wrong
+			// checksum, then (when that was refused) the right one.
+			probe := 1
+			if c.checks || c.noUnsigned {
+				probe = 2
 			}
-			for i, h := range f.payloadHashes[1:] {
+			if len(f.payloadHashes) != probe+3 || slices.ContainsFunc(f.payloadHashes[:probe], func(h string) bool { return h != "UNSIGNED-PAYLOAD" }) {
+				t.Fatalf("parts seen: %q, want the probe's %d then 3", f.payloadHashes, probe)
+			}
+			for i, h := range f.payloadHashes[probe:] {
 				if h != c.wantHash {
 					t.Errorf("part %d signed with payload hash %q, want %q", i+1, h, c.wantHash)
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -164,21 +165,37 @@ func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, error) {
 		}
 	}()
 	body := []byte("evidenced: does this store check x-amz-checksum-sha256 on an unsigned part?\n")
-	wrong := digest.Bytes([]byte("not the probe's body"))
-	_, err = s.c.UploadPart(ctx, &s3.UploadPartInput{
-		Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: created.UploadId,
-		PartNumber: aws.Int32(1), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
-		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(wrong.Base64()),
-	}, withPayloadHash(unsignedPayload))
+	part := func(n int32, sum digest.Sum) error {
+		_, err := s.c.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: created.UploadId,
+			PartNumber: aws.Int32(n), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+			ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(sum.Base64()),
+		}, withPayloadHash(unsignedPayload))
+		return err
+	}
+	err = part(1, digest.Bytes([]byte("not the probe's body")))
 	if err == nil {
 		return BindingPayloadHash, nil
 	}
-	err = mapErr("probe part checksums: upload part", "_probe/part-checksum", err)
-	switch {
-	case errors.Is(err, objstore.ErrChecksumMismatch):
-		return BindingChecksum, nil
-	case objstore.IsPermanent(err):
-		return BindingPayloadHash, nil
+	// Only the store's word for a wrong checksum header counts: a store
+	// that refuses UNSIGNED-PAYLOAD itself (XAmzContentSHA256Mismatch) or
+	// every unsigned part says nothing about the header.
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || (ae.ErrorCode() != "BadDigest" && ae.ErrorCode() != "XAmzContentChecksumMismatch") {
+		err = mapErr("probe part checksums: upload part", "_probe/part-checksum", err)
+		if objstore.IsPermanent(err) {
+			return BindingPayloadHash, nil
+		}
+		return BindingUnproven, err
 	}
-	return BindingUnproven, err
+	// The positive control: the same unsigned part with its right checksum
+	// must be taken, or parts bound this way would all be refused.
+	if err := part(2, digest.Bytes(body)); err != nil {
+		err = mapErr("probe part checksums: upload the control part", "_probe/part-checksum", err)
+		if objstore.IsPermanent(err) {
+			return BindingPayloadHash, nil
+		}
+		return BindingUnproven, err
+	}
+	return BindingChecksum, nil
 }
