@@ -23,6 +23,16 @@ type journaled struct {
 	*custody.Ledger
 	walks, named int
 	failAppend   bool
+	// withheld items are not found, as the catalog hides a withheld
+	// host's items.
+	withheld map[string]bool
+}
+
+func (j *journaled) Item(ctx context.Context, id string) (custody.Item, error) {
+	if j.withheld[id] {
+		return custody.Item{}, fmt.Errorf("item %s: %w", id, custody.ErrNotFound)
+	}
+	return j.Ledger.Item(ctx, id)
 }
 
 func (j *journaled) Items(ctx context.Context, f custody.Filter, fn func(custody.Item) error) error {
@@ -262,5 +272,26 @@ func TestNewRuleLooksAtWhatWasPassedOver(t *testing.T) {
 	f.parseAll(t)
 	if j.walks != walks {
 		t.Errorf("the same rules again walked every item (%d walks, was %d)", j.walks, walks)
+	}
+}
+
+// An item named after the position whose host is withheld by the time the
+// catch-up looks it up (the catalog hides it) stays pending, since the
+// position moves past the record naming it, and is parsed once its host
+// is served again — not lost.
+func TestWithheldMidCatchUpStaysPending(t *testing.T) {
+	f, j := caughtUpCar(t)
+	id := f.vault(t, "BWC-0001", "body", map[string][]byte{"GPS/withheld.nmea": nmeaLog()})[0]
+	j.withheld = map[string]bool{id: true}
+	if outs := f.parseAll(t); parsed(outs) != 0 {
+		t.Fatalf("an item not found was parsed: %+v", outs)
+	}
+	if _, pending, _, err := f.x.position(); !slices.Contains(pending, id) || err != nil {
+		t.Fatalf("the withheld item is not pending: %v %v", pending, err)
+	}
+	j.withheld = nil
+	f.restart(j)
+	if outs := f.parseAll(t); parsed(outs) != 1 || outs[0].Item != id {
+		t.Fatalf("once served again the item is not parsed: %+v", outs)
 	}
 }

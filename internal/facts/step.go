@@ -413,8 +413,10 @@ func (s *Step) catchUpLocked(ctx context.Context, rebuild bool) ([]Outcome, erro
 	for _, id := range append(pending, ids...) {
 		it, err := s.Ledger.Item(ctx, id)
 		if errors.Is(err, custody.ErrNotFound) {
-			if slices.Contains(pending, id) {
-				still = append(still, id) // its host withheld for now: kept
+			// Its host withheld (perhaps since Changed named it): kept
+			// pending, since the position moves past the record naming it.
+			if !slices.Contains(still, id) {
+				still = append(still, id)
 			}
 			continue
 		}

@@ -900,6 +900,15 @@ var mutants = []Mutant{
 	// records once it is cleared are all looked at, and the position never
 	// gets ahead of what was parsed.
 	{
+		ID:          "facts-catchup-withheld-dropped",
+		File:        "internal/facts/step.go",
+		Desc:        "an item named after the position but not found (its host withheld meanwhile) is dropped while the position moves past it: never parsed once served again",
+		Original:    `if !slices.Contains(still, id) {`,
+		Replacement: `if slices.Contains(pending, id) && !slices.Contains(still, id) {`,
+		Packages:    []string{"./internal/facts"},
+		Run:         "TestWithheldMidCatchUpStaysPending",
+	},
+	{
 		ID:          "facts-catchup-rules-ignored",
 		File:        "internal/facts/step.go",
 		Desc:        "a catch-up ignores that the sidecar rules changed since its position: a file passed over as no sidecar is never parsed once a rule names it",
