@@ -18,6 +18,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
 	"github.com/evidenced/evidenced/internal/tsa"
@@ -61,6 +62,26 @@ type Report struct {
 	Notices []string
 	// Problems lists everything wrong; empty means all is consistent.
 	Problems []Problem
+
+	// unread is the first read of an anchored object that failed for a
+	// reason that may pass (the store timed out or answered 5xx): the
+	// check could not be made, which CheckWith returns as an error rather
+	// than as a finding.
+	unread error
+}
+
+// cannotRead notes an anchored object that could not be read: a problem
+// when the store answered for good (a listed version gone, access
+// refused), and otherwise the
+// could-not-check error CheckWith returns.
+func (r *Report) cannotRead(key, version string, err error) {
+	if !objstore.IsPermanent(err) && !errors.Is(err, objstore.ErrNotFound) {
+		if r.unread == nil {
+			r.unread = fmt.Errorf("anchor check: reading %s: %w", key, err)
+		}
+		return
+	}
+	r.Problems = append(r.Problems, Problem{Object: key, VersionID: version, What: fmt.Sprintf("cannot be read: %v", err)})
 }
 
 // OK reports whether Check found nothing wrong.
@@ -156,7 +177,7 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 				if ctx.Err() != nil {
 					return rep, ctx.Err()
 				}
-				problem(key, v.VersionID, "cannot be read: %v", err)
+				rep.cannotRead(key, v.VersionID, err)
 				continue
 			}
 			c, ver, err := openNote(b, origin, o.Verifiers)
@@ -206,7 +227,7 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 		for _, v := range pv {
 			b, err := readObject(ctx, s, key, v.VersionID)
 			if err != nil {
-				problem(key, v.VersionID, "cannot be read: %v", err)
+				rep.cannotRead(key, v.VersionID, err)
 				continue
 			}
 			p, err := tlog.ParseProof(b)
@@ -240,6 +261,9 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 			return rep, err
 		}
 	}
+	if rep.unread != nil {
+		return rep, rep.unread
+	}
 	return rep, nil
 }
 
@@ -267,7 +291,7 @@ func checkStamps(ctx context.Context, s Store, hostID string, size uint64, noteB
 	for _, v := range versions {
 		b, err := readObject(ctx, s, key, v.VersionID)
 		if err != nil {
-			problem(key, v.VersionID, "cannot be read: %v", err)
+			rep.cannotRead(key, v.VersionID, err)
 			continue
 		}
 		tok, err := tsa.ParseResponse(b, sum, nil)
@@ -321,7 +345,11 @@ func checkRecords(ctx context.Context, s Store, hostID string, good []goodCheckp
 		}
 		sk := SigsKey(hostID, from, to)
 		sigs, sigsFound, sigErr := readSigs(ctx, s, sk, count[sk], from, to)
-		if sigErr != nil {
+		var readErr *sigsReadError
+		switch {
+		case errors.As(sigErr, &readErr):
+			rep.cannotRead(sk, "", readErr.err)
+		case sigErr != nil:
 			problem(sk, "", "%v", sigErr)
 		}
 		if count[sk] > 1 {
@@ -329,7 +357,7 @@ func checkRecords(ctx context.Context, s Store, hostID string, good []goodCheckp
 		}
 		rc, err := s.Open(ctx, key, "")
 		if err != nil {
-			problem(key, "", "cannot be read: %v", err)
+			rep.cannotRead(key, "", err)
 			return nil
 		}
 		bad := 0
@@ -402,6 +430,11 @@ func hashRecords(r *bufio.Reader, f *tlog.Frontier, to uint64, prevHash *string,
 	return ""
 }
 
+// sigsReadError is readSigs failing to read the object (not to parse it).
+type sigsReadError struct{ err error }
+
+func (e *sigsReadError) Error() string { return fmt.Sprintf("cannot be read: %v", e.err) }
+
 // maxSigProblems bounds how many records of one .sig file are named.
 const maxSigProblems = 10
 
@@ -414,7 +447,7 @@ func readSigs(ctx context.Context, s Store, key string, versions int, from, to u
 	}
 	b, err := readObject(ctx, s, key, "")
 	if err != nil {
-		return nil, true, fmt.Errorf("cannot be read: %v", err)
+		return nil, true, &sigsReadError{err}
 	}
 	sigs, err := parseSigs(b, from, to)
 	return sigs, true, err

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tsa"
@@ -147,5 +149,43 @@ func TestRunnerSync(t *testing.T) {
 	defer stop()
 	if err := r.Sync(stopped); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Sync with Run stopped: %v, want the context's error", err)
+	}
+}
+
+// A checkpoint the store does not hand back for a reason that may pass (a
+// timeout, a 5xx) is a check that could not be made: CheckWith returns an
+// error, so that verify exits 1 and a console does not call the host
+// broken. One the store says is gone is a finding (a problem naming it).
+func TestUnreadableIsNotAFinding(t *testing.T) {
+	key, err := signing.Generate(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	l := openLedger(t, filepath.Join(t.TempDir(), "ledger.db"), key)
+	appendDocks(t, l, 0, 3)
+	s := newMemStore()
+	if _, err := anchor.Anchor(ctx, l, s, host, time.Now().Add(time.Hour), anchor.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetHook(func(op, key string) error {
+		if op == "open" && strings.Contains(key, "/checkpoints/") {
+			return errors.New("503 Slow Down")
+		}
+		return nil
+	})
+	rep, err := anchor.Check(ctx, l, s, host, key.NoteVerifier())
+	if err == nil {
+		t.Fatalf("a checkpoint the store could not hand back was reported as %d problems, not as an error:\n%s", len(rep.Problems), problems(rep))
+	}
+	s.SetHook(func(op, key string) error {
+		if op == "open" && strings.Contains(key, "/checkpoints/") {
+			return objstore.ErrNotFound
+		}
+		return nil
+	})
+	rep, err = anchor.Check(ctx, l, s, host, key.NoteVerifier())
+	if err != nil || rep.OK() || !strings.Contains(problems(rep), "cannot be read") {
+		t.Fatalf("a listed checkpoint the store says is gone: %v\n%s", err, problems(rep))
 	}
 }

@@ -75,8 +75,8 @@ type pending struct {
 
 // appendAll appends several events in one transaction, all or none, and
 // returns them (preceded by the HOST_KEY record when one was written).
-// Append is its only production caller; tests use it to build large ledgers
-// quickly.
+// Append and AppendGrouped (a group commit of access records) call it;
+// tests use it to build large ledgers quickly.
 func (l *Ledger) appendAll(ctx context.Context, ps []pending) ([]Event, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()

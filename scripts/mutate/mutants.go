@@ -263,6 +263,15 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/objstore/s3store"},
 	},
 	{
+		ID:          "anchor-unread-is-finding",
+		File:        "internal/anchor/check.go",
+		Desc:        "an anchored object the store could not hand back for now (timeout, 5xx) is reported as a problem: verify and fleet clear answer 'found wrong' (exit 3) for 'could not check', and a console withholds a healthy host",
+		Original:    `if !objstore.IsPermanent(err) && !errors.Is(err, objstore.ErrNotFound) {`,
+		Replacement: `if false && !objstore.IsPermanent(err) && !errors.Is(err, objstore.ErrNotFound) {`,
+		Packages:    []string{"./internal/anchor"},
+		Run:         "TestUnreadableIsNotAFinding",
+	},
+	{
 		ID:          "s3store-probe-accepted-trusted",
 		File:        "internal/objstore/s3store/signing.go",
 		Desc:        "a store that took a probe part with a wrong x-amz-checksum-sha256 is trusted to check it: parts go out unsigned to a store that checks nothing",
