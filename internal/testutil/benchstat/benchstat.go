@@ -52,8 +52,10 @@ func ProcCPU(pid int) time.Duration {
 
 // RSS is this process's resident memory now (VmRSS) and at its peak
 // (VmHWM), in MiB; 0 when /proc/self/status cannot be read.
-func RSS() (now, peak int) {
-	b, err := os.ReadFile("/proc/self/status")
+func RSS() (now, peak int) { return rssOf("/proc/self/status") }
+
+func rssOf(status string) (now, peak int) {
+	b, err := os.ReadFile(status)
 	if err != nil {
 		return 0, 0
 	}
@@ -81,4 +83,22 @@ func Percentiles(d []time.Duration) string {
 	slices.Sort(d)
 	at := func(p int) time.Duration { return d[min(len(d)-1, len(d)*p/100)].Round(100 * time.Microsecond) }
 	return fmt.Sprintf("n=%-6d p50 %-9s p95 %-9s p99 %-9s max %s", len(d), at(50), at(95), at(99), d[len(d)-1].Round(100*time.Microsecond))
+}
+
+// ProcRSS is another process's resident memory now (VmRSS) and at its
+// peak (VmHWM), in MiB; 0 when /proc/PID/status cannot be read.
+func ProcRSS(pid int) (now, peak int) {
+	return rssOf(fmt.Sprintf("/proc/%d/status", pid))
+}
+
+// LoadAvg is the machine's 1, 5 and 15 minute load averages ("?" when
+// /proc/loadavg cannot be read): a number measured on a shared machine
+// means little without it.
+func LoadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +104,13 @@ func TestBenchWebSearch(t *testing.T) {
 	}
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	cfg, err := config.Parse(fmt.Appendf(nil, `host_id: hq
+	bins := benchBinaries(t)
+	if len(bins) > 0 {
+		// The server is the built binary in its own process: its port
+		// is the test server's, which is closed unstarted.
+		ts.Listener.Close()
+	}
+	yml := fmt.Appendf(nil, `host_id: hq
 role: console
 state_dir: %s
 object_store: {endpoint: %q, bucket: %s, region: %s, path_style: true}
@@ -121,7 +129,12 @@ console:
   redirect_url: %s/auth/callback
   roles_claim: groups
   roles: {investigator: [evidence-investigators]}
-`, filepath.Join(dir, "state"), srv.Endpoint, bucket, s3srv.Region, trusted.String(), idp.Issuer(), idp.Config().ClientID, secret, base), filepath.Join(dir, "evidenced.yaml"))
+`, filepath.Join(dir, "state"), srv.Endpoint, bucket, s3srv.Region, trusted.String(), idp.Issuer(), idp.Config().ClientID, secret, base)
+	if len(bins) > 0 {
+		benchBinarySearch(t, bins, yml, dir, base, srv, idp, users, perHost, dur)
+		return
+	}
+	cfg, err := config.Parse(yml, filepath.Join(dir, "evidenced.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,11 +176,11 @@ console:
 	defer ts.Close()
 
 	t2 := time.Now()
-	clients := make([]*http.Client, users)
+	clients := make([]*benchClient, users)
 	for u := range users {
 		login := fmt.Sprintf("investigator-%02d", u)
 		idp.SetGroups(login, []string{"evidence-investigators"})
-		clients[u] = signIn(t, base, login)
+		clients[u] = signIn(t, base, login, u)
 	}
 	result(t, "sign-in: %d people through the OIDC flow (authorize, code, token, ID token check) in %s", users, since(t2))
 
@@ -189,15 +202,6 @@ console:
 	}
 	result(t, "settle: the daemon's start-up work (the sidecar step's catch-up over every item) quiet after %s wall, %s CPU", since(t5), (benchstat.CPU() - cpu5).Round(100*time.Millisecond))
 
-	var (
-		mu   sync.Mutex
-		lats = map[string][]time.Duration{}
-	)
-	wantOK := func(kind string, d time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		lats[kind] = append(lats[kind], d)
-	}
 	if f := os.Getenv("EVIDENCED_BENCH_CPUPROFILE"); f != "" {
 		pf, err := os.Create(f)
 		if err != nil {
@@ -227,25 +231,51 @@ console:
 	}
 	s3cpu0 := benchstat.ProcCPU(srv.PID())
 	t3, cpu3 := time.Now(), benchstat.CPU()
-	deadline := t3.Add(dur)
+	lats, conns := searchLoad(t, clients, base, perHost, dur)
+	wall, cpu := time.Since(t3), benchstat.CPU()-cpu3
+	s3cpu := benchstat.ProcCPU(srv.PID()) - s3cpu0
+	all := printLatencies(t, "", lats)
+	rss, peak := benchstat.RSS()
+	result(t, "throughput: %d searches in %s by %d users = %.1f/s; process CPU %s (%.0f%% of one core; the load loop is in the process), %s per search; versitygw CPU %s; %d connections; RSS %d MiB, peak %d MiB",
+		len(all), wall.Round(time.Millisecond), users, float64(len(all))/wall.Seconds(), cpu.Round(time.Millisecond),
+		100*cpu.Seconds()/wall.Seconds(), perSearch(cpu, len(all)), s3cpu.Round(time.Millisecond), conns.Load(), rss, peak)
+}
+
+// searchLoad lets every client search without pause for dur, each its
+// own turn of kinds (newSearch), and returns the latencies of the
+// searches that answered what the generator put there, by kind, and
+// how many connections the clients opened.
+func searchLoad(t *testing.T, clients []*benchClient, base string, perHost int, dur time.Duration) (map[string][]time.Duration, *atomic.Int64) {
+	var (
+		mu    sync.Mutex
+		lats  = map[string][]time.Duration{}
+		conns atomic.Int64
+	)
+	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	for u, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		c.dials.Store(0)
+		wg.Go(func() {
 			for q := 0; time.Now().Before(deadline) && !t.Failed(); q++ {
 				s := newSearch(u, q, perHost)
 				t4 := time.Now()
-				ok := s.run(t, c, base)
-				if ok {
-					wantOK(s.kind, time.Since(t4))
+				if s.run(t, c.Client, base) {
+					d := time.Since(t4)
+					mu.Lock()
+					lats[s.kind] = append(lats[s.kind], d)
+					mu.Unlock()
 				}
 			}
-		}()
+			conns.Add(c.dials.Load())
+		})
 	}
 	wg.Wait()
-	wall, cpu := time.Since(t3), benchstat.CPU()-cpu3
-	s3cpu := benchstat.ProcCPU(srv.PID()) - s3cpu0
+	return lats, &conns
+}
+
+// printLatencies prints the percentiles of each kind and of all, and
+// returns all.
+func printLatencies(t *testing.T, label string, lats map[string][]time.Duration) []time.Duration {
 	var all []time.Duration
 	kinds := make([]string, 0, len(lats))
 	for k := range lats {
@@ -254,13 +284,17 @@ console:
 	slices.Sort(kinds)
 	for _, k := range kinds {
 		all = append(all, lats[k]...)
-		result(t, "search %-22s %s", k, benchstat.Percentiles(lats[k]))
+		result(t, "%ssearch %-22s %s", label, k, benchstat.Percentiles(lats[k]))
 	}
-	result(t, "search %-22s %s", "all", benchstat.Percentiles(all))
-	rss, peak := benchstat.RSS()
-	result(t, "throughput: %d searches in %s by %d users = %.1f/s; process CPU %s (%.0f%% of one core; the load loop is in the process), versitygw CPU %s; RSS %d MiB, peak %d MiB",
-		len(all), wall.Round(time.Millisecond), users, float64(len(all))/wall.Seconds(), cpu.Round(time.Millisecond),
-		100*cpu.Seconds()/wall.Seconds(), s3cpu.Round(time.Millisecond), rss, peak)
+	result(t, "%ssearch %-22s %s", label, "all", benchstat.Percentiles(all))
+	return all
+}
+
+func perSearch(cpu time.Duration, n int) time.Duration {
+	if n == 0 {
+		return 0
+	}
+	return (cpu / time.Duration(n)).Round(10 * time.Microsecond)
 }
 
 // search is one person's query, built so that its answer is known from
@@ -345,6 +379,10 @@ func (s search) run(t *testing.T, c *http.Client, base string) bool {
 		t.Errorf("search %s: %v", v.Encode(), err)
 		return false
 	}
+	// Read to the end, so that the connection is kept for the next
+	// search, as a browser's is (the decoder stops before the last
+	// newline and the chunked body's end).
+	_, _ = io.Copy(io.Discard, res.Body)
 	wantPage := min(50, s.want-(s.page-1)*50)
 	if body.Total != s.want || len(body.Items) != wantPage {
 		t.Errorf("search %s: %d items of %d, want %d of %d", v.Encode(), len(body.Items), body.Total, wantPage, s.want)
@@ -364,13 +402,27 @@ func (s search) run(t *testing.T, c *http.Client, base string) bool {
 // nonce), the provider's form is answered with the login, the provider
 // redirects back with a code, which the console exchanges and checks. The
 // client returned holds the session cookie.
-func signIn(t *testing.T, base, login string) *http.Client {
+func signIn(t *testing.T, base, login string, u int) *benchClient {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	bc := &benchClient{}
+	// Each person has a browser of their own: its own connections, kept
+	// between searches. (The default transport keeps two idle
+	// connections per host for the whole process: 18 of 20 people would
+	// open a new connection for every search.)
+	// And its own address (127.0.0.2, 127.0.0.3, …: loopback is the
+	// whole 127/8): the console limits sign-ins per address, as it would
+	// 20 people at 20 desks.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+u%250))}}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		bc.dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}
+	first := &http.Client{Jar: jar, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := first.Get(base + "/search")
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +433,7 @@ func signIn(t *testing.T, base, login string) *http.Client {
 		t.Fatalf("sign-in of %s: /search answered %s, want a redirect to the provider", login, res.Status)
 	}
 	// No timeout: a slow search is a number to report, not a failure.
-	c := &http.Client{Jar: jar}
+	c := &http.Client{Jar: jar, Transport: tr}
 	res, err = c.Get(at + "&login_name=" + url.QueryEscape(login))
 	if err != nil {
 		t.Fatal(err)
@@ -390,7 +442,15 @@ func signIn(t *testing.T, base, login string) *http.Client {
 	if res.StatusCode != http.StatusOK || res.Request.URL.String() != base+"/search" {
 		t.Fatalf("sign-in of %s ended at %s with %s", login, res.Request.URL, res.Status)
 	}
-	return c
+	bc.Client = c
+	return bc
+}
+
+// benchClient is one person's browser: a client with its own cookie jar
+// and connections, and how many connections it opened.
+type benchClient struct {
+	*http.Client
+	dials atomic.Int64
 }
 
 func result(t *testing.T, format string, args ...any) {
