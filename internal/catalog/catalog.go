@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"math"
 	"runtime"
@@ -710,13 +711,30 @@ type Filter struct {
 // and at most Limit are returned (0: all the rest).
 type Page struct {
 	Offset, Limit int
+	// After, when set, starts the page just after this position (the
+	// Found.Next of the page before it) instead of at Offset, and ends the
+	// search at the page's end: Total then counts only the matches seen
+	// from After on (the page, and one more when another follows). Page N
+	// then costs one page, not the N-1 before it.
+	After []byte
+	// MaxScan, when more than 0, bounds the items a search without an
+	// officer or camera may read to answer (ErrTooBroad beyond it): a
+	// search by state or time alone otherwise reads every item in its
+	// range, which at a million items is seconds of CPU per search.
+	MaxScan int
 }
+
+// ErrTooBroad is a search that would read more than Page.MaxScan items.
+var ErrTooBroad = errors.New("the search is too broad")
 
 // Found is one page of a search and how many items the filter selects in
 // all (Total), so that a screen can say "51–100 of 2,500".
 type Found struct {
 	Items []custody.Item
 	Total int
+	// Next is the position of the page's last item when further matches
+	// follow it (Page.After asks for them); nil on the last page.
+	Next []byte
 }
 
 // Find lists every indexed item the filter selects, in FindPage's order.
@@ -738,9 +756,18 @@ func (c *Catalog) Find(ctx context.Context, f Filter) ([]custody.Item, error) {
 // usual search) is answered from the index keys alone; only the items on
 // the page are read and decoded. Decoding every match to show 50 of them
 // was 84 % of a console's CPU at a million items (docs/BENCHMARKS.md).
+//
+// Without an officer or camera (findUnindexed), a search by states that
+// leave out verified reads only the items not yet verified (the
+// unverified index), and one bounded in time only the items recorded
+// then (the camera index's ranges); only a search by state that includes
+// verified and no time reads every item, which Page.MaxScan bounds.
 func (c *Catalog) FindPage(ctx context.Context, f Filter, p Page) (Found, error) {
-	if p.Offset < 0 || p.Limit < 0 {
-		return Found{}, fmt.Errorf("catalog find: page offset %d, limit %d: want 0 or more", p.Offset, p.Limit)
+	if p.Offset < 0 || p.Limit < 0 || p.MaxScan < 0 {
+		return Found{}, fmt.Errorf("catalog find: page offset %d, limit %d, scan bound %d: want 0 or more", p.Offset, p.Limit, p.MaxScan)
+	}
+	if p.After != nil {
+		p.Offset = 0
 	}
 	pg := pager{Page: p, items: []custody.Item{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
@@ -751,43 +778,16 @@ func (c *Catalog) FindPage(ctx context.Context, f Filter, p Page) (Found, error)
 		case f.Camera != "":
 			return findIndexed(ctx, tx, bByCamera, f.Camera, f, held, &pg)
 		}
-		// Nothing but the host to select by: the item keys say it all.
-		keyOnly := len(f.States) == 0 && f.Since.IsZero() && f.Until.IsZero()
-		cur := tx.Bucket(bItems).Cursor()
-		var k, v []byte
-		if f.Host != "" {
-			k, v = cur.Seek(hostPrefix(f.Host))
-		} else {
-			k, v = cur.First()
-		}
-		for ; k != nil; k, v = cur.Next() {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if f.Host != "" && !bytes.HasPrefix(k, hostPrefix(f.Host)) {
-				break
-			}
-			host, _, _ := bytes.Cut(k, []byte{0})
-			if held[string(host)] {
-				continue
-			}
-			if keyOnly && pg.skip() {
-				continue
-			}
-			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
-				return fmt.Errorf("item %q: %w", k, err)
-			}
-			if f.Filter.Matches(it) {
-				pg.add(it)
-			}
-		}
-		return nil
+		return findUnindexed(ctx, tx, f, held, &pg)
 	})
 	if err != nil {
 		return Found{}, fmt.Errorf("catalog find: %w", err)
 	}
-	return Found{Items: pg.items, Total: pg.total}, nil
+	out := Found{Items: pg.items, Total: pg.total}
+	if pg.total > pg.Offset+len(pg.items) && len(pg.items) > 0 {
+		out.Next = pg.last
+	}
+	return out, nil
 }
 
 // pager keeps the page's matches, in the order it is given them, and
@@ -796,11 +796,21 @@ type pager struct {
 	Page
 	total int
 	items []custody.Item
+	// last is the position of the page's last item.
+	last []byte
+	// scanned counts the items read against MaxScan.
+	scanned int
 }
 
 // onPage: the next match is on the page.
 func (pg *pager) onPage() bool {
 	return pg.total >= pg.Offset && (pg.Limit == 0 || pg.total < pg.Offset+pg.Limit)
+}
+
+// done: nothing more need be looked at (after a page asked for by
+// position, once one more match than the page is known).
+func (pg *pager) done() bool {
+	return pg.After != nil && pg.Limit > 0 && pg.total > pg.Limit
 }
 
 // skip counts the next match without reading it when it is off the page
@@ -813,11 +823,35 @@ func (pg *pager) skip() bool {
 	return true
 }
 
-func (pg *pager) add(it custody.Item) {
+// add counts a match at position pos, keeping it when it is on the page.
+func (pg *pager) add(it custody.Item, pos []byte) {
 	if pg.onPage() {
 		pg.items = append(pg.items, it)
+		pg.last = bytes.Clone(pos)
 	}
 	pg.total++
+}
+
+// read counts one item read against MaxScan.
+func (pg *pager) read(what string) error {
+	pg.scanned++
+	if pg.MaxScan > 0 && pg.scanned > pg.MaxScan {
+		return fmt.Errorf("%w: it would read more than %d recordings (%s); narrow it by officer, camera or a shorter time range", ErrTooBroad, pg.MaxScan, what)
+	}
+	return nil
+}
+
+// seekAfter positions cur at start, or just after the page's position
+// when one was asked for and it comes later.
+func (pg *pager) seekAfter(cur *bolt.Cursor, start []byte) (k, v []byte) {
+	if pg.After == nil || bytes.Compare(pg.After, start) < 0 {
+		return cur.Seek(start)
+	}
+	k, v = cur.Seek(pg.After)
+	if bytes.Equal(k, pg.After) {
+		k, v = cur.Next()
+	}
+	return k, v
 }
 
 // findIndexed is FindPage through the index by assigned_to or camera
@@ -840,23 +874,17 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 	p := append([]byte(value), 0)
 	cur := tx.Bucket(index).Cursor()
 	start := binary.BigEndian.AppendUint64(bytes.Clone(p), clampNanos(f.Since))
-	for k, _ := cur.Seek(start); k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rest := k[len(p):]
-		if len(rest) < 9 {
-			continue
-		}
-		if !f.Until.IsZero() && binary.BigEndian.Uint64(rest[:8]) >= clampNanos(f.Until) {
+	first, _ := pg.seekAfter(cur, start)
+	for rk := range inRange(cur, first, p, f, held) {
+		if pg.done() {
 			break
 		}
-		host, id, ok := bytes.Cut(rest[9:], []byte{0})
-		if !ok || held[string(host)] || (f.Host != "" && string(host) != f.Host) {
-			continue
-		}
+		k, host, id := rk.key, rk.host, rk.id
 		if keyOnly && pg.skip() {
 			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		v := items.Get(itemKey(string(host), string(id)))
 		if v == nil {
@@ -867,7 +895,208 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 			return fmt.Errorf("item %s of %s: %w", id, host, err)
 		}
 		if f.Filter.Matches(it) {
-			pg.add(it)
+			pg.add(it, k)
+		}
+	}
+	return ctx.Err()
+}
+
+// rangeKey is one key of an index by officer or camera, and the host and
+// item id it names.
+type rangeKey struct{ key, host, id []byte }
+
+// inRange yields the keys of one officer's or camera's range of its index
+// (prefix p), from the cursor's key k on, until f.Until; not those of
+// withheld hosts nor, with f.Host, of other hosts. The cursor is left
+// where the range ends.
+func inRange(cur *bolt.Cursor, k, p []byte, f Filter, held map[string]bool) iter.Seq[rangeKey] {
+	until := uint64(math.MaxUint64)
+	if !f.Until.IsZero() {
+		until = clampNanos(f.Until)
+	}
+	return func(yield func(rangeKey) bool) {
+		for ; k != nil && bytes.HasPrefix(k, p); k, _ = cur.Next() {
+			rest := k[len(p):]
+			if len(rest) < 9 {
+				continue
+			}
+			if binary.BigEndian.Uint64(rest[:8]) >= until {
+				return
+			}
+			host, id, ok := bytes.Cut(rest[9:], []byte{0})
+			if !ok || (len(held) > 0 && held[string(host)]) || (f.Host != "" && string(host) != f.Host) {
+				continue
+			}
+			if !yield(rangeKey{k, host, id}) {
+				return
+			}
+		}
+	}
+}
+
+// findUnindexed is FindPage without an officer or camera, in item key
+// (host, id) order; the position of an item is its item key.
+//
+//   - States that leave out verified: the candidates are the unverified
+//     index's (the items not yet verified: a backlog, not the fleet).
+//   - A time range, after 1970: the candidates are the camera index's
+//     keys in that range, one range per camera.
+//   - Otherwise every item (of the host, with Host), each read for a state
+//     or a time before 1970; nothing but the host is read from the keys.
+//
+// Candidates from an index are put in item key order before the page is
+// cut, so every way gives the same pages as reading every item did.
+func findUnindexed(ctx context.Context, tx *bolt.Tx, f Filter, held map[string]bool, pg *pager) error {
+	items := tx.Bucket(bItems)
+	epoch := time.Unix(0, 0)
+	inTime := (!f.Since.IsZero() || !f.Until.IsZero()) && (f.Since.IsZero() || f.Since.After(epoch)) && (f.Until.IsZero() || f.Until.After(epoch))
+	switch {
+	case len(f.States) > 0 && !slices.Contains(f.States, custody.StateVerified):
+		return pageKeys(ctx, items, unverifiedKeys(tx, f.Host, held), f, pg, false, true)
+	case inTime:
+		keys, err := recordedKeys(ctx, tx, f, held, pg)
+		if err != nil {
+			return err
+		}
+		// The camera index's keys say the time and the host: with no
+		// states, a candidate is a match.
+		return pageKeys(ctx, items, keys, f, pg, len(f.States) == 0, false)
+	default:
+		return scanItems(ctx, items, f, held, pg)
+	}
+}
+
+// pageKeys pages the candidates keys (item keys, sorted in place): each
+// read and matched, or, when known to match (match), counted from its key
+// and read only when on the page. bounded: each item read counts against
+// MaxScan (the candidates were not counted as they were found).
+func pageKeys(ctx context.Context, items *bolt.Bucket, keys [][]byte, f Filter, pg *pager, match, bounded bool) error {
+	slices.SortFunc(keys, bytes.Compare)
+	i := 0
+	if pg.After != nil {
+		i, _ = slices.BinarySearchFunc(keys, pg.After, bytes.Compare)
+		if i < len(keys) && bytes.Equal(keys[i], pg.After) {
+			i++
+		}
+	}
+	for ; i < len(keys) && !pg.done(); i++ {
+		k := keys[i]
+		if match && pg.skip() {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if bounded {
+			if err := pg.read("each one's state"); err != nil {
+				return err
+			}
+		}
+		v := items.Get(k)
+		if v == nil {
+			return fmt.Errorf("item %q is in an index but not indexed", k)
+		}
+		var it custody.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("item %q: %w", k, err)
+		}
+		if match || f.Filter.Matches(it) {
+			pg.add(it, k)
+		}
+	}
+	return nil
+}
+
+// unverifiedKeys are the item keys of the items not yet verified, of host
+// (every host when ""), but those of withheld hosts.
+func unverifiedKeys(tx *bolt.Tx, host string, held map[string]bool) [][]byte {
+	var keys [][]byte
+	cur := tx.Bucket(bUnverified).Cursor()
+	var k []byte
+	if host != "" {
+		k, _ = cur.Seek(hostPrefix(host))
+	} else {
+		k, _ = cur.First()
+	}
+	for ; k != nil; k, _ = cur.Next() {
+		h, rest, ok := bytes.Cut(k, []byte{0})
+		if host != "" && string(h) != host {
+			break
+		}
+		if !ok || len(rest) < 9 || held[string(h)] {
+			continue
+		}
+		keys = append(keys, itemKey(string(h), string(rest[9:])))
+	}
+	return keys
+}
+
+// recordedKeys are the item keys of the items recorded from f.Since to
+// f.Until (after 1970), of f.Host (every host when ""), but those of
+// withheld hosts: from the camera index, which holds every item once,
+// one range per camera (a seek to each camera's next). Each key counts
+// against MaxScan.
+func recordedKeys(ctx context.Context, tx *bolt.Tx, f Filter, held map[string]bool, pg *pager) ([][]byte, error) {
+	var keys [][]byte
+	since := clampNanos(f.Since)
+	cur := tx.Bucket(bByCamera).Cursor()
+	for k, _ := cur.First(); k != nil; {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cam, _, ok := bytes.Cut(k, []byte{0})
+		if !ok {
+			return nil, fmt.Errorf("camera index key %q: no camera", k)
+		}
+		p := append(bytes.Clone(cam), 0)
+		first, _ := cur.Seek(binary.BigEndian.AppendUint64(bytes.Clone(p), since))
+		for rk := range inRange(cur, first, p, f, held) {
+			if err := pg.read("every recording in the time range"); err != nil {
+				return nil, err
+			}
+			keys = append(keys, itemKey(string(rk.host), string(rk.id)))
+		}
+		// The next camera: the first key past every key of this one.
+		k, _ = cur.Seek(append(bytes.Clone(cam), 1))
+	}
+	return keys, nil
+}
+
+// scanItems is FindPage over every item (of f.Host): nothing but the host
+// to select by is answered from the keys; anything else reads each item,
+// counted against MaxScan.
+func scanItems(ctx context.Context, items *bolt.Bucket, f Filter, held map[string]bool, pg *pager) error {
+	keyOnly := len(f.States) == 0 && f.Since.IsZero() && f.Until.IsZero()
+	cur := items.Cursor()
+	start := []byte{}
+	if f.Host != "" {
+		start = hostPrefix(f.Host)
+	}
+	for k, v := pg.seekAfter(cur, start); k != nil && !pg.done(); k, v = cur.Next() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if f.Host != "" && !bytes.HasPrefix(k, hostPrefix(f.Host)) {
+			break
+		}
+		host, _, _ := bytes.Cut(k, []byte{0})
+		if held[string(host)] {
+			continue
+		}
+		if keyOnly && pg.skip() {
+			continue
+		}
+		if !keyOnly {
+			if err := pg.read("every item, for its state"); err != nil {
+				return err
+			}
+		}
+		var it custody.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return fmt.Errorf("item %q: %w", k, err)
+		}
+		if f.Filter.Matches(it) {
+			pg.add(it, k)
 		}
 	}
 	return nil

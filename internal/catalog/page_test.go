@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -71,6 +72,17 @@ func TestFindPagesAreTheWholeResultCut(t *testing.T) {
 		{Filter: custody.Filter{Since: from, Until: to}},
 		{Filter: custody.Filter{States: []custody.State{custody.StateVaulted}}, Host: "dock-01"},
 		{Filter: custody.Filter{Camera: "BWC-9"}},
+		// Without an officer or camera: through the unverified index
+		// (states without verified), the camera index's time ranges
+		// (a time after 1970), or every item.
+		{Filter: custody.Filter{States: []custody.State{custody.StateVaulted}}},
+		{Filter: custody.Filter{States: []custody.State{custody.StateUploaded, custody.StateVaulted}, Since: from}},
+		{Filter: custody.Filter{States: []custody.State{custody.StateUploaded}}},
+		{Filter: custody.Filter{States: verified}},
+		{Filter: custody.Filter{States: verified, Since: from, Until: to}, Host: "dock-02"},
+		{Filter: custody.Filter{Since: from}},
+		{Filter: custody.Filter{Until: to}, Host: "dock-02"},
+		{Filter: custody.Filter{Since: time.Unix(-3600, 0), Until: to}},
 	}
 	key := func(it custody.Item) string { return it.Host + "/" + it.ID }
 	for _, f := range filters {
@@ -98,6 +110,12 @@ func TestFindPagesAreTheWholeResultCut(t *testing.T) {
 		}
 		if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(scan))) {
 			t.Errorf("%s: found %v, the scan %v", name, got, scan)
+		}
+		// Without an officer or camera the order is host then id, as
+		// reading every item gives it (all is in that order), whichever
+		// index the candidates came from.
+		if f.AssignedTo == "" && f.Camera == "" && !slices.Equal(got, scan) {
+			t.Errorf("%s: found %v, in every item's order %v", name, got, scan)
 		}
 		// Through an index the order is recording time, then host and id.
 		if f.AssignedTo != "" || f.Camera != "" {
@@ -130,9 +148,84 @@ func TestFindPagesAreTheWholeResultCut(t *testing.T) {
 			if !slices.Equal(joined, got) {
 				t.Errorf("%s, pages of %d put together:\n%v\nthe whole result:\n%v", name, limit, joined, got)
 			}
+			// The same pages, each asked for after the last one's
+			// position: the first says the total, the last has no next.
+			joined = nil
+			p, err := c.FindPage(ctx, f, catalog.Page{Limit: limit})
+			for pages := 0; err == nil; pages++ {
+				if pages == 0 && p.Total != len(got) {
+					t.Errorf("%s, first page of %d: total %d, want %d", name, limit, p.Total, len(got))
+				}
+				if want := got[len(joined):min(len(got), len(joined)+limit)]; !slices.Equal(keys(p.Items, key), want) {
+					t.Errorf("%s, page %d of %d after a position: %v, want %v", name, pages+1, limit, keys(p.Items, key), want)
+					break
+				}
+				joined = append(joined, keys(p.Items, key)...)
+				if p.Next == nil || pages > len(got) {
+					break
+				}
+				p, err = c.FindPage(ctx, f, catalog.Page{After: p.Next, Limit: limit})
+			}
+			if err != nil {
+				t.Fatalf("%s, pages of %d after a position: %v", name, limit, err)
+			}
+			if !slices.Equal(joined, got) {
+				t.Errorf("%s, pages of %d each after the last one's position, put together:\n%v\nthe whole result:\n%v", name, limit, joined, got)
+			}
 		}
 	}
 	if _, err := c.FindPage(ctx, catalog.Filter{}, catalog.Page{Offset: -1}); err == nil {
 		t.Error("a negative offset was accepted")
+	}
+}
+
+func keys(items []custody.Item, key func(custody.Item) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = key(it)
+	}
+	return out
+}
+
+// A search without an officer or camera reads at most Page.MaxScan items
+// to answer, and says so plainly past it (ErrTooBroad): by a state that
+// includes verified (every item read), by time (every item recorded then).
+// A search the indexes answer within the bound, and one by a state not
+// yet verified (the unverified index: the backlog), is answered.
+func TestFindPageScanBound(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	a := newDock(t, "dock-01")
+	for i := range 10 {
+		a.vaultOnly = i == 4
+		a.ingest(t, "BWC-1", "officer-1", fmt.Sprintf("F%02d.MP4", i), i+1)
+	}
+	a.anchor(t, s)
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, a.trusted())
+	sync(t, c)
+	from := base.Add(-time.Hour)
+	for _, tc := range []struct {
+		f       custody.Filter
+		bound   int
+		tooWide bool
+		total   int
+	}{
+		{custody.Filter{States: []custody.State{custody.StateVerified}}, 9, true, 0},
+		{custody.Filter{States: []custody.State{custody.StateVerified}}, 10, false, 9},
+		{custody.Filter{Since: from}, 9, true, 0},
+		{custody.Filter{Since: from}, 10, false, 10},
+		{custody.Filter{States: []custody.State{custody.StateVaulted}}, 1, false, 1},
+		{custody.Filter{AssignedTo: "officer-1"}, 1, false, 10},
+		{custody.Filter{}, 1, false, 10},
+	} {
+		p, err := c.FindPage(ctx, catalog.Filter{Filter: tc.f}, catalog.Page{Limit: 3, MaxScan: tc.bound})
+		switch {
+		case tc.tooWide && !errors.Is(err, catalog.ErrTooBroad):
+			t.Errorf("%+v within %d: %v, want ErrTooBroad", tc.f, tc.bound, err)
+		case tc.tooWide && !strings.Contains(err.Error(), fmt.Sprintf("more than %d recordings", tc.bound)):
+			t.Errorf("%+v within %d: %q does not say the bound", tc.f, tc.bound, err)
+		case !tc.tooWide && (err != nil || p.Total != tc.total):
+			t.Errorf("%+v within %d: total %d, %v; want %d", tc.f, tc.bound, p.Total, err, tc.total)
+		}
 	}
 }
