@@ -30,13 +30,14 @@ func findCommand() *command {
 			radius := fs.Float64("radius", 0, "with --near: metres")
 			limit := fs.Int("limit", 0, "at most this many results (0: all); with --offset, one page of them")
 			offset := fs.Int("offset", 0, "skip this many results first (the order is stable: by recording time through --camera or --assigned-to, else by host and id)")
+			after := fs.String("after", "", "the page after the one that printed this cursor (\"next page: --after …\"); with --limit, instead of --offset")
 			return func(ctx context.Context, e *env) error {
 				f := custody.Filter{Camera: *camera, AssignedTo: *assigned}
 				var err error
 				if f.Since, f.Until, err = parseSpan(*since, *until); err != nil {
 					return err
 				}
-				o := service.FindOptions{Filter: f, Reason: *reason, Host: *host, Plate: *plate, Fuzzy: *fuzzy, Offset: *offset, Limit: *limit, Asked: map[string]string{
+				o := service.FindOptions{Filter: f, Reason: *reason, Host: *host, Plate: *plate, Fuzzy: *fuzzy, Offset: *offset, Limit: *limit, After: *after, Asked: map[string]string{
 					"camera": *camera, "assigned_to": *assigned, "since": *since, "until": *until, "plate": *plate, "near": *near,
 				}}
 				if *fuzzy {
@@ -53,8 +54,11 @@ func findCommand() *command {
 					return err
 				}
 				items := found.Items
+				if found.Next != "" {
+					defer fmt.Fprintf(e.stderr, "next page: --after %s\n", found.Next)
+				}
 				if len(items) != found.Total {
-					defer fmt.Fprintf(e.stderr, "results %d to %d of %d\n", min(*offset+1, found.Total), *offset+len(items), found.Total)
+					defer fmt.Fprintf(e.stderr, "results %d to %d of %d\n", min(found.Offset+1, found.Total), found.Offset+len(items), found.Total)
 				}
 				if *asJSON {
 					return printJSON(e.stdout, items)

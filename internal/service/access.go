@@ -133,6 +133,16 @@ type FindOptions struct {
 	// only the page is read from the index; the total is counted all the
 	// same (FoundPage.Total).
 	Offset, Limit int
+	// After, instead of Offset, asks for the page after the one whose
+	// FoundPage.Next it is (an opaque cursor, checked: a damaged one or
+	// another search's is refused). At a console the page is then read
+	// from the last one's position, not counted again from the start.
+	After string
+	// MaxScan, when more than 0, bounds the items a search at a console
+	// without an officer or camera may read (by a state including
+	// verified, or by time alone): past it the search is refused
+	// (ErrInvalid) with how to narrow it.
+	MaxScan int
 }
 
 // FoundPage is one page of a search and how many recordings (or, by plate
@@ -140,6 +150,11 @@ type FindOptions struct {
 type FoundPage struct {
 	Items []Found `json:"items"`
 	Total int     `json:"total"`
+	// Offset is how many results come before the page.
+	Offset int `json:"offset"`
+	// Next asks for the page after this one (FindOptions.After); "" on
+	// the last page, or when no Limit was asked.
+	Next string `json:"next,omitempty"`
 }
 
 // Find lists the items the filter selects (the page Offset and Limit ask
@@ -162,11 +177,25 @@ func (s *Service) FindPage(ctx context.Context, c Caller, o FindOptions) (FoundP
 	if o.Fuzzy && o.Plate == "" {
 		return FoundPage{}, invalidf("--fuzzy needs --plate")
 	}
+	var cur *findCursor
+	if o.After != "" {
+		if o.Offset > 0 {
+			return FoundPage{}, invalidf("--after and --offset: a page is asked for by one of them")
+		}
+		if o.Plate != "" || o.Near != nil {
+			return FoundPage{}, invalidf("--after: pages of a search by plate or place are asked for by --offset")
+		}
+		fc, err := decodeCursor("the next page's cursor (--after)", o.After, o)
+		if err != nil {
+			return FoundPage{}, err
+		}
+		o.Offset, cur = fc.offset, &fc
+	}
 	if o.Plate != "" || o.Near != nil {
 		return s.findFacts(ctx, c, o)
 	}
 	if s.catalog != nil {
-		return s.fleetFind(ctx, c, o)
+		return s.fleetFind(ctx, c, o, cur)
 	}
 	if o.Host != "" && o.Host != s.config.HostID {
 		return FoundPage{}, invalidf("--host %s: this host is %s; other hosts' items are found at a console", o.Host, s.config.HostID)
@@ -181,7 +210,14 @@ func (s *Service) FindPage(ctx context.Context, c Caller, o FindOptions) (FoundP
 	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(len(items), false)); err != nil {
 		return FoundPage{}, err
 	}
-	return FoundPage{Items: found(cut(items, o.Offset, o.Limit)), Total: len(items)}, nil
+	page := found(cut(items, o.Offset, o.Limit))
+	p := FoundPage{Items: page, Total: len(items), Offset: min(o.Offset, len(items))}
+	if o.Limit > 0 && p.Offset+len(page) < len(items) {
+		// A dock host reads its ledger whole: the cursor says how many
+		// come before the next page.
+		p.Next = findCursor{offset: p.Offset + len(page), total: len(items)}.encode(o)
+	}
+	return p, nil
 }
 
 // accessDetails are what a search's ACCESSED record says: what was asked,

@@ -122,18 +122,37 @@ func (s *Service) freshCatalog(ctx context.Context) error {
 
 // fleetFind is FindPage at a console: every trusted host's items, each
 // with the host that ingested it; only the page is read from the index.
-func (s *Service) fleetFind(ctx context.Context, c Caller, o FindOptions) (FoundPage, error) {
+//
+// After a cursor (cur) the page is read from the last one's position and
+// the search stops at its end: the total is the one counted for the first
+// page, or more when more were seen since.
+func (s *Service) fleetFind(ctx context.Context, c Caller, o FindOptions, cur *findCursor) (FoundPage, error) {
 	if err := s.freshCatalog(ctx); err != nil {
 		return FoundPage{}, err
 	}
-	p, err := s.catalog.FindPage(ctx, catalog.Filter{Filter: o.Filter, Host: o.Host}, catalog.Page{Offset: o.Offset, Limit: o.Limit})
+	pg := catalog.Page{Offset: o.Offset, Limit: o.Limit, MaxScan: o.MaxScan}
+	if cur != nil && len(cur.pos) > 0 {
+		pg.After = cur.pos
+	}
+	p, err := s.catalog.FindPage(ctx, catalog.Filter{Filter: o.Filter, Host: o.Host}, pg)
+	if errors.Is(err, catalog.ErrTooBroad) {
+		return FoundPage{}, &kindError{kind: ErrInvalid, err: err}
+	}
 	if err != nil {
 		return FoundPage{}, err
 	}
-	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(p.Total, true)); err != nil {
+	total := p.Total
+	if pg.After != nil {
+		total = max(cur.total, o.Offset+p.Total)
+	}
+	if err := s.RecordAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(total, true)); err != nil {
 		return FoundPage{}, err
 	}
-	return FoundPage{Items: found(p.Items), Total: p.Total}, nil
+	out := FoundPage{Items: found(p.Items), Total: total, Offset: min(o.Offset, total)}
+	if p.Next != nil {
+		out.Next = findCursor{offset: o.Offset + len(p.Items), total: total, pos: p.Next}.encode(o)
+	}
+	return out, nil
 }
 
 // fleetCustody is Custody at a console: the dock hosts' records for the

@@ -134,6 +134,42 @@ console:
 	if _, err := c.FindPage(ctx, who, FindOptions{Limit: -1}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("a negative limit: %v, want ErrInvalid", err)
 	}
+	// The same pages through the cursor: the first page's Next asks for
+	// the second, which says the total and where it starts and has no
+	// Next; its access is recorded with the offset it stands for.
+	first, err := c.FindPage(ctx, who, FindOptions{Limit: 1})
+	if err != nil || first.Total != 2 || len(first.Items) != 1 || first.Items[0].ID != items[0].ID || first.Next == "" {
+		t.Fatalf("find, first page of one: %+v %v", first, err)
+	}
+	second, err := c.FindPage(ctx, who, FindOptions{Limit: 1, After: first.Next, Reason: "cursor"})
+	if err != nil || second.Total != 2 || second.Offset != 1 || len(second.Items) != 1 || second.Items[0].ID != page.Items[0].ID ||
+		second.Items[0].Host != page.Items[0].Host || second.Next != "" {
+		t.Fatalf("find after the first page's cursor: %+v %v; by offset: %+v", second, err, page)
+	}
+	if acc, err := c.Accesses(ctx, who, AccessFilter{}); err != nil || acc[len(acc)-1].Details["reason"] != "cursor" || acc[len(acc)-1].Details["offset"] != "1" {
+		t.Errorf("the search after a cursor is recorded as %+v (%v)", acc[len(acc)-1], err)
+	}
+	// A cursor altered (one character), another search's, or sent with
+	// --offset is refused, saying what to do.
+	tampered := []byte(first.Next)
+	tampered[len(tampered)/2] ^= 1
+	for _, tc := range []struct {
+		o    FindOptions
+		want string
+	}{
+		{FindOptions{Limit: 1, After: string(tampered)}, "damaged or was altered"},
+		{FindOptions{Limit: 1, After: first.Next[:len(first.Next)-4]}, "damaged or was altered"},
+		{FindOptions{Limit: 1, After: "not a cursor!"}, "not a cursor this console gave"},
+		{FindOptions{Limit: 1, After: first.Next, Host: "dock-01"}, "belongs to another search"},
+		{FindOptions{Limit: 1, After: first.Next, Offset: 1}, "--after and --offset"},
+		// A search that would read every item for its state, past the
+		// bound the web console sets.
+		{FindOptions{Filter: custody.Filter{States: []custody.State{custody.StateVerified}}, MaxScan: 1}, "more than 1 recordings"},
+	} {
+		if p, err := c.FindPage(ctx, who, tc.o); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("find %+v: %+v %v, want ErrInvalid saying %q", tc.o, p, err, tc.want)
+		}
+	}
 	evs, err := c.Custody(ctx, who, ids["dock-01"], "complaint 7")
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +276,9 @@ evidenced_fleet_scrubbed_objects_total{} 2`
 	for _, ev := range acc {
 		trail = append(trail, ev.Details["action"]+":"+ev.Item)
 	}
-	want = fmt.Sprintf("[find: find: find: access: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
+	// (Pages by offset and by cursor, each an access; the refused ones
+	// none: nothing was searched.)
+	want = fmt.Sprintf("[find: find: find: access: find: find: access: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
 	if fmt.Sprint(trail) != want {
 		t.Errorf("console access trail %v, want %s", trail, want)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,12 +95,25 @@ func (f *fakeBackend) FindPage(_ context.Context, _ service.Caller, o service.Fi
 	default:
 		all = []service.Found{{Item: f.item}}
 	}
+	// The fake's cursor is "at-N": the next page starts at N. The
+	// service's own is opaque and checked (its tests).
+	if o.After != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(o.After, "at-"))
+		if err != nil || !strings.HasPrefix(o.After, "at-") {
+			return service.FoundPage{}, fmt.Errorf("the next page's cursor (--after): the cursor is damaged or was altered: %w", service.ErrInvalid)
+		}
+		o.Offset = n
+	}
 	lo := min(o.Offset, len(all))
 	hi := len(all)
 	if o.Limit > 0 {
 		hi = min(lo+o.Limit, hi)
 	}
-	return service.FoundPage{Items: all[lo:hi], Total: len(all)}, nil
+	p := service.FoundPage{Items: all[lo:hi], Total: len(all), Offset: lo}
+	if o.Limit > 0 && hi < len(all) {
+		p.Next = fmt.Sprintf("at-%d", hi)
+	}
+	return p, nil
 }
 
 // sidecarSource is a sidecar file of the fake's camera.

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -296,5 +298,32 @@ func TestSearchAsksForThePageShown(t *testing.T) {
 	if body := do(h, ck, s, "GET", "/search?officer=officer-4711&page=3", nil).Body.String(); strings.Contains(body, `id="next"`) ||
 		!strings.Contains(body, "120 recording(s), 101–120 shown") {
 		t.Errorf("the last page: %s", clip(body))
+	}
+
+	// Page 2's next link asks for the page after its cursor, not for
+	// offset 100; the API says the cursor as "next".
+	next := regexp.MustCompile(`href="([^"]*)" id="next"`).FindStringSubmatch(body)
+	if next == nil {
+		t.Fatalf("page 2 has no next link: %s", clip(body))
+	}
+	u, err := url.Parse(html.UnescapeString(next[1]))
+	if err != nil || u.Query().Get("after") != "at-100" || u.Query().Get("page") != "3" {
+		t.Fatalf("page 2's next link %q: want after=at-100 (the service's cursor), page=3 (%v)", next[1], err)
+	}
+	body = do(h, ck, s, "GET", u.String(), nil).Body.String()
+	if o := fb.finds[len(fb.finds)-1]; o.After != "at-100" || o.Offset != 0 || o.Limit != 50 {
+		t.Errorf("the next link asked the service for after %q, offset %d, limit %d; want at-100, 0, 50", o.After, o.Offset, o.Limit)
+	}
+	if !strings.Contains(body, "120 recording(s), 101–120 shown") || !strings.Contains(body, `href="/items/item-101"`) || strings.Contains(body, `id="next"`) {
+		t.Errorf("the page after page 2's cursor: %s", clip(body))
+	}
+	var cur struct{ Next string }
+	rec = do(h, ck, s, "GET", "/api/items?officer=officer-4711", nil)
+	if err := json.Unmarshal(rec.Body.Bytes(), &cur); err != nil || cur.Next != "at-50" {
+		t.Errorf("/api/items page 1: next %q, want at-50: %s (%v)", cur.Next, clip(rec.Body.String()), err)
+	}
+	rec = do(h, ck, s, "GET", "/api/items?officer=officer-4711&after=at-x", nil)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "cursor is damaged or was altered") {
+		t.Errorf("a tampered cursor: %d %s, want 400 saying so", rec.Code, rec.Body.String())
 	}
 }

@@ -181,10 +181,16 @@ func parseSearch(q url.Values) (search, error) {
 	if s.Page, err = page(q); err != nil {
 		return s, err
 	}
+	// The next page's cursor, checked by the service (a damaged or
+	// altered one, or another search's, is a 400 with what to do).
+	after, err := text(q, "after", 2048)
+	if err != nil {
+		return s, err
+	}
 	s.Asked = len(q) > 0
 	s.opts = service.FindOptions{Filter: f, Reason: s.Reason, Host: s.Host, Asked: map[string]string{
 		"officer": s.Officer, "vehicle": s.Vehicle, "camera": s.Camera, "since": s.Since, "until": s.Until,
-		"state": strings.Join(s.States, " "), "via": "web"}}
+		"state": strings.Join(s.States, " "), "via": "web"}, After: after}
 	return s, parseFacts(q, &s)
 }
 
