@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,6 +236,24 @@ console:
 	}
 	if only := console.findJSON("--host", "dock-02"); len(only) != 2 || only[0].Host != "dock-02" {
 		t.Errorf("find --host dock-02: %+v", only)
+	}
+	// A page of three says the next page's cursor; the page after it is
+	// the fourth item; an altered cursor is refused with exit 2.
+	code, _, errs := run(t, nil, "find", "--config", console.cfg, "--json", "--limit", "3")
+	m := regexp.MustCompile(`next page: --after (\S+)`).FindStringSubmatch(errs)
+	if code != 0 || m == nil {
+		t.Fatalf("find --limit 3: exit %d, no next page's cursor in %q", code, errs)
+	}
+	var rest []custody.Item
+	if err := json.Unmarshal([]byte(console.must("find", "--json", "--limit", "3", "--after", m[1])), &rest); err != nil ||
+		len(rest) != 1 || rest[0].ID != found[3].ID || rest[0].Host != found[3].Host {
+		t.Errorf("find --after the first page's cursor: %+v (%v), want the fourth item %s of %s", rest, err, found[3].ID, found[3].Host)
+	}
+	altered := []byte(m[1])
+	// One character changed to another of the cursor's alphabet.
+	altered[len(altered)/2] = map[bool]byte{true: 'B', false: 'A'}[altered[len(altered)/2] == 'A']
+	if code, _, errs := run(t, nil, "find", "--config", console.cfg, "--limit", "3", "--after", string(altered)); code != 2 || !strings.Contains(errs, "damaged or was altered") {
+		t.Errorf("find --after an altered cursor: exit %d, %q; want exit 2 saying so", code, errs)
 	}
 
 	// Custody at the console: the dock host's own records, byte for byte

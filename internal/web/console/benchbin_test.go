@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,13 +151,23 @@ func benchBinarySearch(t *testing.T, bins []benchBin, yml []byte, dir, base stri
 		}
 		result(t, "%ssettle: the daemon's start-up work quiet after %s wall, %s CPU", label, since(t5), (benchstat.ProcCPU(pid) - cpu5).Round(100*time.Millisecond))
 
-		var perf *exec.Cmd
+		// With EVIDENCED_BENCH_PERF: a CPU profile of the server, and how
+		// many times it synced a file (each ledger commit syncs twice):
+		// whether concurrent searches' access records share commits.
+		var perfs []*exec.Cmd
+		syncs := filepath.Join(dir, b.label+".syncs")
 		if d := os.Getenv("EVIDENCED_BENCH_PERF"); d != "" {
-			perf = exec.Command("perf", "record", "-q", "-F", "499", "-g", "-p", fmt.Sprint(pid),
-				"-o", filepath.Join(d, b.label+".perf.data"), "--", "sleep", fmt.Sprint(int(dur.Seconds())))
-			if err := perf.Start(); err != nil {
-				t.Errorf("perf: %v", err)
-				perf = nil
+			secs := fmt.Sprint(int(dur.Seconds()))
+			for _, args := range [][]string{
+				{"record", "-q", "-F", "499", "-g", "-p", fmt.Sprint(pid), "-o", filepath.Join(d, b.label+".perf.data"), "--", "sleep", secs},
+				{"stat", "-x", ",", "-o", syncs, "-e", "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync", "-p", fmt.Sprint(pid), "--", "sleep", secs},
+			} {
+				perf := exec.Command("perf", args...)
+				if err := perf.Start(); err != nil {
+					t.Errorf("perf %s: %v", args[0], err)
+					continue
+				}
+				perfs = append(perfs, perf)
 			}
 		}
 		load0 := benchstat.LoadAvg()
@@ -166,10 +177,20 @@ func benchBinarySearch(t *testing.T, bins []benchBin, yml []byte, dir, base stri
 		wall := time.Since(t3)
 		srvCPU, cliCPU := benchstat.ProcCPU(pid)-srv0, benchstat.CPU()-cli0
 		s3cpu := benchstat.ProcCPU(srv.PID()) - s3cpu0
-		if perf != nil {
+		for _, perf := range perfs {
 			_ = perf.Wait()
 		}
 		all := printLatencies(t, label, lats)
+		if out, err := os.ReadFile(syncs); err == nil {
+			n := 0
+			for _, l := range strings.Split(string(out), "\n") {
+				if f := strings.Split(l, ","); len(f) > 2 && strings.HasPrefix(f[2], "syscalls:") {
+					c, _ := strconv.Atoi(f[0])
+					n += c
+				}
+			}
+			result(t, "%sfile syncs during the load: %d (fdatasync and fsync) for %d searches, each recorded: %.2f per search", label, n, len(all), float64(n)/float64(max(1, len(all))))
+		}
 		rss, peak := benchstat.ProcRSS(pid)
 		result(t, "%sthroughput: %d searches in %s by %d users = %.1f/s; load average %s → %s", label,
 			len(all), wall.Round(time.Millisecond), users, float64(len(all))/wall.Seconds(), load0, benchstat.LoadAvg())
