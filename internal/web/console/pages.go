@@ -242,7 +242,7 @@ func (h *Handler) apiItems(w http.ResponseWriter, r *http.Request, s *session) {
 	if res.Items == nil {
 		res.Items = []service.Found{}
 	}
-	writeJSON(w, http.StatusOK, itemsAnswer{Items: res.Items, Next: res.Cursor, Page: res.Page, PerPage: perPage, Total: res.Total})
+	writeItems(w, itemsAnswer{Items: res.Items, Next: res.Cursor, Page: res.Page, PerPage: perPage, Total: res.Total})
 }
 
 // itemsAnswer is GET /api/items's answer: one page, the cursor of the
