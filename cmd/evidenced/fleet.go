@@ -65,9 +65,15 @@ func fleetCommand() *command {
 					if c.DaysSinceDock != nil {
 						last, host, days = c.LastDockedAt.UTC().Format(time.RFC3339), c.Host, fmt.Sprint(*c.DaysSinceDock)
 					}
+					if c.HostFlag != "" {
+						host += " (" + c.HostFlag + ")"
+					}
 					state := c.State
 					if !c.ListedSince.IsZero() {
 						state += " (listed since " + c.ListedSince.UTC().Format(time.DateOnly) + ")"
+					}
+					if d := c.LastServedDock; d != nil {
+						state += " (last served dock at " + d.Host + " " + d.At.UTC().Format(time.RFC3339) + ")"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Kind, printable(c.AssignedTo), state, last, host, days)
 				}

@@ -86,7 +86,7 @@ var (
 	bItems     = []byte("items")          // host 0 item id → custody.Item (JSON)
 	bByItem    = []byte("by_item")        // item id 0 host 0 seq → ""
 	bUntrusted = []byte("untrusted")      // host id → ""
-	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
+	bCameras   = []byte("camera_docks")   // serial 0 host → CameraHealth (JSON) as of its last DOCKED there
 	bByAssign  = []byte("by_assigned_to") // assigned_to 0 recorded_at 0 host 0 id → ""
 	bByCamera  = []byte("by_camera")      // camera 0 recorded_at 0 host 0 id → ""
 	// bUnverified holds the items not yet VERIFIED in the store, by host
@@ -95,6 +95,9 @@ var (
 	// on their way, not every item indexed.
 	bUnverified = []byte("unverified")
 	allBuckets  = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera, bUnverified}
+	// bOldCameras (serial → the last dock anywhere) is what an index
+	// from before camera_docks kept; Open replaces it.
+	bOldCameras = []byte("cameras")
 )
 
 // HostState is what the index knows of one trusted host.
@@ -144,6 +147,12 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		// items, once, rather than a rebuild from the store.
 		fillCameras := tx.Bucket(bByCamera) == nil && tx.Bucket(bItems) != nil
 		fillUnverified := tx.Bucket(bUnverified) == nil && tx.Bucket(bItems) != nil
+		fillDocks := tx.Bucket(bCameras) == nil && tx.Bucket(bRecords) != nil
+		if tx.Bucket(bOldCameras) != nil {
+			if err := tx.DeleteBucket(bOldCameras); err != nil {
+				return err
+			}
+		}
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -156,6 +165,11 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		}
 		if fillUnverified {
 			if err := indexUnverified(tx); err != nil {
+				return err
+			}
+		}
+		if fillDocks {
+			if err := indexDocks(tx); err != nil {
 				return err
 			}
 		}
@@ -510,19 +524,20 @@ func (c *Catalog) index(hs *HostState, group []followed) error {
 	return err
 }
 
-// docked records a camera's dock at host, unless a later one at another
-// host is already recorded (hosts are read in parallel, not in time
-// order).
+// docked records a camera's dock at host, unless a later one at that host
+// is already recorded. Each host keeps its own, not only the camera's last
+// dock anywhere: a camera whose last dock is at a host the audit withholds
+// is still shown docked there (flagged), with its last dock at a served
+// host beside it, and which host that is depends on the flags when Fleet
+// asks.
 func docked(b *bolt.Bucket, host string, ev custody.Event) error {
 	if ev.Camera == "" {
 		return nil
 	}
-	if v := b.Get([]byte(ev.Camera)); v != nil {
+	k := append(append([]byte(ev.Camera), 0), host...)
+	if v := b.Get(k); v != nil {
 		var old CameraHealth
-		// Later dock wins; at the same instant the larger host id, so the
-		// result does not depend on which host was indexed first.
-		if err := json.Unmarshal(v, &old); err == nil &&
-			(old.LastDockedAt.After(ev.At) || (old.LastDockedAt.Equal(ev.At) && old.Host >= host)) {
+		if err := json.Unmarshal(v, &old); err == nil && old.LastDockedAt.After(ev.At) {
 			return nil
 		}
 	}
@@ -531,7 +546,28 @@ func docked(b *bolt.Bucket, host string, ev custody.Event) error {
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(ev.Camera), v)
+	return b.Put(k, v)
+}
+
+// indexDocks writes camera_docks from the indexed DOCKED records (an
+// index from before it kept only each camera's last dock anywhere).
+func indexDocks(tx *bolt.Tx) error {
+	b := tx.Bucket(bCameras)
+	return tx.Bucket(bRecords).ForEach(func(k, v []byte) error {
+		_, rec, _ := bytes.Cut(v, []byte("\n"))
+		if !bytes.Contains(rec, []byte(custody.Docked)) {
+			return nil
+		}
+		ev, err := custody.DecodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("index camera docks: record %q: %w", k, err)
+		}
+		if ev.Type != custody.Docked {
+			return nil
+		}
+		host, _, _ := bytes.Cut(k, []byte{0})
+		return docked(b, string(host), ev)
+	})
 }
 
 // project updates the item an event describes, the way the dock host's
@@ -1020,12 +1056,27 @@ type HostHealth struct {
 // for a camera of the console's published inventory that no trusted host
 // recorded docking, as the inventory lists it (State CameraNeverDocked,
 // no Host, LastDockedAt or DaysSinceDock).
+//
+// The last dock is the last any trusted host's checked records name, a
+// broken or withheld host's too: the camera did come back there, and
+// calling it "never docked" (or not docked) would send someone after an
+// officer who returned it. HostFlag then says why that host's records are
+// not served, and LastServedDock where the camera last docked at a host
+// whose records are.
 type CameraHealth struct {
-	Serial       string    `json:"serial"`
-	Host         string    `json:"host,omitempty"` // where it was last docked
-	Kind         string    `json:"kind,omitempty"`
-	AssignedTo   string    `json:"assigned_to,omitempty"`
-	LastDockedAt time.Time `json:"last_docked_at,omitzero"`
+	Serial string `json:"serial"`
+	Host   string `json:"host,omitempty"` // where it was last docked
+	// HostFlag is Host's flag when Host is broken ("broken: …": nothing
+	// after the break is served, so a later dock there is not known) or
+	// withheld ("withheld (audit): …": none of its records, this dock's
+	// included, is served).
+	HostFlag string `json:"host_flag,omitempty"`
+	// LastServedDock, when Host is withheld, is the camera's last dock at
+	// a host whose records are served (absent when there is none).
+	LastServedDock *Dock     `json:"last_served_dock,omitempty"`
+	Kind           string    `json:"kind,omitempty"`
+	AssignedTo     string    `json:"assigned_to,omitempty"`
+	LastDockedAt   time.Time `json:"last_docked_at,omitzero"`
 	// DaysSinceDock is whole days from LastDockedAt to now ("not docked
 	// for N days"); not stored, computed by Fleet. Absent for a camera
 	// that never docked: 0 would say it docked today.
@@ -1038,13 +1089,21 @@ type CameraHealth struct {
 	ListedSince time.Time `json:"listed_since,omitzero"`
 }
 
+// Dock is where and when a camera docked.
+type Dock struct {
+	Host string    `json:"host"`
+	At   time.Time `json:"at"`
+}
+
 // Camera states in CameraHealth.State.
 const (
 	CameraDocked = "docked"
-	// CameraNotDocked: docked, but not for NotDockedAfter or longer.
+	// CameraNotDocked: docked, but not for NotDockedAfter or longer (a
+	// dock at a broken or withheld host counts: CameraHealth).
 	CameraNotDocked = "not docked"
 	// CameraNeverDocked: listed in the console's published inventory and
-	// docked at no trusted host (as far as the sound records say).
+	// docked at no trusted host (as far as the records checked say; a host
+	// withheld after its records were checked still counts).
 	CameraNeverDocked = "never docked"
 )
 
@@ -1087,7 +1146,7 @@ type FleetOptions struct {
 func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fleet, error) {
 	f := Fleet{Hosts: []HostHealth{}, Cameras: []CameraHealth{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
-		held := withheld(tx)
+		flagOf := map[string]string{} // broken or withheld host → its first flag
 		for _, t := range c.trusted {
 			hs := HostState{ID: t.ID}
 			if v := tx.Bucket(bHosts).Get([]byte(t.ID)); v != nil {
@@ -1110,6 +1169,9 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 				} else {
 					h.Flags = append(h.Flags, "broken: "+p.String())
 				}
+			}
+			if len(hs.Broken) > 0 {
+				flagOf[t.ID] = h.Flags[len(h.Flags)-len(hs.Broken)]
 			}
 			cur := tx.Bucket(bUnverified).Cursor()
 			p := hostPrefix(t.ID)
@@ -1139,13 +1201,20 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bCameras).ForEach(func(_, v []byte) error {
-			var cam CameraHealth
-			if err := json.Unmarshal(v, &cam); err != nil {
-				return err
+		held := withheld(tx)
+		// camera_docks holds a camera's docks host by host, in key order
+		// (serial, host); the last dock is the latest, at the same instant
+		// the larger host id, so the answer does not depend on the order
+		// the hosts were indexed in.
+		var last, served *CameraHealth
+		flush := func() {
+			if last == nil {
+				return
 			}
-			if _, ok := c.trustedHost(cam.Host); !ok || held[cam.Host] {
-				return nil
+			cam := *last
+			cam.HostFlag = flagOf[cam.Host]
+			if held[cam.Host] && served != nil {
+				cam.LastServedDock = &Dock{Host: served.Host, At: served.LastDockedAt}
 			}
 			days := int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
 			cam.DaysSinceDock, cam.State = &days, CameraDocked
@@ -1153,8 +1222,31 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 				cam.State = CameraNotDocked
 			}
 			f.Cameras = append(f.Cameras, cam)
+			last, served = nil, nil
+		}
+		if err := tx.Bucket(bCameras).ForEach(func(_, v []byte) error {
+			var cam CameraHealth
+			if err := json.Unmarshal(v, &cam); err != nil {
+				return err
+			}
+			if _, ok := c.trustedHost(cam.Host); !ok {
+				return nil
+			}
+			if last != nil && last.Serial != cam.Serial {
+				flush()
+			}
+			if last == nil || !cam.LastDockedAt.Before(last.LastDockedAt) {
+				last = &cam
+			}
+			if !held[cam.Host] && (served == nil || !cam.LastDockedAt.Before(served.LastDockedAt)) {
+				served = &cam
+			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		flush()
+		return nil
 	})
 	if err != nil {
 		return Fleet{}, fmt.Errorf("catalog fleet: %w", err)

@@ -1,7 +1,9 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/catalog"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
 
@@ -177,5 +182,62 @@ func TestFleetCountsRecordingsNotVerified(t *testing.T) {
 	var age float64
 	if _, err := fmt.Sscan(strings.Fields(lines[3])[1], &age); err != nil || age <= 0 || age > 600 {
 		t.Errorf("dock-02's oldest not verified: %v s (%v), want the seconds since it was vaulted", age, err)
+	}
+}
+
+// A camera whose only dock is at a host the audit withheld is not "never
+// docked" in fleet's JSON or the metrics: it is docked at that host with
+// the host's flag, the host's recordings stay unserved, and the
+// inventory's camera that truly never docked is still counted as such.
+func TestFleetShowsADockAtAWithheldHost(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	who := Caller{Actor: "custodian-1"}
+	_, _, hq, _ := consoleOfOne(t, root)
+	file := filepath.Join(root, "inventory.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-1}\n  - {serial: BWC-2, kind: body, assigned_to: officer-2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hq.PublishInventory(ctx, who, file); err != nil {
+		t.Fatal(err)
+	}
+	stray := []byte("not a checkpoint\n")
+	sum := digest.Bytes(stray)
+	if _, err := hq.store.Put(ctx, objstore.PutRequest{Key: anchor.CheckpointKey("dock-01", 99), Body: bytes.NewReader(stray),
+		Size: int64(len(stray)), SHA256: sum, Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hq.Verify(ctx, who, VerifyOptions{Remote: true}); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := hq.Find(ctx, who, FindOptions{}); len(items) != 0 {
+		t.Fatalf("a withheld host's recordings are served: %+v", items)
+	}
+	f, err := hq.Fleet(ctx, who, FleetOptions{})
+	if err != nil || !f.Hosts[0].Withheld {
+		t.Fatalf("fleet: %+v %v", f.Hosts, err)
+	}
+	b, err := json.Marshal(f.Cameras)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cams []map[string]any
+	if err := json.Unmarshal(b, &cams); err != nil {
+		t.Fatal(err)
+	}
+	if len(cams) != 2 || cams[0]["serial"] != "BWC-1" || cams[0]["state"] != "docked" || cams[0]["host"] != "dock-01" ||
+		!strings.HasPrefix(fmt.Sprint(cams[0]["host_flag"]), "withheld (audit): ") || cams[0]["days_since_dock"] != 0.0 ||
+		cams[1]["serial"] != "BWC-2" || cams[1]["state"] != "never docked" {
+		t.Fatalf("fleet's cameras: %s", b)
+	}
+	scrape := fleetScrape(t, hq, "evidenced_fleet_cameras", "evidenced_fleet_camera_last_dock_age_seconds", "evidenced_fleet_camera_never_docked_age_seconds")
+	for _, want := range []string{`evidenced_fleet_cameras{state="docked"} 1`, `evidenced_fleet_cameras{state="never_docked"} 1`,
+		`evidenced_fleet_camera_last_dock_age_seconds{camera="BWC-1",host="dock-01"} `, `evidenced_fleet_camera_never_docked_age_seconds{camera="BWC-2"} `} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("scrape lacks %q:\n%s", want, scrape)
+		}
+	}
+	if strings.Contains(scrape, `never_docked_age_seconds{camera="BWC-1"}`) {
+		t.Errorf("BWC-1 counted as never docked:\n%s", scrape)
 	}
 }

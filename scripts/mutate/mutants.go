@@ -587,6 +587,15 @@ var mutants = []Mutant{
 		Run:         "TestCatalogIndexesTheFleet",
 	},
 	{
+		ID:          "catalog-camera-withheld-never-docked",
+		File:        "internal/catalog/catalog.go",
+		Desc:        "fleet drops a camera's dock at a host the audit withheld, so a camera docked only there is shown (and alerted on) as never docked",
+		Original:    `if _, ok := c.trustedHost(cam.Host); !ok {`,
+		Replacement: `if _, ok := c.trustedHost(cam.Host); !ok || held[cam.Host] {`,
+		Packages:    []string{"./internal/catalog", "./internal/service"},
+		Run:         "TestCameraDockedAtAFlaggedHostIsNotNeverDocked|TestFleetShowsADockAtAWithheldHost",
+	},
+	{
 		ID:          "catalog-clear-follow-unchecked",
 		File:        "internal/catalog/clear.go",
 		Desc:        "fleet clear lifts a host's flag when following its history again stops at a break, instead of refusing",
