@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/digest"
@@ -28,7 +31,7 @@ func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	who := Caller{Actor: "custodian-1"}
-	_, _, hq, _ := consoleOfOne(t, root)
+	srv, bucket, hq, _ := consoleOfOne(t, root)
 	// Before any inventory: the cameras the records dock, nothing more.
 	f, err := hq.Fleet(ctx, who, FleetOptions{})
 	if err != nil || len(f.Cameras) != 1 || f.Cameras[0].State != catalog.CameraDocked || f.InventoryVersion != 0 {
@@ -100,6 +103,18 @@ func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 		}
 	}
 	check("three versions")
+	// The console counts its reads of its own inventory as a dock host
+	// does (evidenced_inventory_*): so far each found its newest document.
+	reads := func() string {
+		return scrapeOf(t, newMetrics(hq), "evidenced_inventory_refresh_failures_total")
+	}
+	const none = `evidenced_inventory_refresh_failures_total{reason="missing"} 0
+evidenced_inventory_refresh_failures_total{reason="refused"} 0
+evidenced_inventory_refresh_failures_total{reason="store"} 0`
+	if got := reads(); got != none || hq.invReads.confirmed.Load() == 0 {
+		t.Errorf("the console's reads of its inventory, all good: %s (confirmed at %d)", got, hq.invReads.confirmed.Load())
+	}
+	confirmed := hq.invReads.confirmed.Load()
 
 	// Someone with write access puts an unsigned document over it: the
 	// cameras of version 3 stay, with the problem named.
@@ -108,6 +123,24 @@ func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 	f, err = hq.Fleet(ctx, who, FleetOptions{})
 	if err != nil || !strings.Contains(f.InventoryProblem, "not this console's") {
 		t.Errorf("inventory problem after an unsigned document: %q %v", f.InventoryProblem, err)
+	}
+	// Two reads (check's and this one) found it: two refused reads, and
+	// the version in force no longer confirmed.
+	if got := reads(); !strings.Contains(got, `{reason="refused"} 2`) || hq.invReads.confirmed.Load() != confirmed {
+		t.Errorf("the console's reads with an unsigned document the newest: %s (confirmed again: %v)", got, hq.invReads.confirmed.Load() != confirmed)
+	}
+
+	// A delete marker over the document: the dock hosts find nothing, and
+	// the console says so.
+	if _, err := srv.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(InventoryKey("hq"))}); err != nil {
+		t.Fatal(err)
+	}
+	f, err = hq.Fleet(ctx, who, FleetOptions{})
+	if err != nil || !strings.Contains(f.InventoryProblem, "is deleted") || f.InventoryVersion != 3 {
+		t.Errorf("inventory problem after a delete marker: %q (version %d) %v", f.InventoryProblem, f.InventoryVersion, err)
+	}
+	if got := reads(); !strings.Contains(got, `{reason="missing"} 1`) {
+		t.Errorf("the console's reads with the document deleted: %s", got)
 	}
 }
 

@@ -660,6 +660,24 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/service", "./cmd/evidenced"},
 		Run:         "TestInventory",
 	},
+	{
+		ID:          "inventory-refused-confirms",
+		File:        "internal/service/inventory.go",
+		Desc:        "a dock host counts a read that finds the document it refused still the newest as confirming the version in force, so no metric or alert says a forged or rolled-back inventory sits in the store",
+		Original:    `s.invReads.fail(invReadRefused) // the document refused before is still the newest`,
+		Replacement: `s.invReads.confirm() // the document refused before is still the newest`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestInventoryReadsAreCounted",
+	},
+	{
+		ID:          "fleet-inventory-deleted-unseen",
+		File:        "internal/service/fleetcameras.go",
+		Desc:        "the console does not notice its published inventory deleted from the store (a delete marker over it): no inventory_problem, the reads counted as confirmed",
+		Original:    `} else if latest == "" && newest.Version > 0 {`,
+		Replacement: `} else if false {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestFleetListsCamerasThatNeverDocked",
+	},
 
 	// --- export: the court package and verify-export ------------------------
 	{
