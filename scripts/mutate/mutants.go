@@ -661,6 +661,15 @@ var mutants = []Mutant{
 		Run:         "TestInventory",
 	},
 	{
+		ID:          "inventory-publish-over-foreign",
+		File:        "internal/service/inventory.go",
+		Desc:        "the console publishes its inventory over a document in the store it did not sign, instead of refusing and naming it",
+		Original:    `return res, &kindError{kind: ErrIntegrity, err: fmt.Errorf("the inventory in the store (%s) is not this console's: %w", key, err)}`,
+		Replacement: `prev.Version = 0`,
+		Packages:    []string{"./internal/service", "./cmd/evidenced"},
+		Run:         "TestInventoryFlowsToTheDock|TestInventoryPublishRefusesAForeignDocumentE2E",
+	},
+	{
 		ID:          "inventory-refused-confirms",
 		File:        "internal/service/inventory.go",
 		Desc:        "a dock host counts a read that finds the document it refused still the newest as confirming the version in force, so no metric or alert says a forged or rolled-back inventory sits in the store",
