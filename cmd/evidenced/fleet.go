@@ -96,8 +96,8 @@ func fleetCommand() *command {
 }
 
 // fleetClear lifts HOST's flag (service.ClearHost): the console re-checks
-// the host's whole anchored history first and refuses, naming the first
-// problem, when it still does not verify.
+// the host's anchored history first (catalog.Clear) and refuses, naming
+// the first problem, when it still does not verify.
 func fleetClear(ctx context.Context, e *env, host, reason string, asJSON bool) error {
 	if strings.TrimSpace(reason) == "" {
 		return usageErrorf("fleet clear: --reason is required (what was investigated)")
