@@ -272,6 +272,15 @@ var mutants = []Mutant{
 		Run:         "TestUnreadableIsNotAFinding",
 	},
 	{
+		ID:          "verify-anchors-unchecked-is-finding",
+		File:        "internal/service/verify.go",
+		Desc:        "verify --remote reports an anchored-checkpoint check that could not be made (CheckWith's error, not its Problems) as a problem: exit 3, 'found wrong', for 'could not check'",
+		Original:    `rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", anchor.Prefix(s.config.HostID), err)`,
+		Replacement: `add(VerifyProblem{Kind: "checkpoint", Object: anchor.Prefix(s.config.HostID), What: "could not check the anchored checkpoints: " + err.Error()})`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete",
+	},
+	{
 		ID:          "s3store-probe-accepted-trusted",
 		File:        "internal/objstore/s3store/signing.go",
 		Desc:        "a store that took a probe part with a wrong x-amz-checksum-sha256 is trusted to check it: parts go out unsigned to a store that checks nothing",
