@@ -107,3 +107,94 @@ func TestAppendGroupedSharesCommits(t *testing.T) {
 		t.Errorf("verify after the grouped appends: %v %v", problems, err)
 	}
 }
+
+// A panic in a shared commit (here after the transaction, in the commit
+// hook; the leader's work either way) does not wedge the queue: the
+// leader's caller gets the panic, every other caller of that commit
+// returns an error saying its record's fate is unknown (never nil, so
+// nothing is released on it), the callers queued behind are led on, and
+// the next append works. Without the hand-off in a defer, the waiters and
+// every later caller would wait forever.
+func TestAppendGroupedSurvivesAPanickingCommit(t *testing.T) {
+	f := newSignedFixture(t, newKey(t))
+	l := f.l
+	ctx := context.Background()
+	l.group.committed = func(n int) {
+		if n > 1 {
+			panic("injected: the shared commit failed")
+		}
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("waiting for %s", what)
+			}
+		}
+	}
+	const n = 5
+	errs, panics := make([]error, n), make([]any, n)
+	var wg sync.WaitGroup
+	call := func(i int) {
+		defer wg.Done()
+		defer func() { panics[i] = recover() }()
+		_, errs[i] = l.AppendGrouped(ctx, Event{Type: Accessed, Actor: fmt.Sprintf("reader-%02d", i), Details: map[string]string{"action": "find"}})
+	}
+	// Caller 0 leads alone into a transaction held back; 1..4 queue, and
+	// caller 1 leads their shared commit, which panics.
+	l.mu.Lock()
+	wg.Add(1)
+	go call(0)
+	waitFor("the first caller to lead", func() bool {
+		l.group.mu.Lock()
+		defer l.group.mu.Unlock()
+		return l.group.leading && len(l.group.queued) == 0
+	})
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go call(i)
+	}
+	waitFor("the others to queue", func() bool { l.group.mu.Lock(); defer l.group.mu.Unlock(); return len(l.group.queued) == n-1 })
+	l.mu.Unlock()
+	returned := make(chan struct{})
+	go func() { wg.Wait(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("callers still waiting 10s after their commit panicked: errors %v, panics %v", errs, panics)
+	}
+	if errs[0] != nil || panics[0] != nil {
+		t.Errorf("caller 0 committed alone: %v %v", errs[0], panics[0])
+	}
+	led := 0
+	for i := 1; i < n; i++ {
+		switch {
+		case panics[i] != nil:
+			led++
+		case !errors.Is(errs[i], errCommitPanicked):
+			t.Errorf("caller %d of the panicked commit returned %v, want errCommitPanicked", i, errs[i])
+		}
+	}
+	if led != 1 {
+		t.Errorf("%d callers saw the panic, want the one that led the commit: %v", led, panics)
+	}
+
+	l.group.committed = nil
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.AppendGrouped(ctx, Event{Type: Accessed, Actor: "reader-after", Details: map[string]string{"action": "find"}})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the append after the panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the append after the panic waits forever: the lead was never handed on")
+	}
+	var problems []Problem
+	if _, err := l.Verify(ctx, func(p Problem) { problems = append(problems, p) }); err != nil || len(problems) != 0 {
+		t.Errorf("verify after the panic: %v %v", problems, err)
+	}
+}

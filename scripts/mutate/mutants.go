@@ -82,6 +82,15 @@ var mutants = []Mutant{
 		Run:         "TestVerifyParallelNamesTheFirst|TestPipelineOrder",
 	},
 	{
+		ID:          "custody-group-panic-waiters",
+		File:        "internal/custody/group.go",
+		Desc:        "a panic in a shared commit leaves the other callers of that commit waiting forever (their access records, and whatever waits on them)",
+		Original:    `			failGroup(batch, r)`,
+		Replacement: `			_ = batch`,
+		Packages:    []string{"./internal/custody"},
+		Run:         "TestAppendGroupedSurvivesAPanickingCommit",
+	},
+	{
 		ID:          "custody-structure-twice",
 		File:        "internal/custody/structure.go",
 		Desc:        "the structure check lets a page be reached twice (a cycle or a shared page that sends bbolt's cursors round in a loop)",
