@@ -461,6 +461,15 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/catalog"},
 	},
 	{
+		ID:          "catalog-find-stops-at-1970",
+		File:        "internal/catalog/catalog.go",
+		Desc:        "a search by camera or officer up to a time at or before 1970 stops at the first key, whose time is clamped to 1970: recordings of a camera clock that lost its battery are not found",
+		Original:    `at >= clampNanos(f.Until) && at > 0 {`,
+		Replacement: `at >= clampNanos(f.Until) {`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestFindCountsRecordingsOfAClockBefore1970",
+	},
+	{
 		ID:          "catalog-withheld-served",
 		File:        "internal/catalog/catalog.go",
 		Desc:        "the fleet console's find serves the items of a host its audit withheld",
