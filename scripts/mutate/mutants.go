@@ -874,6 +874,15 @@ var mutants = []Mutant{
 		Run:         "TestControlRightsByGroup",
 	},
 	{
+		ID:          "control-plate-search-read-right",
+		File:        "cmd/evidenced/cli.go",
+		Desc:        "a search by number plate or by place needs only read rights: any reader learns where a vehicle was read and where a camera was, from the sidecar logs it may not retrieve",
+		Original:    `"find --plate": control.Retrieve, "find --near": control.Retrieve,`,
+		Replacement: `"find --plate": control.Read, "find --near": control.Read,`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestControlRightsByGroup",
+	},
+	{
 		ID:          "control-retrieve-by-any-group",
 		File:        "internal/control/rights.go",
 		Desc:        "the read and write groups grant retrieval too: get and export are no longer a right of their own",
