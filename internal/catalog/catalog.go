@@ -870,9 +870,12 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 	if bytes.Equal(index, bByCamera) {
 		other = f.AssignedTo
 	}
-	// A key's time is clamped at 1970 (clampNanos): a Since before it is
-	// checked on the item.
-	keyOnly := len(f.States) == 0 && other == "" && (f.Since.IsZero() || f.Since.After(time.Unix(0, 0)))
+	// A key's time is clamped at 1970 (clampNanos): every recording a
+	// camera clock dates at or before it (a flat RTC battery: 1970, or the
+	// zero time) has key time 0, so a Since or Until at or before 1970 is
+	// checked on the item, and the walk never stops at a key of time 0.
+	epoch := time.Unix(0, 0)
+	keyOnly := len(f.States) == 0 && other == "" && (f.Since.IsZero() || f.Since.After(epoch)) && (f.Until.IsZero() || f.Until.After(epoch))
 	p := append([]byte(value), 0)
 	cur := tx.Bucket(index).Cursor()
 	start := binary.BigEndian.AppendUint64(bytes.Clone(p), clampNanos(f.Since))
@@ -884,7 +887,7 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 		if len(rest) < 9 {
 			continue
 		}
-		if !f.Until.IsZero() && binary.BigEndian.Uint64(rest[:8]) >= clampNanos(f.Until) {
+		if at := binary.BigEndian.Uint64(rest[:8]); !f.Until.IsZero() && at >= clampNanos(f.Until) && at > 0 {
 			break
 		}
 		host, id, ok := bytes.Cut(rest[9:], []byte{0})
