@@ -103,10 +103,11 @@ type Store struct {
 	endpoint  string
 	log       *slog.Logger
 
-	// bindMu guards binding and probeAfter (see PartBinding).
-	bindMu     sync.Mutex
-	binding    PartBinding
-	probeAfter time.Time
+	// bindMu guards probe (see ProbeParts).
+	bindMu sync.Mutex
+	probe  PartProbe
+	// now, when set, replaces time.Now for the probe's schedule (tests).
+	now func() time.Time
 }
 
 var _ objstore.Store = (*Store)(nil)
