@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -119,6 +118,9 @@ func TestDoctorHealthyHost(t *testing.T) {
 			if !strings.Contains(checkLine(out, "store: part integrity"), "x-amz-checksum-sha256 (checked by the store)") {
 				t.Errorf("versitygw refuses a part with a wrong x-amz-checksum-sha256; doctor should say parts are bound by it:\n%s", out)
 			}
+			if clockStatus() == "FAIL" && !strings.Contains(fixLine(out, "clock"), "timedatectl set-ntp true") {
+				t.Errorf("an unsynchronised clock's fix does not say how to enable a time service:\n%s", out)
+			}
 			if !strings.Contains(checkLine(out, "host key"), "loads, key id ") {
 				t.Errorf("host key line does not say the key loads:\n%s", out)
 			}
@@ -193,17 +195,7 @@ func TestDoctorFailingChecks(t *testing.T) {
 		if os.Getuid() == 0 {
 			// root writes anywhere: run doctor as nobody, owning state_dir
 			// (so the ownership check passes) with no write permission.
-			const nobody = 65534
-			for _, d := range []string{filepath.Dir(h.dir), h.dir, filepath.Dir(binPath)} {
-				os.Chmod(d, 0o755)
-			}
-			os.Chmod(h.cfgPath, 0o644)
-			if err := os.Chown(h.state, nobody, nobody); err != nil {
-				t.Fatal(err)
-			}
-			edit = func(c *exec.Cmd) {
-				c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-			}
+			edit = h.asNobody(t)
 		}
 		if err := os.Chmod(h.state, 0o500); err != nil {
 			t.Fatal(err)

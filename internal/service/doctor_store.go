@@ -118,12 +118,38 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 	}
 	r.ok("store: bucket", "versioning and Object Lock enabled, "+def)
 	doctorProbe(ctx, r, c, st.Bucket(), cfg, byDefault)
-	// Either binding makes the store refuse a part that is not the bytes
-	// hashed on this host; which one is found out by a probe upload that is
-	// aborted (s3store.PartBinding), and said here so an operator knows
-	// what the store was seen to check.
-	r.ok("store: part integrity", "each upload part bound to its SHA-256 by the "+st.PartBinding(ctx).String())
+	doctorPartIntegrity(r, st.ProbeParts(ctx))
 }
+
+// doctorPartIntegrity says how the store binds an upload part to its
+// SHA-256, as the aborted probe upload of s3store.ProbeParts found: checked
+// by the store's x-amz-checksum-sha256, or the signed payload hash because
+// the store ignores (or refused) that header, or that the probe could not
+// run. Either binding makes the store refuse a part that is not the bytes
+// hashed on this host; a probe that could not run is not a finding about
+// the store but a check not done, so it fails with why.
+func doctorPartIntegrity(r *DoctorReport, p s3store.PartProbe) {
+	const name = "store: part integrity"
+	switch {
+	case p.Binding == s3store.BindingChecksum:
+		r.ok(name, "each upload part bound to its SHA-256 by x-amz-checksum-sha256 (checked by the store): "+p.Why)
+	case p.Binding == s3store.BindingPayloadHash && p.Why == s3store.WhyIgnored:
+		r.ok(name, "the store ignores x-amz-checksum-sha256 on a part, so each part is bound to its SHA-256 by the signed payload hash (x-amz-content-sha256)")
+	case p.Binding == s3store.BindingPayloadHash:
+		r.ok(name, "each upload part bound to its SHA-256 by the signed payload hash (x-amz-content-sha256): "+p.Why)
+	default:
+		why := "no verdict"
+		if p.Err != nil {
+			why = errText(p.Err)
+		}
+		r.fail(name, "could not probe whether the store checks x-amz-checksum-sha256 on a part: "+why+
+			" (until a probe succeeds, parts are bound by the signed payload hash)",
+			"run doctor again once the store answers; if this persists, look in the store's log for the aborted multipart upload "+probeKeyHint)
+	}
+}
+
+// probeKeyHint names the key the part probe uses, relative to the prefix.
+const probeKeyHint = "_probe/part-checksum"
 
 // doctorProbe writes, reads, tags and deletes one small object under
 // _doctor/<host>/. When the bucket locks new objects by default the probe

@@ -308,6 +308,15 @@ var mutants = []Mutant{
 		Run:         "TestPartProbeRenewed",
 	},
 	{
+		ID:          "doctor-unprobed-parts-ok",
+		File:        "internal/service/doctor_store.go",
+		Desc:        "doctor says parts are bound by the payload hash as a finding when the part probe could not run: a check not done reads as ok",
+		Original:    `case p.Binding == s3store.BindingPayloadHash:`,
+		Replacement: `case p.Binding != s3store.BindingChecksum:`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestDoctorCheckOutcomes",
+	},
+	{
 		ID:          "s3store-parts-unsigned",
 		File:        "internal/objstore/s3store/signing.go",
 		Desc:        "every part is signed UNSIGNED-PAYLOAD whatever the probe found",
