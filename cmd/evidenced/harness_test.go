@@ -64,6 +64,9 @@ type harnessOpts struct {
 	// media, when set, is the watched folder's path under the harness's
 	// directory (default "media").
 	media string
+	// rgw: the store is the test binary's shared Ceph RGW, not a
+	// versitygw of the test's own.
+	rgw bool
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -75,7 +78,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	store := ""
 	if !o.noStore {
-		h.srv = s3srv.Start(t)
+		if o.rgw {
+			h.srv = s3srv.RGW(t)
+		} else {
+			h.srv = s3srv.Start(t)
+		}
 		h.bucket = h.srv.NewBucket(t)
 		h.srv.SetEnv(t)
 		store = fmt.Sprintf(`object_store:
