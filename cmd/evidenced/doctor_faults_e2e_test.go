@@ -3,17 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // nobody is the account a test runs doctor as when root would pass a
@@ -210,6 +213,13 @@ func TestDoctorEachFailingCheck(t *testing.T) {
 		code, out := h.doctor(t, nil)
 		expectFailure(t, code, out, "store: reachable", "bucket does not exist", "evidenced store-init creates it", "config")
 	})
+	t.Run("no credentials", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{})
+		code, out := h.doctor(t, func(c *exec.Cmd) {
+			c.Env = append(c.Env, "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
+		})
+		expectFailure(t, code, out, "store: reachable", "no S3 credentials found", "/etc/evidenced/credentials", "config")
+	})
 	t.Run("part integrity could not be probed", func(t *testing.T) {
 		// The store cannot start a multipart upload (its directory for
 		// them is a file): single PUTs, the probe object included, still
@@ -306,4 +316,115 @@ func TestDoctorStoreIgnoresPartChecksum(t *testing.T) {
 	if n := doctorVersions(t, h); n != 0 {
 		t.Errorf("doctor left %d versions or delete markers under _doctor/", n)
 	}
+}
+
+// storeActions is every action doctor's store checks use: the bucket's
+// settings, the probe object's put (with its own retention when the bucket
+// locks by default), get, tag and delete, and the part probe's aborted
+// upload.
+var storeActions = []string{
+	"s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration",
+	"s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:GetObjectVersion",
+	"s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObject", "s3:DeleteObjectVersion",
+	"s3:AbortMultipartUpload",
+}
+
+// Credentials allowed some of what uploads need and not the rest: a
+// versitygw account that is not root, given by a bucket policy every
+// action doctor uses but the ones each case leaves out. All granted, every
+// store check passes (so the failures below are the missing permission's,
+// not the account's).
+func TestDoctorStorePermissions(t *testing.T) {
+	h := newHarness(t, harnessOpts{users: true})
+	const access, secret = "dock-limited", "dock-limited-secret-0123"
+	h.srv.AddUser(t, access, secret)
+	ctx := context.Background()
+	asUser := func(c *exec.Cmd) {
+		c.Env = append(c.Env, "AWS_ACCESS_KEY_ID="+access, "AWS_SECRET_ACCESS_KEY="+secret)
+	}
+	grantAllBut := func(t *testing.T, without ...string) {
+		t.Helper()
+		var actions []string
+		for _, a := range storeActions {
+			if !slices.Contains(without, a) {
+				actions = append(actions, a)
+			}
+		}
+		policy, err := json.Marshal(map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []any{map[string]any{
+				"Effect": "Allow", "Principal": map[string]any{"AWS": []string{access}}, "Action": actions,
+				"Resource": []string{"arn:aws:s3:::" + h.bucket, "arn:aws:s3:::" + h.bucket + "/*"},
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.srv.Client().PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(h.bucket), Policy: aws.String(string(policy))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const grant = "grant the credentials s3:GetBucketVersioning"
+	stores := []string{"store: reachable", "store: bucket", "store: permissions", "store: probe removed", "store: part integrity"}
+
+	t.Run("all granted", func(t *testing.T) {
+		grantAllBut(t)
+		_, out := h.doctor(t, asUser)
+		want := map[string]string{}
+		for _, c := range stores {
+			want[c] = "ok"
+		}
+		expectChecks(t, out, want)
+	})
+	t.Run("no GetBucketVersioning", func(t *testing.T) {
+		grantAllBut(t, "s3:GetBucketVersioning")
+		code, out := h.doctor(t, asUser)
+		expectFailure(t, code, out, "store: reachable", "access denied", grant, "config")
+	})
+	t.Run("no GetBucketObjectLockConfiguration", func(t *testing.T) {
+		grantAllBut(t, "s3:GetBucketObjectLockConfiguration")
+		code, out := h.doctor(t, asUser)
+		expectFailure(t, code, out, "store: bucket", "cannot read the Object Lock configuration: access denied", grant, "store: reachable")
+	})
+	t.Run("no get", func(t *testing.T) {
+		grantAllBut(t, "s3:GetObject", "s3:GetObjectVersion")
+		code, out := h.doctor(t, asUser)
+		expectFailure(t, code, out, "store: permissions", "get (done: put): access denied", grant, "store: reachable", "store: bucket", "store: probe removed")
+	})
+	t.Run("no tagging", func(t *testing.T) {
+		grantAllBut(t, "s3:PutObjectTagging", "s3:PutObjectVersionTagging")
+		code, out := h.doctor(t, asUser)
+		expectFailure(t, code, out, "store: permissions", "tag (done: put, get): access denied", grant, "store: reachable", "store: bucket", "store: probe removed")
+	})
+	t.Run("no delete", func(t *testing.T) {
+		grantAllBut(t, "s3:DeleteObject", "s3:DeleteObjectVersion")
+		before := doctorVersions(t, h)
+		code, out := h.doctor(t, asUser)
+		expectFailure(t, code, out, "store: probe removed", "access denied", "delete that version by hand", "store: permissions")
+		if n := doctorVersions(t, h) - before; n != 1 {
+			t.Errorf("the probe that could not be deleted: %d new versions under _doctor/, want 1 (said so in the line)", n)
+		}
+	})
+	t.Run("no retention, bucket locks by default", func(t *testing.T) {
+		if _, err := h.srv.Client().PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
+			Bucket: aws.String(h.bucket),
+			ObjectLockConfiguration: &types.ObjectLockConfiguration{
+				ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+				Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
+					Mode: types.ObjectLockRetentionModeGovernance, Days: aws.Int32(30)}},
+			},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		grantAllBut(t, "s3:PutObjectRetention")
+		before := doctorVersions(t, h)
+		code, out := h.doctor(t, asUser)
+		expectFailure(t, code, out, "store: permissions", "put with retention _doctor/", grant, "store: reachable", "store: bucket")
+		if l := checkLine(out, "store: permissions"); !strings.Contains(l, ": access denied") {
+			t.Errorf("the refused put does not say access denied: %q", l)
+		}
+		if n := doctorVersions(t, h) - before; n != 0 {
+			t.Errorf("a refused probe left %d versions", n)
+		}
+	})
 }

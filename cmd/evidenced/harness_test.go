@@ -67,6 +67,9 @@ type harnessOpts struct {
 	// rgw: the store is the test binary's shared Ceph RGW, not a
 	// versitygw of the test's own.
 	rgw bool
+	// users: the versitygw also keeps accounts besides root
+	// (s3srv.StartWithUsers).
+	users bool
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -78,9 +81,12 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	store := ""
 	if !o.noStore {
-		if o.rgw {
+		switch {
+		case o.rgw:
 			h.srv = s3srv.RGW(t)
-		} else {
+		case o.users:
+			h.srv = s3srv.StartWithUsers(t)
+		default:
 			h.srv = s3srv.Start(t)
 		}
 		h.bucket = h.srv.NewBucket(t)

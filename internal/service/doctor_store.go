@@ -57,7 +57,10 @@ func storeConfig(cfg *config.Config) s3store.Config {
 // storeFix is what to do about a store that could not be asked.
 func storeFix(why string, cfg *config.Config) string {
 	switch {
-	case strings.Contains(why, "credentials") || strings.Contains(why, "access key") || strings.Contains(why, "secret key"):
+	// Keys the store does not know or none at all; a request the store
+	// refused with keys it knows ("access denied (check the credentials
+	// and the bucket policy)") is a missing grant, below.
+	case strings.Contains(why, "access key") || strings.Contains(why, "secret key") || why == s3store.ErrNoCredentials.Error():
 		return "put the right AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in /etc/evidenced/credentials (see the unit file)"
 	case strings.Contains(why, "access denied"):
 		return "grant the credentials s3:GetBucketVersioning, s3:GetBucketObjectLockConfiguration, s3:PutObject, s3:GetObject, s3:PutObjectTagging, s3:PutObjectRetention, s3:DeleteObjectVersion on " + cfg.ObjectStore.Bucket
@@ -87,7 +90,7 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 	where := st.Endpoint() + " bucket " + st.Bucket()
 	v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: bucket})
 	if err != nil {
-		why := whyUnavailable(err)
+		why := whyUnavailable(s3store.MapError(err))
 		if why == "" {
 			why = err.Error()
 		}
@@ -102,11 +105,13 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 		r.fail("store: bucket", fmt.Sprintf("versioning is %q, not Enabled", v.Status), "use a new bucket made by evidenced store-init (Object Lock can only be enabled at creation)")
 		return
 	case !locked:
-		detail := "Object Lock is not enabled"
-		if lerr != nil && whyUnavailable(lerr) != "" {
-			detail = "cannot read the Object Lock configuration: " + whyUnavailable(lerr)
+		// A store that cannot say (refused, down) is not a bucket without
+		// Object Lock: its fix is not a new bucket.
+		if why := whyUnavailable(s3store.MapError(lerr)); lerr != nil && why != "" {
+			r.fail("store: bucket", "cannot read the Object Lock configuration: "+why, storeFix(why, cfg))
+			return
 		}
-		r.fail("store: bucket", detail, "use a new bucket made by evidenced store-init (Object Lock can only be enabled at creation)")
+		r.fail("store: bucket", "Object Lock is not enabled", "use a new bucket made by evidenced store-init (Object Lock can only be enabled at creation)")
 		return
 	}
 	rule := lc.ObjectLockConfiguration.Rule
@@ -171,14 +176,11 @@ func doctorProbe(ctx context.Context, r *DoctorReport, c *s3.Client, bucket stri
 	}
 	put, err := c.PutObject(ctx, in)
 	if err != nil {
-		r.fail(name, "put "+key+": "+errText(err), storeFix("access denied", cfg))
+		r.fail(name, steps0(until)+" "+key+": "+errText(err), storeFix("access denied", cfg))
 		return
 	}
 	vid := put.VersionId
-	steps := []string{"put"}
-	if !until.IsZero() {
-		steps[0] = "put with retention"
-	}
+	steps := []string{steps0(until)}
 	fail := func(step string, err error) {
 		r.fail(name, fmt.Sprintf("%s (done: %s): %s", step, strings.Join(steps, ", "), errText(err)), storeFix("access denied", cfg))
 	}
@@ -226,9 +228,19 @@ func doctorProbe(ctx context.Context, r *DoctorReport, c *s3.Client, bucket stri
 	r.ok(name, strings.Join(steps, ", ")+" under _doctor/")
 }
 
-// errText is the store's error, shortened to its code and message.
+// steps0 names the probe's put: with its own retention (which needs
+// s3:PutObjectRetention) when the bucket locks new objects by default.
+func steps0(until time.Time) string {
+	if until.IsZero() {
+		return "put"
+	}
+	return "put with retention"
+}
+
+// errText is the store's error, shortened to what it means when that is
+// known (access denied, no such bucket, unreachable).
 func errText(err error) string {
-	if why := whyUnavailable(err); why != "" {
+	if why := whyUnavailable(s3store.MapError(err)); why != "" {
 		return why
 	}
 	return err.Error()
