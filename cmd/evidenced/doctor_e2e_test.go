@@ -98,16 +98,7 @@ func TestDoctorHealthyHost(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			h.firstIngest(t) // creates state_dir, the host key and the ledger
 			if withDefault {
-				if _, err := h.srv.Client().PutObjectLockConfiguration(context.Background(), &s3.PutObjectLockConfigurationInput{
-					Bucket: aws.String(h.bucket),
-					ObjectLockConfiguration: &types.ObjectLockConfiguration{
-						ObjectLockEnabled: types.ObjectLockEnabledEnabled,
-						Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
-							Mode: types.ObjectLockRetentionModeGovernance, Days: aws.Int32(30)}},
-					},
-				}); err != nil {
-					t.Fatal(err)
-				}
+				h.lockByDefault(t)
 			}
 			code, out := h.doctor(t, nil)
 			expectChecks(t, out, map[string]string{
@@ -207,6 +198,22 @@ func TestDoctorFailingChecks(t *testing.T) {
 			t.Errorf("exit %d, want 1 saying state_dir is not writable:\n%s", code, out)
 		}
 	})
+}
+
+// lockByDefault gives the harness's bucket a default retention (GOVERNANCE,
+// 30 days), which would lock a probe object that names none for that long.
+func (h *harness) lockByDefault(t *testing.T) {
+	t.Helper()
+	if _, err := h.srv.Client().PutObjectLockConfiguration(context.Background(), &s3.PutObjectLockConfigurationInput{
+		Bucket: aws.String(h.bucket),
+		ObjectLockConfiguration: &types.ObjectLockConfiguration{
+			ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+			Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
+				Mode: types.ObjectLockRetentionModeGovernance, Days: aws.Int32(30)}},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // firstIngest ingests one small recording: the first open that creates

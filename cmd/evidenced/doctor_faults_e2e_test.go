@@ -16,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // nobody is the account a test runs doctor as when root would pass a
@@ -406,16 +405,7 @@ func TestDoctorStorePermissions(t *testing.T) {
 		}
 	})
 	t.Run("no retention, bucket locks by default", func(t *testing.T) {
-		if _, err := h.srv.Client().PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{
-			Bucket: aws.String(h.bucket),
-			ObjectLockConfiguration: &types.ObjectLockConfiguration{
-				ObjectLockEnabled: types.ObjectLockEnabledEnabled,
-				Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
-					Mode: types.ObjectLockRetentionModeGovernance, Days: aws.Int32(30)}},
-			},
-		}); err != nil {
-			t.Fatal(err)
-		}
+		h.lockByDefault(t)
 		grantAllBut(t, "s3:PutObjectRetention")
 		before := doctorVersions(t, h)
 		code, out := h.doctor(t, asUser)
