@@ -317,10 +317,8 @@ func TestDoctorStoreIgnoresPartChecksum(t *testing.T) {
 	}
 }
 
-// storeActions is every action doctor's store checks use: the bucket's
-// settings, the probe object's put (with its own retention when the bucket
-// locks by default), get, tag and delete, and the part probe's aborted
-// upload.
+// storeActions is every action doctor's store checks use (the grant list
+// its fix names) and s3:DeleteObject, which an uploading host has too.
 var storeActions = []string{
 	"s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration",
 	"s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:GetObjectVersion",
@@ -341,7 +339,7 @@ func TestDoctorStorePermissions(t *testing.T) {
 	asUser := func(c *exec.Cmd) {
 		c.Env = append(c.Env, "AWS_ACCESS_KEY_ID="+access, "AWS_SECRET_ACCESS_KEY="+secret)
 	}
-	grantAllBut := func(t *testing.T, without ...string) {
+	grantAllBut := func(t *testing.T, without ...string) []string {
 		t.Helper()
 		var actions []string
 		for _, a := range storeActions {
@@ -362,6 +360,17 @@ func TestDoctorStorePermissions(t *testing.T) {
 		if _, err := h.srv.Client().PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(h.bucket), Policy: aws.String(string(policy))}); err != nil {
 			t.Fatal(err)
 		}
+		return without
+	}
+	// namesAll: the fix of the failed check names every action left out.
+	namesAll := func(t *testing.T, out, check string, actions []string) {
+		t.Helper()
+		words := strings.FieldsFunc(fixLine(out, check), func(r rune) bool { return r == ',' || r == ';' || r == ' ' })
+		for _, a := range actions {
+			if !slices.Contains(words, a) {
+				t.Errorf("%s: the fix does not name %s: %q", check, a, fixLine(out, check))
+			}
+		}
 	}
 	const grant = "grant the credentials s3:GetBucketVersioning"
 	stores := []string{"store: reachable", "store: bucket", "store: permissions", "store: probe removed", "store: part integrity"}
@@ -374,42 +383,69 @@ func TestDoctorStorePermissions(t *testing.T) {
 			want[c] = "ok"
 		}
 		expectChecks(t, out, want)
+		if l := checkLine(out, "store: part probe removed"); l != "" {
+			t.Errorf("all granted, yet %q", l)
+		}
 	})
 	t.Run("no GetBucketVersioning", func(t *testing.T) {
-		grantAllBut(t, "s3:GetBucketVersioning")
+		without := grantAllBut(t, "s3:GetBucketVersioning")
 		code, out := h.doctor(t, asUser)
 		expectFailure(t, code, out, "store: reachable", "access denied", grant, "config")
+		namesAll(t, out, "store: reachable", without)
 	})
 	t.Run("no GetBucketObjectLockConfiguration", func(t *testing.T) {
-		grantAllBut(t, "s3:GetBucketObjectLockConfiguration")
+		without := grantAllBut(t, "s3:GetBucketObjectLockConfiguration")
 		code, out := h.doctor(t, asUser)
 		expectFailure(t, code, out, "store: bucket", "cannot read the Object Lock configuration: access denied", grant, "store: reachable")
+		namesAll(t, out, "store: bucket", without)
 	})
 	t.Run("no get", func(t *testing.T) {
-		grantAllBut(t, "s3:GetObject", "s3:GetObjectVersion")
+		without := grantAllBut(t, "s3:GetObject", "s3:GetObjectVersion")
 		code, out := h.doctor(t, asUser)
 		expectFailure(t, code, out, "store: permissions", "get (done: put): access denied", grant, "store: reachable", "store: bucket", "store: probe removed")
+		namesAll(t, out, "store: permissions", without)
 	})
 	t.Run("no tagging", func(t *testing.T) {
-		grantAllBut(t, "s3:PutObjectTagging", "s3:PutObjectVersionTagging")
+		without := grantAllBut(t, "s3:PutObjectTagging", "s3:PutObjectVersionTagging")
 		code, out := h.doctor(t, asUser)
 		expectFailure(t, code, out, "store: permissions", "tag (done: put, get): access denied", grant, "store: reachable", "store: bucket", "store: probe removed")
+		namesAll(t, out, "store: permissions", without)
 	})
 	t.Run("no delete", func(t *testing.T) {
-		grantAllBut(t, "s3:DeleteObject", "s3:DeleteObjectVersion")
+		without := grantAllBut(t, "s3:DeleteObjectVersion") // s3:DeleteObject stays: doctor deletes a version
 		before := doctorVersions(t, h)
 		code, out := h.doctor(t, asUser)
 		expectFailure(t, code, out, "store: probe removed", "access denied", "delete that version by hand", "store: permissions")
+		namesAll(t, out, "store: probe removed", without)
 		if n := doctorVersions(t, h) - before; n != 1 {
 			t.Errorf("the probe that could not be deleted: %d new versions under _doctor/, want 1 (said so in the line)", n)
 		}
 	})
+	t.Run("no abort", func(t *testing.T) {
+		without := grantAllBut(t, "s3:AbortMultipartUpload")
+		code, out := h.doctor(t, asUser)
+		expectFailure(t, code, out, "store: part probe removed", "could not be aborted: access denied", "abort it", "store: part integrity", "store: probe removed")
+		namesAll(t, out, "store: part probe removed", without)
+		ups, err := h.srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(h.bucket)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ups.Uploads) != 1 || !strings.Contains(checkLine(out, "store: part probe removed"), "upload "+aws.ToString(ups.Uploads[0].UploadId)+" of ") {
+			t.Errorf("uploads left: %d; the line should name the one left", len(ups.Uploads))
+		}
+		for _, u := range ups.Uploads {
+			if _, err := h.srv.Client().AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(h.bucket), Key: u.Key, UploadId: u.UploadId}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	t.Run("no retention, bucket locks by default", func(t *testing.T) {
 		h.lockByDefault(t)
-		grantAllBut(t, "s3:PutObjectRetention")
+		without := grantAllBut(t, "s3:PutObjectRetention")
 		before := doctorVersions(t, h)
 		code, out := h.doctor(t, asUser)
 		expectFailure(t, code, out, "store: permissions", "put with retention _doctor/", grant, "store: reachable", "store: bucket")
+		namesAll(t, out, "store: permissions", without)
 		if l := checkLine(out, "store: permissions"); !strings.Contains(l, ": access denied") {
 			t.Errorf("the refused put does not say access denied: %q", l)
 		}

@@ -54,6 +54,16 @@ func storeConfig(cfg *config.Config) s3store.Config {
 	}
 }
 
+// doctorActions are the S3 permissions doctor's store checks use: the
+// bucket's settings; the probe object's put (with its own retention when
+// the bucket locks by default), versioned get, versioned tagging and
+// versioned delete; and the part probe's aborted upload.
+var doctorActions = []string{
+	"s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration",
+	"s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:GetObjectVersion",
+	"s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload",
+}
+
 // storeFix is what to do about a store that could not be asked.
 func storeFix(why string, cfg *config.Config) string {
 	switch {
@@ -63,7 +73,7 @@ func storeFix(why string, cfg *config.Config) string {
 	case strings.Contains(why, "access key") || strings.Contains(why, "secret key") || why == s3store.ErrNoCredentials.Error():
 		return "put the right AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in /etc/evidenced/credentials (see the unit file)"
 	case strings.Contains(why, "access denied"):
-		return "grant the credentials s3:GetBucketVersioning, s3:GetBucketObjectLockConfiguration, s3:PutObject, s3:GetObject, s3:PutObjectTagging, s3:PutObjectRetention, s3:DeleteObjectVersion on " + cfg.ObjectStore.Bucket
+		return "grant the credentials " + strings.Join(doctorActions, ", ") + " on " + cfg.ObjectStore.Bucket
 	case strings.Contains(why, "bucket does not exist"):
 		return "evidenced store-init creates it with versioning and Object Lock"
 	}
@@ -123,7 +133,12 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 	}
 	r.ok("store: bucket", "versioning and Object Lock enabled, "+def)
 	doctorProbe(ctx, r, c, st.Bucket(), cfg, byDefault)
-	doctorPartIntegrity(r, st.ProbeParts(ctx))
+	p := st.ProbeParts(ctx)
+	doctorPartIntegrity(r, p)
+	if p.Left != nil {
+		r.fail("store: part probe removed", p.LeftUpload+" could not be aborted: "+errText(p.Left),
+			"abort it (aws s3api abort-multipart-upload, or a lifecycle rule for incomplete uploads); grant s3:AbortMultipartUpload")
+	}
 }
 
 // doctorPartIntegrity says how the store binds an upload part to its

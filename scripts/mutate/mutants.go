@@ -317,6 +317,15 @@ var mutants = []Mutant{
 		Run:         "TestDoctorCheckOutcomes",
 	},
 	{
+		ID:          "doctor-denied-lock-read-as-absent",
+		File:        "internal/service/doctor_store.go",
+		Desc:        "doctor reads an Object Lock configuration the credentials may not see as a bucket without Object Lock, and tells the operator to make a new bucket",
+		Original:    `if why := whyUnavailable(s3store.MapError(lerr)); lerr != nil && why != "" {`,
+		Replacement: `if why := whyUnavailable(lerr); lerr != nil && why != "" {`,
+		Packages:    []string{"./cmd/evidenced"},
+		Run:         "TestDoctorStorePermissions",
+	},
+	{
 		ID:          "s3store-parts-unsigned",
 		File:        "internal/objstore/s3store/signing.go",
 		Desc:        "every part is signed UNSIGNED-PAYLOAD whatever the probe found",

@@ -123,6 +123,11 @@ type PartProbe struct {
 	Err error
 	// At is when the probe ran.
 	At time.Time
+	// Left is why the probe's upload could not be aborted: it is still
+	// on the store (an upload holds no Object Lock; it can be aborted by
+	// hand or expire by a lifecycle rule); LeftUpload names it.
+	Left       error
+	LeftUpload string
 }
 
 // InUse is the binding parts are sent with: the verdict, or the signed
@@ -154,8 +159,9 @@ func (s *Store) ProbeParts(ctx context.Context) PartProbe {
 	if !s.probe.At.IsZero() && now.Before(s.probe.At.Add(wait)) {
 		return s.probe
 	}
-	b, why, err := s.probePartChecksum(ctx)
-	s.probe = PartProbe{Binding: b, Why: why, Err: err, At: now}
+	var left leftUpload
+	b, why, err := s.probePartChecksum(ctx, &left)
+	s.probe = PartProbe{Binding: b, Why: why, Err: err, At: now, Left: left.err, LeftUpload: left.upload}
 	if err != nil {
 		s.log.Debug("store: could not find out whether it checks part checksums; signing part hashes", "err", err)
 		return s.probe
@@ -181,6 +187,12 @@ func (s *Store) partSigning(b PartBinding, sum digest.Sum) func(*s3.Options) {
 	return withPayloadSHA256(sum)
 }
 
+// leftUpload is a probe upload that could not be aborted, and why.
+type leftUpload struct {
+	upload string
+	err    error
+}
+
 // probePartChecksum asks the store whether it checks x-amz-checksum-sha256
 // on a part when the payload is unsigned: it uploads one small part whose
 // checksum header is the SHA-256 of other bytes, then aborts the upload (an
@@ -189,8 +201,9 @@ func (s *Store) partSigning(b PartBinding, sum digest.Sum) func(*s3.Options) {
 // does not (Ceph RGW 16), BindingPayloadHash. Refused otherwise for good
 // (access, an unsupported header): BindingPayloadHash. Anything transient
 // is returned as an error and decides nothing. The string says what the
-// store did that decided the verdict.
-func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, string, error) {
+// store did that decided the verdict; *left is set when the probe's upload
+// could not be aborted.
+func (s *Store) probePartChecksum(ctx context.Context, left *leftUpload) (PartBinding, string, error) {
 	key := s.key("_probe/part-checksum")
 	created, err := s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
@@ -208,6 +221,7 @@ func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, string, err
 		if _, err := s.c.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 			Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: created.UploadId,
 		}); err != nil {
+			*left = leftUpload{upload: "upload " + aws.ToString(created.UploadId) + " of " + key, err: MapError(err)}
 			s.log.Warn("store: aborting the part checksum probe", "key", key, "err", err)
 		}
 	}()
