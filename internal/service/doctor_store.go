@@ -265,7 +265,7 @@ func errText(err error) string {
 // behind or without the daemon's own sandbox.
 var doctorNotChecked = []string{
 	"setting retention on an existing version (s3:PutObjectRetention on retag/hold), COMPLIANCE mode and legal holds: an object locked that way could not be deleted again",
-	"multipart uploads (same s3:PutObject permission, different calls) and listing object versions",
+	"completing a multipart upload and listing its parts (the part probe starts, sends and aborts one) and listing object versions",
 	"the unit's sandbox: doctor runs with your privileges, not the service's (systemd-analyze security evidenced)",
 	"the TSA (custody.tsa_url), when configured",
 }

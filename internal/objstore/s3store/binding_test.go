@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
@@ -60,6 +62,9 @@ func TestPartBindingProbed(t *testing.T) {
 			if len(ups.Uploads) != 0 {
 				t.Errorf("the probe left %d multipart uploads", len(ups.Uploads))
 			}
+			if p := st.ProbeParts(ctx); p.Left != nil {
+				t.Errorf("the probe says its upload %s was left: %v", p.LeftUpload, p.Left)
+			}
 			if n, err := st.CountVersions(ctx, ""); err != nil || n != 0 {
 				t.Errorf("the probe left %d versions (%v)", n, err)
 			}
@@ -76,6 +81,7 @@ type fakeS3 struct {
 	mu            sync.Mutex
 	checks, down  bool
 	noUnsigned    bool // refuses every UNSIGNED-PAYLOAD part with BadDigest
+	noAbort       bool // refuses to abort an upload (AccessDenied)
 	creates       int
 	requests      int
 	aborts        int
@@ -110,6 +116,8 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("ETag", fmt.Sprintf("%q", fmt.Sprintf("%x", sum[:16])))
+	case r.Method == http.MethodDelete && q.Has("uploadId") && f.noAbort:
+		fail(http.StatusForbidden, "AccessDenied")
 	case r.Method == http.MethodDelete && q.Has("uploadId"):
 		f.aborts++
 		w.WriteHeader(http.StatusNoContent)
@@ -271,5 +279,20 @@ func TestPartProbeRenewed(t *testing.T) {
 	p = expect("down at renewal", s3store.BindingUnproven, true)
 	if p.InUse() != s3store.BindingPayloadHash {
 		t.Errorf("no verdict at renewal: parts use %s", p.InUse())
+	}
+}
+
+// TestPartProbeLeftUpload: a probe whose upload the store would not abort
+// says so, naming the upload and why, and its verdict still stands.
+func TestPartProbeLeftUpload(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake")
+	st := fakeStore(t, &fakeS3{checks: true, noAbort: true})
+	p := st.ProbeParts(context.Background())
+	if p.Binding != s3store.BindingChecksum {
+		t.Errorf("verdict %s, want %s", p.Binding, s3store.BindingChecksum)
+	}
+	if !errors.Is(p.Left, objstore.ErrAccessDenied) || p.LeftUpload != "upload u1 of _probe/part-checksum" {
+		t.Errorf("left: %q, %v; want upload u1 of _probe/part-checksum, access denied", p.LeftUpload, p.Left)
 	}
 }
