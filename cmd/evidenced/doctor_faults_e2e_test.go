@@ -147,6 +147,17 @@ func TestDoctorEachFailingCheck(t *testing.T) {
 		code, out := h.doctor(t, edit)
 		expectFailure(t, code, out, "state_dir", "does not exist and its parent is not writable", "install -d -o nobody", "config")
 	})
+	t.Run("state_dir behind a directory the service user cannot enter", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{noStore: true})
+		edit := h.asNobody(t)
+		locked := filepath.Join(h.dir, "locked")
+		if err := os.Mkdir(locked, 0o700); err != nil { // root's
+			t.Fatal(err)
+		}
+		h.editConfig(t, "state_dir: "+h.state, "state_dir: "+filepath.Join(locked, "state"))
+		code, out := h.doctor(t, edit)
+		expectFailure(t, code, out, "state_dir", "permission denied", "install -d -o nobody -g nobody -m 0750 "+filepath.Join(locked, "state"), "config")
+	})
 	t.Run("state_dir without room above vault_reserve", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{noStore: true})
 		h.firstIngest(t)
@@ -211,6 +222,11 @@ func TestDoctorEachFailingCheck(t *testing.T) {
 		h.editConfig(t, "bucket: "+h.bucket, "bucket: "+h.bucket+"-missing")
 		code, out := h.doctor(t, nil)
 		expectFailure(t, code, out, "store: reachable", "bucket does not exist", "evidenced store-init creates it", "config")
+	})
+	t.Run("unknown access key", func(t *testing.T) {
+		h := newHarness(t, harnessOpts{})
+		code, out := h.doctor(t, func(c *exec.Cmd) { c.Env = append(c.Env, "AWS_ACCESS_KEY_ID=NOBODYKNOWSTHISKEY") })
+		expectFailure(t, code, out, "store: reachable", "the store does not know the access key", "/etc/evidenced/credentials", "config")
 	})
 	t.Run("no credentials", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{})
