@@ -28,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -39,7 +38,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -427,7 +425,7 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 
 // maxGroup bounds the records indexed in one transaction (memory held by
 // the group, and the work a crash loses).
-const maxGroup = 50000
+const maxGroup = 16384
 
 // followed is one checked anchor and the tail after it.
 type followed struct {
@@ -460,169 +458,6 @@ func putHost(tx *bolt.Tx, hs HostState) error {
 		return err
 	}
 	return tx.Bucket(bHosts).Put([]byte(hs.ID), v)
-}
-
-// index writes checked batches and the host's new tail in one
-// transaction: the index never holds records past a tail it did not reach.
-// hs is updated to what was written.
-func (c *Catalog) index(hs *HostState, group []followed) error {
-	next := *hs
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		recs, items, by := tx.Bucket(bRecords), tx.Bucket(bItems), tx.Bucket(bByItem)
-		for _, g := range group {
-			for _, r := range g.b.Records {
-				v := append(append([]byte(r.KeyID), '\n'), r.Bytes...)
-				if err := recs.Put(recordKey(next.ID, r.Seq), v); err != nil {
-					return err
-				}
-				if r.Event.Item != "" {
-					if err := by.Put(byItemKey(r.Event.Item, next.ID, r.Seq), nil); err != nil {
-						return err
-					}
-				}
-				if r.Event.Type == custody.Docked {
-					if err := docked(tx.Bucket(bCameras), next.ID, r.Event); err != nil {
-						return err
-					}
-				}
-				created, err := project(tx, next.ID, r.Event, recs, items)
-				if err != nil {
-					return err
-				}
-				if created {
-					next.Items++
-				}
-				next.LastRecordAt = r.Event.At
-			}
-			t := g.next
-			next.Tail, next.Records, next.Broken = t, t.Size, nil
-			for _, k := range [][]byte{t.Key, t.Next} {
-				if b64 := base64.StdEncoding.EncodeToString(k); len(k) > 0 && !slices.Contains(next.Keys, b64) {
-					next.Keys = append(next.Keys, b64)
-				}
-			}
-		}
-		return putHost(tx, next)
-	})
-	if err == nil {
-		*hs = next
-	}
-	return err
-}
-
-// docked records a camera's dock at host, unless a later one at another
-// host is already recorded (hosts are read in parallel, not in time
-// order).
-func docked(b *bolt.Bucket, host string, ev custody.Event) error {
-	if ev.Camera == "" {
-		return nil
-	}
-	if v := b.Get([]byte(ev.Camera)); v != nil {
-		var old CameraHealth
-		// Later dock wins; at the same instant the larger host id, so the
-		// result does not depend on which host was indexed first.
-		if err := json.Unmarshal(v, &old); err == nil &&
-			(old.LastDockedAt.After(ev.At) || (old.LastDockedAt.Equal(ev.At) && old.Host >= host)) {
-			return nil
-		}
-	}
-	v, err := json.Marshal(CameraHealth{Serial: ev.Camera, Host: host, Kind: ev.Details["kind"],
-		AssignedTo: ev.Details["assigned_to"], LastDockedAt: ev.At})
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(ev.Camera), v)
-}
-
-// project updates the item an event describes, the way the dock host's
-// ledger did when it appended it: the item exists from VAULTED (with what
-// COPIED and its DOCKED recorded), and UPLOADED and VERIFIED move it on.
-func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucket) (created bool, err error) {
-	if ev.Item == "" {
-		return false, nil
-	}
-	key := itemKey(host, ev.Item)
-	var it custody.Item
-	if v := items.Get(key); v != nil {
-		if err := json.Unmarshal(v, &it); err != nil {
-			return false, fmt.Errorf("item %s of %s: %w", ev.Item, host, err)
-		}
-	} else if ev.Type != custody.Vaulted {
-		return false, nil
-	}
-	was := it
-	d := ev.Details
-	switch ev.Type {
-	case custody.Vaulted:
-		if it.ID == "" {
-			created = true
-		}
-		it = custody.Item{ID: ev.Item, Camera: ev.Camera, SHA256: ev.SHA256, Host: host, IngestedAt: ev.At,
-			State: custody.StateVaulted, VaultPath: d["vault_path"], RetentionClass: it.RetentionClass}
-		if cp, ok := lookup(recs, host, d["copied_seq"]); ok {
-			c := cp.Details
-			it.SourcePath = c["source_path"]
-			it.Size, _ = strconv.ParseInt(c["size"], 10, 64)
-			it.RecordedAt, _ = time.Parse(time.RFC3339Nano, c["recorded_at"])
-			it.DockSeq, _ = strconv.ParseUint(c["dock_seq"], 10, 64)
-			if dk, ok := lookup(recs, host, c["dock_seq"]); ok {
-				it.Kind, it.AssignedTo = dk.Details["kind"], dk.Details["assigned_to"]
-			}
-		}
-	case custody.Uploaded:
-		it.State, it.ObjectKey, it.VersionID = custody.StateUploaded, d["key"], d["version_id"]
-		if d["retention_class"] != "" {
-			it.RetentionClass = d["retention_class"]
-		}
-		if t, err := time.Parse(time.RFC3339, d["retain_until"]); err == nil {
-			it.RetainUntil = t
-		}
-	case custody.Verified:
-		it.State = custody.StateVerified
-	default:
-		return false, nil
-	}
-	v, err := json.Marshal(it)
-	if err != nil {
-		return false, err
-	}
-	unv := tx.Bucket(bUnverified)
-	if was.ID != "" && was.State != custody.StateVerified {
-		if err := unv.Delete(unverifiedKey(host, was.IngestedAt, it.ID)); err != nil {
-			return false, err
-		}
-	}
-	if it.State != custody.StateVerified {
-		if err := unv.Put(unverifiedKey(host, it.IngestedAt, it.ID), nil); err != nil {
-			return false, err
-		}
-	}
-	if created {
-		// Who a recording was issued to and when it was recorded are
-		// fixed at VAULTED: the index by them is written once.
-		if err := tx.Bucket(bByAssign).Put(assignKey(it.AssignedTo, it.RecordedAt, host, it.ID), nil); err != nil {
-			return false, err
-		}
-		if err := tx.Bucket(bByCamera).Put(assignKey(it.Camera, it.RecordedAt, host, it.ID), nil); err != nil {
-			return false, err
-		}
-	}
-	return created, items.Put(key, v)
-}
-
-// lookup decodes host's indexed record seq (a decimal string).
-func lookup(recs *bolt.Bucket, host, seq string) (custody.Event, bool) {
-	n, err := strconv.ParseUint(seq, 10, 64)
-	if err != nil {
-		return custody.Event{}, false
-	}
-	v := recs.Get(recordKey(host, n))
-	if v == nil {
-		return custody.Event{}, false
-	}
-	_, rec, _ := bytes.Cut(v, []byte("\n"))
-	ev, err := custody.DecodeRecord(rec)
-	return ev, err == nil
 }
 
 // indexCameras writes by_camera from the items (an index from before it).

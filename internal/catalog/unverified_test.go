@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/evidenced/evidenced/internal/catalog"
+	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 )
 
@@ -43,5 +44,62 @@ func TestUnverifiedFilledInOnOpen(t *testing.T) {
 	f, err := c.Fleet(context.Background(), base.Add(time.Hour), catalog.FleetOptions{})
 	if err != nil || f.Hosts[0].NotVerified != 1 || !f.Hosts[0].OldestNotVerifiedAt.Equal(base.Add(2*time.Minute)) {
 		t.Errorf("fleet after the fill: %+v %v", f.Hosts, err)
+	}
+}
+
+// A recording vaulted in one anchor and uploaded and verified in a later
+// one (each indexed by its own Sync) leaves the not-verified count, and
+// the index the two Syncs built is the one a single rebuild builds: what
+// a group of records adds up to in memory is merged with what the index
+// already held.
+func TestItemMovedOnInALaterSyncIsTheRebuiltIndex(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	d := newDock(t, "dock-01")
+	d.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+	d.vaultOnly = true
+	id := d.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
+	d.anchor(t, s)
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
+	sync(t, c)
+	notVerified := func(want int) {
+		t.Helper()
+		f, err := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{})
+		if err != nil || f.Hosts[0].NotVerified != want {
+			t.Fatalf("fleet: %+v %v; want %d not verified", f.Hosts, err, want)
+		}
+	}
+	notVerified(1)
+
+	it, err := d.l.Item(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := base.Add(3 * time.Minute)
+	it.State, it.ObjectKey, it.VersionID = custody.StateUploaded, "evidence/"+id, "v1"
+	for _, ev := range []custody.Event{
+		{Type: custody.Uploaded, Details: map[string]string{"key": it.ObjectKey, "version_id": "v1", "retention_class": "uncategorized"}},
+		{Type: custody.Verified, Details: map[string]string{"key": it.ObjectKey, "version_id": "v1"}},
+	} {
+		ev.Actor, ev.At, ev.Camera, ev.Item, ev.SHA256 = "evidenced@dock-01", at, "BWC-1", id, it.SHA256
+		if ev.Type == custody.Verified {
+			it.State = custody.StateVerified
+		}
+		if _, err := d.l.Append(ctx, ev, &it); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.anchor(t, s)
+	sync(t, c)
+	notVerified(0)
+	got, err := c.Item(ctx, id)
+	if err != nil || len(got) != 1 || got[0].State != custody.StateVerified || got[0].AssignedTo != "officer-1" || got[0].RecordedAt.IsZero() {
+		t.Fatalf("item after the second sync: %+v %v", got, err)
+	}
+
+	rebuilt := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
+	sync(t, rebuilt)
+	if a, b := dump(t, c), dump(t, rebuilt); a != b {
+		t.Errorf("index built in two syncs:\n%s\nrebuilt in one:\n%s", a, b)
 	}
 }

@@ -615,12 +615,21 @@ var mutants = []Mutant{
 	},
 	{
 		ID:          "catalog-unverified-kept",
-		File:        "internal/catalog/catalog.go",
+		File:        "internal/catalog/index.go",
 		Desc:        "a recording verified in the store stays counted as not verified at the console, so the fleet's queue never empties",
 		Original:    `if was.ID != "" && was.State != custody.StateVerified {`,
 		Replacement: `if false {`,
 		Packages:    []string{"./internal/catalog", "./internal/service"},
-		Run:         "TestCatalogIndexesTheFleet|TestFleetCountsRecordingsNotVerified",
+		Run:         "TestCatalogIndexesTheFleet|TestFleetCountsRecordingsNotVerified|TestItemMovedOnInALaterSyncIsTheRebuiltIndex",
+	},
+	{
+		ID:          "catalog-group-ignores-indexed-item",
+		File:        "internal/catalog/index.go",
+		Desc:        "the console's indexing of a group of records does not read the item an earlier group indexed: a recording uploaded or verified in a later anchor stays vaulted at HQ",
+		Original:    `if v := w.items.Get(itemKey(w.host, ev.Item)); v != nil {`,
+		Replacement: `if v := w.items.Get(itemKey(w.host, ev.Item)); v != nil && false {`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestItemMovedOnInALaterSyncIsTheRebuiltIndex",
 	},
 	{
 		ID:          "fleet-metric-unverified",
