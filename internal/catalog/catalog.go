@@ -81,7 +81,7 @@ type Catalog struct {
 var (
 	bHosts     = []byte("hosts")          // host id → HostState (JSON)
 	bRecords   = []byte("records")        // host 0 seq → key id \n record bytes
-	bItems     = []byte("items")          // host 0 item id → custody.Item (JSON)
+	bItems     = []byte("items")          // host 0 item id → custody.Item (encodeItem)
 	bByItem    = []byte("by_item")        // item id 0 host 0 seq → ""
 	bUntrusted = []byte("untrusted")      // host id → ""
 	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
@@ -465,7 +465,7 @@ func indexCameras(tx *bolt.Tx) error {
 	by := tx.Bucket(bByCamera)
 	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("index cameras: item %q: %w", k, err)
 		}
 		host, _, _ := bytes.Cut(k, []byte{0})
@@ -479,7 +479,7 @@ func indexUnverified(tx *bolt.Tx) error {
 	unv := tx.Bucket(bUnverified)
 	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("index unverified items: item %q: %w", k, err)
 		}
 		if it.State == custody.StateVerified {
@@ -610,7 +610,7 @@ func (c *Catalog) FindPage(ctx context.Context, f Filter, p Page) (Found, error)
 				continue
 			}
 			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return fmt.Errorf("item %q: %w", k, err)
 			}
 			if f.Filter.Matches(it) {
@@ -698,7 +698,7 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 			return fmt.Errorf("item %s of %s is in the %s index but not indexed", id, host, index)
 		}
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("item %s of %s: %w", id, host, err)
 		}
 		if f.Filter.Matches(it) {
@@ -752,7 +752,7 @@ func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error)
 			}
 			items++
 			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return fmt.Errorf("item %s of %s: %w", id, t.ID, err)
 			}
 			if r := recs.Get(recordKey(t.ID, it.DockSeq)); it.DockSeq != 0 && r != nil {
@@ -802,7 +802,7 @@ func (c *Catalog) Item(ctx context.Context, id string) ([]custody.Item, error) {
 		for _, t := range c.trusted {
 			if v := b.Get(itemKey(t.ID, id)); v != nil && !held[t.ID] {
 				var it custody.Item
-				if err := json.Unmarshal(v, &it); err != nil {
+				if err := decodeItem(v, &it); err != nil {
 					return err
 				}
 				out = append(out, it)

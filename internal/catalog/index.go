@@ -154,7 +154,7 @@ func (w *indexWriter) project(ev custody.Event) error {
 	if p == nil {
 		var it custody.Item
 		if v := w.items.Get(itemKey(w.host, ev.Item)); v != nil {
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return fmt.Errorf("item %s of %s: %w", ev.Item, w.host, err)
 			}
 		} else if ev.Type != custody.Vaulted {
@@ -231,7 +231,7 @@ func (w *indexWriter) flush() (int, error) {
 			continue
 		}
 		it, was := p.it, p.was
-		v, err := json.Marshal(it)
+		v, err := encodeItem(it)
 		if err != nil {
 			return 0, err
 		}

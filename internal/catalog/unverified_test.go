@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,12 +55,7 @@ func TestUnverifiedFilledInOnOpen(t *testing.T) {
 // already held.
 func TestItemMovedOnInALaterSyncIsTheRebuiltIndex(t *testing.T) {
 	ctx := context.Background()
-	s := memstore.New()
-	d := newDock(t, "dock-01")
-	d.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
-	d.vaultOnly = true
-	id := d.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
-	d.anchor(t, s)
+	s, d, id := oneVerifiedOnePending(t)
 	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
 	sync(t, c)
 	notVerified := func(want int) {
@@ -102,4 +98,65 @@ func TestItemMovedOnInALaterSyncIsTheRebuiltIndex(t *testing.T) {
 	if a, b := dump(t, c), dump(t, rebuilt); a != b {
 		t.Errorf("index built in two syncs:\n%s\nrebuilt in one:\n%s", a, b)
 	}
+}
+
+// An index an earlier version wrote holds its items as JSON: it is served
+// as it is (the same items, through the officer index and by id), without
+// a rebuild from the store.
+func TestItemsWrittenAsJSONAreServed(t *testing.T) {
+	ctx := context.Background()
+	s, d, id := oneVerifiedOnePending(t)
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	c := openCatalog(t, path, s, d.trusted())
+	sync(t, c)
+	all, err := c.Find(ctx, catalog.Filter{})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("find: %d %v", len(all), err)
+	}
+	want := asJSON(t, all)
+	c.Close()
+
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, it := range all {
+			v, err := json.Marshal(it)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket([]byte("items")).Put([]byte(it.Host+"\x00"+it.ID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	c = openCatalog(t, path, memstore.New(), d.trusted())
+	for _, f := range []catalog.Filter{{}, {Filter: custody.Filter{AssignedTo: "officer-1"}}, {Filter: custody.Filter{Camera: "BWC-1"}}} {
+		got, err := c.Find(ctx, f)
+		if err != nil || asJSON(t, got) != want {
+			t.Errorf("find %+v from JSON items: %v\n%s\nwant:\n%s", f, err, asJSON(t, got), want)
+		}
+	}
+	if got, err := c.Item(ctx, id); err != nil || len(got) != 1 || asJSON(t, got[0]) != asJSON(t, all[1]) {
+		t.Errorf("item %s from JSON: %+v %v", id, got, err)
+	}
+}
+
+// oneVerifiedOnePending is a store where dock-01 anchored two recordings of
+// officer-1: A.MP4 verified, B.MP4 (id) vaulted only.
+func oneVerifiedOnePending(t *testing.T) (*memstore.Store, *dock, string) {
+	t.Helper()
+	s := memstore.New()
+	d := newDock(t, "dock-01")
+	d.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+	d.vaultOnly = true
+	id := d.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
+	d.anchor(t, s)
+	return s, d, id
 }
