@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -153,12 +154,13 @@ func TestBenchIndexBuild(t *testing.T) {
 // (the index's bbolt file, mapped) as /proc/self/status counts them.
 type memPeak struct {
 	heap, anon, file uint64 // bytes
+	profile          string // when set, a heap profile at the peak is written there
 	stop             chan struct{}
 	done             sync.WaitGroup
 }
 
-func startMemPeak(every time.Duration) *memPeak {
-	m := &memPeak{stop: make(chan struct{})}
+func startMemPeak(every time.Duration, profile string) *memPeak {
+	m := &memPeak{stop: make(chan struct{}), profile: profile}
 	m.done.Add(1)
 	go func() {
 		defer m.done.Done()
@@ -180,6 +182,13 @@ func startMemPeak(every time.Duration) *memPeak {
 func (m *memPeak) sample() {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if ms.HeapInuse > m.heap && m.profile != "" {
+		// What was live at the last collection before the peak.
+		if f, err := os.Create(m.profile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	m.heap = max(m.heap, ms.HeapInuse)
 	st := procStatus()
 	m.anon, m.file = max(m.anon, st["RssAnon"]), max(m.file, st["RssFile"])
@@ -237,7 +246,7 @@ func TestBenchIndexMeasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	mp := startMemPeak(50 * time.Millisecond)
+	mp := startMemPeak(50*time.Millisecond, os.Getenv("EVIDENCED_BENCH_HEAPPROFILE"))
 	t0, cpu0 := time.Now(), benchstat.CPU()
 	p, err := c.Sync(ctx)
 	wall, cpu := time.Since(t0), benchstat.CPU()-cpu0
