@@ -84,7 +84,13 @@ const fillPercent = 0.9
 
 func newIndexWriter(tx *bolt.Tx, host string, group []followed) *indexWriter {
 	w := &indexWriter{tx: tx, host: host, recs: tx.Bucket(bRecords), items: tx.Bucket(bItems),
-		events: map[uint64]*custody.Event{}, pending: map[string]*pendingItem{}, cameras: map[string]*CameraHealth{}}
+		pending: map[string]*pendingItem{}, cameras: map[string]*CameraHealth{}}
+	n := 0
+	for _, g := range group {
+		n += len(g.b.Records)
+	}
+	w.events = make(map[uint64]*custody.Event, n)
+	w.recordPuts, w.byItm = make([]keyValue, 0, n), make([]keyValue, 0, n)
 	for _, g := range group {
 		for i := range g.b.Records {
 			r := &g.b.Records[i]

@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/catalog/fleetgen"
 	"github.com/evidenced/evidenced/internal/custody"
@@ -245,7 +247,6 @@ func TestBenchIndexMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	mp := startMemPeak(50*time.Millisecond, os.Getenv("EVIDENCED_BENCH_HEAPPROFILE"))
 	t0, cpu0 := time.Now(), benchstat.CPU()
 	p, err := c.Sync(ctx)
@@ -286,4 +287,30 @@ func TestBenchIndexMeasure(t *testing.T) {
 	fmt.Printf("memory while indexing: VmHWM %s; peaks: heap in use %s, RssAnon %s, RssFile %s; index file %s (%.0f bytes per item)\n",
 		mib(hwm), mib(mp.heap), mib(mp.anon), mib(mp.file), mib(uint64(fi.Size())), float64(fi.Size())/float64(items))
 	fmt.Printf("find --assigned-to over one month (%d items each): %s\n", found/200, benchstat.Percentiles(lat))
+
+	// Where the index's bytes go: per bucket, keys and the bytes its
+	// pages hold, per item.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(idx, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.View(func(tx *bolt.Tx) error {
+		line := "index by bucket (keys, bytes in pages per item):"
+		var total int
+		err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			st := b.Stats()
+			n := st.LeafInuse + st.BranchInuse
+			total += n
+			line += fmt.Sprintf(" %s %d %.0f;", name, st.KeyN, float64(n)/float64(items))
+			return nil
+		})
+		fmt.Printf("%s in use %.0f of %.0f bytes per item\n", line, float64(total)/float64(items), float64(fi.Size())/float64(items))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
