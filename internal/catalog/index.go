@@ -64,7 +64,7 @@ type indexWriter struct {
 	recs, items       *bolt.Bucket
 	events            map[uint64]*custody.Event // the group's records by seq
 	pending           map[string]*pendingItem   // by item id
-	cameras           map[string]*CameraHealth  // by serial; nil: the index's is later
+	cameras           map[string]*pendingCamera // by serial
 	assign, byCam     [][]byte                  // keys of items created by the group
 	created           int
 	recordPuts, byItm []keyValue
@@ -77,6 +77,13 @@ type pendingItem struct {
 	dirty   bool
 }
 
+// pendingCamera is a camera's last dock as the group leaves it: known
+// when the index or the group holds one, dirty when the group's is later.
+type pendingCamera struct {
+	cam          CameraHealth
+	known, dirty bool
+}
+
 type keyValue struct{ k, v []byte }
 
 // fillPercent is how full the index's pages are filled before a split.
@@ -84,7 +91,7 @@ const fillPercent = 0.9
 
 func newIndexWriter(tx *bolt.Tx, host string, group []followed) *indexWriter {
 	w := &indexWriter{tx: tx, host: host, recs: tx.Bucket(bRecords), items: tx.Bucket(bItems),
-		pending: map[string]*pendingItem{}, cameras: map[string]*CameraHealth{}}
+		pending: map[string]*pendingItem{}, cameras: map[string]*pendingCamera{}}
 	n := 0
 	for _, g := range group {
 		n += len(g.b.Records)
@@ -122,25 +129,21 @@ func (w *indexWriter) docked(ev custody.Event) error {
 	if ev.Camera == "" {
 		return nil
 	}
-	old, seen := w.cameras[ev.Camera]
-	if !seen {
+	old := w.cameras[ev.Camera]
+	if old == nil {
+		old = &pendingCamera{}
 		if v := w.tx.Bucket(bCameras).Get([]byte(ev.Camera)); v != nil {
-			var cam CameraHealth
-			if err := json.Unmarshal(v, &cam); err == nil {
-				old = &cam
-			}
+			old.known = json.Unmarshal(v, &old.cam) == nil
 		}
+		w.cameras[ev.Camera] = old
 	}
 	// Later dock wins; at the same instant the larger host id, so the
 	// result does not depend on which host was indexed first.
-	if old != nil && (old.LastDockedAt.After(ev.At) || (old.LastDockedAt.Equal(ev.At) && old.Host >= w.host)) {
-		if !seen {
-			w.cameras[ev.Camera] = nil // the index's stays
-		}
+	if c := old.cam; old.known && (c.LastDockedAt.After(ev.At) || (c.LastDockedAt.Equal(ev.At) && c.Host >= w.host)) {
 		return nil
 	}
-	w.cameras[ev.Camera] = &CameraHealth{Serial: ev.Camera, Host: w.host, Kind: ev.Details["kind"],
-		AssignedTo: ev.Details["assigned_to"], LastDockedAt: ev.At}
+	*old = pendingCamera{known: true, dirty: true, cam: CameraHealth{Serial: ev.Camera, Host: w.host, Kind: ev.Details["kind"],
+		AssignedTo: ev.Details["assigned_to"], LastDockedAt: ev.At}}
 	return nil
 }
 
@@ -250,11 +253,11 @@ func (w *indexWriter) flush() (int, error) {
 		}
 	}
 	var camPuts []keyValue
-	for serial, cam := range w.cameras {
-		if cam == nil {
+	for serial, p := range w.cameras {
+		if !p.dirty {
 			continue
 		}
-		v, err := json.Marshal(cam)
+		v, err := json.Marshal(p.cam)
 		if err != nil {
 			return 0, err
 		}

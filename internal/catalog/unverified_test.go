@@ -160,3 +160,25 @@ func oneVerifiedOnePending(t *testing.T) (*memstore.Store, *dock, string) {
 	d.anchor(t, s)
 	return s, d, id
 }
+
+// A camera's last dock is the latest of every host's, whichever host is
+// indexed first and however many docks one group of records holds: two
+// earlier docks at dock-01, indexed after dock-02's later one, leave
+// dock-02's.
+func TestCameraLastDockIsTheLatestAcrossGroups(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	d1, d2 := newDock(t, "dock-01"), newDock(t, "dock-02")
+	d2.ingest(t, "BWC-1", "officer-2", "C.MP4", 10)
+	d2.anchor(t, s)
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d1.trusted(), d2.trusted())
+	sync(t, c)
+	d1.ingest(t, "BWC-1", "officer-1", "A.MP4", 5)
+	d1.ingest(t, "BWC-1", "officer-1", "B.MP4", 7)
+	d1.anchor(t, s)
+	sync(t, c)
+	f, err := c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{})
+	if err != nil || len(f.Cameras) != 1 || f.Cameras[0].Host != "dock-02" || !f.Cameras[0].LastDockedAt.Equal(base.Add(10*time.Minute)) || f.Cameras[0].AssignedTo != "officer-2" {
+		t.Fatalf("cameras: %+v %v; want BWC-1 last docked at dock-02 at +10m", f.Cameras, err)
+	}
+}

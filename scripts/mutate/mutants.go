@@ -641,6 +641,15 @@ var mutants = []Mutant{
 		Run:         "TestItemEncodingRoundTrips",
 	},
 	{
+		ID:          "catalog-camera-indexed-dock-ignored",
+		File:        "internal/catalog/index.go",
+		Desc:        "the console's indexing of a group of records ignores a camera's later dock the index already holds from another host: fleet names the wrong last dock",
+		Original:    `old.known = json.Unmarshal(v, &old.cam) == nil`,
+		Replacement: `_ = json.Unmarshal(v, &old.cam)`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestCameraLastDockIsTheLatestAcrossGroups",
+	},
+	{
 		ID:          "catalog-group-ignores-indexed-item",
 		File:        "internal/catalog/index.go",
 		Desc:        "the console's indexing of a group of records does not read the item an earlier group indexed: a recording uploaded or verified in a later anchor stays vaulted at HQ",
