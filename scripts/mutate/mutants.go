@@ -623,6 +623,15 @@ var mutants = []Mutant{
 		Run:         "TestCatalogIndexesTheFleet|TestFleetCountsRecordingsNotVerified|TestItemMovedOnInALaterSyncIsTheRebuiltIndex",
 	},
 	{
+		ID:          "follow-keyid-stale",
+		File:        "internal/anchor/follow.go",
+		Desc:        "the fleet console names the first key as the signer of every record, also of the records after a KEY_ROTATED (the key id computed once per key is not recomputed)",
+		Original:    `if !keyIDOf.Equal(keys.pub) {`,
+		Replacement: `if keyIDOf == nil {`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestRotationFollowed",
+	},
+	{
 		ID:          "catalog-item-json-unread",
 		File:        "internal/catalog/itemcodec.go",
 		Desc:        "a console whose index an earlier version wrote (items as JSON) cannot read its items: every search fails until the index is deleted",
