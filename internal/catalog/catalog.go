@@ -28,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -39,7 +38,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -83,7 +81,7 @@ type Catalog struct {
 var (
 	bHosts     = []byte("hosts")          // host id → HostState (JSON)
 	bRecords   = []byte("records")        // host 0 seq → key id \n record bytes
-	bItems     = []byte("items")          // host 0 item id → custody.Item (JSON)
+	bItems     = []byte("items")          // host 0 item id → custody.Item (encodeItem)
 	bByItem    = []byte("by_item")        // item id 0 host 0 seq → ""
 	bUntrusted = []byte("untrusted")      // host id → ""
 	bCameras   = []byte("camera_docks")   // serial 0 host → CameraHealth (JSON) as of its last DOCKED there
@@ -284,10 +282,12 @@ type Progress struct {
 	Untrusted []string
 	// Took is how long the pass took (reading, checking and indexing).
 	Took time.Duration
-	// Uploaded are the items whose UPLOADED record this Sync indexed: their
-	// object in the store is known from now on (the console's facts parse
-	// reads it).
-	Uploaded []string
+	// Uploads is how many UPLOADED records this Sync indexed: objects in
+	// the store known from now on. The console's facts step reads which
+	// ones from the catalog's records after its position (Changed); a
+	// list of their ids here grew with the fleet in a rebuild (~50 MiB of
+	// heap per million items) and was read by nothing.
+	Uploads int
 }
 
 // Sync reads, for every trusted host, every anchor after the last one
@@ -334,7 +334,7 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 			errs = append(errs, r.err)
 		}
 		p.NewlyBroken = append(p.NewlyBroken, r.p.NewlyBroken...)
-		p.Uploaded = append(p.Uploaded, r.p.Uploaded...)
+		p.Uploads += r.p.Uploads
 	}
 	hosts, err := anchor.Hosts(ctx, c.store)
 	if err != nil {
@@ -389,7 +389,7 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 			added += g.b.To - g.b.From + 1
 			for _, r := range g.b.Records {
 				if r.Event.Type == custody.Uploaded && r.Event.Item != "" {
-					p.Uploaded = append(p.Uploaded, r.Event.Item)
+					p.Uploads++
 				}
 			}
 		}
@@ -440,8 +440,10 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 }
 
 // maxGroup bounds the records indexed in one transaction (memory held by
-// the group, and the work a crash loses).
-const maxGroup = 50000
+// the group, and the work a crash loses). At 8,192 a rebuild's heap stays
+// under ~100 MiB with two hosts followed at once; more records per commit
+// saved no CPU measurably (docs/BENCHMARKS.md, "Fleet console").
+const maxGroup = 8192
 
 // followed is one checked anchor and the tail after it.
 type followed struct {
@@ -476,54 +478,6 @@ func putHost(tx *bolt.Tx, hs HostState) error {
 	return tx.Bucket(bHosts).Put([]byte(hs.ID), v)
 }
 
-// index writes checked batches and the host's new tail in one
-// transaction: the index never holds records past a tail it did not reach.
-// hs is updated to what was written.
-func (c *Catalog) index(hs *HostState, group []followed) error {
-	next := *hs
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		recs, items, by := tx.Bucket(bRecords), tx.Bucket(bItems), tx.Bucket(bByItem)
-		for _, g := range group {
-			for _, r := range g.b.Records {
-				v := append(append([]byte(r.KeyID), '\n'), r.Bytes...)
-				if err := recs.Put(recordKey(next.ID, r.Seq), v); err != nil {
-					return err
-				}
-				if r.Event.Item != "" {
-					if err := by.Put(byItemKey(r.Event.Item, next.ID, r.Seq), nil); err != nil {
-						return err
-					}
-				}
-				if r.Event.Type == custody.Docked {
-					if err := docked(tx.Bucket(bCameras), next.ID, r.Event); err != nil {
-						return err
-					}
-				}
-				created, err := project(tx, next.ID, r.Event, recs, items)
-				if err != nil {
-					return err
-				}
-				if created {
-					next.Items++
-				}
-				next.LastRecordAt = r.Event.At
-			}
-			t := g.next
-			next.Tail, next.Records, next.Broken = t, t.Size, nil
-			for _, k := range [][]byte{t.Key, t.Next} {
-				if b64 := base64.StdEncoding.EncodeToString(k); len(k) > 0 && !slices.Contains(next.Keys, b64) {
-					next.Keys = append(next.Keys, b64)
-				}
-			}
-		}
-		return putHost(tx, next)
-	})
-	if err == nil {
-		*hs = next
-	}
-	return err
-}
-
 // docked records a camera's dock at host, unless a later one at that host
 // is already recorded. Each host keeps its own, not only the camera's last
 // dock anywhere: a camera whose last dock is at a host the audit withholds
@@ -534,7 +488,7 @@ func docked(b *bolt.Bucket, host string, ev custody.Event) error {
 	if ev.Camera == "" {
 		return nil
 	}
-	k := append(append([]byte(ev.Camera), 0), host...)
+	k := dockKey(ev.Camera, host)
 	if v := b.Get(k); v != nil {
 		var old CameraHealth
 		if err := json.Unmarshal(v, &old); err == nil && old.LastDockedAt.After(ev.At) {
@@ -570,95 +524,9 @@ func indexDocks(tx *bolt.Tx) error {
 	})
 }
 
-// project updates the item an event describes, the way the dock host's
-// ledger did when it appended it: the item exists from VAULTED (with what
-// COPIED and its DOCKED recorded), and UPLOADED and VERIFIED move it on.
-func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucket) (created bool, err error) {
-	if ev.Item == "" {
-		return false, nil
-	}
-	key := itemKey(host, ev.Item)
-	var it custody.Item
-	if v := items.Get(key); v != nil {
-		if err := json.Unmarshal(v, &it); err != nil {
-			return false, fmt.Errorf("item %s of %s: %w", ev.Item, host, err)
-		}
-	} else if ev.Type != custody.Vaulted {
-		return false, nil
-	}
-	was := it
-	d := ev.Details
-	switch ev.Type {
-	case custody.Vaulted:
-		if it.ID == "" {
-			created = true
-		}
-		it = custody.Item{ID: ev.Item, Camera: ev.Camera, SHA256: ev.SHA256, Host: host, IngestedAt: ev.At,
-			State: custody.StateVaulted, VaultPath: d["vault_path"], RetentionClass: it.RetentionClass}
-		if cp, ok := lookup(recs, host, d["copied_seq"]); ok {
-			c := cp.Details
-			it.SourcePath = c["source_path"]
-			it.Size, _ = strconv.ParseInt(c["size"], 10, 64)
-			it.RecordedAt, _ = time.Parse(time.RFC3339Nano, c["recorded_at"])
-			it.DockSeq, _ = strconv.ParseUint(c["dock_seq"], 10, 64)
-			if dk, ok := lookup(recs, host, c["dock_seq"]); ok {
-				it.Kind, it.AssignedTo = dk.Details["kind"], dk.Details["assigned_to"]
-			}
-		}
-	case custody.Uploaded:
-		it.State, it.ObjectKey, it.VersionID = custody.StateUploaded, d["key"], d["version_id"]
-		if d["retention_class"] != "" {
-			it.RetentionClass = d["retention_class"]
-		}
-		if t, err := time.Parse(time.RFC3339, d["retain_until"]); err == nil {
-			it.RetainUntil = t
-		}
-	case custody.Verified:
-		it.State = custody.StateVerified
-	default:
-		return false, nil
-	}
-	v, err := json.Marshal(it)
-	if err != nil {
-		return false, err
-	}
-	unv := tx.Bucket(bUnverified)
-	if was.ID != "" && was.State != custody.StateVerified {
-		if err := unv.Delete(unverifiedKey(host, was.IngestedAt, it.ID)); err != nil {
-			return false, err
-		}
-	}
-	if it.State != custody.StateVerified {
-		if err := unv.Put(unverifiedKey(host, it.IngestedAt, it.ID), nil); err != nil {
-			return false, err
-		}
-	}
-	if created {
-		// Who a recording was issued to and when it was recorded are
-		// fixed at VAULTED: the index by them is written once.
-		if err := tx.Bucket(bByAssign).Put(assignKey(it.AssignedTo, it.RecordedAt, host, it.ID), nil); err != nil {
-			return false, err
-		}
-		if err := tx.Bucket(bByCamera).Put(assignKey(it.Camera, it.RecordedAt, host, it.ID), nil); err != nil {
-			return false, err
-		}
-	}
-	return created, items.Put(key, v)
-}
-
-// lookup decodes host's indexed record seq (a decimal string).
-func lookup(recs *bolt.Bucket, host, seq string) (custody.Event, bool) {
-	n, err := strconv.ParseUint(seq, 10, 64)
-	if err != nil {
-		return custody.Event{}, false
-	}
-	v := recs.Get(recordKey(host, n))
-	if v == nil {
-		return custody.Event{}, false
-	}
-	_, rec, _ := bytes.Cut(v, []byte("\n"))
-	ev, err := custody.DecodeRecord(rec)
-	return ev, err == nil
+// dockKey is a camera's key in camera_docks: serial 0 host.
+func dockKey(serial, host string) []byte {
+	return append(append([]byte(serial), 0), host...)
 }
 
 // indexCameras writes by_camera from the items (an index from before it).
@@ -666,7 +534,7 @@ func indexCameras(tx *bolt.Tx) error {
 	by := tx.Bucket(bByCamera)
 	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("index cameras: item %q: %w", k, err)
 		}
 		host, _, _ := bytes.Cut(k, []byte{0})
@@ -680,7 +548,7 @@ func indexUnverified(tx *bolt.Tx) error {
 	unv := tx.Bucket(bUnverified)
 	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("index unverified items: item %q: %w", k, err)
 		}
 		if it.State == custody.StateVerified {
@@ -811,7 +679,7 @@ func (c *Catalog) FindPage(ctx context.Context, f Filter, p Page) (Found, error)
 				continue
 			}
 			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return fmt.Errorf("item %q: %w", k, err)
 			}
 			if f.Filter.Matches(it) {
@@ -902,7 +770,7 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 			return fmt.Errorf("item %s of %s is in the %s index but not indexed", id, host, index)
 		}
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("item %s of %s: %w", id, host, err)
 		}
 		if f.Filter.Matches(it) {
@@ -956,7 +824,7 @@ func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error)
 			}
 			items++
 			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return fmt.Errorf("item %s of %s: %w", id, t.ID, err)
 			}
 			if r := recs.Get(recordKey(t.ID, it.DockSeq)); it.DockSeq != 0 && r != nil {
@@ -1006,7 +874,7 @@ func (c *Catalog) Item(ctx context.Context, id string) ([]custody.Item, error) {
 		for _, t := range c.trusted {
 			if v := b.Get(itemKey(t.ID, id)); v != nil && !held[t.ID] {
 				var it custody.Item
-				if err := json.Unmarshal(v, &it); err != nil {
+				if err := decodeItem(v, &it); err != nil {
 					return err
 				}
 				out = append(out, it)
