@@ -181,4 +181,18 @@ func TestCameraLastDockIsTheLatestAcrossGroups(t *testing.T) {
 	if err != nil || len(f.Cameras) != 1 || f.Cameras[0].Host != "dock-02" || !f.Cameras[0].LastDockedAt.Equal(base.Add(10*time.Minute)) || f.Cameras[0].AssignedTo != "officer-2" {
 		t.Fatalf("cameras: %+v %v; want BWC-1 last docked at dock-02 at +10m", f.Cameras, err)
 	}
+
+	// The same host's clock stepped back between two anchors (an NTP
+	// correction): the dock an earlier group indexed at +20m stays the
+	// host's last, not the +15m a later group brings.
+	d2.ingest(t, "BWC-1", "officer-2", "D.MP4", 20)
+	d2.anchor(t, s)
+	sync(t, c)
+	d2.ingest(t, "BWC-1", "officer-3", "E.MP4", 15)
+	d2.anchor(t, s)
+	sync(t, c)
+	f, err = c.Fleet(ctx, base.Add(time.Hour), catalog.FleetOptions{})
+	if err != nil || len(f.Cameras) != 1 || f.Cameras[0].Host != "dock-02" || !f.Cameras[0].LastDockedAt.Equal(base.Add(20*time.Minute)) || f.Cameras[0].AssignedTo != "officer-2" {
+		t.Fatalf("cameras after dock-02's clock stepped back: %+v %v; want BWC-1 last docked at dock-02 at +20m, issued to officer-2", f.Cameras, err)
+	}
 }

@@ -742,7 +742,7 @@ var mutants = []Mutant{
 	{
 		ID:          "catalog-camera-indexed-dock-ignored",
 		File:        "internal/catalog/index.go",
-		Desc:        "the console's indexing of a group of records ignores a camera's later dock the index already holds from another host: fleet names the wrong last dock",
+		Desc:        "the console's indexing of a group of records ignores a camera's later dock the index already holds for that host (its clock stepped back between anchors): fleet names the earlier dock as the last",
 		Original:    `old.known = json.Unmarshal(v, &old.cam) == nil`,
 		Replacement: `_ = json.Unmarshal(v, &old.cam)`,
 		Packages:    []string{"./internal/catalog"},
