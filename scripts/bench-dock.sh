@@ -76,10 +76,10 @@ run_dock() {
   follow_events > "$ev" &
   fpid=$!
   for _ in $(seq 100); do grep -q '^up' "$ev" && break; sleep 0.05; done
-  grep -q '^up' "$ev" || { echo "the dock page did not answer:" >&2; cat "$BENCH_DIR/daemon.log" >&2; exit 1; }
+  grep -q '^up' "$ev" || { echo "the dock page did not answer:" >&2; cat "$BENCH_DIR/daemon.log" >&2; daemon_stop; exit 1; }
   t0=$EPOCHREALTIME
   mv "$BENCH_DIR/src" "$BENCH_DIR/watch/BENCH-0001"
-  wait "$fpid" || { cat "$BENCH_DIR/daemon.log" >&2; exit 1; }
+  wait "$fpid" || { cat "$BENCH_DIR/daemon.log" >&2; daemon_stop; exit 1; }
   daemon_stop
   mv "$BENCH_DIR/watch/BENCH-0001" "$BENCH_DIR/src"
   grep -q "dock complete.*vaulted=$FILES " "$BENCH_DIR/daemon.log" ||
