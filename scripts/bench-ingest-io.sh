@@ -67,28 +67,11 @@ go build -o "$BENCH_DIR/bin/this" ./cmd/evidenced
 git archive "$BASE_REF" | tar -x -C "$BENCH_DIR/base"
 (cd "$BENCH_DIR/base" && go build -o "$BENCH_DIR/bin/base" ./cmd/evidenced)
 
-# Each run prints its wall time in seconds. An ingest's peak RSS (KiB,
-# from /usr/bin/time) is kept in BENCH_DIR/rss.NAME, the largest of its runs.
-keep_rss() { # name KiB: keep the largest
-  if [ ! -e "$BENCH_DIR/rss.$1" ] || [ "$2" -gt "$(cat "$BENCH_DIR/rss.$1")" ]; then echo "$2" > "$BENCH_DIR/rss.$1"; fi
-}
-run_ev() { # name
-  cleanup_out; warm
-  local t0 kib; t0=$(now)
-  /usr/bin/time -f %M -o "$BENCH_DIR/rss.now" \
-    "$BENCH_DIR/bin/$1" ingest --config "$BENCH_DIR/bench.yaml" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null
-  echo "$(now) - $t0" | bc
-  kib=$(tail -1 "$BENCH_DIR/rss.now")
-  keep_rss "$1" "$kib"
-}
 # run_daemon: CAMERAS cameras docked at once into one daemon (see above).
 run_daemon() { # name
   cleanup_out; warm
-  local pid t0 t1 c kib sock=$BENCH_DIR/state/evidenced.sock fail=0
-  "$BENCH_DIR/bin/$1" run --config "$BENCH_DIR/bench.yaml" > "$BENCH_DIR/daemon.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
-  [ -S "$sock" ] || { echo "daemon did not start:" >&2; cat "$BENCH_DIR/daemon.log" >&2; exit 1; }
+  local t0 t1 c fail=0
+  daemon_start "$1"
   t0=$(now)
   local pids=()
   for c in $(seq 1 "$CAMERAS"); do
@@ -98,29 +81,18 @@ run_daemon() { # name
   done
   for c in "${pids[@]}"; do wait "$c" || fail=1; done
   t1=$(now)
-  kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
-  kill -TERM "$pid"; wait "$pid" || true
+  daemon_stop
   if [ "$fail" != 0 ] || [ "$(cat "$BENCH_DIR"/ingest.*.out | grep -c 'SAFE TO UNDOCK')" != "$CAMERAS" ]; then
     echo "an ingest failed:" >&2; cat "$BENCH_DIR"/ingest.*.out >&2; exit 1
   fi
   echo "$t1 - $t0" | bc
-  keep_rss "$1" "$kib"
+  keep_rss "$1" "$DAEMON_HWM"
 }
 if [ "$CAMERAS" -gt 1 ]; then
   run_ev() { run_daemon "$1"; }
 fi
 run_this() { run_ev this; }
 run_base() { run_ev base; }
-run_io() {
-  cleanup_out; warm; mkdir -p "$BENCH_DIR/dd"
-  local t0 f out; t0=$(now)
-  for f in "${SRC_FILES[@]}"; do
-    out=$BENCH_DIR/dd/$(basename "$f")
-    dd if="$BENCH_DIR/src/$f" of="$out" bs=1M conv=fsync status=none
-    dd if="$out" of=/dev/null bs=1M iflag=direct status=none
-  done
-  echo "$(now) - $t0" | bc
-}
 # run_io_par: the same dd pairs, one camera's files per process, all at once.
 run_io_par() {
   cleanup_out; warm; mkdir -p "$BENCH_DIR/dd"
@@ -146,24 +118,12 @@ run_cp() {
 
 names=(this base io cp)
 if [ "$CAMERAS" -gt 1 ]; then names+=(io_par); fi
-declare -A times
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
 echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds"
-for r in $(seq 1 "$ROUNDS"); do
-  l0=$(cut -d' ' -f1 /proc/loadavg)
-  line="round $r:"
-  for k in "${!names[@]}"; do
-    n=${names[$(((k + r - 1) % ${#names[@]}))]}
-    t=$("run_$n")
-    times[$n]+="$t "
-    line+=$(printf ' %s %.2f s,' "$n" "$t")
-  done
-  echo "$line (load $l0 -> $(cut -d' ' -f1 /proc/loadavg))"
-done
+run_rounds "${names[@]}"
 cleanup_out
 t0=$(now); (cd "$BENCH_DIR/src" && openssl dgst -sha256 "${SRC_FILES[@]}" > /dev/null); t_sha=$(echo "$(now) - $t0" | bc)
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 m_this=$(median "${times[this]}"); m_base=$(median "${times[base]}"); m_io=$(median "${times[io]}"); m_cp=$(median "${times[cp]}")
 awk -v this="$m_this" -v base="$m_base" -v io="$m_io" -v cp="$m_cp" -v sha="$t_sha" -v mib="$TOTAL_MIB" 'BEGIN {
   printf "medians: this %.2f s (%.0f MiB/s), base %.2f s, bare I/O %.2f s, cp+sha256sum %.2f s; openssl dgst -sha256 once %.2f s\n", this, mib/this, base, io, cp, sha

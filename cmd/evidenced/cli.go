@@ -443,7 +443,8 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, creates bool,
 // is neither root nor the daemon's user (control.read_group,
 // control.write_group, control.retrieve_group). A command not listed is
 // owner-only. get and export release footage, sidecar logs and custody
-// packages: retrieving is its own right, not a kind of looking.
+// packages: retrieving is its own right, not a kind of looking (and so
+// are the searches that answer from the logs' contents, flagRights).
 var commandRights = map[string]control.Right{
 	"find": control.Read, "custody": control.Read, "get": control.Retrieve, "export": control.Retrieve,
 	"access": control.Read, "status": control.Read, "verify": control.Read, "fleet": control.Read,
@@ -452,16 +453,34 @@ var commandRights = map[string]control.Right{
 	"scrub": control.Write, "fleet clear": control.Write,
 }
 
-// rightOf is what a command needs: its subcommand's right when it has one
-// of its own ("fleet clear" changes what the console serves; "fleet" only
-// shows), else the command's.
-func rightOf(name string, args []string) control.Right {
-	if len(args) > 0 {
-		if r, ok := commandRights[name+" "+args[0]]; ok {
-			return r
+// flagRights are the flags that make a command need another right than
+// its own. A search by number plate or by place answers from the contents
+// of the sidecar files (where a vehicle was read, where a camera was):
+// personal data that, like the files themselves (get) and the court
+// package that carries the reads (export), is retrieved, not looked up.
+// A plain find lists custody metadata only and stays a reader's.
+var flagRights = map[string]control.Right{
+	"find --plate": control.Retrieve, "find --near": control.Retrieve,
+}
+
+// rightOf is what a command needs, given its parsed flags: its
+// subcommand's right when it has one of its own ("fleet clear" changes
+// what the console serves; "fleet" only shows), else the command's; a
+// flag that reads the sidecars' contents (flagRights) needs that right
+// instead.
+func rightOf(name string, fs *flag.FlagSet) control.Right {
+	r := commandRights[name]
+	if args := fs.Args(); len(args) > 0 {
+		if sub, ok := commandRights[name+" "+args[0]]; ok {
+			r = sub
 		}
 	}
-	return commandRights[name]
+	fs.Visit(func(f *flag.Flag) {
+		if fr, ok := flagRights[name+" --"+f.Name]; ok {
+			r = fr
+		}
+	})
+	return r
 }
 
 // daemonHandler runs a client's command inside the daemon, if the client's
@@ -488,7 +507,7 @@ func daemonHandler(svc *service.Service, groups control.Groups) control.Handler 
 		}
 		// Rights before anything else about the command: a refused user
 		// learns nothing from its validation.
-		if err := groups.Authorize(peer, rightOf(c.name, fs.Args())); err != nil {
+		if err := groups.Authorize(peer, rightOf(c.name, fs)); err != nil {
 			reason := ""
 			if f := fs.Lookup("reason"); f != nil {
 				reason = f.Value.String()

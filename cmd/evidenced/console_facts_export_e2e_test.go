@@ -1,16 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/export"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+	"github.com/evidenced/evidenced/internal/testutil/sidecarfile"
 )
 
 // Issues #13 and #17: a console's package of a recording found by plate
@@ -24,15 +27,20 @@ import (
 // line, plus the host that ingested each source. verify-export --keys
 // re-parses the carried files; a carried sidecar altered in the package
 // (the manifest fixed), or a fact claimed for another host, fails it
-// (exit 3) naming the file.
+// (exit 3) naming the file. The same camera also docked a recording of
+// the same minutes at a second host: the console links none of the first
+// host's reads to it, and a read re-linked to it in the package (the
+// manifest fixed) fails naming the line, the camera and both hosts.
 func TestConsoleExportCarriesFactsE2E(t *testing.T) {
 	srv := s3srv.Start(t)
 	bucket := srv.NewBucket(t)
 	srv.SetEnv(t)
 	dock := newFleetHost(t, srv, bucket, "dock-01", "cameras:\n  - {serial: CAR-0001, kind: vehicle, assigned_to: car-17}\n"+sidecarRules)
 	dockPEM := dock.publicKey()
-	console := newFleetHost(t, srv, bucket, "hq", fmt.Sprintf("role: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: %s}\n%s",
-		dockPEM, sidecarRules))
+	dock2 := newFleetHost(t, srv, bucket, "dock-02", "cameras:\n  - {serial: CAR-0001, kind: vehicle, assigned_to: car-17}\n"+sidecarRules)
+	dock2PEM := dock2.publicKey()
+	console := newFleetHost(t, srv, bucket, "hq", fmt.Sprintf("role: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: %s}\n    - {id: dock-02, public_key_file: %s}\n%s",
+		dockPEM, dock2PEM, sidecarRules))
 	consolePEM := console.publicKey()
 
 	cam := filepath.Join(dock.dir, "cam-car")
@@ -49,6 +57,18 @@ func TestConsoleExportCarriesFactsE2E(t *testing.T) {
 		}
 	}
 
+	// The same camera's recording of the same minutes, docked at dock-02.
+	cam2 := filepath.Join(dock2.dir, "cam-car")
+	vid2 := filepath.Join(cam2, "DCIM", "100MEDIA", "VID_0002.MP4")
+	if err := os.MkdirAll(filepath.Dir(vid2), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vid2, sidecarfile.MP4(time.Date(2026, 12, 3, 19, 0, 0, 0, time.UTC), 15*time.Minute, bytes.Repeat([]byte("other"), 2000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dock2.must("ingest", "--camera", "CAR-0001", "--from", cam2)
+	rec2 := dock2.findJSON()[0]
+
 	// The dock host's package of the recording, for comparison.
 	dockPkg := filepath.Join(t.TempDir(), "dock-pkg")
 	dock.must("export", rec.ID, "--reason", "complaint 9", "--out", dockPkg)
@@ -60,7 +80,7 @@ func TestConsoleExportCarriesFactsE2E(t *testing.T) {
 		t.Fatalf("export at the console: exit %d\n%s%s", code, out, errs)
 	}
 	keys := filepath.Join(t.TempDir(), "fleet.pem")
-	if err := os.WriteFile(keys, append(mustRead(t, dockPEM), mustRead(t, consolePEM)...), 0o644); err != nil {
+	if err := os.WriteFile(keys, bytes.Join([][]byte{mustRead(t, dockPEM), mustRead(t, dock2PEM), mustRead(t, consolePEM)}, nil), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, vout, verrs := run(t, nil, "verify-export", pkg, "--keys", keys)
@@ -105,7 +125,7 @@ func TestConsoleExportCarriesFactsE2E(t *testing.T) {
 		t.Fatalf("the plate read in the console's facts.jsonl: %v", read)
 	}
 
-	fails := func(what, file string, edit func([]byte) []byte, says ...string) {
+	fails := func(what, pkg, file string, edit func([]byte) []byte, says ...string) {
 		t.Helper()
 		d := exportCopy(t, pkg)
 		exportEdit(t, filepath.Join(d, file), edit)
@@ -118,12 +138,36 @@ func TestConsoleExportCarriesFactsE2E(t *testing.T) {
 		}
 	}
 	csvFile := read["file"].(string)
-	fails("the plate log altered in the package", csvFile,
+	fails("the plate log altered in the package", pkg, csvFile,
 		func(b []byte) []byte { return []byte(strings.Replace(string(b), "CA 123-456", "CA 123-457", 1)) },
 		"FAILED "+csvFile+": has SHA-256", "FAILED facts.jsonl: line")
-	fails("a fact claimed for another host", "facts.jsonl",
+	fails("a fact claimed for another host", pkg, "facts.jsonl",
 		func(b []byte) []byte {
 			return []byte(strings.Replace(string(b), `"host":"dock-01"`, `"host":"dock-02"`, 1))
 		},
 		"FAILED facts.jsonl: line 1: is not what")
+
+	// Both recordings in one package: dock-01's reads and fixes are linked
+	// to dock-01's recording only, though dock-02's covers the same
+	// minutes of the same camera.
+	both := filepath.Join(t.TempDir(), "both")
+	if code, out, errs := run(t, nil, "export", "--config", console.cfg, rec.ID, rec2.ID, "--reason", "complaint 9", "--out", both); code != 0 {
+		t.Fatalf("export of both recordings at the console: exit %d\n%s%s", code, out, errs)
+	}
+	bothFacts := mustRead(t, filepath.Join(both, "facts.jsonl"))
+	if n := strings.Count(string(bothFacts), `"recording":"`+rec.ID+`"`); n != 11 || strings.Contains(string(bothFacts), rec2.ID) {
+		t.Errorf("facts.jsonl of both recordings: %d fact(s) linked to dock-01's, want 11 and none to dock-02's\n%s", n, bothFacts)
+	}
+	if code, vout, verrs := run(t, nil, "verify-export", both, "--keys", keys); code != 0 {
+		t.Fatalf("verify-export --keys of both recordings: exit %d\n%s%s", code, vout, verrs)
+	}
+	n := 1 + strings.Count(string(bothFacts[:strings.Index(string(bothFacts), `"kind":"plate_read"`)]), "\n")
+	fails("a plate read re-linked to dock-02's recording of the same camera", both, "facts.jsonl",
+		func(b []byte) []byte {
+			lines := strings.SplitAfter(string(b), "\n")
+			lines[n-1] = strings.Replace(lines[n-1], `"recording":"`+rec.ID+`"`, `"recording":"`+rec2.ID+`"`, 1)
+			return []byte(strings.Join(lines, ""))
+		},
+		fmt.Sprintf("FAILED facts.jsonl: line %d: links the plate_read at 2026-12-03T19:07:09.12Z of %s (camera CAR-0001 of dock-01) to recording %s (camera CAR-0001 of dock-02): a fact is linked only to a recording of the same camera and dock host",
+			n, csv.ID, rec2.ID))
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,16 +98,7 @@ func TestDoctorHealthyHost(t *testing.T) {
 			h := newHarness(t, harnessOpts{})
 			h.firstIngest(t) // creates state_dir, the host key and the ledger
 			if withDefault {
-				if _, err := h.srv.Client().PutObjectLockConfiguration(context.Background(), &s3.PutObjectLockConfigurationInput{
-					Bucket: aws.String(h.bucket),
-					ObjectLockConfiguration: &types.ObjectLockConfiguration{
-						ObjectLockEnabled: types.ObjectLockEnabledEnabled,
-						Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
-							Mode: types.ObjectLockRetentionModeGovernance, Days: aws.Int32(30)}},
-					},
-				}); err != nil {
-					t.Fatal(err)
-				}
+				h.lockByDefault(t)
 			}
 			code, out := h.doctor(t, nil)
 			expectChecks(t, out, map[string]string{
@@ -118,6 +108,9 @@ func TestDoctorHealthyHost(t *testing.T) {
 			})
 			if !strings.Contains(checkLine(out, "store: part integrity"), "x-amz-checksum-sha256 (checked by the store)") {
 				t.Errorf("versitygw refuses a part with a wrong x-amz-checksum-sha256; doctor should say parts are bound by it:\n%s", out)
+			}
+			if clockStatus() == "FAIL" && !strings.Contains(fixLine(out, "clock"), "timedatectl set-ntp true") {
+				t.Errorf("an unsynchronised clock's fix does not say how to enable a time service:\n%s", out)
 			}
 			if !strings.Contains(checkLine(out, "host key"), "loads, key id ") {
 				t.Errorf("host key line does not say the key loads:\n%s", out)
@@ -193,17 +186,7 @@ func TestDoctorFailingChecks(t *testing.T) {
 		if os.Getuid() == 0 {
 			// root writes anywhere: run doctor as nobody, owning state_dir
 			// (so the ownership check passes) with no write permission.
-			const nobody = 65534
-			for _, d := range []string{filepath.Dir(h.dir), h.dir, filepath.Dir(binPath)} {
-				os.Chmod(d, 0o755)
-			}
-			os.Chmod(h.cfgPath, 0o644)
-			if err := os.Chown(h.state, nobody, nobody); err != nil {
-				t.Fatal(err)
-			}
-			edit = func(c *exec.Cmd) {
-				c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-			}
+			edit = h.asNobody(t)
 		}
 		if err := os.Chmod(h.state, 0o500); err != nil {
 			t.Fatal(err)
@@ -215,6 +198,22 @@ func TestDoctorFailingChecks(t *testing.T) {
 			t.Errorf("exit %d, want 1 saying state_dir is not writable:\n%s", code, out)
 		}
 	})
+}
+
+// lockByDefault gives the harness's bucket a default retention (GOVERNANCE,
+// 30 days), which would lock a probe object that names none for that long.
+func (h *harness) lockByDefault(t *testing.T) {
+	t.Helper()
+	if _, err := h.srv.Client().PutObjectLockConfiguration(context.Background(), &s3.PutObjectLockConfigurationInput{
+		Bucket: aws.String(h.bucket),
+		ObjectLockConfiguration: &types.ObjectLockConfiguration{
+			ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+			Rule: &types.ObjectLockRule{DefaultRetention: &types.DefaultRetention{
+				Mode: types.ObjectLockRetentionModeGovernance, Days: aws.Int32(30)}},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // firstIngest ingests one small recording: the first open that creates

@@ -65,9 +65,15 @@ func fleetCommand() *command {
 					if c.DaysSinceDock != nil {
 						last, host, days = c.LastDockedAt.UTC().Format(time.RFC3339), c.Host, fmt.Sprint(*c.DaysSinceDock)
 					}
+					if c.HostFlag != "" {
+						host += " (" + c.HostFlag + ")"
+					}
 					state := c.State
 					if !c.ListedSince.IsZero() {
 						state += " (listed since " + c.ListedSince.UTC().Format(time.DateOnly) + ")"
+					}
+					if d := c.LastServedDock; d != nil {
+						state += " (last served dock at " + d.Host + " " + d.At.UTC().Format(time.RFC3339) + ")"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Kind, printable(c.AssignedTo), state, last, host, days)
 				}
@@ -90,8 +96,8 @@ func fleetCommand() *command {
 }
 
 // fleetClear lifts HOST's flag (service.ClearHost): the console re-checks
-// the host's whole anchored history first and refuses, naming the first
-// problem, when it still does not verify.
+// the host's anchored history first (catalog.Clear) and refuses, naming
+// the first problem, when it still does not verify.
 func fleetClear(ctx context.Context, e *env, host, reason string, asJSON bool) error {
 	if strings.TrimSpace(reason) == "" {
 		return usageErrorf("fleet clear: --reason is required (what was investigated)")

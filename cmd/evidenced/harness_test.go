@@ -64,6 +64,12 @@ type harnessOpts struct {
 	// media, when set, is the watched folder's path under the harness's
 	// directory (default "media").
 	media string
+	// rgw: the store is the test binary's shared Ceph RGW, not a
+	// versitygw of the test's own.
+	rgw bool
+	// users: the versitygw also keeps accounts besides root
+	// (s3srv.StartWithUsers).
+	users bool
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -75,7 +81,14 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	store := ""
 	if !o.noStore {
-		h.srv = s3srv.Start(t)
+		switch {
+		case o.rgw:
+			h.srv = s3srv.RGW(t)
+		case o.users:
+			h.srv = s3srv.StartWithUsers(t)
+		default:
+			h.srv = s3srv.Start(t)
+		}
 		h.bucket = h.srv.NewBucket(t)
 		h.srv.SetEnv(t)
 		store = fmt.Sprintf(`object_store:

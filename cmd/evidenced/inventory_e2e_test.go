@@ -12,11 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/service"
+	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
 
@@ -246,5 +250,110 @@ func putVersion(t *testing.T, st *s3store.Store, key string, b []byte) {
 	if _, err := st.Put(t.Context(), objstore.PutRequest{Key: key, Body: bytes.NewReader(b), Size: int64(len(b)), SHA256: sum,
 		Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
 		t.Fatalf("put a version of %s: %v", key, err)
+	}
+}
+
+// The console publishes no inventory over a document in the store that it
+// did not sign (another key's, under the console's own name and a higher
+// version): `inventory publish` refuses, exit 3 (something found wrong),
+// naming the object, both run directly and through the running daemon's
+// control socket, and nothing is written: the store holds the same
+// versions, the console's ledger no INVENTORY_PUBLISHED beyond the first,
+// and fleet names the document as not the console's.
+func TestInventoryPublishRefusesAForeignDocumentE2E(t *testing.T) {
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	root := t.TempDir()
+	dockKey, err := signing.Generate("dock-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockPEM := filepath.Join(root, "dock-01.pem")
+	if err := os.WriteFile(dockPEM, dockKey.PublicPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	console := newFleetHost(t, srv, bucket, "hq", fmt.Sprintf("role: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: %s}\n", dockPEM))
+	console.publicKey()
+	file := filepath.Join(root, "inventory.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-0001, kind: body, assigned_to: officer-a}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var v1 service.InventoryPublication
+	if err := json.Unmarshal([]byte(console.must("inventory", "publish", "--json", file)), &v1); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another key, under the console's name, signs version 2 and puts it
+	// over version 1, as anyone with write access to the bucket can.
+	st := openBucketStore(t, srv, bucket)
+	other, err := signing.Generate("hq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Sign(&note.Note{Text: fmt.Sprintf(`{"format":"evidenced-inventory/v1","console":"hq","version":2,"published_at":%q,"cameras":[{"serial":"BWC-0001","kind":"body","assigned_to":"officer-x"}]}`+"\n",
+		time.Now().UTC().Format(time.RFC3339Nano))}, other.NoteSigner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putVersion(t, st, v1.Object, n)
+	versions := func() string {
+		t.Helper()
+		vs, err := st.ListVersions(t.Context(), v1.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, v := range vs {
+			out = append(out, fmt.Sprintf("%s@%s latest=%t", v.Key, v.VersionID, v.IsLatest))
+		}
+		return strings.Join(out, "\n")
+	}
+	before := versions()
+	if strings.Count(before, "\n") != 1 {
+		t.Fatalf("versions before: %s", before)
+	}
+
+	refused := func(how string) {
+		t.Helper()
+		code, out, errs := run(t, nil, "inventory", "--config", console.cfg, "publish", file)
+		if code != 3 || !strings.Contains(errs, v1.Object) || !strings.Contains(errs, "not this console's") {
+			t.Errorf("%s: publish over another key's document: exit %d, want 3 naming %s\n%s%s", how, code, v1.Object, out, errs)
+		}
+		if got := versions(); got != before {
+			t.Errorf("%s: the store's versions changed:\n%s\nwant:\n%s", how, got, before)
+		}
+		if got := readStored(t, st, v1.Object, ""); !bytes.Equal(got, n) {
+			t.Errorf("%s: the newest document is no longer the one found:\n%s", how, got)
+		}
+	}
+	refused("directly")
+	stop := console.daemon()
+	refused("through the daemon")
+	var f catalog.Fleet
+	if err := json.Unmarshal([]byte(console.must("fleet", "--json")), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.InventoryVersion != 1 || !strings.Contains(f.InventoryProblem, v1.Object) || !strings.Contains(f.InventoryProblem, "not this console's") {
+		t.Errorf("fleet: inventory version %d, problem %q", f.InventoryVersion, f.InventoryProblem)
+	}
+	stop()
+
+	l, err := custody.Open(filepath.Join(console.dir, "state", "ledger.db"), custody.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var published []string
+	if err := l.Events(context.Background(), 0, func(ev custody.Event) error {
+		if ev.Type == service.InventoryPublished {
+			published = append(published, ev.Details["version"]+" "+ev.Details["version_id"])
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(published) != 1 || published[0] != "1 "+v1.VersionID {
+		t.Errorf("INVENTORY_PUBLISHED records: %q, want only version 1's", published)
 	}
 }

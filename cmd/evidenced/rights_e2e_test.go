@@ -221,6 +221,19 @@ func TestControlRightsByGroup(t *testing.T) {
 	} else if _, err := os.Stat(filepath.Join(pkg, "VERIFY.md")); err != nil {
 		t.Errorf("export by a member of the retrieve group: %v", err)
 	}
+	// A search by number plate or by place answers from the sidecars'
+	// contents (where a vehicle was read, where a camera was): retrieving,
+	// not looking. The reader is refused naming the retrieve group; the
+	// retriever passes the rights check (this host has no facts to find).
+	for _, args := range [][]string{{"find", "--plate", "CA 123-456"}, {"find", "--near", "-33.9249,18.4241", "--radius", "300"}} {
+		if code, out := as(reader, readGID, nil, append(args, "--reason", "who was there")...); code == 0 ||
+			!strings.Contains(out, "has no retrieve rights") || !strings.Contains(out, retrieveName) {
+			t.Errorf("a reader's %v: exit %d, want refused naming the retrieve group\n%s", args, code, out)
+		}
+		if code, out := as(retriever, retrieveGID, []uint32{readGID}, append(args, "--reason", "case C-1")...); strings.Contains(out, "rights") {
+			t.Errorf("a retriever's %v: exit %d, refused\n%s", args, code, out)
+		}
+	}
 	// Retrieving does not include ingesting.
 	code, out = as(retriever, retrieveGID, []uint32{readGID}, "ingest", "--camera", "BWC-0001", "--from", cam)
 	if code == 0 || !strings.Contains(out, "has no ingest and retention rights") {
@@ -273,7 +286,7 @@ func TestControlRightsByGroup(t *testing.T) {
 		}
 	}
 	want := map[string]int{"uid:61001 ingest": 1, "uid:61001 hold": 1, "uid:61001 get": 1, "uid:61001 export": 1,
-		"uid:61001 fleet": 2, "uid:61002 get": 1, "uid:61002 store-init": 1, "uid:61004 ingest": 1}
+		"uid:61001 fleet": 2, "uid:61001 find": 2, "uid:61002 get": 1, "uid:61002 store-init": 1, "uid:61004 ingest": 1}
 	if fmt.Sprint(refused) != fmt.Sprint(want) {
 		t.Errorf("recorded refusals %v, want %v: %+v", refused, want, evs)
 	}

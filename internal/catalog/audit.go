@@ -37,17 +37,9 @@ func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
 		if hs.Tail.Size == 0 || hs.Withheld || len(hs.Broken) > 0 {
 			continue
 		}
-		var vers []note.Verifier
-		for _, k := range hs.Keys {
-			raw, err := base64.StdEncoding.DecodeString(k)
-			if err != nil {
-				return out, fmt.Errorf("catalog audit %s: a followed key: %w", t.ID, err)
-			}
-			v, err := signing.NoteVerifier(t.ID, raw)
-			if err != nil {
-				return out, fmt.Errorf("catalog audit %s: %w", t.ID, err)
-			}
-			vers = append(vers, v)
+		vers, err := keyVerifiers(t.ID, hs.Keys)
+		if err != nil {
+			return out, fmt.Errorf("catalog audit %s: %w", t.ID, err)
 		}
 		if len(vers) == 0 {
 			continue
@@ -68,4 +60,22 @@ func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
 		out = append(out, Break{Host: t.ID, Problems: rep.Problems, ByAudit: true})
 	}
 	return out, nil
+}
+
+// keyVerifiers are the checkpoint verifiers of host's followed keys
+// (HostState.Keys, base64).
+func keyVerifiers(host string, keys []string) ([]note.Verifier, error) {
+	var vers []note.Verifier
+	for _, k := range keys {
+		raw, err := base64.StdEncoding.DecodeString(k)
+		if err != nil {
+			return nil, fmt.Errorf("a followed key: %w", err)
+		}
+		v, err := signing.NoteVerifier(host, raw)
+		if err != nil {
+			return nil, err
+		}
+		vers = append(vers, v)
+	}
+	return vers, nil
 }

@@ -28,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -40,7 +39,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -84,10 +82,10 @@ type Catalog struct {
 var (
 	bHosts     = []byte("hosts")          // host id → HostState (JSON)
 	bRecords   = []byte("records")        // host 0 seq → key id \n record bytes
-	bItems     = []byte("items")          // host 0 item id → custody.Item (JSON)
+	bItems     = []byte("items")          // host 0 item id → custody.Item (encodeItem)
 	bByItem    = []byte("by_item")        // item id 0 host 0 seq → ""
 	bUntrusted = []byte("untrusted")      // host id → ""
-	bCameras   = []byte("cameras")        // serial → CameraHealth (JSON) as of its last DOCKED
+	bCameras   = []byte("camera_docks")   // serial 0 host → CameraHealth (JSON) as of its last DOCKED there
 	bByAssign  = []byte("by_assigned_to") // assigned_to 0 recorded_at 0 host 0 id → ""
 	bByCamera  = []byte("by_camera")      // camera 0 recorded_at 0 host 0 id → ""
 	// bUnverified holds the items not yet VERIFIED in the store, by host
@@ -96,6 +94,9 @@ var (
 	// on their way, not every item indexed.
 	bUnverified = []byte("unverified")
 	allBuckets  = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera, bUnverified}
+	// bOldCameras (serial → the last dock anywhere) is what an index
+	// from before camera_docks kept; Open replaces it.
+	bOldCameras = []byte("cameras")
 )
 
 // HostState is what the index knows of one trusted host.
@@ -145,6 +146,12 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		// items, once, rather than a rebuild from the store.
 		fillCameras := tx.Bucket(bByCamera) == nil && tx.Bucket(bItems) != nil
 		fillUnverified := tx.Bucket(bUnverified) == nil && tx.Bucket(bItems) != nil
+		fillDocks := tx.Bucket(bCameras) == nil && tx.Bucket(bRecords) != nil
+		if tx.Bucket(bOldCameras) != nil {
+			if err := tx.DeleteBucket(bOldCameras); err != nil {
+				return err
+			}
+		}
 		for _, b := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -157,6 +164,11 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		}
 		if fillUnverified {
 			if err := indexUnverified(tx); err != nil {
+				return err
+			}
+		}
+		if fillDocks {
+			if err := indexDocks(tx); err != nil {
 				return err
 			}
 		}
@@ -271,10 +283,12 @@ type Progress struct {
 	Untrusted []string
 	// Took is how long the pass took (reading, checking and indexing).
 	Took time.Duration
-	// Uploaded are the items whose UPLOADED record this Sync indexed: their
-	// object in the store is known from now on (the console's facts parse
-	// reads it).
-	Uploaded []string
+	// Uploads is how many UPLOADED records this Sync indexed: objects in
+	// the store known from now on. The console's facts step reads which
+	// ones from the catalog's records after its position (Changed); a
+	// list of their ids here grew with the fleet in a rebuild (~50 MiB of
+	// heap per million items) and was read by nothing.
+	Uploads int
 }
 
 // Sync reads, for every trusted host, every anchor after the last one
@@ -321,7 +335,7 @@ func (c *Catalog) Sync(ctx context.Context) (Progress, error) {
 			errs = append(errs, r.err)
 		}
 		p.NewlyBroken = append(p.NewlyBroken, r.p.NewlyBroken...)
-		p.Uploaded = append(p.Uploaded, r.p.Uploaded...)
+		p.Uploads += r.p.Uploads
 	}
 	hosts, err := anchor.Hosts(ctx, c.store)
 	if err != nil {
@@ -376,7 +390,7 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 			added += g.b.To - g.b.From + 1
 			for _, r := range g.b.Records {
 				if r.Event.Type == custody.Uploaded && r.Event.Item != "" {
-					p.Uploaded = append(p.Uploaded, r.Event.Item)
+					p.Uploads++
 				}
 			}
 		}
@@ -427,8 +441,10 @@ func (c *Catalog) syncHost(ctx context.Context, t Trusted, p *Progress) (uint64,
 }
 
 // maxGroup bounds the records indexed in one transaction (memory held by
-// the group, and the work a crash loses).
-const maxGroup = 50000
+// the group, and the work a crash loses). At 8,192 a rebuild's heap stays
+// under ~100 MiB with two hosts followed at once; more records per commit
+// saved no CPU measurably (docs/BENCHMARKS.md, "Fleet console").
+const maxGroup = 8192
 
 // followed is one checked anchor and the tail after it.
 type followed struct {
@@ -463,67 +479,20 @@ func putHost(tx *bolt.Tx, hs HostState) error {
 	return tx.Bucket(bHosts).Put([]byte(hs.ID), v)
 }
 
-// index writes checked batches and the host's new tail in one
-// transaction: the index never holds records past a tail it did not reach.
-// hs is updated to what was written.
-func (c *Catalog) index(hs *HostState, group []followed) error {
-	next := *hs
-	err := c.db.Update(func(tx *bolt.Tx) error {
-		recs, items, by := tx.Bucket(bRecords), tx.Bucket(bItems), tx.Bucket(bByItem)
-		for _, g := range group {
-			for _, r := range g.b.Records {
-				v := append(append([]byte(r.KeyID), '\n'), r.Bytes...)
-				if err := recs.Put(recordKey(next.ID, r.Seq), v); err != nil {
-					return err
-				}
-				if r.Event.Item != "" {
-					if err := by.Put(byItemKey(r.Event.Item, next.ID, r.Seq), nil); err != nil {
-						return err
-					}
-				}
-				if r.Event.Type == custody.Docked {
-					if err := docked(tx.Bucket(bCameras), next.ID, r.Event); err != nil {
-						return err
-					}
-				}
-				created, err := project(tx, next.ID, r.Event, recs, items)
-				if err != nil {
-					return err
-				}
-				if created {
-					next.Items++
-				}
-				next.LastRecordAt = r.Event.At
-			}
-			t := g.next
-			next.Tail, next.Records, next.Broken = t, t.Size, nil
-			for _, k := range [][]byte{t.Key, t.Next} {
-				if b64 := base64.StdEncoding.EncodeToString(k); len(k) > 0 && !slices.Contains(next.Keys, b64) {
-					next.Keys = append(next.Keys, b64)
-				}
-			}
-		}
-		return putHost(tx, next)
-	})
-	if err == nil {
-		*hs = next
-	}
-	return err
-}
-
-// docked records a camera's dock at host, unless a later one at another
-// host is already recorded (hosts are read in parallel, not in time
-// order).
+// docked records a camera's dock at host, unless a later one at that host
+// is already recorded. Each host keeps its own, not only the camera's last
+// dock anywhere: a camera whose last dock is at a host the audit withholds
+// is still shown docked there (flagged), with its last dock at a served
+// host beside it, and which host that is depends on the flags when Fleet
+// asks.
 func docked(b *bolt.Bucket, host string, ev custody.Event) error {
 	if ev.Camera == "" {
 		return nil
 	}
-	if v := b.Get([]byte(ev.Camera)); v != nil {
+	k := dockKey(ev.Camera, host)
+	if v := b.Get(k); v != nil {
 		var old CameraHealth
-		// Later dock wins; at the same instant the larger host id, so the
-		// result does not depend on which host was indexed first.
-		if err := json.Unmarshal(v, &old); err == nil &&
-			(old.LastDockedAt.After(ev.At) || (old.LastDockedAt.Equal(ev.At) && old.Host >= host)) {
+		if err := json.Unmarshal(v, &old); err == nil && old.LastDockedAt.After(ev.At) {
 			return nil
 		}
 	}
@@ -532,98 +501,33 @@ func docked(b *bolt.Bucket, host string, ev custody.Event) error {
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(ev.Camera), v)
+	return b.Put(k, v)
 }
 
-// project updates the item an event describes, the way the dock host's
-// ledger did when it appended it: the item exists from VAULTED (with what
-// COPIED and its DOCKED recorded), and UPLOADED and VERIFIED move it on.
-func project(tx *bolt.Tx, host string, ev custody.Event, recs, items *bolt.Bucket) (created bool, err error) {
-	if ev.Item == "" {
-		return false, nil
-	}
-	key := itemKey(host, ev.Item)
-	var it custody.Item
-	if v := items.Get(key); v != nil {
-		if err := json.Unmarshal(v, &it); err != nil {
-			return false, fmt.Errorf("item %s of %s: %w", ev.Item, host, err)
+// indexDocks writes camera_docks from the indexed DOCKED records (an
+// index from before it kept only each camera's last dock anywhere).
+func indexDocks(tx *bolt.Tx) error {
+	b := tx.Bucket(bCameras)
+	return tx.Bucket(bRecords).ForEach(func(k, v []byte) error {
+		_, rec, _ := bytes.Cut(v, []byte("\n"))
+		if !bytes.Contains(rec, []byte(custody.Docked)) {
+			return nil
 		}
-	} else if ev.Type != custody.Vaulted {
-		return false, nil
-	}
-	was := it
-	d := ev.Details
-	switch ev.Type {
-	case custody.Vaulted:
-		if it.ID == "" {
-			created = true
+		ev, err := custody.DecodeRecord(rec)
+		if err != nil {
+			return fmt.Errorf("index camera docks: record %q: %w", k, err)
 		}
-		it = custody.Item{ID: ev.Item, Camera: ev.Camera, SHA256: ev.SHA256, Host: host, IngestedAt: ev.At,
-			State: custody.StateVaulted, VaultPath: d["vault_path"], RetentionClass: it.RetentionClass}
-		if cp, ok := lookup(recs, host, d["copied_seq"]); ok {
-			c := cp.Details
-			it.SourcePath = c["source_path"]
-			it.Size, _ = strconv.ParseInt(c["size"], 10, 64)
-			it.RecordedAt, _ = time.Parse(time.RFC3339Nano, c["recorded_at"])
-			it.DockSeq, _ = strconv.ParseUint(c["dock_seq"], 10, 64)
-			if dk, ok := lookup(recs, host, c["dock_seq"]); ok {
-				it.Kind, it.AssignedTo = dk.Details["kind"], dk.Details["assigned_to"]
-			}
+		if ev.Type != custody.Docked {
+			return nil
 		}
-	case custody.Uploaded:
-		it.State, it.ObjectKey, it.VersionID = custody.StateUploaded, d["key"], d["version_id"]
-		if d["retention_class"] != "" {
-			it.RetentionClass = d["retention_class"]
-		}
-		if t, err := time.Parse(time.RFC3339, d["retain_until"]); err == nil {
-			it.RetainUntil = t
-		}
-	case custody.Verified:
-		it.State = custody.StateVerified
-	default:
-		return false, nil
-	}
-	v, err := json.Marshal(it)
-	if err != nil {
-		return false, err
-	}
-	unv := tx.Bucket(bUnverified)
-	if was.ID != "" && was.State != custody.StateVerified {
-		if err := unv.Delete(unverifiedKey(host, was.IngestedAt, it.ID)); err != nil {
-			return false, err
-		}
-	}
-	if it.State != custody.StateVerified {
-		if err := unv.Put(unverifiedKey(host, it.IngestedAt, it.ID), nil); err != nil {
-			return false, err
-		}
-	}
-	if created {
-		// Who a recording was issued to and when it was recorded are
-		// fixed at VAULTED: the index by them is written once.
-		if err := tx.Bucket(bByAssign).Put(assignKey(it.AssignedTo, it.RecordedAt, host, it.ID), nil); err != nil {
-			return false, err
-		}
-		if err := tx.Bucket(bByCamera).Put(assignKey(it.Camera, it.RecordedAt, host, it.ID), nil); err != nil {
-			return false, err
-		}
-	}
-	return created, items.Put(key, v)
+		host, _, _ := bytes.Cut(k, []byte{0})
+		return docked(b, string(host), ev)
+	})
 }
 
-// lookup decodes host's indexed record seq (a decimal string).
-func lookup(recs *bolt.Bucket, host, seq string) (custody.Event, bool) {
-	n, err := strconv.ParseUint(seq, 10, 64)
-	if err != nil {
-		return custody.Event{}, false
-	}
-	v := recs.Get(recordKey(host, n))
-	if v == nil {
-		return custody.Event{}, false
-	}
-	_, rec, _ := bytes.Cut(v, []byte("\n"))
-	ev, err := custody.DecodeRecord(rec)
-	return ev, err == nil
+// dockKey is a camera's key in camera_docks: serial 0 host.
+func dockKey(serial, host string) []byte {
+	return append(append([]byte(serial), 0), host...)
 }
 
 // indexCameras writes by_camera from the items (an index from before it).
@@ -631,7 +535,7 @@ func indexCameras(tx *bolt.Tx) error {
 	by := tx.Bucket(bByCamera)
 	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("index cameras: item %q: %w", k, err)
 		}
 		host, _, _ := bytes.Cut(k, []byte{0})
@@ -645,7 +549,7 @@ func indexUnverified(tx *bolt.Tx) error {
 	unv := tx.Bucket(bUnverified)
 	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("index unverified items: item %q: %w", k, err)
 		}
 		if it.State == custody.StateVerified {
@@ -868,9 +772,12 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 	if bytes.Equal(index, bByCamera) {
 		other = f.AssignedTo
 	}
-	// A key's time is clamped at 1970 (clampNanos): a Since before it is
-	// checked on the item.
-	keyOnly := len(f.States) == 0 && other == "" && (f.Since.IsZero() || f.Since.After(time.Unix(0, 0)))
+	// A key's time is clamped at 1970 (clampNanos): every recording a
+	// camera clock dates at or before it (a flat RTC battery: 1970, or the
+	// zero time) has key time 0, so a Since or Until at or before 1970 is
+	// checked on the item, and the walk never stops at a key of time 0.
+	epoch := time.Unix(0, 0)
+	keyOnly := len(f.States) == 0 && other == "" && (f.Since.IsZero() || f.Since.After(epoch)) && (f.Until.IsZero() || f.Until.After(epoch))
 	p := append([]byte(value), 0)
 	cur := tx.Bucket(index).Cursor()
 	start := binary.BigEndian.AppendUint64(bytes.Clone(p), clampNanos(f.Since))
@@ -891,7 +798,7 @@ func findIndexed(ctx context.Context, tx *bolt.Tx, index []byte, value string, f
 			return fmt.Errorf("item %s of %s is in the %s index but not indexed", id, host, index)
 		}
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("item %s of %s: %w", id, host, err)
 		}
 		if f.Filter.Matches(it) {
@@ -920,7 +827,10 @@ func inRange(cur *bolt.Cursor, k, p []byte, f Filter, held map[string]bool) iter
 			if len(rest) < 9 {
 				continue
 			}
-			if binary.BigEndian.Uint64(rest[:8]) >= until {
+			// The walk never stops at a key of time 0 (a recording dated
+			// at or before 1970): an Until at or before 1970 is checked on
+			// the item.
+			if at := binary.BigEndian.Uint64(rest[:8]); at >= until && at > 0 {
 				return
 			}
 			host, id, ok := bytes.Cut(rest[9:], []byte{0})
@@ -997,7 +907,7 @@ func pageKeys(ctx context.Context, items *bolt.Bucket, keys [][]byte, f Filter, 
 			return fmt.Errorf("item %q is in an index but not indexed", k)
 		}
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("item %q: %w", k, err)
 		}
 		if match || f.Filter.Matches(it) {
@@ -1092,7 +1002,7 @@ func scanItems(ctx context.Context, items *bolt.Bucket, f Filter, held map[strin
 			}
 		}
 		var it custody.Item
-		if err := json.Unmarshal(v, &it); err != nil {
+		if err := decodeItem(v, &it); err != nil {
 			return fmt.Errorf("item %q: %w", k, err)
 		}
 		if f.Filter.Matches(it) {
@@ -1146,7 +1056,7 @@ func (c *Catalog) Custody(ctx context.Context, id string) ([]Event, bool, error)
 			}
 			items++
 			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return fmt.Errorf("item %s of %s: %w", id, t.ID, err)
 			}
 			if r := recs.Get(recordKey(t.ID, it.DockSeq)); it.DockSeq != 0 && r != nil {
@@ -1196,7 +1106,7 @@ func (c *Catalog) Item(ctx context.Context, id string) ([]custody.Item, error) {
 		for _, t := range c.trusted {
 			if v := b.Get(itemKey(t.ID, id)); v != nil && !held[t.ID] {
 				var it custody.Item
-				if err := json.Unmarshal(v, &it); err != nil {
+				if err := decodeItem(v, &it); err != nil {
 					return err
 				}
 				out = append(out, it)
@@ -1249,12 +1159,27 @@ type HostHealth struct {
 // for a camera of the console's published inventory that no trusted host
 // recorded docking, as the inventory lists it (State CameraNeverDocked,
 // no Host, LastDockedAt or DaysSinceDock).
+//
+// The last dock is the last any trusted host's checked records name, a
+// broken or withheld host's too: the camera did come back there, and
+// calling it "never docked" (or not docked) would send someone after an
+// officer who returned it. HostFlag then says why that host's records are
+// not served, and LastServedDock where the camera last docked at a host
+// whose records are.
 type CameraHealth struct {
-	Serial       string    `json:"serial"`
-	Host         string    `json:"host,omitempty"` // where it was last docked
-	Kind         string    `json:"kind,omitempty"`
-	AssignedTo   string    `json:"assigned_to,omitempty"`
-	LastDockedAt time.Time `json:"last_docked_at,omitzero"`
+	Serial string `json:"serial"`
+	Host   string `json:"host,omitempty"` // where it was last docked
+	// HostFlag is Host's flag when Host is broken ("broken: …": nothing
+	// after the break is served, so a later dock there is not known) or
+	// withheld ("withheld (audit): …": none of its records, this dock's
+	// included, is served).
+	HostFlag string `json:"host_flag,omitempty"`
+	// LastServedDock, when Host is withheld, is the camera's last dock at
+	// a host whose records are served (absent when there is none).
+	LastServedDock *Dock     `json:"last_served_dock,omitempty"`
+	Kind           string    `json:"kind,omitempty"`
+	AssignedTo     string    `json:"assigned_to,omitempty"`
+	LastDockedAt   time.Time `json:"last_docked_at,omitzero"`
 	// DaysSinceDock is whole days from LastDockedAt to now ("not docked
 	// for N days"); not stored, computed by Fleet. Absent for a camera
 	// that never docked: 0 would say it docked today.
@@ -1267,13 +1192,21 @@ type CameraHealth struct {
 	ListedSince time.Time `json:"listed_since,omitzero"`
 }
 
+// Dock is where and when a camera docked.
+type Dock struct {
+	Host string    `json:"host"`
+	At   time.Time `json:"at"`
+}
+
 // Camera states in CameraHealth.State.
 const (
 	CameraDocked = "docked"
-	// CameraNotDocked: docked, but not for NotDockedAfter or longer.
+	// CameraNotDocked: docked, but not for NotDockedAfter or longer (a
+	// dock at a broken or withheld host counts: CameraHealth).
 	CameraNotDocked = "not docked"
 	// CameraNeverDocked: listed in the console's published inventory and
-	// docked at no trusted host (as far as the sound records say).
+	// docked at no trusted host (as far as the records checked say; a host
+	// withheld after its records were checked still counts).
 	CameraNeverDocked = "never docked"
 )
 
@@ -1316,7 +1249,7 @@ type FleetOptions struct {
 func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fleet, error) {
 	f := Fleet{Hosts: []HostHealth{}, Cameras: []CameraHealth{}}
 	err := c.db.View(func(tx *bolt.Tx) error {
-		held := withheld(tx)
+		flagOf := map[string]string{} // broken or withheld host → its first flag
 		for _, t := range c.trusted {
 			hs := HostState{ID: t.ID}
 			if v := tx.Bucket(bHosts).Get([]byte(t.ID)); v != nil {
@@ -1339,6 +1272,9 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 				} else {
 					h.Flags = append(h.Flags, "broken: "+p.String())
 				}
+			}
+			if len(hs.Broken) > 0 {
+				flagOf[t.ID] = h.Flags[len(h.Flags)-len(hs.Broken)]
 			}
 			cur := tx.Bucket(bUnverified).Cursor()
 			p := hostPrefix(t.ID)
@@ -1368,13 +1304,20 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 		}); err != nil {
 			return err
 		}
-		return tx.Bucket(bCameras).ForEach(func(_, v []byte) error {
-			var cam CameraHealth
-			if err := json.Unmarshal(v, &cam); err != nil {
-				return err
+		held := withheld(tx)
+		// camera_docks holds a camera's docks host by host, in key order
+		// (serial, host); the last dock is the latest, at the same instant
+		// the larger host id, so the answer does not depend on the order
+		// the hosts were indexed in.
+		var last, served *CameraHealth
+		flush := func() {
+			if last == nil {
+				return
 			}
-			if _, ok := c.trustedHost(cam.Host); !ok || held[cam.Host] {
-				return nil
+			cam := *last
+			cam.HostFlag = flagOf[cam.Host]
+			if held[cam.Host] && served != nil {
+				cam.LastServedDock = &Dock{Host: served.Host, At: served.LastDockedAt}
 			}
 			days := int(now.Sub(cam.LastDockedAt) / (24 * time.Hour))
 			cam.DaysSinceDock, cam.State = &days, CameraDocked
@@ -1382,8 +1325,31 @@ func (c *Catalog) Fleet(ctx context.Context, now time.Time, o FleetOptions) (Fle
 				cam.State = CameraNotDocked
 			}
 			f.Cameras = append(f.Cameras, cam)
+			last, served = nil, nil
+		}
+		if err := tx.Bucket(bCameras).ForEach(func(_, v []byte) error {
+			var cam CameraHealth
+			if err := json.Unmarshal(v, &cam); err != nil {
+				return err
+			}
+			if _, ok := c.trustedHost(cam.Host); !ok {
+				return nil
+			}
+			if last != nil && last.Serial != cam.Serial {
+				flush()
+			}
+			if last == nil || !cam.LastDockedAt.Before(last.LastDockedAt) {
+				last = &cam
+			}
+			if !held[cam.Host] && (served == nil || !cam.LastDockedAt.Before(served.LastDockedAt)) {
+				served = &cam
+			}
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		flush()
+		return nil
 	})
 	if err != nil {
 		return Fleet{}, fmt.Errorf("catalog fleet: %w", err)

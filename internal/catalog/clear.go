@@ -1,14 +1,21 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
+	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/tlog"
 )
 
 // Errors of Clear. ErrNotFlagged and ErrNotTrusted are a request that does
@@ -50,14 +57,32 @@ type Cleared struct {
 	Withheld bool
 }
 
-// Clear lifts a trusted host's broken or withheld flag, only if its whole
-// anchored history now verifies: followed again from its first record
-// with the configured (pinned) key, every record, chain link, signature,
-// consistency proof and KEY_ROTATED checked as Sync checks them; audited
-// as Audit does with the keys reached; and the checkpoint the index
-// stopped at is one of that history's (so what is indexed is a prefix of
-// what was checked). Why: a flag is a custodian's business to lift, and a
-// flag lifted on someone's word would serve records nobody re-checked.
+// Clear lifts a trusted host's broken or withheld flag, only if its
+// anchored history now verifies. Why: a flag is a custodian's business to
+// lift, and a flag lifted on someone's word would serve records nobody
+// re-checked.
+//
+// The re-check starts from the checkpoint the index had followed (its
+// tail: checked when it was followed, before the flag), not from the
+// host's first record, so the host's sync does not wait for its whole
+// history to be read again:
+//   - the indexed records up to the tail are hashed again (locally) and
+//     must reproduce the tail's root, and the checkpoint of that size the
+//     store holds must open with a key followed and carry that root: what
+//     is served is a prefix of the history in the store;
+//   - from there the host is followed with the configured (pinned) key to
+//     its newest checkpoint, every record, chain link, signature,
+//     consistency proof and KEY_ROTATED checked as Sync checks them;
+//   - the whole anchored prefix is audited as Audit does (every
+//     checkpoint's versions and signature with the keys followed and
+//     reached, the consistency proofs between them, objects evidenced does
+//     not write).
+//
+// A host whose index holds nothing (tail 0) is followed from its start.
+// What this does not do that a follow from the start would: re-read the
+// store's copies of the records up to the tail (the index's copies, which
+// are what is served and exported, are re-hashed instead, and a second
+// version of any stored one is seen by the audit).
 //
 // record is called with what was accepted before the flag is lifted, with
 // no Sync or Audit running; if it fails nothing is cleared. The index
@@ -79,14 +104,25 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 	still := func(p []anchor.Problem) (Cleared, error) {
 		return Cleared{}, &StillBrokenError{Host: host, Problems: p}
 	}
-
-	// Follow the whole history again, keeping only what the checks after
-	// it need: the checkpoints' roots and the keys reached.
-	var tail anchor.Tail
-	var last anchor.Batch
-	roots := map[uint64]string{}
-	var vers []note.Verifier
+	vers, err := keyVerifiers(host, hs.Keys)
+	if err != nil {
+		return Cleared{}, fmt.Errorf("clear %s: %w", host, err)
+	}
 	seen := map[string]bool{}
+	for _, k := range hs.Keys {
+		raw, _ := base64.StdEncoding.DecodeString(k) // decoded by keyVerifiers
+		seen[string(raw)] = true
+	}
+	tail := hs.Tail
+	if tail.Size > 0 {
+		if p := c.indexedPrefix(ctx, host, tail, vers); p != nil {
+			return still([]anchor.Problem{*p})
+		}
+	}
+
+	// Follow from the tail to the newest checkpoint, keeping the keys
+	// reached for the audit.
+	object := anchor.CheckpointKey(host, tail.Size)
 	for {
 		if err := ctx.Err(); err != nil {
 			return Cleared{}, err
@@ -113,8 +149,7 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 			}
 			vers = append(vers, v)
 		}
-		roots[next.Size] = next.Root.String()
-		tail, last = next, b
+		tail, object = next, b.Object
 	}
 	if tail.Size == 0 {
 		return still([]anchor.Problem{{Object: anchor.Prefix(host), What: "nothing anchored that checks out with the configured key"}})
@@ -126,11 +161,7 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 	if !rep.OK() {
 		return still(rep.Problems)
 	}
-	if hs.Tail.Size > 0 && roots[hs.Tail.Size] != hs.Tail.Root.String() {
-		return still([]anchor.Problem{{Object: anchor.CheckpointKey(host, hs.Tail.Size),
-			What: "the checkpoint the index followed is not one of the history that now verifies; delete the index to rebuild it from the store"}})
-	}
-	cl := Cleared{Host: host, Size: tail.Size, Root: tail.Root.String(), Object: last.Object,
+	cl := Cleared{Host: host, Size: tail.Size, Root: tail.Root.String(), Object: object,
 		IndexedSize: hs.Tail.Size, Was: hs.Broken, Withheld: hs.Withheld}
 	if err := record(cl); err != nil {
 		return Cleared{}, err
@@ -142,4 +173,57 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 	c.log.Warn("a custodian cleared a dock host's flag; its history re-checked and is served again", "host", host,
 		"checkpoint", cl.Size, "problems_cleared", len(cl.Was), "withheld", cl.Withheld)
 	return cl, nil
+}
+
+// indexedPrefix checks that what the index holds of host up to its tail is
+// a prefix of the history in the store: the indexed records hash to the
+// tail's root, and the store's checkpoint of the tail's size opens with a
+// key in vers and carries that root. It returns the problem, or nil. A
+// store that cannot be read is a problem here too: the flag stays, and the
+// custodian tries again.
+func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Tail, vers []note.Verifier) *anchor.Problem {
+	key := anchor.CheckpointKey(host, tail.Size)
+	var f tlog.Frontier
+	n := uint64(0)
+	err := c.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bRecords).Cursor()
+		pre := hostPrefix(host)
+		for k, v := cur.Seek(recordKey(host, 1)); k != nil && bytes.HasPrefix(k, pre) && n < tail.Size; k, v = cur.Next() {
+			if len(k) != len(pre)+8 || binary.BigEndian.Uint64(k[len(pre):]) != n+1 {
+				return fmt.Errorf("record %d is not indexed", n+1)
+			}
+			_, rec, _ := bytes.Cut(v, []byte("\n"))
+			f.Append(tlog.LeafHash(rec))
+			if n++; n%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return &anchor.Problem{Object: key, What: "the index's records of the host up to it: " + err.Error() + "; delete the index to rebuild it from the store"}
+	case n != tail.Size || f.Root() != tail.Root:
+		return &anchor.Problem{Object: key, What: fmt.Sprintf("the index's %d records of the host do not reproduce the root it followed (%s); delete the index to rebuild it from the store", n, tail.Root)}
+	}
+	data, err := c.store.Open(ctx, key, "")
+	if err != nil {
+		return &anchor.Problem{Object: key, What: "read the checkpoint the index followed: " + err.Error()}
+	}
+	defer data.Close()
+	msg, err := io.ReadAll(io.LimitReader(data, 1<<20))
+	if err != nil {
+		return &anchor.Problem{Object: key, What: "read the checkpoint the index followed: " + err.Error()}
+	}
+	for _, v := range vers {
+		if cp, err := tlog.OpenCheckpoint(msg, custody.CheckpointOrigin(host), v); err == nil {
+			if cp.Size != tail.Size || cp.Root != tail.Root {
+				break
+			}
+			return nil
+		}
+	}
+	return &anchor.Problem{Object: key, What: "the checkpoint the index followed is not the one the store holds (it does not open with a key followed, or its root differs); delete the index to rebuild it from the store"}
 }

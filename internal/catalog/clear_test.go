@@ -1,14 +1,21 @@
 package catalog_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/catalog"
+	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/objstore/memstore"
 	"github.com/evidenced/evidenced/internal/signing"
 )
@@ -133,4 +140,129 @@ func TestClearOnlyWhenTheHistoryVerifies(t *testing.T) {
 			t.Errorf("second clear: %v, want ErrNotFlagged", err)
 		}
 	})
+}
+
+// flagInIndex closes c and marks host flagged in the index at path, as an
+// index that met a problem since gone looks, after edit (when set) has
+// changed the index's copy of what it followed; then reopens it.
+func flagInIndex(t *testing.T, c *catalog.Catalog, path string, s anchor.Store, host string, edit func(tx *bolt.Tx, hs *catalog.HostState), hosts ...catalog.Trusted) *catalog.Catalog {
+	t.Helper()
+	c.Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("hosts"))
+		var hs catalog.HostState
+		if err := json.Unmarshal(b.Get([]byte(host)), &hs); err != nil {
+			return err
+		}
+		hs.Broken = []anchor.Problem{{Object: anchor.CheckpointKey(host, hs.Tail.Size+1), What: "a problem since gone"}}
+		if edit != nil {
+			edit(tx, &hs)
+		}
+		v, err := json.Marshal(hs)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(host), v)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return openCatalog(t, path, s, hosts...)
+}
+
+// A clear re-checks from the checkpoint the index had followed, not from
+// the host's first record: the stored records up to it are not read
+// again, the ones after it are followed from the store, and the whole
+// prefix is audited. What the index holds up to its tail must still hash
+// to the tail's root, the root of the checkpoint the store holds: an index
+// whose records or root no longer match is refused, naming that
+// checkpoint.
+func TestClearReChecksFromTheIndexTail(t *testing.T) {
+	ctx := context.Background()
+	t.Run("from the tail", func(t *testing.T) {
+		s := memstore.New()
+		d := newDock(t, "dock-01")
+		d.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+		d.anchor(t, s)
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		c := openCatalog(t, path, s, d.trusted())
+		sync(t, c)
+		d.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
+		d.anchor(t, s)
+		c = flagInIndex(t, c, path, s, "dock-01", nil, d.trusted())
+		var opened []string
+		s.SetHook(func(op, key string) error {
+			if op == "open" {
+				opened = append(opened, key)
+			}
+			return nil
+		})
+		cl, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { return nil })
+		s.SetHook(nil)
+		if err != nil || cl.IndexedSize != 6 || cl.Size != 11 || cl.Object != anchor.CheckpointKey("dock-01", 11) {
+			t.Fatalf("clear: %+v %v", cl, err)
+		}
+		read := strings.Join(opened, " ")
+		if strings.Contains(read, anchor.RecordsKey("dock-01", 1, 6)) || !strings.Contains(read, anchor.RecordsKey("dock-01", 7, 11)) {
+			t.Errorf("the clear read %s; want the records after the index's tail only", read)
+		}
+		if items, _ := c.Find(ctx, catalog.Filter{}); len(items) != 1 {
+			t.Errorf("served after the clear: %d items", len(items))
+		}
+		if p := sync(t, c); p.New["dock-01"] != 5 {
+			t.Errorf("the sync after the clear: %+v", p)
+		}
+	})
+
+	// The same host key signed another history of the same size, which the
+	// store now holds: each is sound on its own, but what the index serves
+	// is not a prefix of what is in the store.
+	t.Run("another history in the store", func(t *testing.T) {
+		s, d := twoAnchors(t)
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		c := openCatalog(t, path, s, d.trusted())
+		sync(t, c)
+		l, err := custody.Open(filepath.Join(t.TempDir(), "ledger.db"), custody.Options{Host: d.id, Signer: d.key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		other, s2 := &dock{id: d.id, key: d.key, l: l}, memstore.New()
+		other.ingest(t, "BWC-1", "officer-1", "C.MP4", 1)
+		other.ingest(t, "BWC-1", "officer-1", "D.MP4", 2)
+		other.anchor(t, s2)
+		c = flagInIndex(t, c, path, s2, "dock-01", nil, d.trusted())
+		clearRefused(t, c, "dock-01")
+	})
+
+	for _, name := range []string{"an indexed record changed", "the tail's root changed"} {
+		t.Run(name, func(t *testing.T) {
+			s, d := twoAnchors(t)
+			path := filepath.Join(t.TempDir(), "catalog.db")
+			c := openCatalog(t, path, s, d.trusted())
+			sync(t, c)
+			c = flagInIndex(t, c, path, s, "dock-01", func(tx *bolt.Tx, hs *catalog.HostState) {
+				if name == "the tail's root changed" {
+					hs.Tail.Root[0] ^= 1
+					return
+				}
+				b := tx.Bucket([]byte("records"))
+				k := binary.BigEndian.AppendUint64([]byte("dock-01\x00"), 3)
+				v := bytes.Clone(b.Get(k))
+				v[len(v)-2] ^= 1 // one byte of the record the host signed
+				if err := b.Put(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}, d.trusted())
+			clearRefused(t, c, "dock-01")
+			_, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { return nil })
+			if !strings.Contains(err.Error(), anchor.CheckpointKey("dock-01", 11)) {
+				t.Errorf("the refusal does not name the checkpoint the index followed: %v", err)
+			}
+		})
+	}
 }

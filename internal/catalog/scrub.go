@@ -3,7 +3,6 @@ package catalog
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -42,7 +41,7 @@ func (c *Catalog) ScrubSlice(ctx context.Context, cur Cursor, n int) ([]custody.
 		b, held := tx.Bucket(bItems), withheld(tx)
 		stored := func(v []byte) (custody.Item, bool, error) {
 			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return it, false, err
 			}
 			return it, it.ObjectKey != "" && it.VersionID != "" && !held[it.Host], nil
@@ -137,7 +136,7 @@ func (c *Catalog) Orphans(ctx context.Context) ([]Orphan, error) {
 		held := withheld(tx)
 		return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 			var it custody.Item
-			if err := json.Unmarshal(v, &it); err != nil {
+			if err := decodeItem(v, &it); err != nil {
 				return fmt.Errorf("item %q: %w", k, err)
 			}
 			if it.ObjectKey != "" && !held[it.Host] {

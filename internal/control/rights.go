@@ -7,6 +7,7 @@ import (
 	"os/user"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -57,53 +58,110 @@ var ErrNotAllowed = errors.New("not allowed")
 
 // Authorize says whether peer may use a command that needs right: root and
 // the daemon's effective uid always may; anyone else only as a member of
-// the group that grants it (the primary gid SO_PEERCRED reports, or a
+// a group that grants it (the primary gid SO_PEERCRED reports, or a
 // supplementary group of the uid's user in the group database). A peer
-// whose credentials could not be read is refused.
+// whose credentials could not be read is refused. A refusal names every
+// group that would grant the right, each with its config key, and the
+// groups the peer is in that grant something else: what to change is in
+// the message, whichever group happens to be configured first.
 func (g Groups) Authorize(peer Peer, right Right) error {
 	if peer.UID == 0 || (peer.UID >= 0 && peer.UID == os.Geteuid()) {
 		return nil
 	}
-	var want []string
-	switch right {
-	case Read:
-		want = []string{g.Read, g.Write, g.Retrieve}
-	case Write:
-		want = []string{g.Write}
-	case Retrieve:
-		want = []string{g.Retrieve}
-	}
-	want = slices.DeleteFunc(want, func(s string) bool { return s == "" })
 	if peer.UID < 0 {
 		return fmt.Errorf("%w: the peer's credentials could not be read", ErrNotAllowed)
 	}
-	if len(want) > 0 {
-		have, err := peerGIDs(peer)
-		if err != nil {
-			return fmt.Errorf("%w: groups of %s (uid %d): %w", ErrNotAllowed, peer.Identity(), peer.UID, err)
-		}
-		for _, name := range want {
-			gr, err := user.LookupGroup(name)
-			if err != nil {
-				continue // a group that does not exist grants nothing
-			}
-			if slices.Contains(have, gr.Gid) {
-				return nil
-			}
+	configured := g.grants()
+	var granting, in []grant
+	for _, gr := range configured {
+		if gr.grants(right) {
+			granting = append(granting, gr)
 		}
 	}
-	return fmt.Errorf("%w: %s (uid %d) has no %s rights on this daemon: %s", ErrNotAllowed, peer.Identity(), peer.UID, right, grantedBy(right, want))
+	if len(configured) > 0 {
+		have, err := peerGIDs(peer)
+		if err != nil && len(granting) > 0 {
+			return fmt.Errorf("%w: groups of %s (uid %d): %w", ErrNotAllowed, peer.Identity(), peer.UID, err)
+		}
+		for _, gr := range configured {
+			ent, err := user.LookupGroup(gr.name)
+			if err != nil || !slices.Contains(have, ent.Gid) {
+				continue // a group that does not exist grants nothing
+			}
+			if gr.grants(right) {
+				return nil
+			}
+			in = append(in, gr)
+		}
+	}
+	msg := fmt.Sprintf("%s (uid %d) has no %s rights on this daemon: %s", peer.Identity(), peer.UID, right, grantedBy(right, granting))
+	if len(in) > 0 {
+		msg += fmt.Sprintf("; it is a member of %s, which grant%s %s", groupList(in, "and"), map[bool]string{true: "s"}[len(in) == 1], grantsOf(in))
+	}
+	return fmt.Errorf("%w: %s", ErrNotAllowed, msg)
+}
+
+// grant is a configured group and the config key that names it.
+type grant struct {
+	name, key string
+	right     Right
+}
+
+// grants reports whether the group grants r: each grants its own right,
+// and every group grants read.
+func (gr grant) grants(r Right) bool {
+	return r != OwnerOnly && (gr.right == r || r == Read)
+}
+
+// grants are the configured groups, in config order.
+func (g Groups) grants() []grant {
+	var out []grant
+	for _, gr := range []grant{
+		{g.Read, "control.read_group", Read}, {g.Write, "control.write_group", Write}, {g.Retrieve, "control.retrieve_group", Retrieve},
+	} {
+		if gr.name != "" {
+			out = append(out, gr)
+		}
+	}
+	return out
 }
 
 // grantedBy says who would have been allowed.
-func grantedBy(right Right, groups []string) string {
-	if len(groups) == 0 {
-		if right == OwnerOnly {
-			return "only root and the daemon's user may"
-		}
+func grantedBy(right Right, granting []grant) string {
+	switch {
+	case right == OwnerOnly:
+		return "only root and the daemon's user may"
+	case len(granting) == 0:
 		return fmt.Sprintf("no group is configured for them (%s); only root and the daemon's user may", grantingKeys[right])
 	}
-	return fmt.Sprintf("members of %q may (control.%s_group)", groups[0], map[Right]string{Read: "read", Write: "write", Retrieve: "retrieve"}[right])
+	return "members of " + groupList(granting, "or") + " may"
+}
+
+// groupList is `"a" (control.read_group), "b" (control.write_group) or "c" (...)`.
+func groupList(gs []grant, last string) string {
+	var b strings.Builder
+	for i, gr := range gs {
+		switch {
+		case i == 0:
+		case i == len(gs)-1:
+			b.WriteString(" " + last + " ")
+		default:
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q (%s)", gr.name, gr.key)
+	}
+	return b.String()
+}
+
+// grantsOf names the rights the groups grant, each once.
+func grantsOf(gs []grant) string {
+	var rs []string
+	for _, gr := range gs {
+		if r := gr.right.String() + " rights"; !slices.Contains(rs, r) {
+			rs = append(rs, r)
+		}
+	}
+	return strings.Join(rs, " and ")
 }
 
 // grantingKeys names the config keys that would grant a right.

@@ -23,18 +23,13 @@ func ownGroup(t *testing.T) (string, int) {
 	return g.Name, os.Getgid()
 }
 
-// Issue #12, finding 3: rights by Unix group, decided from what the kernel
-// says about the peer. A peer in the read group may look but not ingest or
-// change retention; one in the write group may do both; nobody but root and
-// the daemon's user runs an owner-only command; a peer in neither group, or
-// whose credentials could not be read, is refused; a configured group that
-// does not exist grants nothing. Taking footage out (get, export) needs the
-// retrieve group: neither the read nor the write group grants it, and with
-// no retrieve group set nobody but root and the daemon's user retrieves.
-func TestAuthorizeByGroup(t *testing.T) {
+// strangers are two peers of a uid that is neither root nor this process
+// and has no user entry, so only the primary gid SO_PEERCRED reports
+// counts: member's is group (this process's), outsider's a gid of no
+// group.
+func strangers(t *testing.T) (group string, member, outsider Peer) {
+	t.Helper()
 	group, gid := ownGroup(t)
-	// Uids that are neither root nor this process and have no user entry,
-	// so only the primary gid SO_PEERCRED reports counts.
 	const stranger = 61001
 	if os.Geteuid() == stranger {
 		t.Skip("runs as the test's stranger uid")
@@ -46,8 +41,20 @@ func TestAuthorizeByGroup(t *testing.T) {
 	if _, err := user.LookupGroupId(strconv.Itoa(other)); err == nil {
 		other = 61009
 	}
-	member := Peer{PID: 1, UID: stranger, GID: gid}
-	outsider := Peer{PID: 1, UID: stranger, GID: other}
+	return group, Peer{PID: 1, UID: stranger, GID: gid}, Peer{PID: 1, UID: stranger, GID: other}
+}
+
+// Issue #12, finding 3: rights by Unix group, decided from what the kernel
+// says about the peer. A peer in the read group may look but not ingest or
+// change retention; one in the write group may do both; nobody but root and
+// the daemon's user runs an owner-only command; a peer in neither group, or
+// whose credentials could not be read, is refused; a configured group that
+// does not exist grants nothing. Taking footage out (get, export) needs the
+// retrieve group: neither the read nor the write group grants it, and with
+// no retrieve group set nobody but root and the daemon's user retrieves.
+func TestAuthorizeByGroup(t *testing.T) {
+	group, member, outsider := strangers(t)
+	gid, other := member.GID, outsider.GID
 
 	cases := []struct {
 		name   string
@@ -88,18 +95,56 @@ func TestAuthorizeByGroup(t *testing.T) {
 			t.Errorf("%s: %q does not name the peer", tc.name, err)
 		}
 	}
-	err := Groups{Read: group, Write: "custody"}.Authorize(member, Write)
-	if err == nil || !strings.Contains(err.Error(), `members of "custody" may (control.write_group)`) {
-		t.Errorf("refused ingest: %v, want it to say which group would be allowed", err)
-	}
-	err = Groups{Read: group, Write: group, Retrieve: "court"}.Authorize(member, Retrieve)
-	if err == nil || !strings.Contains(err.Error(), "has no retrieve rights") || !strings.Contains(err.Error(), `members of "court" may (control.retrieve_group)`) {
-		t.Errorf("refused get: %v, want it to say which group would be allowed", err)
-	}
-	// The default: no retrieve group, and the refusal says which key to set.
-	err = Groups{Read: group, Write: group}.Authorize(member, Retrieve)
-	if err == nil || !strings.Contains(err.Error(), "no group is configured for them (control.retrieve_group)") {
-		t.Errorf("get with no retrieve group: %v, want it to name control.retrieve_group", err)
+}
+
+// A refusal names every group that would grant the right that was needed,
+// each with its config key (read: any of the three; ingest: the write
+// group; retrieve: the retrieve group), and the groups the caller is in
+// that grant something else; never a key that grants nothing here.
+func TestRefusalNamesTheGroupsThatGrant(t *testing.T) {
+	group, member, outsider := strangers(t)
+	for _, c := range []struct {
+		name   string
+		groups Groups
+		peer   Peer
+		right  Right
+		want   []string
+		never  []string
+	}{
+		{"read, no read group", Groups{Write: "custody", Retrieve: "court"}, outsider, Read,
+			[]string{`has no read rights on this daemon: members of "custody" (control.write_group) or "court" (control.retrieve_group) may`},
+			[]string{"control.read_group", "it is a member"}},
+		{"read, every group", Groups{Read: "readers", Write: "custody", Retrieve: "court"}, outsider, Read,
+			[]string{`members of "readers" (control.read_group), "custody" (control.write_group) or "court" (control.retrieve_group) may`}, nil},
+		{"ingest, a reader", Groups{Read: group, Write: "custody", Retrieve: "court"}, member, Write,
+			[]string{`has no ingest and retention rights on this daemon: members of "custody" (control.write_group) may; it is a member of "` + group + `" (control.read_group), which grants read rights`},
+			[]string{"control.retrieve_group"}},
+		{"retrieve, a custodian", Groups{Read: "readers", Write: group, Retrieve: "court"}, member, Retrieve,
+			[]string{`has no retrieve rights on this daemon: members of "court" (control.retrieve_group) may; it is a member of "` + group + `" (control.write_group), which grants ingest and retention rights`},
+			[]string{"control.read_group"}},
+		{"retrieve, no retrieve group", Groups{Read: group, Write: group}, member, Retrieve,
+			[]string{`no group is configured for them (control.retrieve_group); only root and the daemon's user may; it is a member of "` + group + `" (control.read_group) and "` + group + `" (control.write_group), which grant read rights and ingest and retention rights`}, nil},
+		{"ingest, a retriever", Groups{Write: "custody", Retrieve: group}, member, Write,
+			[]string{`members of "custody" (control.write_group) may; it is a member of "` + group + `" (control.retrieve_group), which grants retrieve rights`}, nil},
+		{"owner-only, a reader", Groups{Read: group}, member, OwnerOnly,
+			[]string{`has no owner-only rights on this daemon: only root and the daemon's user may; it is a member of "` + group + `" (control.read_group)`}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.groups.Authorize(c.peer, c.right)
+			if !errors.Is(err, ErrNotAllowed) {
+				t.Fatalf("%v, want ErrNotAllowed", err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q\ndoes not say %q", err, w)
+				}
+			}
+			for _, n := range c.never {
+				if strings.Contains(err.Error(), n) {
+					t.Errorf("%q names %q", err, n)
+				}
+			}
+		})
 	}
 }
 

@@ -2,6 +2,8 @@ package custody
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -21,6 +23,7 @@ type groupCall struct {
 	ev   Event
 	done chan struct{}
 	lead bool
+	told bool // done was sent its outcome
 	out  Event
 	err  error
 }
@@ -58,15 +61,52 @@ func (l *Ledger) AppendGrouped(ctx context.Context, ev Event) (Event, error) {
 			return c.out, c.err
 		}
 	}
-	// c leads: commit everything queued (c among it), then hand the lead to
-	// the first caller queued meanwhile, so that no caller commits for
-	// others after its own record is written.
+	// c leads: commit everything queued (c among it), then hand the lead
+	// on (handOff).
 	g.mu.Lock()
 	batch := g.queued
 	g.queued = nil
 	g.mu.Unlock()
+	// Whatever happens to the commit, a panic included, the lead passes
+	// on and every caller of the batch is told: the callers queued behind
+	// must not wait forever on a leader that is gone (a panic recovered
+	// higher up, by an HTTP server say, would otherwise wedge every later
+	// access record of the process).
+	defer g.handOff()
+	defer func() {
+		if r := recover(); r != nil {
+			failGroup(batch, r)
+			panic(r)
+		}
+	}()
 	l.commitGroup(batch)
+	return c.out, c.err
+}
+
+// errCommitPanicked is a grouped record's error when the commit holding it
+// panicked: its caller cannot know whether it was written.
+var errCommitPanicked = errors.New("custody: the commit holding this record panicked")
+
+// failGroup tells each caller of batch not yet told that its commit
+// panicked. Whether the record was written is unknown (the panic may come
+// after the transaction committed), so the caller must not release what
+// the record was to cover; custody shows whether it was written.
+func failGroup(batch []*groupCall, r any) {
+	for _, c := range batch {
+		if !c.told {
+			c.out, c.err = Event{}, fmt.Errorf("%w (%v): whether it was written is unknown, see its custody", errCommitPanicked, r)
+			c.told = true
+			c.done <- struct{}{}
+		}
+	}
+}
+
+// handOff passes the lead to the first caller queued meanwhile, so that no
+// caller commits for others after its own record is written; with none
+// queued, the next caller leads.
+func (g *groupQueue) handOff() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if len(g.queued) > 0 {
 		next := g.queued[0]
 		next.lead = true
@@ -74,8 +114,6 @@ func (l *Ledger) AppendGrouped(ctx context.Context, ev Event) (Event, error) {
 	} else {
 		g.leading = false
 	}
-	g.mu.Unlock()
-	return c.out, c.err
 }
 
 // commitGroup appends batch in one transaction (all or none), or each
@@ -108,6 +146,7 @@ func (l *Ledger) commitGroup(batch []*groupCall) {
 		}
 	}
 	for _, c := range batch {
+		c.told = true
 		c.done <- struct{}{}
 	}
 }

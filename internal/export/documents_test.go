@@ -22,6 +22,10 @@ var documentsGolden = map[uint]struct{ verify, report string }{
 		verify: "21a23ea4521ea6e8470b32f8c5c56614fd76ae0246399007ba6455a03040ae23",
 		report: "9e8348bd17f0bf44582c67579b3ff1a07079a97039a58331fa8dd99240b8f41a",
 	},
+	2: {
+		verify: "49cbddf0d8f38b726a513d14063130b0f2e06e40d9aafc014d0d5958cca75a67",
+		report: "9e8348bd17f0bf44582c67579b3ff1a07079a97039a58331fa8dd99240b8f41a",
+	},
 }
 
 // goldenPackage is a fixed, deterministic package's data that reaches most

@@ -112,18 +112,29 @@ func GatherFacts(ctx context.Context, l Items, src Footage, sources []FactSource
 		}
 	}
 	crops := map[string]string{}
+	recs := map[string]custody.Item{}
 	for _, fs := range sources {
+		rec, ok := recs[fs.Recording]
+		if !ok {
+			var err error
+			if rec, err = l.Item(ctx, fs.Recording); err != nil {
+				return nil, fmt.Errorf("export: facts: recording %s: %w", fs.Recording, err)
+			}
+			recs[fs.Recording] = rec
+		}
 		it, err := l.Item(ctx, fs.Item)
 		if err != nil {
 			return nil, fmt.Errorf("export: facts: sidecar %s: %w", fs.Item, err)
+		}
+		if !sameOrigin(rec, it, withHost) {
+			continue
 		}
 		rc, from, err := src.Open(ctx, it)
 		if err != nil {
 			return nil, fmt.Errorf("export: facts: sidecar %s: %w", it.ID, err)
 		}
 		got, err := parseFacts(ctx, rc, it, fs.Kind, func(f sidecar.Fact) (bool, error) {
-			t := factTime(f)
-			return !t.IsZero() && !t.Before(fs.From) && !t.After(fs.To), nil
+			return inSpan(factTime(f), fs.From, fs.To), nil
 		})
 		rc.Close()
 		if err != nil {
@@ -169,6 +180,21 @@ func GatherFacts(ctx context.Context, l Items, src Footage, sources []FactSource
 		return ta.Compare(tb)
 	})
 	return plan, nil
+}
+
+// sameOrigin and inSpan are the rule a fact is linked to a recording by:
+// its sidecar file came off the same camera as the recording (and, in a
+// console's package, was ingested by the same dock host), and its time
+// lies within the recording's span (sidecar.MediaInfo.Span). GatherFacts
+// links by it, and verify-export re-derives every link of facts.jsonl by
+// it from what it verified (the signed items, the recording's own header)
+// rather than believe the link the package states.
+func sameOrigin(rec, src custody.Item, withHost bool) bool {
+	return rec.Camera == src.Camera && (!withHost || rec.Host == src.Host)
+}
+
+func inSpan(t, from, to time.Time) bool {
+	return !t.IsZero() && !t.Before(from) && !t.After(to)
 }
 
 // parseFacts runs the kind's parser over r (the held bytes of it), keeps
@@ -345,6 +371,10 @@ func (v *verifier) checkFacts(in factsSection, items []*itemData) []Fact {
 		case byID[f.Recording] == nil || carried[f.Recording]:
 			v.problem(factsName, "line %d: is linked to %q, which is not a recording of this package", n, f.Recording)
 			continue
+		case !sameOrigin(byID[f.Recording].item, src.item, in.hosts):
+			v.problem(factsName, "line %d: links the %s at %s of %s (%s) to recording %s (%s): a fact is linked only to a recording of the same camera%s",
+				n, f.Kind, f.Time, f.Source, origin(src.item, in.hosts), f.Recording, origin(byID[f.Recording].item, in.hosts), map[bool]string{true: " and dock host"}[in.hosts])
+			continue
 		}
 		k := key{f.Source, sidecar.Kind(f.Parser)}
 		if need[k] == nil {
@@ -354,6 +384,8 @@ func (v *verifier) checkFacts(in factsSection, items []*itemData) []Fact {
 		todo = append(todo, entry{n: n, line: line, f: f, src: src})
 	}
 	parsed := map[key]map[int64]sidecar.Fact{}
+	spans := recordingSpans{}
+	unspanned := map[string]bool{}
 	var out []Fact
 	for _, e := range todo {
 		n, line, f, src := e.n, e.line, e.f, e.src
@@ -390,10 +422,96 @@ func (v *verifier) checkFacts(in factsSection, items []*itemData) []Fact {
 			v.problem(factsName, "line %d: is not what %s says at line %d: %s", n, f.File, f.Line, factDiff(f, want))
 			continue
 		}
+		// The fact is the file's; whether it belongs to the recording is
+		// re-derived from the recording's own header, never the line's word.
+		switch sp := spans.of(v, byID[f.Recording].item); {
+		case !sp.held:
+			unspanned[f.Recording] = true
+		case sp.why != "":
+			v.problem(factsName, "line %d: links the %s at %s of %s to recording %s, whose header gives no span (%s): no fact is linked to it", n, f.Kind, f.Time, f.Source, f.Recording, sp.why)
+			continue
+		case !inSpan(factTime(sf), sp.from, sp.to):
+			v.problem(factsName, "line %d: links the %s at %s of %s to recording %s, which spans %s to %s: the fact is not within it",
+				n, f.Kind, f.Time, f.Source, f.Recording, sp.from.UTC().Format(time.RFC3339Nano), sp.to.UTC().Format(time.RFC3339Nano))
+			continue
+		}
 		out = append(out, f)
 		v.res.Facts++
 	}
+	if len(unspanned) > 0 {
+		v.res.Notices = append(v.res.Notices, fmt.Sprintf("%s: the links to %d recording(s) whose footage the package does not carry are checked by camera%s only: "+
+			"whether each fact lies within its recording's span needs the recording's header (export --footage)", factsName, len(unspanned), map[bool]string{true: " and dock host"}[in.hosts]))
+	}
 	return out
+}
+
+// origin names where an item came from, as the link rule (sameOrigin)
+// compares it.
+func origin(it custody.Item, withHost bool) string {
+	if withHost {
+		return fmt.Sprintf("camera %s of %s", it.Camera, it.Host)
+	}
+	return "camera " + it.Camera
+}
+
+// recordingSpan is a recording's span as its own header in the package
+// says: held is false when the package does not carry its footage (or
+// carries other bytes, named by the item check); why says why a carried
+// recording gives no span.
+type recordingSpan struct {
+	held     bool
+	from, to time.Time
+	why      string
+}
+
+// recordingSpans reads each recording's header once.
+type recordingSpans map[string]recordingSpan
+
+func (rs recordingSpans) of(v *verifier, it custody.Item) recordingSpan {
+	if sp, ok := rs[it.ID]; ok {
+		return sp
+	}
+	sp := v.recordingSpan(it)
+	rs[it.ID] = sp
+	return sp
+}
+
+func (v *verifier) recordingSpan(it custody.Item) recordingSpan {
+	name := footagePath(it)
+	if !v.files[name] || v.sums[name] != it.SHA256 {
+		return recordingSpan{}
+	}
+	sp := recordingSpan{held: true}
+	p, err := sidecar.New(sidecar.KindMP4)
+	if err != nil {
+		sp.why = err.Error()
+		return sp
+	}
+	fh, err := os.Open(filepath.Join(v.dir, filepath.FromSlash(name)))
+	if err != nil {
+		sp.why = err.Error()
+		return sp
+	}
+	defer fh.Close()
+	sum, _ := digest.ParseHex(it.SHA256)
+	var info *sidecar.MediaInfo
+	if _, err := p.Parse(v.ctx, sidecar.Input{SHA256: sum, R: fh}, func(f sidecar.Fact) error {
+		if m, ok := f.(*sidecar.MediaInfo); ok && info == nil {
+			info = m
+		}
+		return nil
+	}); err != nil {
+		sp.why = fmt.Sprintf("%s cannot be parsed as %s: %v", name, sidecar.KindMP4, err)
+		return sp
+	}
+	var ok bool
+	if info != nil {
+		sp.from, sp.to, ok = info.Span()
+	}
+	if !ok {
+		sp.why = name + " does not say when it began"
+	}
+	return sp
 }
 
 // checkCrop: the crop a read names is the item of the same dock and camera

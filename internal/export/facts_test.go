@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,11 +21,14 @@ import (
 
 // carFixture is a signed ledger holding one dock of a vehicle camera: a
 // recording from 19:00 to 19:15, its ANPR log (a read at 19:07:09 naming a
-// crop image, one at 20:30 outside the recording) and the crop, and a GPS
-// log (two fixes inside the recording, one after it).
+// crop image, one at 20:30 outside the recording) and the crop, a GPS
+// log (two fixes inside the recording, one after it), and a later
+// recording (20:00 to 20:15); and a dock of another camera with a
+// recording from 19:00 to 19:15.
 type carFixture struct {
 	l                    *custody.Ledger
 	rec, csv, crop, nmea custody.Item
+	later, other         custody.Item
 	files                memFootage
 	from, to             time.Time
 }
@@ -51,26 +55,35 @@ func newCarFixture(t *testing.T) *carFixture {
 	for _, m := range []int{3, 7, 40} {
 		track.WriteString(sidecarfile.RMC(start.Add(time.Duration(m)*time.Minute), -33.9249, 18.4241+float64(m)*0.0001) + "\r\n")
 	}
-	add := func(src string, b []byte) custody.Item {
-		sum := digest.Bytes(b).Hex()
-		it := custody.Item{
-			ID: sum[:24], Camera: "CAR-0001", Kind: "vehicle", SourcePath: src, Size: int64(len(b)), SHA256: sum,
-			RecordedAt: start, IngestedAt: start.Add(time.Hour), State: custody.StateVaulted, RetentionClass: "uncategorized", DockSeq: dock.Seq,
+	addOf := func(camera string, dock custody.Event) func(src string, b []byte) custody.Item {
+		return func(src string, b []byte) custody.Item {
+			sum := digest.Bytes(b).Hex()
+			it := custody.Item{
+				ID: sum[:24], Camera: camera, Kind: "vehicle", SourcePath: src, Size: int64(len(b)), SHA256: sum,
+				RecordedAt: start, IngestedAt: start.Add(time.Hour), State: custody.StateVaulted, RetentionClass: "uncategorized", DockSeq: dock.Seq,
+			}
+			d := map[string]string{"source_path": src, "size": itoa(len(b)), "dock_seq": itoa(int(dock.Seq))}
+			if _, err := l.Append(ctx, custody.Event{Type: custody.Copied, Actor: "evidenced@" + host, Camera: camera, Item: it.ID, SHA256: sum, Details: d}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "evidenced@" + host, Camera: camera}, &it); err != nil {
+				t.Fatal(err)
+			}
+			f.files[it.ID] = b
+			return it
 		}
-		d := map[string]string{"source_path": src, "size": itoa(len(b)), "dock_seq": itoa(int(dock.Seq))}
-		if _, err := l.Append(ctx, custody.Event{Type: custody.Copied, Actor: "evidenced@" + host, Camera: "CAR-0001", Item: it.ID, SHA256: sum, Details: d}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "evidenced@" + host, Camera: "CAR-0001"}, &it); err != nil {
-			t.Fatal(err)
-		}
-		f.files[it.ID] = b
-		return it
 	}
-	f.rec = add("DCIM/VID_0001.MP4", bytes.Repeat([]byte("frame"), 300))
+	add := addOf("CAR-0001", dock)
+	f.rec = add("DCIM/VID_0001.MP4", sidecarfile.MP4(f.from, f.to.Sub(f.from), bytes.Repeat([]byte("frame"), 300)))
 	f.csv = add("ANPR/READS.CSV", []byte(carCSV))
 	f.crop = add("ANPR/crops/a.jpg", []byte("\xff\xd8\xff\xe0 crop"))
 	f.nmea = add("GPS/TRACK.NMEA", track.Bytes())
+	f.later = add("DCIM/VID_0002.MP4", sidecarfile.MP4(start.Add(time.Hour), 15*time.Minute, bytes.Repeat([]byte("later"), 300)))
+	dock2, err := l.Append(ctx, custody.Event{Type: custody.Docked, Actor: "evidenced@" + host, Camera: "CAR-0002", At: start.Add(time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.other = addOf("CAR-0002", dock2)("DCIM/VID_0001.MP4", sidecarfile.MP4(f.from, f.to.Sub(f.from), bytes.Repeat([]byte("other"), 300)))
 	return f
 }
 
@@ -92,25 +105,37 @@ func (f *carFixture) resolveCrop(ctx context.Context, src custody.Item, name str
 // directory.
 func (f *carFixture) build(t *testing.T) (string, *FactPlan) {
 	t.Helper()
-	ctx := context.Background()
-	plan, err := GatherFacts(ctx, f.l, f.files, []FactSource{
+	plan := f.gather(t)
+	return f.write(t, plan, false, f.rec.ID), plan
+}
+
+// gather gathers the recording's facts as the exporter does.
+func (f *carFixture) gather(t *testing.T) *FactPlan {
+	t.Helper()
+	plan, err := GatherFacts(context.Background(), f.l, f.files, []FactSource{
 		{Recording: f.rec.ID, Item: f.csv.ID, Kind: sidecar.KindANPRCSV, From: f.from, To: f.to},
 		{Recording: f.rec.ID, Item: f.nmea.ID, Kind: sidecar.KindNMEA, From: f.from, To: f.to},
 	}, f.resolveCrop, false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return plan
+}
+
+// write builds the package of ids with plan's facts in a new directory.
+func (f *carFixture) write(t *testing.T, plan *FactPlan, footage bool, ids ...string) string {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "pkg")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Build(ctx, f.l, f.files, NewDirSink(dir), Options{
-		IDs: []string{f.rec.ID}, Facts: plan, ExportedBy: "custodian-1", Reason: "case 2026/200", Tool: "evidenced test",
+	if _, err := Build(context.Background(), f.l, f.files, NewDirSink(dir), Options{
+		IDs: ids, Facts: plan, Footage: footage, ExportedBy: "custodian-1", Reason: "case 2026/200", Tool: "evidenced test",
 		Now: time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return dir, plan
+	return dir
 }
 
 // A recording's export carries the plate read and GPS fixes within its
@@ -187,6 +212,55 @@ func TestVerifyRefusesEditedFacts(t *testing.T) {
 	}
 }
 
+// A genuine fact (its line re-parses exactly from its hashed source file)
+// re-linked to another recording of the package is named on its line of
+// facts.jsonl: to a recording of another camera, or of the same camera but
+// whose span (from its own header) does not hold the fact's time. The
+// package is otherwise what the exporter writes for that plan (manifest,
+// report.html and VERIFY.md consistent with it), as anyone with the tool
+// and the genuine files could make it. Without the recordings' footage the
+// span cannot be read: the camera is still checked, and a notice says the
+// time was not.
+func TestVerifyRederivesFactLinks(t *testing.T) {
+	f := newCarFixture(t)
+	ids := []string{f.rec.ID, f.later.ID, f.other.ID}
+	for _, footage := range []bool{true, false} {
+		genuine := mustVerify(t, f.write(t, f.gather(t), footage, ids...))
+		if !genuine.OK() || genuine.Facts != 3 {
+			t.Fatalf("footage %v: the genuine package: %d facts, problems %v", footage, genuine.Facts, genuine.Problems)
+		}
+		if noted := slices.ContainsFunc(genuine.Notices, func(s string) bool { return strings.Contains(s, "checked by camera only") }); noted == footage {
+			t.Errorf("footage %v: notices %v", footage, genuine.Notices)
+		}
+	}
+	for name, c := range map[string]struct {
+		to      custody.Item
+		footage bool
+		want    string // "" when the package verifies
+	}{
+		"another camera":               {f.other, true, "(camera CAR-0001) to recording " + f.other.ID + " (camera CAR-0002): a fact is linked only to a recording of the same camera"},
+		"another camera, no footage":   {f.other, false, "a fact is linked only to a recording of the same camera"},
+		"outside the span":             {f.later, true, "to recording " + f.later.ID + ", which spans 2026-12-03T20:00:00Z to 2026-12-03T20:15:00Z: the fact is not within it"},
+		"outside the span, no footage": {f.later, false, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			plan := f.gather(t)
+			i := slices.IndexFunc(plan.Facts, func(x Fact) bool { return x.Kind == FactPlateRead })
+			plan.Facts[i].Recording = c.to.ID
+			r := mustVerify(t, f.write(t, plan, c.footage, ids...))
+			if c.want == "" {
+				if !r.OK() || !slices.ContainsFunc(r.Notices, func(s string) bool { return strings.Contains(s, "checked by camera only") }) {
+					t.Errorf("problems %v notices %v, want no problem and the notice that the time was not checked", r.Problems, r.Notices)
+				}
+				return
+			}
+			if r.OK() || !problemOn(r, factsName, fmt.Sprintf("line %d: links the plate_read at 2026-12-03T19:07:09.12Z of %s", i+1, f.csv.ID)) || !problemOn(r, factsName, c.want) {
+				t.Errorf("problems %v, want one on line %d of %s saying %q", r.Problems, i+1, factsName, c.want)
+			}
+		})
+	}
+}
+
 // addFact appends a copy of the plate read's line with old replaced by
 // new and the offset moved: a read the file does not hold.
 func addFact(old, new, offsetKey string) func([]byte) []byte {
@@ -219,15 +293,17 @@ func onLine(marker, old, new string) func([]byte) []byte {
 // Step 7 of VERIFY.md, followed as written (package verifymd): the fact it
 // shows is the first plate read of facts.jsonl, as it says (not the first
 // line, a GPS fix here), its line of the ANPR log in the package holds the
-// plate as read, and that log and the crop hash to their recorded SHA-256;
-// every other step holds on the package too.
+// plate as read, that log and the crop hash to their recorded SHA-256, and
+// the log and the recording it is linked to came off the same camera;
+// every other step holds on the package too. The read re-linked to a
+// recording of another camera fails the step.
 func TestVerifyMarkdownFactStep(t *testing.T) {
 	needVerifyTools(t)
 	f := newCarFixture(t)
 	dir, _ := f.build(t)
 	genuine := mustVerify(t, dir)
 	r := follow(t, dir, signing.Fingerprint(packageKey(t, dir, genuine, 0)))
-	if !r.OK() || r.Ran["7"] != 2 {
+	if !r.OK() || r.Ran["7"] != 3 {
 		t.Fatalf("step 7 ran %d blocks; failures:\n%s", r.Ran["7"], strings.Join(r.Failures, "\n"))
 	}
 	// The log's line changed (and the manifest recomputed): the hash of the
@@ -238,5 +314,15 @@ func TestVerifyMarkdownFactStep(t *testing.T) {
 	if r := follow(t, d, signing.Fingerprint(packageKey(t, dir, genuine, 0))); r.OK() ||
 		!slices.ContainsFunc(r.Failures, func(s string) bool { return strings.HasPrefix(s, "step 7: line 2 of "+footagePath(f.csv)) }) {
 		t.Errorf("an edited plate read: failures %v", r.Failures)
+	}
+	plan := f.gather(t)
+	i := slices.IndexFunc(plan.Facts, func(x Fact) bool { return x.Kind == FactPlateRead })
+	plan.Facts[i].Recording = f.other.ID
+	d = f.write(t, plan, false, f.rec.ID, f.other.ID)
+	if r := follow(t, d, signing.Fingerprint(packageKey(t, dir, genuine, 0))); r.OK() ||
+		!slices.ContainsFunc(r.Failures, func(s string) bool {
+			return strings.HasPrefix(s, fmt.Sprintf("step 7: line %d of facts.jsonl links a fact of %s to %s of another camera", i+1, f.csv.ID, f.other.ID))
+		}) {
+		t.Errorf("a plate read re-linked to another camera's recording: failures %v", r.Failures)
 	}
 }

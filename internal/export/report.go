@@ -29,8 +29,9 @@ import (
 //
 // 0 is every package exported before the number existed (no "documents"
 // in package.json); 1 is the text whose VERIFY.md walks every record's
-// signature and proof and every footage file.
-const documentsVersion uint = 1
+// signature and proof and every footage file; 2 adds to step 7 how to
+// check a fact's link to its recording (same camera, time within its span).
+const documentsVersion uint = 2
 
 type reportView struct {
 	Info       *Info
@@ -715,6 +716,15 @@ records), and the line must say what the fact says.{{if .CropFile}} The plate-cr
 
     sha256sum {{.CropFile}}
 {{end}}
-` + "`evidenced verify-export`" + ` parses the stated line of every listed fact again and compares each field
-(docs/ANPR-FORMAT.md describes the plate-read format).
+Its link to recording ` + "`{{.Recording}}`" + ` is not taken on the package's word: a fact is linked only to a recording
+of the camera its file came off, and only when its time lies within the recording's span. Both files' items:
+
+    grep -o '"camera":"[^"]*"' items/{{.Source}}/item.json items/{{.Recording}}/item.json
+
+must name the same camera, and the fact's time ({{.Time}}) must lie within the recording's creation time plus
+its duration, as the recording's own movie header (` + "`mvhd`" + `) says{{if $.Footage}} (` + "`items/{{.Recording}}/footage.*`" + `; e.g.
+` + "`ffprobe -show_entries format_tags=creation_time:format=duration`" + `){{else}}: the recordings are not in this
+package, so the span is checked against the recording itself (an export with footage){{end}}.
+` + "`evidenced verify-export`" + ` parses the stated line of every listed fact again and compares each field, and
+re-derives each fact's link the same way (docs/ANPR-FORMAT.md describes the plate-read format).
 {{end}}`))

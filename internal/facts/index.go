@@ -270,13 +270,14 @@ func (b *batch) addFact(camera string, f sidecar.Fact) error {
 		b.saw(f.Time)
 		b.count++
 	case *sidecar.MediaInfo:
-		if f.Created.IsZero() {
+		from, to, ok := f.Span()
+		if !ok {
 			return nil // a recording that does not say when it began cannot be placed in time
 		}
 		k := append([]byte(camera), 0)
-		k = binary.BigEndian.AppendUint64(k, timeKey(f.Created))
+		k = binary.BigEndian.AppendUint64(k, timeKey(from))
 		k = append(k, b.item...)
-		b.add(bktRecordings, k, binary.BigEndian.AppendUint64(nil, timeKey(f.Created.Add(f.Duration))))
+		b.add(bktRecordings, k, binary.BigEndian.AppendUint64(nil, timeKey(to)))
 		b.count++
 	}
 	return nil

@@ -64,11 +64,13 @@ func (s *Service) runCatalog(ctx context.Context) error {
 		s.recordBreaks(ctx, p)
 		s.refreshFleetInventory(ctx)
 		// A sidecar is parsed from the store once its upload is known,
-		// by the parse loop, never in the catalog's way; queued at every
+		// by the parse loop, never in the catalog's way; woken at every
 		// sync, even with nothing new, so that a sidecar the store did not
-		// serve is tried again within a poll.
+		// serve is tried again within a poll. The loop reads which items
+		// are new from the catalog's records after its position (the
+		// catalog is its facts.Journal), so it is handed no ids.
 		if s.parser != nil {
-			s.parser.Queue(p.Uploaded)
+			s.parser.Queue(nil)
 		}
 		s.firstSync.Do(func() { close(s.synced) })
 	})

@@ -79,7 +79,7 @@ func Doctor(ctx context.Context, path string) DoctorReport {
 	owner := doctorStateDir(&r, cfg)
 	doctorHostKey(&r, cfg, owner)
 	doctorStore(ctx, &r, cfg)
-	doctorClock(&r)
+	doctorClock(&r, hostclock.Read())
 	doctorUSB(&r, cfg)
 	doctorInventory(&r, cfg)
 	r.NotChecked = append(r.NotChecked, doctorNotChecked...)
@@ -230,10 +230,11 @@ func doctorInventory(r *DoctorReport, cfg *config.Config) {
 }
 
 // doctorClock checks that a time service disciplines the host clock: every
-// custody record carries its time, and Object Lock dates follow it.
-func doctorClock(r *DoctorReport) {
+// custody record carries its time, and Object Lock dates follow it. st is
+// the kernel's answer (hostclock.Read), given so that a test can bring
+// about a state this host is not in.
+func doctorClock(r *DoctorReport, st hostclock.Status) {
 	const name = "clock"
-	st := hostclock.Read()
 	switch {
 	case !st.Known:
 		r.fail(name, "cannot ask the kernel: "+st.Err, "run doctor where adjtimex is allowed (the unit allows it)")
@@ -248,6 +249,15 @@ func doctorClock(r *DoctorReport) {
 // udevRule is the rule file the package installs for USB docks.
 const udevRule = "99-evidenced-cameras.rules"
 
+// Where doctorUSB looks: the directories udev reads rules from, the unit's
+// USB drop-in, and where the dynamic loader finds libraries. Variables so
+// that a unit test can point them at a directory it made.
+var (
+	udevRuleDirs = []string{"/etc/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d"}
+	usbDropIn    = "/etc/systemd/system/evidenced.service.d/usb.conf"
+	libDirs      = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib"}
+)
+
 // doctorUSB checks what USB docks need: libusb, the mount capability, the
 // udev rule. Skipped when sources.usb is off.
 func doctorUSB(r *DoctorReport, cfg *config.Config) {
@@ -260,7 +270,7 @@ func doctorUSB(r *DoctorReport, cfg *config.Config) {
 	} else {
 		r.ok("usb: libusb", lib)
 	}
-	dropin := "/etc/systemd/system/evidenced.service.d/usb.conf"
+	dropin := usbDropIn
 	if data, err := os.ReadFile(dropin); err == nil && strings.Contains(string(data), "CAP_SYS_ADMIN") {
 		r.ok("usb: mount capability", dropin+" grants CAP_SYS_ADMIN to the service")
 	} else if hasCapSysAdmin() {
@@ -269,7 +279,7 @@ func doctorUSB(r *DoctorReport, cfg *config.Config) {
 		r.fail("usb: mount capability", "no CAP_SYS_ADMIN: cameras cannot be mounted",
 			"install systemd/evidenced-usb.conf as "+dropin+" and systemctl daemon-reload")
 	}
-	for _, d := range []string{"/etc/udev/rules.d", "/usr/lib/udev/rules.d", "/lib/udev/rules.d"} {
+	for _, d := range udevRuleDirs {
 		if _, err := os.Stat(filepath.Join(d, udevRule)); err == nil {
 			r.ok("usb: udev rule", filepath.Join(d, udevRule))
 			return
@@ -281,7 +291,7 @@ func doctorUSB(r *DoctorReport, cfg *config.Config) {
 
 // findLib looks for a shared library where the dynamic loader does.
 func findLib(name string) string {
-	for _, d := range []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib"} {
+	for _, d := range libDirs {
 		p := filepath.Join(d, name)
 		if _, err := os.Stat(p); err == nil {
 			return p

@@ -54,13 +54,26 @@ func storeConfig(cfg *config.Config) s3store.Config {
 	}
 }
 
+// doctorActions are the S3 permissions doctor's store checks use: the
+// bucket's settings; the probe object's put (with its own retention when
+// the bucket locks by default), versioned get, versioned tagging and
+// versioned delete; and the part probe's aborted upload.
+var doctorActions = []string{
+	"s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration",
+	"s3:PutObject", "s3:PutObjectRetention", "s3:GetObject", "s3:GetObjectVersion",
+	"s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectVersion", "s3:AbortMultipartUpload",
+}
+
 // storeFix is what to do about a store that could not be asked.
 func storeFix(why string, cfg *config.Config) string {
 	switch {
-	case strings.Contains(why, "credentials") || strings.Contains(why, "access key") || strings.Contains(why, "secret key"):
+	// Keys the store does not know or none at all; a request the store
+	// refused with keys it knows ("access denied (check the credentials
+	// and the bucket policy)") is a missing grant, below.
+	case strings.Contains(why, "access key") || strings.Contains(why, "secret key") || why == s3store.ErrNoCredentials.Error():
 		return "put the right AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in /etc/evidenced/credentials (see the unit file)"
 	case strings.Contains(why, "access denied"):
-		return "grant the credentials s3:GetBucketVersioning, s3:GetBucketObjectLockConfiguration, s3:PutObject, s3:GetObject, s3:PutObjectTagging, s3:PutObjectRetention, s3:DeleteObjectVersion on " + cfg.ObjectStore.Bucket
+		return "grant the credentials " + strings.Join(doctorActions, ", ") + " on " + cfg.ObjectStore.Bucket
 	case strings.Contains(why, "bucket does not exist"):
 		return "evidenced store-init creates it with versioning and Object Lock"
 	}
@@ -87,7 +100,7 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 	where := st.Endpoint() + " bucket " + st.Bucket()
 	v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: bucket})
 	if err != nil {
-		why := whyUnavailable(err)
+		why := whyUnavailable(s3store.MapError(err))
 		if why == "" {
 			why = err.Error()
 		}
@@ -102,11 +115,13 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 		r.fail("store: bucket", fmt.Sprintf("versioning is %q, not Enabled", v.Status), "use a new bucket made by evidenced store-init (Object Lock can only be enabled at creation)")
 		return
 	case !locked:
-		detail := "Object Lock is not enabled"
-		if lerr != nil && whyUnavailable(lerr) != "" {
-			detail = "cannot read the Object Lock configuration: " + whyUnavailable(lerr)
+		// A store that cannot say (refused, down) is not a bucket without
+		// Object Lock: its fix is not a new bucket.
+		if why := whyUnavailable(s3store.MapError(lerr)); lerr != nil && why != "" {
+			r.fail("store: bucket", "cannot read the Object Lock configuration: "+why, storeFix(why, cfg))
+			return
 		}
-		r.fail("store: bucket", detail, "use a new bucket made by evidenced store-init (Object Lock can only be enabled at creation)")
+		r.fail("store: bucket", "Object Lock is not enabled", "use a new bucket made by evidenced store-init (Object Lock can only be enabled at creation)")
 		return
 	}
 	rule := lc.ObjectLockConfiguration.Rule
@@ -118,12 +133,43 @@ func doctorStore(ctx context.Context, r *DoctorReport, cfg *config.Config) {
 	}
 	r.ok("store: bucket", "versioning and Object Lock enabled, "+def)
 	doctorProbe(ctx, r, c, st.Bucket(), cfg, byDefault)
-	// Either binding makes the store refuse a part that is not the bytes
-	// hashed on this host; which one is found out by a probe upload that is
-	// aborted (s3store.PartBinding), and said here so an operator knows
-	// what the store was seen to check.
-	r.ok("store: part integrity", "each upload part bound to its SHA-256 by the "+st.PartBinding(ctx).String())
+	p := st.ProbeParts(ctx)
+	doctorPartIntegrity(r, p)
+	if p.Left != nil {
+		r.fail("store: part probe removed", p.LeftUpload+" could not be aborted: "+errText(p.Left),
+			"abort it (aws s3api abort-multipart-upload, or a lifecycle rule for incomplete uploads); grant s3:AbortMultipartUpload")
+	}
 }
+
+// doctorPartIntegrity says how the store binds an upload part to its
+// SHA-256, as the aborted probe upload of s3store.ProbeParts found: checked
+// by the store's x-amz-checksum-sha256, or the signed payload hash because
+// the store ignores (or refused) that header, or that the probe could not
+// run. Either binding makes the store refuse a part that is not the bytes
+// hashed on this host; a probe that could not run is not a finding about
+// the store but a check not done, so it fails with why.
+func doctorPartIntegrity(r *DoctorReport, p s3store.PartProbe) {
+	const name = "store: part integrity"
+	switch {
+	case p.Binding == s3store.BindingChecksum:
+		r.ok(name, "each upload part bound to its SHA-256 by x-amz-checksum-sha256 (checked by the store): "+p.Why)
+	case p.Binding == s3store.BindingPayloadHash && p.Why == s3store.WhyIgnored:
+		r.ok(name, "the store ignores x-amz-checksum-sha256 on a part, so each part is bound to its SHA-256 by the signed payload hash (x-amz-content-sha256)")
+	case p.Binding == s3store.BindingPayloadHash:
+		r.ok(name, "each upload part bound to its SHA-256 by the signed payload hash (x-amz-content-sha256): "+p.Why)
+	default:
+		why := "no verdict"
+		if p.Err != nil {
+			why = errText(p.Err)
+		}
+		r.fail(name, "could not probe whether the store checks x-amz-checksum-sha256 on a part: "+why+
+			" (until a probe succeeds, parts are bound by the signed payload hash)",
+			"run doctor again once the store answers; if this persists, look in the store's log for the aborted multipart upload "+probeKeyHint)
+	}
+}
+
+// probeKeyHint names the key the part probe uses, relative to the prefix.
+const probeKeyHint = "_probe/part-checksum"
 
 // doctorProbe writes, reads, tags and deletes one small object under
 // _doctor/<host>/. When the bucket locks new objects by default the probe
@@ -145,14 +191,11 @@ func doctorProbe(ctx context.Context, r *DoctorReport, c *s3.Client, bucket stri
 	}
 	put, err := c.PutObject(ctx, in)
 	if err != nil {
-		r.fail(name, "put "+key+": "+errText(err), storeFix("access denied", cfg))
+		r.fail(name, steps0(until)+" "+key+": "+errText(err), storeFix("access denied", cfg))
 		return
 	}
 	vid := put.VersionId
-	steps := []string{"put"}
-	if !until.IsZero() {
-		steps[0] = "put with retention"
-	}
+	steps := []string{steps0(until)}
 	fail := func(step string, err error) {
 		r.fail(name, fmt.Sprintf("%s (done: %s): %s", step, strings.Join(steps, ", "), errText(err)), storeFix("access denied", cfg))
 	}
@@ -200,9 +243,19 @@ func doctorProbe(ctx context.Context, r *DoctorReport, c *s3.Client, bucket stri
 	r.ok(name, strings.Join(steps, ", ")+" under _doctor/")
 }
 
-// errText is the store's error, shortened to its code and message.
+// steps0 names the probe's put: with its own retention (which needs
+// s3:PutObjectRetention) when the bucket locks new objects by default.
+func steps0(until time.Time) string {
+	if until.IsZero() {
+		return "put"
+	}
+	return "put with retention"
+}
+
+// errText is the store's error, shortened to what it means when that is
+// known (access denied, no such bucket, unreachable).
 func errText(err error) string {
-	if why := whyUnavailable(err); why != "" {
+	if why := whyUnavailable(s3store.MapError(err)); why != "" {
 		return why
 	}
 	return err.Error()
@@ -212,7 +265,7 @@ func errText(err error) string {
 // behind or without the daemon's own sandbox.
 var doctorNotChecked = []string{
 	"setting retention on an existing version (s3:PutObjectRetention on retag/hold), COMPLIANCE mode and legal holds: an object locked that way could not be deleted again",
-	"multipart uploads (same s3:PutObject permission, different calls) and listing object versions",
+	"completing a multipart upload and listing its parts (the part probe starts, sends and aborts one) and listing object versions",
 	"the unit's sandbox: doctor runs with your privileges, not the service's (systemd-analyze security evidenced)",
 	"the TSA (custody.tsa_url), when configured",
 }

@@ -51,12 +51,31 @@ type inventoryVersions struct {
 // store: every version of it (new ones opened and checked with the
 // console's key), the newest one's cameras, and for each the oldest
 // version of the unbroken run of versions, ending at the newest, that
-// lists it. The result is also kept for the metrics (fleetInventoryNow).
+// lists it. The result is also kept for the metrics (fleetInventoryNow),
+// and the read counted as a dock host's are (s.invReads): confirmed when
+// the store's newest document is the highest signed version, else a
+// failure by reason.
 func (s *Service) readFleetInventory(ctx context.Context) (fleetInventory, error) {
+	inv, reason, err := s.readFleetInventoryOnce(ctx)
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+	case err != nil:
+		s.invReads.fail(invReadStore)
+	case reason >= 0:
+		s.invReads.fail(reason)
+	default:
+		s.invReads.confirm()
+	}
+	return inv, err
+}
+
+// readFleetInventoryOnce is readFleetInventory's read: the inventory, and
+// why the store's newest document is not the one taken (-1: it is).
+func (s *Service) readFleetInventoryOnce(ctx context.Context) (fleetInventory, int, error) {
 	key := InventoryKey(s.config.HostID)
 	vs, err := s.anchorStore.ListVersions(ctx, key)
 	if err != nil {
-		return fleetInventory{}, fmt.Errorf("list the versions of the console's inventory %s: %w", key, err)
+		return fleetInventory{}, 0, fmt.Errorf("list the versions of the console's inventory %s: %w", key, err)
 	}
 	c := &s.invVersions
 	c.mu.Lock()
@@ -76,7 +95,7 @@ func (s *Service) readFleetInventory(ctx context.Context) (fleetInventory, error
 		if _, ok := c.docs[v.VersionID]; !ok && c.bad[v.VersionID] == "" {
 			data, err := s.readInventoryVersion(ctx, key, v.VersionID)
 			if err != nil {
-				return fleetInventory{}, fmt.Errorf("read the console's inventory %s version %s: %w", key, v.VersionID, err)
+				return fleetInventory{}, 0, fmt.Errorf("read the console's inventory %s version %s: %w", key, v.VersionID, err)
 			}
 			doc, err := openInventory(data, s.key.NoteVerifier(), s.config.HostID)
 			if err != nil {
@@ -103,13 +122,19 @@ func (s *Service) readFleetInventory(ctx context.Context) (fleetInventory, error
 	if newest.Version > 0 {
 		inv = fleetInventory{Version: newest.Version, Cameras: listedSince(newest, docs)}
 	}
+	reason := -1
 	if d, ok := c.docs[latest]; !ok && latest != "" {
 		inv.Problem = fmt.Sprintf("the newest document in the store (%s, version id %s) is not this console's: %s; cameras as of version %d", key, latest, c.bad[latest], newest.Version)
+		reason = invReadRefused
 	} else if ok && d.Version < newest.Version {
 		inv.Problem = fmt.Sprintf("the newest document in the store (%s, version id %s) is version %d put back over version %d; cameras as of version %d", key, latest, d.Version, newest.Version, newest.Version)
+		reason = invReadRefused
+	} else if latest == "" && newest.Version > 0 {
+		inv.Problem = fmt.Sprintf("the newest document in the store (%s) is deleted: the dock hosts keep the version they have in force; cameras as of version %d", key, newest.Version)
+		reason = invReadMissing
 	}
 	s.fleetInv.Store(&inv)
-	return inv, nil
+	return inv, reason, nil
 }
 
 // listedSince is newest's cameras, each with the publication time of the

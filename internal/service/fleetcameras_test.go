@@ -1,7 +1,9 @@
 package service
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/catalog"
+	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
 
@@ -23,7 +31,7 @@ func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	who := Caller{Actor: "custodian-1"}
-	_, _, hq, _ := consoleOfOne(t, root)
+	srv, bucket, hq, _ := consoleOfOne(t, root)
 	// Before any inventory: the cameras the records dock, nothing more.
 	f, err := hq.Fleet(ctx, who, FleetOptions{})
 	if err != nil || len(f.Cameras) != 1 || f.Cameras[0].State != catalog.CameraDocked || f.InventoryVersion != 0 {
@@ -95,6 +103,18 @@ func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 		}
 	}
 	check("three versions")
+	// The console counts its reads of its own inventory as a dock host
+	// does (evidenced_inventory_*): so far each found its newest document.
+	reads := func() string {
+		return scrapeOf(t, newMetrics(hq), "evidenced_inventory_refresh_failures_total")
+	}
+	const none = `evidenced_inventory_refresh_failures_total{reason="missing"} 0
+evidenced_inventory_refresh_failures_total{reason="refused"} 0
+evidenced_inventory_refresh_failures_total{reason="store"} 0`
+	if got := reads(); got != none || hq.invReads.confirmed.Load() == 0 {
+		t.Errorf("the console's reads of its inventory, all good: %s (confirmed at %d)", got, hq.invReads.confirmed.Load())
+	}
+	confirmed := hq.invReads.confirmed.Load()
 
 	// Someone with write access puts an unsigned document over it: the
 	// cameras of version 3 stay, with the problem named.
@@ -103,6 +123,24 @@ func TestFleetListsCamerasThatNeverDocked(t *testing.T) {
 	f, err = hq.Fleet(ctx, who, FleetOptions{})
 	if err != nil || !strings.Contains(f.InventoryProblem, "not this console's") {
 		t.Errorf("inventory problem after an unsigned document: %q %v", f.InventoryProblem, err)
+	}
+	// Two reads (check's and this one) found it: two refused reads, and
+	// the version in force no longer confirmed.
+	if got := reads(); !strings.Contains(got, `{reason="refused"} 2`) || hq.invReads.confirmed.Load() != confirmed {
+		t.Errorf("the console's reads with an unsigned document the newest: %s (confirmed again: %v)", got, hq.invReads.confirmed.Load() != confirmed)
+	}
+
+	// A delete marker over the document: the dock hosts find nothing, and
+	// the console says so.
+	if _, err := srv.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String(InventoryKey("hq"))}); err != nil {
+		t.Fatal(err)
+	}
+	f, err = hq.Fleet(ctx, who, FleetOptions{})
+	if err != nil || !strings.Contains(f.InventoryProblem, "is deleted") || f.InventoryVersion != 3 {
+		t.Errorf("inventory problem after a delete marker: %q (version %d) %v", f.InventoryProblem, f.InventoryVersion, err)
+	}
+	if got := reads(); !strings.Contains(got, `{reason="missing"} 1`) {
+		t.Errorf("the console's reads with the document deleted: %s", got)
 	}
 }
 
@@ -177,5 +215,62 @@ func TestFleetCountsRecordingsNotVerified(t *testing.T) {
 	var age float64
 	if _, err := fmt.Sscan(strings.Fields(lines[3])[1], &age); err != nil || age <= 0 || age > 600 {
 		t.Errorf("dock-02's oldest not verified: %v s (%v), want the seconds since it was vaulted", age, err)
+	}
+}
+
+// A camera whose only dock is at a host the audit withheld is not "never
+// docked" in fleet's JSON or the metrics: it is docked at that host with
+// the host's flag, the host's recordings stay unserved, and the
+// inventory's camera that truly never docked is still counted as such.
+func TestFleetShowsADockAtAWithheldHost(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	who := Caller{Actor: "custodian-1"}
+	_, _, hq, _ := consoleOfOne(t, root)
+	file := filepath.Join(root, "inventory.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-1}\n  - {serial: BWC-2, kind: body, assigned_to: officer-2}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hq.PublishInventory(ctx, who, file); err != nil {
+		t.Fatal(err)
+	}
+	stray := []byte("not a checkpoint\n")
+	sum := digest.Bytes(stray)
+	if _, err := hq.store.Put(ctx, objstore.PutRequest{Key: anchor.CheckpointKey("dock-01", 99), Body: bytes.NewReader(stray),
+		Size: int64(len(stray)), SHA256: sum, Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hq.Verify(ctx, who, VerifyOptions{Remote: true}); err != nil {
+		t.Fatal(err)
+	}
+	if items, _ := hq.Find(ctx, who, FindOptions{}); len(items) != 0 {
+		t.Fatalf("a withheld host's recordings are served: %+v", items)
+	}
+	f, err := hq.Fleet(ctx, who, FleetOptions{})
+	if err != nil || !f.Hosts[0].Withheld {
+		t.Fatalf("fleet: %+v %v", f.Hosts, err)
+	}
+	b, err := json.Marshal(f.Cameras)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cams []map[string]any
+	if err := json.Unmarshal(b, &cams); err != nil {
+		t.Fatal(err)
+	}
+	if len(cams) != 2 || cams[0]["serial"] != "BWC-1" || cams[0]["state"] != "docked" || cams[0]["host"] != "dock-01" ||
+		!strings.HasPrefix(fmt.Sprint(cams[0]["host_flag"]), "withheld (audit): ") || cams[0]["days_since_dock"] != 0.0 ||
+		cams[1]["serial"] != "BWC-2" || cams[1]["state"] != "never docked" {
+		t.Fatalf("fleet's cameras: %s", b)
+	}
+	scrape := fleetScrape(t, hq, "evidenced_fleet_cameras", "evidenced_fleet_camera_last_dock_age_seconds", "evidenced_fleet_camera_never_docked_age_seconds")
+	for _, want := range []string{`evidenced_fleet_cameras{state="docked"} 1`, `evidenced_fleet_cameras{state="never_docked"} 1`,
+		`evidenced_fleet_camera_last_dock_age_seconds{camera="BWC-1",host="dock-01"} `, `evidenced_fleet_camera_never_docked_age_seconds{camera="BWC-2"} `} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("scrape lacks %q:\n%s", want, scrape)
+		}
+	}
+	if strings.Contains(scrape, `never_docked_age_seconds{camera="BWC-1"}`) {
+		t.Errorf("BWC-1 counted as never docked:\n%s", scrape)
 	}
 }

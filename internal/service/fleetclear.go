@@ -14,8 +14,8 @@ import (
 // HostCleared is the console's record of a custodian lifting a dock host's
 // broken or withheld flag (Details: host, reason, checkpoint, root,
 // object, indexed_checkpoint, problems_cleared, problem, withheld). It is
-// written only after the host's whole anchored history was re-checked and
-// verified, and says which checkpoint was accepted, so who vouched for
+// written only after the host's anchored history was re-checked and
+// verified (catalog.Clear), and says which checkpoint was accepted, so who vouched for
 // serving the host again, why, and on what, is as verifiable as the break.
 const HostCleared custody.EventType = "HOST_CLEARED"
 
@@ -47,7 +47,7 @@ type HostClearance struct {
 // ClearHost lifts the broken or withheld flag of a trusted dock host at a
 // console, after a custodian has looked (the dock host was repaired, the
 // right key pinned, an object that did not belong removed), and only if
-// the host's whole anchored history now verifies (catalog.Clear): else it
+// the host's anchored history now verifies (catalog.Clear): else it
 // is an ErrIntegrity naming the first problem, and the flag stays. The
 // clearance is a signed HOST_CLEARED record in the console's ledger,
 // written before the flag is lifted; the host's records are served again

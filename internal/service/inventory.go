@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -205,7 +206,42 @@ type inventoryFollower struct {
 	// seen is the SHA-256 of the last document decided on, accepted or
 	// refused: the same bytes are not decided (or alerted on) again.
 	seen string
+	// inForce is the SHA-256 of the document in force ("": cameras:).
+	inForce string
 }
+
+// Why a read of the console's inventory left the version in force
+// without confirming it is the newest: the labels of
+// evidenced_inventory_refresh_failures_total.
+const (
+	// invReadStore: the store did not answer, or the read failed.
+	invReadStore = iota
+	// invReadRefused: the newest document in the store is one this host
+	// refused (signature, decoding, an older version).
+	invReadRefused
+	// invReadMissing: no document in the store, though one is in force
+	// (deleted, or a delete marker put over it).
+	invReadMissing
+	invReadReasons
+)
+
+var invReadLabels = [invReadReasons]string{"store", "refused", "missing"}
+
+// inventoryReads is how a dock host's reads of its console's inventory
+// went, for the metrics: a refused document is also an INVENTORY_REFUSED
+// record, but a store that does not answer, or a refused document still
+// in the store at every later poll, leaves nothing in the ledger, and the
+// host goes on docking with an assignment the console may have changed.
+type inventoryReads struct {
+	// confirmed is the UnixNano of the last read that found the store's
+	// newest document in force (or none published and none in force).
+	confirmed atomic.Int64
+	// failures counts the other reads since the daemon started, by reason.
+	failures [invReadReasons]atomic.Uint64
+}
+
+func (r *inventoryReads) confirm()        { r.confirmed.Store(time.Now().UnixNano()) }
+func (r *inventoryReads) fail(reason int) { r.failures[reason].Add(1) }
 
 // newInventoryFollower loads the console's key the configuration pins.
 func (s *Service) newInventoryFollower() (*inventoryFollower, error) {
@@ -252,7 +288,7 @@ func (s *Service) loadInventoryCache(f *inventoryFollower) {
 	}
 	sum := digest.Bytes(data).Hex()
 	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, Cameras: doc.Cameras})
-	f.floor, f.seen = doc.Version, sum
+	f.floor, f.seen, f.inForce = doc.Version, sum, sum
 	s.log.Info("inventory in force from the last accepted document", "path", s.inventoryCachePath(), "version", doc.Version, "sha256", sum)
 }
 
@@ -305,19 +341,37 @@ func (s *Service) runInventory(ctx context.Context, f *inventoryFollower) error 
 // cameras, a version newer than the one in force), it is recorded as
 // INVENTORY_ACCEPTED and then put in force for the docks that start next;
 // otherwise it is refused with an ERROR log line and an INVENTORY_REFUSED
-// record, and the inventory in force stays.
+// record, and the inventory in force stays. Every read that does not find
+// the newest document in force is counted by reason (s.invReads).
 func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 	data, versionID, err := s.readInventory(ctx, f.key)
 	if errors.Is(err, objstore.ErrNotFound) {
-		s.log.Debug("no inventory published yet", "object", f.key)
+		if f.floor == 0 {
+			s.log.Debug("no inventory published yet", "object", f.key)
+			s.invReads.confirm()
+			return
+		}
+		s.log.Warn("inventory: the store holds no document, though the version in force came from it; the inventory in force stays", "object", f.key, "in_force", f.floor)
+		s.invReads.fail(invReadMissing)
 		return
 	}
 	if err != nil {
+		if !errors.Is(err, context.Canceled) { // not the daemon stopping
+			s.invReads.fail(invReadStore)
+		}
 		s.log.Warn("inventory: the store did not answer; the inventory in force stays", "object", f.key, "err", err)
 		return
 	}
 	sum := digest.Bytes(data).Hex()
+	if sum == f.inForce {
+		// The document in force (or its very bytes put again): nothing
+		// to decide, and the version in force is the newest.
+		f.seen = sum
+		s.invReads.confirm()
+		return
+	}
 	if sum == f.seen {
+		s.invReads.fail(invReadRefused) // the document refused before is still the newest
 		return
 	}
 	doc, err := openInventory(data, f.verifier, f.console)
@@ -333,6 +387,7 @@ func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 		ev.Type = InventoryRefused
 		ev.Details["problem"] = err.Error()
 		ev.Details["in_force"] = strconv.FormatUint(f.floor, 10)
+		s.invReads.fail(invReadRefused)
 		if _, err := s.ledger.Append(context.WithoutCancel(ctx), ev, nil); err != nil {
 			s.log.Error("record a refused inventory", "object", f.key, "err", err)
 			return // decided again at the next poll, and recorded then
@@ -351,7 +406,8 @@ func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 		return
 	}
 	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, Cameras: doc.Cameras})
-	f.floor, f.seen = doc.Version, sum
+	f.floor, f.seen, f.inForce = doc.Version, sum, sum
+	s.invReads.confirm()
 	s.saveInventoryCache(data)
 	s.log.Info("inventory accepted", "object", f.key, "version", doc.Version, "sha256", sum, "cameras", len(doc.Cameras))
 }

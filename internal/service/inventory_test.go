@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/evidenced/evidenced/internal/config"
@@ -53,28 +57,9 @@ func putInventory(t *testing.T, s *Service, data []byte) {
 // it did not sign.
 func TestInventoryFlowsToTheDock(t *testing.T) {
 	ctx := context.Background()
-	srv := s3srv.Start(t)
-	bucket := srv.NewBucket(t)
-	srv.SetEnv(t)
-	root := t.TempDir()
+	p := inventoryPair(t)
+	root, hq, dock := p.root, p.hq, p.dock
 	who := Caller{Actor: "custodian-1"}
-	// The console's list of dock hosts plays no part here: any key will do.
-	dockKey, err := signing.Generate("dock-01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "dock-01.pem"), dockKey.PublicPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
-	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+filepath.Join(root, "dock-01.pem")+"}\n")
-	pem := filepath.Join(root, "hq.pem")
-	if err := os.WriteFile(pem, hq.key.PublicPEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dockYAML := "host_id: dock-01\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n" +
-		"inventory: {from_console: hq, public_key_file: " + pem + ", poll: 1s}\n"
-	dock := openHost(t, srv, bucket, filepath.Join(root, "dock-01"), dockYAML)
 	f, err := dock.newInventoryFollower()
 	if err != nil {
 		t.Fatal(err)
@@ -93,17 +78,7 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 	}
 	publish := func(officer string) (InventoryPublication, []byte) {
 		t.Helper()
-		file := filepath.Join(root, "inventory.yaml")
-		os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: "+officer+"}\n"), 0o644)
-		res, err := hq.PublishInventory(ctx, who, file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _, err := hq.readInventory(ctx, res.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res, data
+		return publishInventory(t, p, officer)
 	}
 	v1, v1bytes := publish("officer-a")
 	dock.pollInventory(ctx, f)
@@ -176,7 +151,7 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 	// force before the store is read, and stays the floor, so the older
 	// signed version put back is still refused.
 	dock.Close()
-	dock = openHost(t, srv, bucket, filepath.Join(root, "dock-01"), dockYAML)
+	dock = p.reopenDock()
 	if got := assigned(); got != "officer-local" {
 		t.Fatalf("reopened, before the inventory is read: %s", got)
 	}
@@ -240,4 +215,136 @@ func TestDoctorInventoryKey(t *testing.T) {
 	if c := check(); c.Status != CheckOK || !strings.Contains(c.Detail, k.KeyID()) {
 		t.Errorf("the console's key: %+v", c)
 	}
+}
+
+// invPair is a console and a dock host that takes its inventory.
+type invPair struct {
+	srv      *s3srv.Server
+	bucket   string
+	root     string
+	hq, dock *Service
+	// reopenDock opens dock-01 again (after dock.Close), as a restart does.
+	reopenDock func() *Service
+}
+
+// inventoryPair opens console hq and dock host dock-01, which takes hq's
+// inventory (inventory: with hq's key, poll 1s), on one bucket of a fresh
+// store under root.
+func inventoryPair(t *testing.T) invPair {
+	t.Helper()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	root := t.TempDir()
+	// The console's list of dock hosts plays no part here: any key will do.
+	dockKey, err := signing.Generate("dock-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "dock-01.pem"), dockKey.PublicPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+filepath.Join(root, "dock-01.pem")+"}\n")
+	pem := filepath.Join(root, "hq.pem")
+	if err := os.WriteFile(pem, hq.key.PublicPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dockYAML := "host_id: dock-01\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n" +
+		"inventory: {from_console: hq, public_key_file: " + pem + ", poll: 1s}\n"
+	reopen := func() *Service { return openHost(t, srv, bucket, filepath.Join(root, "dock-01"), dockYAML) }
+	return invPair{srv: srv, bucket: bucket, root: root, hq: hq, dock: reopen(), reopenDock: reopen}
+}
+
+// A dock host counts every read of its console's inventory that leaves
+// the version in force without finding it the newest in the store, by
+// reason, and the time since one last did (the metrics
+// EvidencedInventoryNotConfirmed alerts on): a document it refused counts
+// at every read while it stays there (its INVENTORY_REFUSED record is
+// written once), so do a store that does not answer and a document gone
+// from the store; a read that finds the version in force confirms it.
+func TestInventoryReadsAreCounted(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	dock := p.dock
+	f, err := dock.newInventoryFollower()
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirmed := dock.invReads.confirmed.Load
+	want := func(what string, store, refused, missing int, confirms bool) {
+		t.Helper()
+		before := confirmed()
+		dock.pollInventory(ctx, f)
+		if got := confirmed() != before; got != confirms {
+			t.Errorf("%s: the read confirmed the version in force: %v, want %v", what, got, confirms)
+		}
+		got := scrapeOf(t, newMetrics(dock), "evidenced_inventory_refresh_failures_total", "evidenced_inventory_read_age_seconds")
+		lines := strings.Split(got, "\n")
+		exp := fmt.Sprintf(`evidenced_inventory_refresh_failures_total{reason="missing"} %d
+evidenced_inventory_refresh_failures_total{reason="refused"} %d
+evidenced_inventory_refresh_failures_total{reason="store"} %d`, missing, refused, store)
+		if len(lines) != 4 || !strings.HasPrefix(lines[0], "evidenced_inventory_read_age_seconds{} ") || strings.Join(lines[1:], "\n") != exp {
+			t.Errorf("%s: metrics:\n%s\nwant the read age and\n%s", what, got, exp)
+		}
+	}
+	want("nothing published", 0, 0, 0, true)
+	res, data := publishInventory(t, p, "officer-a")
+	want("version 1", 0, 0, 0, true)
+	want("version 1 again", 0, 0, 0, true)
+
+	other, err := signing.Generate("hq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := note.Open(data, note.VerifierList(p.hq.key.NoteVerifier()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := note.Sign(&note.Note{Text: strings.Replace(n.Text, `"version":1`, `"version":2`, 1)}, other.NoteSigner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	putInventory(t, dock, forged)
+	want("a document signed by another key", 0, 1, 0, false)
+	want("the same document, still there", 0, 2, 0, false)
+	if evs := inventoryEvents(t, dock); len(evs) != 2 || evs[1].Type != InventoryRefused {
+		t.Errorf("records: %+v", evs)
+	}
+	putInventory(t, dock, data)
+	want("version 1 put back over it", 0, 2, 0, true)
+
+	if _, err := p.srv.Client().DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.bucket), Key: aws.String(res.Object)}); err != nil {
+		t.Fatal(err)
+	}
+	want("the document deleted", 0, 2, 1, false)
+
+	p.srv.Stop()
+	short, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	before := confirmed()
+	dock.pollInventory(short, f)
+	if got := dock.invReads.failures[invReadStore].Load(); got != 1 || confirmed() != before {
+		t.Errorf("the store stopped: %d store failures, confirmed %v, want 1 and not confirmed", got, confirmed() != before)
+	}
+}
+
+// publishInventory publishes, at p's console, BWC-1 issued to officer and
+// returns what was stored and its bytes.
+func publishInventory(t *testing.T, p invPair, officer string) (InventoryPublication, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	file := filepath.Join(p.root, "inventory.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: "+officer+"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.hq.PublishInventory(ctx, Caller{Actor: "custodian-1"}, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := p.hq.readInventory(ctx, res.Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, data
 }

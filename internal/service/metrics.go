@@ -44,6 +44,8 @@ var (
 	descUploadErrors     = desc("upload_errors_total", "Upload and store verification failures by step and kind: permanent ones as the ledger records them (UPLOAD_FAILED, VERIFY_FAILED; the host's whole history), transient ones (retried with backoff; not in the ledger) since the daemon started.", "step", "kind")
 	descIntegrity        = desc("integrity_failures_total", "Objects whose read-back from the object store did not match or that vanished (VERIFY_FAILED records).")
 	descInventoryRefused = desc("inventory_refused_total", "Inventory documents from the console this dock host refused: bad signature, an older version, or unreadable (INVENTORY_REFUSED records).")
+	descInventoryFailed  = desc("inventory_refresh_failures_total", "Reads of the console's inventory since the daemon started (a dock host with inventory:, and the console reading its own) that did not find the newest document in the store in force, by reason: store (the store did not answer), refused (the newest document is one that is refused: unsigned, badly signed, undecodable, not the console's, or an older version put back; counted at every read while it is there), missing (deleted from the store, though a version was published). The version in force stays.", "reason")
+	descInventoryAge     = desc("inventory_read_age_seconds", "Seconds since a read of the console's inventory (a dock host with inventory:, or the console) last found the newest document in the store in force, or none published and none in force (since the daemon started, if none yet).")
 	descRecordings       = desc("recordings", "Recordings in the ledger by state.", "state")
 	descQueue            = desc("upload_queue_items", "Recordings not yet verified in the object store.")
 	descQueueOldest      = desc("upload_queue_oldest_age_seconds", "Age of the oldest recording not yet verified in the object store (0 when the queue is empty).")
@@ -96,7 +98,7 @@ func newMetrics(s *Service) *metrics {
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBays, descCopied, descReadBack, descUploaded, descStoreVerified,
-		descUploadErrors, descIntegrity, descInventoryRefused, descRecordings, descQueue, descQueueOldest, descQueueFailed,
+		descUploadErrors, descIntegrity, descInventoryRefused, descInventoryFailed, descInventoryAge, descRecordings, descQueue, descQueueOldest, descQueueFailed,
 		descAnchorAge, descLedger, descVaultFree, descLastDock} {
 		ch <- d
 	}
@@ -200,6 +202,17 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descIntegrity, m.integrity)
 	counter(descInventoryRefused, m.inventoryRefused)
+	if m.s.config.Inventory != nil || m.s.config.IsConsole() {
+		r := &m.s.invReads
+		for reason, label := range invReadLabels {
+			counter(descInventoryFailed, float64(r.failures[reason].Load()), label)
+		}
+		since := m.started
+		if ns := r.confirmed.Load(); ns != 0 {
+			since = time.Unix(0, ns)
+		}
+		gauge(descInventoryAge, max(0, now.Sub(since).Seconds()))
+	}
 	for cam, at := range m.lastDock {
 		gauge(descLastDock, now.Sub(at).Seconds(), cam)
 	}

@@ -79,6 +79,11 @@ type Service struct {
 	fleetInv    atomic.Pointer[fleetInventory]
 	firstSync   sync.Once
 	level       *slog.LevelVar // set by Reload (log_level); nil: fixed
+
+	// invReads is how a dock host's reads of its console's inventory
+	// went, for the metrics (inventory.go).
+	invReads inventoryReads
+
 	// facts is the sidecar facts index and parser its parse step (nil on
 	// a dock host for a command that must create nothing on a host that
 	// never parsed). At a console they are built from the store's objects

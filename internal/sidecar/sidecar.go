@@ -134,6 +134,18 @@ type MediaInfo struct {
 // Prov implements Fact.
 func (m *MediaInfo) Prov() Provenance { return m.At }
 
+// Span is the recording's span in time, from its creation time to that
+// plus its duration (both inclusive): what a plate read or GPS fix is
+// linked to it by. false when the header does not say when it began (such
+// a recording cannot be placed in time). The facts index and
+// verify-export both take a recording's span from here.
+func (m *MediaInfo) Span() (from, to time.Time, ok bool) {
+	if m.Created.IsZero() {
+		return time.Time{}, time.Time{}, false
+	}
+	return m.Created, m.Created.Add(m.Duration), true
+}
+
 // Reason says why a record was rejected or flagged. Reasons are stable
 // identifiers (they end up in custody events and reports).
 type Reason string

@@ -10,8 +10,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"math/bits"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/anchor"
@@ -36,7 +40,9 @@ type Options struct {
 }
 
 // Generate writes the fleet and returns its hosts with their keys, as a
-// console's configuration would list them.
+// console's configuration would list them. Hosts are generated in
+// parallel, one per core: each is its own ledger (signing every record is
+// most of the work).
 func Generate(ctx context.Context, s anchor.Store, o Options) ([]catalog.Trusted, error) {
 	if o.CamerasPerHost < 1 {
 		o.CamerasPerHost = 1
@@ -44,29 +50,41 @@ func Generate(ctx context.Context, s anchor.Store, o Options) ([]catalog.Trusted
 	if o.ItemsPerAnchor < 1 {
 		o.ItemsPerAnchor = o.ItemsPerHost
 	}
-	var out []catalog.Trusted
+	out := make([]catalog.Trusted, o.Hosts)
+	errs := make([]error, o.Hosts)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 	for h := 1; h <= o.Hosts; h++ {
 		id := fmt.Sprintf("dock-%02d", h)
 		key, err := signing.Generate(id)
 		if err != nil {
 			return nil, err
 		}
-		g := &host{id: id, key: key, s: s, prev: custody.GenesisHash}
-		if err := g.run(ctx, o, h); err != nil {
-			return nil, fmt.Errorf("fleetgen %s: %w", id, err)
-		}
-		out = append(out, catalog.Trusted{ID: id, Key: key.Public()})
+		out[h-1] = catalog.Trusted{ID: id, Key: key.Public()}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			g := &host{id: id, key: key, s: s, prev: custody.GenesisHash}
+			if err := g.run(ctx, o, h); err != nil {
+				errs[h-1] = fmt.Errorf("fleetgen %s: %w", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // host is one generated host's ledger, kept in memory.
 type host struct {
-	id     string
-	key    *signing.Key
-	s      anchor.Store
-	leaves []tlog.Hash
-	prev   string
+	id   string
+	key  *signing.Key
+	s    anchor.Store
+	tree tree
+	prev string
 	// pending: the records not yet anchored, and their signatures.
 	recs, sigs bytes.Buffer
 	from       uint64
@@ -92,7 +110,7 @@ func (g *host) run(ctx context.Context, o Options, h int) error {
 		officer := fmt.Sprintf("officer-%02d%03d", h, cam)
 		id := fmt.Sprintf("%s-%08d", g.id, i)
 		sha := digest.Bytes([]byte(id)).Hex()
-		docked := uint64(len(g.leaves)) + 1
+		docked := g.tree.size() + 1
 		evs := []custody.Event{
 			{Type: custody.Docked, Camera: serial, Details: map[string]string{"kind": "body", "assigned_to": officer}},
 			{Type: custody.Copied, Camera: serial, Item: id, SHA256: sha, Details: map[string]string{
@@ -123,7 +141,7 @@ func (g *host) run(ctx context.Context, o Options, h int) error {
 
 // add appends one record, chained and signed.
 func (g *host) add(ev custody.Event) error {
-	ev.Seq, ev.Host, ev.PrevHash = uint64(len(g.leaves))+1, g.id, g.prev
+	ev.Seq, ev.Host, ev.PrevHash = g.tree.size()+1, g.id, g.prev
 	rec, err := custody.EncodeRecord(ev)
 	if err != nil {
 		return err
@@ -138,15 +156,15 @@ func (g *host) add(ev custody.Event) error {
 	g.recs.Write(rec)
 	g.recs.WriteByte('\n')
 	fmt.Fprintf(&g.sigs, "%d %s\n", ev.Seq, base64.StdEncoding.EncodeToString(sig))
-	g.leaves = append(g.leaves, tlog.LeafHash(rec))
+	g.tree.append(tlog.LeafHash(rec))
 	g.prev = custody.RecordHash(rec)
 	return nil
 }
 
 // anchor writes what was added since the last anchor, the checkpoint last.
 func (g *host) anchor(ctx context.Context) error {
-	size := uint64(len(g.leaves))
-	root := tlog.RootOf(g.leaves)
+	size := g.tree.size()
+	root := g.tree.f.Root()
 	note, err := tlog.SignCheckpoint(tlog.Checkpoint{Origin: custody.CheckpointOrigin(g.id), Size: size, Root: root}, g.key.NoteSigner())
 	if err != nil {
 		return err
@@ -158,10 +176,7 @@ func (g *host) anchor(ctx context.Context) error {
 		return err
 	}
 	if g.anchored > 0 {
-		hashes, err := tlog.ConsistencyProof(g.leaves, g.anchored)
-		if err != nil {
-			return err
-		}
+		hashes := g.tree.consistency(g.anchored)
 		p, err := tlog.Proof{Kind: tlog.Consistency, A: g.anchored, B: size, Hashes: hashes}.Marshal()
 		if err != nil {
 			return err
@@ -186,3 +201,67 @@ func (g *host) put(ctx context.Context, key string, b []byte) error {
 		Metadata: map[string]string{"sha256": sum.Hex()}})
 	return err
 }
+
+// tree is a host's Merkle tree kept incrementally: the frontier gives the
+// root, and every perfect subtree's hash is kept (levels[l][i] covers
+// leaves i·2^l .. (i+1)·2^l-1) so that a consistency proof costs
+// O(log² n) hashes, not a pass over every leaf at every anchor (which made
+// generating a million items take minutes).
+type tree struct {
+	f      tlog.Frontier
+	levels [][]tlog.Hash
+}
+
+func (t *tree) size() uint64 { return t.f.Size }
+
+func (t *tree) append(leaf tlog.Hash) {
+	t.put(0, t.f.Size, leaf)
+	t.f.AppendFunc(leaf, t.put)
+}
+
+func (t *tree) put(level int, index uint64, h tlog.Hash) {
+	for len(t.levels) <= level {
+		t.levels = append(t.levels, nil)
+	}
+	if uint64(len(t.levels[level])) != index {
+		panic(fmt.Sprintf("fleetgen: subtree %d of level %d out of order", index, level))
+	}
+	t.levels[level] = append(t.levels[level], h)
+}
+
+// hash is the root of leaves [lo, lo+n): RFC 9162's MTH, every perfect
+// subtree read from levels (lo is a multiple of each split, as in MTH).
+func (t *tree) hash(lo, n uint64) tlog.Hash {
+	if n&(n-1) == 0 {
+		l := bits.TrailingZeros64(n)
+		return t.levels[l][lo>>l]
+	}
+	k := split(n)
+	return tlog.NodeHash(t.hash(lo, k), t.hash(lo+k, n-k))
+}
+
+// consistency is tlog.ConsistencyProof(leaves, m) over the whole tree.
+func (t *tree) consistency(m uint64) []tlog.Hash {
+	n := t.size()
+	if m == 0 || m == n {
+		return nil
+	}
+	return t.subproof(0, n, m, true)
+}
+
+func (t *tree) subproof(lo, n, m uint64, whole bool) []tlog.Hash {
+	if m == n {
+		if whole {
+			return nil
+		}
+		return []tlog.Hash{t.hash(lo, n)}
+	}
+	k := split(n)
+	if m <= k {
+		return append(t.subproof(lo, k, m, whole), t.hash(lo+k, n-k))
+	}
+	return append(t.subproof(lo+k, n-k, m-k, false), t.hash(lo, k))
+}
+
+// split is the largest power of two smaller than n (n >= 2).
+func split(n uint64) uint64 { return 1 << (bits.Len64(n-1) - 1) }

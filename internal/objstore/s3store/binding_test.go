@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,11 +13,13 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
@@ -32,9 +35,10 @@ func TestPartBindingProbed(t *testing.T) {
 		name  string
 		start func(testing.TB) *s3srv.Server
 		want  s3store.PartBinding
+		why   string
 	}{
-		{"versitygw", s3srv.Start, s3store.BindingChecksum},
-		{"rgw", s3srv.RGW, s3store.BindingPayloadHash},
+		{"versitygw", s3srv.Start, s3store.BindingChecksum, s3store.WhyChecked},
+		{"rgw", s3srv.RGW, s3store.BindingPayloadHash, s3store.WhyIgnored},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := c.start(t)
@@ -48,12 +52,18 @@ func TestPartBindingProbed(t *testing.T) {
 			if got := st.PartBinding(ctx); got != c.want {
 				t.Errorf("%s: parts bound by %s, want %s", c.name, got, c.want)
 			}
+			if p := st.ProbeParts(ctx); p.Binding != c.want || p.Why != c.why || p.Err != nil {
+				t.Errorf("%s: probe %s because %q (err %v), want %s because %q", c.name, p.Binding, p.Why, p.Err, c.want, c.why)
+			}
 			ups, err := srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(ups.Uploads) != 0 {
 				t.Errorf("the probe left %d multipart uploads", len(ups.Uploads))
+			}
+			if p := st.ProbeParts(ctx); p.Left != nil {
+				t.Errorf("the probe says its upload %s was left: %v", p.LeftUpload, p.Left)
 			}
 			if n, err := st.CountVersions(ctx, ""); err != nil || n != 0 {
 				t.Errorf("the probe left %d versions (%v)", n, err)
@@ -71,7 +81,9 @@ type fakeS3 struct {
 	mu            sync.Mutex
 	checks, down  bool
 	noUnsigned    bool // refuses every UNSIGNED-PAYLOAD part with BadDigest
+	noAbort       bool // refuses to abort an upload (AccessDenied)
 	creates       int
+	requests      int
 	aborts        int
 	payloadHashes []string
 }
@@ -79,6 +91,7 @@ type fakeS3 struct {
 func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.requests++
 	q := r.URL.Query()
 	fail := func(status int, code string) {
 		w.WriteHeader(status)
@@ -103,12 +116,26 @@ func (f *fakeS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("ETag", fmt.Sprintf("%q", fmt.Sprintf("%x", sum[:16])))
+	case r.Method == http.MethodDelete && q.Has("uploadId") && f.noAbort:
+		fail(http.StatusForbidden, "AccessDenied")
 	case r.Method == http.MethodDelete && q.Has("uploadId"):
 		f.aborts++
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		fail(http.StatusNotImplemented, "NotImplemented")
 	}
+}
+
+// fakeStore is a Store on f, served until the test ends.
+func fakeStore(t *testing.T, f *fakeS3) *s3store.Store {
+	t.Helper()
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	st, err := s3store.New(context.Background(), s3store.Config{Endpoint: srv.URL, Bucket: "b", Region: "us-east-1", PathStyle: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // TestPartBindingFollowsTheProbe: a part goes out UNSIGNED-PAYLOAD only on
@@ -138,13 +165,8 @@ func TestPartBindingFollowsTheProbe(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := &fakeS3{checks: c.checks, down: c.down, noUnsigned: c.noUnsigned}
-			srv := httptest.NewServer(f)
-			defer srv.Close()
 			ctx := context.Background()
-			st, err := s3store.New(ctx, s3store.Config{Endpoint: srv.URL, Bucket: "b", Region: "us-east-1", PathStyle: true}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := fakeStore(t, f)
 			for range 3 {
 				_, err := st.UploadPart(ctx, "k", "u1", 1, bytes.NewReader(part), 0, int64(len(part)), sum)
 				if c.down {
@@ -186,5 +208,91 @@ func TestPartBindingFollowsTheProbe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPartProbeRenewed: a probe that reached no verdict is not repeated at
+// every part but is tried again once probeRetry has passed, and a verdict
+// stands for probeRenew, then the store is asked again, so a store that
+// starts (or stops) checking x-amz-checksum-sha256 behind the same
+// endpoint is noticed within a day. ProbeParts says which it is: the
+// verdict and what the store did, or why there is none.
+func TestPartProbeRenewed(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake")
+	f := &fakeS3{down: true}
+	ctx := context.Background()
+	st := fakeStore(t, f)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s3store.SetClock(st, func() time.Time { return now })
+	requests := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.requests
+	}
+	set := func(down, checks bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.down, f.checks = down, checks
+	}
+	expect := func(when string, want s3store.PartBinding, wantProbe bool) s3store.PartProbe {
+		t.Helper()
+		before := requests()
+		p := st.ProbeParts(ctx)
+		if p.Binding != want {
+			t.Errorf("%s: verdict %s, want %s (why %q, err %v)", when, p.Binding, want, p.Why, p.Err)
+		}
+		if probed := requests() > before; probed != wantProbe {
+			t.Errorf("%s: store asked %v, want %v", when, probed, wantProbe)
+		}
+		return p
+	}
+
+	p := expect("store down", s3store.BindingUnproven, true)
+	if p.Err == nil || p.InUse() != s3store.BindingPayloadHash {
+		t.Errorf("no verdict: err %v, parts use %s; want the error and the payload hash", p.Err, p.InUse())
+	}
+	set(false, false)
+	now = now.Add(s3store.ProbeRetry - time.Second)
+	expect("back up, before probeRetry", s3store.BindingUnproven, false)
+	now = now.Add(time.Second)
+	p = expect("probeRetry after a failed probe", s3store.BindingPayloadHash, true)
+	if p.Why != s3store.WhyIgnored || p.Err != nil {
+		t.Errorf("store that ignores the header: why %q, err %v", p.Why, p.Err)
+	}
+	set(false, true) // the store is upgraded behind the same endpoint
+	now = now.Add(s3store.ProbeRenew - time.Second)
+	expect("a verdict, before probeRenew", s3store.BindingPayloadHash, false)
+	now = now.Add(time.Second)
+	p = expect("a verdict, probeRenew later", s3store.BindingChecksum, true)
+	if p.Why != s3store.WhyChecked {
+		t.Errorf("store that checks the header: why %q", p.Why)
+	}
+	if got := st.PartBinding(ctx); got != s3store.BindingChecksum {
+		t.Errorf("parts bound by %s after the upgrade was noticed", got)
+	}
+	set(false, false) // and downgraded again
+	now = now.Add(s3store.ProbeRenew)
+	expect("downgraded, probeRenew later", s3store.BindingPayloadHash, true)
+	set(true, false) // a renewal that reaches no verdict keeps no stale one
+	now = now.Add(s3store.ProbeRenew)
+	p = expect("down at renewal", s3store.BindingUnproven, true)
+	if p.InUse() != s3store.BindingPayloadHash {
+		t.Errorf("no verdict at renewal: parts use %s", p.InUse())
+	}
+}
+
+// TestPartProbeLeftUpload: a probe whose upload the store would not abort
+// says so, naming the upload and why, and its verdict still stands.
+func TestPartProbeLeftUpload(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "fake")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fake")
+	st := fakeStore(t, &fakeS3{checks: true, noAbort: true})
+	p := st.ProbeParts(context.Background())
+	if p.Binding != s3store.BindingChecksum {
+		t.Errorf("verdict %s, want %s", p.Binding, s3store.BindingChecksum)
+	}
+	if !errors.Is(p.Left, objstore.ErrAccessDenied) || p.LeftUpload != "upload u1 of _probe/part-checksum" {
+		t.Errorf("left: %q, %v; want upload u1 of _probe/part-checksum, access denied", p.LeftUpload, p.Left)
 	}
 }

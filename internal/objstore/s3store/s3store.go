@@ -103,10 +103,11 @@ type Store struct {
 	endpoint  string
 	log       *slog.Logger
 
-	// bindMu guards binding and probeAfter (see PartBinding).
-	bindMu     sync.Mutex
-	binding    PartBinding
-	probeAfter time.Time
+	// bindMu guards probe (see ProbeParts).
+	bindMu sync.Mutex
+	probe  PartProbe
+	// now, when set, replaces time.Now for the probe's schedule (tests).
+	now func() time.Time
 }
 
 var _ objstore.Store = (*Store)(nil)
@@ -543,6 +544,16 @@ func (s *Store) CountVersions(ctx context.Context, prefix string) (int, error) {
 
 // mapErr wraps err with the operation, the key and the objstore sentinel
 // that classifies it, keeping the store's own message.
+// MapError wraps an error from the SDK client (Client) with the objstore
+// sentinel it means (ErrAccessDenied, ErrNoSuchBucket, ...), as every Store
+// method does, for a caller that used the client directly.
+func MapError(err error) error {
+	if s := sentinel(err); s != nil {
+		return fmt.Errorf("%w: %w", s, err)
+	}
+	return err
+}
+
 func mapErr(op, key string, err error) error {
 	if s := sentinel(err); s != nil {
 		return fmt.Errorf("%s %s: %w: %w", op, key, s, err)

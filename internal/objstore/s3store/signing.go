@@ -101,29 +101,81 @@ func (b PartBinding) String() string {
 }
 
 // probeRetry is how long a probe that could not reach a verdict (the store
-// was down) is not tried again; parts use the payload hash meanwhile.
+// was down, the probe timed out) is not tried again; parts use the payload
+// hash meanwhile.
 const probeRetry = time.Minute
 
+// probeRenew is how long a verdict stands before the store is probed
+// again: a store upgraded behind the same endpoint (one that starts, or
+// stops, checking x-amz-checksum-sha256) is noticed within a day. A new
+// endpoint is a new Store, probed before its first part.
+const probeRenew = 24 * time.Hour
+
+// PartProbe is what the part-checksum probe last found.
+type PartProbe struct {
+	// Binding is the verdict: BindingChecksum or BindingPayloadHash, or
+	// BindingUnproven when the probe could not run to one (Err says why;
+	// parts use the payload hash meanwhile).
+	Binding PartBinding
+	// Why is what the store did that decided the verdict.
+	Why string
+	// Err is why the probe reached no verdict.
+	Err error
+	// At is when the probe ran.
+	At time.Time
+	// Left is why the probe's upload could not be aborted: it is still
+	// on the store (an upload holds no Object Lock; it can be aborted by
+	// hand or expire by a lifecycle rule); LeftUpload names it.
+	Left       error
+	LeftUpload string
+}
+
+// InUse is the binding parts are sent with: the verdict, or the signed
+// payload hash while there is none.
+func (p PartProbe) InUse() PartBinding {
+	if p.Binding == BindingUnproven {
+		return BindingPayloadHash
+	}
+	return p.Binding
+}
+
 // PartBinding says how parts are bound to their SHA-256 on this store,
-// probing it first if that is not known yet.
+// probing it first if that is not known yet (see ProbeParts).
 func (s *Store) PartBinding(ctx context.Context) PartBinding {
+	return s.ProbeParts(ctx).InUse()
+}
+
+// ProbeParts returns what the probe found, probing the store when it has
+// not been probed yet, when the last probe reached no verdict more than
+// probeRetry ago, or when the verdict is older than probeRenew.
+func (s *Store) ProbeParts(ctx context.Context) PartProbe {
 	s.bindMu.Lock()
 	defer s.bindMu.Unlock()
-	if s.binding != BindingUnproven {
-		return s.binding
+	now := s.clock()
+	wait := probeRenew
+	if s.probe.Binding == BindingUnproven {
+		wait = probeRetry
 	}
-	if time.Now().Before(s.probeAfter) {
-		return BindingPayloadHash
+	if !s.probe.At.IsZero() && now.Before(s.probe.At.Add(wait)) {
+		return s.probe
 	}
-	b, err := s.probePartChecksum(ctx)
+	var left leftUpload
+	b, why, err := s.probePartChecksum(ctx, &left)
+	s.probe = PartProbe{Binding: b, Why: why, Err: err, At: now, Left: left.err, LeftUpload: left.upload}
 	if err != nil {
-		s.probeAfter = time.Now().Add(probeRetry)
 		s.log.Debug("store: could not find out whether it checks part checksums; signing part hashes", "err", err)
-		return BindingPayloadHash
+		return s.probe
 	}
-	s.binding = b
-	s.log.Info("store: parts bound to their SHA-256 by "+b.String(), "bucket", s.bucket)
-	return b
+	s.log.Info("store: parts bound to their SHA-256 by "+b.String(), "bucket", s.bucket, "why", why)
+	return s.probe
+}
+
+// clock is the time the probe's schedule follows.
+func (s *Store) clock() time.Time {
+	if s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // partSigning is the per-call option that binds a part to sum as
@@ -135,6 +187,12 @@ func (s *Store) partSigning(b PartBinding, sum digest.Sum) func(*s3.Options) {
 	return withPayloadSHA256(sum)
 }
 
+// leftUpload is a probe upload that could not be aborted, and why.
+type leftUpload struct {
+	upload string
+	err    error
+}
+
 // probePartChecksum asks the store whether it checks x-amz-checksum-sha256
 // on a part when the payload is unsigned: it uploads one small part whose
 // checksum header is the SHA-256 of other bytes, then aborts the upload (an
@@ -142,8 +200,10 @@ func (s *Store) partSigning(b PartBinding, sum digest.Sum) func(*s3.Options) {
 // as a checksum mismatch: the store checks, BindingChecksum. Accepted: it
 // does not (Ceph RGW 16), BindingPayloadHash. Refused otherwise for good
 // (access, an unsupported header): BindingPayloadHash. Anything transient
-// is returned as an error and decides nothing.
-func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, error) {
+// is returned as an error and decides nothing. The string says what the
+// store did that decided the verdict; *left is set when the probe's upload
+// could not be aborted.
+func (s *Store) probePartChecksum(ctx context.Context, left *leftUpload) (PartBinding, string, error) {
 	key := s.key("_probe/part-checksum")
 	created, err := s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
@@ -151,9 +211,9 @@ func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, error) {
 	if err != nil {
 		err = mapErr("probe part checksums: create multipart upload", "_probe/part-checksum", err)
 		if objstore.IsPermanent(err) {
-			return BindingPayloadHash, nil
+			return BindingPayloadHash, "the store refused to start the probe upload: " + err.Error(), nil
 		}
-		return BindingUnproven, err
+		return BindingUnproven, "", err
 	}
 	defer func() {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -161,6 +221,7 @@ func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, error) {
 		if _, err := s.c.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{
 			Bucket: aws.String(s.bucket), Key: aws.String(key), UploadId: created.UploadId,
 		}); err != nil {
+			*left = leftUpload{upload: "upload " + aws.ToString(created.UploadId) + " of " + key, err: MapError(err)}
 			s.log.Warn("store: aborting the part checksum probe", "key", key, "err", err)
 		}
 	}()
@@ -175,7 +236,7 @@ func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, error) {
 	}
 	err = part(1, digest.Bytes([]byte("not the probe's body")))
 	if err == nil {
-		return BindingPayloadHash, nil
+		return BindingPayloadHash, WhyIgnored, nil
 	}
 	// Only the store's word for a wrong checksum header counts: a store
 	// that refuses UNSIGNED-PAYLOAD itself (XAmzContentSHA256Mismatch) or
@@ -184,18 +245,24 @@ func (s *Store) probePartChecksum(ctx context.Context) (PartBinding, error) {
 	if !errors.As(err, &ae) || (ae.ErrorCode() != "BadDigest" && ae.ErrorCode() != "XAmzContentChecksumMismatch") {
 		err = mapErr("probe part checksums: upload part", "_probe/part-checksum", err)
 		if objstore.IsPermanent(err) {
-			return BindingPayloadHash, nil
+			return BindingPayloadHash, "the store refused the unsigned probe part: " + err.Error(), nil
 		}
-		return BindingUnproven, err
+		return BindingUnproven, "", err
 	}
 	// The positive control: the same unsigned part with its right checksum
 	// must be taken, or parts bound this way would all be refused.
 	if err := part(2, digest.Bytes(body)); err != nil {
 		err = mapErr("probe part checksums: upload the control part", "_probe/part-checksum", err)
 		if objstore.IsPermanent(err) {
-			return BindingPayloadHash, nil
+			return BindingPayloadHash, "the store refused a wrong x-amz-checksum-sha256 but also the right one: " + err.Error(), nil
 		}
-		return BindingUnproven, err
+		return BindingUnproven, "", err
 	}
-	return BindingChecksum, nil
+	return BindingChecksum, WhyChecked, nil
 }
+
+// What decided the two usual verdicts.
+const (
+	WhyChecked = "the store refused a probe part whose x-amz-checksum-sha256 was wrong and took it when right"
+	WhyIgnored = "the store took a probe part whose x-amz-checksum-sha256 was wrong: it ignores the header"
+)

@@ -68,6 +68,9 @@ type Server struct {
 
 	bin  string
 	port int
+	// iam: the server keeps accounts besides root (--iam-dir), see
+	// StartWithUsers.
+	iam bool
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -110,6 +113,19 @@ func unavailable(t testing.TB, format string, args ...any) {
 // Start starts a fresh server for t and stops it when t ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return startServer(t, false)
+}
+
+// StartWithUsers is Start for a server that also knows the accounts
+// AddUser creates: users without root's rights, allowed only what a
+// bucket policy grants them.
+func StartWithUsers(t testing.TB) *Server {
+	t.Helper()
+	return startServer(t, true)
+}
+
+func startServer(t testing.TB, iam bool) *Server {
+	t.Helper()
 	bin, err := Binary()
 	if err != nil {
 		unavailable(t, "%v", err)
@@ -126,7 +142,7 @@ func Start(t testing.TB) *Server {
 		Name:      "versitygw",
 		Endpoint:  "http://127.0.0.1:" + strconv.Itoa(port),
 		AccessKey: AccessKey, SecretKey: SecretKey, Dir: dir,
-		bin: bin, port: port,
+		bin: bin, port: port, iam: iam,
 	}
 	t.Cleanup(s.Stop)
 	if err := s.start(); err != nil {
@@ -151,10 +167,15 @@ func (s *Server) start() error {
 			return err
 		}
 	}
-	args := []string{
-		"--port", "127.0.0.1:" + strconv.Itoa(s.port), "--health", "/health", "--quiet", "--keep-alive",
-		"posix", "--versioning-dir", versions,
+	args := []string{"--port", "127.0.0.1:" + strconv.Itoa(s.port), "--health", "/health", "--quiet", "--keep-alive"}
+	if s.iam {
+		iam := filepath.Join(s.Dir, "iam")
+		if err := os.MkdirAll(iam, 0o700); err != nil {
+			return err
+		}
+		args = append(args, "--iam-dir", iam)
 	}
+	args = append(args, "posix", "--versioning-dir", versions)
 	// Without user xattrs the posix backend cannot keep metadata beside the
 	// data; a sidecar directory does the same job.
 	if err := unix.Setxattr(data, "user.evidenced-probe", []byte("1"), 0); err != nil {
@@ -258,6 +279,23 @@ func (s *Server) Restart(t testing.TB) {
 	s.Stop()
 	if err := s.start(); err != nil {
 		t.Fatalf("restart S3 server: %v", err)
+	}
+}
+
+// AddUser creates an account with role "user" on a server from
+// StartWithUsers, through versitygw's admin command: it may do only what a
+// bucket policy grants its access key.
+func (s *Server) AddUser(t testing.TB, access, secret string) {
+	t.Helper()
+	if !s.iam {
+		t.Fatal("AddUser: the server was not started with StartWithUsers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, s.bin, "admin", "--access", s.AccessKey, "--secret", s.SecretKey, "--endpoint-url", s.Endpoint,
+		"create-user", "--access", access, "--secret", secret, "--role", "user").CombinedOutput()
+	if err != nil {
+		t.Fatalf("create user %s: %v\n%s", access, err, out)
 	}
 }
 

@@ -144,6 +144,7 @@ type follower struct {
 	accepted map[string]bool // host/ files step 0 accepted
 	hostKeys []string
 	sawStep0 bool
+	fact     *fact // the fact step 7 shows, once its first block ran
 }
 
 // run runs a block as the reader pastes it into bash in the package's
@@ -472,6 +473,10 @@ func (f *follower) factStep(b block, out string) {
 		f.itemHash("7", m[1], got)
 		return
 	}
+	if rest, ok := strings.CutPrefix(c, `grep -o '"camera":"[^"]*"' `); ok {
+		f.linkStep(rest, b, out)
+		return
+	}
 	which := regexp.MustCompile(`For the first (plate read|one):`).FindStringSubmatch(b.before)
 	if which == nil {
 		f.r.fail("7", "the file no longer says which fact it shows:\n%s", b.before)
@@ -482,6 +487,7 @@ func (f *follower) factStep(b block, out string) {
 		f.r.fail("7", "%v", err)
 		return
 	}
+	f.fact = &fact
 	want := fmt.Sprintf("sha256sum %s\nsed -n '%dp' %s", fact.File, fact.Line, fact.File)
 	if c != want {
 		f.r.fail("7", "the commands are\n%s\nfor the %s in facts.jsonl, want\n%s", c, which[1], want)
@@ -509,10 +515,35 @@ func (f *follower) factStep(b block, out string) {
 	}
 }
 
+// linkStep: the link step names the items of the fact step's fact (its
+// source and its recording), and both item.json files name the same
+// camera.
+func (f *follower) linkStep(args string, b block, out string) {
+	fact := f.fact
+	if fact == nil {
+		f.r.fail("7", "the link step comes before the step that shows its fact:\n%s", b.before)
+		return
+	}
+	src, rec := "items/"+fact.Source+"/item.json", "items/"+fact.Recording+"/item.json"
+	if args != src+" "+rec || !strings.Contains(b.before, "recording `"+fact.Recording+"`") {
+		f.r.fail("7", "the link step reads %s, want the fact's source and recording %s %s", args, src, rec)
+		return
+	}
+	cams := map[string]string{}
+	for _, l := range nonEmpty(out) {
+		file, cam, _ := strings.Cut(l, ":")
+		cams[file] = cam
+	}
+	if cams[src] == "" || cams[src] != cams[rec] {
+		f.r.fail("7", "line %d of facts.jsonl links a fact of %s to %s of another camera (%s, %s)", fact.N, fact.Source, fact.Recording, cams[src], cams[rec])
+	}
+}
+
 type fact struct {
-	Kind, Source, SHA256, File, Plate string
-	AsRead                            string `json:"as_read"`
-	Line                              int64
+	N                                            int // line of facts.jsonl
+	Kind, Source, SHA256, File, Plate, Recording string
+	AsRead                                       string `json:"as_read"`
+	Line                                         int64
 }
 
 func (f *follower) firstFact(plate bool) (fact, error) {
@@ -520,12 +551,13 @@ func (f *follower) firstFact(plate bool) (fact, error) {
 	if err != nil {
 		return fact{}, err
 	}
-	for _, l := range nonEmpty(string(b)) {
+	for i, l := range nonEmpty(string(b)) {
 		var x fact
 		if err := json.Unmarshal([]byte(l), &x); err != nil {
 			return fact{}, fmt.Errorf("facts.jsonl: %w", err)
 		}
 		if !plate || x.Kind == "plate_read" {
+			x.N = i + 1
 			return x, nil
 		}
 	}

@@ -1,0 +1,73 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/objstore"
+	"github.com/evidenced/evidenced/internal/testutil/s3srv"
+)
+
+// failingListing is a store whose listing of the anchored checkpoints
+// breaks off with an error that is not the network's: the store answered,
+// but the check could not be made.
+type failingListing struct{ anchor.Store }
+
+var errListing = errors.New("list page 2: the continuation token was refused")
+
+func (f failingListing) ListVersions(ctx context.Context, prefix string) ([]objstore.Version, error) {
+	if strings.Contains(prefix, "checkpoints/") {
+		return nil, errListing
+	}
+	return f.Store.ListVersions(ctx, prefix)
+}
+
+// An anchored-checkpoint check that could not be made (CheckWith's error,
+// as opposed to its Problems) leaves `verify --remote` incomplete (exit 1,
+// naming what was not checked), never failed: exit 3 means something was
+// found wrong. The same ledger and store, listing, verify OK.
+func TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete(t *testing.T) {
+	ctx := context.Background()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	dir := t.TempDir()
+	s := openHost(t, srv, bucket, dir, "host_id: dock-01\ncameras:\n  - {serial: BWC-0001, kind: body, assigned_to: officer-1}\n")
+	cam := filepath.Join(dir, "cam")
+	if err := os.MkdirAll(filepath.Join(cam, "DCIM"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cam, "DCIM", "A.MP4"), bytes.Repeat([]byte("frame"), 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	who := Caller{Actor: "custodian-1"}
+	if _, err := s.Ingest(ctx, who, IngestOptions{Camera: "BWC-0001", From: cam}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AnchorNow(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil || !rep.OK || !rep.Complete() || rep.Checkpoints == 0 {
+		t.Fatalf("verify --remote with the store listing: %+v %v", rep, err)
+	}
+
+	s.anchorStore = failingListing{s.anchorStore}
+	rep, err = s.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || len(rep.Problems) != 0 {
+		t.Errorf("a check that could not be made is reported as a finding: %+v", rep.Problems)
+	}
+	if rep.Complete() || !strings.Contains(rep.Unchecked(), "the anchored checkpoints were not checked: _custody/dock-01/ in the object store") ||
+		!strings.Contains(rep.Unchecked(), errListing.Error()) {
+		t.Errorf("unchecked %q, want the anchored checkpoints named with the listing's error", rep.Unchecked())
+	}
+}
