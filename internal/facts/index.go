@@ -73,6 +73,9 @@ var (
 	stateBuckets = [][]byte{bktProgress, bktPending}
 	keyPosition  = []byte("position")
 	keyRules     = []byte("rules")
+	// keySpans says every source of the index has its span of facts
+	// (Source.First, Last), or has none to have (fillSpans).
+	keySpans = []byte("spans")
 )
 
 // cellDeg is the side of a fixes cell in degrees (about 1.1 km of latitude):
@@ -95,11 +98,96 @@ func Open(path string) (*Index, error) {
 		return nil, fmt.Errorf("facts index %s: %w", path, err)
 	}
 	x := &Index{db: db, path: path}
-	if err := db.Update(func(tx *bolt.Tx) error { return createAll(tx) }); err != nil {
+	if err := db.Update(func(tx *bolt.Tx) error {
+		if err := createAll(tx); err != nil {
+			return err
+		}
+		return fillSpans(tx)
+	}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("facts index %s: %w", path, err)
 	}
 	return x, nil
+}
+
+// fillSpans gives every source that has facts but no span (Source.First,
+// Last: written by the parse since the index kept them, so missing only in
+// an index written before) the span of its plate reads and fixes, found by
+// one walk of those two buckets, and marks the index as done (keySpans):
+// an export then reads only the sidecar files whose span meets its
+// recording's, without a reindex. It runs once, in Open's transaction; an
+// index already done costs one look-up. The spans are the ones a parse
+// would give: the earliest and latest time among the file's indexed plate
+// reads and fixes.
+func fillSpans(tx *bolt.Tx) error {
+	prog := tx.Bucket(bktProgress)
+	if prog.Get(keySpans) != nil {
+		return nil
+	}
+	need := map[string]*Source{} // by raw item id
+	err := tx.Bucket(bktSources).ForEach(func(_, v []byte) error {
+		var s Source
+		if err := json.Unmarshal(v, &s); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		if s.Failed != "" || s.Facts == 0 || !s.First.IsZero() && !s.Last.IsZero() {
+			return nil
+		}
+		raw, err := itemBytes(s.Item)
+		if err != nil {
+			return nil // not a file the step could have indexed facts of
+		}
+		s.First, s.Last = time.Time{}, time.Time{}
+		need[string(raw)] = &s
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fill the spans of older sources: %w", err)
+	}
+	if len(need) > 0 {
+		// The fact's time and item are at a fixed place from the key's
+		// end: plates (… 0x00 time item offset), fixes (cell time item
+		// offset).
+		for _, b := range []struct {
+			name  []byte
+			fixed int
+		}{{bktPlates, 0}, {bktFixes, 36}} {
+			err := tx.Bucket(b.name).ForEach(func(k, _ []byte) error {
+				if len(k) < 28 || b.fixed != 0 && len(k) != b.fixed {
+					return fmt.Errorf("%s key %x has the wrong length", b.name, k)
+				}
+				rest := k[len(k)-28:]
+				s := need[string(rest[8:20])]
+				if s == nil {
+					return nil
+				}
+				t := keyTime(binary.BigEndian.Uint64(rest))
+				if s.First.IsZero() || t.Before(s.First) {
+					s.First = t
+				}
+				if s.Last.IsZero() || t.After(s.Last) {
+					s.Last = t
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("fill the spans of older sources: %w", err)
+			}
+		}
+		for _, s := range need {
+			if s.First.IsZero() {
+				continue // facts, but none with a time (a recording's own)
+			}
+			v, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			if err := tx.Bucket(bktSources).Put([]byte(s.Item), v); err != nil {
+				return err
+			}
+		}
+	}
+	return prog.Put(keySpans, []byte{1})
 }
 
 func createAll(tx *bolt.Tx) error {
@@ -117,7 +205,8 @@ func (x *Index) Close() error { return x.db.Close() }
 // Path is the index's file.
 func (x *Index) Path() string { return x.path }
 
-// clear empties every bucket (before a rebuild).
+// clear empties every bucket (before a rebuild): every source written from
+// now on has its span.
 func (x *Index) clear() error {
 	return x.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range append(slices.Clone(allBuckets), stateBuckets...) {
@@ -125,7 +214,10 @@ func (x *Index) clear() error {
 				return err
 			}
 		}
-		return createAll(tx)
+		if err := createAll(tx); err != nil {
+			return err
+		}
+		return tx.Bucket(bktProgress).Put(keySpans, []byte{1})
 	})
 }
 
@@ -144,8 +236,8 @@ type Source struct {
 	// First and Last are the times of the file's earliest and latest
 	// indexed plate read or GPS fix: what lets an export skip the files
 	// none of whose facts can lie in a recording's span (MayHold). Zero
-	// for a file without such facts, or indexed before the index kept
-	// them (a reindex writes them).
+	// for a file without such facts; for a file indexed before the index
+	// kept them, Open fills them in once (fillSpans).
 	First time.Time `json:"first,omitzero"`
 	Last  time.Time `json:"last,omitzero"`
 }
