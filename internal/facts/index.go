@@ -374,6 +374,9 @@ type kv struct {
 	k, v []byte
 }
 
+// fixesFill is the fixes bucket's page fill on a split.
+const fixesFill = 0.9
+
 // arenaChunk is the size of one arena chunk.
 const arenaChunk = 1 << 20
 
@@ -499,6 +502,14 @@ func (x *Index) commit(b *batch, src *Source) error {
 		for i, p := range b.puts {
 			if i == 0 || p.bkt != b.puts[i-1].bkt {
 				bkt = tx.Bucket(batchBuckets[p.bkt])
+				if p.bkt == bFixes {
+					// A track's fixes come in time order and land at
+					// the end of each cell's range: pages split full
+					// rather than half empty. (The plates and fuzzy
+					// keys land anywhere: bbolt's half-full split
+					// suits them.)
+					bkt.FillPercent = fixesFill
+				}
 			}
 			if err := bkt.Put(p.k, p.v); err != nil {
 				return err
