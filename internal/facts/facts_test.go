@@ -289,6 +289,24 @@ func TestRebuildGivesSameIndex(t *testing.T) {
 	}
 }
 
+// A file whose facts outgrow one transaction (flushAt) is written in
+// several, and the index is the same as from one: nothing of a part-way
+// write is lost or written twice. (Not parallel: it lowers flushAt.)
+func TestPartWayFlushesGiveTheSameIndex(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	f.parseAll(t)
+	want := dump(t, f.x)
+	defer func(n int) { flushAt = n }(flushAt)
+	flushAt = 2
+	if _, err := f.step.Rebuild(context.Background(), "custodian", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, f.x); got != want {
+		t.Errorf("written two entries at a time, the index differs:\n%s\nwant\n%s", got, want)
+	}
+}
+
 func dump(t *testing.T, x *Index) string {
 	t.Helper()
 	var b strings.Builder

@@ -90,16 +90,15 @@ type Step struct {
 }
 
 // flushAt is how many index entries a parse holds before writing them: the
-// memory a parse uses is bounded by it (≈ 12 MB), whatever the file's size,
-// and a day's log of one camera (5,000 plate reads with their fuzzy keys,
-// or a 3-hour GPS track at 1 Hz) goes in one transaction, with its source
-// record.
-const flushAt = 100000
+// memory a parse uses is bounded by it (≈ 16 MB at most), whatever the
+// file's size, and a day's log of one camera (5,000 plate reads and their
+// plates' fuzzy keys, or a 3-hour GPS track at 1 Hz) goes in one
+// transaction, with its source record.
+var flushAt = 100000 // a var only so that a test can make a parse flush part-way
 
-// pending is how many entries the batch will write: its puts, and the
-// fuzzy keys of its distinct plates (at most a folded key and a deletion
-// per character of a plate of up to ten).
-func (b *batch) pending() int { return len(b.puts) + 11*len(b.plates) }
+// pending is how many entries the batch will write: its puts, and at most
+// a fuzzy key for each of its distinct plates.
+func (b *batch) pending() int { return len(b.puts) + len(b.plates) }
 
 // Outcome is what the step did with one item.
 type Outcome struct {
