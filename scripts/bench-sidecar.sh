@@ -12,6 +12,8 @@
 # usage: scripts/bench-sidecar.sh [READS]
 # BENCH_DIR (default /tmp/evidenced-bench-sidecar) keeps the ledger, the held
 # copies and facts.db of the last run; it is emptied at each start.
+# CPUPROFILE=FILE writes a CPU profile of the run and keeps the test binary
+# beside it (go tool pprof FILE.test FILE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 READS=${1:-1000000}
@@ -20,6 +22,6 @@ mkdir -p "$BENCH_DIR"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  cpus: $(nproc)  load: $(cut -d' ' -f1-3 /proc/loadavg)  reads: $READS"
 EVIDENCED_BENCH_READS=$READS EVIDENCED_BENCH_DIR=$BENCH_DIR \
 EVIDENCED_BENCH_GPS_CAMERAS=${GPS_CAMERAS:-20} EVIDENCED_BENCH_QUERIES=${QUERIES:-500} \
-  go test -count=1 -run '^TestBenchSidecarScale$' -timeout 6h -v ./internal/facts/ |
+  go test -count=1 -run '^TestBenchSidecarScale$' -timeout 6h -v ${CPUPROFILE:+-cpuprofile "$CPUPROFILE" -o "$CPUPROFILE.test"} ./internal/facts/ |
   sed -n 's/.*RESULT //p'
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -16,6 +16,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/sidecar"
+	"github.com/evidenced/evidenced/internal/testutil/factsdb"
 	"github.com/evidenced/evidenced/internal/testutil/sidecarfile"
 )
 
@@ -285,6 +286,24 @@ func TestRebuildGivesSameIndex(t *testing.T) {
 	}
 	if n := len(f.custodyOf(t, f.ids["CAR-0001/ANPR/reads.csv"], custody.Parsed)); n != 1 {
 		t.Errorf("%d PARSED records after the rebuild, want 1", n)
+	}
+}
+
+// A file whose facts outgrow one transaction (flushAt) is written in
+// several, and the index is the same as from one: nothing of a part-way
+// write is lost or written twice. (Not parallel: it lowers flushAt.)
+func TestPartWayFlushesGiveTheSameIndex(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	f.parseAll(t)
+	want := dump(t, f.x)
+	defer func(n int) { flushAt = n }(flushAt)
+	flushAt = 2
+	if _, err := f.step.Rebuild(context.Background(), "custodian", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := dump(t, f.x); got != want {
+		t.Errorf("written two entries at a time, the index differs:\n%s\nwant\n%s", got, want)
 	}
 }
 
@@ -577,5 +596,51 @@ func TestLinkedNamesTheCamerasSidecars(t *testing.T) {
 		if _, ok, err := f.x.Linked(ctx, id); ok || err != nil {
 			t.Errorf("Linked(%q): %v %v, want no recording", id, ok, err)
 		}
+	}
+}
+
+// An index written before sources kept their span of facts gets the spans
+// at its next open, the same a parse gives, without a reindex: the export
+// then skips the files outside a recording's span (Source.MayHold) as it
+// does for files indexed since.
+func TestOpenFillsSpansOfAnOlderIndex(t *testing.T) {
+	f := newFixture(t)
+	f.car(t)
+	f.vault(t, "BWC-0002", "body", map[string][]byte{"GPS/track.nmea": nmeaLog()})
+	f.parseAll(t)
+	sources := func() map[string]Source {
+		out := map[string]Source{}
+		for _, id := range f.ids {
+			s, ok, err := f.x.Source(id)
+			if err != nil || !ok {
+				t.Fatalf("source %s: %v %v", id, ok, err)
+			}
+			out[id] = s
+		}
+		return out
+	}
+	want := sources()
+	path := f.x.Path()
+	if err := f.x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := factsdb.ForgetSpans(path)
+	if err != nil || n != 3 { // the CSV and the two NMEA logs; MP4s have none
+		t.Fatalf("forget the spans: %d, %v; want 3", n, err)
+	}
+	x, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close() })
+	f.x = x
+	got := sources()
+	for id, w := range want {
+		if g := got[id]; fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Errorf("%s after the upgrade: %+v, want %+v", f.items[id].SourcePath, g, w)
+		}
+	}
+	if rec := got[f.ids["CAR-0001/ANPR/reads.csv"]]; rec.MayHold(recStart.Add(31*time.Minute), recStart.Add(time.Hour)) {
+		t.Errorf("the CSV (reads up to +30 min) may hold facts after them: span %v to %v", rec.First, rec.Last)
 	}
 }

@@ -109,8 +109,8 @@ func (x *Index) FindPlate(ctx context.Context, q PlateQuery) ([]Hit, error) {
 				if !ok {
 					continue // a file whose parse never completed
 				}
-				var pf PlateFact
-				if err := json.Unmarshal(val, &pf); err != nil {
+				pf, err := decodePlate(val, p)
+				if err != nil {
 					return fmt.Errorf("facts index: plate read %x: %w", k, err)
 				}
 				h := Hit{Kind: HitPlateRead, Time: at, Source: src, Offset: int64(binary.BigEndian.Uint64(rest[20:])),
@@ -146,15 +146,16 @@ func (x *Index) FindPlate(ctx context.Context, q PlateQuery) ([]Hit, error) {
 }
 
 // fuzzyCandidates adds to plates every indexed plate within fuzzyReach of
-// q, with its distance: the symmetric-deletion look-up finds each plate
-// that shares a folded key or a one-deletion variant with q (a superset of
-// those within reach), and PlateDistance keeps the ones really within it.
+// q, with its distance: the look-up of the folded forms one edit from q's
+// finds each plate whose folded form is one of them (a superset of those
+// within reach), and PlateDistance keeps the ones really within it.
 func fuzzyCandidates(tx *bolt.Tx, q sidecar.Plate, plates map[sidecar.Plate]float64) error {
 	c := tx.Bucket(bktFuzzy).Cursor()
 	seen := map[sidecar.Plate]bool{}
 	var cands []sidecar.PlateCandidate
-	for _, fk := range fuzzyKeys(q) {
-		prefix := append([]byte(fk), 0)
+	var prefix []byte
+	for _, fk := range foldedNeighbours(sidecar.FoldConfusions(q)) {
+		prefix = append(append(prefix[:0], fk...), 0)
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			p := sidecar.Plate(k[len(prefix):])
 			if !seen[p] {

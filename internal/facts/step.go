@@ -90,8 +90,15 @@ type Step struct {
 }
 
 // flushAt is how many index entries a parse holds before writing them: the
-// memory a parse uses is bounded by it, whatever the file's size.
-const flushAt = 20000
+// memory a parse uses is bounded by it (≈ 16 MB at most), whatever the
+// file's size, and a day's log of one camera (5,000 plate reads and their
+// plates' fuzzy keys, or a 3-hour GPS track at 1 Hz) goes in one
+// transaction, with its source record.
+var flushAt = 100000 // a var only so that a test can make a parse flush part-way
+
+// pending is how many entries the batch will write: its puts, and at most
+// a fuzzy key for each of its distinct plates.
+func (b *batch) pending() int { return len(b.puts) + len(b.plates) }
 
 // Outcome is what the step did with one item.
 type Outcome struct {
@@ -167,13 +174,17 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 		ev.Type = custody.ParseFailed
 		ev.Details = map[string]string{"kind": string(kind), "parser": p.Name(), "parser_version": p.Version(), "reason": strings.ToValidUTF8(failure, "?")}
 	}
-	// The record first, the source last: a crash between the two leaves a
-	// file the index does not hold, parsed again at the next catch-up,
-	// where the same record is found and not written twice.
+	// The record first, the source last (with the facts not written yet,
+	// in one transaction): a crash between the two leaves a file the index
+	// does not hold, parsed again at the next catch-up, where the same
+	// record is found and not written twice.
 	if out.Recorded, err = s.record(ctx, ev); err != nil {
 		return out, err
 	}
-	if err := s.Index.putSource(src); err != nil {
+	if failure != "" || span == nil {
+		span = &batch{} // the facts of a file that failed are not written
+	}
+	if err := s.Index.commit(span, &src); err != nil {
 		return out, fmt.Errorf("facts index: %s: %w", it.ID, err)
 	}
 	if s.Log != nil {
@@ -230,7 +241,7 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 		if err := b.addFact(it.Camera, f); err != nil {
 			return err
 		}
-		if len(b.puts) >= flushAt {
+		if b.pending() >= flushAt {
 			return s.Index.flush(b)
 		}
 		return nil
@@ -257,9 +268,6 @@ func (s *Step) parse(ctx context.Context, it custody.Item, p sidecar.Parser, reb
 	}
 	if got := digest.FromHash(h); got != want {
 		return sum, b, fmt.Sprintf("the held copy hashes to %s, not the recorded %s: no facts taken from it", got.Hex(), want.Hex()), nil
-	}
-	if err := s.Index.flush(b); err != nil {
-		return sum, b, "", err
 	}
 	return sum, b, "", nil
 }

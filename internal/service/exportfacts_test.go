@@ -13,6 +13,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/export"
 	"github.com/evidenced/evidenced/internal/sidecar"
+	"github.com/evidenced/evidenced/internal/testutil/factsdb"
 	"github.com/evidenced/evidenced/internal/testutil/sidecarfile"
 )
 
@@ -108,8 +109,31 @@ func (c *loggedCamera) gatherEvery(tb testing.TB) *export.FactPlan {
 // if they were), and the file that holds the span's fixes is re-derived
 // from its bytes as before.
 func TestExportReadsOnlyTheSidecarsOfTheSpan(t *testing.T) {
-	ctx := context.Background()
 	c := newLoggedCamera(t, 5, 48)
+	c.exportReadsOnlyTheSpan(t)
+}
+
+// The same export from an index written before sources kept their span:
+// the index's open fills the spans in (no reindex), and the other days'
+// logs are not read.
+func TestExportReadsOnlyTheSpanOfAnOlderIndex(t *testing.T) {
+	c := newLoggedCamera(t, 5, 48)
+	path := c.s.facts.Path()
+	if err := c.s.facts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := factsdb.ForgetSpans(path); err != nil || n != 5 {
+		t.Fatalf("forget the spans of the five logs: %d, %v", n, err)
+	}
+	if err := c.s.openFacts(true); err != nil {
+		t.Fatal(err)
+	}
+	c.exportReadsOnlyTheSpan(t)
+}
+
+func (c *loggedCamera) exportReadsOnlyTheSpan(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
 	want := c.gatherEvery(t)
 	if len(want.Facts) == 0 {
 		t.Fatal("no fix of the middle day lies in the recording's span")
