@@ -8,6 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
@@ -82,7 +86,7 @@ type Cleared struct {
 // What this does not do that a follow from the start would: re-read the
 // store's copies of the records up to the tail (the index's copies, which
 // are what is served and exported, are re-hashed instead, and a second
-// version of any stored one is seen by the audit).
+// version of any stored one is seen by recordObjectsOnce).
 //
 // record is called with what was accepted before the flag is lifted, with
 // no Sync or Audit running; if it fails nothing is cleared. The index
@@ -116,6 +120,9 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 	tail := hs.Tail
 	if tail.Size > 0 {
 		if p := c.indexedPrefix(ctx, host, tail, vers); p != nil {
+			return still([]anchor.Problem{*p})
+		}
+		if p := c.recordObjectsOnce(ctx, host, tail.Size); p != nil {
 			return still([]anchor.Problem{*p})
 		}
 	}
@@ -226,4 +233,36 @@ func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Ta
 		}
 	}
 	return &anchor.Problem{Object: key, What: "the checkpoint the index followed is not the one the store holds (it does not open with a key followed, or its root differs); delete the index to rebuild it from the store"}
+}
+
+// recordObjectsOnce checks that each records and signatures object of host
+// up to size (what the index followed) still has one version, as
+// anchor.Follow checks each object it follows: evidenced writes each once.
+// Why here: a version added behind the tail is seen neither by the audit
+// (it reads the checkpoints) nor by a follow from the tail, and a clear
+// that followed from the first record saw it; its newest copy, the one a
+// reader of the store gets, is not what was checked. Listing them costs
+// no read of the records. It returns the problem, or nil; a store that
+// cannot be listed is a problem too (the flag stays).
+func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64) *anchor.Problem {
+	prefix := anchor.Prefix(host) + "records/"
+	vs, err := c.store.ListVersions(ctx, prefix)
+	if err != nil {
+		return &anchor.Problem{Object: prefix, What: "list the records the index followed: " + err.Error()}
+	}
+	versions := map[string]int{}
+	for _, v := range vs {
+		name, _, _ := strings.Cut(strings.TrimPrefix(v.Key, prefix), ".")
+		_, last, _ := strings.Cut(name, "-")
+		if to, err := strconv.ParseUint(last, 10, 64); err == nil && to <= size {
+			versions[v.Key]++
+		}
+	}
+	keys := slices.Sorted(maps.Keys(versions))
+	for _, k := range keys {
+		if n := versions[k]; n > 1 {
+			return &anchor.Problem{Object: k, What: fmt.Sprintf("%d versions: evidenced writes it once, so a version was added after it was anchored (behind the checkpoint the index followed)", n)}
+		}
+	}
+	return nil
 }

@@ -695,6 +695,15 @@ var mutants = []Mutant{
 		Run:         "TestClearReChecksFromTheIndexTail",
 	},
 	{
+		ID:          "catalog-clear-record-versions-unchecked",
+		File:        "internal/catalog/clear.go",
+		Desc:        "fleet clear re-checks from the index's tail without listing the records and signatures behind it: a second version of one, added after it was followed, is cleared",
+		Original:    `if n := versions[k]; n > 1 {`,
+		Replacement: `if n := versions[k]; n > 1 && false {`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestClearReChecksFromTheIndexTail",
+	},
+	{
 		ID:          "cli-fleet-clear-read-right",
 		File:        "cmd/evidenced/cli.go",
 		Desc:        "fleet clear through the daemon needs only the read right of fleet, not the write right",
