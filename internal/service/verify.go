@@ -382,16 +382,10 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 		vs = append(vs, v)
 	}
 	ar, err := anchor.CheckWith(ctx, s.ledger, s.anchorStore, s.config.HostID, anchor.CheckOptions{Verifiers: vs})
-	if storeDown(err) {
-		return
-	}
-	if err != nil {
-		// CheckWith's error is a check that could not be made (its
-		// findings are Problems): exit 3 must mean something was found
-		// wrong, so this leaves the report incomplete, never failed.
-		rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", anchor.Prefix(s.config.HostID), err)
-		return
-	}
+	// What the check found is reported even when it also returns an error
+	// (a read that failed and may pass comes back with the findings made
+	// before and after it): a problem found is not hidden behind "not
+	// checked".
 	rep.Checkpoints = ar.Checkpoints
 	for _, n := range ar.Notices {
 		rep.Notices = append(rep.Notices, custody.Notice{What: n})
@@ -402,5 +396,14 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 			obj += "@" + p.VersionID
 		}
 		add(VerifyProblem{Kind: "checkpoint", Object: obj, What: p.What})
+	}
+	if storeDown(err) {
+		return
+	}
+	if err != nil {
+		// CheckWith's error is a check that could not be made (its
+		// findings are Problems): exit 3 must mean something was found
+		// wrong, so this leaves the report incomplete, never failed.
+		rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", anchor.Prefix(s.config.HostID), err)
 	}
 }

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/evidenced/evidenced/internal/anchor"
+	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
@@ -28,11 +30,10 @@ func (f failingListing) ListVersions(ctx context.Context, prefix string) ([]objs
 	return f.Store.ListVersions(ctx, prefix)
 }
 
-// An anchored-checkpoint check that could not be made (CheckWith's error,
-// as opposed to its Problems) leaves `verify --remote` incomplete (exit 1,
-// naming what was not checked), never failed: exit 3 means something was
-// found wrong. The same ledger and store, listing, verify OK.
-func TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete(t *testing.T) {
+// anchoredHost is dock-01 on versitygw with one recording ingested and
+// anchored, and the caller that did it.
+func anchoredHost(t *testing.T) (*Service, Caller) {
+	t.Helper()
 	ctx := context.Background()
 	srv := s3srv.Start(t)
 	bucket := srv.NewBucket(t)
@@ -53,6 +54,16 @@ func TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete(t *testing.T) {
 	if err := s.AnchorNow(ctx, false); err != nil {
 		t.Fatal(err)
 	}
+	return s, who
+}
+
+// An anchored-checkpoint check that could not be made (CheckWith's error,
+// as opposed to its Problems) leaves `verify --remote` incomplete (exit 1,
+// naming what was not checked), never failed: exit 3 means something was
+// found wrong. The same ledger and store, listing, verify OK.
+func TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete(t *testing.T) {
+	ctx := context.Background()
+	s, who := anchoredHost(t)
 	rep, err := s.Verify(ctx, who, VerifyOptions{Remote: true})
 	if err != nil || !rep.OK || !rep.Complete() || rep.Checkpoints == 0 {
 		t.Fatalf("verify --remote with the store listing: %+v %v", rep, err)
@@ -69,5 +80,50 @@ func TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete(t *testing.T) {
 	if rep.Complete() || !strings.Contains(rep.Unchecked(), "the anchored checkpoints were not checked: _custody/dock-01/ in the object store") ||
 		!strings.Contains(rep.Unchecked(), errListing.Error()) {
 		t.Errorf("unchecked %q, want the anchored checkpoints named with the listing's error", rep.Unchecked())
+	}
+}
+
+// failingRead is a store whose reads of the anchored checkpoints fail
+// with an error that may pass (not the store being down: it answered).
+type failingRead struct{ anchor.Store }
+
+var errRead = errors.New("read checkpoint: the connection was reset mid-body")
+
+func (f failingRead) Open(ctx context.Context, key, versionID string) (io.ReadCloser, error) {
+	if strings.HasSuffix(key, ".note") {
+		return nil, errRead
+	}
+	return f.Store.Open(ctx, key, versionID)
+}
+
+// What the anchored-checkpoint check found wrong is reported (exit 3)
+// even when another of its reads could not be made: the check's error
+// leaves the report incomplete as well, it does not hide the finding
+// (an object evidenced does not write among the checkpoints, here)
+// behind "not checked".
+func TestVerifyAnchorsFindingSurvivesAReadThatFailed(t *testing.T) {
+	ctx := context.Background()
+	s, who := anchoredHost(t)
+	junk := anchor.Prefix("dock-01") + "checkpoints/notes.txt"
+	b := []byte("not a checkpoint")
+	sum := digest.Bytes(b)
+	if _, err := s.anchorStore.Put(ctx, objstore.PutRequest{Key: junk, Body: bytes.NewReader(b), Size: int64(len(b)), SHA256: sum,
+		Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
+		t.Fatal(err)
+	}
+	s.anchorStore = failingRead{s.anchorStore}
+	rep, err := s.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, p := range rep.Problems {
+		found = found || strings.HasPrefix(p.Object, junk)
+	}
+	if rep.OK || !found {
+		t.Errorf("verify --remote with %s in the store and a checkpoint unreadable: ok %v, problems %+v; want the object named", junk, rep.OK, rep.Problems)
+	}
+	if rep.Complete() || !strings.Contains(rep.Unchecked(), errRead.Error()) {
+		t.Errorf("unchecked %q, want the failed read named", rep.Unchecked())
 	}
 }

@@ -290,6 +290,15 @@ var mutants = []Mutant{
 		Run:         "TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete",
 	},
 	{
+		ID:          "verify-anchors-finding-hidden-by-unread",
+		File:        "internal/service/verify.go",
+		Desc:        "verify --remote drops what the anchored-checkpoint check found wrong when one of its reads also failed: 'not checked' (exit 1) for a finding (exit 3)",
+		Original:    `for _, p := range ar.Problems {`,
+		Replacement: `for _, p := range map[bool][]anchor.Problem{true: ar.Problems}[err == nil] {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestVerifyAnchorsFindingSurvivesAReadThatFailed",
+	},
+	{
 		ID:          "s3store-probe-accepted-trusted",
 		File:        "internal/objstore/s3store/signing.go",
 		Desc:        "a store that took a probe part with a wrong x-amz-checksum-sha256 is trusted to check it: parts go out unsigned to a store that checks nothing",
