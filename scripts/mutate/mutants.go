@@ -704,6 +704,15 @@ var mutants = []Mutant{
 		Run:         "TestClearReChecksFromTheIndexTail",
 	},
 	{
+		ID:          "catalog-item-decode-bounds",
+		File:        "internal/catalog/itemcodec.go",
+		Desc:        "the index's binary item decoder trusts a field's length prefix: a corrupt item value panics the console instead of being an error",
+		Original:    `if n > uint64(len(d.b)-d.off) {`,
+		Replacement: `if false && n > uint64(len(d.b)-d.off) {`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "FuzzDecodeItem|TestItemEncodingRoundTrips",
+	},
+	{
 		ID:          "catalog-clear-record-versions-unchecked",
 		File:        "internal/catalog/clear.go",
 		Desc:        "fleet clear re-checks from the index's tail without listing the records and signatures behind it: a second version of one, added after it was followed, is cleared",
