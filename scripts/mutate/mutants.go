@@ -713,6 +713,15 @@ var mutants = []Mutant{
 		Run:         "FuzzDecodeItem|TestItemEncodingRoundTrips",
 	},
 	{
+		ID:          "catalog-audit-unread-drops-findings",
+		File:        "internal/catalog/audit.go",
+		Desc:        "the console's audit gives up at a host one of whose reads failed for now: what it found there is not acted on (the host stays served) and the hosts after it are not audited",
+		Original:    `errs = errors.Join(errs, fmt.Errorf("catalog audit %s: %w", t.ID, err))`,
+		Replacement: `return out, errors.Join(errs, fmt.Errorf("catalog audit %s: %w", t.ID, err))`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestAudit",
+	},
+	{
 		ID:          "catalog-clear-record-versions-unchecked",
 		File:        "internal/catalog/clear.go",
 		Desc:        "fleet clear re-checks from the index's tail without listing the records and signatures behind it: a second version of one, added after it was followed, is cleared",
