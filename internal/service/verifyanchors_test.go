@@ -31,8 +31,8 @@ func (f failingListing) ListVersions(ctx context.Context, prefix string) ([]objs
 }
 
 // anchoredHost is dock-01 on versitygw with one recording ingested and
-// anchored, and the caller that did it.
-func anchoredHost(t *testing.T) (*Service, Caller) {
+// anchored, the caller that did it, the server and the bucket.
+func anchoredHost(t *testing.T) (*Service, Caller, *s3srv.Server, string) {
 	t.Helper()
 	ctx := context.Background()
 	srv := s3srv.Start(t)
@@ -54,7 +54,7 @@ func anchoredHost(t *testing.T) (*Service, Caller) {
 	if err := s.AnchorNow(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	return s, who
+	return s, who, srv, bucket
 }
 
 // An anchored-checkpoint check that could not be made (CheckWith's error,
@@ -63,7 +63,7 @@ func anchoredHost(t *testing.T) (*Service, Caller) {
 // found wrong. The same ledger and store, listing, verify OK.
 func TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete(t *testing.T) {
 	ctx := context.Background()
-	s, who := anchoredHost(t)
+	s, who, _, _ := anchoredHost(t)
 	rep, err := s.Verify(ctx, who, VerifyOptions{Remote: true})
 	if err != nil || !rep.OK || !rep.Complete() || rep.Checkpoints == 0 {
 		t.Fatalf("verify --remote with the store listing: %+v %v", rep, err)
@@ -83,14 +83,18 @@ func TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete(t *testing.T) {
 	}
 }
 
-// failingRead is a store whose reads of the anchored checkpoints fail
-// with an error that may pass (not the store being down: it answered).
-type failingRead struct{ anchor.Store }
+// failingRead is a store whose reads of the anchored checkpoints (those
+// under prefix) fail with an error that may pass (not the store being
+// down: it answered).
+type failingRead struct {
+	anchor.Store
+	prefix string
+}
 
 var errRead = errors.New("read checkpoint: the connection was reset mid-body")
 
 func (f failingRead) Open(ctx context.Context, key, versionID string) (io.ReadCloser, error) {
-	if strings.HasSuffix(key, ".note") {
+	if strings.HasPrefix(key, f.prefix) && strings.HasSuffix(key, ".note") {
 		return nil, errRead
 	}
 	return f.Store.Open(ctx, key, versionID)
@@ -103,7 +107,7 @@ func (f failingRead) Open(ctx context.Context, key, versionID string) (io.ReadCl
 // behind "not checked".
 func TestVerifyAnchorsFindingSurvivesAReadThatFailed(t *testing.T) {
 	ctx := context.Background()
-	s, who := anchoredHost(t)
+	s, who, _, _ := anchoredHost(t)
 	junk := anchor.Prefix("dock-01") + "checkpoints/notes.txt"
 	b := []byte("not a checkpoint")
 	sum := digest.Bytes(b)
@@ -111,7 +115,7 @@ func TestVerifyAnchorsFindingSurvivesAReadThatFailed(t *testing.T) {
 		Metadata: map[string]string{"sha256": sum.Hex()}}); err != nil {
 		t.Fatal(err)
 	}
-	s.anchorStore = failingRead{s.anchorStore}
+	s.anchorStore = failingRead{s.anchorStore, ""}
 	rep, err := s.Verify(ctx, who, VerifyOptions{Remote: true})
 	if err != nil {
 		t.Fatal(err)
@@ -125,5 +129,43 @@ func TestVerifyAnchorsFindingSurvivesAReadThatFailed(t *testing.T) {
 	}
 	if rep.Complete() || !strings.Contains(rep.Unchecked(), errRead.Error()) {
 		t.Errorf("unchecked %q, want the failed read named", rep.Unchecked())
+	}
+}
+
+// At a console, an audit of the dock hosts' anchored histories that could
+// not be made (a checkpoint the store could not hand back just then)
+// leaves verify --remote incomplete, naming it, never failed: exit 3
+// means something was found wrong.
+func TestConsoleVerifyAuditThatCouldNotBeMadeIsIncomplete(t *testing.T) {
+	ctx := context.Background()
+	d, who, srv, bucket := anchoredHost(t)
+	key := filepath.Join(t.TempDir(), "dock-01.pem")
+	if err := os.WriteFile(key, d.HostKey().PublicPEM(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	c := openHost(t, srv, bucket, t.TempDir(), "role: console\nhost_id: hq\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+key+"}\n")
+	// A search first: the console's ledger then holds its host key, with
+	// which its own (no) checkpoints are checked.
+	if _, err := c.Find(ctx, who, FindOptions{Reason: "before the check"}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := c.Verify(ctx, who, VerifyOptions{Remote: true}); err != nil || !rep.OK || !rep.Complete() {
+		t.Fatalf("verify --remote at the console: %+v %v", rep, err)
+	}
+	c.catalog.Close()
+	c.anchorStore = failingRead{c.anchorStore, anchor.Prefix("dock-01")}
+	if err := c.openConsole(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || len(rep.Problems) != 0 {
+		t.Errorf("an audit that could not be made is reported as a finding: %+v", rep.Problems)
+	}
+	if rep.Complete() || !strings.Contains(rep.Unchecked(), "dock-01") || !strings.Contains(rep.Unchecked(), errRead.Error()) {
+		t.Errorf("unchecked %q, want dock-01's audit named with the failed read", rep.Unchecked())
 	}
 }

@@ -290,6 +290,15 @@ var mutants = []Mutant{
 		Run:         "TestVerifyAnchorsThatCouldNotBeCheckedIsIncomplete",
 	},
 	{
+		ID:          "console-verify-audit-unchecked-is-finding",
+		File:        "internal/service/fleetverify.go",
+		Desc:        "verify --remote at a console reports an audit of the dock hosts that could not be made as a problem: exit 3, 'found wrong', for 'could not check'",
+		Original:    `rep.AnchorsUnchecked = why`,
+		Replacement: `add(VerifyProblem{Kind: "catalog", What: why})`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleVerifyAuditThatCouldNotBeMadeIsIncomplete",
+	},
+	{
 		ID:          "verify-anchors-finding-hidden-by-unread",
 		File:        "internal/service/verify.go",
 		Desc:        "verify --remote drops what the anchored-checkpoint check found wrong when one of its reads also failed: 'not checked' (exit 1) for a finding (exit 3)",
