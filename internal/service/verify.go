@@ -367,6 +367,22 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 		add(VerifyProblem{Kind: "ledger", What: "list host keys: " + err.Error()})
 		return
 	}
+	if len(keys) == 0 {
+		// A ledger with no record yet has no host key, and nothing of it
+		// can have been anchored: a checkpoint in the store under this
+		// host's name means the ledger that anchored it was lost or
+		// replaced (a finding), none means there is nothing to check.
+		prefix := anchor.Prefix(s.config.HostID) + "checkpoints/"
+		vs, err := s.anchorStore.ListVersions(ctx, prefix)
+		switch {
+		case storeDown(err):
+		case err != nil:
+			rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", prefix, err)
+		case len(vs) > 0:
+			add(VerifyProblem{Kind: "checkpoint", Object: prefix, What: fmt.Sprintf("%d anchored object(s) of this host in the store, but the ledger holds no record (so no host key): the ledger that anchored them was lost or replaced", len(vs))})
+		}
+		return
+	}
 	var vs []note.Verifier
 	for _, k := range keys {
 		pub, err := signing.ParsePublicPEM([]byte(k.PublicPEM))

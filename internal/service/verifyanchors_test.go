@@ -169,3 +169,23 @@ func TestConsoleVerifyAuditThatCouldNotBeMadeIsIncomplete(t *testing.T) {
 		t.Errorf("unchecked %q, want dock-01's audit named with the failed read", rep.Unchecked())
 	}
 }
+
+// A ledger with no record yet holds no host key: verify --remote of such a
+// host is complete when the store holds nothing anchored under its name
+// (nothing could have been), and a failure when it does (the ledger that
+// anchored it was lost or replaced), not "could not check" either way.
+func TestVerifyAnchorsOfALedgerWithNoKey(t *testing.T) {
+	ctx := context.Background()
+	d, who, srv, bucket := anchoredHost(t)
+	d.Close()
+	fresh := openHost(t, srv, srv.NewBucket(t), t.TempDir(), "host_id: dock-01\n")
+	rep, err := fresh.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil || !rep.OK || !rep.Complete() {
+		t.Errorf("verify --remote of a new host: %+v %v", rep, err)
+	}
+	lost := openHost(t, srv, bucket, t.TempDir(), "host_id: dock-01\n")
+	rep, err = lost.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil || rep.OK || len(rep.Problems) == 0 || rep.Problems[0].Kind != "checkpoint" {
+		t.Errorf("verify --remote of an empty ledger whose host anchored before: %+v %v", rep, err)
+	}
+}

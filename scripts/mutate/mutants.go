@@ -299,6 +299,15 @@ var mutants = []Mutant{
 		Run:         "TestConsoleVerifyAuditThatCouldNotBeMadeIsIncomplete",
 	},
 	{
+		ID:          "verify-anchors-empty-ledger-unchecked",
+		File:        "internal/service/verify.go",
+		Desc:        "verify --remote of a ledger with no record (no host key) does not look for checkpoints anchored under the host's name: a lost or replaced ledger is not a failure",
+		Original:    `case len(vs) > 0:`,
+		Replacement: `case false && len(vs) > 0:`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestVerifyAnchorsOfALedgerWithNoKey",
+	},
+	{
 		ID:          "verify-anchors-finding-hidden-by-unread",
 		File:        "internal/service/verify.go",
 		Desc:        "verify --remote drops what the anchored-checkpoint check found wrong when one of its reads also failed: 'not checked' (exit 1) for a finding (exit 3)",
