@@ -236,15 +236,29 @@ func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Ta
 }
 
 // recordObjectsOnce checks that each records and signatures object of host
-// up to size (what the index followed) still has one version, as
-// anchor.Follow checks each object it follows: evidenced writes each once.
-// Why here: a version added behind the tail is seen neither by the audit
-// (it reads the checkpoints) nor by a follow from the tail, and a clear
-// that followed from the first record saw it; its newest copy, the one a
-// reader of the store gets, is not what was checked. Listing them costs
-// no read of the records. It returns the problem, or nil; a store that
+// up to size that a follow reads (a batch from just after one checkpoint
+// to the next) still has one version, as anchor.Follow checks each object
+// it follows: evidenced writes each once. Why here: a version added behind
+// the tail is seen neither by the audit (it reads the checkpoints) nor by
+// a follow from the tail, and a clear that followed from the first record
+// saw it; its newest copy, the one a reader of the store gets, is not what
+// was checked. The records an interrupted anchor left (no checkpoint at
+// their end) are not followed, by this or by Follow. Listing costs no
+// read of the records. It returns the problem, or nil; a store that
 // cannot be listed is a problem too (the flag stays).
 func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64) *anchor.Problem {
+	cps := anchor.Prefix(host) + "checkpoints/"
+	cvs, err := c.store.ListVersions(ctx, cps)
+	if err != nil {
+		return &anchor.Problem{Object: cps, What: "list the checkpoints the index followed: " + err.Error()}
+	}
+	checkpoint := map[uint64]bool{0: true}
+	for _, v := range cvs {
+		name, ext, _ := strings.Cut(strings.TrimPrefix(v.Key, cps), ".")
+		if n, err := strconv.ParseUint(name, 10, 64); err == nil && ext == "note" {
+			checkpoint[n] = true
+		}
+	}
 	prefix := anchor.Prefix(host) + "records/"
 	vs, err := c.store.ListVersions(ctx, prefix)
 	if err != nil {
@@ -253,8 +267,10 @@ func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint6
 	versions := map[string]int{}
 	for _, v := range vs {
 		name, _, _ := strings.Cut(strings.TrimPrefix(v.Key, prefix), ".")
-		_, last, _ := strings.Cut(name, "-")
-		if to, err := strconv.ParseUint(last, 10, 64); err == nil && to <= size {
+		first, last, _ := strings.Cut(name, "-")
+		from, ferr := strconv.ParseUint(first, 10, 64)
+		to, terr := strconv.ParseUint(last, 10, 64)
+		if ferr == nil && terr == nil && from > 0 && to <= size && checkpoint[from-1] && checkpoint[to] {
 			versions[v.Key]++
 		}
 	}

@@ -262,6 +262,27 @@ func TestClearReChecksFromTheIndexTail(t *testing.T) {
 		})
 	}
 
+	// An anchor interrupted before its checkpoint leaves its records
+	// behind, locked, and may leave them twice (tried again over the same
+	// range): nothing follows them, and the clear, like a follow from the
+	// first record, is not stopped by them.
+	t.Run("an interrupted anchor's records behind the tail", func(t *testing.T) {
+		s, d := twoAnchors(t)
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		c := openCatalog(t, path, s, d.trusted())
+		sync(t, c)
+		c = flagInIndex(t, c, path, s, "dock-01", nil, d.trusted())
+		left := anchor.RecordsKey("dock-01", 7, 9)
+		put(t, s, left, []byte("{}\n"))
+		put(t, s, left, []byte("{} \n"))
+		if n := s.Versions(left); n != 2 {
+			t.Fatalf("%s has %d versions", left, n)
+		}
+		if _, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { return nil }); err != nil {
+			t.Errorf("clear with %s left twice by interrupted anchors: %v", left, err)
+		}
+	})
+
 	for _, name := range []string{"an indexed record changed", "the tail's root changed"} {
 		t.Run(name, func(t *testing.T) {
 			s, d := twoAnchors(t)
