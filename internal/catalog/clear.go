@@ -122,7 +122,13 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 		if p := c.indexedPrefix(ctx, host, tail, vers); p != nil {
 			return still([]anchor.Problem{*p})
 		}
-		if p := c.recordObjectsOnce(ctx, host, tail.Size); p != nil {
+		p, err := c.recordObjectsOnce(ctx, host, tail.Size)
+		if err != nil {
+			// A store that cannot be listed: the flag stays, and the
+			// custodian tries again.
+			p = &anchor.Problem{Object: anchor.Prefix(host), What: err.Error()}
+		}
+		if p != nil {
 			return still([]anchor.Problem{*p})
 		}
 	}
@@ -244,13 +250,13 @@ func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Ta
 // saw it; its newest copy, the one a reader of the store gets, is not what
 // was checked. The records an interrupted anchor left (no checkpoint at
 // their end) are not followed, by this or by Follow. Listing costs no
-// read of the records. It returns the problem, or nil; a store that
-// cannot be listed is a problem too (the flag stays).
-func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64) *anchor.Problem {
+// read of the records. It returns the problem, or nil, and the error of a
+// listing that could not be made. Clear and Audit both check it.
+func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64) (*anchor.Problem, error) {
 	cps := anchor.Prefix(host) + "checkpoints/"
 	cvs, err := c.store.ListVersions(ctx, cps)
 	if err != nil {
-		return &anchor.Problem{Object: cps, What: "list the checkpoints the index followed: " + err.Error()}
+		return nil, fmt.Errorf("list the checkpoints the index followed: %w", err)
 	}
 	checkpoint := map[uint64]bool{0: true}
 	for _, v := range cvs {
@@ -262,7 +268,7 @@ func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint6
 	prefix := anchor.Prefix(host) + "records/"
 	vs, err := c.store.ListVersions(ctx, prefix)
 	if err != nil {
-		return &anchor.Problem{Object: prefix, What: "list the records the index followed: " + err.Error()}
+		return nil, fmt.Errorf("list the records the index followed: %w", err)
 	}
 	versions := map[string]int{}
 	for _, v := range vs {
@@ -277,8 +283,8 @@ func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint6
 	keys := slices.Sorted(maps.Keys(versions))
 	for _, k := range keys {
 		if n := versions[k]; n > 1 {
-			return &anchor.Problem{Object: k, What: fmt.Sprintf("%d versions: evidenced writes it once, so a version was added after it was anchored (behind the checkpoint the index followed)", n)}
+			return &anchor.Problem{Object: k, What: fmt.Sprintf("%d versions: evidenced writes it once, so a version was added after it was anchored (behind the checkpoint the index followed)", n)}, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
