@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	"golang.org/x/mod/sumdb/note"
@@ -25,10 +26,15 @@ import (
 // withheld: nothing of it is served (Find, Custody, Item, the scrub and
 // the orphans leave it out) until a custodian looks, and it is returned
 // as a Break (for an alert).
+//
+// A host whose check could not be made (a read that failed for now) is
+// still withheld for what the check found, and the hosts after it are
+// still audited; the error says which could not be, after them all.
 func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	var out []Break
+	var errs error // audits that could not be made
 	for _, t := range c.trusted {
 		hs, err := c.hostState(t.ID)
 		if err != nil {
@@ -46,7 +52,22 @@ func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
 		}
 		rep, err := anchor.CheckWith(ctx, nil, c.store, t.ID, anchor.CheckOptions{Verifiers: vers, SkipRecords: true})
 		if err != nil {
-			return out, fmt.Errorf("catalog audit %s: %w", t.ID, err)
+			// A check that could not be made (a read that may pass, a
+			// listing) still comes back with what it found: a problem
+			// found withholds the host now, not at the next audit; and
+			// the hosts after this one are still audited.
+			if ctx.Err() != nil {
+				return out, errors.Join(errs, fmt.Errorf("catalog audit %s: %w", t.ID, err))
+			}
+			errs = errors.Join(errs, fmt.Errorf("catalog audit %s: %w", t.ID, err))
+		}
+		// The checkpoints' audit does not list the records: a version
+		// added to a records or signatures object behind the tail is
+		// seen here (as fleet clear sees it).
+		if p, err := c.recordObjectsOnce(ctx, t.ID, hs.Tail.Size); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("catalog audit %s, its records: %w", t.ID, err))
+		} else if p != nil {
+			rep.Problems = append(rep.Problems, *p)
 		}
 		if rep.OK() {
 			continue
@@ -55,11 +76,11 @@ func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
 			"host", t.ID, "problem", rep.Problems[0].String())
 		hs.Withheld, hs.Broken = true, rep.Problems
 		if err := c.putHost(hs); err != nil {
-			return out, err
+			return out, errors.Join(errs, err)
 		}
 		out = append(out, Break{Host: t.ID, Problems: rep.Problems, ByAudit: true})
 	}
-	return out, nil
+	return out, errs
 }
 
 // keyVerifiers are the checkpoint verifiers of host's followed keys

@@ -619,3 +619,66 @@ func TestSignatureModes(t *testing.T) {
 		})
 	}
 }
+
+// A problem the audit finds withholds its host even when one of the
+// host's reads failed for now (the check's error comes back with its
+// findings), and a host whose audit could not be made does not leave the
+// hosts after it unaudited: the error is returned after every host was
+// audited.
+func TestAuditActsOnWhatItFoundDespiteAReadThatFailed(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	a, b := newDock(t, "dock-01"), newDock(t, "dock-02")
+	a.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+	a.anchor(t, s)
+	a.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
+	a.anchor(t, s)
+	b.ingest(t, "BWC-2", "officer-2", "C.MP4", 3)
+	b.anchor(t, s)
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, a.trusted(), b.trusted())
+	sync(t, c)
+	put(t, s, anchor.CheckpointKey("dock-01", 6), []byte("not the checkpoint\n"))
+	put(t, s, anchor.CheckpointKey("dock-02", 6), []byte("not the checkpoint\n"))
+	errSlow := errors.New("503 slow down")
+	s.SetHook(func(op, key string) error {
+		if op == "open" && key == anchor.CheckpointKey("dock-01", 11) {
+			return errSlow
+		}
+		return nil
+	})
+	breaks, err := c.Audit(ctx)
+	s.SetHook(nil)
+	if !errors.Is(err, errSlow) {
+		t.Errorf("audit with a read that failed: %v, want its error", err)
+	}
+	var hosts []string
+	for _, b := range breaks {
+		hosts = append(hosts, b.Host)
+	}
+	if strings.Join(hosts, ",") != "dock-01,dock-02" {
+		t.Errorf("withheld %v; want both hosts, each with a second version of a checkpoint", hosts)
+	}
+	if items, _ := c.Find(ctx, catalog.Filter{}); len(items) != 0 {
+		t.Errorf("served after the audit: %+v", items)
+	}
+}
+
+// A version added to a records object behind the followed checkpoint
+// (the newest copy, which a reader of the store gets, is not what was
+// checked) withholds its host at the audit, as one of a checkpoint does;
+// the checkpoints' audit alone does not list the records.
+func TestAuditWithholdsAHostWhoseRecordsGotAVersion(t *testing.T) {
+	ctx := context.Background()
+	s, d := twoAnchors(t)
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
+	sync(t, c)
+	key := anchor.RecordsKey("dock-01", 1, 6)
+	put(t, s, key, append(read(t, s, key), '\n'))
+	breaks, err := c.Audit(ctx)
+	if err != nil || len(breaks) != 1 || breaks[0].Problems[0].Object != key {
+		t.Fatalf("audit with a second version of %s: %+v %v", key, breaks, err)
+	}
+	if items, _ := c.Find(ctx, catalog.Filter{}); len(items) != 0 {
+		t.Errorf("served after the audit: %+v", items)
+	}
+}

@@ -8,6 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/note"
@@ -82,7 +86,7 @@ type Cleared struct {
 // What this does not do that a follow from the start would: re-read the
 // store's copies of the records up to the tail (the index's copies, which
 // are what is served and exported, are re-hashed instead, and a second
-// version of any stored one is seen by the audit).
+// version of any stored one is seen by recordObjectsOnce).
 //
 // record is called with what was accepted before the flag is lifted, with
 // no Sync or Audit running; if it fails nothing is cleared. The index
@@ -116,6 +120,15 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 	tail := hs.Tail
 	if tail.Size > 0 {
 		if p := c.indexedPrefix(ctx, host, tail, vers); p != nil {
+			return still([]anchor.Problem{*p})
+		}
+		p, err := c.recordObjectsOnce(ctx, host, tail.Size)
+		if err != nil {
+			// A store that cannot be listed: the flag stays, and the
+			// custodian tries again.
+			p = &anchor.Problem{Object: anchor.Prefix(host), What: err.Error()}
+		}
+		if p != nil {
 			return still([]anchor.Problem{*p})
 		}
 	}
@@ -226,4 +239,52 @@ func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Ta
 		}
 	}
 	return &anchor.Problem{Object: key, What: "the checkpoint the index followed is not the one the store holds (it does not open with a key followed, or its root differs); delete the index to rebuild it from the store"}
+}
+
+// recordObjectsOnce checks that each records and signatures object of host
+// up to size that a follow reads (a batch from just after one checkpoint
+// to the next) still has one version, as anchor.Follow checks each object
+// it follows: evidenced writes each once. Why here: a version added behind
+// the tail is seen neither by the audit (it reads the checkpoints) nor by
+// a follow from the tail, and a clear that followed from the first record
+// saw it; its newest copy, the one a reader of the store gets, is not what
+// was checked. The records an interrupted anchor left (no checkpoint at
+// their end) are not followed, by this or by Follow. Listing costs no
+// read of the records. It returns the problem, or nil, and the error of a
+// listing that could not be made. Clear and Audit both check it.
+func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64) (*anchor.Problem, error) {
+	cps := anchor.Prefix(host) + "checkpoints/"
+	cvs, err := c.store.ListVersions(ctx, cps)
+	if err != nil {
+		return nil, fmt.Errorf("list the checkpoints the index followed: %w", err)
+	}
+	checkpoint := map[uint64]bool{0: true}
+	for _, v := range cvs {
+		name, ext, _ := strings.Cut(strings.TrimPrefix(v.Key, cps), ".")
+		if n, err := strconv.ParseUint(name, 10, 64); err == nil && ext == "note" {
+			checkpoint[n] = true
+		}
+	}
+	prefix := anchor.Prefix(host) + "records/"
+	vs, err := c.store.ListVersions(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list the records the index followed: %w", err)
+	}
+	versions := map[string]int{}
+	for _, v := range vs {
+		name, _, _ := strings.Cut(strings.TrimPrefix(v.Key, prefix), ".")
+		first, last, _ := strings.Cut(name, "-")
+		from, ferr := strconv.ParseUint(first, 10, 64)
+		to, terr := strconv.ParseUint(last, 10, 64)
+		if ferr == nil && terr == nil && from > 0 && to <= size && checkpoint[from-1] && checkpoint[to] {
+			versions[v.Key]++
+		}
+	}
+	keys := slices.Sorted(maps.Keys(versions))
+	for _, k := range keys {
+		if n := versions[k]; n > 1 {
+			return &anchor.Problem{Object: k, What: fmt.Sprintf("%d versions: evidenced writes it once, so a version was added after it was anchored (behind the checkpoint the index followed)", n)}, nil
+		}
+	}
+	return nil, nil
 }

@@ -239,6 +239,50 @@ func TestClearReChecksFromTheIndexTail(t *testing.T) {
 		clearRefused(t, c, "dock-01")
 	})
 
+	// A version of an indexed records file (or of its signatures) added
+	// behind the tail: the audit reads only checkpoints, and a follow from
+	// the tail does not list what is before it, so the clear itself must
+	// see it, as a follow from the first record did; else the flag is
+	// lifted over a store whose newest copy of the records is not what
+	// was checked (and an export from the store would not verify).
+	for _, key := range []string{anchor.RecordsKey("dock-01", 1, 6), anchor.SigsKey("dock-01", 1, 6)} {
+		t.Run("a second version of "+key, func(t *testing.T) {
+			s, d := twoAnchors(t)
+			path := filepath.Join(t.TempDir(), "catalog.db")
+			c := openCatalog(t, path, s, d.trusted())
+			sync(t, c)
+			c = flagInIndex(t, c, path, s, "dock-01", nil, d.trusted())
+			b := read(t, s, key)
+			put(t, s, key, append(b, '\n'))
+			clearRefused(t, c, "dock-01")
+			_, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { return nil })
+			if !strings.Contains(err.Error(), key) {
+				t.Errorf("refused as %v; want %s named", err, key)
+			}
+		})
+	}
+
+	// An anchor interrupted before its checkpoint leaves its records
+	// behind, locked, and may leave them twice (tried again over the same
+	// range): nothing follows them, and the clear, like a follow from the
+	// first record, is not stopped by them.
+	t.Run("an interrupted anchor's records behind the tail", func(t *testing.T) {
+		s, d := twoAnchors(t)
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		c := openCatalog(t, path, s, d.trusted())
+		sync(t, c)
+		c = flagInIndex(t, c, path, s, "dock-01", nil, d.trusted())
+		left := anchor.RecordsKey("dock-01", 7, 9)
+		put(t, s, left, []byte("{}\n"))
+		put(t, s, left, []byte("{} \n"))
+		if n := s.Versions(left); n != 2 {
+			t.Fatalf("%s has %d versions", left, n)
+		}
+		if _, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { return nil }); err != nil {
+			t.Errorf("clear with %s left twice by interrupted anchors: %v", left, err)
+		}
+	})
+
 	for _, name := range []string{"an indexed record changed", "the tail's root changed"} {
 		t.Run(name, func(t *testing.T) {
 			s, d := twoAnchors(t)

@@ -367,6 +367,22 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 		add(VerifyProblem{Kind: "ledger", What: "list host keys: " + err.Error()})
 		return
 	}
+	if len(keys) == 0 {
+		// A ledger with no record yet has no host key, and nothing of it
+		// can have been anchored: a checkpoint in the store under this
+		// host's name means the ledger that anchored it was lost or
+		// replaced (a finding), none means there is nothing to check.
+		prefix := anchor.Prefix(s.config.HostID) + "checkpoints/"
+		vs, err := s.anchorStore.ListVersions(ctx, prefix)
+		switch {
+		case storeDown(err):
+		case err != nil:
+			rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", prefix, err)
+		case len(vs) > 0:
+			add(VerifyProblem{Kind: "checkpoint", Object: prefix, What: fmt.Sprintf("%d anchored object(s) of this host in the store, but the ledger holds no record (so no host key): the ledger that anchored them was lost or replaced", len(vs))})
+		}
+		return
+	}
 	var vs []note.Verifier
 	for _, k := range keys {
 		pub, err := signing.ParsePublicPEM([]byte(k.PublicPEM))
@@ -382,16 +398,10 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 		vs = append(vs, v)
 	}
 	ar, err := anchor.CheckWith(ctx, s.ledger, s.anchorStore, s.config.HostID, anchor.CheckOptions{Verifiers: vs})
-	if storeDown(err) {
-		return
-	}
-	if err != nil {
-		// CheckWith's error is a check that could not be made (its
-		// findings are Problems): exit 3 must mean something was found
-		// wrong, so this leaves the report incomplete, never failed.
-		rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", anchor.Prefix(s.config.HostID), err)
-		return
-	}
+	// What the check found is reported even when it also returns an error
+	// (a read that failed and may pass comes back with the findings made
+	// before and after it): a problem found is not hidden behind "not
+	// checked".
 	rep.Checkpoints = ar.Checkpoints
 	for _, n := range ar.Notices {
 		rep.Notices = append(rep.Notices, custody.Notice{What: n})
@@ -402,5 +412,14 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 			obj += "@" + p.VersionID
 		}
 		add(VerifyProblem{Kind: "checkpoint", Object: obj, What: p.What})
+	}
+	if storeDown(err) {
+		return
+	}
+	if err != nil {
+		// CheckWith's error is a check that could not be made (its
+		// findings are Problems): exit 3 must mean something was found
+		// wrong, so this leaves the report incomplete, never failed.
+		rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", anchor.Prefix(s.config.HostID), err)
 	}
 }
