@@ -423,16 +423,19 @@ func (v *verifier) checkFacts(in factsSection, items []*itemData) []Fact {
 			continue
 		}
 		// The fact is the file's; whether it belongs to the recording is
-		// re-derived from the recording's own header, never the line's word.
-		switch sp := spans.of(v, byID[f.Recording].item); {
-		case !sp.held:
+		// re-derived from the recording's own header when the package
+		// carries it, else from the span its signed PARSED record gives,
+		// never the line's word.
+		sp := spans.of(v, byID[f.Recording])
+		switch {
+		case sp.unspanned:
 			unspanned[f.Recording] = true
 		case sp.why != "":
-			v.problem(factsName, "line %d: links the %s at %s of %s to recording %s, whose header gives no span (%s): no fact is linked to it", n, f.Kind, f.Time, f.Source, f.Recording, sp.why)
+			v.problem(factsName, "line %d: links the %s at %s of %s to recording %s, %s: no fact is linked to it", n, f.Kind, f.Time, f.Source, f.Recording, sp.why)
 			continue
 		case !inSpan(factTime(sf), sp.from, sp.to):
-			v.problem(factsName, "line %d: links the %s at %s of %s to recording %s, which spans %s to %s: the fact is not within it",
-				n, f.Kind, f.Time, f.Source, f.Recording, sp.from.UTC().Format(time.RFC3339Nano), sp.to.UTC().Format(time.RFC3339Nano))
+			v.problem(factsName, "line %d: links the %s at %s of %s to recording %s, which spans %s to %s (%s): the fact is not within it",
+				n, f.Kind, f.Time, f.Source, f.Recording, sp.from.UTC().Format(time.RFC3339Nano), sp.to.UTC().Format(time.RFC3339Nano), sp.by)
 			continue
 		}
 		out = append(out, f)
@@ -464,16 +467,86 @@ type recordingSpan struct {
 	why      string
 }
 
-// recordingSpans reads each recording's header once.
-type recordingSpans map[string]recordingSpan
+// linkSpan is the span a recording's facts are checked against: its
+// header's when the package carries its footage, else the one its signed
+// PARSED record gives (by names which); unspanned when the package has
+// neither (a ledger from before PARSED records gave spans); why, when set,
+// says why no fact can be linked to it.
+type linkSpan struct {
+	from, to  time.Time
+	by        string
+	why       string
+	unspanned bool
+}
 
-func (rs recordingSpans) of(v *verifier, it custody.Item) recordingSpan {
-	if sp, ok := rs[it.ID]; ok {
+// recordingSpans works out each recording's linkSpan once.
+type recordingSpans map[string]linkSpan
+
+func (rs recordingSpans) of(v *verifier, d *itemData) linkSpan {
+	if sp, ok := rs[d.item.ID]; ok {
 		return sp
 	}
-	sp := v.recordingSpan(it)
-	rs[it.ID] = sp
+	sp := v.linkSpan(d)
+	rs[d.item.ID] = sp
 	return sp
+}
+
+func (v *verifier) linkSpan(d *itemData) linkSpan {
+	head := v.recordingSpan(d.item)
+	signed := signedSpan(d)
+	fmtSpan := func(from, to time.Time) string {
+		f, t := sidecar.FormatSpan(from, to)
+		return f + " to " + t
+	}
+	switch {
+	case head.held && head.why != "":
+		return linkSpan{why: "whose header gives no span (" + head.why + ")"}
+	case head.held:
+		if signed.ok && (!signed.from.Equal(head.from) || !signed.to.Equal(head.to)) {
+			v.problem(factsName, "recording %s: its PARSED record (seq %d) gives the span %s, its header in %s gives %s: the signed record and the footage disagree",
+				d.item.ID, signed.seq, fmtSpan(signed.from, signed.to), footagePath(d.item), fmtSpan(head.from, head.to))
+		}
+		return linkSpan{from: head.from, to: head.to, by: "as its header in " + footagePath(d.item) + " says"}
+	case signed.why != "":
+		return linkSpan{why: "whose PARSED record " + signed.why}
+	case signed.ok:
+		return linkSpan{from: signed.from, to: signed.to, by: fmt.Sprintf("as its PARSED record (seq %d) says", signed.seq)}
+	}
+	return linkSpan{unspanned: true}
+}
+
+// signedSpan is the span the recording's PARSED records in the package give
+// (sidecar.ParseSpan). It reads only d.events: the records decoded from the
+// package's record files, each checked against its signature or its
+// host's checkpoint (a failure there is a problem of its own), never the
+// text of custody.json. why is set when a record gives a span not in the
+// form written, or two give different spans.
+type parsedSpan struct {
+	from, to time.Time
+	seq      uint64
+	ok       bool
+	why      string
+}
+
+func signedSpan(d *itemData) parsedSpan {
+	var out parsedSpan
+	for _, ev := range d.events {
+		if ev.Type != custody.Parsed || ev.Item != d.item.ID || ev.SHA256 != d.item.SHA256 {
+			continue
+		}
+		from, to, ok, err := sidecar.ParseSpan(ev.Details)
+		switch {
+		case err != nil:
+			return parsedSpan{why: fmt.Sprintf("(seq %d) gives no readable span: %v", ev.Seq, err)}
+		case !ok:
+			continue
+		case !out.ok:
+			out = parsedSpan{from: from, to: to, seq: ev.Seq, ok: true}
+		case !from.Equal(out.from) || !to.Equal(out.to):
+			return parsedSpan{why: fmt.Sprintf("(seq %d) gives a span other than record seq %d's", ev.Seq, out.seq)}
+		}
+	}
+	return out
 }
 
 func (v *verifier) recordingSpan(it custody.Item) recordingSpan {

@@ -240,7 +240,7 @@ func TestVerifyRederivesFactLinks(t *testing.T) {
 	}{
 		"another camera":               {f.other, true, "(camera CAR-0001) to recording " + f.other.ID + " (camera CAR-0002): a fact is linked only to a recording of the same camera"},
 		"another camera, no footage":   {f.other, false, "a fact is linked only to a recording of the same camera"},
-		"outside the span":             {f.later, true, "to recording " + f.later.ID + ", which spans 2026-12-03T20:00:00Z to 2026-12-03T20:15:00Z: the fact is not within it"},
+		"outside the span":             {f.later, true, "to recording " + f.later.ID + ", which spans 2026-12-03T20:00:00Z to 2026-12-03T20:15:00Z (as its header in " + footagePath(f.later) + " says): the fact is not within it"},
 		"outside the span, no footage": {f.later, false, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -258,6 +258,85 @@ func TestVerifyRederivesFactLinks(t *testing.T) {
 				t.Errorf("problems %v, want one on line %d of %s saying %q", r.Problems, i+1, factsName, c.want)
 			}
 		})
+	}
+}
+
+// parsed appends a PARSED record to each recording's custody, as the facts
+// step writes it: with the span its header gives (span_from, span_to) when
+// spanned, without (a ledger from before spans were recorded) otherwise.
+// spans overrides a recording's span (a record that lies).
+func (f *carFixture) parsed(t *testing.T, spanned bool, spans map[string][2]time.Time) {
+	t.Helper()
+	for _, it := range []custody.Item{f.rec, f.later, f.other} {
+		sp, ok := spans[it.ID]
+		if !ok {
+			var info *sidecar.MediaInfo
+			p, _ := sidecar.New(sidecar.KindMP4)
+			sum, _ := digest.ParseHex(it.SHA256)
+			if _, err := p.Parse(context.Background(), sidecar.Input{SHA256: sum, R: bytes.NewReader(f.files[it.ID])}, func(x sidecar.Fact) error {
+				if m, ok := x.(*sidecar.MediaInfo); ok && info == nil {
+					info = m
+				}
+				return nil
+			}); err != nil || info == nil {
+				t.Fatalf("%s: %v", it.ID, err)
+			}
+			sp[0], sp[1], _ = info.Span()
+		}
+		d := map[string]string{"kind": "mp4", "parser": "mp4", "parser_version": "1"}
+		if spanned {
+			d[sidecar.SpanFrom], d[sidecar.SpanTo] = sidecar.FormatSpan(sp[0], sp[1])
+		}
+		if _, err := f.l.Append(context.Background(), custody.Event{Type: custody.Parsed, Actor: "evidenced@" + host, Camera: it.Camera, Item: it.ID, SHA256: it.SHA256, Details: d}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Without the footage, a fact's link to a recording is checked by time
+// against the span the recording's signed PARSED record gives: a genuine
+// read re-linked to a later recording of the same camera (and dock host)
+// fails on its line; the genuine package passes with no notice. A PARSED
+// record without a span (an older ledger) leaves the notice that the time
+// was not checked. With the footage, a PARSED span the header contradicts
+// is a problem naming both.
+func TestVerifyChecksSignedSpan(t *testing.T) {
+	relinked := func(t *testing.T, f *carFixture, to custody.Item, footage bool) (*Result, int) {
+		plan := f.gather(t)
+		i := slices.IndexFunc(plan.Facts, func(x Fact) bool { return x.Kind == FactPlateRead })
+		plan.Facts[i].Recording = to.ID
+		return mustVerify(t, f.write(t, plan, footage, f.rec.ID, f.later.ID, f.other.ID)), i + 1
+	}
+	notice := func(r *Result) bool {
+		return slices.ContainsFunc(r.Notices, func(s string) bool { return strings.Contains(s, "checked by camera only") })
+	}
+	f := newCarFixture(t)
+	f.parsed(t, true, nil)
+	genuine := mustVerify(t, f.write(t, f.gather(t), false, f.rec.ID, f.later.ID, f.other.ID))
+	if !genuine.OK() || genuine.Facts != 3 || notice(genuine) {
+		t.Fatalf("the genuine package without footage: %d facts, problems %v, notices %v", genuine.Facts, genuine.Problems, genuine.Notices)
+	}
+	r, n := relinked(t, f, f.later, false)
+	want := fmt.Sprintf("line %d: links the plate_read at 2026-12-03T19:07:09.12Z of %s to recording %s, which spans 2026-12-03T20:00:00Z to 2026-12-03T20:15:00Z (as its PARSED record (seq ", n, f.csv.ID, f.later.ID)
+	if r.OK() || !problemOn(r, factsName, want) {
+		t.Errorf("re-linked to a later recording, no footage: problems %v, want one saying %q", r.Problems, want)
+	}
+
+	old := newCarFixture(t)
+	old.parsed(t, false, nil)
+	if r, _ := relinked(t, old, old.later, false); !r.OK() || !notice(r) {
+		t.Errorf("PARSED records without a span: problems %v notices %v, want no problem and the notice that the time was not checked", r.Problems, r.Notices)
+	}
+
+	lying := newCarFixture(t)
+	lying.parsed(t, true, map[string][2]time.Time{lying.rec.ID: {lying.from.Add(-time.Hour), lying.to}})
+	r = mustVerify(t, lying.write(t, lying.gather(t), true, lying.rec.ID, lying.later.ID, lying.other.ID))
+	head, body := "recording "+lying.rec.ID+": its PARSED record (seq ",
+		fmt.Sprintf(") gives the span 2026-12-03T18:00:00Z to 2026-12-03T19:15:00Z, its header in %s gives 2026-12-03T19:00:00Z to 2026-12-03T19:15:00Z", footagePath(lying.rec))
+	if r.OK() || !slices.ContainsFunc(r.Problems, func(p Problem) bool {
+		return p.File == factsName && strings.HasPrefix(p.Msg, head) && strings.Contains(p.Msg, body)
+	}) {
+		t.Errorf("a PARSED span the header contradicts: problems %v, want one saying %q…%q", r.Problems, head, body)
 	}
 }
 

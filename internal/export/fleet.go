@@ -538,7 +538,17 @@ func fleetItemOf(it FleetItem, records map[RecordRef][]byte) *itemData {
 				out.DockSeq, _ = strconv.ParseUint(cp.Details["dock_seq"], 10, 64)
 			}
 		}
-		return &itemData{item: out}
+		// Its proven records (of any host) are its events: the PARSED
+		// record among them gives the recording's span to checkFacts.
+		d := &itemData{item: out}
+		for _, r := range it.Records {
+			if b, ok := records[r]; ok {
+				if ev, err := custody.DecodeRecord(b); err == nil && ev.Item == it.ID {
+					d.events = append(d.events, ev)
+				}
+			}
+		}
+		return d
 	}
 	return nil
 }

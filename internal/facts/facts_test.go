@@ -178,6 +178,16 @@ func TestParsedIsCustody(t *testing.T) {
 	if len(csv) != 1 || csv[0].Details["facts"] != "3" || csv[0].Details["rejects"] != "bad_time=1 bad_utf8=1" || csv[0].Details["flags"] != "plate_bad_char=1" {
 		t.Errorf("reads.csv PARSED = %+v", csv)
 	}
+	// A recording's PARSED record gives its span, as its header does: the
+	// signed span verify-export checks a fact's link by when the footage
+	// is not in the package. A log's gives none.
+	mp4 := f.custodyOf(t, f.ids["CAR-0001/DCIM/100MEDIA/VID_0001.mp4"], custody.Parsed)
+	if len(mp4) != 1 || mp4[0].Details[sidecar.SpanFrom] != "2026-12-03T19:00:00Z" || mp4[0].Details[sidecar.SpanTo] != "2026-12-03T19:10:00Z" {
+		t.Errorf("VID_0001.mp4 PARSED = %+v, want span_from 2026-12-03T19:00:00Z, span_to 2026-12-03T19:10:00Z", mp4)
+	}
+	if _, ok := d[sidecar.SpanFrom]; ok {
+		t.Errorf("track.nmea PARSED gives a span: %v", d)
+	}
 	// A second pass finds everything indexed and records nothing more.
 	if outs := f.parseAll(t); len(outs) != 0 {
 		t.Errorf("second catch-up parsed again: %+v", outs)

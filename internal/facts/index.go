@@ -357,6 +357,10 @@ type batch struct {
 	arena       [][]byte
 	count       int
 	first, last time.Time
+	// media is the recording's span as its header gives it (the first
+	// MediaInfo that gives one): the PARSED record carries it, so an
+	// export without the footage can still check a fact's link by time.
+	media *[2]time.Time
 }
 
 // saw widens the file's span of facts to t.
@@ -455,6 +459,9 @@ func (b *batch) addFact(camera string, f sidecar.Fact) error {
 		from, to, ok := f.Span()
 		if !ok {
 			return nil // a recording that does not say when it began cannot be placed in time
+		}
+		if b.media == nil {
+			b.media = &[2]time.Time{from, to}
 		}
 		k := append([]byte(camera), 0)
 		k = binary.BigEndian.AppendUint64(k, timeKey(from))

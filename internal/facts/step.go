@@ -169,7 +169,7 @@ func (s *Step) item(ctx context.Context, it custody.Item, rebuild bool) (Outcome
 	if failure == "" {
 		src.First, src.Last = span.first.UTC(), span.last.UTC()
 	}
-	ev := custody.Event{Type: custody.Parsed, Actor: s.Actor, Item: it.ID, Camera: it.Camera, SHA256: it.SHA256, Details: details(kind, p, sum)}
+	ev := custody.Event{Type: custody.Parsed, Actor: s.Actor, Item: it.ID, Camera: it.Camera, SHA256: it.SHA256, Details: details(kind, p, sum, span)}
 	if failure != "" {
 		ev.Type = custody.ParseFailed
 		ev.Details = map[string]string{"kind": string(kind), "parser": p.Name(), "parser_version": p.Version(), "reason": strings.ToValidUTF8(failure, "?")}
@@ -287,8 +287,12 @@ func (e *readErr) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// details is the PARSED record's content: the parser and what it found.
-func details(kind sidecar.Kind, p sidecar.Parser, sum sidecar.Summary) map[string]string {
+// details is the PARSED record's content: the parser and what it found;
+// for a recording whose header gives its span, that span (span_from,
+// span_to: RFC 3339 with nanoseconds, UTC). The span is signed with the
+// record, so verify-export checks a fact's link to a recording by time
+// even in a package that does not carry the footage.
+func details(kind sidecar.Kind, p sidecar.Parser, sum sidecar.Summary, b *batch) map[string]string {
 	d := map[string]string{
 		"kind": string(kind), "parser": p.Name(), "parser_version": p.Version(),
 		"bytes": strconv.FormatInt(sum.Bytes, 10), "records": strconv.FormatInt(sum.Records, 10),
@@ -300,6 +304,9 @@ func details(kind sidecar.Kind, p sidecar.Parser, sum sidecar.Summary) map[strin
 	}
 	if c := counts(sum.Flags); c != "" {
 		d["flags"] = c
+	}
+	if b != nil && b.media != nil {
+		d[sidecar.SpanFrom], d[sidecar.SpanTo] = sidecar.FormatSpan(b.media[0], b.media[1])
 	}
 	return d
 }

@@ -146,6 +146,43 @@ func (m *MediaInfo) Span() (from, to time.Time, ok bool) {
 	return m.Created, m.Created.Add(m.Duration), true
 }
 
+// SpanFrom and SpanTo are the details of a recording's PARSED custody
+// record that give its span (Span), as FormatSpan writes it: the record is
+// signed, so a package without the footage still says, under signature,
+// when the recording ran.
+const (
+	SpanFrom = "span_from"
+	SpanTo   = "span_to"
+)
+
+// FormatSpan is a span as the PARSED record's details write it: RFC 3339
+// with nanoseconds, UTC.
+func FormatSpan(from, to time.Time) (string, string) {
+	return from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano)
+}
+
+// ParseSpan reads a span FormatSpan wrote from a PARSED record's details;
+// ok is false when they give none (a record written before spans were
+// recorded, or a recording whose header gives none), err when they give
+// one that is not in the form written.
+func ParseSpan(d map[string]string) (from, to time.Time, ok bool, err error) {
+	f, hasF := d[SpanFrom]
+	t, hasT := d[SpanTo]
+	if !hasF && !hasT {
+		return time.Time{}, time.Time{}, false, nil
+	}
+	if from, err = time.Parse(time.RFC3339Nano, f); err != nil {
+		return time.Time{}, time.Time{}, false, fmt.Errorf("%s %q: %w", SpanFrom, f, err)
+	}
+	if to, err = time.Parse(time.RFC3339Nano, t); err != nil {
+		return time.Time{}, time.Time{}, false, fmt.Errorf("%s %q: %w", SpanTo, t, err)
+	}
+	if to.Before(from) {
+		return time.Time{}, time.Time{}, false, fmt.Errorf("%s %s is before %s %s", SpanTo, t, SpanFrom, f)
+	}
+	return from, to, true, nil
+}
+
 // Reason says why a record was rejected or flagged. Reasons are stable
 // identifiers (they end up in custody events and reports).
 type Reason string
