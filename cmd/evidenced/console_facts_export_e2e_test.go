@@ -87,6 +87,11 @@ func TestConsoleExportCarriesFactsE2E(t *testing.T) {
 	if code != 0 || !strings.Contains(vout, "11 plate read(s) / GPS fix(es) in facts.jsonl, each found at its stated line of its source file; 3 sidecar file(s) and crop image(s) match") {
 		t.Fatalf("verify-export --keys of the console's package: exit %d\n%s%s", code, vout, verrs)
 	}
+	// Without the footage, each link is still checked by time: the
+	// recording's PARSED record, proven in the package, gives its span.
+	if strings.Contains(vout+verrs, "checked by camera") {
+		t.Errorf("verify-export of the console's package did not check the links by the recording's signed span:\n%s%s", vout, verrs)
+	}
 
 	// The same facts as the dock host's package, each naming dock-01.
 	facts := mustRead(t, filepath.Join(pkg, "facts.jsonl"))
