@@ -308,6 +308,7 @@ func TestConsoleReadsInventoryWhileIndexing(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	m := newMetrics(hq) // as the daemon does: before Run
 	intake, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- hq.Run(intake, context.Background(), nil) }()
@@ -337,7 +338,7 @@ func TestConsoleReadsInventoryWhileIndexing(t *testing.T) {
 	if g.waiting.Load() == 0 {
 		t.Fatal("no read of the catalog is waiting: the test proves nothing")
 	}
-	scrape := scrapeOf(t, newMetrics(hq), "evidenced_inventory_read_age_seconds", "evidenced_inventory_refresh_failures_total")
+	scrape := scrapeOf(t, m, "evidenced_inventory_read_age_seconds", "evidenced_inventory_refresh_failures_total")
 	if strings.Count(scrape, "\n") != 3 {
 		t.Errorf("scrape, want the age and three reasons:\n%s", scrape)
 	}
