@@ -62,7 +62,6 @@ func (s *Service) runCatalog(ctx context.Context) error {
 			s.lastSync.Store(time.Now().UnixNano())
 		}
 		s.recordBreaks(ctx, p)
-		s.refreshFleetInventory(ctx)
 		// A sidecar is parsed from the store once its upload is known,
 		// by the parse loop, never in the catalog's way; woken at every
 		// sync, even with nothing new, so that a sidecar the store did not

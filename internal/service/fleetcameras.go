@@ -188,8 +188,8 @@ func (s *Service) readInventoryVersion(ctx context.Context, key, versionID strin
 	return data, nil
 }
 
-// fleetInventoryNow is the inventory as last read (by the catalog loop or
-// a fleet command), nil before the first read: a scrape does not read the
+// fleetInventoryNow is the inventory as last read (by runFleetInventory
+// or a fleet command), nil before the first read: a scrape does not read the
 // store.
 func (s *Service) fleetInventoryNow() *fleetInventory { return s.fleetInv.Load() }
 
@@ -212,8 +212,28 @@ func withInventory(f *catalog.Fleet, inv fleetInventory) {
 	sort.SliceStable(f.Cameras, func(i, j int) bool { return f.Cameras[i].Serial < f.Cameras[j].Serial })
 }
 
-// refreshFleetInventory reads the inventory for the metrics after a
-// catalog pass; a store that does not answer keeps the last reading.
+// runFleetInventory is the console's reading of its own published
+// inventory inside Run: at start, then every console.poll, on its own
+// timer. Not after each catalog pass: a pass lasts as long as the fleet's
+// new records take to index (a first build of a large fleet's index takes
+// hours), and evidenced_inventory_read_age_seconds would then grow with
+// the indexing, not with the store's answers, and fire
+// EvidencedInventoryNotConfirmed with nothing wrong.
+func (s *Service) runFleetInventory(ctx context.Context) error {
+	t := time.NewTicker(s.config.Console.Poll.Duration)
+	defer t.Stop()
+	for {
+		s.refreshFleetInventory(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// refreshFleetInventory reads the inventory for the metrics; a store that
+// does not answer keeps the last reading.
 func (s *Service) refreshFleetInventory(ctx context.Context) {
 	if _, err := s.readFleetInventory(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("read the console's published inventory for the fleet's cameras; the last reading stays", "err", err)

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,4 +275,118 @@ func TestFleetShowsADockAtAWithheldHost(t *testing.T) {
 	if strings.Contains(scrape, `never_docked_age_seconds{camera="BWC-1"}`) {
 		t.Errorf("BWC-1 counted as never docked:\n%s", scrape)
 	}
+}
+
+// The console reads its own inventory on its own timer (console.poll),
+// not after each catalog pass: a first build of a large fleet's index
+// takes hours, and evidenced_inventory_read_age_seconds must not grow
+// with it (EvidencedInventoryNotConfirmed would fire with nothing wrong).
+// Here the catalog's first pass never ends (every read of the hosts'
+// custody in the store waits), and the inventory is read, confirmed and
+// read again all the same.
+func TestConsoleReadsInventoryWhileIndexing(t *testing.T) {
+	root := t.TempDir()
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	pem, _ := anchoredDock(t, srv, bucket, root, "dock-01", "BWC-1", false)
+	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  poll: 1s\n  hosts:\n    - {id: dock-01, public_key_file: "+pem+"}\n")
+	file := filepath.Join(root, "inventory.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-1}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hq.PublishInventory(context.Background(), Caller{Actor: "custodian-1"}, file); err != nil {
+		t.Fatal(err)
+	}
+	// The catalog again, over a store where all but the inventory waits.
+	if err := hq.catalog.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g := &indexingStore{Store: hq.anchorStore}
+	hq.anchorStore = g
+	if err := hq.openConsole(); err != nil {
+		t.Fatal(err)
+	}
+
+	m := newMetrics(hq) // as the daemon does: before Run
+	intake, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hq.Run(intake, context.Background(), nil) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	confirmedAfter := func(after int64, what string) int64 {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if c := hq.invReads.confirmed.Load(); c > after {
+				return c
+			}
+		}
+		t.Fatalf("%s: no confirmed read of the console's inventory in 10s (catalog reads waiting: %d)", what, g.waiting.Load())
+		return 0
+	}
+	first := confirmedAfter(0, "the first read")
+	confirmedAfter(first, "the read a poll later")
+	select {
+	case <-hq.synced:
+		t.Fatal("the catalog finished a pass: the test proves nothing")
+	default:
+	}
+	if g.waiting.Load() == 0 {
+		t.Fatal("no read of the catalog is waiting: the test proves nothing")
+	}
+	scrape := scrapeOf(t, m, "evidenced_inventory_read_age_seconds", "evidenced_inventory_refresh_failures_total")
+	if strings.Count(scrape, "\n") != 3 {
+		t.Errorf("scrape, want the age and three reasons:\n%s", scrape)
+	}
+	for _, line := range strings.Split(scrape, "\n") {
+		series, v, _ := strings.Cut(line, " ")
+		name, _, _ := strings.Cut(series, "{")
+		var n float64
+		fmt.Sscan(v, &n)
+		if name == "evidenced_inventory_read_age_seconds" && n >= 2 || name != "evidenced_inventory_read_age_seconds" && n != 0 {
+			t.Errorf("while the catalog indexes: %s", line)
+		}
+	}
+}
+
+// indexingStore is a store whose reads, but the console's inventory's,
+// wait until the caller gives up: a catalog pass that does not end.
+type indexingStore struct {
+	anchor.Store
+	waiting atomic.Int64
+}
+
+func (s *indexingStore) wait(ctx context.Context, key string) error {
+	if strings.HasPrefix(key, "_inventory/") {
+		return nil
+	}
+	s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *indexingStore) Stat(ctx context.Context, key, versionID string) (objstore.ObjectInfo, error) {
+	if err := s.wait(ctx, key); err != nil {
+		return objstore.ObjectInfo{}, err
+	}
+	return s.Store.Stat(ctx, key, versionID)
+}
+
+func (s *indexingStore) Open(ctx context.Context, key, versionID string) (io.ReadCloser, error) {
+	if err := s.wait(ctx, key); err != nil {
+		return nil, err
+	}
+	return s.Store.Open(ctx, key, versionID)
+}
+
+func (s *indexingStore) ListVersions(ctx context.Context, prefix string) ([]objstore.Version, error) {
+	if err := s.wait(ctx, prefix); err != nil {
+		return nil, err
+	}
+	return s.Store.ListVersions(ctx, prefix)
 }

@@ -352,6 +352,7 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	}
 	if s.catalog != nil {
 		start("catalog", func() error { return s.runCatalog(intake) })
+		start("fleet inventory", func() error { return s.runFleetInventory(intake) })
 		start("scrub", func() error { return s.runScrub(intake) })
 	}
 	if serve != nil {

@@ -886,6 +886,15 @@ var mutants = []Mutant{
 		Run:         "TestInventoryReadsAreCounted",
 	},
 	{
+		ID:          "fleet-inventory-read-after-index",
+		File:        "internal/service/service.go",
+		Desc:        "the console reads its own inventory only once the catalog's first pass is done, so a first index build of hours shows as an inventory not confirmed (a false EvidencedInventoryNotConfirmed)",
+		Original:    `start("fleet inventory", func() error { return s.runFleetInventory(intake) })`,
+		Replacement: `start("fleet inventory", func() error { <-s.synced; return s.runFleetInventory(intake) })`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleReadsInventoryWhileIndexing",
+	},
+	{
 		ID:          "fleet-inventory-deleted-unseen",
 		File:        "internal/service/fleetcameras.go",
 		Desc:        "the console does not notice its published inventory deleted from the store (a delete marker over it): no inventory_problem, the reads counted as confirmed",
