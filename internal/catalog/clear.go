@@ -18,6 +18,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/signing"
 	"github.com/evidenced/evidenced/internal/tlog"
 )
@@ -119,14 +120,19 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 	}
 	tail := hs.Tail
 	if tail.Size > 0 {
-		if p := c.indexedPrefix(ctx, host, tail, vers); p != nil {
+		// A read that could not be made (the store timed out, the
+		// clear was cancelled) is an error: the flag stays and the
+		// custodian tries again, but nothing was found wrong (exit 1,
+		// not 3), as with Follow's and CheckWith's errors below.
+		p, err := c.indexedPrefix(ctx, host, tail, vers)
+		if err != nil {
+			return Cleared{}, fmt.Errorf("clear %s: %w", host, err)
+		}
+		if p != nil {
 			return still([]anchor.Problem{*p})
 		}
-		p, err := c.recordObjectsOnce(ctx, host, tail.Size)
-		if err != nil {
-			// A store that cannot be listed: the flag stays, and the
-			// custodian tries again.
-			p = &anchor.Problem{Object: anchor.Prefix(host), What: err.Error()}
+		if p, err = c.recordObjectsOnce(ctx, host, tail.Size); err != nil {
+			return Cleared{}, fmt.Errorf("clear %s: %w", host, err)
 		}
 		if p != nil {
 			return still([]anchor.Problem{*p})
@@ -191,10 +197,10 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 // indexedPrefix checks that what the index holds of host up to its tail is
 // a prefix of the history in the store: the indexed records hash to the
 // tail's root, and the store's checkpoint of the tail's size opens with a
-// key in vers and carries that root. It returns the problem, or nil. A
-// store that cannot be read is a problem here too: the flag stays, and the
-// custodian tries again.
-func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Tail, vers []note.Verifier) *anchor.Problem {
+// key in vers and carries that root. It returns the problem found, if any. A
+// checkpoint the store no longer has (or refuses for good) is a problem; a
+// read that failed for a reason that may pass is the error.
+func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Tail, vers []note.Verifier) (*anchor.Problem, error) {
 	key := anchor.CheckpointKey(host, tail.Size)
 	var f tlog.Frontier
 	n := uint64(0)
@@ -216,29 +222,36 @@ func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Ta
 		return nil
 	})
 	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
 	case err != nil:
-		return &anchor.Problem{Object: key, What: "the index's records of the host up to it: " + err.Error() + "; delete the index to rebuild it from the store"}
+		return &anchor.Problem{Object: key, What: "the index's records of the host up to it: " + err.Error() + "; delete the index to rebuild it from the store"}, nil
 	case n != tail.Size || f.Root() != tail.Root:
-		return &anchor.Problem{Object: key, What: fmt.Sprintf("the index's %d records of the host do not reproduce the root it followed (%s); delete the index to rebuild it from the store", n, tail.Root)}
+		return &anchor.Problem{Object: key, What: fmt.Sprintf("the index's %d records of the host do not reproduce the root it followed (%s); delete the index to rebuild it from the store", n, tail.Root)}, nil
 	}
 	data, err := c.store.Open(ctx, key, "")
 	if err != nil {
-		return &anchor.Problem{Object: key, What: "read the checkpoint the index followed: " + err.Error()}
+		// Gone, or refused for good: what the index followed is not in
+		// the store as it was. Anything else may pass.
+		if objstore.IsPermanent(err) || errors.Is(err, objstore.ErrNotFound) {
+			return &anchor.Problem{Object: key, What: "the checkpoint the index followed cannot be read: " + err.Error()}, nil
+		}
+		return nil, fmt.Errorf("read the checkpoint the index followed, %s: %w", key, err)
 	}
 	defer data.Close()
 	msg, err := io.ReadAll(io.LimitReader(data, 1<<20))
 	if err != nil {
-		return &anchor.Problem{Object: key, What: "read the checkpoint the index followed: " + err.Error()}
+		return nil, fmt.Errorf("read the checkpoint the index followed, %s: %w", key, err)
 	}
 	for _, v := range vers {
 		if cp, err := tlog.OpenCheckpoint(msg, custody.CheckpointOrigin(host), v); err == nil {
 			if cp.Size != tail.Size || cp.Root != tail.Root {
 				break
 			}
-			return nil
+			return nil, nil
 		}
 	}
-	return &anchor.Problem{Object: key, What: "the checkpoint the index followed is not the one the store holds (it does not open with a key followed, or its root differs); delete the index to rebuild it from the store"}
+	return &anchor.Problem{Object: key, What: "the checkpoint the index followed is not the one the store holds (it does not open with a key followed, or its root differs); delete the index to rebuild it from the store"}, nil
 }
 
 // recordObjectsOnce checks that each records and signatures object of host

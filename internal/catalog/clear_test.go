@@ -218,6 +218,45 @@ func TestClearReChecksFromTheIndexTail(t *testing.T) {
 		}
 	})
 
+	// A read of the store that failed for a reason that may pass (a 503,
+	// a timeout) while re-checking from the tail is not a finding: the
+	// clear returns the error (exit 1, "could not check"), not a
+	// StillBrokenError (exit 3), records nothing, keeps the flag, and the
+	// next try clears.
+	for _, fail := range []struct{ op, key string }{
+		{"open", anchor.CheckpointKey("dock-01", 6)},
+		{"list", anchor.Prefix("dock-01") + "records/"},
+	} {
+		t.Run("a "+fail.op+" of "+fail.key+" that failed for now", func(t *testing.T) {
+			s := memstore.New()
+			d := newDock(t, "dock-01")
+			d.ingest(t, "BWC-1", "officer-1", "A.MP4", 1)
+			d.anchor(t, s)
+			path := filepath.Join(t.TempDir(), "catalog.db")
+			c := openCatalog(t, path, s, d.trusted())
+			sync(t, c)
+			c = flagInIndex(t, c, path, s, "dock-01", nil, d.trusted())
+			errSlow := errors.New("503 slow down")
+			s.SetHook(func(op, key string) error {
+				if op == fail.op && key == fail.key {
+					return errSlow
+				}
+				return nil
+			})
+			called := false
+			_, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { called = true; return nil })
+			s.SetHook(nil)
+			var still *catalog.StillBrokenError
+			if !errors.Is(err, errSlow) || errors.As(err, &still) || called {
+				t.Fatalf("clear with a %s that failed for now: %v (recorded %v); want its error, not a StillBrokenError, and nothing recorded", fail.op, err, called)
+			}
+			// Still flagged (else ErrNotFlagged), and cleared now.
+			if _, err := c.Clear(ctx, "dock-01", func(catalog.Cleared) error { return nil }); err != nil {
+				t.Errorf("clear once the store answers: %v", err)
+			}
+		})
+	}
+
 	// The same host key signed another history of the same size, which the
 	// store now holds: each is sound on its own, but what the index serves
 	// is not a prefix of what is in the store.
