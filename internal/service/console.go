@@ -137,10 +137,12 @@ func (s *Service) fleetFind(ctx context.Context, c Caller, o FindOptions, cur *f
 	}
 	p, err := s.catalog.FindPage(ctx, catalog.Filter{Filter: o.Filter, Host: o.Host}, pg)
 	if errors.Is(err, catalog.ErrTooBroad) {
-		return FoundPage{}, &kindError{kind: ErrInvalid, err: err}
+		err = &kindError{kind: ErrInvalid, err: err}
 	}
 	if err != nil {
-		return FoundPage{}, err
+		// The search was asked for and answered nothing: the access log
+		// shows the attempt, as it shows a refused or failed retrieval.
+		return FoundPage{}, s.RecordFailedAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(0, true), err)
 	}
 	total := p.Total
 	if pg.After != nil {

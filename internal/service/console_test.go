@@ -171,6 +171,12 @@ console:
 			t.Errorf("find %+v: %+v %v, want ErrInvalid saying %q", tc.o, p, err, tc.want)
 		}
 	}
+	// The search refused as too broad was asked for: it is in the access
+	// log, as failed, with why.
+	if acc, err := c.Accesses(ctx, who, AccessFilter{}); err != nil || acc[len(acc)-1].Details["action"] != "find" ||
+		acc[len(acc)-1].Details["outcome"] != "failed" || !strings.Contains(acc[len(acc)-1].Details["error"], "too broad") {
+		t.Errorf("the search refused as too broad is recorded as %+v (%v); want a failed find saying why", acc[len(acc)-1], err)
+	}
 	evs, err := c.Custody(ctx, who, ids["dock-01"], "complaint 7")
 	if err != nil {
 		t.Fatal(err)
@@ -277,9 +283,10 @@ evidenced_fleet_scrubbed_objects_total{} 2`
 	for _, ev := range acc {
 		trail = append(trail, ev.Details["action"]+":"+ev.Item)
 	}
-	// (Pages by offset and by cursor, each an access; the refused ones
-	// none: nothing was searched.)
-	want = fmt.Sprintf("[find: find: find: access: find: find: access: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
+	// (Pages by offset and by cursor, each an access; the cursors refused
+	// none: nothing was searched; the search refused as too broad one,
+	// failed: it read the index up to its bound.)
+	want = fmt.Sprintf("[find: find: find: access: find: find: access: find: access: custody:%s fleet: retrieve:%s]", ids["dock-01"], ids["dock-02"])
 	if fmt.Sprint(trail) != want {
 		t.Errorf("console access trail %v, want %s", trail, want)
 	}

@@ -731,6 +731,15 @@ var mutants = []Mutant{
 		Run:         "TestClearReChecksFromTheIndexTail",
 	},
 	{
+		ID:          "console-find-failure-unrecorded",
+		File:        "internal/service/console.go",
+		Desc:        "a console search refused as too broad (after reading the index up to its bound) leaves no trace in the access log",
+		Original:    `return FoundPage{}, s.RecordFailedAccess(ctx, c, "find", o.Reason, nil, o.accessDetails(0, true), err)`,
+		Replacement: `return FoundPage{}, err`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleServesTheFleet",
+	},
+	{
 		ID:          "catalog-clear-unread-is-finding",
 		File:        "internal/catalog/clear.go",
 		Desc:        "fleet clear calls a checkpoint the store could not hand back for now (a 503, a timeout) still broken: exit 3, something found wrong, for a check that could not be made",
