@@ -3,6 +3,9 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -154,11 +157,32 @@ console:
 	tampered := []byte(first.Next)
 	// One character changed to another of the cursor's alphabet.
 	tampered[len(tampered)/2] = map[bool]byte{true: 'B', false: 'A'}[tampered[len(tampered)/2] == 'A']
+	// One whose total was raised and its checksum made again without
+	// the host's key: the total would go into the access record.
+	raw, err := base64.RawURLEncoding.DecodeString(first.Next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := raw[:len(raw)-cursorSum]
+	forged := findCursor{offset: 1, total: 1000, pos: nil}
+	if fc, err := decodeCursor(c.cursorKey, "after", first.Next, FindOptions{Limit: 1}); err == nil {
+		forged.pos = fc.pos
+	}
+	fb := append([]byte{}, body[:1+cursorDigest]...)
+	fb = binary.AppendUvarint(fb, uint64(forged.offset))
+	fb = binary.AppendUvarint(fb, uint64(forged.total))
+	fb = append(fb, forged.pos...)
+	sum := sha256.Sum256(fb)
+	resummed := base64.RawURLEncoding.EncodeToString(append(fb, sum[:cursorSum]...))
+	// And one whose MAC was made with no key (what anyone can compute).
+	keyless := base64.RawURLEncoding.EncodeToString(append(fb, cursorMAC(nil, fb)...))
 	for _, tc := range []struct {
 		o    FindOptions
 		want string
 	}{
 		{FindOptions{Limit: 1, After: string(tampered)}, "damaged or was altered"},
+		{FindOptions{Limit: 1, After: resummed}, "damaged or was altered"},
+		{FindOptions{Limit: 1, After: keyless}, "damaged or was altered"},
 		{FindOptions{Limit: 1, After: first.Next[:len(first.Next)-4]}, "damaged or was altered"},
 		{FindOptions{Limit: 1, After: "not a cursor!"}, "not a cursor this console gave"},
 		{FindOptions{Limit: 1, After: first.Next, Host: "dock-01"}, "belongs to another search"},

@@ -2,9 +2,11 @@ package service
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -15,11 +17,14 @@ import (
 // (a digest of the filter and host), how many matches come before the
 // page, the total counted when the search's first page was made, and the
 // position of the last item shown (the index key at a console). It is
-// checked before use: its version, its checksum (a damaged or edited
-// cursor is refused, not followed to some other page) and that it belongs
-// to the search it is sent with. It grants nothing: the search is the
-// request's own, authorized and recorded as any search; the cursor only
-// says where in its answer to start, so it needs no secret.
+// checked before use: its version, its MAC (a damaged or edited cursor is
+// refused, not followed to some other page) and that it belongs to the
+// search it is sent with. It grants nothing: the search is the request's
+// own, authorized and recorded as any search. But what it carries (the
+// offset, the total) goes into the access record of the page, so a holder
+// must not be able to choose it: the MAC is keyed by a secret derived from
+// the host key (cursorKey), the same in every process of this host, so a
+// cursor printed by one `find` is taken by the next.
 type findCursor struct {
 	offset, total int
 	pos           []byte
@@ -27,7 +32,7 @@ type findCursor struct {
 
 const (
 	cursorVersion = 1
-	cursorSum     = 8  // bytes of SHA-256 over the rest
+	cursorSum     = 16 // bytes of HMAC-SHA-256 over the rest
 	cursorDigest  = 16 // bytes of the search's digest
 	// maxCursor bounds a cursor's length (a position is an index key:
 	// an officer, a host and an item id).
@@ -57,20 +62,39 @@ func stamp(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// encode is c as the opaque text handed out for search o.
-func (c findCursor) encode(o FindOptions) string {
+// cursorKey is the find cursors' MAC key: a hash of the host key's
+// signature over a fixed message no record ever carries (Ed25519 signs
+// deterministically, so every process of the host derives the same key,
+// and nobody without the host key can).
+func cursorKey(sign func([]byte) ([]byte, error)) ([]byte, error) {
+	sig, err := sign([]byte("evidenced find cursor key v1\n"))
+	if err != nil {
+		return nil, fmt.Errorf("derive the find cursors' key: %w", err)
+	}
+	k := sha256.Sum256(sig)
+	return k[:], nil
+}
+
+func cursorMAC(key, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write(body)
+	return m.Sum(nil)[:cursorSum]
+}
+
+// encode is c as the opaque text handed out for search o, under key.
+func (c findCursor) encode(key []byte, o FindOptions) string {
 	b := []byte{cursorVersion}
 	b = append(b, searchDigest(o)...)
 	b = binary.AppendUvarint(b, uint64(c.offset))
 	b = binary.AppendUvarint(b, uint64(c.total))
 	b = append(b, c.pos...)
-	sum := sha256.Sum256(b)
-	return base64.RawURLEncoding.EncodeToString(append(b, sum[:cursorSum]...))
+	return base64.RawURLEncoding.EncodeToString(append(b, cursorMAC(key, b)...))
 }
 
 // decodeCursor reads the cursor s sent with search o, refusing one that
-// is damaged, edited, or another search's (ErrInvalid, naming flag).
-func decodeCursor(flag, s string, o FindOptions) (findCursor, error) {
+// is damaged, edited, made without key, or another search's (ErrInvalid,
+// naming flag).
+func decodeCursor(key []byte, flag, s string, o FindOptions) (findCursor, error) {
 	bad := func(why string) (findCursor, error) {
 		return findCursor{}, invalidf("%s: %s; start again from the first page", flag, why)
 	}
@@ -82,7 +106,7 @@ func decodeCursor(flag, s string, o FindOptions) (findCursor, error) {
 		return bad("not a cursor this console gave")
 	}
 	body, sum := b[:len(b)-cursorSum], b[len(b)-cursorSum:]
-	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:cursorSum]) {
+	if !hmac.Equal(sum, cursorMAC(key, body)) {
 		return bad("the cursor is damaged or was altered")
 	}
 	if body[0] != cursorVersion {

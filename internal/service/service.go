@@ -54,6 +54,8 @@ type Service struct {
 	uploader *upload.Uploader // nil when store is nil
 	wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
 	key      *signing.Key     // the host key that signs every custody record
+	// cursorKey keys the MAC of find's page cursors (cursor.go).
+	cursorKey []byte
 	// anchors writes signed checkpoints to the object store (nil: vault
 	// only); anchorStore is where they are, for verify and export.
 	anchors     *anchor.Runner
@@ -159,6 +161,10 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
 	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays(), level: o.LogLevel, witness: w}
+	if s.cursorKey, err = cursorKey(key.Sign); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.ingester = ingest.New(cfg, l, v, log)
 	if cfg.ObjectStore != nil {
 		st, err := s3store.New(ctx, storeConfig(cfg), log)

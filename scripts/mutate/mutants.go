@@ -731,6 +731,15 @@ var mutants = []Mutant{
 		Run:         "TestClearReChecksFromTheIndexTail",
 	},
 	{
+		ID:          "find-cursor-keyless",
+		File:        "internal/service/cursor.go",
+		Desc:        "find's page cursors are checked by a MAC anyone can compute: a holder raises the total or moves the offset, and the access record of the page says what the holder chose",
+		Original:    `m := hmac.New(sha256.New, key)`,
+		Replacement: `m := hmac.New(sha256.New, nil)`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleServesTheFleet",
+	},
+	{
 		ID:          "console-find-failure-unrecorded",
 		File:        "internal/service/console.go",
 		Desc:        "a console search refused as too broad (after reading the index up to its bound) leaves no trace in the access log",
