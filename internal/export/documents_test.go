@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,14 +18,24 @@ import (
 // report.html rendered from goldenPackage. Append a line when you bump
 // documentsVersion; never edit an existing one: a version names one text,
 // and the packages already exported with it are compared against it.
-var documentsGolden = map[uint]struct{ verify, report string }{
+//
+// verifyNoFootage is VERIFY.md rendered from goldenNoFootage (a package
+// without the recordings, whose step 7 differs); "" for a version whose
+// no-footage text was not recorded.
+var documentsGolden = map[uint]struct{ verify, verifyNoFootage, report string }{
 	1: {
 		verify: "21a23ea4521ea6e8470b32f8c5c56614fd76ae0246399007ba6455a03040ae23",
 		report: "9e8348bd17f0bf44582c67579b3ff1a07079a97039a58331fa8dd99240b8f41a",
 	},
 	2: {
-		verify: "49cbddf0d8f38b726a513d14063130b0f2e06e40d9aafc014d0d5958cca75a67",
-		report: "9e8348bd17f0bf44582c67579b3ff1a07079a97039a58331fa8dd99240b8f41a",
+		verify:          "49cbddf0d8f38b726a513d14063130b0f2e06e40d9aafc014d0d5958cca75a67",
+		verifyNoFootage: "6e33d5149390d012ce3287e43b1ca1409b4b1eaab1b3250f8c49bbd7fe3fa327",
+		report:          "9e8348bd17f0bf44582c67579b3ff1a07079a97039a58331fa8dd99240b8f41a",
+	},
+	3: {
+		verify:          "49cbddf0d8f38b726a513d14063130b0f2e06e40d9aafc014d0d5958cca75a67",
+		verifyNoFootage: "f45df1ccedaf7620648882bfe29cb5161e400b2203641c0a195971dac5d1c4b0",
+		report:          "9e8348bd17f0bf44582c67579b3ff1a07079a97039a58331fa8dd99240b8f41a",
 	},
 }
 
@@ -101,15 +112,35 @@ func goldenPackage() (*Info, []*itemData, map[uint64]bool, []Fact) {
 	return info, items, sigs, facts
 }
 
+// goldenNoFootage is goldenPackage exported without the recordings (as
+// every console package is): step 7 checks the facts' times against the
+// span the recording's signed PARSED record gives, so the recording has
+// one.
+func goldenNoFootage() (*Info, []*itemData, map[uint64]bool, []Fact) {
+	info, items, sigs, facts := goldenPackage()
+	info.Footage = false
+	rec := &items[0].item
+	at := time.Date(2026, 11, 30, 7, 21, 37, 0, time.UTC)
+	parsed := custody.Event{Seq: 10, Type: custody.Parsed, At: at.Add(10 * time.Second), Host: "dock-01", Actor: "evidenced@dock-01",
+		Camera: "BWC-0001", Item: rec.ID, SHA256: rec.SHA256, Details: map[string]string{"kind": "mp4", "parser": "mp4", "parser_version": "1",
+			"span_from": "2026-11-29T22:21:37Z", "span_to": "2026-11-29T22:31:37.5Z"},
+		Hash: digest.Bytes([]byte("hash10")).Hex(), PrevHash: digest.Bytes([]byte("hash9")).Hex(), ItemHash: digest.Bytes([]byte("item10")).Hex()}
+	evs := items[0].events
+	i := slices.IndexFunc(evs, func(e custody.Event) bool { return e.Seq > parsed.Seq })
+	items[0].events = slices.Insert(evs, i, parsed)
+	sigs[parsed.Seq] = true
+	return info, items, sigs, facts
+}
+
 // TestDocumentsVersionGolden fails when what renderVerify or renderReport
 // writes for a fixed package changes without documentsVersion being
 // bumped: Verify compares the documents of packages that say the same
 // version byte for byte, so an unversioned change of wording would fail
 // every genuine package already exported with it.
 func TestDocumentsVersionGolden(t *testing.T) {
-	info, items, sigs, facts := goldenPackage()
-	sum := func(render func(*Info, []*itemData, map[uint64]bool, []Fact) ([]byte, error)) string {
+	sum := func(pkg func() (*Info, []*itemData, map[uint64]bool, []Fact), render func(*Info, []*itemData, map[uint64]bool, []Fact) ([]byte, error)) string {
 		t.Helper()
+		info, items, sigs, facts := pkg()
 		a, err := render(info, items, sigs, facts)
 		if err != nil {
 			t.Fatal(err)
@@ -123,16 +154,17 @@ func TestDocumentsVersionGolden(t *testing.T) {
 		}
 		return digest.Bytes(a).Hex()
 	}
-	verify, report := sum(renderVerify), sum(renderReport)
+	verify, noFootage, report := sum(goldenPackage, renderVerify), sum(goldenNoFootage, renderVerify), sum(goldenPackage, renderReport)
 	g, ok := documentsGolden[documentsVersion]
 	if !ok {
-		t.Fatalf("documentsVersion is %d but documentsGolden has no line for it: add %d: {verify: %q, report: %q}",
-			documentsVersion, documentsVersion, verify, report)
+		t.Fatalf("documentsVersion is %d but documentsGolden has no line for it: add %d: {verify: %q, verifyNoFootage: %q, report: %q}",
+			documentsVersion, documentsVersion, verify, noFootage, report)
 	}
-	if verify != g.verify || report != g.report {
-		t.Errorf("the rendered documents changed (VERIFY.md %s, report.html %s), but documentsVersion is still %d, whose text is VERIFY.md %s, report.html %s: "+
+	if verify != g.verify || noFootage != g.verifyNoFootage || report != g.report {
+		t.Errorf("the rendered documents changed (VERIFY.md %s, without footage %s, report.html %s), but documentsVersion is still %d, "+
+			"whose text is VERIFY.md %s, without footage %s, report.html %s: "+
 			"bump documentsVersion to %d and add its line to documentsGolden (never edit an existing line)",
-			verify, report, documentsVersion, g.verify, g.report, documentsVersion+1)
+			verify, noFootage, report, documentsVersion, g.verify, g.verifyNoFootage, g.report, documentsVersion+1)
 	}
 	for v, o := range documentsGolden {
 		if v > documentsVersion {

@@ -375,15 +375,18 @@ func onLine(marker, old, new string) func([]byte) []byte {
 // plate as read, that log and the crop hash to their recorded SHA-256, and
 // the log and the recording it is linked to came off the same camera;
 // every other step holds on the package too. The read re-linked to a
-// recording of another camera fails the step.
+// recording of another camera fails the step. The package carries no
+// footage and the ledger no span in its PARSED records (an older one): the
+// step's span check says each fact's time is not checked.
 func TestVerifyMarkdownFactStep(t *testing.T) {
 	needVerifyTools(t)
 	f := newCarFixture(t)
 	dir, _ := f.build(t)
 	genuine := mustVerify(t, dir)
 	r := follow(t, dir, signing.Fingerprint(packageKey(t, dir, genuine, 0)))
-	if !r.OK() || r.Ran["7"] != 3 {
-		t.Fatalf("step 7 ran %d blocks; failures:\n%s", r.Ran["7"], strings.Join(r.Failures, "\n"))
+	if !r.OK() || r.Ran["7"] != 4 || len(r.Unspanned) != genuine.Facts || len(r.InSpan) != 0 {
+		t.Fatalf("step 7 ran %d blocks, %d facts in a signed span, %d not checked (package: %d facts); failures:\n%s",
+			r.Ran["7"], len(r.InSpan), len(r.Unspanned), genuine.Facts, strings.Join(r.Failures, "\n"))
 	}
 	// The log's line changed (and the manifest recomputed): the hash of the
 	// log no longer matches its COPIED record, nor the line the plate.
@@ -403,5 +406,42 @@ func TestVerifyMarkdownFactStep(t *testing.T) {
 			return strings.HasPrefix(s, fmt.Sprintf("step 7: line %d of facts.jsonl links a fact of %s to %s of another camera", i+1, f.csv.ID, f.other.ID))
 		}) {
 		t.Errorf("a plate read re-linked to another camera's recording: failures %v", r.Failures)
+	}
+}
+
+// Step 7 of VERIFY.md on a package without the recordings (as every
+// console package is), from a ledger whose PARSED records sign each
+// recording's span, followed as written: the example fact's recording's
+// PARSED record says the span the file states and the fact lies within
+// it, and every fact lies within its recording's signed span. A plate read
+// re-linked to a later recording of the same camera (the manifest and
+// documents consistent with it, as Build writes them) is within no span
+// of it, and following the file catches it on its line of facts.jsonl.
+func TestVerifyMarkdownSpanStep(t *testing.T) {
+	needVerifyTools(t)
+	f := newCarFixture(t)
+	f.parsed(t, true, nil)
+	dir := f.write(t, f.gather(t), false, f.rec.ID, f.later.ID)
+	genuine := mustVerify(t, dir)
+	if !genuine.OK() || genuine.Facts != 3 || len(genuine.Notices) != 0 {
+		t.Fatalf("genuine package: %d facts, problems %v, notices %v", genuine.Facts, genuine.Problems, genuine.Notices)
+	}
+	fp := signing.Fingerprint(packageKey(t, dir, genuine, 0))
+	r := follow(t, dir, fp)
+	if !r.OK() || r.Ran["7"] != 5 || !slices.Equal(r.InSpan, []int{1, 2, 3}) || len(r.Unspanned) != 0 {
+		t.Fatalf("step 7 ran %d blocks, facts in a signed span %v, not checked %v; failures:\n%s",
+			r.Ran["7"], r.InSpan, r.Unspanned, strings.Join(r.Failures, "\n"))
+	}
+	plan := f.gather(t)
+	i := slices.IndexFunc(plan.Facts, func(x Fact) bool { return x.Kind == FactPlateRead })
+	plan.Facts[i].Recording = f.later.ID
+	d := f.write(t, plan, false, f.rec.ID, f.later.ID)
+	if r := mustVerify(t, d); r.OK() {
+		t.Fatal("verify-export accepts the re-linked read")
+	}
+	r = follow(t, d, fp)
+	want := fmt.Sprintf("step 7: facts.jsonl line %d (%s): NOT within the span of records/", i+1, f.later.ID)
+	if r.OK() || !slices.ContainsFunc(r.Failures, func(s string) bool { return strings.HasPrefix(s, want) }) {
+		t.Errorf("a plate read re-linked outside its recording's span: failures %v, want one starting %q", r.Failures, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/sidecar"
 )
 
 // The report and VERIFY.md are pure functions of the package's own data
@@ -30,8 +31,10 @@ import (
 // 0 is every package exported before the number existed (no "documents"
 // in package.json); 1 is the text whose VERIFY.md walks every record's
 // signature and proof and every footage file; 2 adds to step 7 how to
-// check a fact's link to its recording (same camera, time within its span).
-const documentsVersion uint = 2
+// check a fact's link to its recording (same camera, time within its span);
+// 3 adds, for a package without the recordings, how to check each fact's
+// time against the span its recording's signed PARSED record gives.
+const documentsVersion uint = 3
 
 type reportView struct {
 	Info       *Info
@@ -433,6 +436,36 @@ type verifyView struct {
 	Rotations []rotationView
 	// Fact is the example of step 7 (a plate read when there is one).
 	Fact *Fact
+	// Span is, in a package without the recordings, the signed PARSED
+	// record that gives the example fact's recording its span (nil when
+	// none does: a recording parsed before spans were signed).
+	Span *spanView
+}
+
+// spanView is a recording's PARSED record and the span it gives, as
+// VERIFY.md's step 7 shows it.
+type spanView struct {
+	Record, From, To string
+}
+
+// exampleSpan is the first PARSED record of recording id that gives a span
+// (sidecar.ParseSpan's rule, as verify-export reads it), or nil.
+func exampleSpan(items []*itemData, id string) *spanView {
+	for _, d := range items {
+		if d.item.ID != id {
+			continue
+		}
+		for _, ev := range d.events {
+			if ev.Type != custody.Parsed || ev.Item != id || ev.SHA256 != d.item.SHA256 {
+				continue
+			}
+			if from, to, ok, err := sidecar.ParseSpan(ev.Details); ok && err == nil {
+				f, t := sidecar.FormatSpan(from, to)
+				return &spanView{Record: recordPath(ev.Seq), From: f, To: t}
+			}
+		}
+	}
+	return nil
 }
 
 // rotationView is one KEY_ROTATED record in VERIFY.md's step 0.
@@ -473,6 +506,9 @@ func renderVerify(info *Info, items []*itemData, sigs map[uint64]bool, facts []F
 		if info.Footage && v.Footage == "" && !slices.Contains(info.Files, d.item.ID) {
 			v.Footage, v.FootageItem = footagePath(d.item), d.item.ID
 		}
+	}
+	if v.Fact != nil && v.Footage == "" {
+		v.Span = exampleSpan(items, v.Fact.Recording)
 	}
 	var b bytes.Buffer
 	if err := verifyTmpl.Execute(&b, v); err != nil {
@@ -723,8 +759,45 @@ of the camera its file came off, and only when its time lies within the recordin
 
 must name the same camera, and the fact's time ({{.Time}}) must lie within the recording's creation time plus
 its duration, as the recording's own movie header (` + "`mvhd`" + `) says{{if $.Footage}} (` + "`items/{{.Recording}}/footage.*`" + `; e.g.
-` + "`ffprobe -show_entries format_tags=creation_time:format=duration`" + `){{else}}: the recordings are not in this
-package, so the span is checked against the recording itself (an export with footage){{end}}.
+` + "`ffprobe -show_entries format_tags=creation_time:format=duration`" + `){{else}}.
+
+The recordings are not in this package, but their spans are, signed: when the host parses a recording's movie
+header at ingest it writes a PARSED record of the recording (its ` + "`\"type\"`" + ` is ` + "`\"PARSED\"`" + `, its ` + "`\"item\"`" + ` the
+recording's id; ` + "`items/<id>/custody.json`" + ` lists it) whose details ` + "`span_from`" + ` and ` + "`span_to`" + ` are the header's
+creation time and creation time plus duration (RFC 3339, UTC). It is one of ` + "`records/<seq>.json`" + `: step 3 checked
+its signature and step 5 placed it in the checkpoint's tree, so the span is the host's signed word, not the
+package's.{{with $.Span}} For recording ` + "`{{$.Fact.Recording}}`" + ` it is ` + "`{{.Record}}`" + `:
+
+    grep -o '"span_[a-z]*":"[^"]*"' {{.Record}}
+
+It must say ` + "`span_from`" + ` {{.From}} and ` + "`span_to`" + ` {{.To}}, and the fact's time must lie between them
+(both inclusive).{{else}} Recording ` + "`{{$.Fact.Recording}}`" + ` has no PARSED record with a span in this package (see below).{{end}}
+Every fact at once: each fact's time against the span of every PARSED record of its recording (bash; the times
+are UTC, compared with the fraction of a second padded to nanoseconds):
+
+    ts() { s=${1%Z}; f=; case $s in *.*) f=${s#*.};; esac; printf '%s.%s' "${s%%.*}" "$(printf '%-9s' "$f" | tr ' ' 0)"; }
+    n=0
+    while IFS= read -r l; do
+      n=$((n + 1))
+      rec=$(printf '%s' "$l" | sed -n 's/.*"recording":"\([^"]*\)".*/\1/p')
+      t=$(ts "$(printf '%s' "$l" | sed -n 's/.*"time":"\([^"]*\)".*/\1/p')")
+      v="no signed span: its time is not checked"
+      for p in $(grep -l '"type":"PARSED"' records/*.json | xargs -r grep -l "\"item\":\"$rec\"" | xargs -r grep -l '"span_from"'); do
+        from=$(ts "$(sed -n 's/.*"span_from":"\([^"]*\)".*/\1/p' "$p")")
+        to=$(ts "$(sed -n 's/.*"span_to":"\([^"]*\)".*/\1/p' "$p")")
+        if [[ "$t" < "$from" || "$t" > "$to" ]]; then v="NOT within the span of $p: FAILED"; break; fi
+        v="within the span of $p: OK"
+      done
+      echo "facts.jsonl line $n ($rec): $v"
+    done < facts.jsonl
+
+Every line must say ` + "`OK`" + `. A line saying ` + "`no signed span`" + ` is a fact of a recording the host parsed before it
+signed spans into PARSED records (an older ledger; its PARSED record has no ` + "`span_from`" + `): that fact's time cannot be
+checked from this package, only its camera; ` + "`evidenced verify-export`" + ` says so in a notice ("the links to N
+recording(s) whose footage the package does not carry are checked by camera only: whether each fact lies within
+its recording's span needs the recording's header (export --footage)"; "by camera and dock host only" in a package
+of the console), and an export of that recording with its
+footage (` + "`evidenced export --footage`" + `) checks it against the header{{end}}.
 ` + "`evidenced verify-export`" + ` parses the stated line of every listed fact again and compares each field, and
 re-derives each fact's link the same way (docs/ANPR-FORMAT.md describes the plate-read format).
 {{end}}`))

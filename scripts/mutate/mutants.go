@@ -951,6 +951,15 @@ var mutants = []Mutant{
 		Run:         "TestVerifyMarkdown",
 	},
 	{
+		ID:          "verify-md-span-no-compare",
+		File:        "internal/export/report.go",
+		Desc:        "VERIFY.md's span loop (a package without the recordings) does not compare a fact's time with its recording's signed span: a plate read re-linked outside its recording passes a reader's check",
+		Original:    `if [[ "$t" < "$from" || "$t" > "$to" ]]; then`,
+		Replacement: `if false; then`,
+		Packages:    []string{"./internal/export"},
+		Run:         "TestVerifyMarkdown",
+	},
+	{
 		ID:          "export-manifest-hash",
 		File:        "internal/export/verify.go",
 		Desc:        "verify-export does not compare a file's SHA-256 with MANIFEST.sha256",

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Tools are the programs VERIFY.md says it needs (and bash for the proof
@@ -58,6 +59,10 @@ type Report struct {
 	Footage []string
 	// TimestampVerified: step 4's openssl ts -verify said OK.
 	TimestampVerified bool
+	// InSpan are the facts.jsonl lines step 7 found within the span their
+	// recording's signed PARSED record gives; Unspanned those whose
+	// recording has no signed span (parsed before spans were signed).
+	InSpan, Unspanned []int
 }
 
 // OK says whether every check held.
@@ -144,7 +149,8 @@ type follower struct {
 	accepted map[string]bool // host/ files step 0 accepted
 	hostKeys []string
 	sawStep0 bool
-	fact     *fact // the fact step 7 shows, once its first block ran
+	fact     *fact        // the fact step 7 shows, once its first block ran
+	spanned  map[int]bool // the facts.jsonl lines step 7 checked against a signed span
 }
 
 // run runs a block as the reader pastes it into bash in the package's
@@ -477,6 +483,14 @@ func (f *follower) factStep(b block, out string) {
 		f.linkStep(rest, b, out)
 		return
 	}
+	if rest, ok := strings.CutPrefix(c, `grep -o '"span_[a-z]*":"[^"]*"' `); ok {
+		f.spanStep(rest, b, out)
+		return
+	}
+	if strings.HasPrefix(c, "ts() {") {
+		f.spansStep(out)
+		return
+	}
 	which := regexp.MustCompile(`For the first (plate read|one):`).FindStringSubmatch(b.before)
 	if which == nil {
 		f.r.fail("7", "the file no longer says which fact it shows:\n%s", b.before)
@@ -539,9 +553,74 @@ func (f *follower) linkStep(args string, b block, out string) {
 	}
 }
 
+// spanStep: the example's span. The record named is a PARSED record of the
+// fact's recording (signed and in the tree: steps 3 and 5 cover every
+// record), it says the span the prose states, and the fact's time lies
+// within it.
+func (f *follower) spanStep(rec string, b block, out string) {
+	fact := f.fact
+	if fact == nil {
+		f.r.fail("7", "the span step comes before the step that shows its fact:\n%s", b.before)
+		return
+	}
+	if !strings.Contains(b.before, "For recording `"+fact.Recording+"` it is `"+rec+"`") {
+		f.r.fail("7", "the span step reads %s, not named as the PARSED record of the fact's recording %s", rec, fact.Recording)
+		return
+	}
+	var r struct {
+		Type, Item string
+		Details    map[string]string
+	}
+	if err := readJSON(filepath.Join(f.dir, rec), &r); err != nil || r.Type != "PARSED" || r.Item != fact.Recording {
+		f.r.fail("7", "%s is not a PARSED record of %s (%s of %q, %v)", rec, fact.Recording, r.Type, r.Item, err)
+		return
+	}
+	m := f.says("7", "It must say `span_from` (\\S+) and `span_to` (\\S+), and the fact's time must lie between them", b.next)
+	if m == nil {
+		return
+	}
+	for _, kv := range [][2]string{{"span_from", m[1]}, {"span_to", m[2]}} {
+		if !strings.Contains(out, `"`+kv[0]+`":"`+kv[1]+`"`) || r.Details[kv[0]] != kv[1] {
+			f.r.fail("7", "%s says %s %q; the file says %s", rec, kv[0], r.Details[kv[0]], kv[1])
+		}
+	}
+	from, err1 := time.Parse(time.RFC3339Nano, m[1])
+	to, err2 := time.Parse(time.RFC3339Nano, m[2])
+	at, err3 := time.Parse(time.RFC3339Nano, fact.Time)
+	if err := errors.Join(err1, err2, err3); err != nil || at.Before(from) || at.After(to) {
+		f.r.fail("7", "line %d of facts.jsonl: the fact at %s is not within %s's span %s to %s (%v)", fact.N, fact.Time, rec, m[1], m[2], err)
+	}
+}
+
+// spansStep: every fact's verdict against its recording's signed span.
+func (f *follower) spansStep(out string) {
+	verdict := regexp.MustCompile(`^facts\.jsonl line (\d+) \((\w+)\): (.*)$`)
+	if f.spanned == nil {
+		f.spanned = map[int]bool{}
+	}
+	for _, l := range nonEmpty(out) {
+		m := verdict.FindStringSubmatch(l)
+		if m == nil {
+			f.r.fail("7", "unexpected line %q", l)
+			continue
+		}
+		n, _ := strconv.Atoi(m[1])
+		f.spanned[n] = true
+		switch {
+		case strings.HasPrefix(m[3], "within the span of records/") && strings.HasSuffix(m[3], ": OK"):
+			f.r.InSpan = append(f.r.InSpan, n)
+		case m[3] == "no signed span: its time is not checked":
+			f.r.Unspanned = append(f.r.Unspanned, n)
+		default:
+			f.r.fail("7", "%s", l)
+		}
+	}
+}
+
 type fact struct {
 	N                                            int // line of facts.jsonl
 	Kind, Source, SHA256, File, Plate, Recording string
+	Time                                         string
 	AsRead                                       string `json:"as_read"`
 	Line                                         int64
 }
@@ -591,6 +670,30 @@ func (f *follower) finish(md string) {
 	for _, p := range foot {
 		if !slices.Contains(f.r.Footage, rel(f.dir, p)) {
 			f.r.fail("6", "%s is not matched to its recorded hash", rel(f.dir, p))
+		}
+	}
+	f.spansChecked()
+}
+
+// spansChecked: a fact whose recording's footage the package does not
+// carry is linked to it by time only through the recording's signed span,
+// so step 7 must have checked every such fact against it.
+func (f *follower) spansChecked() {
+	b, err := os.ReadFile(filepath.Join(f.dir, "facts.jsonl"))
+	if err != nil {
+		return // no facts
+	}
+	for i, l := range nonEmpty(string(b)) {
+		var x fact
+		if err := json.Unmarshal([]byte(l), &x); err != nil {
+			f.r.fail("7", "facts.jsonl: %v", err)
+			return
+		}
+		if held, _ := filepath.Glob(filepath.Join(f.dir, "items", x.Recording, "footage.*")); len(held) > 0 {
+			continue
+		}
+		if !f.spanned[i+1] {
+			f.r.fail("7", "facts.jsonl line %d: its time was not checked against the signed span of recording %s, whose footage the package does not carry", i+1, x.Recording)
 		}
 	}
 }
