@@ -53,12 +53,21 @@ func RMC(t time.Time, lat, lon float64) string {
 		dm(lat, 2, "N", "S"), dm(lon, 3, "E", "W"), t.Format("020106")))
 }
 
-// dm writes decimal degrees as NMEA's dddmm.mmmm and a hemisphere.
+// dm writes decimal degrees as NMEA's dddmm.mmmm and a hemisphere. The
+// minutes are rounded to the four decimals written before they are
+// written, carrying into the degrees: NMEA 0183's minutes are 00 to
+// 59.9999, so 33.99999999° is 3400.0000, never 3360.0000 (which a
+// receiver does not write, and the parser rightly rejects as a bad
+// position).
 func dm(v float64, width int, pos, neg string) string {
 	h := pos
 	if v < 0 {
 		h, v = neg, -v
 	}
 	deg := math.Floor(v)
-	return fmt.Sprintf("%0*d%07.4f,%s", width, int(deg), (v-deg)*60, h)
+	min := math.Round((v-deg)*60*1e4) / 1e4
+	if min >= 60 {
+		deg, min = deg+1, 0
+	}
+	return fmt.Sprintf("%0*d%07.4f,%s", width, int(deg), min, h)
 }
