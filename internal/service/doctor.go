@@ -188,7 +188,7 @@ func doctorHostKey(r *DoctorReport, cfg *config.Config, owner string) {
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		r.fail(name, fmt.Sprintf("%s has mode %04o: others can read the key that signs custody", p, st.Mode().Perm()),
-			fmt.Sprintf("chmod 600 %s, then rotate the key (evidenced key rotate): it may have been copied", p))
+			fmt.Sprintf("chmod 600 %s; it may have been copied, and no command rotates a key: a copied key means a new host_id and state_dir (docs/THREAT-MODEL.md)", p))
 		return
 	}
 	k, err := signing.Load(p, cfg.HostID)
