@@ -34,7 +34,7 @@ var documentsGolden = map[uint]struct{ verify, verifyNoFootage, report string }{
 	},
 	3: {
 		verify:          "49cbddf0d8f38b726a513d14063130b0f2e06e40d9aafc014d0d5958cca75a67",
-		verifyNoFootage: "f45df1ccedaf7620648882bfe29cb5161e400b2203641c0a195971dac5d1c4b0",
+		verifyNoFootage: "ca283479362082b874841b4cc33523259cfe24c67d97ad5c023f6c3d8efd081f",
 		report:          "9e8348bd17f0bf44582c67579b3ff1a07079a97039a58331fa8dd99240b8f41a",
 	},
 }

@@ -773,9 +773,10 @@ package's.{{with $.Span}} For recording ` + "`{{$.Fact.Recording}}`" + ` it is `
 It must say ` + "`span_from`" + ` {{.From}} and ` + "`span_to`" + ` {{.To}}, and the fact's time must lie between them
 (both inclusive).{{else}} Recording ` + "`{{$.Fact.Recording}}`" + ` has no PARSED record with a span in this package (see below).{{end}}
 Every fact at once: each fact's time against the span of every PARSED record of its recording (bash; the times
-are UTC, compared with the fraction of a second padded to nanoseconds):
+are UTC, compared byte by byte (LC_ALL=C) with the fraction of a second padded to nanoseconds):
 
     ts() { s=${1%Z}; f=; case $s in *.*) f=${s#*.};; esac; printf '%s.%s' "${s%%.*}" "$(printf '%-9s' "$f" | tr ' ' 0)"; }
+    export LC_ALL=C
     n=0
     while IFS= read -r l; do
       n=$((n + 1))
