@@ -13,7 +13,7 @@ const inventoryUsage = "usage: evidenced inventory import FILE | assign SERIAL W
 
 func inventoryCommand() *command {
 	return &command{
-		name: "inventory", args: "import FILE | publish FILE | assign SERIAL WHO | retire SERIAL | show", pathArg: true, pathSubs: []string{"import", "publish"},
+		name: "inventory", args: "import|publish|assign|retire|show ARG...", pathArg: true, pathSubs: []string{"import", "publish"},
 		summary: "at a console: import the camera inventory (CSV, YAML or JSON), hand a camera to another officer or retire it, each published to the dock hosts through the store as the next signed version; show the inventory (on a dock host: the version in force)",
 		setup: func(fs *flag.FlagSet) runner {
 			asJSON := fs.Bool("json", false, "print the result as JSON")

@@ -23,8 +23,12 @@ func isCSV(data []byte, name string) bool {
 		return true
 	}
 	first, _, _ := bytes.Cut(data, []byte("\n"))
-	first = bytes.ToLower(bytes.TrimSpace(first))
-	return bytes.HasPrefix(first, []byte("serial,")) || bytes.HasPrefix(first, []byte(`"serial",`))
+	for _, f := range strings.Split(string(first), ",") {
+		if strings.ToLower(strings.Trim(strings.TrimSpace(f), `"`)) == "serial" {
+			return strings.Contains(string(first), ",")
+		}
+	}
+	return false
 }
 
 // ParseInventoryCSV decodes and validates an inventory CSV, as a
