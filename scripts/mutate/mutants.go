@@ -937,7 +937,7 @@ var mutants = []Mutant{
 		Original:    `if pc.Serial == cam.Serial && pc.Retired != nil {`,
 		Replacement: `if false && pc.Serial == cam.Serial && pc.Retired != nil {`,
 		Packages:    []string{"./internal/config", "./cmd/evidenced"},
-		Run:         "TestPublishedHistoryResolvesByTime|TestInventoryRetireE2E",
+		Run:         "TestPublishedHistoryResolvesByTime|TestInventoryAssignE2E",
 	},
 	{
 		ID:          "inventory-retired-no-alert",
@@ -946,7 +946,7 @@ var mutants = []Mutant{
 		Original:    `if cam.RetiredAt(now) {`,
 		Replacement: `if false && cam.RetiredAt(now) {`,
 		Packages:    []string{"./internal/service", "./cmd/evidenced"},
-		Run:         "TestDockResolvesTheHolderByTime|TestInventoryRetireE2E",
+		Run:         "TestDockResolvesTheHolderByTime|TestInventoryAssignE2E",
 	},
 	{
 		ID:          "inventory-history-order",
