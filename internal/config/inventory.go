@@ -44,7 +44,7 @@ func (v *validator) inventory(c *Config) {
 		return
 	}
 	if c.Role != RoleDock {
-		v.add("inventory", "set, but role is %s: a console publishes the inventory (evidenced inventory publish), a dock host takes it", c.Role)
+		v.add("inventory", "set, but role is %s: a console publishes the inventory (evidenced inventory import), a dock host takes it", c.Role)
 		return
 	}
 	if c.ObjectStore == nil {
