@@ -13,6 +13,7 @@ import (
 
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/ingest"
 )
 
 // The console's edits: a CSV imported, a camera handed to another officer
@@ -149,6 +150,16 @@ func TestDockResolvesTheHolderByTime(t *testing.T) {
 	rep, err = p.dock.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
 	if err != nil || rep.Vaulted != 1 {
 		t.Fatalf("a retired camera's footage: %+v %v", rep, err)
+	}
+	p.dock.dock(ctx, ingest.Request{Serial: "BWC-1", Root: cam, Via: "watch"}) // as the daemon docks it
+	var bay Bay
+	for _, b := range p.dock.bays.List() {
+		if b.Camera == "BWC-1" {
+			bay = b
+		}
+	}
+	if bay.State != BayProblem || !strings.Contains(bay.Problem, "retired camera") {
+		t.Errorf("the retired camera's bay: %+v", bay)
 	}
 	alert := lastOf(t, p.dock, custody.RetiredDocked)
 	if alert.Camera != "BWC-1" || alert.Details["retired"] == "" || alert.Details["inventory_version"] != "3" {
