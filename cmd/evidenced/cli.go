@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -109,6 +110,9 @@ type command struct {
 	// made absolute before it goes to the daemon (which has its own
 	// working directory).
 	pathArg bool
+	// pathSubs, when set, limits pathArg to these subcommands (the first
+	// positional argument): inventory assign's last argument is a name.
+	pathSubs []string
 	// creates: without a daemon, the command may create the host key and
 	// the ledger (a first ingest, store-init). Every other command opens
 	// only what exists and fails with "no ledger at PATH".
@@ -414,7 +418,7 @@ func viaDaemon(ctx context.Context, cfg *config.Config, c *command, fs *flag.Fla
 	})
 	args = append(args, "--")
 	pos := fs.Args()
-	if c.pathArg && len(pos) > 0 {
+	if c.pathArg && len(pos) > 0 && (c.pathSubs == nil || slices.Contains(c.pathSubs, pos[0])) {
 		pos = append(pos[:len(pos)-1:len(pos)-1], service.Abs(pos[len(pos)-1]))
 	}
 	args = append(args, pos...)
@@ -451,6 +455,7 @@ var commandRights = map[string]control.Right{
 	"key":    control.Read,
 	"ingest": control.Write, "hold": control.Write, "release": control.Write, "classify": control.Write,
 	"scrub": control.Write, "fleet clear": control.Write,
+	"inventory show": control.Read,
 }
 
 // flagRights are the flags that make a command need another right than

@@ -234,6 +234,31 @@ type Camera struct {
 	// as lsusb prints it): a device presenting this serial as another
 	// model is refused, never mounted. nil: any configured profile.
 	USBID *USBPair `yaml:"usb_id"`
+	// Published is the console's inventory entry the camera was looked up
+	// in (nil: from cameras:), and InventoryVersion its document's
+	// version: the assignment history and retirement come from it.
+	Published        *InventoryCamera `yaml:"-"`
+	InventoryVersion uint64           `yaml:"-"`
+}
+
+// AssignedAt is to whom the camera was issued at t and which entry of the
+// published inventory said so ("assigned_to", or "assignments[N]"; "" for
+// a camera of cameras:, which has no history).
+func (c Camera) AssignedAt(t time.Time) (who, which string) {
+	if c.Published == nil {
+		return c.AssignedTo, ""
+	}
+	who, i := c.Published.AssignedAt(t)
+	if i < 0 {
+		return who, "assigned_to"
+	}
+	return who, fmt.Sprintf("assignments[%d]", i)
+}
+
+// RetiredAt reports whether the published inventory retired the camera at
+// or before t (a camera of cameras: is never retired).
+func (c Camera) RetiredAt(t time.Time) bool {
+	return c.Published != nil && c.Published.RetiredAt(t)
 }
 
 // VaultPolicy makes the vault a buffer rather than an archive.
@@ -273,6 +298,16 @@ func (c *Config) WipePolicy(serial string) WipePolicy {
 	}
 	if cam.VerifySourceBeforeWipe != nil {
 		p.VerifySource = *cam.VerifySourceBeforeWipe
+	}
+	// A camera the console's inventory retires (now, or at a time to
+	// come) is never wiped: whatever it still holds is evidence nobody
+	// expected, and the camera itself may be wanted.
+	if pub := c.published(); pub != nil {
+		for _, pc := range pub.Cameras {
+			if pc.Serial == cam.Serial && pc.Retired != nil {
+				p.Enabled = false
+			}
+		}
 	}
 	return p
 }

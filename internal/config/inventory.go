@@ -44,7 +44,7 @@ func (v *validator) inventory(c *Config) {
 		return
 	}
 	if c.Role != RoleDock {
-		v.add("inventory", "set, but role is %s: a console publishes the inventory (evidenced inventory publish), a dock host takes it", c.Role)
+		v.add("inventory", "set, but role is %s: a console publishes the inventory (evidenced inventory import), a dock host takes it", c.Role)
 		return
 	}
 	if c.ObjectStore == nil {
@@ -62,16 +62,61 @@ func (v *validator) inventory(c *Config) {
 // InventoryCamera is one camera of a published inventory: what a console
 // decides about it. The host's own keys of a camera (usb_id, the wipe
 // overrides) stay in that host's cameras: list.
+//
+// AssignedTo is the holder at the document's publication (what the fleet
+// view and find show). Assignments is the camera's history of
+// reassignments, ordered by their effective time: pooled cameras change
+// hands daily, and a recording belongs to whoever held the camera when it
+// recorded (AssignedAt). Retired, when set, is when the camera left
+// service: it has no assignment after it, and its footage is never wiped
+// from it (a retired camera that docks is evidence nobody expected).
 type InventoryCamera struct {
-	Serial     string `yaml:"serial" json:"serial"`
-	Kind       string `yaml:"kind" json:"kind"`
-	AssignedTo string `yaml:"assigned_to" json:"assigned_to"`
+	Serial      string       `yaml:"serial" json:"serial"`
+	Kind        string       `yaml:"kind" json:"kind"`
+	AssignedTo  string       `yaml:"assigned_to" json:"assigned_to"`
+	Retired     *time.Time   `yaml:"retired,omitempty" json:"retired,omitempty"`
+	Assignments []Assignment `yaml:"assignments,omitempty" json:"assignments,omitempty"`
 }
 
-// ParseInventory decodes and validates an inventory file (YAML or JSON:
-// `cameras:` with serial, kind and assigned_to), as `evidenced inventory
-// publish FILE` reads it. name is the file, for errors.
+// Assignment is one hand-over of a camera: To holds it from From on, until
+// the next assignment. Only the first may leave From zero: the holder since
+// before the history begins (inventory assign records the holder it
+// replaces that way).
+type Assignment struct {
+	To   string    `yaml:"to" json:"to"`
+	From time.Time `yaml:"from,omitempty" json:"from,omitzero"`
+}
+
+// AssignedAt is to whom the camera was issued at t: the last assignment in
+// force at t, or AssignedTo when there is none (no history, or t before
+// its first dated entry). which is the assignment's index (-1: AssignedTo).
+func (c InventoryCamera) AssignedAt(t time.Time) (who string, which int) {
+	who, which = c.AssignedTo, -1
+	for i, a := range c.Assignments {
+		if a.From.After(t) {
+			break
+		}
+		who, which = a.To, i
+	}
+	return who, which
+}
+
+// RetiredAt reports whether the camera is retired at t.
+func (c InventoryCamera) RetiredAt(t time.Time) bool {
+	return c.Retired != nil && !t.Before(*c.Retired)
+}
+
+// ParseInventory decodes and validates an inventory file, as `evidenced
+// inventory import FILE` reads it: CSV (a header row naming serial, kind,
+// assigned_to and optionally retired; see ParseInventoryCSV) when the name
+// ends in .csv or the first line is such a header, otherwise YAML or JSON
+// (`cameras:` with serial, kind, assigned_to, retired, assignments). name
+// is the file, for errors.
 func ParseInventory(data []byte, name string) ([]InventoryCamera, error) {
+	data = bytes.TrimPrefix(data, []byte("\ufeff")) // a spreadsheet's byte order mark
+	if isCSV(data, name) {
+		return ParseInventoryCSV(data, name)
+	}
 	var f struct {
 		Cameras []InventoryCamera `yaml:"cameras"`
 	}
@@ -90,7 +135,10 @@ func ParseInventory(data []byte, name string) ([]InventoryCamera, error) {
 }
 
 // CheckInventory validates a published inventory's cameras as the cameras:
-// list is validated (serials, kinds, assigned_to), errors naming name.
+// list is validated (serials, kinds, assigned_to), and each camera's
+// history: assignments ordered by a strictly later effective time, each
+// naming a holder, only the first undated, none at or after the camera's
+// retirement. Errors name name, the serial and the field.
 func CheckInventory(cams []InventoryCamera, name string) error {
 	v := &validator{c: &Config{Path: name}}
 	list := make([]Camera, len(cams))
@@ -98,28 +146,61 @@ func CheckInventory(cams []InventoryCamera, name string) error {
 		list[i] = Camera{Serial: c.Serial, Kind: c.Kind, AssignedTo: c.AssignedTo}
 	}
 	v.cameras("cameras", list)
+	for i, c := range cams {
+		key := fmt.Sprintf("cameras[%d]", i)
+		if c.Retired != nil && c.Retired.IsZero() {
+			v.add(key+".retired", "camera %s: a retirement needs its time", c.Serial)
+		}
+		for j, a := range c.Assignments {
+			ak := fmt.Sprintf("%s.assignments[%d]", key, j)
+			if a.To == "" {
+				v.add(ak+".to", "camera %s: an assignment names its holder", c.Serial)
+			} else {
+				v.text(ak+".to", a.To, maxAssignedTo)
+			}
+			switch {
+			case a.From.IsZero() && j > 0:
+				v.add(ak+".from", "camera %s: only the first assignment may leave its effective time out", c.Serial)
+			case j > 0 && !a.From.After(c.Assignments[j-1].From):
+				v.add(ak+".from", "camera %s: %s is not after the assignment before it (%s): the history is in the order it happened, one hand-over at a time",
+					c.Serial, a.From.Format(time.RFC3339), c.Assignments[j-1].From.Format(time.RFC3339))
+			}
+			if c.Retired != nil && !a.From.IsZero() && !a.From.Before(*c.Retired) {
+				v.add(ak+".from", "camera %s: assigned at %s, at or after its retirement (%s)",
+					c.Serial, a.From.Format(time.RFC3339), c.Retired.Format(time.RFC3339))
+			}
+		}
+	}
 	return joinErrors(v.errs)
 }
 
 // Published is a console's inventory in force on this host.
 type Published struct {
-	Console string
-	Version uint64
-	SHA256  string
+	Console     string
+	Version     uint64
+	SHA256      string
+	PublishedAt time.Time
+	// Source is where this host took it from: the store's object and
+	// version id, or the cache file of the last accepted document.
+	Source  string
 	Cameras []InventoryCamera
 }
 
 // camera looks serial up in the published inventory: the console decides
 // whether the camera is in the inventory, its kind and to whom it is
 // issued; an entry of the same serial in local (cameras:) still gives the
-// host's own keys (usb_id, the wipe overrides).
+// host's own keys (usb_id, the wipe overrides). The entry itself rides
+// along (Camera.Published) for what is resolved by time.
 func (p *Published) camera(local []Camera, serial string) (Camera, bool) {
-	for _, pc := range p.Cameras {
+	for i := range p.Cameras {
+		pc := &p.Cameras[i]
 		if pc.Serial != serial {
 			continue
 		}
 		cam, _ := cameraIn(local, serial)
 		cam.Serial, cam.Kind, cam.AssignedTo = pc.Serial, pc.Kind, pc.AssignedTo
+		cam.Published = pc
+		cam.InventoryVersion = p.Version
 		return cam, true
 	}
 	return Camera{}, false

@@ -29,6 +29,7 @@ const (
 	Accessed      EventType = "ACCESSED"       // a person opened or retrieved an item; Details say why
 	Refused       EventType = "REFUSED"        // a request or device was refused; Details say why
 	UnknownDevice EventType = "UNKNOWN_DEVICE" // a device not in the camera inventory was docked
+	RetiredDocked EventType = "RETIRED_DOCKED" // an alert: a camera the inventory retired docked (ingested, never wiped)
 	SafeToUndock  EventType = "SAFE_TO_UNDOCK" // everything on a docked camera is vaulted
 	Undocked      EventType = "UNDOCKED"       // a camera left its bay
 	CopyFailed    EventType = "COPY_FAILED"    // a copy attempt failed; Details say why

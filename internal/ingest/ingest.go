@@ -216,8 +216,17 @@ func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
 	for k, v := range req.Identity {
 		details[k] = v
 	}
+	// Pooled cameras change hands: the dock names whoever holds the
+	// camera now, by the published inventory's history, and which entry
+	// of which version said so.
+	now := in.now().UTC()
+	holder, which := cam.AssignedAt(now)
+	if which != "" {
+		details["assignment"] = which
+		details["inventory_version"] = strconv.FormatUint(cam.InventoryVersion, 10)
+	}
 	for k, v := range map[string]string{
-		"source": req.Root, "via": req.Via, "kind": cam.Kind, "assigned_to": cam.AssignedTo,
+		"source": req.Root, "via": req.Via, "kind": cam.Kind, "assigned_to": holder,
 		// A folder or mass-storage camera exposes no clock of its own to
 		// compare; USB profiles that do will add camera_clock_offset.
 		"camera_clock": "not exposed",
@@ -231,6 +240,22 @@ func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
 		return 0, fmt.Errorf("record dock of %s: %w", cam.Serial, err)
 	}
 	in.log.Info("docked", "camera", cam.Serial, "via", req.Via, "seq", docked.Seq)
+	if cam.RetiredAt(now) {
+		// Footage on a retired camera is evidence nobody expected: it is
+		// ingested as any other, never wiped (config.WipePolicy), and the
+		// dock is an alert naming the camera and its retirement.
+		retired := cam.Published.Retired.UTC().Format(time.RFC3339)
+		if _, err := in.ledger.Append(ctx, custody.Event{
+			Type: custody.RetiredDocked, Actor: req.Actor, Camera: cam.Serial,
+			Details: map[string]string{
+				"retired": retired, "inventory_version": strconv.FormatUint(cam.InventoryVersion, 10),
+				"dock_seq": strconv.FormatUint(docked.Seq, 10), "wipe": "never: the camera is retired",
+			},
+		}, nil); err != nil {
+			return 0, fmt.Errorf("record the dock of retired camera %s: %w", cam.Serial, err)
+		}
+		in.log.Error("ALERT: a retired camera docked; its footage is ingested and never wiped", "camera", cam.Serial, "retired", retired)
+	}
 	return docked.Seq, nil
 }
 
@@ -605,17 +630,26 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Cam
 	}
 	now := in.now().UTC()
 	class := in.cfg.Retention.DefaultClass
+	// The recording belongs to whoever held the camera when it recorded:
+	// its file time (RecordedAt, the camera's clock) picks the assignment
+	// from the published inventory's history.
+	holder, which := cam.AssignedAt(e.ModTime.UTC())
 	item := &custody.Item{
-		ID: id, Camera: cam.Serial, Kind: cam.Kind, AssignedTo: cam.AssignedTo,
+		ID: id, Camera: cam.Serial, Kind: cam.Kind, AssignedTo: holder,
 		SourcePath: display, Size: stored.Size, SHA256: stored.SHA256.Hex(),
 		RecordedAt: e.ModTime.UTC(), IngestedAt: now, State: custody.StateVaulted,
 		VaultPath: in.vault.Path(id), RetentionClass: class, Host: in.cfg.HostID, DockSeq: dockSeq,
 	}
+	details := map[string]string{
+		"read_back": "cold", "copied_seq": strconv.FormatUint(c.copied.Seq, 10), "vault_path": item.VaultPath,
+	}
+	if which != "" {
+		details["assignment"] = which
+		details["inventory_version"] = strconv.FormatUint(cam.InventoryVersion, 10)
+	}
 	if _, err := in.ledger.Append(ctx, custody.Event{
 		Type: custody.Vaulted, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: cold.Hex(),
-		Details: map[string]string{
-			"read_back": "cold", "copied_seq": strconv.FormatUint(c.copied.Seq, 10), "vault_path": item.VaultPath,
-		},
+		Details: details,
 	}, item); err != nil {
 		return ledgerError{fmt.Errorf("record vaulting of %s: %w", id, err)}
 	}

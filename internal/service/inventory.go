@@ -1,7 +1,6 @@
 package service
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,8 +43,13 @@ const (
 	InventoryRefused custody.EventType = "INVENTORY_REFUSED"
 )
 
-// inventoryFormat names the document's layout.
-const inventoryFormat = "evidenced-inventory/v1"
+// inventoryFormat names the document's layout: v2 adds each camera's
+// retirement and assignment history. A dock host still takes a v1
+// document (one without them).
+const (
+	inventoryFormat   = "evidenced-inventory/v2"
+	inventoryFormatV1 = "evidenced-inventory/v1"
+)
 
 // maxInventory bounds the document read: 450 cameras are ~50 KiB.
 const maxInventory = 4 << 20
@@ -79,8 +83,16 @@ func openInventory(data []byte, v note.Verifier, console string) (inventoryDoc, 
 		return doc, fmt.Errorf("decode the document: %w", err)
 	}
 	switch {
+	case doc.Format == inventoryFormatV1:
+		for _, c := range doc.Cameras {
+			if c.Retired != nil || len(c.Assignments) > 0 {
+				return doc, fmt.Errorf("camera %s: a %s document carries no retired or assignments", c.Serial, inventoryFormatV1)
+			}
+		}
 	case doc.Format != inventoryFormat:
-		return doc, fmt.Errorf("format %q, want %q", doc.Format, inventoryFormat)
+		return doc, fmt.Errorf("format %q, want %q (or %q)", doc.Format, inventoryFormat, inventoryFormatV1)
+	}
+	switch {
 	case doc.Console != console:
 		return doc, fmt.Errorf("the document is console %q's, not %q's", doc.Console, console)
 	case doc.Version == 0:
@@ -92,89 +104,6 @@ func openInventory(data []byte, v note.Verifier, console string) (inventoryDoc, 
 		return doc, err
 	}
 	return doc, nil
-}
-
-// readInventory reads the newest version of key: its bytes and version id.
-func (s *Service) readInventory(ctx context.Context, key string) ([]byte, string, error) {
-	info, err := s.store.Stat(ctx, key, "")
-	if err != nil {
-		return nil, "", err
-	}
-	data, err := s.readInventoryVersion(ctx, key, info.VersionID)
-	return data, info.VersionID, err
-}
-
-// InventoryPublication is what PublishInventory stored.
-type InventoryPublication struct {
-	Object    string `json:"object"`
-	VersionID string `json:"version_id"`
-	Version   uint64 `json:"version"`
-	SHA256    string `json:"sha256"`
-	Cameras   int    `json:"cameras"`
-}
-
-// PublishInventory, at a console, signs the inventory in file (YAML or
-// JSON: cameras with serial, kind, assigned_to) as the next version of the
-// console's document and stores it, then records INVENTORY_PUBLISHED. The
-// next version follows the one the store holds, checked with the console's
-// own key: a document there that does not verify is an integrity failure
-// naming it (someone wrote it besides this console), and nothing is
-// published over it until a custodian looks.
-func (s *Service) PublishInventory(ctx context.Context, c Caller, file string) (InventoryPublication, error) {
-	var res InventoryPublication
-	if !s.config.IsConsole() {
-		return res, &kindError{kind: ErrInvalid, err: ErrNotConsole}
-	}
-	data, err := readSmallFile(file, maxInventory)
-	if err != nil {
-		return res, &kindError{kind: ErrInvalid, err: err}
-	}
-	cams, err := config.ParseInventory(data, file)
-	if err != nil {
-		return res, &kindError{kind: ErrInvalid, err: err}
-	}
-	self := s.config.HostID
-	key := InventoryKey(self)
-	doc := inventoryDoc{Format: inventoryFormat, Console: self, Version: 1, PublishedAt: time.Now().UTC(), Cameras: cams}
-	switch old, _, err := s.readInventory(ctx, key); {
-	case errors.Is(err, objstore.ErrNotFound):
-	case err != nil:
-		return res, fmt.Errorf("read the inventory in the store: %w", err)
-	default:
-		prev, err := openInventory(old, s.key.NoteVerifier(), self)
-		if err != nil {
-			return res, &kindError{kind: ErrIntegrity, err: fmt.Errorf("the inventory in the store (%s) is not this console's: %w", key, err)}
-		}
-		doc.Version = prev.Version + 1
-	}
-	text, err := json.Marshal(doc)
-	if err != nil {
-		return res, fmt.Errorf("encode the inventory: %w", err)
-	}
-	signed, err := note.Sign(&note.Note{Text: string(text) + "\n"}, s.key.NoteSigner())
-	if err != nil {
-		return res, fmt.Errorf("sign the inventory: %w", err)
-	}
-	sum := digest.Bytes(signed)
-	put, err := s.store.Put(ctx, objstore.PutRequest{
-		Key: key, Body: bytes.NewReader(signed), Size: int64(len(signed)), SHA256: sum,
-		Metadata: map[string]string{"sha256": sum.Hex()}, ContentType: "text/plain; charset=utf-8",
-	})
-	if err != nil {
-		return res, fmt.Errorf("store the inventory: %w", err)
-	}
-	res = InventoryPublication{Object: key, VersionID: put.VersionID, Version: doc.Version, SHA256: sum.Hex(), Cameras: len(cams)}
-	if _, err := s.ledger.Append(context.WithoutCancel(ctx), custody.Event{
-		Type: InventoryPublished, Actor: c.Actor,
-		Details: c.details(map[string]string{
-			"console": self, "version": strconv.FormatUint(doc.Version, 10), "sha256": res.SHA256,
-			"object": key, "version_id": put.VersionID, "cameras": strconv.Itoa(len(cams)),
-		}),
-	}, nil); err != nil {
-		return res, fmt.Errorf("record the inventory's publication: %w", err)
-	}
-	s.log.Info("inventory published", "object", key, "version", doc.Version, "sha256", res.SHA256, "cameras", len(cams))
-	return res, nil
 }
 
 // readSmallFile reads a file a command names, refusing one over max bytes.
@@ -287,7 +216,7 @@ func (s *Service) loadInventoryCache(f *inventoryFollower) {
 		return
 	}
 	sum := digest.Bytes(data).Hex()
-	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, Cameras: doc.Cameras})
+	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, PublishedAt: doc.PublishedAt, Source: s.inventoryCachePath(), Cameras: doc.Cameras})
 	f.floor, f.seen, f.inForce = doc.Version, sum, sum
 	s.log.Info("inventory in force from the last accepted document", "path", s.inventoryCachePath(), "version", doc.Version, "sha256", sum)
 }
@@ -405,7 +334,8 @@ func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 		s.log.Error("record an accepted inventory; not put in force", "object", f.key, "version", doc.Version, "err", err)
 		return
 	}
-	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, Cameras: doc.Cameras})
+	s.config.SetPublished(&config.Published{Console: f.console, Version: doc.Version, SHA256: sum, PublishedAt: doc.PublishedAt,
+		Source: f.key + "@" + versionID, Cameras: doc.Cameras})
 	f.floor, f.seen, f.inForce = doc.Version, sum, sum
 	s.invReads.confirm()
 	s.saveInventoryCache(data)

@@ -510,6 +510,7 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	default:
 		log.Info("dock complete", "vaulted", res.Vaulted, "already_held", res.AlreadyHeld,
 			"bytes", res.Bytes, "safe_to_undock", res.SafeToUndock)
+		s.retiredBay(serial)
 	}
 	if res.Vaulted > 0 && s.uploader != nil {
 		s.uploader.Wake()
@@ -540,6 +541,19 @@ func (s *Service) undocked(ctx context.Context, serial string, details map[strin
 		s.log.Error("record undock", "camera", serial, "err", err)
 	}
 	s.log.Info("camera undocked", "camera", serial, "clean", clean)
+}
+
+// retiredBay shows a camera the inventory retired as a problem once its
+// copy is done: its footage is vaulted (and never wiped), but the camera
+// is out of service and belongs with the evidence custodian, not back on
+// an officer. RETIRED_DOCKED is already on record.
+func (s *Service) retiredBay(serial string) {
+	cam, ok := s.config.Camera(serial)
+	if !ok || !cam.RetiredAt(time.Now()) {
+		return
+	}
+	s.bays.Problem(serial, fmt.Sprintf("retired camera (since %s): footage vaulted, not wiped; hand it to the evidence custodian",
+		cam.Published.Retired.UTC().Format(time.RFC3339)))
 }
 
 // BayState is what an officer glancing at the dock needs to know.

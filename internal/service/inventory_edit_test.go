@@ -1,0 +1,214 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/evidenced/evidenced/internal/config"
+	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/ingest"
+)
+
+// The console's edits: a CSV imported, a camera handed to another officer
+// from a time, a camera retired; each the next signed version, recorded
+// with what changed; unknown serials and edits of nothing refused; show
+// reads back what the store holds.
+func TestInventoryEditsAtTheConsole(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	who := Caller{Actor: "custodian-1"}
+	if _, err := p.hq.AssignInventory(ctx, who, "BWC-1", "pc-2", time.Time{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("assign with nothing published: %v", err)
+	}
+	if _, err := p.hq.ShowInventory(ctx); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("show with nothing published: %v", err)
+	}
+	csv := filepath.Join(p.root, "inventory.csv")
+	if err := os.WriteFile(csv, []byte("serial,kind,assigned_to\r\nBWC-1,body,pc-1\r\nBWC-2,body,pc-7\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v1, err := p.hq.ImportInventory(ctx, who, csv)
+	if err != nil || v1.Version != 1 || v1.Cameras != 2 {
+		t.Fatalf("import: %+v %v", v1, err)
+	}
+	eff := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	v2, err := p.hq.AssignInventory(ctx, who, "bwc-1", "pc-2", eff)
+	if err != nil || v2.Version != 2 || v2.Change["from"] != "pc-1" || v2.Change["to"] != "pc-2" || v2.Change["serial"] != "BWC-1" {
+		t.Fatalf("assign: %+v %v", v2, err)
+	}
+	if _, err := p.hq.AssignInventory(ctx, who, "BWC-404", "pc-2", eff); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "BWC-404") {
+		t.Errorf("assign an unknown serial: %v", err)
+	}
+	if _, err := p.hq.AssignInventory(ctx, who, "BWC-1", "pc-3", eff.Add(-time.Hour)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("an assignment before the last one: %v", err)
+	}
+	v3, err := p.hq.RetireInventory(ctx, who, "BWC-2", eff)
+	if err != nil || v3.Version != 3 || v3.Change["retired"] != "2026-12-01T06:00:00Z" {
+		t.Fatalf("retire: %+v %v", v3, err)
+	}
+	if _, err := p.hq.AssignInventory(ctx, who, "BWC-2", "pc-3", eff.Add(time.Hour)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("assign a retired camera: %v", err)
+	}
+	view, err := p.hq.ShowInventory(ctx)
+	if err != nil || view.Version != 3 || view.SHA256 != v3.SHA256 || !strings.Contains(view.Source, v3.VersionID) || len(view.Cameras) != 2 {
+		t.Fatalf("show: %+v %v", view, err)
+	}
+	bwc1 := view.Cameras[0]
+	if bwc1.AssignedTo != "pc-2" || len(bwc1.Assignments) != 2 || bwc1.Assignments[0].To != "pc-1" || !bwc1.Assignments[0].From.IsZero() ||
+		bwc1.Assignments[1].To != "pc-2" || !bwc1.Assignments[1].From.Equal(eff) {
+		t.Errorf("BWC-1's history: %+v", bwc1)
+	}
+	if view.Cameras[1].Retired == nil || !view.Cameras[1].Retired.Equal(eff) {
+		t.Errorf("BWC-2: %+v", view.Cameras[1])
+	}
+	evs := inventoryEvents(t, p.hq)
+	if len(evs) != 3 || evs[1].Details["change"] != "assign" || evs[1].Details["to"] != "pc-2" || evs[2].Details["change"] != "retire" || evs[2].Details["serial"] != "BWC-2" {
+		t.Errorf("the console's records: %+v", evs)
+	}
+}
+
+// An edit follows the version it read: a publication that lands while it
+// is prepared makes it fail, and the other publication stays the newest.
+func TestInventoryEditDoesNotOverwrite(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	who := Caller{Actor: "custodian-1"}
+	publishInventory(t, p, "pc-1")
+	_, err := p.hq.publishNext(ctx, who, func(prev *inventoryDoc) ([]config.InventoryCamera, map[string]string, error) {
+		publishInventory(t, p, "pc-9") // another console session's import meanwhile
+		return prev.Cameras, map[string]string{"change": "test"}, nil
+	})
+	if !errors.Is(err, ErrInventoryConflict) {
+		t.Fatalf("an edit over a newer publication: %v", err)
+	}
+	view, err := p.hq.ShowInventory(ctx)
+	if err != nil || view.Version != 2 || view.Cameras[0].AssignedTo != "pc-9" {
+		t.Errorf("the store after the refused edit: %+v %v", view, err)
+	}
+}
+
+// A dock host names, for each recording, whoever held the camera when it
+// recorded (the file's time), and at the dock whoever holds it now, with
+// the inventory entry and version that said so; a retired camera is still
+// ingested, and its dock is an alert naming its retirement.
+func TestDockResolvesTheHolderByTime(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	who := Caller{Actor: "custodian-1"}
+	publishInventory(t, p, "pc-1")
+	eff := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	if _, err := p.hq.AssignInventory(ctx, who, "BWC-1", "pc-2", eff); err != nil {
+		t.Fatal(err)
+	}
+	f, err := p.dock.newInventoryFollower()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.dock.pollInventory(ctx, f)
+	cam := filepath.Join(p.root, "cam")
+	if err := os.MkdirAll(cam, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, at := range map[string]time.Time{"before.mp4": eff.Add(-time.Minute), "after.mp4": eff.Add(time.Minute)} {
+		file := filepath.Join(cam, name)
+		if err := os.WriteFile(file, []byte("footage "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(file, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := p.dock.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
+	if err != nil || len(rep.Recorded) != 2 {
+		t.Fatalf("ingest: %+v %v", rep, err)
+	}
+	for _, it := range rep.Recorded {
+		want := map[string]string{"before.mp4": "pc-1", "after.mp4": "pc-2"}[filepath.Base(it.SourcePath)]
+		if it.AssignedTo != want {
+			t.Errorf("%s recorded at %s: assigned to %s, want %s", it.SourcePath, it.RecordedAt, it.AssignedTo, want)
+		}
+	}
+	docked := lastOf(t, p.dock, custody.Docked)
+	if docked.Details["assigned_to"] != "pc-2" || docked.Details["assignment"] != "assignments[1]" || docked.Details["inventory_version"] != "2" {
+		t.Errorf("DOCKED: %v", docked.Details)
+	}
+
+	if _, err := p.hq.RetireInventory(ctx, who, "BWC-1", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	p.dock.pollInventory(ctx, f)
+	if err := os.WriteFile(filepath.Join(cam, "late.mp4"), []byte("footage after retirement"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = p.dock.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
+	if err != nil || rep.Vaulted != 1 {
+		t.Fatalf("a retired camera's footage: %+v %v", rep, err)
+	}
+	p.dock.dock(ctx, ingest.Request{Serial: "BWC-1", Root: cam, Via: "watch"}) // as the daemon docks it
+	var bay Bay
+	for _, b := range p.dock.bays.List() {
+		if b.Camera == "BWC-1" {
+			bay = b
+		}
+	}
+	if bay.State != BayProblem || !strings.Contains(bay.Problem, "retired camera") {
+		t.Errorf("the retired camera's bay: %+v", bay)
+	}
+	alert := lastOf(t, p.dock, custody.RetiredDocked)
+	if alert.Camera != "BWC-1" || alert.Details["retired"] == "" || alert.Details["inventory_version"] != "3" {
+		t.Errorf("RETIRED_DOCKED: %+v", alert)
+	}
+}
+
+// A dock host still takes a v1 document, as consoles before v2 sign it;
+// one that says v1 but carries a history is refused.
+func TestInventoryV1StillTaken(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	f, err := p.dock.newInventoryFollower()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(text string) []byte {
+		n, err := note.Sign(&note.Note{Text: text + "\n"}, p.hq.key.NoteSigner())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	putInventory(t, p.dock, sign(`{"format":"evidenced-inventory/v1","console":"hq","version":1,"published_at":"2026-12-01T00:00:00Z","cameras":[{"serial":"BWC-1","kind":"body","assigned_to":"pc-v1"}]}`))
+	p.dock.pollInventory(ctx, f)
+	if cam, _ := p.dock.config.Camera("BWC-1"); cam.AssignedTo != "pc-v1" {
+		t.Fatalf("a v1 document: BWC-1 issued to %s", cam.AssignedTo)
+	}
+	putInventory(t, p.dock, sign(`{"format":"evidenced-inventory/v1","console":"hq","version":2,"published_at":"2026-12-01T00:00:00Z","cameras":[{"serial":"BWC-1","kind":"body","assigned_to":"pc-x","assignments":[{"to":"pc-x"}]}]}`))
+	p.dock.pollInventory(ctx, f)
+	if ev := lastOf(t, p.dock, InventoryRefused); !strings.Contains(ev.Details["problem"], "v1") {
+		t.Errorf("a v1 document with a history: %v", ev.Details)
+	}
+}
+
+// lastOf is s's last record of type typ (fails without one).
+func lastOf(t *testing.T, s *Service, typ custody.EventType) custody.Event {
+	t.Helper()
+	var last *custody.Event
+	if err := s.ledger.Events(context.Background(), 0, func(ev custody.Event) error {
+		if ev.Type == typ {
+			last = &ev
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if last == nil {
+		t.Fatalf("no %s record", typ)
+	}
+	return *last
+}
