@@ -82,7 +82,8 @@ func (s *Service) currentInventory(ctx context.Context) (storeInventory, error) 
 // run the edit again, it then starts from that one). S3 has no
 // compare-and-swap for a versioned object, so two edits racing within the
 // moment between that check and the write can both land with the same
-// version number; the dock hosts then keep whichever they read first and
+// version number (edits through one daemon are serialised by invEdit, so
+// only two processes writing at once can race); the dock hosts then keep whichever they read first and
 // refuse the other as not newer (INVENTORY_REFUSED, an alert): never a
 // silent overwrite. Each publication is recorded as INVENTORY_PUBLISHED
 // with what changed.
@@ -91,6 +92,8 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 	if !s.config.IsConsole() {
 		return res, &kindError{kind: ErrInvalid, err: ErrNotConsole}
 	}
+	s.invEdit.Lock()
+	defer s.invEdit.Unlock()
 	self := s.config.HostID
 	key := InventoryKey(self)
 	cur, err := s.currentInventory(ctx)

@@ -82,7 +82,11 @@ func TestInventoryEditDoesNotOverwrite(t *testing.T) {
 	who := Caller{Actor: "custodian-1"}
 	publishInventory(t, p, "pc-1")
 	_, err := p.hq.publishNext(ctx, who, func(prev *inventoryDoc) ([]config.InventoryCamera, map[string]string, error) {
-		publishInventory(t, p, "pc-9") // another console session's import meanwhile
+		// Another process's import meanwhile (a CLI run while the daemon is
+		// down, say): it does not share this process's invEdit lock.
+		p.hq.invEdit.Unlock()
+		publishInventory(t, p, "pc-9")
+		p.hq.invEdit.Lock()
 		return prev.Cameras, map[string]string{"change": "test"}, nil
 	})
 	if !errors.Is(err, ErrInventoryConflict) {

@@ -54,6 +54,10 @@ type Service struct {
 	uploader *upload.Uploader // nil when store is nil
 	wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
 	key      *signing.Key     // the host key that signs every custody record
+	// invEdit serialises the console's inventory edits made through this
+	// process (the daemon's control socket), so two of them never race
+	// between publishNext's check and its write.
+	invEdit sync.Mutex
 	// cursorKey keys the MAC of find's page cursors (cursor.go).
 	cursorKey []byte
 	// anchors writes signed checkpoints to the object store (nil: vault
