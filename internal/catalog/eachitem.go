@@ -28,10 +28,12 @@ var eachItemBatch = 1024
 // short read transaction: memory is bounded by the batch, whatever the
 // fleet, and no read transaction stays open across the walk (a long one
 // keeps bbolt from reusing the pages a concurrent sync frees, so the file
-// would grow while the walk runs).
+// would grow while the walk runs). The index file's pages it read are
+// released from the process's resident memory as it goes (releaseMapped).
 func (c *Catalog) EachItem(ctx context.Context, fn func(custody.Item) error) error {
 	var after []byte // the last id read; nil before the first batch
-	for {
+	defer c.releaseMapped()
+	for n := 1; ; n++ {
 		batch, err := c.itemBatch(ctx, after)
 		if err != nil {
 			return fmt.Errorf("catalog items: %w", err)
@@ -43,6 +45,10 @@ func (c *Catalog) EachItem(ctx context.Context, fn func(custody.Item) error) err
 		}
 		if len(batch) < eachItemBatch {
 			return nil
+		}
+		if n%16 == 0 {
+			// The pages read so far are not needed again by the walk.
+			c.releaseMapped()
 		}
 		after = []byte(batch[len(batch)-1].ID)
 	}
