@@ -33,7 +33,7 @@ echo "fleet: $(du -sh "$FLEET/store" | cut -f1) in $(find "$FLEET/store" -type f
 measure() { # dir label
   echo "== $2  $(date -u +%Y-%m-%dT%H:%M:%SZ)  load average $(cut -d' ' -f1-3 /proc/loadavg)"
   (cd "$1" && TMPDIR=$BENCH_DIR EVIDENCED_BENCH_FLEET=$FLEET EVIDENCED_BENCH_MEASURE=1 \
-    go test -count=1 -run '^TestBenchIndexMeasure$' -timeout 3h -v ./internal/catalog/fleetgen/ | grep -E '^(indexed|memory|find|index) ')
+    go test -count=1 -run '^TestBenchIndexMeasure$' -timeout 3h -v ./internal/catalog/fleetgen/ | grep -E '^(indexed|memory|find|walk|index) ')
   echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 

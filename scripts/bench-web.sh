@@ -11,7 +11,10 @@
 #     wait is printed as "settle"): by officer (paged), officer and one day,
 #     camera, camera and one day. Latency p50/p95/p99/max per kind and overall,
 #     searches per second, the server's CPU (per search) and RSS apart from
-#     the clients'. BASELINE=REV also builds that revision and runs the same
+#     the clients'; the server's start-up memory (from its start until its
+#     start-up work is quiet): VmHWM and, sampled every 50 ms, the peaks of
+#     RssAnon (heap, stacks) and RssFile (the mapped index's pages, the
+#     binary) apart; the indexing `find`'s peak RSS. BASELINE=REV also builds that revision and runs the same
 #     load against it first, on the same fleet and index (before/after).
 #     INPROCESS=1 serves the console's handler in the test process instead
 #     (the earlier form: one process, one CPU figure for both sides).

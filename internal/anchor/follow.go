@@ -186,6 +186,12 @@ func Follow(ctx context.Context, s Store, hostID string, pinned ed25519.PublicKe
 	}
 	to := tos[0]
 	b := Batch{From: from, To: to, Object: CheckpointKey(hostID, to)}
+	// The batch's records, room made once: appending them one by one
+	// regrew the slice a dozen times per anchor (growslice and its copies
+	// were ≈ 4 % of indexing's CPU, docs/BENCHMARKS.md). The count comes
+	// from an object's name, so it is bounded: a name is not trusted to
+	// size an allocation.
+	b.Records = make([]FollowedRecord, 0, min(to-from+1, 1<<16))
 	rkey, skey := RecordsKey(hostID, from, to), SigsKey(hostID, from, to)
 	for key, n := range map[string]int{rkey: files[to], skey: sigVersions[to], b.Object: len(notes[to]), proofKey(hostID, to): len(proofs[to])} {
 		if n > 1 {

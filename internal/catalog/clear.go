@@ -266,38 +266,58 @@ func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Ta
 // read of the records. It returns the problem, or nil, and the error of a
 // listing that could not be made. Clear and Audit both check it.
 func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64) (*anchor.Problem, error) {
+	// Both listings are read a page at a time (objstore.EachVersionPage):
+	// a host's prefix grows for years, and what is kept is a number per
+	// checkpoint, not the listing.
 	cps := anchor.Prefix(host) + "checkpoints/"
-	cvs, err := c.store.ListVersions(ctx, cps)
+	var checkpoints []uint64
+	err := objstore.EachVersionPage(ctx, c.store, cps, func(vs []objstore.Version) error {
+		for _, v := range vs {
+			name, ext, _ := strings.Cut(strings.TrimPrefix(v.Key, cps), ".")
+			if n, err := strconv.ParseUint(name, 10, 64); err == nil && ext == "note" {
+				checkpoints = append(checkpoints, n)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list the checkpoints the index followed: %w", err)
 	}
-	checkpoint := map[uint64]bool{0: true}
-	for _, v := range cvs {
-		name, ext, _ := strings.Cut(strings.TrimPrefix(v.Key, cps), ".")
-		if n, err := strconv.ParseUint(name, 10, 64); err == nil && ext == "note" {
-			checkpoint[n] = true
-		}
+	slices.Sort(checkpoints)
+	checkpoint := func(n uint64) bool {
+		_, ok := slices.BinarySearch(checkpoints, n)
+		return n == 0 || ok
 	}
 	prefix := anchor.Prefix(host) + "records/"
-	vs, err := c.store.ListVersions(ctx, prefix)
+	var found *anchor.Problem
+	err = objstore.EachVersionPage(ctx, c.store, prefix, func(vs []objstore.Version) error {
+		// Every version of a key is in the page that lists it.
+		versions := map[string]int{}
+		for _, v := range vs {
+			name, _, _ := strings.Cut(strings.TrimPrefix(v.Key, prefix), ".")
+			first, last, _ := strings.Cut(name, "-")
+			from, ferr := strconv.ParseUint(first, 10, 64)
+			to, terr := strconv.ParseUint(last, 10, 64)
+			if ferr == nil && terr == nil && from > 0 && to <= size && checkpoint(from-1) && checkpoint(to) {
+				versions[v.Key]++
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(versions)) {
+			if n := versions[k]; n > 1 {
+				found = &anchor.Problem{Object: k, What: fmt.Sprintf("%d versions: evidenced writes it once, so a version was added after it was anchored (behind the checkpoint the index followed)", n)}
+				return errFound
+			}
+		}
+		return nil
+	})
+	if found != nil {
+		return found, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list the records the index followed: %w", err)
 	}
-	versions := map[string]int{}
-	for _, v := range vs {
-		name, _, _ := strings.Cut(strings.TrimPrefix(v.Key, prefix), ".")
-		first, last, _ := strings.Cut(name, "-")
-		from, ferr := strconv.ParseUint(first, 10, 64)
-		to, terr := strconv.ParseUint(last, 10, 64)
-		if ferr == nil && terr == nil && from > 0 && to <= size && checkpoint[from-1] && checkpoint[to] {
-			versions[v.Key]++
-		}
-	}
-	keys := slices.Sorted(maps.Keys(versions))
-	for _, k := range keys {
-		if n := versions[k]; n > 1 {
-			return &anchor.Problem{Object: k, What: fmt.Sprintf("%d versions: evidenced writes it once, so a version was added after it was anchored (behind the checkpoint the index followed)", n)}, nil
-		}
-	}
 	return nil, nil
 }
+
+// errFound stops a paged listing once what it looked for is found.
+var errFound = errors.New("found")

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -348,4 +349,52 @@ func TestClearReChecksFromTheIndexTail(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The record objects behind the tail are listed a page at a time (a
+// host's prefix grows for years): with pages of two keys, the checkpoints
+// and records of four anchors span several pages, and a second version of
+// a records object listed in the last page is still found, by the audit
+// and by a clear.
+func TestRecordVersionsCheckedAcrossListingPages(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.New()
+	d := newDock(t, "dock-01")
+	for i := range 4 {
+		d.ingest(t, "BWC-1", "officer-1", fmt.Sprintf("P%d.MP4", i), i+1)
+		d.anchor(t, s)
+	}
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
+	sync(t, c)
+	s.PageKeys = 2
+	records := anchor.Prefix("dock-01") + "records/"
+	pages := 0
+	s.SetHook(func(op, key string) error {
+		if op == "list" && key == records {
+			pages++
+		}
+		return nil
+	})
+	// The records object whose key sorts last (records/7-11 after 1-6,
+	// 12-16 and 17-21): in the last page.
+	vs, err := s.ListVersions(ctx, records)
+	if err != nil || len(vs) != 8 {
+		t.Fatalf("the records of four anchors: %+v %v", vs, err)
+	}
+	key := ""
+	for _, v := range vs {
+		if strings.HasSuffix(v.Key, ".jsonl") && v.Key > key {
+			key = v.Key
+		}
+	}
+	pages = 0
+	put(t, s, key, append(read(t, s, key), '\n'))
+	breaks, err := c.Audit(ctx)
+	if err != nil || len(breaks) != 1 || breaks[0].Problems[0].Object != key {
+		t.Fatalf("audit with a second version of %s in the last page: %+v %v", key, breaks, err)
+	}
+	if pages < 4 {
+		t.Errorf("the records were listed in %d calls, want a page of two keys a call (4 or more)", pages)
+	}
+	clearRefused(t, c, "dock-01")
 }

@@ -148,17 +148,20 @@ func (c *Catalog) Orphans(ctx context.Context) ([]Orphan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog orphans: %w", err)
 	}
-	vs, err := c.store.ListVersions(ctx, "")
+	// The store is listed a page at a time: only the orphans are kept.
+	out := []Orphan{}
+	err = objstore.EachVersionPage(ctx, c.store, "", func(vs []objstore.Version) error {
+		for _, v := range vs {
+			// _inventory/ holds the console's published inventory, not footage.
+			if strings.HasPrefix(v.Key, "_custody/") || strings.HasPrefix(v.Key, "_inventory/") || named[[2]string{v.Key, v.VersionID}] {
+				continue
+			}
+			out = append(out, Orphan{Key: v.Key, VersionID: v.VersionID, Size: v.Size})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("catalog orphans: list the store: %w", err)
-	}
-	out := []Orphan{}
-	for _, v := range vs {
-		// _inventory/ holds the console's published inventory, not footage.
-		if strings.HasPrefix(v.Key, "_custody/") || strings.HasPrefix(v.Key, "_inventory/") || named[[2]string{v.Key, v.VersionID}] {
-			continue
-		}
-		out = append(out, Orphan{Key: v.Key, VersionID: v.VersionID, Size: v.Size})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Key != out[j].Key {

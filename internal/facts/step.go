@@ -42,6 +42,15 @@ type Journal interface {
 	Changed(ctx context.Context, from []byte) ([]string, []byte, error)
 }
 
+// Streamer is what a ledger offers when it can walk every item it serves
+// calling fn outside any transaction of its own (so fn may append): a walk
+// then looks at each item as it comes instead of holding every item first.
+// A console's catalog offers it; at a million items, holding the whole
+// walk was most of a console's start-up memory (docs/BENCHMARKS.md).
+type Streamer interface {
+	EachItem(ctx context.Context, fn func(custody.Item) error) error
+}
+
 // Opener opens an item's held copy. Never the camera: what is parsed is
 // what custody recorded, and the step checks the bytes against the item's
 // SHA-256. On a dock host the held copy is the vault's; at a console it is
@@ -468,6 +477,25 @@ func sameSet(a, b []string) bool {
 
 // walk looks at every item the ledger serves.
 func (s *Step) walk(ctx context.Context, rebuild bool) ([]Outcome, error) {
+	var outs []Outcome
+	look := func(it custody.Item) error {
+		o, err := s.item(ctx, it, rebuild)
+		if err != nil {
+			return err
+		}
+		if !o.Skipped || o.Unavailable {
+			outs = append(outs, o)
+		}
+		return nil
+	}
+	if st, ok := s.Ledger.(Streamer); ok {
+		if err := st.EachItem(ctx, look); err != nil {
+			return outs, fmt.Errorf("walk items: %w", err)
+		}
+		return outs, nil
+	}
+	// A ledger's Items may call fn inside a transaction that an append
+	// would wait for: every item is taken first.
 	var todo []custody.Item
 	if err := s.Ledger.Items(ctx, custody.Filter{}, func(it custody.Item) error {
 		todo = append(todo, it)
@@ -475,14 +503,9 @@ func (s *Step) walk(ctx context.Context, rebuild bool) ([]Outcome, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("list items: %w", err)
 	}
-	var outs []Outcome
 	for _, it := range todo {
-		o, err := s.item(ctx, it, rebuild)
-		if err != nil {
+		if err := look(it); err != nil {
 			return outs, err
-		}
-		if !o.Skipped || o.Unavailable {
-			outs = append(outs, o)
 		}
 	}
 	return outs, nil

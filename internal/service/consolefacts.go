@@ -55,6 +55,13 @@ func (c consoleLedger) Items(ctx context.Context, f custody.Filter, fn func(cust
 	return nil
 }
 
+// EachItem walks every served item once, as Items does, a batch of the
+// catalog at a time (facts.Streamer): a new facts index's first catch-up
+// walks the whole fleet, and Items holds every item of it at once.
+func (c consoleLedger) EachItem(ctx context.Context, fn func(custody.Item) error) error {
+	return c.s.catalog.EachItem(ctx, fn)
+}
+
 // Position and Changed make the catalog the parse step's journal: a
 // catch-up reads only the records indexed since the last one (a restart
 // with nothing new reads none), not every item.
@@ -166,4 +173,7 @@ func (r storeReader) Read(p []byte) (int, error) {
 
 func (r storeReader) Close() error { return r.rc.Close() }
 
-var _ facts.Journal = consoleLedger{}
+var (
+	_ facts.Journal  = consoleLedger{}
+	_ facts.Streamer = consoleLedger{}
+)

@@ -373,13 +373,17 @@ func (s *Service) checkAnchors(ctx context.Context, rep *VerifyReport, add func(
 		// host's name means the ledger that anchored it was lost or
 		// replaced (a finding), none means there is nothing to check.
 		prefix := anchor.Prefix(s.config.HostID) + "checkpoints/"
-		vs, err := s.anchorStore.ListVersions(ctx, prefix)
+		n := 0 // counted a page at a time: the listing is not kept
+		err := objstore.EachVersionPage(ctx, s.anchorStore, prefix, func(vs []objstore.Version) error {
+			n += len(vs)
+			return nil
+		})
 		switch {
 		case storeDown(err):
 		case err != nil:
 			rep.AnchorsUnchecked = fmt.Sprintf("%s in the object store: %v", prefix, err)
-		case len(vs) > 0:
-			add(VerifyProblem{Kind: "checkpoint", Object: prefix, What: fmt.Sprintf("%d anchored object(s) of this host in the store, but the ledger holds no record (so no host key): the ledger that anchored them was lost or replaced", len(vs))})
+		case n > 0:
+			add(VerifyProblem{Kind: "checkpoint", Object: prefix, What: fmt.Sprintf("%d anchored object(s) of this host in the store, but the ledger holds no record (so no host key): the ledger that anchored them was lost or replaced", n)})
 		}
 		return
 	}

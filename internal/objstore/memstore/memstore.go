@@ -46,6 +46,9 @@ type Store struct {
 	// with the lock and tagging headers of CreateMultipartUpload and the
 	// ETag of CompleteMultipartUpload.
 	MultipartDropsLock bool
+	// PageKeys, when > 0, is the most keys a ListVersionsPage page holds
+	// whatever the caller asks: a test makes a small listing span pages.
+	PageKeys int
 
 	mu      sync.Mutex
 	objects map[string][]*memVersion // key → versions, oldest first
@@ -371,6 +374,43 @@ func (m *Store) ListDirectories(ctx context.Context, prefix string) ([]string, e
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+var _ objstore.PageLister = (*Store)(nil)
+
+// ListVersionsPage implements objstore.PageLister; a hook sees each page
+// as "list" with the prefix as key.
+func (m *Store) ListVersionsPage(ctx context.Context, prefix, after string, max int) ([]objstore.Version, string, error) {
+	if err := m.check("list", prefix); err != nil {
+		return nil, "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("list versions under %s: %w", prefix, err)
+	}
+	if m.PageKeys > 0 && (max <= 0 || m.PageKeys < max) {
+		max = m.PageKeys
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var keys []string
+	for k := range m.objects {
+		if strings.HasPrefix(k, prefix) && k > after {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	next := ""
+	if max > 0 && len(keys) > max {
+		keys, next = keys[:max], keys[max-1]
+	}
+	var out []objstore.Version
+	for _, k := range keys {
+		vs := m.objects[k]
+		for i, v := range vs {
+			out = append(out, objstore.Version{Key: k, VersionID: v.id, Size: int64(len(v.data)), IsLatest: i == len(vs)-1})
+		}
+	}
+	return out, next, nil
 }
 
 // ListVersions implements objstore.Lister; a hook sees it as "list" with

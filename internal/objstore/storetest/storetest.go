@@ -63,6 +63,7 @@ func Run(t *testing.T, q Quirks, newStore func(t *testing.T) objstore.Store) {
 	t.Run("LegalHold", func(t *testing.T) { testLegalHold(t, newStore(t)) })
 	t.Run("Tags", func(t *testing.T) { testTags(t, newStore(t)) })
 	t.Run("Listing", func(t *testing.T) { testListing(t, newStore(t)) })
+	t.Run("ListingByPage", func(t *testing.T) { testListingByPage(t, newStore(t)) })
 	t.Run("Directories", func(t *testing.T) { testDirectories(t, newStore(t)) })
 	t.Run("RangedReads", func(t *testing.T) { testRanges(t, newStore(t)) })
 	t.Run("Multipart", func(t *testing.T) { testMultipart(t, q, newStore(t)) })
@@ -367,6 +368,61 @@ func testListing(t *testing.T, s objstore.Store) {
 	}
 	if vs, err := l.ListVersions(ctx, "list/none/"); err != nil || len(vs) != 0 {
 		t.Errorf("empty prefix: %v %v", vs, err)
+	}
+}
+
+// testListingByPage: pages of at most two keys, in key order, each key's
+// versions all in one page, from after the last key of the page before,
+// end with next "": together they are the whole listing, once.
+func testListingByPage(t *testing.T, s objstore.Store) {
+	ctx := ctxFor(t)
+	l, ok := s.(objstore.PageLister)
+	if !ok {
+		t.Skip("store has no PageLister")
+	}
+	want := map[string]int{}
+	for i, k := range []string{"page/p/1", "page/p/2", "page/p/3", "page/p/3", "page/p/3", "page/p/4", "page/p/5", "page/p/5"} {
+		mustPut(t, s, Request(k, RandBytes(uint64(30+i), 10)))
+		want[k]++
+	}
+	mustPut(t, s, Request("page/q/1", RandBytes(40, 10)))
+	got, page := map[string]int{}, map[string]int{}
+	var keys []string
+	after, pages := "", 0
+	for {
+		vs, next, err := l.ListVersionsPage(ctx, "page/p/", after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pages++; pages > 10 {
+			t.Fatalf("still listing after 10 pages: %v", keys)
+		}
+		for _, v := range vs {
+			if got[v.Key] == 0 {
+				keys, page[v.Key] = append(keys, v.Key), pages
+			} else if page[v.Key] != pages {
+				t.Errorf("%s: versions in pages %d and %d", v.Key, page[v.Key], pages)
+			}
+			got[v.Key]++
+		}
+		if next == "" {
+			break
+		}
+		if next <= after || len(vs) == 0 || vs[len(vs)-1].Key != next {
+			t.Fatalf("page after %q: next %q, versions %+v", after, next, vs)
+		}
+		after = next
+	}
+	if !slices.IsSorted(keys) || len(keys) != len(want) || pages < 3 {
+		t.Errorf("keys %v in %d pages, want %d keys in order in 3 or more pages", keys, pages, len(want))
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s: %d versions listed, want %d (each once)", k, got[k], n)
+		}
+	}
+	if vs, next, err := l.ListVersionsPage(ctx, "page/none/", "", 2); err != nil || len(vs) != 0 || next != "" {
+		t.Errorf("empty prefix: %v %q %v", vs, next, err)
 	}
 }
 

@@ -55,24 +55,8 @@ func ProcCPU(pid int) time.Duration {
 func RSS() (now, peak int) { return rssOf("/proc/self/status") }
 
 func rssOf(status string) (now, peak int) {
-	b, err := os.ReadFile(status)
-	if err != nil {
-		return 0, 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		switch k {
-		case "VmRSS":
-			now = kb >> 10
-		case "VmHWM":
-			peak = kb >> 10
-		}
-	}
-	return now, peak
+	st := procStatusKB(status)
+	return st["VmRSS"] >> 10, st["VmHWM"] >> 10
 }
 
 // Percentiles describes latencies: count, p50, p95, p99 and max. It sorts d.
@@ -101,4 +85,68 @@ func LoadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// Peaks samples another process's /proc/PID/status every interval until
+// Stop: the peak of its resident anonymous memory (RssAnon: the heap,
+// stacks, the runtime's own) and, apart, of its resident file pages
+// (RssFile: a mapped bbolt file's pages read through the map, which the
+// kernel reclaims under pressure but counts in RSS). VmHWM alone cannot
+// tell the two apart, and they call for different fixes.
+type Peaks struct {
+	stop chan struct{}
+	done chan struct{}
+	anon int
+	file int
+	pid  int
+}
+
+// SamplePeaks starts sampling pid every interval.
+func SamplePeaks(pid int, interval time.Duration) *Peaks {
+	p := &Peaks{stop: make(chan struct{}), done: make(chan struct{}), pid: pid}
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			p.sample()
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return p
+}
+
+func (p *Peaks) sample() {
+	st := procStatusKB(fmt.Sprintf("/proc/%d/status", p.pid))
+	p.anon, p.file = max(p.anon, st["RssAnon"]>>10), max(p.file, st["RssFile"]>>10)
+}
+
+// Stop ends the sampling and returns the peaks and the process's VmHWM,
+// in MiB (the peaks are of samples: a spike shorter than the interval can
+// be missed, VmHWM's cannot).
+func (p *Peaks) Stop() (anon, file, hwm int) {
+	close(p.stop)
+	<-p.done
+	p.sample()
+	return p.anon, p.file, procStatusKB(fmt.Sprintf("/proc/%d/status", p.pid))["VmHWM"] >> 10
+}
+
+// procStatusKB is the "kB" fields of a /proc/PID/status file.
+func procStatusKB(status string) map[string]int {
+	out := map[string]int{}
+	b, err := os.ReadFile(status)
+	if err != nil {
+		return out
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if v = strings.TrimSpace(v); ok && strings.HasSuffix(v, " kB") {
+			out[k], _ = strconv.Atoi(strings.TrimSuffix(v, " kB"))
+		}
+	}
+	return out
 }

@@ -77,8 +77,8 @@ func benchBinarySearch(t *testing.T, bins []benchBin, yml []byte, dir, base stri
 	if want := countWant(perHost, 0, time.Time{}, time.Time{}); err != nil || len(found) != want {
 		t.Fatalf("first search (indexing): %d items, want %d: %v\n%s", len(found), want, err, stderr.Bytes())
 	}
-	result(t, "index: %d items by `%s find` in %s wall, %s CPU", benchHosts*perHost, bins[0].label, since(t1),
-		(find.ProcessState.UserTime() + find.ProcessState.SystemTime()).Round(time.Second))
+	result(t, "index: %d items by `%s find` in %s wall, %s CPU, peak RSS %d MiB", benchHosts*perHost, bins[0].label, since(t1),
+		(find.ProcessState.UserTime() + find.ProcessState.SystemTime()).Round(time.Second), maxRSS(find.ProcessState))
 
 	for i, b := range bins {
 		label := "[" + b.label + "] "
@@ -115,6 +115,7 @@ func benchBinarySearch(t *testing.T, bins []benchBin, yml []byte, dir, base stri
 		}
 		defer stop()
 		pid := daemon.Process.Pid
+		peaks := benchstat.SamplePeaks(pid, 50*time.Millisecond)
 		for {
 			res, err := http.Get(base + "/api/me")
 			if err == nil {
@@ -150,6 +151,8 @@ func benchBinarySearch(t *testing.T, bins []benchBin, yml []byte, dir, base stri
 			}
 		}
 		result(t, "%ssettle: the daemon's start-up work quiet after %s wall, %s CPU", label, since(t5), (benchstat.ProcCPU(pid) - cpu5).Round(100*time.Millisecond))
+		anon, file, hwm := peaks.Stop()
+		result(t, "%sstart-up memory (sampled every 50 ms from the start to settled): VmHWM %d MiB; peaks RssAnon %d MiB, RssFile %d MiB", label, hwm, anon, file)
 
 		// With EVIDENCED_BENCH_PERF: a CPU profile of the server, and how
 		// many times it synced a file (each ledger commit syncs twice):
@@ -200,4 +203,13 @@ func benchBinarySearch(t *testing.T, bins []benchBin, yml []byte, dir, base stri
 			cliCPU.Round(time.Millisecond), 100*cliCPU.Seconds()/wall.Seconds(), perSearch(cliCPU, len(all)), conns.Load(), s3cpu.Round(time.Millisecond))
 		stop()
 	}
+}
+
+// maxRSS is a finished process's peak resident memory (getrusage's
+// ru_maxrss, kB on Linux) in MiB; 0 when the system does not say.
+func maxRSS(ps *os.ProcessState) int64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return ru.Maxrss >> 10
+	}
+	return 0
 }
