@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"unsafe"
@@ -75,16 +76,9 @@ func (v *Vault) ReadBack(ctx context.Context, id string) (digest.Sum, int64, err
 	defer unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
 
 	h := digest.New()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
 	var n int64
 	for {
-		if err := ctx.Err(); err != nil {
-			return digest.Sum{}, n, fmt.Errorf("vault read back %s: %w", id, err)
-		}
-		m, err := f.Read(buf)
-		h.Write(buf[:m])
+		m, err := v.readStep(ctx, f, h)
 		n += int64(m)
 		if errors.Is(err, io.EOF) {
 			break
@@ -94,6 +88,24 @@ func (v *Vault) ReadBack(ctx context.Context, id string) (digest.Sum, int64, err
 		}
 	}
 	return digest.FromHash(h), n, nil
+}
+
+// readStep reads the next buffer of f and hashes it into h, holding a
+// buffer from the vault's budget for that one step only: a read-back never
+// keeps a buffer while it waits for anything else, and the deferred Put
+// gives it back on every path, a panic included.
+func (v *Vault) readStep(ctx context.Context, f *os.File, h hash.Hash) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	bp, err := v.bufs.Get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer v.bufs.Put(bp)
+	m, err := f.Read(*bp)
+	h.Write((*bp)[:m])
+	return m, err
 }
 
 // dropCache makes fd's data durable and drops its pages from the page cache,
