@@ -377,7 +377,7 @@ const (
 	DefaultClass              = "uncategorized"
 	DefaultShutdownTimeout    = 30 * time.Second
 	DefaultVaultReserve       = 1 * GiB
-	DefaultVaultIOBudget      = 16 * MiB // iobuf.DefaultBudget
+	DefaultVaultIOBudget      = 32 * MiB // iobuf.DefaultBudget
 	DefaultUploadConcurrency  = 2
 	DefaultRetryMin           = time.Second
 	DefaultRetryMax           = 5 * time.Minute
