@@ -77,7 +77,7 @@ func (v *Vault) ReadBack(ctx context.Context, id string) (digest.Sum, int64, err
 	// One buffer for the whole read-back, taken from the budget once: a
 	// buffer per read would queue every 1 MiB of the read-back behind the
 	// copies' read-aheads when many cameras share the budget (measured: 16
-	// cameras at once ran 30% slower that way), and the disk reads the
+	// cameras at once ran 30% slower in one round), and the disk reads the
 	// read-back makes are what the cameras' SAFE TO UNDOCK waits for.
 	bp, err := v.bufs.Get(ctx)
 	if err != nil {

@@ -180,7 +180,7 @@ var mutants = []Mutant{
 		Replacement: `		case <-p.tokens:
 		default:
 		case <-ctx.Done():`,
-		Packages: []string{"./internal/vault"},
+		Packages: []string{"./internal/iobuf", "./internal/vault"},
 	},
 	{
 		ID:   "vault-readahead-keeps-buffers",
