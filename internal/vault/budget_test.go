@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/iobuf"
@@ -38,7 +39,9 @@ func TestStoreBufferBudget(t *testing.T) {
 		data := randomBytes(3*bufSize+i, uint64(i))
 		wg.Go(func() {
 			errs <- func() error {
-				ctx, cancel := context.WithCancel(context.Background())
+				// A deadline, so that a budget that leaks buffers shows as
+				// copies failing to get one, not as a test that hangs.
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
 				switch i % 8 {
 				case 4: // longer than the camera said: fails holding a buffer
