@@ -271,6 +271,11 @@ type VaultPolicy struct {
 	// system once all its new footage is copied; a dock that would not is
 	// refused before any copy starts. 0 leaves only vault_reserve.
 	MinFree ByteSize `yaml:"min_free"`
+	// IOBudget is the memory every vault copy and cold read-back of the
+	// daemon share for their 1 MiB I/O buffers (package iobuf): with more
+	// cameras docked at once than it serves at full speed, copies wait for
+	// a buffer rather than the daemon's memory growing. At least 1MiB.
+	IOBudget ByteSize `yaml:"io_budget"`
 }
 
 // WipePolicy is the wipe rule as it applies to one camera.
@@ -407,6 +412,7 @@ const (
 	DefaultClass              = "uncategorized"
 	DefaultShutdownTimeout    = 30 * time.Second
 	DefaultVaultReserve       = 1 * GiB
+	DefaultVaultIOBudget      = 32 * MiB // iobuf.DefaultBudget
 	DefaultUploadConcurrency  = 2
 	DefaultRetryMin           = time.Second
 	DefaultRetryMax           = 5 * time.Minute
@@ -433,6 +439,7 @@ func Default() *Config {
 		Retention:       Retention{DefaultClass: DefaultClass},
 		ShutdownTimeout: Duration{DefaultShutdownTimeout},
 		VaultReserve:    DefaultVaultReserve,
+		Vault:           VaultPolicy{IOBudget: DefaultVaultIOBudget},
 		Upload: Upload{
 			Concurrency: DefaultUploadConcurrency,
 			RetryMin:    Duration{DefaultRetryMin},

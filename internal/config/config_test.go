@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		{"default_class", c.Retention.DefaultClass, "uncategorized"},
 		{"shutdown_timeout", c.ShutdownTimeout.Duration, 30 * time.Second},
 		{"vault_reserve", c.VaultReserve, GiB},
+		{"vault.io_budget", c.Vault.IOBudget, 32 * MiB},
 		{"concurrency", c.Upload.Concurrency, 2},
 		{"retry_min", c.Upload.RetryMin.Duration, time.Second},
 		{"retry_max", c.Upload.RetryMax.Duration, 5 * time.Minute},

@@ -501,6 +501,9 @@ func (v *validator) wipe(c *Config) {
 	if c.Vault.MinFree < 0 {
 		v.add("vault.min_free", "must not be negative, got %d", int64(c.Vault.MinFree))
 	}
+	if c.Vault.IOBudget < MiB {
+		v.add("vault.io_budget", "must be at least 1MiB (one I/O buffer; default %s), got %d bytes", ByteSize(DefaultVaultIOBudget), int64(c.Vault.IOBudget))
+	}
 	if c.ObjectStore != nil {
 		return
 	}

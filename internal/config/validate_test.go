@@ -30,6 +30,8 @@ cameras:
   - {serial: CAR-0001, kind: vehicle, assigned_to: vehicle-CA123456}
 shutdown_timeout: 30s
 vault_reserve: 1GiB
+vault:
+  io_budget: 16MiB
 upload:
   concurrency: 2
   retry_min: 1s
@@ -133,6 +135,8 @@ func TestValidateRules(t *testing.T) {
 		{"assigned_to long", func(c *Config) { c.Cameras[0].AssignedTo = strings.Repeat("o", 129) }, "cameras[0].assigned_to", "longer"},
 		{"shutdown_timeout zero", func(c *Config) { c.ShutdownTimeout = Duration{} }, "shutdown_timeout", "more than 0"},
 		{"vault_reserve negative", func(c *Config) { c.VaultReserve = -1 }, "vault_reserve", "negative"},
+		{"io_budget below one buffer", func(c *Config) { c.Vault.IOBudget = 512 * KiB }, "vault.io_budget", "at least 1MiB"},
+		{"io_budget zero", func(c *Config) { c.Vault.IOBudget = 0 }, "vault.io_budget", "at least 1MiB"},
 		{"concurrency zero", func(c *Config) { c.Upload.Concurrency = 0 }, "upload.concurrency", "between 1 and 64"},
 		{"concurrency huge", func(c *Config) { c.Upload.Concurrency = 65 }, "upload.concurrency", "between 1 and 64"},
 		{"retry_min zero", func(c *Config) { c.Upload.RetryMin = Duration{} }, "upload.retry_min", "more than 0"},
@@ -193,6 +197,7 @@ func TestValidateAccepts(t *testing.T) {
 		{"no watch", func(c *Config) { c.Sources.Watch = nil }},
 		{"no cameras", func(c *Config) { c.Cameras = nil }},
 		{"vault_reserve zero", func(c *Config) { c.VaultReserve = 0 }},
+		{"io_budget one buffer", func(c *Config) { c.Vault.IOBudget = MiB }},
 		{"retry_min == retry_max", func(c *Config) { c.Upload.RetryMax = c.Upload.RetryMin }},
 		{"sibling of state_dir", func(c *Config) { c.Sources.Watch = []string{"/var/lib/evidenced-media"} }},
 		{"days 36500", func(c *Config) { c.Retention.Classes[1].Days = 36500 }},

@@ -24,6 +24,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/facts"
 	"github.com/evidenced/evidenced/internal/ingest"
+	"github.com/evidenced/evidenced/internal/iobuf"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/signing"
@@ -810,7 +811,9 @@ func (b *Bays) List() []Bay {
 }
 
 func vaultOptions(cfg *config.Config) vault.Options {
-	return vault.Options{Reserve: int64(cfg.VaultReserve)}
+	// One buffer budget for the daemon: every copy and read-back of every
+	// camera draws from it (the daemon opens its vault once).
+	return vault.Options{Reserve: int64(cfg.VaultReserve), Buffers: iobuf.New(int64(cfg.Vault.IOBudget))}
 }
 
 // Abs makes p absolute against the working directory.

@@ -15,18 +15,20 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/evidenced/evidenced/internal/digest"
+	"github.com/evidenced/evidenced/internal/iobuf"
 )
 
 const (
 	partialSuffix = ".partial"
 
-	// bufSize is one read from the source. 1 MiB is large enough that USB
-	// mass storage sees big requests and syscall overhead vanishes, small
-	// enough that the pipeline below stays cheap.
-	bufSize = 1 << 20
-	// nbuf buffers per Store: while the caller's goroutine hashes and writes
-	// one, the reader fills the others, so camera reads overlap vault writes.
+	// nbuf is the most buffers (of iobuf.Size, 1 MiB: one read from the
+	// source) one Store has in flight: while the caller's goroutine hashes
+	// and writes one, the reader fills the others, so camera reads overlap
+	// vault writes. They come from the vault's iobuf budget, shared by every
+	// copy and read-back, so a Store may have fewer when many run at once.
 	nbuf = 4
+	// bufSize is one read from the source: the size of an iobuf buffer.
+	bufSize = iobuf.Size
 
 	// writeback is how much written data is handed to the kernel for
 	// writeback at a time (sync_file_range), and the window kept dirty: data
@@ -42,8 +44,6 @@ const (
 	// that makes no progress (io.ErrNoProgress).
 	maxEmptyReads = 100
 )
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
 // Stored describes a complete copy in the vault.
 type Stored struct {
@@ -174,10 +174,16 @@ func (v *Vault) fill(ctx context.Context, f *os.File, id string, src io.Reader, 
 		reported        int64 = -1
 		lastReport      time.Time
 		errCopy         error
-		chunks, release = readAhead(src)
+		chunks, release = readAhead(ctx, v.bufs, src)
+		// held is the buffer this goroutine has taken from chunks and not yet
+		// returned; the deferred Put returns it on every way out of the loop,
+		// a panic in the hash or the write included.
+		held *[]byte
 	)
 	defer release()
+	defer func() { v.bufs.Put(held) }()
 	for c := range chunks {
+		held = c.buf
 		if c.n > 0 {
 			if total+int64(c.n) > size {
 				errCopy = fmt.Errorf("%w: more than %d bytes", ErrLongCopy, size)
@@ -190,17 +196,20 @@ func (v *Vault) fill(ctx context.Context, f *os.File, id string, src io.Reader, 
 				break
 			}
 			total += int64(c.n)
-			if total-kicked >= writeback {
-				startWriteback(fd, kicked, total-kicked)
-				settle(fd, settled, kicked-settled)
-				settled, kicked = kicked, total
-			}
-			if progress != nil && time.Since(lastReport) >= progressEvery {
-				progress(total)
-				reported, lastReport = total, time.Now()
-			}
 		}
-		bufPool.Put(c.buf)
+		// Hashed and written: the buffer goes back to the budget now, not
+		// after the writeback wait or the progress call below.
+		v.bufs.Put(held)
+		held = nil
+		if total-kicked >= writeback {
+			startWriteback(fd, kicked, total-kicked)
+			settle(fd, settled, kicked-settled)
+			settled, kicked = kicked, total
+		}
+		if c.n > 0 && progress != nil && time.Since(lastReport) >= progressEvery {
+			progress(total)
+			reported, lastReport = total, time.Now()
+		}
 		if errors.Is(c.err, io.EOF) {
 			break
 		}
@@ -333,29 +342,34 @@ type chunk struct {
 	err error
 }
 
-// readAhead reads src on its own goroutine into pooled buffers and delivers
-// each read (bytes and error) in order on the returned channel, which is
-// closed after the first error (io.EOF included). At most nbuf buffers are in
-// flight: one being read into, nbuf-2 waiting in the channel, one with the
-// consumer (who returns it to bufPool). release stops the reader and waits
-// until it has returned: once release returns no Read of src is running or
-// will start.
-func readAhead(src io.Reader) (<-chan chunk, func()) {
+// readAhead reads src on its own goroutine into buffers from pool and
+// delivers each read (bytes and error) in order on the returned channel,
+// which is closed after the first error (io.EOF included), or when ctx ends
+// while the reader waits for a buffer (the caller sees ctx's error). At most
+// nbuf buffers are in flight: one being read into, nbuf-2 waiting in the
+// channel, one with the consumer, who returns it to pool. The reader takes a
+// buffer only for the read it is about to make, so a camera stuck in a read
+// holds that one buffer and no more. release stops the reader, waits until
+// it has returned and gives back every buffer still in the channel: once
+// release returns no Read of src is running or will start, and only the
+// consumer's own buffer is still out of the pool.
+func readAhead(ctx context.Context, pool *iobuf.Pool, src io.Reader) (<-chan chunk, func()) {
+	ctx, stop := context.WithCancel(ctx)
 	out := make(chan chunk, nbuf-2)
-	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		defer close(out)
 		for {
-			buf := bufPool.Get().(*[]byte)
+			buf, err := pool.Get(ctx)
+			if err != nil {
+				return
+			}
 			var n int
-			var err error
 			for empty := 0; n == 0 && err == nil; empty++ {
-				select {
-				case <-stop:
+				if ctx.Err() != nil {
+					pool.Put(buf)
 					return
-				default:
 				}
 				if empty == maxEmptyReads {
 					err = io.ErrNoProgress
@@ -365,7 +379,8 @@ func readAhead(src io.Reader) (<-chan chunk, func()) {
 			}
 			select {
 			case out <- chunk{buf, n, err}:
-			case <-stop:
+			case <-ctx.Done():
+				pool.Put(buf)
 				return
 			}
 			if err != nil {
@@ -376,8 +391,11 @@ func readAhead(src io.Reader) (<-chan chunk, func()) {
 	var once sync.Once
 	return out, func() {
 		once.Do(func() {
-			close(stop)
+			stop()
 			<-done
+			for c := range out {
+				pool.Put(c.buf)
+			}
 		})
 	}
 }

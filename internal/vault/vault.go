@@ -40,6 +40,7 @@
 package vault
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -51,6 +52,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/evidenced/evidenced/internal/iobuf"
 )
 
 // DefaultReserve is the free space the daemon keeps on the vault's file
@@ -66,6 +69,11 @@ type Options struct {
 	// after a Store: a Store of size bytes starts only when at least
 	// size + Reserve bytes are available to us. Negative is refused.
 	Reserve int64
+	// Buffers is the budget every Store and ReadBack draws its 1 MiB I/O
+	// buffers from (package iobuf). nil means iobuf.Default, the one pool of
+	// the process, so that however many vaults and cameras a process has,
+	// their buffers share one bound.
+	Buffers *iobuf.Pool
 }
 
 // Errors a caller can act on; each is wrapped with the id and the numbers.
@@ -89,6 +97,7 @@ type Vault struct {
 	tmp     string
 	reserve int64
 	log     *slog.Logger
+	bufs    *iobuf.Pool // the I/O buffer budget (Options.Buffers)
 
 	lockMu sync.Mutex
 	lockFD int // dir, flock'ed shared while the Vault is open; -1 once closed
@@ -126,6 +135,7 @@ func Open(dir string, log *slog.Logger, opts Options) (*Vault, error) {
 	v := &Vault{
 		dir: dir, items: filepath.Join(dir, "items"), tmp: filepath.Join(dir, "tmp"),
 		reserve: opts.Reserve, log: log, lockFD: -1, preallocate: true,
+		bufs: cmp.Or(opts.Buffers, iobuf.Default),
 	}
 	v.free = v.Free
 	v.syncFile, v.syncDir = (*os.File).Sync, syncDir

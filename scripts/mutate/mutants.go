@@ -171,6 +171,36 @@ var mutants = []Mutant{
 		Replacement: `f, err := os.OpenFile(v.Path(id), os.O_RDONLY, 0)`,
 		Packages:    []string{"./internal/vault"},
 	},
+	{
+		ID:   "iobuf-past-budget",
+		File: "internal/iobuf/iobuf.go",
+		Desc: "the I/O buffer pool allocates a fresh buffer when the budget is spent instead of waiting, so memory grows with the cameras again",
+		Original: `		case <-p.tokens:
+		case <-ctx.Done():`,
+		Replacement: `		case <-p.tokens:
+		default:
+		case <-ctx.Done():`,
+		Packages: []string{"./internal/iobuf", "./internal/vault"},
+	},
+	{
+		ID:   "vault-readahead-keeps-buffers",
+		File: "internal/vault/store.go",
+		Desc: "a copy that stops early (error, cancel) does not give back the buffers still queued in its read-ahead, so the budget shrinks for good",
+		Original: `			for c := range out {
+				pool.Put(c.buf)
+			}`,
+		Replacement: `			for range out {
+			}`,
+		Packages: []string{"./internal/vault"},
+	},
+	{
+		ID:          "vault-copy-keeps-buffer",
+		File:        "internal/vault/store.go",
+		Desc:        "a copy that fails while hashing or writing a buffer does not give that buffer back to the budget",
+		Original:    `defer func() { v.bufs.Put(held) }()`,
+		Replacement: `defer func() { _ = held }()`,
+		Packages:    []string{"./internal/vault"},
+	},
 
 	// --- ingest: VAULTED only after a cold read-back of an unchanged file --
 	{
