@@ -65,10 +65,10 @@
 # Environment: BENCH_DIR (default /tmp/evidenced-bench-upload; the SIZE_MIB
 # source file is kept there for the next run), S3_PORT (default 7171),
 # PART_CONCURRENCY (default 4), VGW_SIDECAR (default 1), ROWS (the rows of
-# part 1 to run, default "ev bare baresha cp api rc"; e.g. ROWS="base ev
-# bare baresha" for back-to-back pairs), BASE_BIN (a benchupload binary
-# built from another tree, e.g. main, timed as row "base" just before
-# "ev" on the same server).
+# part 1, run in the order given; default "ev bare baresha cp api rc";
+# e.g. ROWS="base ev bare baresha" then ROWS="ev base baresha bare" for
+# back-to-back pairs), BASE_BIN (a benchupload binary built from another
+# tree, e.g. main, timed as row "base" on the same server and file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
@@ -141,7 +141,7 @@ check() {
   fi
 }
 mbps() { echo "scale=1; $BYTES / 1000000 / $1" | bc; }
-declare -A S KB CC SC
+declare -A S KB CC SC LD
 ROWS=" ${ROWS:-ev bare baresha cp api rc} "
 want() { [[ $ROWS == *" $1 "* ]]; }
 if want base; then
@@ -158,6 +158,7 @@ vgw_ticks() { awk '{print $14 + $15}' "/proc/$VGW_PID/stat"; }
 # over the row) and, from /usr/bin/time, CC[NAME] (the client's).
 storecpu() {
   local name=$1 t0; shift
+  LD[$name]=$(cut -d' ' -f1 /proc/loadavg)
   t0=$(vgw_ticks)
   timed "$name" "$@"
   SC[$name]=$(awk -v a="$t0" -v b="$(vgw_ticks)" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
@@ -174,14 +175,14 @@ evrow() {
   [ -n "$(field "$1" cpu_s)" ] && CC[$1]=$(field "$1" cpu_s)
   return 0
 }
-if want base; then
+run_base() {
   echo "== evidenced upload engine, BASE_BIN $BASE_BIN ($SIZE_MIB MiB, 8 MiB parts, part_concurrency $PC)"
   evrow base "$BASE_BIN" "$B_EV-base"
-fi
-if want ev; then
+}
+run_ev() {
   echo "== evidenced upload engine ($SIZE_MIB MiB, 8 MiB parts, part_concurrency $PC, SHA-256 per part, Object Lock)"
   evrow ev .build/bin/benchupload "$B_EV"
-fi
+}
 # barerow NAME FLAG BUCKET KEY
 barerow() {
   storecpu "$1" .build/bin/benchupload "$2" -endpoint "$ENDPOINT" -bucket "$3" -file "$F" -part-concurrency "$PC" >"$BENCH_DIR/$1.out"
@@ -189,34 +190,36 @@ barerow() {
   S[$1]=$(field "$1" "$1_s") CC[$1]=$(field "$1" cpu_s) KB[$1]=$T_KB
   check "$3" "$4"
 }
-if want bare; then
+run_bare() {
   echo "== bare aws-sdk-go-v2 multipart upload (same parts and concurrency; no checksums, lock, tags or ledger)"
   barerow bare -bare "$B_BARE" bare.bin
-fi
-if want baresha; then
+}
+run_baresha() {
   echo "== bare aws-sdk-go-v2 + x-amz-checksum-sha256 per part (precomputed; the store checks it)"
   barerow baresha -bare-sha256 "$B_BARE-baresha" baresha.bin
-fi
+}
 
-if want cp; then
+run_cp() {
   echo "== aws s3 cp ($("$AWS" --version 2>&1 | cut -d' ' -f1); no --checksum-algorithm in this version)"
   storecpu cp aws s3 cp --only-show-errors "$F" "s3://$B_CP/upload.bin"
   S[cp]=$T_S KB[cp]=$T_KB
   check "$B_CP" upload.bin
-fi
+}
 
 API_NOTE=""
-if want api && [ "$BYTES" -le $((5 << 30)) ]; then
-  echo "== aws s3api put-object --checksum-algorithm SHA256 --object-lock-mode GOVERNANCE (single PUT)"
-  storecpu api aws s3api put-object --bucket "$B_API" --key upload.bin --body "$F" --checksum-algorithm SHA256 \
-    --object-lock-mode GOVERNANCE --object-lock-retain-until-date "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" --output text >/dev/null
-  S[api]=$T_S KB[api]=$T_KB
-  check "$B_API" upload.bin sha256
-elif want api; then
-  API_NOTE="skipped: a single PUT is limited to 5 GiB"
-fi
+run_api() {
+  if [ "$BYTES" -le $((5 << 30)) ]; then
+    echo "== aws s3api put-object --checksum-algorithm SHA256 --object-lock-mode GOVERNANCE (single PUT)"
+    storecpu api aws s3api put-object --bucket "$B_API" --key upload.bin --body "$F" --checksum-algorithm SHA256 \
+      --object-lock-mode GOVERNANCE --object-lock-retain-until-date "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" --output text >/dev/null
+    S[api]=$T_S KB[api]=$T_KB
+    check "$B_API" upload.bin sha256
+  else
+    API_NOTE="skipped: a single PUT is limited to 5 GiB"
+  fi
+}
 
-if want rc; then
+run_rc() {
   echo "== rclone copy ($(rclone version 2>/dev/null | head -1 | cut -d' ' -f2); 8 MiB chunks, $PC in flight)"
   export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENV_AUTH=true \
     RCLONE_CONFIG_BENCH_ENDPOINT=$ENDPOINT RCLONE_CONFIG_BENCH_REGION=us-east-1 RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
@@ -224,16 +227,22 @@ if want rc; then
     "$F" "bench:$B_RC/"
   S[rc]=$T_S KB[rc]=$T_KB
   check "$B_RC" upload.bin
-fi
+}
+
+# The rows run in the order ROWS names them (alternate it between runs).
+for r in $ROWS; do
+  declare -F "run_$r" >/dev/null || { echo "bench-upload: unknown row $r" >&2; exit 1; }
+  "run_$r"
+done
 
 echo
 echo "$SIZE_MIB MiB, same file, same server, one run ($(date -u +%F), load $(cut -d' ' -f1-3 /proc/loadavg)):"
-printf "%-58s %8s   %8s      %10s %9s %7s\n" "" "wall" "" "client CPU" "store CPU" "RSS"
+printf "%-58s %8s   %8s      %10s %9s %7s %6s\n" "" "wall" "" "client CPU" "store CPU" "RSS" "load"
 # row NAME LABEL [WALL]: one contender (skipped when it did not run).
 row() {
   local w=${3:-${S[$1]:-}}
   [ -n "$w" ] || return 0
-  printf "%-58s %8s s %8s MB/s %8s s %7s s %5s MiB\n" "$2" "$w" "$(mbps "$w")" "${CC[$1]:--}" "${SC[$1]:--}" "$((${KB[$1]:-0} / 1024))"
+  printf "%-58s %8s s %8s MB/s %8s s %7s s %5s MiB %6s\n" "$2" "$w" "$(mbps "$w")" "${CC[$1]:--}" "${SC[$1]:--}" "$((${KB[$1]:-0} / 1024))" "${LD[$1]:--}"
 }
 row base "evidenced upload, BASE_BIN" 
 row base "evidenced upload + verify, BASE_BIN" "${S[basev]:-}"
@@ -247,7 +256,7 @@ row api "aws s3api put-object (SHA-256, lock; single PUT)"
 row rc "rclone copy (MD5 first; no checksum header, no lock)"
 echo "(client CPU: benchupload's own over the timed part — for evidenced, upload + verify —"
 echo " or /usr/bin/time over the whole process; store CPU: versitygw over the whole row;"
-echo " last column: peak RSS of the client process)"
+echo " RSS: peak RSS of the client process; load: 1-minute load average as the row started)"
 ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 # ratios A B LABEL: throughput of A over B, when both ran.
 ratios() { [ -n "${S[$1]:-}" ] && [ -n "${S[$2]:-}" ] && printf "throughput ratio %-44s %s\n" "$3:" "$(ratio "${S[$2]}" "${S[$1]}")"; return 0; }
