@@ -24,7 +24,8 @@ import (
 // engine guarantees — no checksum of any kind (RequestChecksumCalculation
 // WhenRequired, UNSIGNED-PAYLOAD, so neither side hashes the body), no
 // Object Lock, no tags, no ledger, no verification. Parts are section
-// readers over the file, so the client copies nothing it does not send.
+// readers over the file, so the client copies nothing it does not send, and
+// go out without an Expect: 100-continue wait, as the engine's do.
 // What evidenced costs above this is what its guarantees cost.
 //
 // With withSHA256 it is the second yardstick, "bare + store checks
@@ -61,6 +62,11 @@ func bareUpload(ctx context.Context, endpoint, bucket, file string, partSize int
 	c := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.UsePathStyle = true
+		// No "Expect: 100-continue" wait before each part's body, as the
+		// engine's transport (s3store: ExpectContinueTimeout 0): the
+		// yardstick must not pay a round trip per part that evidenced
+		// does not.
+		o.ContinueHeaderThresholdBytes = -1
 		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	})
 	key := "bare.bin"
