@@ -124,7 +124,12 @@ SHA_B64=$(sha256sum "$F" | cut -d' ' -f1 | xxd -r -p | base64)
 # $BENCH_DIR/NAME.time.
 timed() {
   local name=$1; shift
-  cat "$F" >/dev/null # every client starts with the file in the page cache
+  # Every row starts with no dirty pages left by the one before (the store
+  # wrote a GiB or more of parts and object): without this sync the third
+  # and fourth rows paid for the writeback of the first two, slower by up
+  # to 2x whatever they were. Then the file is read into the page cache.
+  sync
+  cat "$F" >/dev/null
   /usr/bin/time -f '%e %M %U %S' -o "$BENCH_DIR/$name.time" "$@"
   read -r T_S T_KB _ <"$BENCH_DIR/$name.time"
 }
