@@ -18,6 +18,12 @@
 #               size and concurrency, section readers over the file, and no
 #               checksum of any kind (UNSIGNED-PAYLOAD, none per part), no
 #               lock, no tags, no ledger, no verification.
+#   bare + store checks SHA-256  (benchupload -bare-sha256) the bare upload
+#               with each part's x-amz-checksum-sha256 sent (the part sums
+#               computed before the clock starts, so the client hashes
+#               nothing while timed): the store hashes every part to check it,
+#               as it does for evidenced. bare -> this row is what that check
+#               costs on the store; this row -> evidenced is the engine's own.
 #   aws s3 cp   Debian awscli; same part size and concurrency (AWS_CONFIG_FILE
 #               with s3.multipart_chunksize / max_concurrent_requests).
 #               awscli 2.9's `s3 cp` has no --checksum-algorithm (added in later
@@ -31,6 +37,11 @@
 #               --expect-continue-timeout 0), same part size and concurrency.
 #               rclone 1.60 sends no x-amz-checksum-* and has no Object Lock
 #               options; it MD5s the file first (its own integrity metadata).
+# Beside each row's wall time: the client's CPU (user + system; for
+# benchupload its own getrusage over the timed part, for the others
+# /usr/bin/time over the whole process) and the store's, versitygw's
+# utime + stime from /proc/<pid>/stat before and after the row. On a 2-core
+# host the two compete for the cores, so CPU seconds say where the time went.
 # So aws s3 cp and rclone store unlocked objects: a bucket default retention
 # would lock them server-side, but versitygw 1.8.0 stores that configuration
 # without applying it (GetObjectRetention: none), so they are not given one.
@@ -53,7 +64,11 @@
 # usage: scripts/bench-upload.sh [SIZE_MIB (default 1024)] [RSS_GIB (default 10; 0 skips part 2)]
 # Environment: BENCH_DIR (default /tmp/evidenced-bench-upload; the SIZE_MIB
 # source file is kept there for the next run), S3_PORT (default 7171),
-# PART_CONCURRENCY (default 4), VGW_SIDECAR (default 1).
+# PART_CONCURRENCY (default 4), VGW_SIDECAR (default 1), ROWS (the rows of
+# part 1, run in the order given; default "ev bare baresha cp api rc";
+# e.g. ROWS="base ev bare baresha" then ROWS="ev base baresha bare" for
+# back-to-back pairs), BASE_BIN (a benchupload binary built from another
+# tree, e.g. main, timed as row "base" on the same server and file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MIB=${1:-1024}
@@ -105,12 +120,18 @@ BYTES=$(stat -c %s "$F")
 SHA_B64=$(sha256sum "$F" | cut -d' ' -f1 | xxd -r -p | base64)
 
 # timed NAME CMD...: runs CMD under /usr/bin/time; sets T_S (wall seconds)
-# and T_KB (peak RSS, KiB).
+# and T_KB (peak RSS, KiB); the client's user and system seconds follow in
+# $BENCH_DIR/NAME.time.
 timed() {
   local name=$1; shift
-  cat "$F" >/dev/null # every client starts with the file in the page cache
-  /usr/bin/time -f '%e %M' -o "$BENCH_DIR/$name.time" "$@"
-  read -r T_S T_KB <"$BENCH_DIR/$name.time"
+  # Every row starts with no dirty pages left by the one before (the store
+  # wrote a GiB or more of parts and object): without this sync the third
+  # and fourth rows paid for the writeback of the first two, slower by up
+  # to 2x whatever they were. Then the file is read into the page cache.
+  sync
+  cat "$F" >/dev/null
+  /usr/bin/time -f '%e %M %U %S' -o "$BENCH_DIR/$name.time" "$@"
+  read -r T_S T_KB _ <"$BENCH_DIR/$name.time"
 }
 # check BUCKET KEY [sha256]: the object is there with the file's size (and,
 # for a client that sent them, our SHA-256 as the server's checksum and the
@@ -125,68 +146,137 @@ check() {
   fi
 }
 mbps() { echo "scale=1; $BYTES / 1000000 / $1" | bc; }
-declare -A S KB
+declare -A S KB CC SC LD
+ROWS=" ${ROWS:-ev bare baresha cp api rc} "
+want() { [[ $ROWS == *" $1 "* ]]; }
+if want base; then
+  [ -x "${BASE_BIN:-}" ] || { echo "bench-upload: row base needs BASE_BIN, a benchupload binary" >&2; exit 1; }
+  scripts/s3-server.sh bucket "$B_EV-base" >/dev/null
+fi
+for r in baresha; do want $r && scripts/s3-server.sh bucket "$B_BARE-$r" >/dev/null; done
+VGW_PID=$(cat "$S3_DIR/pid")
+TCK=$(getconf CLK_TCK)
+# vgw_ticks: the store's CPU so far (utime + stime, clock ticks). The
+# command name in field 2 has no spaces (versitygw).
+vgw_ticks() { awk '{print $14 + $15}' "/proc/$VGW_PID/stat"; }
+# storecpu NAME CMD...: timed, and sets SC[NAME] (the store's CPU seconds
+# over the row) and, from /usr/bin/time, CC[NAME] (the client's).
+storecpu() {
+  local name=$1 t0; shift
+  LD[$name]=$(cut -d' ' -f1 /proc/loadavg)
+  t0=$(vgw_ticks)
+  timed "$name" "$@"
+  SC[$name]=$(awk -v a="$t0" -v b="$(vgw_ticks)" -v t="$TCK" 'BEGIN {printf "%.2f", (b - a) / t}')
+  CC[$name]=$(awk '{printf "%.2f", $3 + $4}' "$BENCH_DIR/$name.time")
+}
+# field NAME KEY: KEY=value from benchupload's output line.
+field() { sed -n "s/.*\b$2=\([0-9.]*\).*/\1/p" "$BENCH_DIR/$1.out"; }
 
-echo "== evidenced upload engine ($SIZE_MIB MiB, 8 MiB parts, part_concurrency $PC, SHA-256 per part, Object Lock)"
-timed ev .build/bin/benchupload -endpoint "$ENDPOINT" -bucket "$B_EV" -file "$F" -part-concurrency "$PC" >"$BENCH_DIR/ev.out"
-EVOUT=$(cat "$BENCH_DIR/ev.out"); echo "$EVOUT"
-S[ev]=$(echo "$EVOUT" | sed -n 's/.*upload_s=\([0-9.]*\).*/\1/p')
-S[evv]=$(echo "$EVOUT" | sed -n 's/.*upload_verify_s=\([0-9.]*\).*/\1/p')
-KB[ev]=$T_KB
+# evrow NAME BIN BUCKET: the engine's row (BIN is this tree's benchupload or BASE_BIN).
+evrow() {
+  storecpu "$1" "$2" -endpoint "$ENDPOINT" -bucket "$3" -file "$F" -part-concurrency "$PC" >"$BENCH_DIR/$1.out"
+  cat "$BENCH_DIR/$1.out"
+  S[$1]=$(field "$1" upload_s) S[$1v]=$(field "$1" upload_verify_s) KB[$1]=$T_KB
+  [ -n "$(field "$1" cpu_s)" ] && CC[$1]=$(field "$1" cpu_s)
+  return 0
+}
+run_base() {
+  echo "== evidenced upload engine, BASE_BIN $BASE_BIN ($SIZE_MIB MiB, 8 MiB parts, part_concurrency $PC)"
+  evrow base "$BASE_BIN" "$B_EV-base"
+}
+run_ev() {
+  echo "== evidenced upload engine ($SIZE_MIB MiB, 8 MiB parts, part_concurrency $PC, SHA-256 per part, Object Lock)"
+  evrow ev .build/bin/benchupload "$B_EV"
+}
+# barerow NAME FLAG BUCKET KEY
+barerow() {
+  storecpu "$1" .build/bin/benchupload "$2" -endpoint "$ENDPOINT" -bucket "$3" -file "$F" -part-concurrency "$PC" >"$BENCH_DIR/$1.out"
+  cat "$BENCH_DIR/$1.out"
+  S[$1]=$(field "$1" "$1_s") CC[$1]=$(field "$1" cpu_s) KB[$1]=$T_KB
+  check "$3" "$4"
+}
+run_bare() {
+  echo "== bare aws-sdk-go-v2 multipart upload (same parts and concurrency; no checksums, lock, tags or ledger)"
+  barerow bare -bare "$B_BARE" bare.bin
+}
+run_baresha() {
+  echo "== bare aws-sdk-go-v2 + x-amz-checksum-sha256 per part (precomputed; the store checks it)"
+  barerow baresha -bare-sha256 "$B_BARE-baresha" baresha.bin
+}
 
-echo "== bare aws-sdk-go-v2 multipart upload (same parts and concurrency; no checksums, lock, tags or ledger)"
-timed bare .build/bin/benchupload -bare -endpoint "$ENDPOINT" -bucket "$B_BARE" -file "$F" -part-concurrency "$PC" >"$BENCH_DIR/bare.out"
-BAREOUT=$(cat "$BENCH_DIR/bare.out"); echo "$BAREOUT"
-S[bare]=$(echo "$BAREOUT" | sed -n 's/.*bare_s=\([0-9.]*\).*/\1/p')
-KB[bare]=$T_KB
-check "$B_BARE" bare.bin
-
-echo "== aws s3 cp ($("$AWS" --version 2>&1 | cut -d' ' -f1); no --checksum-algorithm in this version)"
-timed cp aws s3 cp --only-show-errors "$F" "s3://$B_CP/upload.bin"
-S[cp]=$T_S KB[cp]=$T_KB
-check "$B_CP" upload.bin
+run_cp() {
+  echo "== aws s3 cp ($("$AWS" --version 2>&1 | cut -d' ' -f1); no --checksum-algorithm in this version)"
+  storecpu cp aws s3 cp --only-show-errors "$F" "s3://$B_CP/upload.bin"
+  S[cp]=$T_S KB[cp]=$T_KB
+  check "$B_CP" upload.bin
+}
 
 API_NOTE=""
-if [ "$BYTES" -le $((5 << 30)) ]; then
-  echo "== aws s3api put-object --checksum-algorithm SHA256 --object-lock-mode GOVERNANCE (single PUT)"
-  timed api aws s3api put-object --bucket "$B_API" --key upload.bin --body "$F" --checksum-algorithm SHA256 \
-    --object-lock-mode GOVERNANCE --object-lock-retain-until-date "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" --output text >/dev/null
-  S[api]=$T_S KB[api]=$T_KB
-  check "$B_API" upload.bin sha256
-else
-  API_NOTE="skipped: a single PUT is limited to 5 GiB"
-fi
+run_api() {
+  if [ "$BYTES" -le $((5 << 30)) ]; then
+    echo "== aws s3api put-object --checksum-algorithm SHA256 --object-lock-mode GOVERNANCE (single PUT)"
+    storecpu api aws s3api put-object --bucket "$B_API" --key upload.bin --body "$F" --checksum-algorithm SHA256 \
+      --object-lock-mode GOVERNANCE --object-lock-retain-until-date "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" --output text >/dev/null
+    S[api]=$T_S KB[api]=$T_KB
+    check "$B_API" upload.bin sha256
+  else
+    API_NOTE="skipped: a single PUT is limited to 5 GiB"
+  fi
+}
 
-echo "== rclone copy ($(rclone version 2>/dev/null | head -1 | cut -d' ' -f2); 8 MiB chunks, $PC in flight)"
-export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENV_AUTH=true \
-  RCLONE_CONFIG_BENCH_ENDPOINT=$ENDPOINT RCLONE_CONFIG_BENCH_REGION=us-east-1 RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
-timed rc rclone copy --config /dev/null --expect-continue-timeout 0 --s3-chunk-size 8M --s3-upload-concurrency "$PC" \
-  "$F" "bench:$B_RC/"
-S[rc]=$T_S KB[rc]=$T_KB
-check "$B_RC" upload.bin
+run_rc() {
+  echo "== rclone copy ($(rclone version 2>/dev/null | head -1 | cut -d' ' -f2); 8 MiB chunks, $PC in flight)"
+  export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENV_AUTH=true \
+    RCLONE_CONFIG_BENCH_ENDPOINT=$ENDPOINT RCLONE_CONFIG_BENCH_REGION=us-east-1 RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
+  storecpu rc rclone copy --config /dev/null --expect-continue-timeout 0 --s3-chunk-size 8M --s3-upload-concurrency "$PC" \
+    "$F" "bench:$B_RC/"
+  S[rc]=$T_S KB[rc]=$T_KB
+  check "$B_RC" upload.bin
+}
+
+# The rows run in the order ROWS names them (alternate it between runs).
+for r in $ROWS; do
+  declare -F "run_$r" >/dev/null || { echo "bench-upload: unknown row $r" >&2; exit 1; }
+  "run_$r"
+done
 
 echo
 echo "$SIZE_MIB MiB, same file, same server, one run ($(date -u +%F), load $(cut -d' ' -f1-3 /proc/loadavg)):"
-row() { printf "%-58s %8s s %8s MB/s %7s MiB\n" "$1" "$2" "$(mbps "$2")" "$3"; }
-row "evidenced upload (SHA-256 per part, lock, ledger)" "${S[ev]}" "$((KB[ev] / 1024))"
-row "evidenced upload + verify" "${S[evv]}" "$((KB[ev] / 1024))"
-row "bare aws-sdk-go-v2 (no checksums, lock, tags, ledger)" "${S[bare]}" "$((KB[bare] / 1024))"
-row "aws s3 cp (CRC32 per part; no lock)" "${S[cp]}" "$((KB[cp] / 1024))"
-if [ -n "${S[api]:-}" ]; then
-  row "aws s3api put-object (SHA-256, lock; single PUT)" "${S[api]}" "$((KB[api] / 1024))"
-else
-  echo "aws s3api put-object: $API_NOTE"
-fi
-row "rclone copy (MD5 first; no checksum header, no lock)" "${S[rc]}" "$((KB[rc] / 1024))"
-echo "(last column: peak RSS of the client process)"
+printf "%-58s %8s   %8s      %10s %9s %7s %6s\n" "" "wall" "" "client CPU" "store CPU" "RSS" "load"
+# row NAME LABEL [WALL]: one contender (skipped when it did not run).
+row() {
+  local w=${3:-${S[$1]:-}}
+  [ -n "$w" ] || return 0
+  printf "%-58s %8s s %8s MB/s %8s s %7s s %5s MiB %6s\n" "$2" "$w" "$(mbps "$w")" "${CC[$1]:--}" "${SC[$1]:--}" "$((${KB[$1]:-0} / 1024))" "${LD[$1]:--}"
+}
+row base "evidenced upload, BASE_BIN" 
+row base "evidenced upload + verify, BASE_BIN" "${S[basev]:-}"
+row ev "evidenced upload (SHA-256 per part, lock, ledger)"
+row ev "evidenced upload + verify" "${S[evv]:-}"
+row bare "bare aws-sdk-go-v2 (no checksums, lock, tags, ledger)"
+row baresha "bare + store checks SHA-256 (x-amz-checksum-sha256)"
+row cp "aws s3 cp (CRC32 per part; no lock)"
+row api "aws s3api put-object (SHA-256, lock; single PUT)"
+[ -n "$API_NOTE" ] && echo "aws s3api put-object: $API_NOTE"
+row rc "rclone copy (MD5 first; no checksum header, no lock)"
+echo "(client CPU: benchupload's own over the timed part — for evidenced, upload + verify —"
+echo " or /usr/bin/time over the whole process; store CPU: versitygw over the whole row;"
+echo " RSS: peak RSS of the client process; load: 1-minute load average as the row started)"
 ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
-echo "throughput ratio evidenced upload / aws s3 cp:         $(ratio "${S[cp]}" "${S[ev]}")"
-echo "throughput ratio evidenced upload / bare aws-sdk-go-v2: $(ratio "${S[bare]}" "${S[ev]}")"
-echo "throughput ratio bare aws-sdk-go-v2 / aws s3 cp:       $(ratio "${S[cp]}" "${S[bare]}")"
-echo "throughput ratio evidenced upload+verify / aws s3 cp:  $(ratio "${S[cp]}" "${S[evv]}")"
-[ -n "${S[api]:-}" ] && echo "throughput ratio evidenced upload / aws s3api put-object: $(ratio "${S[api]}" "${S[ev]}")"
-echo "throughput ratio evidenced upload / rclone copy:       $(ratio "${S[rc]}" "${S[ev]}")"
-echo "throughput ratio evidenced upload+verify / rclone:     $(ratio "${S[rc]}" "${S[evv]}")"
+# ratios A B LABEL: throughput of A over B, when both ran.
+ratios() { [ -n "${S[$1]:-}" ] && [ -n "${S[$2]:-}" ] && printf "throughput ratio %-44s %s\n" "$3:" "$(ratio "${S[$2]}" "${S[$1]}")"; return 0; }
+ratios ev cp "evidenced upload / aws s3 cp"
+ratios ev bare "evidenced upload / bare aws-sdk-go-v2"
+ratios ev baresha "evidenced upload / bare + store checks SHA-256"
+ratios baresha bare "bare + store checks SHA-256 / bare"
+ratios base bare "BASE_BIN upload / bare aws-sdk-go-v2"
+ratios base baresha "BASE_BIN upload / bare + store checks SHA-256"
+ratios base cp "BASE_BIN upload / aws s3 cp"
+ratios bare cp "bare aws-sdk-go-v2 / aws s3 cp"
+ratios evv cp "evidenced upload+verify / aws s3 cp"
+ratios ev api "evidenced upload / aws s3api put-object"
+ratios ev rc "evidenced upload / rclone copy"
+ratios evv rc "evidenced upload+verify / rclone"
 
 [ "$RSS_GIB" -gt 0 ] || exit 0
 echo

@@ -176,11 +176,24 @@ func PartSums(ctx context.Context, r io.ReaderAt, size, partSize int64) ([]diges
 // for the store to check, and the whole to prove the parts are the content
 // the caller meant (the store never sees a whole-object SHA-256 then).
 func HashParts(ctx context.Context, r io.ReaderAt, size, partSize int64) (digest.Sum, []digest.Sum, error) {
+	sums := make([]digest.Sum, 0, PartCount(size, max(partSize, 1)))
+	whole, err := HashPartsEach(ctx, r, size, partSize, func(_ int, sum digest.Sum) { sums = append(sums, sum) })
+	if err != nil {
+		return digest.Sum{}, nil, err
+	}
+	return whole, sums, nil
+}
+
+// HashPartsEach is HashParts handing each part's SHA-256 to fn (part
+// index from 0, in order) as soon as that part is read, so a caller can
+// send part i while later parts are still being hashed. The whole is known
+// only at the end: a caller that acts on a part before then must not treat
+// the parts as the intended content until the whole is checked.
+func HashPartsEach(ctx context.Context, r io.ReaderAt, size, partSize int64, fn func(i int, sum digest.Sum)) (digest.Sum, error) {
 	if partSize <= 0 {
-		return digest.Sum{}, nil, fmt.Errorf("part size %d", partSize)
+		return digest.Sum{}, fmt.Errorf("part size %d", partSize)
 	}
 	n := PartCount(size, partSize)
-	sums := make([]digest.Sum, 0, n)
 	whole, part := digest.New(), digest.New()
 	buf := make([]byte, 1<<20)
 	for i := range n {
@@ -189,14 +202,14 @@ func HashParts(ctx context.Context, r io.ReaderAt, size, partSize int64) (digest
 		part.Reset()
 		got, err := io.CopyBuffer(io.MultiWriter(whole, part), ctxReader{ctx, io.NewSectionReader(r, off, l)}, buf)
 		if err != nil {
-			return digest.Sum{}, nil, fmt.Errorf("part %d: %w", i+1, err)
+			return digest.Sum{}, fmt.Errorf("part %d: %w", i+1, err)
 		}
 		if got != l {
-			return digest.Sum{}, nil, fmt.Errorf("part %d: read %d bytes, want %d: %w", i+1, got, l, io.ErrUnexpectedEOF)
+			return digest.Sum{}, fmt.Errorf("part %d: read %d bytes, want %d: %w", i+1, got, l, io.ErrUnexpectedEOF)
 		}
-		sums = append(sums, digest.FromHash(part))
+		fn(i, digest.FromHash(part))
 	}
-	return digest.FromHash(whole), sums, nil
+	return digest.FromHash(whole), nil
 }
 
 // Composite is S3's composite checksum of a multipart object: the SHA-256

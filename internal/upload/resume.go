@@ -36,7 +36,14 @@ import (
 //  1. Existing: the newest version of the key already holds our SHA-256
 //     (Complete succeeded but UPLOADED was not recorded) → reuse it.
 //  2. The vault copy is hashed in parts; the whole must equal the item's
-//     SHA-256 (a damaged vault copy is never uploaded as evidence). This is
+//     SHA-256 (a damaged vault copy is never uploaded as evidence). For a
+//     resumed upload this pass comes first (every part's sum is needed to
+//     judge what the store holds). For a new one it runs beside the upload:
+//     part i is sent as soon as it is hashed, and the whole is checked
+//     before CompleteMultipartUpload; a mismatch aborts the upload
+//     (UPLOAD_ABORTED) and fails the item for good, so the damaged bytes
+//     never become an object version (the store checks each part against
+//     the sum it came with, which says nothing about the whole). This is
 //     the only SHA-256 pass over the file: the part sums travel with the
 //     parts (x-amz-checksum-sha256, and the signed payload hash on a store
 //     not seen to check that header; the SDK does not hash them again) and,
@@ -162,23 +169,124 @@ type partHashes struct {
 }
 
 func (u *Uploader) hashParts(ctx context.Context, it custody.Item, body io.ReaderAt, want digest.Sum, ps int64) ([]digest.Sum, error) {
-	u.mu.Lock()
-	h, ok := u.hashes[it.ID]
-	u.mu.Unlock()
-	if ok && h.size == it.Size && h.partSize == ps {
-		return h.sums, nil
+	if sums := u.cachedSums(it, ps); sums != nil {
+		return sums, nil
 	}
-	whole, sums, err := objstore.HashParts(ctx, body, it.Size, ps)
+	sums := make([]digest.Sum, 0, objstore.PartCount(it.Size, ps))
+	whole, err := hashPartsEach(ctx, body, it.Size, ps, func(_ int, sum digest.Sum) { sums = append(sums, sum) })
 	if err != nil {
 		return nil, fmt.Errorf("hash vault copy of %s: %w", it.ID, err)
 	}
 	if whole != want {
-		return nil, fmt.Errorf("vault copy of %s hashes to sha256 %s, recorded %s: %w: %w", it.ID, whole.Hex(), want.Hex(), ErrPermanent, objstore.ErrChecksumMismatch)
+		return nil, damagedCopy(it, whole, want)
 	}
+	u.cacheSums(it, ps, whole, sums)
+	return sums, nil
+}
+
+// hashPartsEach is objstore.HashPartsEach, the one pass that hashes a
+// vault copy for an upload; tests wrap it to see when parts are sent.
+var hashPartsEach = objstore.HashPartsEach
+
+// damagedCopy is the permanent failure of a vault copy that does not hash
+// to the item's recorded SHA-256.
+func damagedCopy(it custody.Item, whole, want digest.Sum) error {
+	return fmt.Errorf("vault copy of %s hashes to sha256 %s, recorded %s: %w: %w", it.ID, whole.Hex(), want.Hex(), ErrPermanent, objstore.ErrChecksumMismatch)
+}
+
+// cachedSums returns the part sums of it cached by an earlier attempt in
+// this process for part size ps, or nil.
+func (u *Uploader) cachedSums(it custody.Item, ps int64) []digest.Sum {
+	u.mu.Lock()
+	h, ok := u.hashes[it.ID]
+	u.mu.Unlock()
+	if ok && h.size == it.Size && h.partSize == ps {
+		return h.sums
+	}
+	return nil
+}
+
+// cacheSums keeps part sums whose whole the caller found to be the item's
+// recorded SHA-256 (and only those).
+func (u *Uploader) cacheSums(it custody.Item, ps int64, whole digest.Sum, sums []digest.Sum) {
 	u.mu.Lock()
 	u.hashes[it.ID] = partHashes{size: it.Size, partSize: ps, whole: whole, sums: sums}
 	u.mu.Unlock()
-	return sums, nil
+}
+
+// partSums are the part SHA-256s of one upload as they become known: all
+// at once (cached, or hashed before a resumed upload, which needs every one
+// to judge the parts the store holds), or part by part while a new upload
+// sends the earlier parts (streamSums).
+type partSums struct {
+	sums  []digest.Sum
+	ready []chan struct{} // ready[i] is closed once sums[i] is set
+	done  chan struct{}   // closed when hashing ended: whole and err are set
+	whole digest.Sum
+	err   error
+	// streamed: the whole was not known when the first part went out, so
+	// it must be checked before the upload is completed.
+	streamed bool
+}
+
+// knownSums wraps sums that are all known.
+func knownSums(sums []digest.Sum) *partSums {
+	c := make(chan struct{})
+	close(c)
+	p := &partSums{sums: sums, ready: make([]chan struct{}, len(sums)), done: c}
+	for i := range p.ready {
+		p.ready[i] = c
+	}
+	return p
+}
+
+// streamSums hashes body in parts of ps in the background, in order, the
+// whole in the same pass (objstore.HashPartsEach). The part sums are read
+// through part; the whole through wait.
+func streamSums(ctx context.Context, body io.ReaderAt, size, ps int64) *partSums {
+	n := objstore.PartCount(size, ps)
+	p := &partSums{sums: make([]digest.Sum, n), ready: make([]chan struct{}, n), done: make(chan struct{}), streamed: true}
+	for i := range p.ready {
+		p.ready[i] = make(chan struct{})
+	}
+	go func() {
+		defer close(p.done)
+		p.whole, p.err = hashPartsEach(ctx, body, size, ps, func(i int, sum digest.Sum) {
+			p.sums[i] = sum
+			close(p.ready[i])
+		})
+	}()
+	return p
+}
+
+// part waits for the SHA-256 of part i (from 0).
+func (p *partSums) part(ctx context.Context, i int) (digest.Sum, error) {
+	select {
+	case <-p.ready[i]:
+		return p.sums[i], nil
+	case <-ctx.Done():
+		return digest.Sum{}, ctx.Err()
+	case <-p.done:
+		select {
+		case <-p.ready[i]:
+			return p.sums[i], nil
+		default:
+		}
+		if p.err == nil {
+			return digest.Sum{}, fmt.Errorf("part %d was not hashed", i+1)
+		}
+		return digest.Sum{}, p.err
+	}
+}
+
+// wait waits for the hashing to end and returns the whole's SHA-256.
+func (p *partSums) wait(ctx context.Context) (digest.Sum, error) {
+	select {
+	case <-p.done:
+		return p.whole, p.err
+	case <-ctx.Done():
+		return digest.Sum{}, ctx.Err()
+	}
 }
 
 // knownParts returns the cached part sums of it for objstore.VerifyKnown,
@@ -223,10 +331,6 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 	}
 	ps := objstore.PartSize(req.Size)
 	n := objstore.PartCount(req.Size, ps)
-	sums, err := u.hashParts(ctx, it, req.Body, req.SHA256, ps)
-	if err != nil {
-		return objstore.PutResult{}, err
-	}
 	evs, err := u.ledger.Custody(ctx, it.ID)
 	if err != nil {
 		return objstore.PutResult{}, fmt.Errorf("read custody of %s: %w", it.ID, err)
@@ -235,6 +339,25 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 	if st != nil && (st.key != req.Key || st.partSize != ps || st.parts != n) {
 		u.abortUpload(ctx, mp, it, st.key, st.uploadID, "superseded: key or part size changed")
 		st = nil
+	}
+	var sums *partSums
+	switch cached := u.cachedSums(it, ps); {
+	case cached != nil:
+		sums = knownSums(cached)
+	case st != nil:
+		// Resuming: every part's sum is needed to judge what the store holds.
+		all, err := u.hashParts(ctx, it, req.Body, req.SHA256, ps)
+		if err != nil {
+			return objstore.PutResult{}, err
+		}
+		sums = knownSums(all)
+	default:
+		// A new upload: part i is sent as soon as it is hashed, while the
+		// later parts are hashed (step 2 above), instead of after a whole
+		// pass over the file. The whole is checked before Complete.
+		hctx, stop := context.WithCancel(ctx)
+		sums = streamSums(hctx, req.Body, req.Size, ps)
+		defer func() { stop(); <-sums.done }()
 	}
 	have := map[int]objstore.Part{}
 	stats := ResumeStats{}
@@ -253,7 +376,7 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 					continue
 				}
 				l := min(ps, req.Size-int64(i)*ps)
-				if reusable(p, l, sums[i], st.recorded[p.Number]) {
+				if reusable(p, l, sums.sums[i], st.recorded[p.Number]) {
 					have[p.Number] = p
 				}
 			}
@@ -301,9 +424,13 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 	}
 	for _, i := range missing {
 		g.Go(func() error {
+			sum, err := sums.part(gctx, i)
+			if err != nil {
+				return fmt.Errorf("hash vault copy of %s: %w", it.ID, err)
+			}
 			off := int64(i) * ps
 			l := min(ps, req.Size-off)
-			p, err := u.sendPart(gctx, mp, it, req, st.uploadID, i+1, off, l, sums[i])
+			p, err := u.sendPart(gctx, mp, it, req, st.uploadID, i+1, off, l, sum)
 			if err != nil {
 				return err
 			}
@@ -311,17 +438,36 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 			have[p.Number] = p
 			stats.PartsSent++
 			mu.Unlock()
-			cp.add(gctx, p, sums[i].Hex())
+			cp.add(gctx, p, sum.Hex())
 			return nil
 		})
 	}
 	err = g.Wait()
+	damaged := false
+	if err == nil && sums.streamed {
+		// The parts the store now holds are the bytes hashed; they are the
+		// recording only if those bytes hash to its recorded SHA-256. A
+		// damaged vault copy is never completed into an object version.
+		whole, herr := sums.wait(ctx)
+		switch {
+		case herr != nil:
+			err = fmt.Errorf("hash vault copy of %s: %w", it.ID, herr)
+		case whole != req.SHA256:
+			damaged = true
+			err = damagedCopy(it, whole, req.SHA256)
+		default:
+			u.cacheSums(it, ps, whole, sums.sums)
+		}
+	}
 	// Record what was acknowledged even when the attempt failed or is being
 	// cancelled: the ledger is local and quick.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	cp.flush(fctx)
 	cancel()
 	u.setStats(it.ID, stats)
+	if damaged {
+		u.abortUpload(ctx, mp, it, req.Key, st.uploadID, "the vault copy does not hash to the recorded sha256")
+	}
 	if err != nil {
 		return objstore.PutResult{}, err
 	}

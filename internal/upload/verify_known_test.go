@@ -12,12 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
-	"github.com/evidenced/evidenced/internal/testutil/s3srv"
 )
 
 // swapVault gives the true vault copy to the first open of an item (the
@@ -85,33 +83,8 @@ func readBytes() int64 {
 // are forgotten once the item is verified. The vault copy is read twice in
 // all: once to hash it, once to send it.
 func TestVerifyUsesUploadPartSums(t *testing.T) {
-	srv := s3srv.Start(t)
-	bucket := srv.NewBucket(t)
-	srv.SetEnv(t)
-	ctx := context.Background()
-	st, err := s3store.New(ctx, s3store.Config{
-		Endpoint: srv.Endpoint, Bucket: bucket, Region: s3srv.Region, PathStyle: true,
-		MultipartThreshold: 8 << 20,
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	l, err := custody.Open(filepath.Join(dir, "ledger.db"), custody.Options{Host: "unit"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	cfg := config.Default()
-	cfg.HostID = "unit"
-	cfg.Retention.Classes = []config.Class{{Name: "uncategorized", Days: 1, Mode: config.ModeGovernance}}
-	cfg.Upload.PartConcurrency = 2
-	cfg.Upload.RetryMin = config.Duration{Duration: time.Millisecond}
-	cfg.Upload.RetryMax = config.Duration{Duration: 5 * time.Millisecond}
-	dock, err := l.Append(ctx, custody.Event{Type: custody.Docked, Actor: "t", Camera: "CAM"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := newStreamRig(t)
+	ctx, st, l, cfg, dir := r.ctx, r.st, r.l, r.cfg, r.dir
 
 	for i, flaky := range []bool{false, true} {
 		t.Run("flaky="+strconv.FormatBool(flaky), func(t *testing.T) {
@@ -139,7 +112,7 @@ func TestVerifyUsesUploadPartSums(t *testing.T) {
 			now := time.Now().UTC()
 			it := custody.Item{ID: id, Camera: "CAM", Kind: "body", AssignedTo: "x", SourcePath: "V.MP4",
 				Size: int64(size), SHA256: digest.Bytes(data).Hex(), RecordedAt: now, IngestedAt: now,
-				State: custody.StateVaulted, RetentionClass: "uncategorized", DockSeq: dock.Seq}
+				State: custody.StateVaulted, RetentionClass: "uncategorized", DockSeq: r.dock}
 			if _, err := l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "t", Camera: "CAM", Item: id, SHA256: it.SHA256}, &it); err != nil {
 				t.Fatal(err)
 			}

@@ -286,6 +286,15 @@ var mutants = []Mutant{
 		Run:         "TestMultipartLockReapplied",
 	},
 	{
+		ID:          "upload-streamed-whole-unchecked",
+		File:        "internal/upload/resume.go",
+		Desc:        "a new multipart upload, whose parts go out while the vault copy is hashed, is completed without checking that the whole hashed to the recorded SHA-256: a damaged copy becomes the evidence",
+		Original:    `		case whole != req.SHA256:`,
+		Replacement: `		case false:`,
+		Packages:    []string{"./internal/upload"},
+		Run:         "TestDamagedCopyNotCompleted",
+	},
+	{
 		ID:          "memstore-no-sha256-check",
 		File:        "internal/objstore/memstore/memstore.go",
 		Desc:        "the in-memory stand-in stores a body that does not hash to the SHA-256 it was sent with",

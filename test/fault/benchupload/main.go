@@ -6,7 +6,15 @@
 // With -bare it times the yardstick instead: the same multipart upload done
 // with aws-sdk-go-v2 alone and none of the guarantees (see bareUpload).
 //
-// usage: benchupload -endpoint URL -bucket B -file F [-part-concurrency N] [-bandwidth BYTES] [-bare]
+// With -bare-sha256 it times the bare upload with each part's
+// x-amz-checksum-sha256 sent (sums computed before the clock starts), so
+// the store checks every part as it does for evidenced.
+//
+// Every run prints cpu_s, this process's CPU time (user + system, from
+// getrusage) over the timed part; -cpuprofile and -trace write a pprof CPU
+// profile and an execution trace of the timed part.
+//
+// usage: benchupload -endpoint URL -bucket B -file F [-part-concurrency N] [-bandwidth BYTES] [-bare | -bare-sha256] [-cpuprofile F] [-trace F]
 package main
 
 import (
@@ -14,8 +22,12 @@ import (
 	"crypto/rand"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"runtime/trace"
+	"syscall"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
@@ -25,6 +37,9 @@ import (
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/upload"
 )
+
+// verbose: print where the time went (see -v).
+var verbose bool
 
 type fileVault struct{ path string }
 
@@ -37,20 +52,62 @@ func main() {
 	pc := flag.Int("part-concurrency", config.DefaultPartConcurrency, "parts in flight")
 	bw := flag.Int64("bandwidth", 0, "bytes/s cap (0 = unlimited)")
 	bare := flag.Bool("bare", false, "time a bare aws-sdk-go-v2 multipart upload (no checksums, lock, tags or ledger) instead")
+	bareSHA := flag.Bool("bare-sha256", false, "time the bare upload with x-amz-checksum-sha256 on every part (precomputed) instead")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this file")
+	flag.BoolVar(&verbose, "v", false, "print the item's custody records with their times from the start, and the engine's log")
 	flag.Parse()
-	var err error
-	if *bare {
-		var fi os.FileInfo
-		if fi, err = os.Stat(*file); err == nil {
-			err = bareUpload(context.Background(), *endpoint, *bucket, *file, objstore.PartSize(fi.Size()), *pc)
+	err := profiled(*cpuProfile, *traceFile, func() error {
+		if *bare || *bareSHA {
+			fi, err := os.Stat(*file)
+			if err != nil {
+				return err
+			}
+			return bareUpload(context.Background(), *endpoint, *bucket, *file, objstore.PartSize(fi.Size()), *pc, *bareSHA)
 		}
-	} else {
-		err = run(*endpoint, *bucket, *file, *pc, *bw)
-	}
+		return run(*endpoint, *bucket, *file, *pc, *bw)
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchupload:", err)
 		os.Exit(1)
 	}
+}
+
+// cpuTime is this process's CPU time so far, user + system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// profiled runs fn under a CPU profile and an execution trace when their
+// files are named.
+func profiled(cpuFile, traceFile string, fn func() error) error {
+	if cpuFile != "" {
+		f, err := os.Create(cpuFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if traceFile != "" {
+		f, err := os.Create(traceFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
+	}
+	return fn()
 }
 
 func run(endpoint, bucket, file string, pc int, bw int64) error {
@@ -64,13 +121,17 @@ func run(endpoint, bucket, file string, pc int, bw int64) error {
 	if err != nil {
 		return err
 	}
+	var log *slog.Logger
+	if verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	cfg := config.Default()
 	cfg.HostID = "bench"
 	cfg.Retention.Classes = []config.Class{{Name: "uncategorized", Days: 1, Mode: config.ModeGovernance}}
 	cfg.Upload.PartConcurrency = pc
 	cfg.Upload.Bandwidth = config.ByteSize(bw)
 	st, err := s3store.New(ctx, s3store.Config{Endpoint: endpoint, Bucket: bucket, Region: "us-east-1", PathStyle: true,
-		MultipartThreshold: int64(config.DefaultMultipartThreshold), Limiter: upload.NewLimiter(cfg.Upload)}, nil)
+		MultipartThreshold: int64(config.DefaultMultipartThreshold), Limiter: upload.NewLimiter(cfg.Upload)}, log)
 	if err != nil {
 		return err
 	}
@@ -97,24 +158,27 @@ func run(endpoint, bucket, file string, pc int, bw int64) error {
 	if _, err := l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "bench", Camera: "BENCH", Item: it.ID, SHA256: it.SHA256}, &it); err != nil {
 		return err
 	}
-	up := upload.New(cfg, l, fileVault{file}, st, "bench", nil)
-	t0 := time.Now()
+	up := upload.New(cfg, l, fileVault{file}, st, "bench", log)
+	cpu0, t0 := cpuTime(), time.Now()
 	if err := up.Process(ctx, it.ID); err != nil {
 		return err
 	}
-	total := time.Since(t0)
+	total, cpu := time.Since(t0), cpuTime()-cpu0
 	evs, err := l.Custody(ctx, it.ID)
 	if err != nil {
 		return err
 	}
 	var uploaded time.Duration
 	for _, e := range evs {
+		if verbose && !e.At.Before(t0) {
+			fmt.Fprintf(os.Stderr, "%8.3fs %s %s\n", e.At.Sub(t0).Seconds(), e.Type, e.Details["parts"])
+		}
 		if e.Type == custody.Uploaded {
 			uploaded = e.At.Sub(t0)
 		}
 	}
 	mb := float64(size) / 1e6
-	fmt.Printf("bytes=%d upload_s=%.3f upload_MBps=%.1f upload_verify_s=%.3f upload_verify_MBps=%.1f\n",
-		size, uploaded.Seconds(), mb/uploaded.Seconds(), total.Seconds(), mb/total.Seconds())
+	fmt.Printf("bytes=%d upload_s=%.3f upload_MBps=%.1f upload_verify_s=%.3f upload_verify_MBps=%.1f cpu_s=%.3f\n",
+		size, uploaded.Seconds(), mb/uploaded.Seconds(), total.Seconds(), mb/total.Seconds(), cpu.Seconds())
 	return nil
 }
