@@ -148,15 +148,13 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 	}
 
 	// A restart starts from the last accepted document: version 2 is in
-	// force before the store is read, and stays the floor, so the older
-	// signed version put back is still refused.
+	// force from Open, before the store is read, and stays the floor, so
+	// the older signed version put back is still refused.
 	dock.Close()
 	dock = p.reopenDock()
-	if got := assigned(); got != "officer-local" {
-		t.Fatalf("reopened, before the inventory is read: %s", got)
-	}
-	if f, err = dock.newInventoryFollower(); err != nil {
-		t.Fatal(err)
+	f = dock.inventory
+	if f == nil {
+		t.Fatal("reopened: no inventory follower")
 	}
 	if got := assigned(); got != "officer-b" || f.floor != 2 {
 		t.Fatalf("after a restart: BWC-1 issued to %s, floor %d", got, f.floor)
@@ -347,4 +345,48 @@ func publishInventory(t *testing.T, p invPair, officer string) (InventoryPublica
 		t.Fatal(err)
 	}
 	return res, data
+}
+
+// A camera the console retired stays retired for every process that opens
+// the dock host, not only for a running daemon that has read the store:
+// `evidenced ingest` with no daemon (a one-shot Open, no Run) and a daemon
+// just restarted (whose wipe loop starts scanning VERIFIED items as Run
+// begins) both take the last accepted document from the state directory
+// at Open. Before, the cameras: list was in force until Run's first read
+// of the store, and a retired camera listed there with the wipe rule on
+// was wiped.
+func TestRetirementInForceFromOpen(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	dockYAML := "host_id: dock-02\nwipe_after_verify: true\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n" +
+		"inventory: {from_console: hq, public_key_file: " + filepath.Join(p.root, "hq.pem") + ", poll: 1s}\n"
+	open := func() *Service { return openHost(t, p.srv, p.bucket, filepath.Join(p.root, "dock-02"), dockYAML) }
+	dock := open()
+	if !dock.config.WipePolicy("BWC-1").Enabled {
+		t.Fatal("the wipe rule is not on for BWC-1: the retirement below proves nothing")
+	}
+	file := filepath.Join(p.root, "retired.yaml")
+	if err := os.WriteFile(file, []byte("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-a, retired: 2026-01-01T00:00:00Z}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.hq.PublishInventory(ctx, Caller{Actor: "custodian-1"}, file); err != nil {
+		t.Fatal(err)
+	}
+	f, err := dock.newInventoryFollower()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dock.pollInventory(ctx, f)
+	if dock.config.WipePolicy("BWC-1").Enabled {
+		t.Fatal("the accepted document retires BWC-1, yet its wipe rule is on")
+	}
+	dock.Close()
+
+	dock = open() // a one-shot command, or a daemon before Run reads the store
+	if dock.config.WipePolicy("BWC-1").Enabled {
+		t.Error("reopened: the wipe rule is on for a camera the accepted inventory retired")
+	}
+	if cam, ok := dock.config.Camera("BWC-1"); !ok || !cam.RetiredAt(time.Now()) || cam.AssignedTo != "officer-a" {
+		t.Errorf("reopened: BWC-1 is %+v (found %v), want the accepted document's retired entry", cam, ok)
+	}
 }

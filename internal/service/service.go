@@ -55,6 +55,10 @@ type Service struct {
 	uploader *upload.Uploader // nil when store is nil
 	wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
 	key      *signing.Key     // the host key that signs every custody record
+	// inventory follows the console's inventory on a dock host that takes
+	// one (nil: none, or its key did not load at Open; Run then tries
+	// again and fails on it).
+	inventory *inventoryFollower
 	// invEdit serialises the console's inventory edits made through this
 	// process (the daemon's control socket), so two of them never race
 	// between publishNext's check and its write.
@@ -206,6 +210,16 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 	// Every dock, from whatever source, is admitted by free space on the
 	// ingester's own walk of the camera.
 	s.ingester.Admit(s.wiper)
+	if cfg.Inventory != nil && s.store != nil {
+		// The last accepted inventory is in force from Open, for every
+		// process: its retirements keep the wipe rule off (a one-shot
+		// `evidenced ingest` wipes in its own goroutine, and a restarted
+		// daemon's wipe loop scans VERIFIED items as soon as Run starts,
+		// before the store is read) and its assignments name the holder.
+		if s.inventory, err = s.newInventoryFollower(); err != nil {
+			log.Error("the console's inventory key does not load; cameras: is in force", "err", err)
+		}
+	}
 	if cfg.IsConsole() {
 		if err := s.openConsole(); err != nil {
 			s.Close()
@@ -335,9 +349,12 @@ func (s *Service) Run(intake, hard context.Context, serve func(stop, work contex
 	if s.config.Inventory != nil && s.store != nil {
 		// The console's inventory is read once before any dock is taken,
 		// then every inventory.poll.
-		f, err := s.newInventoryFollower()
-		if err != nil {
-			return err
+		f := s.inventory
+		if f == nil {
+			var err error
+			if f, err = s.newInventoryFollower(); err != nil {
+				return err
+			}
 		}
 		first, cancel := context.WithTimeout(work, 15*time.Second)
 		s.pollInventory(first, f)

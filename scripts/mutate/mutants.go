@@ -1006,6 +1006,15 @@ var mutants = []Mutant{
 		Run:         "TestPublishedHistoryResolvesByTime|TestInventoryAssignE2E",
 	},
 	{
+		ID:          "inventory-retired-from-open",
+		File:        "internal/service/service.go",
+		Desc:        "a dock host opened without a running daemon's first read of the store (a one-shot ingest, a restarted daemon's wipe loop) has cameras: in force, and wipes a camera the accepted inventory retired",
+		Original:    `if cfg.Inventory != nil && s.store != nil {`,
+		Replacement: `if false && cfg.Inventory != nil && s.store != nil {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestRetirementInForceFromOpen|TestInventoryFlowsToTheDock",
+	},
+	{
 		ID:          "inventory-retired-no-alert",
 		File:        "internal/ingest/ingest.go",
 		Desc:        "a retired camera docks without an alert: nobody learns that a camera out of service recorded",
