@@ -632,8 +632,15 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Cam
 	class := in.cfg.Retention.DefaultClass
 	// The recording belongs to whoever held the camera when it recorded:
 	// its file time (RecordedAt, the camera's clock) picks the assignment
-	// from the published inventory's history.
-	holder, which := cam.AssignedAt(e.ModTime.UTC())
+	// from the published inventory's history. A file time after now is a
+	// clock running ahead (the recording was made by now): it is resolved
+	// at now, so a hand-over the console dated in the future never claims
+	// a recording made before it.
+	at := e.ModTime.UTC()
+	if at.After(now) {
+		at = now
+	}
+	holder, which := cam.AssignedAt(at)
 	item := &custody.Item{
 		ID: id, Camera: cam.Serial, Kind: cam.Kind, AssignedTo: holder,
 		SourcePath: display, Size: stored.Size, SHA256: stored.SHA256.Hex(),

@@ -111,15 +111,7 @@ func TestDockResolvesTheHolderByTime(t *testing.T) {
 	if _, err := p.hq.AssignInventory(ctx, who, "BWC-1", "pc-2", eff); err != nil {
 		t.Fatal(err)
 	}
-	f, err := p.dock.newInventoryFollower()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.dock.pollInventory(ctx, f)
-	cam := filepath.Join(p.root, "cam")
-	if err := os.MkdirAll(cam, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	f, cam := takeInventory(t, p)
 	for name, at := range map[string]time.Time{"before.mp4": eff.Add(-time.Minute), "after.mp4": eff.Add(time.Minute)} {
 		file := filepath.Join(cam, name)
 		if err := os.WriteFile(file, []byte("footage "+name), 0o644); err != nil {
@@ -215,4 +207,53 @@ func lastOf(t *testing.T, s *Service, typ custody.EventType) custody.Event {
 		t.Fatalf("no %s record", typ)
 	}
 	return *last
+}
+
+// A camera whose clock runs ahead stamps its files with a time still to
+// come; a hand-over the console dated in the future must not claim them.
+// Whatever the file time says, a recording docked now was made by now, so
+// its holder is resolved at the earlier of its file time and the
+// ingest's: BWC-1, handed to pc-2 from tomorrow, recorded today by pc-1
+// with its clock two days ahead, is pc-1's.
+func TestFutureClockNotResolvedToAHandOverToCome(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	publishInventory(t, p, "pc-1")
+	now := time.Now().UTC().Truncate(time.Second)
+	if _, err := p.hq.AssignInventory(ctx, Caller{Actor: "custodian-1"}, "BWC-1", "pc-2", now.Add(24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	_, cam := takeInventory(t, p)
+	file := filepath.Join(cam, "ahead.mp4")
+	if err := os.WriteFile(file, []byte("footage from a clock two days ahead"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ahead := now.Add(48 * time.Hour)
+	if err := os.Chtimes(file, ahead, ahead); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.dock.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
+	if err != nil || len(rep.Recorded) != 1 {
+		t.Fatalf("ingest: %+v %v", rep, err)
+	}
+	if it := rep.Recorded[0]; it.AssignedTo != "pc-1" || !it.RecordedAt.Equal(ahead) {
+		t.Errorf("recorded at %s by a clock ahead, ingested %s: assigned to %s, want pc-1 (pc-2 holds it only from %s)",
+			it.RecordedAt, now, it.AssignedTo, now.Add(24*time.Hour))
+	}
+}
+
+// takeInventory has p's dock host read the console's document once and
+// returns its follower and an empty camera folder to ingest from.
+func takeInventory(t *testing.T, p invPair) (*inventoryFollower, string) {
+	t.Helper()
+	f, err := p.dock.newInventoryFollower()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.dock.pollInventory(context.Background(), f)
+	cam := filepath.Join(p.root, "cam")
+	if err := os.MkdirAll(cam, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return f, cam
 }

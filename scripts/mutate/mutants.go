@@ -997,6 +997,15 @@ var mutants = []Mutant{
 		Run:         "TestDockResolvesTheHolderByTime|TestInventoryAssignE2E",
 	},
 	{
+		ID:          "inventory-future-clock-holder",
+		File:        "internal/ingest/ingest.go",
+		Desc:        "a recording whose camera clock runs ahead is assigned to a hand-over the console dated in the future, an officer who never held the camera when it recorded",
+		Original:    `if at.After(now) {`,
+		Replacement: `if false && at.After(now) {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestFutureClockNotResolvedToAHandOverToCome",
+	},
+	{
 		ID:          "inventory-retired-wiped",
 		File:        "internal/config/config.go",
 		Desc:        "a camera the console's inventory retired is wiped after verify like any other, losing whatever else it holds",
