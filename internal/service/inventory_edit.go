@@ -119,6 +119,13 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 	if err != nil {
 		return res, fmt.Errorf("sign the inventory: %w", err)
 	}
+	if len(signed) > maxInventory {
+		// Every reader (the dock hosts, this console's own next edit and
+		// show) refuses a document over maxInventory: stored, it would
+		// stop the inventory's flow and every later edit with it.
+		return res, invalidf("the signed inventory (version %d, %d cameras) is %d bytes, over the %d a dock host reads: nothing published",
+			doc.Version, len(cams), len(signed), maxInventory)
+	}
 	// Check before put: the version this edit follows must still be the
 	// newest.
 	switch info, err := s.store.Stat(ctx, key, ""); {

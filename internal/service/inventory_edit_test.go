@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/ingest"
+	"github.com/evidenced/evidenced/internal/objstore"
 )
 
 // The console's edits: a CSV imported, a camera handed to another officer
@@ -256,4 +258,37 @@ func takeInventory(t *testing.T, p invPair) (*inventoryFollower, string) {
 		t.Fatal(err)
 	}
 	return f, cam
+}
+
+// The console publishes no document larger than a dock host reads
+// (maxInventory): a CSV within the import's own bound becomes a larger
+// JSON document, and an assignment history grows with every hand-over.
+// Such a document was stored and recorded as published, every dock host
+// then failed to read it (kept the old version, counted as a store that
+// does not answer), and the console itself could neither show it nor
+// publish over it (each edit starts by reading it). It is refused, naming
+// its size, and nothing is stored.
+func TestInventoryTooLargeForDocksNotPublished(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	var b strings.Builder
+	b.WriteString("serial,kind,assigned_to\n")
+	holder := strings.Repeat("h", 120)
+	for i := 0; b.Len() < maxInventory-300; i++ {
+		fmt.Fprintf(&b, "BWC-%060d,body,%s\n", i, holder)
+	}
+	file := filepath.Join(p.root, "big.csv")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.hq.ImportInventory(ctx, Caller{Actor: "custodian-1"}, file)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(fmt.Sprint(err), "bytes") {
+		t.Errorf("import of a %d-byte CSV: %+v, %v; want it refused as too large for a dock host", b.Len(), res, err)
+	}
+	if _, err := p.hq.store.Stat(ctx, InventoryKey("hq"), ""); !errors.Is(err, objstore.ErrNotFound) {
+		t.Errorf("the store holds a document after the refusal: %v", err)
+	}
+	if _, err := p.hq.ShowInventory(ctx); !errors.Is(err, ErrNotFound) {
+		t.Errorf("show after the refusal: %v, want none published", err)
+	}
 }

@@ -1060,6 +1060,15 @@ var mutants = []Mutant{
 		Run:         "TestInventoryV1StillTaken",
 	},
 	{
+		ID:          "inventory-too-large-published",
+		File:        "internal/service/inventory_edit.go",
+		Desc:        "the console publishes an inventory larger than a dock host reads: no dock takes it (a retirement never arrives) and the console can neither show it nor publish over it",
+		Original:    `if len(signed) > maxInventory {`,
+		Replacement: `if false && len(signed) > maxInventory {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestInventoryTooLargeForDocksNotPublished",
+	},
+	{
 		ID:          "inventory-edit-overwrites",
 		File:        "internal/service/inventory_edit.go",
 		Desc:        "an inventory edit at the console is written over a publication that landed after it read the store, silently undoing it",
