@@ -79,17 +79,18 @@ type InventoryCamera struct {
 }
 
 // Assignment is one hand-over of a camera: To holds it from From on, until
-// the next assignment. Only the first may leave From zero: the holder since
-// before the history begins (inventory assign records the holder it
-// replaces that way).
+// the next assignment. The first leaves From zero, and only the first: the
+// holder since before the history begins (inventory assign records the
+// holder it replaces that way).
 type Assignment struct {
 	To   string    `yaml:"to" json:"to"`
 	From time.Time `yaml:"from,omitempty" json:"from,omitzero"`
 }
 
 // AssignedAt is to whom the camera was issued at t: the last assignment in
-// force at t, or AssignedTo when there is none (no history, or t before
-// its first dated entry). which is the assignment's index (-1: AssignedTo).
+// force at t, or AssignedTo when there is none (no history; a checked
+// history starts undated, so every t has an entry). which is the
+// assignment's index (-1: AssignedTo).
 func (c InventoryCamera) AssignedAt(t time.Time) (who string, which int) {
 	who, which = c.AssignedTo, -1
 	for i, a := range c.Assignments {
@@ -137,7 +138,7 @@ func ParseInventory(data []byte, name string) ([]InventoryCamera, error) {
 // CheckInventory validates a published inventory's cameras as the cameras:
 // list is validated (serials, kinds, assigned_to), and each camera's
 // history: assignments ordered by a strictly later effective time, each
-// naming a holder, only the first undated, none at or after the camera's
+// naming a holder, the first undated and only the first, none at or after the camera's
 // retirement. Errors name name, the serial and the field.
 func CheckInventory(cams []InventoryCamera, name string) error {
 	v := &validator{c: &Config{Path: name}}
@@ -159,6 +160,13 @@ func CheckInventory(cams []InventoryCamera, name string) error {
 				v.text(ak+".to", a.To, maxAssignedTo)
 			}
 			switch {
+			case j == 0 && !a.From.IsZero():
+				// AssignedAt answers assigned_to, the holder at publication,
+				// before the first dated entry: a history that starts dated
+				// would give a recording from before it to whoever holds the
+				// camera now, whom the same history hands it to later.
+				v.add(ak+".from", "camera %s: the first assignment leaves its effective time out: it names whoever held the camera before its history (%s here is a hand-over, and before it the holder is unknown)",
+					c.Serial, a.From.Format(time.RFC3339))
 			case a.From.IsZero() && j > 0:
 				v.add(ak+".from", "camera %s: only the first assignment may leave its effective time out", c.Serial)
 			case j > 0 && !a.From.After(c.Assignments[j-1].From):

@@ -65,6 +65,10 @@ func TestInventoryHistoryChecked(t *testing.T) {
 		{"same time twice", "      - {to: pc-1, from: 2026-12-01T00:00:00Z}\n      - {to: pc-2, from: 2026-12-01T00:00:00Z}\n", "assignments[1].from"},
 		{"a later one undated", "      - {to: pc-1, from: 2026-12-01T00:00:00Z}\n      - {to: pc-2}\n", "only the first"},
 		{"no holder", "      - {from: 2026-12-01T00:00:00Z}\n", "assignments[0].to"},
+		// A history that starts dated says nothing of who held the camera
+		// before: such a recording resolved to assigned_to, the holder at
+		// publication, who by the same history only had it later.
+		{"first dated", "      - {to: pc-1, from: 2026-12-01T00:00:00Z}\n      - {to: pc-2, from: 2026-12-02T00:00:00Z}\n", "assignments[0].from"},
 		{"after retirement", "      - {to: pc-1}\n      - {to: pc-2, from: 2026-12-10T00:00:00Z}\n", "at or after its retirement"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1042,6 +1042,15 @@ var mutants = []Mutant{
 		Run:         "TestInventoryHistoryChecked",
 	},
 	{
+		ID:          "inventory-history-starts-dated",
+		File:        "internal/config/inventory.go",
+		Desc:        "an inventory whose history starts with a dated hand-over is taken, so a recording from before it names assigned_to, the holder at publication, whom the same history hands the camera to only later",
+		Original:    `case j == 0 && !a.From.IsZero():`,
+		Replacement: `case false && j == 0 && !a.From.IsZero():`,
+		Packages:    []string{"./internal/config"},
+		Run:         "TestInventoryHistoryChecked",
+	},
+	{
 		ID:          "inventory-assigned-after-retired",
 		File:        "internal/config/inventory.go",
 		Desc:        "an inventory that assigns a camera after its retirement is taken",
