@@ -19,6 +19,12 @@ import (
 // step without a schema change.
 type EventType string
 
+// NeverWipe is the VAULTED detail that keeps the item's camera file from
+// ever being wiped, saying why (a camera the inventory had retired when it
+// docked): the wipe rule reads it from the item's own custody, so the
+// promise holds whatever configuration or inventory is in force later.
+const NeverWipe = "never_wipe"
+
 // Custody steps.
 const (
 	Docked        EventType = "DOCKED"         // a camera appeared on a bay (Camera set)

@@ -654,6 +654,11 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Cam
 		details["assignment"] = which
 		details["inventory_version"] = strconv.FormatUint(cam.InventoryVersion, 10)
 	}
+	if pub := cam.Published; pub != nil && pub.RetiredAt(now) {
+		// RETIRED_DOCKED's promise rides with the item: the wipe keeps it
+		// whatever inventory is in force later (package wipe, NeverWipe).
+		details[custody.NeverWipe] = "the camera was retired (since " + pub.Retired.UTC().Format(time.RFC3339) + ") when it docked"
+	}
 	if _, err := in.ledger.Append(ctx, custody.Event{
 		Type: custody.Vaulted, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: cold.Hex(),
 		Details: details,

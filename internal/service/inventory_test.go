@@ -390,3 +390,61 @@ func TestRetirementInForceFromOpen(t *testing.T) {
 		t.Errorf("reopened: BWC-1 is %+v (found %v), want the accepted document's retired entry", cam, ok)
 	}
 }
+
+// Footage a camera yielded while retired is never wiped from it, even when
+// the inventory in force later no longer retires it (a re-import that
+// leaves the retired column out, a dock host whose kept document was
+// lost): the promise RETIRED_DOCKED states ("wipe: never") rides with
+// each item, in its VAULTED record, and the wipe keeps it.
+func TestRetiredFootageNeverWipedAfterward(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	dockYAML := "host_id: dock-03\nwipe_after_verify: true\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n" +
+		"inventory: {from_console: hq, public_key_file: " + filepath.Join(p.root, "hq.pem") + ", poll: 1s}\n"
+	dock := openHost(t, p.srv, p.bucket, filepath.Join(p.root, "dock-03"), dockYAML)
+	publish := func(yml string) {
+		t.Helper()
+		file := filepath.Join(p.root, "inv.yaml")
+		if err := os.WriteFile(file, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.hq.PublishInventory(ctx, Caller{Actor: "custodian-1"}, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-a, retired: 2026-01-01T00:00:00Z}\n")
+	f, err := dock.newInventoryFollower()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dock.pollInventory(ctx, f)
+	cam := filepath.Join(p.root, "cam-03")
+	if err := os.MkdirAll(cam, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(cam, "found.mp4")
+	if err := os.WriteFile(file, []byte("footage on a retired camera"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := dock.Ingest(ctx, Caller{Actor: "custodian-1"}, IngestOptions{Camera: "BWC-1", From: cam})
+	if err != nil || len(rep.Recorded) != 1 {
+		t.Fatalf("ingest: %+v %v", rep, err)
+	}
+	id := rep.Recorded[0].ID
+	if it, err := dock.ledger.Item(ctx, id); err != nil || it.State != custody.StateVerified {
+		t.Fatalf("item %s: %+v %v (want it verified, so that only the wipe rule keeps the file)", id, it, err)
+	}
+
+	publish("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-a}\n") // the retired column left out
+	dock.pollInventory(ctx, f)
+	if !dock.config.WipePolicy("BWC-1").Enabled {
+		t.Fatal("the wipe rule is still off: the check below proves nothing")
+	}
+	err = dock.wiper.Wipe(ctx, id)
+	if _, serr := os.Stat(file); serr != nil {
+		t.Fatalf("footage a retired camera yielded was wiped once the inventory no longer retired it (wipe: %v; file: %v)", err, serr)
+	}
+	if err == nil {
+		t.Error("the wipe reports success, yet the file is on the camera")
+	}
+}

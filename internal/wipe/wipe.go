@@ -166,6 +166,7 @@ func (w *Wiper) itemLock(id string) *sync.Mutex {
 // history is what the ledger says about one item's wipe and vault copy.
 type history struct {
 	dockSource string // the DOCKED event's source: the camera root
+	neverWipe  string // why the item's camera file is never wiped (VAULTED's custody.NeverWipe)
 	streamed   string // SHA-256 of the COPIED event the VAULTED one names
 	verifiedAt time.Time
 	wiped      bool
@@ -197,6 +198,7 @@ func readHistory(evs []custody.Event, it custody.Item) history {
 			copied[strconv.FormatUint(ev.Seq, 10)] = ev.SHA256
 		case custody.Vaulted:
 			copiedSeq = ev.Details["copied_seq"]
+			h.neverWipe = ev.Details[custody.NeverWipe]
 		case custody.Verified:
 			h.verifiedAt = ev.At
 		case custody.WipeStarted:
@@ -260,6 +262,11 @@ func (w *Wiper) Wipe(ctx context.Context, id string) error {
 		return fmt.Errorf("wipe %s: refused before (%s): %w", id, h.gaveUp, ErrGaveUp)
 	case h.open == nil && h.attempts >= maxAttempts:
 		return fmt.Errorf("wipe %s: %d attempts: %w", id, h.attempts, ErrGaveUp)
+	case h.neverWipe != "":
+		// Promised at ingest (RETIRED_DOCKED, VAULTED): the wipe rule in
+		// force now does not undo it. Given up for good, so the vault
+		// copy's release no longer waits for a wipe.
+		return w.refuse(ctx, it, string(StepStart), "never wiped: "+h.neverWipe, false)
 	}
 	rel, err := camfs.ParseDisplayPath(it.SourcePath)
 	if err != nil {
