@@ -94,10 +94,13 @@ func (s *Service) readFleetInventoryOnce(ctx context.Context) (fleetInventory, i
 		}
 		if _, ok := c.docs[v.VersionID]; !ok && c.bad[v.VersionID] == "" {
 			data, err := s.readInventoryVersion(ctx, key, v.VersionID)
-			if err != nil {
+			if err != nil && !errors.Is(err, errInventoryTooLarge) {
 				return fleetInventory{}, 0, fmt.Errorf("read the console's inventory %s version %s: %w", key, v.VersionID, err)
 			}
-			doc, err := openInventory(data, s.key.NoteVerifier(), s.config.HostID)
+			var doc inventoryDoc
+			if err == nil {
+				doc, err = openInventory(data, s.key.NoteVerifier(), s.config.HostID)
+			}
 			if err != nil {
 				c.bad[v.VersionID] = err.Error()
 				s.log.Error("a version of the console's inventory in the store does not open with the console's key", "object", key, "version_id", v.VersionID, "err", err)
@@ -183,10 +186,16 @@ func (s *Service) readInventoryVersion(ctx context.Context, key, versionID strin
 		return nil, fmt.Errorf("read %s version %s: %w", key, versionID, err)
 	}
 	if len(data) > maxInventory {
-		return nil, fmt.Errorf("read %s version %s: larger than %d bytes", key, versionID, maxInventory)
+		return nil, fmt.Errorf("read %s version %s: larger than %d bytes: %w", key, versionID, maxInventory, errInventoryTooLarge)
 	}
 	return data, nil
 }
+
+// errInventoryTooLarge: a version of an inventory document is over
+// maxInventory. A console publishes none so large (publishNext refuses
+// to), so one in the store is a finding about that version, as a
+// signature that does not open is, never a read that could not be made.
+var errInventoryTooLarge = errors.New("no console publishes an inventory so large")
 
 // fleetInventoryNow is the inventory as last read (by runFleetInventory
 // or a fleet command), nil before the first read: a scrape does not read the

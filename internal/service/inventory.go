@@ -284,7 +284,10 @@ func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 		s.invReads.fail(invReadMissing)
 		return
 	}
-	if err != nil {
+	// A document over maxInventory is read no further: it is refused
+	// below like one that does not open, known by its version id.
+	tooLarge := errors.Is(err, errInventoryTooLarge)
+	if err != nil && !tooLarge {
 		if !errors.Is(err, context.Canceled) { // not the daemon stopping
 			s.invReads.fail(invReadStore)
 		}
@@ -292,6 +295,9 @@ func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 		return
 	}
 	sum := digest.Bytes(data).Hex()
+	if tooLarge {
+		sum = "version " + versionID // no bytes read: the version id tells it from the next document
+	}
 	if sum == f.inForce {
 		// The document in force (or its very bytes put again): nothing
 		// to decide, and the version in force is the newest.
@@ -303,13 +309,19 @@ func (s *Service) pollInventory(ctx context.Context, f *inventoryFollower) {
 		s.invReads.fail(invReadRefused) // the document refused before is still the newest
 		return
 	}
-	doc, err := openInventory(data, f.verifier, f.console)
+	var doc inventoryDoc
+	if !tooLarge {
+		doc, err = openInventory(data, f.verifier, f.console)
+	}
 	if err == nil && doc.Version <= f.floor {
 		err = fmt.Errorf("version %d is not newer than version %d in force (a rollback)", doc.Version, f.floor)
 	}
 	ev := custody.Event{Actor: s.DaemonActor(), Details: map[string]string{
 		"console": f.console, "object": f.key, "version_id": versionID, "sha256": sum,
 	}}
+	if tooLarge {
+		delete(ev.Details, "sha256")
+	}
 	if err != nil {
 		s.log.Error("inventory document refused; the inventory in force stays", "object", f.key,
 			"version_id", versionID, "sha256", sum, "in_force", f.floor, "err", err)

@@ -64,6 +64,8 @@ func (s *Service) currentInventory(ctx context.Context) (storeInventory, error) 
 	switch {
 	case errors.Is(err, objstore.ErrNotFound):
 		return storeInventory{}, nil
+	case errors.Is(err, errInventoryTooLarge):
+		return storeInventory{}, &kindError{kind: ErrIntegrity, err: fmt.Errorf("the inventory in the store (%s version %s) is larger than this console publishes: %w", key, versionID, err)}
 	case err != nil:
 		return storeInventory{}, fmt.Errorf("read the inventory in the store: %w", err)
 	}

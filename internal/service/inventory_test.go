@@ -448,3 +448,32 @@ func TestRetiredFootageNeverWipedAfterward(t *testing.T) {
 		t.Error("the wipe reports success, yet the file is on the camera")
 	}
 }
+
+// A document over the size any reader takes (maxInventory) at the
+// console's key is not one the console wrote (it refuses to publish one):
+// it is a finding, never "could not check". The console's show says so
+// (ErrIntegrity, exit 3) and its fleet view keeps the last good version's
+// cameras; a dock host refuses it with an INVENTORY_REFUSED alert, as any
+// document it cannot take, and keeps the version in force.
+func TestInventoryTooLargeIsAFinding(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	publishInventory(t, p, "officer-a")
+	f, _ := takeInventory(t, p)
+	putInventory(t, p.dock, bytes.Repeat([]byte("x"), maxInventory+1))
+
+	if _, err := p.hq.ShowInventory(ctx); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("console show of an oversized document: %v, want ErrIntegrity", err)
+	}
+	if inv, err := p.hq.readFleetInventory(ctx); err != nil || inv.Version != 1 {
+		t.Errorf("console fleet inventory beside an oversized version: version %d, %v; want version 1's cameras", inv.Version, err)
+	}
+	p.dock.pollInventory(ctx, f)
+	evs := inventoryEvents(t, p.dock)
+	if last := evs[len(evs)-1]; last.Type != InventoryRefused || !strings.Contains(last.Details["problem"], "larger than") {
+		t.Errorf("dock host after an oversized document: %s %v, want INVENTORY_REFUSED naming its size", last.Type, last.Details)
+	}
+	if cam, _ := p.dock.config.Camera("BWC-1"); cam.AssignedTo != "officer-a" {
+		t.Errorf("the version in force changed: BWC-1 issued to %s", cam.AssignedTo)
+	}
+}
