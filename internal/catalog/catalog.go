@@ -94,6 +94,13 @@ var (
 	// on their way, not every item indexed.
 	bUnverified = []byte("unverified")
 	allBuckets  = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera, bUnverified}
+	// bAudited holds, per trusted host, what the last clean audit verified
+	// of its checkpoints/ prefix (AuditMemory, JSON): the next audit reads
+	// only the versions after it. It is not in allBuckets: it is not
+	// what the store says but what was checked when (Dump leaves it out,
+	// so a rebuilt index still dumps the same), and it goes whenever the
+	// index is rebuilt.
+	bAudited = []byte("audited")
 	// bOldCameras (serial → the last dock anywhere) is what an index
 	// from before camera_docks kept; Open replaces it.
 	bOldCameras = []byte("cameras")
@@ -152,7 +159,7 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 				return err
 			}
 		}
-		for _, b := range allBuckets {
+		for _, b := range append(slices.Clone(allBuckets), bAudited) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -198,7 +205,7 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		// been overtaken by the dropped host's: start every host again,
 		// as a deleted index would.
 		c.log.Info("catalog: the trusted hosts or their keys changed; rebuilding the index from the store", "hosts", drop)
-		for _, b := range allBuckets {
+		for _, b := range append(slices.Clone(allBuckets), bAudited) {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err
 			}
