@@ -39,10 +39,23 @@ import (
 // everything again. So a day's audit of a host lists its prefix and reads
 // the day's checkpoints, not its years of them.
 //
+// What the remembered versions' bytes are is taken from Object Lock, not
+// re-read: a store that corrupted the bytes it holds under a locked
+// version (not a new version) is found by AuditAll (a console's verify
+// --remote), which reads everything.
+//
 // A host whose check could not be made (a read that failed for now) is
 // still withheld for what the check found, and the hosts after it are
 // still audited; the error says which could not be, after them all.
-func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
+func (c *Catalog) Audit(ctx context.Context) ([]Break, error) { return c.audit(ctx, false) }
+
+// AuditAll is Audit reading every checkpoint, proof and time-stamp of
+// every host again, whatever earlier audits verified (and remembering
+// what it verified for the next Audit): what a custodian's verify
+// --remote at the console asks for.
+func (c *Catalog) AuditAll(ctx context.Context) ([]Break, error) { return c.audit(ctx, true) }
+
+func (c *Catalog) audit(ctx context.Context, all bool) ([]Break, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	var out []Break
@@ -62,9 +75,11 @@ func (c *Catalog) Audit(ctx context.Context) ([]Break, error) {
 		if len(vers) == 0 {
 			continue
 		}
-		since, err := c.auditMemory(t.ID, hs)
-		if err != nil {
-			return out, err
+		var since *anchor.Audited
+		if !all {
+			if since, err = c.auditMemory(t.ID, hs); err != nil {
+				return out, err
+			}
 		}
 		rep, err := anchor.CheckWith(ctx, nil, c.store, t.ID, anchor.CheckOptions{Verifiers: vers, SkipRecords: true,
 			Since: since, Through: hs.Tail.Size})

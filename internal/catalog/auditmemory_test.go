@@ -67,6 +67,15 @@ func TestAuditReadsOnlyWhatIsNew(t *testing.T) {
 		t.Errorf("third day: %d checkpoint objects read, want 2 (the new checkpoint and its proof)", opens)
 	}
 
+	// A custodian's whole check reads everything again.
+	opens = 0
+	if breaks, err := c.AuditAll(ctx); err != nil || len(breaks) != 0 {
+		t.Fatalf("the whole audit: %+v %v", breaks, err)
+	}
+	if opens != 9 {
+		t.Errorf("the whole audit read %d checkpoint objects, want all 9", opens)
+	}
+
 	// A version added behind the tail after the last clean audit: the
 	// incremental reading does not see it, the next audit does.
 	behind := anchor.CheckpointKey("dock-01", 11) // listed in a middle page

@@ -869,6 +869,15 @@ var mutants = []Mutant{
 		Run:         "TestAuditReadsOnlyWhatIsNew",
 	},
 	{
+		ID:          "console-verify-audit-incremental",
+		File:        "internal/service/fleetverify.go",
+		Desc:        "a custodian's verify --remote at the console audits only the checkpoints anchored since the last clean audit: a locked version whose bytes the store corrupted, or a read that fails, goes unseen",
+		Original:    `breaks, err := s.catalog.AuditAll(ctx)`,
+		Replacement: `breaks, err := s.catalog.Audit(ctx)`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestConsoleVerifyAuditThatCouldNotBeMadeIsIncomplete",
+	},
+	{
 		ID:          "catalog-orphans-withheld-named",
 		File:        "internal/catalog/scrub.go",
 		Desc:        "the orphans merge counts an object named only by a withheld host's items as vouched for: footage whose custody the audit no longer trusts is not reported",
