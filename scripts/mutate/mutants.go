@@ -860,6 +860,15 @@ var mutants = []Mutant{
 		Run:         "TestAuditReadsOnlyWhatIsNew|TestAuditFindsAVersionGoneBehindTheTail",
 	},
 	{
+		ID:          "anchor-audit-since-unchained",
+		File:        "internal/anchor/check.go",
+		Desc:        "an audit from what the last clean one verified does not check the first new checkpoint's proof from the remembered checkpoint: a continuation under the host key that does not extend the verified history passes",
+		Original:    `good = append(good, goodCheckpoint{c: tlog.Checkpoint{Size: since.Size, Root: since.Root}})`,
+		Replacement: `_ = tlog.Checkpoint{Size: since.Size, Root: since.Root}`,
+		Packages:    []string{"./internal/anchor"},
+		Run:         "TestCheckSinceChecksTheNextProofFromTheRemembered",
+	},
+	{
 		ID:          "catalog-audit-forgets",
 		File:        "internal/catalog/audit.go",
 		Desc:        "the console's daily audit re-reads every checkpoint a host ever anchored (millions a day at 25 M items) instead of only those since its last clean audit",
