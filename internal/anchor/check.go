@@ -3,12 +3,16 @@ package anchor
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strconv"
@@ -62,6 +66,9 @@ type Report struct {
 	Notices []string
 	// Problems lists everything wrong; empty means all is consistent.
 	Problems []Problem
+	// Audited, when CheckOptions.Through asked for it and the check found
+	// nothing wrong, is what the next audit can start from.
+	Audited *Audited
 
 	// unread is the first read of an anchored object that failed for a
 	// reason that may pass (the store timed out or answered 5xx): the
@@ -98,6 +105,15 @@ type CheckOptions struct {
 	// SkipRecords skips re-hashing the anchored records (which reads them
 	// all from the store).
 	SkipRecords bool
+	// Since is what an earlier audit of the same host verified (its
+	// Report.Audited): the versions up to Since.Size are listed and
+	// digested, and read only if they are not the ones it verified. Only
+	// without a ledger and with SkipRecords: a ledger's check, and the
+	// records', are made in full.
+	Since *Audited
+	// Through, when not 0, asks for Report.Audited up to this checkpoint
+	// size (one already followed and checked, e.g. a console's tail).
+	Through uint64
 }
 
 // Check fetches every anchored checkpoint of host and verifies, naming the
@@ -118,39 +134,138 @@ type goodCheckpoint struct {
 	note []byte
 }
 
+// Audited is what a ledger-less audit of a host's checkpoints/ prefix
+// verified, for the next audit to start from (CheckOptions.Since): the
+// versions listed for the checkpoint sizes up to Size, counted and
+// digested in key and version order, and the root of checkpoint Size.
+//
+// Why it is enough to read only what comes after: every checkpoint, proof
+// and time-stamp is written under COMPLIANCE Object Lock, so the bytes of a
+// version cannot change under its version id; what can change behind Size
+// is which versions exist (one added, one gone), and that changes the
+// count or the digest, which sends the audit back to reading everything.
+type Audited struct {
+	Size uint64    `json:"size"`
+	Root tlog.Hash `json:"root"`
+	// Versions is how many versions of objects named for a size ≤ Size
+	// were listed; Digest the SHA-256 (hex) over their key, version id
+	// and byte size, in key then version id order.
+	Versions uint64 `json:"versions"`
+	Digest   string `json:"digest"`
+	// Checkpoints, Valid and Timestamps are the Report's counts up to Size.
+	Checkpoints int `json:"checkpoints"`
+	Valid       int `json:"valid"`
+	Timestamps  int `json:"timestamps"`
+}
+
+// listDigest digests listed versions in the order they are fed.
+type listDigest struct {
+	h hash.Hash
+	n uint64
+}
+
+func (d *listDigest) add(v Version) {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	d.n++
+	fmt.Fprintf(d.h, "%s\x00%s\x00%d\n", v.Key, v.VersionID, v.Size)
+}
+
+func (d *listDigest) sum() string {
+	if d.h == nil {
+		d.h = sha256.New()
+	}
+	return hex.EncodeToString(d.h.Sum(nil))
+}
+
 // CheckWith is Check with options. l may be nil: then only the anchored
 // objects are checked against each other (what a third party without the
 // host's ledger can do).
+//
+// The checkpoints/ prefix is listed a page at a time
+// (objstore.EachVersionPage) and what is kept of it is, per checkpoint
+// size, the version ids of its note, proof and time-stamp: not the
+// listing. With Since (a ledger-less audit that skips the records), the
+// versions at or behind Since.Size are only counted and digested: when
+// they are the ones Since describes, only the versions after it are read;
+// when not (a version added behind it, or one gone), everything is read
+// and checked as without Since.
 func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOptions) (Report, error) {
+	if o.Since != nil && (l != nil || !o.SkipRecords || o.Since.Size == 0) {
+		return Report{}, errors.New("anchor check: Since is for an audit without a ledger that skips the records")
+	}
+	if o.Since != nil && o.Through != 0 && o.Through < o.Since.Size {
+		o.Since = nil // an audit behind what was verified: read everything
+	}
+	if o.Since != nil {
+		rep, resumed, err := checkFrom(ctx, l, s, hostID, o, o.Since)
+		if err != nil || resumed {
+			return rep, err
+		}
+		rep, _, err = checkFrom(ctx, l, s, hostID, o, nil)
+		rep.Notices = append(rep.Notices, fmt.Sprintf("%scheckpoints/: the versions listed up to checkpoint %d are not those the last audit verified (a version added or gone); every checkpoint was read again", Prefix(hostID), o.Since.Size))
+		return rep, err
+	}
+	rep, _, err := checkFrom(ctx, l, s, hostID, o, nil)
+	return rep, err
+}
+
+// checkFrom is CheckWith from since (nil: from the first checkpoint). It
+// reports false, with nothing checked, when the versions listed up to
+// since.Size are not the ones since describes.
+func checkFrom(ctx context.Context, l Ledger, s Store, hostID string, o CheckOptions, since *Audited) (Report, bool, error) {
 	var rep Report
 	problem := func(key, version, format string, args ...any) {
 		rep.Problems = append(rep.Problems, Problem{Object: key, VersionID: version, What: fmt.Sprintf(format, args...)})
 	}
 	if s == nil {
-		return rep, ErrNoStore
+		return rep, false, ErrNoStore
 	}
 	if len(o.Verifiers) == 0 {
-		return rep, errors.New("anchor check: no host key to verify checkpoints with")
+		return rep, false, errors.New("anchor check: no host key to verify checkpoints with")
 	}
-	vs, err := s.ListVersions(ctx, Prefix(hostID)+"checkpoints/")
-	if err != nil {
-		return rep, fmt.Errorf("anchor check %s: list checkpoints: %w", hostID, err)
-	}
-	notes := map[uint64][]Version{}
-	proofs := map[uint64][]Version{}
-	stamps := map[uint64][]Version{}
-	for _, v := range vs {
-		n, ext, ok := parseCheckpointName(hostID, v.Key)
-		switch {
-		case ok && ext == "note":
-			notes[n] = append(notes[n], v)
-		case ok && ext == "proof":
-			proofs[n] = append(proofs[n], v)
-		case ok && ext == "tsr":
-			stamps[n] = append(stamps[n], v)
-		default:
-			problem(v.Key, v.VersionID, "an object evidenced does not write in checkpoints/")
+	var behind, through listDigest // versions ≤ since.Size; ≤ o.Through
+	// Per size, the version ids listed (not the listing: a host's prefix
+	// grows for years).
+	notes := map[uint64][]string{}
+	proofs := map[uint64][]string{}
+	stamps := map[uint64][]string{}
+	err := objstore.EachVersionPage(ctx, s, Prefix(hostID)+"checkpoints/", func(vs []Version) error {
+		// A page holds every version of its keys, and pages come in key
+		// order: sorted, the digests see one order whatever the paging.
+		slices.SortFunc(vs, func(a, b Version) int {
+			return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.VersionID, b.VersionID))
+		})
+		for _, v := range vs {
+			n, ext, ok := parseCheckpointName(hostID, v.Key)
+			if !ok || (ext != "note" && ext != "proof" && ext != "tsr") {
+				problem(v.Key, v.VersionID, "an object evidenced does not write in checkpoints/")
+				continue
+			}
+			if o.Through != 0 && n <= o.Through {
+				through.add(v)
+			}
+			if since != nil && n <= since.Size {
+				behind.add(v)
+				continue
+			}
+			switch ext {
+			case "note":
+				notes[n] = append(notes[n], v.VersionID)
+			case "proof":
+				proofs[n] = append(proofs[n], v.VersionID)
+			case "tsr":
+				stamps[n] = append(stamps[n], v.VersionID)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return rep, false, fmt.Errorf("anchor check %s: list checkpoints: %w", hostID, err)
+	}
+	if since != nil && (behind.n != since.Versions || behind.sum() != since.Digest) {
+		return Report{}, false, nil
 	}
 	sizes := make([]uint64, 0, len(notes))
 	for n := range notes {
@@ -161,9 +276,19 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 	origin := custody.CheckpointOrigin(hostID)
 
 	var good []goodCheckpoint
+	// The counts up to o.Through, for the Audited this check returns.
+	var upTo Audited
+	if since != nil {
+		// What since verified is the first good checkpoint: the next
+		// one must extend it.
+		good = append(good, goodCheckpoint{c: tlog.Checkpoint{Size: since.Size, Root: since.Root}})
+		rep.Checkpoints += since.Checkpoints
+		rep.Valid, rep.Timestamps = since.Valid, since.Timestamps
+		upTo = *since
+	}
 	for _, size := range sizes {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return rep, false, err
 		}
 		key := CheckpointKey(hostID, size)
 		versions := notes[size]
@@ -172,31 +297,34 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 		}
 		var valid []goodCheckpoint
 		for _, v := range versions {
-			b, err := readObject(ctx, s, key, v.VersionID)
+			b, err := readObject(ctx, s, key, v)
 			if err != nil {
 				if ctx.Err() != nil {
-					return rep, ctx.Err()
+					return rep, false, ctx.Err()
 				}
-				rep.cannotRead(key, v.VersionID, err)
+				rep.cannotRead(key, v, err)
 				continue
 			}
 			c, ver, err := openNote(b, origin, o.Verifiers)
 			if err != nil {
-				problem(key, v.VersionID, "the signed checkpoint does not verify with the host key: %v", err)
+				problem(key, v, "the signed checkpoint does not verify with the host key: %v", err)
 				continue
 			}
 			if c.Size != size {
-				problem(key, v.VersionID, "holds a checkpoint of size %d, not %d as its name says", c.Size, size)
+				problem(key, v, "holds a checkpoint of size %d, not %d as its name says", c.Size, size)
 				continue
 			}
 			valid = append(valid, goodCheckpoint{c: c, note: b})
 			if l != nil {
 				if _, err := l.VerifyAgainst(ctx, b, ver); err != nil {
-					problem(key, v.VersionID, "the local ledger does not reproduce this checkpoint (size %d, root %s): %v", size, c.Root, err)
+					problem(key, v, "the local ledger does not reproduce this checkpoint (size %d, root %s): %v", size, c.Root, err)
 				} else if size > rep.Reproduced {
 					rep.Reproduced = size
 				}
 			}
+		}
+		if o.Through != 0 && size <= o.Through {
+			upTo.Checkpoints++
 		}
 		switch {
 		case len(valid) == 0:
@@ -207,7 +335,15 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 		}
 		rep.Valid++
 		good = append(good, valid[0])
+		stamped := rep.Timestamps
 		checkStamps(ctx, s, hostID, size, valid[0].note, stamps[size], o.TSARoots, &rep, problem)
+		if o.Through != 0 && size <= o.Through {
+			upTo.Valid++
+			upTo.Timestamps += rep.Timestamps - stamped
+			if size == o.Through {
+				upTo.Size, upTo.Root = size, valid[0].c.Root
+			}
+		}
 	}
 
 	// Successive checkpoints must be consistent: each later tree extends
@@ -225,22 +361,22 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 			problem(key, "", "%d versions: a proof is written once", len(pv))
 		}
 		for _, v := range pv {
-			b, err := readObject(ctx, s, key, v.VersionID)
+			b, err := readObject(ctx, s, key, v)
 			if err != nil {
-				rep.cannotRead(key, v.VersionID, err)
+				rep.cannotRead(key, v, err)
 				continue
 			}
 			p, err := tlog.ParseProof(b)
 			if err != nil {
-				problem(key, v.VersionID, "not a proof: %v", err)
+				problem(key, v, "not a proof: %v", err)
 				continue
 			}
 			if p.Kind != tlog.Consistency || p.A != prev.Size || p.B != cur.Size {
-				problem(key, v.VersionID, "is a %s proof %d→%d, want consistency %d→%d (the previous valid checkpoint)", p.Kind, p.A, p.B, prev.Size, cur.Size)
+				problem(key, v, "is a %s proof %d→%d, want consistency %d→%d (the previous valid checkpoint)", p.Kind, p.A, p.B, prev.Size, cur.Size)
 				continue
 			}
 			if err := p.Verify(tlog.Hash{}, prev.Root, cur.Root); err != nil {
-				problem(key, v.VersionID, "checkpoint %d (root %s) is not an extension of checkpoint %d (root %s): %v",
+				problem(key, v, "checkpoint %d (root %s) is not an extension of checkpoint %d (root %s): %v",
 					cur.Size, cur.Root, prev.Size, prev.Root, err)
 			}
 		}
@@ -251,20 +387,26 @@ func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 				// Not an attack: the checkpoint is written last, so a process
 				// killed mid-anchor leaves the proof behind, locked for good.
 				// Nothing trusts a proof without its signed checkpoint.
-				rep.Notices = append(rep.Notices, fmt.Sprintf("%s (version %s): a proof for a checkpoint that was never written (an anchor interrupted before its checkpoint; harmless, nothing relies on it)", v.Key, v.VersionID))
+				rep.Notices = append(rep.Notices, fmt.Sprintf("%s (version %s): a proof for a checkpoint that was never written (an anchor interrupted before its checkpoint; harmless, nothing relies on it)", proofKey(hostID, n), v))
 			}
 		}
 	}
 
 	if !o.SkipRecords && len(good) > 0 {
 		if err := checkRecords(ctx, s, hostID, good, &rep, problem); err != nil {
-			return rep, err
+			return rep, true, err
 		}
 	}
 	if rep.unread != nil {
-		return rep, rep.unread
+		return rep, true, rep.unread
 	}
-	return rep, nil
+	// Only a clean check is remembered, and only up to a checkpoint it
+	// found good.
+	if o.Through != 0 && rep.OK() && upTo.Size == o.Through {
+		upTo.Versions, upTo.Digest = through.n, through.sum()
+		rep.Audited = &upTo
+	}
+	return rep, true, nil
 }
 
 // openNote verifies msg with whichever of vs signed it and parses it.
@@ -283,25 +425,25 @@ func openNote(msg []byte, origin string, vs []note.Verifier) (tlog.Checkpoint, n
 }
 
 // checkStamps checks the time-stamps of one checkpoint.
-func checkStamps(ctx context.Context, s Store, hostID string, size uint64, noteBytes []byte, versions []Version,
+func checkStamps(ctx context.Context, s Store, hostID string, size uint64, noteBytes []byte, versions []string,
 	roots *x509.CertPool, rep *Report, problem func(key, version, format string, args ...any)) {
 	key := TimestampKey(hostID, size)
 	sum := digest.Bytes(noteBytes)
 	ok := false
 	for _, v := range versions {
-		b, err := readObject(ctx, s, key, v.VersionID)
+		b, err := readObject(ctx, s, key, v)
 		if err != nil {
-			rep.cannotRead(key, v.VersionID, err)
+			rep.cannotRead(key, v, err)
 			continue
 		}
 		tok, err := tsa.ParseResponse(b, sum, nil)
 		if err != nil {
-			problem(key, v.VersionID, "is not a time-stamp of checkpoint %d (SHA-256 %s): %v", size, sum.Hex(), err)
+			problem(key, v, "is not a time-stamp of checkpoint %d (SHA-256 %s): %v", size, sum.Hex(), err)
 			continue
 		}
 		if roots != nil {
 			if err := tok.Verify(roots); err != nil {
-				problem(key, v.VersionID, "the time-stamp does not verify: %v", err)
+				problem(key, v, "the time-stamp does not verify: %v", err)
 				continue
 			}
 		}
@@ -322,13 +464,16 @@ const maxLine = 1<<20 + 1
 // it.
 func checkRecords(ctx context.Context, s Store, hostID string, good []goodCheckpoint, rep *Report,
 	problem func(key, version, format string, args ...any)) error {
-	vs, err := s.ListVersions(ctx, Prefix(hostID)+"records/")
+	// Listed a page at a time; what is kept is a count per key.
+	count := map[string]int{}
+	err := objstore.EachVersionPage(ctx, s, Prefix(hostID)+"records/", func(vs []Version) error {
+		for _, v := range vs {
+			count[v.Key]++
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("anchor check %s: list records: %w", hostID, err)
-	}
-	count := map[string]int{}
-	for _, v := range vs {
-		count[v.Key]++
 	}
 	var f tlog.Frontier
 	var keys keyState

@@ -93,7 +93,20 @@ var (
 	// fleet's not-verified counts read, so they cost the few items still
 	// on their way, not every item indexed.
 	bUnverified = []byte("unverified")
-	allBuckets  = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera, bUnverified}
+	// bByObject names every stored version an item names, in the order
+	// the store lists its keys: object key 0 version id 0 host 0 item id
+	// → "". What it is for: the orphans are the store's listing minus
+	// these, a merge of two sorted streams, not a set of every item held
+	// in memory.
+	bByObject  = []byte("by_object")
+	allBuckets = [][]byte{bHosts, bRecords, bItems, bByItem, bUntrusted, bCameras, bByAssign, bByCamera, bUnverified, bByObject}
+	// bAudited holds, per trusted host, what the last clean audit verified
+	// of its checkpoints/ prefix (AuditMemory, JSON): the next audit reads
+	// only the versions after it. It is not in allBuckets: it is not
+	// what the store says but what was checked when (Dump leaves it out,
+	// so a rebuilt index still dumps the same), and it goes whenever the
+	// index is rebuilt.
+	bAudited = []byte("audited")
 	// bOldCameras (serial → the last dock anywhere) is what an index
 	// from before camera_docks kept; Open replaces it.
 	bOldCameras = []byte("cameras")
@@ -146,13 +159,14 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		// items, once, rather than a rebuild from the store.
 		fillCameras := tx.Bucket(bByCamera) == nil && tx.Bucket(bItems) != nil
 		fillUnverified := tx.Bucket(bUnverified) == nil && tx.Bucket(bItems) != nil
+		fillByObject := tx.Bucket(bByObject) == nil && tx.Bucket(bItems) != nil
 		fillDocks := tx.Bucket(bCameras) == nil && tx.Bucket(bRecords) != nil
 		if tx.Bucket(bOldCameras) != nil {
 			if err := tx.DeleteBucket(bOldCameras); err != nil {
 				return err
 			}
 		}
-		for _, b := range allBuckets {
+		for _, b := range append(slices.Clone(allBuckets), bAudited) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -164,6 +178,11 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		}
 		if fillUnverified {
 			if err := indexUnverified(tx); err != nil {
+				return err
+			}
+		}
+		if fillByObject {
+			if err := indexByObject(tx); err != nil {
 				return err
 			}
 		}
@@ -198,7 +217,7 @@ func Open(path string, s anchor.Store, hosts []Trusted, o Options) (*Catalog, er
 		// been overtaken by the dropped host's: start every host again,
 		// as a deleted index would.
 		c.log.Info("catalog: the trusted hosts or their keys changed; rebuilding the index from the store", "hosts", drop)
-		for _, b := range allBuckets {
+		for _, b := range append(slices.Clone(allBuckets), bAudited) {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err
 			}
@@ -530,34 +549,61 @@ func dockKey(serial, host string) []byte {
 	return append(append([]byte(serial), 0), host...)
 }
 
-// indexCameras writes by_camera from the items (an index from before it).
-func indexCameras(tx *bolt.Tx) error {
-	by := tx.Bucket(bByCamera)
+// fillFromItems puts into bucket the key each indexed item gives (none
+// when key returns nil): an index from before that bucket gets it from its
+// items rather than a rebuild from the store.
+func fillFromItems(tx *bolt.Tx, bucket []byte, key func(host string, it custody.Item) []byte) error {
+	b := tx.Bucket(bucket)
 	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
 		var it custody.Item
 		if err := decodeItem(v, &it); err != nil {
-			return fmt.Errorf("index cameras: item %q: %w", k, err)
+			return fmt.Errorf("index %s: item %q: %w", bucket, k, err)
 		}
 		host, _, _ := bytes.Cut(k, []byte{0})
-		return by.Put(assignKey(it.Camera, it.RecordedAt, string(host), it.ID), nil)
+		if k := key(string(host), it); k != nil {
+			return b.Put(k, nil)
+		}
+		return nil
+	})
+}
+
+// indexCameras writes by_camera from the items (an index from before it).
+func indexCameras(tx *bolt.Tx) error {
+	return fillFromItems(tx, bByCamera, func(host string, it custody.Item) []byte {
+		return assignKey(it.Camera, it.RecordedAt, host, it.ID)
 	})
 }
 
 // indexUnverified writes unverified from the items (an index from before
 // it).
 func indexUnverified(tx *bolt.Tx) error {
-	unv := tx.Bucket(bUnverified)
-	return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
-		var it custody.Item
-		if err := decodeItem(v, &it); err != nil {
-			return fmt.Errorf("index unverified items: item %q: %w", k, err)
-		}
+	return fillFromItems(tx, bUnverified, func(host string, it custody.Item) []byte {
 		if it.State == custody.StateVerified {
 			return nil
 		}
-		host, _, _ := bytes.Cut(k, []byte{0})
-		return unv.Put(unverifiedKey(string(host), it.IngestedAt, it.ID), nil)
+		return unverifiedKey(host, it.IngestedAt, it.ID)
 	})
+}
+
+// indexByObject fills by_object from the items (an index written before
+// it existed).
+func indexByObject(tx *bolt.Tx) error {
+	return fillFromItems(tx, bByObject, func(host string, it custody.Item) []byte {
+		if it.ObjectKey == "" {
+			return nil
+		}
+		return byObjectKey(it.ObjectKey, it.VersionID, host, it.ID)
+	})
+}
+
+// byObjectKey is an item's key in by_object. Object keys and version ids
+// hold no 0 byte, so the keys sort as the store lists (key, version).
+func byObjectKey(key, version, host, id string) []byte {
+	k := make([]byte, 0, len(key)+len(version)+len(host)+len(id)+3)
+	k = append(append(k, key...), 0)
+	k = append(append(k, version...), 0)
+	k = append(append(k, host...), 0)
+	return append(k, id...)
 }
 
 // unverifiedKey orders a host's items not yet verified by when they were

@@ -186,7 +186,14 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 		return Cleared{}, err
 	}
 	hs.Broken, hs.Withheld = nil, false
-	if err := c.putHost(hs); err != nil {
+	// What earlier audits verified is not carried over a flag: the next
+	// audit of the host reads its whole prefix again.
+	if err := c.db.Update(func(tx *bolt.Tx) error {
+		if err := forgetAudit(tx, host); err != nil {
+			return err
+		}
+		return putHost(tx, hs)
+	}); err != nil {
 		return Cleared{}, fmt.Errorf("clear %s: %w", host, err)
 	}
 	c.log.Warn("a custodian cleared a dock host's flag; its history re-checked and is served again", "host", host,

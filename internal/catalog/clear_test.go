@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -358,12 +357,7 @@ func TestClearReChecksFromTheIndexTail(t *testing.T) {
 // and by a clear.
 func TestRecordVersionsCheckedAcrossListingPages(t *testing.T) {
 	ctx := context.Background()
-	s := memstore.New()
-	d := newDock(t, "dock-01")
-	for i := range 4 {
-		d.ingest(t, "BWC-1", "officer-1", fmt.Sprintf("P%d.MP4", i), i+1)
-		d.anchor(t, s)
-	}
+	s, d := anchors(t, 4)
 	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
 	sync(t, c)
 	s.PageKeys = 2

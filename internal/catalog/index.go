@@ -232,7 +232,7 @@ func (w *indexWriter) lookup(seq string) (custody.Event, bool) {
 // order (bbolt fills its pages in order rather than splitting them at
 // random), and returns how many items the group created.
 func (w *indexWriter) flush() (int, error) {
-	var itemPuts, unvPuts, unvDels []keyValue
+	var itemPuts, unvPuts, unvDels, objPuts, objDels []keyValue
 	for _, p := range w.pending {
 		if !p.dirty {
 			continue
@@ -248,6 +248,13 @@ func (w *indexWriter) flush() (int, error) {
 		}
 		if it.State != custody.StateVerified {
 			unvPuts = append(unvPuts, keyValue{k: unverifiedKey(w.host, it.IngestedAt, it.ID)})
+		}
+		moved := was.ObjectKey != it.ObjectKey || was.VersionID != it.VersionID
+		if was.ID != "" && was.ObjectKey != "" && moved {
+			objDels = append(objDels, keyValue{k: byObjectKey(was.ObjectKey, was.VersionID, w.host, was.ID)})
+		}
+		if it.ObjectKey != "" && (was.ID == "" || moved) {
+			objPuts = append(objPuts, keyValue{k: byObjectKey(it.ObjectKey, it.VersionID, w.host, it.ID)})
 		}
 	}
 	var camPuts []keyValue
@@ -268,11 +275,16 @@ func (w *indexWriter) flush() (int, error) {
 		}
 		return out
 	}
-	unv := w.tx.Bucket(bUnverified)
-	slices.SortFunc(unvDels, func(a, b keyValue) int { return bytes.Compare(a.k, b.k) })
-	for _, kv := range unvDels {
-		if err := unv.Delete(kv.k); err != nil {
-			return 0, err
+	for _, b := range []struct {
+		name []byte
+		kvs  []keyValue
+	}{{bUnverified, unvDels}, {bByObject, objDels}} {
+		bk := w.tx.Bucket(b.name)
+		slices.SortFunc(b.kvs, func(a, b keyValue) int { return bytes.Compare(a.k, b.k) })
+		for _, kv := range b.kvs {
+			if err := bk.Delete(kv.k); err != nil {
+				return 0, err
+			}
 		}
 	}
 	for _, b := range []struct {
@@ -280,7 +292,7 @@ func (w *indexWriter) flush() (int, error) {
 		kvs  []keyValue
 	}{
 		{bRecords, w.recordPuts}, {bByItem, w.byItm}, {bItems, itemPuts}, {bUnverified, unvPuts},
-		{bByAssign, keysOnly(w.assign)}, {bByCamera, keysOnly(w.byCam)}, {bCameras, camPuts},
+		{bByAssign, keysOnly(w.assign)}, {bByCamera, keysOnly(w.byCam)}, {bCameras, camPuts}, {bByObject, objPuts},
 	} {
 		bk := w.tx.Bucket(b.name)
 		// Each host's keys of every bucket arrive mostly in order (by

@@ -2,10 +2,11 @@ package catalog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,44 +131,51 @@ type Orphan struct {
 // Orphans lists every object version outside _custody/ and _inventory/ whose key and
 // version no indexed item names. It lists the whole store: run it daily,
 // not every poll.
+//
+// It is a merge of two streams in one order: the store's listing, a page
+// at a time in key order (each page sorted by key then version), and
+// by_object, the index's items by object key and version. Memory is a
+// page and the orphans found, whatever the fleet (a set of every item's
+// object was several GB at 25 M items).
 func (c *Catalog) Orphans(ctx context.Context) ([]Orphan, error) {
-	named := map[[2]string]bool{}
-	err := c.db.View(func(tx *bolt.Tx) error {
-		held := withheld(tx)
-		return tx.Bucket(bItems).ForEach(func(k, v []byte) error {
-			var it custody.Item
-			if err := decodeItem(v, &it); err != nil {
-				return fmt.Errorf("item %q: %w", k, err)
-			}
-			if it.ObjectKey != "" && !held[it.Host] {
-				named[[2]string{it.ObjectKey, it.VersionID}] = true
+	out := []Orphan{}
+	err := objstore.EachVersionPage(ctx, c.store, "", func(vs []objstore.Version) error {
+		slices.SortFunc(vs, func(a, b objstore.Version) int {
+			return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.VersionID, b.VersionID))
+		})
+		// A read transaction per page: a long one would hold bbolt's
+		// file from growing while Sync writes.
+		return c.db.View(func(tx *bolt.Tx) error {
+			held := withheld(tx)
+			cur := tx.Bucket(bByObject).Cursor()
+			for _, v := range vs {
+				// _inventory/ holds the console's published inventory, not footage.
+				if strings.HasPrefix(v.Key, "_custody/") || strings.HasPrefix(v.Key, "_inventory/") || named(cur, v, held) {
+					continue
+				}
+				out = append(out, Orphan{Key: v.Key, VersionID: v.VersionID, Size: v.Size})
 			}
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("catalog orphans: %w", err)
-	}
-	// The store is listed a page at a time: only the orphans are kept.
-	out := []Orphan{}
-	err = objstore.EachVersionPage(ctx, c.store, "", func(vs []objstore.Version) error {
-		for _, v := range vs {
-			// _inventory/ holds the console's published inventory, not footage.
-			if strings.HasPrefix(v.Key, "_custody/") || strings.HasPrefix(v.Key, "_inventory/") || named[[2]string{v.Key, v.VersionID}] {
-				continue
-			}
-			out = append(out, Orphan{Key: v.Key, VersionID: v.VersionID, Size: v.Size})
-		}
-		return nil
-	})
-	if err != nil {
 		return nil, fmt.Errorf("catalog orphans: list the store: %w", err)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Key != out[j].Key {
-			return out[i].Key < out[j].Key
-		}
-		return out[i].VersionID < out[j].VersionID
-	})
+	// A store that lists in another order (not a PageLister) came in one
+	// page: sorted there. Pages come in key order: out is in order.
 	return out, nil
+}
+
+// named reports whether an item of a host not withheld names v: the
+// by_object keys of (v.Key, v.VersionID) follow the cursor's Seek.
+func named(cur *bolt.Cursor, v objstore.Version, held map[string]bool) bool {
+	pre := byObjectKey(v.Key, v.VersionID, "", "")
+	pre = pre[:len(pre)-1] // key 0 version 0
+	for k, _ := cur.Seek(pre); k != nil && bytes.HasPrefix(k, pre); k, _ = cur.Next() {
+		host, _, _ := bytes.Cut(k[len(pre):], []byte{0})
+		if !held[string(host)] {
+			return true
+		}
+	}
+	return false
 }
