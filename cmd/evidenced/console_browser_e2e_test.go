@@ -476,20 +476,9 @@ func (c *consoleWeb) inventoryEdit(t *testing.T) {
 	}
 
 	c.stop()
-	l, err := custody.Open(filepath.Join(c.console.dir, "state", "ledger.db"), custody.Options{ReadOnly: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var published []string
-	if err := l.Events(context.Background(), 0, func(ev custody.Event) error {
-		if ev.Type == service.InventoryPublished {
-			published = append(published, ev.Details["version"]+" "+ev.Details["change"]+" "+ev.Details["to"]+" by "+ev.Actor)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	published := c.console.published(func(ev custody.Event) string {
+		return ev.Details["version"] + " " + ev.Details["change"] + " " + ev.Details["to"] + " by " + ev.Actor
+	})
 	if len(published) != 2 || published[1] != "2 assign officer-0815 by oidc:carl.custodian@example.test" {
 		t.Errorf("INVENTORY_PUBLISHED records: %q, want version 2's by the custodian", published)
 	}
