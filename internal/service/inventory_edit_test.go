@@ -72,6 +72,15 @@ func TestInventoryEditsAtTheConsole(t *testing.T) {
 	if len(evs) != 3 || evs[1].Details["change"] != "assign" || evs[1].Details["to"] != "pc-2" || evs[2].Details["change"] != "retire" || evs[2].Details["serial"] != "BWC-2" {
 		t.Errorf("the console's records: %+v", evs)
 	}
+	// An upload (the web console's): too large is refused before it is
+	// parsed; one that fits is the next version, recorded under its name.
+	if _, err := p.hq.ImportInventoryData(ctx, who, "upload:big.csv", make([]byte, maxInventory+1)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("an oversized upload: %.200v", err)
+	}
+	v4, err := p.hq.ImportInventoryData(ctx, who, "upload:fleet.csv", []byte("serial,kind,assigned_to\nBWC-1,body,pc-2\n"))
+	if evs := inventoryEvents(t, p.hq); err != nil || v4.Version != 4 || v4.Cameras != 1 || len(evs) != 4 || evs[3].Details["file"] != "upload:fleet.csv" {
+		t.Errorf("an upload: %+v %v, records %+v", v4, err, evs)
+	}
 }
 
 // An edit follows the version it read: a publication that lands while it

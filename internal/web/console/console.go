@@ -60,6 +60,7 @@ type backend interface {
 	ShowInventory(ctx context.Context) (service.InventoryView, error)
 	AssignInventory(ctx context.Context, c service.Caller, serial, who string, effective time.Time) (service.InventoryPublication, error)
 	RetireInventory(ctx context.Context, c service.Caller, serial string, effective time.Time) (service.InventoryPublication, error)
+	ImportInventoryData(ctx context.Context, c service.Caller, name string, data []byte) (service.InventoryPublication, error)
 	RecordAccess(ctx context.Context, c service.Caller, action, reason string, it *custody.Item, details map[string]string) error
 	Classes() []string
 }

@@ -267,6 +267,26 @@ func (f *fakeBackend) RetireInventory(_ context.Context, c service.Caller, seria
 	})
 }
 
+// ImportInventoryData publishes the file's cameras as the next version,
+// parsed as the service parses them.
+func (f *fakeBackend) ImportInventoryData(_ context.Context, c service.Caller, name string, data []byte) (service.InventoryPublication, error) {
+	f.called("ImportInventoryData")
+	cams, err := config.ParseInventory(data, name)
+	if err != nil {
+		return service.InventoryPublication{}, fmt.Errorf("%w: %w", service.ErrInvalid, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := uint64(1)
+	if f.inv != nil {
+		v = f.inv.Version + 1
+	}
+	f.inv = &service.InventoryView{Console: "hq", Version: v, SHA256: fmt.Sprintf("%064d", v), Source: "_inventory/hq@v", Cameras: cams}
+	ch := map[string]string{"change": "import", "file": name}
+	f.published = append(f.published, fakePublication{Caller: c, Change: ch})
+	return service.InventoryPublication{Version: v, Cameras: len(cams), Change: ch}, nil
+}
+
 func (f *fakeBackend) edit(c service.Caller, serial string, eff time.Time, change func(*config.InventoryCamera, time.Time) map[string]string) (service.InventoryPublication, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -3,8 +3,12 @@ package console
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/evidenced/evidenced/internal/config"
@@ -15,7 +19,8 @@ import (
 // dock hosts, as the store holds it (service.ShowInventory, the CLI's
 // `inventory show`), and for custodians the forms that hand a camera to
 // someone else or retire it (service.AssignInventory and RetireInventory,
-// the CLI's `inventory assign` and `inventory retire`). Each edit is the
+// the CLI's `inventory assign` and `inventory retire`) or upload a whole
+// file (`inventory import`). Each edit is the
 // next signed version in the store and an INVENTORY_PUBLISHED record in
 // the console's ledger naming the signed-in person; the handlers only read
 // the form and show the outcome.
@@ -93,7 +98,7 @@ func (h *Handler) inventoryRetire(w http.ResponseWriter, r *http.Request, s *ses
 
 // inventoryEdit is POST /inventory/assign and /inventory/retire: the form
 // read, the service's operation run under the signed-in person's name,
-// then the page again (303, so a reload does not post twice). An edit the
+// then the page again (inventoryDone). An edit the
 // service refuses (an unknown serial, an effective time not after the last
 // entry, a retired camera, another publication meanwhile) is shown on the
 // page with the form as posted, answered 400 or 409: the person's to
@@ -127,8 +132,66 @@ func (h *Handler) inventoryEdit(w http.ResponseWriter, r *http.Request, s *sessi
 			pub, err = h.b.RetireInventory(r.Context(), caller(s, r), serial, effective)
 		}
 	}
+	h.inventoryDone(w, r, s, f, pub, err)
+}
+
+// maxUpload bounds an uploaded inventory file: 450 cameras with their
+// histories are ~50 KiB. The request around it is bounded by maxForm.
+const maxUpload = 512 << 10
+
+// maxMessage bounds what an error shows on the page.
+const maxMessage = 2048
+
+// inventoryImport is POST /inventory/import: a CSV, YAML or JSON file
+// uploaded (multipart, at most maxUpload) and published as the whole next
+// version, as `inventory import FILE` does (service.ImportInventoryData);
+// the ledger records it as "upload:" and the file's name.
+func (h *Handler) inventoryImport(w http.ResponseWriter, r *http.Request, s *session) {
+	f := inventoryForm{Action: "import"}
+	name, data, err := upload(r, "file", maxUpload)
+	var pub service.InventoryPublication
+	if err == nil {
+		pub, err = h.b.ImportInventoryData(r.Context(), caller(s, r), "upload:"+name, data)
+	}
+	h.inventoryDone(w, r, s, f, pub, err)
+}
+
+// upload reads the one file posted in field: its base name (checked as
+// text) and its contents, at most max bytes.
+func upload(r *http.Request, field string, max int64) (string, []byte, error) {
+	if r.MultipartForm == nil || len(r.MultipartForm.File[field]) != 1 {
+		return "", nil, badParam("%s: choose one file to upload", field)
+	}
+	fh := r.MultipartForm.File[field][0]
+	name, err := text(url.Values{"file name": {path.Base(fh.Filename)}}, "file name", maxText)
+	if err != nil {
+		return "", nil, err
+	}
+	rd, err := fh.Open()
+	if err != nil {
+		return "", nil, fmt.Errorf("open the uploaded %s: %w", clip(name), err)
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(io.LimitReader(rd, max+1))
+	switch {
+	case err != nil:
+		return "", nil, fmt.Errorf("read the uploaded %s: %w", clip(name), err)
+	case int64(len(data)) > max:
+		return "", nil, badParam("%s: %s is larger than %d KiB", field, clip(name), max>>10)
+	}
+	return name, data, nil
+}
+
+// inventoryDone answers an edit: the page again after a publication (303,
+// so a reload does not post twice), else the page with what went wrong.
+func (h *Handler) inventoryDone(w http.ResponseWriter, r *http.Request, s *session, f inventoryForm, pub service.InventoryPublication, err error) {
+	action := f.Action
 	if err != nil {
 		status, msg := answerOf(action, err)
+		if len(msg) > maxMessage {
+			// A file's parse error may quote a line of it.
+			msg = strings.ToValidUTF8(msg[:maxMessage], "") + "…"
+		}
 		if status == http.StatusInternalServerError {
 			h.log.Error("console: inventory "+action, "actor", s.actor, "err", err)
 		}

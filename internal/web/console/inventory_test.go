@@ -1,7 +1,9 @@
 package console
 
 import (
+	"bytes"
 	"html"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -29,7 +31,7 @@ func withInventory(fb *fakeBackend) {
 // recorded.
 func unchanged(t *testing.T, fb *fakeBackend, what string) {
 	t.Helper()
-	if n := fb.count("AssignInventory") + fb.count("RetireInventory"); n != 0 || len(fb.published) != 0 || fb.inv.Version != 4 {
+	if n := fb.count("AssignInventory") + fb.count("RetireInventory") + fb.count("ImportInventoryData"); n != 0 || len(fb.published) != 0 || fb.inv.Version != 4 {
 		t.Errorf("%s: the service was asked %d edit(s), %d published, version %d; want none and version 4", what, n, len(fb.published), fb.inv.Version)
 	}
 }
@@ -49,7 +51,7 @@ func TestInventoryPageRoles(t *testing.T) {
 		!strings.Contains(body, "pc-1 (before the history)") || !strings.Contains(body, "pc-2 from 2026-12-01 06:00:00Z") {
 		t.Fatalf("investigator's inventory page: %d %s", rec.Code, clip(body))
 	}
-	if strings.Contains(body, "/inventory/assign") || strings.Contains(body, "/inventory/retire") {
+	if strings.Contains(body, "/inventory/assign") || strings.Contains(body, "/inventory/retire") || strings.Contains(body, "/inventory/import") {
 		t.Errorf("the investigator's page offers the custodian's forms")
 	}
 	cc, sc := sessionCookieFor(h, Custodian)
@@ -65,8 +67,13 @@ func TestInventoryPageRoles(t *testing.T) {
 		ck *http.Cookie
 		s  *session
 	}{{ci, si}, {ca, sa}} {
-		for _, path := range []string{"/inventory/assign", "/inventory/retire"} {
-			rec := do(h, who.ck, who.s, "POST", path, url.Values{"serial": {"BWC-2"}, "to": {"pc-9"}})
+		for _, path := range []string{"/inventory/assign", "/inventory/retire", "/inventory/import"} {
+			var rec *httptest.ResponseRecorder
+			if path == "/inventory/import" {
+				rec = uploadInventory(h, who.ck, who.s.csrf, "inv.csv", []byte(inventoryCSV))
+			} else {
+				rec = do(h, who.ck, who.s, "POST", path, url.Values{"serial": {"BWC-2"}, "to": {"pc-9"}})
+			}
 			if rec.Code != http.StatusForbidden {
 				t.Errorf("%s POST %s: %d, want 403", who.s.roles, path, rec.Code)
 			}
@@ -83,6 +90,10 @@ func TestInventoryEditNeedsCSRF(t *testing.T) {
 	ck, _ := sessionCookieFor(h, Custodian)
 	_, other := sessionCookieFor(h, Custodian)
 	for _, tok := range []string{"", other.csrf} {
+		if rec := uploadInventory(h, ck, tok, "inv.csv", []byte(inventoryCSV)); rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "CSRF") {
+			t.Errorf("upload with token %q: %d, want 403 naming the CSRF token", tok, rec.Code)
+		}
+		unchanged(t, fb, "an upload without the session's token")
 		for _, path := range []string{"/inventory/assign", "/inventory/retire"} {
 			form := url.Values{"serial": {"BWC-2"}, "to": {"pc-9"}}
 			if tok != "" {
@@ -90,9 +101,7 @@ func TestInventoryEditNeedsCSRF(t *testing.T) {
 			}
 			req := httptest.NewRequest("POST", path, httpBody(form))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.AddCookie(ck)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
+			rec := serve(h, ck, req)
 			if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "CSRF") {
 				t.Errorf("POST %s with token %q: %d, want 403 naming the CSRF token", path, tok, rec.Code)
 			}
@@ -187,4 +196,72 @@ func TestInventoryNonePublished(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `id="none"`) || !strings.Contains(rec.Body.String(), "evidenced inventory import") {
 		t.Errorf("no inventory: %d %s", rec.Code, clip(rec.Body.String()))
 	}
+}
+
+// inventoryCSV is a whole inventory as a custodian uploads it.
+const inventoryCSV = "serial,kind,assigned_to\r\nBWC-1,body,pc-1\r\nBWC-3,vehicle,car-3\r\n"
+
+// uploadInventory posts file as the import form does (multipart), with
+// the CSRF token tok ("" for none).
+func uploadInventory(h *Handler, ck *http.Cookie, tok, name string, file []byte) *httptest.ResponseRecorder {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if tok != "" {
+		_ = mw.WriteField("csrf", tok)
+	}
+	fw, _ := mw.CreateFormFile("file", name)
+	_, _ = fw.Write(file)
+	_ = mw.Close()
+	req := httptest.NewRequest("POST", "/inventory/import", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return serve(h, ck, req)
+}
+
+// A custodian uploads a whole inventory: published as the next version
+// under their name, recorded as an upload with the file's name; a file
+// that does not parse, one over the size limit and a post without a file
+// are shown on the page (400) and publish nothing. With none published
+// yet, the page offers the import alone.
+func TestInventoryImportUpload(t *testing.T) {
+	h, fb, _ := newTestHandler(t, Options{})
+	ck, s := sessionCookieFor(h, Custodian)
+	rec := do(h, ck, s, "GET", "/inventory", nil)
+	if body := rec.Body.String(); !strings.Contains(body, `action="/inventory/import"`) || strings.Contains(body, `action="/inventory/assign"`) {
+		t.Errorf("the page with nothing published should offer the import only: %s", clip(body))
+	}
+	for _, tc := range []struct {
+		name string
+		file []byte
+		says string
+	}{
+		{"inv.csv", []byte("serial,kind\nBWC-1\n"), "inv.csv"},
+		{"big.csv", bytes.Repeat([]byte("x"), maxUpload+1), "larger than 512 KiB"},
+		{strings.Repeat("n", 300) + ".csv", []byte(inventoryCSV), "file name: at most 256 characters"},
+		{"junk.csv", []byte("serial,kind," + strings.Repeat("j", 400<<10) + "\n"), "…"},
+	} {
+		rec := uploadInventory(h, ck, s.csrf, tc.name, tc.file)
+		if body := html.UnescapeString(rec.Body.String()); rec.Code != http.StatusBadRequest || !strings.Contains(body, tc.says) || len(body) > 32<<10 {
+			t.Errorf("upload %q: %d, want 400 saying %q: %s", tc.name, rec.Code, tc.says, brief(body))
+		}
+	}
+	if rec := do(h, ck, s, "POST", "/inventory/import", url.Values{}); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "choose one file") {
+		t.Errorf("import without a file: %d %s", rec.Code, clip(rec.Body.String()))
+	}
+	if len(fb.published) != 0 || fb.inv != nil {
+		t.Fatalf("refused uploads published %+v", fb.published)
+	}
+	rec = uploadInventory(h, ck, s.csrf, "fleet.csv", []byte(inventoryCSV))
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/inventory?published=1" {
+		t.Fatalf("upload: %d %q %s", rec.Code, rec.Header().Get("Location"), clip(rec.Body.String()))
+	}
+	if len(fb.published) != 1 || fb.published[0].Caller.Actor != s.actor || fb.published[0].Change["file"] != "upload:fleet.csv" || len(fb.inv.Cameras) != 2 {
+		t.Errorf("published %+v, cameras %+v", fb.published, fb.inv)
+	}
+}
+
+// brief is a page's message, for a failure.
+func brief(body string) string {
+	_, msg, _ := strings.Cut(body, `id="message">`)
+	msg, _, _ = strings.Cut(msg, "<")
+	return msg
 }

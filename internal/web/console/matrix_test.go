@@ -44,6 +44,7 @@ var allowed = map[string]string{
 	"GET /inventory":            "IC",
 	"POST /inventory/assign":    "C",
 	"POST /inventory/retire":    "C",
+	"POST /inventory/import":    "C",
 	"GET /verify":               "CA",
 	"POST /verify":              "CA",
 	"GET /accesses":             "A",

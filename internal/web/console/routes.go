@@ -113,10 +113,11 @@ func (h *Handler) table(static http.Handler) []route {
 
 		// The inventory, as `inventory show` shows it (a read right, which
 		// the web gives the roles that search and view); only custodians
-		// hand cameras over or retire them.
+		// hand cameras over, retire them or import a whole file.
 		pg("GET", "/inventory", readers, h.inventory),
 		pg("POST", "/inventory/assign", custodians, h.inventoryAssign),
 		pg("POST", "/inventory/retire", custodians, h.inventoryRetire),
+		pg("POST", "/inventory/import", custodians, h.inventoryImport),
 
 		pg("GET", "/verify", checkers, h.verifyForm),
 		pg("POST", "/verify", checkers, h.verify),
