@@ -27,6 +27,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/service"
 	"github.com/evidenced/evidenced/internal/testutil/browser"
 	"github.com/evidenced/evidenced/internal/testutil/oidcprovider"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
@@ -54,8 +55,10 @@ type consoleWeb struct {
 	idp    *oidcprovider.Provider
 	item   custody.Item // the H.264 clip, as the dock recorded it
 	clip   []byte
-	// console is the console host, for its command line.
+	// console is the console host, for its command line; stop stops its
+	// daemon (the last scenario, to read its ledger).
 	console *fleetHost
+	stop    func()
 	// The vehicle camera's recording, ANPR log and GPS log, as the dock
 	// recorded them (writeCarCamera).
 	car, anpr, gps custody.Item
@@ -132,7 +135,7 @@ oidc:
   roles_claim: groups
   roles: {investigator: [evidence-investigators], custodian: [evidence-custodians], auditor: [evidence-auditors]}
 %s`, key, addr, idp.Issuer(), idp.Config().ClientID, secret, port, sidecarRules))
-	console.daemon()
+	stop := console.daemon()
 	var items []custody.Item
 	waitFor(t, "the docked clip at the console", 20*time.Second, func() bool {
 		items = console.findJSON("--camera", "BWC-0001")
@@ -146,7 +149,7 @@ oidc:
 	return &consoleWeb{
 		base:   "http://localhost:" + port,
 		direct: "http://" + addr,
-		idp:    idp, item: items[0], clip: clipBytes, console: console,
+		idp:    idp, item: items[0], clip: clipBytes, console: console, stop: stop,
 		car: car["DCIM/100MEDIA/VID_0001.MP4"], anpr: car["ANPR/READS.CSV"], gps: car["GPS/TRACK.NMEA"],
 	}
 }
@@ -375,6 +378,111 @@ func TestConsoleWebInBrowserE2E(t *testing.T) {
 	t.Run("a tampered session cookie and a missing CSRF token are refused", c.forgeriesRefused)
 	t.Run("an auditor finds the accesses in the access log", c.auditorReadsAccessLog)
 	t.Run("an investigator finds a recording by plate and by place", c.plateAndPlace)
+	// Last: it stops the console to read its ledger.
+	t.Run("a custodian hands a camera over on the Inventory page", c.inventoryEdit)
+}
+
+// inventoryVersion is the version the Inventory page shows ("" for none),
+// read without waiting for the element.
+func inventoryVersion(t *testing.T, b *browser.Browser) string {
+	t.Helper()
+	v, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.getElementById("inventory-version")?.innerText ?? ""`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// Issue #13, item 5, at the web console: with version 1 of the inventory
+// published (the CLI's import), a custodian opens Inventory, hands
+// BWC-0001 to officer-0815 (effective now, the form's default) and is
+// shown version 2 with the new holder; the store holds version 2
+// (`inventory show`). An investigator sees the page without the forms, and
+// an assignment posted with the investigator's own session and CSRF token
+// is refused (403) with the store still at version 2. The console's ledger
+// holds version 2's INVENTORY_PUBLISHED under the custodian's name.
+func (c *consoleWeb) inventoryEdit(t *testing.T) {
+	start := time.Now()
+	csvFile := filepath.Join(t.TempDir(), "inventory.csv")
+	if err := os.WriteFile(csvFile, []byte("serial,kind,assigned_to\nBWC-0001,body,officer-4711\nCAR-0001,vehicle,car-17\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.console.must("inventory", "import", csvFile)
+	show := func() service.InventoryView {
+		t.Helper()
+		var v service.InventoryView
+		if err := json.Unmarshal([]byte(c.console.must("inventory", "show", "--json")), &v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	b := browser.Start(t, 1280, 900)
+	c.signIn(t, b, custodianLogin, "/inventory", "")
+	if rows := tableRows(t, b, "inventory"); rowWith(rows, "BWC-0001", "officer-4711") == "" {
+		t.Fatalf("the custodian's Inventory page, version 1: %q", rows)
+	}
+	b.Do("handing BWC-0001 to officer-0815",
+		chromedp.SendKeys(chromedp.CSS(`#assign-form input[name="serial"]`), "BWC-0001"),
+		chromedp.SendKeys(chromedp.CSS(`#assign-form input[name="to"]`), "officer-0815"),
+		chromedp.Click(chromedp.ID("assign")))
+	b.WaitTrue("the Inventory page after the hand-over",
+		`location.pathname === "/inventory" && location.search === "?published=2" && document.readyState === "complete" && document.getElementById("inventory-version") !== null`)
+	if v := inventoryVersion(t, b); v != "2" || !strings.Contains(b.Text(), "Version 2 published") {
+		t.Errorf("after the hand-over the page shows version %q and says %q", v, b.Text())
+	}
+	row := rowWith(tableRows(t, b, "inventory"), "BWC-0001")
+	if holder, _ := chromedp.Run(b.Ctx, chromedp.Evaluate[string](
+		`Array.from(document.querySelectorAll("#inventory tbody tr")).find(r => r.cells[0].innerText === "BWC-0001").cells[2].innerText`)); holder != "officer-0815" ||
+		!strings.Contains(row, "officer-4711") {
+		t.Errorf("BWC-0001 after the hand-over: holder %q, row %q; want officer-0815 holding it, officer-4711 in its history", holder, row)
+	}
+	b.Screenshot("console-inventory.png")
+	noProblems(t, b)
+	if v := show(); v.Version != 2 || len(v.Cameras) != 2 || v.Cameras[0].Serial != "BWC-0001" || v.Cameras[0].AssignedTo != "officer-0815" {
+		t.Fatalf("the store after the hand-over: %+v", v)
+	}
+
+	// One Chromium at a time (browser.Start waits for the run's lock):
+	// the custodian signs out and the investigator signs in.
+	b.Do("signing out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("message")))
+	bi := b
+	c.signIn(t, bi, investigatorLogin, "/inventory", "")
+	if n, err := chromedp.Run(bi.Ctx, chromedp.Evaluate[int](`document.querySelectorAll("#assign-form, #retire-form, form[action^='/inventory/']").length`)); err != nil || n != 0 {
+		t.Errorf("the investigator's Inventory page has %d edit form(s) (%v)", n, err)
+	}
+	if v := inventoryVersion(t, bi); v != "2" || rowWith(tableRows(t, bi, "inventory"), "BWC-0001", "officer-0815") == "" {
+		t.Errorf("the investigator's Inventory page: version %q, rows %q", v, tableRows(t, bi, "inventory"))
+	}
+	tok, err := chromedp.Run(bi.Ctx, chromedp.Evaluate[string](`document.querySelector('header form input[name="csrf"]')?.value ?? ""`))
+	if err != nil || tok == "" {
+		t.Fatalf("the investigator's page has no CSRF token (%q, %v)", tok, err)
+	}
+	sid := c.session(t, bi).Value
+	for _, tc := range []struct {
+		path string
+		form url.Values
+	}{
+		{"/inventory/assign", url.Values{"serial": {"BWC-0001"}, "to": {"investigator-self"}}},
+		{"/inventory/retire", url.Values{"serial": {"CAR-0001"}}},
+	} {
+		tc.form.Set("csrf", tok)
+		if code, body := c.request(t, "POST", tc.path, sid, tc.form); code != http.StatusForbidden {
+			t.Errorf("investigator POST %s: %d %q, want 403", tc.path, code, brief(body))
+		}
+	}
+	if v := show(); v.Version != 2 || v.Cameras[0].AssignedTo != "officer-0815" || v.Cameras[1].Retired != nil {
+		t.Errorf("the store after the investigator's posts: %+v, want version 2 unchanged", v)
+	}
+
+	c.stop()
+	published := c.console.published(func(ev custody.Event) string {
+		return ev.Details["version"] + " " + ev.Details["change"] + " " + ev.Details["to"] + " by " + ev.Actor
+	})
+	if len(published) != 2 || published[1] != "2 assign officer-0815 by oidc:carl.custodian@example.test" {
+		t.Errorf("INVENTORY_PUBLISHED records: %q, want version 2's by the custodian", published)
+	}
+	t.Logf("inventory at the web console: %v", time.Since(start).Round(time.Millisecond))
 }
 
 // Issue #17, item 3, in the web console: an investigator types the plate

@@ -339,21 +339,29 @@ func TestInventoryPublishRefusesAForeignDocumentE2E(t *testing.T) {
 	}
 	stop()
 
-	l, err := custody.Open(filepath.Join(console.dir, "state", "ledger.db"), custody.Options{ReadOnly: true, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var published []string
-	if err := l.Events(context.Background(), 0, func(ev custody.Event) error {
-		if ev.Type == service.InventoryPublished {
-			published = append(published, ev.Details["version"]+" "+ev.Details["version_id"])
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	published := console.published(func(ev custody.Event) string { return ev.Details["version"] + " " + ev.Details["version_id"] })
 	if len(published) != 1 || published[0] != "1 "+v1.VersionID {
 		t.Errorf("INVENTORY_PUBLISHED records: %q, want only version 1's", published)
 	}
+}
+
+// published describes each INVENTORY_PUBLISHED record in the host's
+// ledger, read with its daemon stopped.
+func (h *fleetHost) published(describe func(custody.Event) string) []string {
+	h.t.Helper()
+	l, err := custody.Open(filepath.Join(h.dir, "state", "ledger.db"), custody.Options{ReadOnly: true, Timeout: 5 * time.Second})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer l.Close()
+	var out []string
+	if err := l.Events(context.Background(), 0, func(ev custody.Event) error {
+		if ev.Type == service.InventoryPublished {
+			out = append(out, describe(ev))
+		}
+		return nil
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
 }

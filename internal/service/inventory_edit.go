@@ -157,6 +157,11 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 	for k, v := range change {
 		details[k] = v
 	}
+	if c.Peer != "" {
+		// Where the edit came from: the web console's "web:…" or the
+		// control socket's uid/pid, as retention actions record it.
+		details["peer"] = c.Peer
+	}
 	if _, err := s.ledger.Append(context.WithoutCancel(ctx), custody.Event{
 		Type: InventoryPublished, Actor: c.Actor, Details: c.details(details),
 	}, nil); err != nil {
@@ -176,12 +181,24 @@ func (s *Service) ImportInventory(ctx context.Context, c Caller, file string) (I
 	if err != nil {
 		return InventoryPublication{}, &kindError{kind: ErrInvalid, err: err}
 	}
-	cams, err := config.ParseInventory(data, file)
+	return s.ImportInventoryData(ctx, c, file, data)
+}
+
+// ImportInventoryData is ImportInventory for a file's contents already
+// read (the web console's upload, which never lands on the console's
+// disk): name is the file's name as given, which tells the format (see
+// config.ParseInventory), names the file in errors and is recorded as the
+// import's file.
+func (s *Service) ImportInventoryData(ctx context.Context, c Caller, name string, data []byte) (InventoryPublication, error) {
+	if len(data) > maxInventory {
+		return InventoryPublication{}, invalidf("%s: larger than %d bytes", name, maxInventory)
+	}
+	cams, err := config.ParseInventory(data, name)
 	if err != nil {
 		return InventoryPublication{}, &kindError{kind: ErrInvalid, err: err}
 	}
 	return s.publishNext(ctx, c, func(*inventoryDoc) ([]config.InventoryCamera, map[string]string, error) {
-		return cams, map[string]string{"change": "import", "file": file}, nil
+		return cams, map[string]string{"change": "import", "file": name}, nil
 	})
 }
 

@@ -41,7 +41,9 @@ func TestInventoryEditsAtTheConsole(t *testing.T) {
 		t.Fatalf("import: %+v %v", v1, err)
 	}
 	eff := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
-	v2, err := p.hq.AssignInventory(ctx, who, "bwc-1", "pc-2", eff)
+	fromWeb := who
+	fromWeb.Peer = "web:192.0.2.7"
+	v2, err := p.hq.AssignInventory(ctx, fromWeb, "bwc-1", "pc-2", eff)
 	if err != nil || v2.Version != 2 || v2.Change["from"] != "pc-1" || v2.Change["to"] != "pc-2" || v2.Change["serial"] != "BWC-1" {
 		t.Fatalf("assign: %+v %v", v2, err)
 	}
@@ -71,8 +73,17 @@ func TestInventoryEditsAtTheConsole(t *testing.T) {
 		t.Errorf("BWC-2: %+v", view.Cameras[1])
 	}
 	evs := inventoryEvents(t, p.hq)
-	if len(evs) != 3 || evs[1].Details["change"] != "assign" || evs[1].Details["to"] != "pc-2" || evs[2].Details["change"] != "retire" || evs[2].Details["serial"] != "BWC-2" {
+	if len(evs) != 3 || evs[1].Details["change"] != "assign" || evs[1].Details["to"] != "pc-2" || evs[1].Details["peer"] != "web:192.0.2.7" || evs[2].Details["change"] != "retire" || evs[2].Details["serial"] != "BWC-2" {
 		t.Errorf("the console's records: %+v", evs)
+	}
+	// An upload (the web console's): too large is refused before it is
+	// parsed; one that fits is the next version, recorded under its name.
+	if _, err := p.hq.ImportInventoryData(ctx, who, "upload:big.csv", make([]byte, maxInventory+1)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("an oversized upload: %.200v", err)
+	}
+	v4, err := p.hq.ImportInventoryData(ctx, who, "upload:fleet.csv", []byte("serial,kind,assigned_to\nBWC-1,body,pc-2\n"))
+	if evs := inventoryEvents(t, p.hq); err != nil || v4.Version != 4 || v4.Cameras != 1 || len(evs) != 4 || evs[3].Details["file"] != "upload:fleet.csv" {
+		t.Errorf("an upload: %+v %v, records %+v", v4, err, evs)
 	}
 }
 

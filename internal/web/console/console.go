@@ -1,7 +1,8 @@
 // Package console is the signed-in web UI of a fleet console (role:
 // console) for investigators, custodians and auditors: search, an item's
 // custody, playback in the browser, download, court export, holds and
-// retention classes, fleet health and the access log.
+// retention classes, fleet health, the camera inventory (read, and for
+// custodians assign and retire) and the access log.
 //
 // It is a front end like the CLI: every page calls the same
 // internal/service operation the matching command does, under the
@@ -56,6 +57,10 @@ type backend interface {
 	Accesses(ctx context.Context, c service.Caller, f service.AccessFilter) ([]custody.Event, error)
 	Fleet(ctx context.Context, c service.Caller, o service.FleetOptions) (service.FleetHealth, error)
 	ClearHost(ctx context.Context, c service.Caller, o service.ClearHostOptions) (service.HostClearance, error)
+	ShowInventory(ctx context.Context) (service.InventoryView, error)
+	AssignInventory(ctx context.Context, c service.Caller, serial, who string, effective time.Time) (service.InventoryPublication, error)
+	RetireInventory(ctx context.Context, c service.Caller, serial string, effective time.Time) (service.InventoryPublication, error)
+	ImportInventoryData(ctx context.Context, c service.Caller, name string, data []byte) (service.InventoryPublication, error)
 	RecordAccess(ctx context.Context, c service.Caller, action, reason string, it *custody.Item, details map[string]string) error
 	Classes() []string
 }

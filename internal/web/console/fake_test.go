@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +38,17 @@ type fakeBackend struct {
 	data    []byte
 	// list, when set, is what a search by item fields finds (else item).
 	list []custody.Item
+	// inv is the inventory "in the store" (nil: none published), and
+	// published what each edit published, with its caller: the store
+	// and the ledger as far as the inventory routes reach them.
+	inv       *service.InventoryView
+	published []fakePublication
+}
+
+// fakePublication is one inventory edit the fake published.
+type fakePublication struct {
+	Caller service.Caller
+	Change map[string]string
 }
 
 func newFake() *fakeBackend {
@@ -219,6 +232,89 @@ func (f *fakeBackend) RecordAccess(_ context.Context, _ service.Caller, action, 
 	}
 	f.records = append(f.records, rec)
 	return nil
+}
+
+// The fake's inventory edits: serial "CONFLICT" meets another
+// publication, "BROKEN" a store that fails, any other serial not in inv
+// is unknown; an effective time not after the camera's last entry is
+// refused, as the service does.
+func (f *fakeBackend) ShowInventory(context.Context) (service.InventoryView, error) {
+	f.called("ShowInventory")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.inv == nil {
+		return service.InventoryView{}, fmt.Errorf("no inventory published at _inventory/hq: %w", service.ErrNotFound)
+	}
+	v := *f.inv
+	v.Cameras = slices.Clone(v.Cameras)
+	return v, nil
+}
+
+func (f *fakeBackend) AssignInventory(_ context.Context, c service.Caller, serial, who string, eff time.Time) (service.InventoryPublication, error) {
+	f.called("AssignInventory")
+	return f.edit(c, serial, eff, func(cam *config.InventoryCamera, eff time.Time) map[string]string {
+		cam.Assignments = append(cam.Assignments, config.Assignment{To: who, From: eff})
+		cam.AssignedTo = who
+		return map[string]string{"change": "assign", "serial": cam.Serial, "to": who}
+	})
+}
+
+func (f *fakeBackend) RetireInventory(_ context.Context, c service.Caller, serial string, eff time.Time) (service.InventoryPublication, error) {
+	f.called("RetireInventory")
+	return f.edit(c, serial, eff, func(cam *config.InventoryCamera, eff time.Time) map[string]string {
+		cam.Retired = &eff
+		return map[string]string{"change": "retire", "serial": cam.Serial}
+	})
+}
+
+// ImportInventoryData publishes the file's cameras as the next version,
+// parsed as the service parses them.
+func (f *fakeBackend) ImportInventoryData(_ context.Context, c service.Caller, name string, data []byte) (service.InventoryPublication, error) {
+	f.called("ImportInventoryData")
+	cams, err := config.ParseInventory(data, name)
+	if err != nil {
+		return service.InventoryPublication{}, fmt.Errorf("%w: %w", service.ErrInvalid, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := uint64(1)
+	if f.inv != nil {
+		v = f.inv.Version + 1
+	}
+	f.inv = &service.InventoryView{Console: "hq", Version: v, SHA256: fmt.Sprintf("%064d", v), Source: "_inventory/hq@v", Cameras: cams}
+	ch := map[string]string{"change": "import", "file": name}
+	f.published = append(f.published, fakePublication{Caller: c, Change: ch})
+	return service.InventoryPublication{Version: v, Cameras: len(cams), Change: ch}, nil
+}
+
+func (f *fakeBackend) edit(c service.Caller, serial string, eff time.Time, change func(*config.InventoryCamera, time.Time) map[string]string) (service.InventoryPublication, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case serial == "CONFLICT":
+		return service.InventoryPublication{}, fmt.Errorf("%w: version v9 is newer", service.ErrInventoryConflict)
+	case serial == "BROKEN":
+		return service.InventoryPublication{}, errors.New("store the inventory: connection reset by peer")
+	case f.inv == nil:
+		return service.InventoryPublication{}, fmt.Errorf("no inventory is published yet: %w", service.ErrInvalid)
+	}
+	if eff.IsZero() {
+		eff = time.Now().UTC()
+	}
+	i := slices.IndexFunc(f.inv.Cameras, func(c config.InventoryCamera) bool { return c.Serial == serial })
+	if i < 0 {
+		return service.InventoryPublication{}, fmt.Errorf("camera %s is not in the inventory (version %d): %w", serial, f.inv.Version, service.ErrInvalid)
+	}
+	cams := slices.Clone(f.inv.Cameras)
+	cam := &cams[i]
+	if n := len(cam.Assignments); n > 0 && !eff.After(cam.Assignments[n-1].From) {
+		return service.InventoryPublication{}, fmt.Errorf("camera %s: effective %s is not after its last assignment: %w", serial, eff.Format(time.RFC3339), service.ErrInvalid)
+	}
+	cam.Assignments = slices.Clone(cam.Assignments)
+	ch := change(cam, eff)
+	f.inv = &service.InventoryView{Console: f.inv.Console, Version: f.inv.Version + 1, SHA256: fmt.Sprintf("%064d", f.inv.Version+1), Source: f.inv.Source, Cameras: cams}
+	f.published = append(f.published, fakePublication{Caller: c, Change: ch})
+	return service.InventoryPublication{Version: f.inv.Version, Cameras: len(cams), Change: ch}, nil
 }
 
 func (f *fakeBackend) Classes() []string { return []string{"uncategorized", "evidence"} }

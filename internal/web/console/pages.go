@@ -79,7 +79,7 @@ var funcs = template.FuncMap{
 	},
 }
 
-var pageNames = []string{"message", "search", "item", "play", "fleet", "verify", "accesses"}
+var pageNames = []string{"message", "search", "item", "play", "fleet", "verify", "accesses", "inventory"}
 
 // parsePages parses each page with the layout around it.
 func parsePages() (map[string]*template.Template, error) {
@@ -119,25 +119,34 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, status 
 	h.render(w, r, status, "message", h.sessions.get(r), pageData{Title: http.StatusText(status), Message: msg})
 }
 
-// failErr maps a parameter's or the service's error to an answer: the
-// request was wrong (400), names nothing (404), must wait (409), does not
-// check out (500, said so), or failed (500, the details in the log only).
+// failErr answers a parameter's or the service's error (answerOf), as a
+// page or JSON; a failure is logged with its details.
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, api bool, what string, err error) {
-	status, msg := http.StatusInternalServerError, what+" failed; the console's log says why"
-	switch {
-	case isParamError(err), errors.Is(err, service.ErrInvalid):
-		status, msg = http.StatusBadRequest, err.Error()
-	case errors.Is(err, service.ErrNotFound):
-		status, msg = http.StatusNotFound, err.Error()
-	case errors.Is(err, service.ErrNotVerified):
-		status, msg = http.StatusConflict, err.Error()
-	case errors.Is(err, service.ErrIntegrity):
-		msg = what + ": integrity failure: " + err.Error()
-	}
+	status, msg := answerOf(what, err)
 	if status == http.StatusInternalServerError {
 		h.log.Error("console: "+what, "path", r.URL.Path, "err", err)
 	}
 	h.fail(w, r, api, status, msg)
+}
+
+// answerOf maps a parameter's or the service's error to an answer: the
+// request was wrong (400), names nothing (404), must wait or raced another
+// change (409), does not check out (500, said so), or failed (500, the
+// details in the log only).
+func answerOf(what string, err error) (int, string) {
+	switch {
+	case isParamError(err), errors.Is(err, service.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, service.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, service.ErrNotVerified):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, service.ErrInventoryConflict):
+		return http.StatusConflict, "another publication of the inventory reached the store while yours was prepared; nothing was published: reload and try again (" + err.Error() + ")"
+	case errors.Is(err, service.ErrIntegrity):
+		return http.StatusInternalServerError, what + ": integrity failure: " + err.Error()
+	}
+	return http.StatusInternalServerError, what + " failed; the console's log says why"
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

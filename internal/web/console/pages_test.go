@@ -35,6 +35,11 @@ func do(h *Handler, ck *http.Cookie, s *session, method, target string, form url
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
+	return serve(h, ck, req)
+}
+
+// serve answers req, sent with the session cookie ck.
+func serve(h *Handler, ck *http.Cookie, req *http.Request) *httptest.ResponseRecorder {
 	req.AddCookie(ck)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

@@ -13,10 +13,12 @@ type Role uint8
 
 // The console's roles (config.OIDCRoles maps the provider's groups to them).
 const (
-	// Investigator searches, views, plays and downloads (with a reason).
+	// Investigator searches, views, plays and downloads (with a reason),
+	// and reads the camera inventory.
 	Investigator Role = 1 << iota
 	// Custodian does what an investigator does, and verifies, holds and
-	// releases, classifies, exports and watches the fleet's health.
+	// releases, classifies, exports, watches the fleet's health and edits
+	// the camera inventory (assign, retire).
 	Custodian
 	// Auditor reads the access log and verifies; nothing else.
 	Auditor
@@ -48,7 +50,7 @@ const anyone = Investigator | Custodian | Auditor
 // Who a route admits. Authorization is checked here, once, for every
 // route: a handler runs only for a person holding one of its roles.
 const (
-	readers    = Investigator | Custodian // search, view, play, download
+	readers    = Investigator | Custodian // search, view, play, download, the inventory
 	custodians = Custodian
 	checkers   = Custodian | Auditor // verify
 	auditors   = Auditor             // the access log
@@ -108,6 +110,14 @@ func (h *Handler) table(static http.Handler) []route {
 		pg("GET", "/fleet", custodians, h.fleet),
 		api("/api/fleet", custodians, h.apiFleet),
 		pg("POST", "/fleet/clear", custodians, h.fleetClear),
+
+		// The inventory, as `inventory show` shows it (a read right, which
+		// the web gives the roles that search and view); only custodians
+		// hand cameras over, retire them or import a whole file.
+		pg("GET", "/inventory", readers, h.inventory),
+		pg("POST", "/inventory/assign", custodians, h.inventoryAssign),
+		pg("POST", "/inventory/retire", custodians, h.inventoryRetire),
+		pg("POST", "/inventory/import", custodians, h.inventoryImport),
 
 		pg("GET", "/verify", checkers, h.verifyForm),
 		pg("POST", "/verify", checkers, h.verify),
