@@ -329,3 +329,50 @@ func (r *vaultRig) overwriteSums(t *testing.T, id string, ps int64, sums []diges
 		t.Fatal(err)
 	}
 }
+
+// failPart is the real store (through refusals) failing every attempt at
+// part n with a transient error while fail is set.
+type failPart struct {
+	*refusals
+	n    int
+	fail atomic.Bool
+}
+
+func (f *failPart) UploadPart(ctx context.Context, key, uploadID string, num int, body io.ReaderAt, off, size int64, sum digest.Sum) (objstore.Part, error) {
+	if num == f.n && f.fail.Load() {
+		return objstore.Part{}, errors.New("connection reset by peer")
+	}
+	return f.refusals.UploadPart(ctx, key, uploadID, num, body, off, size, sum)
+}
+
+// TestResumeUsesRecordedPartSums: an upload cut short (its last part failing)
+// is resumed by a new process (no sums cached) from the recorded part
+// sums: the parts the store holds are judged and kept, the rest sent,
+// the item verified, and nothing hashed in either process.
+func TestResumeUsesRecordedPartSums(t *testing.T) {
+	r := newVaultRig(t)
+	hashed := countHashing(t)
+	data := pattern(3*(8<<20)+11, 7)
+	it, _ := r.ingest(t, strings.Repeat("0", 23)+"e", data, true)
+	fp := &failPart{refusals: r.store, n: 4}
+	fp.fail.Store(true)
+	first := New(r.cfg, r.l, r.v, fp, "unit", nil)
+	if err := first.Process(r.ctx, it.ID); err == nil || errors.Is(err, ErrPermanent) {
+		t.Fatalf("first attempt with the last part failing: %v, want a transient error", err)
+	}
+	fp.fail.Store(false)
+	second := New(r.cfg, r.l, r.v, fp, "unit", nil)
+	if err := second.Process(r.ctx, it.ID); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := second.LastResume(it.ID)
+	if !ok || !st.Resumed || st.PartsKept == 0 {
+		t.Errorf("second attempt: %+v, want a resumed upload keeping the parts the store held", st)
+	}
+	if n := hashed.Load(); n != 0 {
+		t.Errorf("hashing passes: %d, want none (the resume judged the store's parts by the recorded sums)", n)
+	}
+	if got := r.state(t, it.ID); got != custody.StateVerified {
+		t.Errorf("item is %s, want verified", got)
+	}
+}
