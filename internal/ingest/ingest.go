@@ -623,7 +623,10 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Cam
 	// The upload's part sums come from this same cold read: one more
 	// SHA-256 per byte here, on the core the read-back's I/O leaves idle,
 	// instead of two per byte on the upload (docs/BENCHMARKS.md).
-	ps := objstore.PartSize(stored.Size)
+	var ps int64 // 0: no part sums (upload.part_sums_at_ingest off)
+	if in.cfg.Upload.PartSumsAtIngest {
+		ps = objstore.PartSize(stored.Size)
+	}
 	cold, n, partSums, err := in.vault.ReadBackParts(ctx, id, ps)
 	if err == nil && (cold != stored.SHA256 || n != stored.Size) {
 		err = fmt.Errorf("vault copy reads back as %s (%d bytes), streamed %s (%d bytes)", cold.Hex(), n, stored.SHA256.Hex(), stored.Size)
@@ -661,7 +664,9 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Cam
 	// The part sums are kept before the record that vouches for them; a
 	// crash in between leaves a file no record names, which the upload
 	// ignores. Failing to keep them costs only speed: the upload hashes.
-	if err := in.vault.WritePartSums(id, ps, partSums); err != nil {
+	if ps == 0 {
+		// Not asked for: VAULTED names no part sums.
+	} else if err := in.vault.WritePartSums(id, ps, partSums); err != nil {
 		in.log.Warn("part sums not kept; the upload will hash the vault copy", "item", id, "err", err)
 	} else {
 		maps.Copy(details, vault.PartSumsDetails(ps, partSums))

@@ -64,3 +64,29 @@ func TestVaultedRecordsPartSums(t *testing.T) {
 		t.Errorf("sums file: %v", err)
 	}
 }
+
+// TestPartSumsAtIngestOff: with upload.part_sums_at_ingest off the
+// read-back hashes the whole only: VAULTED names no part sums and none are
+// kept, so the upload hashes the copy as before.
+func TestPartSumsAtIngestOff(t *testing.T) {
+	f := newFixture(t)
+	f.in.cfg.Upload.PartSumsAtIngest = false
+	f.write(t, "DCIM/A.MP4", bytes.Repeat([]byte("x"), 3<<20))
+	id := f.itemOf(t, "DCIM/A.MP4")
+	if res, err := f.dock(t, nil); err != nil || !res.SafeToUndock {
+		t.Fatalf("dock: %+v %v", res, err)
+	}
+	if err := f.ledger.Events(context.Background(), 0, func(e custody.Event) error {
+		if e.Item == id && e.Type == custody.Vaulted {
+			if _, ok := e.Details[vault.DetailPartSums]; ok {
+				t.Errorf("VAULTED names part sums with part_sums_at_ingest off: %v", e.Details)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(f.vault.Dir(), "parts", id[:2], id)); err == nil {
+		t.Error("part sums kept with part_sums_at_ingest off")
+	}
+}
