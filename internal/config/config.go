@@ -344,6 +344,13 @@ type Upload struct {
 	// PartConcurrency is how many parts of one multipart recording are in
 	// flight at once; concurrency × part_concurrency bounds the requests.
 	PartConcurrency int `yaml:"part_concurrency"`
+	// PartSumsAtIngest makes the ingest's cold read-back also hash each
+	// upload part and sign their composite in VAULTED, so that the upload
+	// hashes nothing (one SHA-256 per byte more at ingest, two fewer at
+	// upload; docs/BENCHMARKS.md). Off (the default until an idle-host
+	// measurement shows the ingest keeps its goal with it): the upload
+	// hashes the vault copy, as for records from before part sums.
+	PartSumsAtIngest bool `yaml:"part_sums_at_ingest"`
 	// Bandwidth caps the bytes per second all uploads together send, outside
 	// Windows; 0 means unlimited.
 	Bandwidth ByteSize `yaml:"bandwidth"`
@@ -445,8 +452,9 @@ func Default() *Config {
 			RetryMin:    Duration{DefaultRetryMin},
 			RetryMax:    Duration{DefaultRetryMax},
 
-			PartConcurrency: DefaultPartConcurrency,
-			AbandonedAfter:  Duration{DefaultAbandonedAfter},
+			PartConcurrency:  DefaultPartConcurrency,
+			PartSumsAtIngest: false,
+			AbandonedAfter:   Duration{DefaultAbandonedAfter},
 		},
 		LogLevel: DefaultLogLevel,
 		HTTP:     HTTP{DockPage: DockPage{ShowAssignedTo: true}},

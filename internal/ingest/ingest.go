@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strconv"
 	"sync"
@@ -38,6 +39,7 @@ import (
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/digest"
 	"github.com/evidenced/evidenced/internal/hostclock"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/vault"
 )
 
@@ -58,7 +60,12 @@ type Vault interface {
 	// is durable and before it is published under items/ (ingest records
 	// COPIED there, so no published copy is unknown to the ledger).
 	StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error)
-	ReadBack(ctx context.Context, id string) (digest.Sum, int64, error)
+	// ReadBackParts reads the copy back cold and hashes it whole and in
+	// parts of partSize bytes (the upload's parts) in the same pass.
+	ReadBackParts(ctx context.Context, id string, partSize int64) (digest.Sum, int64, []digest.Sum, error)
+	// WritePartSums keeps the part sums beside the copy, durably, before
+	// VAULTED names their composite (see vault.WritePartSums).
+	WritePartSums(id string, partSize int64, sums []digest.Sum) error
 	Path(id string) string
 }
 
@@ -613,7 +620,14 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 // as failed and removes it.
 func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Camera, c copied) error {
 	id, display, e, dockSeq, stored := c.id, c.display, c.e, c.dockSeq, c.stored
-	cold, n, err := in.vault.ReadBack(ctx, id)
+	// The upload's part sums come from this same cold read: one more
+	// SHA-256 per byte here, on the core the read-back's I/O leaves idle,
+	// instead of two per byte on the upload (docs/BENCHMARKS.md).
+	var ps int64 // 0: no part sums (upload.part_sums_at_ingest off)
+	if in.cfg.Upload.PartSumsAtIngest {
+		ps = objstore.PartSize(stored.Size)
+	}
+	cold, n, partSums, err := in.vault.ReadBackParts(ctx, id, ps)
 	if err == nil && (cold != stored.SHA256 || n != stored.Size) {
 		err = fmt.Errorf("vault copy reads back as %s (%d bytes), streamed %s (%d bytes)", cold.Hex(), n, stored.SHA256.Hex(), stored.Size)
 	} else if err != nil {
@@ -658,6 +672,16 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Cam
 		// RETIRED_DOCKED's promise rides with the item: the wipe keeps it
 		// whatever inventory is in force later (package wipe, NeverWipe).
 		details[custody.NeverWipe] = "the camera was retired (since " + pub.Retired.UTC().Format(time.RFC3339) + ") when it docked"
+	}
+	// The part sums are kept before the record that vouches for them; a
+	// crash in between leaves a file no record names, which the upload
+	// ignores. Failing to keep them costs only speed: the upload hashes.
+	if ps == 0 {
+		// Not asked for: VAULTED names no part sums.
+	} else if err := in.vault.WritePartSums(id, ps, partSums); err != nil {
+		in.log.Warn("part sums not kept; the upload will hash the vault copy", "item", id, "err", err)
+	} else {
+		maps.Copy(details, vault.PartSumsDetails(ps, partSums))
 	}
 	if _, err := in.ledger.Append(ctx, custody.Event{
 		Type: custody.Vaulted, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: cold.Hex(),

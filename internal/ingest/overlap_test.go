@@ -49,7 +49,7 @@ func (o *overlapVault) StoreRecorded(ctx context.Context, id string, src io.Read
 	})
 }
 
-func (o *overlapVault) ReadBack(ctx context.Context, id string) (digest.Sum, int64, error) {
+func (o *overlapVault) ReadBackParts(ctx context.Context, id string, partSize int64) (digest.Sum, int64, []digest.Sum, error) {
 	if id == o.first {
 		var giveUp <-chan time.Time
 		if d, ok := o.t.Deadline(); ok {
@@ -59,10 +59,10 @@ func (o *overlapVault) ReadBack(ctx context.Context, id string) (digest.Sum, int
 		case <-o.copied:
 		case <-giveUp:
 			o.t.Error("the read-back of the first file waited for the copy of the next one until the test's deadline: not overlapped")
-			return digest.Sum{}, 0, errors.New("read-back not overlapped with the next copy")
+			return digest.Sum{}, 0, nil, errors.New("read-back not overlapped with the next copy")
 		}
 	}
-	return o.Vault.ReadBack(ctx, id)
+	return o.Vault.ReadBackParts(ctx, id, partSize)
 }
 
 // custodyOf lists every ledger record as "TYPE NAME", NAME the camera file

@@ -289,6 +289,55 @@ func (p *partSums) wait(ctx context.Context) (digest.Sum, error) {
 	}
 }
 
+// partSumsVault is a Vault that keeps the part sums the ingest's read-back
+// computed (vault.Vault): RecordedPartSums returns them only when the sums
+// file reproduces the composite a VAULTED record's details hold.
+type partSumsVault interface {
+	RecordedPartSums(id string, details map[string]string, partSize int64) ([]digest.Sum, error)
+}
+
+// recordedSums returns the part sums of it for part size ps that its
+// latest VAULTED record vouches for (evs is its custody), caching them as
+// a hashing pass would, or nil: the upload then hashes the copy (older
+// records, another part size, a sums file missing, stale or altered).
+//
+// Why they may stand in for a hashing pass: the read-back that computed
+// them hashed the whole in the same cold read and found it equal to the
+// streamed SHA-256 the item records, and the signed record binds their
+// composite. The store checks every part against its sum (the checksum
+// header or the signed payload hash, see s3store.PartBinding), so a vault
+// copy that rotted since is refused part by part and never completed.
+func (u *Uploader) recordedSums(it custody.Item, evs []custody.Event, ps int64) []digest.Sum {
+	pv, ok := u.vault.(partSumsVault)
+	if !ok {
+		return nil
+	}
+	want, err := digest.ParseHex(it.SHA256)
+	if err != nil {
+		return nil
+	}
+	for i := len(evs) - 1; i >= 0; i-- {
+		e := evs[i]
+		if e.Type != custody.Vaulted {
+			continue
+		}
+		if e.SHA256 != it.SHA256 {
+			return nil
+		}
+		sums, err := pv.RecordedPartSums(it.ID, e.Details, ps)
+		if err != nil {
+			u.log.Debug("no recorded part sums; hashing the vault copy", "item", it.ID, "err", err)
+			return nil
+		}
+		if len(sums) != objstore.PartCount(it.Size, ps) {
+			return nil
+		}
+		u.cacheSums(it, ps, want, sums)
+		return sums
+	}
+	return nil
+}
+
 // knownParts returns the cached part sums of it for objstore.VerifyKnown,
 // or nil when there are none for its size and recorded SHA-256 (the upload
 // was done by an earlier process, or reused an existing version). They are
@@ -306,6 +355,20 @@ func (u *Uploader) knownParts(it custody.Item) *objstore.KnownParts {
 		return nil
 	}
 	return &objstore.KnownParts{Whole: h.whole, PartSize: h.partSize, Sums: h.sums}
+}
+
+// recordedParts is knownParts from the part sums the item's VAULTED record
+// vouches for, at the part size its upload used (objstore.PartSize), or
+// nil.
+func (u *Uploader) recordedParts(ctx context.Context, it custody.Item) *objstore.KnownParts {
+	evs, err := u.ledger.Custody(ctx, it.ID)
+	if err != nil {
+		return nil
+	}
+	if u.recordedSums(it, evs, objstore.PartSize(it.Size)) == nil {
+		return nil
+	}
+	return u.knownParts(it)
 }
 
 // forgetHashes drops the cached part sums of an item once nothing will use
@@ -341,7 +404,11 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		st = nil
 	}
 	var sums *partSums
-	switch cached := u.cachedSums(it, ps); {
+	cached := u.cachedSums(it, ps)
+	if cached == nil {
+		cached = u.recordedSums(it, evs, ps)
+	}
+	switch {
 	case cached != nil:
 		sums = knownSums(cached)
 	case st != nil:
@@ -443,7 +510,11 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		})
 	}
 	err = g.Wait()
-	damaged := false
+	// A part that changed in the vault since its sum was taken (the store
+	// refused it and the re-read confirmed it, see sendPart) is a damaged
+	// copy like one whose whole no longer hashes to the record: what went
+	// out is never completed and the upload is aborted.
+	damaged := errors.Is(err, ErrPermanent) && errors.Is(err, objstore.ErrChecksumMismatch)
 	if err == nil && sums.streamed {
 		// The parts the store now holds are the bytes hashed; they are the
 		// recording only if those bytes hash to its recorded SHA-256. A

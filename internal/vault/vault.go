@@ -7,8 +7,12 @@
 //	├── items/                    0750
 //	│   └── <id[0:2]>/            0750, one shard per first two id characters
 //	│       └── <id>              0440, the complete copy: final, never rewritten
+//	├── parts/                    0750
+//	│   └── <id[0:2]>/<id>        0440, the upload part sums of the read-back
+//	│                             (see WritePartSums; a cache the VAULTED
+//	│                             record's composite vouches for, never evidence)
 //	└── tmp/                      0750
-//	    └── <id>.<random>.partial 0600 while a Store is copying
+//	    └── <id>.<random>.partial 0600 while a Store (or WritePartSums) writes
 //
 // Ids are chosen by the caller (ingest derives them from a hash) and must
 // match [a-z0-9_-]{2,128}; anything else is refused with ErrBadID before it

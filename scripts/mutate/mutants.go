@@ -202,6 +202,34 @@ var mutants = []Mutant{
 		Packages:    []string{"./internal/vault"},
 	},
 
+	{
+		ID:          "vault-partsums-composite-unchecked",
+		File:        "internal/vault/partsums.go",
+		Desc:        "a part sums file is trusted without reproducing the composite the signed VAULTED record holds: stale or altered sums go to the store, and sums forged to match a rotted copy make the rot the evidence",
+		Original:    `if fps != ps || len(sums) != count || PartSumsComposite(sums) != composite {`,
+		Replacement: `if fps != ps || len(sums) != count || composite.IsZero() {`,
+		Packages:    []string{"./internal/vault", "./internal/upload"},
+		Run:         "TestPartSumsKeptDurablyAndOnlyAsRecorded|TestUntrustedPartSumsFallBackToHashing",
+	},
+	{
+		ID:          "vault-partsums-any-part-size",
+		File:        "internal/vault/partsums.go",
+		Desc:        "part sums recorded at one part size are given for an upload cut at another",
+		Original:    `	if ps != partSize {`,
+		Replacement: `	if false {`,
+		Packages:    []string{"./internal/vault"},
+		Run:         "TestPartSumsKeptDurablyAndOnlyAsRecorded",
+	},
+	{
+		ID:          "vault-partsums-unsynced",
+		File:        "internal/vault/partsums.go",
+		Desc:        "the part sums file is renamed into place without an fsync, so the VAULTED record that follows may name sums a crash loses",
+		Original:    `	if err := v.finish(f); err != nil {`,
+		Replacement: `	if err := f.Close(); err != nil {`,
+		Packages:    []string{"./internal/vault"},
+		Run:         "TestPartSumsKeptDurablyAndOnlyAsRecorded",
+	},
+
 	// --- ingest: VAULTED only after a cold read-back of an unchanged file --
 	{
 		ID:          "ingest-readback-streamed",
@@ -293,6 +321,33 @@ var mutants = []Mutant{
 		Replacement: `		case false:`,
 		Packages:    []string{"./internal/upload"},
 		Run:         "TestDamagedCopyNotCompleted",
+	},
+	{
+		ID:          "ingest-partsums-not-kept",
+		File:        "internal/ingest/ingest.go",
+		Desc:        "VAULTED names part sums that were never kept beside the copy (a stale file from a crashed attempt stays)",
+		Original:    `if err := in.vault.WritePartSums(id, ps, partSums); err != nil {`,
+		Replacement: `if err := error(nil); err != nil {`,
+		Packages:    []string{"./internal/ingest"},
+		Run:         "TestVaultedRecordsPartSums",
+	},
+	{
+		ID:          "upload-part-sum-of-what-is-sent",
+		File:        "internal/upload/resume.go",
+		Desc:        "each part goes out with the SHA-256 of the bytes read for it instead of the recorded one, so the store's check no longer ties the part to the recording: a vault copy rotted since ingest is uploaded",
+		Original:    `p, err = mp.UploadPart(ctx, req.Key, uploadID, num, req.Body, off, l, sum)`,
+		Replacement: `p, err = mp.UploadPart(ctx, req.Key, uploadID, num, req.Body, off, l, func() digest.Sum { s, _, _ := digest.Reader(io.NewSectionReader(req.Body, off, l)); return s }())`,
+		Packages:    []string{"./internal/upload"},
+		Run:         "TestRotAfterIngestRefusedByStore|TestRecordedPartSumsUploadHashesNothing",
+	},
+	{
+		ID:          "upload-rotted-part-not-aborted",
+		File:        "internal/upload/resume.go",
+		Desc:        "a part the store refused because the vault copy changed since its sum was taken leaves the multipart upload open",
+		Original:    `damaged := errors.Is(err, ErrPermanent) && errors.Is(err, objstore.ErrChecksumMismatch)`,
+		Replacement: `damaged := false`,
+		Packages:    []string{"./internal/upload"},
+		Run:         "TestRotAfterIngestRefusedByStore",
 	},
 	{
 		ID:          "memstore-no-sha256-check",

@@ -14,7 +14,12 @@
 // getrusage) over the timed part; -cpuprofile and -trace write a pprof CPU
 // profile and an execution trace of the timed part.
 //
-// usage: benchupload -endpoint URL -bucket B -file F [-part-concurrency N] [-bandwidth BYTES] [-bare | -bare-sha256] [-cpuprofile F] [-trace F]
+// The item is recorded VAULTED with the part sums the ingest's read-back
+// keeps (computed before the clock starts, like the whole's SHA-256), so
+// the upload hashes nothing; -hash records none, and the upload hashes the
+// file as for a record from before part sums.
+//
+// usage: benchupload -endpoint URL -bucket B -file F [-part-concurrency N] [-bandwidth BYTES] [-hash] [-bare | -bare-sha256] [-cpuprofile F] [-trace F]
 package main
 
 import (
@@ -36,14 +41,27 @@ import (
 	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/upload"
+	"github.com/evidenced/evidenced/internal/vault"
 )
 
 // verbose: print where the time went (see -v).
 var verbose bool
 
-type fileVault struct{ path string }
+// fileVault serves the file as every item's vault copy, and the part sums
+// kept (as the ingest's read-back keeps them) in a real vault directory.
+type fileVault struct {
+	path string
+	sums *vault.Vault // nil: no part sums kept (-hash)
+}
 
 func (v fileVault) Open(string) (*os.File, error) { return os.Open(v.path) }
+
+func (v fileVault) RecordedPartSums(id string, details map[string]string, partSize int64) ([]digest.Sum, error) {
+	if v.sums == nil {
+		return nil, vault.ErrNoPartSums
+	}
+	return v.sums.RecordedPartSums(id, details, partSize)
+}
 
 func main() {
 	endpoint := flag.String("endpoint", "", "S3 endpoint URL")
@@ -55,6 +73,7 @@ func main() {
 	bareSHA := flag.Bool("bare-sha256", false, "time the bare upload with x-amz-checksum-sha256 on every part (precomputed) instead")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	traceFile := flag.String("trace", "", "write an execution trace of the whole run to this file")
+	hash := flag.Bool("hash", false, "record no part sums at ingest, so the upload hashes the file (the path of records from before part sums)")
 	flag.BoolVar(&verbose, "v", false, "print the item's custody records with their times from the start, and the engine's log")
 	flag.Parse()
 	err := profiled(*cpuProfile, *traceFile, func() error {
@@ -65,7 +84,7 @@ func main() {
 			}
 			return bareUpload(context.Background(), *endpoint, *bucket, *file, objstore.PartSize(fi.Size()), *pc, *bareSHA)
 		}
-		return run(*endpoint, *bucket, *file, *pc, *bw)
+		return run(*endpoint, *bucket, *file, *pc, *bw, !*hash)
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchupload:", err)
@@ -110,7 +129,7 @@ func profiled(cpuFile, traceFile string, fn func() error) error {
 	return fn()
 }
 
-func run(endpoint, bucket, file string, pc int, bw int64) error {
+func run(endpoint, bucket, file string, pc int, bw int64, partSums bool) error {
 	ctx := context.Background()
 	f, err := os.Open(file)
 	if err != nil {
@@ -155,10 +174,36 @@ func run(endpoint, bucket, file string, pc int, bw int64) error {
 	it := custody.Item{ID: fmt.Sprintf("%x", idb), Camera: "BENCH", Kind: "body", AssignedTo: "bench",
 		SourcePath: "BENCH.MP4", Size: size, SHA256: sum.Hex(), RecordedAt: now, IngestedAt: now,
 		State: custody.StateVaulted, RetentionClass: "uncategorized", DockSeq: dock.Seq}
-	if _, err := l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "bench", Camera: "BENCH", Item: it.ID, SHA256: it.SHA256}, &it); err != nil {
+	// What the ingest's cold read-back does besides the whole's SHA-256
+	// (not timed, like that SHA-256): the part sums at the upload's part
+	// size, kept beside the copy, their composite in VAULTED.
+	fv := fileVault{path: file}
+	var details map[string]string
+	if partSums {
+		if fv.sums, err = vault.Open(filepath.Join(dir, "vault"), nil, vault.Options{}); err != nil {
+			return err
+		}
+		defer fv.sums.Close()
+		ps := objstore.PartSize(size)
+		var sums []digest.Sum
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		_, err = objstore.HashPartsEach(ctx, f, size, ps, func(_ int, s digest.Sum) { sums = append(sums, s) })
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if err := fv.sums.WritePartSums(it.ID, ps, sums); err != nil {
+			return err
+		}
+		details = vault.PartSumsDetails(ps, sums)
+	}
+	if _, err := l.Append(ctx, custody.Event{Type: custody.Vaulted, Actor: "bench", Camera: "BENCH", Item: it.ID, SHA256: it.SHA256, Details: details}, &it); err != nil {
 		return err
 	}
-	up := upload.New(cfg, l, fileVault{file}, st, "bench", log)
+	up := upload.New(cfg, l, fv, st, "bench", log)
 	cpu0, t0 := cpuTime(), time.Now()
 	if err := up.Process(ctx, it.ID); err != nil {
 		return err
