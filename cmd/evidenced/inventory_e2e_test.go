@@ -132,6 +132,9 @@ console:
 	// A reassignment reaches the running dock host within its poll.
 	v2 := publish("officer-b")
 	published := time.Now()
+	if c := v2.Change; c["change"] != "import" || c["handed_over"] != "1" || c["handed_over_serials"] != serial || c["added"] != "0" {
+		t.Errorf("the re-import with another officer: change %v, want %s handed over", c, serial)
+	}
 	waitFor(t, "version 2 accepted", poll+10*time.Second, func() bool {
 		return strings.Contains(dock.logs.String(), `msg="inventory accepted" object=_inventory/hq/inventory.note version=2`)
 	})
