@@ -66,6 +66,13 @@ func inventoryCommand() *command {
 				}
 				fmt.Fprintf(e.stdout, "inventory version %d published (%s): %d camera(s), %s (version %s), sha256 %s\n",
 					res.Version, res.Change["change"], res.Cameras, res.Object, res.VersionID, res.SHA256)
+				if res.Change["change"] == "import" {
+					fmt.Fprintf(e.stdout, "added %s, handed over %s, newly retired %s, kept though not in the file %s\n",
+						res.Change["added"], res.Change["handed_over"], res.Change["newly_retired"], res.Change["kept_absent"])
+					if s := res.Change["kept_absent_serials"]; s != "" {
+						fmt.Fprintf(e.stdout, "not in the file, kept as they were (retire any that left service): %s\n", printable(s))
+					}
+				}
 				return nil
 			}
 		},

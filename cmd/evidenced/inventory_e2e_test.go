@@ -89,7 +89,14 @@ console:
 		os.RemoveAll(filepath.Join(media, serial))
 		staging := filepath.Join(root, "staging", serial)
 		os.RemoveAll(staging)
-		writeCamera(t, staging, map[string]int{fmt.Sprintf("DCIM/VID_%04d.MP4", docks): 16 << 10})
+		rel := fmt.Sprintf("DCIM/VID_%04d.MP4", docks)
+		writeCamera(t, staging, map[string]int{rel: 16 << 10})
+		// Recorded now: a re-import that changes the holder is a hand-over
+		// from its time on, and a recording is its holder's at its time.
+		now := time.Now()
+		if err := os.Chtimes(filepath.Join(staging, rel), now, now); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.Rename(staging, filepath.Join(media, serial)); err != nil {
 			t.Fatal(err)
 		}
@@ -125,6 +132,9 @@ console:
 	// A reassignment reaches the running dock host within its poll.
 	v2 := publish("officer-b")
 	published := time.Now()
+	if c := v2.Change; c["change"] != "import" || c["handed_over"] != "1" || c["handed_over_serials"] != serial || c["added"] != "0" {
+		t.Errorf("the re-import with another officer: change %v, want %s handed over", c, serial)
+	}
 	waitFor(t, "version 2 accepted", poll+10*time.Second, func() bool {
 		return strings.Contains(dock.logs.String(), `msg="inventory accepted" object=_inventory/hq/inventory.note version=2`)
 	})

@@ -171,11 +171,21 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 	return res, nil
 }
 
-// ImportInventory, at a console, publishes the inventory in file as the
-// next version of the console's document: CSV (serial, kind, assigned_to,
-// retired) or YAML/JSON (cameras: with serial, kind, assigned_to, retired,
-// assignments), told apart by extension or content. The file is the whole
-// inventory: cameras and histories not in it are not carried over.
+// ImportInventory, at a console, publishes the inventory in file merged
+// into the console's document in force as its next version: CSV (serial,
+// kind, assigned_to, retired) or YAML/JSON (cameras: with serial, kind,
+// assigned_to, retired, assignments), told apart by extension or content.
+// HQ re-imports its asset register routinely, and a CSV carries no
+// history: taking the file as the whole inventory dropped every
+// hand-over and retirement, so recordings docked afterwards went to the
+// current holder for all times and a retired camera could be wiped
+// again. The merge (config.MergeInventory) keeps what the document in
+// force says happened: histories and retirements are kept, a changed
+// holder becomes a hand-over at the import's time, cameras the file does
+// not list are kept; a row that would rewrite history, un-retire or
+// re-kind a camera is refused naming its serial, and nothing is published.
+// Change counts what the import did (added, handed_over, newly_retired,
+// kept_absent, with the serials of the last).
 func (s *Service) ImportInventory(ctx context.Context, c Caller, file string) (InventoryPublication, error) {
 	data, err := readSmallFile(file, maxInventory)
 	if err != nil {
@@ -197,9 +207,35 @@ func (s *Service) ImportInventoryData(ctx context.Context, c Caller, name string
 	if err != nil {
 		return InventoryPublication{}, &kindError{kind: ErrInvalid, err: err}
 	}
-	return s.publishNext(ctx, c, func(*inventoryDoc) ([]config.InventoryCamera, map[string]string, error) {
-		return cams, map[string]string{"change": "import", "file": name}, nil
+	return s.publishNext(ctx, c, func(prev *inventoryDoc) ([]config.InventoryCamera, map[string]string, error) {
+		var before []config.InventoryCamera
+		if prev != nil {
+			before = prev.Cameras
+		}
+		merged, m, err := config.MergeInventory(before, cams, time.Now().UTC())
+		if err != nil {
+			return nil, nil, &kindError{kind: ErrInvalid, err: fmt.Errorf("import %s: %w: nothing published", name, err)}
+		}
+		return merged, importChange(name, m), nil
 	})
+}
+
+// importChange is what INVENTORY_PUBLISHED records of an import: counts
+// of what it did, and the serials kept though the file left them out (the
+// custodian's cue to retire any that really left service).
+func importChange(file string, m config.InventoryMerge) map[string]string {
+	change := map[string]string{
+		"change": "import", "file": file,
+		"added": strconv.Itoa(len(m.Added)), "handed_over": strconv.Itoa(len(m.HandedOver)),
+		"newly_retired": strconv.Itoa(len(m.Retired)), "kept_absent": strconv.Itoa(len(m.KeptAbsent)),
+	}
+	if len(m.HandedOver) > 0 {
+		change["handed_over_serials"] = strings.Join(m.HandedOver, ",")
+	}
+	if len(m.KeptAbsent) > 0 {
+		change["kept_absent_serials"] = strings.Join(m.KeptAbsent, ",")
+	}
+	return change
 }
 
 // PublishInventory is ImportInventory (the command's first name).

@@ -77,12 +77,13 @@ func TestInventoryEditsAtTheConsole(t *testing.T) {
 		t.Errorf("the console's records: %+v", evs)
 	}
 	// An upload (the web console's): too large is refused before it is
-	// parsed; one that fits is the next version, recorded under its name.
+	// parsed; one that fits is the next version, recorded under its name
+	// (merged: BWC-2, which it leaves out, is kept).
 	if _, err := p.hq.ImportInventoryData(ctx, who, "upload:big.csv", make([]byte, maxInventory+1)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "larger than") {
 		t.Errorf("an oversized upload: %.200v", err)
 	}
 	v4, err := p.hq.ImportInventoryData(ctx, who, "upload:fleet.csv", []byte("serial,kind,assigned_to\nBWC-1,body,pc-2\n"))
-	if evs := inventoryEvents(t, p.hq); err != nil || v4.Version != 4 || v4.Cameras != 1 || len(evs) != 4 || evs[3].Details["file"] != "upload:fleet.csv" {
+	if evs := inventoryEvents(t, p.hq); err != nil || v4.Version != 4 || v4.Cameras != 2 || v4.Change["kept_absent"] != "1" || len(evs) != 4 || evs[3].Details["file"] != "upload:fleet.csv" {
 		t.Errorf("an upload: %+v %v, records %+v", v4, err, evs)
 	}
 }
@@ -125,25 +126,7 @@ func TestDockResolvesTheHolderByTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, cam := takeInventory(t, p)
-	for name, at := range map[string]time.Time{"before.mp4": eff.Add(-time.Minute), "after.mp4": eff.Add(time.Minute)} {
-		file := filepath.Join(cam, name)
-		if err := os.WriteFile(file, []byte("footage "+name), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(file, at, at); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rep, err := p.dock.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
-	if err != nil || len(rep.Recorded) != 2 {
-		t.Fatalf("ingest: %+v %v", rep, err)
-	}
-	for _, it := range rep.Recorded {
-		want := map[string]string{"before.mp4": "pc-1", "after.mp4": "pc-2"}[filepath.Base(it.SourcePath)]
-		if it.AssignedTo != want {
-			t.Errorf("%s recorded at %s: assigned to %s, want %s", it.SourcePath, it.RecordedAt, it.AssignedTo, want)
-		}
-	}
+	ingestAround(t, p, cam, eff, "pc-1", "pc-2")
 	docked := lastOf(t, p.dock, custody.Docked)
 	if docked.Details["assigned_to"] != "pc-2" || docked.Details["assignment"] != "assignments[1]" || docked.Details["inventory_version"] != "2" {
 		t.Errorf("DOCKED: %v", docked.Details)
@@ -156,7 +139,7 @@ func TestDockResolvesTheHolderByTime(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(cam, "late.mp4"), []byte("footage after retirement"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = p.dock.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
+	rep, err := p.dock.Ingest(ctx, Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
 	if err != nil || rep.Vaulted != 1 {
 		t.Fatalf("a retired camera's footage: %+v %v", rep, err)
 	}
@@ -301,5 +284,101 @@ func TestInventoryTooLargeForDocksNotPublished(t *testing.T) {
 	}
 	if _, err := p.hq.ShowInventory(ctx); !errors.Is(err, ErrNotFound) {
 		t.Errorf("show after the refusal: %v, want none published", err)
+	}
+}
+
+// HQ re-imports its asset register daily, and a CSV carries no history:
+// the import merges into the document in force. A re-import after an
+// assign and a retirement keeps both (a recording made before the
+// hand-over still names the officer who had the camera then, the retired
+// camera stays retired on the dock host), a camera the register leaves
+// out is kept and named, a row that would hand a retired camera to
+// someone is refused naming it with nothing published, and a holder the
+// register changes becomes a hand-over dated at the import.
+func TestInventoryReimportKeepsHistoryAndRetirement(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	who := Caller{Actor: "custodian-1"}
+	register := func(rows string) string {
+		t.Helper()
+		file := filepath.Join(p.root, "register.csv")
+		if err := os.WriteFile(file, []byte("serial,kind,assigned_to\n"+rows), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	if _, err := p.hq.ImportInventory(ctx, who, register("BWC-1,body,pc-1\nBWC-2,body,pc-7\nBWC-3,body,pc-3\n")); err != nil {
+		t.Fatal(err)
+	}
+	eff := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	if _, err := p.hq.AssignInventory(ctx, who, "BWC-1", "pc-2", eff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.hq.RetireInventory(ctx, who, "BWC-2", eff); err != nil {
+		t.Fatal(err)
+	}
+	// The next day's register: BWC-1 with pc-2, BWC-2 still listed with no
+	// retired value, BWC-3 not exported.
+	v4, err := p.hq.ImportInventory(ctx, who, register("BWC-1,body,pc-2\nBWC-2,body,pc-7\n"))
+	if err != nil || v4.Version != 4 || v4.Cameras != 3 {
+		t.Fatalf("re-import: %+v %v", v4, err)
+	}
+	if c := v4.Change; c["added"] != "0" || c["handed_over"] != "0" || c["newly_retired"] != "0" || c["kept_absent"] != "1" || c["kept_absent_serials"] != "BWC-3" {
+		t.Errorf("the re-import's change: %v", c)
+	}
+	if ev := lastOf(t, p.hq, InventoryPublished); ev.Details["kept_absent_serials"] != "BWC-3" || ev.Details["change"] != "import" {
+		t.Errorf("INVENTORY_PUBLISHED: %v", ev.Details)
+	}
+	f, cam := takeInventory(t, p)
+	ingestAround(t, p, cam, eff, "pc-1", "pc-2")
+	if c, ok := p.dock.config.Camera("BWC-2"); !ok || c.Published == nil || !c.Published.RetiredAt(time.Now()) {
+		t.Errorf("BWC-2 on the dock host after a re-import: %+v (in the inventory %v), want retired", c.Published, ok)
+	}
+	if c, ok := p.dock.config.Camera("BWC-3"); !ok || c.AssignedTo != "pc-3" {
+		t.Errorf("BWC-3, left out of the register: %+v (in the inventory %v), want kept", c, ok)
+	}
+
+	// A register that hands the retired camera to someone else.
+	if _, err := p.hq.ImportInventory(ctx, who, register("BWC-1,body,pc-2\nBWC-2,body,pc-8\n")); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "BWC-2") {
+		t.Errorf("a register un-retiring BWC-2: %v, want refused naming it", err)
+	}
+	// A register with a new holder: a hand-over at the import.
+	before := time.Now().UTC()
+	v5, err := p.hq.ImportInventory(ctx, who, register("BWC-1,body,pc-5\nBWC-2,body,pc-7\n"))
+	if err != nil || v5.Version != 5 || v5.Change["handed_over"] != "1" || v5.Change["handed_over_serials"] != "BWC-1" {
+		t.Fatalf("a register with a new holder: %+v %v", v5, err)
+	}
+	p.dock.pollInventory(ctx, f)
+	c, _ := p.dock.config.Camera("BWC-1")
+	h := c.Published.Assignments
+	if c.AssignedTo != "pc-5" || len(h) != 3 || h[2].To != "pc-5" || h[2].From.Before(before) || h[1].To != "pc-2" || !h[1].From.Equal(eff) {
+		t.Errorf("BWC-1 after the register handed it to pc-5: %s, %+v", c.AssignedTo, h)
+	}
+}
+
+// ingestAround has p's dock host ingest BWC-1 from cam with two new
+// recordings, a minute before eff and a minute after, and checks that
+// they name before and after as their holders.
+func ingestAround(t *testing.T, p invPair, cam string, eff time.Time, before, after string) {
+	t.Helper()
+	want := map[string]string{}
+	for name, at := range map[string]time.Time{"before.mp4": eff.Add(-time.Minute), "after.mp4": eff.Add(time.Minute)} {
+		want[name] = map[string]string{"before.mp4": before, "after.mp4": after}[name]
+		file := filepath.Join(cam, name)
+		if err := os.WriteFile(file, []byte("footage "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(file, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := p.dock.Ingest(context.Background(), Caller{Actor: "officer"}, IngestOptions{Camera: "BWC-1", From: cam})
+	if err != nil || len(rep.Recorded) != 2 {
+		t.Fatalf("ingest: %+v %v", rep, err)
+	}
+	for _, it := range rep.Recorded {
+		if w := want[filepath.Base(it.SourcePath)]; it.AssignedTo != w {
+			t.Errorf("%s recorded at %s: assigned to %s, want %s", it.SourcePath, it.RecordedAt, it.AssignedTo, w)
+		}
 	}
 }

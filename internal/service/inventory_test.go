@@ -392,8 +392,8 @@ func TestRetirementInForceFromOpen(t *testing.T) {
 }
 
 // Footage a camera yielded while retired is never wiped from it, even when
-// the inventory in force later no longer retires it (a re-import that
-// leaves the retired column out, a dock host whose kept document was
+// the inventory in force later no longer retires it (a version an earlier
+// release's import published without the retired column, a dock host whose kept document was
 // lost): the promise RETIRED_DOCKED states ("wipe: never") rides with
 // each item, in its VAULTED record, and the wipe keeps it.
 func TestRetiredFootageNeverWipedAfterward(t *testing.T) {
@@ -435,7 +435,14 @@ func TestRetiredFootageNeverWipedAfterward(t *testing.T) {
 		t.Fatalf("item %s: %+v %v (want it verified, so that only the wipe rule keeps the file)", id, it, err)
 	}
 
-	publish("cameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-a}\n") // the retired column left out
+	// A later version that no longer retires it: an import keeps a
+	// retirement, so this is one an earlier release's import published
+	// with the retired column left out.
+	if _, err := p.hq.publishNext(ctx, Caller{Actor: "custodian-1"}, func(*inventoryDoc) ([]config.InventoryCamera, map[string]string, error) {
+		return []config.InventoryCamera{{Serial: "BWC-1", Kind: "body", AssignedTo: "officer-a"}}, map[string]string{"change": "import"}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	dock.pollInventory(ctx, f)
 	if !dock.config.WipePolicy("BWC-1").Enabled {
 		t.Fatal("the wipe rule is still off: the check below proves nothing")
