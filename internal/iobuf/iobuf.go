@@ -54,7 +54,8 @@ var Default = New(DefaultBudget)
 type Pool struct {
 	tokens chan struct{} // one per buffer that may be handed out; a Get takes one
 	mu     sync.Mutex
-	free   []*[]byte // made and returned, ready to reuse
+	free   []*[]byte            // made and returned, ready to reuse
+	out    map[*[]byte]struct{} // handed out by Get and not yet returned
 
 	inUse atomic.Int64 // buffers handed out and not yet returned
 	peak  atomic.Int64 // the most ever handed out at once
@@ -65,7 +66,7 @@ type Pool struct {
 // New returns a pool of budget bytes: budget/Size buffers, at least one.
 func New(budget int64) *Pool {
 	n := max(budget/Size, 1)
-	p := &Pool{tokens: make(chan struct{}, n)}
+	p := &Pool{tokens: make(chan struct{}, n), out: make(map[*[]byte]struct{}, n)}
 	for range n {
 		p.tokens <- struct{}{}
 	}
@@ -105,6 +106,9 @@ func (p *Pool) Get(ctx context.Context) (*[]byte, error) {
 		b = alloc()
 		p.made.Add(1)
 	}
+	p.mu.Lock()
+	p.out[b] = struct{}{}
+	p.mu.Unlock()
 	return b, nil
 }
 
@@ -118,22 +122,24 @@ func (p *Pool) Put(b *[]byte) {
 	if len(*b) != Size {
 		panic(fmt.Sprintf("iobuf: Put of a %d-byte buffer, not one from Get", len(*b)))
 	}
+	// A buffer not out now (returned twice) is counted and the Put
+	// ignored: were it listed free again, two Gets would hand out the
+	// same bytes at once, and the extra token would raise the budget. It is
+	// told apart by identity, not by the token count, which cannot see a
+	// second Put while other buffers are still out.
+	p.mu.Lock()
+	if _, ok := p.out[b]; !ok {
+		p.mu.Unlock()
+		p.over.Add(1)
+		return
+	}
+	delete(p.out, b)
 	// On the free list before the token goes back, so that the Get the
 	// token wakes finds a buffer to reuse and allocates none.
-	p.mu.Lock()
 	p.free = append(p.free, b)
 	p.mu.Unlock()
 	p.inUse.Add(-1)
-	select {
-	case p.tokens <- struct{}{}:
-	default:
-		// More returned than handed out (a buffer Put twice): keep the
-		// budget as it is, forget the extra buffer, and count it.
-		p.mu.Lock()
-		p.free = p.free[:len(p.free)-1]
-		p.mu.Unlock()
-		p.over.Add(1)
-	}
+	p.tokens <- struct{}{}
 }
 
 // Stats is a snapshot of a pool's use, for tests and metrics.

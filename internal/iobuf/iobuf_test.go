@@ -13,14 +13,7 @@ import (
 // with the same buffer, not a new one.
 func TestGetWaitsWithinBudget(t *testing.T) {
 	p := New(2 * Size)
-	a, err := p.Get(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := p.Get(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, b := get(t, p), get(t, p)
 	for _, buf := range []*[]byte{a, b} {
 		if len(*buf) != Size || cap(*buf) != Size || uintptr(unsafe.Pointer(&(*buf)[0]))%Align != 0 {
 			t.Errorf("buffer of len %d cap %d at %p, want %d bytes aligned to %d", len(*buf), cap(*buf), &(*buf)[0], Size, Align)
@@ -49,4 +42,36 @@ func TestGetWaitsWithinBudget(t *testing.T) {
 	if s := p.Stats(); s.Over != 1 || s.Max != 2 || len(p.tokens) != 2 {
 		t.Errorf("after a double Put: %+v with %d tokens, want Over 1 and 2 tokens", s, len(p.tokens))
 	}
+}
+
+// A buffer Put twice while another is still out is caught too: the second
+// Put neither lists it free again (two Gets would then share its bytes) nor
+// adds a token past the budget.
+func TestDoublePutWhileOthersOut(t *testing.T) {
+	p := New(2 * Size)
+	a, b := get(t, p), get(t, p)
+	p.Put(a)
+	p.Put(a) // once too often, with b still out
+	if s := p.Stats(); s.Over != 1 || s.InUse != 1 || len(p.tokens) != 1 {
+		t.Fatalf("after a double Put with one buffer out: %+v with %d tokens, want Over 1, 1 in use, 1 token", s, len(p.tokens))
+	}
+	c := get(t, p)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if d, err := p.Get(ctx); err == nil {
+		t.Fatalf("a third buffer (%p) handed out from a budget of two (a %p, b %p, c %p)", d, a, b, c)
+	}
+	if c == b {
+		t.Fatalf("Get handed out %p, which is still out", c)
+	}
+}
+
+// get is a Get that must succeed at once.
+func get(t *testing.T, p *Pool) *[]byte {
+	t.Helper()
+	b, err := p.Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
