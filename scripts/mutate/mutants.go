@@ -183,6 +183,14 @@ var mutants = []Mutant{
 		Packages: []string{"./internal/iobuf", "./internal/vault"},
 	},
 	{
+		ID:          "iobuf-double-put-by-count",
+		File:        "internal/iobuf/iobuf.go",
+		Desc:        "a buffer Put twice is caught only when every buffer is back, so with another out it is listed free twice and two Gets share its bytes",
+		Original:    `if _, ok := p.out[b]; !ok {`,
+		Replacement: `if _, ok := p.out[b]; !ok && len(p.tokens) == cap(p.tokens) {`,
+		Packages:    []string{"./internal/iobuf"},
+	},
+	{
 		ID:   "vault-readahead-keeps-buffers",
 		File: "internal/vault/store.go",
 		Desc: "a copy that stops early (error, cancel) does not give back the buffers still queued in its read-ahead, so the budget shrinks for good",
