@@ -198,7 +198,11 @@ func readHistory(evs []custody.Event, it custody.Item) history {
 			copied[strconv.FormatUint(ev.Seq, 10)] = ev.SHA256
 		case custody.Vaulted:
 			copiedSeq = ev.Details["copied_seq"]
-			h.neverWipe = ev.Details[custody.NeverWipe]
+			// A promise once recorded stays: a later VAULTED of the item
+			// without it does not lift it.
+			if v := ev.Details[custody.NeverWipe]; v != "" {
+				h.neverWipe = v
+			}
 		case custody.Verified:
 			h.verifiedAt = ev.At
 		case custody.WipeStarted:
