@@ -415,6 +415,11 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		// Resuming: every part's sum is needed to judge what the store holds.
 		all, err := u.hashParts(ctx, it, req.Body, req.SHA256, ps)
 		if err != nil {
+			if errors.Is(err, ErrPermanent) {
+				// The copy is damaged: the open upload is never completed,
+				// and Sweep keeps the upload the ledger resumes.
+				u.abortUpload(ctx, mp, it, st.key, st.uploadID, "the vault copy does not hash to the recorded sha256")
+			}
 			return objstore.PutResult{}, err
 		}
 		sums = knownSums(all)
