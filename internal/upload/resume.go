@@ -38,7 +38,8 @@ import (
 //  2. The vault copy is hashed in parts; the whole must equal the item's
 //     SHA-256 (a damaged vault copy is never uploaded as evidence). For a
 //     resumed upload this pass comes first (every part's sum is needed to
-//     judge what the store holds). For a new one it runs beside the upload:
+//     judge what the store holds; a mismatch aborts the open upload, which
+//     Sweep would otherwise keep). For a new one it runs beside the upload:
 //     part i is sent as soon as it is hashed, and the whole is checked
 //     before CompleteMultipartUpload; a mismatch aborts the upload
 //     (UPLOAD_ABORTED) and fails the item for good, so the damaged bytes
@@ -415,6 +416,11 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		// Resuming: every part's sum is needed to judge what the store holds.
 		all, err := u.hashParts(ctx, it, req.Body, req.SHA256, ps)
 		if err != nil {
+			if errors.Is(err, ErrPermanent) {
+				// The copy is damaged: the open upload is never completed,
+				// and Sweep keeps the upload the ledger resumes.
+				u.abortUpload(ctx, mp, it, st.key, st.uploadID, "the vault copy does not hash to the recorded sha256")
+			}
 			return objstore.PutResult{}, err
 		}
 		sums = knownSums(all)

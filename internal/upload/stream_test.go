@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -192,5 +193,46 @@ func TestDamagedCopyNotCompleted(t *testing.T) {
 	}
 	if got, _ := r.l.Item(r.ctx, it.ID); got.State != custody.StateVaulted {
 		t.Errorf("damaged item is %s, want vaulted", got.State)
+	}
+}
+
+// A resumed upload of a vault copy damaged since the upload was started is
+// aborted: the item stays VAULTED, so Sweep would keep the upload its ledger
+// resumes, and its parts would hold space for good.
+func TestDamagedCopyAbortsResumedUpload(t *testing.T) {
+	r := newStreamRig(t)
+	data := pattern(2*(8<<20)+99, 3)
+	want := digest.Bytes(data)
+	data[7] ^= 0x40
+	it := r.item(t, strings.Repeat("0", 23)+"3", data, want)
+	key := ObjectKey(it)
+	size := int64(len(data))
+	ps := objstore.PartSize(size)
+	id, err := r.st.CreateMultipart(r.ctx, objstore.PutRequest{Key: key, Size: size, SHA256: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.l.Append(r.ctx, custody.Event{
+		Type: custody.UploadStarted, Actor: "t", Camera: "CAM", Item: it.ID, SHA256: it.SHA256,
+		Details: map[string]string{
+			"upload_id": id, "key": key, "part_size": strconv.FormatInt(ps, 10),
+			"parts": strconv.Itoa(objstore.PartCount(size, ps)), "size": strconv.FormatInt(size, 10),
+		},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	err = r.u.Process(r.ctx, it.ID)
+	if !errors.Is(err, ErrPermanent) || !errors.Is(err, objstore.ErrChecksumMismatch) {
+		t.Fatalf("Process of a damaged vault copy: %v, want a permanent checksum mismatch", err)
+	}
+	if ups, err := r.st.ListMultipart(r.ctx, key); err != nil || len(ups) != 0 {
+		t.Errorf("open uploads of %s: %v (err %v), want none", key, ups, err)
+	}
+	evs, err := r.l.Custody(r.ctx, it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := findOpenUpload(evs); st != nil {
+		t.Errorf("the ledger still resumes upload %s", st.uploadID)
 	}
 }

@@ -358,6 +358,15 @@ var mutants = []Mutant{
 		Run:         "TestRotAfterIngestRefusedByStore",
 	},
 	{
+		ID:          "upload-resumed-damaged-not-aborted",
+		File:        "internal/upload/resume.go",
+		Desc:        "a resumed upload of a vault copy that no longer hashes to the recorded SHA-256 stays open, and Sweep keeps it as the upload the ledger resumes",
+		Original:    `			if errors.Is(err, ErrPermanent) {`,
+		Replacement: `			if false {`,
+		Packages:    []string{"./internal/upload"},
+		Run:         "TestDamagedCopyAbortsResumedUpload",
+	},
+	{
 		ID:          "memstore-no-sha256-check",
 		File:        "internal/objstore/memstore/memstore.go",
 		Desc:        "the in-memory stand-in stores a body that does not hash to the SHA-256 it was sent with",
