@@ -118,11 +118,16 @@ func (v *Vault) WritePartSums(id string, partSize int64, sums []digest.Sum) erro
 		b = append(b, s[:]...)
 	}
 	shard := filepath.Dir(v.partSumsPath(id))
-	if err := os.MkdirAll(shard, 0o750); err != nil {
+	made, err := v.mkdirSynced(shard)
+	if err != nil {
 		return fmt.Errorf("vault write part sums %s: %w", id, err)
 	}
-	if err := v.syncDir(filepath.Dir(shard)); err != nil {
-		return fmt.Errorf("vault write part sums %s: %w", id, err)
+	if !made {
+		// A shard found in place has its entry in parts/ fsynced again:
+		// whoever made it may have stopped before its fsync.
+		if err := v.syncDir(filepath.Dir(shard)); err != nil {
+			return fmt.Errorf("vault write part sums %s: %w", id, err)
+		}
 	}
 	f, tmp, err := v.createPartial(id)
 	if err != nil {

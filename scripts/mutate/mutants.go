@@ -229,6 +229,15 @@ var mutants = []Mutant{
 		Run:         "TestPartSumsKeptDurablyAndOnlyAsRecorded",
 	},
 	{
+		ID:          "vault-new-dir-parent-unsynced",
+		File:        "internal/vault/store.go",
+		Desc:        "a directory the vault makes (an items/ shard, parts/ and its shards, the vault's own) is used without fsyncing its parent, so a power cut may lose its entry and every copy made durable inside it",
+		Original:    `if err := v.syncDir(parent); err != nil {`,
+		Replacement: `if err := error(nil); err != nil {`,
+		Packages:    []string{"./internal/vault"},
+		Run:         "TestNewDirectoriesSynced|TestStoreSyncsBeforeAndAfterRename|TestStoreFailingDirSyncRemovesCopy",
+	},
+	{
 		ID:          "vault-partsums-unsynced",
 		File:        "internal/vault/partsums.go",
 		Desc:        "the part sums file is renamed into place without an fsync, so the VAULTED record that follows may name sums a crash loses",
