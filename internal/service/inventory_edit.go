@@ -43,6 +43,13 @@ type InventoryPublication struct {
 	// Change says what the edit changed (import, assign, retire and its
 	// details), as INVENTORY_PUBLISHED records it.
 	Change map[string]string `json:"change"`
+	// Bytes is the signed document's size; MaxBytes the most a dock host
+	// reads, and so the most a console publishes.
+	Bytes    int `json:"bytes"`
+	MaxBytes int `json:"max_bytes"`
+	// Warning, when the document is past three quarters of MaxBytes,
+	// says so: an edit past MaxBytes will be refused.
+	Warning string `json:"warning,omitempty"`
 }
 
 // storeInventory is the console's document as the store holds it now,
@@ -149,7 +156,8 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 	if err != nil {
 		return res, fmt.Errorf("store the inventory: %w", err)
 	}
-	res = InventoryPublication{Object: key, VersionID: put.VersionID, Version: doc.Version, SHA256: sum.Hex(), Cameras: len(cams), Change: change}
+	res = InventoryPublication{Object: key, VersionID: put.VersionID, Version: doc.Version, SHA256: sum.Hex(), Cameras: len(cams), Change: change,
+		Bytes: len(signed), MaxBytes: maxInventory}
 	details := map[string]string{
 		"console": self, "version": strconv.FormatUint(doc.Version, 10), "sha256": res.SHA256,
 		"object": key, "version_id": put.VersionID, "cameras": strconv.Itoa(len(cams)),
@@ -168,6 +176,12 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 		return res, fmt.Errorf("record the inventory's publication: %w", err)
 	}
 	s.log.Info("inventory published", "object", key, "version", doc.Version, "sha256", res.SHA256, "cameras", len(cams), "change", change["change"])
+	if len(signed) > inventoryWarnAt {
+		res.Warning = fmt.Sprintf("the signed inventory is %d bytes, %d%% of the %d a dock host reads: an edit past it is refused (docs/ARCHITECTURE.md, \"Inventory size\")",
+			len(signed), len(signed)*100/maxInventory, maxInventory)
+		s.log.Warn("the published inventory is past three quarters of the size a dock host reads", "object", key, "version", doc.Version,
+			"bytes", len(signed), "max_bytes", maxInventory)
+	}
 	return res, nil
 }
 
