@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -157,6 +158,35 @@ func TestAuditListsTheCheckpointsOnce(t *testing.T) {
 	breaks := run("the audit after a records version was added behind the tail", c.Audit)
 	if len(breaks) != 1 || breaks[0].Host != "dock-01" || breaks[0].Problems[0].Object != key {
 		t.Fatalf("audit with a second version of %s behind what was verified: %+v", key, breaks)
+	}
+}
+
+// An audit whose listing of a host's checkpoints failed for now cannot
+// check the records against it: it says so in its error (a check that
+// could not be made, not a finding: the host is not withheld), and the
+// next audit, with the store answering, finds what is there.
+func TestAuditWithoutTheCheckpointsListingSaysTheRecordsWereNotChecked(t *testing.T) {
+	ctx := context.Background()
+	s, d := anchors(t, 2)
+	c := openCatalog(t, filepath.Join(t.TempDir(), "catalog.db"), s, d.trusted())
+	sync(t, c)
+	key := anchor.RecordsKey("dock-01", 1, 6)
+	put(t, s, key, append(read(t, s, key), '\n'))
+	errSlow := errors.New("503 slow down")
+	s.SetHook(func(op, key string) error {
+		if op == "list" && key == anchor.Prefix("dock-01")+"checkpoints/" {
+			return errSlow
+		}
+		return nil
+	})
+	breaks, err := c.Audit(ctx)
+	s.SetHook(nil)
+	if !errors.Is(err, errSlow) || !strings.Contains(fmt.Sprint(err), "its records: not checked") || len(breaks) != 0 {
+		t.Fatalf("audit whose checkpoints listing failed: %+v %v; want its error, the records named as not checked, nothing withheld", breaks, err)
+	}
+	breaks, err = c.Audit(ctx)
+	if err != nil || len(breaks) != 1 || breaks[0].Problems[0].Object != key {
+		t.Fatalf("the next audit: %+v %v; want %s found", breaks, err, key)
 	}
 }
 
