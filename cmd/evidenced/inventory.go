@@ -50,6 +50,9 @@ func inventoryCommand() *command {
 						return printJSON(e.stdout, v)
 					}
 					printInventory(e, v)
+					if v.Warning != "" {
+						fmt.Fprintf(e.stderr, "warning: %s\n", v.Warning)
+					}
 					return nil
 				case "import", "publish":
 					res, err = e.svc.ImportInventory(ctx, e.caller(), args[1])

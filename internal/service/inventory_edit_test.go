@@ -291,9 +291,10 @@ func TestInventoryTooLargeForDocksNotPublished(t *testing.T) {
 
 // The inventory's history only grows, and past maxInventory every edit
 // is refused: a publication past three quarters of it warns, in its
-// result (the command prints it) and in the log, and the console's
-// metrics show the document's size against the bound (the
-// EvidencedInventoryNearSizeLimit alert), while one below it is quiet.
+// result (the command prints it) and in the log, and so does showing the
+// document (the web console's Inventory page); the console's metrics show
+// the document's size against the bound (the
+// EvidencedInventoryNearSizeLimit alert). One below it is quiet.
 func TestInventoryNearItsSizeBoundWarns(t *testing.T) {
 	ctx := context.Background()
 	p := inventoryPair(t)
@@ -335,6 +336,9 @@ func TestInventoryNearItsSizeBoundWarns(t *testing.T) {
 	if got := size(); got != want {
 		t.Errorf("metrics after the small import:\n%s\nwant\n%s", got, want)
 	}
+	if v, err := p.hq.ShowInventory(ctx); err != nil || v.Bytes != small.Bytes || v.Warning != "" {
+		t.Errorf("show after the small import: %d bytes, warning %q, %v", v.Bytes, v.Warning, err)
+	}
 
 	// About 230 bytes a camera signed: 14,000 cameras are about 77% of
 	// maxInventory.
@@ -354,6 +358,10 @@ func TestInventoryNearItsSizeBoundWarns(t *testing.T) {
 	want = scraped(big.Bytes)
 	if got := size(); got != want {
 		t.Errorf("metrics after the larger import:\n%s\nwant\n%s", got, want)
+	}
+	// What the web console's Inventory page and `inventory show` say.
+	if v, err := p.hq.ShowInventory(ctx); err != nil || v.Bytes != big.Bytes || v.Warning != big.Warning {
+		t.Errorf("show after the larger import: %d bytes, warning %q, %v; want %d, %q", v.Bytes, v.Warning, err, big.Bytes, big.Warning)
 	}
 }
 
