@@ -959,6 +959,15 @@ var mutants = []Mutant{
 		Run:         "TestAuditReadsOnlyWhatIsNew",
 	},
 	{
+		ID:          "catalog-audit-records-behind-unlisted",
+		File:        "internal/anchor/check.go",
+		Desc:        "the checkpoint sizes an audit's one listing hands to the records' check leave out those behind what the last clean audit verified: a second version of a records object anchored before it leaves the host served",
+		Original:    `listed.add(n)`,
+		Replacement: `if since == nil || n > since.Size { listed.add(n) }`,
+		Packages:    []string{"./internal/catalog"},
+		Run:         "TestAuditListsTheCheckpointsOnce",
+	},
+	{
 		ID:          "console-verify-audit-incremental",
 		File:        "internal/service/fleetverify.go",
 		Desc:        "a custodian's verify --remote at the console audits only the checkpoints anchored since the last clean audit: a locked version whose bytes the store corrupted, or a read that fails, goes unseen",
