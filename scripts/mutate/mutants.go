@@ -1100,7 +1100,7 @@ var mutants = []Mutant{
 		File:        "internal/service/inventory.go",
 		Desc:        "a dock host takes the console's inventory document without checking its signature against the pinned console key",
 		Original:    "n, err := note.Open(data, note.VerifierList(v))\n\tif err != nil {\n\t\treturn doc, fmt.Errorf(\"signature: %w\", err)\n\t}\n\ttext := n.Text",
-		Replacement: "text := string(data[:bytes.LastIndex(data, []byte(\"\\n\\n\"))+1])",
+		Replacement: "text := string(data[:strings.LastIndex(string(data), \"\\n\\n\")+1])",
 		Packages:    []string{"./internal/service", "./cmd/evidenced"},
 		Run:         "TestInventory",
 	},
