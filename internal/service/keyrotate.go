@@ -257,3 +257,20 @@ func (s *Service) addKeyVerifier(k *signing.Key) {
 
 // ledgerKeyVerifiers is anchor.Options.Verifiers.
 func (s *Service) ledgerKeyVerifiers() []note.Verifier { return *s.keyVerifiers.Load() }
+
+// keyFileProblem says how the host key file differs from the ledger's key
+// in force ("" when it is that key, or the ledger has none yet): a key
+// file replaced without a KEY_ROTATED record signs nothing the ledger or
+// a verifier would accept.
+func (s *Service) keyFileProblem(ctx context.Context) string {
+	keys, err := s.ledger.Keys(ctx)
+	if err != nil || len(keys) == 0 {
+		return "" // Verify reports an unreadable v1/keys
+	}
+	last := keys[len(keys)-1]
+	if k := s.hostKey(); k.KeyID() != last.KeyID {
+		return fmt.Sprintf("the host key file %s holds key %s, but the ledger's key in force (from record %d) is %s: the key was replaced without a KEY_ROTATED record signed by the key before it (evidenced key rotate)",
+			s.config.KeyPath(), signing.Fingerprint(k.Public()), last.FromSeq, signing.FingerprintPrefix+last.KeyID)
+	}
+	return ""
+}
