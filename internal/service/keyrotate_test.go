@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/signing"
@@ -226,4 +228,49 @@ func TestOpenRemovesUnvouchedNextKey(t *testing.T) {
 		t.Fatalf("unvouched side file: %+v, want key %s and no side file", st, want)
 	}
 	appendSigned(t, s)
+}
+
+// A rotation whose anchor did not happen (the crash came after the rename,
+// or the store was down) leaves checkpoints signed only by the old key in
+// the store. The next process signs with the new key and must still
+// extend them (the ledger vouches for the old key through the chain), not
+// skip them as planted and anchor the ledger again from record 1; verify
+// --remote then finds the anchors intact.
+func TestRotateKeyThenAnchorExtendsTheOldKeysCheckpoints(t *testing.T) {
+	ctx := context.Background()
+	s, who, _, _ := anchoredHost(t)
+	head, err := s.ledger.TreeHead(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotateStep = func(step string) error {
+		if step == stepInstalled {
+			return errCrash
+		}
+		return nil
+	}
+	_, err = s.RotateKey(ctx, who, KeyRotateOptions{Reason: "yearly"}, false)
+	rotateStep = func(string) error { return nil }
+	if !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	cfg := s.config
+	s.Close()
+	s, err = Open(ctx, cfg, nil, Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r := s.anchors
+	res, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Since != head.Size || res.Size <= head.Size {
+		t.Fatalf("anchor after the rotation: since %d, size %d; want it to extend the checkpoint of size %d the old key signed", res.Since, res.Size, head.Size)
+	}
+	rep, err := s.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil || !rep.OK || !rep.Complete() {
+		t.Fatalf("verify --remote after the rotation: %v %+v", err, rep.Problems)
+	}
 }
