@@ -15,7 +15,9 @@
 //     same directory is written and fsynced, then linked into place (a
 //     rename that cannot overwrite a key another process created
 //     meanwhile), then the directory is fsynced. A key file is never
-//     rewritten.
+//     rewritten in place: a rotation writes the next key to its own file
+//     (Create) and renames it over the key file (Install) only once the
+//     ledger names it.
 //   - The key id is the lower-hex SHA-256 of the public key's PKIX
 //     (SubjectPublicKeyInfo) DER encoding, so a third party can compute it
 //     from the exported public key alone:
