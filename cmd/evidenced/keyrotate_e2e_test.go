@@ -60,9 +60,27 @@ func TestKeyRotateEndToEnd(t *testing.T) {
 		t.Fatalf("key --fingerprint after the rotation:\n%s", fps)
 	}
 
+	// A next key no KEY_ROTATED record names (a rotation cut short before
+	// its record) is removed when the daemon starts, which then ingests
+	// with the key in force.
+	stray := filepath.Join(h.state, "host.key.next")
+	if _, err := signing.Create(stray, "test-dock"); err != nil {
+		t.Fatal(err)
+	}
+	d, logs = startDaemon(t, h)
 	cam2 := filepath.Join(h.dir, "cam2")
 	writeCamera(t, cam2, map[string]int{"DCIM/100MEDIA/VID_0002.MP4": 100 << 10})
 	h.mustCLI("ingest", "--camera", "BWC-0002", "--from", cam2)
+	d.signal(syscall.SIGTERM)
+	if _, err := os.Stat(stray); !os.IsNotExist(err) || !strings.Contains(logs.String(), "removed the next host key of a rotation that did not commit") {
+		t.Fatalf("stray next key at start: %v\n%s", err, logs)
+	}
+	if fp := h.mustCLI("key", "--public"); !strings.Contains(fp, "BEGIN PUBLIC KEY") {
+		t.Fatalf("key --public: %s", fp)
+	}
+	if _, _, errs := h.cli("key", "--public"); !strings.Contains(errs, second) {
+		t.Fatalf("the host key after the restart is not %s: %s", second, errs)
+	}
 	h.mustCLI("verify")
 	h.mustCLI("verify", "--remote")
 	items := h.find("--camera", "BWC-0002")
