@@ -16,6 +16,7 @@ func keyCommand() *command {
 			fingerprint := fs.Bool("fingerprint", false, "print the fingerprint (SHA256:…) of every host key of the ledger, oldest first: what the custodian writes on the certificate and verify-export --key-fingerprint takes")
 			reason := fs.String("reason", "", "key rotate: why (required; recorded in the KEY_ROTATED record)")
 			keep := fs.Bool("keep-retired", false, "key rotate: keep the old private key as <key file>.retired-<key id>, mode 0400 (default: it is removed)")
+			asJSON := fs.Bool("json", false, "key rotate: print the result as JSON (old, new, seq, retired, published, key_object)")
 			return func(ctx context.Context, e *env) error {
 				if fs.NArg() == 1 {
 					if fs.Arg(0) != "rotate" {
@@ -24,10 +25,10 @@ func keyCommand() *command {
 					if *public || *fingerprint {
 						return usageErrorf("key rotate takes neither --public nor --fingerprint")
 					}
-					return keyRotate(ctx, e, service.KeyRotateOptions{Reason: *reason, KeepRetired: *keep})
+					return keyRotate(ctx, e, service.KeyRotateOptions{Reason: *reason, KeepRetired: *keep}, *asJSON)
 				}
-				if *reason != "" || *keep {
-					return usageErrorf("--reason and --keep-retired are for key rotate")
+				if *reason != "" || *keep || *asJSON {
+					return usageErrorf("--reason, --keep-retired and --json are for key rotate")
 				}
 				if *public == *fingerprint {
 					return usageErrorf("key needs --public or --fingerprint (the private key is never printed)")
@@ -59,10 +60,13 @@ func keyCommand() *command {
 // keyRotate runs key rotate and says what changed: both fingerprints (the
 // custodian's certificate names the new one from the record after the
 // rotation on), and whether the store has the new key yet.
-func keyRotate(ctx context.Context, e *env, o service.KeyRotateOptions) error {
+func keyRotate(ctx context.Context, e *env, o service.KeyRotateOptions, asJSON bool) error {
 	res, err := e.svc.RotateKey(ctx, e.caller(), o, e.inDaemon)
 	if err != nil {
 		return err
+	}
+	if asJSON {
+		return printJSON(e.stdout, res)
 	}
 	fmt.Fprintf(e.stdout, "host key rotated by KEY_ROTATED record %d\n  old %s (signs records up to %d)\n  new %s (signs records from %d)\n",
 		res.Seq, res.Old, res.Seq, res.New, res.Seq+1)

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
@@ -76,17 +77,19 @@ type KeyRotateOptions struct {
 type KeyRotation struct {
 	// Old and New are the fingerprints (SHA256:…) of the key rotated out
 	// and of the key in force from record Seq+1.
-	Old, New string
+	Old string `json:"old"`
+	New string `json:"new"`
 	// Seq is the KEY_ROTATED record.
-	Seq uint64
+	Seq uint64 `json:"seq"`
 	// Retired is the path of the kept old private key ("" when removed).
-	Retired string
+	Retired string `json:"retired,omitempty"`
 	// Published says the rotation was anchored in the object store (the
-	// new public key is at Keys); PublishErr says why not when it failed
-	// (the next anchor publishes it). Both are zero without a store.
-	Published  bool
-	PublishErr string
-	KeyObject  string
+	// new public key is the object KeyObject); PublishErr says why not
+	// when it failed (the next anchor publishes it). All are zero
+	// without a store.
+	Published  bool   `json:"published"`
+	PublishErr string `json:"publish_error,omitempty"`
+	KeyObject  string `json:"key_object,omitempty"`
 }
 
 // ErrConsoleKey: a console's host key cannot be rotated by RotateKey.
@@ -193,6 +196,17 @@ func finishRotation(ctx context.Context, cfg *config.Config, log *slog.Logger, k
 				return key, l, fmt.Errorf("settle host key rotation: %w", err)
 			}
 			log.Warn("removed the retired copy of the key still in force: its rotation did not happen", "path", retired, "key_id", inForce)
+		}
+	}
+	// A next key or retired copy whose write a crash cut short is only
+	// a temporary file (signing writes through one): no record names it.
+	for _, pat := range []string{"." + filepath.Base(nextPath) + ".tmp-*", "." + filepath.Base(path) + ".retired-*.tmp-*"} {
+		tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), pat))
+		for _, tmp := range tmps {
+			if err := signing.Remove(tmp); err != nil {
+				return key, l, fmt.Errorf("settle host key rotation: %w", err)
+			}
+			log.Warn("removed a key file a crash left half written", "path", tmp)
 		}
 	}
 	if _, err := os.Lstat(nextPath); errors.Is(err, fs.ErrNotExist) {

@@ -204,7 +204,8 @@ func TestRotateKey(t *testing.T) {
 }
 
 // A side file that is no key the ledger names (a rotation whose record
-// never committed, or junk) is removed at Open and never becomes the key.
+// never committed, or junk), and a next key's temporary file a crash left
+// half written, are removed at Open and never become the key.
 func TestOpenRemovesUnvouchedNextKey(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t, t.TempDir(), "")
@@ -218,6 +219,11 @@ func TestOpenRemovesUnvouchedNextKey(t *testing.T) {
 	if _, err := signing.Create(NextKeyPath(cfg.KeyPath()), cfg.HostID); err != nil {
 		t.Fatal(err)
 	}
+	// A next key a crash cut short while it was written.
+	half := filepath.Join(filepath.Dir(cfg.KeyPath()), ".host.key.next.tmp-4711")
+	if err := os.WriteFile(half, []byte("-----BEGIN PRIV"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s, err = Open(ctx, cfg, nil, Options{MustExist: true})
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +232,9 @@ func TestOpenRemovesUnvouchedNextKey(t *testing.T) {
 	st := readKeyState(t, cfg, s)
 	if st.next || st.file != want || st.inForce != want {
 		t.Fatalf("unvouched side file: %+v, want key %s and no side file", st, want)
+	}
+	if _, err := os.Lstat(half); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("half-written next key %s kept: %v", half, err)
 	}
 	appendSigned(t, s)
 }
