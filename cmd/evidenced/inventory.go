@@ -50,6 +50,9 @@ func inventoryCommand() *command {
 						return printJSON(e.stdout, v)
 					}
 					printInventory(e, v)
+					if v.Warning != "" {
+						fmt.Fprintf(e.stderr, "warning: %s\n", v.Warning)
+					}
 					return nil
 				case "import", "publish":
 					res, err = e.svc.ImportInventory(ctx, e.caller(), args[1])
@@ -64,8 +67,11 @@ func inventoryCommand() *command {
 				if *asJSON {
 					return printJSON(e.stdout, res)
 				}
-				fmt.Fprintf(e.stdout, "inventory version %d published (%s): %d camera(s), %s (version %s), sha256 %s\n",
-					res.Version, res.Change["change"], res.Cameras, res.Object, res.VersionID, res.SHA256)
+				fmt.Fprintf(e.stdout, "inventory version %d published (%s): %d camera(s), %s (version %s), sha256 %s, %d bytes\n",
+					res.Version, res.Change["change"], res.Cameras, res.Object, res.VersionID, res.SHA256, res.Bytes)
+				if res.Warning != "" {
+					fmt.Fprintf(e.stderr, "warning: %s\n", res.Warning)
+				}
 				if res.Change["change"] == "import" {
 					fmt.Fprintf(e.stdout, "added %s, handed over %s, newly retired %s, kept though not in the file %s\n",
 						res.Change["added"], res.Change["handed_over"], res.Change["newly_retired"], res.Change["kept_absent"])

@@ -69,6 +69,12 @@ type Report struct {
 	// Audited, when CheckOptions.Through asked for it and the check found
 	// nothing wrong, is what the next audit can start from.
 	Audited *Audited
+	// Listed is the checkpoint sizes the check's listing of checkpoints/
+	// found a note for, behind Since too (those it did not read); nil when
+	// the prefix could not be listed to its end. A caller that checks
+	// other objects against the checkpoints uses it rather than listing
+	// the prefix again.
+	Listed *NoteSizes
 
 	// unread is the first read of an anchored object that failed for a
 	// reason that may pass (the store timed out or answered 5xx): the
@@ -191,6 +197,11 @@ func (d *listDigest) sum() string {
 // they are the ones Since describes, only the versions after it are read;
 // when not (a version added behind it, or one gone), everything is read
 // and checked as without Since.
+//
+// checkpoints/ is listed once, and what the listing found is handed out
+// (Report.Listed); twice only when the versions behind Since are not the
+// ones it describes: the second listing is the one everything is read
+// from, as the first kept only the versions after Since.
 func CheckWith(ctx context.Context, l Ledger, s Store, hostID string, o CheckOptions) (Report, error) {
 	if o.Since != nil && (l != nil || !o.SkipRecords || o.Since.Size == 0) {
 		return Report{}, errors.New("anchor check: Since is for an audit without a ledger that skips the records")
@@ -231,6 +242,7 @@ func checkFrom(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 	notes := map[uint64][]string{}
 	proofs := map[uint64][]string{}
 	stamps := map[uint64][]string{}
+	var listed NoteSizes
 	err := objstore.EachVersionPage(ctx, s, Prefix(hostID)+"checkpoints/", func(vs []Version) error {
 		// A page holds every version of its keys, and pages come in key
 		// order: sorted, the digests see one order whatever the paging.
@@ -242,6 +254,11 @@ func checkFrom(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 			if !ok || (ext != "note" && ext != "proof" && ext != "tsr") {
 				problem(v.Key, v.VersionID, "an object evidenced does not write in checkpoints/")
 				continue
+			}
+			if ext == "note" {
+				// Behind since too: not read here, but what is checked
+				// against the listing (Report.Listed) needs every one.
+				listed.add(n)
 			}
 			if o.Through != 0 && n <= o.Through {
 				through.add(v)
@@ -267,6 +284,7 @@ func checkFrom(ctx context.Context, l Ledger, s Store, hostID string, o CheckOpt
 	if since != nil && (behind.n != since.Versions || behind.sum() != since.Digest) {
 		return Report{}, false, nil
 	}
+	rep.Listed = listed.done()
 	sizes := make([]uint64, 0, len(notes))
 	for n := range notes {
 		sizes = append(sizes, n)

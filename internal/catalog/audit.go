@@ -36,8 +36,9 @@ import (
 // listed; those versions are COMPLIANCE-locked, so their bytes cannot
 // change under their version ids, and a version added behind the tail or
 // gone changes the count or digest, which makes the audit read and check
-// everything again. So a day's audit of a host lists its prefix and reads
-// the day's checkpoints, not its years of them.
+// everything again. So a day's audit of a host lists its checkpoints/ and
+// records/ once each and reads the day's checkpoints, not its years of
+// them.
 //
 // What the remembered versions' bytes are is taken from Object Lock, not
 // re-read: a store that corrupted the bytes it holds under a locked
@@ -95,8 +96,12 @@ func (c *Catalog) audit(ctx context.Context, all bool) ([]Break, error) {
 		}
 		// The checkpoints' audit does not list the records: a version
 		// added to a records or signatures object behind the tail is
-		// seen here (as fleet clear sees it).
-		if p, err := c.recordObjectsOnce(ctx, t.ID, hs.Tail.Size); err != nil {
+		// seen here (as fleet clear sees it), against the checkpoints
+		// the audit listed (checkpoints/ is listed once a run: at fleet
+		// scale each listing of it is many paged calls).
+		if rep.Listed == nil {
+			errs = errors.Join(errs, fmt.Errorf("catalog audit %s, its records: not checked, its checkpoints could not be listed", t.ID))
+		} else if p, err := c.recordObjectsOnce(ctx, t.ID, hs.Tail.Size, rep.Listed); err != nil {
 			errs = errors.Join(errs, fmt.Errorf("catalog audit %s, its records: %w", t.ID, err))
 		} else if p != nil {
 			rep.Problems = append(rep.Problems, *p)

@@ -131,7 +131,11 @@ func (c *Catalog) Clear(ctx context.Context, host string, record func(Cleared) e
 		if p != nil {
 			return still([]anchor.Problem{*p})
 		}
-		if p, err = c.recordObjectsOnce(ctx, host, tail.Size); err != nil {
+		listed, err := anchor.ListNoteSizes(ctx, c.store, host)
+		if err != nil {
+			return Cleared{}, fmt.Errorf("clear %s: list the checkpoints the index followed: %w", host, err)
+		}
+		if p, err = c.recordObjectsOnce(ctx, host, tail.Size, listed); err != nil {
 			return Cleared{}, fmt.Errorf("clear %s: %w", host, err)
 		}
 		if p != nil {
@@ -263,41 +267,26 @@ func (c *Catalog) indexedPrefix(ctx context.Context, host string, tail anchor.Ta
 
 // recordObjectsOnce checks that each records and signatures object of host
 // up to size that a follow reads (a batch from just after one checkpoint
-// to the next) still has one version, as anchor.Follow checks each object
-// it follows: evidenced writes each once. Why here: a version added behind
-// the tail is seen neither by the audit (it reads the checkpoints) nor by
-// a follow from the tail, and a clear that followed from the first record
-// saw it; its newest copy, the one a reader of the store gets, is not what
-// was checked. The records an interrupted anchor left (no checkpoint at
-// their end) are not followed, by this or by Follow. Listing costs no
-// read of the records. It returns the problem, or nil, and the error of a
-// listing that could not be made. Clear and Audit both check it.
-func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64) (*anchor.Problem, error) {
-	// Both listings are read a page at a time (objstore.EachVersionPage):
-	// a host's prefix grows for years, and what is kept is a number per
-	// checkpoint, not the listing.
-	cps := anchor.Prefix(host) + "checkpoints/"
-	var checkpoints []uint64
-	err := objstore.EachVersionPage(ctx, c.store, cps, func(vs []objstore.Version) error {
-		for _, v := range vs {
-			name, ext, _ := strings.Cut(strings.TrimPrefix(v.Key, cps), ".")
-			if n, err := strconv.ParseUint(name, 10, 64); err == nil && ext == "note" {
-				checkpoints = append(checkpoints, n)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list the checkpoints the index followed: %w", err)
-	}
-	slices.Sort(checkpoints)
-	checkpoint := func(n uint64) bool {
-		_, ok := slices.BinarySearch(checkpoints, n)
-		return n == 0 || ok
-	}
+// to the next, of the sizes listed holds a note of) still has one
+// version, as anchor.Follow checks each object it follows: evidenced
+// writes each once. Why here: a version added behind the tail is seen
+// neither by the audit (it reads the checkpoints) nor by a follow from
+// the tail, and a clear that followed from the first record saw it; its
+// newest copy, the one a reader of the store gets, is not what was
+// checked. The records an interrupted anchor left (no checkpoint at their
+// end) are not followed, by this or by Follow. Listing costs no read of
+// the records. It returns the problem, or nil, and the error of a listing
+// that could not be made. Clear and Audit both check it; the audit with
+// the checkpoints its anchor.CheckWith listed (Report.Listed), so that a
+// run lists a host's checkpoints/ once.
+func (c *Catalog) recordObjectsOnce(ctx context.Context, host string, size uint64, listed *anchor.NoteSizes) (*anchor.Problem, error) {
+	// The listing is read a page at a time (objstore.EachVersionPage): a
+	// host's prefix grows for years, and what is kept of it is a count
+	// per key of one page.
+	checkpoint := func(n uint64) bool { return n == 0 || listed.Has(n) }
 	prefix := anchor.Prefix(host) + "records/"
 	var found *anchor.Problem
-	err = objstore.EachVersionPage(ctx, c.store, prefix, func(vs []objstore.Version) error {
+	err := objstore.EachVersionPage(ctx, c.store, prefix, func(vs []objstore.Version) error {
 		// Every version of a key is in the page that lists it.
 		versions := map[string]int{}
 		for _, v := range vs {

@@ -157,11 +157,33 @@ type Request struct {
 	// what the source knows of the device (for USB: bay, vendor and product
 	// id, profile).
 	Identity map[string]string
-	// DockSeq, when not zero, is the DOCKED record Arrive wrote when the
-	// camera appeared: the pass continues that session instead of opening
-	// one.
-	DockSeq uint64
+	// Session, when opened (Arrive's, when the camera appeared), is the
+	// session the pass continues instead of opening one: its DOCKED record
+	// and the camera and retirement it resolved.
+	Session Session
 }
+
+// Session is one dock session as Arrive opened it: its DOCKED record, and
+// the camera's inventory entry and retirement as the inventory in force at
+// that moment resolved them. Everything the session records follows this
+// one resolution (DOCKED, RETIRED_DOCKED, each VAULTED's holder and
+// never_wipe, Result.Retired): an inventory that changes while the camera
+// is docked (a reload, a newly published version, a retirement whose time
+// falls between arrival and vaulting) cannot make the session record
+// RETIRED_DOCKED and vault items a wipe may clear, or the reverse. The
+// zero Session is none: Dock opens its own.
+type Session struct {
+	seq     uint64
+	cam     config.Camera
+	retired time.Time // the camera's retirement when it was in force at arrival; zero: not retired
+}
+
+// Seq is the session's DOCKED record (0: no session).
+func (s Session) Seq() uint64 { return s.seq }
+
+// Retired is when the camera was retired, if the inventory in force at
+// arrival had retired it by then (zero otherwise).
+func (s Session) Retired() time.Time { return s.retired }
 
 // FileError names a file that was not vaulted and why.
 type FileError struct {
@@ -171,13 +193,17 @@ type FileError struct {
 
 // Result summarises a dock.
 type Result struct {
-	Camera       string      `json:"camera"`
-	DockSeq      uint64      `json:"dock_seq"`
-	Files        int         `json:"files"`          // regular files found
-	Vaulted      int         `json:"vaulted"`        // newly vaulted in this dock
-	AlreadyHeld  int         `json:"already_held"`   // found already vaulted (re-dock)
-	Bytes        int64       `json:"bytes"`          // bytes copied in this dock
-	Items        []string    `json:"items"`          // ids of every recording on the camera that is vaulted
+	Camera      string   `json:"camera"`
+	DockSeq     uint64   `json:"dock_seq"`
+	Files       int      `json:"files"`        // regular files found
+	Vaulted     int      `json:"vaulted"`      // newly vaulted in this dock
+	AlreadyHeld int      `json:"already_held"` // found already vaulted (re-dock)
+	Bytes       int64    `json:"bytes"`        // bytes copied in this dock
+	Items       []string `json:"items"`        // ids of every recording on the camera that is vaulted
+	// Retired is when the camera was retired, when the session found it
+	// retired at arrival (zero otherwise): its footage is vaulted and
+	// never wiped, and the camera belongs with the evidence custodian.
+	Retired      time.Time   `json:"retired,omitzero"`
 	Refused      []FileError `json:"refused"`        // non-regular entries, never followed
 	Failed       []FileError `json:"failed"`         // copy failures; left on the camera
 	SafeToUndock bool        `json:"safe_to_undock"` // every regular file is vaulted and read back
@@ -196,16 +222,26 @@ func (in *Ingester) serialLock(serial string) *sync.Mutex {
 
 // Arrive opens a dock session: it records DOCKED (the camera's inventory
 // entry, req.Identity, how far the host clock can be trusted) and returns
-// its sequence number for Request.DockSeq. A USB source calls it the moment
-// the camera appears, so the arrival is on record within a poll, however
-// long the mount or a busy hub keeps the copy waiting; Dock calls it itself
-// when DockSeq is zero.
+// the session for Request.Session. A USB source calls it the moment the
+// camera appears, so the arrival is on record within a poll, however long
+// the mount or a busy hub keeps the copy waiting; Dock opens the session
+// itself when Request.Session is the zero Session.
+//
+// The camera is looked up here once, and whether it is retired decided
+// here once (RETIRED_DOCKED): the returned Session carries both to the
+// pass, which never looks them up again.
 //
 // A serial not in the inventory is recorded as UNKNOWN_DEVICE and returns
 // ErrUnknownDevice: nothing of that camera is read.
-func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
+func (in *Ingester) Arrive(ctx context.Context, req Request) (Session, error) {
 	cam, ok := in.cfg.Camera(req.Serial)
-	if !ok {
+	return in.open(ctx, req, cam, ok)
+}
+
+// open records the arrival of cam (known: found in the inventory) and
+// decides, at that moment and only then, whether it is retired.
+func (in *Ingester) open(ctx context.Context, req Request, cam config.Camera, known bool) (Session, error) {
+	if !known {
 		details := map[string]string{"source": req.Root, "via": req.Via}
 		for k, v := range req.Identity {
 			details[k] = v
@@ -213,9 +249,9 @@ func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.UnknownDevice, Actor: req.Actor, Camera: displaySerial(req.Serial), Details: details,
 		}, nil); err != nil {
-			return 0, fmt.Errorf("record unknown device %q: %w", req.Serial, err)
+			return Session{}, fmt.Errorf("record unknown device %q: %w", req.Serial, err)
 		}
-		return 0, fmt.Errorf("dock %q at %s: %w", req.Serial, req.Root, ErrUnknownDevice)
+		return Session{}, fmt.Errorf("dock %q at %s: %w", req.Serial, req.Root, ErrUnknownDevice)
 	}
 	// The dock records how far the host's clock can be trusted at that
 	// moment; every later time in this session leans on it.
@@ -244,14 +280,17 @@ func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
 		Type: custody.Docked, Actor: req.Actor, Camera: cam.Serial, Details: details,
 	}, nil)
 	if err != nil {
-		return 0, fmt.Errorf("record dock of %s: %w", cam.Serial, err)
+		return Session{}, fmt.Errorf("record dock of %s: %w", cam.Serial, err)
 	}
 	in.log.Info("docked", "camera", cam.Serial, "via", req.Via, "seq", docked.Seq)
+	sess := Session{seq: docked.Seq, cam: cam}
 	if cam.RetiredAt(now) {
 		// Footage on a retired camera is evidence nobody expected: it is
-		// ingested as any other, never wiped (config.WipePolicy), and the
-		// dock is an alert naming the camera and its retirement.
-		retired := cam.Published.Retired.UTC().Format(time.RFC3339)
+		// ingested as any other, never wiped (config.WipePolicy, and each
+		// VAULTED of this session says so), and the dock is an alert
+		// naming the camera and its retirement.
+		sess.retired = cam.Published.Retired.UTC()
+		retired := sess.retired.Format(time.RFC3339)
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.RetiredDocked, Actor: req.Actor, Camera: cam.Serial,
 			Details: map[string]string{
@@ -259,16 +298,17 @@ func (in *Ingester) Arrive(ctx context.Context, req Request) (uint64, error) {
 				"dock_seq": strconv.FormatUint(docked.Seq, 10), "wipe": "never: the camera is retired",
 			},
 		}, nil); err != nil {
-			return 0, fmt.Errorf("record the dock of retired camera %s: %w", cam.Serial, err)
+			return Session{}, fmt.Errorf("record the dock of retired camera %s: %w", cam.Serial, err)
 		}
 		in.log.Error("ALERT: a retired camera docked; its footage is ingested and never wiped", "camera", cam.Serial, "retired", retired)
 	}
-	return docked.Seq, nil
+	return sess, nil
 }
 
 // refuseWhole records one REFUSED record for a camera over
 // sources.max_files_per_dock, naming it and its counts, and ingests nothing.
-func (in *Ingester) refuseWhole(ctx context.Context, req Request, cam config.Camera, res Result, files, others, capped int, walkErr error) (Result, error) {
+func (in *Ingester) refuseWhole(ctx context.Context, req Request, sess Session, res Result, files, others, capped int, walkErr error) (Result, error) {
+	cam := sess.cam
 	reason := fmt.Sprintf("camera %s presents %d files and %d other entries, more than sources.max_files_per_dock (%d): REFUSED, nothing ingested",
 		cam.Serial, files, others, capped)
 	if walkErr != nil {
@@ -279,7 +319,7 @@ func (in *Ingester) refuseWhole(ctx context.Context, req Request, cam config.Cam
 	if _, err := in.ledger.Append(ctx, custody.Event{
 		Type: custody.Refused, Actor: req.Actor, Camera: cam.Serial,
 		Details: map[string]string{
-			"source_path": ".", "reason": reason, "dock_seq": strconv.FormatUint(req.DockSeq, 10),
+			"source_path": ".", "reason": reason, "dock_seq": strconv.FormatUint(sess.seq, 10),
 			"files": strconv.Itoa(files), "other_entries": strconv.Itoa(others), "max_files_per_dock": strconv.Itoa(capped),
 		},
 	}, nil); err != nil {
@@ -291,8 +331,11 @@ func (in *Ingester) refuseWhole(ctx context.Context, req Request, cam config.Cam
 
 // Dock ingests every regular file under req.Root for camera req.Serial.
 // It walks the camera once; the Admitter (if set) sees what that walk
-// found before the session is opened (DOCKED, unless req.DockSeq says the
-// source opened it at arrival) and anything is copied.
+// found before the session is opened (DOCKED, unless req.Session is the
+// one its source opened at arrival) and anything is copied. The camera and
+// its retirement are resolved once per session: by the Arrive that opened
+// req.Session, else by one lookup here, which the session's DOCKED then
+// records.
 //
 // It returns ErrUnknownDevice for a serial not in the inventory (recorded as
 // UNKNOWN_DEVICE), ErrNotAdmitted (wrapping the Admitter's error) when the
@@ -302,12 +345,32 @@ func (in *Ingester) refuseWhole(ctx context.Context, req Request, cam config.Cam
 // with the counts; nothing ingested), and other errors when the ledger or the
 // vault itself fails. The Result is meaningful whenever DockSeq != 0.
 func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, error) {
-	res := Result{Camera: req.Serial, DockSeq: req.DockSeq}
-	cam, ok := in.cfg.Camera(req.Serial)
-	if !ok {
-		_, err := in.Arrive(ctx, req)
-		return res, err
+	sess := req.Session
+	res := Result{Camera: req.Serial, DockSeq: sess.seq, Retired: sess.retired}
+	if sess.seq == 0 {
+		cam, ok := in.cfg.Camera(req.Serial)
+		if !ok {
+			_, err := in.open(ctx, req, cam, false)
+			return res, err
+		}
+		sess.cam = cam
+	} else if sess.cam.Serial != req.Serial {
+		return res, fmt.Errorf("dock %q: the session opened at arrival (seq %d) is camera %q's", req.Serial, sess.seq, sess.cam.Serial)
 	}
+	// openSession opens the session, when the source did not at arrival,
+	// with the camera looked up above.
+	openSession := func() error {
+		if sess.seq == 0 {
+			opened, err := in.open(ctx, req, sess.cam, true)
+			if err != nil {
+				return err
+			}
+			sess = opened
+		}
+		res.DockSeq, res.Retired = sess.seq, sess.retired
+		return nil
+	}
+	cam := sess.cam
 	lock := in.serialLock(cam.Serial)
 	lock.Lock()
 	defer lock.Unlock()
@@ -343,15 +406,10 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 	if n := seen + refusedN; n > capped {
 		// Refused whole, on the record of an opened session: the counts say
 		// why nothing of this camera was taken.
-		if req.DockSeq == 0 {
-			seq, err := in.Arrive(ctx, req)
-			if err != nil {
-				return Result{Camera: req.Serial}, err
-			}
-			req.DockSeq = seq
+		if err := openSession(); err != nil {
+			return Result{Camera: req.Serial}, err
 		}
-		res.DockSeq = req.DockSeq
-		return in.refuseWhole(ctx, req, cam, res, seen, refusedN, capped, walkErr)
+		return in.refuseWhole(ctx, req, sess, res, seen, refusedN, capped, walkErr)
 	}
 	ids := make([]string, len(entries))
 	held := make([]bool, len(entries))
@@ -370,23 +428,18 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		// A dock refused here was never opened (unless its source opened it
 		// at arrival): the refusal is its only record, and nothing is copied.
 		if err := in.admit.AdmitDock(ctx, cam.Serial, req.Root, req.Actor, req.Via, need); err != nil {
-			return Result{Camera: req.Serial, DockSeq: req.DockSeq}, notAdmitted{err}
+			return Result{Camera: req.Serial, DockSeq: sess.seq, Retired: sess.retired}, notAdmitted{err}
 		}
 	}
-	if req.DockSeq == 0 {
-		seq, err := in.Arrive(ctx, req)
-		if err != nil {
-			return Result{Camera: req.Serial}, err
-		}
-		req.DockSeq = seq
+	if err := openSession(); err != nil {
+		return Result{Camera: req.Serial}, err
 	}
-	res.DockSeq = req.DockSeq
-	in.log.Info("dock pass started", "camera", cam.Serial, "via", req.Via, "dock_seq", req.DockSeq)
+	in.log.Info("dock pass started", "camera", cam.Serial, "via", req.Via, "dock_seq", sess.seq)
 
 	for _, r := range res.Refused {
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.Refused, Actor: req.Actor, Camera: cam.Serial,
-			Details: map[string]string{"source_path": r.Rel, "reason": r.Reason, "dock_seq": strconv.FormatUint(req.DockSeq, 10)},
+			Details: map[string]string{"source_path": r.Rel, "reason": r.Reason, "dock_seq": strconv.FormatUint(sess.seq, 10)},
 		}, nil); err != nil {
 			return res, fmt.Errorf("record refusal of %q on %s: %w", r.Rel, cam.Serial, err)
 		}
@@ -454,7 +507,7 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 			res.Items = append(res.Items, id)
 			continue
 		}
-		c, n, err := in.copyOne(ctx, req, cam, req.DockSeq, id, e, p, settle)
+		c, n, err := in.copyOne(ctx, req, cam, sess.seq, id, e, p, settle)
 		res.Bytes += n
 		if serr := settle(); serr != nil {
 			return res, serr
@@ -467,7 +520,7 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		}
 		back = make(chan fileResult, 1)
 		go func(ch chan<- fileResult) {
-			ch <- fileResult{id: id, rel: e.Rel, err: in.readBackOne(ctx, req, cam, c)}
+			ch <- fileResult{id: id, rel: e.Rel, err: in.readBackOne(ctx, req, sess, c)}
 		}(back)
 	}
 	if err := settle(); err != nil {
@@ -482,7 +535,7 @@ func (in *Ingester) Dock(ctx context.Context, req Request, p Progress) (Result, 
 		if _, err := in.ledger.Append(ctx, custody.Event{
 			Type: custody.SafeToUndock, Actor: req.Actor, Camera: cam.Serial,
 			Details: map[string]string{
-				"dock_seq": strconv.FormatUint(req.DockSeq, 10), "files": strconv.Itoa(res.Files),
+				"dock_seq": strconv.FormatUint(sess.seq, 10), "files": strconv.Itoa(res.Files),
 				"vaulted": strconv.Itoa(res.Vaulted), "already_held": strconv.Itoa(res.AlreadyHeld),
 				"refused": strconv.Itoa(len(res.Refused)),
 			},
@@ -618,7 +671,8 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 // readBackOne reads the vault copy c back cold and records VAULTED with the
 // item if it reads back as it was streamed; otherwise it records the copy
 // as failed and removes it.
-func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Camera, c copied) error {
+func (in *Ingester) readBackOne(ctx context.Context, req Request, sess Session, c copied) error {
+	cam := sess.cam
 	id, display, e, dockSeq, stored := c.id, c.display, c.e, c.dockSeq, c.stored
 	// The upload's part sums come from this same cold read: one more
 	// SHA-256 per byte here, on the core the read-back's I/O leaves idle,
@@ -668,10 +722,12 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, cam config.Cam
 		details["assignment"] = which
 		details["inventory_version"] = strconv.FormatUint(cam.InventoryVersion, 10)
 	}
-	if pub := cam.Published; pub != nil && pub.RetiredAt(now) {
+	if !sess.retired.IsZero() {
 		// RETIRED_DOCKED's promise rides with the item: the wipe keeps it
 		// whatever inventory is in force later (package wipe, NeverWipe).
-		details[custody.NeverWipe] = "the camera was retired (since " + pub.Retired.UTC().Format(time.RFC3339) + ") when it docked"
+		// It is the session's decision, taken once at arrival, not the
+		// inventory in force now: the two records always agree.
+		details[custody.NeverWipe] = "the camera was retired (since " + sess.retired.Format(time.RFC3339) + ") when it docked"
 	}
 	// The part sums are kept before the record that vouches for them; a
 	// crash in between leaves a file no record names, which the upload

@@ -131,11 +131,12 @@ func TestArriveThenDock(t *testing.T) {
 	f.write(t, "DCIM/A.MP4", []byte("recording"))
 	req := Request{Serial: "BWC-0001", Root: "usb:2-1", Actor: "daemon", Via: "usb",
 		Identity: map[string]string{"bay": "2-1", "usb_id": "1209:0001"}}
-	seq, err := f.in.Arrive(ctx, req)
+	sess, err := f.in.Arrive(ctx, req)
+	seq := sess.Seq()
 	if err != nil || seq == 0 {
 		t.Fatalf("Arrive = %d, %v", seq, err)
 	}
-	req.Root, req.DockSeq = f.cam, seq
+	req.Root, req.Session = f.cam, sess
 	res, err := f.in.Dock(ctx, req, nil)
 	if err != nil || res.DockSeq != seq || res.Vaulted != 1 || !res.SafeToUndock {
 		t.Fatalf("Dock = %+v, %v; want the session of seq %d, one file vaulted", res, err, seq)
@@ -169,9 +170,9 @@ func TestArriveThenDock(t *testing.T) {
 func TestArriveUnknown(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	seq, err := f.in.Arrive(ctx, Request{Serial: "STRANGER", Root: "usb:3-1", Actor: "daemon", Via: "usb", Identity: map[string]string{"bay": "3-1"}})
-	if !errors.Is(err, ErrUnknownDevice) || seq != 0 {
-		t.Fatalf("Arrive = %d, %v; want ErrUnknownDevice", seq, err)
+	sess, err := f.in.Arrive(ctx, Request{Serial: "STRANGER", Root: "usb:3-1", Actor: "daemon", Via: "usb", Identity: map[string]string{"bay": "3-1"}})
+	if !errors.Is(err, ErrUnknownDevice) || sess.Seq() != 0 {
+		t.Fatalf("Arrive = %d, %v; want ErrUnknownDevice", sess.Seq(), err)
 	}
 	var got []custody.Event
 	f.ledger.Events(ctx, 0, func(e custody.Event) error { got = append(got, e); return nil })
@@ -226,11 +227,12 @@ func TestAdmissionSeesTheWalk(t *testing.T) {
 	// nothing more.
 	usb := req
 	usb.Via = "usb"
-	seq, err := f.in.Arrive(ctx, usb)
+	sess, err := f.in.Arrive(ctx, usb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	usb.DockSeq = seq
+	seq := sess.Seq()
+	usb.Session = sess
 	if res, err := f.in.Dock(ctx, usb, p); !errors.Is(err, ErrNotAdmitted) || res.DockSeq != seq {
 		t.Fatalf("refused USB dock: %+v %v", res, err)
 	}

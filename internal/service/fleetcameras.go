@@ -36,6 +36,8 @@ type fleetInventory struct {
 	// highest version that opens.
 	Problem string
 	Cameras []listedCamera
+	// Bytes is the size of the document of Version, as listed (0: none).
+	Bytes int64
 }
 
 // inventoryVersions caches the console's inventory documents by version id
@@ -85,6 +87,7 @@ func (s *Service) readFleetInventoryOnce(ctx context.Context) (fleetInventory, i
 	}
 	var latest string
 	var docs []inventoryDoc
+	size := map[uint64]int64{} // by document version
 	for _, v := range vs {
 		if v.Key != key {
 			continue
@@ -110,6 +113,7 @@ func (s *Service) readFleetInventoryOnce(ctx context.Context) (fleetInventory, i
 		}
 		if doc, ok := c.docs[v.VersionID]; ok {
 			docs = append(docs, doc)
+			size[doc.Version] = v.Size
 		}
 	}
 	// The newest is the highest signed version number, whatever the
@@ -123,7 +127,7 @@ func (s *Service) readFleetInventoryOnce(ctx context.Context) (fleetInventory, i
 		}
 	}
 	if newest.Version > 0 {
-		inv = fleetInventory{Version: newest.Version, Cameras: listedSince(newest, docs)}
+		inv = fleetInventory{Version: newest.Version, Cameras: listedSince(newest, docs), Bytes: size[newest.Version]}
 	}
 	reason := -1
 	if d, ok := c.docs[latest]; !ok && latest != "" {

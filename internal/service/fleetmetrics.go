@@ -27,6 +27,8 @@ var (
 	descFleetCameraDock     = desc("fleet_camera_last_dock_age_seconds", "Seconds since each camera's last dock anchored by a trusted host, wherever it docked (host: where; a broken or withheld host's dock counts: the camera came back, though that host's records are not served); the fleet's view, which a single dock host's camera_last_dock_age_seconds is not.", "camera", "host")
 	descFleetCameraNever    = desc("fleet_camera_never_docked_age_seconds", "Seconds since the console's published inventory began listing each camera that no trusted host has recorded docking (the oldest version of the unbroken run of versions listing it): a camera that never came back.", "camera")
 	descFleetCameras        = desc("fleet_cameras", "Cameras by state, as `evidenced fleet` shows them: docked (within a week), not_docked (a week or more since the last dock, as EvidencedFleetCameraNotDocked), never_docked (listed in the published inventory, docked nowhere).", "state")
+	descInventoryBytes      = desc("inventory_document_bytes", "Bytes of the console's newest published inventory document, as its last read of the store listed it (absent before the first read, 0 when none is published): the history grows with every hand-over, and a console refuses to publish past evidenced_inventory_document_max_bytes.")
+	descInventoryMaxBytes   = desc("inventory_document_max_bytes", "The most bytes of an inventory document a dock host reads, and so the most a console publishes (a constant of the build).")
 	descFleetScrubFailures  = desc("fleet_scrub_failures_total", "Stored objects the console's scrub found changed or gone (SCRUB_FAILED records, each an alert naming the object).")
 )
 
@@ -41,7 +43,8 @@ type fleetMetrics struct {
 func (f *fleetMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFleetHosts, descFleetHostBroken, descFleetHostLag, descFleetHostCheckpoint,
 		descFleetHostRecords, descFleetHostItems, descFleetHostUnverified, descFleetHostUnvOldest, descFleetItems, descFleetSyncAge, descFleetSyncDuration,
-		descFleetCameraDock, descFleetCameraNever, descFleetCameras, descFleetScrubbed, descFleetScrubFailures} {
+		descFleetCameraDock, descFleetCameraNever, descFleetCameras, descFleetScrubbed, descFleetScrubFailures,
+		descInventoryBytes, descInventoryMaxBytes} {
 		ch <- d
 	}
 }
@@ -72,6 +75,11 @@ func (f *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(descFleetSyncAge, now.Sub(since).Seconds())
 	if took := f.s.lastSyncTook.Load(); took != 0 {
 		gauge(descFleetSyncDuration, time.Duration(took).Seconds())
+	}
+	gauge(descInventoryMaxBytes, maxInventory)
+	inv := f.s.fleetInventoryNow()
+	if inv != nil {
+		gauge(descInventoryBytes, float64(inv.Bytes))
 	}
 
 	fl, err := f.s.catalog.Fleet(ctx, now, catalog.FleetOptions{})
@@ -115,7 +123,7 @@ func (f *fleetMetrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descFleetHosts, n, st)
 	}
 	gauge(descFleetItems, items)
-	if inv := f.s.fleetInventoryNow(); inv != nil {
+	if inv != nil {
 		withInventory(&fl, *inv)
 	}
 	cams := map[string]float64{catalog.CameraDocked: 0, catalog.CameraNotDocked: 0, catalog.CameraNeverDocked: 0}

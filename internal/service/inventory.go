@@ -54,6 +54,13 @@ const (
 // maxInventory bounds the document read: 450 cameras are ~50 KiB.
 const maxInventory = 4 << 20
 
+// inventoryWarnAt is the signed document's size past which a publication
+// warns (three quarters of maxInventory): the history grows with every
+// hand-over and nothing in it is dropped, and a console refuses to
+// publish past maxInventory, so the operator needs to hear of it weeks
+// before (at 450 hand-overs a day the last quarter lasts about 45 days).
+const inventoryWarnAt = maxInventory / 4 * 3
+
 // InventoryKey is the object of console's published inventory.
 func InventoryKey(console string) string { return "_inventory/" + console + "/inventory.note" }
 

@@ -43,6 +43,13 @@ type InventoryPublication struct {
 	// Change says what the edit changed (import, assign, retire and its
 	// details), as INVENTORY_PUBLISHED records it.
 	Change map[string]string `json:"change"`
+	// Bytes is the signed document's size; MaxBytes the most a dock host
+	// reads, and so the most a console publishes.
+	Bytes    int `json:"bytes"`
+	MaxBytes int `json:"max_bytes"`
+	// Warning, when the document is past three quarters of MaxBytes,
+	// says so: an edit past MaxBytes will be refused.
+	Warning string `json:"warning,omitempty"`
 }
 
 // storeInventory is the console's document as the store holds it now,
@@ -51,6 +58,7 @@ type storeInventory struct {
 	doc       *inventoryDoc
 	versionID string
 	sha256    string
+	bytes     int
 }
 
 // currentInventory reads and opens the console's own document. One that
@@ -73,7 +81,7 @@ func (s *Service) currentInventory(ctx context.Context) (storeInventory, error) 
 	if err != nil {
 		return storeInventory{}, &kindError{kind: ErrIntegrity, err: fmt.Errorf("the inventory in the store (%s version %s) is not this console's: %w", key, versionID, err)}
 	}
-	return storeInventory{doc: &doc, versionID: versionID, sha256: digest.Bytes(data).Hex()}, nil
+	return storeInventory{doc: &doc, versionID: versionID, sha256: digest.Bytes(data).Hex(), bytes: len(data)}, nil
 }
 
 // publishNext, at a console, publishes the next version of the console's
@@ -149,7 +157,8 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 	if err != nil {
 		return res, fmt.Errorf("store the inventory: %w", err)
 	}
-	res = InventoryPublication{Object: key, VersionID: put.VersionID, Version: doc.Version, SHA256: sum.Hex(), Cameras: len(cams), Change: change}
+	res = InventoryPublication{Object: key, VersionID: put.VersionID, Version: doc.Version, SHA256: sum.Hex(), Cameras: len(cams), Change: change,
+		Bytes: len(signed), MaxBytes: maxInventory}
 	details := map[string]string{
 		"console": self, "version": strconv.FormatUint(doc.Version, 10), "sha256": res.SHA256,
 		"object": key, "version_id": put.VersionID, "cameras": strconv.Itoa(len(cams)),
@@ -168,7 +177,21 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 		return res, fmt.Errorf("record the inventory's publication: %w", err)
 	}
 	s.log.Info("inventory published", "object", key, "version", doc.Version, "sha256", res.SHA256, "cameras", len(cams), "change", change["change"])
+	if res.Warning = inventorySizeWarning(len(signed)); res.Warning != "" {
+		s.log.Warn("the published inventory is past three quarters of the size a dock host reads", "object", key, "version", doc.Version,
+			"bytes", len(signed), "max_bytes", maxInventory)
+	}
 	return res, nil
+}
+
+// inventorySizeWarning says, for a signed document of n bytes past
+// inventoryWarnAt, how close it is to maxInventory ("" below it).
+func inventorySizeWarning(n int) string {
+	if n <= inventoryWarnAt {
+		return ""
+	}
+	return fmt.Sprintf("the signed inventory is %d bytes, %d%% of the %d a dock host reads: an edit past it is refused (docs/ARCHITECTURE.md, \"Inventory size\")",
+		n, n*100/maxInventory, maxInventory)
 }
 
 // ImportInventory, at a console, publishes the inventory in file merged
@@ -326,6 +349,11 @@ type InventoryView struct {
 	PublishedAt *time.Time               `json:"published_at,omitempty"`
 	Source      string                   `json:"source"`
 	Cameras     []config.InventoryCamera `json:"cameras"`
+	// Bytes is the signed document's size, at a console; Warning says
+	// when it is past three quarters of what a dock host reads (as a
+	// publication's does).
+	Bytes   int    `json:"bytes,omitempty"`
+	Warning string `json:"warning,omitempty"`
 }
 
 // ShowInventory is the inventory as this host knows it. At a console it is
@@ -345,7 +373,8 @@ func (s *Service) ShowInventory(ctx context.Context) (InventoryView, error) {
 		}
 		at := cur.doc.PublishedAt
 		return InventoryView{Console: cur.doc.Console, Version: cur.doc.Version, SHA256: cur.sha256, PublishedAt: &at,
-			Source: InventoryKey(s.config.HostID) + "@" + cur.versionID, Cameras: cur.doc.Cameras}, nil
+			Source: InventoryKey(s.config.HostID) + "@" + cur.versionID, Cameras: cur.doc.Cameras,
+			Bytes: cur.bytes, Warning: inventorySizeWarning(cur.bytes)}, nil
 	}
 	pub := s.config.PublishedInventory()
 	if pub == nil && s.config.Inventory != nil {

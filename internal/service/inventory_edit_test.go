@@ -1,9 +1,11 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -284,6 +286,82 @@ func TestInventoryTooLargeForDocksNotPublished(t *testing.T) {
 	}
 	if _, err := p.hq.ShowInventory(ctx); !errors.Is(err, ErrNotFound) {
 		t.Errorf("show after the refusal: %v, want none published", err)
+	}
+}
+
+// The inventory's history only grows, and past maxInventory every edit
+// is refused: a publication past three quarters of it warns, in its
+// result (the command prints it) and in the log, and so does showing the
+// document (the web console's Inventory page); the console's metrics show
+// the document's size against the bound (the
+// EvidencedInventoryNearSizeLimit alert). One below it is quiet.
+func TestInventoryNearItsSizeBoundWarns(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	var logged bytes.Buffer
+	p.hq.log = slog.New(slog.NewTextHandler(&logged, nil))
+	who := Caller{Actor: "custodian-1"}
+	register := func(n int) string {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString("serial,kind,assigned_to\n")
+		for i := range n {
+			fmt.Fprintf(&b, "BWC-%060d,body,%s\n", i, strings.Repeat("h", 120))
+		}
+		file := filepath.Join(p.root, "register.csv")
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	size := func() string {
+		t.Helper()
+		if _, err := p.hq.readFleetInventory(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return fleetScrape(t, p.hq, "evidenced_inventory_document_bytes", "evidenced_inventory_document_max_bytes")
+	}
+
+	small, err := p.hq.ImportInventory(ctx, who, register(100))
+	if err != nil || small.Bytes == 0 || small.Bytes > inventoryWarnAt || small.MaxBytes != maxInventory {
+		t.Fatalf("a small import: %+v %v", small, err)
+	}
+	if small.Warning != "" || strings.Contains(logged.String(), "level=WARN") {
+		t.Errorf("a document of %d bytes warns: %q\n%s", small.Bytes, small.Warning, logged.String())
+	}
+	scraped := func(n int) string {
+		return fmt.Sprintf("evidenced_inventory_document_bytes{} %g\nevidenced_inventory_document_max_bytes{} %g", float64(n), float64(maxInventory))
+	}
+	want := scraped(small.Bytes)
+	if got := size(); got != want {
+		t.Errorf("metrics after the small import:\n%s\nwant\n%s", got, want)
+	}
+	if v, err := p.hq.ShowInventory(ctx); err != nil || v.Bytes != small.Bytes || v.Warning != "" {
+		t.Errorf("show after the small import: %d bytes, warning %q, %v", v.Bytes, v.Warning, err)
+	}
+
+	// About 230 bytes a camera signed: 14,000 cameras are about 77% of
+	// maxInventory.
+	big, err := p.hq.ImportInventory(ctx, who, register(14000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if big.Bytes <= inventoryWarnAt || big.Bytes > maxInventory {
+		t.Fatalf("the larger import is %d bytes; the test wants it between %d and %d", big.Bytes, inventoryWarnAt, maxInventory)
+	}
+	if !strings.Contains(big.Warning, fmt.Sprintf("%d bytes", big.Bytes)) || !strings.Contains(big.Warning, "Inventory size") {
+		t.Errorf("a document of %d bytes (of %d) warns %q", big.Bytes, maxInventory, big.Warning)
+	}
+	if l := logged.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, fmt.Sprintf("bytes=%d", big.Bytes)) {
+		t.Errorf("the log of a document of %d bytes:\n%s", big.Bytes, l)
+	}
+	want = scraped(big.Bytes)
+	if got := size(); got != want {
+		t.Errorf("metrics after the larger import:\n%s\nwant\n%s", got, want)
+	}
+	// What the web console's Inventory page and `inventory show` say.
+	if v, err := p.hq.ShowInventory(ctx); err != nil || v.Bytes != big.Bytes || v.Warning != big.Warning {
+		t.Errorf("show after the larger import: %d bytes, warning %q, %v; want %d, %q", v.Bytes, v.Warning, err, big.Bytes, big.Warning)
 	}
 }
 

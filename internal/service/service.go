@@ -561,7 +561,7 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	default:
 		log.Info("dock complete", "vaulted", res.Vaulted, "already_held", res.AlreadyHeld,
 			"bytes", res.Bytes, "safe_to_undock", res.SafeToUndock)
-		s.retiredBay(serial)
+		s.retiredBay(serial, res)
 	}
 	if res.Vaulted > 0 && s.uploader != nil {
 		s.uploader.Wake()
@@ -594,17 +594,17 @@ func (s *Service) undocked(ctx context.Context, serial string, details map[strin
 	s.log.Info("camera undocked", "camera", serial, "clean", clean)
 }
 
-// retiredBay shows a camera the inventory retired as a problem once its
-// copy is done: its footage is vaulted (and never wiped), but the camera
-// is out of service and belongs with the evidence custodian, not back on
-// an officer. RETIRED_DOCKED is already on record.
-func (s *Service) retiredBay(serial string) {
-	cam, ok := s.config.Camera(serial)
-	if !ok || !cam.RetiredAt(time.Now()) {
+// retiredBay shows a camera its dock session found retired as a problem
+// once its copy is done: its footage is vaulted (and never wiped), but the
+// camera is out of service and belongs with the evidence custodian, not
+// back on an officer. RETIRED_DOCKED is already on record: the bay follows
+// the session's decision (res.Retired), not the inventory in force now.
+func (s *Service) retiredBay(serial string, res ingest.Result) {
+	if res.Retired.IsZero() {
 		return
 	}
 	s.bays.Problem(serial, fmt.Sprintf("retired camera (since %s): footage vaulted, not wiped; hand it to the evidence custodian",
-		cam.Published.Retired.UTC().Format(time.RFC3339)))
+		res.Retired.Format(time.RFC3339)))
 }
 
 // BayState is what an officer glancing at the dock needs to know.

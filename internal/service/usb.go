@@ -23,7 +23,7 @@ type usbHandler struct {
 	work context.Context
 
 	mu       sync.Mutex
-	sessions map[string]uint64 // attachment → DOCKED seq, from Arrived to Settled
+	sessions map[string]ingest.Session // attachment → the session Arrived opened, until Settled
 }
 
 var (
@@ -47,7 +47,7 @@ func identity(d usbdock.Dock) map[string]string {
 // mounting only when its arrival is on record.
 func (h *usbHandler) Arrived(_ context.Context, d usbdock.Dock) bool {
 	s := h.s
-	seq, err := s.ingester.Arrive(h.work, ingest.Request{
+	sess, err := s.ingester.Arrive(h.work, ingest.Request{
 		Serial: d.Serial, Root: "usb:" + d.Bay(), Actor: s.DaemonActor(), Via: "usb", Identity: identity(d),
 	})
 	switch {
@@ -64,35 +64,35 @@ func (h *usbHandler) Arrived(_ context.Context, d usbdock.Dock) bool {
 	s.bays.Arrived(d.Serial, d.Bay())
 	h.mu.Lock()
 	if h.sessions == nil {
-		h.sessions = map[string]uint64{}
+		h.sessions = map[string]ingest.Session{}
 	}
-	h.sessions[attachment(d)] = seq
+	h.sessions[attachment(d)] = sess
 	h.mu.Unlock()
 	return true
 }
 
-// take returns (and forgets) the DOCKED seq Arrived recorded for d.
-func (h *usbHandler) take(d usbdock.Dock) uint64 {
+// take returns (and forgets) the session Arrived opened for d.
+func (h *usbHandler) take(d usbdock.Dock) ingest.Session {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	seq := h.sessions[attachment(d)]
+	sess := h.sessions[attachment(d)]
 	delete(h.sessions, attachment(d))
-	return seq
+	return sess
 }
 
 // Settled runs the copy pass of the session Arrived opened, under ctx, which
 // ends when the camera is yanked (the copy must stop: its media is gone) or
-// the work context ends.
+// the work context ends. The pass follows the camera and retirement the
+// session resolved at arrival, whatever inventory is in force by now.
 func (h *usbHandler) Settled(ctx context.Context, d usbdock.Dock) {
-	seq := h.take(d)
-	h.s.dock(ctx, ingest.Request{Serial: d.Serial, Root: d.Path, Via: "usb", Identity: identity(d), DockSeq: seq})
+	h.s.dock(ctx, ingest.Request{Serial: d.Serial, Root: d.Path, Via: "usb", Identity: identity(d), Session: h.take(d)})
 }
 
 // Failed: the camera's storage could not be read (corrupt file system, no
 // volume). The bay shows it; the camera stays on the bay until undocked.
 func (h *usbHandler) Failed(d usbdock.Dock, err error) {
 	s := h.s
-	seq := h.take(d)
+	seq := h.take(d).Seq()
 	s.bays.Problem(d.Serial, "camera storage unreadable: "+err.Error())
 	s.log.Error("camera storage unreadable", "camera", d.Serial, "bay", d.Bay(), "err", err)
 	if _, aerr := s.ledger.Append(h.work, custody.Event{

@@ -156,3 +156,44 @@ func TestStoreFailingDirSyncRemovesCopy(t *testing.T) {
 		})
 	}
 }
+
+// TestNewDirectoriesSynced: a directory the vault makes is durable before
+// anything is kept in it: parts/, made by the first WritePartSums, has its
+// entry in the vault's directory fsynced (with parts/ in place) before the
+// sums file is written, as its shard's in parts/; and mkdirSynced fsyncs
+// the parent of every level it makes, not of those it finds.
+func TestNewDirectoriesSynced(t *testing.T) {
+	v := openVault(t)
+	id := "nd0001"
+	l := watchSyncs(v, id)
+	realDir := v.syncDir
+	partsThere := map[string]bool{}
+	v.syncDir = func(dir string) error {
+		_, err := os.Stat(filepath.Join(v.dir, "parts"))
+		partsThere[dir] = err == nil
+		return realDir(dir)
+	}
+	if err := v.WritePartSums(id, bufSize, partsOf(randomBytes(3*bufSize, 4), bufSize)); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.steps) != 4 || l.steps[0] != "dir ." || l.steps[1] != "dir parts" ||
+		!strings.HasPrefix(l.steps[2], "file tmp/") || l.steps[3] != "dir parts/nd" {
+		t.Fatalf("fsyncs %q\nwant    [dir . (for parts/), dir parts (for parts/nd), file tmp/<id>.<random>%s +partial, dir parts/nd]", l.steps, partialSuffix)
+	}
+	if !partsThere[v.dir] {
+		t.Error("the vault's directory was fsynced before parts/ was in it")
+	}
+
+	l = watchSyncs(v, id)
+	nested := filepath.Join(v.dir, "a", "b", "c")
+	if made, err := v.mkdirSynced(nested); err != nil || !made {
+		t.Fatalf("mkdirSynced(a/b/c) = %v, %v", made, err)
+	}
+	if want := []string{"dir .", "dir a", "dir a/b"}; !slices.Equal(l.steps, want) {
+		t.Errorf("mkdirSynced(a/b/c) fsyncs %q, want %q (each new level's parent)", l.steps, want)
+	}
+	l.steps = nil
+	if made, err := v.mkdirSynced(nested); err != nil || made || len(l.steps) != 0 {
+		t.Errorf("mkdirSynced of a directory in place = %v, %v, fsyncs %q; want nothing made or fsynced", made, err, l.steps)
+	}
+}

@@ -118,11 +118,16 @@ func (v *Vault) WritePartSums(id string, partSize int64, sums []digest.Sum) erro
 		b = append(b, s[:]...)
 	}
 	shard := filepath.Dir(v.partSumsPath(id))
-	if err := os.MkdirAll(shard, 0o750); err != nil {
+	made, err := v.mkdirSynced(shard)
+	if err != nil {
 		return fmt.Errorf("vault write part sums %s: %w", id, err)
 	}
-	if err := v.syncDir(filepath.Dir(shard)); err != nil {
-		return fmt.Errorf("vault write part sums %s: %w", id, err)
+	if !made {
+		// A shard found in place has its entry in parts/ fsynced again:
+		// whoever made it may have stopped before its fsync.
+		if err := v.syncDir(filepath.Dir(shard)); err != nil {
+			return fmt.Errorf("vault write part sums %s: %w", id, err)
+		}
 	}
 	f, tmp, err := v.createPartial(id)
 	if err != nil {
@@ -164,7 +169,12 @@ func (v *Vault) PartSums(id string) (partSize int64, sums []digest.Sum, err erro
 	defer f.Close()
 	const limit = 1 << 20 // 10,000 parts of 32 bytes fit many times over
 	b := make([]byte, limit+1)
-	m, err := readFull(f, b)
+	// A file shorter than the buffer is the normal case: io.ReadFull's
+	// io.ErrUnexpectedEOF (or io.EOF, empty) only says it ended.
+	m, err := io.ReadFull(f, b)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = nil
+	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("vault read part sums %s: %w: %w", id, ErrNoPartSums, err)
 	}
@@ -180,22 +190,6 @@ func (v *Vault) PartSums(id string) (partSize int64, sums []digest.Sum, err erro
 		sums = append(sums, s)
 	}
 	return partSize, sums, nil
-}
-
-// readFull reads into b until it is full or the file ends.
-func readFull(f *os.File, b []byte) (int, error) {
-	n := 0
-	for n < len(b) {
-		m, err := f.Read(b[n:])
-		n += m
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return n, nil
-			}
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // The VAULTED record's details that hold the composite of the part sums.

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evidenced/evidenced/internal/digest"
 )
@@ -51,6 +53,38 @@ func TestReadBackPartsCutsAtPartSize(t *testing.T) {
 		if want := partsOf(data, tc.ps); !slices.Equal(sums, want) {
 			t.Errorf("size %d, parts of %d: %d sums, want %d (the sums differ from the parts' SHA-256)", tc.size, tc.ps, len(sums), len(want))
 		}
+	}
+}
+
+// TestReadBackPartsEndsItsWorker: the goroutine a read-back hashes its
+// parts on ends with the read-back, whether it read the copy through or
+// stopped early (a cancelled context): a vault that reads back every
+// recording it takes must not keep one goroutine per read-back.
+func TestReadBackPartsEndsItsWorker(t *testing.T) {
+	v := openVault(t)
+	data := randomBytes(3*bufSize+17, 7)
+	if _, err := v.Store(context.Background(), "pw0001", bytes.NewReader(data), int64(len(data)), nil); err != nil {
+		t.Fatal(err)
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	before := runtime.NumGoroutine()
+	const rounds = 10
+	for range rounds {
+		if whole, _, sums, err := v.ReadBackParts(context.Background(), "pw0001", bufSize/2); err != nil || whole != digest.Bytes(data) || len(sums) != 7 {
+			t.Fatalf("read back: %s, %d sums, %v", whole.Hex(), len(sums), err)
+		}
+		if _, _, _, err := v.ReadBackParts(cancelled, "pw0001", bufSize/2); !errors.Is(err, context.Canceled) {
+			t.Fatalf("read back under a cancelled context: %v", err)
+		}
+	}
+	// A stopped worker's goroutine ends shortly after; a leaked one never.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after %d read-backs, %d before: the part hashing workers were left running", n, 2*rounds, before)
 	}
 }
 

@@ -99,12 +99,14 @@ func (v *Vault) ReadBackParts(ctx context.Context, id string, partSize int64) (w
 	defer v.bufs.Put(bp)
 	h := digest.New()
 	ph := newPartHasher(partSize)
+	pw := startPartWorker(ph)
+	defer pw.stop()
 	for {
 		if err := ctx.Err(); err != nil {
 			return digest.Sum{}, n, nil, fmt.Errorf("vault read back %s: %w", id, err)
 		}
 		m, err := f.Read(*bp)
-		hashBoth(h, ph, (*bp)[:m])
+		pw.hashBoth(h, (*bp)[:m])
 		n += int64(m)
 		if errors.Is(err, io.EOF) {
 			break
@@ -116,23 +118,52 @@ func (v *Vault) ReadBackParts(ctx context.Context, id string, partSize int64) (w
 	return digest.FromHash(h), n, ph.finish(), nil
 }
 
-// hashBoth feeds b to the whole's hash and to the part hasher, the two at
-// once on two goroutines when there are parts: hashed one after the other
-// on the reading goroutine, the second SHA-256 made the read-back 2.5×
-// slower (BenchmarkReadBack, docs/BENCHMARKS.md), and the read-back is what
-// SAFE TO UNDOCK waits for.
-func hashBoth(h io.Writer, ph *partHasher, b []byte) {
-	if ph.size == 0 || len(b) == 0 {
+// partWorker hashes the parts of one read-back on a goroutine of its own,
+// started once per read-back (not once per read), while the reading
+// goroutine hashes the whole: hashed one after the other on the reading
+// goroutine, the second SHA-256 made the read-back 2.5× slower
+// (BenchmarkReadBack, docs/BENCHMARKS.md), and the read-back is what SAFE
+// TO UNDOCK waits for. nil when there are no parts to hash.
+type partWorker struct {
+	in   chan []byte   // the next read, for the part hasher
+	done chan struct{} // the part hasher is done with it
+}
+
+// startPartWorker starts the worker for ph (nil, and no goroutine, when ph
+// hashes no parts). stop must be called once the read-back is over.
+func startPartWorker(ph *partHasher) *partWorker {
+	if ph.size == 0 {
+		return nil
+	}
+	w := &partWorker{in: make(chan []byte), done: make(chan struct{})}
+	go func() {
+		for b := range w.in {
+			ph.write(b)
+			w.done <- struct{}{}
+		}
+	}()
+	return w
+}
+
+// hashBoth feeds b to the whole's hash h and to the part hasher, the two
+// at once, and returns when both have taken every byte of it: the caller
+// reads the next bytes into the same buffer, and finishes the part hasher
+// (on its own goroutine) only after the last hashBoth.
+func (w *partWorker) hashBoth(h io.Writer, b []byte) {
+	if w == nil || len(b) == 0 {
 		h.Write(b)
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ph.write(b)
-	}()
+	w.in <- b
 	h.Write(b)
-	<-done
+	<-w.done
+}
+
+// stop ends the worker's goroutine.
+func (w *partWorker) stop() {
+	if w != nil {
+		close(w.in)
+	}
 }
 
 // dropCache makes fd's data durable and drops its pages from the page cache,

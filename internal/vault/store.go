@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -258,12 +259,7 @@ func (v *Vault) finish(f *os.File) error {
 // whose directory entry may not survive a crash is not a copy.
 func (v *Vault) publish(tmp, id string) (string, error) {
 	shard := filepath.Join(v.items, id[:2])
-	if err := os.Mkdir(shard, 0o750); err == nil {
-		if err := v.syncDir(v.items); err != nil {
-			os.Remove(tmp)
-			return "", err
-		}
-	} else if !errors.Is(err, os.ErrExist) {
+	if _, err := v.mkdirSynced(shard); err != nil {
 		os.Remove(tmp)
 		return "", err
 	}
@@ -277,6 +273,39 @@ func (v *Vault) publish(tmp, id string) (string, error) {
 		return "", err
 	}
 	return final, nil
+}
+
+// mkdirSynced makes dir (0750) and any missing parent, as os.MkdirAll
+// does, and fsyncs the parent of each directory it makes, before it
+// returns: a new directory's entry lives in its parent, and until the
+// parent is fsynced a power cut may lose the entry and with it every file
+// made durable inside. made reports whether dir itself was missing. A
+// directory found in place is taken as is (Open fsyncs the vault's own
+// directory at each start); one another caller made at the same moment is
+// fsynced here too, as this caller cannot know the other's fsync is done.
+func (v *Vault) mkdirSynced(dir string) (made bool, err error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+		return false, nil
+	case err == nil:
+		return false, &fs.PathError{Op: "mkdir", Path: dir, Err: unix.ENOTDIR}
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, err
+	}
+	parent := filepath.Dir(dir)
+	if parent != dir {
+		if _, err := v.mkdirSynced(parent); err != nil {
+			return false, err
+		}
+	}
+	if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return false, err
+	}
+	if err := v.syncDir(parent); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 func syncDir(dir string) error {

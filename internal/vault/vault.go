@@ -26,6 +26,10 @@
 //     were written: it appears there only by an atomic rename of the fsynced,
 //     read-only partial, followed by an fsync of its directory. A crash at any
 //     point leaves either the old state or the new one, never a torn file.
+//   - A directory the vault makes (its own, items/, tmp/, a shard, parts/)
+//     has its parent fsynced before anything is kept in it (mkdirSynced),
+//     so a power cut cannot take a directory's entry and its durable files
+//     with it.
 //   - A Store that fails for any reason (short or long source, read or write
 //     error, no space, cancellation) removes its partial and leaves items/ as
 //     it was.
@@ -121,7 +125,7 @@ type Vault struct {
 }
 
 // Open opens the vault at dir, creating dir, items/ and tmp/ (0750) as
-// needed.
+// needed, each one durably (its parent fsynced once it is made).
 //
 // Partial files in tmp/ are leftovers of a copy a crash interrupted: no
 // ledger step ever names them, and the camera still holds the original. Open
@@ -144,9 +148,16 @@ func Open(dir string, log *slog.Logger, opts Options) (*Vault, error) {
 	v.free = v.Free
 	v.syncFile, v.syncDir = (*os.File).Sync, syncDir
 	for _, d := range []string{dir, v.items, v.tmp} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
+		if _, err := v.mkdirSynced(d); err != nil {
 			return nil, fmt.Errorf("vault open %s: %w", dir, err)
 		}
+	}
+	// The entries of items/, tmp/ and parts/ are fsynced at each start
+	// too: a process stopped between making one and its fsync (a kill, a
+	// crash) left it to the page cache, and nothing made after it is
+	// durable until it is.
+	if err := v.syncDir(dir); err != nil {
+		return nil, fmt.Errorf("vault open %s: %w", dir, err)
 	}
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {

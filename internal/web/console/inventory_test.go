@@ -82,6 +82,22 @@ func TestInventoryPageRoles(t *testing.T) {
 	}
 }
 
+// A document past three quarters of what a dock host reads is said on
+// the page, above it (what the service's view warns); one below is not.
+func TestInventoryPageShowsTheSizeWarning(t *testing.T) {
+	h, fb, _ := newTestHandler(t, Options{})
+	withInventory(fb)
+	ci, si := sessionCookieFor(h, Investigator)
+	if body := do(h, ci, si, "GET", "/inventory", nil).Body.String(); strings.Contains(body, `id="size-warning"`) {
+		t.Errorf("a size warning on the page of a document without one: %s", clip(body))
+	}
+	fb.inv.Warning = "the signed inventory is 3300000 bytes, 78% of the 4194304 a dock host reads"
+	body := html.UnescapeString(do(h, ci, si, "GET", "/inventory", nil).Body.String())
+	if !strings.Contains(body, `id="size-warning">Nearly too large: `+fb.inv.Warning) {
+		t.Errorf("the page of a document past three quarters: %s", clip(body))
+	}
+}
+
 // An edit without the session's CSRF token (none, or another session's)
 // is refused before the service is asked.
 func TestInventoryEditNeedsCSRF(t *testing.T) {
