@@ -452,7 +452,7 @@ func runLocal(ctx context.Context, cfg *config.Config, run runner, creates bool,
 var commandRights = map[string]control.Right{
 	"find": control.Read, "custody": control.Read, "get": control.Retrieve, "export": control.Retrieve,
 	"access": control.Read, "status": control.Read, "verify": control.Read, "fleet": control.Read,
-	"key":    control.Read,
+	"key": control.Read, "key rotate": control.OwnerOnly,
 	"ingest": control.Write, "hold": control.Write, "release": control.Write, "classify": control.Write,
 	"scrub": control.Write, "fleet clear": control.Write,
 	"inventory show": control.Read,

@@ -73,6 +73,8 @@ func TestBlankReasonsRefused(t *testing.T) {
 		h.refused(t, "release: --reason is required", "release", it.ID, "--case", "C-1", "--reason", reason)
 	}
 	h.refused(t, "get: --reason is required", "get", it.ID, "--out", out)
+	h.refused(t, "key rotate needs a reason", "key", "rotate")
+	h.refused(t, "key: --reason must not be empty or only whitespace", "key", "rotate", "--reason", " ")
 	h.refused(t, "hold: --case is required", "hold", it.ID, "--reason", "case opened", "--case", " ")
 	// Where a reason is optional, one given blank is still refused.
 	h.refused(t, "find: --reason must not be empty or only whitespace", "find", "--reason", "  ")
@@ -89,7 +91,7 @@ func TestStrayArgumentsRefused(t *testing.T) {
 	it := vaultedItem(t, h)
 	h.refused(t, `find: unexpected argument "officer-4711"`, "find", "officer-4711")
 	for _, args := range [][]string{
-		{"status", "x"}, {"verify", "x"}, {"store-init", "x"}, {"key", "--public", "x"}, {"access", "x"},
+		{"status", "x"}, {"verify", "x"}, {"store-init", "x"}, {"key", "rotate", "x", "--reason", "r"}, {"access", "x"},
 		{"ingest", "--camera", "BWC-0001", "--from", h.dir, "x"}, {"version", "x"}, {"run", "x"},
 		{"custody", it.ID, "x"}, {"get", it.ID, "x", "--reason", "r", "--out", filepath.Join(h.dir, "o")},
 		{"classify", it.ID, "x", "--class", "incident", "--reason", "r"},
@@ -99,6 +101,7 @@ func TestStrayArgumentsRefused(t *testing.T) {
 		h.refused(t, args[0]+`: unexpected argument "x"`, args...)
 	}
 	h.refused(t, `fleet: unknown subcommand "x"`, "fleet", "x")
+	h.refused(t, `key: unknown subcommand "x"`, "key", "--public", "x")
 	h.refused(t, `fleet: unexpected argument "b"`, "fleet", "clear", "a", "b", "--reason", "r")
 	h.refused(t, "fleet clear: missing HOST", "fleet", "clear", "--reason", "r")
 	h.refused(t, "fleet clear: --reason is required", "fleet", "clear", "dock-01")

@@ -262,6 +262,15 @@ func TestControlRightsByGroup(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "has no owner-only rights") {
 		t.Errorf("store-init by a member of the write group: exit %d\n%s", code, out)
 	}
+	// key shows the public key (read); key rotate replaces the host key:
+	// owner only, not even the write group's.
+	code, out = as(custodian, writeGID, []uint32{readGID}, "key", "rotate", "--reason", "leaked")
+	if code == 0 || !strings.Contains(out, "has no owner-only rights") {
+		t.Errorf("key rotate by a member of the write group: exit %d\n%s", code, out)
+	}
+	if code, out := as(reader, readGID, nil, "key", "--fingerprint"); code != 0 {
+		t.Errorf("key --fingerprint by a reader: exit %d\n%s", code, out)
+	}
 	member := tempUser(t, "evt-cust-"+suffix, readName, writeName)
 	writeCamera(t, filepath.Join(h.dir, "cam2"), map[string]int{"DCIM/B.MP4": 1000})
 	openUp(t, filepath.Join(h.dir, "cam2", "DCIM"))
@@ -286,7 +295,7 @@ func TestControlRightsByGroup(t *testing.T) {
 		}
 	}
 	want := map[string]int{"uid:61001 ingest": 1, "uid:61001 hold": 1, "uid:61001 get": 1, "uid:61001 export": 1,
-		"uid:61001 fleet": 2, "uid:61001 find": 2, "uid:61002 get": 1, "uid:61002 store-init": 1, "uid:61004 ingest": 1}
+		"uid:61001 fleet": 2, "uid:61001 find": 2, "uid:61002 get": 1, "uid:61002 store-init": 1, "uid:61002 key": 1, "uid:61004 ingest": 1}
 	if fmt.Sprint(refused) != fmt.Sprint(want) {
 		t.Errorf("recorded refusals %v, want %v: %+v", refused, want, evs)
 	}

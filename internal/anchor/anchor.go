@@ -142,6 +142,25 @@ type Options struct {
 	// stop the daemon's start nor stop anchoring. Without it every
 	// checkpoint counts, signed or not (Check verifies signatures).
 	Verifier note.Verifier
+	// Verifiers, when set, returns more pinned host keys, asked at each
+	// Anchor: the keys the ledger vouches for through its HOST_KEY and
+	// KEY_ROTATED records. After a rotation the checkpoints the earlier
+	// key signed are then still the ones extended (without them, every
+	// checkpoint would be skipped as planted and the whole ledger anchored
+	// again from record 1).
+	Verifiers func() []note.Verifier
+}
+
+// pinned is every pinned host key of o (none: every checkpoint counts).
+func (o Options) pinned() []note.Verifier {
+	var vs []note.Verifier
+	if o.Verifier != nil {
+		vs = append(vs, o.Verifier)
+	}
+	if o.Verifiers != nil {
+		vs = append(vs, o.Verifiers()...)
+	}
+	return vs
 }
 
 // Result says what one Anchor did.
@@ -206,7 +225,7 @@ func Anchor(ctx context.Context, l Ledger, s Store, hostID string, retainUntil t
 	if retainUntil.IsZero() || !retainUntil.After(time.Now()) {
 		return Result{}, fmt.Errorf("anchor %s: retain-until %s is not in the future", hostID, retainUntil)
 	}
-	last, err := lastAnchored(ctx, s, hostID, o.Verifier, log)
+	last, err := lastAnchored(ctx, s, hostID, o.pinned(), log)
 	if err != nil {
 		return Result{}, err
 	}
@@ -354,19 +373,19 @@ type anchored struct {
 }
 
 // lastAnchored finds the largest checkpoint of host in the store and reads
-// its root. Without v the signature is not checked here (Check does that,
+// its root. Without vs the signature is not checked here (Check does that,
 // with the keys a verifier trusts): Anchor only needs the root to refuse to
-// extend something the ledger does not extend. With v, a checkpoint whose
-// signature does not verify under it is not trusted: it is logged and the
-// next largest one is read instead.
-func lastAnchored(ctx context.Context, s Store, hostID string, v note.Verifier, log *slog.Logger) (anchored, error) {
-	vs, err := s.ListVersions(ctx, Prefix(hostID)+"checkpoints/")
+// extend something the ledger does not extend. With vs, a checkpoint whose
+// signature verifies under none of them is not trusted: it is logged and
+// the next largest one is read instead.
+func lastAnchored(ctx context.Context, s Store, hostID string, vs []note.Verifier, log *slog.Logger) (anchored, error) {
+	vers, err := s.ListVersions(ctx, Prefix(hostID)+"checkpoints/")
 	if err != nil {
 		return anchored{}, fmt.Errorf("anchor %s: list checkpoints: %w", hostID, err)
 	}
 	seen := map[uint64]bool{}
 	var sizes []uint64
-	for _, ver := range vs {
+	for _, ver := range vers {
 		n, ext, ok := parseCheckpointName(hostID, ver.Key)
 		if ok && ext == "note" && !seen[n] {
 			seen[n] = true
@@ -382,8 +401,8 @@ func lastAnchored(ctx context.Context, s Store, hostID string, v note.Verifier, 
 			return anchored{}, fmt.Errorf("anchor %s: read %s: %w", hostID, key, err)
 		}
 		var c tlog.Checkpoint
-		if v != nil {
-			c, err = tlog.OpenCheckpoint(b, custody.CheckpointOrigin(hostID), v)
+		if len(vs) > 0 {
+			c, _, err = openNote(b, custody.CheckpointOrigin(hostID), vs)
 			if err != nil || c.Size != size {
 				log.Warn("ALERT: anchored checkpoint not signed by the host key; not trusted", "object", key, "err", err)
 				continue

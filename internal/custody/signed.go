@@ -79,6 +79,13 @@ func signRecord(b bkts, k *keyInfo, seq uint64, rec []byte) ([]byte, error) {
 // keeps next's private key (signing.LoadOrCreate at a new path) and should
 // anchor a checkpoint soon after, so the rotation is on record off-host.
 func (l *Ledger) RotateKey(ctx context.Context, next Signer) (Event, error) {
+	return l.RotateKeyBy(ctx, next, "evidenced", nil)
+}
+
+// RotateKeyBy is RotateKey recording who rotated the key: actor is the
+// record's actor and details (who they acted for, why) are added to its
+// Details, without replacing the key fields RotateKey sets.
+func (l *Ledger) RotateKeyBy(ctx context.Context, next Signer, actor string, details map[string]string) (Event, error) {
 	if l.readOnly {
 		return Event{}, fmt.Errorf("rotate key of ledger %s: %w", l.path, ErrReadOnly)
 	}
@@ -96,6 +103,17 @@ func (l *Ledger) RotateKey(ctx context.Context, next Signer) (Event, error) {
 	}
 	ev := keyEvent(KeyRotated, nk, l.signer)
 	addNoteKey(ev.Details, l.host, nk.pub)
+	if actor != "" {
+		ev.Actor = actor
+	}
+	for k, v := range details {
+		switch k {
+		case "algorithm", "key_id", "public_key", "previous_key_id", "note_key":
+			// The key fields are RotateKey's alone.
+		default:
+			ev.Details[k] = v
+		}
+	}
 	out, err := l.appendLocked(ctx, []pending{{ev: ev, rotateTo: nk}}, l.signer)
 	if err != nil {
 		return Event{}, err

@@ -665,3 +665,22 @@ func equalRecords(a, b [][]byte) bool {
 	}
 	return true
 }
+
+// RotateKeyBy records who rotated and why, and a caller's details never
+// replace the key fields a verifier follows.
+func TestRotateKeyBy(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	ctx := context.Background()
+	f := newSignedFixture(t, k1)
+	populate(f)
+	rot, err := f.l.RotateKeyBy(ctx, k2, "custodian", map[string]string{"reason": "yearly", "key_id": "forged", "public_key": "forged", "previous_key_id": "forged", "note_key": "forged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rot.Details
+	if rot.Actor != "custodian" || d["reason"] != "yearly" || d["key_id"] != k2.KeyID() || d["previous_key_id"] != k1.KeyID() || d["public_key"] == "forged" || d["note_key"] == "forged" {
+		t.Fatalf("rotation event %+v", rot)
+	}
+	f.append(Event{Type: Accessed, Actor: "auditor"}, nil)
+	f.requireClean()
+}

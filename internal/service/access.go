@@ -38,11 +38,11 @@ func (c Caller) details(d map[string]string) map[string]string {
 func (s *Service) Config() *config.Config { return s.config }
 
 // HostKey is the key that signs this host's custody records.
-func (s *Service) HostKey() *signing.Key { return s.key }
+func (s *Service) HostKey() *signing.Key { return s.hostKey() }
 
 // HostKeyFingerprint is the host key's fingerprint (SHA256:…), as
 // verify-export --key-fingerprint takes it.
-func (s *Service) HostKeyFingerprint() string { return signing.Fingerprint(s.key.Public()) }
+func (s *Service) HostKeyFingerprint() string { return signing.Fingerprint(s.hostKey().Public()) }
 
 // Bays is the docked cameras' status (the daemon's; empty in a CLI process).
 func (s *Service) Bays() *Bays { return s.bays }

@@ -344,7 +344,7 @@ func (s *Service) KeyFingerprints(ctx context.Context) ([]KeyFingerprint, error)
 		return nil, fmt.Errorf("list host keys: %w", err)
 	}
 	if len(periods) == 0 {
-		return []KeyFingerprint{{Fingerprint: signing.Fingerprint(s.key.Public())}}, nil
+		return []KeyFingerprint{{Fingerprint: signing.Fingerprint(s.hostKey().Public())}}, nil
 	}
 	out := make([]KeyFingerprint, len(periods))
 	for i, p := range periods {

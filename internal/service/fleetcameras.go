@@ -102,7 +102,7 @@ func (s *Service) readFleetInventoryOnce(ctx context.Context) (fleetInventory, i
 			}
 			var doc inventoryDoc
 			if err == nil {
-				doc, err = openInventory(data, s.key.NoteVerifier(), s.config.HostID)
+				doc, err = openInventory(data, s.hostKey().NoteVerifier(), s.config.HostID)
 			}
 			if err != nil {
 				c.bad[v.VersionID] = err.Error()

@@ -77,7 +77,7 @@ func (s *Service) currentInventory(ctx context.Context) (storeInventory, error) 
 	case err != nil:
 		return storeInventory{}, fmt.Errorf("read the inventory in the store: %w", err)
 	}
-	doc, err := openInventory(data, s.key.NoteVerifier(), self)
+	doc, err := openInventory(data, s.hostKey().NoteVerifier(), self)
 	if err != nil {
 		return storeInventory{}, &kindError{kind: ErrIntegrity, err: fmt.Errorf("the inventory in the store (%s version %s) is not this console's: %w", key, versionID, err)}
 	}
@@ -125,7 +125,7 @@ func (s *Service) publishNext(ctx context.Context, c Caller, edit func(prev *inv
 	if err != nil {
 		return res, fmt.Errorf("encode the inventory: %w", err)
 	}
-	signed, err := note.Sign(&note.Note{Text: string(text) + "\n"}, s.key.NoteSigner())
+	signed, err := note.Sign(&note.Note{Text: string(text) + "\n"}, s.hostKey().NoteSigner())
 	if err != nil {
 		return res, fmt.Errorf("sign the inventory: %w", err)
 	}

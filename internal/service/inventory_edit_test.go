@@ -171,7 +171,7 @@ func TestInventoryV1StillTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 	sign := func(text string) []byte {
-		n, err := note.Sign(&note.Note{Text: text + "\n"}, p.hq.key.NoteSigner())
+		n, err := note.Sign(&note.Note{Text: text + "\n"}, p.hq.hostKey().NoteSigner())
 		if err != nil {
 			t.Fatal(err)
 		}

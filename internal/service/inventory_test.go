@@ -98,7 +98,7 @@ func TestInventoryFlowsToTheDock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := note.Open(v2bytes, note.VerifierList(hq.key.NoteVerifier()))
+	n, err := note.Open(v2bytes, note.VerifierList(hq.hostKey().NoteVerifier()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func inventoryPair(t *testing.T) invPair {
 
 	hq := openHost(t, srv, bucket, filepath.Join(root, "hq"), "host_id: hq\nrole: console\nconsole:\n  hosts:\n    - {id: dock-01, public_key_file: "+filepath.Join(root, "dock-01.pem")+"}\n")
 	pem := filepath.Join(root, "hq.pem")
-	if err := os.WriteFile(pem, hq.key.PublicPEM(), 0o644); err != nil {
+	if err := os.WriteFile(pem, hq.hostKey().PublicPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	dockYAML := "host_id: dock-01\ncameras:\n  - {serial: BWC-1, kind: body, assigned_to: officer-local}\n" +
@@ -295,7 +295,7 @@ evidenced_inventory_refresh_failures_total{reason="store"} %d`, missing, refused
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := note.Open(data, note.VerifierList(p.hq.key.NoteVerifier()))
+	n, err := note.Open(data, note.VerifierList(p.hq.hostKey().NoteVerifier()))
 	if err != nil {
 		t.Fatal(err)
 	}

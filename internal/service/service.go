@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/evidenced/evidenced/internal/anchor"
 	"github.com/evidenced/evidenced/internal/catalog"
 	"github.com/evidenced/evidenced/internal/config"
@@ -54,7 +56,14 @@ type Service struct {
 	ingester *ingest.Ingester
 	uploader *upload.Uploader // nil when store is nil
 	wiper    *wipe.Wiper      // wipe rule after VERIFIED, vault release, dock admission
-	key      *signing.Key     // the host key that signs every custody record
+	// key is the host key that signs every custody record (hostKey);
+	// a rotation swaps it while the daemon runs.
+	key atomic.Pointer[signing.Key]
+	// keyVerifiers are the checkpoint verifiers of every host key the
+	// ledger vouches for (anchor.Options.Verifiers); rotateMu orders
+	// rotations (keyrotate.go).
+	keyVerifiers atomic.Pointer[[]note.Verifier]
+	rotateMu     sync.Mutex
 	// inventory follows the console's inventory on a dock host that takes
 	// one (nil: none, or its key did not load at Open; Run then tries
 	// again and fails on it).
@@ -159,17 +168,37 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		log.Info("created host signing key", "path", cfg.KeyPath(), "key_id", key.KeyID())
 	}
 	w := openWitness(cfg)
-	l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key, MustExist: o.MustExist,
-		Witness: witnessFunc(w, cfg.HostID)})
+	openLedger := func(key *signing.Key) (*custody.Ledger, error) {
+		l, err := custody.Open(cfg.LedgerPath(), custody.Options{Host: cfg.HostID, Timeout: o.LockTimeout, Logger: log, Signer: key, MustExist: o.MustExist,
+			Witness: witnessFunc(w, cfg.HostID)})
+		if err != nil {
+			return nil, fmt.Errorf("open ledger: %w", err)
+		}
+		return l, nil
+	}
+	l, err := openLedger(key)
 	if err != nil {
-		return nil, fmt.Errorf("open ledger: %w", err)
+		return nil, err
+	}
+	// Under the ledger's lock, before anything signs: a rotation a crash
+	// cut short is finished or undone (keyrotate.go).
+	if key, l, err = finishRotation(ctx, cfg, log, key, l, openLedger); err != nil {
+		if l != nil {
+			l.Close()
+		}
+		return nil, err
 	}
 	v, err := vault.Open(cfg.VaultDir(), log, vaultOptions(cfg))
 	if err != nil {
 		l.Close()
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
-	s := &Service{config: cfg, ledger: l, vault: v, key: key, log: log, bays: NewBays(), level: o.LogLevel, witness: w}
+	s := &Service{config: cfg, ledger: l, vault: v, log: log, bays: NewBays(), level: o.LogLevel, witness: w}
+	s.key.Store(key)
+	if err := s.loadKeyVerifiers(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if s.cursorKey, err = cursorKey(key.Sign); err != nil {
 		s.Close()
 		return nil, err
@@ -186,7 +215,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		if actor == "" {
 			actor = "evidenced@" + cfg.HostID
 		}
-		ao := anchor.Options{Logger: log, Verifier: key.NoteVerifier()}
+		ao := anchor.Options{Logger: log, Verifier: key.NoteVerifier(), Verifiers: s.ledgerKeyVerifiers}
 		if cfg.Custody.TSAURL != "" {
 			c := &tsa.Client{URL: cfg.Custody.TSAURL}
 			if cfg.Custody.TSACA != "" {

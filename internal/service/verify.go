@@ -155,6 +155,9 @@ func (s *Service) verify(ctx context.Context, remote bool) VerifyReport {
 	}
 	rep.Events = int(stats.Events)
 	rep.Signed = int(stats.Signed)
+	if what := s.keyFileProblem(ctx); what != "" {
+		add(VerifyProblem{Kind: "ledger", What: what})
+	}
 	storeDown := s.storeDownFor(&rep)
 	if remote && s.store != nil {
 		// One question first: a store that cannot be asked would

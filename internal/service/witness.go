@@ -46,7 +46,7 @@ func (s *Service) checkWitness(ctx context.Context) (size uint64, problem string
 	if s.witness == nil {
 		return 0, "", 0, nil
 	}
-	v := s.key.NoteVerifier()
+	v := s.hostKey().NoteVerifier()
 	h, c, found, skipped, err := witness.Latest(ctx, s.witness, s.config.HostID, custody.CheckpointOrigin(s.config.HostID), v)
 	if err != nil || !found {
 		return 0, "", skipped, err

@@ -15,7 +15,9 @@
 //     same directory is written and fsynced, then linked into place (a
 //     rename that cannot overwrite a key another process created
 //     meanwhile), then the directory is fsynced. A key file is never
-//     rewritten.
+//     rewritten in place: a rotation writes the next key to its own file
+//     (Create) and renames it over the key file (Install) only once the
+//     ledger names it.
 //   - The key id is the lower-hex SHA-256 of the public key's PKIX
 //     (SubjectPublicKeyInfo) DER encoding, so a third party can compute it
 //     from the exported public key alone:
@@ -150,7 +152,7 @@ func LoadOrCreate(path, hostID string) (k *Key, created bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("host key %s: generate: %w", path, err)
 	}
-	if err := writeNew(path, priv); err != nil {
+	if err := writeNew(path, priv, 0o600); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			// Another process created it first: use that one.
 			k, err = load(path, hostID)
@@ -225,9 +227,59 @@ func parsePrivatePEM(b []byte) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
+// Create makes a new key and writes it to path (mode 0600, fsynced with
+// its directory), never replacing a file there (fs.ErrExist): the next key
+// of a rotation, written beside the key in force before any record names it.
+func Create(path, hostID string) (*Key, error) {
+	k, err := Generate(hostID)
+	if err != nil {
+		return nil, fmt.Errorf("host key %s: %w", path, err)
+	}
+	if err := writeNew(path, k.priv, 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// WriteRetired keeps a copy of k's private key at path, mode 0400 (read
+// only: a retired key is never written again), fsynced with its directory;
+// fs.ErrExist if path exists.
+func (k *Key) WriteRetired(path string) error { return writeNew(path, k.priv, 0o400) }
+
+// Install moves the key file from to path, replacing the key there, and
+// fsyncs the directory: rename(2) is atomic, so after a crash path holds
+// either key whole, and after Install returns the new one durably.
+func Install(from, path string) error {
+	if err := os.Rename(from, path); err != nil {
+		return fmt.Errorf("host key %s: install %s: %w", path, from, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Remove removes a key file and fsyncs its directory, so the removal
+// survives a crash.
+func Remove(path string) error {
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("host key %s: remove: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", dir, err)
+	}
+	defer func() { _ = d.Close() }()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
 // writeNew writes priv to path atomically without ever replacing an
 // existing file: fs.ErrExist if path exists.
-func writeNew(path string, priv ed25519.PrivateKey) (err error) {
+func writeNew(path string, priv ed25519.PrivateKey, mode os.FileMode) (err error) {
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		return fmt.Errorf("host key %s: encode: %w", path, err)
@@ -243,7 +295,7 @@ func writeNew(path string, priv ed25519.PrivateKey) (err error) {
 	}
 	tmpName := tmp.Name()
 	defer func() { _ = os.Remove(tmpName) }() // after the link, only the temporary name goes
-	if err := tmp.Chmod(0o600); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		_ = tmp.Close()
 		return fmt.Errorf("host key %s: %w", path, err)
 	}
@@ -265,13 +317,8 @@ func writeNew(path string, priv ed25519.PrivateKey) (err error) {
 		}
 		return fmt.Errorf("host key %s: %w", path, err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("host key %s: open directory: %w", path, err)
-	}
-	defer func() { _ = d.Close() }()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("host key %s: fsync directory: %w", path, err)
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("host key %s: %w", path, err)
 	}
 	return nil
 }
@@ -310,8 +357,8 @@ func New(hostID string, priv ed25519.PrivateKey) (*Key, error) {
 	return k, nil
 }
 
-// Generate makes a new in-memory key (tests; rotation writes it with
-// LoadOrCreate at a new path).
+// Generate makes a new in-memory key (tests; rotation writes one with
+// Create).
 func Generate(hostID string) (*Key, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {

@@ -260,3 +260,44 @@ func TestLoadCreatesNothing(t *testing.T) {
 		t.Fatalf("Load of the key: %v %v", got, err)
 	}
 }
+
+// A rotation's next key never replaces a file (Create), replaces the key
+// file only by a rename (Install), and a retired copy is read-only and
+// still loads.
+func TestCreateInstallRetire(t *testing.T) {
+	dir := t.TempDir()
+	path, next := filepath.Join(dir, "host.key"), filepath.Join(dir, "host.key.next")
+	old, _, err := LoadOrCreate(path, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := Create(next, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Create(next, host); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("Create over an existing next key: %v", err)
+	}
+	retired := filepath.Join(dir, "host.key.retired-"+old.KeyID())
+	if err := old.WriteRetired(retired); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(retired); err != nil || st.Mode().Perm() != 0o400 {
+		t.Fatalf("retired copy: %v %v", st, err)
+	}
+	if r, err := Load(retired, host); err != nil || r.KeyID() != old.KeyID() {
+		t.Fatalf("retired copy loads: %v", err)
+	}
+	if err := Install(next, path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Load(path, host); err != nil || got.KeyID() != k.KeyID() {
+		t.Fatalf("installed key: %v", err)
+	}
+	if _, err := os.Stat(next); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("next key still there after Install: %v", err)
+	}
+	if err := Remove(retired); err != nil {
+		t.Fatal(err)
+	}
+}
