@@ -1213,6 +1213,20 @@ var mutants = []Mutant{
 		Run:         "TestRetiredFootageNeverWipedAfterward",
 	},
 	{
+		ID:   "wipe-admit-dropped-camera",
+		File: "internal/wipe/admit.go",
+		Desc: "the vault-full admission looks the camera up again and admits one the inventory dropped after its USB arrival: the copy pass, which continues with the camera as at arrival, fills the vault past min_free",
+		Original: `func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string, need uint64) error {
+`,
+		Replacement: `func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string, need uint64) error {
+	if _, ok := w.cfg.Camera(serial); !ok {
+		return nil
+	}
+`,
+		Packages: []string{"./internal/wipe"},
+		Run:      "TestAdmitDockCameraDroppedAfterArrival",
+	},
+	{
 		ID:          "ingest-retired-footage-unmarked",
 		File:        "internal/ingest/ingest.go",
 		Desc:        "a retired camera's items carry no never-wipe mark, so the wipe follows whatever inventory is in force later",
