@@ -1227,6 +1227,28 @@ var mutants = []Mutant{
 		Run:      "TestAdmitDockCameraDroppedAfterArrival",
 	},
 	{
+		ID:   "service-retired-bay-inventory-now",
+		File: "internal/service/service.go",
+		Desc: "the bay's retired-camera problem follows the inventory in force when the copy pass ends, not the session's decision at arrival: a camera whose RETIRED_DOCKED and never-wipe marks are on record goes back into the pool as safe to undock, or one with neither is held as retired",
+		Original: `	if res.Retired.IsZero() {
+		return
+	}`,
+		Replacement: `	if cam, ok := s.config.Camera(serial); !ok || !cam.RetiredAt(time.Now()) {
+		return
+	}`,
+		Packages: []string{"./internal/service"},
+		Run:      "TestUSBSessionKeepsItsRetirementAcrossInventoryChanges",
+	},
+	{
+		ID:          "usb-session-dropped-before-copy",
+		File:        "internal/service/usb.go",
+		Desc:        "the USB copy pass is not handed the session Arrived opened: it opens a second DOCKED and resolves the camera and its retirement again, from the inventory in force by then",
+		Original:    `Session: h.take(d)})`,
+		Replacement: `Session: func() ingest.Session { h.take(d); return ingest.Session{} }()})`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestUSBSessionKeepsItsRetirementAcrossInventoryChanges",
+	},
+	{
 		ID:          "ingest-retired-footage-unmarked",
 		File:        "internal/ingest/ingest.go",
 		Desc:        "a retired camera's items carry no never-wipe mark, so the wipe follows whatever inventory is in force later",
