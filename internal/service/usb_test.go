@@ -13,6 +13,7 @@ import (
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/usbdock"
+	"github.com/evidenced/evidenced/internal/watch"
 	"github.com/evidenced/evidenced/internal/wipe"
 )
 
@@ -252,5 +253,100 @@ func TestUSBSessionKeepsItsRetirementAcrossInventoryChanges(t *testing.T) {
 		if err := dock.wiper.Wipe(ctx, v.Item); !errors.Is(err, wipe.ErrGaveUp) {
 			t.Errorf("BWC-1: wipe of %s under a later version: %v, want given up for good", v.Item, err)
 		}
+	}
+}
+
+// A dock session on record is closed on record: a camera the inventory
+// drops while it is docked (its copy pass goes on with the camera as at
+// arrival) still gets its UNDOCKED when it leaves, through the USB bay and
+// through a watched folder alike. Before, UNDOCKED followed the inventory
+// in force at removal, so such a session was left open in the ledger with
+// its footage vaulted. A device that was never in the inventory still gets
+// none: its UNKNOWN_DEVICE is its only record.
+func TestUndockedClosesASessionTheInventoryDropped(t *testing.T) {
+	ctx := context.Background()
+	p := inventoryPair(t)
+	publishInventory(t, p, "officer-a")
+	f, _ := takeInventory(t, p)
+	// setListed puts a version in force at the dock host listing BWC-1 or
+	// not (BWC-9 keeps the inventory from being empty).
+	setListed := func(listed bool) {
+		t.Helper()
+		if _, err := p.hq.publishNext(ctx, Caller{Actor: "custodian-1"}, func(*inventoryDoc) ([]config.InventoryCamera, map[string]string, error) {
+			cams := []config.InventoryCamera{{Serial: "BWC-9", Kind: "body", AssignedTo: "officer-b"}}
+			if listed {
+				cams = append(cams, config.InventoryCamera{Serial: "BWC-1", Kind: "body", AssignedTo: "officer-a"})
+			}
+			return cams, map[string]string{"change": "test"}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		p.dock.pollInventory(ctx, f)
+		if _, ok := p.dock.config.Camera("BWC-1"); ok != listed {
+			t.Fatalf("BWC-1 listed %v, want %v", ok, listed)
+		}
+	}
+	media := filepath.Join(p.root, "media", "BWC-1")
+	if err := os.MkdirAll(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(media, "A.MP4"), []byte("recording a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// undocks is BWC-1's UNDOCKED records by how it was docked.
+	undocks := func(serial string) map[string]int {
+		t.Helper()
+		got := map[string]int{}
+		if err := p.dock.ledger.Events(ctx, 0, func(e custody.Event) error {
+			if e.Type == custody.Undocked && e.Camera == serial {
+				got[e.Details["via"]]++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	// USB: dropped between arrival and the copy pass.
+	h := &usbHandler{s: p.dock, work: ctx}
+	d := usbdock.Dock{Serial: "BWC-1", Profile: "test-bwc", Device: usbdock.Device{
+		VendorID: 0x1234, ProductID: 0x5678, Serial: "BWC-1", Bus: 2, Address: 7, PortPath: []int{1},
+	}}
+	if !h.Arrived(ctx, d) {
+		t.Fatal("BWC-1 not admitted at arrival")
+	}
+	setListed(false)
+	d.Path = media
+	h.Settled(ctx, d)
+	if b := p.dock.bays.List(); len(b) != 1 || b[0].State != BaySafe {
+		t.Fatalf("bays after the copy pass: %+v, want BWC-1 safe to undock", b)
+	}
+	h.Removed(d)
+	if got := undocks("BWC-1")["usb"]; got != 1 {
+		t.Errorf("USB: %d UNDOCKED for a session opened before the inventory dropped its camera, want 1", got)
+	}
+
+	// A watched folder: dropped after the pass, before the folder goes.
+	setListed(true)
+	dh := &dockHandler{s: p.dock, work: ctx}
+	dh.Settled(ctx, watch.Dock{Serial: "BWC-1", Path: media})
+	setListed(false)
+	dh.Removed(watch.Dock{Serial: "BWC-1", Path: media})
+	if got := undocks("BWC-1")["watch"]; got != 1 {
+		t.Errorf("watched folder: %d UNDOCKED for a session opened before the inventory dropped its camera, want 1", got)
+	}
+
+	// Never in the inventory: no session, no UNDOCKED.
+	u := usbdock.Dock{Serial: "STRANGER", Profile: "test-bwc", Device: usbdock.Device{
+		VendorID: 0x1234, ProductID: 0x5678, Serial: "STRANGER", Bus: 2, Address: 8, PortPath: []int{2},
+	}}
+	if h.Arrived(ctx, u) {
+		t.Fatal("an unknown device was admitted")
+	}
+	h.Removed(u)
+	dh.Removed(watch.Dock{Serial: "STRANGER", Path: filepath.Join(p.root, "media", "STRANGER")})
+	if got := undocks("STRANGER"); len(got) != 0 {
+		t.Errorf("UNDOCKED for a device never in the inventory: %v", got)
 	}
 }

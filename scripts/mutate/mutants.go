@@ -1249,6 +1249,15 @@ var mutants = []Mutant{
 		Run:         "TestUSBSessionKeepsItsRetirementAcrossInventoryChanges",
 	},
 	{
+		ID:          "undocked-follows-inventory-now",
+		File:        "internal/service/service.go",
+		Desc:        "UNDOCKED follows the inventory in force at removal: a camera dropped from it while docked, whose session was opened and whose footage was copied, leaves its session open in the ledger",
+		Original:    `if _, ok := s.config.Camera(serial); !ok && !opened {`,
+		Replacement: `if _, ok := s.config.Camera(serial); !ok {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestUndockedClosesASessionTheInventoryDropped",
+	},
+	{
 		ID:          "ingest-retired-footage-unmarked",
 		File:        "internal/ingest/ingest.go",
 		Desc:        "a retired camera's items carry no never-wipe mark, so the wipe follows whatever inventory is in force later",
