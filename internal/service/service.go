@@ -519,23 +519,42 @@ func (s *Service) finalAnchor(work context.Context) {
 type dockHandler struct {
 	s    *Service
 	work context.Context
+
+	mu     sync.Mutex
+	opened map[string]bool // folders a dock session was opened for (DOCKED on record), until Removed
 }
 
 func (h *dockHandler) Settled(_ context.Context, d watch.Dock) {
 	// Docks run under the work context, not intake: a dock in progress when
 	// SIGTERM arrives finishes (within the drain deadline) instead of leaving
 	// a half-copied camera.
-	h.s.dock(h.work, ingest.Request{Serial: d.Serial, Root: d.Path, Via: "watch"})
+	res := h.s.dock(h.work, ingest.Request{Serial: d.Serial, Root: d.Path, Via: "watch"})
+	if res.DockSeq != 0 {
+		h.mu.Lock()
+		if h.opened == nil {
+			h.opened = map[string]bool{}
+		}
+		h.opened[d.Path] = true
+		h.mu.Unlock()
+	}
 }
 
+// Removed records UNDOCKED as the USB handler does: for a folder whose
+// session was opened, whatever the inventory says by now, and for any
+// camera the inventory lists.
 func (h *dockHandler) Removed(d watch.Dock) {
-	h.s.undocked(h.work, d.Serial, map[string]string{"source": d.Path, "via": "watch"})
+	h.mu.Lock()
+	opened := h.opened[d.Path]
+	delete(h.opened, d.Path)
+	h.mu.Unlock()
+	h.s.undocked(h.work, d.Serial, map[string]string{"source": d.Path, "via": "watch"}, opened)
 }
 
 // dock runs one dock session's copy pass for a camera whose media is
-// readable at req.Root, whatever the source (req.DockSeq set when the source
-// opened the session at arrival).
-func (s *Service) dock(ctx context.Context, req ingest.Request) {
+// readable at req.Root, whatever the source (req.Session set when the source
+// opened the session at arrival), and returns what Dock returned (DockSeq
+// set when a session is on record).
+func (s *Service) dock(ctx context.Context, req ingest.Request) ingest.Result {
 	serial := req.Serial
 	req.Actor = s.DaemonActor()
 	log := s.log.With("camera", serial, "via", req.Via)
@@ -551,7 +570,7 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	case errors.Is(err, ingest.ErrNotAdmitted):
 		s.bays.Problem(serial, err.Error())
 		log.Error("dock refused", "err", err)
-		return
+		return res
 	case errors.Is(err, ingest.ErrUnknownDevice):
 		s.bays.Unknown(serial, req.Identity["bay"])
 		log.Error("unknown camera docked; not ingested")
@@ -572,13 +591,18 @@ func (s *Service) dock(ctx context.Context, req ingest.Request) {
 	if s.anchors != nil {
 		s.anchors.Kick() // a dock session ended: anchor its records
 	}
+	return res
 }
 
-// undocked records UNDOCKED for a camera in the inventory that left its bay:
-// clean when the bay said "safe to undock", and its last state either way.
-func (s *Service) undocked(ctx context.Context, serial string, details map[string]string) {
+// undocked records UNDOCKED for a camera that left its bay: clean when the
+// bay said "safe to undock", and its last state either way. opened says
+// its dock session is on record (DOCKED): that session is closed whatever
+// the inventory says now, since a camera the inventory dropped after its
+// arrival was still copied. Without one, only a camera in the inventory
+// is recorded: an unknown device has its UNKNOWN_DEVICE and nothing else.
+func (s *Service) undocked(ctx context.Context, serial string, details map[string]string, opened bool) {
 	st := s.bays.Remove(serial)
-	if _, ok := s.config.Camera(serial); !ok {
+	if _, ok := s.config.Camera(serial); !ok && !opened {
 		return
 	}
 	clean := st.State == BaySafe

@@ -24,6 +24,7 @@ type usbHandler struct {
 
 	mu       sync.Mutex
 	sessions map[string]ingest.Session // attachment → the session Arrived opened, until Settled
+	opened   map[string]bool           // attachments whose DOCKED is on record, until Removed
 }
 
 var (
@@ -64,9 +65,10 @@ func (h *usbHandler) Arrived(_ context.Context, d usbdock.Dock) bool {
 	s.bays.Arrived(d.Serial, d.Bay())
 	h.mu.Lock()
 	if h.sessions == nil {
-		h.sessions = map[string]ingest.Session{}
+		h.sessions, h.opened = map[string]ingest.Session{}, map[string]bool{}
 	}
 	h.sessions[attachment(d)] = sess
+	h.opened[attachment(d)] = true
 	h.mu.Unlock()
 	return true
 }
@@ -130,8 +132,15 @@ func (h *usbHandler) Refused(d usbdock.Dock, others []usbdock.Dock, err error) {
 // RefusedGone clears the refused device's line once it left its bay.
 func (h *usbHandler) RefusedGone(d usbdock.Dock) { h.s.bays.Cleared(d.Serial, d.Bay()) }
 
-// Removed records UNDOCKED, clean or not, for cameras in the inventory.
+// Removed records UNDOCKED, clean or not, for a camera whose DOCKED is on
+// record (even when the inventory dropped it since: its session was
+// opened, and its copy pass went on with the camera as at arrival) and for
+// any other camera the inventory lists now.
 func (h *usbHandler) Removed(d usbdock.Dock) {
 	h.take(d) // yanked before its volume was readable
-	h.s.undocked(h.work, d.Serial, map[string]string{"bay": d.Bay(), "via": "usb"})
+	h.mu.Lock()
+	opened := h.opened[attachment(d)]
+	delete(h.opened, attachment(d))
+	h.mu.Unlock()
+	h.s.undocked(h.work, d.Serial, map[string]string{"bay": d.Bay(), "via": "usb"}, opened)
 }

@@ -20,38 +20,40 @@ var ErrVaultFull = errors.New("vault is too full to take this camera")
 // space with max(vault.min_free, vault_reserve) left over. A refusal is
 // recorded as REFUSED for the camera (reason, bytes needed, bytes free) and
 // returned wrapping ErrVaultFull, with a sentence fit for the bay status.
-// Nothing is touched either way. A camera not in the inventory is admitted:
-// ingest reports it as UNKNOWN_DEVICE. It is ingest.Admitter: the wipe rule
-// never walks a camera itself.
+// Nothing is touched either way. It is ingest.Admitter: the wipe rule never
+// walks a camera itself.
+//
+// serial is the camera as its dock session resolved it (ingest asks only
+// for a camera it found in the inventory, UNKNOWN_DEVICE being refused
+// before): the inventory in force now is not consulted again. A USB
+// session opened at arrival continues with the camera as it was then, so
+// a camera dropped from the inventory before the copy pass is still
+// copied, and must still fit.
 //
 // A dock refused with via "watch" is remembered: Run retries it (through
 // the function given to RetryDocks) once the vault has room for what it
 // needed, unless its folder is gone by then; the retried dock walks the
 // camera afresh and is admitted or refused again on what it finds.
 func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string, need uint64) error {
-	cam, ok := w.cfg.Camera(serial)
-	if !ok {
-		return nil
-	}
-	keep, free, err := w.room(cam.Serial)
+	keep, free, err := w.room(serial)
 	if err != nil {
 		return err
 	}
 	if need+keep <= free {
 		w.mu.Lock()
-		delete(w.waiting, cam.Serial)
+		delete(w.waiting, serial)
 		w.mu.Unlock()
 		return nil
 	}
 	if via == "watch" {
 		w.mu.Lock()
-		w.waiting[cam.Serial] = waitingDock{root: root, need: need}
+		w.waiting[serial] = waitingDock{root: root, need: need}
 		w.mu.Unlock()
 	}
 	reason := fmt.Sprintf("vault full: this camera needs %s for new footage and %s must stay free, but only %s is free; nothing was copied — free space (verified copies are released after vault.grace) and dock again",
 		human(need), human(keep), human(free))
 	if _, aerr := w.ledger.Append(ctx, custody.Event{
-		Type: custody.Refused, Actor: actor, Camera: cam.Serial,
+		Type: custody.Refused, Actor: actor, Camera: serial,
 		Details: map[string]string{
 			"reason": reason, "via": via, "source": root,
 			"need_bytes": strconv.FormatUint(need, 10), "free_bytes": strconv.FormatUint(free, 10),

@@ -564,6 +564,47 @@ func TestAdmitDock(t *testing.T) {
 	}
 }
 
+// A USB dock session opened at arrival continues with the camera as it was
+// then, even when the inventory in force drops it before the copy pass:
+// the pass still copies, so it must still fit. Admission followed the
+// inventory in force instead and admitted a camera it no longer found,
+// copying a full camera into a vault with no room left.
+func TestAdmitDockCameraDroppedAfterArrival(t *testing.T) {
+	f := newFixture(t, "vault: {min_free: 1MiB}\n")
+	ctx := context.Background()
+	in := ingest.New(f.cfg, f.ledger, f.vault, nil)
+	in.Admit(f.w)
+	req := ingest.Request{Serial: "BWC-0001", Root: "usb:2-1", Actor: "test", Via: "usb"}
+	sess, err := in.Arrive(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A published inventory that no longer lists the camera takes effect.
+	f.cfg.SetPublished(&config.Published{Console: "console-1", Version: 1, Cameras: []config.InventoryCamera{
+		{Serial: "BWC-0002", Kind: "body", AssignedTo: "officer-2"},
+	}})
+	if _, ok := f.cfg.Camera("BWC-0001"); ok {
+		t.Fatal("BWC-0001 is still in the inventory: the check below proves nothing")
+	}
+	f.fake = true
+	f.free = uint64(len(f.data)) + 1<<20 - 1 // one byte short
+	req.Root, req.Session = f.cam, sess
+	res, err := in.Dock(ctx, req, nil)
+	if !errors.Is(err, ErrVaultFull) || res.Vaulted != 0 {
+		t.Fatalf("copy pass with no room, camera dropped after arrival: %+v %v; want ErrVaultFull, nothing copied", res, err)
+	}
+	var refused custody.Event
+	f.ledger.Events(ctx, 1, func(e custody.Event) error {
+		if e.Type == custody.Refused {
+			refused = e
+		}
+		return nil
+	})
+	if refused.Camera != "BWC-0001" || refused.Details["need_bytes"] != fmt.Sprint(len(f.data)) {
+		t.Errorf("REFUSED event %+v, want BWC-0001's, naming the bytes it needed", refused)
+	}
+}
+
 func TestRunWipesAndReleases(t *testing.T) {
 	f := newFixture(t, "wipe_after_verify: true\nvault: {grace: 1ns}\n")
 	f.ingest(t, "BWC-0001")

@@ -1213,6 +1213,51 @@ var mutants = []Mutant{
 		Run:         "TestRetiredFootageNeverWipedAfterward",
 	},
 	{
+		ID:   "wipe-admit-dropped-camera",
+		File: "internal/wipe/admit.go",
+		Desc: "the vault-full admission looks the camera up again and admits one the inventory dropped after its USB arrival: the copy pass, which continues with the camera as at arrival, fills the vault past min_free",
+		Original: `func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string, need uint64) error {
+`,
+		Replacement: `func (w *Wiper) AdmitDock(ctx context.Context, serial, root, actor, via string, need uint64) error {
+	if _, ok := w.cfg.Camera(serial); !ok {
+		return nil
+	}
+`,
+		Packages: []string{"./internal/wipe"},
+		Run:      "TestAdmitDockCameraDroppedAfterArrival",
+	},
+	{
+		ID:   "service-retired-bay-inventory-now",
+		File: "internal/service/service.go",
+		Desc: "the bay's retired-camera problem follows the inventory in force when the copy pass ends, not the session's decision at arrival: a camera whose RETIRED_DOCKED and never-wipe marks are on record goes back into the pool as safe to undock, or one with neither is held as retired",
+		Original: `	if res.Retired.IsZero() {
+		return
+	}`,
+		Replacement: `	if cam, ok := s.config.Camera(serial); !ok || !cam.RetiredAt(time.Now()) {
+		return
+	}`,
+		Packages: []string{"./internal/service"},
+		Run:      "TestUSBSessionKeepsItsRetirementAcrossInventoryChanges",
+	},
+	{
+		ID:          "usb-session-dropped-before-copy",
+		File:        "internal/service/usb.go",
+		Desc:        "the USB copy pass is not handed the session Arrived opened: it opens a second DOCKED and resolves the camera and its retirement again, from the inventory in force by then",
+		Original:    `Session: h.take(d)})`,
+		Replacement: `Session: func() ingest.Session { h.take(d); return ingest.Session{} }()})`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestUSBSessionKeepsItsRetirementAcrossInventoryChanges",
+	},
+	{
+		ID:          "undocked-follows-inventory-now",
+		File:        "internal/service/service.go",
+		Desc:        "UNDOCKED follows the inventory in force at removal: a camera dropped from it while docked, whose session was opened and whose footage was copied, leaves its session open in the ledger",
+		Original:    `if _, ok := s.config.Camera(serial); !ok && !opened {`,
+		Replacement: `if _, ok := s.config.Camera(serial); !ok {`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestUndockedClosesASessionTheInventoryDropped",
+	},
+	{
 		ID:          "ingest-retired-footage-unmarked",
 		File:        "internal/ingest/ingest.go",
 		Desc:        "a retired camera's items carry no never-wipe mark, so the wipe follows whatever inventory is in force later",
