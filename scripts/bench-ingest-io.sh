@@ -34,6 +34,7 @@
 #
 # usage: scripts/bench-ingest-io.sh [TOTAL_MIB (1024)] [FILES (4)] [ROUNDS (3)] [CAMERAS (1)]
 # BENCH_DIR (default /tmp/evidenced-bench-io) must be on the disk under test.
+# PART_SUMS=1 turns upload.part_sums_at_ingest on for both ingests (this and base).
 # e.g. eight cameras of 128 MiB, one file each: scripts/bench-ingest-io.sh 1024 8 3 8
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -119,7 +120,7 @@ run_cp() {
 names=(this base io cp)
 if [ "$CAMERAS" -gt 1 ]; then names+=(io_par); fi
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
-echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds"
+echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds, part sums at ingest: ${PART_SUMS:-0}"
 run_rounds "${names[@]}"
 cleanup_out
 t0=$(now); (cd "$BENCH_DIR/src" && openssl dgst -sha256 "${SRC_FILES[@]}" > /dev/null); t_sha=$(echo "$(now) - $t0" | bc)

@@ -5,7 +5,8 @@
 
 # bench_setup makes BENCH_DIR/src/DCIM/100MEDIA with FILES files of
 # TOTAL_MIB/FILES MiB each from /dev/urandom, and BENCH_DIR/bench.yaml (state
-# in BENCH_DIR/state, one camera BENCH-0001, no object store).
+# in BENCH_DIR/state, one camera BENCH-0001, no object store; with
+# PART_SUMS=1, upload.part_sums_at_ingest on).
 bench_setup() {
   local per=$((TOTAL_MIB / FILES)) i
   rm -rf "$BENCH_DIR"; mkdir -p "$BENCH_DIR/src/DCIM/100MEDIA"
@@ -23,6 +24,11 @@ retention:
 cameras: [{serial: BENCH-0001, kind: body, assigned_to: bench}]
 vault_reserve: 0
 YAML
+  # PART_SUMS=1: both contenders take the upload's part sums at ingest
+  # (upload.part_sums_at_ingest), to measure what they cost the ingest.
+  if [ "${PART_SUMS:-0}" = 1 ]; then
+    printf 'upload:\n  part_sums_at_ingest: true\n' >> "$BENCH_DIR/bench.yaml"
+  fi
 }
 
 now() { date +%s.%N; }

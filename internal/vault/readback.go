@@ -106,7 +106,8 @@ func (v *Vault) ReadBackParts(ctx context.Context, id string, partSize int64) (w
 			return digest.Sum{}, n, nil, fmt.Errorf("vault read back %s: %w", id, err)
 		}
 		m, err := f.Read(*bp)
-		pw.hashBoth(h, (*bp)[:m])
+		b := (*bp)[:m]
+		pw.with(b, func() { h.Write(b) })
 		n += int64(m)
 		if errors.Is(err, io.EOF) {
 			break
@@ -145,17 +146,17 @@ func startPartWorker(ph *partHasher) *partWorker {
 	return w
 }
 
-// hashBoth feeds b to the whole's hash h and to the part hasher, the two
-// at once, and returns when both have taken every byte of it: the caller
-// reads the next bytes into the same buffer, and finishes the part hasher
-// (on its own goroutine) only after the last hashBoth.
-func (w *partWorker) hashBoth(h io.Writer, b []byte) {
+// with feeds b to the part hasher while fn (which hashes b whole, and in
+// a copy writes it) runs on the calling goroutine, and returns when both
+// are done with every byte of it: the caller reuses the buffer next, and
+// finishes the part hasher (on its own goroutine) only after the last with.
+func (w *partWorker) with(b []byte, fn func()) {
 	if w == nil || len(b) == 0 {
-		h.Write(b)
+		fn()
 		return
 	}
 	w.in <- b
-	h.Write(b)
+	fn()
 	<-w.done
 }
 
