@@ -31,8 +31,8 @@ type damagingVault struct {
 	readBackErr error
 }
 
-func (d *damagingVault) StoreRecorded(ctx context.Context, id string, src io.Reader, size, partSize int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error) {
-	st, err := d.Vault.StoreRecorded(ctx, id, src, size, partSize, progress, record)
+func (d *damagingVault) StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error) {
+	st, err := d.Vault.StoreRecorded(ctx, id, src, size, progress, record)
 	if err != nil || id != d.target || d.damage == nil {
 		return st, err
 	}
@@ -49,11 +49,11 @@ func (d *damagingVault) StoreRecorded(ctx context.Context, id string, src io.Rea
 	return st, os.Chmod(st.Path, 0o440)
 }
 
-func (d *damagingVault) ReadBack(ctx context.Context, id string) (digest.Sum, int64, error) {
+func (d *damagingVault) ReadBackParts(ctx context.Context, id string, partSize int64) (digest.Sum, int64, []digest.Sum, error) {
 	if id == d.target && d.readBackErr != nil {
-		return digest.Sum{}, 0, d.readBackErr
+		return digest.Sum{}, 0, nil, d.readBackErr
 	}
-	return d.Vault.ReadBack(ctx, id)
+	return d.Vault.ReadBackParts(ctx, id, partSize)
 }
 
 func flipOneByte(b []byte) []byte { b[len(b)/2] ^= 0x01; return b }

@@ -59,12 +59,10 @@ type Vault interface {
 	// StoreRecorded copies src into the vault; record runs once the copy
 	// is durable and before it is published under items/ (ingest records
 	// COPIED there, so no published copy is unknown to the ledger).
-	// With partSize > 0 it also hashes the copy in parts of partSize
-	// bytes (the upload's parts): vault.Stored.PartSums.
-	StoreRecorded(ctx context.Context, id string, src io.Reader, size, partSize int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error)
-	// ReadBack reads the copy back cold and returns its SHA-256 and
-	// length.
-	ReadBack(ctx context.Context, id string) (digest.Sum, int64, error)
+	StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error)
+	// ReadBackParts reads the copy back cold and hashes it whole and in
+	// parts of partSize bytes (the upload's parts) in the same pass.
+	ReadBackParts(ctx context.Context, id string, partSize int64) (digest.Sum, int64, []digest.Sum, error)
 	// WritePartSums keeps the part sums beside the copy, durably, before
 	// VAULTED names their composite (see vault.WritePartSums).
 	WritePartSums(id string, partSize int64, sums []digest.Sum) error
@@ -605,7 +603,6 @@ type copied struct {
 	e           camfs.Entry
 	dockSeq     uint64
 	stored      vault.Stored
-	partSize    int64 // of stored.PartSums; 0: none taken
 	copied      custody.Event
 }
 
@@ -636,15 +633,7 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 	// COPIED is recorded when the copy is durable and before it appears
 	// under items/: a file there is always on record.
 	var rec custody.Event
-	// The upload's part sums are taken in this pass, beside the whole's
-	// SHA-256, where the copy's writes leave a core idle; the read-back
-	// then hashes the whole only, and its equality with this pass's whole
-	// proves the sums to be of the vault copy (docs/ARCHITECTURE.md).
-	var ps int64 // 0: no part sums (upload.part_sums_at_ingest off)
-	if in.cfg.Upload.PartSumsAtIngest {
-		ps = objstore.PartSize(e.Size)
-	}
-	stored, err := in.vault.StoreRecorded(ctx, id, src, e.Size, ps, progress, func(st vault.Stored) error {
+	stored, err := in.vault.StoreRecorded(ctx, id, src, e.Size, progress, func(st vault.Stored) error {
 		if err := settle(); err != nil {
 			return err
 		}
@@ -676,7 +665,7 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 		in.recordCopyFailed(ctx, req, cam, id, display, err)
 		return copied{}, src.n, fmt.Errorf("copy to vault: %w", err)
 	}
-	return copied{id: id, display: display, e: e, dockSeq: dockSeq, stored: stored, partSize: ps, copied: rec}, src.n, nil
+	return copied{id: id, display: display, e: e, dockSeq: dockSeq, stored: stored, copied: rec}, src.n, nil
 }
 
 // readBackOne reads the vault copy c back cold and records VAULTED with the
@@ -685,7 +674,14 @@ func (in *Ingester) copyOne(ctx context.Context, req Request, cam config.Camera,
 func (in *Ingester) readBackOne(ctx context.Context, req Request, sess Session, c copied) error {
 	cam := sess.cam
 	id, display, e, dockSeq, stored := c.id, c.display, c.e, c.dockSeq, c.stored
-	cold, n, err := in.vault.ReadBack(ctx, id)
+	// The upload's part sums come from this same cold read: one more
+	// SHA-256 per byte here, on the core the read-back's I/O leaves idle,
+	// instead of two per byte on the upload (docs/BENCHMARKS.md).
+	var ps int64 // 0: no part sums (upload.part_sums_at_ingest off)
+	if in.cfg.Upload.PartSumsAtIngest {
+		ps = objstore.PartSize(stored.Size)
+	}
+	cold, n, partSums, err := in.vault.ReadBackParts(ctx, id, ps)
 	if err == nil && (cold != stored.SHA256 || n != stored.Size) {
 		err = fmt.Errorf("vault copy reads back as %s (%d bytes), streamed %s (%d bytes)", cold.Hex(), n, stored.SHA256.Hex(), stored.Size)
 	} else if err != nil {
@@ -736,12 +732,12 @@ func (in *Ingester) readBackOne(ctx context.Context, req Request, sess Session, 
 	// The part sums are kept before the record that vouches for them; a
 	// crash in between leaves a file no record names, which the upload
 	// ignores. Failing to keep them costs only speed: the upload hashes.
-	if ps := c.partSize; ps == 0 {
+	if ps == 0 {
 		// Not asked for: VAULTED names no part sums.
-	} else if err := in.vault.WritePartSums(id, ps, stored.PartSums); err != nil {
+	} else if err := in.vault.WritePartSums(id, ps, partSums); err != nil {
 		in.log.Warn("part sums not kept; the upload will hash the vault copy", "item", id, "err", err)
 	} else {
-		maps.Copy(details, vault.PartSumsDetails(ps, stored.PartSums))
+		maps.Copy(details, vault.PartSumsDetails(ps, partSums))
 	}
 	if _, err := in.ledger.Append(ctx, custody.Event{
 		Type: custody.Vaulted, Actor: req.Actor, Camera: cam.Serial, Item: id, SHA256: cold.Hex(),

@@ -37,19 +37,19 @@ func newOverlapVault(t *testing.T, v *vault.Vault, first, next string) *overlapV
 	return &overlapVault{Vault: v, t: t, first: first, next: next, copied: make(chan struct{})}
 }
 
-func (o *overlapVault) StoreRecorded(ctx context.Context, id string, src io.Reader, size, partSize int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error) {
+func (o *overlapVault) StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(vault.Stored) error) (vault.Stored, error) {
 	if id != o.next {
-		return o.Vault.StoreRecorded(ctx, id, src, size, partSize, progress, record)
+		return o.Vault.StoreRecorded(ctx, id, src, size, progress, record)
 	}
 	done := func() { o.once.Do(func() { close(o.copied) }) }
 	defer done()
-	return o.Vault.StoreRecorded(ctx, id, src, size, partSize, progress, func(st vault.Stored) error {
+	return o.Vault.StoreRecorded(ctx, id, src, size, progress, func(st vault.Stored) error {
 		done()
 		return record(st)
 	})
 }
 
-func (o *overlapVault) ReadBack(ctx context.Context, id string) (digest.Sum, int64, error) {
+func (o *overlapVault) ReadBackParts(ctx context.Context, id string, partSize int64) (digest.Sum, int64, []digest.Sum, error) {
 	if id == o.first {
 		var giveUp <-chan time.Time
 		if d, ok := o.t.Deadline(); ok {
@@ -59,10 +59,10 @@ func (o *overlapVault) ReadBack(ctx context.Context, id string) (digest.Sum, int
 		case <-o.copied:
 		case <-giveUp:
 			o.t.Error("the read-back of the first file waited for the copy of the next one until the test's deadline: not overlapped")
-			return digest.Sum{}, 0, errors.New("read-back not overlapped with the next copy")
+			return digest.Sum{}, 0, nil, errors.New("read-back not overlapped with the next copy")
 		}
 	}
-	return o.Vault.ReadBack(ctx, id)
+	return o.Vault.ReadBackParts(ctx, id, partSize)
 }
 
 // custodyOf lists every ledger record as "TYPE NAME", NAME the camera file

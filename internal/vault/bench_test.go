@@ -44,32 +44,20 @@ func sourceFile(b *testing.B) string {
 }
 
 // BenchmarkStore: go test -bench Store -benchtime 5x ./internal/vault
-// (MB/s is the whole Store: read, hash, write, fsync, rename, dir fsync);
-// with /parts, also hashed in 8 MiB upload parts (what ingest does with
-// upload.part_sums_at_ingest), so the two show what the part sums cost the
-// copy pass, in wall time and in CPU (cpu-s/GiB, as for BenchmarkReadBack).
+// (MB/s is the whole Store: read, hash, write, fsync, rename, dir fsync).
 func BenchmarkStore(b *testing.B) {
-	b.Run("whole", func(b *testing.B) { benchStore(b, 0) })
-	b.Run("parts", func(b *testing.B) { benchStore(b, 8<<20) })
-}
-
-func benchStore(b *testing.B, partSize int64) {
 	src := sourceFile(b)
 	v := openVault(b)
 	b.SetBytes(benchSize)
-	cpu0, i := cpuSeconds(), 0
+	i := 0
 	for b.Loop() {
 		f, err := os.Open(src)
 		if err != nil {
 			b.Fatal(err)
 		}
 		id := fmt.Sprintf("bench-%d", i)
-		st, err := v.StoreRecorded(context.Background(), id, f, benchSize, partSize, nil, nil)
-		if err != nil {
+		if _, err := v.Store(context.Background(), id, f, benchSize, nil); err != nil {
 			b.Fatal(err)
-		}
-		if partSize > 0 && int64(len(st.PartSums)) != benchSize/partSize {
-			b.Fatalf("%d part sums", len(st.PartSums))
 		}
 		f.Close()
 		b.StopTimer()
@@ -77,7 +65,6 @@ func benchStore(b *testing.B, partSize int64) {
 		b.StartTimer()
 		i++
 	}
-	b.ReportMetric((cpuSeconds()-cpu0)/float64(i)/(float64(benchSize)/(1<<30)), "cpu-s/GiB")
 }
 
 // BenchmarkReadBack: the cold re-read and re-hash of a stored copy; with

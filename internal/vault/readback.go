@@ -106,8 +106,7 @@ func (v *Vault) ReadBackParts(ctx context.Context, id string, partSize int64) (w
 			return digest.Sum{}, n, nil, fmt.Errorf("vault read back %s: %w", id, err)
 		}
 		m, err := f.Read(*bp)
-		b := (*bp)[:m]
-		pw.with(b, func() { h.Write(b) })
+		pw.hashBoth(h, (*bp)[:m])
 		n += int64(m)
 		if errors.Is(err, io.EOF) {
 			break
@@ -146,17 +145,17 @@ func startPartWorker(ph *partHasher) *partWorker {
 	return w
 }
 
-// with feeds b to the part hasher while fn (which hashes b whole, and in
-// a copy writes it) runs on the calling goroutine, and returns when both
-// are done with every byte of it: the caller reuses the buffer next, and
-// finishes the part hasher (on its own goroutine) only after the last with.
-func (w *partWorker) with(b []byte, fn func()) {
+// hashBoth feeds b to the whole's hash h and to the part hasher, the two
+// at once, and returns when both have taken every byte of it: the caller
+// reads the next bytes into the same buffer, and finishes the part hasher
+// (on its own goroutine) only after the last hashBoth.
+func (w *partWorker) hashBoth(h io.Writer, b []byte) {
 	if w == nil || len(b) == 0 {
-		fn()
+		h.Write(b)
 		return
 	}
 	w.in <- b
-	fn()
+	h.Write(b)
 	<-w.done
 }
 

@@ -51,10 +51,6 @@ type Stored struct {
 	Path   string     // the final path, items/<id[0:2]>/<id>
 	Size   int64      // bytes copied, equal to the size asked for
 	SHA256 digest.Sum // of exactly the bytes read from the source and written
-	// PartSums are the SHA-256 of each part of the partSize bytes
-	// StoreRecorded was asked for (the last one shorter; nil if none), of
-	// the same bytes as SHA256.
-	PartSums []digest.Sum
 }
 
 // Store copies src into the vault as item id in one pass.
@@ -86,7 +82,7 @@ type Stored struct {
 // kernel cannot be interrupted: Store returns once it comes back, and never
 // while src is still being read, so the caller may close src afterwards.
 func (v *Vault) Store(ctx context.Context, id string, src io.Reader, size int64, progress func(int64)) (Stored, error) {
-	return v.StoreRecorded(ctx, id, src, size, 0, progress, nil)
+	return v.StoreRecorded(ctx, id, src, size, progress, nil)
 }
 
 // StoreRecorded is Store with a step between the durable partial and its
@@ -98,17 +94,12 @@ func (v *Vault) Store(ctx context.Context, id string, src io.Reader, size int64,
 // only a restored or replaced ledger would fail to name. If record fails,
 // the partial is removed, nothing is published and its error is returned
 // (wrapped).
-//
-// With partSize > 0 the copy is also hashed in parts of partSize bytes (the
-// upload's parts), on a goroutine of its own while this one hashes the whole
-// and writes: Stored.PartSums. They are of the bytes streamed, as SHA256 is;
-// a read-back whose whole equals SHA256 proves them to be the vault copy's.
-func (v *Vault) StoreRecorded(ctx context.Context, id string, src io.Reader, size, partSize int64, progress func(int64), record func(Stored) error) (Stored, error) {
+func (v *Vault) StoreRecorded(ctx context.Context, id string, src io.Reader, size int64, progress func(int64), record func(Stored) error) (Stored, error) {
 	if err := checkID("store", id); err != nil {
 		return Stored{}, err
 	}
-	if size < 0 || partSize < 0 {
-		return Stored{}, fmt.Errorf("vault store %s: negative size %d or part size %d", id, size, partSize)
+	if size < 0 {
+		return Stored{}, fmt.Errorf("vault store %s: negative size %d", id, size)
 	}
 	if err := ctx.Err(); err != nil {
 		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
@@ -127,7 +118,7 @@ func (v *Vault) StoreRecorded(ctx context.Context, id string, src io.Reader, siz
 	if err != nil {
 		return Stored{}, fmt.Errorf("vault store %s: %w", id, err)
 	}
-	st, err := v.fill(ctx, f, src, size, partSize, progress)
+	st, err := v.fill(ctx, f, id, src, size, progress)
 	if err == nil {
 		err = v.finish(f)
 	} else {
@@ -167,9 +158,9 @@ func (v *Vault) createPartial(id string) (*os.File, string, error) {
 	return nil, "", fmt.Errorf("create partial copy in %s: no free name after 10 tries", v.tmp)
 }
 
-// fill reserves space, then copies src into f, hashing it whole and in parts
-// of partSize bytes (none if 0), and checks the length. It does not close f.
-func (v *Vault) fill(ctx context.Context, f *os.File, src io.Reader, size, partSize int64, progress func(int64)) (Stored, error) {
+// fill reserves space, then copies src into f, hashing, and checks the length.
+// It does not close f.
+func (v *Vault) fill(ctx context.Context, f *os.File, id string, src io.Reader, size int64, progress func(int64)) (Stored, error) {
 	fd := int(f.Fd())
 	if v.preallocate && size > 0 {
 		if err := fallocate(fd, size); err != nil {
@@ -177,9 +168,6 @@ func (v *Vault) fill(ctx context.Context, f *os.File, src io.Reader, size, partS
 		}
 	}
 	h := digest.New()
-	ph := newPartHasher(partSize)
-	pw := startPartWorker(ph)
-	defer pw.stop()
 	var (
 		total           int64 // bytes written
 		kicked          int64 // bytes handed to writeback
@@ -203,13 +191,9 @@ func (v *Vault) fill(ctx context.Context, f *os.File, src io.Reader, size, partS
 				break
 			}
 			b := (*c.buf)[:c.n]
-			var werr error
-			pw.with(b, func() {
-				h.Write(b)
-				_, werr = f.Write(b)
-			})
-			if werr != nil {
-				errCopy = noSpace(fmt.Errorf("write %s: %w", f.Name(), werr))
+			h.Write(b)
+			if _, err := f.Write(b); err != nil {
+				errCopy = noSpace(fmt.Errorf("write %s: %w", f.Name(), err))
 				break
 			}
 			total += int64(c.n)
@@ -251,7 +235,7 @@ func (v *Vault) fill(ctx context.Context, f *os.File, src io.Reader, size, partS
 	if progress != nil && reported != total {
 		progress(total)
 	}
-	return Stored{Size: total, SHA256: digest.FromHash(h), PartSums: ph.finish()}, nil
+	return Stored{Size: total, SHA256: digest.FromHash(h)}, nil
 }
 
 // finish makes the complete partial read-only and durable, and closes it.
