@@ -121,7 +121,7 @@ run_cp() {
 
 names=(this base io cp)
 if [ "$CAMERAS" -gt 1 ]; then names+=(io_par); fi
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff HEAD --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
 echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds, part sums at ingest: this ${PART_SUMS:-0}, base ${BASE_PART_SUMS:-${PART_SUMS:-0}}"
 run_rounds "${names[@]}"
 cleanup_out
