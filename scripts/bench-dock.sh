@@ -26,7 +26,7 @@
 # usage: scripts/bench-dock.sh [TOTAL_MIB (4096)] [FILES (4)] [ROUNDS (3)]
 # BENCH_DIR (default /tmp/evidenced-bench-dock) must be on the disk under
 # test; SETTLE (default 2s, the shipped sources.settle); PORT (18470) for the
-# dock page on 127.0.0.1.
+# dock page on 127.0.0.1; PART_SUMS=1 turns upload.part_sums_at_ingest on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOTAL_MIB=${1:-4096}
@@ -46,6 +46,7 @@ sources:
 http:
   listen: 127.0.0.1:$PORT
 YAML
+part_sums_configs
 # Every source file, relative to src (the camera folder), in a stable order.
 mapfile -t SRC_FILES < <(cd "$BENCH_DIR/src" && find . -type f | sort)
 go build -o "$BENCH_DIR/bin/this" ./cmd/evidenced

@@ -34,6 +34,8 @@
 #
 # usage: scripts/bench-ingest-io.sh [TOTAL_MIB (1024)] [FILES (4)] [ROUNDS (3)] [CAMERAS (1)]
 # BENCH_DIR (default /tmp/evidenced-bench-io) must be on the disk under test.
+# PART_SUMS=1 turns upload.part_sums_at_ingest on for both ingests, BASE_PART_SUMS
+# (0 or 1, default PART_SUMS) for the base apart.
 # e.g. eight cameras of 128 MiB, one file each: scripts/bench-ingest-io.sh 1024 8 3 8
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +62,7 @@ if [ "$CAMERAS" -gt 1 ]; then
   sed -i "s|^cameras: .*|cameras: [${cams%, }]|" "$BENCH_DIR/bench.yaml"
   printf 'sources:\n  manual: [%s]\n' "$BENCH_DIR/src" >> "$BENCH_DIR/bench.yaml"
 fi
+part_sums_configs
 # Every source file, relative to src, in a stable order.
 mapfile -t SRC_FILES < <(cd "$BENCH_DIR/src" && find . -type f | sort)
 mkdir -p "$BENCH_DIR/bin" "$BENCH_DIR/base"
@@ -75,7 +78,7 @@ run_daemon() { # name
   t0=$(now)
   local pids=()
   for c in $(seq 1 "$CAMERAS"); do
-    "$BENCH_DIR/bin/$1" ingest --config "$BENCH_DIR/bench.yaml" --camera "$(printf BENCH-%04d "$c")" \
+    "$BENCH_DIR/bin/$1" ingest --config "$(config_of "$1")" --camera "$(printf BENCH-%04d "$c")" \
       --from "$BENCH_DIR/src/cam$c" > "$BENCH_DIR/ingest.$c.out" 2>&1 &
     pids+=($!)
   done
@@ -118,8 +121,8 @@ run_cp() {
 
 names=(this base io cp)
 if [ "$CAMERAS" -gt 1 ]; then names+=(io_par); fi
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
-echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff HEAD --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
+echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds, part sums at ingest: this ${PART_SUMS:-0}, base ${BASE_PART_SUMS:-${PART_SUMS:-0}}"
 run_rounds "${names[@]}"
 cleanup_out
 t0=$(now); (cd "$BENCH_DIR/src" && openssl dgst -sha256 "${SRC_FILES[@]}" > /dev/null); t_sha=$(echo "$(now) - $t0" | bc)

@@ -25,6 +25,23 @@ vault_reserve: 0
 YAML
 }
 
+# part_sums_configs, called once the config is complete: PART_SUMS=1 turns
+# upload.part_sums_at_ingest on for every contender, BASE_PART_SUMS (default
+# PART_SUMS) for the base apart (its own BENCH_DIR/bench.base.yaml), so that
+# the cost of the part sums can be timed side by side.
+part_sums_configs() {
+  local base=${BASE_PART_SUMS:-${PART_SUMS:-0}}
+  if [ "$base" != "${PART_SUMS:-0}" ]; then cp "$BENCH_DIR/bench.yaml" "$BENCH_DIR/bench.base.yaml"; fi
+  if [ "${PART_SUMS:-0}" = 1 ]; then printf 'upload:\n  part_sums_at_ingest: true\n' >> "$BENCH_DIR/bench.yaml"; fi
+  if [ "$base" = 1 ] && [ -e "$BENCH_DIR/bench.base.yaml" ]; then
+    printf 'upload:\n  part_sums_at_ingest: true\n' >> "$BENCH_DIR/bench.base.yaml"
+  fi
+}
+# config_of NAME is the config contender NAME runs with.
+config_of() {
+  if [ -e "$BENCH_DIR/bench.$1.yaml" ]; then echo "$BENCH_DIR/bench.$1.yaml"; else echo "$BENCH_DIR/bench.yaml"; fi
+}
+
 now() { date +%s.%N; }
 # Each contender starts with the source in the page cache (warmed by a read),
 # so the comparison is of what each does, not of the source disk.
@@ -49,7 +66,7 @@ run_ev() {
   cleanup_out; warm
   local t0 kib; t0=$(now)
   /usr/bin/time -f %M -o "$BENCH_DIR/rss.now" \
-    "$BENCH_DIR/bin/$1" ingest --config "$BENCH_DIR/bench.yaml" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null
+    "$BENCH_DIR/bin/$1" ingest --config "$(config_of "$1")" --camera BENCH-0001 --from "$BENCH_DIR/src" > /dev/null
   echo "$(now) - $t0" | bc
   kib=$(tail -1 "$BENCH_DIR/rss.now")
   keep_rss "$1" "$kib"
@@ -98,7 +115,7 @@ run_rounds() {
 # (call it in the shell that started it, not in a $(...) subshell).
 daemon_start() {
   local sock=$BENCH_DIR/state/evidenced.sock
-  "$BENCH_DIR/bin/$1" run --config "$BENCH_DIR/bench.yaml" > "$BENCH_DIR/daemon.log" 2>&1 &
+  "$BENCH_DIR/bin/$1" run --config "$(config_of "$1")" > "$BENCH_DIR/daemon.log" 2>&1 &
   DAEMON_PID=$!
   for _ in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
   [ -S "$sock" ] || { echo "daemon did not start:" >&2; cat "$BENCH_DIR/daemon.log" >&2; exit 1; }
