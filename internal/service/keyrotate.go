@@ -35,9 +35,13 @@ import (
 // Open (finishRotation) settles a side file left by a crash under the
 // ledger's lock: if the ledger's key in force is the side file's key (the
 // crash came after step 3) the rename of step 4 is done; if not (the
-// crash came before step 3 committed), the side file is removed, and so
-// is a retired copy of the key still in force. Either way the key file
-// holds the key the ledger vouches for and the host starts.
+// crash came before step 3 committed, so the key file's key is still in
+// force), the side file is removed, and so is a retired copy of the key
+// still in force. Either way the key file holds the key the ledger vouches
+// for and the host starts. A side file is removed only when the key file
+// holds the key in force: one that cannot be read while the ledger names
+// a key the key file does not hold may be the only copy of that key, and
+// Open refuses to start, naming it, rather than destroy it.
 //
 // By default the old private key is not kept: its public key, which is
 // all a verifier needs, is in the ledger and the store, and a rotation
@@ -213,14 +217,24 @@ func finishRotation(ctx context.Context, cfg *config.Config, log *slog.Logger, k
 		return key, l, nil
 	}
 	next, err := signing.Load(nextPath, cfg.HostID)
-	if err != nil || next.KeyID() != inForce {
-		// Not (or not a whole) key the ledger names: the rotation did
-		// not commit, the key file's key is still in force.
+	switch {
+	case err == nil && next.KeyID() == inForce:
+		// The rotation committed: the rename below finishes it.
+	case inForce == "" || key.KeyID() == inForce:
+		// The key file's key is still in force: the rotation did not
+		// commit, and the side file signs nothing the ledger accepts.
 		if rerr := signing.Remove(nextPath); rerr != nil {
 			return key, l, fmt.Errorf("settle host key rotation: %w", rerr)
 		}
 		log.Warn("removed the next host key of a rotation that did not commit; the key in force stays", "path", nextPath, "key_id", key.KeyID(), "err", err)
 		return key, l, nil
+	default:
+		// Neither file holds the key in force as far as can be read
+		// (the side file unreadable, say, after a restore changed its
+		// mode): it may be the only copy of the key the ledger signs
+		// with from now on, so it is never removed here.
+		return key, l, fmt.Errorf("settle host key rotation: the ledger's key in force is %s%s, which the key file %s does not hold, and the next key %s could not be taken as it (%v): nothing was removed; make %s readable (mode 0600) if it holds that key, then start again",
+			signing.FingerprintPrefix, inForce, path, nextPath, describeNext(next, err), nextPath)
 	}
 	if err := signing.Install(nextPath, path); err != nil {
 		return key, l, fmt.Errorf("settle host key rotation: %w", err)
@@ -234,6 +248,14 @@ func finishRotation(ctx context.Context, cfg *config.Config, log *slog.Logger, k
 	}
 	l, err = reopen(next)
 	return next, l, err
+}
+
+// describeNext says why a side file is not the ledger's key in force.
+func describeNext(next *signing.Key, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "it holds key " + signing.Fingerprint(next.Public())
 }
 
 // hostKey is the key in force.

@@ -283,3 +283,58 @@ func TestRotateKeyThenAnchorExtendsTheOldKeysCheckpoints(t *testing.T) {
 		t.Fatalf("verify --remote after the rotation: %v %+v", err, rep.Problems)
 	}
 }
+
+// A next key the ledger's KEY_ROTATED record names but that cannot be
+// loaded at the next start (a restore that widened its mode, say) is the
+// only copy of the key the ledger now signs with: Open refuses to start,
+// naming it, and leaves it in place; once it is readable again the start
+// finishes the rotation and the host signs with it.
+func TestOpenKeepsAnUnreadableNextKeyTheLedgerNames(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, t.TempDir(), "")
+	s, err := Open(ctx, cfg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendSigned(t, s)
+	rotateStep = func(step string) error {
+		if step == stepRecorded {
+			return errCrash
+		}
+		return nil
+	}
+	res, err := s.RotateKey(ctx, Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly"}, false)
+	rotateStep = func(string) error { return nil }
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("rotation stopped after its record: %v", err)
+	}
+	s.Close()
+	next := NextKeyPath(cfg.KeyPath())
+	if err := os.Chmod(next, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	if s, err := Open(ctx, cfg, nil, Options{MustExist: true}); err == nil {
+		s.Close()
+		t.Fatalf("Open started with the ledger's key in force %s unreadable in %s", res.New, next)
+	} else if !strings.Contains(err.Error(), next) {
+		t.Fatalf("Open's refusal does not name %s: %v", next, err)
+	}
+	if _, err := os.Lstat(next); err != nil {
+		t.Fatalf("the only copy of the key in force was removed: %v", err)
+	}
+
+	if err := os.Chmod(next, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, cfg, nil, Options{MustExist: true})
+	if err != nil {
+		t.Fatalf("open once the next key is readable: %v", err)
+	}
+	defer s.Close()
+	if got := signing.Fingerprint(s.HostKey().Public()); got != res.New {
+		t.Fatalf("host key %s after the start, want the rotated-to %s", got, res.New)
+	}
+	appendSigned(t, s)
+	verifyClean(t, s)
+}
