@@ -63,6 +63,36 @@ func verifyClean(t *testing.T, s *Service) {
 	}
 }
 
+// openRecorded opens a service on cfg and appends one record: the
+// ledger has its HOST_KEY and a record signed by the first key.
+func openRecorded(t *testing.T, cfg *config.Config) *Service {
+	t.Helper()
+	s, err := Open(context.Background(), cfg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendSigned(t, s)
+	return s
+}
+
+// rotateCrashingAt runs a rotation that stops right after step, as a
+// crash there would.
+func rotateCrashingAt(t *testing.T, s *Service, step string, keep bool) KeyRotation {
+	t.Helper()
+	rotateStep = func(st string) error {
+		if st == step {
+			return errCrash
+		}
+		return nil
+	}
+	defer func() { rotateStep = func(string) error { return nil } }()
+	res, err := s.RotateKey(context.Background(), Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly", KeepRetired: keep}, false)
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("rotation stopped at %s: %v", step, err)
+	}
+	return res
+}
+
 // A rotation stopped after any of its steps (as kill -9 or a power cut
 // would stop it; every step before is durable) leaves a host that opens
 // with the key the ledger vouches for, signs with it, and has no side
@@ -86,26 +116,12 @@ func TestRotateKeyCrashAtEveryStep(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s keep=%v", tc.step, tc.keep), func(t *testing.T) {
 			cfg := testConfig(t, t.TempDir(), "")
-			s, err := Open(ctx, cfg, nil, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			appendSigned(t, s) // HOST_KEY and a record, signed by the first key
+			s := openRecorded(t, cfg)
 			old := s.HostKey().KeyID()
-			rotateStep = func(step string) error {
-				if step == tc.step {
-					return errCrash
-				}
-				return nil
-			}
-			res, err := s.RotateKey(ctx, Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly", KeepRetired: tc.keep}, false)
-			rotateStep = func(string) error { return nil }
-			if !errors.Is(err, errCrash) {
-				t.Fatalf("rotation stopped at %s: %v", tc.step, err)
-			}
+			res := rotateCrashingAt(t, s, tc.step, tc.keep)
 			s.Close()
 
-			s, err = Open(ctx, cfg, nil, Options{MustExist: true})
+			s, err := Open(ctx, cfg, nil, Options{MustExist: true})
 			if err != nil {
 				t.Fatalf("open after a crash at %s: %v", tc.step, err)
 			}
@@ -209,11 +225,7 @@ func TestRotateKey(t *testing.T) {
 func TestOpenRemovesUnvouchedNextKey(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t, t.TempDir(), "")
-	s, err := Open(ctx, cfg, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendSigned(t, s)
+	s := openRecorded(t, cfg)
 	want := s.HostKey().KeyID()
 	s.Close()
 	if _, err := signing.Create(NextKeyPath(cfg.KeyPath()), cfg.HostID); err != nil {
@@ -224,7 +236,7 @@ func TestOpenRemovesUnvouchedNextKey(t *testing.T) {
 	if err := os.WriteFile(half, []byte("-----BEGIN PRIV"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, cfg, nil, Options{MustExist: true})
+	s, err := Open(ctx, cfg, nil, Options{MustExist: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,22 +304,8 @@ func TestRotateKeyThenAnchorExtendsTheOldKeysCheckpoints(t *testing.T) {
 func TestOpenKeepsAnUnreadableNextKeyTheLedgerNames(t *testing.T) {
 	ctx := context.Background()
 	cfg := testConfig(t, t.TempDir(), "")
-	s, err := Open(ctx, cfg, nil, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	appendSigned(t, s)
-	rotateStep = func(step string) error {
-		if step == stepRecorded {
-			return errCrash
-		}
-		return nil
-	}
-	res, err := s.RotateKey(ctx, Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly"}, false)
-	rotateStep = func(string) error { return nil }
-	if !errors.Is(err, errCrash) {
-		t.Fatalf("rotation stopped after its record: %v", err)
-	}
+	s := openRecorded(t, cfg)
+	res := rotateCrashingAt(t, s, stepRecorded, false)
 	s.Close()
 	next := NextKeyPath(cfg.KeyPath())
 	if err := os.Chmod(next, 0o644); err != nil {
@@ -327,7 +325,7 @@ func TestOpenKeepsAnUnreadableNextKeyTheLedgerNames(t *testing.T) {
 	if err := os.Chmod(next, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, cfg, nil, Options{MustExist: true})
+	s, err := Open(ctx, cfg, nil, Options{MustExist: true})
 	if err != nil {
 		t.Fatalf("open once the next key is readable: %v", err)
 	}
