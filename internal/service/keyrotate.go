@@ -264,24 +264,34 @@ func (s *Service) hostKey() *signing.Key { return s.key.Load() }
 // loadKeyVerifiers reads the checkpoint verifiers of every host key of
 // the ledger (the anchor trusts checkpoints signed by any of them).
 func (s *Service) loadKeyVerifiers(ctx context.Context) error {
-	keys, err := s.ledger.Keys(ctx)
+	_, vs, err := s.ledgerKeys(ctx)
 	if err != nil {
 		return err
+	}
+	s.keyVerifiers.Store(&vs)
+	return nil
+}
+
+// ledgerKeys are the ledger's host key periods, oldest first, and the
+// signed-note verifier of each.
+func (s *Service) ledgerKeys(ctx context.Context) ([]custody.KeyPeriod, []note.Verifier, error) {
+	keys, err := s.ledger.Keys(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
 	vs := []note.Verifier{}
 	for _, k := range keys {
 		pub, err := signing.ParsePublicPEM([]byte(k.PublicPEM))
 		if err != nil {
-			return fmt.Errorf("host key %s of the ledger: %w", k.KeyID, err)
+			return nil, nil, fmt.Errorf("host key %s of the ledger: %w", k.KeyID, err)
 		}
 		v, err := signing.NoteVerifier(s.config.HostID, pub)
 		if err != nil {
-			return fmt.Errorf("host key %s of the ledger: %w", k.KeyID, err)
+			return nil, nil, fmt.Errorf("host key %s of the ledger: %w", k.KeyID, err)
 		}
 		vs = append(vs, v)
 	}
-	s.keyVerifiers.Store(&vs)
-	return nil
+	return keys, vs, nil
 }
 
 // addKeyVerifier adds a key the ledger now vouches for.

@@ -14,6 +14,8 @@ import (
 	"github.com/evidenced/evidenced/internal/config"
 	"github.com/evidenced/evidenced/internal/custody"
 	"github.com/evidenced/evidenced/internal/signing"
+	"github.com/evidenced/evidenced/internal/tlog"
+	"github.com/evidenced/evidenced/internal/witness"
 )
 
 var errCrash = errors.New("simulated crash")
@@ -335,4 +337,75 @@ func TestOpenKeepsAnUnreadableNextKeyTheLedgerNames(t *testing.T) {
 	}
 	appendSigned(t, s)
 	verifyClean(t, s)
+}
+
+// After a rotation the newest witnessed head is the old key's (the ledger
+// signs the head of its KEY_ROTATED record with the key before) until the
+// next record. It counts: verify compares the ledger with it, and a
+// ledger put back to before the rotation stops the start and fails verify
+// as behind its witness. A head the rotated-out key signs for a size past
+// its rotation (a leaked copy) is not trusted: no false finding.
+func TestWitnessAfterRotationTrustsEachKeyForItsRecords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	wfile := filepath.Join(dir, "witness", "heads.jsonl")
+	if err := os.MkdirAll(filepath.Dir(wfile), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, dir, "custody:\n  witness_file: "+wfile+"\n")
+	s := openRecorded(t, cfg)
+	old := s.HostKey()
+	s.Close()
+	before, err := os.ReadFile(cfg.LedgerPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, cfg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.RotateKey(ctx, Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := s.verify(ctx, false)
+	if !rep.OK || !rep.Complete() || rep.WitnessedSize != res.Seq || strings.Contains(noticesText(rep), "not trusted") {
+		t.Fatalf("verify right after the rotation: witnessed size %d, want the KEY_ROTATED record %d; %+v", rep.WitnessedSize, res.Seq, rep)
+	}
+
+	// The old key signs a head of a size past its rotation.
+	c := tlog.Checkpoint{Origin: custody.CheckpointOrigin(cfg.HostID), Size: res.Seq + 5, Root: tlog.Hash{1}}
+	forged, err := tlog.SignCheckpoint(c, old.NoteSigner())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (witness.File{Path: wfile}).Write(witness.Head{Host: cfg.HostID, Size: c.Size, Note: string(forged), At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	rep = s.verify(ctx, false)
+	if !rep.OK || rep.WitnessedSize != res.Seq || !strings.Contains(noticesText(rep), "1 witnessed head(s)") {
+		t.Fatalf("verify with a head the rotated-out key signed past its rotation: %+v", rep)
+	}
+	s.Close()
+
+	// The ledger put back as it was before the rotation.
+	if err := os.WriteFile(cfg.LedgerPath(), before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, cfg, nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.checkNotBehind(ctx); !errors.Is(err, ErrBehindWitness) {
+		t.Errorf("start check on the ledger put back before its rotation: %v, want ErrBehindWitness", err)
+	}
+	rep = s.verify(ctx, false)
+	found := false
+	for _, p := range rep.Problems {
+		found = found || (p.Kind == "witness" && strings.Contains(p.What, "records were removed"))
+	}
+	if rep.OK || !found {
+		t.Errorf("verify of the ledger put back before its rotation: %+v", rep)
+	}
 }

@@ -300,7 +300,7 @@ func (s *Service) verifyWitness(ctx context.Context, rep *VerifyReport, add func
 	size, problem, skipped, err := s.checkWitness(ctx)
 	rep.WitnessedSize = size
 	if skipped > 0 {
-		rep.Notices = append(rep.Notices, custody.Notice{What: fmt.Sprintf("%d witnessed head(s) in %s not signed by the host key in force were not trusted", skipped, s.witness)})
+		rep.Notices = append(rep.Notices, custody.Notice{What: fmt.Sprintf("%d witnessed head(s) in %s not signed by a host key the ledger vouches for (for their size) were not trusted", skipped, s.witness)})
 	}
 	switch {
 	case err != nil:

@@ -91,7 +91,7 @@ func TestWitnessCatchesTrimmedUnanchoredTail(t *testing.T) {
 	}
 	s = open()
 	rep = s.verify(ctx, false)
-	if !rep.OK || !rep.Complete() || !strings.Contains(noticesText(rep), "not signed by the host key in force were not trusted") {
+	if !rep.OK || !rep.Complete() || !strings.Contains(noticesText(rep), "not signed by a host key the ledger vouches for (for their size) were not trusted") {
 		t.Errorf("verify with a planted witnessed head: %+v", rep)
 	}
 	if err := s.checkNotBehind(ctx); err != nil {

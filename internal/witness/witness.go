@@ -13,8 +13,8 @@
 //
 // What is witnessed is the signed note itself, so a head planted in the
 // witness by someone else (any local user can write to the journal) counts
-// only when its signature verifies under the pinned host key: Latest skips
-// the rest.
+// only when its signature verifies under a host key the ledger vouches for,
+// for the sizes that key signed: Latest skips the rest.
 package witness
 
 import (
@@ -59,26 +59,53 @@ type Witness interface {
 // not be compared with it, which is not a finding about the ledger.
 var ErrUnreadable = errors.New("witness unreadable")
 
+// Key is a host key a witnessed head counts under, and the tree sizes it
+// signed heads for: From to To (To 0: no end). After a key rotation the
+// ledger signs the heads up to its KEY_ROTATED record with the key before
+// and the later ones with the next key; a head signed by a key outside
+// its period is not the host's (a leaked rotated-out key signs no head
+// past its rotation).
+type Key struct {
+	Verifier note.Verifier
+	From, To uint64
+}
+
+func (k Key) covers(size uint64) bool { return size >= k.From && (k.To == 0 || size <= k.To) }
+
 // Latest returns the largest head of host among w's recent ones whose note
-// verifies under v with the ledger's origin. skipped counts the heads that
-// did not (planted, or signed by an earlier key): they are never trusted.
-func Latest(ctx context.Context, w Witness, host, origin string, v note.Verifier) (h Head, c tlog.Checkpoint, found bool, skipped int, err error) {
+// verifies, with the ledger's origin, under a key of keys whose period
+// covers its size, and that key. skipped counts the heads that did not
+// (planted, or signed outside their key's period): they are never
+// trusted.
+func Latest(ctx context.Context, w Witness, host, origin string, keys []Key) (h Head, c tlog.Checkpoint, by note.Verifier, found bool, skipped int, err error) {
 	hs, err := w.Recent(ctx, host)
 	if err != nil {
-		return Head{}, tlog.Checkpoint{}, false, 0, fmt.Errorf("%w: %s: %w", ErrUnreadable, w, err)
+		return Head{}, tlog.Checkpoint{}, nil, false, 0, fmt.Errorf("%w: %s: %w", ErrUnreadable, w, err)
 	}
 	for _, x := range hs {
 		if x.Host != host {
 			continue
 		}
-		xc, err := tlog.OpenCheckpoint([]byte(x.Note), origin, v)
-		if err != nil || xc.Size != x.Size {
+		xc, v, ok := open(x, origin, keys)
+		if !ok {
 			skipped++
 			continue
 		}
 		if !found || xc.Size > c.Size {
-			h, c, found = x, xc, true
+			h, c, by, found = x, xc, v, true
 		}
 	}
-	return h, c, found, skipped, nil
+	return h, c, by, found, skipped, nil
+}
+
+// open verifies x under the first key of keys that signed it and whose
+// period covers its size.
+func open(x Head, origin string, keys []Key) (tlog.Checkpoint, note.Verifier, bool) {
+	for _, k := range keys {
+		xc, err := tlog.OpenCheckpoint([]byte(x.Note), origin, k.Verifier)
+		if err == nil && xc.Size == x.Size && k.covers(xc.Size) {
+			return xc, k.Verifier, true
+		}
+	}
+	return tlog.Checkpoint{}, nil, false
 }
