@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,5 +408,62 @@ func TestWitnessAfterRotationTrustsEachKeyForItsRecords(t *testing.T) {
 	}
 	if rep.OK || !found {
 		t.Errorf("verify of the ledger put back before its rotation: %+v", rep)
+	}
+}
+
+// A rotation while the daemon appends (ingest, upload and access records
+// all go through the ledger) neither fails an append nor lets one be
+// signed by the old key after the KEY_ROTATED record: the ledger swaps
+// its signer under the lock appends share, and Verify checks every
+// record against the key in force at its sequence number.
+func TestRotateKeyDuringAppends(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, t.TempDir(), "")
+	s := openRecorded(t, cfg)
+	defer s.Close()
+	const writers, each = 6, 40
+	errs := make(chan error, writers*each)
+	start := make(chan struct{})
+	done := make(chan struct{})
+	var appended atomic.Int64
+	for w := 0; w < writers; w++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			<-start
+			for i := 0; i < each; i++ {
+				if _, err := s.ledger.Append(ctx, custody.Event{Type: custody.HostStarted, Actor: s.DaemonActor()}, nil); err != nil {
+					errs <- err
+				}
+				appended.Add(1)
+			}
+		}()
+	}
+	close(start)
+	for appended.Load() < writers { // the writers are busy on the ledger
+		time.Sleep(time.Millisecond)
+	}
+	res, err := s.RotateKey(ctx, Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly"}, false)
+	for w := 0; w < writers; w++ {
+		<-done
+	}
+	close(errs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err := range errs {
+		t.Errorf("append during the rotation: %v", err)
+	}
+	keys, err := s.ledger.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := keys[len(keys)-1]
+	stats, err := s.ledger.Verify(ctx, func(p custody.Problem) { t.Errorf("ledger after the rotation: %v", p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || signing.FingerprintPrefix+last.KeyID != res.New || last.FromSeq != res.Seq+1 ||
+		stats.Events != uint64(2+writers*each+1) || res.Seq <= uint64(2+writers) || res.Seq == stats.Events {
+		t.Fatalf("keys %+v, rotation %+v, %d records: want the rotation among the appends and the new key from the next record", keys, res, stats.Events)
 	}
 }

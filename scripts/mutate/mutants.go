@@ -1635,6 +1635,15 @@ var mutants = []Mutant{
 		Run:         "TestWitnessAfterRotationTrustsEachKeyForItsRecords",
 	},
 	{
+		ID:          "key-rotate-shares-append-lock",
+		File:        "internal/custody/signed.go",
+		Desc:        "a rotation takes the ledger's lock shared with appends: an append that read the old signer commits after the KEY_ROTATED record and fails (the ingest or access record is lost)",
+		Original:    "\tl.mu.Lock()\n\tdefer l.mu.Unlock()\n\tif l.signer == nil {\n\t\treturn Event{}, fmt.Errorf(\"rotate key",
+		Replacement: "\tl.mu.RLock()\n\tdefer l.mu.RUnlock()\n\tif l.signer == nil {\n\t\treturn Event{}, fmt.Errorf(\"rotate key",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestRotateKeyDuringAppends",
+	},
+	{
 		ID:          "key-rotate-unreadable-next-removed",
 		File:        "internal/service/keyrotate.go",
 		Desc:        "a next key the ledger already names but that cannot be loaded at start is removed as if its rotation never committed: the only copy of the key in force is destroyed and the host starts with a key the ledger no longer accepts",
