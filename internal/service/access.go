@@ -185,7 +185,7 @@ func (s *Service) FindPage(ctx context.Context, c Caller, o FindOptions) (FoundP
 		if o.Plate != "" || o.Near != nil {
 			return FoundPage{}, invalidf("--after: pages of a search by plate or place are asked for by --offset")
 		}
-		fc, err := decodeCursor(s.cursorKey, "the next page's cursor (--after)", o.After, o)
+		fc, err := decodeCursor(s.findCursorKey(), "the next page's cursor (--after)", o.After, o)
 		if err != nil {
 			return FoundPage{}, err
 		}
@@ -215,7 +215,7 @@ func (s *Service) FindPage(ctx context.Context, c Caller, o FindOptions) (FoundP
 	if o.Limit > 0 && p.Offset+len(page) < len(items) {
 		// A dock host reads its ledger whole: the cursor says how many
 		// come before the next page.
-		p.Next = findCursor{offset: p.Offset + len(page), total: len(items)}.encode(s.cursorKey, o)
+		p.Next = findCursor{offset: p.Offset + len(page), total: len(items)}.encode(s.findCursorKey(), o)
 	}
 	return p, nil
 }

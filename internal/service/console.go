@@ -153,7 +153,7 @@ func (s *Service) fleetFind(ctx context.Context, c Caller, o FindOptions, cur *f
 	}
 	out := FoundPage{Items: found(p.Items), Total: total, Offset: min(o.Offset, total)}
 	if p.Next != nil {
-		out.Next = findCursor{offset: o.Offset + len(p.Items), total: total, pos: p.Next}.encode(s.cursorKey, o)
+		out.Next = findCursor{offset: o.Offset + len(p.Items), total: total, pos: p.Next}.encode(s.findCursorKey(), o)
 	}
 	return out, nil
 }

@@ -165,7 +165,7 @@ console:
 	}
 	body := raw[:len(raw)-cursorSum]
 	forged := findCursor{offset: 1, total: 1000, pos: nil}
-	if fc, err := decodeCursor(c.cursorKey, "after", first.Next, FindOptions{Limit: 1}); err == nil {
+	if fc, err := decodeCursor(c.findCursorKey(), "after", first.Next, FindOptions{Limit: 1}); err == nil {
 		forged.pos = fc.pos
 	}
 	fb := append([]byte{}, body[:1+cursorDigest]...)

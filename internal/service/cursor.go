@@ -107,7 +107,7 @@ func decodeCursor(key []byte, flag, s string, o FindOptions) (findCursor, error)
 	}
 	body, sum := b[:len(b)-cursorSum], b[len(b)-cursorSum:]
 	if !hmac.Equal(sum, cursorMAC(key, body)) {
-		return bad("the cursor is damaged or was altered")
+		return bad("the cursor is damaged or was altered (or was made before a host key rotation)")
 	}
 	if body[0] != cursorVersion {
 		return bad("a cursor of another version")

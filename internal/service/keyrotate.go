@@ -151,12 +151,13 @@ func (s *Service) RotateKey(ctx context.Context, c Caller, o KeyRotateOptions, i
 	if err := signing.Install(nextPath, path); err != nil {
 		// The ledger signs with the next key already; the next start
 		// finishes the rename (finishRotation).
-		s.key.Store(next)
 		s.addKeyVerifier(next)
-		return res, fmt.Errorf("rotate host key: record %d names the next key, but it is not yet in place (the next start puts it there): %w", ev.Seq, err)
+		return res, errors.Join(s.setKey(next), fmt.Errorf("rotate host key: record %d names the next key, but it is not yet in place (the next start puts it there): %w", ev.Seq, err))
 	}
-	s.key.Store(next)
 	s.addKeyVerifier(next)
+	if err := s.setKey(next); err != nil {
+		return res, fmt.Errorf("rotate host key: record %d names the next key, which is in place: %w", ev.Seq, err)
+	}
 	s.log.Info("host signing key rotated", "seq", ev.Seq, "old", res.Old, "new", res.New, "actor", c.Actor, "retired", res.Retired)
 	if err := rotateStep(stepInstalled); err != nil {
 		return res, err
@@ -257,6 +258,23 @@ func describeNext(next *signing.Key, err error) string {
 	}
 	return "it holds key " + signing.Fingerprint(next.Public())
 }
+
+// setKey makes k the key in force in this process, and the find
+// cursors' key the one derived from it: the one every process that opens
+// the host from now on derives, so a cursor the daemon prints after a
+// rotation is taken by the next start and by a command run alone.
+func (s *Service) setKey(k *signing.Key) error {
+	ck, err := cursorKey(k.Sign)
+	if err != nil {
+		return err
+	}
+	s.key.Store(k)
+	s.cursorKey.Store(&ck)
+	return nil
+}
+
+// findCursorKey is the find cursors' MAC key (cursorKey).
+func (s *Service) findCursorKey() []byte { return *s.cursorKey.Load() }
 
 // hostKey is the key in force.
 func (s *Service) hostKey() *signing.Key { return s.key.Load() }

@@ -467,3 +467,26 @@ func TestRotateKeyDuringAppends(t *testing.T) {
 		t.Fatalf("keys %+v, rotation %+v, %d records: want the rotation among the appends and the new key from the next record", keys, res, stats.Events)
 	}
 }
+
+// A find cursor the daemon prints after a rotation is MAC'd with the key
+// every later process derives (from the new key): the next start, or a
+// command run alone, takes it instead of refusing it as altered.
+func TestFindCursorAfterRotationTakenByTheNextProcess(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, t.TempDir(), "")
+	s := openRecorded(t, cfg)
+	if _, err := s.RotateKey(ctx, Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly"}, false); err != nil {
+		t.Fatal(err)
+	}
+	o := FindOptions{Limit: 1}
+	cur := findCursor{offset: 1, total: 2}.encode(s.findCursorKey(), o)
+	s.Close()
+	s, err := Open(ctx, cfg, nil, Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if fc, err := decodeCursor(s.findCursorKey(), "--after", cur, o); err != nil || fc.offset != 1 || fc.total != 2 {
+		t.Fatalf("cursor printed after the rotation, read by the next process: %+v, %v", fc, err)
+	}
+}

@@ -72,8 +72,9 @@ type Service struct {
 	// process (the daemon's control socket), so two of them never race
 	// between publishNext's check and its write.
 	invEdit sync.Mutex
-	// cursorKey keys the MAC of find's page cursors (cursor.go).
-	cursorKey []byte
+	// cursorKey keys the MAC of find's page cursors (cursor.go,
+	// findCursorKey); a rotation derives it again from the new key.
+	cursorKey atomic.Pointer[[]byte]
 	// anchors writes signed checkpoints to the object store (nil: vault
 	// only); anchorStore is where they are, for verify and export.
 	anchors     *anchor.Runner
@@ -194,12 +195,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger, o Options) 
 		return nil, fmt.Errorf("open vault: %w", err)
 	}
 	s := &Service{config: cfg, ledger: l, vault: v, log: log, bays: NewBays(), level: o.LogLevel, witness: w}
-	s.key.Store(key)
-	if err := s.loadKeyVerifiers(ctx); err != nil {
+	if err := s.setKey(key); err != nil {
 		s.Close()
 		return nil, err
 	}
-	if s.cursorKey, err = cursorKey(key.Sign); err != nil {
+	if err := s.loadKeyVerifiers(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
