@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -488,5 +489,42 @@ func TestFindCursorAfterRotationTakenByTheNextProcess(t *testing.T) {
 	defer s.Close()
 	if fc, err := decodeCursor(s.findCursorKey(), "--after", cur, o); err != nil || fc.offset != 1 || fc.total != 2 {
 		t.Fatalf("cursor printed after the rotation, read by the next process: %+v, %v", fc, err)
+	}
+}
+
+// A rotation while the store is down is still made and recorded (the old
+// key's private half is already gone when the anchor is tried): the result
+// says the publication is pending, not done, and the next anchor puts the
+// KEY_ROTATED record and the new public key in the store. Real versitygw.
+func TestRotateKeyWithTheStoreDown(t *testing.T) {
+	ctx := context.Background()
+	s, who, _, _ := anchoredHost(t)
+	defer s.Close()
+	store := s.anchors.Store
+	s.anchors.Store = failingListing{store}
+	res, err := s.RotateKey(ctx, who, KeyRotateOptions{Reason: "leak suspected"}, false)
+	if err != nil {
+		t.Fatalf("rotation with the store down: %v", err)
+	}
+	if res.Published || res.PublishErr == "" || res.Seq == 0 {
+		t.Fatalf("rotation with the store down reported as %+v, want published false and the anchor's error", res)
+	}
+	st := readKeyState(t, s.config, s)
+	if st.file != st.inForce || signing.FingerprintPrefix+st.inForce != res.New {
+		t.Fatalf("after a rotation with the store down: %+v, rotation %+v", st, res)
+	}
+
+	s.anchors.Store = store
+	r := s.anchors
+	ar, err := anchor.Anchor(ctx, r.Ledger, r.Store, r.Host, time.Now().Add(r.RetainFor), r.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ar.Since >= res.Seq || ar.Size < res.Seq || !slices.Contains(ar.Written, res.KeyObject) {
+		t.Fatalf("the anchor after the store came back: %+v; want it to cover record %d and write %s", ar, res.Seq, res.KeyObject)
+	}
+	rep, err := s.Verify(ctx, who, VerifyOptions{Remote: true})
+	if err != nil || !rep.OK || !rep.Complete() {
+		t.Fatalf("verify --remote once published: %v %+v", err, rep.Problems)
 	}
 }

@@ -1644,6 +1644,15 @@ var mutants = []Mutant{
 		Run:         "TestRotateKeyDuringAppends",
 	},
 	{
+		ID:          "key-rotate-unpublished-reported-anchored",
+		File:        "internal/service/keyrotate.go",
+		Desc:        "a rotation whose anchor failed (store down) is reported as anchored: the custodian is told the new public key is in the store when it is not",
+		Original:    `res.PublishErr = err.Error()`,
+		Replacement: `res.Published = true`,
+		Packages:    []string{"./internal/service"},
+		Run:         "TestRotateKeyWithTheStoreDown",
+	},
+	{
 		ID:          "key-rotate-unreadable-next-removed",
 		File:        "internal/service/keyrotate.go",
 		Desc:        "a next key the ledger already names but that cannot be loaded at start is removed as if its rotation never committed: the only copy of the key in force is destroyed and the host starts with a key the ledger no longer accepts",
