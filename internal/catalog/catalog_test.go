@@ -436,7 +436,8 @@ func TestBreakStopsServing(t *testing.T) {
 	}
 }
 
-// A key rotation is followed when the key before it signed it: the
+// A key rotation (as key rotate records it: actor, reason, on whose
+// behalf) is followed when the key before it signed it: the
 // records after it are served as signed by the new key.
 func TestRotationFollowed(t *testing.T) {
 	ctx := context.Background()
@@ -448,7 +449,7 @@ func TestRotationFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.l.RotateKey(ctx, k2); err != nil {
+	if _, err := d.l.RotateKeyBy(ctx, k2, "custodian-1", map[string]string{"reason": "yearly", "on_behalf_of": "records-office", "peer": "uid=0"}); err != nil {
 		t.Fatal(err)
 	}
 	id := d.ingest(t, "BWC-1", "officer-1", "B.MP4", 2)
