@@ -325,8 +325,20 @@ func (s *Service) ledgerKeyVerifiers() []note.Verifier { return *s.keyVerifiers.
 // keyFileProblem says how the host key file differs from the ledger's key
 // in force ("" when it is that key, or the ledger has none yet): a key
 // file replaced without a KEY_ROTATED record signs nothing the ledger or
-// a verifier would accept.
+// a verifier would accept. A rotation in this process looks the same
+// between its record's commit and the swap of the key in memory, so a
+// difference is looked at again once no rotation runs: a verify during a
+// rotation must not report the rotation as a swapped key.
 func (s *Service) keyFileProblem(ctx context.Context) string {
+	if what := s.keyMismatch(ctx); what == "" {
+		return ""
+	}
+	s.rotateMu.Lock()
+	defer s.rotateMu.Unlock()
+	return s.keyMismatch(ctx)
+}
+
+func (s *Service) keyMismatch(ctx context.Context) string {
 	keys, err := s.ledger.Keys(ctx)
 	if err != nil || len(keys) == 0 {
 		return "" // Verify reports an unreadable v1/keys

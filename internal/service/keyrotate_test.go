@@ -528,3 +528,39 @@ func TestRotateKeyWithTheStoreDown(t *testing.T) {
 		t.Fatalf("verify --remote once published: %v %+v", err, rep.Problems)
 	}
 }
+
+// A verify that runs while the daemon rotates, between the KEY_ROTATED
+// record's commit and the swap of the key in memory, does not report the
+// rotation as a key file swapped without one (a false exit 3): it looks
+// again once the rotation is over.
+func TestVerifyDuringRotationIsNoKeySwap(t *testing.T) {
+	ctx := context.Background()
+	cfg := testConfig(t, t.TempDir(), "")
+	s := openRecorded(t, cfg)
+	defer s.Close()
+	found := make(chan string, 1)
+	var during string
+	seen := false
+	rotateStep = func(step string) error {
+		if step != stepRecorded {
+			return nil
+		}
+		go func() { found <- s.keyFileProblem(ctx) }()
+		select {
+		case during = <-found:
+			seen = true
+		case <-time.After(300 * time.Millisecond): // waits for the rotation
+		}
+		return nil
+	}
+	defer func() { rotateStep = func(string) error { return nil } }()
+	if _, err := s.RotateKey(ctx, Caller{Actor: "custodian"}, KeyRotateOptions{Reason: "yearly"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !seen {
+		during = <-found
+	}
+	if during != "" {
+		t.Fatalf("verify during the rotation: %s", during)
+	}
+}

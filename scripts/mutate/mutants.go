@@ -1653,6 +1653,15 @@ var mutants = []Mutant{
 		Run:         "TestRotateKeyWithTheStoreDown",
 	},
 	{
+		ID:          "verify-key-swap-during-rotation",
+		File:        "internal/service/keyrotate.go",
+		Desc:        "a verify that runs while the daemon rotates its key, after the KEY_ROTATED commit and before the key in memory is swapped, reports the rotation as a key file swapped without one (a false exit 3)",
+		Original:    "\ts.rotateMu.Lock()\n\tdefer s.rotateMu.Unlock()\n\treturn s.keyMismatch(ctx)",
+		Replacement: "\treturn s.keyMismatch(ctx)",
+		Packages:    []string{"./internal/service"},
+		Run:         "TestVerifyDuringRotationIsNoKeySwap",
+	},
+	{
 		ID:          "key-rotate-unreadable-next-removed",
 		File:        "internal/service/keyrotate.go",
 		Desc:        "a next key the ledger already names but that cannot be loaded at start is removed as if its rotation never committed: the only copy of the key in force is destroyed and the host starts with a key the ledger no longer accepts",
