@@ -695,7 +695,8 @@ func (u *Uploader) abortQuiet(mp objstore.Multipart, key, uploadID string) {
 // Sweep aborts multipart uploads in the bucket that will never be
 // completed: an upload of one of this host's items that is not the one its
 // ledger resumes (a crash between CreateMultipartUpload and UPLOAD_STARTED,
-// or a superseded one), and, once older than upload.abandoned_after, any
+// or a superseded one), any upload at objstore.PartProbeKey (a probe's,
+// never completed), and, once older than upload.abandoned_after, any
 // upload this ledger does not know. It returns how many it aborted.
 func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 	mp, ok := u.store.(objstore.Multipart)
@@ -708,6 +709,15 @@ func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, up := range ups {
+		if up.Key == objstore.PartProbeKey {
+			// Never completed by anyone: left by a process stopped
+			// mid-probe. The next probe would abort it too, but a run that
+			// sends no part never probes.
+			u.abortQuiet(mp, up.Key, up.UploadID)
+			u.log.Info("part checksum probe upload left by a stopped process aborted", "key", up.Key, "upload_id", up.UploadID, "initiated", up.Initiated)
+			n++
+			continue
+		}
 		id, _, _ := strings.Cut(path.Base(up.Key), ".")
 		it, err := u.ledger.Item(ctx, id)
 		ours := err == nil && ObjectKey(it) == up.Key
