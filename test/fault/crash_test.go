@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -302,7 +303,13 @@ upload:
 		t.Errorf("bucket holds %d versions (%v), want %d: a duplicate or missing object", v, err, len(files))
 	}
 	if ups, err := st.ListMultipart(ctx, ""); err != nil || len(ups) != 0 {
-		t.Errorf("%d multipart uploads left in the bucket (%v)", len(ups), err)
+		// Named, so that a failure says whose upload it is (a recording's
+		// key, or objstore.PartProbeKey) and when it was opened.
+		left := make([]string, 0, len(ups))
+		for _, u := range ups {
+			left = append(left, fmt.Sprintf("%s (upload %s, initiated %s)", u.Key, u.UploadID, u.Initiated.UTC().Format(time.RFC3339)))
+		}
+		t.Errorf("%d multipart uploads left in the bucket (%v): %s", len(ups), err, strings.Join(left, "; "))
 	}
 	if out, err := exec.Command(binPath, "verify", "--remote", "--config", cfgPath).CombinedOutput(); err != nil {
 		t.Errorf("verify --remote: %v\n%s", err, out)
