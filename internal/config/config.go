@@ -362,7 +362,8 @@ type Upload struct {
 	Windows []Window `yaml:"windows"`
 	// AbandonedAfter is the age from which a multipart upload in the bucket
 	// that this host's ledger does not know is aborted at start-up; 0 means
-	// never (uploads of this host's own items are always reconciled).
+	// never (uploads of this host's own items are always reconciled, and
+	// one at objstore.PartProbeKey is always aborted).
 	AbandonedAfter Duration `yaml:"abandoned_after"`
 }
 
