@@ -246,6 +246,9 @@ upload:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// aborts are the reasons of each item's UPLOAD_ABORTED records, logged
+	// so that a run says why an upload was given up.
+	aborts := map[string][]string{}
 	counts := map[string]map[custody.EventType]int{}
 	paths := map[string]int{}
 	kills := 0
@@ -260,6 +263,9 @@ upload:
 			counts[e.Item] = map[custody.EventType]int{}
 		}
 		counts[e.Item][e.Type]++
+		if e.Type == custody.UploadAborted {
+			aborts[e.Item] = append(aborts[e.Item], e.Details["reason"])
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -294,7 +300,7 @@ upload:
 			t.Errorf("%s: failure events %v", it.SourcePath, c)
 		}
 		if it.Size >= 8<<20 {
-			t.Logf("%s: %d UPLOAD_STARTED, %d UPLOAD_PARTS, %d UPLOAD_ABORTED", it.SourcePath, c[custody.UploadStarted], c[custody.UploadParts], c[custody.UploadAborted])
+			t.Logf("%s: %d UPLOAD_STARTED, %d UPLOAD_PARTS, %d UPLOAD_ABORTED %q", it.SourcePath, c[custody.UploadStarted], c[custody.UploadParts], c[custody.UploadAborted], aborts[it.ID])
 		}
 	}
 	for p, k := range paths {
