@@ -34,7 +34,8 @@ import (
 //
 // Resume (resumeOrStart):
 //  1. Existing: the newest version of the key already holds our SHA-256
-//     (Complete succeeded but UPLOADED was not recorded) → reuse it.
+//     (Complete succeeded but UPLOADED was not recorded) → reuse it, and
+//     abort the item's open upload if the ledger has one (see existing).
 //  2. The vault copy is hashed in parts; the whole must equal the item's
 //     SHA-256 (a damaged vault copy is never uploaded as evidence). For a
 //     resumed upload this pass comes first (every part's sum is needed to
@@ -64,7 +65,8 @@ import (
 //     else (missing, the ledger has it but the store does not, a different
 //     checksum, ETag or size) is sent again; the verification after the
 //     upload proves the whole content either way. An upload the store no
-//     longer has is recorded UPLOAD_ABORTED and a new one started.
+//     longer has is recorded UPLOAD_ABORTED; unless Existing now finds the
+//     version (that upload was just completed), a new one is started.
 //  5. Missing parts are sent, part_concurrency at a time; then Complete.
 const (
 	partsPerRecord  = 16
@@ -390,9 +392,6 @@ type ResumeStats struct {
 
 // putMultipart uploads req as a resumable multipart upload (see above).
 func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it custody.Item, req objstore.PutRequest) (objstore.PutResult, error) {
-	if res, ok, err := mp.Existing(ctx, req); err != nil || ok {
-		return res, err
-	}
 	ps := objstore.PartSize(req.Size)
 	n := objstore.PartCount(req.Size, ps)
 	evs, err := u.ledger.Custody(ctx, it.ID)
@@ -400,6 +399,9 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		return objstore.PutResult{}, fmt.Errorf("read custody of %s: %w", it.ID, err)
 	}
 	st := findOpenUpload(evs)
+	if res, ok, err := u.existing(ctx, mp, it, req, st); err != nil || ok {
+		return res, err
+	}
 	if st != nil && (st.key != req.Key || st.partSize != ps || st.parts != n) {
 		u.abortUpload(ctx, mp, it, st.key, st.uploadID, "superseded: key or part size changed")
 		st = nil
@@ -439,6 +441,12 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		switch {
 		case errors.Is(err, objstore.ErrNotFound):
 			u.abortUpload(ctx, mp, it, req.Key, st.uploadID, "the store no longer has the upload")
+			// It may be gone because it was just completed: a Complete
+			// sent by a process killed before it recorded UPLOADED, which
+			// the store was still assembling when Existing looked above.
+			if res, ok, err := mp.Existing(ctx, req); err != nil || ok {
+				return res, err
+			}
 			st = nil
 		case err != nil:
 			return objstore.PutResult{}, err
@@ -566,6 +574,24 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 	// The part sums stay cached: the verification that follows proves the
 	// store's composite checksum from them (Process forgets them after).
 	return res, nil
+}
+
+// existing is step 1 of the resume: the version the store already holds
+// (mp.Existing). When there is one, the item's open upload st (if any) is
+// aborted and recorded so: nothing would ever complete or resume it, and the
+// start-up sweep keeps the open upload of a vaulted item, so without this
+// it would stay in the bucket (a process killed after sending Complete, the
+// next one finding no version yet and opening a new upload, a third finding
+// the first's version).
+func (u *Uploader) existing(ctx context.Context, mp objstore.Multipart, it custody.Item, req objstore.PutRequest, st *openUpload) (objstore.PutResult, bool, error) {
+	res, ok, err := mp.Existing(ctx, req)
+	if err != nil || !ok {
+		return res, ok, err
+	}
+	if st != nil {
+		u.abortUpload(ctx, mp, it, st.key, st.uploadID, "superseded: the store already holds the version")
+	}
+	return res, true, nil
 }
 
 // sendPart uploads one part, retrying transient failures a few times. A

@@ -3,7 +3,6 @@ package upload
 import (
 	"context"
 	"maps"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,17 +73,8 @@ func TestSweepAbortsUploadsNobodyResumes(t *testing.T) {
 	lostID := open(ObjectKey(lost))
 	resumed := r.item(t, strings.Repeat("0", 23)+"6", data, sum)
 	key := ObjectKey(resumed)
-	ps := objstore.PartSize(int64(len(data)))
 	keep := open(key)
-	if _, err := r.l.Append(r.ctx, custody.Event{
-		Type: custody.UploadStarted, Actor: "t", Camera: "CAM", Item: resumed.ID, SHA256: resumed.SHA256,
-		Details: map[string]string{
-			"upload_id": keep, "key": key, "part_size": strconv.FormatInt(ps, 10),
-			"parts": strconv.Itoa(objstore.PartCount(int64(len(data)), ps)), "size": strconv.Itoa(len(data)),
-		},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	r.recordStarted(t, resumed, key, keep)
 	stray := open(key)
 	const foreign = "OTHER-CAM/2026/01/01/ffffffffffffffffffffffff.mp4"
 	foreignID := open(foreign)
