@@ -128,6 +128,46 @@ func TestStoredVersionAbortsOpenUpload(t *testing.T) {
 		t.Fatalf("attempt finding the stored version: %v", err)
 	}
 	settled(t, r, it, 2)
+	if got := abortedUploads(t, r, it); len(got) != 1 || got[second] != "superseded: the store already holds the version" {
+		t.Errorf("UPLOAD_ABORTED records %v, want only the second upload %s, superseded", got, second)
+	}
+}
+
+// abortedUploads maps the upload ids of it's UPLOAD_ABORTED records to
+// their reasons.
+func abortedUploads(t *testing.T, r *streamRig, it custody.Item) map[string]string {
+	t.Helper()
+	evs, err := r.l.Custody(r.ctx, it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, e := range evs {
+		if e.Type == custody.UploadAborted {
+			m[e.Details["upload_id"]] = e.Details["reason"]
+		}
+	}
+	return m
+}
+
+// TestCompletedUploadNotRecordedAborted: the commonest case of a stored
+// version found first: the ledger's open upload is the one whose Complete
+// made it (the answer lost). It is gone from the store, completed, so the
+// ledger does not call it aborted: its custody reads started, parts,
+// uploaded. Real versitygw.
+func TestCompletedUploadNotRecordedAborted(t *testing.T) {
+	r := newStreamRig(t)
+	s := &lostComplete{partWatch: r.watch}
+	r.u = New(r.cfg, r.l, dirVault{r.dir}, s, "unit", nil)
+	it, first := completedUnrecorded(t, r, s, strings.Repeat("0", 23)+"9")
+
+	if err := r.u.Process(r.ctx, it.ID); err != nil {
+		t.Fatalf("attempt finding the stored version: %v", err)
+	}
+	settled(t, r, it, 1)
+	if got := abortedUploads(t, r, it); len(got) != 0 {
+		t.Errorf("UPLOAD_ABORTED records %v for upload %s, which was completed", got, first)
+	}
 }
 
 // TestGoneUploadFoundCompleted: the ledger's open upload is gone from the
@@ -150,5 +190,8 @@ func TestGoneUploadFoundCompleted(t *testing.T) {
 	settled(t, r, it, 1)
 	if n := s.parts.Load() - before; n != 0 {
 		t.Errorf("%d parts sent again; upload %s was completed", n, first)
+	}
+	if got := abortedUploads(t, r, it); len(got) != 0 {
+		t.Errorf("UPLOAD_ABORTED records %v for upload %s, which was completed", got, first)
 	}
 }

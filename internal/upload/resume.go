@@ -440,13 +440,14 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		parts, err := mp.ListParts(ctx, req.Key, st.uploadID)
 		switch {
 		case errors.Is(err, objstore.ErrNotFound):
-			u.abortUpload(ctx, mp, it, req.Key, st.uploadID, "the store no longer has the upload")
 			// It may be gone because it was just completed: a Complete
 			// sent by a process killed before it recorded UPLOADED, which
 			// the store was still assembling when Existing looked above.
+			// Then it was not aborted, and its version is the upload.
 			if res, ok, err := mp.Existing(ctx, req); err != nil || ok {
 				return res, err
 			}
+			u.abortUpload(ctx, mp, it, req.Key, st.uploadID, "the store no longer has the upload")
 			st = nil
 		case err != nil:
 			return objstore.PutResult{}, err
@@ -578,18 +579,23 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 
 // existing is step 1 of the resume: the version the store already holds
 // (mp.Existing). When there is one, the item's open upload st (if any) is
-// aborted and recorded so: nothing would ever complete or resume it, and the
-// start-up sweep keeps the open upload of a vaulted item, so without this
-// it would stay in the bucket (a process killed after sending Complete, the
-// next one finding no version yet and opening a new upload, a third finding
-// the first's version).
+// aborted: nothing would ever complete or resume it, and the start-up sweep
+// keeps the open upload of a vaulted item, so without this it would stay in
+// the bucket until the next start (a process killed after sending
+// Complete, the next one finding no version yet and opening a new upload,
+// a third finding the first's version). UPLOAD_ABORTED is recorded unless
+// the store no longer has it: then it is most likely the upload that became
+// this version (Complete done, UPLOADED not recorded), which was completed,
+// not aborted.
 func (u *Uploader) existing(ctx context.Context, mp objstore.Multipart, it custody.Item, req objstore.PutRequest, st *openUpload) (objstore.PutResult, bool, error) {
 	res, ok, err := mp.Existing(ctx, req)
 	if err != nil || !ok {
 		return res, ok, err
 	}
 	if st != nil {
-		u.abortUpload(ctx, mp, it, st.key, st.uploadID, "superseded: the store already holds the version")
+		if err := u.abortQuiet(mp, st.key, st.uploadID); !errors.Is(err, objstore.ErrNotFound) {
+			u.recordAbort(ctx, it, st.key, st.uploadID, "superseded: the store already holds the version")
+		}
 	}
 	return res, true, nil
 }
@@ -700,6 +706,11 @@ func (c *checkpoint) flushLocked(ctx context.Context) {
 // abortUpload aborts an upload of one of our items and records it.
 func (u *Uploader) abortUpload(ctx context.Context, mp objstore.Multipart, it custody.Item, key, uploadID, reason string) {
 	u.abortQuiet(mp, key, uploadID)
+	u.recordAbort(ctx, it, key, uploadID, reason)
+}
+
+// recordAbort records UPLOAD_ABORTED for an upload of it.
+func (u *Uploader) recordAbort(ctx context.Context, it custody.Item, key, uploadID, reason string) {
 	if _, err := u.ledger.Append(ctx, custody.Event{
 		Type: custody.UploadAborted, Actor: u.actor, Camera: it.Camera, Item: it.ID,
 		Details: map[string]string{"upload_id": uploadID, "key": key, "reason": reason},
@@ -709,13 +720,17 @@ func (u *Uploader) abortUpload(ctx context.Context, mp objstore.Multipart, it cu
 	u.log.Info("multipart upload aborted", "item", it.ID, "reason", reason)
 }
 
-func (u *Uploader) abortQuiet(mp objstore.Multipart, key, uploadID string) {
+// abortQuiet aborts an upload whatever ctx says, logging a failure other
+// than ErrNotFound (gone already); it returns the store's answer.
+func (u *Uploader) abortQuiet(mp objstore.Multipart, key, uploadID string) error {
 	// Abort even when ctx has ended: parts left behind hold space.
 	actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := mp.AbortMultipart(actx, key, uploadID); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+	err := mp.AbortMultipart(actx, key, uploadID)
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		u.log.Warn("abort multipart upload", "key", key, "err", err)
 	}
+	return err
 }
 
 // Sweep aborts multipart uploads in the bucket that will never be
