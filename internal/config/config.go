@@ -347,9 +347,12 @@ type Upload struct {
 	// PartSumsAtIngest makes the ingest's cold read-back also hash each
 	// upload part and sign their composite in VAULTED, so that the upload
 	// hashes nothing (one SHA-256 per byte more at ingest, two fewer at
-	// upload; docs/BENCHMARKS.md). Off (the default until an idle-host
-	// measurement shows the ingest keeps its goal with it): the upload
-	// hashes the vault copy, as for records from before part sums.
+	// upload; docs/BENCHMARKS.md). On by default: on an idle host the
+	// ingest keeps its goal with it and the upload meets its goals only
+	// with it. Off: the read-back hashes the whole only and the upload
+	// hashes the vault copy, as for records from before part sums. Only
+	// the ingest reads it: the upload goes by each item's VAULTED record,
+	// so turning it either way leaves items already vaulted uploadable.
 	PartSumsAtIngest bool `yaml:"part_sums_at_ingest"`
 	// Bandwidth caps the bytes per second all uploads together send, outside
 	// Windows; 0 means unlimited.
@@ -359,7 +362,8 @@ type Upload struct {
 	Windows []Window `yaml:"windows"`
 	// AbandonedAfter is the age from which a multipart upload in the bucket
 	// that this host's ledger does not know is aborted at start-up; 0 means
-	// never (uploads of this host's own items are always reconciled).
+	// never (uploads of this host's own items are always reconciled, and
+	// one at objstore.PartProbeKey is always aborted).
 	AbandonedAfter Duration `yaml:"abandoned_after"`
 }
 
@@ -453,7 +457,7 @@ func Default() *Config {
 			RetryMax:    Duration{DefaultRetryMax},
 
 			PartConcurrency:  DefaultPartConcurrency,
-			PartSumsAtIngest: false,
+			PartSumsAtIngest: true,
 			AbandonedAfter:   Duration{DefaultAbandonedAfter},
 		},
 		LogLevel: DefaultLogLevel,

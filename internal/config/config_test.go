@@ -43,6 +43,7 @@ func TestDefaults(t *testing.T) {
 		{"concurrency", c.Upload.Concurrency, 2},
 		{"retry_min", c.Upload.RetryMin.Duration, time.Second},
 		{"retry_max", c.Upload.RetryMax.Duration, 5 * time.Minute},
+		{"part_sums_at_ingest", c.Upload.PartSumsAtIngest, true},
 		{"log_level", c.LogLevel, "info"},
 		{"ledger", c.LedgerPath(), "/var/lib/evidenced/ledger.db"},
 		{"vault", c.VaultDir(), "/var/lib/evidenced/vault"},

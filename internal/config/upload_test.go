@@ -55,3 +55,14 @@ func TestUploadEngineKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestPartSumsAtIngestKey: on unless the config says false, which must win
+// over the default (a host that keeps the ingest's read-back to the whole).
+func TestPartSumsAtIngestKey(t *testing.T) {
+	if c := mustParse(t, minimal); !c.Upload.PartSumsAtIngest {
+		t.Error("upload.part_sums_at_ingest is off by default, want on")
+	}
+	if c := mustParse(t, minimal+"upload:\n  part_sums_at_ingest: false\n"); c.Upload.PartSumsAtIngest {
+		t.Error("upload.part_sums_at_ingest: false is ignored")
+	}
+}

@@ -22,7 +22,7 @@ import (
 // (a crash between the two) is replaced, not trusted.
 func TestVaultedRecordsPartSums(t *testing.T) {
 	f := newFixture(t)
-	f.in.cfg.Upload.PartSumsAtIngest = true // off by default
+	f.in.cfg.Upload.PartSumsAtIngest = true // the default; set so that the test does not depend on it
 	ctx := context.Background()
 	data := make([]byte, 2*objstore.MinPartSize+4097)
 	for i := range data {

@@ -61,6 +61,15 @@ type Part struct {
 	ChecksumSHA256 string
 }
 
+// PartProbeKey is the key (relative to the store's prefix) of the upload a
+// store may open to learn how it checks parts (s3store.ProbeParts). Such an
+// upload is always aborted, never completed, so any upload found at this key
+// is left over by a process stopped mid-probe (a kill, a power cut) and is
+// aborted by whoever finds it: the next probe, and the uploader's start-up
+// sweep (a run that sends no part never probes). No recording's key is
+// ever this one: those are <camera>/<yyyy>/<mm>/<dd>/<id>[.ext].
+const PartProbeKey = "_probe/part-checksum"
+
 // Upload is one multipart upload in progress.
 type Upload struct {
 	Key       string

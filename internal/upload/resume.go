@@ -34,7 +34,8 @@ import (
 //
 // Resume (resumeOrStart):
 //  1. Existing: the newest version of the key already holds our SHA-256
-//     (Complete succeeded but UPLOADED was not recorded) → reuse it.
+//     (Complete succeeded but UPLOADED was not recorded) → reuse it, and
+//     abort the item's open upload if the ledger has one (see existing).
 //  2. The vault copy is hashed in parts; the whole must equal the item's
 //     SHA-256 (a damaged vault copy is never uploaded as evidence). For a
 //     resumed upload this pass comes first (every part's sum is needed to
@@ -64,7 +65,8 @@ import (
 //     else (missing, the ledger has it but the store does not, a different
 //     checksum, ETag or size) is sent again; the verification after the
 //     upload proves the whole content either way. An upload the store no
-//     longer has is recorded UPLOAD_ABORTED and a new one started.
+//     longer has is recorded UPLOAD_ABORTED; unless Existing now finds the
+//     version (that upload was just completed), a new one is started.
 //  5. Missing parts are sent, part_concurrency at a time; then Complete.
 const (
 	partsPerRecord  = 16
@@ -390,9 +392,6 @@ type ResumeStats struct {
 
 // putMultipart uploads req as a resumable multipart upload (see above).
 func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it custody.Item, req objstore.PutRequest) (objstore.PutResult, error) {
-	if res, ok, err := mp.Existing(ctx, req); err != nil || ok {
-		return res, err
-	}
 	ps := objstore.PartSize(req.Size)
 	n := objstore.PartCount(req.Size, ps)
 	evs, err := u.ledger.Custody(ctx, it.ID)
@@ -400,6 +399,9 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		return objstore.PutResult{}, fmt.Errorf("read custody of %s: %w", it.ID, err)
 	}
 	st := findOpenUpload(evs)
+	if res, ok, err := u.existing(ctx, mp, it, req, st); err != nil || ok {
+		return res, err
+	}
 	if st != nil && (st.key != req.Key || st.partSize != ps || st.parts != n) {
 		u.abortUpload(ctx, mp, it, st.key, st.uploadID, "superseded: key or part size changed")
 		st = nil
@@ -438,6 +440,13 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 		parts, err := mp.ListParts(ctx, req.Key, st.uploadID)
 		switch {
 		case errors.Is(err, objstore.ErrNotFound):
+			// It may be gone because it was just completed: a Complete
+			// sent by a process killed before it recorded UPLOADED, which
+			// the store was still assembling when Existing looked above.
+			// Then it was not aborted, and its version is the upload.
+			if res, ok, err := mp.Existing(ctx, req); err != nil || ok {
+				return res, err
+			}
 			u.abortUpload(ctx, mp, it, req.Key, st.uploadID, "the store no longer has the upload")
 			st = nil
 		case err != nil:
@@ -568,6 +577,29 @@ func (u *Uploader) putMultipart(ctx context.Context, mp objstore.Multipart, it c
 	return res, nil
 }
 
+// existing is step 1 of the resume: the version the store already holds
+// (mp.Existing). When there is one, the item's open upload st (if any) is
+// aborted: nothing would ever complete or resume it, and the start-up sweep
+// keeps the open upload of a vaulted item, so without this it would stay in
+// the bucket until the next start (a process killed after sending
+// Complete, the next one finding no version yet and opening a new upload,
+// a third finding the first's version). UPLOAD_ABORTED is recorded unless
+// the store no longer has it: then it is most likely the upload that became
+// this version (Complete done, UPLOADED not recorded), which was completed,
+// not aborted.
+func (u *Uploader) existing(ctx context.Context, mp objstore.Multipart, it custody.Item, req objstore.PutRequest, st *openUpload) (objstore.PutResult, bool, error) {
+	res, ok, err := mp.Existing(ctx, req)
+	if err != nil || !ok {
+		return res, ok, err
+	}
+	if st != nil {
+		if err := u.abortQuiet(mp, st.key, st.uploadID); !errors.Is(err, objstore.ErrNotFound) {
+			u.recordAbort(ctx, it, st.key, st.uploadID, "superseded: the store already holds the version")
+		}
+	}
+	return res, true, nil
+}
+
 // sendPart uploads one part, retrying transient failures a few times. A
 // part the store refuses as not matching its checksum is re-read from the
 // vault: if the vault still gives the recorded part hash, the bytes were
@@ -674,6 +706,11 @@ func (c *checkpoint) flushLocked(ctx context.Context) {
 // abortUpload aborts an upload of one of our items and records it.
 func (u *Uploader) abortUpload(ctx context.Context, mp objstore.Multipart, it custody.Item, key, uploadID, reason string) {
 	u.abortQuiet(mp, key, uploadID)
+	u.recordAbort(ctx, it, key, uploadID, reason)
+}
+
+// recordAbort records UPLOAD_ABORTED for an upload of it.
+func (u *Uploader) recordAbort(ctx context.Context, it custody.Item, key, uploadID, reason string) {
 	if _, err := u.ledger.Append(ctx, custody.Event{
 		Type: custody.UploadAborted, Actor: u.actor, Camera: it.Camera, Item: it.ID,
 		Details: map[string]string{"upload_id": uploadID, "key": key, "reason": reason},
@@ -683,19 +720,24 @@ func (u *Uploader) abortUpload(ctx context.Context, mp objstore.Multipart, it cu
 	u.log.Info("multipart upload aborted", "item", it.ID, "reason", reason)
 }
 
-func (u *Uploader) abortQuiet(mp objstore.Multipart, key, uploadID string) {
+// abortQuiet aborts an upload whatever ctx says, logging a failure other
+// than ErrNotFound (gone already); it returns the store's answer.
+func (u *Uploader) abortQuiet(mp objstore.Multipart, key, uploadID string) error {
 	// Abort even when ctx has ended: parts left behind hold space.
 	actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := mp.AbortMultipart(actx, key, uploadID); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+	err := mp.AbortMultipart(actx, key, uploadID)
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
 		u.log.Warn("abort multipart upload", "key", key, "err", err)
 	}
+	return err
 }
 
 // Sweep aborts multipart uploads in the bucket that will never be
 // completed: an upload of one of this host's items that is not the one its
 // ledger resumes (a crash between CreateMultipartUpload and UPLOAD_STARTED,
-// or a superseded one), and, once older than upload.abandoned_after, any
+// or a superseded one), any upload at objstore.PartProbeKey (a probe's,
+// never completed), and, once older than upload.abandoned_after, any
 // upload this ledger does not know. It returns how many it aborted.
 func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 	mp, ok := u.store.(objstore.Multipart)
@@ -708,6 +750,15 @@ func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, up := range ups {
+		if up.Key == objstore.PartProbeKey {
+			// Never completed by anyone: left by a process stopped
+			// mid-probe. The next probe would abort it too, but a run that
+			// sends no part never probes.
+			u.abortQuiet(mp, up.Key, up.UploadID)
+			u.log.Info("part checksum probe upload left by a stopped process aborted", "key", up.Key, "upload_id", up.UploadID, "initiated", up.Initiated)
+			n++
+			continue
+		}
 		id, _, _ := strings.Cut(path.Base(up.Key), ".")
 		it, err := u.ledger.Item(ctx, id)
 		ours := err == nil && ObjectKey(it) == up.Key

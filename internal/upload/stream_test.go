@@ -97,6 +97,22 @@ func (r *streamRig) item(t *testing.T, id string, data []byte, want digest.Sum) 
 	return it
 }
 
+// recordStarted records UPLOAD_STARTED for it's upload id at key, as the
+// uploader does once CreateMultipartUpload has answered.
+func (r *streamRig) recordStarted(t *testing.T, it custody.Item, key, id string) {
+	t.Helper()
+	ps := objstore.PartSize(it.Size)
+	if _, err := r.l.Append(r.ctx, custody.Event{
+		Type: custody.UploadStarted, Actor: "t", Camera: "CAM", Item: it.ID, SHA256: it.SHA256,
+		Details: map[string]string{
+			"upload_id": id, "key": key, "part_size": strconv.FormatInt(ps, 10),
+			"parts": strconv.Itoa(objstore.PartCount(it.Size, ps)), "size": strconv.FormatInt(it.Size, 10),
+		},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func pattern(size, seed int) []byte {
 	b := make([]byte, size)
 	for i := range b {
@@ -206,21 +222,11 @@ func TestDamagedCopyAbortsResumedUpload(t *testing.T) {
 	data[7] ^= 0x40
 	it := r.item(t, strings.Repeat("0", 23)+"3", data, want)
 	key := ObjectKey(it)
-	size := int64(len(data))
-	ps := objstore.PartSize(size)
-	id, err := r.st.CreateMultipart(r.ctx, objstore.PutRequest{Key: key, Size: size, SHA256: want})
+	id, err := r.st.CreateMultipart(r.ctx, objstore.PutRequest{Key: key, Size: it.Size, SHA256: want})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.l.Append(r.ctx, custody.Event{
-		Type: custody.UploadStarted, Actor: "t", Camera: "CAM", Item: it.ID, SHA256: it.SHA256,
-		Details: map[string]string{
-			"upload_id": id, "key": key, "part_size": strconv.FormatInt(ps, 10),
-			"parts": strconv.Itoa(objstore.PartCount(size, ps)), "size": strconv.FormatInt(size, 10),
-		},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	r.recordStarted(t, it, key, id)
 	err = r.u.Process(r.ctx, it.ID)
 	if !errors.Is(err, ErrPermanent) || !errors.Is(err, objstore.ErrChecksumMismatch) {
 		t.Fatalf("Process of a damaged vault copy: %v, want a permanent checksum mismatch", err)

@@ -10,11 +10,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/evidenced/evidenced/internal/custody"
+	"github.com/evidenced/evidenced/internal/objstore"
 	"github.com/evidenced/evidenced/internal/objstore/s3store"
 	"github.com/evidenced/evidenced/internal/testutil/faultproxy"
 	"github.com/evidenced/evidenced/internal/testutil/s3srv"
@@ -94,8 +99,9 @@ func randomFile(t *testing.T, path string, size int) {
 // 1 GiB) and SIGKILLs it at random moments N times, restarting it each
 // time; then lets a last run finish. Afterwards every recording is vaulted,
 // uploaded and verified exactly once in the ledger, the bucket holds exactly
-// one version per recording and no multipart upload, verify --remote is
-// clean, and the vault holds no partial files.
+// one version per recording and no multipart upload (not even the probe
+// upload left there before the first start), verify --remote is clean, and
+// the vault holds no partial files.
 func TestCrashLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash loop: not in -short")
@@ -111,6 +117,15 @@ func TestCrashLoop(t *testing.T) {
 	srv := s3srv.Start(t)
 	bucket := srv.NewBucket(t)
 	srv.SetEnv(t)
+	// An upload at the part probe's key, as a probe killed between its
+	// create and its abort leaves it (the one upload a run once found left
+	// at the end): the daemon must remove it, not only the ones its own
+	// kills leave by chance.
+	if _, err := srv.Client().CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{
+		Bucket: aws.String(bucket), Key: aws.String(objstore.PartProbeKey),
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// The daemon talks to the server through a (fault-free) proxy that
 	// counts the bytes sent, so kills can be aimed at the upload phase.
 	proxy := faultproxy.Start(t, srv.Endpoint)
@@ -231,6 +246,9 @@ upload:
 	if err != nil {
 		t.Fatal(err)
 	}
+	// aborts are the reasons of each item's UPLOAD_ABORTED records, logged
+	// so that a run says why an upload was given up.
+	aborts := map[string][]string{}
 	counts := map[string]map[custody.EventType]int{}
 	paths := map[string]int{}
 	kills := 0
@@ -245,6 +263,9 @@ upload:
 			counts[e.Item] = map[custody.EventType]int{}
 		}
 		counts[e.Item][e.Type]++
+		if e.Type == custody.UploadAborted {
+			aborts[e.Item] = append(aborts[e.Item], e.Details["reason"])
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -279,7 +300,7 @@ upload:
 			t.Errorf("%s: failure events %v", it.SourcePath, c)
 		}
 		if it.Size >= 8<<20 {
-			t.Logf("%s: %d UPLOAD_STARTED, %d UPLOAD_PARTS, %d UPLOAD_ABORTED", it.SourcePath, c[custody.UploadStarted], c[custody.UploadParts], c[custody.UploadAborted])
+			t.Logf("%s: %d UPLOAD_STARTED, %d UPLOAD_PARTS, %d UPLOAD_ABORTED %q", it.SourcePath, c[custody.UploadStarted], c[custody.UploadParts], c[custody.UploadAborted], aborts[it.ID])
 		}
 	}
 	for p, k := range paths {
@@ -302,7 +323,13 @@ upload:
 		t.Errorf("bucket holds %d versions (%v), want %d: a duplicate or missing object", v, err, len(files))
 	}
 	if ups, err := st.ListMultipart(ctx, ""); err != nil || len(ups) != 0 {
-		t.Errorf("%d multipart uploads left in the bucket (%v)", len(ups), err)
+		// Named, so that a failure says whose upload it is (a recording's
+		// key, or objstore.PartProbeKey) and when it was opened.
+		left := make([]string, 0, len(ups))
+		for _, u := range ups {
+			left = append(left, fmt.Sprintf("%s (upload %s, initiated %s)", u.Key, u.UploadID, u.Initiated.UTC().Format(time.RFC3339)))
+		}
+		t.Errorf("%d multipart uploads left in the bucket (%v): %s", len(ups), err, strings.Join(left, "; "))
 	}
 	if out, err := exec.Command(binPath, "verify", "--remote", "--config", cfgPath).CombinedOutput(); err != nil {
 		t.Errorf("verify --remote: %v\n%s", err, out)

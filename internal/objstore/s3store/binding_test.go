@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -294,5 +296,60 @@ func TestPartProbeLeftUpload(t *testing.T) {
 	}
 	if !errors.Is(p.Left, objstore.ErrAccessDenied) || p.LeftUpload != "upload u1 of _probe/part-checksum" {
 		t.Errorf("left: %q, %v; want upload u1 of _probe/part-checksum, access denied", p.LeftUpload, p.Left)
+	}
+}
+
+// TestPartProbeAbortsLeftUploads: uploads left at the probe's key by a
+// process stopped mid-probe (here opened by hand, two of them) are aborted
+// by the next probe and named in its log, so a kill between the probe's
+// CreateMultipartUpload and its abort leaves nothing behind for good. An
+// upload at a neighbouring key is not the probe's and is kept. Real
+// versitygw.
+func TestPartProbeAbortsLeftUploads(t *testing.T) {
+	srv := s3srv.Start(t)
+	bucket := srv.NewBucket(t)
+	srv.SetEnv(t)
+	ctx := context.Background()
+	const prefix = "evidence/"
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, err := s3store.New(ctx, s3store.Config{Endpoint: srv.Endpoint, Bucket: bucket, Region: s3srv.Region, PathStyle: true, Prefix: prefix}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.Client()
+	create := func(key string) string {
+		t.Helper()
+		out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		if err != nil {
+			t.Fatalf("create upload at %s: %v", key, err)
+		}
+		return aws.ToString(out.UploadId)
+	}
+	left := []string{create(prefix + objstore.PartProbeKey), create(prefix + objstore.PartProbeKey)}
+	neighbour := prefix + objstore.PartProbeKey + "-not-the-probe"
+	keep := create(neighbour)
+	t.Cleanup(func() {
+		c.AbortMultipartUpload(context.Background(), &s3.AbortMultipartUploadInput{Bucket: aws.String(bucket), Key: aws.String(neighbour), UploadId: aws.String(keep)})
+	})
+
+	if p := st.ProbeParts(ctx); p.Binding != s3store.BindingChecksum || p.Err != nil || p.Left != nil {
+		t.Errorf("probe: %s (err %v, left %s %v), want %s", p.Binding, p.Err, p.LeftUpload, p.Left, s3store.BindingChecksum)
+	}
+	ups, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open []string
+	for _, u := range ups.Uploads {
+		open = append(open, aws.ToString(u.Key)+" "+aws.ToString(u.UploadId))
+	}
+	if want := []string{neighbour + " " + keep}; !slices.Equal(open, want) {
+		t.Errorf("uploads after the probe: %q, want only %q (the probe's leftovers aborted, the neighbour kept)", open, want)
+	}
+	for _, id := range left {
+		if !strings.Contains(logs.String(), "upload_id="+id) {
+			t.Errorf("the log does not name the aborted leftover %s:\n%s", id, logs.String())
+		}
 	}
 }

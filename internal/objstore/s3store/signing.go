@@ -124,8 +124,9 @@ type PartProbe struct {
 	// At is when the probe ran.
 	At time.Time
 	// Left is why the probe's upload could not be aborted: it is still
-	// on the store (an upload holds no Object Lock; it can be aborted by
-	// hand or expire by a lifecycle rule); LeftUpload names it.
+	// on the store (an upload holds no Object Lock; the next probe and the
+	// uploader's start-up sweep try again, or it can be aborted by hand or
+	// expire by a lifecycle rule); LeftUpload names it.
 	Left       error
 	LeftUpload string
 }
@@ -202,14 +203,16 @@ type leftUpload struct {
 // (access, an unsupported header): BindingPayloadHash. Anything transient
 // is returned as an error and decides nothing. The string says what the
 // store did that decided the verdict; *left is set when the probe's upload
-// could not be aborted.
+// could not be aborted. Uploads an earlier probe left at the key are
+// aborted first (abortLeftProbes).
 func (s *Store) probePartChecksum(ctx context.Context, left *leftUpload) (PartBinding, string, error) {
-	key := s.key("_probe/part-checksum")
+	s.abortLeftProbes(ctx)
+	key := s.key(objstore.PartProbeKey)
 	created, err := s.c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
 	})
 	if err != nil {
-		err = mapErr("probe part checksums: create multipart upload", "_probe/part-checksum", err)
+		err = mapErr("probe part checksums: create multipart upload", objstore.PartProbeKey, err)
 		if objstore.IsPermanent(err) {
 			return BindingPayloadHash, "the store refused to start the probe upload: " + err.Error(), nil
 		}
@@ -243,7 +246,7 @@ func (s *Store) probePartChecksum(ctx context.Context, left *leftUpload) (PartBi
 	// every unsigned part says nothing about the header.
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || (ae.ErrorCode() != "BadDigest" && ae.ErrorCode() != "XAmzContentChecksumMismatch") {
-		err = mapErr("probe part checksums: upload part", "_probe/part-checksum", err)
+		err = mapErr("probe part checksums: upload part", objstore.PartProbeKey, err)
 		if objstore.IsPermanent(err) {
 			return BindingPayloadHash, "the store refused the unsigned probe part: " + err.Error(), nil
 		}
@@ -252,13 +255,46 @@ func (s *Store) probePartChecksum(ctx context.Context, left *leftUpload) (PartBi
 	// The positive control: the same unsigned part with its right checksum
 	// must be taken, or parts bound this way would all be refused.
 	if err := part(2, digest.Bytes(body)); err != nil {
-		err = mapErr("probe part checksums: upload the control part", "_probe/part-checksum", err)
+		err = mapErr("probe part checksums: upload the control part", objstore.PartProbeKey, err)
 		if objstore.IsPermanent(err) {
 			return BindingPayloadHash, "the store refused a wrong x-amz-checksum-sha256 but also the right one: " + err.Error(), nil
 		}
 		return BindingUnproven, "", err
 	}
 	return BindingChecksum, WhyChecked, nil
+}
+
+// abortLeftProbes aborts every upload at the probe's key before a new
+// probe opens its own. A probe's upload is never completed, so one found
+// there was left by a process stopped between its CreateMultipartUpload and
+// its abort (kill -9, power cut) or by an abort the store refused: nothing
+// else would ever remove it (it is no recording's upload, and the
+// uploader's sweep of uploads it does not know waits for
+// upload.abandoned_after). Each one aborted is named in the log.
+//
+// Another host probing the same bucket and prefix at this very moment
+// may lose its upload to this: its part then finds no upload
+// (ErrNotFound, not permanent), which decides nothing, and it probes
+// again after probeRetry. A listing or an abort that fails is logged and
+// does not stop the probe: the leftover is tried again at the next one.
+func (s *Store) abortLeftProbes(ctx context.Context) {
+	ups, err := s.ListMultipart(ctx, objstore.PartProbeKey)
+	if err != nil {
+		s.log.Warn("store: could not list part checksum probe uploads left by an earlier probe", "err", err)
+		return
+	}
+	for _, up := range ups {
+		if up.Key != objstore.PartProbeKey {
+			continue
+		}
+		if err := s.AbortMultipart(ctx, up.Key, up.UploadID); err != nil && !errors.Is(err, objstore.ErrNotFound) {
+			s.log.Warn("store: could not abort a part checksum probe upload left by an earlier probe",
+				"key", s.key(up.Key), "upload_id", up.UploadID, "initiated", up.Initiated, "err", err)
+			continue
+		}
+		s.log.Info("store: aborted a part checksum probe upload left by an earlier probe (a process stopped mid-probe)",
+			"key", s.key(up.Key), "upload_id", up.UploadID, "initiated", up.Initiated)
+	}
 }
 
 // What decided the two usual verdicts.
