@@ -26,7 +26,8 @@
 # usage: scripts/bench-dock.sh [TOTAL_MIB (4096)] [FILES (4)] [ROUNDS (3)]
 # BENCH_DIR (default /tmp/evidenced-bench-dock) must be on the disk under
 # test; SETTLE (default 2s, the shipped sources.settle); PORT (18470) for the
-# dock page on 127.0.0.1; PART_SUMS=1 turns upload.part_sums_at_ingest on.
+# dock page on 127.0.0.1; PART_SUMS (0 or 1, default 1 like the
+# product) sets upload.part_sums_at_ingest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOTAL_MIB=${1:-4096}

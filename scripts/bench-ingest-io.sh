@@ -34,8 +34,9 @@
 #
 # usage: scripts/bench-ingest-io.sh [TOTAL_MIB (1024)] [FILES (4)] [ROUNDS (3)] [CAMERAS (1)]
 # BENCH_DIR (default /tmp/evidenced-bench-io) must be on the disk under test.
-# PART_SUMS=1 turns upload.part_sums_at_ingest on for both ingests, BASE_PART_SUMS
-# (0 or 1, default PART_SUMS) for the base apart.
+# PART_SUMS (0 or 1, default 1 like the product) sets upload.part_sums_at_ingest
+# for both ingests, BASE_PART_SUMS (0, 1 or none; default PART_SUMS) for the
+# base apart (see part_sums_configs in bench-ingest-lib.sh).
 # e.g. eight cameras of 128 MiB, one file each: scripts/bench-ingest-io.sh 1024 8 3 8
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,7 +123,7 @@ run_cp() {
 names=(this base io cp)
 if [ "$CAMERAS" -gt 1 ]; then names+=(io_par); fi
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)  this: $(git rev-parse --short HEAD)$(git diff HEAD --quiet || echo ' (modified)')  base: $(git rev-parse --short "$BASE_REF")  cpus: $(nproc)  disk: $(df --output=source "$BENCH_DIR" | tail -1)"
-echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds, part sums at ingest: this ${PART_SUMS:-0}, base ${BASE_PART_SUMS:-${PART_SUMS:-0}}"
+echo "$TOTAL_MIB MiB in $FILES files, $CAMERAS camera(s), $ROUNDS rounds, part sums at ingest: this ${PART_SUMS:-1}, base ${BASE_PART_SUMS:-${PART_SUMS:-1}}"
 run_rounds "${names[@]}"
 cleanup_out
 t0=$(now); (cd "$BENCH_DIR/src" && openssl dgst -sha256 "${SRC_FILES[@]}" > /dev/null); t_sha=$(echo "$(now) - $t0" | bc)

@@ -25,17 +25,26 @@ vault_reserve: 0
 YAML
 }
 
-# part_sums_configs, called once the config is complete: PART_SUMS=1 turns
-# upload.part_sums_at_ingest on for every contender, BASE_PART_SUMS (default
-# PART_SUMS) for the base apart (its own BENCH_DIR/bench.base.yaml), so that
-# the cost of the part sums can be timed side by side.
+# part_sums_configs, called once the config is complete, writes
+# upload.part_sums_at_ingest into every contender's config explicitly, so
+# that what a run prints is what it ran with: PART_SUMS (0 or 1, default 1,
+# the product's default) for this tree, BASE_PART_SUMS (default PART_SUMS)
+# for the base, in its own BENCH_DIR/bench.base.yaml, so that the cost of
+# the part sums can be timed side by side. A BASE_REF older than the key
+# (it refuses the unknown field) needs BASE_PART_SUMS=none: nothing is
+# written for it, and it runs as its own tree does.
 part_sums_configs() {
-  local base=${BASE_PART_SUMS:-${PART_SUMS:-0}}
-  if [ "$base" != "${PART_SUMS:-0}" ]; then cp "$BENCH_DIR/bench.yaml" "$BENCH_DIR/bench.base.yaml"; fi
-  if [ "${PART_SUMS:-0}" = 1 ]; then printf 'upload:\n  part_sums_at_ingest: true\n' >> "$BENCH_DIR/bench.yaml"; fi
-  if [ "$base" = 1 ] && [ -e "$BENCH_DIR/bench.base.yaml" ]; then
-    printf 'upload:\n  part_sums_at_ingest: true\n' >> "$BENCH_DIR/bench.base.yaml"
-  fi
+  local this=${PART_SUMS:-1} base=${BASE_PART_SUMS:-${PART_SUMS:-1}}
+  cp "$BENCH_DIR/bench.yaml" "$BENCH_DIR/bench.base.yaml"
+  part_sums_line "$this" >> "$BENCH_DIR/bench.yaml"
+  if [ "$base" != none ]; then part_sums_line "$base" >> "$BENCH_DIR/bench.base.yaml"; fi
+}
+part_sums_line() {
+  case $1 in
+  1) printf 'upload:\n  part_sums_at_ingest: true\n' ;;
+  0) printf 'upload:\n  part_sums_at_ingest: false\n' ;;
+  *) echo "PART_SUMS/BASE_PART_SUMS: want 0 or 1 (BASE_PART_SUMS also none), got '$1'" >&2; exit 2 ;;
+  esac
 }
 # config_of NAME is the config contender NAME runs with.
 config_of() {
