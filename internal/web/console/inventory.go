@@ -143,8 +143,10 @@ const maxUpload = 512 << 10
 const maxMessage = 2048
 
 // inventoryImport is POST /inventory/import: a CSV, YAML or JSON file
-// uploaded (multipart, at most maxUpload) and published as the whole next
-// version, as `inventory import FILE` does (service.ImportInventoryData);
+// uploaded (multipart, at most maxUpload), merged into the version in
+// force and published as the next one, as `inventory import FILE` does
+// (service.ImportInventoryData: histories, retirements and the cameras the
+// file leaves out are kept);
 // the ledger records it as "upload:" and the file's name.
 func (h *Handler) inventoryImport(w http.ResponseWriter, r *http.Request, s *session) {
 	f := inventoryForm{Action: "import"}
