@@ -738,7 +738,8 @@ func (u *Uploader) abortQuiet(mp objstore.Multipart, key, uploadID string) error
 // ledger resumes (a crash between CreateMultipartUpload and UPLOAD_STARTED,
 // or a superseded one), any upload at objstore.PartProbeKey (a probe's,
 // never completed), and, once older than upload.abandoned_after, any
-// upload this ledger does not know. It returns how many it aborted.
+// upload this ledger does not know. It returns how many it aborted: an
+// abort the store refused (logged by abortQuiet) is not counted.
 func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 	mp, ok := u.store.(objstore.Multipart)
 	if !ok {
@@ -754,9 +755,10 @@ func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 			// Never completed by anyone: left by a process stopped
 			// mid-probe. The next probe would abort it too, but a run that
 			// sends no part never probes.
-			u.abortQuiet(mp, up.Key, up.UploadID)
-			u.log.Info("part checksum probe upload left by a stopped process aborted", "key", up.Key, "upload_id", up.UploadID, "initiated", up.Initiated)
-			n++
+			if u.abortQuiet(mp, up.Key, up.UploadID) == nil {
+				u.log.Info("part checksum probe upload left by a stopped process aborted", "key", up.Key, "upload_id", up.UploadID, "initiated", up.Initiated)
+				n++
+			}
 			continue
 		}
 		id, _, _ := strings.Cut(path.Base(up.Key), ".")
@@ -783,9 +785,10 @@ func (u *Uploader) Sweep(ctx context.Context) (int, error) {
 			continue
 		}
 		if age := u.cfg.Upload.AbandonedAfter.Duration; age > 0 && !up.Initiated.IsZero() && u.now().Sub(up.Initiated) > age {
-			u.abortQuiet(mp, up.Key, up.UploadID)
-			u.log.Info("multipart upload unknown to this ledger aborted", "key", up.Key, "initiated", up.Initiated)
-			n++
+			if u.abortQuiet(mp, up.Key, up.UploadID) == nil {
+				u.log.Info("multipart upload unknown to this ledger aborted", "key", up.Key, "initiated", up.Initiated)
+				n++
+			}
 		}
 	}
 	return n, nil

@@ -2,6 +2,7 @@ package upload
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"strings"
 	"testing"
@@ -128,5 +129,43 @@ func TestSweepAbortsUploadsNobodyResumes(t *testing.T) {
 	}
 	if got, want := left(), map[string]bool{key + " " + keep: true}; !maps.Equal(got, want) {
 		t.Errorf("after the second sweep: %v, want only the recorded upload %v", got, want)
+	}
+}
+
+// abortRefused is the real store, refusing every abort.
+type abortRefused struct{ *partWatch }
+
+func (abortRefused) AbortMultipart(context.Context, string, string) error {
+	return errors.New("abort refused (injected)")
+}
+
+// TestSweepCountsOnlyWhatItAborted: an abort the store refuses is not
+// counted (nor logged) as done: the probe's leftover and an abandoned
+// foreign upload both stay in the bucket, and Sweep says it aborted
+// nothing. Real versitygw behind a store whose aborts fail.
+func TestSweepCountsOnlyWhatItAborted(t *testing.T) {
+	r := newStreamRig(t)
+	sum := digest.Bytes([]byte("x"))
+	const foreign = "OTHER-CAM/2026/01/01/eeeeeeeeeeeeeeeeeeeeeeee.mp4"
+	for _, key := range []string{objstore.PartProbeKey, foreign} {
+		id, err := r.st.CreateMultipart(r.ctx, objstore.PutRequest{Key: key, Size: 1, SHA256: sum})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.st.AbortMultipart(context.Background(), key, id) })
+	}
+	r.cfg.Upload.AbandonedAfter = config.Duration{Duration: time.Millisecond}
+	time.Sleep(1100 * time.Millisecond) // past the store's second-granular Initiated
+	u := New(r.cfg, r.l, dirVault{r.dir}, abortRefused{r.watch}, "unit", nil)
+	n, err := u.Sweep(r.ctx)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	ups, err := r.st.ListMultipart(r.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 || len(ups) != 2 {
+		t.Errorf("sweep with every abort refused says it aborted %d, %d uploads left; want 0 aborted, both left", n, len(ups))
 	}
 }

@@ -281,8 +281,10 @@ func (v *Vault) publish(tmp, id string) (string, error) {
 // parent is fsynced a power cut may lose the entry and with it every file
 // made durable inside. made reports whether dir itself was missing. A
 // directory found in place is taken as is (Open fsyncs the vault's own
-// directory at each start); one another caller made at the same moment is
-// fsynced here too, as this caller cannot know the other's fsync is done.
+// directory at each start); one another caller made between this one's
+// Stat and Mkdir is fsynced here too, as this caller cannot know the
+// other's fsync is done. One made whose parent's fsync fails is removed
+// again (if still empty), so that it is never found in place unsynced.
 func (v *Vault) mkdirSynced(dir string) (made bool, err error) {
 	fi, err := os.Stat(dir)
 	switch {
@@ -303,6 +305,10 @@ func (v *Vault) mkdirSynced(dir string) (made bool, err error) {
 		return false, err
 	}
 	if err := v.syncDir(parent); err != nil {
+		// Taken away again (while still empty), so that the next caller
+		// makes it and fsyncs its parent: one left in place would be found
+		// and trusted, its entry never made durable.
+		os.Remove(dir)
 		return false, err
 	}
 	return true, nil

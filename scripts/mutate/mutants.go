@@ -238,6 +238,16 @@ var mutants = []Mutant{
 		Run:         "TestNewDirectoriesSynced|TestStoreSyncsBeforeAndAfterRename|TestStoreFailingDirSyncRemovesCopy",
 	},
 	{
+		ID:   "vault-unsynced-dir-kept",
+		File: "internal/vault/store.go",
+		Desc: "a directory whose parent's fsync failed stays in place, so the next copy finds it, trusts it and is published in a directory whose entry a power cut may lose",
+		Original: `		os.Remove(dir)
+		return false, err`,
+		Replacement: `		return false, err`,
+		Packages:    []string{"./internal/vault"},
+		Run:         "TestStoreFailingDirSyncRemovesCopy",
+	},
+	{
 		ID:          "vault-partsums-unsynced",
 		File:        "internal/vault/partsums.go",
 		Desc:        "the part sums file is renamed into place without an fsync, so the VAULTED record that follows may name sums a crash loses",
