@@ -175,7 +175,7 @@ func TestDoctorEachFailingCheck(t *testing.T) {
 		}
 		code, out := h.doctor(t, nil)
 		expectFailure(t, code, out, "host key", "has mode 0644: others can read the key that signs custody",
-			"chmod 600 "+key+"; it may have been copied, and no command rotates a key: a copied key means a new host_id and state_dir", "config", "state_dir")
+			"chmod 600 "+key+"; it may have been copied: evidenced key rotate --reason TEXT replaces it", "config", "state_dir")
 	})
 	t.Run("host key corrupt", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{noStore: true})

@@ -76,8 +76,9 @@ func signRecord(b bkts, k *keyInfo, seq uint64, rec []byte) ([]byte, error) {
 
 // RotateKey appends a KEY_ROTATED record naming next, signed by the key in
 // force (Options.Signer), after which Append signs with next. The caller
-// keeps next's private key (signing.LoadOrCreate at a new path) and should
-// anchor a checkpoint soon after, so the rotation is on record off-host.
+// keeps next's private key (written with signing.Create before this record
+// names it) and should anchor a checkpoint soon after, so the rotation is
+// on record off-host.
 func (l *Ledger) RotateKey(ctx context.Context, next Signer) (Event, error) {
 	return l.RotateKeyBy(ctx, next, "evidenced", nil)
 }

@@ -187,8 +187,13 @@ func doctorHostKey(r *DoctorReport, cfg *config.Config, owner string) {
 		return
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		r.fail(name, fmt.Sprintf("%s has mode %04o: others can read the key that signs custody", p, st.Mode().Perm()),
-			fmt.Sprintf("chmod 600 %s; it may have been copied, and no command rotates a key: a copied key means a new host_id and state_dir (docs/THREAT-MODEL.md)", p))
+		// A copy may have been taken: a dock host replaces the key with
+		// key rotate; a console's key cannot be rotated (RotateKey).
+		fix := fmt.Sprintf("chmod 600 %s; it may have been copied: evidenced key rotate --reason TEXT replaces it from the next record on (docs/THREAT-MODEL.md)", p)
+		if cfg.IsConsole() {
+			fix = fmt.Sprintf("chmod 600 %s; it may have been copied, and a console's key cannot be rotated: a copied key means a new host_id and state_dir (docs/THREAT-MODEL.md)", p)
+		}
+		r.fail(name, fmt.Sprintf("%s has mode %04o: others can read the key that signs custody", p, st.Mode().Perm()), fix)
 		return
 	}
 	k, err := signing.Load(p, cfg.HostID)

@@ -117,3 +117,25 @@ func TestDoctorUSB(t *testing.T) {
 	expectCheck(t, checkOf(t, r, "usb: udev rule"), CheckOK, filepath.Join(rules, udevRule), "")
 	expectCheck(t, checkOf(t, r, "usb: mount capability"), CheckOK, dropin+" grants CAP_SYS_ADMIN to the service", "")
 }
+
+// A host key others can read may have been copied: the fix says how to
+// replace it where that is possible. A dock host rotates it (key rotate);
+// a console cannot (RotateKey refuses, ErrConsoleKey), so it needs a new
+// host_id and state_dir.
+func TestDoctorHostKeyReadableFix(t *testing.T) {
+	for _, c := range []struct{ role, fix string }{
+		{"", "it may have been copied: evidenced key rotate --reason TEXT replaces it"},
+		{config.RoleConsole, "a console's key cannot be rotated: a copied key means a new host_id and state_dir"},
+	} {
+		cfg := &config.Config{StateDir: t.TempDir(), HostID: "h1", Role: c.role}
+		if err := os.WriteFile(cfg.KeyPath(), []byte("any\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(cfg.KeyPath(), 0o644); err != nil { // past the umask
+			t.Fatal(err)
+		}
+		var r DoctorReport
+		doctorHostKey(&r, cfg, "evidenced")
+		expectCheck(t, checkOf(t, r, "host key"), CheckFail, "has mode 0644: others can read the key that signs custody", c.fix)
+	}
+}
